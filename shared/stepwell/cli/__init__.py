@@ -1,0 +1,1 @@
+"""The ``stepwell`` command line."""

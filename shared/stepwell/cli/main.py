@@ -1,0 +1,33 @@
+"""``stepwell``: one entry point, one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> module under stepwell.cli exposing ``add_arguments(parser)`` and ``run(args) -> int``
+COMMANDS = {
+    "validate": ("validate", "Check workflow definitions and print every problem."),
+    "schema": ("schema", "Print the JSON Schema of the workflow definition format."),
+    "demo": ("demo", "Run the order example end to end and print its timeline."),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command; the exit code is the command's."""
+    parser = argparse.ArgumentParser(prog="stepwell", description="Durable workflows on AWS.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"stepwell.cli.{module_name}")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    args = parser.parse_args(argv)
+    code: int = args._module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

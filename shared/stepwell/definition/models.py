@@ -1,0 +1,313 @@
+"""The workflow definition language as pydantic v2 models.
+
+A workflow is a mapping of step ids to steps; each step has a ``type`` (``task`` when omitted)
+and the fields common to every step plus the fields of its type. Strings holding ``${...}``
+are JSONata expressions (see :mod:`stepwell.expressions`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stepwell.definition.durations import Duration
+
+STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+WORKFLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Retry(_Model):
+    """When and how often a failed attempt is tried again (exponential backoff)."""
+
+    max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
+    interval: Duration = Field(timedelta(seconds=1), description="Wait before the second attempt.")
+    backoff_rate: float = Field(2.0, ge=1.0, le=10.0, description="Each wait is the last times this.")
+    max_interval: Duration | None = Field(None, description="No wait is longer than this.")
+    jitter: Literal["full", "none"] = Field(
+        "full", description="full: wait a random time between 0 and the computed wait."
+    )
+    retry_on: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Error names (exception type names) that are retried; '*' retries any.",
+    )
+    non_retryable: list[str] = Field(
+        default_factory=list, description="Error names never retried, even when retry_on is '*'."
+    )
+
+
+class HttpTrigger(_Model):
+    """Expose ``POST /workflows/{name}/runs`` (on by default)."""
+
+    enabled: bool = True
+
+
+class EventTrigger(_Model):
+    """Start a run for every EventBridge event that matches ``pattern``."""
+
+    pattern: dict[str, Any] = Field(description="An EventBridge event pattern.")
+    input: Any = Field(None, description="Reshapes the event into the run input; ${...} over `event`.")
+    bus: str | None = Field(None, description="Event bus name; Stepwell's own bus when omitted.")
+
+
+class ScheduleTrigger(_Model):
+    """Start a run on every tick of an EventBridge schedule expression."""
+
+    expression: str = Field(description="rate(...) or cron(...), as EventBridge writes them.")
+    input: Any = Field(None, description="Run input for every tick.")
+    timezone: str = "UTC"
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not re.match(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$",
+                        value.strip()):
+            raise ValueError(
+                f"{value!r} is not a schedule expression: write rate(5 minutes) or "
+                "cron(0 9 * * ? *)"
+            )
+        return value.strip()
+
+
+class Triggers(_Model):
+    """How runs of this workflow start besides the API."""
+
+    http: bool = True
+    events: list[EventTrigger] = Field(default_factory=list)
+    schedules: list[ScheduleTrigger] = Field(default_factory=list)
+
+
+TriggerRule = Literal["all_success", "none_failed"]
+
+
+class StepBase(_Model):
+    """Fields every step has, whatever its type."""
+
+    description: str | None = None
+    depends_on: list[str] = Field(default_factory=list, description="Steps that must end first.")
+    when: str | bool | None = Field(
+        None, description="Expression; the step is skipped when it is false."
+    )
+    trigger_rule: TriggerRule = Field(
+        "all_success",
+        description="all_success: skipped when a dependency was skipped; "
+        "none_failed: runs when its dependencies succeeded or were skipped.",
+    )
+    for_each: str | None = Field(None, description="Expression giving a list; one child per item.")
+    max_parallel: int = Field(10, ge=1, le=1000, description="Children of a for_each at once.")
+    tolerated_failures: int = Field(0, ge=0, description="Failed children a for_each tolerates.")
+    input: Any = Field(None, description="The step's input; ${...} expressions are evaluated.")
+    retry: Retry | None = None
+    timeout: Duration | None = Field(None, description="Limit for one attempt.")
+    output_path: str | None = Field(
+        None, description="Expression over the result (as `$`) that becomes the step's output."
+    )
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class TaskStep(StepBase):
+    """Runs a Lambda function: a logical id in template.yaml or a function ARN."""
+
+    type: Literal["task"] = "task"
+    function: str = Field(description="Logical id in template.yaml, function name or ARN.")
+
+
+class ConditionStep(StepBase):
+    """Evaluates an expression and records its boolean; dependents branch on it with ``when``."""
+
+    type: Literal["condition"]
+    condition: str | bool = Field(description="Expression; its truth is the step's output.")
+
+
+class ApprovalStep(StepBase):
+    """Waits for a person to approve or reject through a signed URL."""
+
+    type: Literal["approval"]
+    message: str = Field("Approval requested", description="Shown to approvers; may hold ${...}.")
+    approvers: list[str] = Field(default_factory=list, description="Who may decide (e-mails).")
+    quorum: int = Field(1, ge=1, description="Approvals needed; any rejection vetoes.")
+    timeout: Duration | None = Field(timedelta(days=7), description="How long the links live.")
+    on_timeout: Literal["approve", "reject", "fail"] = "fail"
+    on_reject: Literal["fail", "continue"] = Field(
+        "fail", description="fail the step, or continue with output {approved: false}."
+    )
+
+    @model_validator(mode="after")
+    def _quorum(self) -> ApprovalStep:
+        if self.approvers and self.quorum > len(self.approvers):
+            raise ValueError(
+                f"quorum {self.quorum} is more than the {len(self.approvers)} approvers named"
+            )
+        return self
+
+
+class DelayStep(StepBase):
+    """Waits for a duration, or until a point in time."""
+
+    type: Literal["delay"]
+    duration: Duration | None = None
+    until: str | None = Field(None, description="ISO 8601 time or an expression giving one.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DelayStep:
+        if (self.duration is None) == (self.until is None):
+            raise ValueError("a delay step needs exactly one of 'duration' or 'until'")
+        return self
+
+
+class NotifyStep(StepBase):
+    """Puts an event on the EventBridge bus."""
+
+    type: Literal["notify"]
+    detail_type: str
+    detail: Any = None
+    source: str = "stepwell"
+
+
+class CallbackStep(StepBase):
+    """Waits for an external system to call back with a signed token."""
+
+    type: Literal["callback"]
+    timeout: Duration | None = Field(timedelta(days=1), description="How long to wait in all.")
+    heartbeat: Duration | None = Field(None, description="Fail if no heartbeat within this.")
+
+
+class WorkflowStep(StepBase):
+    """Starts a run of another workflow and waits for it to end."""
+
+    type: Literal["workflow"]
+    workflow: str = Field(description="The child workflow's name.")
+
+
+class HttpStep(StepBase):
+    """Calls an HTTP endpoint; status, headers and body (JSON parsed) become the output."""
+
+    type: Literal["http"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    request_timeout: Duration = Field(timedelta(seconds=10), description="Limit per request.")
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Name -> secret id; use as ${secrets.NAME} in url, headers or body.",
+    )
+
+
+class AgentStep(StepBase):
+    """Calls a model on Amazon Bedrock (Converse) with a prompt."""
+
+    type: Literal["agent"]
+    model: str
+    prompt: str
+    system: str | None = None
+    max_tokens: int = Field(1024, ge=1, le=200_000)
+    budget_usd: float | None = Field(None, gt=0, description="Fail when a call would cost more.")
+
+
+Step = Annotated[
+    TaskStep
+    | ConditionStep
+    | ApprovalStep
+    | DelayStep
+    | NotifyStep
+    | CallbackStep
+    | WorkflowStep
+    | HttpStep
+    | AgentStep,
+    Field(discriminator="type"),
+]
+
+STEP_TYPES = ("task", "condition", "approval", "delay", "notify", "callback", "workflow", "http",
+              "agent")
+DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent"})
+"""Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
+
+
+class Workflow(_Model):
+    """A workflow definition: a DAG of steps."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    output: Any = Field(
+        None, description="The run's output; by default the outputs of the steps nobody depends on."
+    )
+    context: dict[str, Any] = Field(default_factory=dict, description="Constants for expressions.")
+    timeout: Duration | None = None
+    triggers: Triggers = Field(default_factory=Triggers)
+    steps: dict[str, Step]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not WORKFLOW_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a workflow name: use lower-case letters, digits and '-'"
+            )
+        return value
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _default_type(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: ({"type": "task", **step} if isinstance(step, dict) and "type" not in step
+                      else step)
+                for key, step in value.items()
+            }
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _step_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("a workflow needs at least one step")
+        for key in value:
+            if not STEP_ID.match(key):
+                raise ValueError(
+                    f"step id {key!r} is not an identifier: use letters, digits and '_' "
+                    f"(e.g. {re.sub(r'[^A-Za-z0-9_]', '_', key)!r}) so expressions can name it"
+                )
+        return value
+
+    @cached_property
+    def version(self) -> str:
+        """Content hash of the definition: a run pins the version it started with."""
+        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    @cached_property
+    def dependents(self) -> dict[str, tuple[str, ...]]:
+        """Step id -> the steps that depend on it, in definition order."""
+        out: dict[str, list[str]] = {key: [] for key in self.steps}
+        for key, step in self.steps.items():
+            for dep in step.depends_on:
+                out.setdefault(dep, []).append(key)
+        return {key: tuple(value) for key, value in out.items()}
+
+    @cached_property
+    def roots(self) -> tuple[str, ...]:
+        """Steps with no dependencies: they are ready when the run starts."""
+        return tuple(key for key, step in self.steps.items() if not step.depends_on)
+
+    @cached_property
+    def sinks(self) -> tuple[str, ...]:
+        """Steps nobody depends on: their outputs form the default run output."""
+        return tuple(key for key, deps in self.dependents.items() if not deps)

@@ -1,0 +1,191 @@
+"""``${...}`` expressions: JSONata over ``input``, ``steps``, ``context``, ``item``, ``index``, ``run``.
+
+A string that is exactly one ``${...}`` yields the expression's value (number, object, list);
+a string with ``${...}`` among other text gets each result interpolated. Compiled expressions are
+cached by their text, so a definition version compiles each expression once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import jsonata
+
+_STEP_REF = re.compile(r"(?<![\w$.`])steps\s*\.\s*(`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)")
+_STEPS_WORD = re.compile(r"(?<![\w$.`])steps\b")
+
+
+class ExpressionError(ValueError):
+    """An expression that does not compile or fails to evaluate."""
+
+    def __init__(self, expression: str, message: str) -> None:
+        super().__init__(f"expression ${{{expression}}}: {message}")
+        self.expression = expression
+        self.reason = message
+
+
+def _close(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``${`` whose body starts at ``start`` (quotes respected)."""
+    depth = 1
+    i = start
+    quote: str | None = None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'`":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ExpressionError(text[start:], "no closing '}'")
+
+
+def split_template(text: str) -> list[str | tuple[str]]:
+    """Split a string into literal parts and ``(expression,)`` parts."""
+    parts: list[str | tuple[str]] = []
+    i = 0
+    while True:
+        j = text.find("${", i)
+        if j < 0:
+            if i < len(text):
+                parts.append(text[i:])
+            return parts
+        if j > i:
+            parts.append(text[i:j])
+        end = _close(text, j + 2)
+        parts.append((text[j + 2 : end].strip(),))
+        i = end + 1
+
+
+def expressions_in(value: Any) -> Iterator[str]:
+    """Every expression held in a (nested) template value."""
+    if isinstance(value, str):
+        for part in split_template(value):
+            if isinstance(part, tuple):
+                yield part[0]
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from expressions_in(key)
+            yield from expressions_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from expressions_in(item)
+
+
+_CACHE: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def compile_expression(expression: str) -> Any:
+    """Compile (once, cached) a JSONata expression; raise :class:`ExpressionError` if invalid."""
+    compiled = _CACHE.get(expression)
+    if compiled is not None:
+        return compiled
+    if not expression.strip():
+        raise ExpressionError(expression, "the expression is empty")
+    try:
+        compiled = jsonata.Jsonata(expression)
+    except Exception as exc:  # jsonata raises its own JException (a RuntimeError)
+        raise ExpressionError(expression, str(exc)) from None
+    with _CACHE_LOCK:
+        _CACHE[expression] = compiled
+    return compiled
+
+
+def check(value: Any) -> list[ExpressionError]:
+    """Compile every expression in a template value; return the failures."""
+    errors: list[ExpressionError] = []
+    try:
+        for expression in expressions_in(value):
+            try:
+                compile_expression(expression)
+            except ExpressionError as exc:
+                errors.append(exc)
+    except ExpressionError as exc:
+        errors.append(exc)
+    return errors
+
+
+def evaluate(expression: str, data: Mapping[str, Any], now: datetime | None = None) -> Any:
+    """Evaluate one expression over ``data``. ``$now()`` is the engine's ``now``, not the clock's."""
+    compiled = compile_expression(expression)
+    bindings: dict[str, Any] = {}
+    if now is not None:
+        stamp = now.isoformat().replace("+00:00", "Z")
+        millis = int(now.timestamp() * 1000)
+        bindings["now"] = jsonata.Jsonata.JLambda(lambda *_: stamp)
+        bindings["millis"] = jsonata.Jsonata.JLambda(lambda *_: millis)
+    try:
+        # Fresh bindings give each evaluation its own frame, so one compiled expression can be
+        # evaluated from several threads at once.
+        return compiled.evaluate(dict(data), bindings)
+    except Exception as exc:
+        raise ExpressionError(expression, str(exc)) from None
+
+
+def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> Any:
+    """Evaluate a template value: expressions inside strings, recursively through dicts and lists."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        parts = split_template(value)
+        if len(parts) == 1 and isinstance(parts[0], tuple):
+            return evaluate(parts[0][0], data, now)
+        out = []
+        for part in parts:
+            if isinstance(part, tuple):
+                result = evaluate(part[0], data, now)
+                out.append(_text(result))
+            else:
+                out.append(part)
+        return "".join(out)
+    if isinstance(value, Mapping):
+        return {render(k, data, now): render(v, data, now) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render(item, data, now) for item in value]
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def referenced_steps(value: Any) -> set[str] | None:
+    """Step ids a template reads through ``steps.<id>``; ``None`` when it reads ``steps`` whole."""
+    found: set[str] = set()
+    for expression in expressions_in(value):
+        named = {m.group(1).strip("`") for m in _STEP_REF.finditer(expression)}
+        if len(_STEPS_WORD.findall(expression)) > len(list(_STEP_REF.finditer(expression))):
+            return None
+        found |= named
+    return found
+
+
+def truthy(value: Any) -> bool:
+    """JSONata's boolean cast: empty strings, zero, empty lists/objects and null are false."""
+    if isinstance(value, list):
+        return any(truthy(v) for v in value)
+    return bool(value)
