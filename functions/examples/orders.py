@@ -1,0 +1,54 @@
+"""Step functions of the order-fulfilment example.
+
+Each takes the step's input and a StepContext and returns JSON; raising an exception fails the
+attempt with the exception's type name (which ``retry_on`` matches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from stepwell.runtime.step_context import StepContext
+
+
+class InvalidOrder(Exception):
+    """The order cannot be fulfilled as placed (not retried)."""
+
+
+class PaymentDeclinedTemporarily(Exception):
+    """The card issuer asked us to try again later (retried with backoff)."""
+
+
+def validate_order(order: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Check the lines and compute the total."""
+    items = order.get("items") or []
+    if not items:
+        raise InvalidOrder("an order needs at least one item")
+    for line in items:
+        if line["qty"] > 100:
+            raise InvalidOrder(f"{line['sku']}: at most 100 per order")
+    total = round(sum(line["qty"] * line["price"] for line in items), 2)
+    return {"order_id": order["order_id"], "total": total, "lines": len(items)}
+
+
+def reserve_item(line: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Reserve one line in the warehouse; the reservation id is stable per order line."""
+    digest = hashlib.sha256(f"{line['order_id']}:{line['sku']}".encode()).hexdigest()[:10]
+    return {"sku": line["sku"], "qty": line["qty"], "reservation_id": f"res-{digest}"}
+
+
+def charge_card(charge: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Charge the customer. The issuer declines the first attempt of every order "for now",
+    which shows a retry with backoff; the idempotency key makes a repeated delivery harmless."""
+    if ctx.attempt == 1:
+        raise PaymentDeclinedTemporarily("issuer asked to retry in a moment")
+    charge_id = "ch-" + hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:12]
+    return {"charge_id": charge_id, "amount": charge["amount"], "attempt": ctx.attempt}
+
+
+HANDLERS = {
+    "ValidateOrderFunction": validate_order,
+    "ReserveItemFunction": reserve_item,
+    "ChargeCardFunction": charge_card,
+}

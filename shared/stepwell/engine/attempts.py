@@ -1,0 +1,197 @@
+"""Attempts: steps that run somewhere else (task, http, notify, agent Lambdas; child runs).
+
+An attempt is recorded (status, number, fencing token, lease) in the same commit that emits the
+command to run it. Its result counts only while its number is still the step's current attempt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from stepwell import expressions
+from stepwell.definition.models import (
+    AgentStep,
+    HttpStep,
+    NotifyStep,
+    Step,
+    TaskStep,
+    WorkflowStep,
+)
+from stepwell.engine import flow
+from stepwell.engine.commands import (
+    CancelChildRun,
+    DispatchAttempt,
+    ScheduleTimer,
+    StartChildRun,
+)
+from stepwell.engine.decision import Work, attempt_token
+from stepwell.engine.events import ChildRunEnded, StepFailed, StepSucceeded
+from stepwell.engine.state import StepState
+
+DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
+"""An attempt without a timeout is presumed lost after Lambda's longest run plus a margin."""
+
+SECRET_MARK = "{{secret:%s}}"
+"""Placeholder the runner swaps for a secret's value: the engine never sees secrets."""
+
+
+def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
+    """The rendered parameters a built-in kind runs with (None for task and wait steps)."""
+    render = expressions.render
+    if isinstance(spec, HttpStep):
+        secret_data = {**data, "secrets": {n: SECRET_MARK % n for n in spec.secrets}}
+        return {
+            "method": spec.method,
+            "url": render(spec.url, secret_data, now),
+            "headers": render(spec.headers, secret_data, now),
+            "body": render(spec.body, secret_data, now),
+            "request_timeout_s": spec.request_timeout.total_seconds(),
+            "secrets": dict(spec.secrets),
+        }
+    if isinstance(spec, NotifyStep):
+        return {
+            "detail_type": render(spec.detail_type, data, now),
+            "detail": render(spec.detail, data, now),
+            "source": spec.source,
+        }
+    if isinstance(spec, AgentStep):
+        return {
+            "model": spec.model,
+            "prompt": render(spec.prompt, data, now),
+            "system": render(spec.system, data, now),
+            "max_tokens": spec.max_tokens,
+            "budget_usd": spec.budget_usd,
+        }
+    return None
+
+
+def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
+    """Give the step its one timer (or clear it)."""
+    step.due_at = due
+    if due is not None:
+        work.emit(ScheduleTimer(work.run.id, step.key, due))
+
+
+def start(work: Work, step: StepState, spec: Step) -> None:
+    """Record a new attempt and ask for it to run."""
+    step.attempt += 1
+    step.token = attempt_token(work.run.id, step.key, step.attempt)
+    step.attempt_started_at = work.now
+    if isinstance(spec, WorkflowStep):
+        step.child_run_id = f"{work.run.id}.{step.key}.{step.attempt}"
+        work.set_status(step, "waiting")
+        step.waiting_for = "child_run"
+        set_timer(work, step, work.now + spec.timeout if spec.timeout else None)
+        work.note("child_run_started", step, f"{spec.workflow} as run {step.child_run_id}",
+                  child_run_id=step.child_run_id)
+        work.emit(
+            StartChildRun(step.child_run_id, spec.workflow, step.input, work.run.id, step.key,
+                          step.attempt)
+        )
+        return
+    work.set_status(step, "running")
+    step.waiting_for = None
+    deadline = work.now + (spec.timeout or DEFAULT_LEASE)
+    set_timer(work, step, deadline)
+    function = spec.function if isinstance(spec, TaskStep) else None
+    work.note("step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else ""))
+    work.emit(
+        DispatchAttempt(
+            run_id=work.run.id,
+            key=step.key,
+            step_id=step.step_id,
+            step_type=spec.type,
+            attempt=step.attempt,
+            token=step.token,
+            input=step.input,
+            function=function,
+            deadline=deadline if spec.timeout else None,
+        )
+    )
+
+
+def current(work: Work, key: str, attempt: int, what: str) -> StepState | None:
+    """The step if ``attempt`` is its running attempt; else note why the result is ignored."""
+    record = work.peek(key)
+    if record is None:
+        work.note("result_ignored", key, f"{what} for a step that never started", attempt=attempt)
+        return None
+    if record.attempt != attempt:
+        work.note("stale_result_ignored", key,
+                  f"{what} from attempt {attempt}; attempt {record.attempt} is current",
+                  attempt=attempt)
+        return None
+    if record.status not in ("running", "waiting") or work.run.terminal:
+        work.note("duplicate_ignored", key, f"{what} for attempt {attempt}; step is {record.status}",
+                  attempt=attempt)
+        return None
+    return work.step(key)
+
+
+def on_succeeded(work: Work, event: StepSucceeded) -> None:
+    """An attempt returned: shape and check its output, then succeed."""
+    step = current(work, event.key, event.attempt, "result")
+    if step is None or step.status != "running":
+        return
+    finish_with_output(work, step, event.output, event.usage)
+
+
+def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = None) -> None:
+    """Apply output_path and output_schema, then mark the step succeeded."""
+    spec = work.spec(step.key)
+    if spec.output_path is not None:
+        try:
+            output = expressions.evaluate(spec.output_path.removeprefix("${").removesuffix("}"),
+                                          output, work.now)
+        except expressions.ExpressionError as exc:
+            step.usage.add(usage)
+            flow.fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
+            return
+    problem = flow.schema_problem(spec.output_schema, output)
+    if problem:
+        flow.fail_step(work, step, "OutputSchemaError", f"step '{step.key}' output: {problem}")
+        return
+    flow.succeed(work, step, output, usage)
+
+
+def on_failed(work: Work, event: StepFailed) -> None:
+    """An attempt raised: retry or fail."""
+    step = current(work, event.key, event.attempt, "failure")
+    if step is None or step.status != "running":
+        return
+    step.usage.add(event.usage)
+    work.touch_run().usage.add(event.usage)
+    flow.attempt_failed(work, step, event.error_type, event.message, event.retryable)
+
+
+def on_child_ended(work: Work, event: ChildRunEnded) -> None:
+    """The child run of a workflow step ended."""
+    step = current(work, event.key, event.attempt, "child run result")
+    if step is None or step.waiting_for != "child_run" or step.child_run_id != event.child_run_id:
+        return
+    if event.status == "succeeded":
+        finish_with_output(work, step, event.output, event.usage)
+        return
+    step.usage.add(event.usage)
+    work.touch_run().usage.add(event.usage)
+    error = event.error or {}
+    flow.attempt_failed(
+        work, step, "ChildRunFailed",
+        f"run {event.child_run_id} {event.status}: {error.get('type', '')} {error.get('message', '')}".strip(),
+    )
+
+
+def on_timer(work: Work, step: StepState) -> None:
+    """The step's timer came due while an attempt ran or a retry waited."""
+    if step.status == "retrying":
+        start(work, step, work.spec(step.key))
+    elif step.status == "running":
+        spec = work.spec(step.key)
+        limit = spec.timeout or DEFAULT_LEASE
+        flow.attempt_failed(work, step, "StepTimedOut",
+                            f"attempt {step.attempt} did not finish within {limit.total_seconds():g}s")
+    elif step.waiting_for == "child_run":
+        if step.child_run_id:
+            work.emit(CancelChildRun(step.child_run_id))
+        flow.attempt_failed(work, step, "StepTimedOut", f"child run {step.child_run_id} timed out")

@@ -1,0 +1,124 @@
+"""What the engine asks the world to do: its outputs besides record changes.
+
+The caller carries commands out *after* the changes are committed, so a crash in between loses
+nothing: every command's effect is also visible in the records (a dispatched attempt has a lease
+due time, a timer is a due time, a child run is noted on its step) and the sweep repeats it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DispatchAttempt:
+    """Run one attempt of a step: invoke its Lambda (or the runner, for built-in kinds)."""
+
+    run_id: str
+    key: str
+    step_id: str
+    step_type: str
+    attempt: int
+    token: str
+    input: Any
+    function: str | None
+    deadline: datetime | None
+    kind: Literal["dispatch"] = "dispatch"
+
+    @property
+    def idempotency_key(self) -> str:
+        """``run:step:attempt``: the same for every delivery of this attempt."""
+        return f"{self.run_id}:{self.key}:{self.attempt}"
+
+
+@dataclass(frozen=True)
+class ScheduleTimer:
+    """Deliver a TimerFired for ``key`` (None: the run) at ``due_at``."""
+
+    run_id: str
+    key: str | None
+    due_at: datetime
+    kind: Literal["timer"] = "timer"
+
+
+@dataclass(frozen=True)
+class RequestApproval:
+    """Create signed approve/reject URLs and announce them (``approval.requested``)."""
+
+    run_id: str
+    workflow: str
+    key: str
+    attempt: int
+    message: str
+    approvers: tuple[str, ...]
+    quorum: int
+    expires_at: datetime | None
+    kind: Literal["approval"] = "approval"
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """Put an event on the bus (run.started, run.completed, step.failed, ...)."""
+
+    detail_type: str
+    detail: dict[str, Any]
+    kind: Literal["emit"] = "emit"
+
+
+@dataclass(frozen=True)
+class StartChildRun:
+    """Start a run of another workflow for a workflow step; it reports back when it ends."""
+
+    child_run_id: str
+    workflow: str
+    input: Any
+    parent_run_id: str
+    parent_key: str
+    parent_attempt: int
+    dry_run: bool = False
+    kind: Literal["start_child"] = "start_child"
+
+
+@dataclass(frozen=True)
+class CancelChildRun:
+    """Cancel a child run whose parent step was cancelled."""
+
+    child_run_id: str
+    kind: Literal["cancel_child"] = "cancel_child"
+
+
+@dataclass(frozen=True)
+class NotifyParent:
+    """Tell the parent run's waiting step that this run ended."""
+
+    parent_run_id: str
+    parent_key: str
+    parent_attempt: int
+    child_run_id: str
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+    kind: Literal["notify_parent"] = "notify_parent"
+
+
+@dataclass(frozen=True)
+class ContinueRun:
+    """Deliver a Continue event to this run: more work than fits in one decision."""
+
+    run_id: str
+    key: str | None
+    kind: Literal["continue"] = "continue"
+
+
+Command = (
+    DispatchAttempt
+    | ScheduleTimer
+    | RequestApproval
+    | EmitEvent
+    | StartChildRun
+    | CancelChildRun
+    | NotifyParent
+    | ContinueRun
+)

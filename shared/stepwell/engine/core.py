@@ -1,0 +1,168 @@
+"""The pure engine: ``(definition, state, event, now) -> Decision``.
+
+No I/O and no clock: time comes in as ``now``, effects go out as commands. When the state lacks a
+record the engine needs, it raises :class:`~stepwell.engine.state.NeedsRecords`; the caller
+loads those records and calls again (the engine is deterministic, so the retry is exact).
+:func:`reads_for` names the records an event will need, so callers usually load them up front.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stepwell.definition.models import Workflow
+from stepwell.engine import attempts, fanout, flow, waits
+from stepwell.engine.commands import EmitEvent, ScheduleTimer
+from stepwell.engine.decision import Decision, Work
+from stepwell.engine.events import (
+    ApprovalDecided,
+    CallbackReceived,
+    CancelRequested,
+    ChildRunEnded,
+    Continue,
+    Event,
+    SkipRequested,
+    StepFailed,
+    StepSucceeded,
+    TimerFired,
+)
+from stepwell.engine.state import ParentRef, RunState, State, parse_key
+
+
+def start_run(
+    definition: Workflow,
+    run_id: str,
+    input: Any,  # noqa: A002 - the user's word
+    now: datetime,
+    *,
+    parent: ParentRef | None = None,
+    rerun_of: str | None = None,
+    dry_run: bool = False,
+    labels: dict[str, str] | None = None,
+) -> Decision:
+    """Create a run pinned to ``definition``'s version and start its root steps."""
+    run = RunState(
+        id=run_id,
+        workflow=definition.name,
+        version=definition.version,
+        status="running",
+        input=input,
+        created_at=now,
+        started_at=now,
+        context=dict(definition.context),
+        labels=dict(labels or {}),
+        open_steps=len(definition.steps),
+        due_at=now + definition.timeout if definition.timeout else None,
+        parent=parent,
+        rerun_of=rerun_of,
+        dry_run=dry_run,
+    )
+    work = Work(definition, State(run=run, complete=True), now)
+    work.note("run_started", None, f"{definition.name} version {definition.version}"
+              + (" (dry run)" if dry_run else ""), version=definition.version)
+    work.emit(EmitEvent("run.started", {"run_id": run_id, "workflow": definition.name,
+                                        "version": definition.version}))
+    if run.due_at is not None:
+        work.emit(ScheduleTimer(run_id, None, run.due_at))
+    for root in definition.roots:
+        if work.run.terminal:
+            break
+        flow.ready(work, work.step_or_new(root))
+    return work.decision(created=True)
+
+
+def decide(definition: Workflow, state: State, event: Event, now: datetime) -> Decision:
+    """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
+    work = Work(definition, state, now)
+    match event:
+        case StepSucceeded():
+            attempts.on_succeeded(work, event)
+        case StepFailed():
+            attempts.on_failed(work, event)
+        case ChildRunEnded():
+            attempts.on_child_ended(work, event)
+        case TimerFired():
+            _on_timer(work, event)
+        case ApprovalDecided():
+            waits.on_approval(work, event)
+        case CallbackReceived():
+            waits.on_callback(work, event)
+        case CancelRequested():
+            _on_cancel(work, event)
+        case Continue():
+            _on_continue(work, event)
+        case SkipRequested():
+            _on_skip(work, event)
+    return work.decision()
+
+
+def _on_timer(work: Work, event: TimerFired) -> None:
+    if event.key is None:
+        run = work.run
+        if not run.terminal and run.due_at is not None and run.due_at <= work.now:
+            flow.end_run(work, "timed_out", {"type": "RunTimedOut",
+                                             "message": "the run did not end within its timeout"})
+        return
+    record = work.peek(event.key)
+    if record is None or record.due_at is None or record.due_at > work.now:
+        return  # an early or stale timer: the step's due time says when it is really due
+    step = work.step(event.key)
+    assert step is not None
+    if work.run.terminal or step.terminal:
+        step.due_at = None  # nothing to do any more; stop the sweep from finding it
+        return
+    if step.status in ("running", "retrying") or step.waiting_for == "child_run":
+        attempts.on_timer(work, step)
+    else:
+        waits.on_timer(work, step)
+
+
+def _on_cancel(work: Work, event: CancelRequested) -> None:
+    if work.run.terminal:
+        work.note("cancel_ignored", None, f"the run is already {work.run.status}")
+        return
+    by = f" by {event.by}" if event.by else ""
+    work.note("cancel_requested", None, f"{event.reason}{by}")
+    flow.end_run(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
+
+
+def _on_continue(work: Work, event: Continue) -> None:
+    if work.run.terminal:
+        flow.cancel_open_steps(work)
+        return
+    if event.key is not None:
+        parent = work.step(event.key)
+        if parent is not None and parent.is_fanout and not parent.terminal:
+            fanout.fill(work, parent)
+
+
+def _on_skip(work: Work, event: SkipRequested) -> None:
+    record = work.peek(event.key)
+    if work.run.terminal or record is None or record.terminal:
+        work.note("skip_ignored", event.key, "the step is not open")
+        return
+    step = work.step(event.key)
+    assert step is not None
+    step.due_at = None
+    flow.skip(work, step, f"skipped by {event.by or 'an operator'}", event.output)
+
+
+def reads_for(definition: Workflow, event: Event) -> set[str]:
+    """The step records an event will likely need: load them in one batch before deciding."""
+    keys: set[str] = set()
+    key = getattr(event, "key", None)
+    if key is None:
+        return keys
+    keys.add(key)
+    step_id, index = parse_key(key)
+    if index is not None:
+        keys.add(step_id)
+    if step_id not in definition.steps:
+        return keys
+    for dependent in definition.dependents[step_id]:
+        keys.add(dependent)
+        keys |= flow.step_refs(definition, dependent) or set()
+    keys |= flow.step_refs(definition, step_id) or set()
+    keys |= flow.step_refs(definition, None) or set()
+    return keys

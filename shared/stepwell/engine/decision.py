@@ -1,0 +1,171 @@
+"""The engine's output, and the working set it builds while deciding."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from stepwell.definition.models import Step, Workflow
+from stepwell.engine.commands import Command
+from stepwell.engine.state import RunState, State, StepState, StepStatus
+
+MAX_STEP_WRITES = 40
+"""Step records one decision may write; more work goes on in a Continue (stores write a decision
+in one transaction, and DynamoDB allows 100 items in one)."""
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One transition, as users read it on the run's timeline."""
+
+    at: datetime
+    type: str
+    step: str | None = None
+    attempt: int | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    """What one event changed and what must happen next.
+
+    ``run`` is the new run record when it changed (its ``seq`` is the one the store must find);
+    ``steps`` holds the new records of the steps that changed or were created.
+    """
+
+    run: RunState | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    bulk: dict[str, StepState] = field(default_factory=dict)
+    """New records written before the transaction, idempotently (for_each children): they are
+    invisible until the transaction that names them commits, so a crash in between is harmless."""
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    created: bool = False
+    """True when the decision creates the run (start, rerun)."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write and nothing to do."""
+        return self.run is None and not self.steps and not self.timeline and not self.commands
+
+
+def attempt_token(run_id: str, key: str, attempt: int) -> str:
+    """A fencing token: unique per attempt, derived so a replay of a decision yields the same."""
+    return hashlib.sha256(f"{run_id}:{key}:{attempt}".encode()).hexdigest()[:16]
+
+
+_CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}
+
+
+class Work:
+    """The working set of one decision: copy-on-write records, timeline, commands."""
+
+    def __init__(self, definition: Workflow, state: State, now: datetime) -> None:
+        self.definition = definition
+        self.state = state
+        self.now = now
+        self.run = state.run.copy()
+        self.run_changed = False
+        self.steps: dict[str, StepState] = {}
+        self.bulk: dict[str, StepState] = {}
+        self.timeline: list[TimelineEntry] = []
+        self.commands: list[Command] = []
+
+    # -- records -------------------------------------------------------------------------
+    def step(self, key: str) -> StepState | None:
+        """The record of ``key`` for changing (copied on first touch), or None if it has none."""
+        if key in self.steps:
+            return self.steps[key]
+        if key in self.bulk:
+            self.steps[key] = self.bulk.pop(key)
+            return self.steps[key]
+        found = self.state.get(key)
+        if found is None:
+            return None
+        mine = found.copy()
+        self.steps[key] = mine
+        return mine
+
+    def step_or_new(self, key: str) -> StepState:
+        """The record of a top-level step, created pending with its readiness counter."""
+        found = self.step(key)
+        if found is None:
+            found = StepState(key=key, pending_deps=len(self.spec(key).depends_on))
+            self.steps[key] = found
+        return found
+
+    def peek(self, key: str) -> StepState | None:
+        """Read a record without marking it changed."""
+        if key in self.steps:
+            return self.steps[key]
+        if key in self.bulk:
+            return self.bulk[key]
+        return self.state.get(key)
+
+    def spec(self, key: str) -> Step:
+        """The definition of the step a key belongs to."""
+        step_id = key.partition("[")[0]
+        return self.definition.steps[step_id]
+
+    def touch_run(self) -> RunState:
+        """The run record for changing."""
+        self.run_changed = True
+        return self.run
+
+    # -- transitions ---------------------------------------------------------------------
+    def set_status(self, step: StepState, status: StepStatus) -> None:
+        """Move a step to ``status`` and keep the run's active/waiting counters true."""
+        if step.status == status:
+            return
+        if not step.is_fanout:
+            run = self.touch_run()
+            old, new = _CATEGORY.get(step.status), _CATEGORY.get(status)
+            if old == "active":
+                run.active_steps -= 1
+            elif old == "waiting":
+                run.waiting_steps -= 1
+            if new == "active":
+                run.active_steps += 1
+            elif new == "waiting":
+                run.waiting_steps += 1
+        step.status = status
+        self.refresh_run_status()
+
+    def refresh_run_status(self) -> None:
+        """running <-> waiting follows the counters; terminal statuses never change here."""
+        run = self.run
+        if run.terminal or run.status == "pending":
+            return
+        wanted = "waiting" if run.active_steps == 0 and run.waiting_steps > 0 else "running"
+        if run.status != wanted:
+            self.touch_run().status = wanted  # type: ignore[assignment]
+
+    def note(
+        self,
+        type_: str,
+        step: StepState | str | None = None,
+        message: str = "",
+        **data: Any,
+    ) -> None:
+        """Append a timeline entry."""
+        key = step.key if isinstance(step, StepState) else step
+        attempt = step.attempt if isinstance(step, StepState) and step.attempt else None
+        self.timeline.append(TimelineEntry(self.now, type_, key, attempt, message, dict(data)))
+
+    def emit(self, command: Command) -> None:
+        """Queue a command for after the commit."""
+        self.commands.append(command)
+
+    def decision(self, created: bool = False) -> Decision:
+        """Package the working set."""
+        return Decision(
+            run=self.run if (self.run_changed or self.steps or self.timeline or created) else None,
+            steps=self.steps,
+            bulk=self.bulk,
+            timeline=self.timeline,
+            commands=self.commands,
+            created=created,
+        )

@@ -1,0 +1,130 @@
+"""What can happen to a run: the engine's inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from stepwell.engine.state import Usage
+
+
+@dataclass(frozen=True)
+class StepSucceeded:
+    """An attempt of a dispatched step returned a result."""
+
+    key: str
+    attempt: int
+    output: Any = None
+    usage: Usage | None = None
+    kind: Literal["step_succeeded"] = "step_succeeded"
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """An attempt of a dispatched step raised; ``error_type`` is the exception's type name."""
+
+    key: str
+    attempt: int
+    error_type: str
+    message: str = ""
+    usage: Usage | None = None
+    retryable: bool = True
+    kind: Literal["step_failed"] = "step_failed"
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer came due. ``key`` None is the run's own timer (run timeout)."""
+
+    key: str | None
+    due_at: datetime
+    kind: Literal["timer_fired"] = "timer_fired"
+
+
+@dataclass(frozen=True)
+class ApprovalDecided:
+    """A person approved or rejected through a signed URL."""
+
+    key: str
+    attempt: int
+    approved: bool
+    approver: str = "anonymous"
+    comment: str | None = None
+    kind: Literal["approval_decided"] = "approval_decided"
+
+
+@dataclass(frozen=True)
+class CallbackReceived:
+    """An external system called back: success (with output), failure, or a heartbeat."""
+
+    key: str
+    status: Literal["success", "failure", "heartbeat"]
+    output: Any = None
+    error_type: str = "CallbackFailed"
+    message: str = ""
+    kind: Literal["callback_received"] = "callback_received"
+
+
+@dataclass(frozen=True)
+class ChildRunEnded:
+    """A sub-workflow run started by a workflow step ended."""
+
+    key: str
+    attempt: int
+    child_run_id: str
+    status: str
+    output: Any = None
+    error: dict[str, Any] | None = None
+    usage: Usage | None = None
+    kind: Literal["child_run_ended"] = "child_run_ended"
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    """Someone asked to cancel the run."""
+
+    reason: str = "cancelled"
+    by: str | None = None
+    kind: Literal["cancel_requested"] = "cancel_requested"
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Go on with work that did not fit in one decision (fan-out start, cancelling steps)."""
+
+    key: str | None = None
+    kind: Literal["continue"] = "continue"
+
+
+@dataclass(frozen=True)
+class SkipRequested:
+    """An operator asked to skip a step that has not ended (its output becomes ``output``)."""
+
+    key: str
+    output: Any = None
+    by: str | None = None
+    kind: Literal["skip_requested"] = "skip_requested"
+
+
+@dataclass(frozen=True)
+class RetryRequested:
+    """An operator asked to retry a failed step now (a failed run resumes)."""
+
+    key: str
+    by: str | None = None
+    kind: Literal["retry_requested"] = "retry_requested"
+
+
+Event = (
+    StepSucceeded
+    | StepFailed
+    | TimerFired
+    | ApprovalDecided
+    | CallbackReceived
+    | ChildRunEnded
+    | CancelRequested
+    | Continue
+    | SkipRequested
+    | RetryRequested
+)

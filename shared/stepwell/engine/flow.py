@@ -1,0 +1,362 @@
+"""How a run moves: readiness, starting steps, step outcomes, and the run's end.
+
+Every function takes the decision's :class:`Work` and changes only the records it touches: a
+step, its dependents (through their readiness counters) and the run's counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from stepwell import expressions
+from stepwell.definition.models import Step, Workflow
+from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
+from stepwell.engine.decision import MAX_STEP_WRITES, Work
+from stepwell.engine.state import RunStatus, StepState, Usage, parse_key
+
+# -- expressions ---------------------------------------------------------------------------
+
+
+def templates_of(step: Step) -> list[Any]:
+    """Every templated field of a step (what its expressions may read)."""
+    fields = ("input", "when", "for_each", "condition", "message", "detail", "url", "headers",
+              "body", "prompt", "system", "until")
+    return [getattr(step, name) for name in fields if getattr(step, name, None) is not None]
+
+
+_REFS: dict[tuple[str, str | None], frozenset[str] | None] = {}
+
+
+def _refs(definition: Workflow, step_id: str | None) -> frozenset[str] | None:
+    cache_key = (definition.version, step_id)
+    if cache_key in _REFS:
+        return _REFS[cache_key]
+    _REFS[cache_key] = found = _compute_refs(definition, step_id)
+    return found
+
+
+def _compute_refs(definition: Workflow, step_id: str | None) -> frozenset[str] | None:
+    values = [definition.output] if step_id is None else templates_of(definition.steps[step_id])
+    found: set[str] = set()
+    for value in values:
+        refs = expressions.referenced_steps(value)
+        if refs is None:
+            return None
+        found |= refs
+    if step_id is None and definition.output is None:
+        found |= set(definition.sinks)
+    return frozenset(found & set(definition.steps))
+
+
+def step_refs(definition: Workflow, step_id: str | None) -> frozenset[str] | None:
+    """Steps whose records a step's expressions read (``None`` step: the run output).
+
+    None means the expressions read ``steps`` as a whole, so every step is needed.
+    """
+    return _refs(definition, step_id)
+
+
+def expression_data(work: Work, step_id: str | None, child: StepState | None = None) -> dict[str, Any]:
+    """What expressions see: input, steps.<id>.output/status, context, item, index, run."""
+    refs = step_refs(work.definition, step_id)
+    if refs is None:
+        work.state.require_all()
+        refs = frozenset(work.definition.steps)
+    work.state.require(set(refs))
+    steps: dict[str, Any] = {}
+    for ref in refs:
+        record = work.peek(ref)
+        if record is not None:
+            steps[ref] = {"output": record.output, "status": record.status, "error": record.error}
+    run = work.run
+    data: dict[str, Any] = {
+        "input": run.input,
+        "steps": steps,
+        "context": run.context,
+        "run": {
+            "id": run.id,
+            "workflow": run.workflow,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+        },
+    }
+    if child is not None:
+        data["item"] = child.item
+        data["index"] = child.index
+    return data
+
+
+def schema_problem(schema: dict[str, Any] | None, value: Any) -> str | None:
+    """The first JSON Schema violation of ``value``, as one line, or None."""
+    if schema is None:
+        return None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{'at ' + where + ': ' if where else ''}{error.message}"
+
+
+# -- readiness -----------------------------------------------------------------------------
+
+
+def dependency_ended(work: Work, key: str, skipped: bool) -> None:
+    """One dependency of ``key`` ended (succeeded or skipped): count down, start when ready."""
+    step = work.step_or_new(key)
+    if step.status != "pending":
+        return
+    assert step.pending_deps is not None
+    step.pending_deps -= 1
+    step.skipped_deps += int(skipped)
+    if step.pending_deps <= 0:
+        ready(work, step)
+
+
+def ready(work: Work, step: StepState) -> None:
+    """Every dependency ended: skip the step, fan it out, or begin it."""
+    if work.run.terminal:
+        return
+    spec = work.spec(step.key)
+    if step.skipped_deps and spec.trigger_rule == "all_success":
+        skip(work, step, "a dependency was skipped (trigger_rule all_success)")
+        return
+    try:
+        data = expression_data(work, step.key)
+        if spec.when is not None and not expressions.truthy(
+            expressions.render(spec.when, data, work.now)
+        ):
+            skip(work, step, "'when' was false")
+            return
+        if spec.for_each is not None:
+            from stepwell.engine import fanout
+
+            fanout.start(work, step, data)
+            return
+    except expressions.ExpressionError as exc:
+        step.started_at = work.now
+        fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
+        return
+    begin(work, step, data)
+
+
+def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
+    """Start a step (or a for_each child): render its input and hand it to its kind."""
+    from stepwell.engine import attempts, waits
+
+    spec = work.spec(step.key)
+    step.started_at = work.now
+    try:
+        if spec.input is not None:
+            step.input = expressions.render(spec.input, data, work.now)
+        elif step.index is not None:
+            step.input = step.item
+        else:
+            step.input = work.run.input
+        if spec.type == "condition":
+            value = expressions.truthy(expressions.render(spec.condition, data, work.now))
+            work.note("condition_evaluated", step, f"condition is {str(value).lower()}", value=value)
+            succeed(work, step, value)
+            return
+        params = attempts.parameters(spec, data, work.now)
+        if params is not None:
+            step.input = params
+    except expressions.ExpressionError as exc:
+        fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
+        return
+    problem = schema_problem(spec.input_schema, step.input)
+    if problem:
+        fail_step(work, step, "InputSchemaError", f"step '{step.key}' input: {problem}")
+        return
+    if work.run.dry_run:
+        step.dry_run = True
+        work.note("step_dry_run", step, f"dry run: {spec.type} step recorded, not run")
+        succeed(work, step, None)
+        return
+    if spec.type in ("approval", "delay", "callback"):
+        waits.open(work, step, spec, data)
+    else:
+        attempts.start(work, step, spec)
+
+
+# -- outcomes ------------------------------------------------------------------------------
+
+
+def succeed(work: Work, step: StepState, output: Any, usage: Usage | None = None) -> None:
+    """The step succeeded with ``output``."""
+    step.output = output
+    step.error = None
+    step.usage.add(usage)
+    work.touch_run().usage.add(usage)
+    _finish(work, step, "succeeded")
+    if not step.dry_run:
+        work.note("step_completed", step, data_summary(output))
+    _ended(work, step)
+
+
+def skip(work: Work, step: StepState, reason: str, output: Any = None) -> None:
+    """The step will not run; dependents see it as skipped."""
+    step.output = output
+    _finish(work, step, "skipped")
+    work.note("step_skipped", step, reason)
+    _ended(work, step)
+
+
+def fail_step(work: Work, step: StepState, error_type: str, message: str) -> None:
+    """The step failed for good (no retry left)."""
+    step.error = {"type": error_type, "message": message}
+    _finish(work, step, "failed")
+    work.note("step_failed", step, f"{error_type}: {message}", error=error_type)
+    work.emit(
+        EmitEvent(
+            "step.failed",
+            {"run_id": work.run.id, "workflow": work.run.workflow, "step": step.key,
+             "attempt": step.attempt, "error": step.error},
+        )
+    )
+    _ended(work, step)
+
+
+def attempt_failed(
+    work: Work, step: StepState, error_type: str, message: str, retryable: bool = True
+) -> None:
+    """The current attempt failed: retry with backoff when the policy allows, else fail."""
+    from stepwell.engine import attempts, retry
+
+    spec = work.spec(step.key)
+    seed = f"{work.run.id}:{step.key}:{step.attempt}"
+    choice = retry.decide(spec.retry, step.attempt, error_type, seed)
+    if not (retryable and choice.retry):
+        fail_step(work, step, error_type, message)
+        return
+    step.error = {"type": error_type, "message": message}
+    work.note(
+        "step_retrying",
+        step,
+        f"{error_type}: {message}; {choice.reason} in {choice.delay.total_seconds():.3g}s",
+        error=error_type,
+        delay_s=round(choice.delay.total_seconds(), 3),
+    )
+    if choice.delay.total_seconds() <= 0:
+        attempts.start(work, step, spec)
+        return
+    work.set_status(step, "retrying")
+    step.waiting_for = "retry"
+    attempts.set_timer(work, step, work.now + choice.delay)
+
+
+def _finish(work: Work, step: StepState, status: str) -> None:
+    work.set_status(step, status)  # type: ignore[arg-type]
+    step.ended_at = work.now
+    step.due_at = None
+    step.waiting_for = None
+    step.heartbeat_due = None
+
+
+def _ended(work: Work, step: StepState) -> None:
+    """A step reached a terminal status: tell its parent or dependents, maybe end the run."""
+    step_id, index = parse_key(step.key)
+    if index is not None:
+        from stepwell.engine import fanout
+
+        fanout.child_ended(work, step)
+        return
+    run = work.touch_run()
+    run.open_steps -= 1
+    if run.terminal:
+        return
+    if step.status == "failed":
+        end_run(work, "failed", {"type": step.error["type"] if step.error else "StepFailed",
+                                 "message": (step.error or {}).get("message", ""), "step": step.key})
+        return
+    skipped = step.status == "skipped"
+    for dependent in work.definition.dependents[step_id]:
+        dependency_ended(work, dependent, skipped)
+        if work.run.terminal:
+            return
+    if work.run.open_steps == 0 and not work.run.terminal:
+        complete_run(work)
+
+
+# -- the run's end -------------------------------------------------------------------------
+
+
+def complete_run(work: Work) -> None:
+    """Every step ended without failure: compute the output and end the run."""
+    definition = work.definition
+    try:
+        data = expression_data(work, None)
+        if definition.output is not None:
+            output = expressions.render(definition.output, data, work.now)
+        else:
+            output = {sink: data["steps"].get(sink, {}).get("output") for sink in definition.sinks}
+    except expressions.ExpressionError as exc:
+        end_run(work, "failed", {"type": "ExpressionError", "message": f"workflow output: {exc}"})
+        return
+    problem = schema_problem(definition.output_schema, output)
+    if problem:
+        end_run(work, "failed", {"type": "OutputSchemaError", "message": f"run output: {problem}"})
+        return
+    work.touch_run().output = output
+    end_run(work, "succeeded", None)
+
+
+def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
+    """Write the run's terminal status once, announce it, and cancel what is still open."""
+    run = work.touch_run()
+    if run.terminal:
+        return
+    run.status = status
+    run.error = error
+    run.ended_at = work.now
+    run.due_at = None
+    message = status if error is None else f"{status}: {error.get('type')}: {error.get('message')}"
+    work.note("run_status", None, message, status=status)
+    detail = {"run_id": run.id, "workflow": run.workflow, "status": status, "error": error,
+              "output": run.output if status == "succeeded" else None}
+    work.emit(EmitEvent("run.completed", detail))
+    if run.parent is not None:
+        work.emit(
+            NotifyParent(run.parent.run_id, run.parent.key, run.parent.attempt, run.id, status,
+                         run.output, error)
+        )
+    cancel_open_steps(work)
+
+
+def cancel_open_steps(work: Work) -> None:
+    """Cancel the started steps of an ended run that have not ended, a bounded number per call.
+
+    Steps that never started stay pending: they were never run, and writing them would cost a
+    write per step for nothing.
+    """
+    run = work.run
+    fanouts = any(step.for_each is not None for step in work.definition.steps.values())
+    if run.active_steps == 0 and run.waiting_steps == 0 and not fanouts:
+        return
+    work.state.require_all()
+    for key in sorted(set(work.state.steps) | set(work.steps)):
+        record = work.peek(key)
+        if record is None or record.terminal or record.started_at is None:
+            continue
+        if len(work.steps) >= MAX_STEP_WRITES and key not in work.steps:
+            work.emit(ContinueRun(run.id, None))
+            return
+        step = work.step(key)
+        assert step is not None
+        if step.child_run_id and step.waiting_for == "child_run":
+            work.emit(CancelChildRun(step.child_run_id))
+        work.set_status(step, "cancelled")
+        step.due_at = None
+        step.waiting_for = None
+        step.ended_at = work.now
+        work.note("step_cancelled", step, f"run {run.status}")
+
+
+def data_summary(value: Any, limit: int = 120) -> str:
+    """A short, one-line rendering of a value for timeline messages."""
+    if value is None:
+        return ""
+    import json
+
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,211 @@
+"""What the engine knows of a run: the run record and the step records it loaded.
+
+Records are plain dataclasses. The engine never mutates the records it is given: it copies the
+ones it changes and returns the copies in a :class:`~stepwell.engine.decision.Decision`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+RunStatus = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"]
+StepStatus = Literal[
+    "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"
+]
+RUN_TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+STEP_TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+
+
+def child_key(step_id: str, index: int) -> str:
+    """The record key of the ``index``-th child of a for_each step."""
+    return f"{step_id}[{index}]"
+
+
+def parse_key(key: str) -> tuple[str, int | None]:
+    """``"charge[3]"`` -> ``("charge", 3)``; ``"charge"`` -> ``("charge", None)``."""
+    if key.endswith("]") and "[" in key:
+        step_id, _, index = key[:-1].partition("[")
+        return step_id, int(index)
+    return key, None
+
+
+@dataclass
+class Usage:
+    """What an attempt cost: model tokens and dollars (user compute excluded)."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, other: Usage | None) -> None:
+        """Add ``other`` into this total."""
+        if other is not None:
+            self.cost_usd += other.cost_usd
+            self.input_tokens += other.input_tokens
+            self.output_tokens += other.output_tokens
+
+
+@dataclass
+class ParentRef:
+    """The step of another run that waits on this run (sub-workflow)."""
+
+    run_id: str
+    key: str
+    attempt: int
+
+
+@dataclass
+class RunState:
+    """One run of a workflow, pinned to one definition version."""
+
+    id: str
+    workflow: str
+    version: str
+    status: RunStatus
+    input: Any
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    due_at: datetime | None = None
+    """When the run times out (its only timer)."""
+    open_steps: int = 0
+    """Top-level steps not yet in a terminal status; the run ends when it reaches 0."""
+    active_steps: int = 0
+    """Attempts running or waiting to retry; 0 with waiting_steps > 0 means the run is waiting."""
+    waiting_steps: int = 0
+    """Steps waiting on a person, a callback, a delay or a child run."""
+    parent: ParentRef | None = None
+    rerun_of: str | None = None
+    dry_run: bool = False
+    usage: Usage = field(default_factory=Usage)
+    seq: int = 0
+    """Optimistic-concurrency version, owned by the store: each commit expects it and bumps it."""
+
+    def copy(self) -> RunState:
+        """A deep copy the engine can change."""
+        return copy.deepcopy(self)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the run has ended."""
+        return self.status in RUN_TERMINAL
+
+
+@dataclass
+class StepState:
+    """One step of a run, or one child (item) of a for_each step."""
+
+    key: str
+    status: StepStatus = "pending"
+    attempt: int = 0
+    """The current attempt (0 before the first dispatch); results of other attempts are stale."""
+    token: str | None = None
+    """Fencing token of the current attempt, handed to the code that runs it."""
+    pending_deps: int | None = None
+    """Readiness counter: dependencies not yet ended (None until first touched)."""
+    skipped_deps: int = 0
+    input: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    item: Any = None
+    """The for_each item of a child."""
+    started_at: datetime | None = None
+    attempt_started_at: datetime | None = None
+    ended_at: datetime | None = None
+    due_at: datetime | None = None
+    """The step's one timer: attempt timeout, retry backoff, delay end, approval expiry..."""
+    waiting_for: str | None = None
+    """approval | callback | delay | child_run | retry, while status is waiting/retrying."""
+    heartbeat_due: datetime | None = None
+    timeout_at: datetime | None = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """Approval decisions so far (approver, decision, comment, at)."""
+    early_signal: dict[str, Any] | None = None
+    """A callback that arrived before the wait opened; consumed when it opens."""
+    child_run_id: str | None = None
+    items_total: int | None = None
+    """for_each parents: number of items (None for ordinary steps)."""
+    children_created: int = 0
+    next_child: int = 0
+    """Fan-out cursor: the next child to start."""
+    children_active: int = 0
+    children_succeeded: int = 0
+    children_failed: int = 0
+    usage: Usage = field(default_factory=Usage)
+    dry_run: bool = False
+    copied_from: str | None = None
+    """Run id this output was copied from (rerun from a step)."""
+
+    def copy(self) -> StepState:
+        """A deep copy the engine can change."""
+        return copy.deepcopy(self)
+
+    @property
+    def step_id(self) -> str:
+        """The step id in the definition (the part before ``[index]``)."""
+        return parse_key(self.key)[0]
+
+    @property
+    def index(self) -> int | None:
+        """The item index of a for_each child, else None."""
+        return parse_key(self.key)[1]
+
+    @property
+    def terminal(self) -> bool:
+        """True once the step has ended."""
+        return self.status in STEP_TERMINAL
+
+    @property
+    def is_fanout(self) -> bool:
+        """True for a for_each parent."""
+        return self.items_total is not None
+
+
+class NeedsRecords(Exception):  # noqa: N818 - a request, not an error
+    """The engine needs records the caller did not load; load them and call again.
+
+    ``keys`` None means every step record of the run (only on rare paths: cancel, run failure).
+    """
+
+    def __init__(self, keys: frozenset[str] | None) -> None:
+        super().__init__(f"needs records {sorted(keys) if keys is not None else 'all'}")
+        self.keys = keys
+
+
+@dataclass
+class State:
+    """The run and the step records loaded for one event."""
+
+    run: RunState
+    steps: dict[str, StepState] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
+    """Keys the loader looked for and found no record of."""
+    complete: bool = False
+    """True when ``steps`` holds every step record of the run."""
+
+    def get(self, key: str) -> StepState | None:
+        """A loaded record, None when it does not exist; raises NeedsRecords when not loaded."""
+        found = self.steps.get(key)
+        if found is not None or self.complete or key in self.absent:
+            return found
+        raise NeedsRecords(frozenset({key}))
+
+    def require(self, keys: set[str]) -> None:
+        """Raise NeedsRecords for every key in ``keys`` not yet loaded."""
+        if self.complete:
+            return
+        missing = {k for k in keys if k not in self.steps and k not in self.absent}
+        if missing:
+            raise NeedsRecords(frozenset(missing))
+
+    def require_all(self) -> None:
+        """Raise NeedsRecords(None) unless every record is loaded."""
+        if not self.complete:
+            raise NeedsRecords(None)

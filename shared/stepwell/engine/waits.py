@@ -1,0 +1,181 @@
+"""Waits the engine decides without a Lambda: approvals, delays and callbacks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stepwell import expressions
+from stepwell.definition.models import ApprovalStep, CallbackStep, DelayStep, Step
+from stepwell.engine import flow
+from stepwell.engine.attempts import set_timer
+from stepwell.engine.commands import EmitEvent, RequestApproval
+from stepwell.engine.decision import Work, attempt_token
+from stepwell.engine.events import ApprovalDecided, CallbackReceived
+from stepwell.engine.state import StepState
+
+
+def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:  # noqa: A001
+    """Begin waiting; the step's one timer is the wait's end or expiry."""
+    step.attempt += 1
+    step.token = attempt_token(work.run.id, step.key, step.attempt)
+    step.attempt_started_at = work.now
+    work.set_status(step, "waiting")
+    if isinstance(spec, DelayStep):
+        _open_delay(work, step, spec, data)
+    elif isinstance(spec, ApprovalStep):
+        _open_approval(work, step, spec, data)
+    elif isinstance(spec, CallbackStep):
+        _open_callback(work, step, spec)
+
+
+def _open_delay(work: Work, step: StepState, spec: DelayStep, data: dict[str, Any]) -> None:
+    step.waiting_for = "delay"
+    if spec.duration is not None:
+        until = work.now + spec.duration
+    else:
+        try:
+            value = expressions.render(spec.until, data, work.now)
+            until = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            if until.tzinfo is None:
+                raise ValueError("no timezone")
+        except (ValueError, expressions.ExpressionError) as exc:
+            flow.fail_step(work, step, "InvalidUntil",
+                           f"step '{step.key}': until must give an ISO 8601 time with a zone ({exc})")
+            return
+    work.note("step_delay_started", step, f"until {until.isoformat()}", until=until.isoformat())
+    if until <= work.now:
+        _delay_over(work, step)
+        return
+    set_timer(work, step, until)
+
+
+def _delay_over(work: Work, step: StepState) -> None:
+    flow.succeed(work, step, step.input)
+
+
+def _open_approval(work: Work, step: StepState, spec: ApprovalStep, data: dict[str, Any]) -> None:
+    step.waiting_for = "approval"
+    message = expressions.render(spec.message, data, work.now)
+    expires = work.now + spec.timeout if spec.timeout else None
+    step.input = {"message": message, "approvers": list(spec.approvers), "quorum": spec.quorum}
+    work.note("step_waiting", step, f"approval: {message}", waiting_for="approval",
+              quorum=spec.quorum)
+    work.emit(
+        RequestApproval(work.run.id, work.run.workflow, step.key, step.attempt, str(message),
+                        tuple(spec.approvers), spec.quorum, expires)
+    )
+    set_timer(work, step, expires)
+
+
+def _open_callback(work: Work, step: StepState, spec: CallbackStep) -> None:
+    step.waiting_for = "callback"
+    step.timeout_at = work.now + spec.timeout if spec.timeout else None
+    step.heartbeat_due = work.now + spec.heartbeat if spec.heartbeat else None
+    work.note("step_waiting", step, "callback", waiting_for="callback")
+    work.emit(EmitEvent("callback.requested", {"run_id": work.run.id, "step": step.key,
+                                               "attempt": step.attempt}))
+    if step.early_signal is not None:
+        signal, step.early_signal = step.early_signal, None
+        on_callback(work, CallbackReceived(key=step.key, **signal))
+        return
+    _callback_timer(work, step)
+
+
+def _callback_timer(work: Work, step: StepState) -> None:
+    dues = [d for d in (step.timeout_at, step.heartbeat_due) if d is not None]
+    set_timer(work, step, min(dues) if dues else None)
+
+
+def on_timer(work: Work, step: StepState) -> None:
+    """The wait's timer came due."""
+    if step.waiting_for == "delay":
+        _delay_over(work, step)
+    elif step.waiting_for == "approval":
+        spec = work.spec(step.key)
+        assert isinstance(spec, ApprovalStep)
+        work.note("approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}")
+        if spec.on_timeout == "approve":
+            _approved(work, step, timed_out=True)
+        elif spec.on_timeout == "reject":
+            _rejected(work, step, spec, "the approval timed out", timed_out=True)
+        else:
+            flow.fail_step(work, step, "ApprovalTimedOut", "no decision before the approval expired")
+    elif step.waiting_for == "callback":
+        if step.heartbeat_due is not None and step.heartbeat_due <= work.now:
+            flow.fail_step(work, step, "HeartbeatTimedOut", "no heartbeat in time")
+        else:
+            flow.fail_step(work, step, "CallbackTimedOut", "no callback in time")
+
+
+def on_approval(work: Work, event: ApprovalDecided) -> None:
+    """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
+    record = work.peek(event.key)
+    if record is None or record.waiting_for != "approval" or record.attempt != event.attempt \
+            or work.run.terminal:
+        work.note("decision_ignored", event.key, f"decision by {event.approver}: the approval is "
+                  "not open", attempt=event.attempt)
+        return
+    spec = work.spec(event.key)
+    assert isinstance(spec, ApprovalStep)
+    if spec.approvers and event.approver not in spec.approvers:
+        work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
+        return
+    if any(d["approver"] == event.approver for d in record.decisions) and event.approver != "anonymous":
+        work.note("decision_ignored", event.key, f"{event.approver} already decided")
+        return
+    step = work.step(event.key)
+    assert step is not None
+    decision = "approved" if event.approved else "rejected"
+    step.decisions.append({"approver": event.approver, "decision": decision,
+                           "comment": event.comment, "at": work.now.isoformat()})
+    work.note(f"step_{decision}", step, f"by {event.approver}" +
+              (f": {event.comment}" if event.comment else ""), approver=event.approver)
+    if not event.approved:
+        _rejected(work, step, spec, f"rejected by {event.approver}")
+        return
+    approvals = sum(1 for d in step.decisions if d["decision"] == "approved")
+    if approvals >= spec.quorum:
+        _approved(work, step)
+
+
+def _approved(work: Work, step: StepState, timed_out: bool = False) -> None:
+    flow.succeed(work, step, {"approved": True, "decisions": step.decisions, "timed_out": timed_out})
+
+
+def _rejected(work: Work, step: StepState, spec: ApprovalStep, why: str, timed_out: bool = False) -> None:
+    if spec.on_reject == "continue":
+        flow.succeed(work, step, {"approved": False, "decisions": step.decisions,
+                                  "timed_out": timed_out})
+    else:
+        flow.fail_step(work, step, "ApprovalRejected", why)
+
+
+def on_callback(work: Work, event: CallbackReceived) -> None:
+    """Complete, fail or extend a callback wait; keep a signal that arrives early."""
+    record = work.peek(event.key)
+    if record is not None and record.waiting_for == "callback" and not work.run.terminal:
+        step = work.step(event.key)
+        assert step is not None
+        if event.status == "heartbeat":
+            spec = work.spec(step.key)
+            if isinstance(spec, CallbackStep) and spec.heartbeat is not None:
+                step.heartbeat_due = work.now + spec.heartbeat
+            work.note("heartbeat", step)
+            _callback_timer(work, step)
+        elif event.status == "success":
+            work.note("callback_received", step, "success")
+            flow.succeed(work, step, event.output)
+        else:
+            work.note("callback_received", step, f"failure: {event.error_type}")
+            flow.fail_step(work, step, event.error_type, event.message)
+        return
+    if (record is None or record.status == "pending") and not work.run.terminal \
+            and event.status != "heartbeat":
+        step = work.step_or_new(event.key) if "[" not in event.key else work.step(event.key)
+        if step is not None:
+            step.early_signal = {"status": event.status, "output": event.output,
+                                 "error_type": event.error_type, "message": event.message}
+            work.note("callback_kept", step, "arrived before the wait opened; kept for it")
+            return
+    work.note("callback_ignored", event.key, "the step is not waiting for a callback")

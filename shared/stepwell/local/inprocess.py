@@ -1,0 +1,156 @@
+"""An in-process world: step functions are Python callables, time may be virtual.
+
+It drives the real orchestrator, engine and (in-memory) store one event at a time, so unit tests
+and property tests can run whole workflows deterministically without AWS. The local stack runs
+the deployed handlers instead; this is its smallest sibling.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from stepwell.definition.models import Workflow
+from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
+from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded, TimerFired
+from stepwell.runtime.clock import FakeClock
+from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.step_context import StepContext
+from stepwell.store.memory import MemoryStore
+
+StepFunction = Callable[[Any, StepContext], Any]
+Approver = Callable[[RequestApproval], "ApprovalDecided | None"]
+
+
+class InProcessWorld:
+    """Store, orchestrator and fake AWS in one object; ``run_until_idle`` plays it forward."""
+
+    def __init__(
+        self,
+        workflows: dict[str, Workflow],
+        functions: dict[str, StepFunction],
+        clock: FakeClock | None = None,
+        approver: Approver | None = None,
+    ) -> None:
+        self.workflows = workflows
+        self.functions = functions
+        self.clock = clock or FakeClock()
+        self.approver = approver
+        self.store = MemoryStore()
+        self.dispatched: deque[DispatchAttempt] = deque()
+        self.timers: list[tuple[datetime, int, ScheduleTimer]] = []
+        self.events: list[EmitEvent] = []
+        self.approvals: list[RequestApproval] = []
+        self.pending_decisions: deque[tuple[str, Event]] = deque()
+        self._seq = 0
+        self.orchestrator = Orchestrator(
+            self.store, Ports(invoker=self, timers=self, bus=self, approvals=self), self.clock,
+            workflows.get, new_id=self._new_id,
+        )
+
+    def _new_id(self) -> str:
+        self._seq += 1
+        return f"run-{self._seq:04d}"
+
+    # -- ports ---------------------------------------------------------------------------
+    def dispatch(self, command: DispatchAttempt) -> None:
+        self.dispatched.append(command)
+
+    def schedule(self, command: ScheduleTimer) -> None:
+        self._seq += 1
+        heapq.heappush(self.timers, (command.due_at, self._seq, command))
+
+    def emit(self, command: EmitEvent) -> None:
+        self.events.append(command)
+
+    def request(self, command: RequestApproval) -> None:
+        self.approvals.append(command)
+        if self.approver is not None:
+            decided = self.approver(command)
+            if decided is not None:
+                self.pending_decisions.append((command.run_id, decided))
+
+    # -- playing forward -----------------------------------------------------------------
+    def start(self, workflow: str, input: Any, **options: Any) -> str:  # noqa: A002
+        """Start a run (it moves only when ``run_until_idle`` plays the world forward)."""
+        return self.orchestrator.start(workflow, input, **options)
+
+    def send(self, run_id: str, event: Event) -> None:
+        """Deliver an event to a run now."""
+        self.orchestrator.handle(run_id, event)
+
+    def run_until_idle(self, virtual_time: bool = True, max_events: int = 1_000_000) -> None:
+        """Run dispatched attempts and due timers until nothing is left to do.
+
+        With virtual time the clock jumps to the next timer whenever nothing else can happen.
+        """
+        for _ in range(max_events):
+            if self.pending_decisions:
+                run_id, event = self.pending_decisions.popleft()
+                self.send(run_id, event)
+            elif self.dispatched:
+                self._run_attempt(self.dispatched.popleft())
+            elif self.timers and self.timers[0][0] <= self.clock.now():
+                _, _, timer = heapq.heappop(self.timers)
+                self.send(timer.run_id, TimerFired(timer.key, timer.due_at))
+            elif self.timers and virtual_time:
+                self.clock.set(self.timers[0][0])
+            else:
+                return
+        raise RuntimeError(f"still busy after {max_events} events")
+
+    def _run_attempt(self, command: DispatchAttempt) -> None:
+        ctx = StepContext(command.run_id, command.step_id, command.key, command.attempt,
+                          command.idempotency_key)
+        try:
+            output = self._execute(command, ctx)
+        except Exception as exc:  # noqa: BLE001 - a step's exception is its failure
+            self.send(command.run_id, StepFailed(command.key, command.attempt, type(exc).__name__,
+                                                 str(exc)))
+            return
+        self.send(command.run_id, StepSucceeded(command.key, command.attempt, output))
+
+    def _execute(self, command: DispatchAttempt, ctx: StepContext) -> Any:
+        if command.step_type == "task":
+            assert command.function is not None
+            function = self.functions.get(command.function)
+            if function is None:
+                raise LookupError(f"no function named {command.function!r}")
+            return function(command.input, ctx)
+        if command.step_type == "notify":
+            params = command.input
+            self.events.append(EmitEvent(params["detail_type"], params["detail"] or {}))
+            return {"detail_type": params["detail_type"]}
+        if command.step_type == "http":
+            return _http(command.input)
+        raise NotImplementedError(f"{command.step_type} steps need the runner")
+
+
+class HttpServerError(Exception):
+    """The server answered 5xx (retryable)."""
+
+
+def _http(params: dict[str, Any]) -> dict[str, Any]:
+    body = params.get("body")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(params["url"], data=data, method=params["method"],
+                                     headers=params.get("headers") or {})
+    try:
+        with urllib.request.urlopen(request, timeout=params["request_timeout_s"]) as response:  # noqa: S310
+            raw = response.read()
+            status, headers = response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500:
+            raise HttpServerError(f"{exc.code} from {params['url']}") from None
+        raw, status, headers = exc.read(), exc.code, dict(exc.headers)
+    try:
+        parsed: Any = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    return {"status": status, "headers": headers, "body": parsed}

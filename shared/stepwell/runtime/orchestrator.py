@@ -1,0 +1,201 @@
+"""The orchestrator: load what an event needs, let the engine decide, commit, then act.
+
+This is the one loop every entry point shares (the scheduler, the runner's result path, the API,
+the local stack). Follow-ups that concern other runs (a child run to start, a parent to notify)
+or more work on the same run (Continue) go through a local queue, never recursion.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stepwell.definition.models import Workflow
+from stepwell.engine import core
+from stepwell.engine.commands import (
+    CancelChildRun,
+    Command,
+    ContinueRun,
+    DispatchAttempt,
+    EmitEvent,
+    NotifyParent,
+    RequestApproval,
+    ScheduleTimer,
+    StartChildRun,
+)
+from stepwell.engine.decision import Decision
+from stepwell.engine.events import (
+    CancelRequested,
+    ChildRunEnded,
+    Continue,
+    Event,
+    StepFailed,
+)
+from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
+from stepwell.runtime.clock import Clock
+from stepwell.runtime.ports import Approvals, Bus, Invoker, Timers
+from stepwell.store.port import Conflict, RunNotFound, Store
+
+MAX_CONFLICT_RETRIES = 100
+
+
+class UnknownWorkflow(LookupError):
+    """No workflow (or version) by that name."""
+
+
+@dataclass
+class Ports:
+    """Where commands go."""
+
+    invoker: Invoker
+    timers: Timers
+    bus: Bus
+    approvals: Approvals
+
+
+class Orchestrator:
+    """Starts runs and applies events to them."""
+
+    def __init__(
+        self,
+        store: Store,
+        ports: Ports,
+        clock: Clock,
+        workflows: Callable[[str], Workflow | None],
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.store = store
+        self.ports = ports
+        self.clock = clock
+        self._latest = workflows
+        self._new_id = new_id
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._versions: dict[str, Workflow] = {}
+        """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
+        self._draining = False
+
+    # -- definitions -------------------------------------------------------------------
+    def workflow(self, name: str) -> Workflow:
+        """The current definition of a workflow (saved as a version on first use)."""
+        found = self._latest(name)
+        if found is None:
+            raise UnknownWorkflow(name)
+        self.store.save_definition(found)
+        return found
+
+    def pinned(self, run: RunState) -> Workflow:
+        """The definition version a run started with."""
+        found = self.store.get_definition(run.workflow, run.version)
+        if found is None:
+            raise UnknownWorkflow(f"{run.workflow} version {run.version}")
+        return found
+
+    # -- entry points ------------------------------------------------------------------
+    def start(
+        self,
+        workflow: str,
+        input: Any,  # noqa: A002
+        run_id: str | None = None,
+        *,
+        parent: ParentRef | None = None,
+        dry_run: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        """Start a run; returns its id. Starting an existing id again changes nothing."""
+        definition = self.workflow(workflow)
+        run_id = run_id or self._new_id()
+        decision = core.start_run(definition, run_id, input, self.clock.now(), parent=parent,
+                                  dry_run=dry_run, labels=labels)
+        try:
+            self.store.create(decision)
+        except Conflict:
+            return run_id  # a repeated start (duplicate delivery): the first one counts
+        self._act(run_id, decision.commands)
+        return run_id
+
+    def handle(self, run_id: str, event: Event) -> Decision | None:
+        """Apply an event to a run, retrying on conflict; None when nothing changed."""
+        decision = self._apply(run_id, event)
+        return decision
+
+    def _apply(self, run_id: str, event: Event) -> Decision | None:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            known = self._versions.get(run_id)
+            keys = core.reads_for(known, event) if known is not None else set()
+            try:
+                state = self.store.load(run_id, keys)
+            except RunNotFound:
+                return None
+            definition = known or self.pinned(state.run)
+            if known is None:
+                if len(self._versions) > 10_000:
+                    self._versions.clear()
+                self._versions[run_id] = definition
+                self.store.load_more(state, frozenset(core.reads_for(definition, event)))
+            decision = self._decide(definition, state, event)
+            if decision.empty:
+                return None
+            try:
+                self.store.commit(decision, state.run.seq)
+            except Conflict:
+                continue
+            self._act(run_id, decision.commands)
+            return decision
+        raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
+
+    def _decide(self, definition: Workflow, state: State, event: Event) -> Decision:
+        while True:
+            try:
+                return core.decide(definition, state, event, self.clock.now())
+            except NeedsRecords as need:
+                self.store.load_more(state, need.keys)
+
+    # -- commands ----------------------------------------------------------------------
+    def _act(self, run_id: str, commands: list[Command]) -> None:
+        for command in commands:
+            self._queue.append((run_id, command))
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                origin, command = self._queue.popleft()
+                self._do(origin, command)
+        finally:
+            self._draining = False
+
+    def _do(self, run_id: str, command: Command) -> None:
+        match command:
+            case DispatchAttempt():
+                try:
+                    self.ports.invoker.dispatch(command)
+                except Exception as exc:  # noqa: BLE001 - the attempt fails; retry policy decides
+                    self._apply(run_id, StepFailed(command.key, command.attempt,
+                                                   "DispatchFailed", str(exc)))
+            case ScheduleTimer():
+                self.ports.timers.schedule(command)
+            case EmitEvent():
+                self.ports.bus.emit(command)
+            case RequestApproval():
+                self.ports.approvals.request(command)
+            case StartChildRun():
+                parent = ParentRef(command.parent_run_id, command.parent_key, command.parent_attempt)
+                try:
+                    self.start(command.workflow, command.input, command.child_run_id,
+                               parent=parent, dry_run=command.dry_run)
+                except UnknownWorkflow:
+                    self._apply(command.parent_run_id, ChildRunEnded(
+                        command.parent_key, command.parent_attempt, command.child_run_id, "failed",
+                        error={"type": "UnknownWorkflow",
+                               "message": f"no workflow named {command.workflow!r}"}))
+            case NotifyParent():
+                self._apply(command.parent_run_id, ChildRunEnded(
+                    command.parent_key, command.parent_attempt, command.child_run_id,
+                    command.status, command.output, command.error))
+            case CancelChildRun():
+                self._apply(command.child_run_id, CancelRequested("parent step cancelled"))
+            case ContinueRun():
+                self._apply(command.run_id, Continue(command.key))

@@ -1,0 +1,39 @@
+"""Ports: what the runtime needs from the world. AWS adapters and local fakes implement them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
+
+
+class Invoker(Protocol):
+    """Runs a step attempt (Lambda ``Event`` invoke of the step envelope)."""
+
+    def dispatch(self, command: DispatchAttempt) -> None:
+        """Start the attempt; return without waiting for it."""
+        ...
+
+
+class Timers(Protocol):
+    """Delivers TimerFired at a due time (SQS DelaySeconds, EventBridge Scheduler)."""
+
+    def schedule(self, command: ScheduleTimer) -> None:
+        """Arrange for the timer to fire; the due index is the backstop if this is lost."""
+        ...
+
+
+class Bus(Protocol):
+    """Puts Stepwell's events on the event bus."""
+
+    def emit(self, command: EmitEvent) -> None:
+        """Publish one event."""
+        ...
+
+
+class Approvals(Protocol):
+    """Turns an approval request into signed URLs and announces them."""
+
+    def request(self, command: RequestApproval) -> None:
+        """Create the URLs and put ``approval.requested`` on the bus."""
+        ...

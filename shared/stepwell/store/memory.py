@@ -1,0 +1,135 @@
+"""An in-memory store with the same conditional semantics as the DynamoDB one.
+
+Used by unit tests of the runtime, property tests and the in-process demo. Records are copied in
+and out, so callers can never change stored state except through ``commit``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from stepwell.definition.models import Workflow
+from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.state import RunState, State, StepState
+from stepwell.store.port import Conflict, Page, RunNotFound
+
+
+class MemoryStore:
+    """Runs, steps and timelines in dicts, behind one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, RunState] = {}
+        self._steps: dict[str, dict[str, StepState]] = {}
+        self._timeline: dict[str, list[TimelineEntry]] = {}
+        self._definitions: dict[tuple[str, str], Workflow] = {}
+        self.commits = 0
+        self.conflicts = 0
+
+    def create(self, decision: Decision) -> None:
+        assert decision.run is not None
+        with self._lock:
+            if decision.run.id in self._runs:
+                raise Conflict(f"run {decision.run.id} exists")
+            self._steps[decision.run.id] = {}
+            self._timeline[decision.run.id] = []
+            self._apply(decision)
+
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            state = State(run=run.copy())
+            self._fill(state, set(keys))
+            return state
+
+    def load_more(self, state: State, keys: frozenset[str] | None) -> None:
+        with self._lock:
+            if keys is None:
+                state.steps = {k: s.copy() for k, s in self._steps[state.run.id].items()}
+                state.complete = True
+            else:
+                self._fill(state, set(keys))
+
+    def _fill(self, state: State, keys: set[str]) -> None:
+        stored = self._steps[state.run.id]
+        for key in keys:
+            if key in stored:
+                state.steps[key] = stored[key].copy()
+            else:
+                state.absent.add(key)
+
+    def commit(self, decision: Decision, expected_seq: int) -> None:
+        assert decision.run is not None
+        with self._lock:
+            current = self._runs.get(decision.run.id)
+            if current is None or current.seq != expected_seq:
+                self.conflicts += 1
+                raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
+            self._apply(decision)
+
+    def _apply(self, decision: Decision) -> None:
+        assert decision.run is not None
+        run = decision.run.copy()
+        run.seq += 1
+        self._runs[run.id] = run
+        steps = self._steps[run.id]
+        for key, record in decision.bulk.items():
+            steps.setdefault(key, record.copy())
+        for key, record in decision.steps.items():
+            steps[key] = record.copy()
+        self._timeline[run.id].extend(decision.timeline)
+        self.commits += 1
+
+    def get_run(self, run_id: str) -> RunState | None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            return run.copy() if run else None
+
+    def runs(self) -> list[RunState]:
+        """Every run, oldest first."""
+        with self._lock:
+            return [r.copy() for r in self._runs.values()]
+
+    def steps(self, run_id: str) -> list[StepState]:
+        with self._lock:
+            return [s.copy() for s in self._steps.get(run_id, {}).values()]
+
+    def timeline(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page:
+        with self._lock:
+            entries = self._timeline.get(run_id, [])
+            start = int(cursor or 0)
+            page = entries[start : start + limit]
+            end = start + len(page)
+            return Page(list(page), str(end) if end < len(entries) else None)
+
+    def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str | None]]:
+        with self._lock:
+            found: list[tuple[datetime, str, str | None]] = []
+            for run in self._runs.values():
+                if run.due_at is not None and run.due_at <= now:
+                    found.append((run.due_at, run.id, None))
+                for step in self._steps[run.id].values():
+                    if step.due_at is not None and step.due_at <= now:
+                        found.append((step.due_at, run.id, step.key))
+            found.sort(key=lambda f: f[0])
+            return [(run_id, key) for _, run_id, key in found[:limit]]
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time of any timer (for virtual time)."""
+        with self._lock:
+            dues = [r.due_at for r in self._runs.values() if r.due_at is not None]
+            for steps in self._steps.values():
+                dues.extend(s.due_at for s in steps.values() if s.due_at is not None)
+            return min(dues) if dues else None
+
+    def save_definition(self, workflow: Workflow) -> None:
+        with self._lock:
+            self._definitions.setdefault((workflow.name, workflow.version), workflow)
+
+    def get_definition(self, name: str, version: str) -> Workflow | None:
+        with self._lock:
+            return self._definitions.get((name, version))

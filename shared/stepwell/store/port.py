@@ -1,0 +1,85 @@
+"""The store port: how the runtime reads and writes runs, steps and timelines.
+
+Every commit is conditional on the run's ``seq``: two invocations deciding on one run never both
+win, and the loser reloads and decides again. Loads are key lookups of the records an event
+needs (``reads_for``), never a read of the whole run, except where the engine asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stepwell.definition.models import Workflow
+from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.state import RunState, State, StepState
+
+
+class Conflict(Exception):  # noqa: N818 - a normal outcome of optimistic concurrency
+    """Someone else changed the run since it was loaded (or the run already exists)."""
+
+
+class RunNotFound(LookupError):
+    """No run with that id."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing and the opaque cursor of the next (None at the end)."""
+
+    items: list[Any]
+    cursor: str | None
+
+
+class Store(Protocol):
+    """Runs, steps, timelines and definition versions."""
+
+    def create(self, decision: Decision) -> None:
+        """Write a new run (its steps and timeline); Conflict if the run id exists."""
+        ...
+
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
+        """The run and the named step records (absent ones noted); RunNotFound if no run."""
+        ...
+
+    def load_more(self, state: State, keys: frozenset[str] | None) -> None:
+        """Add records to a loaded state; ``None`` loads every step of the run."""
+        ...
+
+    def commit(self, decision: Decision, expected_seq: int) -> None:
+        """Apply a decision if the run's seq is still ``expected_seq``; else Conflict."""
+        ...
+
+    def get_run(self, run_id: str) -> RunState | None:
+        """One run record."""
+        ...
+
+    def steps(self, run_id: str) -> list[StepState]:
+        """Every step record of a run (for the API and CLI, not the hot path)."""
+        ...
+
+    def timeline(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page:
+        """A run's timeline entries in order, from a cursor."""
+        ...
+
+    def due(self, now: Any, limit: int = 100) -> list[tuple[str, str | None]]:
+        """(run id, step key or None for the run) of timers due at ``now``."""
+        ...
+
+    def save_definition(self, workflow: Workflow) -> None:
+        """Keep a definition version (immutable: saving it again changes nothing)."""
+        ...
+
+    def get_definition(self, name: str, version: str) -> Workflow | None:
+        """A definition version."""
+        ...
+
+
+def timeline_of(entries: list[TimelineEntry]) -> list[dict[str, Any]]:
+    """Timeline entries as JSON-ready dicts."""
+    return [
+        {"at": e.at.isoformat(), "type": e.type, "step": e.step, "attempt": e.attempt,
+         "message": e.message, **({"data": e.data} if e.data else {})}
+        for e in entries
+    ]
