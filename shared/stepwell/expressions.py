@@ -1,4 +1,4 @@
-"""``${...}`` expressions: JSONata over ``input``, ``steps``, ``context``, ``item``, ``index``, ``run``.
+"""``${...}`` expressions: JSONata over input, steps, context, item, index and run.
 
 A string that is exactly one ``${...}`` yields the expression's value (number, object, list);
 a string with ``${...}`` among other text gets each result interpolated. Compiled expressions are
@@ -120,7 +120,7 @@ def check(value: Any) -> list[ExpressionError]:
 
 
 def evaluate(expression: str, data: Mapping[str, Any], now: datetime | None = None) -> Any:
-    """Evaluate one expression over ``data``. ``$now()`` is the engine's ``now``, not the clock's."""
+    """Evaluate one expression over ``data``; ``$now()`` is the engine's ``now``, not a clock."""
     compiled = compile_expression(expression)
     bindings: dict[str, Any] = {}
     if now is not None:
@@ -137,7 +137,7 @@ def evaluate(expression: str, data: Mapping[str, Any], now: datetime | None = No
 
 
 def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> Any:
-    """Evaluate a template value: expressions inside strings, recursively through dicts and lists."""
+    """Evaluate a template: expressions inside strings, recursively through dicts and lists."""
     if isinstance(value, str):
         if "${" not in value:
             return value

@@ -1,4 +1,4 @@
-"""Durations as users write them: ``30s``, ``5m``, ``2h``, ``7d``, ``1h30m`` or ISO 8601 (``PT5M``)."""
+"""Durations as users write them: ``30s``, ``5m``, ``2h``, ``7d``, ``1h30m``, ISO 8601 ``PT5M``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_SHORT = re.compile(r"^\s*(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?"
-                    r"(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
-                    r"(?:(?P<ms>\d+)ms)?\s*$")
+_SHORT = re.compile(
+    r"^\s*(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?"
+    r"(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
+    r"(?:(?P<ms>\d+)ms)?\s*$"
+)
 _ISO = re.compile(
     r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"

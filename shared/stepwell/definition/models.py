@@ -14,12 +14,35 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from stepwell.definition.durations import Duration
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WORKFLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def _step_id(key: str) -> str:
+    if not STEP_ID.match(key):
+        raise ValueError(
+            f"step id {key!r} is not an identifier: use letters, digits and '_' "
+            f"(e.g. {re.sub(r'[^A-Za-z0-9_]', '_', key)!r}) so expressions can name it"
+        )
+    return key
+
+
+# Checked per key (not in a validator of the whole mapping) so an error names the bad id itself.
+StepId = Annotated[
+    str, AfterValidator(_step_id), WithJsonSchema({"type": "string", "pattern": STEP_ID.pattern})
+]
 
 
 class _Model(BaseModel):
@@ -31,7 +54,9 @@ class Retry(_Model):
 
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
     interval: Duration = Field(timedelta(seconds=1), description="Wait before the second attempt.")
-    backoff_rate: float = Field(2.0, ge=1.0, le=10.0, description="Each wait is the last times this.")
+    backoff_rate: float = Field(
+        2.0, ge=1.0, le=10.0, description="Each wait is the last times this."
+    )
     max_interval: Duration | None = Field(None, description="No wait is longer than this.")
     jitter: Literal["full", "none"] = Field(
         "full", description="full: wait a random time between 0 and the computed wait."
@@ -55,7 +80,9 @@ class EventTrigger(_Model):
     """Start a run for every EventBridge event that matches ``pattern``."""
 
     pattern: dict[str, Any] = Field(description="An EventBridge event pattern.")
-    input: Any = Field(None, description="Reshapes the event into the run input; ${...} over `event`.")
+    input: Any = Field(
+        None, description="Reshapes the event into the run input; ${...} over `event`."
+    )
     bus: str | None = Field(None, description="Event bus name; Stepwell's own bus when omitted.")
 
 
@@ -69,8 +96,10 @@ class ScheduleTrigger(_Model):
     @field_validator("expression")
     @classmethod
     def _expression(cls, value: str) -> str:
-        if not re.match(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$",
-                        value.strip()):
+        if not re.match(
+            r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$",
+            value.strip(),
+        ):
             raise ValueError(
                 f"{value!r} is not a schedule expression: write rate(5 minutes) or "
                 "cron(0 9 * * ? *)"
@@ -151,7 +180,8 @@ class ApprovalStep(StepBase):
     def _quorum(self) -> ApprovalStep:
         if self.approvers and self.quorum > len(self.approvers):
             raise ValueError(
-                f"quorum {self.quorum} is more than the {len(self.approvers)} approvers named"
+                f"quorum {self.quorum} is more than the {len(self.approvers)} approvers named: "
+                "lower the quorum or name more approvers"
             )
         return self
 
@@ -233,8 +263,17 @@ Step = Annotated[
     Field(discriminator="type"),
 ]
 
-STEP_TYPES = ("task", "condition", "approval", "delay", "notify", "callback", "workflow", "http",
-              "agent")
+STEP_TYPES = (
+    "task",
+    "condition",
+    "approval",
+    "delay",
+    "notify",
+    "callback",
+    "workflow",
+    "http",
+    "agent",
+)
 DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
@@ -252,7 +291,7 @@ class Workflow(_Model):
     context: dict[str, Any] = Field(default_factory=dict, description="Constants for expressions.")
     timeout: Duration | None = None
     triggers: Triggers = Field(default_factory=Triggers)
-    steps: dict[str, Step]
+    steps: dict[StepId, Step]
 
     @field_validator("name")
     @classmethod
@@ -268,23 +307,20 @@ class Workflow(_Model):
     def _default_type(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                key: ({"type": "task", **step} if isinstance(step, dict) and "type" not in step
-                      else step)
+                key: (
+                    {"type": "task", **step}
+                    if isinstance(step, dict) and "type" not in step
+                    else step
+                )
                 for key, step in value.items()
             }
         return value
 
     @field_validator("steps")
     @classmethod
-    def _step_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _some_steps(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             raise ValueError("a workflow needs at least one step")
-        for key in value:
-            if not STEP_ID.match(key):
-                raise ValueError(
-                    f"step id {key!r} is not an identifier: use letters, digits and '_' "
-                    f"(e.g. {re.sub(r'[^A-Za-z0-9_]', '_', key)!r}) so expressions can name it"
-                )
         return value
 
     @cached_property

@@ -83,11 +83,16 @@ def start(work: Work, step: StepState, spec: Step) -> None:
         work.set_status(step, "waiting")
         step.waiting_for = "child_run"
         set_timer(work, step, work.now + spec.timeout if spec.timeout else None)
-        work.note("child_run_started", step, f"{spec.workflow} as run {step.child_run_id}",
-                  child_run_id=step.child_run_id)
+        work.note(
+            "child_run_started",
+            step,
+            f"{spec.workflow} as run {step.child_run_id}",
+            child_run_id=step.child_run_id,
+        )
         work.emit(
-            StartChildRun(step.child_run_id, spec.workflow, step.input, work.run.id, step.key,
-                          step.attempt)
+            StartChildRun(
+                step.child_run_id, spec.workflow, step.input, work.run.id, step.key, step.attempt
+            )
         )
         return
     work.set_status(step, "running")
@@ -95,7 +100,9 @@ def start(work: Work, step: StepState, spec: Step) -> None:
     deadline = work.now + (spec.timeout or DEFAULT_LEASE)
     set_timer(work, step, deadline)
     function = spec.function if isinstance(spec, TaskStep) else None
-    work.note("step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else ""))
+    work.note(
+        "step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else "")
+    )
     work.emit(
         DispatchAttempt(
             run_id=work.run.id,
@@ -118,13 +125,20 @@ def current(work: Work, key: str, attempt: int, what: str) -> StepState | None:
         work.note("result_ignored", key, f"{what} for a step that never started", attempt=attempt)
         return None
     if record.attempt != attempt:
-        work.note("stale_result_ignored", key,
-                  f"{what} from attempt {attempt}; attempt {record.attempt} is current",
-                  attempt=attempt)
+        work.note(
+            "stale_result_ignored",
+            key,
+            f"{what} from attempt {attempt}; attempt {record.attempt} is current",
+            attempt=attempt,
+        )
         return None
     if record.status not in ("running", "waiting") or work.run.terminal:
-        work.note("duplicate_ignored", key, f"{what} for attempt {attempt}; step is {record.status}",
-                  attempt=attempt)
+        work.note(
+            "duplicate_ignored",
+            key,
+            f"{what} for attempt {attempt}; step is {record.status}",
+            attempt=attempt,
+        )
         return None
     return work.step(key)
 
@@ -142,8 +156,9 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
     spec = work.spec(step.key)
     if spec.output_path is not None:
         try:
-            output = expressions.evaluate(spec.output_path.removeprefix("${").removesuffix("}"),
-                                          output, work.now)
+            output = expressions.evaluate(
+                spec.output_path.removeprefix("${").removesuffix("}"), output, work.now
+            )
         except expressions.ExpressionError as exc:
             step.usage.add(usage)
             flow.fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
@@ -177,8 +192,11 @@ def on_child_ended(work: Work, event: ChildRunEnded) -> None:
     work.touch_run().usage.add(event.usage)
     error = event.error or {}
     flow.attempt_failed(
-        work, step, "ChildRunFailed",
-        f"run {event.child_run_id} {event.status}: {error.get('type', '')} {error.get('message', '')}".strip(),
+        work,
+        step,
+        "ChildRunFailed",
+        f"run {event.child_run_id} {event.status}: "
+        f"{error.get('type', '')} {error.get('message', '')}".strip(),
     )
 
 
@@ -189,8 +207,12 @@ def on_timer(work: Work, step: StepState) -> None:
     elif step.status == "running":
         spec = work.spec(step.key)
         limit = spec.timeout or DEFAULT_LEASE
-        flow.attempt_failed(work, step, "StepTimedOut",
-                            f"attempt {step.attempt} did not finish within {limit.total_seconds():g}s")
+        flow.attempt_failed(
+            work,
+            step,
+            "StepTimedOut",
+            f"attempt {step.attempt} did not finish within {limit.total_seconds():g}s",
+        )
     elif step.waiting_for == "child_run":
         if step.child_run_id:
             work.emit(CancelChildRun(step.child_run_id))

@@ -33,7 +33,7 @@ from stepwell.engine.state import ParentRef, RunState, State, parse_key
 def start_run(
     definition: Workflow,
     run_id: str,
-    input: Any,  # noqa: A002 - the user's word
+    input: Any,
     now: datetime,
     *,
     parent: ParentRef | None = None,
@@ -59,10 +59,18 @@ def start_run(
         dry_run=dry_run,
     )
     work = Work(definition, State(run=run, complete=True), now)
-    work.note("run_started", None, f"{definition.name} version {definition.version}"
-              + (" (dry run)" if dry_run else ""), version=definition.version)
-    work.emit(EmitEvent("run.started", {"run_id": run_id, "workflow": definition.name,
-                                        "version": definition.version}))
+    work.note(
+        "run_started",
+        None,
+        f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else ""),
+        version=definition.version,
+    )
+    work.emit(
+        EmitEvent(
+            "run.started",
+            {"run_id": run_id, "workflow": definition.name, "version": definition.version},
+        )
+    )
     if run.due_at is not None:
         work.emit(ScheduleTimer(run_id, None, run.due_at))
     for root in definition.roots:
@@ -101,8 +109,11 @@ def _on_timer(work: Work, event: TimerFired) -> None:
     if event.key is None:
         run = work.run
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:
-            flow.end_run(work, "timed_out", {"type": "RunTimedOut",
-                                             "message": "the run did not end within its timeout"})
+            flow.end_run(
+                work,
+                "timed_out",
+                {"type": "RunTimedOut", "message": "the run did not end within its timeout"},
+            )
         return
     record = work.peek(event.key)
     if record is None or record.due_at is None or record.due_at > work.now:

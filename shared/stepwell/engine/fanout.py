@@ -24,13 +24,21 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
     items = expressions.render(spec.for_each, data, work.now)
     parent.started_at = work.now
     if not isinstance(items, list):
-        flow.fail_step(work, parent, "ForEachNotAList",
-                       f"step '{parent.key}': for_each gave {type(items).__name__}, not a list")
+        flow.fail_step(
+            work,
+            parent,
+            "ForEachNotAList",
+            f"step '{parent.key}': for_each gave {type(items).__name__}, not a list",
+        )
         return
     parent.items_total = len(items)
     work.set_status(parent, "running")
-    work.note("fanout_started", parent, f"{len(items)} items, {spec.max_parallel} at a time",
-              items=len(items))
+    work.note(
+        "fanout_started",
+        parent,
+        f"{len(items)} items, {spec.max_parallel} at a time",
+        items=len(items),
+    )
     if not items:
         flow.succeed(work, parent, [])
         return
@@ -76,7 +84,9 @@ def child_ended(work: Work, child: StepState) -> None:
     if parent.children_failed > spec.tolerated_failures:
         error = child.error or {"type": "ChildFailed", "message": child.status}
         flow.fail_step(
-            work, parent, "ForEachFailed",
+            work,
+            parent,
+            "ForEachFailed",
             f"item {child.index} failed ({error.get('type')}: {error.get('message')}); "
             f"{parent.children_failed} failed, {spec.tolerated_failures} tolerated",
         )

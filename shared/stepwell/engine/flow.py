@@ -21,8 +21,20 @@ from stepwell.engine.state import RunStatus, StepState, Usage, parse_key
 
 def templates_of(step: Step) -> list[Any]:
     """Every templated field of a step (what its expressions may read)."""
-    fields = ("input", "when", "for_each", "condition", "message", "detail", "url", "headers",
-              "body", "prompt", "system", "until")
+    fields = (
+        "input",
+        "when",
+        "for_each",
+        "condition",
+        "message",
+        "detail",
+        "url",
+        "headers",
+        "body",
+        "prompt",
+        "system",
+        "until",
+    )
     return [getattr(step, name) for name in fields if getattr(step, name, None) is not None]
 
 
@@ -58,7 +70,9 @@ def step_refs(definition: Workflow, step_id: str | None) -> frozenset[str] | Non
     return _refs(definition, step_id)
 
 
-def expression_data(work: Work, step_id: str | None, child: StepState | None = None) -> dict[str, Any]:
+def expression_data(
+    work: Work, step_id: str | None, child: StepState | None = None
+) -> dict[str, Any]:
     """What expressions see: input, steps.<id>.output/status, context, item, index, run."""
     refs = step_refs(work.definition, step_id)
     if refs is None:
@@ -91,7 +105,9 @@ def schema_problem(schema: dict[str, Any] | None, value: Any) -> str | None:
     """The first JSON Schema violation of ``value``, as one line, or None."""
     if schema is None:
         return None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(value)
+    )
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)
@@ -155,7 +171,9 @@ def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
             step.input = work.run.input
         if spec.type == "condition":
             value = expressions.truthy(expressions.render(spec.condition, data, work.now))
-            work.note("condition_evaluated", step, f"condition is {str(value).lower()}", value=value)
+            work.note(
+                "condition_evaluated", step, f"condition is {str(value).lower()}", value=value
+            )
             succeed(work, step, value)
             return
         params = attempts.parameters(spec, data, work.now)
@@ -210,8 +228,13 @@ def fail_step(work: Work, step: StepState, error_type: str, message: str) -> Non
     work.emit(
         EmitEvent(
             "step.failed",
-            {"run_id": work.run.id, "workflow": work.run.workflow, "step": step.key,
-             "attempt": step.attempt, "error": step.error},
+            {
+                "run_id": work.run.id,
+                "workflow": work.run.workflow,
+                "step": step.key,
+                "attempt": step.attempt,
+                "error": step.error,
+            },
         )
     )
     _ended(work, step)
@@ -266,8 +289,15 @@ def _ended(work: Work, step: StepState) -> None:
     if run.terminal:
         return
     if step.status == "failed":
-        end_run(work, "failed", {"type": step.error["type"] if step.error else "StepFailed",
-                                 "message": (step.error or {}).get("message", ""), "step": step.key})
+        end_run(
+            work,
+            "failed",
+            {
+                "type": step.error["type"] if step.error else "StepFailed",
+                "message": (step.error or {}).get("message", ""),
+                "step": step.key,
+            },
+        )
         return
     skipped = step.status == "skipped"
     for dependent in work.definition.dependents[step_id]:
@@ -312,13 +342,25 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     run.due_at = None
     message = status if error is None else f"{status}: {error.get('type')}: {error.get('message')}"
     work.note("run_status", None, message, status=status)
-    detail = {"run_id": run.id, "workflow": run.workflow, "status": status, "error": error,
-              "output": run.output if status == "succeeded" else None}
+    detail = {
+        "run_id": run.id,
+        "workflow": run.workflow,
+        "status": status,
+        "error": error,
+        "output": run.output if status == "succeeded" else None,
+    }
     work.emit(EmitEvent("run.completed", detail))
     if run.parent is not None:
         work.emit(
-            NotifyParent(run.parent.run_id, run.parent.key, run.parent.attempt, run.id, status,
-                         run.output, error)
+            NotifyParent(
+                run.parent.run_id,
+                run.parent.key,
+                run.parent.attempt,
+                run.id,
+                status,
+                run.output,
+                error,
+            )
         )
     cancel_open_steps(work)
 

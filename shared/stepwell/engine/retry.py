@@ -44,5 +44,5 @@ def decide(policy: Retry | None, attempt: int, error_type: str, seed: str) -> Re
     wait = backoff(policy, attempt)
     if policy.jitter == "full":
         digest = hashlib.sha256(seed.encode()).digest()
-        wait = timedelta(seconds=random.Random(digest).uniform(0, wait.total_seconds()))  # noqa: S311
+        wait = timedelta(seconds=random.Random(digest).uniform(0, wait.total_seconds()))
     return RetryDecision(True, wait, reason=f"attempt {attempt + 1} of {policy.max_attempts}")

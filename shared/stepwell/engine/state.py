@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-RunStatus = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"]
+RunStatus = Literal[
+    "pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
+]
 StepStatus = Literal[
     "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"
 ]
@@ -168,7 +170,7 @@ class StepState:
         return self.items_total is not None
 
 
-class NeedsRecords(Exception):  # noqa: N818 - a request, not an error
+class NeedsRecords(Exception):
     """The engine needs records the caller did not load; load them and call again.
 
     ``keys`` None means every step record of the run (only on rare paths: cancel, run failure).

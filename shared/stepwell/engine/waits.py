@@ -15,7 +15,7 @@ from stepwell.engine.events import ApprovalDecided, CallbackReceived
 from stepwell.engine.state import StepState
 
 
-def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:  # noqa: A001
+def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
     """Begin waiting; the step's one timer is the wait's end or expiry."""
     step.attempt += 1
     step.token = attempt_token(work.run.id, step.key, step.attempt)
@@ -40,8 +40,12 @@ def _open_delay(work: Work, step: StepState, spec: DelayStep, data: dict[str, An
             if until.tzinfo is None:
                 raise ValueError("no timezone")
         except (ValueError, expressions.ExpressionError) as exc:
-            flow.fail_step(work, step, "InvalidUntil",
-                           f"step '{step.key}': until must give an ISO 8601 time with a zone ({exc})")
+            flow.fail_step(
+                work,
+                step,
+                "InvalidUntil",
+                f"step '{step.key}': until must give an ISO 8601 time with a zone ({exc})",
+            )
             return
     work.note("step_delay_started", step, f"until {until.isoformat()}", until=until.isoformat())
     if until <= work.now:
@@ -59,11 +63,20 @@ def _open_approval(work: Work, step: StepState, spec: ApprovalStep, data: dict[s
     message = expressions.render(spec.message, data, work.now)
     expires = work.now + spec.timeout if spec.timeout else None
     step.input = {"message": message, "approvers": list(spec.approvers), "quorum": spec.quorum}
-    work.note("step_waiting", step, f"approval: {message}", waiting_for="approval",
-              quorum=spec.quorum)
+    work.note(
+        "step_waiting", step, f"approval: {message}", waiting_for="approval", quorum=spec.quorum
+    )
     work.emit(
-        RequestApproval(work.run.id, work.run.workflow, step.key, step.attempt, str(message),
-                        tuple(spec.approvers), spec.quorum, expires)
+        RequestApproval(
+            work.run.id,
+            work.run.workflow,
+            step.key,
+            step.attempt,
+            str(message),
+            tuple(spec.approvers),
+            spec.quorum,
+            expires,
+        )
     )
     set_timer(work, step, expires)
 
@@ -73,8 +86,11 @@ def _open_callback(work: Work, step: StepState, spec: CallbackStep) -> None:
     step.timeout_at = work.now + spec.timeout if spec.timeout else None
     step.heartbeat_due = work.now + spec.heartbeat if spec.heartbeat else None
     work.note("step_waiting", step, "callback", waiting_for="callback")
-    work.emit(EmitEvent("callback.requested", {"run_id": work.run.id, "step": step.key,
-                                               "attempt": step.attempt}))
+    work.emit(
+        EmitEvent(
+            "callback.requested", {"run_id": work.run.id, "step": step.key, "attempt": step.attempt}
+        )
+    )
     if step.early_signal is not None:
         signal, step.early_signal = step.early_signal, None
         on_callback(work, CallbackReceived(key=step.key, **signal))
@@ -94,13 +110,17 @@ def on_timer(work: Work, step: StepState) -> None:
     elif step.waiting_for == "approval":
         spec = work.spec(step.key)
         assert isinstance(spec, ApprovalStep)
-        work.note("approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}")
+        work.note(
+            "approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}"
+        )
         if spec.on_timeout == "approve":
             _approved(work, step, timed_out=True)
         elif spec.on_timeout == "reject":
             _rejected(work, step, spec, "the approval timed out", timed_out=True)
         else:
-            flow.fail_step(work, step, "ApprovalTimedOut", "no decision before the approval expired")
+            flow.fail_step(
+                work, step, "ApprovalTimedOut", "no decision before the approval expired"
+            )
     elif step.waiting_for == "callback":
         if step.heartbeat_due is not None and step.heartbeat_due <= work.now:
             flow.fail_step(work, step, "HeartbeatTimedOut", "no heartbeat in time")
@@ -111,26 +131,47 @@ def on_timer(work: Work, step: StepState) -> None:
 def on_approval(work: Work, event: ApprovalDecided) -> None:
     """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
     record = work.peek(event.key)
-    if record is None or record.waiting_for != "approval" or record.attempt != event.attempt \
-            or work.run.terminal:
-        work.note("decision_ignored", event.key, f"decision by {event.approver}: the approval is "
-                  "not open", attempt=event.attempt)
+    if (
+        record is None
+        or record.waiting_for != "approval"
+        or record.attempt != event.attempt
+        or work.run.terminal
+    ):
+        work.note(
+            "decision_ignored",
+            event.key,
+            f"decision by {event.approver}: the approval is not open",
+            attempt=event.attempt,
+        )
         return
     spec = work.spec(event.key)
     assert isinstance(spec, ApprovalStep)
     if spec.approvers and event.approver not in spec.approvers:
         work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
         return
-    if any(d["approver"] == event.approver for d in record.decisions) and event.approver != "anonymous":
+    if (
+        any(d["approver"] == event.approver for d in record.decisions)
+        and event.approver != "anonymous"
+    ):
         work.note("decision_ignored", event.key, f"{event.approver} already decided")
         return
     step = work.step(event.key)
     assert step is not None
     decision = "approved" if event.approved else "rejected"
-    step.decisions.append({"approver": event.approver, "decision": decision,
-                           "comment": event.comment, "at": work.now.isoformat()})
-    work.note(f"step_{decision}", step, f"by {event.approver}" +
-              (f": {event.comment}" if event.comment else ""), approver=event.approver)
+    step.decisions.append(
+        {
+            "approver": event.approver,
+            "decision": decision,
+            "comment": event.comment,
+            "at": work.now.isoformat(),
+        }
+    )
+    work.note(
+        f"step_{decision}",
+        step,
+        f"by {event.approver}" + (f": {event.comment}" if event.comment else ""),
+        approver=event.approver,
+    )
     if not event.approved:
         _rejected(work, step, spec, f"rejected by {event.approver}")
         return
@@ -140,13 +181,18 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
 
 
 def _approved(work: Work, step: StepState, timed_out: bool = False) -> None:
-    flow.succeed(work, step, {"approved": True, "decisions": step.decisions, "timed_out": timed_out})
+    flow.succeed(
+        work, step, {"approved": True, "decisions": step.decisions, "timed_out": timed_out}
+    )
 
 
-def _rejected(work: Work, step: StepState, spec: ApprovalStep, why: str, timed_out: bool = False) -> None:
+def _rejected(
+    work: Work, step: StepState, spec: ApprovalStep, why: str, timed_out: bool = False
+) -> None:
     if spec.on_reject == "continue":
-        flow.succeed(work, step, {"approved": False, "decisions": step.decisions,
-                                  "timed_out": timed_out})
+        flow.succeed(
+            work, step, {"approved": False, "decisions": step.decisions, "timed_out": timed_out}
+        )
     else:
         flow.fail_step(work, step, "ApprovalRejected", why)
 
@@ -170,12 +216,19 @@ def on_callback(work: Work, event: CallbackReceived) -> None:
             work.note("callback_received", step, f"failure: {event.error_type}")
             flow.fail_step(work, step, event.error_type, event.message)
         return
-    if (record is None or record.status == "pending") and not work.run.terminal \
-            and event.status != "heartbeat":
+    if (
+        (record is None or record.status == "pending")
+        and not work.run.terminal
+        and event.status != "heartbeat"
+    ):
         step = work.step_or_new(event.key) if "[" not in event.key else work.step(event.key)
         if step is not None:
-            step.early_signal = {"status": event.status, "output": event.output,
-                                 "error_type": event.error_type, "message": event.message}
+            step.early_signal = {
+                "status": event.status,
+                "output": event.output,
+                "error_type": event.error_type,
+                "message": event.message,
+            }
             work.note("callback_kept", step, "arrived before the wait opened; kept for it")
             return
     work.note("callback_ignored", event.key, "the step is not waiting for a callback")

@@ -50,8 +50,11 @@ class InProcessWorld:
         self.pending_decisions: deque[tuple[str, Event]] = deque()
         self._seq = 0
         self.orchestrator = Orchestrator(
-            self.store, Ports(invoker=self, timers=self, bus=self, approvals=self), self.clock,
-            workflows.get, new_id=self._new_id,
+            self.store,
+            Ports(invoker=self, timers=self, bus=self, approvals=self),
+            self.clock,
+            workflows.get,
+            new_id=self._new_id,
         )
 
     def _new_id(self) -> str:
@@ -77,7 +80,7 @@ class InProcessWorld:
                 self.pending_decisions.append((command.run_id, decided))
 
     # -- playing forward -----------------------------------------------------------------
-    def start(self, workflow: str, input: Any, **options: Any) -> str:  # noqa: A002
+    def start(self, workflow: str, input: Any, **options: Any) -> str:
         """Start a run (it moves only when ``run_until_idle`` plays the world forward)."""
         return self.orchestrator.start(workflow, input, **options)
 
@@ -106,13 +109,16 @@ class InProcessWorld:
         raise RuntimeError(f"still busy after {max_events} events")
 
     def _run_attempt(self, command: DispatchAttempt) -> None:
-        ctx = StepContext(command.run_id, command.step_id, command.key, command.attempt,
-                          command.idempotency_key)
+        ctx = StepContext(
+            command.run_id, command.step_id, command.key, command.attempt, command.idempotency_key
+        )
         try:
             output = self._execute(command, ctx)
-        except Exception as exc:  # noqa: BLE001 - a step's exception is its failure
-            self.send(command.run_id, StepFailed(command.key, command.attempt, type(exc).__name__,
-                                                 str(exc)))
+        except Exception as exc:
+            self.send(
+                command.run_id,
+                StepFailed(command.key, command.attempt, type(exc).__name__, str(exc)),
+            )
             return
         self.send(command.run_id, StepSucceeded(command.key, command.attempt, output))
 
@@ -139,10 +145,11 @@ class HttpServerError(Exception):
 def _http(params: dict[str, Any]) -> dict[str, Any]:
     body = params.get("body")
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(params["url"], data=data, method=params["method"],
-                                     headers=params.get("headers") or {})
+    request = urllib.request.Request(
+        params["url"], data=data, method=params["method"], headers=params.get("headers") or {}
+    )
     try:
-        with urllib.request.urlopen(request, timeout=params["request_timeout_s"]) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=params["request_timeout_s"]) as response:
             raw = response.read()
             status, headers = response.status, dict(response.headers)
     except urllib.error.HTTPError as exc:

@@ -97,7 +97,7 @@ class Orchestrator:
     def start(
         self,
         workflow: str,
-        input: Any,  # noqa: A002
+        input: Any,
         run_id: str | None = None,
         *,
         parent: ParentRef | None = None,
@@ -107,8 +107,15 @@ class Orchestrator:
         """Start a run; returns its id. Starting an existing id again changes nothing."""
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
-        decision = core.start_run(definition, run_id, input, self.clock.now(), parent=parent,
-                                  dry_run=dry_run, labels=labels)
+        decision = core.start_run(
+            definition,
+            run_id,
+            input,
+            self.clock.now(),
+            parent=parent,
+            dry_run=dry_run,
+            labels=labels,
+        )
         try:
             self.store.create(decision)
         except Conflict:
@@ -172,9 +179,10 @@ class Orchestrator:
             case DispatchAttempt():
                 try:
                     self.ports.invoker.dispatch(command)
-                except Exception as exc:  # noqa: BLE001 - the attempt fails; retry policy decides
-                    self._apply(run_id, StepFailed(command.key, command.attempt,
-                                                   "DispatchFailed", str(exc)))
+                except Exception as exc:
+                    self._apply(
+                        run_id, StepFailed(command.key, command.attempt, "DispatchFailed", str(exc))
+                    )
             case ScheduleTimer():
                 self.ports.timers.schedule(command)
             case EmitEvent():
@@ -182,19 +190,43 @@ class Orchestrator:
             case RequestApproval():
                 self.ports.approvals.request(command)
             case StartChildRun():
-                parent = ParentRef(command.parent_run_id, command.parent_key, command.parent_attempt)
+                parent = ParentRef(
+                    command.parent_run_id, command.parent_key, command.parent_attempt
+                )
                 try:
-                    self.start(command.workflow, command.input, command.child_run_id,
-                               parent=parent, dry_run=command.dry_run)
+                    self.start(
+                        command.workflow,
+                        command.input,
+                        command.child_run_id,
+                        parent=parent,
+                        dry_run=command.dry_run,
+                    )
                 except UnknownWorkflow:
-                    self._apply(command.parent_run_id, ChildRunEnded(
-                        command.parent_key, command.parent_attempt, command.child_run_id, "failed",
-                        error={"type": "UnknownWorkflow",
-                               "message": f"no workflow named {command.workflow!r}"}))
+                    self._apply(
+                        command.parent_run_id,
+                        ChildRunEnded(
+                            command.parent_key,
+                            command.parent_attempt,
+                            command.child_run_id,
+                            "failed",
+                            error={
+                                "type": "UnknownWorkflow",
+                                "message": f"no workflow named {command.workflow!r}",
+                            },
+                        ),
+                    )
             case NotifyParent():
-                self._apply(command.parent_run_id, ChildRunEnded(
-                    command.parent_key, command.parent_attempt, command.child_run_id,
-                    command.status, command.output, command.error))
+                self._apply(
+                    command.parent_run_id,
+                    ChildRunEnded(
+                        command.parent_key,
+                        command.parent_attempt,
+                        command.child_run_id,
+                        command.status,
+                        command.output,
+                        command.error,
+                    ),
+                )
             case CancelChildRun():
                 self._apply(command.child_run_id, CancelRequested("parent step cancelled"))
             case ContinueRun():

@@ -16,7 +16,7 @@ from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
 
 
-class Conflict(Exception):  # noqa: N818 - a normal outcome of optimistic concurrency
+class Conflict(Exception):
     """Someone else changed the run since it was loaded (or the run already exists)."""
 
 
@@ -79,7 +79,13 @@ class Store(Protocol):
 def timeline_of(entries: list[TimelineEntry]) -> list[dict[str, Any]]:
     """Timeline entries as JSON-ready dicts."""
     return [
-        {"at": e.at.isoformat(), "type": e.type, "step": e.step, "attempt": e.attempt,
-         "message": e.message, **({"data": e.data} if e.data else {})}
+        {
+            "at": e.at.isoformat(),
+            "type": e.type,
+            "step": e.step,
+            "attempt": e.attempt,
+            "message": e.message,
+            **({"data": e.data} if e.data else {}),
+        }
         for e in entries
     ]
