@@ -98,6 +98,9 @@ def compile_expression(expression: str) -> Any:
         raise ExpressionError(expression, "the expression is empty")
     try:
         compiled = jsonata.Jsonata(expression)
+        # The data always comes from JSON (API bodies, stored records): skip jsonata's walk over
+        # the whole input on every evaluation, which would make each step cost O(run input).
+        compiled.validate_input = False
     except Exception as exc:  # jsonata raises its own JException (a RuntimeError)
         raise ExpressionError(expression, str(exc)) from None
     with _CACHE_LOCK:

@@ -27,22 +27,22 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import ParentRef, RunState, State, parse_key
+from stepwell.engine.state import ParentRef, RunState, State, child_key, parse_key
 
 
-def start_run(
+def new_run(
     definition: Workflow,
     run_id: str,
-    input: Any,
+    input: Any,  # noqa: A002 - the user's word
     now: datetime,
     *,
     parent: ParentRef | None = None,
     rerun_of: str | None = None,
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
-) -> Decision:
-    """Create a run pinned to ``definition``'s version and start its root steps."""
-    run = RunState(
+) -> RunState:
+    """A new run record pinned to ``definition``'s version, with every step still open."""
+    return RunState(
         id=run_id,
         workflow=definition.name,
         version=definition.version,
@@ -58,21 +58,33 @@ def start_run(
         rerun_of=rerun_of,
         dry_run=dry_run,
     )
-    work = Work(definition, State(run=run, complete=True), now)
-    work.note(
-        "run_started",
-        None,
-        f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else ""),
-        version=definition.version,
-    )
-    work.emit(
-        EmitEvent(
-            "run.started",
-            {"run_id": run_id, "workflow": definition.name, "version": definition.version},
-        )
-    )
+
+
+def announce(work: Work, message: str, **data: Any) -> None:
+    """Note and announce a run's start, and set its run timer."""
+    run = work.run
+    work.note("run_started", None, message, version=run.version, **data)
+    work.emit(EmitEvent("run.started", {"run_id": run.id, "workflow": run.workflow,
+                                        "version": run.version}))
     if run.due_at is not None:
-        work.emit(ScheduleTimer(run_id, None, run.due_at))
+        work.emit(ScheduleTimer(run.id, None, run.due_at))
+
+
+def start_run(
+    definition: Workflow,
+    run_id: str,
+    input: Any,  # noqa: A002 - the user's word
+    now: datetime,
+    *,
+    parent: ParentRef | None = None,
+    dry_run: bool = False,
+    labels: dict[str, str] | None = None,
+) -> Decision:
+    """Create a run pinned to ``definition``'s version and start its root steps."""
+    run = new_run(definition, run_id, input, now, parent=parent, dry_run=dry_run, labels=labels)
+    work = Work(definition, State(run=run, complete=True), now)
+    announce(work, f"{definition.name} version {definition.version}"
+             + (" (dry run)" if dry_run else ""))
     for root in definition.roots:
         if work.run.terminal:
             break
@@ -169,6 +181,10 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
     step_id, index = parse_key(key)
     if index is not None:
         keys.add(step_id)
+        spec = definition.steps.get(step_id)
+        if spec is not None:
+            # When children end in order, the child that takes the freed slot is this one.
+            keys.add(child_key(step_id, index + spec.max_parallel))
     if step_id not in definition.steps:
         return keys
     for dependent in definition.dependents[step_id]:

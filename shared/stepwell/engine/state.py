@@ -91,8 +91,11 @@ class RunState:
     """Optimistic-concurrency version, owned by the store: each commit expects it and bumps it."""
 
     def copy(self) -> RunState:
-        """A deep copy the engine can change."""
-        return copy.deepcopy(self)
+        """A copy the engine can change. Payloads (input, output) are shared, never mutated:
+        copying them would make every event cost as much as the run's input is large."""
+        out = copy.copy(self)
+        out.usage = copy.copy(self.usage)
+        return out
 
     @property
     def terminal(self) -> bool:
@@ -146,8 +149,11 @@ class StepState:
     """Run id this output was copied from (rerun from a step)."""
 
     def copy(self) -> StepState:
-        """A deep copy the engine can change."""
-        return copy.deepcopy(self)
+        """A copy the engine can change; payloads are shared and never mutated in place."""
+        out = copy.copy(self)
+        out.usage = copy.copy(self.usage)
+        out.decisions = list(self.decisions)
+        return out
 
     @property
     def step_id(self) -> str:

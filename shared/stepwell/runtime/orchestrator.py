@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepwell.definition.models import Workflow
-from stepwell.engine import core
+from stepwell.engine import core, rerun
 from stepwell.engine.commands import (
     CancelChildRun,
     Command,
@@ -122,6 +122,27 @@ class Orchestrator:
             return run_id  # a repeated start (duplicate delivery): the first one counts
         self._act(run_id, decision.commands)
         return run_id
+
+    def rerun(
+        self,
+        run_id: str,
+        from_step: str,
+        input: Any = None,  # noqa: A002
+        *,
+        dry_run: bool = False,
+        new_run_id: str | None = None,
+    ) -> str:
+        """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs."""
+        original = self.store.get_run(run_id)
+        if original is None:
+            raise RunNotFound(run_id)
+        steps = {step.key: step for step in self.store.steps(run_id)}
+        new_id = new_run_id or self._new_id()
+        decision = rerun.rerun(self.pinned(original), original, steps, new_id, from_step,
+                               self.clock.now(), input, dry_run)
+        self.store.create(decision)
+        self._act(new_id, decision.commands)
+        return new_id
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run, retrying on conflict; None when nothing changed."""

@@ -1,0 +1,85 @@
+"""Rerun from a step: a new run that copies the outputs of the step's succeeded ancestors.
+
+The step and everything not upstream of it run again. ``dry_run`` records dispatched steps
+without invoking them, to preview what a rerun would do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stepwell.definition.models import Workflow
+from stepwell.engine import core, flow
+from stepwell.engine.decision import Decision, Work
+from stepwell.engine.state import RunState, State, StepState
+
+
+class RerunError(ValueError):
+    """The rerun cannot be made as asked (unknown step, ancestors that did not succeed)."""
+
+
+def ancestors(definition: Workflow, step_id: str) -> set[str]:
+    """Every step ``step_id`` depends on, directly or not."""
+    found: set[str] = set()
+    stack = list(definition.steps[step_id].depends_on)
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(definition.steps[current].depends_on)
+    return found
+
+
+def rerun(
+    definition: Workflow,
+    original: RunState,
+    original_steps: dict[str, StepState],
+    new_run_id: str,
+    from_step: str,
+    now: datetime,
+    input: Any = None,  # noqa: A002
+    dry_run: bool = False,
+) -> Decision:
+    """Build the new run. ``definition`` must be the version ``original`` ran with."""
+    if from_step not in definition.steps:
+        known = ", ".join(definition.steps)
+        raise RerunError(f"workflow {definition.name} has no step {from_step!r} (steps: {known})")
+    upstream = ancestors(definition, from_step)
+    for step_id in sorted(upstream):
+        record = original_steps.get(step_id)
+        if record is None or record.status not in ("succeeded", "skipped"):
+            status = record.status if record else "not started"
+            raise RerunError(
+                f"cannot rerun from {from_step!r}: its ancestor {step_id!r} is {status} in run "
+                f"{original.id}; rerun from {step_id!r} instead"
+            )
+    run = core.new_run(definition, new_run_id, original.input if input is None else input, now,
+                       rerun_of=original.id, dry_run=dry_run, labels=original.labels)
+    run.open_steps -= len(upstream)
+    work = Work(definition, State(run=run, complete=True), now)
+    core.announce(work, f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
+                  rerun_of=original.id, from_step=from_step)
+    for step_id in sorted(upstream):
+        old = original_steps[step_id]
+        work.steps[step_id] = StepState(
+            key=step_id, status=old.status, output=old.output, input=old.input,
+            started_at=old.started_at, ended_at=old.ended_at, pending_deps=0,
+            items_total=old.items_total, copied_from=original.id,
+        )
+        work.note("step_copied", step_id, f"{old.status} in {original.id}")
+    for step_id, spec in definition.steps.items():
+        if step_id in upstream:
+            continue
+        pending = [dep for dep in spec.depends_on if dep not in upstream]
+        step = work.step_or_new(step_id)
+        step.pending_deps = len(pending)
+        step.skipped_deps = sum(1 for d in spec.depends_on if d in upstream
+                                and original_steps[d].status == "skipped")
+    for step_id in definition.steps:
+        step = work.steps.get(step_id)
+        if step is not None and step.status == "pending" and step.pending_deps == 0:
+            flow.ready(work, step)
+    if work.run.open_steps == 0 and not work.run.terminal:
+        flow.complete_run(work)
+    return work.decision(created=True)
