@@ -19,6 +19,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine.commands import RequestApproval
 from stepwell.engine.events import ApprovalDecided
 from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime.clock import FakeClock, SystemClock
 
 ORDER = {
     "order_id": "o-1001",
@@ -33,8 +34,12 @@ ORDER = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``stepwell demo``."""
-    parser.add_argument("--project", type=Path, default=Path.cwd(),
-                        help="project folder holding statemachines/ and functions/")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="project folder holding statemachines/ and functions/",
+    )
     parser.add_argument("--json", action="store_true", help="print the final run as JSON")
 
 
@@ -55,9 +60,19 @@ def load_handlers(folder: Path) -> dict[str, Any]:
     return handlers
 
 
+def _offset(seconds: float) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{int(hours)}h{int(minutes):02d}m{secs:05.2f}s"
+    if minutes:
+        return f"{int(minutes)}m{secs:05.2f}s"
+    return f"{secs:.2f}s"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run order-fulfilment in-process (virtual time), approving as finance, and print it."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 132)
     project: Path = args.project
     try:
         workflows = load_workflows(project / "statemachines")
@@ -69,27 +84,38 @@ def run(args: argparse.Namespace) -> int:
 
     def finance(request: RequestApproval) -> ApprovalDecided:
         console.print(f"[yellow]approval requested[/]: {request.message} -> approved by finance")
-        return ApprovalDecided(request.key, request.attempt, True, "finance@example.com",
-                               "within budget")
+        return ApprovalDecided(
+            request.key, request.attempt, True, "finance@example.com", "within budget"
+        )
 
-    world = InProcessWorld(workflows, handlers, approver=finance)
+    # Virtual time from now: the hour-long cool-off passes at once.
+    world = InProcessWorld(workflows, handlers, FakeClock(SystemClock().now()), approver=finance)
     run_id = world.start("order-fulfilment", ORDER)
     world.run_until_idle(virtual_time=True)
     record = world.store.get_run(run_id)
     assert record is not None
     entries = world.store.timeline(run_id, limit=10_000).items
     if args.json:
-        print(json.dumps({"run_id": run_id, "status": record.status, "output": record.output},
-                         indent=2))
+        print(
+            json.dumps(
+                {"run_id": run_id, "status": record.status, "output": record.output}, indent=2
+            )
+        )
         return 0 if record.status == "succeeded" else 1
     started = entries[0].at
     table = Table(title=f"run {run_id} of order-fulfilment: {record.status}")
-    for column in ("t+", "event", "step", "try", "detail"):
-        table.add_column(column, overflow="fold")
+    table.add_column("t+", justify="right", no_wrap=True)
+    for column in ("event", "step", "try"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=72)
     for entry in entries:
-        offset = (entry.at - started).total_seconds()
-        table.add_row(f"{offset:,.2f}s", entry.type, entry.step or "",
-                      str(entry.attempt or ""), entry.message[:90])
+        table.add_row(
+            _offset((entry.at - started).total_seconds()),
+            entry.type,
+            entry.step or "",
+            str(entry.attempt or ""),
+            entry.message,
+        )
     console.print(table)
     console.print(f"output: {json.dumps(record.output)}")
     return 0 if record.status == "succeeded" else 1

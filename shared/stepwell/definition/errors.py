@@ -95,13 +95,19 @@ class SourceMap:
         line, col = self.locate(path)
         return Problem(self.filename, line, col, step, field, message)
 
-    def at_step(self, path: Sequence[PathPart], message: str) -> Problem:
-        """A :class:`Problem` at ``path``, naming the step and field the path is in."""
+    def at_step(
+        self, path: Sequence[PathPart], message: str, *, at: Sequence[PathPart] | None = None
+    ) -> Problem:
+        """A :class:`Problem` naming the step and field ``path`` is in, located at ``at`` or there.
+
+        ``("steps", "charge", "retry", "interval")`` names step 'charge', field 'retry.interval';
+        a path outside ``steps`` names only a field (``triggers.schedules[0].expression``).
+        """
         step: str | None = None
         rest = list(path)
         if len(rest) >= 2 and rest[0] == "steps":
             step, rest = str(rest[1]), rest[2:]
-        return self.problem(path, message, step=step, field=field_name(rest))
+        return self.problem(path if at is None else at, message, step=step, field=field_name(rest))
 
 
 def _start(node: Any) -> tuple[int, int]:

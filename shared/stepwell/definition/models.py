@@ -122,7 +122,13 @@ class StepBase(_Model):
     """Fields every step has, whatever its type."""
 
     description: str | None = None
-    depends_on: list[str] = Field(default_factory=list, description="Steps that must end first.")
+    depends_on: Annotated[
+        list[str],
+        # One id or a list: the schema says so too, or editors would flag `depends_on: validate`.
+        WithJsonSchema(
+            {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+        ),
+    ] = Field(default_factory=list, description="Steps that must end first: one id or a list.")
     when: str | bool | None = Field(
         None, description="Expression; the step is skipped when it is false."
     )
@@ -297,8 +303,10 @@ class Workflow(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if not WORKFLOW_NAME.match(value):
+            slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:64] or "my-workflow"
             raise ValueError(
-                f"{value!r} is not a workflow name: use lower-case letters, digits and '-'"
+                f"{value!r} is not a workflow name: use lower-case letters, digits and '-' "
+                f"(e.g. {slug!r})"
             )
         return value
 

@@ -64,8 +64,11 @@ def announce(work: Work, message: str, **data: Any) -> None:
     """Note and announce a run's start, and set its run timer."""
     run = work.run
     work.note("run_started", None, message, version=run.version, **data)
-    work.emit(EmitEvent("run.started", {"run_id": run.id, "workflow": run.workflow,
-                                        "version": run.version}))
+    work.emit(
+        EmitEvent(
+            "run.started", {"run_id": run.id, "workflow": run.workflow, "version": run.version}
+        )
+    )
     if run.due_at is not None:
         work.emit(ScheduleTimer(run.id, None, run.due_at))
 
@@ -83,8 +86,9 @@ def start_run(
     """Create a run pinned to ``definition``'s version and start its root steps."""
     run = new_run(definition, run_id, input, now, parent=parent, dry_run=dry_run, labels=labels)
     work = Work(definition, State(run=run, complete=True), now)
-    announce(work, f"{definition.name} version {definition.version}"
-             + (" (dry run)" if dry_run else ""))
+    announce(
+        work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
+    )
     for root in definition.roots:
         if work.run.terminal:
             break

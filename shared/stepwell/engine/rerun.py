@@ -54,18 +54,35 @@ def rerun(
                 f"cannot rerun from {from_step!r}: its ancestor {step_id!r} is {status} in run "
                 f"{original.id}; rerun from {step_id!r} instead"
             )
-    run = core.new_run(definition, new_run_id, original.input if input is None else input, now,
-                       rerun_of=original.id, dry_run=dry_run, labels=original.labels)
+    run = core.new_run(
+        definition,
+        new_run_id,
+        original.input if input is None else input,
+        now,
+        rerun_of=original.id,
+        dry_run=dry_run,
+        labels=original.labels,
+    )
     run.open_steps -= len(upstream)
     work = Work(definition, State(run=run, complete=True), now)
-    core.announce(work, f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
-                  rerun_of=original.id, from_step=from_step)
+    core.announce(
+        work,
+        f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
+        rerun_of=original.id,
+        from_step=from_step,
+    )
     for step_id in sorted(upstream):
         old = original_steps[step_id]
         work.steps[step_id] = StepState(
-            key=step_id, status=old.status, output=old.output, input=old.input,
-            started_at=old.started_at, ended_at=old.ended_at, pending_deps=0,
-            items_total=old.items_total, copied_from=original.id,
+            key=step_id,
+            status=old.status,
+            output=old.output,
+            input=old.input,
+            started_at=old.started_at,
+            ended_at=old.ended_at,
+            pending_deps=0,
+            items_total=old.items_total,
+            copied_from=original.id,
         )
         work.note("step_copied", step_id, f"{old.status} in {original.id}")
     for step_id, spec in definition.steps.items():
@@ -74,12 +91,13 @@ def rerun(
         pending = [dep for dep in spec.depends_on if dep not in upstream]
         step = work.step_or_new(step_id)
         step.pending_deps = len(pending)
-        step.skipped_deps = sum(1 for d in spec.depends_on if d in upstream
-                                and original_steps[d].status == "skipped")
+        step.skipped_deps = sum(
+            1 for d in spec.depends_on if d in upstream and original_steps[d].status == "skipped"
+        )
     for step_id in definition.steps:
-        step = work.steps.get(step_id)
-        if step is not None and step.status == "pending" and step.pending_deps == 0:
-            flow.ready(work, step)
+        waiting = work.steps.get(step_id)
+        if waiting is not None and waiting.status == "pending" and waiting.pending_deps == 0:
+            flow.ready(work, waiting)
     if work.run.open_steps == 0 and not work.run.terminal:
         flow.complete_run(work)
     return work.decision(created=True)

@@ -138,8 +138,16 @@ class Orchestrator:
             raise RunNotFound(run_id)
         steps = {step.key: step for step in self.store.steps(run_id)}
         new_id = new_run_id or self._new_id()
-        decision = rerun.rerun(self.pinned(original), original, steps, new_id, from_step,
-                               self.clock.now(), input, dry_run)
+        decision = rerun.rerun(
+            self.pinned(original),
+            original,
+            steps,
+            new_id,
+            from_step,
+            self.clock.now(),
+            input,
+            dry_run,
+        )
         self.store.create(decision)
         self._act(new_id, decision.commands)
         return new_id

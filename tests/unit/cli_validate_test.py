@@ -1,0 +1,140 @@
+"""``stepwell validate`` and ``stepwell schema``: exit codes, output format, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+from stepwell.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITIONS = ROOT / "tests" / "definitions"
+OK_LINE = re.compile(
+    r"^statemachines/[a-z0-9-]+\.yaml: [a-z0-9-]+ ok \(\d+ steps?, version [0-9a-f]{16}\)$"
+)
+PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: (step '[^']+': )?(field '[^']+': )?\S")
+EXPECT = "# expect: "
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_examples_print_one_summary_line_each(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["validate", "statemachines"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == len(list((ROOT / "statemachines").glob("*.yaml")))
+    assert all(OK_LINE.match(line) for line in lines), lines
+    assert any(
+        line.startswith("statemachines/order-fulfilment.yaml: order-fulfilment ok (7 steps")
+        for line in lines
+    )
+    assert err == ""
+
+
+def test_broken_definitions_print_every_problem_and_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(DEFINITIONS)
+    assert main(["validate", "broken"]) == 1
+    out, err = capsys.readouterr()
+    expected = [
+        line.removeprefix(EXPECT)
+        for path in sorted((DEFINITIONS / "broken").glob("*.yaml"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith(EXPECT)
+    ]
+    assert out.splitlines() == expected
+    assert all(PROBLEM_LINE.match(line) for line in out.splitlines())
+    assert re.fullmatch(r"\d+ problems in \d+ of \d+ files\n", err)
+    assert "Traceback" not in out + err
+
+
+def test_a_mix_prints_only_the_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, "good.yaml", "name: good\nsteps:\n  a: {function: F}\n")
+    bad = write(tmp_path, "bad.yaml", "name: bad\nsteps:\n  a: {function: F, timeout: soon}\n")
+    assert main(["validate", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        f"{bad}:3:20: step 'a': field 'timeout': 'soon' is not a duration: write a duration like "
+        "30s, 5m, 2h, 7d, 1h30m or ISO 8601 such as PT5M"
+    ]
+    assert err == "1 problem in 1 of 2 files\n"
+
+
+def test_workflow_names_must_be_unique_across_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path, "a.yaml", "name: orders\nsteps:\n  a: {function: F}\n")
+    second = write(tmp_path, "b.yaml", "# copy\nname: orders\nsteps:\n  b: {function: G}\n")
+    assert main(["validate", str(first), str(second)]) == 1
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == [
+        f"{second}:2:1: field 'name': workflow name 'orders' is already used by {first}: "
+        "give each workflow its own name"
+    ]
+
+
+def test_a_path_that_does_not_exist_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["validate", str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"stepwell validate: no such file or folder: {missing}\n"
+
+
+def test_a_folder_without_definitions_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "no *.yaml or *.yml files" in capsys.readouterr().err
+
+
+def test_unreadable_content_is_a_problem_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
+    write(tmp_path, "syntax.yaml", "name: x\nsteps: [\n")
+    assert main(["validate", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2
+    assert all(PROBLEM_LINE.match(line) for line in out.splitlines())
+    assert "Traceback" not in out + err
+
+
+def test_validate_needs_a_path(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["validate"])
+    assert caught.value.code == 2
+    assert "PATH" in capsys.readouterr().err
+
+
+def test_schema_prints_the_json_schema_of_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["title"] == "Stepwell workflow"
+    assert {"name", "steps", "triggers"} <= set(schema["properties"])
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["schema"])
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    for path in sorted((ROOT / "statemachines").glob("*.yaml")):
+        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        errors = [e.message for e in validator.iter_errors(json.loads(json.dumps(document)))]
+        assert errors == [], path.name
