@@ -33,7 +33,7 @@ from stepwell.engine.state import ParentRef, RunState, State, child_key, parse_k
 def new_run(
     definition: Workflow,
     run_id: str,
-    input: Any,  # noqa: A002 - the user's word
+    input: Any,
     now: datetime,
     *,
     parent: ParentRef | None = None,
@@ -76,7 +76,7 @@ def announce(work: Work, message: str, **data: Any) -> None:
 def start_run(
     definition: Workflow,
     run_id: str,
-    input: Any,  # noqa: A002 - the user's word
+    input: Any,
     now: datetime,
     *,
     parent: ParentRef | None = None,

@@ -38,7 +38,7 @@ def rerun(
     new_run_id: str,
     from_step: str,
     now: datetime,
-    input: Any = None,  # noqa: A002
+    input: Any = None,
     dry_run: bool = False,
 ) -> Decision:
     """Build the new run. ``definition`` must be the version ``original`` ran with."""

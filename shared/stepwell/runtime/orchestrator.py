@@ -127,7 +127,7 @@ class Orchestrator:
         self,
         run_id: str,
         from_step: str,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         *,
         dry_run: bool = False,
         new_run_id: str | None = None,
