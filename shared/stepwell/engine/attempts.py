@@ -76,7 +76,7 @@ def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
 def start(work: Work, step: StepState, spec: Step) -> None:
     """Record a new attempt and ask for it to run."""
     step.attempt += 1
-    step.token = attempt_token(work.run.id, step.key, step.attempt)
+    step.token = attempt_token(work.run, step.key, step.attempt)
     step.attempt_started_at = work.now
     if isinstance(spec, WorkflowStep):
         step.child_run_id = f"{work.run.id}.{step.key}.{step.attempt}"
@@ -114,13 +114,29 @@ def start(work: Work, step: StepState, spec: Step) -> None:
             input=step.input,
             function=function,
             deadline=deadline if spec.timeout else None,
+            workflow=work.run.workflow,
         )
     )
 
 
-def current(work: Work, key: str, attempt: int, what: str) -> StepState | None:
+def current(
+    work: Work, key: str, attempt: int, what: str, token: str | None = None
+) -> StepState | None:
     """The step if ``attempt`` is its running attempt; else note why the result is ignored."""
     record = work.peek(key)
+    if (
+        token is not None
+        and record is not None
+        and record.attempt == attempt
+        and token != record.token
+    ):
+        work.note(
+            "result_refused",
+            key,
+            f"{what} for attempt {attempt} with a wrong token",
+            attempt=attempt,
+        )
+        return None
     if record is None:
         work.note("result_ignored", key, f"{what} for a step that never started", attempt=attempt)
         return None
@@ -145,7 +161,7 @@ def current(work: Work, key: str, attempt: int, what: str) -> StepState | None:
 
 def on_succeeded(work: Work, event: StepSucceeded) -> None:
     """An attempt returned: shape and check its output, then succeed."""
-    step = current(work, event.key, event.attempt, "result")
+    step = current(work, event.key, event.attempt, "result", event.token)
     if step is None or step.status != "running":
         return
     finish_with_output(work, step, event.output, event.usage)
@@ -172,7 +188,7 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
 
 def on_failed(work: Work, event: StepFailed) -> None:
     """An attempt raised: retry or fail."""
-    step = current(work, event.key, event.attempt, "failure")
+    step = current(work, event.key, event.attempt, "failure", event.token)
     if step is None or step.status != "running":
         return
     step.usage.add(event.usage)

@@ -25,6 +25,7 @@ class DispatchAttempt:
     input: Any
     function: str | None
     deadline: datetime | None
+    workflow: str = ""
     kind: Literal["dispatch"] = "dispatch"
 
     @property

@@ -40,6 +40,7 @@ def new_run(
     rerun_of: str | None = None,
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
+    nonce: str = "",
 ) -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open."""
     return RunState(
@@ -57,6 +58,7 @@ def new_run(
         parent=parent,
         rerun_of=rerun_of,
         dry_run=dry_run,
+        nonce=nonce,
     )
 
 
@@ -82,9 +84,14 @@ def start_run(
     parent: ParentRef | None = None,
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
+    nonce: str = "",
 ) -> Decision:
-    """Create a run pinned to ``definition``'s version and start its root steps."""
-    run = new_run(definition, run_id, input, now, parent=parent, dry_run=dry_run, labels=labels)
+    """Create a run pinned to ``definition``'s version and start its root steps.
+
+    ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
+    run = new_run(
+        definition, run_id, input, now, parent=parent, dry_run=dry_run, labels=labels, nonce=nonce
+    )
     work = Work(definition, State(run=run, complete=True), now)
     announce(
         work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")

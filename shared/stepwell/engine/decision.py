@@ -52,9 +52,10 @@ class Decision:
         return self.run is None and not self.steps and not self.timeline and not self.commands
 
 
-def attempt_token(run_id: str, key: str, attempt: int) -> str:
-    """A fencing token: unique per attempt, derived so a replay of a decision yields the same."""
-    return hashlib.sha256(f"{run_id}:{key}:{attempt}".encode()).hexdigest()[:16]
+def attempt_token(run: RunState, key: str, attempt: int) -> str:
+    """A fencing token: unique per attempt, derived (from the run's secret nonce) so a replay of
+    a decision yields the same token, and unguessable without the run record."""
+    return hashlib.sha256(f"{run.nonce}:{run.id}:{key}:{attempt}".encode()).hexdigest()[:24]
 
 
 _CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}

@@ -17,6 +17,8 @@ class StepSucceeded:
     attempt: int
     output: Any = None
     usage: Usage | None = None
+    token: str | None = None
+    """The attempt's token as the step was given it; a mismatch is refused."""
     kind: Literal["step_succeeded"] = "step_succeeded"
 
 
@@ -30,6 +32,8 @@ class StepFailed:
     message: str = ""
     usage: Usage | None = None
     retryable: bool = True
+    token: str | None = None
+    """The attempt's token as the step was given it; a mismatch is refused."""
     kind: Literal["step_failed"] = "step_failed"
 
 

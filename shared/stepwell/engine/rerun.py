@@ -40,6 +40,7 @@ def rerun(
     now: datetime,
     input: Any = None,
     dry_run: bool = False,
+    nonce: str = "",
 ) -> Decision:
     """Build the new run. ``definition`` must be the version ``original`` ran with."""
     if from_step not in definition.steps:
@@ -62,6 +63,7 @@ def rerun(
         rerun_of=original.id,
         dry_run=dry_run,
         labels=original.labels,
+        nonce=nonce,
     )
     run.open_steps -= len(upstream)
     work = Work(definition, State(run=run, complete=True), now)

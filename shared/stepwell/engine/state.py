@@ -87,6 +87,9 @@ class RunState:
     rerun_of: str | None = None
     dry_run: bool = False
     usage: Usage = field(default_factory=Usage)
+    nonce: str = ""
+    """A secret of the run, chosen at start: attempt tokens derive from it, so they cannot be
+    guessed from run id, step and attempt alone."""
     seq: int = 0
     """Optimistic-concurrency version, owned by the store: each commit expects it and bumps it."""
 

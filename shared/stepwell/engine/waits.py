@@ -18,7 +18,7 @@ from stepwell.engine.state import StepState
 def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
     """Begin waiting; the step's one timer is the wait's end or expiry."""
     step.attempt += 1
-    step.token = attempt_token(work.run.id, step.key, step.attempt)
+    step.token = attempt_token(work.run, step.key, step.attempt)
     step.attempt_started_at = work.now
     work.set_status(step, "waiting")
     if isinstance(spec, DelayStep):

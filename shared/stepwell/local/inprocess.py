@@ -115,12 +115,15 @@ class InProcessWorld:
         try:
             output = self._execute(command, ctx)
         except Exception as exc:
-            self.send(
-                command.run_id,
-                StepFailed(command.key, command.attempt, type(exc).__name__, str(exc)),
+            failed = StepFailed(
+                command.key, command.attempt, type(exc).__name__, str(exc), token=command.token
             )
+            self.send(command.run_id, failed)
             return
-        self.send(command.run_id, StepSucceeded(command.key, command.attempt, output))
+        self.send(
+            command.run_id,
+            StepSucceeded(command.key, command.attempt, output, token=command.token),
+        )
 
     def _execute(self, command: DispatchAttempt, ctx: StepContext) -> Any:
         if command.step_type == "task":

@@ -7,6 +7,7 @@ or more work on the same run (Continue) go through a local queue, never recursio
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -115,6 +116,7 @@ class Orchestrator:
             parent=parent,
             dry_run=dry_run,
             labels=labels,
+            nonce=secrets.token_hex(16),
         )
         try:
             self.store.create(decision)
@@ -147,6 +149,7 @@ class Orchestrator:
             self.clock.now(),
             input,
             dry_run,
+            nonce=secrets.token_hex(16),
         )
         self.store.create(decision)
         self._act(new_id, decision.commands)

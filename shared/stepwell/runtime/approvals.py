@@ -1,0 +1,66 @@
+"""Approval links: signed approve/reject URLs for each approver, announced on the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from stepwell import signing
+from stepwell.engine.commands import EmitEvent, RequestApproval
+from stepwell.runtime.clock import Clock
+from stepwell.runtime.ports import Bus
+
+LINK_LIFETIME_WITHOUT_TIMEOUT = timedelta(days=30)
+"""Links of an approval with no timeout still expire: a link must not live forever."""
+
+
+class ApprovalLinks:
+    """Implements the Approvals port: one approve and one reject URL per approver.
+
+    When the step names approvers, each gets links bound to them (the signature covers the
+    approver), so a forwarded link still decides as the person it was sent to, and the quorum
+    counts people, not clicks. Without approvers, one pair of links is made for anyone.
+    """
+
+    def __init__(
+        self, bus: Bus, keys: Callable[[], Sequence[bytes]], api_url: str, clock: Clock
+    ) -> None:
+        self._bus = bus
+        self._keys = keys
+        self._api_url = api_url.rstrip("/")
+        self._clock = clock
+
+    def links(self, command: RequestApproval) -> list[dict[str, Any]]:
+        """The URLs for each approver (or for anyone)."""
+        expires = command.expires_at or self._clock.now() + LINK_LIFETIME_WITHOUT_TIMEOUT
+        keys = self._keys()
+        out = []
+        for approver in command.approvers or (None,):
+            urls = {}
+            for decision in ("approve", "reject"):
+                claims = signing.TokenClaims.for_approval(
+                    command.run_id,
+                    command.key,
+                    command.attempt,
+                    decision=decision,  # type: ignore[arg-type]
+                    expires_at=expires,
+                    approver=approver,
+                )
+                urls[f"{decision}_url"] = f"{self._api_url}/approvals/{signing.sign(claims, keys)}"
+            out.append({"approver": approver, **urls})
+        return out
+
+    def request(self, command: RequestApproval) -> None:
+        """Put ``approval.requested`` with the links on the bus, for a mailer or a chat bot."""
+        detail = {
+            "run_id": command.run_id,
+            "workflow": command.workflow,
+            "step": command.key,
+            "attempt": command.attempt,
+            "message": command.message,
+            "quorum": command.quorum,
+            "expires_at": command.expires_at.isoformat() if command.expires_at else None,
+            "links": self.links(command),
+        }
+        self._bus.emit(EmitEvent("approval.requested", detail))
