@@ -1,0 +1,35 @@
+"""The runner: executes built-in step kinds and plain Lambdas, then records the result."""
+
+from __future__ import annotations
+
+from stepwell.runtime import builtins
+from stepwell.runtime.aws.plain import PlainLambdaError
+from stepwell.runtime.envelope import StepEnvelope, StepResult
+from stepwell.runtime.results import record
+from stepwell.runtime.wiring import Runtime
+
+
+def run_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
+    """Run one attempt the runner was sent and record its result (the run advances at once)."""
+    ctx = envelope.context()
+    try:
+        if envelope.step_type in builtins.KINDS:
+            done = builtins.run_builtin(envelope.step_type, envelope.input, ctx, runtime.builtins)
+            result = StepResult.succeeded(envelope, done.output, done.usage)
+        elif envelope.step_type == "task" and envelope.function and runtime.invoke_plain:
+            # A plain Lambda gets the step input as its event; its response is the output.
+            output = runtime.invoke_plain(envelope.function, envelope.input)
+            result = StepResult.succeeded(envelope, output)
+        else:
+            result = StepResult.failed(
+                envelope,
+                "UnknownStepKind",
+                f"the runner cannot run {envelope.step_type} step '{envelope.step_id}'",
+                retryable=False,
+            )
+    except PlainLambdaError as exc:
+        result = StepResult.failed(envelope, exc.error_type, str(exc))
+    except Exception as exc:  # a step's exception is its failure, by type name
+        result = StepResult.from_exception(envelope, exc)
+    record(runtime.orchestrator, result)
+    return result

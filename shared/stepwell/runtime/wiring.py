@@ -1,0 +1,123 @@
+"""Building the runtime from the environment a Lambda function (or the local stack) gives it.
+
+One Runtime per container, built on first use and kept warm: clients, the catalog of workflows
+and the signing keys are created once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stepwell.definition.catalog import Catalog
+from stepwell.engine.commands import DispatchAttempt
+from stepwell.runtime.approvals import ApprovalLinks
+from stepwell.runtime.builtins import BuiltinDeps
+from stepwell.runtime.clock import Clock, SystemClock
+from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.ports import Invoker
+from stepwell.store.port import Store
+
+
+class PlainLambdaRouter:
+    """Sends task steps that name a function ARN to the runner, which invokes them and records
+    their response (a plain Lambda, not written for Stepwell); every other attempt goes on."""
+
+    def __init__(self, inner: Invoker, runner: Invoker) -> None:
+        self._inner = inner
+        self._runner = runner
+
+    def dispatch(self, command: DispatchAttempt) -> None:
+        if command.step_type == "task" and is_plain_function(command.function):
+            self._runner.dispatch(command)
+        else:
+            self._inner.dispatch(command)
+
+
+def is_plain_function(function: str | None) -> bool:
+    """A task names a plain Lambda when it gives an ARN (logical ids name step functions)."""
+    return bool(function) and str(function).startswith("arn:")
+
+
+@dataclass
+class Runtime:
+    """Everything a handler needs."""
+
+    orchestrator: Orchestrator
+    store: Store
+    clock: Clock
+    catalog: Catalog
+    builtins: BuiltinDeps = field(default_factory=BuiltinDeps)
+    invoke_plain: Callable[[str, Any], Any] | None = None
+    """Invoke a plain Lambda synchronously: (function, payload) -> response (the runner's job)."""
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> Runtime:
+    """The AWS runtime: DynamoDB store, Lambda invoker, SQS/Scheduler timers, EventBridge bus."""
+    import boto3
+
+    from stepwell.runtime.aws.bus import EventBridgeBus
+    from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaInvoker
+    from stepwell.runtime.aws.plain import invoke_plain
+    from stepwell.runtime.aws.secrets import SecretsReader, signing_keys
+    from stepwell.runtime.aws.timers import AwsTimers
+    from stepwell.store.dynamodb import DynamoStore
+
+    env = os.environ if environ is None else environ
+    clock = SystemClock()
+    store = DynamoStore(env.get("STEPWELL_TABLE"), env.get("STEPWELL_BUCKET"))
+    resolver = FunctionResolver.from_env(env)
+    lambda_client = boto3.client("lambda")
+    invoker = LambdaInvoker(lambda_client, resolver)
+    runner = LambdaInvoker(lambda_client, lambda _function, _kind: resolver(None, "http"))
+    bus = EventBridgeBus(boto3.client("events"), env.get("STEPWELL_BUS", "default"))
+    timers = AwsTimers(
+        boto3.client("sqs"),
+        boto3.client("scheduler"),
+        queue_url=env.get("STEPWELL_TIMER_QUEUE_URL", ""),
+        scheduler_target_arn=env.get("STEPWELL_TIMER_QUEUE_ARN", ""),
+        scheduler_role_arn=env.get("STEPWELL_SCHEDULER_ROLE_ARN", ""),
+        clock=clock,
+        group=env.get("STEPWELL_SCHEDULE_GROUP", "default"),
+    )
+    secrets = SecretsReader()
+    secret_id = env.get("STEPWELL_SIGNING_SECRET", "stepwell/signing-keys")
+    approvals = ApprovalLinks(
+        bus, lambda: signing_keys(secrets.get(secret_id)), env.get("STEPWELL_API_URL", ""), clock
+    )
+    catalog = Catalog(Path(env.get("STEPWELL_WORKFLOWS", "statemachines")))
+    orchestrator = Orchestrator(
+        store, Ports(PlainLambdaRouter(invoker, runner), timers, bus, approvals), clock, catalog.get
+    )
+    return Runtime(
+        orchestrator,
+        store,
+        clock,
+        catalog,
+        BuiltinDeps(secrets=secrets, publisher=bus),
+        lambda function, payload: invoke_plain(lambda_client, function, payload),
+    )
+
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+def current() -> Runtime:
+    """The runtime of this container (built from the environment on first use)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = from_environment()
+        return _current
+
+
+def use(runtime: Runtime | None) -> None:
+    """Install a runtime (the local stack, tests); None forgets it."""
+    global _current
+    with _lock:
+        _current = runtime

@@ -1,0 +1,58 @@
+"""``@step_handler``: turn a function into a Stepwell step Lambda.
+
+    @step_handler
+    def charge_card(order: dict, ctx: StepContext) -> dict:
+        ...
+
+The Lambda receives the step envelope; the function receives the step's input and a
+:class:`StepContext` (run id, step id, attempt, idempotency key, logger) and returns JSON. The
+result is recorded and the run advances in the same invocation, so a task step costs one Lambda
+invocation on the happy path. A raised exception fails the attempt with its type name, which is
+what ``retry_on`` matches.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from stepwell.runtime.envelope import StepEnvelope, StepResult
+from stepwell.runtime.step_context import StepContext
+
+T = TypeVar("T")
+StepFunction = Callable[[Any, StepContext], Any]
+
+
+class NotAStepEnvelope(TypeError):
+    """The Lambda was invoked with something other than a Stepwell step envelope."""
+
+
+def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]:
+    """Wrap ``function(input, ctx)`` as a Lambda handler ``(event, context)``."""
+
+    @functools.wraps(function)
+    def handler(event: Any, context: Any = None) -> dict[str, Any]:
+        from stepwell.runtime.results import record
+        from stepwell.runtime.wiring import current
+
+        if not StepEnvelope.recognise(event):
+            raise NotAStepEnvelope(
+                f"{function.__name__} is a Stepwell step: invoke it through a workflow (its event "
+                "must be a step envelope); call the undecorated function with .function in tests"
+            )
+        envelope = StepEnvelope.from_dict(event)
+        ctx = envelope.context()
+        ctx.logger.info(
+            "step attempt",
+            extra={"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt},
+        )
+        try:
+            result = StepResult.succeeded(envelope, function(envelope.input, ctx))
+        except Exception as exc:  # the attempt's failure, recorded by type name
+            result = StepResult.from_exception(envelope, exc)
+        record(current().orchestrator, result)
+        return result.to_dict()
+
+    handler.function = function  # type: ignore[attr-defined]
+    return handler
