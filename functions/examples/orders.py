@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from stepwell.runtime.step_context import StepContext
+from stepwell.steps import step_handler
 
 
 class InvalidOrder(Exception):
@@ -20,6 +21,7 @@ class PaymentDeclinedTemporarily(Exception):
     """The card issuer asked us to try again later (retried with backoff)."""
 
 
+@step_handler
 def validate_order(order: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Check the lines and compute the total."""
     items = order.get("items") or []
@@ -32,12 +34,14 @@ def validate_order(order: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return {"order_id": order["order_id"], "total": total, "lines": len(items)}
 
 
+@step_handler
 def reserve_item(line: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Reserve one line in the warehouse; the reservation id is stable per order line."""
     digest = hashlib.sha256(f"{line['order_id']}:{line['sku']}".encode()).hexdigest()[:10]
     return {"sku": line["sku"], "qty": line["qty"], "reservation_id": f"res-{digest}"}
 
 
+@step_handler
 def charge_card(charge: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Charge the customer. The issuer declines the first attempt of every order "for now",
     which shows a retry with backoff; the idempotency key makes a repeated delivery harmless."""

@@ -131,7 +131,8 @@ class InProcessWorld:
             function = self.functions.get(command.function)
             if function is None:
                 raise LookupError(f"no function named {command.function!r}")
-            return function(command.input, ctx)
+            # A @step_handler keeps the plain function: call it, not the Lambda wrapper.
+            return getattr(function, "function", function)(command.input, ctx)
         if command.step_type == "notify":
             params = command.input
             self.events.append(EmitEvent(params["detail_type"], params["detail"] or {}))

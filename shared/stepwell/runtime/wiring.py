@@ -56,7 +56,9 @@ class Runtime:
     """Invoke a plain Lambda synchronously: (function, payload) -> response (the runner's job)."""
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> Runtime:
+def from_environment(
+    environ: Mapping[str, str] | None = None, clock: Clock | None = None
+) -> Runtime:
     """The AWS runtime: DynamoDB store, Lambda invoker, SQS/Scheduler timers, EventBridge bus."""
     import boto3
 
@@ -68,7 +70,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Runtime:
     from stepwell.store.dynamodb import DynamoStore
 
     env = os.environ if environ is None else environ
-    clock = SystemClock()
+    clock = clock or SystemClock()
     store = DynamoStore(env.get("STEPWELL_TABLE"), env.get("STEPWELL_BUCKET"))
     resolver = FunctionResolver.from_env(env)
     lambda_client = boto3.client("lambda")

@@ -1,0 +1,38 @@
+"""Scheduler: the rate(1 minute) sweep of due timers, and timer messages from SQS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from stepwell.runtime import timers
+from stepwell.runtime.envelope import TimerMessage
+from stepwell.runtime.wiring import current
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def fire(record: SQSRecord) -> None:
+    """One timer message (SQS delay or EventBridge Scheduler); a failure retries that message."""
+    message = TimerMessage.from_json(record.body)
+    logger.append_keys(run_id=message.run_id, step_id=message.key)
+    timers.fire(current().orchestrator, message)
+
+
+@logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batches fire their timers; anything else is the sweep."""
+    if "Records" in event:
+        return process_partial_response(event, fire, processor, context)
+    runtime = current()
+    report = timers.sweep(runtime.orchestrator, runtime.store)
+    logger.info("sweep", extra={"due": report.due, "fired": report.fired})
+    return {"due": report.due, "fired": report.fired}
