@@ -22,6 +22,7 @@ from stepwell.engine.events import (
     ChildRunEnded,
     Continue,
     Event,
+    RetryRequested,
     SkipRequested,
     StepFailed,
     StepSucceeded,
@@ -125,6 +126,8 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
             _on_continue(work, event)
         case SkipRequested():
             _on_skip(work, event)
+        case RetryRequested():
+            _on_retry(work, event)
     return work.decision()
 
 
@@ -180,6 +183,51 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     assert step is not None
     step.due_at = None
     flow.skip(work, step, f"skipped by {event.by or 'an operator'}", event.output)
+
+
+def _on_retry(work: Work, event: RetryRequested) -> None:
+    """Redrive a run that failed because of ``event.key``: the step gets a new attempt, and the
+    steps cancelled when the run failed start again (each with a new attempt)."""
+    record = work.peek(event.key)
+    if record is None or record.status != "failed" or work.run.status != "failed":
+        status = record.status if record else "not started"
+        work.note(
+            "retry_ignored",
+            event.key,
+            f"only a failed step of a failed run can be retried (step {status}, "
+            f"run {work.run.status})",
+        )
+        return
+    work.state.require_all()
+    run = work.touch_run()
+    run.status, run.error, run.ended_at = "running", None, None
+    by = event.by or "an operator"
+    work.note("run_status", None, f"running: retry of {event.key} by {by}", status="running")
+    reopened = [event.key]
+    step_id, index = parse_key(event.key)
+    run.open_steps += 1
+    if index is not None:
+        parent = work.step(step_id)
+        if parent is not None and parent.status == "failed":
+            parent.children_failed -= 1
+            parent.children_active += 1
+            parent.status, parent.error, parent.ended_at = "running", None, None
+        else:
+            run.open_steps -= 1  # the parent never ended: the run's count never dropped
+    for key in sorted(set(work.state.steps) | set(work.steps)):
+        candidate = work.peek(key)
+        if candidate is not None and candidate.status == "cancelled":
+            reopened.append(key)
+    for key in reopened:
+        step = work.step(key)
+        assert step is not None
+        step.error, step.ended_at = None, None
+        if step.is_fanout:
+            step.status = "running"  # its cancelled children restart one by one below
+            continue
+        work.set_status(step, "pending")
+        child = step if step.index is not None else None
+        flow.begin(work, step, flow.expression_data(work, step.step_id, child))
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:
