@@ -32,6 +32,9 @@ from stepwell.engine.state import StepState
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
 """An attempt without a timeout is presumed lost after Lambda's longest run plus a margin."""
 
+MAX_LOST_ATTEMPTS = 3
+"""Lost attempts re-dispatched before the step fails with AttemptLost."""
+
 SECRET_MARK = "{{secret:%s}}"
 """Placeholder the runner swaps for a secret's value: the engine never sees secrets."""
 
@@ -222,12 +225,24 @@ def on_timer(work: Work, step: StepState) -> None:
         start(work, step, work.spec(step.key))
     elif step.status == "running":
         spec = work.spec(step.key)
-        limit = spec.timeout or DEFAULT_LEASE
+        if spec.timeout is None and step.lost_attempts < MAX_LOST_ATTEMPTS:
+            # No result within Lambda's longest run: the attempt was lost (its invocation
+            # died, or the dispatch never happened). Send a new, fenced attempt; it does not
+            # count against the retry policy, which is about the step's own failures.
+            step.lost_attempts += 1
+            work.note("attempt_lost", step, f"no result within {DEFAULT_LEASE}; dispatching again")
+            start(work, step, spec)
+            return
+        if spec.timeout is None:
+            flow.fail_step(
+                work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts gave no result"
+            )
+            return
         flow.attempt_failed(
             work,
             step,
             "StepTimedOut",
-            f"attempt {step.attempt} did not finish within {limit.total_seconds():g}s",
+            f"attempt {step.attempt} did not finish within {spec.timeout.total_seconds():g}s",
         )
     elif step.waiting_for == "child_run":
         if step.child_run_id:

@@ -7,6 +7,7 @@ due time, a timer is a due time, a child run is noted on its step) and the sweep
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -123,3 +124,45 @@ Command = (
     | NotifyParent
     | ContinueRun
 )
+
+
+OUTBOX_KINDS = frozenset({"approval", "emit", "start_child", "cancel_child", "notify_parent"})
+"""Commands whose effect no record shows: they go through the run's outbox (written with the
+decision, cleared once carried out, redelivered by the sweep after a crash)."""
+
+_BY_KIND: dict[str, type[Command]] = {
+    cls.kind: cls
+    for cls in (
+        DispatchAttempt,
+        ScheduleTimer,
+        RequestApproval,
+        EmitEvent,
+        StartChildRun,
+        CancelChildRun,
+        NotifyParent,
+        ContinueRun,
+    )
+}
+_TIMES = ("deadline", "due_at", "expires_at")
+
+
+def to_wire(command: Command) -> dict[str, Any]:
+    """A JSON-ready dict of a command (for the outbox)."""
+    out = dataclasses.asdict(command)
+    for name in _TIMES:
+        if isinstance(out.get(name), datetime):
+            out[name] = out[name].isoformat()
+    if isinstance(out.get("approvers"), list | tuple):
+        out["approvers"] = list(out["approvers"])
+    return out
+
+
+def from_wire(data: dict[str, Any]) -> Command:
+    """The command a :func:`to_wire` dict describes."""
+    fields = {k: v for k, v in data.items() if k != "id"}
+    for name in _TIMES:
+        if isinstance(fields.get(name), str):
+            fields[name] = datetime.fromisoformat(fields[name])
+    if "approvers" in fields:
+        fields["approvers"] = tuple(fields["approvers"])
+    return _BY_KIND[fields["kind"]](**fields)

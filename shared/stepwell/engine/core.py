@@ -13,8 +13,8 @@ from typing import Any
 
 from stepwell.definition.models import Workflow
 from stepwell.engine import attempts, fanout, flow, waits
-from stepwell.engine.commands import EmitEvent, ScheduleTimer
-from stepwell.engine.decision import Decision, Work
+from stepwell.engine.commands import EmitEvent, ScheduleTimer, from_wire
+from stepwell.engine.decision import OUTBOX_GRACE, Decision, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -22,6 +22,7 @@ from stepwell.engine.events import (
     ChildRunEnded,
     Continue,
     Event,
+    OutboxDelivered,
     RetryRequested,
     SkipRequested,
     StepFailed,
@@ -128,12 +129,16 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
             _on_skip(work, event)
         case RetryRequested():
             _on_retry(work, event)
+        case OutboxDelivered():
+            _on_delivered(work, event)
     return work.decision()
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
     if event.key is None:
         run = work.run
+        if run.outbox and run.outbox_due is not None and run.outbox_due <= work.now:
+            _redeliver(work)
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:
             flow.end_run(
                 work,
@@ -153,6 +158,26 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         attempts.on_timer(work, step)
     else:
         waits.on_timer(work, step)
+
+
+def _redeliver(work: Work) -> None:
+    """Carry out the outbox again: the invocation that committed it died before clearing it."""
+    run = work.touch_run()
+    for entry in run.outbox:
+        work.commands.append(from_wire(entry))
+        work.outbox_sent.append(entry["id"])
+    run.outbox_due = work.now + OUTBOX_GRACE
+    work.note("outbox_redelivered", None, f"{len(run.outbox)} pending effects sent again")
+
+
+def _on_delivered(work: Work, event: OutboxDelivered) -> None:
+    delivered = set(event.ids)
+    if not any(entry["id"] in delivered for entry in work.run.outbox):
+        return
+    run = work.touch_run()
+    run.outbox = [entry for entry in run.outbox if entry["id"] not in delivered]
+    if not run.outbox:
+        run.outbox_due = None
 
 
 def _on_cancel(work: Work, event: CancelRequested) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell.definition.models import Step, Workflow
-from stepwell.engine.commands import Command
+from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
 from stepwell.engine.state import RunState, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
@@ -45,6 +45,8 @@ class Decision:
     commands: list[Command] = field(default_factory=list)
     created: bool = False
     """True when the decision creates the run (start, rerun)."""
+    outbox_sent: list[str] = field(default_factory=list)
+    """Outbox entries this decision's commands carry: clear them once they are carried out."""
 
     @property
     def empty(self) -> bool:
@@ -57,6 +59,9 @@ def attempt_token(run: RunState, key: str, attempt: int) -> str:
     a decision yields the same token, and unguessable without the run record."""
     return hashlib.sha256(f"{run.nonce}:{run.id}:{key}:{attempt}".encode()).hexdigest()[:24]
 
+
+OUTBOX_GRACE = timedelta(minutes=1)
+"""How long an outbox entry may wait for its clearing before the sweep redelivers it."""
 
 _CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}
 
@@ -74,6 +79,7 @@ class Work:
         self.bulk: dict[str, StepState] = {}
         self.timeline: list[TimelineEntry] = []
         self.commands: list[Command] = []
+        self.outbox_sent: list[str] = []
 
     # -- records -------------------------------------------------------------------------
     def step(self, key: str) -> StepState | None:
@@ -157,8 +163,14 @@ class Work:
         self.timeline.append(TimelineEntry(self.now, type_, key, attempt, message, dict(data)))
 
     def emit(self, command: Command) -> None:
-        """Queue a command for after the commit."""
+        """Queue a command for after the commit; effects no record shows also go to the outbox."""
         self.commands.append(command)
+        if command.kind in OUTBOX_KINDS:
+            run = self.touch_run()
+            entry_id = f"{run.seq}.{len(self.outbox_sent)}"
+            run.outbox.append({"id": entry_id, **to_wire(command)})
+            run.outbox_due = self.now + OUTBOX_GRACE
+            self.outbox_sent.append(entry_id)
 
     def decision(self, created: bool = False) -> Decision:
         """Package the working set."""
@@ -169,4 +181,5 @@ class Work:
             timeline=self.timeline,
             commands=self.commands,
             created=created,
+            outbox_sent=self.outbox_sent,
         )

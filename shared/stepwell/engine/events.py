@@ -120,6 +120,14 @@ class RetryRequested:
     kind: Literal["retry_requested"] = "retry_requested"
 
 
+@dataclass(frozen=True)
+class OutboxDelivered:
+    """The outbox entries with these ids were carried out; forget them."""
+
+    ids: tuple[str, ...]
+    kind: Literal["outbox_delivered"] = "outbox_delivered"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -131,4 +139,5 @@ Event = (
     | Continue
     | SkipRequested
     | RetryRequested
+    | OutboxDelivered
 )

@@ -87,6 +87,10 @@ class RunState:
     rerun_of: str | None = None
     dry_run: bool = False
     usage: Usage = field(default_factory=Usage)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    """Commands committed but not yet known to be carried out (see commands.OUTBOX_KINDS)."""
+    outbox_due: datetime | None = None
+    """When the sweep redelivers the outbox if nothing has cleared it."""
     nonce: str = ""
     """A secret of the run, chosen at start: attempt tokens derive from it, so they cannot be
     guessed from run id, step and attempt alone."""
@@ -98,12 +102,19 @@ class RunState:
         copying them would make every event cost as much as the run's input is large."""
         out = copy.copy(self)
         out.usage = copy.copy(self.usage)
+        out.outbox = list(self.outbox)
         return out
 
     @property
     def terminal(self) -> bool:
         """True once the run has ended."""
         return self.status in RUN_TERMINAL
+
+    @property
+    def next_due(self) -> datetime | None:
+        """The run item's due time on the sweep's index: its timeout or its outbox."""
+        dues = [d for d in (self.due_at, self.outbox_due) if d is not None]
+        return min(dues) if dues else None
 
 
 @dataclass
@@ -150,6 +161,8 @@ class StepState:
     dry_run: bool = False
     copied_from: str | None = None
     """Run id this output was copied from (rerun from a step)."""
+    lost_attempts: int = 0
+    """Attempts sent again because their lease ran out with no result (not counted as retries)."""
 
     def copy(self) -> StepState:
         """A copy the engine can change; payloads are shared and never mutated in place."""

@@ -43,7 +43,7 @@ class ApprovalLinks:
                     command.run_id,
                     command.key,
                     command.attempt,
-                    decision=decision,  # type: ignore[arg-type]
+                    decision=decision,
                     expires_at=expires,
                     approver=approver,
                 )

@@ -33,6 +33,7 @@ from stepwell.engine.events import (
     ChildRunEnded,
     Continue,
     Event,
+    OutboxDelivered,
     StepFailed,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
@@ -122,7 +123,7 @@ class Orchestrator:
             self.store.create(decision)
         except Conflict:
             return run_id  # a repeated start (duplicate delivery): the first one counts
-        self._act(run_id, decision.commands)
+        self._act(run_id, decision.commands, decision.outbox_sent)
         return run_id
 
     def rerun(
@@ -152,7 +153,7 @@ class Orchestrator:
             nonce=secrets.token_hex(16),
         )
         self.store.create(decision)
-        self._act(new_id, decision.commands)
+        self._act(new_id, decision.commands, decision.outbox_sent)
         return new_id
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
@@ -181,7 +182,7 @@ class Orchestrator:
                 self.store.commit(decision, state.run.seq)
             except Conflict:
                 continue
-            self._act(run_id, decision.commands)
+            self._act(run_id, decision.commands, decision.outbox_sent)
             return decision
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
 
@@ -193,9 +194,12 @@ class Orchestrator:
                 self.store.load_more(state, need.keys)
 
     # -- commands ----------------------------------------------------------------------
-    def _act(self, run_id: str, commands: list[Command]) -> None:
+    def _act(self, run_id: str, commands: list[Command], outbox: list[str] | None = None) -> None:
         for command in commands:
             self._queue.append((run_id, command))
+        if outbox:
+            # Queued after the commands: cleared only once they were all carried out.
+            self._queue.append((run_id, OutboxDelivered(tuple(outbox))))
         if self._draining:
             return
         self._draining = True
@@ -206,8 +210,10 @@ class Orchestrator:
         finally:
             self._draining = False
 
-    def _do(self, run_id: str, command: Command) -> None:
+    def _do(self, run_id: str, command: Command | OutboxDelivered) -> None:
         match command:
+            case OutboxDelivered():
+                self._apply(run_id, command)
             case DispatchAttempt():
                 try:
                     self.ports.invoker.dispatch(command)

@@ -110,8 +110,8 @@ class MemoryStore:
         with self._lock:
             found: list[tuple[datetime, str, str | None]] = []
             for run in self._runs.values():
-                if run.due_at is not None and run.due_at <= now:
-                    found.append((run.due_at, run.id, None))
+                if run.next_due is not None and run.next_due <= now:
+                    found.append((run.next_due, run.id, None))
                 for step in self._steps[run.id].values():
                     if step.due_at is not None and step.due_at <= now:
                         found.append((step.due_at, run.id, step.key))
@@ -121,7 +121,7 @@ class MemoryStore:
     def next_due(self) -> datetime | None:
         """The earliest due time of any timer (for virtual time)."""
         with self._lock:
-            dues = [r.due_at for r in self._runs.values() if r.due_at is not None]
+            dues = [r.next_due for r in self._runs.values() if r.next_due is not None]
             for steps in self._steps.values():
                 dues.extend(s.due_at for s in steps.values() if s.due_at is not None)
             return min(dues) if dues else None

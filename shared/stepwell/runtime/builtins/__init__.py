@@ -1,0 +1,123 @@
+"""The built-in step kinds the runner function executes: http, notify, agent.
+
+:func:`run_builtin` takes the parameters the engine rendered for the step (see
+``stepwell.engine.attempts.parameters``) and returns a :class:`BuiltinResult`. It fails by
+raising: the exception's class name is the error name users list in ``retry_on`` and
+``non_retryable``, and a class attribute ``retryable = False`` marks errors retrying cannot fix.
+``ERROR_NAMES`` lists each kind's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from stepwell.engine.state import Usage
+from stepwell.runtime.builtins import agent, http, notify
+from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
+from stepwell.runtime.builtins.http import (
+    HttpBadUrl,
+    HttpConnectionError,
+    HttpResponseTooLarge,
+    HttpServerError,
+    HttpThrottled,
+    SecretNotDeclared,
+)
+from stepwell.runtime.builtins.notify import EventPublisher, NotifyDetailInvalid
+from stepwell.runtime.step_context import StepContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+
+KINDS = ("http", "notify", "agent")
+ERROR_NAMES: dict[str, tuple[str, ...]] = {
+    "http": http.ERROR_NAMES,
+    "notify": notify.ERROR_NAMES,
+    "agent": agent.ERROR_NAMES,
+}
+
+
+class UnknownStepKind(LookupError):
+    """The runner was sent a step kind it does not run."""
+
+    retryable: ClassVar[bool] = False
+
+
+class MissingDependency(RuntimeError):
+    """The runner was not given what a step kind needs (a bus for notify)."""
+
+    retryable: ClassVar[bool] = False
+
+
+def _no_secrets(name: str) -> str:
+    raise MissingDependency(f"secret {name!r} was asked for, but the runner has no secrets reader")
+
+
+@dataclass
+class BuiltinDeps:
+    """What the built-in kinds reach the world through; the runner builds it once per container.
+
+    ``secrets`` reads a secret's value by its id (``SecretsReader`` on AWS). ``publisher`` puts
+    notify events on the bus (``EventBridgeBus``). ``bedrock`` is a ``bedrock-runtime`` client;
+    when None, one is created on first use from the environment's region and credentials.
+    """
+
+    secrets: Callable[[str], str] = _no_secrets
+    publisher: EventPublisher | None = None
+    bedrock: BedrockRuntimeClient | None = None
+
+    def bedrock_client(self) -> BedrockRuntimeClient:
+        """The Bedrock client (created once when none was given)."""
+        if self.bedrock is None:
+            import boto3
+
+            self.bedrock = boto3.client("bedrock-runtime")
+        return self.bedrock
+
+
+@dataclass(frozen=True)
+class BuiltinResult:
+    """What a built-in step returned: its output, and its usage when it spent on a model."""
+
+    output: Any
+    usage: Usage | None = None
+
+
+def run_builtin(
+    step_type: str, params: Mapping[str, Any], ctx: StepContext, deps: BuiltinDeps
+) -> BuiltinResult:
+    """Run one attempt of a built-in step; raise its typed errors on failure."""
+    if step_type == "http":
+        return BuiltinResult(http.run(params, ctx, deps.secrets))
+    if step_type == "notify":
+        if deps.publisher is None:
+            raise MissingDependency("notify steps need an event publisher; the runner has none")
+        return BuiltinResult(notify.run(params, ctx, deps.publisher))
+    if step_type == "agent":
+        output, usage = agent.run(params, ctx, deps.bedrock_client())
+        return BuiltinResult(output, usage)
+    raise UnknownStepKind(
+        f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"
+    )
+
+
+__all__ = [
+    "ERROR_NAMES",
+    "KINDS",
+    "BudgetExceeded",
+    "BuiltinDeps",
+    "BuiltinResult",
+    "EventPublisher",
+    "HttpBadUrl",
+    "HttpConnectionError",
+    "HttpResponseTooLarge",
+    "HttpServerError",
+    "HttpThrottled",
+    "MissingDependency",
+    "ModelPriceUnknown",
+    "NotifyDetailInvalid",
+    "SecretNotDeclared",
+    "UnknownStepKind",
+    "run_builtin",
+]
