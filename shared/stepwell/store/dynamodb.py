@@ -1,0 +1,615 @@
+"""The DynamoDB store: every run, step, timeline and definition version in one table.
+
+Concurrency is optimistic on the run item. A commit is ONE TransactWriteItems: the run item,
+put on the condition that its ``seq`` is still the one loaded (and bumped by one), the step
+records the decision changed, and one timeline item holding the decision's entries. Two
+invocations deciding on one run never both win; the loser gets :class:`Conflict`, reloads and
+decides again, so every attempt is recorded, and dispatched, once.
+
+Loads read the run item first (consistent GetItem) and then the step records an event needs
+(consistent BatchGetItem): a step written after the run was read was written by a commit that
+also bumped ``seq``, so deciding on a stale step record always ends in a Conflict, never in a
+lost update. The hot path is key lookups and one transaction; Query serves the rare whole-run
+reads (cancel, run failure), the listings, timelines and the due sweep. See docs/storage.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from stepwell.definition.models import Workflow
+from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.state import RunState, State, StepState
+from stepwell.store import codec
+from stepwell.store.models import BY_STATUS, BY_WORKFLOW, BY_WORKFLOW_STATUS, Models, bind
+from stepwell.store.payloads import (
+    Offloader,
+    PayloadStore,
+    S3PayloadStore,
+    threshold_from_env,
+)
+from stepwell.store.port import Conflict, Page, RunNotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 90
+DUE_SHARDS = 16
+"""Partitions of the due index; fixed for a table's life (changing it hides timers)."""
+LISTING_SHARDS = 4
+"""Partitions per workflow/status in the listing indexes; fixed for a table's life."""
+MESSAGE_LIMIT = 2048
+"""Timeline messages longer than this are truncated, the full text kept in the payload store."""
+TRANSACTION_BYTES = 3_500_000
+"""Keep a transaction under DynamoDB's 4 MB, moving payloads out when it would not fit."""
+MAX_TRANSACTION_STEPS = 97
+"""Step records in one transaction (DynamoDB's limit is 100 items; the run and the timeline item
+take two). The engine writes at most 40 per decision."""
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+class DynamoStore:
+    """The :class:`~stepwell.store.port.Store` on DynamoDB (and S3 for large payloads).
+
+    ``table`` and ``bucket`` default to ``STEPWELL_TABLE`` and ``STEPWELL_BUCKET``; the payload
+    threshold to ``STEPWELL_PAYLOAD_THRESHOLD`` (bytes, 32 KB) and retention to
+    ``STEPWELL_RETENTION_DAYS`` (90). Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        table: str | None = None,
+        bucket: str | None = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        payloads: PayloadStore | None = None,
+        s3_client: Any | None = None,
+        payload_threshold: int | None = None,
+        retention_days: int | None = None,
+        due_shards: int = DUE_SHARDS,
+        listing_shards: int = LISTING_SHARDS,
+        message_limit: int = MESSAGE_LIMIT,
+    ) -> None:
+        table = table or os.environ.get("STEPWELL_TABLE")
+        if not table:
+            raise ValueError("no table: pass table= or set STEPWELL_TABLE")
+        region = (
+            region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
+        bucket = bucket or os.environ.get("STEPWELL_BUCKET")
+        if payloads is None and bucket:
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3", region_name=region)
+            payloads = S3PayloadStore(bucket, s3_client)
+        self.table = table
+        self.m: Models = bind(table, region, endpoint_url)
+        self.offloader = Offloader(
+            payloads,
+            threshold=payload_threshold if payload_threshold is not None else threshold_from_env(),
+        )
+        days = retention_days
+        if days is None:
+            days = int(os.environ.get("STEPWELL_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+        self.retention = timedelta(days=days)
+        self.due_shards = due_shards
+        self.listing_shards = listing_shards
+        self.message_limit = message_limit
+        self._lock = threading.Lock()
+        self._definitions: dict[tuple[str, str], Workflow] = {}
+        self._loaded: OrderedDict[tuple[str, int], bool] = OrderedDict()
+        """(run id, seq) -> whether the run was terminal when loaded at that seq."""
+        self.commits = 0
+        self.conflicts = 0
+
+    @property
+    def clients(self) -> list[Any]:
+        """The botocore clients this store sends requests through (for a request meter)."""
+        found = [self.m.client]
+        store = self.offloader.store
+        if isinstance(store, S3PayloadStore):
+            found.append(store.client)
+        return found
+
+    # -- writing ----------------------------------------------------------------------------
+    def create(self, decision: Decision) -> None:
+        run = _run_of(decision)
+        steps = dict(decision.steps)
+        early = _bulk_of(decision)
+        # A new run's records are invisible until its run item exists, so step records that do
+        # not fit in the transaction (a rerun copying many ancestors) may go out before it.
+        while len(steps) > MAX_TRANSACTION_STEPS:
+            early.append(steps.pop(next(reversed(steps))))
+        if early:
+            if self._stored_seq(run.id) is not None:
+                raise Conflict(f"run {run.id} exists")
+            self._write_bulk(run, early)
+        self._transact(
+            run, steps, decision.timeline, run.seq + 1, self.m.run.pk.does_not_exist(), "exists"
+        )
+
+    def commit(self, decision: Decision, expected_seq: int) -> None:
+        run = _run_of(decision)
+        if decision.bulk:
+            # Bulk records go out before the transaction and without a condition: check the run
+            # has not moved on, so a stale decider cannot rewrite children others started.
+            if self._stored_seq(run.id) != expected_seq:
+                with self._lock:
+                    self.conflicts += 1
+                raise Conflict(f"run {run.id} changed (seq {expected_seq})")
+            self._write_bulk(run, _bulk_of(decision))
+        self._transact(
+            run,
+            decision.steps,
+            decision.timeline,
+            expected_seq + 1,
+            self.m.run.seq == expected_seq,
+            f"changed (seq {expected_seq})",
+        )
+        if run.terminal:
+            with self._lock:
+                was_terminal = self._loaded.pop((run.id, expected_seq), None)
+            if not was_terminal:
+                try:
+                    self.expire_run(run.id, self._expiry(run))
+                except Exception:  # the commit stands: its commands must still go out
+                    log.warning(
+                        "run %s: setting the TTL of its items failed", run.id, exc_info=True
+                    )
+
+    def _transact(
+        self,
+        run: RunState,
+        steps: dict[str, StepState],
+        timeline: list[TimelineEntry],
+        seq: int,
+        condition: Any,
+        why: str,
+    ) -> None:
+        items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
+            (self.m.run, self._run_attrs(run, seq), codec.RUN_PAYLOADS, _prefix(run.id, "~run", 0))
+        ]
+        for key, step in steps.items():
+            items.append(
+                (
+                    self.m.step,
+                    self._step_attrs(run, step),
+                    codec.STEP_PAYLOADS,
+                    _prefix(run.id, key, step.attempt),
+                )
+            )
+        if timeline:
+            items.append(
+                (
+                    self.m.timeline,
+                    self._timeline_attrs(run, seq, timeline),
+                    ("entries",),
+                    _prefix(run.id, "~timeline", seq),
+                )
+            )
+        for _, attrs, fields, prefix in items:
+            self.offloader.offload(attrs, fields, prefix)
+        total = sum(codec.item_size(attrs) for _, attrs, _, _ in items)
+        for _, attrs, fields, prefix in sorted(items, key=lambda i: -codec.item_size(i[1])):
+            if total <= TRANSACTION_BYTES:
+                break
+            before = codec.item_size(attrs)
+            self.offloader.offload(attrs, fields, prefix, threshold=0)
+            total -= before - codec.item_size(attrs)
+        # A fresh token per commit: botocore's own retries of this request are idempotent, while
+        # two deciders with identical decisions still race on the condition.
+        transaction = TransactWrite(
+            connection=self.m.connection.connection, client_request_token=uuid.uuid4().hex
+        )
+        try:
+            with transaction as tx:
+                for index, (model, attrs, _, _) in enumerate(items):
+                    tx.save(model(**attrs), condition=condition if index == 0 else None)
+        except TransactWriteError as exc:
+            codes = {r.code for r in exc.cancellation_reasons if r is not None}
+            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+                with self._lock:
+                    self.conflicts += 1
+                raise Conflict(f"run {run.id} {why}") from None
+            raise
+        with self._lock:
+            self.commits += 1
+
+    def _write_bulk(self, run: RunState, records: list[StepState]) -> None:
+        """New records (for_each children), written idempotently 25 per request."""
+        items = []
+        for step in records:
+            attrs = self._step_attrs(run, step)
+            self.offloader.offload(
+                attrs, codec.STEP_PAYLOADS, _prefix(run.id, step.key, step.attempt)
+            )
+            items.append(self.m.step(**attrs).serialize())
+        connection = self.m.connection
+        for start in range(0, len(items), _BATCH_WRITE):
+            pending = items[start : start + _BATCH_WRITE]
+            for attempt in range(10):
+                data = connection.batch_write_item(put_items=pending)
+                left = (data or {}).get("UnprocessedItems", {}).get(self.table, [])
+                pending = [entry["PutRequest"]["Item"] for entry in left]
+                if not pending:
+                    break
+                _backoff(attempt)
+            else:
+                raise PutError(f"run {run.id}: {len(pending)} child records left unprocessed")
+
+    def _stored_seq(self, run_id: str) -> int | None:
+        try:
+            found = self.m.run.get(
+                codec.run_pk(run_id), codec.RUN_SK, consistent_read=True, attributes_to_get=["seq"]
+            )
+        except DoesNotExist:
+            return None
+        return int(found.seq)
+
+    # -- items ------------------------------------------------------------------------------
+    def _run_attrs(self, run: RunState, seq: int) -> dict[str, Any]:
+        attrs = codec.run_to_attrs(run)
+        slot = codec.shard(run.id, self.listing_shards)
+        attrs.update(
+            pk=codec.run_pk(run.id),
+            sk=codec.RUN_SK,
+            kind="run",
+            seq=seq,
+            wf_pk=f"WF#{run.workflow}#{slot}",
+            st_pk=f"ST#{run.status}#{slot}",
+            ws_pk=f"WS#{run.workflow}#{run.status}#{slot}",
+            list_sk=codec.list_sk(run),
+        )
+        self._set_due(attrs, run.id, run.next_due)  # its timeout or its outbox's redelivery
+        if run.terminal:
+            attrs["expires_at"] = self._expiry(run)
+        return attrs
+
+    def _step_attrs(self, run: RunState, step: StepState) -> dict[str, Any]:
+        attrs = codec.step_to_attrs(step)
+        attrs.update(pk=codec.run_pk(run.id), sk=codec.step_sk(step.key), kind="step")
+        self._set_due(attrs, run.id, step.due_at)
+        if run.terminal:
+            attrs["expires_at"] = self._expiry(run)
+        return attrs
+
+    def _timeline_attrs(
+        self, run: RunState, seq: int, entries: list[TimelineEntry]
+    ) -> dict[str, Any]:
+        prefix = _prefix(run.id, "~timeline", seq)
+        data = [codec.entry_to_dict(e) for e in entries]
+        for index, entry in enumerate(data):
+            message = entry.get("message", "")
+            if len(message) <= self.message_limit:
+                continue
+            note = f"truncated from {len(message)} characters"
+            if self.offloader.store is not None:
+                uri = self.offloader.put_text(prefix, f"message-{index}", codec.dumps(message))
+                entry["data"] = {**entry.get("data", {}), "message_ref": uri}
+                note += f"; full text: {uri}"
+            entry["message"] = f"{message[: self.message_limit]}… [{note}]"
+        attrs: dict[str, Any] = {
+            "pk": codec.run_pk(run.id),
+            "sk": codec.timeline_sk(seq),
+            "kind": "timeline",
+            "seq": seq,
+            "entries": codec.dumps(data),
+        }
+        if run.terminal:
+            attrs["expires_at"] = self._expiry(run)
+        return attrs
+
+    def _set_due(self, attrs: dict[str, Any], run_id: str, due_at: datetime | None) -> None:
+        # Sparse index: the attributes exist only while there is a due time.
+        if due_at is not None:
+            attrs["due_pk"] = f"DUE#{codec.shard(run_id, self.due_shards)}"
+            attrs["due_us"] = codec.micros(due_at)
+
+    def _expiry(self, run: RunState) -> int:
+        ended = run.ended_at or run.created_at
+        return int((ended + self.retention).timestamp())
+
+    # -- retention --------------------------------------------------------------------------
+    def expire_run(self, run_id: str, expires_at: int) -> int:
+        """Set the TTL on every item of a run that lacks it; returns how many were updated.
+
+        Runs once, when a run ends: items written after that carry the TTL already.
+        """
+        item = self.m.item
+        keys = [
+            (found.pk, found.sk)
+            for found in item.query(
+                codec.run_pk(run_id),
+                filter_condition=item.expires_at.does_not_exist(),
+                attributes_to_get=["pk", "sk"],
+                consistent_read=True,
+            )
+        ]
+        connection = self.m.connection
+
+        def stamp(key: tuple[str, str]) -> None:
+            try:
+                connection.update_item(
+                    key[0],
+                    key[1],
+                    actions=[item.expires_at.set(expires_at)],
+                    condition=item.pk.exists(),
+                    return_values="NONE",
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code not in (
+                    "ConditionalCheckFailedException",
+                    "TransactionConflictException",
+                ):
+                    raise
+
+        if len(keys) <= 8:
+            for key in keys:
+                stamp(key)
+        else:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(stamp, keys))
+        return len(keys)
+
+    # -- reading ----------------------------------------------------------------------------
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
+        run = self.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        with self._lock:
+            self._loaded[(run.id, run.seq)] = run.terminal
+            while len(self._loaded) > 10_000:
+                self._loaded.popitem(last=False)
+        state = State(run=run)
+        self._fill(state, set(keys))
+        return state
+
+    def load_more(self, state: State, keys: frozenset[str] | None) -> None:
+        if keys is None:
+            state.steps = {step.key: step for step in self.steps(state.run.id)}
+            state.complete = True
+        else:
+            self._fill(state, set(keys))
+
+    def _fill(self, state: State, keys: set[str]) -> None:
+        wanted = sorted(k for k in keys if k not in state.steps and k not in state.absent)
+        if not wanted:
+            return
+        pk = codec.run_pk(state.run.id)
+        found = self._batch_get(self.m.step, [(pk, codec.step_sk(k)) for k in wanted], True)
+        for raw in found:
+            step = self._step_from(raw)
+            state.steps[step.key] = step
+        state.absent.update(k for k in wanted if k not in state.steps)
+
+    def _batch_get(
+        self, model: type[Model], keys: list[tuple[str, str]], consistent: bool
+    ) -> list[dict[str, Any]]:
+        """Raw items of ``keys``, 100 per request, unprocessed keys retried with backoff."""
+        out: list[dict[str, Any]] = []
+        connection = model._get_connection()
+        for start in range(0, len(keys), _BATCH_GET):
+            pending = [{"pk": pk, "sk": sk} for pk, sk in keys[start : start + _BATCH_GET]]
+            for attempt in range(10):
+                data = connection.batch_get_item(cast(Any, pending), consistent_read=consistent)
+                out.extend(data.get("Responses", {}).get(self.table, []))
+                left = data.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+                pending = [{"pk": k["pk"]["S"], "sk": k["sk"]["S"]} for k in left]
+                if not pending:
+                    break
+                _backoff(attempt)
+            else:
+                raise RuntimeError(f"{len(pending)} keys left unprocessed by BatchGetItem")
+        return out
+
+    def _step_from(self, raw: dict[str, Any]) -> StepState:
+        attrs = self.m.step.from_raw_data(raw).attribute_values
+        return codec.step_from_attrs(self.offloader.resolve(attrs, codec.STEP_PAYLOADS))
+
+    def _run_from(self, item: Model) -> RunState:
+        return codec.run_from_attrs(
+            self.offloader.resolve(item.attribute_values, codec.RUN_PAYLOADS)
+        )
+
+    def get_run(self, run_id: str) -> RunState | None:
+        try:
+            item = self.m.run.get(codec.run_pk(run_id), codec.RUN_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return self._run_from(item)
+
+    def steps(self, run_id: str) -> list[StepState]:
+        step = self.m.step
+        found = step.query(
+            codec.run_pk(run_id),
+            step.sk.startswith(codec.STEP_PREFIX),
+            consistent_read=True,
+        )
+        return [
+            codec.step_from_attrs(
+                self.offloader.resolve(item.attribute_values, codec.STEP_PAYLOADS)
+            )
+            for item in found
+        ]
+
+    def timeline(
+        self, run_id: str, cursor: str | None = None, limit: int = 100, *, follow: bool = False
+    ) -> Page:
+        """Entries in order from ``cursor``. The cursor is None at the end, unless ``follow``:
+        then the last page's cursor points past the last entry, so a client polls with it."""
+        limit = max(1, limit)
+        start_seq, offset = codec.decode_cursor(cursor, "timeline", run_id) if cursor else (0, 0)
+        model = self.m.timeline
+        found: Iterator[Any] = iter(
+            model.query(
+                codec.run_pk(run_id),
+                model.sk.between(codec.timeline_sk(start_seq), codec.TIMELINE_END),
+                consistent_read=True,
+                page_size=min(limit + 1, 100),
+            )
+        )
+        entries: list[TimelineEntry] = []
+        position = (start_seq, offset)
+        for item in found:
+            seq = int(item.seq)
+            text = self.offloader.resolve({"entries": item.entries}, ("entries",))["entries"]
+            batch = codec.decode_entries(text)
+            skip = offset if seq == start_seq else 0
+            room = limit - len(entries)
+            if len(batch) - skip > room:
+                entries.extend(batch[skip : skip + room])
+                return Page(entries, codec.encode_cursor("timeline", run_id, [seq, skip + room]))
+            entries.extend(batch[skip:])
+            position = (seq + 1, 0)
+            if len(entries) == limit:
+                more = next(found, None) is not None
+                if more or follow:
+                    return Page(entries, codec.encode_cursor("timeline", run_id, list(position)))
+                return Page(entries, None)
+        return Page(
+            entries, codec.encode_cursor("timeline", run_id, list(position)) if follow else None
+        )
+
+    def due(self, now: Any, limit: int = 100) -> list[tuple[str, str | None]]:
+        """Timers due at ``now``: one Query per shard of the due index, merged by due time."""
+        item = self.m.item
+        bound = codec.micros(now)
+        found: list[tuple[int, str, str | None]] = []
+        for slot in range(self.due_shards):
+            for hit in item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit):
+                key = None if hit.sk == codec.RUN_SK else hit.sk.removeprefix(codec.STEP_PREFIX)
+                found.append((int(hit.due_us or 0), codec.run_id_of(hit.pk), key))
+        found.sort(key=lambda f: f[0])
+        return [(run_id, key) for _, run_id, key in found[:limit]]
+
+    # -- listings ---------------------------------------------------------------------------
+    def runs_by_workflow(
+        self, workflow: str, status: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page:
+        """Runs of a workflow (in ``status`` if given), newest first."""
+        if status is None:
+            return self._listing(BY_WORKFLOW, f"WF#{workflow}", cursor, limit)
+        return self._listing(BY_WORKFLOW_STATUS, f"WS#{workflow}#{status}", cursor, limit)
+
+    def runs_by_status(self, status: str, cursor: str | None = None, limit: int = 50) -> Page:
+        """Runs in a status, newest first."""
+        return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
+
+    def _listing(self, index_name: str, base: str, cursor: str | None, limit: int) -> Page:
+        """Newest first across the listing shards: each shard is read backwards from its own
+        bound, the heads are merged, and the cursor keeps every shard's bound."""
+        limit = max(1, limit)
+        if cursor:
+            bounds: dict[str, str | None] = codec.decode_cursor(cursor, index_name, base)
+        else:
+            bounds = {str(slot): None for slot in range(self.listing_shards)}
+        index = getattr(self.m.run, index_name)
+        range_key = self.m.run.list_sk
+        heads: list[tuple[str, str, str]] = []
+        exhausted: set[str] = set()
+        for slot, bound in bounds.items():
+            result = index.query(
+                f"{base}#{slot}",
+                range_key < bound if bound is not None else None,
+                scan_index_forward=False,
+                limit=limit,
+            )
+            hits = [(str(hit.list_sk), str(hit.pk), slot) for hit in result]
+            heads.extend(hits)
+            if len(hits) < limit and result.last_evaluated_key is None:
+                exhausted.add(slot)
+        heads.sort(reverse=True)
+        taken = heads[:limit]
+        for sort_key, _, slot in taken:
+            bounds[slot] = sort_key
+        left = {h[2] for h in heads[limit:]}
+        bounds = {s: b for s, b in bounds.items() if s not in exhausted or s in left}
+        raws = self._batch_get(self.m.run, [(pk, codec.RUN_SK) for _, pk, _ in taken], False)
+        by_pk = {raw["pk"]["S"]: raw for raw in raws}
+        runs = [
+            self._run_from(self.m.run.from_raw_data(by_pk[pk])) for _, pk, _ in taken if pk in by_pk
+        ]
+        return Page(runs, codec.encode_cursor(index_name, base, bounds) if bounds else None)
+
+    # -- definitions ------------------------------------------------------------------------
+    def save_definition(self, workflow: Workflow) -> None:
+        key = (workflow.name, workflow.version)
+        with self._lock:
+            if key in self._definitions:
+                return
+        attrs: dict[str, Any] = {
+            "pk": codec.definition_pk(workflow.name),
+            "sk": codec.definition_sk(workflow.version),
+            "kind": "definition",
+            "name": workflow.name,
+            "version": workflow.version,
+            "body": codec.dumps(workflow.model_dump(mode="json")),
+        }
+        self.offloader.offload(attrs, ("body",), f"definitions/{workflow.name}/{workflow.version}")
+        definition = self.m.definition
+        try:
+            definition(**attrs).save(condition=definition.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        with self._lock:
+            self._definitions[key] = workflow
+
+    def get_definition(self, name: str, version: str) -> Workflow | None:
+        with self._lock:
+            known = self._definitions.get((name, version))
+        if known is not None:
+            return known
+        try:
+            item = self.m.definition.get(
+                codec.definition_pk(name), codec.definition_sk(version), consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        body = self.offloader.resolve({"body": item.body}, ("body",))["body"]
+        workflow = Workflow.model_validate(json.loads(body))
+        with self._lock:
+            self._definitions[(name, version)] = workflow
+        return workflow
+
+
+def _run_of(decision: Decision) -> RunState:
+    if decision.run is None:
+        raise ValueError("a decision to write needs its run record")
+    return decision.run
+
+
+def _bulk_of(decision: Decision) -> list[StepState]:
+    """The bulk records to write: those the transaction does not write itself."""
+    return [step for key, step in decision.bulk.items() if key not in decision.steps]
+
+
+def _prefix(run_id: str, key: str, attempt: int) -> str:
+    return f"runs/{run_id}/{key}/{attempt}"
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+
+
+__all__ = ["DynamoStore"]

@@ -1,0 +1,242 @@
+"""The items of the Stepwell table, as pynamodb models.
+
+One table, four kinds of item (``kind`` tells them apart):
+
+=========== ===================== ====================== =======================================
+kind        pk                    sk                     what
+=========== ===================== ====================== =======================================
+run         ``RUN#<run id>``      ``RUN``                the run record; ``seq`` fences commits
+step        ``RUN#<run id>``      ``STEP#<key>``         a step or for_each child and its attempt
+timeline    ``RUN#<run id>``      ``TL#<seq>``           the entries of the commit that made seq
+definition  ``DEF#<workflow>``    ``V#<version>``        an immutable definition version
+=========== ===================== ====================== =======================================
+
+The models here name no table: :func:`bind` makes subclasses bound to a table name, region and
+endpoint given at run time (``STEPWELL_TABLE``), all sharing one connection (one botocore
+client, which the request meter hooks). The key schema and indexes must match template.yaml;
+``tests/integration`` creates the table from template.yaml and uses these models on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import TableConnection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+BY_WORKFLOW = "by_workflow"
+BY_STATUS = "by_status"
+BY_WORKFLOW_STATUS = "by_workflow_status"
+DUE = "due"
+
+
+class ByWorkflow(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Runs of a workflow, by creation time."""
+
+    class Meta:
+        index_name = BY_WORKFLOW
+        projection = KeysOnlyProjection()
+
+    wf_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
+class ByStatus(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Runs in a status, by creation time."""
+
+    class Meta:
+        index_name = BY_STATUS
+        projection = KeysOnlyProjection()
+
+    st_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
+class ByWorkflowStatus(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Runs of a workflow in a status, by creation time."""
+
+    class Meta:
+        index_name = BY_WORKFLOW_STATUS
+        projection = KeysOnlyProjection()
+
+    ws_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
+class Due(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Sparse: items with a due time, in shards ``DUE#<n>``, by due time (epoch micros)."""
+
+    class Meta:
+        index_name = DUE
+        projection = KeysOnlyProjection()
+
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_us = NumberAttribute(range_key=True)
+
+
+class Item(Model):
+    """What every item has: keys, kind, retention and the due-index attributes."""
+
+    class Meta:
+        table_name = ""
+        """Set by :func:`bind`; an unbound model cannot reach a table."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+    """TTL (epoch seconds): set once the run has ended."""
+    due_pk = UnicodeAttribute(null=True)
+    due_us = NumberAttribute(null=True)
+
+    by_workflow = ByWorkflow()
+    by_status = ByStatus()
+    by_workflow_status = ByWorkflowStatus()
+    due = Due()
+
+
+class RunItem(Item):
+    """A run (see :class:`stepwell.engine.state.RunState`)."""
+
+    run_id = UnicodeAttribute()
+    workflow = UnicodeAttribute()
+    version = UnicodeAttribute()
+    status = UnicodeAttribute()
+    seq = NumberAttribute()
+    input = UnicodeAttribute(null=True)
+    output = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    context = UnicodeAttribute(null=True)
+    labels = UnicodeAttribute(null=True)
+    parent = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    open_steps = NumberAttribute(null=True)
+    active_steps = NumberAttribute(null=True)
+    waiting_steps = NumberAttribute(null=True)
+    rerun_of = UnicodeAttribute(null=True)
+    dry_run = BooleanAttribute(null=True)
+    cost_usd = NumberAttribute(null=True)
+    input_tokens = NumberAttribute(null=True)
+    output_tokens = NumberAttribute(null=True)
+    outbox = UnicodeAttribute(null=True)
+    """Committed commands not yet known to be carried out."""
+    outbox_due = UnicodeAttribute(null=True)
+    nonce = UnicodeAttribute(null=True)
+    """The run's secret (attempt tokens derive from it)."""
+    wf_pk = UnicodeAttribute(null=True)
+    st_pk = UnicodeAttribute(null=True)
+    ws_pk = UnicodeAttribute(null=True)
+    list_sk = UnicodeAttribute(null=True)
+
+
+class StepItem(Item):
+    """A step, or a for_each child (see :class:`stepwell.engine.state.StepState`)."""
+
+    step_key = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempt = NumberAttribute(null=True)
+    token = UnicodeAttribute(null=True)
+    """Fencing token of the current attempt."""
+    pending_deps = NumberAttribute(null=True)
+    """Readiness counter."""
+    skipped_deps = NumberAttribute(null=True)
+    input = UnicodeAttribute(null=True)
+    output = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    item = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)
+    attempt_started_at = UnicodeAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    waiting_for = UnicodeAttribute(null=True)
+    heartbeat_due = UnicodeAttribute(null=True)
+    timeout_at = UnicodeAttribute(null=True)
+    decisions = UnicodeAttribute(null=True)
+    early_signal = UnicodeAttribute(null=True)
+    child_run_id = UnicodeAttribute(null=True)
+    items_total = NumberAttribute(null=True)
+    children_created = NumberAttribute(null=True)
+    next_child = NumberAttribute(null=True)
+    """Fan-out cursor."""
+    children_active = NumberAttribute(null=True)
+    children_succeeded = NumberAttribute(null=True)
+    children_failed = NumberAttribute(null=True)
+    cost_usd = NumberAttribute(null=True)
+    input_tokens = NumberAttribute(null=True)
+    output_tokens = NumberAttribute(null=True)
+    dry_run = BooleanAttribute(null=True)
+    copied_from = UnicodeAttribute(null=True)
+    lost_attempts = NumberAttribute(null=True)
+
+
+class TimelineItem(Item):
+    """The timeline entries of one commit, in order (a JSON list)."""
+
+    seq = NumberAttribute()
+    entries = UnicodeAttribute()
+
+
+class DefinitionItem(Item):
+    """One immutable definition version (the workflow as JSON)."""
+
+    name = UnicodeAttribute()
+    version = UnicodeAttribute()
+    body = UnicodeAttribute()
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models bound to one table, sharing one connection."""
+
+    item: type[Item]
+    run: type[RunItem]
+    step: type[StepItem]
+    timeline: type[TimelineItem]
+    definition: type[DefinitionItem]
+    connection: TableConnection
+
+    @property
+    def client(self) -> Any:
+        """The botocore DynamoDB client every request of these models goes through."""
+        return self.connection.connection.client
+
+
+def bind(
+    table_name: str,
+    region: str | None = None,
+    host: str | None = None,
+    max_pool_connections: int = 32,
+) -> Models:
+    """Subclasses of the models bound to ``table_name`` (``host``: an endpoint URL, e.g. a
+    local DynamoDB)."""
+    meta = {
+        "table_name": table_name,
+        "region": region,
+        "host": host,
+        "max_pool_connections": max_pool_connections,
+    }
+
+    def bound(model: type[Any]) -> Any:
+        return type(
+            model.__name__,
+            (model,),
+            {"Meta": type("Meta", (), dict(meta)), "__module__": __name__},
+        )
+
+    item: type[Item] = bound(Item)
+    connection = item._get_connection()
+    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem)]
+    for cls in classes:
+        cls._connection = connection
+    run, step, timeline, definition = classes
+    return Models(item, run, step, timeline, definition, connection)

@@ -1,0 +1,195 @@
+"""Fixtures of the integration tests: AWS mocked by moto, the table and the payload bucket
+created from template.yaml (the deployed definition, so tests cannot drift from it)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto.dynamodb.models as moto_dynamodb
+import pytest
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb.models.table import Table as MotoTable
+from ruamel.yaml import YAML
+
+TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
+for extra in (ROOT / "shared", TESTS, ROOT / "functions" / "examples"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from stepwell.definition.models import Workflow  # noqa: E402
+from stepwell.store.dynamodb import DynamoStore  # noqa: E402
+from stepwell.store.tables import create_from_template  # noqa: E402
+
+TEMPLATE = ROOT / "template.yaml"
+TABLE = "stepwell-test"
+BUCKET = "stepwell-payloads-test"
+REGION = "us-east-1"
+
+_MOTO_LOCK = threading.RLock()
+_moto_call = BotocoreStubber.__call__
+_moto_transact = moto_dynamodb.DynamoDBBackend.transact_write_items
+
+
+def _one_request_at_a_time(self: BotocoreStubber, event_name: str, request: Any, **kw: Any) -> Any:
+    with _MOTO_LOCK:
+        return _moto_call(self, event_name, request, **kw)
+
+
+class _UncopiedTables:
+    """Stands in for ``copy`` inside moto's transaction: tables are not copied."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, MotoTable) else copy.deepcopy(value, memo)
+
+
+def _transact_copying_only_its_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+    """moto's TransactWriteItems, minus its copy of the whole table before every transaction
+    (O(table) per commit, which made a race of 16 threads take minutes): the items the
+    transaction names are saved instead, and put back if it is cancelled. Requests run one at a
+    time (see ``aws``), so nothing else can change them meanwhile."""
+    saved = []
+    for entry in transact_items:
+        ((_, op),) = entry.items()
+        table = self.tables.get(op.get("TableName"))
+        if table is None:
+            continue
+        if "Key" in op:
+            keys = op["Key"]
+        else:
+            names = [table.hash_key_attr, table.range_key_attr]
+            keys = {name: op["Item"][name] for name in names if name and name in op["Item"]}
+        hash_key, range_key = self.get_keys_value(table, keys)
+        saved.append(
+            (table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key)))
+        )
+    real_copy = moto_dynamodb.copy
+    moto_dynamodb.copy = _UncopiedTables
+    try:
+        return _moto_transact(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, item in reversed(saved):
+            if item is not None:
+                if range_key is None:
+                    table.items[hash_key] = item
+                else:
+                    table.items[hash_key][range_key] = item
+            elif table.get_item(hash_key, range_key) is not None:
+                table.delete_item(hash_key, range_key)
+        raise
+    finally:
+        moto_dynamodb.copy = real_copy
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and moto for every AWS call of the test.
+
+    moto's backends are not thread-safe (a cancelled transaction restores a copy of the whole
+    table it took before, wiping what other threads wrote meanwhile), while DynamoDB applies
+    each request atomically. Requests are therefore handled one at a time, as one DynamoDB
+    would; clients, pynamodb and the store still run concurrently around them. Transactions
+    save only the items they name (see ``_transact_copying_only_its_items``).
+    """
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "STEPWELL_TABLE", "STEPWELL_BUCKET", "STEPWELL_PAYLOAD_THRESHOLD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(BotocoreStubber, "__call__", _one_request_at_a_time)
+    monkeypatch.setattr(
+        moto_dynamodb.DynamoDBBackend, "transact_write_items", _transact_copying_only_its_items
+    )
+    with mock_aws():
+        yield
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """One boto3 client per service for the whole session: moto's hook sits in every client
+    made after moto is imported, and switches with each test's mock, so they can be shared."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(service, region_name=REGION)
+    return _CLIENTS[service]
+
+
+@pytest.fixture
+def tables(aws: None) -> dict[str, str]:
+    """The table and bucket of template.yaml, created in moto."""
+    return create_from_template(
+        TEMPLATE,
+        client("dynamodb"),
+        client("s3"),
+        {"StepwellTable": TABLE, "PayloadBucket": BUCKET},
+    )
+
+
+@pytest.fixture
+def store(tables: dict[str, str]) -> DynamoStore:
+    """A DynamoStore on the moto table and bucket."""
+    return DynamoStore(TABLE, BUCKET, region=REGION, s3_client=client("s3"))
+
+
+@pytest.fixture
+def dynamodb(tables: dict[str, str]) -> Any:
+    """A plain boto3 DynamoDB client (to look at items as stored)."""
+    return client("dynamodb")
+
+
+@pytest.fixture
+def s3(tables: dict[str, str]) -> Any:
+    """A plain boto3 S3 client."""
+    return client("s3")
+
+
+def _load_example(name: str) -> Workflow:
+    text = (ROOT / "statemachines" / f"{name}.yaml").read_text()
+    return Workflow.model_validate(YAML(typ="safe").load(text))
+
+
+def _workflow(name: str, steps: dict[str, Any], **fields: Any) -> Workflow:
+    return Workflow.model_validate({"name": name, "steps": steps, **fields})
+
+
+def _scan(client: Any, table: str = TABLE) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def example() -> Any:
+    """Load a workflow of statemachines/ by name (plain YAML into the model)."""
+    return _load_example
+
+
+@pytest.fixture
+def make_workflow() -> Any:
+    """Build a Workflow from a name and a dict of steps."""
+    return _workflow
+
+
+@pytest.fixture
+def scan(dynamodb: Any) -> Any:
+    """Every item of the table as stored (wire format)."""
+    return lambda: _scan(dynamodb)

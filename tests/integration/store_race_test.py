@@ -1,0 +1,234 @@
+"""Many invocations on one run at once: conditional commits let exactly one win each time, so
+every attempt is dispatched once, and a stale attempt's result loses."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from stepwell.definition.models import Workflow
+from stepwell.engine import core
+from stepwell.engine.commands import DispatchAttempt
+from stepwell.engine.events import StepSucceeded, TimerFired
+from stepwell.runtime.clock import FakeClock
+from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.port import Conflict
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+THREADS = 16
+
+
+class World:
+    """Thread-safe fake ports: records every dispatch and queues it for the workers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dispatched: list[DispatchAttempt] = []
+        self.work: queue.Queue[tuple[DispatchAttempt, bool]] = queue.Queue()
+
+    def dispatch(self, command: DispatchAttempt) -> None:
+        with self.lock:
+            self.dispatched.append(command)
+        self.work.put((command, False))
+
+    def schedule(self, command: Any) -> None:
+        pass
+
+    def emit(self, command: Any) -> None:
+        pass
+
+    def request(self, command: Any) -> None:
+        pass
+
+
+def orchestrator(store: DynamoStore, world: World, definition: Workflow, clock: Any) -> Any:
+    ports = Ports(invoker=world, timers=world, bus=world, approvals=world)
+    return Orchestrator(store, ports, clock, {definition.name: definition}.get)
+
+
+def test_sixteen_invocations_on_one_run_dispatch_every_attempt_once(
+    store: DynamoStore, make_workflow: Any
+) -> None:
+    items = 32
+    definition = make_workflow(
+        "race",
+        {
+            "fan": {
+                "function": "Work",
+                "for_each": "${input.items}",
+                "max_parallel": 16,
+                "input": {"i": "${item}"},
+            },
+            "after": {
+                "function": "Work",
+                "depends_on": "fan",
+                "input": {"count": "${$count(steps.fan.output)}"},
+            },
+        },
+    )
+    world, clock = World(), FakeClock(T0)
+    run_id = orchestrator(store, world, definition, clock).start(
+        "race", {"items": list(range(items))}, run_id="race-1"
+    )
+    done = threading.Event()
+    start = threading.Barrier(THREADS)
+    duplicates = Counter[str]()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        mine = orchestrator(store, world, definition, clock)  # one per invocation, as in Lambda
+        start.wait()
+        try:
+            while not done.is_set():
+                try:
+                    command, again = world.work.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                output = {"i": command.input.get("i"), "count": command.input.get("count")}
+                mine.handle(run_id, StepSucceeded(command.key, command.attempt, output))
+                if not again and command.key.endswith(("0]", "5]")):
+                    with world.lock:
+                        duplicates[command.key] += 1
+                    world.work.put((command, True))  # a duplicate delivery, to another thread
+                if command.key == "after" and not again:
+                    done.set()
+        except BaseException as exc:
+            errors.append(exc)
+            done.set()
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    while not world.work.empty():  # duplicates left when the run ended: deliver them too
+        command, _ = world.work.get()
+        orchestrator(store, world, definition, clock).handle(
+            run_id, StepSucceeded(command.key, command.attempt, {})
+        )
+
+    attempts = Counter((c.key, c.attempt) for c in world.dispatched)
+    assert set(attempts) == {(f"fan[{i}]", 1) for i in range(items)} | {("after", 1)}
+    assert set(attempts.values()) == {1}, [a for a, n in attempts.items() if n > 1]
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert run.output == {"after": {"i": None, "count": items}}
+    steps = {s.key: s for s in store.steps(run_id)}
+    assert steps["fan"].output == [{"i": i, "count": None} for i in range(items)]
+    assert steps["fan"].children_succeeded == items and steps["fan"].children_active == 0
+    assert all(s.status == "succeeded" for s in steps.values())
+    assert all(s.attempt == 1 for k, s in steps.items() if k != "fan")
+    ignored = [e for e in store.timeline(run_id, limit=10_000).items if "ignored" in e.type]
+    assert sorted(e.step or "" for e in ignored) == sorted(duplicates.elements())
+    print("commits", store.commits, "conflicts", store.conflicts)
+    assert store.conflicts > 0  # they really raced
+
+
+def test_two_commits_of_one_state_one_wins(store: DynamoStore, make_workflow: Any) -> None:
+    definition = make_workflow("pair", {"a": {"function": "Work"}, "b": {"function": "Work"}})
+    store.save_definition(definition)
+    store.create(core.start_run(definition, "pair-1", {}, T0))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def invocation(key: str) -> None:
+        state = store.load("pair-1", [key])
+        decision = core.decide(definition, state, StepSucceeded(key, 1, key), T0)
+        barrier.wait()
+        try:
+            store.commit(decision, state.run.seq)
+            outcomes.append(f"won {key}")
+        except Conflict:
+            outcomes.append(f"lost {key}")
+
+    threads = [threading.Thread(target=invocation, args=(k,)) for k in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(o.split()[0] for o in outcomes) == ["lost", "won"]
+    run = store.get_run("pair-1")
+    assert run is not None and run.seq == 2
+    winner = next(o.split()[1] for o in outcomes if o.startswith("won"))
+    steps = {s.key: s.status for s in store.steps("pair-1")}
+    assert steps == {"a": "running", "b": "running", winner: "succeeded"}
+
+
+@pytest.fixture
+def retried(store: DynamoStore, make_workflow: Any) -> tuple[Any, World, FakeClock, str]:
+    """A step whose first attempt timed out and whose second attempt is running."""
+    definition = make_workflow(
+        "fenced",
+        {"call": {"function": "Work", "timeout": "30s", "retry": {"max_attempts": 3}}},
+    )
+    world, clock = World(), FakeClock(T0)
+    run_id = orchestrator(store, world, definition, clock).start("fenced", {}, run_id="f-1")
+
+    def fire() -> None:
+        step = store.load(run_id, ["call"]).steps["call"]
+        assert step.due_at is not None
+        clock.set(step.due_at)
+        orchestrator(store, world, definition, clock).handle(
+            run_id, TimerFired("call", step.due_at)
+        )
+
+    fire()  # attempt 1 times out: a retry is due after a backoff
+    fire()  # the backoff ends: attempt 2 is dispatched
+    assert [(c.key, c.attempt) for c in world.dispatched] == [("call", 1), ("call", 2)]
+    return (lambda: orchestrator(store, world, definition, clock)), world, clock, run_id
+
+
+def test_a_stale_attempts_result_is_ignored(
+    store: DynamoStore, retried: tuple[Any, World, FakeClock, str]
+) -> None:
+    new, world, clock, run_id = retried
+    first, second = world.dispatched
+    assert first.token != second.token
+    clock.advance(timedelta(seconds=1))
+    new().handle(run_id, StepSucceeded("call", 1, "late"))
+    step = store.load(run_id, ["call"]).steps["call"]
+    assert (step.status, step.attempt, step.token, step.output) == (
+        "running",
+        2,
+        second.token,
+        None,
+    )
+    new().handle(run_id, StepSucceeded("call", 2, "fresh"))
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert run.output == {"call": "fresh"}
+    stale = [e for e in store.timeline(run_id, limit=100).items if e.type == "stale_result_ignored"]
+    assert [(e.step, e.data) for e in stale] == [("call", {"attempt": 1})]
+    assert len(world.dispatched) == 2
+
+
+def test_a_stale_result_racing_the_current_one_loses(
+    store: DynamoStore, retried: tuple[Any, World, FakeClock, str]
+) -> None:
+    new, _, _, run_id = retried
+    barrier = threading.Barrier(2)
+
+    def deliver(attempt: int, output: str) -> None:
+        mine = new()
+        barrier.wait()
+        mine.handle(run_id, StepSucceeded("call", attempt, output))
+
+    threads = [
+        threading.Thread(target=deliver, args=(1, "late")),
+        threading.Thread(target=deliver, args=(2, "fresh")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    step = store.load(run_id, ["call"]).steps["call"]
+    assert (step.status, step.attempt, step.output) == ("succeeded", 2, "fresh")
+    run = store.get_run(run_id)
+    assert run is not None and run.output == {"call": "fresh"}

@@ -1,0 +1,145 @@
+"""Requests per transition, counted with botocore hooks: constant whatever the size of the run.
+
+Run with ``-s`` to print the figures (docs/storage.md quotes them).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from stepwell.engine.events import StepSucceeded
+from stepwell.local.inprocess import InProcessWorld
+from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.meter import Reading, RequestMeter
+
+
+def echo(value: Any, ctx: Any) -> Any:
+    return {"step": ctx.step_id, "n": (value or {}).get("n", 0) + 1}
+
+
+def chain(make_workflow: Any, n: int) -> Any:
+    steps: dict[str, Any] = {"s000": {"function": "Echo", "input": "${input}"}}
+    for i in range(1, n):
+        steps[f"s{i:03d}"] = {
+            "function": "Echo",
+            "depends_on": f"s{i - 1:03d}",
+            "input": f"${{steps.s{i - 1:03d}.output}}",
+        }
+    return make_workflow(f"chain-{n}", steps)
+
+
+def world_on(store: DynamoStore, *definitions: Any) -> InProcessWorld:
+    world = InProcessWorld({d.name: d for d in definitions}, {"Echo": echo})
+    world.store = store
+    world.orchestrator.store = store
+    return world
+
+
+def metered(store: DynamoStore) -> RequestMeter:
+    meter = RequestMeter()
+    for client in store.clients:
+        meter.attach(client)
+    return meter
+
+
+def drive(world: InProcessWorld, meter: RequestMeter) -> list[Reading]:
+    """Deliver every dispatched attempt's result, metering each event on its own."""
+    spent = []
+    while world.dispatched:
+        command = world.dispatched.popleft()
+        output = echo(command.input, type("Ctx", (), {"step_id": command.step_id}))
+        before = meter.reading()
+        world.send(command.run_id, StepSucceeded(command.key, command.attempt, output))
+        spent.append(meter.reading() - before)
+    return spent
+
+
+def run_chain(store: DynamoStore, make_workflow: Any, n: int) -> tuple[Reading, list[Reading]]:
+    world = world_on(store, chain(make_workflow, n))
+    meter = metered(store)
+    before = meter.reading()
+    run_id = world.start(f"chain-{n}", {"n": 0}, run_id=f"chain-{n}")
+    start = meter.reading() - before
+    per_event = drive(world, meter)
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert run.output == {f"s{n - 1:03d}": {"step": f"s{n - 1:03d}", "n": n}}
+    assert len(per_event) == n
+    return start, per_event
+
+
+def test_a_sequential_step_costs_one_write_and_two_reads_whatever_the_run_length(
+    store: DynamoStore, make_workflow: Any
+) -> None:
+    shapes = {}
+    for n in (5, 50):
+        start, per_event = run_chain(store, make_workflow, n)
+        middle, last = per_event[:-1], per_event[-1]
+        for spent in middle:
+            assert spent.dynamodb_calls == {
+                "GetItem": 1,
+                "BatchGetItem": 1,
+                "TransactWriteItems": 1,
+            }
+            assert spent.writes == 1 and spent.reads == 2
+            assert spent.items_written == 4  # run, ended step, next step, timeline item
+            assert spent.items_read <= 3  # the run, the ended step, the step its input came from
+        # Start: the definition version (once per process), the run, then the run's outbox
+        # (run.started) cleared once the event is out.
+        assert start.dynamodb_calls == {"PutItem": 1, "TransactWriteItems": 2, "GetItem": 1}
+        # The run's end: the same three requests and the outbox (run.completed) cleared; the
+        # run's earlier items get their TTL: n - 1 steps and n timeline items.
+        assert last.dynamodb_calls == {
+            "GetItem": 2,
+            "BatchGetItem": 1,
+            "TransactWriteItems": 2,
+            "Query": 1,
+            "UpdateItem": 2 * n - 1,
+        }
+        shapes[n] = {(s.reads, s.writes, s.items_written) for s in middle}
+        units = (max(s.write_units for s in middle), max(s.read_units for s in middle))
+        shapes[n].add(units)
+        print(
+            json.dumps(
+                {
+                    "n": n,
+                    "start": start.summary(),
+                    "step": middle[-1].summary(),
+                    "max_units_per_step": units,
+                    "last": last.summary(),
+                }
+            )
+        )
+    assert shapes[5] == shapes[50]
+
+
+def test_a_fan_out_child_costs_the_same_whatever_the_items(
+    store: DynamoStore, make_workflow: Any
+) -> None:
+    figures = {}
+    for items in (8, 40):
+        definition = make_workflow(
+            f"fan-{items}",
+            {
+                "fan": {
+                    "function": "Echo",
+                    "for_each": "${input.items}",
+                    "max_parallel": 4,
+                    "input": {"n": "${item}"},
+                },
+            },
+        )
+        world = world_on(store, definition)
+        meter = metered(store)
+        before = meter.reading()
+        world.start(definition.name, {"items": list(range(items))}, run_id=definition.name)
+        start = meter.reading() - before
+        per_event = drive(world, meter)
+        children = per_event[:-1]  # the last one gathers every child's output
+        figures[items] = {(s.reads, s.writes, s.count("BatchWriteItem")) for s in children}
+        assert start.count("BatchWriteItem") == -(-(items - 4) // 25)  # the pending children
+        print(
+            json.dumps({"items": items, "start": start.summary(), "child": children[0].summary()})
+        )
+    assert figures[8] == figures[40] == {(2, 1, 0)}
