@@ -1,0 +1,268 @@
+"""Approval links: GET shows what is asked and never decides; POST decides, once.
+
+A link's token is signed (HMAC-SHA256, see :mod:`stepwell.signing`) over the run, step, attempt,
+decision, expiry and, when the step names approvers, the approver. The checks, in order:
+signature (403), expiry (410), purpose (403), the decision posted matches the link's (403),
+the run exists (404), the approval is still open for this attempt and this approver (409), the
+token was not used (409, a conditional write). Then the decision goes to the engine; the
+approver and comment land on the run's timeline. Browsers get HTML pages, clients that accept
+JSON get JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Form, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from stepwell import signing
+from stepwell.api import errors, pages
+from stepwell.api.claims import Use
+from stepwell.api.deps import ApiDeps, current
+from stepwell.api.models import ApprovalRecorded, ApprovalView, ErrorBody
+from stepwell.api.openapi import responses
+from stepwell.api.request import wants_json
+from stepwell.engine.decision import Decision
+from stepwell.engine.events import ApprovalDecided
+from stepwell.engine.state import RunState, StepState
+from stepwell.signing import TokenClaims, TokenError
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+Token = Annotated[
+    str, Path(max_length=signing.MAX_TOKEN_CHARS, description="The token of an approval link.")
+]
+_TITLES = {
+    403: "This link is not valid",
+    404: "Nothing to decide",
+    409: "Already decided",
+    410: "This link has expired",
+    413: "Too much text",
+    422: "Something is missing",
+}
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An authentic, unexpired approval token and what it points at."""
+
+    token: str
+    claims: TokenClaims
+    run: RunState
+    step: StepState | None
+
+
+def _page_responses(success: int, description: str, model: Any) -> dict[int, Any]:
+    out = responses(success, description, 403, 404, 409, 410, 415)
+    out[success] = {
+        "description": description,
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/json": {"model": model},
+        },
+    }
+    for status in out:
+        if status != success:
+            out[status]["content"] = {
+                "text/html": {"schema": {"type": "string"}},
+                "application/json": {"model": ErrorBody},
+            }
+    return out
+
+
+@router.get(
+    "/approvals/<token>",
+    summary="Show an approval",
+    description=(
+        "What is being approved, with approve and reject buttons. Never decides: mail scanners "
+        "follow links. HTML for browsers; JSON (with both links) for Accept: application/json."
+    ),
+    tags=["approvals"],
+    responses=_page_responses(200, "The approval", ApprovalView),
+)
+def show_approval(token: Token) -> Response[Any]:
+    try:
+        opened = _open(token)
+        _check_open(current(), opened)
+        view = _view(current(), opened)
+    except (errors.ApiError, TokenError) as exc:
+        return _refusal(exc)
+    if wants_json():
+        return Response(200, content_types.APPLICATION_JSON, view.model_dump(mode="json"))
+    return pages.ask(
+        pages.AskPage(
+            workflow=view.workflow,
+            run_id=view.run_id,
+            step=view.step,
+            message=view.message,
+            decision=view.decision,
+            approver=view.approver,
+            quorum=view.quorum,
+            approvals=view.approvals,
+            expires_at=view.expires_at,
+            approve_action=view.approve_url.rsplit("/", 1)[-1],
+            reject_action=view.reject_url.rsplit("/", 1)[-1],
+            decisions=opened.step.decisions if opened.step else [],
+        )
+    )
+
+
+@router.post(
+    "/approvals/<token>",
+    summary="Decide an approval",
+    description=(
+        "Records the link's decision (approve or reject) with an optional comment. A link "
+        "decides once: a second use is 409, as is a decision on an approval that has closed."
+    ),
+    tags=["approvals"],
+    responses=_page_responses(200, "The decision was recorded", ApprovalRecorded),
+)
+def decide_approval(
+    token: Token,
+    comment: Annotated[str | None, Form(max_length=2000)] = None,
+    decision: Annotated[
+        Literal["approve", "reject"] | None,
+        Form(description="Optional; must be the link's own decision when given."),
+    ] = None,
+) -> Response[Any]:
+    deps = current()
+    try:
+        opened = _open(token)
+        claims = opened.claims
+        if decision is not None and decision != claims.decision:
+            raise errors.ApiError(
+                403, f"this link can only {claims.decision}; use the {decision} link to {decision}"
+            )
+        _check_open(deps, opened)
+        recorded = _deliver(deps, opened, (comment or "").strip() or None)
+    except (errors.ApiError, TokenError) as exc:
+        return _refusal(exc)
+    if wants_json():
+        return Response(200, content_types.APPLICATION_JSON, recorded.model_dump(mode="json"))
+    verb = "approved" if recorded.decision == "approve" else "rejected"
+    return pages.message(
+        200,
+        f"You {verb}",
+        f"Recorded for {recorded.run_id} / {recorded.step} as {recorded.approver}. "
+        f"The step is now {recorded.step_status}. You can close this page.",
+    )
+
+
+def _open(token: str) -> Opened:
+    deps = current()
+    claims = signing.verify(token, deps.keys(), deps.clock.now())
+    if claims.purpose != "approval":
+        raise signing.TokenTampered("not an approval token")
+    run = deps.store.get_run(claims.run_id)
+    if run is None:
+        raise errors.not_found(f"run {claims.run_id} no longer exists")
+    step = deps.store.load(run.id, [claims.key]).steps.get(claims.key)
+    return Opened(token, claims, run, step)
+
+
+def _check_open(deps: ApiDeps, opened: Opened) -> None:
+    """409 unless this link may still decide."""
+    claims, run, step = opened.claims, opened.run, opened.step
+    if deps.used_tokens.used(claims.nonce):
+        raise errors.conflict("this link has already been used")
+    if run.terminal:
+        raise errors.conflict(f"run {run.id} has ended ({run.status}): nothing left to decide")
+    if step is None or step.waiting_for != "approval":
+        status = step.status if step else "not started"
+        raise errors.conflict(f"this approval is no longer open (the step is {status})")
+    if step.attempt != claims.attempt:
+        raise errors.conflict("this link belongs to an earlier request: use the newest link")
+    if claims.approver and any(d.get("approver") == claims.approver for d in step.decisions):
+        raise errors.conflict(f"{claims.approver} has already decided")
+
+
+def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalRecorded:
+    claims = opened.claims
+    use = Use(claims.nonce, claims.expires_at, "approval", claims.run_id, claims.key)
+    if not deps.used_tokens.claim(use):
+        raise errors.conflict("this link has already been used")
+    approver = claims.approver or "anonymous"
+    event = ApprovalDecided(
+        claims.key, claims.attempt, claims.decision == "approve", approver, comment
+    )
+    try:
+        result = deps.orchestrator.handle(claims.run_id, event)
+    except Exception:
+        deps.used_tokens.release(claims.nonce)  # an error must not burn the link
+        raise
+    if result is None:
+        deps.used_tokens.release(claims.nonce)
+        raise errors.not_found(f"run {claims.run_id} no longer exists")
+    _ignored(result)
+    run = deps.store.get_run(claims.run_id)
+    step = deps.store.load(claims.run_id, [claims.key]).steps.get(claims.key)
+    return ApprovalRecorded(
+        run_id=claims.run_id,
+        step=claims.key,
+        decision="approve" if claims.decision == "approve" else "reject",
+        approver=approver,
+        step_status=step.status if step else "unknown",
+        run_status=run.status if run else "unknown",
+    )
+
+
+def _ignored(decision: Decision) -> None:
+    for entry in decision.timeline:
+        if entry.type == "decision_ignored":
+            raise errors.conflict(entry.message)
+
+
+def _view(deps: ApiDeps, opened: Opened) -> ApprovalView:
+    claims, run, step = opened.claims, opened.run, opened.step
+    asked = step.input if step is not None and isinstance(step.input, dict) else {}
+    links = {claims.decision: opened.token, _other(claims): _counterpart(deps, claims)}
+    return ApprovalView(
+        run_id=run.id,
+        workflow=run.workflow,
+        step=claims.key,
+        attempt=claims.attempt,
+        decision="approve" if claims.decision == "approve" else "reject",
+        approver=claims.approver,
+        message=str(asked.get("message") or "Approval requested"),
+        quorum=int(asked.get("quorum") or 1),
+        approvals=sum(
+            1 for d in (step.decisions if step else []) if d.get("decision") == "approved"
+        ),
+        expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+        approve_url=f"/approvals/{links['approve']}",
+        reject_url=f"/approvals/{links['reject']}",
+    )
+
+
+def _other(claims: TokenClaims) -> str:
+    return "reject" if claims.decision == "approve" else "approve"
+
+
+def _counterpart(deps: ApiDeps, claims: TokenClaims) -> str:
+    """The link for the other decision, for the same approver and attempt and with the same
+    expiry. Its nonce derives from this one, so showing the page twice gives the same link."""
+    digest = hashlib.sha256(f"{claims.nonce}:{_other(claims)}".encode()).digest()
+    nonce = base64.urlsafe_b64encode(digest[:9]).decode()
+    other = replace(claims, decision=_other(claims), nonce=nonce)  # type: ignore[arg-type]
+    return signing.sign(other, deps.keys())
+
+
+def _refusal(exc: errors.ApiError | TokenError) -> Response[Any]:
+    if isinstance(exc, TokenError):
+        status = exc.status
+        message = (
+            "this link has expired: ask for a new one"
+            if isinstance(exc, signing.TokenExpired)
+            else "this link is not valid: it was changed, or it was not made by this Stepwell"
+        )
+    else:
+        status, message = exc.status, exc.message
+    if wants_json():
+        return errors.response(status, message)
+    return pages.message(status, _TITLES.get(status, "Something went wrong"), message)

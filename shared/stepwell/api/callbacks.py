@@ -1,0 +1,107 @@
+"""Callbacks: an external system completes (or keeps alive) a callback step with its token.
+
+``POST /callbacks/{token}`` with ``{status: success, output}``, ``{status: failure, error}`` or
+``{status: heartbeat}``. The token is signed like an approval link (purpose ``callback``); a
+success or failure uses it up (409 after), heartbeats do not. A signal that arrives before the
+step's wait opens is kept by the engine and completes the step when it opens (202).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from stepwell import signing
+from stepwell.api import errors
+from stepwell.api.claims import Use
+from stepwell.api.deps import current
+from stepwell.api.models import CallbackAccepted, CallbackRequest
+from stepwell.api.openapi import responses
+from stepwell.engine.events import CallbackReceived
+from stepwell.signing import TokenClaims
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+Token = Annotated[
+    str, Path(max_length=signing.MAX_TOKEN_CHARS, description="The callback step's token.")
+]
+
+
+def callback_token(
+    keys: list[bytes], run_id: str, key: str, attempt: int, expires_at: datetime
+) -> str:
+    """The token of a callback step's attempt (``attempt`` 1 for a step that has not opened
+    yet: a signal sent with it before the wait opens is kept for it)."""
+    return signing.sign(TokenClaims.for_callback(run_id, key, attempt, expires_at), keys)
+
+
+@router.post(
+    "/callbacks/<token>",
+    summary="Call back",
+    description=(
+        "Completes the callback step the token was made for: success (with output), failure "
+        "(with error) or heartbeat. 202 when the step is not waiting yet: the signal is kept "
+        "and completes the step when it starts waiting."
+    ),
+    tags=["callbacks"],
+    responses={
+        **responses(200, "Delivered", 403, 404, 409, 410, 415),
+        202: {"description": "Kept until the step starts waiting"},
+    },
+)
+def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccepted]:
+    deps = current()
+    claims = signing.verify(token, deps.keys(), deps.clock.now())
+    if claims.purpose != "callback":
+        raise signing.TokenTampered("not a callback token")
+    run = deps.store.get_run(claims.run_id)
+    if run is None:
+        raise errors.not_found(f"run {claims.run_id} no longer exists")
+    if run.terminal:
+        raise errors.conflict(f"run {run.id} has ended ({run.status})")
+    step = deps.store.load(run.id, [claims.key]).steps.get(claims.key)
+    if step is not None and step.terminal:
+        raise errors.conflict(f"step {claims.key} has already ended ({step.status})")
+    if step is not None and step.attempt > claims.attempt:
+        raise errors.conflict("this token belongs to an earlier attempt of the step")
+    if deps.used_tokens.used(claims.nonce):
+        raise errors.conflict("this token has already been used")
+    waiting = step is not None and step.waiting_for == "callback"
+    if request.status == "heartbeat" and not waiting:
+        raise errors.conflict(f"step {claims.key} is not waiting for a callback: no heartbeat")
+    final = request.status != "heartbeat"
+    if final:
+        use = Use(claims.nonce, claims.expires_at, "callback", claims.run_id, claims.key)
+        if not deps.used_tokens.claim(use):
+            raise errors.conflict("this token has already been used")
+    error = request.error
+    event = CallbackReceived(
+        claims.key,
+        request.status,
+        request.output,
+        error.type if error else "CallbackFailed",
+        error.message if error else "",
+    )
+    try:
+        decision = deps.orchestrator.handle(run.id, event)
+    except Exception:
+        if final:
+            deps.used_tokens.release(claims.nonce)
+        raise
+    types = {entry.type for entry in decision.timeline} if decision else set()
+    if decision is None or "callback_ignored" in types:
+        if final:
+            deps.used_tokens.release(claims.nonce)
+        raise errors.conflict(f"step {claims.key} is not waiting for a callback")
+    kept = "callback_kept" in types
+    accepted = CallbackAccepted(
+        run_id=run.id,
+        step=claims.key,
+        status=request.status,
+        outcome="kept" if kept else "delivered",
+    )
+    return Response(202 if kept else 200, content_types.APPLICATION_JSON, accepted)

@@ -1,0 +1,371 @@
+"""The API's wire shapes: pydantic models, so requests are validated and /openapi.json is real.
+
+Views are built from the engine's records by the ``*_view`` functions at the bottom; secrets
+of a run (its nonce, the attempt tokens) never leave through them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from stepwell.definition.models import Workflow
+from stepwell.engine.decision import TimelineEntry
+from stepwell.engine.state import RunState, StepState
+
+MAX_LABELS = 20
+RunId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+StepKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+Reason = Annotated[str, StringConstraints(max_length=1000)]
+Comment = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ---------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    """Every error the API answers with."""
+
+    error: str = Field(description="A short code: not_found, invalid, conflict, gone ...")
+    message: str = Field(description="What went wrong and how to fix it, for a person.")
+    details: Any = Field(None, description="Machine-readable specifics (schema errors ...).")
+
+
+# -- workflows ------------------------------------------------------------------------------
+class TriggersView(BaseModel):
+    """How runs of a workflow start besides the API."""
+
+    http: bool
+    events: list[dict[str, Any]] = Field(description="EventBridge patterns that start a run.")
+    schedules: list[str] = Field(description="Schedule expressions that start a run per tick.")
+
+
+class WorkflowSummary(BaseModel):
+    """One workflow of the deployment."""
+
+    name: str
+    description: str | None = None
+    version: str = Field(description="Content hash of the current definition.")
+    steps: int
+    triggers: TriggersView
+
+
+class WorkflowList(BaseModel):
+    """Every workflow of the deployment."""
+
+    workflows: list[WorkflowSummary]
+
+
+class WorkflowDetail(WorkflowSummary):
+    """A workflow's current definition and the versions runs have pinned."""
+
+    input_schema: dict[str, Any] | None = None
+    definition: dict[str, Any]
+    versions: list[str] = Field(description="Versions saved so far (the current one included).")
+
+
+# -- runs -----------------------------------------------------------------------------------
+class StartRunRequest(_Request):
+    """Start a run."""
+
+    input: Any = Field(None, description="The run's input; checked against input_schema.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS, description="Free-form tags of the run."
+    )
+    dry_run: bool = Field(False, description="Record dispatched steps without invoking them.")
+
+
+class RunStarted(BaseModel):
+    """A run that was started (or found again through its Idempotency-Key)."""
+
+    run_id: str
+    workflow: str
+    version: str
+    status: str
+    dry_run: bool = False
+    rerun_of: str | None = None
+    url: str = Field(description="The run's path in this API.")
+
+
+class RunSummary(BaseModel):
+    """A run as listings show it."""
+
+    id: str
+    workflow: str
+    version: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    rerun_of: str | None = None
+    parent_run_id: str | None = None
+    dry_run: bool = False
+
+
+class RunList(BaseModel):
+    """One page of runs, newest first."""
+
+    runs: list[RunSummary]
+    cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
+
+
+class Usage(BaseModel):
+    """Model tokens and dollars a run or step spent."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class RunView(RunSummary):
+    """A run with its input, output and error."""
+
+    input: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    due_at: datetime | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class StepView(BaseModel):
+    """One step of a run (for_each children are counted, not listed)."""
+
+    key: str
+    status: str
+    attempt: int
+    input: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    due_at: datetime | None = None
+    waiting_for: str | None = None
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    items_total: int | None = None
+    children_succeeded: int = 0
+    children_failed: int = 0
+    child_run_id: str | None = None
+    copied_from: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class RunDetail(BaseModel):
+    """A run and its steps."""
+
+    run: RunView
+    steps: list[StepView]
+
+
+class TimelineEntryView(BaseModel):
+    """One transition of a run."""
+
+    at: datetime
+    type: str
+    step: str | None = None
+    attempt: int | None = None
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelinePage(BaseModel):
+    """Timeline entries in order; poll with ``cursor`` for more."""
+
+    entries: list[TimelineEntryView]
+    cursor: str | None = None
+
+
+class CancelRequest(_Request):
+    """Cancel a run."""
+
+    reason: Reason | None = Field(None, description="Noted on the timeline.")
+
+
+class RerunRequest(_Request):
+    """Start a new run from a step of this one."""
+
+    from_step: StepKey = Field(description="The step to run again, with all it leads to.")
+    input: Any = Field(None, description="New input; the original run's when omitted.")
+    dry_run: bool = False
+
+
+class SkipRequest(_Request):
+    """Skip an open step."""
+
+    output: Any = Field(None, description="The step's output for the steps after it.")
+    reason: Reason | None = None
+
+
+class RetryRequest(_Request):
+    """Retry a failed step now."""
+
+    reason: Reason | None = None
+
+
+class RunChanged(BaseModel):
+    """What an operator action did to a run."""
+
+    run_id: str
+    status: str = Field(description="The run's status after the action.")
+    step: str | None = None
+    step_status: str | None = None
+    message: str
+
+
+# -- approvals and callbacks ----------------------------------------------------------------
+class ApprovalView(BaseModel):
+    """What an approval link is for (GET with Accept: application/json)."""
+
+    run_id: str
+    workflow: str
+    step: str
+    attempt: int
+    decision: Literal["approve", "reject"] = Field(description="What this link decides.")
+    approver: str | None = None
+    message: str = ""
+    quorum: int = 1
+    approvals: int = Field(0, description="Approvals recorded so far.")
+    expires_at: datetime
+    approve_url: str = Field(description="Path that approves as the same approver.")
+    reject_url: str = Field(description="Path that rejects as the same approver.")
+
+
+class ApprovalRecorded(BaseModel):
+    """A decision that was recorded."""
+
+    run_id: str
+    step: str
+    decision: Literal["approve", "reject"]
+    approver: str
+    step_status: str
+    run_status: str
+
+
+class CallbackError(_Request):
+    """Why the external work failed."""
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "CallbackFailed"
+    message: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+
+class CallbackRequest(_Request):
+    """A callback: the external work succeeded, failed, or is still alive (heartbeat)."""
+
+    status: Literal["success", "failure", "heartbeat"]
+    output: Any = Field(None, description="The step's output (success).")
+    error: CallbackError | None = Field(None, description="Why it failed (failure).")
+
+    @model_validator(mode="after")
+    def _fields_of_status(self) -> CallbackRequest:
+        if self.error is not None and self.status != "failure":
+            raise ValueError("'error' goes with status failure only")
+        if self.output is not None and self.status != "success":
+            raise ValueError("'output' goes with status success only")
+        return self
+
+
+class CallbackAccepted(BaseModel):
+    """A callback that was delivered, or kept until the step's wait opens."""
+
+    run_id: str
+    step: str
+    status: Literal["success", "failure", "heartbeat"]
+    outcome: Literal["delivered", "kept"] = Field(
+        description="kept: the step was not waiting yet; the signal completes it when it does."
+    )
+
+
+# -- views of the engine's records ----------------------------------------------------------
+def triggers_view(workflow: Workflow) -> TriggersView:
+    """A workflow's triggers."""
+    triggers = workflow.triggers
+    return TriggersView(
+        http=triggers.http,
+        events=[t.pattern for t in triggers.events],
+        schedules=[s.expression for s in triggers.schedules],
+    )
+
+
+def workflow_summary(workflow: Workflow) -> WorkflowSummary:
+    """A workflow as the list shows it."""
+    return WorkflowSummary(
+        name=workflow.name,
+        description=workflow.description,
+        version=workflow.version,
+        steps=len(workflow.steps),
+        triggers=triggers_view(workflow),
+    )
+
+
+def run_summary(run: RunState) -> RunSummary:
+    """A run as listings show it."""
+    return RunSummary(**_summary_fields(run))
+
+
+def run_view(run: RunState) -> RunView:
+    """A run with its payloads (never its nonce)."""
+    return RunView(
+        **_summary_fields(run),
+        input=run.input,
+        output=run.output,
+        error=run.error,
+        due_at=run.due_at,
+        usage=Usage(**vars(run.usage)),
+    )
+
+
+def _summary_fields(run: RunState) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "version": run.version,
+        "status": run.status,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "labels": dict(run.labels),
+        "rerun_of": run.rerun_of,
+        "parent_run_id": run.parent.run_id if run.parent else None,
+        "dry_run": run.dry_run,
+    }
+
+
+def step_view(step: StepState) -> StepView:
+    """A step record (never its attempt token)."""
+    return StepView(
+        key=step.key,
+        status=step.status,
+        attempt=step.attempt,
+        input=step.input,
+        output=step.output,
+        error=step.error,
+        started_at=step.started_at,
+        ended_at=step.ended_at,
+        due_at=step.due_at,
+        waiting_for=step.waiting_for,
+        decisions=list(step.decisions),
+        items_total=step.items_total,
+        children_succeeded=step.children_succeeded,
+        children_failed=step.children_failed,
+        child_run_id=step.child_run_id,
+        copied_from=step.copied_from,
+        usage=Usage(**vars(step.usage)),
+    )
+
+
+def entry_view(entry: TimelineEntry) -> TimelineEntryView:
+    """A timeline entry."""
+    return TimelineEntryView(
+        at=entry.at,
+        type=entry.type,
+        step=entry.step,
+        attempt=entry.attempt,
+        message=entry.message,
+        data=dict(entry.data),
+    )

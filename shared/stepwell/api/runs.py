@@ -1,0 +1,466 @@
+"""Routes of runs: start, list, show, timeline, and what an operator does to a run or step."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pynamodb.exceptions import PynamoDBException
+
+from stepwell.api import errors, idempotency
+from stepwell.api.deps import ApiDeps, current
+from stepwell.api.models import (
+    CancelRequest,
+    RerunRequest,
+    RetryRequest,
+    RunChanged,
+    RunDetail,
+    RunList,
+    RunStarted,
+    SkipRequest,
+    StartRunRequest,
+    TimelinePage,
+    entry_view,
+    run_summary,
+    run_view,
+    step_view,
+)
+from stepwell.api.openapi import MANAGEMENT, responses
+from stepwell.api.request import caller, lambda_context, segment
+from stepwell.definition.models import Workflow
+from stepwell.engine import events
+from stepwell.engine.decision import Decision
+from stepwell.engine.state import RunState, StepState, parse_key
+from stepwell.runtime.orchestrator import UnknownWorkflow
+from stepwell.store.port import Page, Store
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+MAX_SCHEMA_ERRORS = 50
+RunId = Annotated[str, Path(max_length=128, description="The run's id.")]
+StepKey = Annotated[
+    str, Path(max_length=200, description="A step id, or `step[i]` for a for_each child.")
+]
+Status = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"]
+
+
+# -- starting -------------------------------------------------------------------------------
+@router.post(
+    "/workflows/<name>/runs",
+    status_code=201,
+    summary="Start a run",
+    description=(
+        "Starts a run of the workflow's current version. The input is checked against the "
+        "workflow's input_schema (422 lists every problem). With an Idempotency-Key header a "
+        "repeat within 24 hours answers with the same run; the same key with another body is 409."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(201, "The run was started", 403, 404, 409),
+)
+def start_run(
+    name: Annotated[str, Path(max_length=64, description="The workflow's name.")],
+    request: Annotated[StartRunRequest | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> Response[RunStarted]:
+    deps = current()
+    request = request or StartRunRequest()
+    definition = _workflow(deps, name)
+    if not definition.triggers.http:
+        raise errors.ApiError(
+            403, f"workflow {name!r} does not start over HTTP (its triggers say http: false)"
+        )
+    check_input(definition, request.input)
+
+    def start() -> dict[str, Any]:
+        run_id = deps.orchestrator.start(
+            name, request.input, dry_run=request.dry_run, labels=dict(request.labels)
+        )
+        return _started(deps, run_id).model_dump(mode="json")
+
+    if idempotency_key:
+        result = idempotency.once(
+            deps.idempotency,
+            start,
+            workflow=name,
+            key=idempotency_key,
+            body=request.model_dump(mode="json"),
+            context=lambda_context(),
+        )
+    else:
+        result = start()
+    return _created(RunStarted.model_validate(result))
+
+
+def check_input(definition: Workflow, value: Any) -> None:
+    """422 listing every way ``value`` breaks the workflow's input_schema."""
+    schema = definition.input_schema
+    if schema is None:
+        return
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    problems = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    if not problems:
+        return
+    details = [
+        {
+            "path": "/" + "/".join(str(p) for p in problem.absolute_path),
+            "message": _short(problem.message),
+            "rule": str(problem.validator),
+        }
+        for problem in problems[:MAX_SCHEMA_ERRORS]
+    ]
+    first = details[0]
+    raise errors.invalid(
+        f"the input does not match {definition.name}'s input_schema: "
+        f"{first['path']}: {first['message']}"
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+        details,
+    )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _started(deps: ApiDeps, run_id: str) -> RunStarted:
+    run = deps.store.get_run(run_id)
+    if run is None:  # pragma: no cover - the run was just written
+        raise errors.not_found(f"no run {run_id!r}")
+    return RunStarted(
+        run_id=run.id,
+        workflow=run.workflow,
+        version=run.version,
+        status=run.status,
+        dry_run=run.dry_run,
+        rerun_of=run.rerun_of,
+        url=f"/runs/{run.id}",
+    )
+
+
+def _created(started: RunStarted) -> Response[RunStarted]:
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=started,
+        headers={"Location": started.url},
+    )
+
+
+# -- reading --------------------------------------------------------------------------------
+@router.get(
+    "/runs",
+    summary="List runs",
+    description=(
+        "Runs of a workflow, or in a status (or both), newest first. Give workflow or status: "
+        "runs are indexed per workflow and per status. Pass the answer's cursor for the next page."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "One page of runs", 404),
+)
+def list_runs(
+    workflow: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[Status | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> RunList:
+    deps = current()
+    if not workflow and not status:
+        raise errors.invalid(
+            "give ?workflow= or ?status= (or both): runs are listed per workflow or per status",
+            [{"loc": ["query"], "message": "workflow or status is required", "type": "missing"}],
+        )
+    if workflow and deps.runtime.catalog.get(workflow) is None:
+        raise errors.not_found(f"no workflow named {workflow!r}")
+    page = _with_cursor(cursor, lambda: _listing(deps.store, workflow, status, cursor, limit))
+    return RunList(runs=[run_summary(r) for r in page.items], cursor=page.cursor)
+
+
+def _listing(
+    store: Store, workflow: str | None, status: str | None, cursor: str | None, limit: int
+) -> Page:
+    """Runs newest first, from the store's listing indexes (or a scan of an in-memory store)."""
+    by_workflow = getattr(store, "runs_by_workflow", None)
+    by_status = getattr(store, "runs_by_status", None)
+    if callable(by_workflow) and callable(by_status):
+        if workflow:
+            found: Page = by_workflow(workflow, status, cursor, limit)
+        else:
+            found = by_status(status, cursor, limit)
+        return found
+    every = getattr(store, "runs", None)
+    if not callable(every):
+        raise errors.ApiError(501, "this store cannot list runs")
+    runs: list[RunState] = [
+        r
+        for r in every()
+        if (not workflow or r.workflow == workflow) and (not status or r.status == status)
+    ]
+    runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    start = int(cursor or 0)
+    if start < 0:
+        raise ValueError("negative cursor")
+    taken = runs[start : start + limit]
+    end = start + len(taken)
+    return Page(taken, str(end) if end < len(runs) else None)
+
+
+def _with_cursor(cursor: str | None, call: Any) -> Page:
+    """A listing call whose cursor came from the client: a cursor that is not one the API gave
+    out (edited, or from another listing) is a 422, not a crash."""
+    if cursor is None:
+        result: Page = call()
+        return result
+    try:
+        result = call()
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, PynamoDBException):
+        raise errors.invalid(
+            "the cursor is not one this listing gave out: start again without it",
+            [{"loc": ["query", "cursor"], "message": "not a valid cursor", "type": "value_error"}],
+        ) from None
+    return result
+
+
+@router.get(
+    "/runs/<run_id>",
+    summary="Show a run",
+    description="The run and its steps (for_each children are counted on their step).",
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The run and its steps", 404),
+)
+def get_run(run_id: RunId) -> RunDetail:
+    deps = current()
+    run = _run(deps, segment(run_id))
+    steps = [s for s in deps.store.steps(run.id) if s.index is None]
+    order = _step_order(deps, run)
+    steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
+    return RunDetail(run=run_view(run), steps=[step_view(s) for s in steps])
+
+
+def _step_order(deps: ApiDeps, run: RunState) -> dict[str, int]:
+    try:
+        definition = deps.orchestrator.pinned(run)
+    except UnknownWorkflow:
+        return {}
+    return {key: i for i, key in enumerate(definition.steps)}
+
+
+@router.get(
+    "/runs/<run_id>/timeline",
+    summary="A run's timeline",
+    description=(
+        "Every transition of the run in order. The cursor of the last page points past its "
+        "last entry, so a client that follows the run polls with it."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "Timeline entries", 404),
+)
+def get_timeline(
+    run_id: RunId,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> TimelinePage:
+    deps = current()
+    run = _run(deps, segment(run_id))
+    page = _with_cursor(cursor, lambda: _timeline(deps.store, run.id, cursor, limit))
+    return TimelinePage(entries=[entry_view(e) for e in page.items], cursor=page.cursor)
+
+
+def _timeline(store: Store, run_id: str, cursor: str | None, limit: int) -> Page:
+    """A page of the timeline whose cursor, at the end, points past the last entry."""
+    if "follow" in inspect.signature(store.timeline).parameters:
+        followed: Page = store.timeline(run_id, cursor, limit, follow=True)  # type: ignore[call-arg]
+        return followed
+    if cursor is not None and int(cursor) < 0:
+        raise ValueError("negative cursor")
+    page = store.timeline(run_id, cursor, limit)
+    if page.cursor is None:
+        # The in-memory store's cursor is an offset: the end is where this page stops.
+        return Page(page.items, str(int(cursor or 0) + len(page.items)))
+    return page
+
+
+# -- acting ---------------------------------------------------------------------------------
+@router.post(
+    "/runs/<run_id>/cancel",
+    summary="Cancel a run",
+    description="Ends the run as cancelled and cancels its open steps. 409 if it has ended.",
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The run was cancelled", 404, 409),
+)
+def cancel_run(
+    run_id: RunId, request: Annotated[CancelRequest | None, Body()] = None
+) -> RunChanged:
+    deps = current()
+    run = _run(deps, segment(run_id))
+    if run.terminal:
+        raise errors.conflict(f"run {run.id} has already ended ({run.status}): nothing to cancel")
+    reason = (request.reason if request else None) or "cancelled"
+    _act(deps, run.id, events.CancelRequested(reason, by=caller()))
+    after = _run(deps, run.id)
+    return RunChanged(run_id=run.id, status=after.status, message=f"run {after.status}")
+
+
+@router.post(
+    "/runs/<run_id>/rerun",
+    status_code=201,
+    summary="Rerun from a step",
+    description=(
+        "Starts a new run that copies the outputs of the step's ancestors from this run and runs "
+        "the step and everything after it again. 409 when an ancestor did not succeed."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(201, "The new run was started", 404, 409),
+)
+def rerun_run(run_id: RunId, request: RerunRequest) -> Response[RunStarted]:
+    deps = current()
+    run = _run(deps, segment(run_id))
+    definition = deps.orchestrator.pinned(run)
+    if request.from_step not in definition.steps:
+        known = ", ".join(definition.steps)
+        raise errors.invalid(
+            f"{definition.name} has no step {request.from_step!r} (steps: {known})",
+            [{"loc": ["body", "from_step"], "message": "unknown step", "type": "value_error"}],
+        )
+    if request.input is not None:
+        check_input(definition, request.input)
+    new_id = deps.orchestrator.rerun(
+        run.id, request.from_step, request.input, dry_run=request.dry_run
+    )
+    return _created(_started(deps, new_id))
+
+
+@router.post(
+    "/runs/<run_id>/steps/<step>/retry",
+    summary="Retry a failed step now",
+    description=(
+        "Starts a new attempt of a failed step now; the failed run resumes and the steps its "
+        "failure cancelled start again. 409 unless the step and its run have failed."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "A new attempt was started", 404, 409),
+)
+def retry_step(
+    run_id: RunId, step: StepKey, request: Annotated[RetryRequest | None, Body()] = None
+) -> RunChanged:
+    deps = current()
+    run, key, record = _step(deps, segment(run_id), segment(step))
+    if record is None or record.status != "failed":
+        status = record.status if record else "not started"
+        raise errors.conflict(f"step {key!r} is {status}: only a failed step can be retried")
+    if run.status != "failed":
+        raise errors.conflict(
+            f"run {run.id} is {run.status}: a failed step is retried once its run has failed"
+        )
+    reason = request.reason if request else None
+    decision = _act(deps, run.id, events.RetryRequested(key, by=_by(reason)))
+    if decision is None:
+        raise errors.conflict(f"step {key!r} could not be retried: nothing changed")
+    return _changed(deps, run.id, key, f"step {key} retried")
+
+
+@router.post(
+    "/runs/<run_id>/steps/<step>/skip",
+    summary="Skip a step",
+    description=(
+        "Ends a started step as skipped, with the given output for the steps after it. 409 when "
+        "the step has not started or has ended, or the run has ended."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The step was skipped", 404, 409),
+)
+def skip_step(
+    run_id: RunId, step: StepKey, request: Annotated[SkipRequest | None, Body()] = None
+) -> RunChanged:
+    deps = current()
+    run, key, record = _step(deps, segment(run_id), segment(step))
+    if run.terminal:
+        raise errors.conflict(f"run {run.id} has ended ({run.status}): its steps cannot change")
+    if record is None or record.terminal:
+        status = record.status if record else "not started"
+        raise errors.conflict(
+            f"step {key!r} is {status}: only a step that is under way (or waiting for its "
+            "dependencies) can be skipped"
+        )
+    output = request.output if request else None
+    reason = request.reason if request else None
+    _act(deps, run.id, events.SkipRequested(key, output, by=_by(reason)))
+    return _changed(deps, run.id, key, f"step {key} skipped")
+
+
+# -- shared ---------------------------------------------------------------------------------
+def _workflow(deps: ApiDeps, name: str) -> Workflow:
+    try:
+        return deps.orchestrator.workflow(name)
+    except UnknownWorkflow:
+        raise errors.not_found(f"no workflow named {name!r}") from None
+
+
+def _run(deps: ApiDeps, run_id: str) -> RunState:
+    run = deps.store.get_run(run_id)
+    if run is None:
+        raise errors.not_found(f"no run {run_id!r}")
+    return run
+
+
+def _step(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
+    """The run, the step's key and its record (None when it has not started); 404 when the
+    run's workflow has no such step."""
+    run = _run(deps, run_id)
+    definition = deps.orchestrator.pinned(run)
+    try:
+        step_id, index = parse_key(key)
+    except ValueError:
+        step_id, index = key, None
+    spec = definition.steps.get(step_id)
+    if spec is None or (index is not None and (spec.for_each is None or index < 0)):
+        raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
+    record = deps.store.load(run.id, [key]).steps.get(key)
+    return run, key, record
+
+
+def _by(reason: str | None) -> str | None:
+    """Who asked, with why when they said (the engine notes it on the timeline)."""
+    who = caller()
+    if not reason:
+        return who
+    return f"{who or 'an operator'} ({reason})"
+
+
+def _act(deps: ApiDeps, run_id: str, event: events.Event) -> Decision | None:
+    decision = deps.orchestrator.handle(run_id, event)
+    _refused(decision)
+    return decision
+
+
+def _refused(decision: Decision | None) -> None:
+    """409 when the engine noted that it ignored the request (the state moved on meanwhile)."""
+    for entry in decision.timeline if decision else ():
+        if entry.type.endswith("_ignored"):
+            raise errors.conflict(entry.message or entry.type.replace("_", " "))
+
+
+def _changed(deps: ApiDeps, run_id: str, key: str, message: str) -> RunChanged:
+    run = _run(deps, run_id)
+    record = deps.store.load(run_id, [key]).steps.get(key)
+    return RunChanged(
+        run_id=run_id,
+        status=run.status,
+        step=key,
+        step_status=record.status if record else None,
+        message=message,
+    )

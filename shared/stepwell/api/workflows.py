@@ -1,0 +1,88 @@
+"""Routes of workflows: the list, and one workflow's definition and versions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from stepwell.api import errors
+from stepwell.api.deps import current
+from stepwell.api.models import WorkflowDetail, WorkflowList, triggers_view, workflow_summary
+from stepwell.api.openapi import MANAGEMENT, responses
+from stepwell.definition.models import Workflow
+from stepwell.store.port import Store
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+WorkflowName = Annotated[str, Path(max_length=64, description="The workflow's name.")]
+
+
+@router.get(
+    "/workflows",
+    summary="List workflows",
+    description="Every workflow this deployment knows (statemachines/), with its version.",
+    tags=["workflows"],
+    security=MANAGEMENT,
+    responses=responses(200, "The workflows"),
+)
+def list_workflows() -> WorkflowList:
+    catalog = current().runtime.catalog
+    found = sorted(catalog.all().values(), key=lambda w: w.name)
+    return WorkflowList(workflows=[workflow_summary(w) for w in found])
+
+
+@router.get(
+    "/workflows/<name>",
+    summary="Show a workflow",
+    description="The current definition, its input schema and the versions runs have pinned.",
+    tags=["workflows"],
+    security=MANAGEMENT,
+    responses=responses(200, "The workflow", 404),
+)
+def get_workflow(name: WorkflowName) -> WorkflowDetail:
+    deps = current()
+    workflow = deps.runtime.catalog.get(name)
+    if workflow is None:
+        raise errors.not_found(f"no workflow named {name!r}")
+    deps.store.save_definition(workflow)
+    summary = workflow_summary(workflow)
+    return WorkflowDetail(
+        **summary.model_dump(exclude={"triggers"}),
+        triggers=triggers_view(workflow),
+        input_schema=workflow.input_schema,
+        definition=workflow.model_dump(mode="json", exclude_none=True),
+        versions=versions(deps.store, workflow),
+    )
+
+
+def versions(store: Store, workflow: Workflow) -> list[str]:
+    """The saved versions of a workflow (the current one first), when the store can list them.
+
+    The store port has no listing of versions; the DynamoDB store's items are read directly
+    (one Query of the workflow's partition, keys only), any other store gives the current one.
+    """
+    listing = getattr(store, "definition_versions", None)
+    if callable(listing):
+        found: list[str] = list(listing(workflow.name))
+    else:
+        found = _dynamodb_versions(store, workflow.name)
+    rest = sorted(v for v in set(found) if v != workflow.version)
+    return [workflow.version, *rest]
+
+
+def _dynamodb_versions(store: Any, name: str) -> list[str]:
+    from stepwell.store import codec
+    from stepwell.store.dynamodb import DynamoStore
+
+    if not isinstance(store, DynamoStore):
+        return []
+    model = store.m.definition
+    prefix = codec.definition_sk("")
+    return [
+        item.sk.removeprefix(prefix)
+        for item in model.query(
+            codec.definition_pk(name), model.sk.startswith(prefix), attributes_to_get=["pk", "sk"]
+        )
+    ]

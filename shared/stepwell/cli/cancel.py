@@ -1,0 +1,31 @@
+"""``stepwell cancel RUN``: cancel a run (its open steps are cancelled too)."""
+
+from __future__ import annotations
+
+import argparse
+
+from stepwell.api import client
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run, a reason and the API."""
+    parser.add_argument("run_id", metavar="RUN", help="the run's id")
+    parser.add_argument("--reason", help="noted on the run's timeline")
+    client.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Cancel; exit 1 when the run has already ended or does not exist."""
+    body = {"reason": args.reason} if args.reason else {}
+    try:
+        answer = client.from_args(args).post(f"/runs/{_quote(args.run_id)}/cancel", body)
+    except client.ApiError as exc:
+        return client.report("cancel", exc)
+    print(f"{answer['run_id']}: {answer['status']}")
+    return 0
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")

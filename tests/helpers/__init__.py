@@ -1,0 +1,224 @@
+"""Builders and a small driver for the engine's tests.
+
+:class:`EngineDriver` plays a run through the pure engine the way the orchestrator does (load the
+records ``reads_for`` names, load more on ``NeedsRecords``, apply the decision), and checks after
+every decision that the engine did not touch its input and that the run's counters are true.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stepwell.definition.models import Workflow
+from stepwell.engine import core
+from stepwell.engine.commands import Command, DispatchAttempt, ScheduleTimer
+from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded, TimerFired
+from stepwell.engine.state import NeedsRecords, RunState, State, StepState
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def workflow(steps: dict[str, Any], name: str = "test-flow", **fields: Any) -> Workflow:
+    """A validated workflow from plain step dicts (``type`` defaults to task)."""
+    return Workflow.model_validate({"name": name, "steps": steps, **fields})
+
+
+def task(*depends_on: str, function: str = "fn", **fields: Any) -> dict[str, Any]:
+    """A task step depending on ``depends_on``."""
+    return {"function": function, "depends_on": list(depends_on), **fields}
+
+
+def counters_of(steps: Iterable[StepState]) -> tuple[int, int]:
+    """(active, waiting) as the run's counters should hold them for these records."""
+    active = waiting = 0
+    for step in steps:
+        if step.is_fanout:
+            continue
+        if step.status in ("running", "retrying"):
+            active += 1
+        elif step.status == "waiting":
+            waiting += 1
+    return active, waiting
+
+
+class EngineDriver:
+    """One run of one definition, driven through ``core.decide`` with partial loads."""
+
+    def __init__(
+        self,
+        definition: Workflow | dict[str, Any],
+        input: Any = None,
+        *,
+        run_id: str = "run-1",
+        now: datetime = T0,
+        complete_loads: bool = False,
+        check_counters: bool = True,
+        check_timeline: bool = True,
+        **start: Any,
+    ) -> None:
+        self.definition = definition if isinstance(definition, Workflow) else workflow(definition)
+        self.now = now
+        self.complete_loads = complete_loads
+        self.check_counters = check_counters
+        self.check_timeline = check_timeline
+        self.steps: dict[str, StepState] = {}
+        self.timeline: list[TimelineEntry] = []
+        self.commands: list[Command] = []
+        self.decisions: list[Decision] = []
+        self.extra_loads: list[frozenset[str] | None] = []
+        """Keys loaded because the engine raised NeedsRecords (not predicted by reads_for)."""
+        decision = core.start_run(self.definition, run_id, input, now, **start)
+        assert decision.run is not None
+        self.run: RunState
+        self._apply(decision)
+        self._delivered(decision)
+
+    # -- driving ---------------------------------------------------------------------------
+    def load(self, keys: Iterable[str]) -> State:
+        """A state holding the run and the records of ``keys`` (the others not loaded)."""
+        if self.complete_loads:
+            return State(
+                run=self.run.copy(),
+                steps={k: s.copy() for k, s in self.steps.items()},
+                complete=True,
+            )
+        state = State(run=self.run.copy())
+        self._fill(state, frozenset(keys))
+        return state
+
+    def snapshot(self) -> State:
+        """A state holding the run and every record (a complete load)."""
+        state = State(run=self.run.copy())
+        self._fill(state, None)
+        return state
+
+    def _fill(self, state: State, keys: frozenset[str] | None) -> None:
+        if keys is None:
+            state.steps = {k: s.copy() for k, s in self.steps.items()}
+            state.complete = True
+            return
+        for key in keys:
+            if key in self.steps:
+                state.steps[key] = self.steps[key].copy()
+            else:
+                state.absent.add(key)
+
+    def send(self, event: Event, at: datetime | None = None) -> Decision:
+        """Apply ``event`` at ``at`` (default: the driver's now) and keep the result.
+
+        Like the orchestrator, the driver then reports the decision's outbox entries carried
+        out (an ``OutboxDelivered`` decision, applied but not kept in ``decisions``).
+        """
+        if at is not None:
+            self.now = at
+        decision = self._decide(event)
+        self._apply(decision)
+        self._delivered(decision)
+        return decision
+
+    def _delivered(self, decision: Decision) -> None:
+        if decision.outbox_sent:
+            self._apply(self._decide(OutboxDelivered(tuple(decision.outbox_sent))), keep=False)
+
+    def _decide(self, event: Event) -> Decision:
+        state = self.load(core.reads_for(self.definition, event))
+        while True:
+            before = copy.deepcopy(state)
+            try:
+                decision = core.decide(self.definition, state, event, self.now)
+            except NeedsRecords as need:
+                assert state == before, "decide changed its input before raising NeedsRecords"
+                self.extra_loads.append(need.keys)
+                self._fill(state, need.keys)
+                continue
+            assert state == before, "decide changed the State it was given"
+            return decision
+
+    def _apply(self, decision: Decision, keep: bool = True) -> None:
+        if self.check_timeline:
+            self._check_noted(decision)
+        if keep:
+            self.decisions.append(decision)
+        if decision.run is not None:
+            self.run = copy.deepcopy(decision.run)
+            self.run.seq += 1  # as a store's commit does
+        for key, record in decision.bulk.items():
+            self.steps.setdefault(key, copy.deepcopy(record))
+        for key, record in decision.steps.items():
+            self.steps[key] = copy.deepcopy(record)
+        self.timeline.extend(decision.timeline)
+        if keep:
+            self.commands.extend(decision.commands)
+        if self.check_counters:
+            assert (self.run.active_steps, self.run.waiting_steps) == counters_of(
+                self.steps.values()
+            ), f"run counters disagree with the step records after {decision.timeline}"
+
+    def _check_noted(self, decision: Decision) -> None:
+        """Every step status change and the run's end have a timeline entry of their own."""
+        noted = {entry.step for entry in decision.timeline}
+        for key, record in decision.steps.items():
+            old = self.steps.get(key)
+            if record.status != (old.status if old is not None else "pending"):
+                assert key in noted, f"{key} became {record.status} without a timeline entry"
+        before = getattr(self, "run", None)
+        if decision.run is not None and decision.run.terminal and not (before and before.terminal):
+            assert "run_status" in {e.type for e in decision.timeline}
+
+    # -- shortcuts -------------------------------------------------------------------------
+    def step(self, key: str) -> StepState:
+        """The stored record of ``key``."""
+        return self.steps[key]
+
+    def status(self, key: str) -> str | None:
+        """The status of ``key``, None when it has no record."""
+        found = self.steps.get(key)
+        return found.status if found is not None else None
+
+    def succeed(self, key: str, output: Any = None, attempt: int | None = None) -> Decision:
+        """The current (or given) attempt of ``key`` returned ``output``."""
+        return self.send(StepSucceeded(key, attempt or self.steps[key].attempt, output))
+
+    def fail(
+        self, key: str, error_type: str = "Boom", attempt: int | None = None, **kw: Any
+    ) -> Decision:
+        """The current (or given) attempt of ``key`` raised ``error_type``."""
+        return self.send(StepFailed(key, attempt or self.steps[key].attempt, error_type, **kw))
+
+    def fire(self, key: str | None) -> Decision:
+        """Move time to the timer of ``key`` (None: the run) and deliver it."""
+        record = self.run if key is None else self.steps[key]
+        assert record.due_at is not None, f"{key} has no timer"
+        return self.send(TimerFired(key, record.due_at), at=record.due_at)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the driver's clock forward."""
+        self.now += delta
+
+    def dispatches(self, key: str | None = None) -> list[DispatchAttempt]:
+        """Every DispatchAttempt issued so far (of ``key`` when given), in order."""
+        return [
+            c
+            for c in self.commands
+            if isinstance(c, DispatchAttempt) and (key is None or c.key == key)
+        ]
+
+    def timers(self, key: str | None = None) -> list[ScheduleTimer]:
+        """Every ScheduleTimer issued so far for ``key``."""
+        return [c for c in self.commands if isinstance(c, ScheduleTimer) and c.key == key]
+
+    def running(self) -> set[str]:
+        """Keys whose status is running."""
+        return {k for k, s in self.steps.items() if s.status == "running"}
+
+    def types(self, key: str | None = None) -> list[str]:
+        """Timeline entry types (of ``key`` when given), in order."""
+        return [e.type for e in self.timeline if key is None or e.step == key]
+
+    def entries(self, type_: str) -> list[TimelineEntry]:
+        """Timeline entries of one type."""
+        return [e for e in self.timeline if e.type == type_]

@@ -1,0 +1,90 @@
+"""Dispatched kinds: task, notify, http and agent attempts carry their rendered parameters."""
+
+from __future__ import annotations
+
+from helpers import EngineDriver, task
+
+
+def test_a_task_attempt_names_its_function():
+    run = EngineDriver({"a": task(function="arn:aws:lambda:eu-west-1:1:function:f")})
+    [dispatch] = run.dispatches()
+    assert (dispatch.step_type, dispatch.function, dispatch.attempt) == (
+        "task",
+        "arn:aws:lambda:eu-west-1:1:function:f",
+        1,
+    )
+    assert dispatch.idempotency_key == "run-1:a:1"
+    assert dispatch.token == run.step("a").token
+
+
+def test_notify_is_dispatched_with_its_rendered_event():
+    run = EngineDriver(
+        {
+            "a": task(),
+            "tell": {
+                "type": "notify",
+                "depends_on": "a",
+                "detail_type": "order.${input.state}",
+                "detail": {"id": "${input.id}", "charge": "${steps.a.output.charge_id}"},
+                "source": "shop",
+            },
+        },
+        {"id": "o-1", "state": "shipped"},
+    )
+    run.succeed("a", {"charge_id": "ch-1"})
+    [dispatch] = run.dispatches("tell")
+    assert dispatch.step_type == "notify"
+    assert dispatch.function is None
+    assert dispatch.input == {
+        "detail_type": "order.shipped",
+        "detail": {"id": "o-1", "charge": "ch-1"},
+        "source": "shop",
+    }
+    assert run.status("tell") == "running"
+    run.succeed("tell", {"detail_type": "order.shipped"})
+    assert run.run.status == "succeeded"
+
+
+def test_http_parameters_keep_secrets_as_placeholders():
+    run = EngineDriver(
+        {
+            "call": {
+                "type": "http",
+                "method": "POST",
+                "url": "https://api.example.com/orders/${input.id}",
+                "headers": {"Authorization": "Bearer ${secrets.token}"},
+                "body": {"id": "${input.id}"},
+                "secrets": {"token": "prod/api-token"},
+            }
+        },
+        {"id": 7},
+    )
+    [dispatch] = run.dispatches()
+    assert dispatch.step_type == "http"
+    assert dispatch.input["url"] == "https://api.example.com/orders/7"
+    assert dispatch.input["headers"] == {"Authorization": "Bearer {{secret:token}}"}
+    assert dispatch.input["body"] == {"id": 7}
+    assert dispatch.input["secrets"] == {"token": "prod/api-token"}
+    assert dispatch.input["request_timeout_s"] == 10
+
+
+def test_agent_parameters_are_rendered():
+    run = EngineDriver(
+        {
+            "ask": {
+                "type": "agent",
+                "model": "anthropic.claude",
+                "prompt": "Summarise ${input.text}",
+                "budget_usd": 0.5,
+            }
+        },
+        {"text": "this"},
+    )
+    [dispatch] = run.dispatches()
+    assert dispatch.input == {
+        "model": "anthropic.claude",
+        "prompt": "Summarise this",
+        "system": None,
+        "max_tokens": 1024,
+        "budget_usd": 0.5,
+    }
