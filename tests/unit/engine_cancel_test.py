@@ -143,11 +143,6 @@ def test_skipping_a_pending_step_before_it_is_ready():
     assert run.run.status == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a step with no record yet (none of its dependencies ended) cannot be skipped: "
-    "core._on_skip treats a missing record as 'not open' and notes skip_ignored",
-)
 def test_skipping_a_step_that_was_not_reached_yet():
     run = EngineDriver({"a": task(), "b": task("a"), "c": task("b")})
     run.send(SkipRequested("b"))
@@ -157,12 +152,6 @@ def test_skipping_a_step_that_was_not_reached_yet():
     assert run.status("c") == "skipped"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="fanout.child_ended counts every child that did not succeed as failed, so an "
-    "operator skip of one item fails the whole for_each (and the run)",
-)
 def test_skipping_a_for_each_item_lets_the_fanout_go_on():
     run = EngineDriver({"each": task(for_each="${input}"), "after": task("each")}, [1, 2, 3])
     run.send(SkipRequested("each[1]", output="manual"))

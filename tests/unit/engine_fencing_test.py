@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from helpers import EngineDriver, task
 from stepwell.engine.decision import attempt_token
 from stepwell.engine.events import StepFailed, StepSucceeded
@@ -93,12 +91,6 @@ def test_a_result_with_a_wrong_token_is_refused():
     assert run.step("a").output == "real"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="attempts.current accepts a result for a for_each parent (never dispatched: attempt "
-    "0, status running) and the parent succeeds with that output while its children still run",
-)
 def test_a_result_for_a_fanout_parent_is_ignored():
     run = EngineDriver({"each": task(for_each="${input}"), "after": task("each")}, [1, 2])
     decision = run.send(StepSucceeded("each", 0, "forged"))

@@ -293,12 +293,6 @@ def test_a_callback_after_the_step_ended_is_ignored():
     assert run.status("cb") == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="waits.on_callback builds a record for any key (Work.step_or_new -> spec) and "
-    "raises KeyError for a key that is no step of the definition",
-)
 def test_a_callback_for_an_unknown_step_is_ignored():
     run = EngineDriver(callback())
     decision = run.send(CallbackReceived("nope", "success"))

@@ -143,6 +143,14 @@ def current(
     if record is None:
         work.note("result_ignored", key, f"{what} for a step that never started", attempt=attempt)
         return None
+    if record.is_fanout:
+        work.note(
+            "result_ignored",
+            key,
+            f"{what} for a for_each step: its items report, not it",
+            attempt=attempt,
+        )
+        return None
     if record.attempt != attempt:
         work.note(
             "stale_result_ignored",

@@ -200,11 +200,14 @@ def _on_continue(work: Work, event: Continue) -> None:
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
-    record = work.peek(event.key)
-    if work.run.terminal or record is None or record.terminal:
+    known = parse_key(event.key)[0] in work.definition.steps
+    record = work.peek(event.key) if known else None
+    top_level = known and parse_key(event.key)[1] is None
+    if work.run.terminal or (record is None and not top_level) or (record and record.terminal):
         work.note("skip_ignored", event.key, "the step is not open")
         return
-    step = work.step(event.key)
+    # A step nobody has touched yet can be skipped ahead of time; its dependents go on then.
+    step = work.step(event.key) if record is not None else work.step_or_new(event.key)
     assert step is not None
     step.due_at = None
     flow.skip(work, step, f"skipped by {event.by or 'an operator'}", event.output)

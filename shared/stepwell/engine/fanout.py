@@ -77,7 +77,7 @@ def child_ended(work: Work, child: StepState) -> None:
         return
     spec = work.spec(parent_key)
     parent.children_active -= 1
-    if child.status == "succeeded":
+    if child.status in ("succeeded", "skipped"):
         parent.children_succeeded += 1
     else:
         parent.children_failed += 1
@@ -105,5 +105,6 @@ def _gather(work: Work, parent: StepState) -> None:
     outputs = []
     for key in keys:
         child = work.peek(key)
-        outputs.append(child.output if child is not None and child.status == "succeeded" else None)
+        done = child is not None and child.status in ("succeeded", "skipped")
+        outputs.append(child.output if done and child is not None else None)
     flow.succeed(work, parent, outputs)

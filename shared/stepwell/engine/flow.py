@@ -248,7 +248,8 @@ def attempt_failed(
 
     spec = work.spec(step.key)
     seed = f"{work.run.id}:{step.key}:{step.attempt}"
-    choice = retry.decide(spec.retry, step.attempt, error_type, seed)
+    # Lost attempts were the platform's failures, not the step's: they do not use up retries.
+    choice = retry.decide(spec.retry, step.attempt - step.lost_attempts, error_type, seed)
     if not (retryable and choice.retry):
         fail_step(work, step, error_type, message)
         return

@@ -12,7 +12,7 @@ from stepwell.engine.attempts import set_timer
 from stepwell.engine.commands import EmitEvent, RequestApproval
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import ApprovalDecided, CallbackReceived
-from stepwell.engine.state import StepState
+from stepwell.engine.state import StepState, parse_key
 
 
 def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
@@ -199,6 +199,9 @@ def _rejected(
 
 def on_callback(work: Work, event: CallbackReceived) -> None:
     """Complete, fail or extend a callback wait; keep a signal that arrives early."""
+    if parse_key(event.key)[0] not in work.definition.steps:
+        work.note("callback_ignored", event.key, "the workflow has no such step")
+        return
     record = work.peek(event.key)
     if record is not None and record.waiting_for == "callback" and not work.run.terminal:
         step = work.step(event.key)
