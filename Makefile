@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo dev test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# The order example through the local stack (template.yaml, no Docker, no account): the
+# approval is decided through its signed link over HTTP; virtual time skips the hour's wait.
 demo: $(STAMP)
-	$(BIN)/stepwell demo
+	$(BIN)/stepwell run order-fulfilment --input @statemachines/examples/order.json --virtual-time --auto-approve --timeline
+
+# The whole stack of template.yaml on http://127.0.0.1:3000 until Ctrl-C.
+dev: $(STAMP)
+	$(BIN)/stepwell dev
 
 test: $(STAMP) lint typecheck
 	$(BIN)/stepwell validate statemachines/

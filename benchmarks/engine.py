@@ -13,16 +13,12 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
-
-from stepwell.definition.models import Workflow  # noqa: E402
-from stepwell.engine import core  # noqa: E402
-from stepwell.local.inprocess import InProcessWorld  # noqa: E402
+from stepwell.definition.models import Workflow
+from stepwell.engine import core
+from stepwell.local.inprocess import InProcessWorld
 
 
 def sequential(steps: int) -> Workflow:
@@ -41,10 +37,17 @@ def fanout(items: int, max_parallel: int) -> Workflow:
         {
             "name": f"fanout-{items}",
             "steps": {
-                "each": {"function": "Echo", "for_each": "${input.items}",
-                         "max_parallel": max_parallel, "input": {"n": "${item}"}},
-                "join": {"function": "Echo", "depends_on": "each",
-                         "input": {"count": "${$count(steps.each.output)}"}},
+                "each": {
+                    "function": "Echo",
+                    "for_each": "${input.items}",
+                    "max_parallel": max_parallel,
+                    "input": {"n": "${item}"},
+                },
+                "join": {
+                    "function": "Echo",
+                    "depends_on": "each",
+                    "input": {"count": "${$count(steps.each.output)}"},
+                },
             },
         }
     )
@@ -64,6 +67,7 @@ def measure(workflow: Workflow, run_input: Any) -> dict[str, Any]:
             finally:
                 spent[0] += time.perf_counter() - t0
                 calls[0] += 1
+
         return wrapper
 
     core.decide, core.start_run = timed(real_decide), timed(real_start)
@@ -77,8 +81,12 @@ def measure(workflow: Workflow, run_input: Any) -> dict[str, Any]:
         core.decide, core.start_run = real_decide, real_start
     run = world.store.get_run(run_id)
     assert run is not None and run.status == "succeeded", run
-    return {"engine_calls": calls[0], "engine_s": spent[0], "wall_s": wall,
-            "us_per_event": spent[0] / calls[0] * 1e6}
+    return {
+        "engine_calls": calls[0],
+        "engine_s": spent[0],
+        "wall_s": wall,
+        "us_per_event": spent[0] / calls[0] * 1e6,
+    }
 
 
 def best_of(repeat: int, workflow: Workflow, run_input: Any) -> dict[str, Any]:
@@ -98,18 +106,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     small = best_of(args.repeat, sequential(args.steps), {})
-    large = best_of(max(1, args.repeat // 2), fanout(args.items, args.max_parallel),
-                    {"items": list(range(args.items))})
+    large = best_of(
+        max(1, args.repeat // 2),
+        fanout(args.items, args.max_parallel),
+        {"items": list(range(args.items))},
+    )
     ratio = large["us_per_event"] / small["us_per_event"]
-    print(json.dumps({
-        "benchmark": "engine time per event",
-        "python": platform.python_version(),
-        "sequential": {"steps": args.steps, **_round(small)},
-        "fanout": {"items": args.items, "max_parallel": args.max_parallel, **_round(large)},
-        "ratio_fanout_to_sequential": round(ratio, 2),
-        "target": "ratio <= 2.0",
-        "met": ratio <= 2.0,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "engine time per event",
+                "python": platform.python_version(),
+                "sequential": {"steps": args.steps, **_round(small)},
+                "fanout": {"items": args.items, "max_parallel": args.max_parallel, **_round(large)},
+                "ratio_fanout_to_sequential": round(ratio, 2),
+                "target": "ratio <= 2.0",
+                "met": ratio <= 2.0,
+            },
+            indent=2,
+        )
+    )
 
 
 def _round(result: dict[str, Any]) -> dict[str, Any]:

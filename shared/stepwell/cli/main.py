@@ -12,6 +12,14 @@ COMMANDS = {
     "validate": ("validate", "Check workflow definitions and print every problem."),
     "schema": ("schema", "Print the JSON Schema of the workflow definition format."),
     "demo": ("demo", "Run the order example end to end and print its timeline."),
+    "triggers": ("triggers", "Print the SAM Events of the workflows' triggers (or --check)."),
+    "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
+    "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),
+    "approve": ("approve", "Approve (or --reject) through an approval link."),
+    "cancel": ("cancel", "Cancel a run."),
+    "rerun": ("rerun", "Start a new run from a step of a run (--dry-run to preview)."),
+    "dev": ("dev", "Run template.yaml locally (API, functions, events, schedules) until Ctrl-C."),
+    "run": ("run", "Run one workflow to its end through the local stack and print the result."),
 }
 
 

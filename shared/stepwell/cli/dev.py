@@ -1,0 +1,199 @@
+"""``stepwell dev``: the whole stack of template.yaml on this machine, until Ctrl-C.
+
+It prints the API URL, the routes, the workflows it found and the schedules that fire, then one
+line per HTTP request and per invocation. No Docker, no account: see docs/local-development.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from stepwell.definition.errors import DefinitionError
+from stepwell.local.httpapi import Route
+from stepwell.local.lambdas import Invocation
+from stepwell.local.stack import LocalStack
+from stepwell.local.template import HttpRoute, TemplateError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``stepwell dev``."""
+    parser.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
+    parser.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="skip idle waits: jump to the next timer whenever nothing is running",
+    )
+    parser.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="do not fire the template's Schedule and ScheduleV2 events",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable on every function, over the template's (repeatable)",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter (repeatable)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no line per request/invocation")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="project folder holding template.yaml (default: the current folder)",
+    )
+    parser.add_argument("--template", default="template.yaml", help="template file in --project")
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{option} {value!r}: write NAME=VALUE")
+        pairs[name] = rest
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the stack, describe it, serve until interrupted."""
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        environment = _pairs(args.env, "--env")
+        parameters = _pairs(args.parameter, "--parameter")
+    except ValueError as exc:
+        err.print(f"stepwell dev: {exc}")
+        return EXIT_USAGE
+
+    def on_invocation(record: Invocation) -> None:
+        if args.quiet:
+            return
+        outcome = f"[red]{record.error_type}[/]" if record.error_type else "[green]ok[/]"
+        cold = " (cold start)" if record.cold_start else ""
+        console.print(
+            f"[dim]{record.started:%H:%M:%S}[/] λ {record.function} via {record.source} "
+            f"{outcome} {record.duration_ms or 0:.0f} ms{cold}"
+        )
+
+    def on_request(method: str, path: str, status: int, seconds: float) -> None:
+        if not args.quiet:
+            shown = path if len(path) <= 80 else path[:64] + "…"
+            console.print(f"[bold]{method}[/] {shown} -> {status} ({seconds * 1000:.0f} ms)")
+
+    stack = LocalStack(
+        args.project,
+        template=args.template,
+        virtual_time=args.virtual_time,
+        port=args.port,
+        parameters=parameters,
+        environment=environment,
+        schedules=not args.no_schedules,
+        on_invocation=on_invocation,
+        on_request=on_request,
+    )
+    try:
+        stack.start()
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            err.print(str(problem))
+        return EXIT_USAGE
+    except (TemplateError, OSError, ValueError) as exc:
+        err.print(f"stepwell dev: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if args.quiet:
+            return
+        detail = event.get("detail") or {}
+        about = " ".join(
+            f"{k}={detail[k]}" for k in ("workflow", "run_id", "step", "status") if k in detail
+        )
+        console.print(
+            f"[dim]{event['time'][11:19]}[/] ✉ {event['source']} {event['detail-type']} {about}"
+        )
+        if event.get("detail-type") == "approval.requested":
+            for link in detail.get("links") or []:
+                who = link.get("approver") or "anyone"
+                console.print(f"    {who} approve: {link.get('approve_url')}")
+                console.print(f"    {who} reject:  {link.get('reject_url')}")
+
+    stack.listen(on_event)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        describe(stack, console)
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        console.print("stopping the local stack")
+        stack.stop()
+    return EXIT_OK
+
+
+def describe(stack: LocalStack, console: Console) -> None:
+    """What is running: the API and its routes, the workflows, schedules, queues."""
+    assert stack.api is not None
+    mode = "virtual time (idle waits are skipped)" if stack.clock.virtual else "real time"
+    console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
+    console.print(f"API: [bold cyan]{stack.url}[/]")
+    for route in sorted(stack.api.routes, key=_route_order):
+        auth = f"  [dim]({route.route.authorizer})[/]" if route.route.authorizer else ""
+        console.print(f"  {route.route.route_key:<44} -> {route.function}{auth}")
+    workflows = stack.workflows()
+    console.print(f"workflows ({len(workflows)}):")
+    for name, workflow in sorted(workflows.items()):
+        starts = ["POST /workflows/{name}/runs".replace("{name}", name)]
+        starts += [f"event {json.dumps(trigger.pattern)}" for trigger in workflow.triggers.events]
+        starts += [f"schedule {s.expression}" for s in workflow.triggers.schedules]
+        count = len(workflow.steps)
+        console.print(
+            f"  [bold]{name}[/] ({count} step{'s' if count != 1 else ''}): " + "; ".join(starts)
+        )
+    if stack.schedules is not None:
+        for schedule in stack.schedules.all():
+            target = str(schedule.target.get("Arn", "")).rsplit(":", 1)[-1]
+            when = f"{schedule.next_at:%Y-%m-%d %H:%M:%S} UTC" if schedule.next_at else "never"
+            console.print(f"schedule {schedule.expression} -> {target} (next: {when})")
+    for mapping in stack.mappings:
+        console.print(f"queue {mapping.queue.name} -> {mapping.function}")
+    for warning in stack.warnings:
+        console.print(f"[yellow]note[/]: {warning}")
+    if stack.buses is not None:
+        buses = ", ".join(sorted(stack.buses.buses))
+        console.print(
+            f"events (buses {buses}): aws events put-events --endpoint-url {stack.url} "
+            "--entries file://entries.json",
+            markup=False,
+        )
+    console.print("Ctrl-C to stop.")
+
+
+def _route_order(route: Route) -> tuple[str, str]:
+    spec: HttpRoute = route.route
+    return (spec.path, spec.method)

@@ -1,0 +1,70 @@
+"""Powertools log keys kept per container, as they are on Lambda.
+
+Powertools' ``Logger`` keeps the keys it adds to every line (``function_name``,
+``function_request_id``, ``cold_start``, whatever a handler appends: ``run_id`` ...) on the
+formatter of the ``logging`` logger of its service. On Lambda a container has that formatter to
+itself. In the local stack every container of every function shares one process, hence one
+formatter per service, and two invocations running at once would print each other's keys.
+
+:func:`isolate_log_keys` gives such formatters one key set per container: their ``log_format``
+becomes a property that reads and writes the running container's own copy. Code running
+outside any container (the CLI, a test) sees the formatter's own keys, unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from stepwell.local.lambdas import current_container
+
+_STORE = "_stepwell_local_log_format"
+_patched: dict[type, type] = {}
+
+
+def _get(self: Any) -> dict[str, Any]:
+    base: dict[str, Any] = self.__dict__[_STORE]
+    container = current_container()
+    if container is None:
+        return base
+    found = container.log_formats.get(id(self))
+    if found is None:
+        found = container.log_formats[id(self)] = dict(base)
+    return found
+
+
+def _set(self: Any, value: dict[str, Any]) -> None:
+    container = current_container()
+    if container is None:
+        self.__dict__[_STORE] = value
+    else:
+        container.log_formats[id(self)] = value
+
+
+def isolate_log_keys() -> int:
+    """Give every Powertools formatter in the process per-container keys; returns how many
+    formatters were changed now."""
+    try:
+        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    except ImportError:  # Powertools is not installed: nothing to isolate
+        return 0
+    # A snapshot first: other threads may create loggers meanwhile.
+    every = list(logging.Logger.manager.loggerDict.values())
+    loggers = [logging.getLogger()] + [
+        found for found in every if isinstance(found, logging.Logger)
+    ]
+    changed = 0
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            formatter = handler.formatter
+            if not isinstance(formatter, LambdaPowertoolsFormatter) or _STORE in formatter.__dict__:
+                continue
+            cls = type(formatter)
+            if cls not in _patched:
+                _patched[cls] = type(
+                    f"PerContainer{cls.__name__}", (cls,), {"log_format": property(_get, _set)}
+                )
+            formatter.__dict__[_STORE] = formatter.__dict__.pop("log_format", {})
+            formatter.__class__ = _patched[cls]
+            changed += 1
+    return changed

@@ -1,0 +1,856 @@
+"""The local stack: template.yaml run in one Python process, with no Docker and no account.
+
+``LocalStack(project).start()`` reads the template, creates its table, bucket, queues, buses,
+schedule groups and secrets in moto (in process), starts the HTTP API on 127.0.0.1, and from
+then on runs the template's functions for every source the template wires to them: HTTP routes,
+EventBridge rules, ``Schedule``/``ScheduleV2`` events, SQS event source mappings, and the
+Scheduler's one-time schedules. The runtime's own boto3 adapters are used unchanged; the four
+calls that leave the process on AWS (Lambda Invoke, SQS SendMessage, Scheduler CreateSchedule,
+EventBridge PutEvents) are answered by the stack (:mod:`stepwell.local.intercept`).
+
+The stack's *pump* thread fires whatever is due (schedules, delayed messages, async retries),
+hands visible messages to their mappings, and, with virtual time, moves the clock straight to
+the next due item whenever nothing is running.
+
+One environment: every function of Stepwell's template gets the same ``Globals`` variables, so
+the variables all functions share are also set in ``os.environ`` (Powertools and the store read
+it); each container's runtime is still built from its own function's variables.
+"""
+
+from __future__ import annotations
+
+import getpass
+import heapq
+import itertools
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from stepwell.local import resources
+from stepwell.local.clock import Activity, StackClock
+from stepwell.local.events import EventBuses, Rule
+from stepwell.local.httpapi import HttpApi, Route
+from stepwell.local.intercept import Interceptor, ServiceError, streaming
+from stepwell.local.lambdas import (
+    ContainerRuntime,
+    InvalidPayload,
+    Invocation,
+    InvokeResult,
+    LambdaEmulator,
+    PayloadTooLarge,
+    UnknownFunction,
+    forget_handlers,
+)
+from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
+from stepwell.local.schedules import (
+    Schedule,
+    SchedulerError,
+    Schedules,
+    parse,
+    scheduled_event,
+)
+from stepwell.local.template import (
+    ACCOUNT,
+    HTTP_API_TYPES,
+    IMPLICIT_HTTP_API,
+    REGION,
+    STACK,
+    FunctionSpec,
+    HttpRoute,
+    QueueSource,
+    Resolver,
+    RuleSource,
+    ScheduleSource,
+    Template,
+    TemplateError,
+    api_endpoint,
+    functions,
+    local_names,
+    queues,
+    unserved,
+)
+from stepwell.runtime import wiring
+from stepwell.runtime.orchestrator import Orchestrator
+from stepwell.runtime.wiring import Runtime
+
+ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
+
+
+def _all_or_none(on: bool) -> ScheduleFilter:
+    def every(_function: FunctionSpec, _source: ScheduleSource) -> bool:
+        return on
+
+    return every
+
+
+def starts_workflow(source: ScheduleSource) -> bool:
+    """True for a schedule that starts a workflow (its Input names one: a trigger)."""
+    try:
+        payload = json.loads(source.input or "null")
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and "workflow" in payload
+
+
+@dataclass
+class Hold:
+    """Virtual time stands still until :meth:`release` (idempotent)."""
+
+    _activity: Activity
+    _released: bool = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._activity.release()
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class LocalStack:
+    """template.yaml, running locally. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        project: str | Path = ".",
+        *,
+        template: str | Path = "template.yaml",
+        virtual_time: bool = False,
+        start_time: datetime | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        parameters: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        schedules: bool | ScheduleFilter = True,
+        on_invocation: Callable[[Invocation], None] | None = None,
+        on_request: Callable[[str, str, int, float], None] | None = None,
+        max_workers: int = 64,
+        concurrency: Mapping[str, int] | None = None,
+    ) -> None:
+        self.project = Path(project).resolve()
+        self.template_path = (self.project / template).resolve()
+        self.clock = StackClock(virtual_time, start_time)
+        self.activity = Activity()
+        self.host = host
+        self.port = port
+        self.parameters = dict(parameters or {})
+        self.environment = dict(environment or {})
+        """Variables set on every function, over the template's (as ``sam local --env-vars``)."""
+        self._schedule_filter: ScheduleFilter = (
+            schedules if callable(schedules) else _all_or_none(bool(schedules))
+        )
+        self._on_invocation = on_invocation
+        self._on_request = on_request
+        self._max_workers = max_workers
+        self._limits = dict(concurrency or {})
+        self.functions: list[FunctionSpec] = []
+        self.queues: dict[str, LocalQueue] = {}
+        self.mappings: list[QueueMapping] = []
+        self.emulator: LambdaEmulator | None = None
+        self.buses: EventBuses | None = None
+        self.schedules: Schedules | None = None
+        self.api: HttpApi | None = None
+        self.warnings: list[str] = []
+        self._agenda: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._agenda_lock = threading.Lock()
+        self._agenda_seq = itertools.count()
+        self._runtimes: dict[tuple[tuple[str, str], ...], Runtime] = {}
+        self._runtimes_lock = threading.Lock()
+        self._exit = ExitStack()
+        self._pump_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        """Create the resources, start the API, the pump and the interception."""
+        if self._started:
+            return self
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        self._started = True
+        return self
+
+    def _start(self) -> None:
+        template = Template.load(self.template_path)
+        self._exit.enter_context(
+            _environ(
+                {**resources.FAKE_CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION},
+                drop=_AWS_SETTINGS,
+            )
+        )
+        from moto import mock_aws
+
+        moto = mock_aws()
+        moto.start()
+        self._exit.callback(moto.stop)  # also puts back boto3's default session
+        resources.use_default_session(REGION)
+        self._exit.enter_context(resources.serialized_moto())
+
+        physical = local_names(template, parameters=self.parameters)
+        resolver = Resolver(template, physical, self.parameters)
+        physical.update(resources.create_secrets(template, resolver, REGION))
+        resolver = Resolver(template, physical, self.parameters)
+        queue_specs = resources.create_resources(
+            template,
+            self.template_path,
+            resolver,
+            physical,
+            queues(template, resolver, physical),
+            REGION,
+        )
+
+        # The API must be bound before the functions' environment names its URL.
+        self.warnings.extend(unserved(template, resolver))
+        api_ids = [physical[k].ref for k in template.of_type(*HTTP_API_TYPES) if k in physical]
+        if IMPLICIT_HTTP_API in physical:
+            api_ids.append(physical[IMPLICIT_HTTP_API].ref)
+        specs = functions(template, resolver, physical)
+        routes = [
+            Route(event, spec.name)
+            for spec in specs
+            for event in spec.events
+            if isinstance(event, HttpRoute)
+        ]
+        self.api = HttpApi(
+            routes,
+            self._http_invoke,
+            now=self.clock.now,
+            api_id=api_ids[0] if api_ids else "local",
+            account=ACCOUNT,
+            host=self.host,
+            port=self.port,
+            on_request=self._on_request,
+            activity=self.activity,
+            user=_local_user(),
+            aws=self._aws_call,
+        )
+        self._exit.callback(self.api.server.server_close)
+        endpoints = {api_endpoint(api): self.api.url for api in api_ids}
+        self.functions = [self._localize(spec, endpoints) for spec in specs]
+        self._exit.enter_context(_environ(_common_environment(self.functions)))
+
+        self.emulator = LambdaEmulator(
+            self.functions,
+            clock=self.clock,
+            activity=self.activity,
+            runtimes=self._runtime_for,
+            later=self.later,
+            max_workers=self._max_workers,
+            concurrency=self._concurrency(),
+            on_invocation=self._on_invocation,
+        )
+        self._exit.callback(forget_handlers)
+        self._exit.callback(self.emulator.stop)  # (again: stopping twice is harmless)
+        self._build_queues(queue_specs)
+        self._build_buses(template, physical)
+        self._build_schedules(template, physical)
+
+        interceptor = Interceptor(
+            {
+                "lambda.Invoke": self._op_invoke,
+                "sqs.SendMessage": self._op_send_message,
+                "sqs.SendMessageBatch": self._op_send_message_batch,
+                "scheduler.CreateSchedule": self._op_create_schedule,
+                "scheduler.GetSchedule": self._op_get_schedule,
+                "scheduler.DeleteSchedule": self._op_delete_schedule,
+                "eventbridge.PutEvents": self._op_put_events,
+            }
+        )
+        interceptor.install()
+        self._exit.callback(interceptor.uninstall)
+        # Stopped before the hooks go: a handler still running must not reach moto or AWS.
+        self._exit.callback(self.emulator.stop)
+        self.interceptor = interceptor
+
+        # Built now, so a broken definition or a missing secret shows at start, not mid-run.
+        fallback = self._runtime_for(self.functions[0]) if self.functions else None
+        if fallback is not None:
+            fallback.catalog.all()
+            wiring.use(ContainerRuntime(lambda: fallback))
+            self._exit.callback(wiring.use, None)
+
+        self._pump_thread = threading.Thread(target=self._pump, name="stack-pump", daemon=True)
+        self._pump_thread.start()
+        self._exit.callback(self._stop_pump)
+        self.api.start()
+        self._exit.callback(self.api.stop)
+
+    def stop(self) -> None:
+        """Stop everything and restore the process (environment, moto, boto3 hooks)."""
+        if not self._started:
+            return
+        self._started = False
+        self._exit.close()
+
+    def _stop_pump(self) -> None:
+        self._stopping.set()
+        self.activity.poke()
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=5)
+
+    # -- building ----------------------------------------------------------------------------
+    def _localize(self, spec: FunctionSpec, endpoints: Mapping[str, str]) -> FunctionSpec:
+        """The function's environment as it runs here: API URLs on 127.0.0.1, ``/opt/...``
+        paths in the layers' folders, the stack's overrides on top."""
+        environment: dict[str, str] = {}
+        for key, value in spec.environment.items():
+            text = value
+            for endpoint, local in endpoints.items():
+                text = text.replace(endpoint, local)
+            environment[key] = _opt_path(text, spec.layers)
+        environment.update(self.environment)
+        return replace(spec, environment=environment)
+
+    def _concurrency(self) -> dict[str, int]:
+        """One invocation at a time for functions that serve HTTP routes.
+
+        Library modules are loaded once per process, so containers share what they keep at
+        module level. Powertools' event handler keeps the request being handled on its router
+        class (``BaseRouter.current_event``), which is safe in a Lambda container (one request at
+        a time) but not across concurrent containers in one process. API requests are short;
+        serializing them per function keeps each request's event its own.
+        """
+        limits = {
+            spec.name: 1
+            for spec in self.functions
+            if any(isinstance(event, HttpRoute) for event in spec.events)
+        }
+        limits.update(self._limits)
+        return limits
+
+    def _build_queues(self, specs: list[Any]) -> None:
+        for spec in specs:
+            queue = LocalQueue(spec, self.clock, REGION)
+            queue.on_send = self.activity.poke
+            self.queues[spec.arn] = queue
+        for queue in self.queues.values():
+            if queue.dead_letter_arn:
+                queue.dead_letter = self.queues.get(queue.dead_letter_arn)
+        assert self.emulator is not None
+        for spec in self.functions:
+            for event in spec.events:
+                if isinstance(event, QueueSource):
+                    source = self.queues.get(event.queue_arn)
+                    if source is None:
+                        raise TemplateError(
+                            f"function {spec.logical_id} event {event.name}: no queue "
+                            f"{event.queue_arn} in the template"
+                        )
+                    self.mappings.append(
+                        QueueMapping(source, spec.name, event, self._batch_invoker(spec))
+                    )
+
+    def _batch_invoker(
+        self, spec: FunctionSpec
+    ) -> Callable[[dict[str, Any], Callable[[InvokeResult], None]], None]:
+        def invoke(event: dict[str, Any], done: Callable[[InvokeResult], None]) -> None:
+            assert self.emulator is not None
+            self.emulator.submit(spec, json.dumps(event).encode(), done, source="sqs")
+
+        return invoke
+
+    def _build_buses(self, template: Template, physical: Mapping[str, Any]) -> None:
+        buses = {
+            physical[k].ref: physical[k].attrs["Arn"]
+            for k in template.of_type("AWS::Events::EventBus")
+            if k in physical
+        }
+        rules = [
+            Rule(event, spec.name, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{event.rule_name}")
+            for spec in self.functions
+            for event in spec.events
+            if isinstance(event, RuleSource)
+        ]
+        self.buses = EventBuses(
+            buses, rules, self._deliver, self.clock, account=ACCOUNT, region=REGION
+        )
+        for rule in rules:
+            if self.buses.bus_name(rule.source.bus) not in self.buses.buses:
+                raise TemplateError(f"rule {rule.source.rule_name}: no event bus {rule.source.bus}")
+
+    def _build_schedules(self, template: Template, physical: Mapping[str, Any]) -> None:
+        groups = {
+            physical[k].ref: physical[k].attrs["Arn"]
+            for k in template.of_type("AWS::Scheduler::ScheduleGroup")
+            if k in physical
+        }
+        self.schedules = Schedules(
+            self._fire_schedule, account=ACCOUNT, region=REGION, groups=groups
+        )
+        self.schedules.on_change = self.activity.poke
+        now = self.clock.now()
+        for spec in self.functions:
+            for event in spec.events:
+                if not isinstance(event, ScheduleSource):
+                    continue
+                try:
+                    parsed = parse(event.expression)
+                except ValueError as exc:
+                    raise TemplateError(
+                        f"function {spec.logical_id} event {event.name}: {exc}"
+                    ) from None
+                if not self._schedule_filter(spec, event):
+                    self.warnings.append(f"schedule {event.rule_name} ({event.expression}) is off")
+                    continue
+                if event.kind == "Schedule":
+                    arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{event.rule_name}"
+                    group = "(rules)"
+                else:
+                    arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}"
+                    group = "default"
+                self.schedules.add(
+                    Schedule(
+                        name=event.rule_name,
+                        group=group,
+                        arn=arn,
+                        expression=event.expression,
+                        parsed=parsed,
+                        timezone=event.timezone,
+                        target={"Arn": spec.arn, "Input": event.input},
+                        kind=event.kind,
+                        created=now,
+                        enabled=event.enabled,
+                    ),
+                    now,
+                )
+
+    def _runtime_for(self, spec: FunctionSpec) -> Runtime:
+        """A container's runtime: the function's environment builds the clients, store, catalog
+        and signing keys once (shared by warm containers of that environment, as immutable
+        configuration); each container gets its own orchestrator (its command queue is
+        per-invocation state, as in one Lambda container)."""
+        key = tuple(sorted(spec.environment.items()))
+        with self._runtimes_lock:
+            base = self._runtimes.get(key)
+            if base is None:
+                base = wiring.from_environment(spec.environment, clock=self.clock)
+                self._runtimes[key] = base
+        orchestrator = Orchestrator(
+            base.store, base.orchestrator.ports, self.clock, base.catalog.get
+        )
+        return replace(base, orchestrator=orchestrator)
+
+    # -- the pump ----------------------------------------------------------------------------
+    def later(self, when: datetime, action: Callable[[], None]) -> None:
+        """Run ``action`` when the stack's clock reaches ``when``."""
+        with self._agenda_lock:
+            heapq.heappush(self._agenda, (when, next(self._agenda_seq), action))
+        self.activity.poke()
+
+    def _pump(self) -> None:
+        while not self._stopping.is_set():
+            seen = self.activity.changes
+            try:
+                if self._step():
+                    continue
+                now = self.clock.now()
+                wake = self._next_due(one_time_only=False)
+                if self.clock.virtual and self._quiet():
+                    target = self._next_due(one_time_only=True)
+                    if target is not None and target > now:
+                        self.clock.jump_to(target)
+                        continue
+                timeout = 1.0 if wake is None else min(1.0, max(0.0, (wake - now).total_seconds()))
+            except Exception:  # the pump must survive a bug in one source
+                import traceback
+
+                traceback.print_exc()
+                timeout = 0.1
+            self.activity.wait(seen, timeout)
+
+    def _step(self) -> bool:
+        now = self.clock.now()
+        actions: list[Callable[[], None]] = []
+        with self._agenda_lock:
+            while self._agenda and self._agenda[0][0] <= now:
+                actions.append(heapq.heappop(self._agenda)[2])
+        for action in actions:
+            action()
+        fired = self.schedules.fire_due(now) if self.schedules else 0
+        polled = False
+        for mapping in self.mappings:
+            polled = mapping.poll() or polled
+        return bool(actions) or fired > 0 or polled
+
+    def _next_due(self, *, one_time_only: bool) -> datetime | None:
+        candidates: list[datetime] = []
+        with self._agenda_lock:
+            if self._agenda:
+                candidates.append(self._agenda[0][0])
+        if self.schedules is not None:
+            found = self.schedules.next_due(one_time_only=one_time_only)
+            if found is not None:
+                candidates.append(found)
+        for mapping in self.mappings:
+            if mapping.source.enabled:
+                found = mapping.queue.next_visible()
+                if found is not None:
+                    candidates.append(found)
+        return min(candidates, default=None)
+
+    def _quiet(self) -> bool:
+        """Nothing running, nothing ready to run, nobody holding time."""
+        if self.activity.busy or self.activity.held:
+            return False
+        now = self.clock.now()
+        with self._agenda_lock:
+            if self._agenda and self._agenda[0][0] <= now:
+                return False
+        return not any(m.source.enabled and m.queue.visible() for m in self.mappings)
+
+    # -- what the sources call ---------------------------------------------------------------
+    def _function(self, name: str) -> FunctionSpec:
+        assert self.emulator is not None
+        return self.emulator.find(name)
+
+    def _deliver(self, function: str, payload: bytes, source: str) -> None:
+        """An asynchronous invoke from an EventBridge rule or a schedule."""
+        assert self.emulator is not None
+        try:
+            self.emulator.invoke(self._function(function), payload, "Event", source=source)
+        except (UnknownFunction, InvalidPayload, PayloadTooLarge) as exc:
+            if self.buses is not None:
+                self.buses.delivery_errors.append(f"{source}: {type(exc).__name__}: {exc}")
+
+    def _fire_schedule(self, schedule: Schedule, when: datetime) -> None:
+        target = schedule.target
+        raw = target.get("Input")
+        payload = (
+            raw if raw is not None else json.dumps(scheduled_event(schedule, when, ACCOUNT, REGION))
+        )
+        arn = str(target.get("Arn", ""))
+        queue = self.queues.get(arn)
+        if queue is not None:
+            queue.send(payload, 0)
+            return
+        self._deliver(arn, payload.encode(), f"schedule {schedule.name}")
+
+    def _http_invoke(
+        self, route: Route, event: dict[str, Any], timeout_s: float
+    ) -> tuple[Any, bool]:
+        assert self.emulator is not None
+        spec = self._function(route.function)
+        result = self.emulator.invoke(
+            spec,
+            json.dumps(event).encode(),
+            "RequestResponse",
+            source=f"http {route.route.route_key}",
+            timeout_s=timeout_s,
+        )
+        if result.function_error:
+            error = result.decoded()
+            if (
+                isinstance(error, dict)
+                and error.get("errorType") == "Sandbox.Timedout"
+                and timeout_s <= spec.timeout_s
+            ):
+                # API Gateway stopped waiting (its integration timeout came first): 503.
+                raise TimeoutError(error.get("errorMessage"))
+            return error, False
+        return result.decoded(), True
+
+    # -- intercepted operations --------------------------------------------------------------
+    def _op_invoke(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.emulator is not None
+        name = str(params.get("FunctionName", ""))
+        try:
+            spec = self.emulator.find(name, params.get("Qualifier"))
+        except UnknownFunction:
+            arn = (
+                name
+                if name.startswith("arn:")
+                else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+            )
+            raise ServiceError(
+                "ResourceNotFoundException", f"Function not found: {arn}", 404
+            ) from None
+        payload = params.get("Payload") or b""
+        if hasattr(payload, "read"):
+            payload = payload.read()
+        if isinstance(payload, str):
+            payload = payload.encode()
+        invocation_type = str(params.get("InvocationType") or "RequestResponse")
+        try:
+            result = self.emulator.invoke(
+                spec, bytes(payload), invocation_type, source="lambda:Invoke"
+            )
+        except PayloadTooLarge as exc:
+            raise ServiceError("RequestEntityTooLargeException", str(exc), 413) from None
+        except InvalidPayload as exc:
+            raise ServiceError("InvalidRequestContentException", str(exc), 400) from None
+        response: dict[str, Any] = {
+            "_status": result.status_code,
+            "StatusCode": result.status_code,
+            "Payload": streaming(result.payload if invocation_type == "RequestResponse" else b""),
+        }
+        if invocation_type == "RequestResponse":
+            response["ExecutedVersion"] = "$LATEST"
+            if result.function_error:
+                response["FunctionError"] = result.function_error
+        return response
+
+    def _queue(self, url: str) -> LocalQueue:
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        for queue in self.queues.values():
+            if queue.url == url or queue.name == name:
+                return queue
+        raise ServiceError(
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "The specified queue does not exist.",
+            400,
+            query_code="QueueDoesNotExist",
+        )
+
+    def _op_send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        queue = self._queue(str(params.get("QueueUrl", "")))
+        delay = params.get("DelaySeconds")
+        try:
+            message = queue.send(
+                str(params.get("MessageBody", "")),
+                None if delay is None else int(delay),
+                params.get("MessageAttributes"),
+            )
+        except QueueError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status, query_code=exc.code) from None
+        return {"MessageId": message.id, "MD5OfMessageBody": message.md5}
+
+    def _op_send_message_batch(self, params: dict[str, Any]) -> dict[str, Any]:
+        queue = self._queue(str(params.get("QueueUrl", "")))
+        successful: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for entry in params.get("Entries") or []:
+            delay = entry.get("DelaySeconds")
+            try:
+                message = queue.send(
+                    str(entry.get("MessageBody", "")),
+                    None if delay is None else int(delay),
+                    entry.get("MessageAttributes"),
+                )
+            except QueueError as exc:
+                failed.append(
+                    {
+                        "Id": entry.get("Id"),
+                        "SenderFault": True,
+                        "Code": exc.code,
+                        "Message": str(exc),
+                    }
+                )
+                continue
+            successful.append(
+                {"Id": entry.get("Id"), "MessageId": message.id, "MD5OfMessageBody": message.md5}
+            )
+        return {"Successful": successful, "Failed": failed}
+
+    def _op_create_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.schedules is not None and self.emulator is not None
+        known = {q.arn for q in self.queues.values()} | {f.arn for f in self.functions}
+        try:
+            return self.schedules.create(params, self.clock.now(), lambda arn: arn in known)
+        except SchedulerError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_get_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.schedules is not None
+        try:
+            return self.schedules.get(params)
+        except SchedulerError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_delete_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.schedules is not None
+        try:
+            return self.schedules.delete(params)
+        except SchedulerError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_put_events(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.buses is not None
+        entries = list(params.get("Entries") or [])
+        return self.buses.put_events(entries)
+
+    def _aws_call(self, target: str, body: bytes) -> tuple[int, Any]:
+        """AWS JSON-protocol calls that arrive over HTTP (``aws --endpoint-url``): PutEvents."""
+        if target != "AWSEvents.PutEvents" or self.buses is None:
+            return 400, {
+                "__type": "UnknownOperationException",
+                "message": f"the local stack answers AWSEvents.PutEvents over HTTP, not {target}",
+            }
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
+        entries = params.get("Entries") if isinstance(params, dict) else None
+        if not isinstance(entries, list) or not entries:
+            return 400, {"__type": "ValidationException", "message": "Entries is required"}
+        return 200, self.buses.put_events(entries)
+
+    # -- for the CLI and tests ---------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The HTTP API's base URL (``http://127.0.0.1:PORT``)."""
+        if self.api is None:
+            raise RuntimeError("the stack is not started")
+        return self.api.url
+
+    def workflows(self) -> dict[str, Any]:
+        """The workflows the functions' catalog holds, by name."""
+        if not self.functions:
+            return {}
+        return dict(self._runtime_for(self.functions[0]).catalog.all())
+
+    def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        """Every event put on the stack's buses so far (optionally of one detail-type)."""
+        assert self.buses is not None
+        return self.buses.events(detail_type)
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event put from now on; returns an unsubscribe."""
+        assert self.buses is not None
+        return self.buses.listen(listener)
+
+    def hold(self) -> Hold:
+        """Keep virtual time still until the returned hold is released."""
+        self.activity.hold()
+        return Hold(self.activity)
+
+    def advance(self, by: timedelta | None = None, *, to: datetime | None = None) -> None:
+        """Move virtual time forward (what is due then fires)."""
+        target = to if to is not None else self.clock.now() + (by or timedelta(0))
+        self.clock.jump_to(target)
+        self.activity.poke()
+
+    def idle(self) -> bool:
+        """Nothing running and nothing ready to run (future timers may be pending)."""
+        if self.activity.busy:
+            return False
+        now = self.clock.now()
+        with self._agenda_lock:
+            if self._agenda and self._agenda[0][0] <= now:
+                return False
+        if self.schedules is not None:
+            due = self.schedules.next_due()
+            if due is not None and due <= now:
+                return False
+        return not any(m.source.enabled and m.queue.visible() for m in self.mappings)
+
+    def run_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Wait (real seconds) until ``predicate()`` is true; False on timeout."""
+        wall = self.clock.wall()
+        deadline = wall.monotonic() + timeout
+        while True:
+            seen = self.activity.changes
+            if predicate():
+                return True
+            left = deadline - wall.monotonic()
+            if left <= 0:
+                return False
+            self.activity.wait(seen, min(left, 0.05))
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until the stack is idle (see :meth:`idle`); False on timeout."""
+        return self.run_until(self.idle, timeout)
+
+    def wait_for_event(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any] | None:
+        """The first event put so far or later that ``predicate`` accepts (None on timeout)."""
+        found: list[dict[str, Any]] = []
+
+        def check() -> bool:
+            for event in self.events():
+                if predicate(event):
+                    found.append(event)
+                    return True
+            return False
+
+        return found[0] if self.run_until(check, timeout) else None
+
+
+_AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_SCHEDULER",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+@contextmanager
+def _environ(values: Mapping[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set (and drop) environment variables; put them back as they were on exit."""
+    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+    for key in drop:
+        os.environ.pop(key, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _local_user() -> str:
+    """The caller IAM-authorised routes report locally: the user running the stack."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no user name in this environment
+        name = ""
+    return re.sub(r"[^A-Za-z0-9+=,.@_-]", "", name) or "developer"
+
+
+def _common_environment(specs: list[FunctionSpec]) -> dict[str, str]:
+    """The variables every function has, with the same value."""
+    if not specs:
+        return {}
+    common = dict(specs[0].environment)
+    for spec in specs[1:]:
+        common = {k: v for k, v in common.items() if spec.environment.get(k) == v}
+    return common
+
+
+def _opt_path(value: str, layers: tuple[Path, ...]) -> str:
+    """``/opt/...`` (where Lambda extracts layers) as the folder of the layer that has it."""
+    if not layers or not (value == "/opt" or value.startswith("/opt/")):
+        return value
+    rest = value[len("/opt/") :] if value.startswith("/opt/") else ""
+    for layer in reversed(layers):  # a later layer overwrites an earlier one
+        candidate = layer / rest
+        if candidate.exists():
+            return str(candidate)
+    return str(layers[0] / rest)
+
+
+__all__ = ["STACK", "Hold", "LocalStack", "starts_workflow"]

@@ -1,0 +1,119 @@
+"""``stepwell run`` and ``stepwell dev``: the commands a person types, with their exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stepwell.cli.main import main
+from stepwell.local.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER = ROOT / "statemachines" / "examples" / "order.json"
+
+
+def stepwell(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["run", *argv, "--project", str(ROOT)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_approves_through_the_link_and_prints_the_run_as_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = stepwell(
+        capsys,
+        "order-fulfilment",
+        "--input",
+        f"@{ORDER}",
+        "--virtual-time",
+        "--auto-approve",
+        "--json",
+        "--timeline",
+    )
+    assert code == 0, err
+    run = json.loads(out)  # stdout holds the JSON and nothing else
+    assert run["status"] == "succeeded"
+    assert run["output"]["total"] == 1255.0
+    steps = run["steps"]
+    assert steps["approve"]["status"] == "succeeded"
+    assert steps["charge"] == {**steps["charge"], "status": "succeeded", "attempts": 2}
+    assert steps["reserve"]["items"] == {"total": 3, "succeeded": 3, "failed": 0}
+    assert steps["cool_off"]["status"] == "succeeded"
+    assert "step_approved" in [entry["type"] for entry in run["timeline"]]
+    assert re.search(r"approved approve as finance@example.com: POST http://127\.0\.0\.1", err)
+
+
+def test_run_rejects_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = stepwell(
+        capsys,
+        "order-fulfilment",
+        "--input",
+        f"@{ORDER}",
+        "--virtual-time",
+        "--reject",
+        "approve",
+        "--timeline",
+    )
+    assert code == 1
+    assert "order-fulfilment: failed" in out
+    assert "ApprovalRejected" in out
+    assert "step_rejected" in out  # the timeline
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["order-fulfilment", "--input", "{not json"], "is not JSON"),
+        (["order-fulfilment", "--input", "@/no/such/file.json"], "cannot read"),
+        (["order-fulfilment", "--approve", "approve", "--reject", "approve"], "both"),
+        (["no-such-workflow", "--input", "{}"], "no workflow named 'no-such-workflow'"),
+        (["order-fulfilment", "--input", '{"order_id": "o-1"}'], "input_schema"),
+        (["order-fulfilment", "--approve", "nope", "--input", "{}"], "has no step nope"),
+    ],
+)
+def test_usage_and_input_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, _, err = stepwell(capsys, *argv)
+    assert code == 2
+    assert message in err
+
+
+def test_dev_serves_until_interrupted() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stepwell.cli.main", "dev", "--port", "0", "--no-schedules"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C to stop" in line:
+                break
+        text = "".join(lines)
+        url = re.search(r"API: (http://127\.0\.0\.1:\d+)", text)
+        assert url, text
+        assert "order-fulfilment" in text and "POST /workflows/{name}/runs" in text
+        reply = Client(url.group(1)).get("/workflows")
+        assert reply.status == 200
+        assert "order-fulfilment" in {w["name"] for w in reply.body["workflows"]}
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "stopping the local stack" in rest

@@ -1,0 +1,53 @@
+"""The local stack for end-to-end tests: template.yaml running in this process.
+
+Tests talk to it as a client of a deployed stack would: over HTTP (the API) and through events
+(EventBridge PutEvents with boto3, which the stack answers). They wait on the bus's
+``run.completed`` event rather than sleeping; virtual time makes delays and timeouts instant.
+
+One stack per test module (a stack owns process-wide things: moto, boto3's hooks, the runtime
+that ``wiring.current()`` hands out), so modules that start their own stacks, or run the CLI,
+never overlap with another stack.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+if str(ROOT / "shared") not in sys.path:
+    sys.path.insert(0, str(ROOT / "shared"))
+
+from stepwell.local.client import Client  # noqa: E402
+from stepwell.local.stack import LocalStack  # noqa: E402
+
+
+def workflows_folder(tmp: Path) -> Path:
+    """statemachines/ plus the workflows only the tests use."""
+    for path in [*(ROOT / "statemachines").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
+        shutil.copy(path, tmp / path.name)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """template.yaml with virtual time; schedules off (tests that need them start their own)."""
+    folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
+    with LocalStack(
+        ROOT,
+        virtual_time=True,
+        schedules=False,
+        environment={"STEPWELL_WORKFLOWS": str(folder)},
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> Client:
+    """A client of the stack's HTTP API."""
+    return Client(stack.url)

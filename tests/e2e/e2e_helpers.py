@@ -1,0 +1,65 @@
+"""Waiting on the local stack the way a client would: bus events and GET /runs/{id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepwell.local.client import Client
+from stepwell.local.stack import LocalStack
+
+TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
+ORDER = {
+    "order_id": "o-1001",
+    "customer": "ada@example.com",
+    "items": [
+        {"sku": "KEYBOARD", "qty": 4, "price": 120.0},
+        {"sku": "MONITOR", "qty": 2, "price": 340.0},
+        {"sku": "CABLE", "qty": 10, "price": 9.5},
+    ],
+}
+"""A large order (1,255): finance must approve it."""
+SMALL_ORDER = {
+    "order_id": "o-2002",
+    "customer": "grace@example.com",
+    "items": [{"sku": "MOUSE", "qty": 2, "price": 25.0}],
+}
+"""A small order (50): no approval."""
+
+
+def completed(stack: LocalStack, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait for the run's ``run.completed`` event on the bus."""
+    event = stack.wait_for_event(
+        lambda e: e["detail-type"] == "run.completed" and e["detail"]["run_id"] == run_id,
+        timeout,
+    )
+    assert event is not None, f"run {run_id} did not end within {timeout}s"
+    return event
+
+
+def finished(stack: LocalStack, api: Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The run (GET /runs/{id}) once it has ended."""
+    completed(stack, run_id, timeout)
+    detail = api.run(run_id)
+    assert detail["run"]["status"] in TERMINAL
+    return detail
+
+
+def approval_requested(stack: LocalStack, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The ``approval.requested`` event of a run (its detail holds the signed links)."""
+    event = stack.wait_for_event(
+        lambda e: e["detail-type"] == "approval.requested" and e["detail"]["run_id"] == run_id,
+        timeout,
+    )
+    assert event is not None, f"run {run_id} asked for no approval within {timeout}s"
+    detail: dict[str, Any] = event["detail"]
+    return detail
+
+
+def steps_of(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """GET /runs/{id}'s steps by key."""
+    return {step["key"]: step for step in detail["steps"]}
+
+
+def timeline_types(api: Client, run_id: str) -> list[str]:
+    """The types of the run's timeline entries, in order."""
+    return [entry["type"] for entry in api.timeline(run_id)]
