@@ -24,7 +24,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, ScheduleTimer
 from stepwell.engine.events import Event, StepFailed, StepSucceeded
 from stepwell.runtime import wiring
-from stepwell.runtime.approvals import ApprovalLinks
+from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.wiring import Runtime
@@ -233,7 +233,7 @@ class ApiWorld:
         catalog = Catalog.of(workflows)
         self.orchestrator = Orchestrator(
             store,
-            Ports(self.recorder, self.recorder, self.recorder, approvals),
+            Ports(self.recorder, self.recorder, LinkedBus(self.recorder, approvals), approvals),
             self.clock,
             catalog.get,
         )

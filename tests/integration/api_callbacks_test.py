@@ -141,3 +141,20 @@ def test_a_callback_of_a_step_that_ended_is_409(world: ApiWorld) -> None:
     world.post(f"/runs/{run_id}/steps/wait/skip")
     response = world.post(f"/callbacks/{token}", {"status": "success"})
     assert response.status == 409 and "ended" in response.json()["message"]
+
+
+def test_the_callback_request_on_the_bus_carries_a_url_that_completes_the_step(
+    world: ApiWorld,
+) -> None:
+    run_id = world.start("callback-flow")
+    world.succeed(run_id, "prepare")
+    (announced,) = world.bus("callback.requested")
+    assert (
+        announced["url"]
+        == f"{announced['url'].split('/callbacks/')[0]}/callbacks/{announced['token']}"
+    )
+    claims = signing.verify(announced["token"], world.keys, world.clock.now())
+    assert (claims.purpose, claims.run_id, claims.key) == ("callback", run_id, "wait")
+    response = world.post(f"/callbacks/{announced['token']}", {"status": "success", "output": 7})
+    assert response.status == 200
+    assert world.step(run_id, "wait").output == 7

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from helpers import T0, EngineDriver, task
-from stepwell.engine.commands import EmitEvent, RequestApproval
+from stepwell.engine.commands import RequestApproval
 from stepwell.engine.events import ApprovalDecided, CallbackReceived, TimerFired
 
 # -- delays ---------------------------------------------------------------------------------
@@ -203,9 +203,11 @@ def test_a_callback_waits_and_announces_itself():
     step = run.step("cb")
     assert (step.status, step.waiting_for) == ("waiting", "callback")
     assert step.due_at == T0 + timedelta(hours=1)
-    assert EmitEvent("callback.requested", {"run_id": "run-1", "step": "cb", "attempt": 1}) in (
-        run.commands
-    )
+    announced = [c for c in run.commands if getattr(c, "detail_type", "") == "callback.requested"]
+    assert len(announced) == 1
+    detail = announced[0].detail
+    assert (detail["run_id"], detail["step"], detail["attempt"]) == ("run-1", "cb", 1)
+    assert detail["expires_at"] == (T0 + timedelta(hours=1)).isoformat()
     assert run.run.status == "waiting"
 
 

@@ -189,6 +189,11 @@ class ApprovalStep(StepBase):
                 f"quorum {self.quorum} is more than the {len(self.approvers)} approvers named: "
                 "lower the quorum or name more approvers"
             )
+        if not self.approvers and self.quorum > 1:
+            raise ValueError(
+                f"quorum {self.quorum} needs named approvers (each gets links of their own, so "
+                "the quorum counts people): list them in 'approvers'"
+            )
         return self
 
 

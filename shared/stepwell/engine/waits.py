@@ -86,11 +86,15 @@ def _open_callback(work: Work, step: StepState, spec: CallbackStep) -> None:
     step.timeout_at = work.now + spec.timeout if spec.timeout else None
     step.heartbeat_due = work.now + spec.heartbeat if spec.heartbeat else None
     work.note("step_waiting", step, "callback", waiting_for="callback")
-    work.emit(
-        EmitEvent(
-            "callback.requested", {"run_id": work.run.id, "step": step.key, "attempt": step.attempt}
-        )
-    )
+    # The edge (LinkedBus) adds the signed token and URL: the engine holds no keys.
+    detail = {
+        "run_id": work.run.id,
+        "workflow": work.run.workflow,
+        "step": step.key,
+        "attempt": step.attempt,
+        "expires_at": step.timeout_at.isoformat() if step.timeout_at else None,
+    }
+    work.emit(EmitEvent("callback.requested", detail))
     if step.early_signal is not None:
         signal, step.early_signal = step.early_signal, None
         on_callback(work, CallbackReceived(key=step.key, **signal))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import signing
@@ -64,3 +64,32 @@ class ApprovalLinks:
             "links": self.links(command),
         }
         self._bus.emit(EmitEvent("approval.requested", detail))
+
+    def callback_link(self, detail: dict[str, Any]) -> dict[str, str]:
+        """The signed token and URL an external system calls back with, for one attempt."""
+        expires_raw = detail.get("expires_at")
+        expires = (
+            datetime.fromisoformat(expires_raw)
+            if isinstance(expires_raw, str)
+            else self._clock.now() + LINK_LIFETIME_WITHOUT_TIMEOUT
+        )
+        claims = signing.TokenClaims.for_callback(
+            str(detail["run_id"]), str(detail["step"]), int(detail["attempt"]), expires
+        )
+        token = signing.sign(claims, self._keys())
+        return {"token": token, "url": f"{self._api_url}/callbacks/{token}"}
+
+
+class LinkedBus:
+    """The Bus port with signed callback links added to ``callback.requested`` events."""
+
+    def __init__(self, bus: Bus, links: ApprovalLinks) -> None:
+        self._bus = bus
+        self._links = links
+
+    def emit(self, command: EmitEvent) -> None:
+        """Publish, first adding the token and URL to a callback request."""
+        if command.detail_type == "callback.requested":
+            detail = {**command.detail, **self._links.callback_link(command.detail)}
+            command = EmitEvent(command.detail_type, detail)
+        self._bus.emit(command)

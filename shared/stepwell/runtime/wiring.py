@@ -15,7 +15,7 @@ from typing import Any
 
 from stepwell.definition.catalog import Catalog
 from stepwell.engine.commands import DispatchAttempt
-from stepwell.runtime.approvals import ApprovalLinks
+from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.builtins import BuiltinDeps
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
@@ -93,7 +93,10 @@ def from_environment(
     )
     catalog = Catalog(Path(env.get("STEPWELL_WORKFLOWS", "statemachines")))
     orchestrator = Orchestrator(
-        store, Ports(PlainLambdaRouter(invoker, runner), timers, bus, approvals), clock, catalog.get
+        store,
+        Ports(PlainLambdaRouter(invoker, runner), timers, LinkedBus(bus, approvals), approvals),
+        clock,
+        catalog.get,
     )
     return Runtime(
         orchestrator,
