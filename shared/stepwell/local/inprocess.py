@@ -8,9 +8,6 @@ the deployed handlers instead; this is its smallest sibling.
 from __future__ import annotations
 
 import heapq
-import json
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +16,7 @@ from typing import Any
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
 from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded, TimerFired
+from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.step_context import StepContext
@@ -133,35 +131,12 @@ class InProcessWorld:
                 raise LookupError(f"no function named {command.function!r}")
             # A @step_handler keeps the plain function: call it, not the Lambda wrapper.
             return getattr(function, "function", function)(command.input, ctx)
-        if command.step_type == "notify":
-            params = command.input
-            self.events.append(EmitEvent(params["detail_type"], params["detail"] or {}))
-            return {"detail_type": params["detail_type"]}
-        if command.step_type == "http":
-            return _http(command.input)
-        raise NotImplementedError(f"{command.step_type} steps need the runner")
+        # Built-in kinds run exactly as the runner runs them; notify events land on this bus.
+        done = run_builtin(command.step_type, command.input, ctx, BuiltinDeps(publisher=self))
+        return done.output
 
-
-class HttpServerError(Exception):
-    """The server answered 5xx (retryable)."""
-
-
-def _http(params: dict[str, Any]) -> dict[str, Any]:
-    body = params.get("body")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        params["url"], data=data, method=params["method"], headers=params.get("headers") or {}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=params["request_timeout_s"]) as response:
-            raw = response.read()
-            status, headers = response.status, dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        if exc.code >= 500:
-            raise HttpServerError(f"{exc.code} from {params['url']}") from None
-        raw, status, headers = exc.read(), exc.code, dict(exc.headers)
-    try:
-        parsed: Any = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw.decode(errors="replace")
-    return {"status": status, "headers": headers, "body": parsed}
+    def publish(self, detail_type: str, detail: dict[str, Any], source: str | None = None) -> str:
+        """The EventPublisher a notify step uses: record the event here."""
+        self.events.append(EmitEvent(detail_type, detail))
+        self._seq += 1
+        return f"event-{self._seq:04d}"

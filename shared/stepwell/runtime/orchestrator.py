@@ -158,10 +158,6 @@ class Orchestrator:
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run, retrying on conflict; None when nothing changed."""
-        decision = self._apply(run_id, event)
-        return decision
-
-    def _apply(self, run_id: str, event: Event) -> Decision | None:
         for _ in range(MAX_CONFLICT_RETRIES):
             known = self._versions.get(run_id)
             keys = core.reads_for(known, event) if known is not None else set()
@@ -213,12 +209,12 @@ class Orchestrator:
     def _do(self, run_id: str, command: Command | OutboxDelivered) -> None:
         match command:
             case OutboxDelivered():
-                self._apply(run_id, command)
+                self.handle(run_id, command)
             case DispatchAttempt():
                 try:
                     self.ports.invoker.dispatch(command)
                 except Exception as exc:
-                    self._apply(
+                    self.handle(
                         run_id, StepFailed(command.key, command.attempt, "DispatchFailed", str(exc))
                     )
             case ScheduleTimer():
@@ -240,7 +236,7 @@ class Orchestrator:
                         dry_run=command.dry_run,
                     )
                 except UnknownWorkflow:
-                    self._apply(
+                    self.handle(
                         command.parent_run_id,
                         ChildRunEnded(
                             command.parent_key,
@@ -254,7 +250,7 @@ class Orchestrator:
                         ),
                     )
             case NotifyParent():
-                self._apply(
+                self.handle(
                     command.parent_run_id,
                     ChildRunEnded(
                         command.parent_key,
@@ -266,6 +262,6 @@ class Orchestrator:
                     ),
                 )
             case CancelChildRun():
-                self._apply(command.child_run_id, CancelRequested("parent step cancelled"))
+                self.handle(command.child_run_id, CancelRequested("parent step cancelled"))
             case ContinueRun():
-                self._apply(command.run_id, Continue(command.key))
+                self.handle(command.run_id, Continue(command.key))
