@@ -170,3 +170,23 @@ def test_the_counter_sees_loads_the_engine_asks_for():
     world.run_until_idle()
     assert world.store.get_run(run_id).status == "succeeded"
     assert None in extra
+
+
+def test_a_notify_detail_type_expression_names_the_steps_it_reads() -> None:
+    from stepwell.definition.models import Workflow
+    from stepwell.engine.flow import step_refs
+
+    definition = Workflow.model_validate(
+        {
+            "name": "n",
+            "steps": {
+                "a": {"function": "F"},
+                "tell": {
+                    "type": "notify",
+                    "depends_on": "a",
+                    "detail_type": "order.${steps.a.output.kind}",
+                },
+            },
+        }
+    )
+    assert step_refs(definition, "tell") == frozenset({"a"})

@@ -285,6 +285,23 @@ STEP_TYPES = (
     "http",
     "agent",
 )
+TEMPLATE_FIELDS = (
+    "input",
+    "when",
+    "for_each",
+    "condition",
+    "message",
+    "detail_type",
+    "detail",
+    "url",
+    "headers",
+    "body",
+    "prompt",
+    "system",
+    "until",
+)
+"""Step fields whose ``${...}`` expressions the engine evaluates over the run's data."""
+
 DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 

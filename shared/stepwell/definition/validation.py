@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from stepwell.definition.errors import PathPart, Problem, SourceMap
-from stepwell.definition.models import HttpStep, Step, Workflow, WorkflowStep
+from stepwell.definition.models import TEMPLATE_FIELDS, HttpStep, Step, Workflow, WorkflowStep
 from stepwell.expressions import (
     ExpressionError,
     check,
@@ -26,23 +26,6 @@ from stepwell.expressions import (
     expressions_in,
     split_template,
 )
-
-TEMPLATE_FIELDS = (
-    "input",
-    "when",
-    "for_each",
-    "condition",
-    "message",
-    "detail_type",
-    "detail",
-    "url",
-    "headers",
-    "body",
-    "prompt",
-    "system",
-    "until",
-)
-"""Step fields whose ``${...}`` expressions the engine evaluates over the run's data."""
 
 ONCE_FIELDS = frozenset({"when", "for_each"})
 """Evaluated once for the whole step, before a for_each has items: no ``item`` or ``index``."""

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 
 from stepwell import expressions
-from stepwell.definition.models import Step, Workflow
+from stepwell.definition.models import TEMPLATE_FIELDS, Step, Workflow
 from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
 from stepwell.engine.state import RunStatus, StepState, Usage, parse_key
@@ -21,21 +21,9 @@ from stepwell.engine.state import RunStatus, StepState, Usage, parse_key
 
 def templates_of(step: Step) -> list[Any]:
     """Every templated field of a step (what its expressions may read)."""
-    fields = (
-        "input",
-        "when",
-        "for_each",
-        "condition",
-        "message",
-        "detail",
-        "url",
-        "headers",
-        "body",
-        "prompt",
-        "system",
-        "until",
-    )
-    return [getattr(step, name) for name in fields if getattr(step, name, None) is not None]
+    return [
+        getattr(step, name) for name in TEMPLATE_FIELDS if getattr(step, name, None) is not None
+    ]
 
 
 _REFS: dict[tuple[str, str | None], frozenset[str] | None] = {}
