@@ -25,7 +25,10 @@ def start_from_trigger(orchestrator: Orchestrator, payload: dict[str, Any]) -> s
     name = payload.get("workflow")
     if not isinstance(name, str):
         raise TriggerError("a trigger payload needs 'workflow' (the workflow's name)")
-    definition = orchestrator.workflow(name)
+    try:
+        definition = orchestrator.workflow(name)
+    except UnknownWorkflow:
+        raise TriggerError(f"no workflow named {name!r}") from None
     event = payload.get("event")
     if isinstance(event, dict):
         run_input = _event_input(definition.triggers.events, event)
@@ -33,15 +36,10 @@ def start_from_trigger(orchestrator: Orchestrator, payload: dict[str, Any]) -> s
     else:
         run_input = payload.get("input")
         identity = str(payload.get("id") or payload.get("time") or "")
-    run_id = f"{name}-{hashlib.sha256(f'{name}:{identity}'.encode()).hexdigest()[:20]}"
-    if not identity:
-        run_id = ""  # no identity to de-duplicate on: a fresh id
-    try:
-        return orchestrator.start(
-            name, run_input, run_id or None, labels={"trigger": _kind(payload)}
-        )
-    except UnknownWorkflow:
-        raise TriggerError(f"no workflow named {name!r}") from None
+    # The same event (or tick) always maps to the same run id; without an identity, a fresh one.
+    digest = hashlib.sha256(f"{name}:{identity}".encode()).hexdigest()[:20]
+    run_id = f"{name}-{digest}" if identity else None
+    return orchestrator.start(name, run_input, run_id, labels={"trigger": _kind(payload)})
 
 
 def _kind(payload: dict[str, Any]) -> str:
