@@ -7,7 +7,9 @@ or more work on the same run (Continue) go through a local queue, never recursio
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -158,7 +160,7 @@ class Orchestrator:
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run, retrying on conflict; None when nothing changed."""
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for tries in range(MAX_CONFLICT_RETRIES):
             known = self._versions.get(run_id)
             keys = core.reads_for(known, event) if known is not None else set()
             try:
@@ -177,6 +179,9 @@ class Orchestrator:
             try:
                 self.store.commit(decision, state.run.seq)
             except Conflict:
+                # Another invocation won this run's seq: back off a little (full jitter, capped
+                # at 50 ms) so a crowd of fan-out results does not retry in lockstep.
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
             self._act(run_id, decision.commands, decision.outbox_sent)
             return decision
