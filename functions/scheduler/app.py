@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -13,10 +13,12 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from stepwell.runtime import timers
+from stepwell.runtime.aws.metrics import metrics
 from stepwell.runtime.envelope import TimerMessage
 from stepwell.runtime.wiring import current
 
 logger = Logger()
+tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -28,11 +30,15 @@ def fire(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batches fire their timers; anything else is the sweep."""
     if "Records" in event:
         return process_partial_response(event, fire, processor, context)
     runtime = current()
     report = timers.sweep(runtime.orchestrator, runtime.store)
-    logger.info("sweep", extra={"due": report.due, "fired": report.fired})
+    logger.info(
+        "sweep", extra={"due": report.due, "fired": report.fired, "overdue": report.overdue}
+    )
     return {"due": report.due, "fired": report.fired}

@@ -1,6 +1,8 @@
 """Stepwell: durable workflows on AWS Lambda, DynamoDB and EventBridge."""
 
+from stepwell.code.context import Context
+from stepwell.code.workflow import workflow
 from stepwell.definition.models import Workflow
 
-__all__ = ["Workflow"]
+__all__ = ["Context", "Workflow", "workflow"]
 __version__ = "0.1.0"

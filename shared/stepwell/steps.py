@@ -33,7 +33,7 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
 
     @functools.wraps(function)
     def handler(event: Any, context: Any = None) -> dict[str, Any]:
-        from stepwell.runtime.results import record
+        from stepwell.runtime.results import receive, record
         from stepwell.runtime.wiring import current
 
         if not StepEnvelope.recognise(event):
@@ -41,7 +41,8 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
                 f"{function.__name__} is a Stepwell step: invoke it through a workflow (its event "
                 "must be a step envelope); call the undecorated function with .function in tests"
             )
-        envelope = StepEnvelope.from_dict(event)
+        runtime = current()
+        envelope = receive(runtime, event)
         ctx = envelope.context()
         ctx.logger.info(
             "step attempt",
@@ -51,7 +52,8 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
             result = StepResult.succeeded(envelope, function(envelope.input, ctx))
         except Exception as exc:  # the attempt's failure, recorded by type name
             result = StepResult.from_exception(envelope, exc)
-        record(current().orchestrator, result)
+        record(runtime.orchestrator, result)
+        runtime.metrics.flush()
         return result.to_dict()
 
     handler.function = function  # type: ignore[attr-defined]

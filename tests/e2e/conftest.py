@@ -29,7 +29,8 @@ from stepwell.local.stack import LocalStack  # noqa: E402
 
 def workflows_folder(tmp: Path) -> Path:
     """statemachines/ plus the workflows only the tests use."""
-    for path in [*(ROOT / "statemachines").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
+    own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
+    for path in [*own, *(HERE / "workflows").glob("*.yaml")]:
         shutil.copy(path, tmp / path.name)
     return tmp
 

@@ -120,3 +120,36 @@ def test_a_two_day_approval_timeout_and_hour_long_delays_take_no_time(
         span = datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])
         assert span >= timedelta(days=2, hours=2)  # two days and two hours of run time
     assert min(walls) < 1.0, f"wall times {[round(w, 2) for w in walls]}"
+
+
+def test_an_input_over_the_async_invoke_limit_reaches_its_step_through_the_bucket(
+    stack: LocalStack, api: Client
+) -> None:
+    # 5 x 220 KB of notes: the validate step's envelope is over Lambda's 1 MB Event limit, so
+    # its input travels as a pointer to the payload bucket and the step function gets it whole.
+    order = {**SMALL_ORDER, "order_id": "o-big", "notes": "n" * 220_000}
+    run_id = api.start_run("annotated-order", order).body["run_id"]
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "succeeded", detail["run"]
+    assert steps_of(detail)["validate"]["output"]["order_id"] == "o-big"
+    assert steps_of(detail)["validate"]["attempt"] == 1
+
+
+def test_runs_and_steps_are_counted_as_cloudwatch_metrics(stack: LocalStack, api: Client) -> None:
+    before = dict(stack.metrics.counts)
+    run_id = api.start_run("order-fulfilment", {**SMALL_ORDER, "order_id": "o-metrics"}).body[
+        "run_id"
+    ]
+    assert finished(stack, api, run_id)["run"]["status"] == "succeeded"
+    counts = stack.metrics.counts
+
+    def grew(name: str) -> int:
+        return counts[name] - before.get(name, 0)
+
+    # Other tests of this module may run at the same time on the stack: at least these.
+    assert grew("RunsStarted") >= 1 and grew("RunsCompleted") >= 1
+    assert grew("StepsDispatched") >= 4  # validate, 1 reservation, charge twice
+    assert grew("StepsRetried") >= 1  # the first charge is declined
+    assert grew("StepsSucceeded") >= 5
+    assert grew("DispatchLatency") >= 4 and grew("StepDuration") >= 4
+    assert all(value >= 0 for value in stack.metrics.values["DispatchLatency"])

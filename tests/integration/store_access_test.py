@@ -10,7 +10,7 @@ import pytest
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, StepState
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.port import Conflict, RunNotFound
+from stepwell.store.port import Conflict, Due, RunNotFound
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -210,11 +210,12 @@ def test_due_finds_timers_across_every_shard_oldest_first(store: DynamoStore, sc
             StepState(key="idle"),
         )
     now = T0 + timedelta(minutes=20)
-    found = store.due(now, limit=1000)
+    found = [(d.run_id, d.key) for d in store.due(now, limit=1000)]
     expected = [(f"run-{i}", None) for i in range(21)] + [(f"run-{i}", "wait") for i in range(20)]
     assert set(found) == set(expected) and len(found) == len(expected)
     assert found[:3] == [("run-0", None), ("run-0", "wait"), ("run-1", None)]
-    assert store.due(now, limit=5) == found[:5]
+    assert [(d.run_id, d.key) for d in store.due(now, limit=5)] == found[:5]
+    assert store.due(now, limit=1)[0].at == T0
     shards = {i["due_pk"]["S"] for i in scan() if "due_pk" in i}
     assert len(shards) > 8  # spread, not one hot partition
 
@@ -350,7 +351,7 @@ def test_an_outbox_waiting_for_delivery_is_due_like_a_timer(store: DynamoStore) 
     later = T0 + timedelta(hours=1)
     create(store, new_run(due_at=later, outbox=outbox, outbox_due=T0 + timedelta(minutes=1)))
     assert store.due(T0) == []
-    assert store.due(T0 + timedelta(minutes=1)) == [("r1", None)]
+    assert store.due(T0 + timedelta(minutes=1)) == [Due("r1", None, T0 + timedelta(minutes=1))]
     change(store, "r1", outbox=[], outbox_due=None)
     assert store.due(T0 + timedelta(minutes=1)) == []
-    assert store.due(later) == [("r1", None)]
+    assert store.due(later) == [Due("r1", None, later)]

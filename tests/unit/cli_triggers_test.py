@@ -11,7 +11,7 @@ import pytest
 
 from stepwell.cli import triggers
 from stepwell.cli.main import main
-from stepwell.definition.loader import discover, load_workflow
+from stepwell.definition.catalog import load_definitions
 from stepwell.definition.models import Workflow
 from stepwell.store.tables import load_template
 
@@ -21,7 +21,7 @@ STATEMACHINES = ROOT / "statemachines"
 
 
 def workflows() -> list[Workflow]:
-    return [load_workflow(path) for path in discover([STATEMACHINES])]
+    return [workflow for workflow, _ in load_definitions([STATEMACHINES])]
 
 
 def test_template_has_every_trigger_the_workflows_declare() -> None:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "tests" / "definitions"
 OK_LINE = re.compile(
     r"^statemachines/[a-z0-9-]+\.yaml: [a-z0-9-]+ ok \(\d+ steps?, version [0-9a-f]{16}\)$"
+    r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [\w.-]+\)$"
 )
 PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: (step '[^']+': )?(field '[^']+': )?\S")
 EXPECT = "# expect: "
@@ -34,7 +35,8 @@ def test_valid_examples_print_one_summary_line_each(
     assert main(["validate", "statemachines"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert len(lines) == len(list((ROOT / "statemachines").glob("*.yaml")))
+    files = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
+    assert len(lines) == len(files)
     assert all(OK_LINE.match(line) for line in lines), lines
     assert any(
         line.startswith("statemachines/order-fulfilment.yaml: order-fulfilment ok (7 steps")
@@ -100,7 +102,7 @@ def test_a_folder_without_definitions_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["validate", str(tmp_path)]) == 2
-    assert "no *.yaml or *.yml files" in capsys.readouterr().err
+    assert "no workflow files" in capsys.readouterr().err
 
 
 def test_unreadable_content_is_a_problem_not_a_traceback(

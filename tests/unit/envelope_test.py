@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from stepwell.engine.commands import DispatchAttempt, ScheduleTimer
 from stepwell.engine.events import StepFailed, StepSucceeded
 from stepwell.engine.state import Usage
-from stepwell.runtime.envelope import StepEnvelope, StepResult, TimerMessage
+from stepwell.runtime.envelope import (
+    MAX_INLINE_PAYLOAD,
+    StepEnvelope,
+    StepResult,
+    TimerMessage,
+)
+from stepwell.store.payloads import PayloadTooLarge
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,6 +44,37 @@ def dispatch(**overrides) -> DispatchAttempt:
 
 
 class TestStepEnvelope:
+    def test_an_input_too_large_for_an_async_invoke_travels_as_a_pointer(self):
+        kept: dict[str, str] = {}
+
+        def offload(name: str, text: str) -> str:
+            kept[f"s3://payloads/{name}"] = text
+            return f"s3://payloads/{name}"
+
+        big = {"notes": "x" * MAX_INLINE_PAYLOAD, "when": T0}
+        envelope = StepEnvelope.from_dispatch(dispatch(input=big))
+        payload = envelope.to_payload(offload)
+        assert len(payload) < 2048
+        sent = StepEnvelope.from_json(payload)
+        assert sent.input is None and sent.input_ref == "s3://payloads/input-run-1-charge[2]-3"
+        received = sent.with_input(kept.__getitem__)
+        assert received.input == {"notes": big["notes"], "when": "2026-01-01T00:00:00Z"}
+        assert received.input_ref is None
+
+    def test_a_small_input_stays_inline_and_needs_no_bucket(self):
+        envelope = StepEnvelope.from_dispatch(dispatch())
+        payload = envelope.to_payload(None)
+        assert json.loads(payload)["input"]["amount"] == 42
+        assert StepEnvelope.from_json(payload).with_input(None).input["amount"] == 42
+
+    def test_a_large_input_without_a_bucket_says_what_to_set(self):
+        envelope = StepEnvelope.from_dispatch(dispatch(input="x" * MAX_INLINE_PAYLOAD))
+        with pytest.raises(PayloadTooLarge, match="STEPWELL_BUCKET"):
+            envelope.to_payload(None)
+        pointer = envelope.model_copy(update={"input": None, "input_ref": "s3://b/k"})
+        with pytest.raises(PayloadTooLarge, match="STEPWELL_BUCKET"):
+            pointer.with_input(None)
+
     def test_built_from_a_dispatch_command(self):
         envelope = StepEnvelope.from_dispatch(dispatch(), workflow="orders")
         assert envelope.idempotency_key == "run-1:charge[2]:3"

@@ -171,6 +171,9 @@ def test_the_environment_is_resolved_to_local_names(
     )
     assert env["STEPWELL_API_URL"] == api_endpoint(names["HttpApi"].ref)
     assert env["STEPWELL_WORKFLOWS"] == "/opt/statemachines"
+    # The API function serves HttpApi's routes, so it cannot name HttpApi (a cycle): it takes
+    # the base URL from each request instead.
+    assert specs["ApiFunction"].environment["STEPWELL_API_URL"] == ""
 
 
 def test_events_of_every_kind_are_read(specs: dict[str, FunctionSpec]) -> None:

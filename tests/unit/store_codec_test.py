@@ -89,6 +89,13 @@ def full_step() -> StepState:
         dry_run=True,
         copied_from="source-run",
         lost_attempts=1,
+        retry_base=1,
+        name="charge",
+        spec={"type": "task", "function": "ChargeCardFunction"},
+        position=4,
+        after=["validate", "reserve.0.reserve"],
+        wake=True,
+        created_seq=7,
     )
 
 

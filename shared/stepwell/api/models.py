@@ -54,6 +54,9 @@ class WorkflowSummary(BaseModel):
     version: str = Field(description="Content hash of the current definition.")
     steps: int
     triggers: TriggersView
+    code: str | None = Field(
+        None, description="Code-first workflows: the function, as FILE:FUNCTION (no steps)."
+    )
 
 
 class WorkflowList(BaseModel):
@@ -154,6 +157,14 @@ class StepView(BaseModel):
     child_run_id: str | None = None
     copied_from: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    name: str | None = Field(None, description="Code-first runs: the name the code gave it.")
+    kind: str | None = Field(
+        None, description="Code-first runs: its kind (task, step, sleep ...) as the code issued it."
+    )
+    after: list[str] = Field(
+        default_factory=list,
+        description="Code-first runs: the steps the code had read before reaching it (edges).",
+    )
 
 
 class RunDetail(BaseModel):
@@ -300,6 +311,7 @@ def workflow_summary(workflow: Workflow) -> WorkflowSummary:
         version=workflow.version,
         steps=len(workflow.steps),
         triggers=triggers_view(workflow),
+        code=workflow.code,
     )
 
 
@@ -356,6 +368,9 @@ def step_view(step: StepState) -> StepView:
         child_run_id=step.child_run_id,
         copied_from=step.copied_from,
         usage=Usage(**vars(step.usage)),
+        name=step.name,
+        kind=(step.spec or {}).get("type"),
+        after=list(step.after),
     )
 
 

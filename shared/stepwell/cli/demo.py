@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from stepwell.definition.catalog import Catalog
 from stepwell.definition.errors import DefinitionError
-from stepwell.definition.loader import discover, load_workflow
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import RequestApproval
 from stepwell.engine.events import ApprovalDecided
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_workflows(folder: Path) -> dict[str, Workflow]:
     """Every workflow under ``folder`` by name."""
-    return {wf.name: wf for wf in (load_workflow(path) for path in discover([folder]))}
+    return Catalog(folder).all()
 
 
 def load_handlers(folder: Path) -> dict[str, Any]:

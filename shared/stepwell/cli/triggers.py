@@ -22,8 +22,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, TaggedScalar
 
+from stepwell.definition.catalog import load_definitions
 from stepwell.definition.errors import DefinitionError
-from stepwell.definition.loader import discover, load_workflow
 from stepwell.definition.models import Workflow
 
 FUNCTION = "TriggerFunction"
@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the Events block, or check a template against it."""
     try:
-        workflows = [load_workflow(path) for path in discover(args.paths)]
+        workflows = [workflow for workflow, _ in load_definitions(args.paths)]
     except (DefinitionError, FileNotFoundError) as exc:
         print(f"stepwell triggers: {exc}", file=sys.stderr)
         return 2

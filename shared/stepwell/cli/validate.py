@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from stepwell.definition.errors import DefinitionError, Problem, SourceMap
+from stepwell.definition.code import is_code_file, load_code_file
+from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import discover, load_with_source
 from stepwell.definition.models import Workflow
 
@@ -25,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=Path,
         metavar="PATH",
-        help="a workflow file, or a folder whose *.yaml and *.yml files are checked",
+        help="a workflow file, or a folder whose *.yaml, *.yml and *.py files are checked",
     )
 
 
@@ -38,19 +41,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not files:
         named = ", ".join(str(p) for p in args.paths)
-        print(f"stepwell validate: no *.yaml or *.yml files in {named}", file=sys.stderr)
+        print(f"stepwell validate: no workflow files in {named}", file=sys.stderr)
         return EXIT_USAGE
 
     problems: list[Problem] = []
-    loaded: list[tuple[Path, Workflow, SourceMap]] = []
+    loaded: list[tuple[Path, Workflow, Locate]] = []
     for file in files:
         # Only definition problems are caught: anything else is a bug and must show as one.
         try:
-            workflow, source = load_with_source(file)
+            if is_code_file(file):
+                for code in load_code_file(file):
+                    loaded.append((file, code.workflow, partial(code.problem, field="name")))
+            else:
+                workflow, source = load_with_source(file)
+                loaded.append((file, workflow, partial(source.at_step, ("name",))))
         except DefinitionError as exc:
             problems.extend(exc.problems)
-        else:
-            loaded.append((file, workflow, source))
     problems.extend(_duplicate_names(loaded))
 
     if problems:
@@ -63,28 +69,34 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEMS
     for file, workflow, _ in loaded:
-        print(
-            f"{file}: {workflow.name} ok "
-            f"({_count(len(workflow.steps), 'step')}, version {workflow.version})"
+        shape = (
+            f"code-first, version {workflow.code_version}"
+            if workflow.code is not None
+            else f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
         )
+        print(f"{file}: {workflow.name} ok ({shape})")
     return EXIT_OK
 
 
-def _duplicate_names(loaded: list[tuple[Path, Workflow, SourceMap]]) -> list[Problem]:
-    """Runs are started by workflow name, so two files may not define the same one."""
+Locate = Callable[[str], Problem]
+"""A problem at a workflow's name, given its message."""
+
+
+def _duplicate_names(loaded: list[tuple[Path, Workflow, Locate]]) -> list[Problem]:
+    """Runs are started by workflow name, so two files may not define the same one (versions of
+    one code-first workflow live in one file)."""
     first: dict[str, Path] = {}
     problems: list[Problem] = []
-    for file, workflow, source in loaded:
-        if workflow.name in first:
+    for file, workflow, locate in loaded:
+        if workflow.name in first and first[workflow.name] != file:
             problems.append(
-                source.at_step(
-                    ("name",),
+                locate(
                     f"workflow name '{workflow.name}' is already used by {first[workflow.name]}: "
-                    "give each workflow its own name",
+                    "give each workflow its own name"
                 )
             )
         else:
-            first[workflow.name] = file
+            first.setdefault(workflow.name, file)
     return problems
 
 

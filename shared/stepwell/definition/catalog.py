@@ -1,33 +1,85 @@
-"""The workflows a deployment knows: every definition in a folder, loaded once."""
+"""The workflows a deployment knows: every definition in a folder, loaded once.
+
+YAML files hold one workflow each; a Python file holds the ``@workflow`` functions of code-first
+workflows, possibly several versions of one name (``@workflow(name=..., version=...)``): the
+catalog serves the newest to new runs and keeps the others for the runs that started with them.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
+from stepwell.code.workflow import CodeWorkflow
+from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.loader import discover, load_workflow
 from stepwell.definition.models import Workflow
 
 
+def _version_order(workflow: Workflow) -> tuple[int, int, str]:
+    """Newest last: declared numeric versions by number, other declared ones by text; a version
+    that is only a source hash comes before any declared one."""
+    version = workflow.code_version or ""
+    if version.isdigit():
+        return (2, int(version), version)
+    return (0 if version.startswith(SOURCE_VERSION) else 1, 0, version)
+
+
+def load_definitions(paths: Iterable[Path]) -> list[tuple[Workflow, CodeWorkflow | None]]:
+    """Every workflow in ``paths`` (files, or folders of YAML and code-first files), with the
+    function of each code-first one; a problem raises DefinitionError."""
+    found: list[tuple[Workflow, CodeWorkflow | None]] = []
+    for path in discover(paths):
+        if is_code_file(path):
+            found.extend((loaded.workflow, loaded.code) for loaded in load_code_file(path))
+        else:
+            found.append((load_workflow(path), None))
+    return found
+
+
 class Catalog:
-    """Workflows by name from ``statemachines/`` (YAML), loaded on first use."""
+    """Workflows by name from ``statemachines/`` (YAML and code-first), loaded on first use."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._workflows: dict[str, Workflow] | None = None
+        self._code: dict[tuple[str, str], CodeWorkflow] = {}
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, Workflow]:
-        """Every workflow by name (a definition error raises DefinitionError)."""
+        """Every workflow by name, the newest version of each (a problem raises
+        DefinitionError)."""
         with self._lock:
             if self._workflows is None:
-                found = [load_workflow(path) for path in discover([self.folder])]
-                self._workflows = {workflow.name: workflow for workflow in found}
+                self._workflows = self._load()
             return self._workflows
+
+    def _load(self) -> dict[str, Workflow]:
+        found: dict[str, Workflow] = {}
+        for workflow, code in load_definitions([self.folder]):
+            if code is not None:
+                self._code[(workflow.name, workflow.code_version or "")] = code
+            known = found.get(workflow.name)
+            if known is None or _version_order(known) < _version_order(workflow):
+                found[workflow.name] = workflow
+        return found
 
     def get(self, name: str) -> Workflow | None:
         """The current definition of ``name``, or None."""
         return self.all().get(name)
+
+    def code(self, definition: Workflow) -> CodeWorkflow | None:
+        """The function a code-first definition replays: the one of its version, else (the code
+        changed since the run started) the current one of its name, else None."""
+        self.all()
+        exact = self._code.get((definition.name, definition.code_version or ""))
+        if exact is not None:
+            return exact
+        current = self.get(definition.name)
+        if current is None or current.code is None:
+            return None
+        return self._code.get((current.name, current.code_version or ""))
 
     @classmethod
     def of(cls, workflows: dict[str, Workflow]) -> Catalog:

@@ -44,15 +44,20 @@ YAML_SUFFIXES = (".yaml", ".yml")
 def discover(paths: Iterable[Path]) -> list[Path]:
     """The definition files named by ``paths``: files as given, folders as their YAML files.
 
-    A folder contributes its ``*.yaml`` and ``*.yml`` files (not its sub-folders), sorted by
-    name; a file named twice is listed once. Raise ``FileNotFoundError`` for a path that does not
-    exist.
+    A folder contributes its ``*.yaml`` and ``*.yml`` files and its code-first ``*.py`` files
+    (not ``_*.py``, not its sub-folders), sorted by name; a file named twice is listed once.
+    Raise ``FileNotFoundError`` for a path that does not exist.
     """
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(
-                sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file()
+                    and (p.suffix in YAML_SUFFIXES or (p.suffix == ".py" and p.name[0] != "_"))
+                )
             )
         elif path.exists():
             found.append(path)

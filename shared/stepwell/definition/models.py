@@ -261,6 +261,22 @@ class AgentStep(StepBase):
     budget_usd: float | None = Field(None, gt=0, description="Fail when a call would cost more.")
 
 
+class ShellStep(StepBase):
+    """Runs a command in the runner function (no shell: a list of arguments, or a string split
+    like a shell would); exit code, stdout and stderr become the output."""
+
+    type: Literal["shell"]
+    command: str | list[str]
+    timeout: Duration | None = Field(timedelta(minutes=1), description="Limit for the command.")
+
+
+class CodeStep(StepBase):
+    """The step of a code-first run itself: each attempt replays the workflow function. Made by
+    the engine, never written in a definition."""
+
+    type: Literal["code"] = "code"
+
+
 Step = Annotated[
     TaskStep
     | ConditionStep
@@ -270,7 +286,8 @@ Step = Annotated[
     | CallbackStep
     | WorkflowStep
     | HttpStep
-    | AgentStep,
+    | AgentStep
+    | ShellStep,
     Field(discriminator="type"),
 ]
 
@@ -284,6 +301,7 @@ STEP_TYPES = (
     "workflow",
     "http",
     "agent",
+    "shell",
 )
 TEMPLATE_FIELDS = (
     "input",
@@ -299,10 +317,11 @@ TEMPLATE_FIELDS = (
     "prompt",
     "system",
     "until",
+    "command",
 )
 """Step fields whose ``${...}`` expressions the engine evaluates over the run's data."""
 
-DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent"})
+DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
 
@@ -320,6 +339,22 @@ class Workflow(_Model):
     timeout: Duration | None = None
     triggers: Triggers = Field(default_factory=Triggers)
     steps: dict[StepId, Step]
+    code: str | None = Field(
+        None,
+        description="A code-first workflow's function, as FILE:FUNCTION (set by @workflow, "
+        "not written in YAML).",
+        exclude_if=lambda value: value is None,
+    )
+    code_version: str | None = Field(
+        None,
+        description="The declared version of a code-first workflow, else a hash of its source.",
+        exclude_if=lambda value: value is None,
+    )
+    replay_timeout: Duration | None = Field(
+        None,
+        description="Limit for one replay of a code-first workflow.",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod
@@ -346,12 +381,11 @@ class Workflow(_Model):
             }
         return value
 
-    @field_validator("steps")
-    @classmethod
-    def _some_steps(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not value:
+    @model_validator(mode="after")
+    def _some_steps(self) -> Workflow:
+        if not self.steps and self.code is None:
             raise ValueError("a workflow needs at least one step")
-        return value
+        return self
 
     @cached_property
     def version(self) -> str:

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import (
     AgentStep,
     HttpStep,
     NotifyStep,
+    ShellStep,
     Step,
     TaskStep,
     WorkflowStep,
@@ -57,6 +59,11 @@ def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
             "detail_type": render(spec.detail_type, data, now),
             "detail": render(spec.detail, data, now),
             "source": spec.source,
+        }
+    if isinstance(spec, ShellStep):
+        return {
+            "command": render(spec.command, data, now),
+            "timeout_s": spec.timeout.total_seconds() if spec.timeout else 60.0,
         }
     if isinstance(spec, AgentStep):
         return {
@@ -118,12 +125,18 @@ def start(work: Work, step: StepState, spec: Step) -> None:
             function=function,
             deadline=deadline if spec.timeout else None,
             workflow=work.run.workflow,
+            dispatched_at=work.now,
         )
     )
 
 
 def current(
-    work: Work, key: str, attempt: int, what: str, token: str | None = None
+    work: Work,
+    key: str,
+    attempt: int,
+    what: str,
+    token: str | None = None,
+    open_statuses: tuple[str, ...] = ("running", "waiting"),
 ) -> StepState | None:
     """The step if ``attempt`` is its running attempt; else note why the result is ignored."""
     record = work.peek(key)
@@ -159,7 +172,7 @@ def current(
             attempt=attempt,
         )
         return None
-    if record.status not in ("running", "waiting") or work.run.terminal:
+    if record.status not in open_statuses or work.run.terminal:
         work.note(
             "duplicate_ignored",
             key,
@@ -172,8 +185,13 @@ def current(
 
 def on_succeeded(work: Work, event: StepSucceeded) -> None:
     """An attempt returned: shape and check its output, then succeed."""
-    step = current(work, event.key, event.attempt, "result", event.token)
-    if step is None or step.status != "running":
+    step = current(work, event.key, event.attempt, "result", event.token, ("running",))
+    if step is None:
+        return
+    if work.definition.code is not None and step.key == WORKFLOW_KEY:
+        from stepwell.engine import codeflow
+
+        codeflow.on_yield(work, step, event.output)
         return
     finish_with_output(work, step, event.output, event.usage)
 
@@ -199,8 +217,8 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
 
 def on_failed(work: Work, event: StepFailed) -> None:
     """An attempt raised: retry or fail."""
-    step = current(work, event.key, event.attempt, "failure", event.token)
-    if step is None or step.status != "running":
+    step = current(work, event.key, event.attempt, "failure", event.token, ("running",))
+    if step is None:
         return
     step.usage.add(event.usage)
     work.touch_run().usage.add(event.usage)

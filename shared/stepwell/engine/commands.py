@@ -27,6 +27,8 @@ class DispatchAttempt:
     function: str | None
     deadline: datetime | None
     workflow: str = ""
+    dispatched_at: datetime | None = None
+    """When the engine decided to run the attempt (the step side measures dispatch latency)."""
     kind: Literal["dispatch"] = "dispatch"
 
     @property

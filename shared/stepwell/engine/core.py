@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import attempts, fanout, flow, waits
+from stepwell.engine import attempts, codeflow, fanout, flow, waits
 from stepwell.engine.commands import EmitEvent, ScheduleTimer, from_wire
 from stepwell.engine.decision import OUTBOX_GRACE, Decision, Work
 from stepwell.engine.events import (
@@ -98,6 +99,8 @@ def start_run(
     announce(
         work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
     )
+    if definition.code is not None:
+        codeflow.start(work)
     for root in definition.roots:
         if work.run.terminal:
             break
@@ -265,6 +268,9 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
     if key is None:
         return keys
     keys.add(key)
+    if definition.code is not None:
+        keys.add(WORKFLOW_KEY)  # every end of a step may wake the replay
+        return keys
     step_id, index = parse_key(key)
     if index is not None:
         keys.add(step_id)

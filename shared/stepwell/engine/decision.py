@@ -114,8 +114,14 @@ class Work:
 
     def spec(self, key: str) -> Step:
         """The definition of the step a key belongs to."""
-        step_id = key.partition("[")[0]
-        return self.definition.steps[step_id]
+        found = self.definition.steps.get(key.partition("[")[0])
+        if found is None and self.definition.code is not None:
+            from stepwell.engine import codeflow
+
+            return codeflow.spec_of(self, key)
+        if found is None:
+            raise KeyError(f"workflow {self.definition.name} has no step {key!r}")
+        return found
 
     def touch_run(self) -> RunState:
         """The run record for changing."""

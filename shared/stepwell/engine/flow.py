@@ -237,7 +237,8 @@ def attempt_failed(
     spec = work.spec(step.key)
     seed = f"{work.run.id}:{step.key}:{step.attempt}"
     # Lost attempts were the platform's failures, not the step's: they do not use up retries.
-    choice = retry.decide(spec.retry, step.attempt - step.lost_attempts, error_type, seed)
+    counted = step.attempt - step.lost_attempts - step.retry_base
+    choice = retry.decide(spec.retry, counted, error_type, seed)
     if not (retryable and choice.retry):
         fail_step(work, step, error_type, message)
         return
@@ -267,6 +268,11 @@ def _finish(work: Work, step: StepState, status: str) -> None:
 
 def _ended(work: Work, step: StepState) -> None:
     """A step reached a terminal status: tell its parent or dependents, maybe end the run."""
+    if work.definition.code is not None:
+        from stepwell.engine import codeflow
+
+        codeflow.ended(work, step)
+        return
     step_id, index = parse_key(step.key)
     if index is not None:
         from stepwell.engine import fanout

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, flow
 from stepwell.engine.decision import Decision, Work
@@ -43,6 +44,10 @@ def rerun(
     nonce: str = "",
 ) -> Decision:
     """Build the new run. ``definition`` must be the version ``original`` ran with."""
+    if definition.code is not None:
+        return _rerun_code(
+            definition, original, original_steps, new_run_id, from_step, now, input, dry_run, nonce
+        )
     if from_step not in definition.steps:
         known = ", ".join(definition.steps)
         raise RerunError(f"workflow {definition.name} has no step {from_step!r} (steps: {known})")
@@ -102,4 +107,69 @@ def rerun(
             flow.ready(work, waiting)
     if work.run.open_steps == 0 and not work.run.terminal:
         flow.complete_run(work)
+    return work.decision(created=True)
+
+
+def _rerun_code(
+    definition: Workflow,
+    original: RunState,
+    original_steps: dict[str, StepState],
+    new_run_id: str,
+    from_step: str,
+    now: datetime,
+    input: Any,
+    dry_run: bool,
+    nonce: str,
+) -> Decision:
+    """A code-first rerun: the steps that succeeded in replays before the one that reached
+    ``from_step`` keep their results (the replay returns them); ``from_step``, what was reached
+    with it and everything after it run again."""
+    from stepwell.engine import codeflow
+
+    target = original_steps.get(from_step)
+    if target is None or target.created_seq is None or from_step == WORKFLOW_KEY:
+        known = ", ".join(k for k in original_steps if k != WORKFLOW_KEY)
+        raise RerunError(f"run {original.id} has no step {from_step!r} (steps: {known})")
+    run = core.new_run(
+        definition,
+        new_run_id,
+        original.input if input is None else input,
+        now,
+        rerun_of=original.id,
+        dry_run=dry_run,
+        labels=original.labels,
+        nonce=nonce,
+    )
+    work = Work(definition, State(run=run, complete=True), now)
+    core.announce(
+        work,
+        f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
+        rerun_of=original.id,
+        from_step=from_step,
+    )
+    for key, old in sorted(original_steps.items()):
+        if (
+            key == WORKFLOW_KEY
+            or old.status != "succeeded"
+            or old.created_seq is None
+            or old.created_seq >= target.created_seq
+        ):
+            continue
+        work.steps[key] = StepState(
+            key=key,
+            status="succeeded",
+            attempt=old.attempt,
+            output=old.output,
+            input=old.input,
+            started_at=old.started_at,
+            ended_at=old.ended_at,
+            name=old.name,
+            spec=old.spec,
+            position=old.position,
+            after=list(old.after),
+            created_seq=old.created_seq,
+            copied_from=original.id,
+        )
+        work.note("step_copied", key, f"succeeded in {original.id}")
+    codeflow.start(work)
     return work.decision(created=True)

@@ -163,12 +163,31 @@ class StepState:
     """Run id this output was copied from (rerun from a step)."""
     lost_attempts: int = 0
     """Attempts sent again because their lease ran out with no result (not counted as retries)."""
+    retry_base: int = 0
+    """Attempts before this one that the retry policy does not count (a code-first run's earlier
+    replays: each replay is an attempt of its own step, retried on its own)."""
+    # -- steps of code-first runs (made by the replay, not by a definition) --------------------
+    name: str | None = None
+    """The name the code gave the step (its key adds scope and occurrence)."""
+    spec: dict[str, Any] | None = None
+    """The step's definition as the code issued it (``type`` and the type's fields), or the
+    inline kind (``step``, ``now``, ``operation``) of a checkpoint."""
+    position: int | None = None
+    """The order in which the code reached the step within its scope."""
+    after: list[str] = field(default_factory=list)
+    """The steps whose results the code had read before reaching this one (graph edges)."""
+    wake: bool = False
+    """A code-first run's own step: a step ended while a replay was running, so replay again."""
+    created_seq: int | None = None
+    """Code-first runs: the run's ``seq`` when the replay that reached the step was recorded
+    (which steps came before which, for a rerun from a step)."""
 
     def copy(self) -> StepState:
         """A copy the engine can change; payloads are shared and never mutated in place."""
         out = copy.copy(self)
         out.usage = copy.copy(self.usage)
         out.decisions = list(self.decisions)
+        out.after = list(self.after)
         return out
 
     @property

@@ -203,7 +203,8 @@ def _rejected(
 
 def on_callback(work: Work, event: CallbackReceived) -> None:
     """Complete, fail or extend a callback wait; keep a signal that arrives early."""
-    if parse_key(event.key)[0] not in work.definition.steps:
+    code_first = work.definition.code is not None  # its steps are known once the code runs
+    if not code_first and parse_key(event.key)[0] not in work.definition.steps:
         work.note("callback_ignored", event.key, "the workflow has no such step")
         return
     record = work.peek(event.key)
@@ -228,7 +229,12 @@ def on_callback(work: Work, event: CallbackReceived) -> None:
         and not work.run.terminal
         and event.status != "heartbeat"
     ):
-        step = work.step_or_new(event.key) if "[" not in event.key else work.step(event.key)
+        if code_first:
+            step = work.step(event.key) or work.steps.setdefault(
+                event.key, StepState(key=event.key)
+            )
+        else:
+            step = work.step_or_new(event.key) if "[" not in event.key else work.step(event.key)
         if step is not None:
             step.early_signal = {
                 "status": event.status,

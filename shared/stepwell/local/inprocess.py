@@ -19,6 +19,7 @@ from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucce
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.replays import replay_run
 from stepwell.runtime.step_context import StepContext
 from stepwell.store.memory import MemoryStore
 
@@ -35,9 +36,12 @@ class InProcessWorld:
         functions: dict[str, StepFunction],
         clock: FakeClock | None = None,
         approver: Approver | None = None,
+        code: dict[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.workflows = workflows
         self.functions = functions
+        self.code = dict(code or {})
+        """Code-first workflow name -> the function its replays run."""
         self.clock = clock or FakeClock()
         self.approver = approver
         self.store = MemoryStore()
@@ -124,6 +128,13 @@ class InProcessWorld:
         )
 
     def _execute(self, command: DispatchAttempt, ctx: StepContext) -> Any:
+        if command.step_type == "code":
+            run = self.store.get_run(command.run_id)
+            assert run is not None
+            replayed = self.code[run.workflow]
+            return replay_run(
+                self.store, run, replayed, command.attempt, self.clock.now()
+            ).to_dict()
         if command.step_type == "task":
             assert command.function is not None
             function = self.functions.get(command.function)

@@ -77,6 +77,7 @@ from stepwell.local.template import (
     unserved,
 )
 from stepwell.runtime import wiring
+from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
 
@@ -171,6 +172,8 @@ class LocalStack:
         self._pump_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._started = False
+        self.metrics = CountingMetrics()
+        """What CloudWatch would receive: the run and step metrics of every function."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -195,7 +198,13 @@ class LocalStack:
         template = Template.load(self.template_path)
         self._exit.enter_context(
             _environ(
-                {**resources.FAKE_CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION},
+                {
+                    **resources.FAKE_CREDENTIALS,
+                    "AWS_REGION": REGION,
+                    "AWS_DEFAULT_REGION": REGION,
+                    # Run and step metrics go to self.metrics; Powertools prints nothing.
+                    "POWERTOOLS_METRICS_DISABLED": "true",
+                },
                 drop=_AWS_SETTINGS,
             )
         )
@@ -447,7 +456,7 @@ class LocalStack:
                 base = wiring.from_environment(spec.environment, clock=self.clock)
                 self._runtimes[key] = base
         orchestrator = Orchestrator(
-            base.store, base.orchestrator.ports, self.clock, base.catalog.get
+            base.store, base.orchestrator.ports, self.clock, base.catalog.get, metrics=self.metrics
         )
         return replace(base, orchestrator=orchestrator)
 

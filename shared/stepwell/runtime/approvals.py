@@ -24,12 +24,21 @@ class ApprovalLinks:
     """
 
     def __init__(
-        self, bus: Bus, keys: Callable[[], Sequence[bytes]], api_url: str, clock: Clock
+        self,
+        bus: Bus,
+        keys: Callable[[], Sequence[bytes]],
+        api_url: str | Callable[[], str],
+        clock: Clock,
     ) -> None:
         self._bus = bus
         self._keys = keys
-        self._api_url = api_url.rstrip("/")
+        self._base_url = api_url if callable(api_url) else lambda: api_url
+        """The API's base URL, asked for each link (the API function's comes with each request)."""
         self._clock = clock
+
+    @property
+    def _api_url(self) -> str:
+        return self._base_url().rstrip("/")
 
     def links(self, command: RequestApproval) -> list[dict[str, Any]]:
         """The URLs for each approver (or for anyone)."""

@@ -14,6 +14,8 @@ orchestrator adds a field.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Self
 
@@ -23,10 +25,14 @@ from stepwell.engine.commands import DispatchAttempt, ScheduleTimer
 from stepwell.engine.events import StepFailed, StepSucceeded
 from stepwell.engine.state import Usage
 from stepwell.runtime.step_context import StepContext
+from stepwell.store.payloads import PayloadTooLarge
 
 STEP_MARK = "step/1"
 TIMER_MARK = "timer/1"
 RESULT_MARK = "result/1"
+MAX_INLINE_PAYLOAD = 1_000_000
+"""Largest envelope sent inline: Lambda's asynchronous invoke takes 1 MB (1,048,576 bytes),
+less some margin."""
 
 
 class _Wire(BaseModel):
@@ -75,6 +81,11 @@ class StepEnvelope(_Wire):
     """The function a task step names (logical id, name or ARN); None for built-in kinds."""
     deadline: datetime | None = None
     """When the attempt times out (UTC), or None when the step sets no timeout."""
+    dispatched_at: datetime | None = None
+    """When the orchestrator decided to run the attempt: the receiver measures dispatch latency."""
+    input_ref: str | None = None
+    """Where the input is kept when it is too large for an asynchronous invoke (1 MB): the
+    receiver loads it (``with_input``) before the step function sees it; ``input`` is then None."""
 
     @classmethod
     def from_dispatch(cls, command: DispatchAttempt, workflow: str | None = None) -> StepEnvelope:
@@ -96,6 +107,36 @@ class StepEnvelope(_Wire):
             input=command.input,
             function=command.function,
             deadline=command.deadline,
+            dispatched_at=command.dispatched_at,
+        )
+
+    def to_payload(self, offload: Callable[[str, str], str] | None = None) -> bytes:
+        """The invoke payload. Over :data:`MAX_INLINE_PAYLOAD` the input goes to
+        ``offload(name, text) -> uri`` (the payload bucket) and the envelope carries its URI."""
+        payload = self.to_json().encode()
+        if len(payload) <= MAX_INLINE_PAYLOAD or self.input_ref is not None:
+            return payload
+        if offload is None:
+            raise PayloadTooLarge(
+                f"step '{self.step_id}': the envelope is {len(payload)} bytes, over Lambda's "
+                "asynchronous invoke limit, and no payload bucket is configured "
+                "(set STEPWELL_BUCKET)"
+            )
+        text = json.dumps(self.to_dict()["input"], separators=(",", ":"))
+        uri = offload(f"input-{self.idempotency_key.replace(':', '-')}", text)
+        return self.model_copy(update={"input": None, "input_ref": uri}).to_json().encode()
+
+    def with_input(self, fetch: Callable[[str], str] | None) -> StepEnvelope:
+        """This envelope with its input loaded from ``input_ref`` (unchanged when inline)."""
+        if self.input_ref is None:
+            return self
+        if fetch is None:
+            raise PayloadTooLarge(
+                f"step '{self.step_id}': the input is kept at {self.input_ref} and this function "
+                "has no payload bucket configured (set STEPWELL_BUCKET)"
+            )
+        return self.model_copy(
+            update={"input": json.loads(fetch(self.input_ref)), "input_ref": None}
         )
 
     @staticmethod

@@ -40,7 +40,8 @@ from stepwell.engine.events import (
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
-from stepwell.runtime.ports import Approvals, Bus, Invoker, Timers
+from stepwell.runtime.metrics import NoMetrics, measures_of
+from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.store.port import Conflict, RunNotFound, Store
 
 MAX_CONFLICT_RETRIES = 100
@@ -70,10 +71,12 @@ class Orchestrator:
         clock: Clock,
         workflows: Callable[[str], Workflow | None],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.ports = ports
         self.clock = clock
+        self.metrics: Metrics = metrics if metrics is not None else NoMetrics()
         self._latest = workflows
         self._new_id = new_id
         self._queue: deque[tuple[str, Any]] = deque()
@@ -125,7 +128,7 @@ class Orchestrator:
             self.store.create(decision)
         except Conflict:
             return run_id  # a repeated start (duplicate delivery): the first one counts
-        self._act(run_id, decision.commands, decision.outbox_sent)
+        self._committed(run_id, decision)
         return run_id
 
     def rerun(
@@ -155,7 +158,7 @@ class Orchestrator:
             nonce=secrets.token_hex(16),
         )
         self.store.create(decision)
-        self._act(new_id, decision.commands, decision.outbox_sent)
+        self._committed(new_id, decision)
         return new_id
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
@@ -183,7 +186,7 @@ class Orchestrator:
                 # at 50 ms) so a crowd of fan-out results does not retry in lockstep.
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
-            self._act(run_id, decision.commands, decision.outbox_sent)
+            self._committed(run_id, decision)
             return decision
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
 
@@ -195,6 +198,12 @@ class Orchestrator:
                 self.store.load_more(state, need.keys)
 
     # -- commands ----------------------------------------------------------------------
+    def _committed(self, run_id: str, decision: Decision) -> None:
+        """A decision is written: count it, then carry out its commands."""
+        for measure in measures_of(decision):
+            self.metrics.add(measure.name, measure.unit, measure.value)
+        self._act(run_id, decision.commands, decision.outbox_sent)
+
     def _act(self, run_id: str, commands: list[Command], outbox: list[str] | None = None) -> None:
         for command in commands:
             self._queue.append((run_id, command))

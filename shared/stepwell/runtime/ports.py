@@ -37,3 +37,15 @@ class Approvals(Protocol):
     def request(self, command: RequestApproval) -> None:
         """Create the URLs and put ``approval.requested`` on the bus."""
         ...
+
+
+class Metrics(Protocol):
+    """Counts what runs and steps do (CloudWatch EMF on AWS; a counter locally)."""
+
+    def add(self, name: str, unit: str, value: float) -> None:
+        """Add one data point; ``unit`` is a CloudWatch unit (``Count``, ``Milliseconds``)."""
+        ...
+
+    def flush(self) -> None:
+        """Publish what was added (end of an invocation)."""
+        ...

@@ -1,11 +1,28 @@
-"""Recording an attempt's result: the run advances in the same invocation."""
+"""An attempt's two ends on the step side: taking its envelope, and recording its result (the
+run advances in the same invocation)."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, Any
 
-from stepwell.runtime.envelope import StepResult
+from stepwell.runtime.envelope import StepEnvelope, StepResult
+from stepwell.runtime.metrics import DISPATCH_LATENCY, MILLISECONDS
 from stepwell.runtime.orchestrator import Orchestrator
+
+if TYPE_CHECKING:
+    from stepwell.runtime.wiring import Runtime
+
+
+def receive(runtime: Runtime, event: Any) -> StepEnvelope:
+    """The envelope of ``event`` with its input loaded (when it travelled as a pointer); counts
+    the dispatch latency, from the engine's decision to this moment."""
+    fetch = runtime.payloads.get_text if runtime.payloads is not None else None
+    envelope = StepEnvelope.from_dict(event).with_input(fetch)
+    if envelope.dispatched_at is not None:
+        waited = (runtime.clock.now() - envelope.dispatched_at).total_seconds() * 1000
+        runtime.metrics.add(DISPATCH_LATENCY, MILLISECONDS, max(0.0, waited))
+    return envelope
 
 
 def record(orchestrator: Orchestrator, result: StepResult) -> None:

@@ -1,10 +1,12 @@
-"""The runner: executes built-in step kinds and plain Lambdas, then records the result."""
+"""The runner: executes built-in step kinds, replays of code-first workflows and plain Lambdas,
+then records the result."""
 
 from __future__ import annotations
 
 from stepwell.runtime import builtins
 from stepwell.runtime.aws.plain import PlainLambdaError
 from stepwell.runtime.envelope import StepEnvelope, StepResult
+from stepwell.runtime.replays import replay_attempt
 from stepwell.runtime.results import record
 from stepwell.runtime.wiring import Runtime
 
@@ -13,7 +15,9 @@ def run_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
     """Run one attempt the runner was sent and record its result (the run advances at once)."""
     ctx = envelope.context()
     try:
-        if envelope.step_type in builtins.KINDS:
+        if envelope.step_type == "code":
+            result = replay_attempt(runtime, envelope)
+        elif envelope.step_type in builtins.KINDS:
             done = builtins.run_builtin(envelope.step_type, envelope.input, ctx, runtime.builtins)
             result = StepResult.succeeded(envelope, done.output, done.usage)
         elif envelope.step_type == "task" and envelope.function and runtime.invoke_plain:

@@ -9,11 +9,17 @@ the record's due time has come.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from stepwell.engine.events import TimerFired
 from stepwell.runtime.envelope import TimerMessage
+from stepwell.runtime.metrics import COUNT, TIMERS_OVERDUE
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.store.port import Store
+
+OVERDUE_AFTER = timedelta(minutes=2)
+"""A timer the sweep finds later than this was not fired by its message: a lost message, a
+failing run, or a scheduler that cannot keep up. The TimersOverdue alarm watches for these."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class SweepReport:
 
     due: int
     fired: int
+    overdue: int = 0
 
 
 def fire(orchestrator: Orchestrator, message: TimerMessage) -> None:
@@ -34,7 +41,9 @@ def sweep(orchestrator: Orchestrator, store: Store, limit: int = 500) -> SweepRe
     now = orchestrator.clock.now()
     due = store.due(now, limit)
     fired = 0
-    for run_id, key in due:
-        if orchestrator.handle(run_id, TimerFired(key, now)) is not None:
+    for timer in due:
+        if orchestrator.handle(timer.run_id, TimerFired(timer.key, now)) is not None:
             fired += 1
-    return SweepReport(len(due), fired)
+    overdue = sum(1 for timer in due if now - timer.at > OVERDUE_AFTER)
+    orchestrator.metrics.add(TIMERS_OVERDUE, COUNT, overdue)
+    return SweepReport(len(due), fired, overdue)

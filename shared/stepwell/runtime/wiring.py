@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,8 @@ from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.builtins import BuiltinDeps
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.ports import Invoker
+from stepwell.runtime.ports import Invoker, Metrics
+from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
 
 
@@ -54,6 +58,13 @@ class Runtime:
     builtins: BuiltinDeps = field(default_factory=BuiltinDeps)
     invoke_plain: Callable[[str, Any], Any] | None = None
     """Invoke a plain Lambda synchronously: (function, payload) -> response (the runner's job)."""
+    payloads: Offloader | None = None
+    """The payload bucket: inputs too large to travel in a step envelope are kept there."""
+
+    @property
+    def metrics(self) -> Metrics:
+        """Where run and step metrics go (the orchestrator's)."""
+        return self.orchestrator.metrics
 
 
 def from_environment(
@@ -64,6 +75,7 @@ def from_environment(
 
     from stepwell.runtime.aws.bus import EventBridgeBus
     from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaInvoker
+    from stepwell.runtime.aws.metrics import EmfMetrics
     from stepwell.runtime.aws.plain import invoke_plain
     from stepwell.runtime.aws.secrets import SecretsReader, signing_keys
     from stepwell.runtime.aws.timers import AwsTimers
@@ -74,8 +86,10 @@ def from_environment(
     store = DynamoStore(env.get("STEPWELL_TABLE"), env.get("STEPWELL_BUCKET"))
     resolver = FunctionResolver.from_env(env)
     lambda_client = boto3.client("lambda")
-    invoker = LambdaInvoker(lambda_client, resolver)
-    runner = LambdaInvoker(lambda_client, lambda _function, _kind: resolver(None, "http"))
+    payloads = store.offloader
+    offload = partial(payloads.put_text, "envelopes") if payloads.store is not None else None
+    invoker = LambdaInvoker(lambda_client, resolver, offload)
+    runner = LambdaInvoker(lambda_client, lambda _function, _kind: resolver(None, "http"), offload)
     bus = EventBridgeBus(boto3.client("events"), env.get("STEPWELL_BUS", "default"))
     timers = AwsTimers(
         boto3.client("sqs"),
@@ -89,7 +103,10 @@ def from_environment(
     secrets = SecretsReader()
     secret_id = env.get("STEPWELL_SIGNING_SECRET", "stepwell/signing-keys")
     approvals = ApprovalLinks(
-        bus, lambda: signing_keys(secrets.get(secret_id)), env.get("STEPWELL_API_URL", ""), clock
+        bus,
+        lambda: signing_keys(secrets.get(secret_id)),
+        env.get("STEPWELL_API_URL") or request_api_url,
+        clock,
     )
     catalog = Catalog(Path(env.get("STEPWELL_WORKFLOWS", "statemachines")))
     orchestrator = Orchestrator(
@@ -97,6 +114,7 @@ def from_environment(
         Ports(PlainLambdaRouter(invoker, runner), timers, LinkedBus(bus, approvals), approvals),
         clock,
         catalog.get,
+        metrics=EmfMetrics(),
     )
     return Runtime(
         orchestrator,
@@ -105,7 +123,48 @@ def from_environment(
         catalog,
         BuiltinDeps(secrets=secrets, publisher=bus),
         lambda function, payload: invoke_plain(lambda_client, function, payload),
+        payloads,
     )
+
+
+_request_api_url: ContextVar[str] = ContextVar("stepwell_request_api_url", default="")
+
+
+@contextmanager
+def serving_request(event: Mapping[str, Any]) -> Iterator[None]:
+    """Links made while handling this API Gateway (HTTP API, payload 2.0) request point at the
+    API the request came through.
+
+    The API function has no ``STEPWELL_API_URL``: the HTTP API's routes target it, so the API
+    depends on the function and the function cannot name the API (template.yaml). Links made
+    while handling a request (a run whose first step is an approval, an approval that follows
+    another, a rerun) get the request's own base URL instead.
+    """
+    token = _request_api_url.set(api_url_of_request(event))
+    try:
+        yield
+    finally:
+        _request_api_url.reset(token)
+
+
+def request_api_url() -> str:
+    """The base URL of the API request being handled on this thread ("" outside one)."""
+    return _request_api_url.get()
+
+
+def api_url_of_request(event: Mapping[str, Any]) -> str:
+    """``https://{domainName}`` (plus ``/{stage}`` for a named stage) of an HTTP API request;
+    "" when the event does not say. Behind a custom domain with a base path, set
+    ``STEPWELL_API_URL`` on the API function instead."""
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping) or not context.get("domainName"):
+        return ""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    # API Gateway serves HTTPS only; plain http is the local stack's.
+    scheme = "http" if headers.get("x-forwarded-proto", "").strip() == "http" else "https"
+    stage = str(context.get("stage") or "$default")
+    path = "" if stage == "$default" else f"/{stage}"
+    return f"{scheme}://{context['domainName']}{path}"
 
 
 _current: Runtime | None = None

@@ -84,6 +84,13 @@ STEP_FIELDS: dict[str, Kind] = {
     "dry_run": "bool",
     "copied_from": "str",
     "lost_attempts": "int",
+    "retry_base": "int",
+    "name": "str",
+    "spec": "json",
+    "position": "int",
+    "after": "json",
+    "wake": "bool",
+    "created_seq": "int",
 }
 """Every field of StepState and how it is stored."""
 
@@ -150,6 +157,11 @@ def shard(run_id: str, shards: int) -> int:
 def micros(when: datetime) -> int:
     """Microseconds since the epoch: exact for sorting and comparing due times."""
     return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    """The inverse of :func:`micros`."""
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def list_sk(run: RunState) -> str:

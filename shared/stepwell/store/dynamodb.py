@@ -43,7 +43,7 @@ from stepwell.store.payloads import (
     S3PayloadStore,
     threshold_from_env,
 )
-from stepwell.store.port import Conflict, Page, RunNotFound
+from stepwell.store.port import Conflict, Due, Page, RunNotFound
 
 log = logging.getLogger(__name__)
 
@@ -490,17 +490,19 @@ class DynamoStore:
             entries, codec.encode_cursor("timeline", run_id, list(position)) if follow else None
         )
 
-    def due(self, now: Any, limit: int = 100) -> list[tuple[str, str | None]]:
+    def due(self, now: Any, limit: int = 100) -> list[Due]:
         """Timers due at ``now``: one Query per shard of the due index, merged by due time."""
         item = self.m.item
         bound = codec.micros(now)
-        found: list[tuple[int, str, str | None]] = []
+        found: list[Due] = []
         for slot in range(self.due_shards):
             for hit in item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit):
                 key = None if hit.sk == codec.RUN_SK else hit.sk.removeprefix(codec.STEP_PREFIX)
-                found.append((int(hit.due_us or 0), codec.run_id_of(hit.pk), key))
-        found.sort(key=lambda f: f[0])
-        return [(run_id, key) for _, run_id, key in found[:limit]]
+                found.append(
+                    Due(codec.run_id_of(hit.pk), key, codec.from_micros(int(hit.due_us or 0)))
+                )
+        found.sort(key=lambda d: d.at)
+        return found[:limit]
 
     # -- listings ---------------------------------------------------------------------------
     def runs_by_workflow(

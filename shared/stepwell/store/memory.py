@@ -13,7 +13,7 @@ from datetime import datetime
 from stepwell.definition.models import Workflow
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
-from stepwell.store.port import Conflict, Page, RunNotFound
+from stepwell.store.port import Conflict, Due, Page, RunNotFound
 
 
 class MemoryStore:
@@ -106,17 +106,17 @@ class MemoryStore:
             end = start + len(page)
             return Page(list(page), str(end) if end < len(entries) else None)
 
-    def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str | None]]:
+    def due(self, now: datetime, limit: int = 100) -> list[Due]:
         with self._lock:
-            found: list[tuple[datetime, str, str | None]] = []
+            found: list[Due] = []
             for run in self._runs.values():
                 if run.next_due is not None and run.next_due <= now:
-                    found.append((run.next_due, run.id, None))
+                    found.append(Due(run.id, None, run.next_due))
                 for step in self._steps[run.id].values():
                     if step.due_at is not None and step.due_at <= now:
-                        found.append((step.due_at, run.id, step.key))
-            found.sort(key=lambda f: f[0])
-            return [(run_id, key) for _, run_id, key in found[:limit]]
+                        found.append(Due(run.id, step.key, step.due_at))
+            found.sort(key=lambda d: d.at)
+            return found[:limit]
 
     def next_due(self) -> datetime | None:
         """The earliest due time of any timer (for virtual time)."""

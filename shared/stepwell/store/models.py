@@ -177,6 +177,13 @@ class StepItem(Item):
     dry_run = BooleanAttribute(null=True)
     copied_from = UnicodeAttribute(null=True)
     lost_attempts = NumberAttribute(null=True)
+    retry_base = NumberAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    spec = UnicodeAttribute(null=True)
+    position = NumberAttribute(null=True)
+    after = UnicodeAttribute(null=True)
+    wake = BooleanAttribute(null=True)
+    created_seq = NumberAttribute(null=True)
 
 
 class TimelineItem(Item):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from stepwell.definition.models import Workflow
@@ -22,6 +23,15 @@ class Conflict(Exception):
 
 class RunNotFound(LookupError):
     """No run with that id."""
+
+
+@dataclass(frozen=True)
+class Due:
+    """A timer whose time has come: a run's (``key`` None) or a step's, due at ``at``."""
+
+    run_id: str
+    key: str | None
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,8 @@ class Store(Protocol):
         """A run's timeline entries in order, from a cursor."""
         ...
 
-    def due(self, now: Any, limit: int = 100) -> list[tuple[str, str | None]]:
-        """(run id, step key or None for the run) of timers due at ``now``."""
+    def due(self, now: Any, limit: int = 100) -> list[Due]:
+        """The timers due at ``now``, earliest first."""
         ...
 
     def save_definition(self, workflow: Workflow) -> None:

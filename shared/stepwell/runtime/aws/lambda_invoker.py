@@ -14,8 +14,9 @@ from stepwell.runtime.envelope import StepEnvelope
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-BUILTIN_KINDS = frozenset({"http", "notify", "agent"})
-"""Step kinds the runner function executes; every other dispatched step names its function."""
+BUILTIN_KINDS = frozenset({"http", "notify", "agent", "shell", "code"})
+"""Step kinds the runner function executes (``code``: a replay of a code-first workflow);
+every other dispatched step names its function."""
 
 Resolve = Callable[[str | None, str], str]
 """``(function the step names or None, step type) -> function name or ARN to invoke``."""
@@ -71,17 +72,26 @@ class LambdaInvoker:
     """Implements the Invoker port: ``Invoke(InvocationType="Event")`` with the step envelope.
 
     Lambda queues the event and runs it later, retrying on its own; the attempt's lease (its
-    due time) covers the case where the event is lost or the function never reports back.
+    due time) covers the case where the event is lost or the function never reports back. An
+    envelope over the 1 MB asynchronous limit carries its input as a pointer to the payload
+    bucket instead.
     """
 
-    def __init__(self, client: LambdaClient, resolve: Resolve) -> None:
+    def __init__(
+        self,
+        client: LambdaClient,
+        resolve: Resolve,
+        offload: Callable[[str, str], str] | None = None,
+    ) -> None:
         self._client = client
         self._resolve = resolve
+        self._offload = offload
+        """``(name, text) -> uri``: keeps an input too large for an asynchronous invoke."""
 
     def dispatch(self, command: DispatchAttempt) -> None:
         """Queue the attempt's envelope on the step's function; return without waiting."""
         name = self._resolve(command.function, command.step_type)
-        payload = StepEnvelope.from_dispatch(command).to_json().encode()
+        payload = StepEnvelope.from_dispatch(command).to_payload(self._offload)
         try:
             response = self._client.invoke(
                 FunctionName=name, InvocationType="Event", Payload=payload

@@ -1,4 +1,4 @@
-"""The built-in step kinds the runner function executes: http, notify, agent.
+"""The built-in step kinds the runner function executes: http, notify, agent, shell.
 
 :func:`run_builtin` takes the parameters the engine rendered for the step (see
 ``stepwell.engine.attempts.parameters``) and returns a :class:`BuiltinResult`. It fails by
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepwell.engine.state import Usage
-from stepwell.runtime.builtins import agent, http, notify
+from stepwell.runtime.builtins import agent, http, notify, shell
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
 from stepwell.runtime.builtins.http import (
     HttpBadUrl,
@@ -30,11 +30,12 @@ from stepwell.runtime.step_context import StepContext
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
-KINDS = ("http", "notify", "agent")
+KINDS = ("http", "notify", "agent", "shell")
 ERROR_NAMES: dict[str, tuple[str, ...]] = {
     "http": http.ERROR_NAMES,
     "notify": notify.ERROR_NAMES,
     "agent": agent.ERROR_NAMES,
+    "shell": shell.ERROR_NAMES,
 }
 
 
@@ -97,6 +98,8 @@ def run_builtin(
     if step_type == "agent":
         output, usage = agent.run(params, ctx, deps.bedrock_client())
         return BuiltinResult(output, usage)
+    if step_type == "shell":
+        return BuiltinResult(shell.run(params, ctx))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"
     )

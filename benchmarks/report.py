@@ -1,0 +1,185 @@
+"""The targets and the printed tables, from the figures ``run.py`` gathered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STEP_FUNCTIONS_PER_MILLION = 25.0
+"""Step Functions Standard: $25 per million state transitions (one per task step)."""
+MAX_ITEM_BYTES = 350 * 1024
+
+
+def later_timer_cost(results: dict[str, Any]) -> float:
+    """Dollars per lease timer that fires after its run ended (measured by ``deferred``)."""
+    later = results.get("later_timers") or {}
+    per_million = (later.get("cost_per_million_timers") or {}).get("total")
+    return float(per_million) / 1e6 if per_million is not None else 0.0
+
+
+def all_in(results: dict[str, Any], name: str) -> float | None:
+    """A workload's dollars per million steps, its lease timers' later firing included."""
+    figures = results["workloads"].get(name) or {}
+    cost = (figures.get("cost_per_million_steps") or {}).get("total")
+    if cost is None:
+        return None
+    return float(cost) + figures.get("timers_per_step", 0.0) * later_timer_cost(results) * 1e6
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the figure it is judged on and whether it is met."""
+    w = results["workloads"]
+    w1, w2, w4 = w.get("W1") or {}, w.get("W2") or {}, w.get("W4") or {}
+    found: list[dict[str, Any]] = []
+
+    def judge(target: str, measured: Any, met: bool | None, note: str = "") -> None:
+        found.append({"target": target, "measured": measured, "met": met, "note": note})
+
+    if "dynamodb_writes_per_step" in w1:
+        judge(
+            "W1: <= 3 DynamoDB writes per task step",
+            w1["dynamodb_writes_per_step"],
+            w1["dynamodb_writes_per_step"] <= 3,
+            "requests, the run's start and end included",
+        )
+        judge(
+            "W1: <= 2 DynamoDB reads per task step",
+            w1["dynamodb_reads_per_step"],
+            w1["dynamodb_reads_per_step"] <= 2,
+            "requests, the run's start and end included",
+        )
+    cost = all_in(results, "W1")
+    if cost is not None:
+        judge(
+            "W1: orchestration <= $2.50 per million steps",
+            round(cost, 2),
+            cost <= 2.5,
+            f"{cost / STEP_FUNCTIONS_PER_MILLION:.2f}x Step Functions Standard; "
+            "lease timers firing later included",
+        )
+    floor = (w1.get("floor") or {}).get("steps_per_s")
+    if floor and "steps_per_s" in w1:
+        ratio = w1["steps_per_s"] / floor
+        judge(
+            "W1: steps/s >= 0.5x the storage floor",
+            round(ratio, 3),
+            ratio >= 0.5,
+            f"{w1['steps_per_s']} vs {floor} steps/s",
+        )
+    if "requests_per_step" in w4 and "requests_per_step" in w2:
+        ratio = w4["requests_per_step"] / w2["requests_per_step"]
+        judge(
+            "W4: requests per item within 1.2x of W2's",
+            round(ratio, 3),
+            ratio <= 1.2,
+            f"{w4['requests_per_step']} vs {w2['requests_per_step']}"
+            + ("" if w4.get("finished") else f"; W4 unfinished ({w4['steps_measured']} items)"),
+        )
+    sizes = [f.get("largest_item_bytes", 0) for f in w.values() if isinstance(f, dict)]
+    if sizes:
+        largest = max(sizes)
+        judge(
+            "no item over 350 KB",
+            largest,
+            largest <= MAX_ITEM_BYTES,
+            "largest item written, bytes"
+            + ("" if w4.get("finished", True) else " (W4 did not reach its gather)"),
+        )
+    return found
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables ``make bench`` prints (and docs/performance.md shows)."""
+    lines = [
+        f"Measured {results['date']}, commit {results['commit']}, "
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}.",
+        "",
+        "| workload | wall (median) s | steps/s | requests/step | DDB writes/step "
+        "| DDB reads/step | conflicts/step | WCU+RCU/step | $/M steps | x SFN | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    titles = {
+        "W1": "W1 100 sequential steps",
+        "W2": "W2 for_each 100 + join",
+        "W3": "W3 step, 1 s delay, step",
+        "W4": "W4 for_each 10,000 (100 at once)",
+        "W5": "W5 50 x W1 at once",
+    }
+    for name in ("W1", "W2", "W3", "W4", "W5"):
+        f = results["workloads"].get(name) or {}
+        if "error" in f or not f:
+            lines.append(f"| {titles[name]} | failed: {f.get('error', 'not run')} |")
+            continue
+        cost = all_in(results, name)
+        units = f["write_units_per_step"] + f["read_units_per_step"]
+        title = titles[name]
+        if not f.get("finished", True):
+            title += f" (unfinished: {f['steps_measured']} items in {f['wall_s'][0]:.0f} s)"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    title,
+                    _cell(f["wall_median_s"]),
+                    _cell(f["steps_per_s"]),
+                    _cell(f["requests_per_step"]),
+                    _cell(f["dynamodb_writes_per_step"]),
+                    _cell(f["dynamodb_reads_per_step"]),
+                    _cell(f["conflicts_per_step"]),
+                    _cell(units),
+                    f"{cost:.2f}" if cost is not None else "-",
+                    f"{cost / STEP_FUNCTIONS_PER_MILLION:.2f}" if cost is not None else "-",
+                    _cell(f["peak_rss_mb"]),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "| workload | Stepwell steps/s | storage floor steps/s | Stepwell/floor "
+        "| DBOS (SQLite) steps/s | durable SDK test runner steps/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    peers = results.get("peers") or {}
+    for name in ("W1", "W2", "W3"):
+        f = results["workloads"].get(name) or {}
+        floor = (f.get("floor") or {}).get("steps_per_s")
+        mine = f.get("steps_per_s")
+        cells = [
+            name,
+            _cell(mine),
+            _cell(floor),
+            f"{mine / floor:.2f}" if mine and floor else "-",
+        ]
+        for peer in ("dbos", "durable"):
+            found = peers.get(peer) or {}
+            figure = found.get(name) or {}
+            cells.append("skipped" if "skipped" in found else _cell(figure.get("steps_per_s")))
+        lines.append("| " + " | ".join(cells) + " |")
+    w3 = results["workloads"].get("W3") or {}
+    extra = [f"W3 overhead beyond the 1 s delay: Stepwell {w3.get('overhead_beyond_delay_s')} s"]
+    for peer in ("dbos", "durable"):
+        figure = (peers.get(peer) or {}).get("W3") or {}
+        if "wall_median_s" in figure:
+            extra.append(f"{peer} {figure['wall_median_s'] - 1:.3f} s")
+    lines += ["", "; ".join(extra) + "."]
+    later = results.get("later_timers") or {}
+    if "cost_per_million_timers" in later:
+        lines.append(
+            "Lease timers firing after their run ended: "
+            f"${later['cost_per_million_timers']['total']:.2f} per million timers "
+            "(included in $/M steps above)."
+        )
+    lines += ["", "| target | measured | met | note |", "|---|---|---|---|"]
+    for t in results.get("targets") or []:
+        met = "pass" if t["met"] else "FAIL"
+        lines.append(f"| {t['target']} | {_cell(t['measured'])} | {met} | {t['note']} |")
+    lines += ["", f"make bench took {results.get('bench_s')} s."]
+    return "\n".join(lines)

@@ -1,0 +1,506 @@
+"""Stepwell's workloads through the local stack (template.yaml on moto, real clock), metered.
+
+One workload per process, so each gets a fresh stack and its own peak RSS::
+
+    python benchmarks/workloads.py W1 [--repeat 5]
+
+prints one JSON object: wall times of the measured runs (after one warm-up run, which starts
+the functions' containers), the requests and their cost per step, and for W1 and W2 the storage
+floor on the same moto. Workloads:
+
+* W1: 100 sequential task steps, each reading the previous step's output;
+* W2: a for_each of 100 items (max_parallel 100), then a join;
+* W3: a task step, a 1 s delay (the stack's real clock), a task step;
+* W4: a for_each of 10,000 items (max_parallel 100), then a join;
+* W5: 50 runs of W1 at once.
+
+Every step runs the no-op step function of ``benchmarks/functions/``, which the benchmark adds to
+a copy of template.yaml in a temporary folder (the project's template is not changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from moto_transactions import installed as fast_transactions
+from stepwell.local.client import Client
+from stepwell.local.lambdas import Invocation
+from stepwell.local.stack import LocalStack
+from stepwell.store.meter import Reading, RequestMeter, TableShape, cost
+from stepwell.store.tables import load_template
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NOOP = "BenchNoopFunction"
+NOOP_NAME = "BenchNoop"
+
+SEQUENTIAL_STEPS = 100
+SMALL_FANOUT = 100
+LARGE_FANOUT = 10_000
+MAX_PARALLEL = 100
+CONCURRENT_RUNS = 50
+
+
+# -- the workflows --------------------------------------------------------------------------
+
+
+def sequential(steps: int = SEQUENTIAL_STEPS) -> dict[str, Any]:
+    """``steps`` task steps in a line, each given the previous one's output."""
+    body: dict[str, Any] = {"s000": {"function": NOOP, "input": "${input}"}}
+    for i in range(1, steps):
+        body[f"s{i:03d}"] = {
+            "function": NOOP,
+            "depends_on": f"s{i - 1:03d}",
+            "input": f"${{steps.s{i - 1:03d}.output}}",
+        }
+    return {"name": "bench-sequential", "steps": body}
+
+
+def fanout() -> dict[str, Any]:
+    """A for_each over ``input.items``, then a join that counts the outputs."""
+    return {
+        "name": "bench-fanout",
+        "steps": {
+            "each": {
+                "function": NOOP,
+                "for_each": "${input.items}",
+                "max_parallel": MAX_PARALLEL,
+                "input": {"n": "${item}"},
+            },
+            "join": {
+                "function": NOOP,
+                "depends_on": "each",
+                "input": {"n": "${$count(steps.each.output)}"},
+            },
+        },
+    }
+
+
+def delay() -> dict[str, Any]:
+    """A task step, a one-second delay, a task step."""
+    return {
+        "name": "bench-delay",
+        "steps": {
+            "before": {"function": NOOP, "input": {"n": 0}},
+            "pause": {"type": "delay", "depends_on": "before", "duration": "1s"},
+            "after": {"function": NOOP, "depends_on": "pause", "input": {"n": 1}},
+        },
+    }
+
+
+WORKFLOWS = (sequential(), fanout(), delay())
+
+
+def workflows_folder(folder: Path) -> Path:
+    """The benchmark's workflows as YAML files (JSON is YAML) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for workflow in WORKFLOWS:
+        (folder / f"{workflow['name']}.yaml").write_text(json.dumps(workflow, indent=1))
+    return folder
+
+
+def derived_template(folder: Path) -> Path:
+    """template.yaml plus the no-op step function, written to ``folder`` (code paths made
+    absolute, so the copy runs the project's own functions)."""
+    document = load_template(ROOT / "template.yaml")
+    for spec in document["Resources"].values():
+        props = spec.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = str((ROOT / props[key]).resolve())
+    document["Resources"][NOOP] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "FunctionName": {"Fn::Sub": "${AWS::StackName}-" + NOOP_NAME},
+            "CodeUri": str(HERE / "functions"),
+            "Handler": "noop.handler",
+        },
+    }
+    variables = document["Globals"]["Function"]["Environment"]["Variables"]
+    functions = variables["STEPWELL_FUNCTIONS"]
+    mapping = json.loads(functions["Fn::Sub"])
+    mapping[NOOP] = "${AWS::StackName}-" + NOOP_NAME
+    functions["Fn::Sub"] = json.dumps(mapping)
+    path = folder / "template.json"
+    path.write_text(json.dumps(document, indent=1))
+    return path
+
+
+# -- the bench: a stack, a meter, an API client -----------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One measured sample: ``runs`` runs started together."""
+
+    wall: float
+    """Seconds from the first start request until the last run completed (or the deadline)."""
+    spent: Reading
+    """Requests made from the first start until the stack was idle again."""
+    finished: bool = True
+    start_errors: list[str] = field(default_factory=list)
+    """Start requests the API answered with an error (the runs are found by their events)."""
+
+
+class Bench:
+    """A local stack with every client metered and every invocation counted."""
+
+    def __init__(self, folder: Path, *, virtual_time: bool = False) -> None:
+        self.meter = RequestMeter().install()
+        self.stack = LocalStack(
+            ROOT,
+            template=derived_template(folder),
+            virtual_time=virtual_time,
+            schedules=False,
+            environment={
+                "STEPWELL_WORKFLOWS": str(workflows_folder(folder / "workflows")),
+                # One log line per step on stdout is no part of orchestration.
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            },
+            on_invocation=self._invoked,
+        )
+        self.stack.start()
+        self.table = os.environ["STEPWELL_TABLE"]
+        self.dynamodb = boto3.client("dynamodb")
+        described = self.dynamodb.describe_table(TableName=self.table)["Table"]
+        self.meter.describe(self.table, TableShape.from_description(described))
+        self.api = Client(self.stack.url, timeout=120)
+        self.step_functions = {f.name for f in self.stack.functions if f.logical_id == NOOP}
+        self.timer_messages = 0
+        """Messages the Scheduler delivered to the timer queue (no client request shows them)."""
+
+    def close(self) -> None:
+        self.stack.stop()
+        self.meter.detach()
+
+    def _invoked(self, record: Invocation) -> None:
+        self.meter.invoked(record.function, record.duration_ms)
+        if record.source == "sqs":
+            # The event source mapping's requests to SQS, invisible here: the receive that got
+            # the batch and the delete of its messages.
+            self.meter.add("sqs:ReceiveMessage")
+            self.meter.add("sqs:DeleteMessageBatch")
+
+    def steps_done(self, spent: Reading) -> int:
+        """Step attempts the step function ran."""
+        return sum(spent.invocations[f] for f in self.step_functions)
+
+    def run(
+        self, workflow: str, run_input: Any, runs: int = 1, deadline_s: float = 900.0
+    ) -> Outcome:
+        """Start ``runs`` runs over HTTP and wait until every one completed (or the deadline)."""
+        before = self.meter.reading()
+        started_before = {e["detail"]["run_id"] for e in self.stack.events("run.started")}
+        t0 = time.perf_counter()
+        pending: set[str] = set()
+        errors: list[str] = []
+        for _ in range(runs):
+            reply = self.api.start_run(workflow, run_input)
+            if reply.ok:
+                pending.add(reply.body["run_id"])
+            else:
+                errors.append(f"{reply.status} {reply.text[:200]}")
+        if errors:
+            # The run may well have started: its run.started event names it.
+            fresh = {
+                e["detail"]["run_id"]
+                for e in self.stack.events("run.started")
+                if e["detail"].get("workflow") == workflow
+            }
+            pending |= fresh - started_before
+        statuses: dict[str, Any] = {}
+
+        def done() -> bool:
+            for event in self.stack.events("run.completed"):
+                detail = event["detail"]
+                if detail["run_id"] in pending:
+                    pending.discard(detail["run_id"])
+                    statuses[detail["run_id"]] = detail.get("status")
+            return not pending
+
+        left = deadline_s - (time.perf_counter() - t0)
+        finished = self.stack.run_until(done, timeout=max(left, 0.0))
+        wall = time.perf_counter() - t0
+        bad = {k: v for k, v in statuses.items() if v != "succeeded"}
+        assert not bad, f"runs that did not succeed: {bad}"
+        if finished:
+            assert self.stack.wait_idle(timeout=120), "the stack did not settle"
+        return Outcome(wall, self.meter.reading() - before, finished, errors)
+
+    def settle_timers(self) -> Reading:
+        """Virtual time only: let every pending one-time schedule fire (the stack's clock jumps
+        to each) and return what their handling cost."""
+        assert self.stack.clock.virtual and self.stack.schedules is not None
+        schedules = self.stack.schedules
+        before = self.meter.reading()
+        fired = sum(1 for s in schedules.all() if s.one_time and s.next_at is not None)
+
+        def all_fired() -> bool:
+            return schedules.next_due(one_time_only=True) is None and self.stack.idle()
+
+        assert self.stack.run_until(all_fired, timeout=120), "timers did not fire"
+        assert self.stack.wait_idle(timeout=60)
+        spent = self.meter.reading() - before
+        # Each one-time schedule sent its message to the timer queue: an SQS request.
+        spent.calls["sqs:SendMessage"] += fired
+        spent.sqs_messages += fired
+        spent.sqs_chunks += fired
+        return spent
+
+    def floor(self, steps: int, run: str) -> tuple[float, Reading]:
+        """The storage floor: per step, the two conditional writes any durable engine needs
+        (the step started, the step's result), in a bare loop on the same table and moto."""
+        before = self.meter.reading()
+        client = self.dynamodb
+        t0 = time.perf_counter()
+        for i in range(steps):
+            key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
+            client.put_item(
+                TableName=self.table,
+                Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="SET #s = :done, #o = :output",
+                ConditionExpression="#s = :running",
+                ExpressionAttributeNames={"#s": "status", "#o": "output"},
+                ExpressionAttributeValues={
+                    ":done": {"S": "succeeded"},
+                    ":running": {"S": "running"},
+                    ":output": {"S": json.dumps({"n": i + 1})},
+                },
+            )
+        return time.perf_counter() - t0, self.meter.reading() - before
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def measure(action: Callable[[], Outcome], repeat: int) -> list[Outcome]:
+    """``repeat`` samples, stopping early after one that did not finish."""
+    outcomes: list[Outcome] = []
+    for _ in range(repeat):
+        outcomes.append(action())
+        if not outcomes[-1].finished:
+            break
+    return outcomes
+
+
+def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dict[str, Any]:
+    """What the table shows for one workload. A sample that did not finish counts the steps
+    its step function ran."""
+    spent = Reading()
+    for outcome in outcomes:
+        spent = spent + outcome.spent
+    walls = [o.wall for o in outcomes]
+    finished = all(o.finished for o in outcomes)
+    steps = steps_per_sample * len(outcomes) if finished else bench.steps_done(spent)
+    median = statistics.median(walls)
+    priced = cost(spent, excluded_functions=bench.step_functions)
+    orchestrator = sum(n for f, n in spent.invocations.items() if f not in bench.step_functions)
+    per_step = max(steps, 1)
+    return {
+        "samples": len(outcomes),
+        "steps_per_sample": steps_per_sample,
+        "finished": finished,
+        "steps_measured": steps,
+        "start_errors": [e for o in outcomes for e in o.start_errors],
+        "wall_s": [round(w, 3) for w in walls],
+        "wall_median_s": round(median, 3),
+        "steps_per_s": round((steps / len(outcomes)) / median, 2),
+        "requests_per_step": round(sum(spent.calls.values()) / per_step, 3),
+        "dynamodb_writes_per_step": round(spent.writes / per_step, 3),
+        "dynamodb_reads_per_step": round(spent.reads / per_step, 3),
+        "conflicts_per_step": round(spent.errors["dynamodb:TransactWriteItems"] / per_step, 3),
+        "write_units_per_step": round((spent.write_units + spent.index_write_units) / per_step, 3),
+        "index_write_units_per_step": round(spent.index_write_units / per_step, 3),
+        "failed_write_units_per_step": round(spent.failed_write_units / per_step, 3),
+        "read_units_per_step": round(spent.billed_read_units / per_step, 3),
+        "bytes_written_per_step": round(spent.bytes_written / per_step, 1),
+        "timers_per_step": round(spent.schedules_created / per_step, 3),
+        "orchestrator_invocations_per_step": round(orchestrator / per_step, 4),
+        "step_invocations_per_step": round(bench.steps_done(spent) / per_step, 4),
+        "cost_per_million_steps": {k: round(v, 4) for k, v in priced.per_million(per_step).items()},
+        "largest_item_bytes": spent.largest_item,
+        "requests_per_sample": {
+            k: round(v / len(outcomes), 1) for k, v in sorted(spent.calls.items())
+        },
+        "errors_per_sample": {
+            k: round(v / len(outcomes), 1) for k, v in sorted(spent.errors.items())
+        },
+        "invocations_per_sample": {
+            k: round(v / len(outcomes), 1) for k, v in sorted(spent.invocations.items())
+        },
+    }
+
+
+def floor_figures(samples: list[tuple[float, Reading]], steps: int) -> dict[str, Any]:
+    """The storage floor's figures (same shape as the workloads' where they compare)."""
+    spent = Reading()
+    for _, reading in samples:
+        spent = spent + reading
+    median = statistics.median(w for w, _ in samples)
+    total = steps * len(samples)
+    return {
+        "samples": len(samples),
+        "steps_per_sample": steps,
+        "wall_median_s": round(median, 4),
+        "steps_per_s": round(steps / median, 2),
+        "requests_per_step": round(sum(spent.calls.values()) / total, 3),
+        "write_units_per_step": round((spent.write_units + spent.index_write_units) / total, 3),
+        "cost_per_million_steps": {
+            k: round(v, 4) for k, v in cost(spent).per_million(total).items()
+        },
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (getrusage; kilobytes on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+# -- the workloads --------------------------------------------------------------------------
+
+W1_STEPS = SEQUENTIAL_STEPS
+W2_STEPS = SMALL_FANOUT + 1  # the children and the join
+W3_STEPS = 3  # a task, the delay, a task
+W4_STEPS = LARGE_FANOUT + 1
+
+
+def w1(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        return bench.run("bench-sequential", {"n": 0})
+
+    one()  # warm-up: the functions' containers start
+    result = figures(bench, measure(one, args.repeat), W1_STEPS)
+    floors = [bench.floor(W1_STEPS, f"w1-{i}") for i in range(args.repeat + 1)][1:]
+    result["floor"] = floor_figures(floors, W1_STEPS)
+    return result
+
+
+def w2(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        return bench.run("bench-fanout", {"items": list(range(SMALL_FANOUT))})
+
+    bench.run("bench-fanout", {"items": list(range(10))})  # warm-up
+    result = figures(bench, measure(one, args.repeat), W2_STEPS)
+    floors = [bench.floor(W2_STEPS, f"w2-{i}") for i in range(args.repeat + 1)][1:]
+    result["floor"] = floor_figures(floors, W2_STEPS)
+    return result
+
+
+def w3(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        return bench.run("bench-delay", None)
+
+    one()
+    result = figures(bench, measure(one, args.repeat), W3_STEPS)
+    result["overhead_beyond_delay_s"] = round(result["wall_median_s"] - 1.0, 3)
+    return result
+
+
+def w4(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        items = {"items": list(range(LARGE_FANOUT))}
+        return bench.run("bench-fanout", items, deadline_s=args.deadline)
+
+    bench.run("bench-fanout", {"items": list(range(10))})  # warm-up
+    return figures(bench, measure(one, args.repeat), W4_STEPS)
+
+
+def w5(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        return bench.run(
+            "bench-sequential", {"n": 0}, runs=CONCURRENT_RUNS, deadline_s=args.deadline
+        )
+
+    bench.run("bench-sequential", {"n": 0})  # warm-up
+    return figures(bench, measure(one, args.repeat), W1_STEPS * CONCURRENT_RUNS)
+
+
+def deferred(folder: Path) -> dict[str, Any]:
+    """What a run's timers cost when they fire after it ended (each dispatched attempt's lease
+    timer, due 15.5 minutes later): W1 once on a virtual-time stack, then every timer fired."""
+    bench = Bench(folder, virtual_time=True)
+    try:
+        with bench.stack.hold():
+            outcome = bench.run("bench-sequential", {"n": 0})
+        timers = outcome.spent.schedules_created
+        later = bench.settle_timers()
+    finally:
+        bench.close()
+    priced = cost(later, excluded_functions=bench.step_functions)
+    return {
+        "timers": timers,
+        "requests_per_timer": {
+            k: round(v / max(timers, 1), 3) for k, v in sorted(later.calls.items())
+        },
+        "invocations_per_timer": {
+            k: round(v / max(timers, 1), 3) for k, v in sorted(later.invocations.items())
+        },
+        "cost_per_million_timers": {
+            k: round(v, 4) for k, v in priced.per_million(max(timers, 1)).items()
+        },
+    }
+
+
+WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
+    "W1": w1,
+    "W2": w2,
+    "W3": w3,
+    "W4": w4,
+    "W5": w5,
+}
+
+
+def main() -> None:
+    """Run one workload and print its figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=[*sorted(WORKLOADS), "deferred"])
+    parser.add_argument("--repeat", type=int, default=5, help="measured samples")
+    parser.add_argument(
+        "--deadline", type=float, default=900.0, help="seconds a sample may take (W4, W5)"
+    )
+    parser.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="stepwell-bench-") as tmp, fast_transactions():
+        if args.workload == "deferred":
+            result = deferred(Path(tmp))
+        else:
+            bench = Bench(Path(tmp))
+            try:
+                result = WORKLOADS[args.workload](bench, args)
+            finally:
+                bench.close()
+    result["workload"] = args.workload
+    result["process_s"] = round(time.perf_counter() - t0, 2)
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["python"] = platform.python_version()
+    text = json.dumps(result)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Code-first workflows: a Python function over a durable Context, replayed from stored results."""

@@ -1,0 +1,743 @@
+"""The Context a code-first workflow's function receives: every durable thing it can do.
+
+    @workflow(name="release")
+    def release(ctx: Context, input: dict) -> dict:
+        build = ctx.task("build", function="BuildFunction", input=input)
+        ctx.parallel("checks", [lambda c: c.task("lint", function="Lint", input=build), ...])
+        if not ctx.approval("go", message="Ship it?", approvers=["lead@example.com"]).approved:
+            return {"shipped": False}
+        ...
+
+Each call is a step with a name (unique in its scope; a repeated name gets ``#2``, ``#3`` ...).
+Issued steps (task, http, agent, notify, shell, sleep, approval, callback, child workflow) are
+run by the engine: the function suspends at a step until it has ended, and later replays return
+its stored result. Inline steps (``ctx.step``, ``ctx.operation``, ``ctx.now``) run in the
+replay itself and their results are recorded. See docs/code-first.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random as _random
+import re
+import uuid as _uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar, cast
+
+from stepwell.code.errors import ContextError, MapFailed, ParallelFailed, StepFailed, Suspend
+from stepwell.code.logger import ReplayLogger
+from stepwell.code.protocol import Checkpoint, Issue, Recorded
+from stepwell.code.replay import Replay, describe_scope, error_of, to_json
+from stepwell.code.specs import (
+    Duration,
+    RetryPolicy,
+    check_name,
+    check_spec,
+    duration_text,
+    inline_policy,
+    put_duration,
+    put_retry,
+    seconds,
+)
+from stepwell.definition.models import Retry
+from stepwell.engine import retry as retries
+from stepwell.engine.attempts import SECRET_MARK
+
+__all__ = [
+    "INLINE_RETRY_BUDGET",
+    "Approval",
+    "Context",
+    "ContextError",
+    "MapFailed",
+    "Operation",
+    "ParallelFailed",
+    "ReplayLogger",
+    "StepFailed",
+]
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+INLINE_RETRY_BUDGET = 30.0
+"""Seconds an inline step may spend waiting between its retries in one replay, in all: a wait
+that would go past it is cut short (the remaining attempts follow without a wait)."""
+
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PLACEHOLDER = re.compile(re.escape(SECRET_MARK).replace("%s", "([^{}]+)"))
+
+
+class Operation(Protocol):
+    """A user-defined kind of inline step, run by ``ctx.operation(name, op)``: the replay
+    calls ``op.execute()`` once and records its result under ``op.kind``."""
+
+    @property
+    def kind(self) -> str:
+        """The operation's own kind, kept on its record (``"feature-flag"``, ``"lock"`` ...)."""
+        ...
+
+    def execute(self) -> Any:
+        """Do the work; return a JSON value."""
+        ...
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The outcome of ``ctx.approval``: a rejection does not raise, the code decides."""
+
+    approved: bool
+    decision: Literal["approved", "rejected"]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """Each decision in order: ``{"approver", "decision", "comment", "at"}``."""
+    approver: str | None = None
+    """Who gave the deciding decision (None when the approval timed out into a decision)."""
+    comment: str | None = None
+    """The deciding decision's comment."""
+    timed_out: bool = False
+    """True when nobody decided in time and ``on_timeout`` approved or rejected."""
+
+    @classmethod
+    def from_output(cls, output: Any) -> Approval:
+        """Build it from an approval step's output (``{"approved", "decisions", "timed_out"}``)."""
+        data = output if isinstance(output, Mapping) else {}
+        approved = bool(data.get("approved"))
+        decisions = [dict(d) for d in data.get("decisions") or [] if isinstance(d, Mapping)]
+        timed_out = bool(data.get("timed_out"))
+        last = decisions[-1] if decisions and not timed_out else {}
+        return cls(
+            approved=approved,
+            decision="approved" if approved else "rejected",
+            decisions=decisions,
+            approver=last.get("approver"),
+            comment=last.get("comment"),
+            timed_out=timed_out,
+        )
+
+
+class Context:
+    """What a workflow function does durably. One is made per replay (and one per parallel
+    branch or map item); the workflow's code never builds one itself."""
+
+    def __init__(
+        self,
+        state: Replay,
+        scope: str = "",
+        *,
+        replaying_all: bool = False,
+        last: list[str] | None = None,
+    ) -> None:
+        self._state = state
+        self._scope = scope
+        self._replaying_all = replaying_all
+        """True inside a fan-out the code had already gone past: all of it is replayed."""
+        self._last: list[str] = list(last or [])
+        """The keys of the step(s) reached just before the next one (its ``after``)."""
+        self._positions = 0
+        self._occurrences: dict[str, int] = {}
+        self._uuids = 0
+        self._randoms = 0
+        self._logger = ReplayLogger(state.logger, lambda: self.is_replaying)
+
+    # -- about the run ----------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self._state.info.run_id
+
+    @property
+    def workflow_name(self) -> str:
+        """The workflow's name."""
+        return self._state.info.workflow
+
+    @property
+    def replay(self) -> int:
+        """This replay's number (1 for the function's first run)."""
+        return self._state.info.replay
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the run started (``ctx.now() - ctx.started_at`` is how long it has run)."""
+        text = self._state.info.started_at
+        return datetime.fromisoformat(text) if text else None
+
+    @property
+    def cost_usd(self) -> float:
+        """Model cost of the run so far, as of this replay (read it in ``ctx.step`` to branch
+        on it: it grows between replays)."""
+        return self._state.info.cost_usd
+
+    @property
+    def input_tokens(self) -> int:
+        """Model input tokens of the run so far, as of this replay."""
+        return self._state.info.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        """Model output tokens of the run so far, as of this replay."""
+        return self._state.info.output_tokens
+
+    @property
+    def scope(self) -> str:
+        """The prefix of this Context's step keys (``""``, ``checks/0/`` ...)."""
+        return self._scope
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs what an earlier replay already ran."""
+        return self._replaying_all or self._state.unvisited(self._scope) > 0
+
+    @property
+    def logger(self) -> ReplayLogger:
+        """A logger that stays quiet while the code is replayed."""
+        return self._logger
+
+    # -- steps the engine runs --------------------------------------------------------------
+
+    def task(
+        self,
+        name: str,
+        function: str,
+        input: Any = None,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Invoke a Lambda function (logical id in template.yaml, name or ARN) with ``input``;
+        return its output. Raises StepFailed once it failed after its retries."""
+        self._enter("task", name)
+        if not isinstance(function, str) or not function:
+            raise ValueError(
+                f"step {name!r}: function must name a Lambda function (a logical id in "
+                f"template.yaml, a function name or an ARN), not {function!r}"
+            )
+        spec: dict[str, Any] = {"function": function}
+        put_retry(spec, name, retry)
+        put_duration(spec, name, "timeout", timeout)
+        return self._issued(name, "task", input, spec)
+
+    def http(
+        self,
+        name: str,
+        url: str,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        request_timeout: Duration = "10s",
+        secrets: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Make one HTTP request (run by the runner function); return ``{"status", "headers",
+        "body"}``. ``secrets`` maps a name to a Secrets Manager id; put ``ctx.secret(NAME)``
+        in the url, a header or the body and the runner fills it in (the engine and the
+        records never hold the value). Any status succeeds; 5xx, 429 and connection errors
+        fail the attempt (retry them with ``retry``)."""
+        self._enter("http", name)
+        method = method.upper() if isinstance(method, str) else method
+        declared = dict(secrets or {})
+        request = json.dumps(to_json([url, headers, body], f"the request of step {name!r}"))
+        used = set(_PLACEHOLDER.findall(request))
+        missing = sorted(used - set(declared))
+        if missing:
+            raise ValueError(
+                f"step {name!r} uses secret {missing[0]!r} without declaring it: pass "
+                f"secrets={{{missing[0]!r}: 'the secret id'}} to ctx.http"
+            )
+        request_timeout_s = seconds(name, "request_timeout", request_timeout)
+        spec: dict[str, Any] = {
+            "method": method,
+            "url": url,
+            "headers": dict(headers or {}),
+            "request_timeout": duration_text(name, "request_timeout", request_timeout),
+            "secrets": declared,
+        }
+        put_retry(spec, name, retry)
+        put_duration(spec, name, "timeout", timeout)
+        parameters = {
+            "method": method,
+            "url": url,
+            "headers": dict(headers or {}),
+            "body": body,
+            "request_timeout_s": request_timeout_s,
+            "secrets": declared,
+        }
+        return self._issued(name, "http", parameters, spec)
+
+    def secret(self, name: str) -> str:
+        """The placeholder for secret ``name`` in ``ctx.http``'s url, headers or body."""
+        if not isinstance(name, str) or not _SECRET_NAME.match(name):
+            raise ValueError(
+                f"secret name {name!r}: use letters, digits, '_', '-' or '.' (the key of "
+                "ctx.http's secrets, not the secret id)"
+            )
+        return SECRET_MARK % name
+
+    def notify(
+        self, name: str, detail_type: str, detail: Any = None, source: str = "stepwell"
+    ) -> Any:
+        """Put an event on the event bus (``detail_type``, ``detail``, ``source``)."""
+        self._enter("notify", name)
+        spec = {"detail_type": detail_type, "source": source}
+        parameters = {"detail_type": detail_type, "detail": detail, "source": source}
+        return self._issued(name, "notify", parameters, spec)
+
+    def agent(
+        self,
+        name: str,
+        prompt: str,
+        model: str,
+        system: str | None = None,
+        max_tokens: int = 1024,
+        budget_usd: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Ask a Bedrock model; return its answer. Its tokens and cost count in the run's
+        totals (``ctx.cost_usd`` ...); ``budget_usd`` fails the step when a call would cost
+        more."""
+        self._enter("agent", name)
+        spec: dict[str, Any] = {"model": model, "prompt": prompt, "max_tokens": max_tokens}
+        if system is not None:
+            spec["system"] = system
+        if budget_usd is not None:
+            spec["budget_usd"] = budget_usd
+        put_retry(spec, name, retry)
+        put_duration(spec, name, "timeout", timeout)
+        parameters = {
+            "model": model,
+            "prompt": prompt,
+            "system": system,
+            "max_tokens": max_tokens,
+            "budget_usd": budget_usd,
+        }
+        return self._issued(name, "agent", parameters, spec)
+
+    def shell(self, name: str, command: str | Sequence[str], timeout: Duration = "60s") -> Any:
+        """Run a command in the runner function (no shell: a list of arguments, or a string
+        split as a shell would); return ``{"exit_code", "stdout", "stderr"}``. It runs under
+        the runner's limits: 15 minutes at most, only /tmp writable, no root, the runner's
+        IAM role."""
+        self._enter("shell", name)
+        if isinstance(command, str):
+            argv: str | list[str] = command
+        elif isinstance(command, Sequence) and all(isinstance(a, str) for a in command):
+            argv = list(command)
+        else:
+            raise TypeError(f"step {name!r}: command must be a string or a list of strings")
+        spec = {"command": argv, "timeout": duration_text(name, "timeout", timeout)}
+        parameters = {"command": argv, "timeout_s": seconds(name, "timeout", timeout)}
+        return self._issued(name, "shell", parameters, spec)
+
+    def workflow(
+        self, name: str, workflow: str, input: Any = None, timeout: Duration | None = None
+    ) -> Any:
+        """Start a run of workflow ``workflow`` (a child run; cancelled with this run) and
+        return its output. Raises StepFailed when the child run fails."""
+        self._enter("workflow", name)
+        spec: dict[str, Any] = {"workflow": workflow}
+        put_duration(spec, name, "timeout", timeout)
+        return self._issued(name, "workflow", input, spec)
+
+    # -- waits ------------------------------------------------------------------------------
+
+    def sleep(self, name: str, duration: Duration) -> None:
+        """Wait ``duration`` (no Lambda runs meanwhile: the engine sets a timer)."""
+        self._enter("sleep", name)
+        spec = {"duration": duration_text(name, "duration", duration)}
+        self._issued(name, "delay", None, spec)
+
+    def sleep_until(self, name: str, when: datetime | str) -> None:
+        """Wait until ``when`` (a datetime with a time zone, or ISO 8601 text with one)."""
+        self._enter("sleep_until", name)
+        moment = when
+        if isinstance(moment, str):
+            try:
+                moment = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"step {name!r}: {when!r} is not an ISO 8601 time: write it like "
+                    "2025-01-31T09:00:00+00:00"
+                ) from None
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise ValueError(
+                f"step {name!r}: sleep_until needs a time with a time zone, not {when!r} (use "
+                "datetime(..., tzinfo=UTC) or an ISO 8601 time ending in Z or +00:00)"
+            )
+        self._issued(name, "delay", None, {"until": moment.isoformat()})
+
+    def approval(
+        self,
+        name: str,
+        message: str = "Approval requested",
+        approvers: Sequence[str] | None = None,
+        quorum: int = 1,
+        timeout: Duration | None = "7d",
+        on_timeout: Literal["approve", "reject", "fail"] = "fail",
+    ) -> Approval:
+        """Ask people to approve (signed approve/reject links, as for YAML approvals); return
+        the decision. Any rejection decides ``approved=False``; ``quorum`` approvals decide
+        ``approved=True``. When ``timeout`` passes, ``on_timeout`` approves, rejects or fails
+        the step (StepFailed ``ApprovalTimedOut``)."""
+        self._enter("approval", name)
+        people = [approvers] if isinstance(approvers, str) else list(approvers or [])
+        spec: dict[str, Any] = {
+            "message": message,
+            "approvers": people,
+            "quorum": quorum,
+            "timeout": None if timeout is None else duration_text(name, "timeout", timeout),
+            "on_timeout": on_timeout,
+            "on_reject": "continue",
+        }
+        return Approval.from_output(self._issued(name, "approval", None, spec))
+
+    def wait_for_callback(
+        self, name: str, timeout: Duration | None = "1d", heartbeat: Duration | None = None
+    ) -> Any:
+        """Wait for an outside system to call back; return the payload it sends. The engine
+        puts ``callback.requested`` (with the signed token and URL) on the event bus when the
+        wait opens; a callback that arrives earlier is kept for it. Raises StepFailed on a
+        failure callback, ``CallbackTimedOut`` or ``HeartbeatTimedOut``."""
+        self._enter("wait_for_callback", name)
+        spec: dict[str, Any] = {
+            "timeout": None if timeout is None else duration_text(name, "timeout", timeout)
+        }
+        put_duration(spec, name, "heartbeat", heartbeat)
+        return self._issued(name, "callback", None, spec)
+
+    # -- inline steps -----------------------------------------------------------------------
+
+    def step(
+        self,
+        name: str,
+        fn: Callable[..., T],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+    ) -> T:
+        """Run ``fn(*args)`` here, in the replay, and record its result (a JSON value): later
+        replays return the record without calling ``fn``. Put anything that is not
+        deterministic (clocks, random numbers, reads of the world) in a step. With ``retry``,
+        a failure is retried in the same replay (waits: at most INLINE_RETRY_BUDGET seconds
+        in all); the last failure is recorded and raised as StepFailed."""
+        self._enter("step", name)
+        if not callable(fn):
+            raise TypeError(f"step {name!r}: {fn!r} is not callable")
+        return cast(T, self._inline(name, "step", lambda: fn(*args), retry))
+
+    def operation(self, name: str, op: Operation, retry: RetryPolicy | None = None) -> Any:
+        """Run a user-defined operation inline (``op.execute()``), recorded with ``op.kind``."""
+        self._enter("operation", name)
+        kind = getattr(op, "kind", None)
+        execute = getattr(op, "execute", None)
+        if not isinstance(kind, str) or not kind or not callable(execute):
+            raise TypeError(
+                f"step {name!r}: {op!r} is not an operation: give it a 'kind' (a non-empty "
+                "string) and an 'execute()' method"
+            )
+        return self._inline(name, "operation", execute, retry, operation=kind)
+
+    def now(self) -> datetime:
+        """The time, recorded the first time the code gets here (later replays return the
+        same time). Never read the clock directly in a workflow."""
+        self._enter("now")
+        key, position, record, after = self._reach("$now", "now", chain=False)
+        if record is not None:
+            if not record.ended:
+                raise self._state.suspend(key)
+            return datetime.fromisoformat(str(_result(record)))
+        stamp = self._state.now.isoformat()
+        self._state.checkpoints.append(
+            Checkpoint(key, "$now", "now", position, "succeeded", output=stamp, after=after)
+        )
+        return datetime.fromisoformat(stamp)
+
+    def uuid(self) -> _uuid.UUID:
+        """A UUID that is the same on every replay (derived from the run, scope and call)."""
+        self._enter("uuid")
+        self._uuids += 1
+        digest = self._digest("uuid", self._uuids)
+        return _uuid.UUID(bytes=digest[:16], version=4)
+
+    def random(self) -> float:
+        """A number in [0, 1) that is the same on every replay."""
+        self._enter("random")
+        self._randoms += 1
+        seed = int.from_bytes(self._digest("random", self._randoms)[:8], "big")
+        return _random.Random(seed).random()
+
+    # -- fan-outs ---------------------------------------------------------------------------
+
+    def parallel(
+        self,
+        name: str,
+        branches: Sequence[Callable[[Context], T]],
+        fail_fast: bool = True,
+        max_concurrency: int | None = None,
+    ) -> list[T]:
+        """Run ``branch(ctx)`` for each branch, concurrently (each gets a Context of its own);
+        return their results in order. ``fail_fast``: the first failure raises ParallelFailed
+        at once (steps already started in other branches keep running; no new ones start);
+        otherwise every branch ends first. ``max_concurrency``: branches running at once."""
+        self._enter("parallel", name)
+        jobs = list(branches)
+        for branch in jobs:
+            if not callable(branch):
+                raise TypeError(f"parallel {name!r}: branch {branch!r} is not callable")
+        _check_concurrency(name, max_concurrency)
+        key, results, errors = self._fan_out(
+            "parallel",
+            name,
+            jobs,
+            max_concurrency,
+            fail_now=lambda errors: fail_fast,
+            failure=ParallelFailed,
+        )
+        if errors:
+            raise ParallelFailed(key, results, errors)
+        return cast(list[T], results)
+
+    def map(
+        self,
+        name: str,
+        items: Iterable[Item],
+        fn: Callable[[Context, Item], T],
+        max_concurrency: int | None = None,
+        tolerated_failures: int = 0,
+    ) -> list[T | None]:
+        """Run ``fn(ctx, item)`` for each item, concurrently; return the results in item order
+        (None for a failed item while the failures are within ``tolerated_failures``). One
+        failure more raises MapFailed at once."""
+        self._enter("map", name)
+        values = list(items)
+        if not callable(fn):
+            raise TypeError(f"map {name!r}: {fn!r} is not callable")
+        _check_concurrency(name, max_concurrency)
+        if not isinstance(tolerated_failures, int) or tolerated_failures < 0:
+            raise ValueError(f"map {name!r}: tolerated_failures must be an int >= 0")
+
+        def job(item: Item) -> Callable[[Context], T]:
+            return lambda ctx: fn(ctx, item)
+
+        def failure(key: str, results: list[Any], errors: dict[int, Exception]) -> MapFailed:
+            return MapFailed(key, results, errors, tolerated_failures)
+
+        _, results, _ = self._fan_out(
+            "map",
+            name,
+            [job(item) for item in values],
+            max_concurrency,
+            fail_now=lambda errors: len(errors) > tolerated_failures,
+            failure=failure,
+        )
+        return cast(list[T | None], results)
+
+    # -- the machinery ----------------------------------------------------------------------
+
+    def _enter(self, method: str, *name: Any) -> None:
+        """Check that the code may call ``ctx.<method>`` now (and its step name, if given)."""
+        state = self._state
+        if state.finished:
+            raise ContextError(
+                f"ctx.{method} was called after the workflow function returned: a Context "
+                "lives only while its replay runs"
+            )
+        if state.inside_step is not None:
+            raise ContextError(
+                f"ctx.{method} was called inside inline step {state.inside_step!r}: an inline "
+                "step's function runs once and its result is recorded; make other steps from "
+                "the workflow function, before or after ctx.step"
+            )
+        if state.active is not self:
+            running = describe_scope(state.active._scope) if state.active else "nothing"
+            raise ContextError(
+                f"ctx.{method} was called on the Context of {describe_scope(self._scope)} "
+                f"while the code runs {running}: inside a parallel branch or map item use the "
+                "ctx its function receives, and only while it runs"
+            )
+        for given in name:
+            check_name(given, method)
+
+    def _key(self, name: str) -> str:
+        count = self._occurrences.get(name, 0) + 1
+        self._occurrences[name] = count
+        return f"{self._scope}{name}" if count == 1 else f"{self._scope}{name}~{count}"
+
+    def _reach(
+        self, name: str, kind: str, chain: bool = True
+    ) -> tuple[str, int, Recorded | None, list[str]]:
+        """Key, position, checked record and ``after`` of the step the code reached."""
+        key = self._key(name)
+        position = self._positions
+        self._positions += 1
+        record = self._state.reached(key, kind, self._scope, position)
+        after = list(self._last)
+        if chain:
+            self._last = [key]
+        return key, position, record, after
+
+    def _issued(self, name: str, kind: str, input: Any, spec: dict[str, Any]) -> Any:
+        """A step the engine runs: its stored result, or an Issue and a suspension."""
+        state = self._state
+        key, position, record, after = self._reach(name, kind)
+        if record is None:
+            check_spec(key, kind, spec)
+            value = to_json(input, f"the input of step {key!r}")
+            state.issued.append(Issue(key, name, kind, position, value, spec, after))
+            raise state.suspend(key)
+        if not record.ended:
+            raise state.suspend(key)
+        return _result(record)
+
+    def _inline(
+        self,
+        name: str,
+        kind: str,
+        call: Callable[[], Any],
+        retry: RetryPolicy | None,
+        operation: str | None = None,
+    ) -> Any:
+        """A step the replay runs: its stored result, or run it now and checkpoint it."""
+        state = self._state
+        key, position, record, after = self._reach(name, kind)
+        if record is not None:
+            if not record.ended:
+                raise state.suspend(key)
+            return _result(record)
+        policy = inline_policy(key, retry)
+        state.inside_step = key
+        try:
+            value, failure = self._attempts(key, call, policy)
+        finally:
+            state.inside_step = None
+        if failure is None:
+            output = to_json(value, f"the result of step {key!r}")
+            state.checkpoints.append(
+                Checkpoint(key, name, kind, position, "succeeded", output, None, operation, after)
+            )
+            return output
+        error = error_of(failure)
+        state.checkpoints.append(
+            Checkpoint(key, name, kind, position, "failed", None, error, operation, after)
+        )
+        raise StepFailed(key, error["type"], error["message"]) from failure
+
+    def _attempts(
+        self, key: str, call: Callable[[], Any], policy: Retry | None
+    ) -> tuple[Any, Exception | None]:
+        """Call until it returns or its retries run out: ``(value, None)`` or ``(None, exc)``."""
+        state = self._state
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call(), None
+            except ContextError:
+                raise
+            except Exception as exc:
+                seed = f"{state.info.run_id}/{key}/{attempt}"
+                decision = retries.decide(policy, attempt, type(exc).__name__, seed)
+                if not decision.retry:
+                    return None, exc
+                wait = min(decision.delay.total_seconds(), INLINE_RETRY_BUDGET - waited)
+                self._logger.warning(
+                    "step %r attempt %d failed (%s: %s); retrying in %.1fs",
+                    key,
+                    attempt,
+                    type(exc).__name__,
+                    exc,
+                    max(wait, 0.0),
+                )
+                if wait > 0:
+                    state.sleep(wait)
+                    waited += wait
+
+    def _fan_out(
+        self,
+        kind: str,
+        name: str,
+        jobs: list[Callable[[Context], Any]],
+        max_concurrency: int | None,
+        fail_now: Callable[[dict[int, Exception]], bool],
+        failure: Callable[[str, list[Any], dict[int, Exception]], Exception],
+    ) -> tuple[str, list[Any], dict[int, Exception]]:
+        """Run the branches of a parallel or the items of a map in order, each in its scope.
+
+        Returns once every branch has ended; raises ``failure(...)`` as soon as ``fail_now``
+        says so, and suspends when a branch is still waiting (or not yet started)."""
+        state = self._state
+        key = self._key(name)
+        position = self._positions
+        self._positions += 1
+        state.reached(key, kind, self._scope, position)
+        inner = key + "."
+        # Records in this scope past the fan-out: the code went on after it in an earlier
+        # replay, so all of it is a replay (for ctx.logger).
+        replaying_all = self._replaying_all or (
+            state.unvisited(self._scope) > state.unvisited(inner)
+        )
+        mark = len(state.issued)
+        before = list(self._last)
+        results: list[Any] = [None] * len(jobs)
+        errors: dict[int, Exception] = {}
+        running = 0
+        started = 0
+        lasts: list[str] = []
+        dropped: dict[str, list[str]] = {}
+        try:
+            for index, job in enumerate(jobs):
+                if max_concurrency is not None and running >= max_concurrency:
+                    break
+                started += 1
+                child = Context(state, f"{inner}{index}.", replaying_all=replaying_all, last=before)
+                state.active = child
+                try:
+                    results[index] = job(child)
+                except Suspend as suspension:
+                    state.caught(suspension)
+                    running += 1
+                except Exception as exc:
+                    errors[index] = exc
+                    if fail_now(errors):
+                        # Steps this fan-out reached for the first time in this replay are not
+                        # started: once its failure is known nothing new begins in it.
+                        dropped.update((i.key, i.after) for i in state.issued[mark:])
+                        del state.issued[mark:]
+                        state.pass_under(inner)
+                        raise failure(key, results, errors) from exc
+                finally:
+                    state.active = self
+                    lasts.extend(child._last)
+        finally:
+            # A step dropped on failure was never started: the edge runs from the one before it.
+            edges = [e for k in lasts for e in (dropped.get(k, [k]))]
+            self._last = list(dict.fromkeys(edges)) or before
+        if running or started < len(jobs):
+            raise state.suspend(key)
+        return key, results, errors
+
+    def _digest(self, what: str, counter: int) -> bytes:
+        text = f"{self._state.info.run_id}\x00{self._scope}\x00{what}\x00{counter}"
+        return hashlib.sha256(text.encode()).digest()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _result(record: Recorded) -> Any:
+    """An ended record's result: its output, or its failure raised as StepFailed."""
+    if record.status in ("failed", "cancelled"):
+        error = record.error or {}
+        default = "StepCancelled" if record.status == "cancelled" else "StepFailed"
+        raise StepFailed(
+            record.key, str(error.get("type") or default), str(error.get("message") or "")
+        )
+    return record.output
+
+
+def _check_concurrency(name: str, max_concurrency: int | None) -> None:
+    if max_concurrency is not None and (
+        not isinstance(max_concurrency, int) or max_concurrency < 1
+    ):
+        raise ValueError(f"{name!r}: max_concurrency must be an int >= 1 (or None for no limit)")

@@ -1,0 +1,75 @@
+"""What a code-first workflow's Context raises.
+
+The code may catch :class:`StepFailed`, :class:`ParallelFailed` and :class:`MapFailed` (a
+step's failure is the code's to handle, as in Temporal and Lambda durable functions).
+:class:`ReplayMismatch` and the internal suspension derive from ``BaseException`` so that an
+``except Exception`` in the workflow cannot swallow them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StepFailed(Exception):
+    """A step ended in failure (after its retries): catch it to handle the failure in code."""
+
+    def __init__(self, step: str, error_type: str, message: str) -> None:
+        super().__init__(f"step {step!r} failed: {error_type}: {message}")
+        self.step = step
+        """The step's key (its name, ``name#2`` in a loop, ``parallel/0/name`` in a branch)."""
+        self.error_type = error_type
+        """The error's name: the exception type the step raised, ``StepTimedOut``,
+        ``ApprovalTimedOut``, ``CallbackTimedOut`` ..."""
+        self.message = message
+
+
+class ParallelFailed(Exception):
+    """A branch of ``ctx.parallel`` raised."""
+
+    def __init__(self, parallel: str, results: list[Any], errors: dict[int, Exception]) -> None:
+        detail = "; ".join(
+            f"branch {index}: {type(error).__name__}: {error}"
+            for index, error in sorted(errors.items())
+        )
+        super().__init__(f"parallel {parallel!r} failed: {detail}")
+        self.parallel = parallel
+        self.results = results
+        """Each branch's return value by index (None for a branch that failed or had not ended)."""
+        self.errors = errors
+        """The exception of each failed branch, by index."""
+
+
+class MapFailed(Exception):
+    """More items of ``ctx.map`` failed than it tolerates."""
+
+    def __init__(
+        self, map_key: str, results: list[Any], errors: dict[int, Exception], tolerated: int
+    ) -> None:
+        first = min(errors)
+        super().__init__(
+            f"map {map_key!r} failed: {len(errors)} items failed, {tolerated} tolerated "
+            f"(item {first}: {type(errors[first]).__name__}: {errors[first]})"
+        )
+        self.map = map_key
+        self.results = results
+        """Each item's result by index (None for an item that failed or had not ended)."""
+        self.errors = errors
+        """The exception of each failed item, by index."""
+        self.tolerated = tolerated
+
+
+class ContextError(RuntimeError):
+    """The Context was used in a way the replay cannot follow (a bug in the workflow's code)."""
+
+
+class ReplayMismatch(BaseException):
+    """The code no longer matches the run's records: it changed under a run in flight."""
+
+
+class Suspend(BaseException):
+    """Internal: the replay cannot go past this point until a step ends. Never catch it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key

@@ -1,0 +1,82 @@
+"""``@workflow``: declare a Python function as a code-first workflow.
+
+    @workflow(name="release", input_schema={"type": "object", "required": ["ref"]})
+    def release(ctx: Context, input: dict) -> dict:
+        build = ctx.task("build", function="BuildFunction", input=input)
+        ...
+
+The function stays a plain function (call it with a Context in tests); the decorator only
+attaches a :class:`CodeWorkflow` that the catalog finds in ``statemachines/*.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+ATTRIBUTE = "__stepwell_workflow__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class CodeWorkflow:
+    """What ``@workflow`` declares about a function."""
+
+    name: str
+    function: Callable[..., Any]
+    version: str | None = None
+    """A label of the code's version: runs keep the version they started with (keep the old
+    function, with its version, beside the new one until its runs end)."""
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    triggers: dict[str, Any] | None = None
+    """As in YAML: ``{"events": [{"pattern": ..., "input": ...}], "schedules": [...]}``."""
+    timeout: str | None = None
+    """The run's timeout (``3d``, ``PT1H``); none by default."""
+    replay_timeout: str | None = None
+    """Limit for one replay of the function (the runner's timeout when unset)."""
+
+
+def workflow(
+    name: str,
+    *,
+    version: str | None = None,
+    description: str | None = None,
+    input_schema: dict[str, Any] | None = None,
+    output_schema: dict[str, Any] | None = None,
+    triggers: dict[str, Any] | None = None,
+    timeout: str | None = None,
+    replay_timeout: str | None = None,
+) -> Callable[[F], F]:
+    """Declare ``function(ctx, input) -> output`` as the workflow ``name``."""
+
+    def declare(function: F) -> F:
+        info = CodeWorkflow(
+            name=name,
+            function=function,
+            version=version,
+            description=description if description is not None else _summary(function),
+            input_schema=input_schema,
+            output_schema=output_schema,
+            triggers=triggers,
+            timeout=timeout,
+            replay_timeout=replay_timeout,
+        )
+        setattr(function, ATTRIBUTE, info)
+        return function
+
+    return declare
+
+
+def declared(value: Any) -> CodeWorkflow | None:
+    """The CodeWorkflow ``value`` was declared as, or None."""
+    info = getattr(value, ATTRIBUTE, None)
+    return info if isinstance(info, CodeWorkflow) else None
+
+
+def _summary(function: Callable[..., Any]) -> str | None:
+    doc = (function.__doc__ or "").strip()
+    return doc.split("\n\n")[0].replace("\n", " ") if doc else None

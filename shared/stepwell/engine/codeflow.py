@@ -1,0 +1,256 @@
+"""Code-first runs in the engine: the replay step, the steps its replays issue, and waking it.
+
+A code-first run has one step of its own, ``$workflow``: each attempt is a replay of the
+workflow function (run by the runner function), whose output is a
+:class:`~stepwell.code.protocol.Yield`. The engine writes the yield's checkpoints as ended step
+records, creates the steps it issued (their definition travels on their records, in ``spec``)
+and starts them exactly as it starts YAML steps. When one of them ends, the run replays again;
+a step that ends while a replay is running sets ``wake`` so the next replay follows at once.
+A step's failure does not fail the run: the code receives it and decides.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from stepwell.code.protocol import (
+    INLINE_KINDS,
+    ISSUED_KINDS,
+    WORKFLOW_KEY,
+    Checkpoint,
+    Issue,
+    Yield,
+)
+from stepwell.definition.models import CodeStep, Retry, Step, Workflow
+from stepwell.engine import attempts, flow
+from stepwell.engine.decision import Work
+from stepwell.engine.state import StepState
+
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
+
+REPLAY_RETRY = Retry(max_attempts=3, interval=timedelta(seconds=2))
+"""A replay that crashed (not the workflow's own exception: that fails the run) is retried."""
+
+
+@cache
+def replay_spec(replay_timeout: timedelta | None) -> CodeStep:
+    """The definition of a code-first run's own step."""
+    return CodeStep(timeout=replay_timeout, retry=REPLAY_RETRY)
+
+
+def spec_of(work: Work, key: str) -> Step:
+    """The definition of a step of a code-first run (kept on its record)."""
+    if key == WORKFLOW_KEY:
+        # Not one of the step types a definition may hold (Step), but a step all the same: the
+        # engine treats it as a dispatched kind with a timeout and a retry policy.
+        return cast(Step, replay_spec(work.definition.replay_timeout))
+    record = work.peek(key)
+    if record is None or record.spec is None:
+        raise KeyError(f"step {key!r} of code-first run {work.run.id} has no definition")
+    return _parse(record.spec)
+
+
+def _parse(spec: dict[str, Any]) -> Step:
+    return _STEP.validate_python(spec)
+
+
+def is_code(definition: Workflow) -> bool:
+    """True for a code-first workflow."""
+    return definition.code is not None
+
+
+# -- the replay step -------------------------------------------------------------------------
+
+
+def start(work: Work) -> None:
+    """A new code-first run: its first replay."""
+    work.touch_run().open_steps = 1
+    step = StepState(key=WORKFLOW_KEY, name=work.definition.name, started_at=work.now)
+    work.steps[WORKFLOW_KEY] = step
+    _replay(work, step)
+
+
+def _replay(work: Work, step: StepState) -> None:
+    step.wake = False
+    step.retry_base = step.attempt  # the retry policy counts this replay's failures only
+    attempts.start(work, step, spec_of(work, WORKFLOW_KEY))
+
+
+def on_yield(work: Work, step: StepState, output: Any) -> None:
+    """A replay returned: record its checkpoints and issued steps, or end the run."""
+    try:
+        result = Yield.from_dict(output)
+    except (KeyError, TypeError, ValueError) as exc:
+        flow.attempt_failed(
+            work, step, "InvalidReplay", f"the replay's answer is not a yield: {exc}"
+        )
+        return
+    for checkpoint in result.checkpoints:
+        _checkpoint(work, checkpoint)
+    if result.status == "completed":
+        flow.succeed(work, step, result.output)
+        return
+    if result.status == "failed":
+        error = result.error or {}
+        flow.fail_step(
+            work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
+        )
+        return
+    for issue in result.issued:
+        _issue(work, issue)
+        if work.run.terminal:
+            return
+    if step.wake:
+        _replay(work, step)  # a step ended while this replay ran (or as it was issued)
+        return
+    if work.run.open_steps <= 1:
+        flow.fail_step(
+            work,
+            step,
+            "ReplayStuck",
+            "the workflow suspended with no step in flight to wait for",
+        )
+        return
+    work.set_status(step, "waiting")
+    step.waiting_for = "steps"
+    attempts.set_timer(work, step, None)
+    work.note(
+        "replay_suspended",
+        step,
+        f"{len(result.issued)} steps started, {work.run.open_steps - 1} in flight",
+        issued=[issue.key for issue in result.issued],
+    )
+
+
+def _checkpoint(work: Work, checkpoint: Checkpoint) -> None:
+    """An inline step the replay ran: an ended record."""
+    if checkpoint.kind not in INLINE_KINDS or work.peek(checkpoint.key) is not None:
+        return  # a repeated answer (the replay was delivered twice): recorded already
+    spec: dict[str, Any] = {"type": checkpoint.kind}
+    if checkpoint.operation is not None:
+        spec["operation"] = checkpoint.operation
+    step = StepState(
+        key=checkpoint.key,
+        status=checkpoint.status,
+        attempt=1,
+        name=checkpoint.name,
+        spec=spec,
+        position=checkpoint.position,
+        after=list(checkpoint.after),
+        output=checkpoint.output,
+        error=checkpoint.error,
+        started_at=work.now,
+        ended_at=work.now,
+        created_seq=work.run.seq,
+    )
+    work.steps[checkpoint.key] = step
+    if checkpoint.status == "succeeded":
+        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
+    else:
+        error = checkpoint.error or {}
+        work.note(
+            "step_failed",
+            step,
+            f"{error.get('type', 'Error')}: {error.get('message', '')}",
+            error=error.get("type"),
+            inline=True,
+        )
+
+
+def _issue(work: Work, issue: Issue) -> None:
+    """A step the code reached for the first time: create its record and start it."""
+    known = work.peek(issue.key)
+    if known is not None and (known.spec is not None or known.status != "pending"):
+        return  # issued by an earlier answer of the same replay
+    spec_doc: dict[str, Any] = {**issue.spec, "type": issue.kind}
+    step = StepState(
+        key=issue.key,
+        name=issue.name,
+        spec=spec_doc,
+        position=issue.position,
+        after=list(issue.after),
+        input=issue.input,
+        started_at=work.now,
+        created_seq=work.run.seq,
+        # A callback that came before its wait was kept on a record of its own: the wait takes it.
+        early_signal=known.early_signal if known is not None else None,
+    )
+    work.steps[issue.key] = step
+    work.touch_run().open_steps += 1
+    if issue.kind not in ISSUED_KINDS:
+        flow.fail_step(
+            work, step, "InvalidStep", f"step '{issue.name}': {issue.kind!r} is not a step kind"
+        )
+        return
+    try:
+        spec = _parse(spec_doc)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'][1:]) or 'step'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        flow.fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
+        return
+    if work.run.dry_run:
+        step.dry_run = True
+        work.note("step_dry_run", step, f"dry run: {issue.kind} step recorded, not run")
+        flow.succeed(work, step, None)
+        return
+    if issue.kind in ("approval", "delay", "callback"):
+        from stepwell.engine import waits
+
+        waits.open(work, step, spec, _data(work))
+    else:
+        attempts.start(work, step, spec)
+
+
+def _data(work: Work) -> dict[str, Any]:
+    """What the few templated fields of waits see in a code-first run (its input and context)."""
+    run = work.run
+    return {"input": run.input, "steps": {}, "context": run.context, "run": {"id": run.id}}
+
+
+# -- ends ------------------------------------------------------------------------------------
+
+
+def ended(work: Work, step: StepState) -> None:
+    """A step of a code-first run ended: end the run (the replay step) or wake the replay."""
+    run = work.touch_run()
+    run.open_steps -= 1
+    if run.terminal:
+        return
+    if step.key == WORKFLOW_KEY:
+        if step.status == "succeeded":
+            problem = flow.schema_problem(work.definition.output_schema, step.output)
+            if problem:
+                flow.end_run(
+                    work,
+                    "failed",
+                    {"type": "OutputSchemaError", "message": f"run output: {problem}"},
+                )
+                return
+            run.output = step.output
+            flow.end_run(work, "succeeded", None)
+            return
+        error = step.error or {}
+        flow.end_run(
+            work,
+            "failed",
+            {
+                "type": error.get("type", "WorkflowFailed"),
+                "message": error.get("message", ""),
+                "step": WORKFLOW_KEY,
+            },
+        )
+        return
+    main = work.step(WORKFLOW_KEY)
+    if main is None or main.terminal:
+        return
+    if main.status == "waiting" and main.waiting_for == "steps":
+        _replay(work, main)
+    else:
+        main.wake = True

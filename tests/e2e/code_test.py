@@ -1,0 +1,95 @@
+"""Code-first workflows through the local stack: the release and the order twin, by HTTP and
+the bus only, with the approval decided through its signed link."""
+
+from __future__ import annotations
+
+from e2e_helpers import ORDER, SMALL_ORDER, approval_requested, finished, steps_of, timeline_types
+
+from stepwell.local.client import Client
+from stepwell.local.stack import LocalStack
+
+RELEASE = {"service": "checkout", "ref": "v2.4.0", "approver": "lead@example.com"}
+
+
+def test_the_release_runs_through_checks_approval_deploy_and_bake(
+    stack: LocalStack, api: Client
+) -> None:
+    with stack.hold():
+        started = api.start_run("release", RELEASE)
+        assert started.status == 201, started.text
+        run_id = started.body["run_id"]
+        approval = approval_requested(stack, run_id)
+        (link,) = approval["links"]
+        assert link["approver"] == "lead@example.com"
+        assert "3/3 check suites passed" in approval["message"]
+        assert api.decide(link["approve_url"], "approve", "ship it").status == 200
+
+    detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "succeeded", run
+    assert run["output"]["released"] is True and run["output"]["healthy"] is True
+    assert run["output"]["notes"] == "v2.4.0: 3/3 check suites passed"
+    kinds = {key: step["kind"] for key, step in steps.items() if step["kind"]}
+    assert kinds["build"] == "task" and kinds["notes"] == "step" and kinds["bake"] == "delay"
+    assert kinds["approve"] == "approval" and kinds["verify"] == "task"
+    suites = [key for key in steps if steps[key]["name"] in ("unit", "integration", "security")]
+    assert len(suites) == 3
+    for key in suites:  # each branch of the parallel drew its edge from the build
+        assert steps[key]["after"] == ["build"]
+    assert steps["deploy"]["after"] == ["approve"]
+    types = timeline_types(api, run_id)
+    assert "replay_suspended" in types and "step_delay_started" in types
+
+
+def test_a_rejected_release_returns_without_deploying(stack: LocalStack, api: Client) -> None:
+    with stack.hold():
+        run_id = api.start_run("release", {**RELEASE, "ref": "v2.4.1"}).body["run_id"]
+        (link,) = approval_requested(stack, run_id)["links"]
+        assert api.decide(link["reject_url"], "reject", "not today").status == 200
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "succeeded"
+    assert detail["run"]["output"]["released"] is False
+    assert "deploy" not in steps_of(detail)
+
+
+def test_the_order_twin_reserves_every_line_and_retries_the_charge(
+    stack: LocalStack, api: Client
+) -> None:
+    run_id = api.start_run("order-fulfilment-code", SMALL_ORDER).body["run_id"]
+    detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "succeeded", run
+    assert run["output"]["total"] == 50.0 and len(run["output"]["reservations"]) == 1
+    assert steps["charge"]["attempt"] == 2  # declined once, retried with backoff
+    assert "approve" not in steps  # a small order needs no approval: the code skipped it
+
+
+def test_a_large_order_twin_waits_for_finance_and_is_approved_by_link(
+    stack: LocalStack, api: Client
+) -> None:
+    with stack.hold():
+        order = {**ORDER, "order_id": "o-code-1"}
+        run_id = api.start_run("order-fulfilment-code", order).body["run_id"]
+        (link,) = approval_requested(stack, run_id)["links"]
+        assert api.decide(link["approve_url"], "approve").status == 200
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "succeeded", detail["run"]
+    assert len(detail["run"]["output"]["reservations"]) == 3
+    announced = stack.events("order.fulfilled")
+    assert any(e["detail"]["order_id"] == "o-code-1" for e in announced)
+
+
+def test_a_code_first_run_can_be_cancelled_while_it_waits(stack: LocalStack, api: Client) -> None:
+    with stack.hold():
+        run_id = api.start_run("release", {**RELEASE, "ref": "v9"}).body["run_id"]
+        approval_requested(stack, run_id)
+        assert api.post(f"/runs/{run_id}/cancel").status in (200, 202)
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "cancelled"
+    assert steps_of(detail)["approve"]["status"] == "cancelled"
+
+
+def test_the_api_lists_code_first_workflows_beside_yaml_ones(api: Client) -> None:
+    listed = {w["name"]: w for w in api.get("/workflows").body["workflows"]}
+    assert listed["release"]["code"] == "release.py:release"
+    assert listed["order-fulfilment"]["code"] is None

@@ -1,0 +1,339 @@
+"""ctx.parallel and ctx.map: scopes, bounded concurrency, fail fast and tolerated failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from code_fake_engine import Fail, FakeRun
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stepwell.code.context import Context, MapFailed, ParallelFailed, StepFailed
+
+
+def two_step_branch(tag: str):
+    def branch(ctx: Context) -> Any:
+        first = ctx.task("first", function=f"{tag}First")
+        second = ctx.task("second", function=f"{tag}Second", input=first)
+        return [first, second]
+
+    return branch
+
+
+def test_branches_run_in_their_own_scopes_and_join_before_the_next_step():
+    def flow(ctx: Context, input: Any) -> Any:
+        ctx.task("before", function="F")
+        results = ctx.parallel("both", [two_step_branch("A"), two_step_branch("B")])
+        ctx.task("after", function="F", input=results)
+        return results
+
+    run = FakeRun(flow)
+    run.replay()
+    run.succeed("before", 0)
+    run.replay()
+    assert run.issued() == ["both.0.first", "both.1.first"]
+    run.succeed("both.1.first", "b1")
+    run.replay()
+    assert run.issued() == ["both.1.second"]  # branch 0 waits; branch 1 goes on
+    assert run.issues["both.1.second"].after == ["both.1.first"]
+    run.succeed("both.1.second", "b2")
+    run.succeed("both.0.first", "a1")
+    run.replay()
+    assert run.issued() == ["both.0.second"]
+    run.succeed("both.0.second", "a2")
+    run.replay()
+    assert run.issued() == ["after"]
+    assert run.issues["after"].after == ["both.0.second", "both.1.second"]
+    assert run.issues["after"].input == [["a1", "a2"], ["b1", "b2"]]
+    run.succeed("after")
+    assert run.replay().output == [["a1", "a2"], ["b1", "b2"]]
+
+
+def test_a_parallel_name_follows_the_occurrence_rules_and_branches_nest():
+    def flow(ctx: Context, input: Any) -> Any:
+        out = []
+        for _ in range(2):
+            out.append(
+                ctx.parallel(
+                    "fan",
+                    [
+                        lambda c: c.parallel("inner", [lambda d: d.task("leaf", function="F")] * 2),
+                    ],
+                )
+            )
+        return out
+
+    run = FakeRun(flow)
+    result = run.drive(lambda issue: issue.key)
+    assert result.output == [
+        [["fan.0.inner.0.leaf", "fan.0.inner.1.leaf"]],
+        [["fan~2.0.inner.0.leaf", "fan~2.0.inner.1.leaf"]],
+    ]
+
+
+def test_an_empty_parallel_and_an_empty_map_return_empty_lists():
+    def flow(ctx: Context, input: Any) -> Any:
+        return [ctx.parallel("none", []), ctx.map("nothing", [], lambda c, i: i)]
+
+    assert FakeRun(flow).replay().output == [[], []]
+
+
+def test_branches_that_need_no_step_return_at_once():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel("pure", [lambda c: 1, lambda c: c.step("two", lambda: 2)])
+
+    result = FakeRun(flow).replay()
+    assert result.output == [1, 2]
+    assert [c.key for c in result.checkpoints] == ["pure.1.two"]
+
+
+def test_fail_fast_raises_at_the_first_failure_and_starts_nothing_new():
+    caught: list[ParallelFailed] = []
+
+    def flow(ctx: Context, input: Any) -> str:
+        try:
+            ctx.parallel("both", [two_step_branch("A"), two_step_branch("B")])
+        except ParallelFailed as exc:
+            caught.append(exc)
+            ctx.task("cleanup", function="Cleanup")
+            return "cleaned"
+        return "ok"
+
+    run = FakeRun(flow)
+    run.replay()
+    run.succeed("both.0.first", "a1")  # branch 0 could go on to "second" ...
+    run.fail("both.1.first", "Boom", "broken")  # ... but branch 1 failed
+    result = run.replay()
+    assert run.issued() == ["cleanup"]  # no "both.0.second": the parallel has failed
+    assert result.status == "suspended"
+    error = caught[-1]
+    assert error.results == [None, None]
+    assert list(error.errors) == [1]
+    assert isinstance(error.errors[1], StepFailed)
+    assert "branch 1: StepFailed" in str(error)
+    assert run.issues["cleanup"].after == ["both.0.first", "both.1.first"]
+    run.succeed("cleanup")
+    assert run.replay().output == "cleaned"
+
+
+def test_fail_fast_raises_while_other_branches_are_still_in_flight():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel("both", [two_step_branch("A"), two_step_branch("B")])
+
+    run = FakeRun(flow)
+    run.replay()
+    run.fail("both.1.first", "Boom")
+    result = run.replay()
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error["type"] == "ParallelFailed"
+    assert run.journal["both.0.first"].status == "running"  # left to run: not cancelled here
+
+
+def test_without_fail_fast_every_branch_ends_before_the_failure_is_raised():
+    caught: list[ParallelFailed] = []
+
+    def flow(ctx: Context, input: Any) -> Any:
+        try:
+            return ctx.parallel(
+                "both", [two_step_branch("A"), two_step_branch("B")], fail_fast=False
+            )
+        except ParallelFailed as exc:
+            caught.append(exc)
+            raise
+
+    run = FakeRun(flow)
+    run.replay()
+    run.fail("both.1.first", "Boom", "broken")
+    run.replay()
+    assert not caught
+    run.succeed("both.0.first", "a1")
+    run.replay()
+    assert run.issued() == ["both.0.second"]  # branch 0 goes on despite branch 1's failure
+    run.succeed("both.0.second", "a2")
+    result = run.replay()
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error["type"] == "ParallelFailed"
+    assert caught[-1].results == [["a1", "a2"], None]
+    assert list(caught[-1].errors) == [1]
+
+
+def test_max_concurrency_starts_a_branch_when_an_earlier_one_ends():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel(
+            "three",
+            [lambda c, i=i: c.task("t", function="F", input=i) for i in range(3)],
+            max_concurrency=2,
+        )
+
+    run = FakeRun(flow)
+    run.replay()
+    assert run.issued() == ["three.0.t", "three.1.t"]
+    run.succeed("three.1.t", "one")
+    run.replay()
+    assert run.issued() == ["three.2.t"]
+    run.succeed("three.0.t", "zero")
+    run.succeed("three.2.t", "two")
+    assert run.replay().output == ["zero", "one", "two"]
+
+
+def test_map_bounds_its_concurrency_and_keeps_item_order():
+    def flow(ctx: Context, items: list[int]) -> Any:
+        return ctx.map(
+            "square",
+            items,
+            lambda c, n: c.task("calc", function="Square", input=n),
+            max_concurrency=2,
+        )
+
+    run = FakeRun(flow, [1, 2, 3, 4, 5])
+    result = run.drive(lambda issue: issue.input * issue.input)
+    assert result.output == [1, 4, 9, 16, 25]
+    in_flight_per_replay = [len(y.issued) for y in run.yields[:-1]]
+    assert max(in_flight_per_replay) == 2
+    assert run.issues["square.4.calc"].position == 0
+
+
+def test_map_tolerates_failures_up_to_its_limit():
+    def flow(ctx: Context, items: list[int]) -> Any:
+        return ctx.map(
+            "items",
+            items,
+            lambda c, n: c.task("work", function="Work", input=n),
+            tolerated_failures=2,
+        )
+
+    def answer(issue):
+        return Fail("Bad") if issue.input in (2, 4) else issue.input * 10
+
+    assert FakeRun(flow, [1, 2, 3, 4]).drive(answer).output == [10, None, 30, None]
+
+
+def test_map_fails_at_once_when_one_failure_too_many_is_known():
+    caught: list[MapFailed] = []
+
+    def flow(ctx: Context, items: list[int]) -> Any:
+        try:
+            return ctx.map(
+                "items",
+                items,
+                lambda c, n: c.task("work", function="Work", input=n),
+                tolerated_failures=1,
+            )
+        except MapFailed as exc:
+            caught.append(exc)
+            raise
+
+    run = FakeRun(flow, [1, 2, 3, 4])
+    run.replay()
+    run.fail("items.0.work", "Bad", "zero")
+    assert run.replay().status == "suspended"  # one failure is tolerated
+    run.fail("items.2.work", "Bad", "two")
+    result = run.replay()
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error["type"] == "MapFailed"
+    assert "2 items failed, 1 tolerated" in result.error["message"]
+    assert sorted(caught[-1].errors) == [0, 2]
+    assert caught[-1].errors[2].error_type == "Bad"  # type: ignore[attr-defined]
+
+
+def test_an_inline_step_failure_inside_a_branch_fails_the_branch():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel(
+            "p", [lambda c: c.step("boom", lambda: 1 / 0), lambda c: "fine"], fail_fast=False
+        )
+
+    result = FakeRun(flow).replay()
+    assert result.status == "failed"
+    assert result.error is not None
+    assert (
+        "branch 0: StepFailed: step 'p.0.boom' failed: ZeroDivisionError"
+        in (result.error["message"])
+    )
+    assert [(c.key, c.status) for c in result.checkpoints] == [("p.0.boom", "failed")]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_max_concurrency_must_be_a_positive_int(bad):
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel("p", [lambda c: 1], max_concurrency=bad)
+
+    result = FakeRun(flow).replay()
+    assert result.error is not None
+    assert "max_concurrency must be an int >= 1" in result.error["message"]
+
+
+def test_the_outer_context_cannot_be_used_inside_a_branch():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.parallel("p", [lambda c: ctx.task("t", function="F")])
+
+    result = FakeRun(flow).replay()
+    assert result.error is not None
+    assert result.error["type"] == "ParallelFailed"
+    assert "ContextError" in result.error["message"]
+    assert (
+        "the Context of the workflow while the code runs branch 0 of 'p'"
+        in (result.error["message"])
+    )
+
+
+def test_a_branch_context_cannot_be_used_after_its_branch_ended():
+    kept: list[Context] = []
+
+    def flow(ctx: Context, input: Any) -> Any:
+        ctx.parallel("p", [kept.append])
+        return kept[0].task("late", function="F")
+
+    result = FakeRun(flow).replay()
+    assert result.error is not None
+    assert result.error["type"] == "ContextError"
+    assert (
+        "the Context of branch 0 of 'p' while the code runs the workflow"
+        in (result.error["message"])
+    )
+
+
+def nested(ctx: Context, items: list[int]) -> Any:
+    base = ctx.task("base", function="F", input=0)
+    squares = ctx.map(
+        "items",
+        items,
+        lambda c, n: [c.task("sq", function="F", input=n), c.step("inc", lambda: n + 1)],
+        max_concurrency=2,
+    )
+    pair = ctx.parallel(
+        "pair",
+        [
+            lambda c: [c.task("x", function="F", input=i) for i in range(2)],
+            lambda c: c.parallel("deep", [lambda d: d.task("y", function="F", input=9)]),
+        ],
+        max_concurrency=1,
+    )
+    return [base, squares, pair]
+
+
+@settings(max_examples=60, deadline=None)
+@given(order=st.randoms(use_true_random=False), size=st.integers(0, 5))
+def test_any_completion_order_gives_the_same_run(order, size):
+    items = list(range(size))
+    run = FakeRun(nested, items)
+    for _ in range(200):
+        result = run.replay()
+        if result.status != "suspended":
+            break
+        pending = run.in_flight()
+        assert pending
+        assert len({k.split("/")[1] for k in pending if k.startswith("items/")}) <= 2
+        # End one step in flight, chosen at random: replays see every interleaving.
+        key = order.choice(pending)
+        run.succeed(key, run.issues[key].input * 10)
+    assert result.status == "completed", result
+    assert result.output == [
+        0,
+        [[n * 10, n + 1] for n in items],
+        [[0, 10], [90]],
+    ]
+    # Every step was issued once (FakeRun asserts it), at most two items ran at once (above).

@@ -1,0 +1,117 @@
+"""Code-first workflows end to end in the in-process world: the real engine, replay, Context and
+example step functions, with virtual time and an approver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orders
+import release as release_steps
+
+from stepwell.code.workflow import CodeWorkflow
+from stepwell.definition.code import load_code_file
+from stepwell.engine.commands import RequestApproval
+from stepwell.engine.events import ApprovalDecided, CallbackReceived
+from stepwell.local.inprocess import InProcessWorld
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def loaded(name: str) -> tuple[Any, CodeWorkflow]:
+    (found,) = load_code_file(ROOT / "statemachines" / name)
+    return found.workflow, found.code
+
+
+def world(file: str, approve: bool = True) -> InProcessWorld:
+    definition, code = loaded(file)
+
+    def approver(request: RequestApproval) -> ApprovalDecided:
+        return ApprovalDecided(request.key, request.attempt, approve, request.approvers[0], "test")
+
+    return InProcessWorld(
+        {definition.name: definition},
+        {**orders.HANDLERS, **release_steps.HANDLERS},
+        approver=approver,
+        code={definition.name: code.function},
+    )
+
+
+RELEASE = {"service": "checkout", "ref": "v1", "approver": "lead@example.com"}
+
+
+def test_the_release_runs_to_its_end_with_one_replay_per_wake() -> None:
+    play = world("release.py")
+    run_id = play.start("release", RELEASE)
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded", run
+    assert run.output["released"] is True and run.output["healthy"] is True
+    steps = {step.key: step for step in play.store.steps(run_id)}
+    assert {"build", "checks.0.unit", "checks.1.integration", "checks.2.security"} <= set(steps)
+    assert steps["notes"].spec == {"type": "step"}
+    assert steps["deploy"].after == ["approve"]
+    replays = steps["$workflow"].attempt
+    # build, 3 checks (ending together may share a replay), approval, deploy, bake, verify.
+    assert 6 <= replays <= 9, replays
+
+
+def test_a_rejected_release_ends_without_deploying() -> None:
+    play = world("release.py", approve=False)
+    run_id = play.start("release", RELEASE)
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert run.output["released"] is False
+    assert "deploy" not in {step.key for step in play.store.steps(run_id)}
+
+
+def test_the_order_twin_retries_its_charge_and_skips_approval_when_small() -> None:
+    play = world("order_fulfilment.py")
+    small = {
+        "order_id": "o-1",
+        "customer": "a@example.com",
+        "items": [{"sku": "A", "qty": 1, "price": 5.0}],
+    }
+    run_id = play.start("order-fulfilment-code", small)
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded", run
+    steps = {step.key: step for step in play.store.steps(run_id)}
+    assert steps["charge"].attempt == 2 and "approve" not in steps
+    assert steps["reserve.0.reserve"].status == "succeeded"
+    assert [e.detail_type for e in play.events].count("order.fulfilled") == 1
+
+
+def test_a_rerun_from_a_step_keeps_what_came_before_and_runs_the_rest_again() -> None:
+    play = world("release.py")
+    first = play.start("release", RELEASE)
+    play.run_until_idle()
+    again = play.orchestrator.rerun(first, "deploy")
+    play.run_until_idle()
+    run = play.store.get_run(again)
+    assert run is not None and run.status == "succeeded", run
+    steps = {step.key: step for step in play.store.steps(again)}
+    assert steps["build"].copied_from == first and steps["approve"].copied_from == first
+    assert steps["deploy"].copied_from is None and steps["verify"].copied_from is None
+
+
+def test_a_callback_that_comes_before_its_wait_is_kept_for_it() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.code import LoadedCode  # noqa: F401  (the shape load_code_file gives)
+    from stepwell.definition.models import Workflow
+
+    @workflow(name="hooked")
+    def hooked(ctx: Any, input: Any) -> Any:
+        ctx.sleep("first", "1m")
+        return ctx.wait_for_callback("hook", timeout="1h")
+
+    definition = Workflow(name="hooked", steps={}, code="t.py:hooked", code_version="1")
+    play = InProcessWorld({"hooked": definition}, {}, code={"hooked": hooked})
+    run_id = play.start("hooked", None)
+    play.run_until_idle(virtual_time=False)  # waiting in the 1-minute sleep
+    play.send(run_id, CallbackReceived("hook", "success", output={"paid": True}))
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded", run
+    assert run.output == {"paid": True}

@@ -1,0 +1,160 @@
+"""The engine's side of code-first runs: replays, the steps they issue, and waking them.
+
+The replay's answers (Yields) are written by hand here, so these tests pin the engine's contract
+without the Context; tests/unit/code_*_test.py test the Context and the replay themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers import EngineDriver
+from stepwell.code.protocol import WORKFLOW_KEY, Checkpoint, Issue, Yield
+from stepwell.definition.models import Workflow
+from stepwell.engine import core
+from stepwell.engine.events import StepSucceeded
+
+W = WORKFLOW_KEY
+CODE = Workflow(name="code-flow", steps={}, code="flow.py:flow", code_version="1")
+
+
+def driver(**kw: Any) -> EngineDriver:
+    return EngineDriver(CODE, {"n": 1}, **kw)
+
+
+def suspended(*issued: Issue, checkpoints: tuple[Checkpoint, ...] = ()) -> dict[str, Any]:
+    return Yield("suspended", issued=list(issued), checkpoints=list(checkpoints)).to_dict()
+
+
+def task(key: str, position: int = 0, after: tuple[str, ...] = (), **spec: Any) -> Issue:
+    return Issue(key, key, "task", position, {"x": key}, {"function": "Fn", **spec}, list(after))
+
+
+def test_a_run_starts_with_a_replay_run_by_the_runner() -> None:
+    run = driver()
+    (dispatch,) = run.dispatches()
+    assert (dispatch.key, dispatch.step_type, dispatch.function) == (W, "code", None)
+    assert run.status(W) == "running" and run.run.open_steps == 1
+
+
+def test_issued_steps_start_and_their_end_replays_the_code() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    assert run.status(W) == "waiting" and run.step(W).waiting_for == "steps"
+    (a,) = run.dispatches("a")
+    assert (a.step_type, a.function, a.input) == ("task", "Fn", {"x": "a"})
+    assert run.step("a").name == "a" and run.step("a").spec == {"function": "Fn", "type": "task"}
+    run.succeed("a", {"ok": 1})
+    assert [d.attempt for d in run.dispatches(W)] == [1, 2]
+    run.succeed(W, Yield("completed", output={"done": True}).to_dict())
+    assert run.run.status == "succeeded" and run.run.output == {"done": True}
+    assert run.run.open_steps == 0
+
+
+def test_a_failed_step_wakes_the_code_instead_of_failing_the_run() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    run.fail("a", "Boom")
+    assert run.status("a") == "failed" and run.run.status == "running"
+    assert len(run.dispatches(W)) == 2  # the code gets the failure and decides
+
+
+def test_the_code_raising_fails_the_run_with_its_error() -> None:
+    run = driver()
+    run.succeed(W, Yield("failed", error={"type": "OrderRejected", "message": "no"}).to_dict())
+    assert run.run.status == "failed"
+    assert run.run.error == {"type": "OrderRejected", "message": "no", "step": W}
+
+
+def test_a_step_ending_during_a_replay_sets_wake_and_the_next_replay_follows_at_once() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a"), task("b", 0)))
+    run.succeed("a")  # replay 2 starts
+    run.succeed("b")  # while replay 2 runs
+    assert run.step(W).wake is True and len(run.dispatches(W)) == 2
+    run.succeed(W, suspended())  # replay 2 did not see b: suspend, but wake says go again
+    assert len(run.dispatches(W)) == 3 and run.step(W).wake is False
+
+
+def test_checkpoints_become_ended_records_with_their_kind() -> None:
+    run = driver()
+    checkpoint = Checkpoint("notes", "notes", "step", 0, "succeeded", "text", None, None, [])
+    failed = Checkpoint(
+        "op", "op", "operation", 1, "failed", None, {"type": "E", "message": "m"}, "s3-copy", []
+    )
+    run.succeed(W, suspended(task("a", 2, after=("notes",)), checkpoints=(checkpoint, failed)))
+    notes, op = run.step("notes"), run.step("op")
+    assert (notes.status, notes.output, notes.spec) == ("succeeded", "text", {"type": "step"})
+    assert (op.status, op.spec) == ("failed", {"type": "operation", "operation": "s3-copy"})
+    assert run.step("a").after == ["notes"] and run.step("a").position == 2
+    assert run.run.status == "running"
+
+
+def test_waits_and_child_runs_are_issued_like_yaml_steps() -> None:
+    run = driver()
+    run.succeed(
+        W,
+        suspended(
+            Issue("bake", "bake", "delay", 0, None, {"duration": "10m"}),
+            Issue("ok", "ok", "approval", 0, None, {"approvers": ["a@example.com"]}),
+            Issue("hook", "hook", "callback", 0, None, {"timeout": "1h"}),
+        ),
+    )
+    assert run.step("bake").waiting_for == "delay" and run.timers("bake")
+    assert run.step("ok").waiting_for == "approval"
+    assert run.step("hook").waiting_for == "callback"
+    run.fire("bake")
+    assert run.status("bake") == "succeeded" and len(run.dispatches(W)) == 2
+
+
+def test_an_invalid_issued_step_fails_with_a_message_naming_it_and_the_code_decides() -> None:
+    run = driver()
+    run.succeed(W, suspended(Issue("x", "x", "delay", 0, None, {"duration": "soon"})))
+    assert run.status("x") == "failed"
+    assert run.step("x").error["type"] == "InvalidStep"
+    assert "step 'x' (delay)" in run.step("x").error["message"]
+    assert len(run.dispatches(W)) == 2  # woken at once: the failure is the code's to handle
+
+
+def test_a_replay_waiting_for_nothing_fails_the_run() -> None:
+    run = driver()
+    run.succeed(W, suspended())
+    assert run.run.status == "failed" and run.run.error["type"] == "ReplayStuck"
+
+
+def test_a_crashed_replay_is_retried_and_each_replay_has_its_own_retries() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    run.succeed("a")  # replay attempt 2
+    run.fail(W, "ImportError")
+    assert run.status(W) == "retrying"
+    run.fire(W)
+    assert [d.attempt for d in run.dispatches(W)] == [1, 2, 3]
+    run.fail(W, "ImportError")
+    run.fire(W)
+    run.fail(W, "ImportError")  # the third failure of this replay (not the fifth attempt)
+    assert run.run.status == "failed" and run.run.error["type"] == "ImportError"
+
+
+def test_a_repeated_answer_is_ignored_by_fencing() -> None:
+    run = driver()
+    answer = suspended(task("a"))
+    run.succeed(W, answer)
+    again = run.send(StepSucceeded(W, 1, answer))
+    assert [e.type for e in again.timeline] == ["duplicate_ignored"]
+    assert not again.steps  # the replay step is waiting now: a second answer changes nothing
+    assert len(run.dispatches("a")) == 1
+
+
+def test_every_event_of_a_code_run_reads_the_replay_step() -> None:
+    assert core.reads_for(CODE, StepSucceeded("checks.0.unit", 1)) == {"checks.0.unit", W}
+
+
+def test_a_cancelled_code_run_cancels_its_steps_in_flight() -> None:
+    from stepwell.engine.events import CancelRequested
+
+    run = driver()
+    run.succeed(W, suspended(task("a"), task("b", 1)))
+    run.send(CancelRequested("stop"))
+    assert run.run.status == "cancelled"
+    assert run.status("a") == run.status("b") == run.status(W) == "cancelled"
