@@ -60,24 +60,8 @@ def rerun(
                 f"cannot rerun from {from_step!r}: its ancestor {step_id!r} is {status} in run "
                 f"{original.id}; rerun from {step_id!r} instead"
             )
-    run = core.new_run(
-        definition,
-        new_run_id,
-        original.input if input is None else input,
-        now,
-        rerun_of=original.id,
-        dry_run=dry_run,
-        labels=original.labels,
-        nonce=nonce,
-    )
-    run.open_steps -= len(upstream)
-    work = Work(definition, State(run=run, complete=True), now)
-    core.announce(
-        work,
-        f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
-        rerun_of=original.id,
-        from_step=from_step,
-    )
+    work = _announced(definition, original, new_run_id, from_step, now, input, dry_run, nonce)
+    work.touch_run().open_steps -= len(upstream)
     for step_id in sorted(upstream):
         old = original_steps[step_id]
         work.steps[step_id] = StepState(
@@ -110,6 +94,37 @@ def rerun(
     return work.decision(created=True)
 
 
+def _announced(
+    definition: Workflow,
+    original: RunState,
+    new_run_id: str,
+    from_step: str,
+    now: datetime,
+    input: Any,
+    dry_run: bool,
+    nonce: str,
+) -> Work:
+    """The new run, announced as a rerun of ``original`` (its steps are the caller's)."""
+    run = core.new_run(
+        definition,
+        new_run_id,
+        original.input if input is None else input,
+        now,
+        rerun_of=original.id,
+        dry_run=dry_run,
+        labels=original.labels,
+        nonce=nonce,
+    )
+    work = Work(definition, State(run=run, complete=True), now)
+    core.announce(
+        work,
+        f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
+        rerun_of=original.id,
+        from_step=from_step,
+    )
+    return work
+
+
 def _rerun_code(
     definition: Workflow,
     original: RunState,
@@ -130,23 +145,7 @@ def _rerun_code(
     if target is None or target.created_seq is None or from_step == WORKFLOW_KEY:
         known = ", ".join(k for k in original_steps if k != WORKFLOW_KEY)
         raise RerunError(f"run {original.id} has no step {from_step!r} (steps: {known})")
-    run = core.new_run(
-        definition,
-        new_run_id,
-        original.input if input is None else input,
-        now,
-        rerun_of=original.id,
-        dry_run=dry_run,
-        labels=original.labels,
-        nonce=nonce,
-    )
-    work = Work(definition, State(run=run, complete=True), now)
-    core.announce(
-        work,
-        f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
-        rerun_of=original.id,
-        from_step=from_step,
-    )
+    work = _announced(definition, original, new_run_id, from_step, now, input, dry_run, nonce)
     for key, old in sorted(original_steps.items()):
         if (
             key == WORKFLOW_KEY
