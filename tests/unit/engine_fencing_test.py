@@ -55,7 +55,7 @@ def test_a_failure_while_waiting_to_retry_is_a_duplicate():
     decision = run.fail("a", "Flaky", attempt=1)
     assert [e.type for e in decision.timeline] == ["duplicate_ignored"]
     assert run.status("a") == "retrying"
-    assert len(run.timers("a")) == 2  # the lease and one retry timer, not two retry timers
+    assert len(run.timers("a")) == 1  # one retry timer, not two (the lease sends no timer)
 
 
 def test_a_result_for_a_step_that_never_started_is_ignored():

@@ -250,6 +250,8 @@ class Player:
                 actions.append("deliver")
             elif world.timers:
                 actions.append("timer")
+            elif world.next_due() is not None:
+                actions.append("sweep")  # a lease ran out: only the due index knows
             if self.injected < 6:
                 actions += ["duplicate"] * bool(self.delivered) + ["late"] * bool(late)
                 actions += ["stale"] * bool(stale)
@@ -276,6 +278,11 @@ class Player:
                 _, _, timer = heapq.heappop(world.timers)
                 world.clock.set(timer.due_at)
                 world.send(self.run_id, TimerFired(timer.key, timer.due_at))
+            elif action == "sweep":
+                due = world.next_due()
+                assert due is not None
+                world.clock.set(max(due, world.clock.now()))
+                world.sweep()
             elif action == "duplicate":
                 self.ignored(self.data.draw(st.sampled_from(self.delivered), label="duplicate"))
             elif action == "late":

@@ -108,7 +108,13 @@ def start(work: Work, step: StepState, spec: Step) -> None:
     work.set_status(step, "running")
     step.waiting_for = None
     deadline = work.now + (spec.timeout or DEFAULT_LEASE)
-    set_timer(work, step, deadline)
+    if spec.timeout is not None:
+        set_timer(work, step, deadline)
+    else:
+        # The lease matters only when no result ever comes (the invocation died): the minute
+        # sweep of the due index finds it. A timer message per attempt would cost a Scheduler
+        # schedule (the lease is longer than SQS's 15-minute delay) for a rare case.
+        step.due_at = deadline
     function = spec.function if isinstance(spec, TaskStep) else None
     work.note(
         "step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from stepwell.definition.models import Workflow
@@ -24,6 +24,7 @@ from stepwell.runtime.step_context import StepContext
 from stepwell.store.memory import MemoryStore
 
 StepFunction = Callable[[Any, StepContext], Any]
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 Approver = Callable[[RequestApproval], "ApprovalDecided | None"]
 
 
@@ -104,11 +105,29 @@ class InProcessWorld:
             elif self.timers and self.timers[0][0] <= self.clock.now():
                 _, _, timer = heapq.heappop(self.timers)
                 self.send(timer.run_id, TimerFired(timer.key, timer.due_at))
-            elif self.timers and virtual_time:
-                self.clock.set(self.timers[0][0])
+            elif self.sweep():
+                continue
+            elif virtual_time and (due := self.next_due()) is not None:
+                self.clock.set(due)
             else:
                 return
         raise RuntimeError(f"still busy after {max_events} events")
+
+    def sweep(self) -> bool:
+        """The minute sweep's part: fire what is due on the records but had no timer message
+        (attempt leases, or a timer whose message was lost). True when it fired anything."""
+        now = self.clock.now()
+        due = self.store.due(now, limit=1000)
+        for timer in due:
+            self.send(timer.run_id, TimerFired(timer.key, now))
+        return bool(due)
+
+    def next_due(self) -> datetime | None:
+        """The earliest timer: a timer message's, or a due time on a record."""
+        dues = [self.timers[0][0]] if self.timers else []
+        earliest = self.store.due(_END_OF_TIME, limit=1)  # earliest first
+        dues.extend(timer.at for timer in earliest)
+        return min(dues, default=None)
 
     def _run_attempt(self, command: DispatchAttempt) -> None:
         ctx = StepContext(
