@@ -120,6 +120,26 @@ class EngineDriver:
         self._delivered(decision)
         return decision
 
+    def send_all(self, events: list[Event], at: datetime | None = None) -> Decision:
+        """Apply ``events`` in one decision (``core.decide_all``), as a fold of a run's inbox."""
+        if at is not None:
+            self.now = at
+        state = self.load(core.reads_for_all(self.definition, events))
+        while True:
+            before = copy.deepcopy(state)
+            try:
+                decision = core.decide_all(self.definition, state, events, self.now)
+            except NeedsRecords as need:
+                assert state == before, "decide_all changed its input before raising NeedsRecords"
+                self.extra_loads.append(need.keys)
+                self._fill(state, need.keys)
+                continue
+            assert state == before, "decide_all changed the State it was given"
+            break
+        self._apply(decision)
+        self._delivered(decision)
+        return decision
+
     def _delivered(self, decision: Decision) -> None:
         if decision.outbox_sent:
             self._apply(self._decide(OutboxDelivered(tuple(decision.outbox_sent))), keep=False)

@@ -50,11 +50,11 @@ def _world(crash_at: int | None, mode: str) -> tuple[InProcessWorld, Counter[str
     store = world.store
     real_commit, real_act = store.commit, world.orchestrator._act
 
-    def commit(decision, expected_seq):  # type: ignore[no-untyped-def]
+    def commit(decision, expected_seq, folded=()):  # type: ignore[no-untyped-def]
         commits["n"] += 1
         if mode == "before-write" and commits["n"] == crash_at:
             raise Crash("died before the write")
-        real_commit(decision, expected_seq)
+        real_commit(decision, expected_seq, folded)
         if mode == "after-write" and commits["n"] == crash_at:
             commits["dropped"] = 1
             raise Crash("died after the write, before its effects")

@@ -8,6 +8,7 @@ loads those records and calls again (the engine is deterministic, so the retry i
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import attempts, codeflow, fanout, flow, waits
 from stepwell.engine.commands import EmitEvent, ScheduleTimer, from_wire
-from stepwell.engine.decision import OUTBOX_GRACE, Decision, Work
+from stepwell.engine.decision import MAX_STEP_WRITES, OUTBOX_GRACE, Decision, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -111,6 +112,38 @@ def start_run(
 def decide(definition: Workflow, state: State, event: Event, now: datetime) -> Decision:
     """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
     work = Work(definition, state, now)
+    _apply(work, event)
+    return work.decision()
+
+
+def decide_all(
+    definition: Workflow,
+    state: State,
+    events: Sequence[Event],
+    now: datetime,
+    *,
+    budget: int = MAX_STEP_WRITES,
+) -> Decision:
+    """Apply several events to a run in one decision, in order: the same records, timeline and
+    commands as deciding them one after the other (each on the records the one before left), in
+    one commit. Raises NeedsRecords when ``state`` lacks a record any of them needs.
+
+    Events are applied while the decision writes fewer than ``budget`` step records (the first
+    always is), so one decision stays within a store's transaction; ``Decision.applied`` says
+    how many were, and the rest wait for a later decision."""
+    work = Work(definition, state, now)
+    applied = 0
+    for event in events:
+        if applied and len(work.steps) >= budget:
+            break
+        _apply(work, event)
+        applied += 1
+    decision = work.decision()
+    decision.applied = applied
+    return decision
+
+
+def _apply(work: Work, event: Event) -> None:
     match event:
         case StepSucceeded():
             attempts.on_succeeded(work, event)
@@ -134,7 +167,6 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
-    return work.decision()
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
@@ -259,6 +291,14 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         work.set_status(step, "pending")
         child = step if step.index is not None else None
         flow.begin(work, step, flow.expression_data(work, step.step_id, child))
+
+
+def reads_for_all(definition: Workflow, events: Iterable[Event]) -> set[str]:
+    """The step records several events will likely need (see :func:`reads_for`)."""
+    keys: set[str] = set()
+    for event in events:
+        keys |= reads_for(definition, event)
+    return keys
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:

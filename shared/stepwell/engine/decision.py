@@ -47,6 +47,8 @@ class Decision:
     """True when the decision creates the run (start, rerun)."""
     outbox_sent: list[str] = field(default_factory=list)
     """Outbox entries this decision's commands carry: clear them once they are carried out."""
+    applied: int = 1
+    """How many of the events given to ``core.decide_all`` this decision applies."""
 
     @property
     def empty(self) -> bool:

@@ -37,14 +37,33 @@ from stepwell.engine.events import (
     Event,
     OutboxDelivered,
     StepFailed,
+    StepSucceeded,
+    TimerFired,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
-from stepwell.store.port import Conflict, RunNotFound, Store
+from stepwell.store.port import Conflict, Posted, RunNotFound, Store
 
 MAX_CONFLICT_RETRIES = 100
+FOLDABLE = (StepSucceeded, StepFailed, OutboxDelivered)
+"""Events a loser of a commit race posts to the run's inbox (idempotent under fencing)."""
+FOLDER_PATIENCE = 20
+"""Looks at the inbox a poster takes while the oldest entry's poster folds, before folding."""
+HOT_PATH_FOLD = 8
+"""Inbox entries a fresh event's commit folds along (a small commit fails cheaply)."""
+
+
+def may_race(definition: Workflow) -> bool:
+    """Whether a run of ``definition`` can have several results in flight at once: a for_each,
+    parallel branches (two roots, or a step with two dependents), or code-first (ctx.parallel,
+    ctx.map)."""
+    if definition.code is not None or len(definition.roots) > 1:
+        return True
+    return any(step.for_each is not None for step in definition.steps.values()) or any(
+        len(dependents) > 1 for dependents in definition.dependents.values()
+    )
 
 
 class UnknownWorkflow(LookupError):
@@ -83,6 +102,8 @@ class Orchestrator:
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
         self._draining = False
+        self._racy: dict[str, bool] = {}
+        """definition version -> whether its runs can have several results in flight"""
 
     # -- definitions -------------------------------------------------------------------
     def workflow(self, name: str) -> Workflow:
@@ -162,38 +183,93 @@ class Orchestrator:
         return new_id
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
-        """Apply an event to a run, retrying on conflict; None when nothing changed."""
+        """Apply an event to a run, retrying on conflict; None when nothing changed.
+
+        Every commit also folds the events waiting in the run's inbox (when it reads the inbox:
+        see :meth:`_reads_inbox`). A step result that loses a commit race is posted to the inbox
+        (a write that never conflicts) and from then on this call only folds the inbox until
+        its entry is gone: folded by this call's own commit, or by another's (then None)."""
+        posted: str | None = None
+        decision: Decision | None = None
+        waited = 0
         for tries in range(MAX_CONFLICT_RETRIES):
             known = self._versions.get(run_id)
-            keys = core.reads_for(known, event) if known is not None else set()
+            keys = core.reads_for(known, event) if known is not None and posted is None else set()
+            inbox: list[Posted] | None = [] if self._reads_inbox(known, event, posted) else None
             try:
-                state = self.store.load(run_id, keys)
+                state = self.store.load(run_id, keys, inbox)
             except RunNotFound:
                 return None
             definition = known or self.pinned(state.run)
+            waiting = inbox or []
+            if inbox == [] and isinstance(event, TimerFired) and event.key is None:
+                self.store.tidy_inbox(run_id)  # the sweep found an emptied inbox still due
+            if posted is not None and all(p.entry != posted for p in waiting):
+                return decision  # another invocation folded it into its commit
+            if posted is not None and waiting[0].entry != posted and waited < FOLDER_PATIENCE:
+                # The poster of the oldest entry folds (with every other one): losers folding
+                # at once would only fail each other's large transactions. Wait for it, unless
+                # it seems to have died.
+                waited += 1
+                time.sleep(random.uniform(0.002, 0.01))
+                continue
+            pending = len(waiting)
+            if posted is None:
+                waiting = waiting[:HOT_PATH_FOLD]
+            events = ([] if posted is not None else [event]) + [p.event for p in waiting]
             if known is None:
                 if len(self._versions) > 10_000:
                     self._versions.clear()
                 self._versions[run_id] = definition
-                self.store.load_more(state, frozenset(core.reads_for(definition, event)))
-            decision = self._decide(definition, state, event)
+            if known is None or waiting:
+                self.store.load_more(state, frozenset(core.reads_for_all(definition, events)))
+            decision = self._decide(definition, state, events)
+            mine = 0 if posted is not None else 1
+            folded = [p.entry for p in waiting[: max(0, decision.applied - mine)]]
             if decision.empty:
-                return None
+                if not folded:
+                    return None
+                decision.run = state.run.copy()  # nothing to change, but the entries must go
             try:
-                self.store.commit(decision, state.run.seq)
+                self.store.commit(decision, state.run.seq, folded)
             except Conflict:
+                if posted is None and isinstance(event, FOLDABLE):
+                    # Lost the race: leave the result where the winners fold it.
+                    posted = self.store.post(run_id, event, self.clock.now())
                 # Another invocation won this run's seq: back off a little (full jitter, capped
                 # at 50 ms) so a crowd of fan-out results does not retry in lockstep.
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
             self._committed(run_id, decision)
-            return decision
+            if waiting and len(folded) == pending:
+                self.store.tidy_inbox(run_id)
+            if posted is None or posted in folded:
+                return decision
+        if posted is not None:
+            return None  # the event waits in the inbox: the sweep folds it
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
 
-    def _decide(self, definition: Workflow, state: State, event: Event) -> Decision:
+    def _reads_inbox(self, definition: Workflow | None, event: Event, posted: str | None) -> bool:
+        """Whether this load reads the run's inbox: always once this call posted to it, and for
+        the run's own timer (the sweep's backstop); on the hot path, when a BatchGetItem goes
+        out anyway and the run can have results in flight at once (the inbox is one more key
+        in it). A chain of steps never reads it: its rare conflicts fold themselves."""
+        if posted is not None or (isinstance(event, TimerFired) and event.key is None):
+            return True
+        if definition is None or getattr(event, "key", None) is None:
+            return False
+        found = self._racy.get(definition.version)
+        if found is None:
+            found = may_race(definition)
+            self._racy[definition.version] = found
+        return found
+
+    def _decide(self, definition: Workflow, state: State, events: list[Event]) -> Decision:
         while True:
             try:
-                return core.decide(definition, state, event, self.clock.now())
+                if len(events) == 1:
+                    return core.decide(definition, state, events[0], self.clock.now())
+                return core.decide_all(definition, state, events, self.clock.now())
             except NeedsRecords as need:
                 self.store.load_more(state, need.keys)
 

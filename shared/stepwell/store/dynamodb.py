@@ -23,17 +23,19 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from stepwell.definition.models import Workflow
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec
 from stepwell.store.models import BY_STATUS, BY_WORKFLOW, BY_WORKFLOW_STATUS, Models, bind
@@ -43,7 +45,7 @@ from stepwell.store.payloads import (
     S3PayloadStore,
     threshold_from_env,
 )
-from stepwell.store.port import Conflict, Due, Page, RunNotFound
+from stepwell.store.port import Conflict, Due, Page, Posted, RunNotFound
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,11 @@ TRANSACTION_BYTES = 3_500_000
 MAX_TRANSACTION_STEPS = 97
 """Step records in one transaction (DynamoDB's limit is 100 items; the run and the timeline item
 take two). The engine writes at most 40 per decision."""
+INBOX_GRACE = timedelta(minutes=1)
+"""How long an inbox entry may wait for a fold before the sweep folds it."""
+INBOX_ENTRY_BYTES = 8_192
+"""Larger events are not posted (their sender keeps retrying its commit instead): every load on
+a run's hot path reads the inbox item, which must stay small."""
 _BATCH_GET = 100
 _BATCH_WRITE = 25
 
@@ -148,7 +155,7 @@ class DynamoStore:
             run, steps, decision.timeline, run.seq + 1, self.m.run.pk.does_not_exist(), "exists"
         )
 
-    def commit(self, decision: Decision, expected_seq: int) -> None:
+    def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
         run = _run_of(decision)
         if decision.bulk:
             # Bulk records go out before the transaction and without a condition: check the run
@@ -165,6 +172,7 @@ class DynamoStore:
             expected_seq + 1,
             self.m.run.seq == expected_seq,
             f"changed (seq {expected_seq})",
+            folded,
         )
         if run.terminal:
             with self._lock:
@@ -185,6 +193,7 @@ class DynamoStore:
         seq: int,
         condition: Any,
         why: str,
+        folded: Sequence[str] = (),
     ) -> None:
         items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
             (self.m.run, self._run_attrs(run, seq), codec.RUN_PAYLOADS, _prefix(run.id, "~run", 0))
@@ -225,6 +234,9 @@ class DynamoStore:
             with transaction as tx:
                 for index, (model, attrs, _, _) in enumerate(items):
                     tx.save(model(**attrs), condition=condition if index == 0 else None)
+                if folded:
+                    inbox = self.m.inbox(codec.run_pk(run.id), codec.INBOX_SK)
+                    tx.update(inbox, actions=[self.m.inbox.entries.delete(set(folded))])
         except TransactWriteError as exc:
             codes = {r.code for r in exc.cancellation_reasons if r is not None}
             if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
@@ -265,6 +277,70 @@ class DynamoStore:
         except DoesNotExist:
             return None
         return int(found.seq)
+
+    # -- the inbox ----------------------------------------------------------------------------
+    def post(self, run_id: str, event: Event, now: datetime) -> str | None:
+        """One UpdateItem with no condition: ADD the entry to the inbox's string set and make
+        the inbox due a minute from now unless it is due already (the sweep's backstop)."""
+        if not isinstance(event, StepSucceeded | StepFailed | OutboxDelivered):
+            return None
+        entry = codec.encode_posted(event, now, uuid.uuid4().hex[:12])
+        if len(entry.encode()) > INBOX_ENTRY_BYTES:
+            return None
+        request = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": codec.run_pk(run_id)}, "sk": {"S": codec.INBOX_SK}},
+            "UpdateExpression": "ADD #e :e SET #k = :k, #dp = if_not_exists(#dp, :dp), "
+            "#du = if_not_exists(#du, :du)",
+            "ExpressionAttributeNames": {
+                "#e": "entries",
+                "#k": "kind",
+                "#dp": "due_pk",
+                "#du": "due_us",
+            },
+            "ExpressionAttributeValues": {
+                ":e": {"SS": [entry]},
+                ":k": {"S": "inbox"},
+                ":dp": {"S": f"DUE#{codec.shard(run_id, self.due_shards)}"},
+                ":du": {"N": str(codec.micros(now + INBOX_GRACE))},
+            },
+        }
+        for attempt in range(10):
+            try:
+                self.m.client.update_item(**request)
+                return entry
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == "ValidationException":
+                    return None  # the inbox item is full: keep retrying the commit instead
+                if code != "TransactionConflictException":
+                    raise
+                _backoff(attempt)  # a fold's transaction holds the item for a moment
+        return None
+
+    def tidy_inbox(self, run_id: str) -> None:
+        """Take an inbox with no entries left off the due index (an UpdateItem on the condition
+        that the set is gone: DynamoDB removes an emptied set, and a new post keeps it due)."""
+        inbox = self.m.inbox
+        connection = self.m.connection
+        try:
+            connection.update_item(
+                codec.run_pk(run_id),
+                codec.INBOX_SK,
+                actions=[inbox.due_pk.remove(), inbox.due_us.remove()],
+                condition=inbox.pk.exists() & inbox.entries.does_not_exist(),
+                return_values="NONE",
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code not in (
+                "ConditionalCheckFailedException",
+                "TransactionConflictException",
+            ):
+                raise
+
+    def _inbox_from(self, raw: dict[str, Any], inbox: list[Posted]) -> None:
+        entries = sorted(raw.get("entries", {}).get("SS", []))
+        inbox.extend(Posted(entry, codec.decode_posted(entry)) for entry in entries)
 
     # -- items ------------------------------------------------------------------------------
     def _run_attrs(self, run: RunState, seq: int) -> dict[str, Any]:
@@ -372,7 +448,7 @@ class DynamoStore:
         return len(keys)
 
     # -- reading ----------------------------------------------------------------------------
-    def load(self, run_id: str, keys: Iterable[str]) -> State:
+    def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
         run = self.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
@@ -381,7 +457,7 @@ class DynamoStore:
             while len(self._loaded) > 10_000:
                 self._loaded.popitem(last=False)
         state = State(run=run)
-        self._fill(state, set(keys))
+        self._fill(state, set(keys), inbox)
         return state
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
@@ -391,13 +467,19 @@ class DynamoStore:
         else:
             self._fill(state, set(keys))
 
-    def _fill(self, state: State, keys: set[str]) -> None:
+    def _fill(self, state: State, keys: set[str], inbox: list[Posted] | None = None) -> None:
         wanted = sorted(k for k in keys if k not in state.steps and k not in state.absent)
-        if not wanted:
-            return
         pk = codec.run_pk(state.run.id)
-        found = self._batch_get(self.m.step, [(pk, codec.step_sk(k)) for k in wanted], True)
-        for raw in found:
+        requested = [(pk, codec.step_sk(k)) for k in wanted]
+        if inbox is not None:
+            requested.append((pk, codec.INBOX_SK))  # one more key in the same request
+        if not requested:
+            return
+        for raw in self._batch_get(self.m.step, requested, True):
+            if raw["sk"]["S"] == codec.INBOX_SK:
+                assert inbox is not None
+                self._inbox_from(raw, inbox)
+                continue
             step = self._step_from(raw)
             state.steps[step.key] = step
         state.absent.update(k for k in wanted if k not in state.steps)
@@ -497,7 +579,9 @@ class DynamoStore:
         found: list[Due] = []
         for slot in range(self.due_shards):
             for hit in item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit):
-                key = None if hit.sk == codec.RUN_SK else hit.sk.removeprefix(codec.STEP_PREFIX)
+                # The run item (its timeout, its outbox) and its inbox are the run's own timer.
+                run_own = hit.sk in (codec.RUN_SK, codec.INBOX_SK)
+                key = None if run_own else hit.sk.removeprefix(codec.STEP_PREFIX)
                 found.append(
                     Due(codec.run_id_of(hit.pk), key, codec.from_micros(int(hit.due_us or 0)))
                 )

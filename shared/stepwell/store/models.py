@@ -1,6 +1,6 @@
 """The items of the Stepwell table, as pynamodb models.
 
-One table, four kinds of item (``kind`` tells them apart):
+One table, five kinds of item (``kind`` tells them apart):
 
 =========== ===================== ====================== =======================================
 kind        pk                    sk                     what
@@ -9,6 +9,7 @@ run         ``RUN#<run id>``      ``RUN``                the run record; ``seq``
 step        ``RUN#<run id>``      ``STEP#<key>``         a step or for_each child and its attempt
 timeline    ``RUN#<run id>``      ``TL#<seq>``           the entries of the commit that made seq
 definition  ``DEF#<workflow>``    ``V#<version>``        an immutable definition version
+inbox       ``RUN#<run id>``      ``INBOX``              results waiting to be folded into the run
 =========== ===================== ====================== =======================================
 
 The models here name no table: :func:`bind` makes subclasses bound to a table name, region and
@@ -26,6 +27,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -193,6 +195,13 @@ class TimelineItem(Item):
     entries = UnicodeAttribute()
 
 
+class InboxItem(Item):
+    """A run's inbox: events that lost a commit race (one entry each, see codec.encode_posted),
+    added without a condition and removed by the commit that folds them."""
+
+    entries = UnicodeSetAttribute(null=True)
+
+
 class DefinitionItem(Item):
     """One immutable definition version (the workflow as JSON)."""
 
@@ -210,6 +219,7 @@ class Models:
     step: type[StepItem]
     timeline: type[TimelineItem]
     definition: type[DefinitionItem]
+    inbox: type[InboxItem]
     connection: TableConnection
 
     @property
@@ -242,8 +252,8 @@ def bind(
 
     item: type[Item] = bound(Item)
     connection = item._get_connection()
-    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem)]
+    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem, InboxItem)]
     for cls in classes:
         cls._connection = connection
-    run, step, timeline, definition = classes
-    return Models(item, run, step, timeline, definition, connection)
+    run, step, timeline, definition, inbox = classes
+    return Models(item, run, step, timeline, definition, inbox, connection)

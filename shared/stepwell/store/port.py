@@ -7,13 +7,14 @@ needs (``reads_for``), never a read of the whole run, except where the engine as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from stepwell.definition.models import Workflow
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.events import Event
 from stepwell.engine.state import RunState, State, StepState
 
 
@@ -35,6 +36,14 @@ class Due:
 
 
 @dataclass(frozen=True)
+class Posted:
+    """An event waiting in a run's inbox; ``entry`` is what the store removes once it is folded."""
+
+    entry: str
+    event: Event
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a listing and the opaque cursor of the next (None at the end)."""
 
@@ -49,16 +58,31 @@ class Store(Protocol):
         """Write a new run (its steps and timeline); Conflict if the run id exists."""
         ...
 
-    def load(self, run_id: str, keys: Iterable[str]) -> State:
-        """The run and the named step records (absent ones noted); RunNotFound if no run."""
+    def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
+        """The run and the named step records (absent ones noted); RunNotFound if no run.
+
+        With ``inbox`` (a list to fill), also the events waiting in the run's inbox, oldest
+        first, read after the run record (in the same request as the step records)."""
         ...
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
         """Add records to a loaded state; ``None`` loads every step of the run."""
         ...
 
-    def commit(self, decision: Decision, expected_seq: int) -> None:
-        """Apply a decision if the run's seq is still ``expected_seq``; else Conflict."""
+    def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
+        """Apply a decision if the run's seq is still ``expected_seq``; else Conflict. The inbox
+        entries ``folded`` (the decision applied their events) leave the inbox in the same
+        write."""
+        ...
+
+    def post(self, run_id: str, event: Event, now: datetime) -> str | None:
+        """Add an event to the run's inbox, unconditionally (it never conflicts), and make the
+        inbox due for the sweep a minute from ``now`` unless it is due already. Returns the
+        entry, or None when the store cannot hold this event there (too large)."""
+        ...
+
+    def tidy_inbox(self, run_id: str) -> None:
+        """Take the run's inbox off the due index if it is empty; nothing otherwise."""
         ...
 
     def get_run(self, run_id: str) -> RunState | None:

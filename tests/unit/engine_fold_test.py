@@ -1,0 +1,158 @@
+"""Folding: ``core.decide_all`` applies several events in one decision, with the same records,
+timeline and commands as deciding them one after the other."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import EngineDriver, task, workflow
+from stepwell.engine import core
+from stepwell.engine.commands import DispatchAttempt
+from stepwell.engine.events import Event, StepFailed, StepSucceeded, TimerFired
+
+FAN = {
+    "fan": {
+        "function": "fn",
+        "for_each": "${input.items}",
+        "max_parallel": 3,
+        "retry": {"max_attempts": 2, "interval": "1s", "jitter": "none"},
+        "input": {"i": "${item}"},
+    },
+    "side": task(),
+    "join": task("fan", "side", input={"n": "${$count(steps.fan.output)}"}),
+}
+
+
+def twins(definition: dict[str, Any], items: int) -> tuple[EngineDriver, EngineDriver]:
+    flow = workflow(definition, name="fold")
+    return EngineDriver(flow, {"items": list(range(items))}), EngineDriver(
+        flow, {"items": list(range(items))}
+    )
+
+
+def assert_same(one: EngineDriver, other: EngineDriver) -> None:
+    assert one.steps == other.steps
+    assert dataclasses.replace(one.run, seq=0) == dataclasses.replace(other.run, seq=0)
+    assert one.timeline == other.timeline
+    assert one.commands == other.commands
+
+
+def test_two_results_at_once_equal_one_after_the_other() -> None:
+    one, both = twins(FAN, 4)
+    first = StepSucceeded("fan[0]", 1, "a")
+    second = StepFailed("fan[1]", 1, "Flaky")
+    one.send(first)
+    one.send(second)
+    decision = both.send_all([first, second])
+    assert decision.applied == 2
+    assert_same(one, both)
+    assert both.status("fan[3]") == "running"  # the freed slot went to the next child
+
+
+def test_a_duplicate_and_a_stale_result_in_one_fold_are_noted_and_ignored() -> None:
+    one, both = twins(FAN, 2)
+    events: list[Event] = [
+        StepSucceeded("fan[0]", 1, "a"),
+        StepSucceeded("fan[0]", 1, "a"),
+        StepSucceeded("fan[1]", 7, "stale"),
+        StepSucceeded("side", 1, "s"),
+    ]
+    for event in events:
+        one.send(event)
+    both.send_all(events)
+    assert_same(one, both)
+    assert {"duplicate_ignored", "stale_result_ignored"} <= set(both.types())
+
+
+def test_the_fold_that_ends_the_fan_out_gathers_and_starts_the_join() -> None:
+    one, both = twins(FAN, 3)
+    events: list[Event] = [StepSucceeded(f"fan[{i}]", 1, i) for i in (2, 0, 1)]
+    events.append(StepSucceeded("side", 1))
+    for event in events:
+        one.send(event)
+    both.send_all(events)
+    assert_same(one, both)
+    assert both.step("fan").output == [0, 1, 2]
+    assert both.status("join") == "running"
+
+
+def test_a_fold_stops_within_its_budget_and_says_how_many_it_applied() -> None:
+    _, both = twins({**FAN, "fan": {**FAN["fan"], "max_parallel": 10}}, 10)
+    events: list[Event] = [StepSucceeded(f"fan[{i}]", 1, i) for i in range(10)]
+    state = both.load(core.reads_for_all(both.definition, events))
+    both._fill(state, None)
+    decision = core.decide_all(both.definition, state, events, both.now, budget=4)
+    assert decision.applied == 3  # the parent and 3 children make 4 records: stop
+    assert {k for k, s in decision.steps.items() if s.status == "succeeded"} == {
+        f"fan[{i}]" for i in range(3)
+    }
+
+
+@st.composite
+def rounds(draw: Any) -> tuple[int, int, list[Any]]:
+    items = draw(st.integers(1, 7))
+    parallel = draw(st.integers(1, 4))
+    plan = draw(
+        st.lists(
+            st.tuples(
+                st.randoms(use_true_random=False),
+                st.lists(st.sampled_from(["ok", "ok", "flaky", "fatal", "dup"]), max_size=8),
+            ),
+            min_size=1,
+            max_size=30,
+        )
+    )
+    return items, parallel, plan
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rounds())
+def test_folding_any_batch_of_results_equals_deciding_them_in_turn(
+    case: tuple[int, int, list[Any]],
+) -> None:
+    items, parallel, plan = case
+    fan = {**FAN["fan"], "max_parallel": parallel}
+    one, both = twins({**FAN, "fan": fan}, items)
+    answered: set[tuple[str, int]] = set()
+    sent: list[Event] = []
+    for rng, outcomes in plan:
+        if one.run.terminal:
+            break
+        pending = [
+            c for c in one.dispatches() if (c.key, c.attempt) not in answered
+        ]  # attempts in flight, in dispatch order
+        rng.shuffle(pending)
+        batch: list[Event] = []
+        for outcome, command in zip(outcomes, pending, strict=False):
+            event = result(command, outcome, sent, rng)
+            if outcome != "dup":
+                answered.add((command.key, command.attempt))
+            batch.append(event)
+            sent.append(event)
+        if not batch:  # nothing in flight: a retry's backoff ends
+            due = sorted((s.due_at, k) for k, s in one.steps.items() if s.due_at is not None)
+            if not due:
+                break
+            at, key = due[0]
+            one.send(TimerFired(key, at), at=at)
+            both.send(TimerFired(key, at), at=at)
+            assert_same(one, both)
+            continue
+        for event in batch:
+            one.send(event)
+        assert both.send_all(batch).applied == len(batch)
+        assert_same(one, both)
+
+
+def result(command: DispatchAttempt, outcome: str, sent: list[Event], rng: Any) -> Event:
+    if outcome == "dup" and sent:
+        return sent[rng.randrange(len(sent))]
+    if outcome == "flaky":
+        return StepFailed(command.key, command.attempt, "Flaky")
+    if outcome == "fatal":
+        return StepFailed(command.key, command.attempt, "Fatal", retryable=False)
+    return StepSucceeded(command.key, command.attempt, {"key": command.key})

@@ -1,0 +1,141 @@
+"""The run's inbox: a result that loses a commit race is posted (a write that never conflicts)
+and folded into a later commit, by its own invocation or by whoever commits next; the sweep folds
+what every folder left behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from helpers import task, workflow
+from stepwell.engine.events import OutboxDelivered, StepFailed, StepSucceeded
+from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime import timers
+from stepwell.runtime.orchestrator import may_race
+from stepwell.store.port import Conflict, Posted
+
+FAN = workflow(
+    {
+        "fan": {"function": "fn", "for_each": "${input.items}", "max_parallel": 4},
+        "join": task("fan"),
+    },
+    name="fan",
+)
+
+
+def started(items: int = 4) -> tuple[InProcessWorld, str]:
+    world = InProcessWorld({"fan": FAN}, {})
+    run_id = world.start("fan", {"items": list(range(items))})
+    world.dispatched.clear()
+    return world, run_id
+
+
+def inbox_of(world: InProcessWorld, run_id: str) -> list[Posted]:
+    found: list[Posted] = []
+    world.store.load(run_id, [], found)
+    return found
+
+
+def completed(world: InProcessWorld, run_id: str) -> list[str]:
+    entries = world.store.timeline(run_id, limit=1000).items
+    return [e.step or "" for e in entries if e.type == "step_completed"]
+
+
+def test_a_loser_posts_its_result_and_folds_it_itself() -> None:
+    world, run_id = started()
+    store = world.store
+    real = store.commit
+    calls: list[int] = []
+
+    def commit(decision: Any, seq: int, folded: Any = ()) -> None:
+        calls.append(len(folded))
+        if len(calls) == 1:
+            world.orchestrator.store = store  # (the same store: only the first commit loses)
+            raise Conflict("someone else won")
+        real(decision, seq, folded)
+
+    store.commit = commit  # type: ignore[method-assign]
+    decision = world.orchestrator.handle(run_id, StepSucceeded("fan[0]", 1, "a"))
+    assert decision is not None
+    assert calls == [0, 1]  # lost, then committed the fold of its own entry
+    assert inbox_of(world, run_id) == []
+    later = world.clock.now() + timedelta(hours=1)
+    assert [d for d in store.due(later) if d.key is None] == []  # tidied: the inbox is not due
+    assert completed(world, run_id) == ["fan[0]"]
+
+
+def test_whoever_commits_next_folds_the_inbox_in_the_same_commit() -> None:
+    world, run_id = started()
+    store = world.store
+    for i in (1, 2):
+        assert store.post(run_id, StepSucceeded(f"fan[{i}]", 1, i), world.clock.now())
+    before = store.commits
+    world.orchestrator.handle(run_id, StepSucceeded("fan[0]", 1, 0))
+    assert store.commits == before + 1
+    assert inbox_of(world, run_id) == []
+    assert completed(world, run_id) == ["fan[0]", "fan[1]", "fan[2]"]
+
+
+def test_an_event_already_folded_by_another_ends_the_losers_call() -> None:
+    world, run_id = started()
+    store = world.store
+    real = store.commit
+
+    def commit(decision: Any, seq: int, folded: Any = ()) -> None:
+        if not folded and decision.timeline[0].step == "fan[3]":
+            # While this invocation decided, another one committed fan[1] and folded fan[3]'s
+            # entry: that one's commit lands first, this one loses.
+            store.commit = real  # type: ignore[method-assign]
+            world.orchestrator.handle(run_id, StepSucceeded("fan[1]", 1, 1))
+            raise Conflict("lost")
+        real(decision, seq, folded)
+
+    real_post = store.post
+
+    def post(run_id_: str, event: Any, now: Any) -> str | None:
+        store.commit = real  # type: ignore[method-assign]
+        return real_post(run_id_, event, now)
+
+    store.commit = commit  # type: ignore[method-assign]
+    store.post = post  # type: ignore[method-assign]
+    world.orchestrator.handle(run_id, StepSucceeded("fan[3]", 1, 3))
+    assert sorted(completed(world, run_id)) == ["fan[1]", "fan[3]"]
+    assert inbox_of(world, run_id) == []
+
+
+def test_the_sweep_folds_an_inbox_every_folder_left_behind() -> None:
+    world, run_id = started(2)
+    store = world.store
+    now = world.clock.now()
+    store.post(run_id, StepSucceeded("fan[0]", 1, 0), now)  # posted, then the poster died
+    store.post(run_id, StepFailed("fan[1]", 7, "Late"), now)  # a stale one too
+    assert store.due(now) == []
+    world.clock.advance(timedelta(minutes=1))
+    report = timers.sweep(world.orchestrator, store)
+    assert report.fired == 1
+    assert inbox_of(world, run_id) == []
+    assert completed(world, run_id) == ["fan[0]"]
+    types = [e.type for e in store.timeline(run_id, limit=1000).items]
+    assert "stale_result_ignored" in types
+    assert store.due(world.clock.now() + timedelta(minutes=5)) == []
+
+
+def test_folding_an_event_twice_changes_nothing_more() -> None:
+    world, run_id = started(2)
+    store = world.store
+    event = StepSucceeded("fan[0]", 1, 0)
+    world.orchestrator.handle(run_id, event)
+    store.post(run_id, event, world.clock.now())
+    store.post(run_id, OutboxDelivered(("nope",)), world.clock.now())
+    world.orchestrator.handle(run_id, StepSucceeded("fan[1]", 1, 1))
+    assert inbox_of(world, run_id) == []
+    assert completed(world, run_id) == ["fan[0]", "fan[1]", "fan"]
+    assert world.store.load(run_id, ["fan"]).steps["fan"].output == [0, 1]
+
+
+def test_only_runs_with_results_in_flight_at_once_read_the_inbox() -> None:
+    chain = workflow({"a": task(), "b": task("a"), "c": task("b")})
+    assert not may_race(chain)
+    assert may_race(FAN)
+    assert may_race(workflow({"a": task(), "b": task("a"), "c": task("a")}))
+    assert may_race(workflow({"a": task(), "b": task()}))
