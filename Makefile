@@ -54,8 +54,9 @@ template: $(STAMP) $(SAM_STAMP)
 	$(SAM_VENV)/bin/python tests/helpers/sam_translate.py template.yaml > build/template.cfn.json
 	$(BIN)/cfn-lint build/template.cfn.json
 
-# Engine, workloads W1-W5 through the local stack, storage floor, peers: prints the tables and
-# writes benchmarks/results.json (docs/performance.md explains the figures).
+# Engine, workloads W1-W5 and their code-first twins (W1c, W2c) through the local stack, storage
+# floor, peers: prints the tables and writes benchmarks/results.json (docs/performance.md
+# explains the figures).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+CODE_FIRST = {"W1c": "W1", "W2c": "W2", "W2c90": "W2"}
+"""The code-first workloads and the YAML workload each one is the twin of."""
 STEP_FUNCTIONS_PER_MILLION = 25.0
 """Step Functions Standard: $25 per million state transitions (one per task step)."""
 MAX_ITEM_BYTES = 350 * 1024
@@ -74,6 +76,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{w4['requests_per_step']} vs {w2['requests_per_step']}"
             + ("" if w4.get("finished") else f"; W4 unfinished ({w4['steps_measured']} items)"),
         )
+    found += code_first_targets(results)
     sizes = [f.get("largest_item_bytes", 0) for f in w.values() if isinstance(f, dict)]
     if sizes:
         largest = max(sizes)
@@ -83,6 +86,60 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             largest <= MAX_ITEM_BYTES,
             "largest item written, bytes"
             + ("" if w4.get("finished", True) else " (W4 did not reach its gather)"),
+        )
+    return found
+
+
+def code_first_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """W1c judged on W1's targets (written for YAML W1), with the YAML figure beside it."""
+    w = results["workloads"]
+    w1, w1c = w.get("W1") or {}, w.get("W1c") or {}
+    if "error" in w1c or "dynamodb_writes_per_step" not in w1c:
+        return []
+    found: list[dict[str, Any]] = []
+
+    def judge(target: str, measured: float, met: bool, yaml: Any, note: str = "") -> None:
+        found.append(
+            {
+                "target": f"W1c (code-first): {target}",
+                "measured": measured,
+                "met": met,
+                "note": f"YAML W1: {_cell(yaml)}" + (f"; {note}" if note else ""),
+            }
+        )
+
+    writes, reads = w1c["dynamodb_writes_per_step"], w1c["dynamodb_reads_per_step"]
+    judge(
+        "<= 3 DynamoDB writes per task step",
+        writes,
+        writes <= 3,
+        w1.get("dynamodb_writes_per_step"),
+    )
+    judge(
+        "<= 2 DynamoDB reads per task step",
+        reads,
+        reads <= 2,
+        w1.get("dynamodb_reads_per_step"),
+        "a replay's Query counts once, whatever it reads",
+    )
+    cost, yaml_cost = all_in(results, "W1c"), all_in(results, "W1")
+    if cost is not None:
+        judge(
+            "orchestration <= $2.50 per million steps",
+            round(cost, 2),
+            cost <= 2.5,
+            round(yaml_cost, 2) if yaml_cost is not None else None,
+            f"{cost / STEP_FUNCTIONS_PER_MILLION:.2f}x Step Functions Standard",
+        )
+    floor = (w1.get("floor") or {}).get("steps_per_s")
+    if floor and "steps_per_s" in w1c:
+        ratio = w1c["steps_per_s"] / floor
+        judge(
+            "steps/s >= 0.5x the storage floor",
+            round(ratio, 3),
+            ratio >= 0.5,
+            round(w1["steps_per_s"] / floor, 3) if "steps_per_s" in w1 else None,
+            f"{w1c['steps_per_s']} vs {floor} steps/s (W1's floor)",
         )
     return found
 
@@ -111,9 +168,15 @@ def markdown(results: dict[str, Any]) -> str:
         "W3": "W3 step, 1 s delay, step",
         "W4": "W4 for_each 10,000 (100 at once)",
         "W5": "W5 50 x W1 at once",
+        "W1c": "W1c code-first W1: 100 ctx.task in a line",
+        "W2c": "W2c code-first W2: ctx.map 100 (100 at once) + join",
+        "W2c90": "W2c90 as W2c, 90 at once",
     }
-    for name in ("W1", "W2", "W3", "W4", "W5"):
-        f = results["workloads"].get(name) or {}
+    for name in ("W1", "W2", "W3", "W4", "W5", *CODE_FIRST):
+        f = results["workloads"].get(name)
+        if f is None and name in CODE_FIRST:
+            continue
+        f = f or {}
         if "error" in f or not f:
             lines.append(f"| {titles[name]} | failed: {f.get('error', 'not run')} |")
             continue
@@ -177,9 +240,76 @@ def markdown(results: dict[str, Any]) -> str:
             f"${later['cost_per_million_timers']['total']:.2f} per million timers "
             "(included in $/M steps above)."
         )
+    lines += code_first_table(results)
     lines += ["", "| target | measured | met | note |", "|---|---|---|---|"]
     for t in results.get("targets") or []:
         met = "pass" if t["met"] else "FAIL"
         lines.append(f"| {t['target']} | {_cell(t['measured'])} | {met} | {t['note']} |")
     lines += ["", f"make bench took {results.get('bench_s')} s."]
     return "\n".join(lines)
+
+
+def code_first_table(results: dict[str, Any]) -> list[str]:
+    """The code-first workloads beside their YAML twins: Lambda invocations per step (the step
+    function's, the runner's replays, the rest), requests and reads per step, and how much one
+    W1c step reads at the start of the run and at its end."""
+    w = results["workloads"]
+    present = [n for n in CODE_FIRST if n in w]
+    if not present:
+        return []
+    lines = [
+        "",
+        "| workload | YAML twin | steps/s (YAML) | Lambda invocations/step: step function "
+        "+ replays + other (YAML) | requests/step (YAML) | DDB reads/step (YAML) "
+        "| items read/step (YAML) | RCU/step (YAML) | $/M steps (YAML) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in present:
+        f, twin = w.get(name) or {}, CODE_FIRST[name]
+        y = w.get(twin) or {}
+        if "error" in f or not f:
+            lines.append(f"| {name} | {twin} | failed: {f.get('error', 'not run')} |")
+            continue
+
+        def pair(key: str, f: dict[str, Any] = f, y: dict[str, Any] = y) -> str:
+            return f"{_cell(f.get(key))} ({_cell(y.get(key))})"
+
+        def calls(x: dict[str, Any]) -> str:
+            if "step_invocations_per_step" not in x:
+                return "-"
+            step = x["step_invocations_per_step"]
+            replays = x.get("replay_invocations_per_step", 0.0)
+            other = x["orchestrator_invocations_per_step"] - replays
+            return f"{step:.2f} + {replays:.2f} + {other:.2f}"
+
+        cost, yaml_cost = all_in(results, name), all_in(results, twin)
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    twin,
+                    pair("steps_per_s"),
+                    f"{calls(f)} ({calls(y)})",
+                    pair("requests_per_step"),
+                    pair("dynamodb_reads_per_step"),
+                    pair("items_read_per_step"),
+                    pair("read_units_per_step"),
+                    f"{_cell(cost)} ({_cell(yaml_cost)})",
+                ]
+            )
+            + " |"
+        )
+    growth = (w.get("W1c") or {}).get("replay_growth") or {}
+    first, last = growth.get("first"), growth.get("last")
+    if first and last:
+        span = growth["span"]
+        lines += [
+            "",
+            f"One W1c step (its step function and the replay after it), first {span} steps -> "
+            f"last {span} before the run's end: DynamoDB reads {first['dynamodb_reads']} -> "
+            f"{last['dynamodb_reads']}, items read {first['items_read']} -> "
+            f"{last['items_read']}, read units {first['read_units']} -> {last['read_units']}, "
+            f"KB read {first['kb_read']} -> {last['kb_read']}.",
+        ]
+    return lines

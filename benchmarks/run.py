@@ -4,6 +4,8 @@
 * Stepwell's workloads W1-W5 through the local stack on moto, metered and priced
   (``workloads.py``, one process each), the storage floor beside W1 and W2, and what the lease
   timers of a run cost when they fire after it ended;
+* W1 and W2 as code-first workflows (W1c, W2c, and W2c90: W2c 90 at once), 3 samples each
+  (a replay reads the whole run, so a code-first sample takes longer);
 * the peers on W1-W3 (``peers.py``), each in a virtual environment of its own;
 * the targets, each with the figure it is judged on.
 
@@ -127,6 +129,9 @@ def main() -> None:
             str(args.w4_deadline),
             timeout=args.w4_deadline + 300,
         ),
+        "W1c": workload("W1c", "--repeat", "3"),
+        "W2c": workload("W2c", "--repeat", "3", "--deadline", "120"),
+        "W2c90": workload("W2c90", "--repeat", "3", "--deadline", "120"),
     }
     results["later_timers"] = workload("deferred")
     results["peers"] = (

@@ -12,7 +12,12 @@ floor on the same moto. Workloads:
 * W2: a for_each of 100 items (max_parallel 100), then a join;
 * W3: a task step, a 1 s delay (the stack's real clock), a task step;
 * W4: a for_each of 10,000 items (max_parallel 100), then a join;
-* W5: 50 runs of W1 at once.
+* W5: 50 runs of W1 at once;
+* W1c, W2c: W1 and W2 written as code-first workflows (``code_first.py``): 100 ``ctx.task``
+  steps in a line; a ``ctx.map`` of 100 items (``max_concurrency`` 100), then a join task;
+  W2c90 is W2c with ``max_concurrency`` 90. Each of their steps is a step-function invocation
+  plus a replay of the workflow function (a runner invocation); W1c also records what each
+  replay read, step by step.
 
 Every step runs the no-op step function of ``benchmarks/functions/``, which the benchmark adds to
 a copy of template.yaml in a temporary folder (the project's template is not changed).
@@ -21,10 +26,12 @@ a copy of template.yaml in a temporary folder (the project's template is not cha
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,6 +43,7 @@ from typing import Any
 
 import boto3
 
+import code_first
 from moto_transactions import installed as fast_transactions
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
@@ -47,6 +55,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NOOP = "BenchNoopFunction"
 NOOP_NAME = "BenchNoop"
+RUNNER = "RunnerFunction"
+"""The function that replays code-first workflows (its logical id in template.yaml)."""
 
 SEQUENTIAL_STEPS = 100
 SMALL_FANOUT = 100
@@ -104,12 +114,19 @@ def delay() -> dict[str, Any]:
 
 WORKFLOWS = (sequential(), fanout(), delay())
 
+# The code-first twins of W1 and W2 must do the same work.
+assert code_first.NOOP == NOOP
+assert code_first.SEQUENTIAL_STEPS == SEQUENTIAL_STEPS
+assert code_first.MAX_CONCURRENCY == MAX_PARALLEL
+
 
 def workflows_folder(folder: Path) -> Path:
-    """The benchmark's workflows as YAML files (JSON is YAML) in ``folder``."""
+    """The benchmark's workflows in ``folder``: the YAML ones as files (JSON is YAML) and the
+    code-first ones as a copy of ``code_first.py``."""
     folder.mkdir(parents=True, exist_ok=True)
     for workflow in WORKFLOWS:
         (folder / f"{workflow['name']}.yaml").write_text(json.dumps(workflow, indent=1))
+    shutil.copy(HERE / "code_first.py", folder / "code_first.py")
     return folder
 
 
@@ -154,6 +171,9 @@ class Outcome:
     finished: bool = True
     start_errors: list[str] = field(default_factory=list)
     """Start requests the API answered with an error (the runs are found by their events)."""
+    replay_errors: list[str] = field(default_factory=list)
+    """Runner invocations that ended in an error (with ``stop_on_replay_error``, the sample
+    stops at the first: a code-first run waits for its replay's lease to run out)."""
 
 
 class Bench:
@@ -181,8 +201,14 @@ class Bench:
         self.meter.describe(self.table, TableShape.from_description(described))
         self.api = Client(self.stack.url, timeout=120)
         self.step_functions = {f.name for f in self.stack.functions if f.logical_id == NOOP}
+        self.runners = {f.name for f in self.stack.functions if f.logical_id == RUNNER}
         self.timer_messages = 0
         """Messages the Scheduler delivered to the timer queue (no client request shows them)."""
+        self.replay_marks: list[Reading] | None = None
+        """While a list: the meter's totals as each runner invocation (a code-first replay)
+        ended, in order."""
+        self.replay_errors: list[str] = []
+        """``function: error type`` of every runner invocation that ended in an error."""
 
     def close(self) -> None:
         self.stack.stop()
@@ -190,6 +216,11 @@ class Bench:
 
     def _invoked(self, record: Invocation) -> None:
         self.meter.invoked(record.function, record.duration_ms)
+        if record.function in self.runners:
+            if self.replay_marks is not None:
+                self.replay_marks.append(self.meter.reading())
+            if record.error_type:
+                self.replay_errors.append(f"{record.function}: {record.error_type}")
         if record.source == "sqs":
             # The event source mapping's requests to SQS, invisible here: the receive that got
             # the batch and the delete of its messages.
@@ -200,11 +231,22 @@ class Bench:
         """Step attempts the step function ran."""
         return sum(spent.invocations[f] for f in self.step_functions)
 
+    def replays(self, spent: Reading) -> int:
+        """Runner invocations (in W1c and W2c, every one is a replay of the workflow)."""
+        return sum(spent.invocations[f] for f in self.runners)
+
     def run(
-        self, workflow: str, run_input: Any, runs: int = 1, deadline_s: float = 900.0
+        self,
+        workflow: str,
+        run_input: Any,
+        runs: int = 1,
+        deadline_s: float = 900.0,
+        stop_on_replay_error: bool = False,
     ) -> Outcome:
-        """Start ``runs`` runs over HTTP and wait until every one completed (or the deadline)."""
+        """Start ``runs`` runs over HTTP and wait until every one completed (or the deadline,
+        or with ``stop_on_replay_error`` a runner invocation that failed)."""
         before = self.meter.reading()
+        replay_errors = len(self.replay_errors)
         started_before = {e["detail"]["run_id"] for e in self.stack.events("run.started")}
         t0 = time.perf_counter()
         pending: set[str] = set()
@@ -226,6 +268,8 @@ class Bench:
         statuses: dict[str, Any] = {}
 
         def done() -> bool:
+            if stop_on_replay_error and len(self.replay_errors) > replay_errors:
+                return True
             for event in self.stack.events("run.completed"):
                 detail = event["detail"]
                 if detail["run_id"] in pending:
@@ -234,13 +278,19 @@ class Bench:
             return not pending
 
         left = deadline_s - (time.perf_counter() - t0)
-        finished = self.stack.run_until(done, timeout=max(left, 0.0))
+        finished = self.stack.run_until(done, timeout=max(left, 0.0)) and not pending
         wall = time.perf_counter() - t0
         bad = {k: v for k, v in statuses.items() if v != "succeeded"}
         assert not bad, f"runs that did not succeed: {bad}"
         if finished:
             assert self.stack.wait_idle(timeout=120), "the stack did not settle"
-        return Outcome(wall, self.meter.reading() - before, finished, errors)
+        return Outcome(
+            wall,
+            self.meter.reading() - before,
+            finished,
+            errors,
+            self.replay_errors[replay_errors:],
+        )
 
     def settle_timers(self) -> Reading:
         """Virtual time only: let every pending one-time schedule fire (the stack's clock jumps
@@ -315,6 +365,7 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
     median = statistics.median(walls)
     priced = cost(spent, excluded_functions=bench.step_functions)
     orchestrator = sum(n for f, n in spent.invocations.items() if f not in bench.step_functions)
+    replays = bench.replays(spent)
     per_step = max(steps, 1)
     return {
         "samples": len(outcomes),
@@ -322,6 +373,7 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
         "finished": finished,
         "steps_measured": steps,
         "start_errors": [e for o in outcomes for e in o.start_errors],
+        "replay_errors": [e for o in outcomes for e in o.replay_errors],
         "wall_s": [round(w, 3) for w in walls],
         "wall_median_s": round(median, 3),
         "steps_per_s": round((steps / len(outcomes)) / median, 2),
@@ -337,6 +389,9 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
         "timers_per_step": round(spent.schedules_created / per_step, 3),
         "orchestrator_invocations_per_step": round(orchestrator / per_step, 4),
         "step_invocations_per_step": round(bench.steps_done(spent) / per_step, 4),
+        "replay_invocations_per_step": round(replays / per_step, 4),
+        "lambda_invocations_per_step": round(sum(spent.invocations.values()) / per_step, 4),
+        "items_read_per_step": round(spent.items_read / per_step, 2),
         "cost_per_million_steps": {k: round(v, 4) for k, v in priced.per_million(per_step).items()},
         "largest_item_bytes": spent.largest_item,
         "requests_per_sample": {
@@ -347,6 +402,10 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
         },
         "invocations_per_sample": {
             k: round(v / len(outcomes), 1) for k, v in sorted(spent.invocations.items())
+        },
+        "invocation_ms_mean": {
+            k: round(v / max(spent.invocations[k], 1), 1)
+            for k, v in sorted(spent.invocation_ms.items())
         },
     }
 
@@ -436,6 +495,90 @@ def w5(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return figures(bench, measure(one, args.repeat), W1_STEPS * CONCURRENT_RUNS)
 
 
+def w1c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """W1 as a code-first workflow; each sample also records the meter at every replay's end,
+    so what one step spent can be told apart for its first and last steps."""
+    windows: list[list[Reading]] = []
+
+    def one() -> Outcome:
+        bench.replay_marks = []
+        try:
+            outcome = bench.run("bench-sequential-code", {"n": 0})
+        finally:
+            marks, bench.replay_marks = bench.replay_marks, None
+        windows.append([later - earlier for earlier, later in itertools.pairwise(marks)])
+        return outcome
+
+    bench.run("bench-sequential-code", {"n": 0, "steps": 5})  # warm-up (a replay reads the
+    # whole run, so a full warm-up would cost as much as a sample)
+    result = figures(bench, measure(one, args.repeat), W1_STEPS)
+    result["replay_growth"] = replay_growth(windows, GROWTH_STEPS)
+    return result
+
+
+def code_fanout(bench: Bench, args: argparse.Namespace, at_once: int) -> dict[str, Any]:
+    """W2 as a code-first workflow, ``at_once`` items at a time. A replay that fails ends the
+    measurement (the run would wait for the replay's lease, 15.5 minutes)."""
+
+    def one() -> Outcome:
+        items = {"items": list(range(SMALL_FANOUT)), "max_concurrency": at_once}
+        return bench.run(
+            "bench-fanout-code", items, deadline_s=args.deadline, stop_on_replay_error=True
+        )
+
+    bench.run("bench-fanout-code", {"items": list(range(10))})  # warm-up
+    result = figures(bench, measure(one, args.repeat), W2_STEPS)
+    result["max_concurrency"] = at_once
+    if not result["finished"]:
+        why = ", ".join(sorted(set(result["replay_errors"]))) or "the deadline passed"
+        result["error"] = f"run did not finish ({why}; {result['steps_measured']} steps ran)"
+    return result
+
+
+def w2c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    return code_fanout(bench, args, MAX_PARALLEL)
+
+
+def w2c90(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    return code_fanout(bench, args, W2C_LOWER_CONCURRENCY)
+
+
+W2C_LOWER_CONCURRENCY = 90
+"""W2c's concurrency in the variant ``W2c90``: fewer steps issued by one replay than W2c."""
+
+
+GROWTH_STEPS = 10
+
+
+def replay_growth(samples: list[list[Reading]], span: int) -> dict[str, Any]:
+    """What one sequential step spent (from one replay's end to the next: the step function's
+    invocation and the replay that follows it), over the first and the last ``span`` steps of
+    every sample (the last before the final replay, which ends the run and runs its retention
+    pass). The end of an invocation is seen a moment after the next one has begun, so a
+    window can hold a request or two of its neighbour; over ``span`` steps that averages out."""
+
+    def per_step(windows: list[Reading]) -> dict[str, float]:
+        spent = Reading()
+        for window in windows:
+            spent = spent + window
+        n = max(len(windows), 1)
+        return {
+            "dynamodb_reads": round(spent.reads / n, 2),
+            "items_read": round(spent.items_read / n, 1),
+            "read_units": round(spent.billed_read_units / n, 2),
+            "kb_read": round(spent.bytes_read / n / 1024, 1),
+            "requests": round(sum(spent.calls.values()) / n, 2),
+        }
+
+    complete = [w for w in samples if len(w) > 2 * span]
+    return {
+        "span": span,
+        "samples": len(complete),
+        "first": per_step([x for w in complete for x in w[:span]]),
+        "last": per_step([x for w in complete for x in w[-span - 1 : -1]]),
+    }
+
+
 def deferred(folder: Path) -> dict[str, Any]:
     """What a run's timers cost when they fire after it ended (each dispatched attempt's lease
     timer, due 15.5 minutes later): W1 once on a virtual-time stack, then every timer fired."""
@@ -468,6 +611,9 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W3": w3,
     "W4": w4,
     "W5": w5,
+    "W1c": w1c,
+    "W2c": w2c,
+    "W2c90": w2c90,
 }
 
 

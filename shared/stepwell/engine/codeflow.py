@@ -27,7 +27,7 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step, Workflow
 from stepwell.engine import attempts, flow
-from stepwell.engine.decision import Work
+from stepwell.engine.decision import MAX_STEP_WRITES, Work
 from stepwell.engine.state import StepState
 
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
@@ -89,8 +89,16 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
             work, step, "InvalidReplay", f"the replay's answer is not a yield: {exc}"
         )
         return
+    # One load for every record the answer names (not one round trip per new step).
+    work.state.require({issue.key for issue in result.issued} | {c.key for c in result.checkpoints})
+    budget = MAX_STEP_WRITES - 2  # the replay step and the run leave room in the transaction
     for checkpoint in result.checkpoints:
+        if len(work.steps) >= budget:
+            step.wake = True  # the rest is run again (inline steps are at least once)
+            break
         _checkpoint(work, checkpoint)
+    if result.status == "completed" and step.wake:
+        result = Yield("suspended")  # its checkpoints did not all fit: replay to finish
     if result.status == "completed":
         flow.succeed(work, step, result.output)
         return
@@ -101,6 +109,11 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
         )
         return
     for issue in result.issued:
+        if len(work.steps) >= budget:
+            # One transaction holds at most MAX_STEP_WRITES records: the next replay, which
+            # follows at once, reaches the steps left out and starts them.
+            step.wake = True
+            break
         _issue(work, issue)
         if work.run.terminal:
             return
