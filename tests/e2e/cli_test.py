@@ -111,7 +111,7 @@ def test_dev_serves_until_interrupted() -> None:
         assert reply.status == 200
         assert "order-fulfilment" in {w["name"] for w in reply.body["workflows"]}
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=20)
+        rest, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()

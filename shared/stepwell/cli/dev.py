@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -152,8 +154,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         console.print("stopping the local stack")
-        stack.stop()
+        _stop_within(stack, STOP_GRACE_S, err)
     return EXIT_OK
+
+
+STOP_GRACE_S = 10.0
+"""How long Ctrl-C waits for the stack to wind down before the process exits regardless."""
+
+
+def _stop_within(stack: LocalStack, seconds: float, err: Console) -> None:
+    """Stop the stack; if it has not stopped within ``seconds`` (an invocation still running),
+    say so and end the process: Ctrl-C always ends ``stepwell dev``."""
+    stopper = threading.Thread(target=stack.stop, name="stepwell-dev-stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        err.print(f"stepwell dev: the local stack did not stop within {seconds:g}s; exiting")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
 
 
 def describe(stack: LocalStack, console: Console) -> None:
