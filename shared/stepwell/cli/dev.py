@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
                 console.print(f"    {who} reject:  {link.get('reject_url')}")
 
     stack.listen(on_event)
-    previous = signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C and SIGTERM both stop; SIGINT is handled here too because a parent may have
+    # started us with it ignored (a background job), and Python then installs no handler.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         describe(stack, console)
         while not stopped.wait(0.5):
@@ -152,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         console.print("stopping the local stack")
         _stop_within(stack, STOP_GRACE_S, err)
     return EXIT_OK
