@@ -8,7 +8,7 @@ every decision that the engine did not touch its input and that the run's counte
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,18 +124,10 @@ class EngineDriver:
         """Apply ``events`` in one decision (``core.decide_all``), as a fold of a run's inbox."""
         if at is not None:
             self.now = at
-        state = self.load(core.reads_for_all(self.definition, events))
-        while True:
-            before = copy.deepcopy(state)
-            try:
-                decision = core.decide_all(self.definition, state, events, self.now)
-            except NeedsRecords as need:
-                assert state == before, "decide_all changed its input before raising NeedsRecords"
-                self.extra_loads.append(need.keys)
-                self._fill(state, need.keys)
-                continue
-            assert state == before, "decide_all changed the State it was given"
-            break
+        decision = self._settle(
+            core.reads_for_all(self.definition, events),
+            lambda state: core.decide_all(self.definition, state, events, self.now),
+        )
         self._apply(decision)
         self._delivered(decision)
         return decision
@@ -145,17 +137,25 @@ class EngineDriver:
             self._apply(self._decide(OutboxDelivered(tuple(decision.outbox_sent))), keep=False)
 
     def _decide(self, event: Event) -> Decision:
-        state = self.load(core.reads_for(self.definition, event))
+        return self._settle(
+            core.reads_for(self.definition, event),
+            lambda state: core.decide(self.definition, state, event, self.now),
+        )
+
+    def _settle(self, keys: Iterable[str], decide: Callable[[State], Decision]) -> Decision:
+        """Decide on a partial load, loading what the engine asks for, as the orchestrator does;
+        the engine must never change the State it was given."""
+        state = self.load(keys)
         while True:
             before = copy.deepcopy(state)
             try:
-                decision = core.decide(self.definition, state, event, self.now)
+                decision = decide(state)
             except NeedsRecords as need:
-                assert state == before, "decide changed its input before raising NeedsRecords"
+                assert state == before, "the engine changed its input before raising NeedsRecords"
                 self.extra_loads.append(need.keys)
                 self._fill(state, need.keys)
                 continue
-            assert state == before, "decide changed the State it was given"
+            assert state == before, "the engine changed the State it was given"
             return decision
 
     def _apply(self, decision: Decision, keep: bool = True) -> None:

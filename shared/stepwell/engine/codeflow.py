@@ -25,7 +25,7 @@ from stepwell.code.protocol import (
     Issue,
     Yield,
 )
-from stepwell.definition.models import CodeStep, Retry, Step, Workflow
+from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
 from stepwell.engine.state import StepState
@@ -56,11 +56,6 @@ def spec_of(work: Work, key: str) -> Step:
 
 def _parse(spec: dict[str, Any]) -> Step:
     return _STEP.validate_python(spec)
-
-
-def is_code(definition: Workflow) -> bool:
-    """True for a code-first workflow."""
-    return definition.code is not None
 
 
 # -- the replay step -------------------------------------------------------------------------
