@@ -13,10 +13,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stepwell.definition.models import Workflow
-from stepwell.engine import core
-from stepwell.engine.commands import Command, DispatchAttempt, ScheduleTimer
+from stepwell.engine import core, fanout
+from stepwell.engine.commands import (
+    Command,
+    CountItem,
+    DispatchAttempt,
+    ScheduleTimer,
+    SettleFanout,
+    StartItem,
+)
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded, TimerFired
+from stepwell.engine.events import (
+    Event,
+    FanoutSettled,
+    ItemReady,
+    OutboxDelivered,
+    StepFailed,
+    StepSucceeded,
+    TimerFired,
+)
 from stepwell.engine.state import NeedsRecords, RunState, State, StepState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,10 +48,11 @@ def task(*depends_on: str, function: str = "fn", **fields: Any) -> dict[str, Any
 
 
 def counters_of(steps: Iterable[StepState]) -> tuple[int, int]:
-    """(active, waiting) as the run's counters should hold them for these records."""
+    """(active, waiting) as the run's counters should hold them for these records (for_each
+    children are not counted on the run; their parent is, while it runs)."""
     active = waiting = 0
     for step in steps:
-        if step.is_fanout:
+        if step.index is not None:
             continue
         if step.status in ("running", "retrying"):
             active += 1
@@ -76,6 +92,7 @@ class EngineDriver:
         self.run: RunState
         self._apply(decision)
         self._delivered(decision)
+        self._follow(decision)
 
     # -- driving ---------------------------------------------------------------------------
     def load(self, keys: Iterable[str]) -> State:
@@ -118,7 +135,26 @@ class EngineDriver:
         decision = self._decide(event)
         self._apply(decision)
         self._delivered(decision)
+        self._follow(decision)
         return decision
+
+    def _follow(self, decision: Decision) -> None:
+        """Carry out the fan-out's follow-ups as the orchestrator does after a commit: start the
+        items handed a slot, count ended items on their parent (as a store's atomic update
+        does) and act on what the counters say."""
+        for command in decision.commands:
+            if isinstance(command, StartItem):
+                self.send(ItemReady(command.key))
+            elif isinstance(command, SettleFanout):
+                self.send(FanoutSettled(command.key, command.failure))
+            elif isinstance(command, CountItem):
+                parent = self.steps.get(command.parent_key)
+                counted = fanout.counted(parent, command, self.now) if parent else None
+                if counted is None:
+                    continue
+                self.steps[command.parent_key] = counted
+                for event in fanout.after_count(self.definition, counted, command):
+                    self.send(event)
 
     def send_all(self, events: list[Event], at: datetime | None = None) -> Decision:
         """Apply ``events`` in one decision (``core.decide_all``), as a fold of a run's inbox."""
@@ -130,6 +166,7 @@ class EngineDriver:
         )
         self._apply(decision)
         self._delivered(decision)
+        self._follow(decision)
         return decision
 
     def _delivered(self, decision: Decision) -> None:

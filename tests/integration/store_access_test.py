@@ -44,7 +44,12 @@ def change(store: DynamoStore, run_id: str, *steps: StepState, **fields: Any) ->
     for name, value in fields.items():
         setattr(run, name, value)
     store.commit(
-        Decision(run=run, steps={s.key: s for s in steps}, timeline=[note("changed")]),
+        Decision(
+            run=run,
+            steps={s.key: s for s in steps},
+            timeline=[note("changed")],
+            before={s.key: state.steps.get(s.key) for s in steps},
+        ),
         state.run.seq,
     )
     found = store.get_run(run_id)

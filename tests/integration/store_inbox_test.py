@@ -18,10 +18,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def started(store: DynamoStore, make_workflow: Any) -> Any:
-    definition = make_workflow(
-        "inboxed",
-        {"fan": {"function": "Work", "for_each": "${input.items}", "max_parallel": 4}},
-    )
+    # Four parallel branches: their results race on the run (a for_each's children do not).
+    definition = make_workflow("inboxed", {f"b{i}": {"function": "Work"} for i in range(4)})
     store.save_definition(definition)
     start = core.start_run(definition, "in-1", {"items": [0, 1, 2, 3]}, T0)
     store.create(start)
@@ -32,8 +30,8 @@ def started(store: DynamoStore, make_workflow: Any) -> Any:
 
 def test_events_round_trip_through_inbox_entries() -> None:
     events = [
-        StepSucceeded("fan[0]", 1, {"a": [1, 2.5, None]}, Usage(0.5, 3, 4), token="t"),
-        StepFailed("fan[1]", 2, "Boom", "it broke", None, False, "u"),
+        StepSucceeded("b0", 1, {"a": [1, 2.5, None]}, Usage(0.5, 3, 4), token="t"),
+        StepFailed("b1", 2, "Boom", "it broke", None, False, "u"),
         OutboxDelivered(("3.0", "3.1")),
     ]
     for event in events:
@@ -44,18 +42,18 @@ def test_posting_never_conflicts_and_the_fold_removes_exactly_its_entries(
     store: DynamoStore, make_workflow: Any
 ) -> None:
     definition = started(store, make_workflow)
-    first = store.post("in-1", StepSucceeded("fan[0]", 1, "a"), T0)
-    second = store.post("in-1", StepSucceeded("fan[1]", 1, "b"), T0 + timedelta(seconds=1))
+    first = store.post("in-1", StepSucceeded("b0", 1, "a"), T0)
+    second = store.post("in-1", StepSucceeded("b1", 1, "b"), T0 + timedelta(seconds=1))
     assert first is not None and second is not None
     inbox: list[Posted] = []
-    state = store.load("in-1", ["fan"], inbox)
+    state = store.load("in-1", ["b0"], inbox)
     assert [p.entry for p in inbox] == [first, second]
     assert [p.event for p in inbox] == [
-        StepSucceeded("fan[0]", 1, "a"),
-        StepSucceeded("fan[1]", 1, "b"),
+        StepSucceeded("b0", 1, "a"),
+        StepSucceeded("b1", 1, "b"),
     ]
     # A third arrives after the folder read the inbox: the fold must leave it there.
-    third = store.post("in-1", StepSucceeded("fan[2]", 1, "c"), T0)
+    third = store.post("in-1", StepSucceeded("b2", 1, "c"), T0)
     events = [p.event for p in inbox]
     store.load_more(state, frozenset(core.reads_for_all(definition, events)))
     decision = core.decide_all(definition, state, events, T0)
@@ -66,20 +64,20 @@ def test_posting_never_conflicts_and_the_fold_removes_exactly_its_entries(
     store.tidy_inbox("in-1")  # not empty: kept, still due
     assert Due("in-1", None, T0 + timedelta(minutes=1)) in store.due(T0 + timedelta(minutes=2))
     steps = {s.key: s for s in store.steps("in-1")}
-    assert (steps["fan[0]"].status, steps["fan[1]"].status) == ("succeeded", "succeeded")
+    assert (steps["b0"].status, steps["b1"].status) == ("succeeded", "succeeded")
 
 
 def test_a_fold_on_a_stale_seq_conflicts_and_keeps_the_inbox(
     store: DynamoStore, make_workflow: Any
 ) -> None:
     definition = started(store, make_workflow)
-    entry = store.post("in-1", StepSucceeded("fan[0]", 1, "a"), T0)
+    entry = store.post("in-1", StepSucceeded("b0", 1, "a"), T0)
     assert entry is not None
-    inbox_event = StepSucceeded("fan[0]", 1, "a")
+    inbox_event = StepSucceeded("b0", 1, "a")
     inbox: list[Posted] = []
     state = store.load("in-1", core.reads_for(definition, inbox_event), inbox)
-    other = store.load("in-1", core.reads_for(definition, StepSucceeded("fan[1]", 1)))
-    store.commit(core.decide(definition, other, StepSucceeded("fan[1]", 1), T0), other.run.seq)
+    other = store.load("in-1", core.reads_for(definition, StepSucceeded("b1", 1)))
+    store.commit(core.decide(definition, other, StepSucceeded("b1", 1), T0), other.run.seq)
     decision = core.decide_all(definition, state, [inbox_event], T0)
     try:
         store.commit(decision, state.run.seq, [entry])
@@ -96,8 +94,8 @@ def test_the_sweep_finds_an_inbox_and_an_emptied_one_is_no_longer_due(
 ) -> None:
     started(store, make_workflow)
     assert store.due(T0 + timedelta(minutes=5)) == []
-    entry = store.post("in-1", StepSucceeded("fan[0]", 1, "a"), T0)
-    store.post("in-1", StepSucceeded("fan[1]", 1, "b"), T0 + timedelta(seconds=30))
+    entry = store.post("in-1", StepSucceeded("b0", 1, "a"), T0)
+    store.post("in-1", StepSucceeded("b1", 1, "b"), T0 + timedelta(seconds=30))
     # Due a minute after the first post (a later post does not push it back).
     assert store.due(T0 + timedelta(minutes=5)) == [Due("in-1", None, T0 + timedelta(minutes=1))]
     inbox: list[Posted] = []
@@ -126,7 +124,7 @@ def test_the_hot_path_reads_the_inbox_in_the_step_records_request(
         meter.attach(client)
     inbox: list[Posted] = []
     before = meter.reading()
-    store.load("in-1", ["fan", "fan[0]", "fan[4]"], inbox)
+    store.load("in-1", ["b0", "b1", "b4"], inbox)
     spent = meter.reading() - before
     assert dict(spent.calls) == {"dynamodb:GetItem": 1, "dynamodb:BatchGetItem": 1}
     assert inbox == []
@@ -136,4 +134,4 @@ def test_an_event_too_large_for_the_inbox_is_not_posted(
     store: DynamoStore, make_workflow: Any
 ) -> None:
     started(store, make_workflow)
-    assert store.post("in-1", StepSucceeded("fan[0]", 1, "x" * 10_000), T0) is None
+    assert store.post("in-1", StepSucceeded("b0", 1, "x" * 10_000), T0) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import EngineDriver, task
-from stepwell.engine.commands import ContinueRun
+from stepwell.engine.commands import CountItem, StartItem
 from stepwell.engine.decision import MAX_STEP_WRITES
 from stepwell.engine.events import Continue
 
@@ -126,32 +126,26 @@ def test_children_retry_on_their_own():
     assert run.step("each").output == ["X", "Y"]
 
 
-def test_more_items_than_one_decision_may_write_go_on_through_continue():
+def test_a_wide_fan_out_starts_and_ends_each_item_in_a_write_of_its_own():
     n = MAX_STEP_WRITES * 2 + 5
     run = EngineDriver(fanout(max_parallel=1000), list(range(n)))
-    assert len(run.decisions[0].steps) <= MAX_STEP_WRITES
-    # Every child is written when the fan-out starts (idempotent bulk records); the ones it
-    # started moved into the transaction.
-    first = run.decisions[0]
-    children = {k for k in (*first.bulk, *first.steps) if k.startswith("each[")}
-    assert children == {f"each[{i}]" for i in range(n)}
-    assert any(isinstance(c, ContinueRun) for c in first.commands)
-    continues = 0
-    while True:
-        pending = [c for c in run.decisions[-1].commands if isinstance(c, ContinueRun)]
-        if not pending:
-            break
-        [command] = pending
-        assert command.key == "each"
-        continues += 1
-        decision = run.send(Continue(command.key))
-        assert len(decision.steps) <= MAX_STEP_WRITES
-    assert continues >= 2
+    # The fan-out's start writes the parent; every child is written as an idempotent bulk
+    # record and started by a decision that writes that child alone.
+    first = next(d for d in run.decisions if "each" in d.steps)
+    assert set(first.steps) == {"each"}
+    assert set(first.bulk) == {f"each[{i}]" for i in range(n)}
+    starts = [c for c in first.commands if isinstance(c, StartItem)]
+    assert [c.key for c in starts] == [f"each[{i}]" for i in range(n)]
+    later = run.decisions[run.decisions.index(first) + 1 :]
+    assert all(d.single_step is not None for d in later)
     keys = [d.key for d in run.dispatches()]
     assert sorted(keys) == sorted(f"each[{i}]" for i in range(n))
     assert len(keys) == len(set(keys))
     for i in reversed(range(n)):
-        run.succeed(f"each[{i}]", i)
+        decision = run.succeed(f"each[{i}]", i)
+        # A child's end writes the child alone and asks for it to be counted on the parent.
+        assert decision.single_step == f"each[{i}]"
+        assert [type(c) for c in decision.commands] == [CountItem]
     assert run.step("each").output == list(range(n))
     assert run.status("after") == "running"
 

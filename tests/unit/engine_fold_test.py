@@ -1,5 +1,6 @@
 """Folding: ``core.decide_all`` applies several events in one decision, with the same records,
-timeline and commands as deciding them one after the other."""
+timeline and commands as deciding them one after the other. Runs fold results of parallel
+branches (and code-first steps); a for_each's children never commit on the run."""
 
 from __future__ import annotations
 
@@ -14,24 +15,20 @@ from stepwell.engine import core
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import Event, StepFailed, StepSucceeded, TimerFired
 
-FAN = {
-    "fan": {
-        "function": "fn",
-        "for_each": "${input.items}",
-        "max_parallel": 3,
-        "retry": {"max_attempts": 2, "interval": "1s", "jitter": "none"},
-        "input": {"i": "${item}"},
-    },
-    "side": task(),
-    "join": task("fan", "side", input={"n": "${$count(steps.fan.output)}"}),
-}
+RETRY = {"max_attempts": 2, "interval": "1s", "jitter": "none"}
 
 
-def twins(definition: dict[str, Any], items: int) -> tuple[EngineDriver, EngineDriver]:
+def branches(n: int) -> dict[str, Any]:
+    """``n`` parallel branches and a side step, all joined by one step."""
+    steps: dict[str, Any] = {f"b{i}": task(retry=RETRY, input={"i": i}) for i in range(n)}
+    steps["side"] = task()
+    steps["join"] = task(*steps, input={"n": "${steps.b0.output}"})
+    return steps
+
+
+def twins(definition: dict[str, Any]) -> tuple[EngineDriver, EngineDriver]:
     flow = workflow(definition, name="fold")
-    return EngineDriver(flow, {"items": list(range(items))}), EngineDriver(
-        flow, {"items": list(range(items))}
-    )
+    return EngineDriver(flow, {}), EngineDriver(flow, {})
 
 
 def assert_same(one: EngineDriver, other: EngineDriver) -> None:
@@ -42,23 +39,24 @@ def assert_same(one: EngineDriver, other: EngineDriver) -> None:
 
 
 def test_two_results_at_once_equal_one_after_the_other() -> None:
-    one, both = twins(FAN, 4)
-    first = StepSucceeded("fan[0]", 1, "a")
-    second = StepFailed("fan[1]", 1, "Flaky")
+    one, both = twins(branches(4))
+    first = StepSucceeded("b0", 1, "a")
+    second = StepFailed("b1", 1, "Flaky")
     one.send(first)
     one.send(second)
     decision = both.send_all([first, second])
     assert decision.applied == 2
     assert_same(one, both)
-    assert both.status("fan[3]") == "running"  # the freed slot went to the next child
+    assert both.status("b1") == "retrying"
+    assert both.step("join").pending_deps == 4
 
 
 def test_a_duplicate_and_a_stale_result_in_one_fold_are_noted_and_ignored() -> None:
-    one, both = twins(FAN, 2)
+    one, both = twins(branches(2))
     events: list[Event] = [
-        StepSucceeded("fan[0]", 1, "a"),
-        StepSucceeded("fan[0]", 1, "a"),
-        StepSucceeded("fan[1]", 7, "stale"),
+        StepSucceeded("b0", 1, "a"),
+        StepSucceeded("b0", 1, "a"),
+        StepSucceeded("b1", 7, "stale"),
         StepSucceeded("side", 1, "s"),
     ]
     for event in events:
@@ -68,34 +66,33 @@ def test_a_duplicate_and_a_stale_result_in_one_fold_are_noted_and_ignored() -> N
     assert {"duplicate_ignored", "stale_result_ignored"} <= set(both.types())
 
 
-def test_the_fold_that_ends_the_fan_out_gathers_and_starts_the_join() -> None:
-    one, both = twins(FAN, 3)
-    events: list[Event] = [StepSucceeded(f"fan[{i}]", 1, i) for i in (2, 0, 1)]
+def test_the_fold_that_ends_the_last_branch_starts_the_join() -> None:
+    one, both = twins(branches(3))
+    events: list[Event] = [StepSucceeded(f"b{i}", 1, i) for i in (2, 0, 1)]
     events.append(StepSucceeded("side", 1))
     for event in events:
         one.send(event)
     both.send_all(events)
     assert_same(one, both)
-    assert both.step("fan").output == [0, 1, 2]
     assert both.status("join") == "running"
+    assert both.step("join").input == {"n": 0}
 
 
 def test_a_fold_stops_within_its_budget_and_says_how_many_it_applied() -> None:
-    _, both = twins({**FAN, "fan": {**FAN["fan"], "max_parallel": 10}}, 10)
-    events: list[Event] = [StepSucceeded(f"fan[{i}]", 1, i) for i in range(10)]
+    _, both = twins(branches(10))
+    events: list[Event] = [StepSucceeded(f"b{i}", 1, i) for i in range(10)]
     state = both.load(core.reads_for_all(both.definition, events))
     both._fill(state, None)
     decision = core.decide_all(both.definition, state, events, both.now, budget=4)
-    assert decision.applied == 3  # the parent and 3 children make 4 records: stop
+    assert decision.applied == 3  # the join and 3 branches make 4 records: stop
     assert {k for k, s in decision.steps.items() if s.status == "succeeded"} == {
-        f"fan[{i}]" for i in range(3)
+        f"b{i}" for i in range(3)
     }
 
 
 @st.composite
-def rounds(draw: Any) -> tuple[int, int, list[Any]]:
+def rounds(draw: Any) -> tuple[int, list[Any]]:
     items = draw(st.integers(1, 7))
-    parallel = draw(st.integers(1, 4))
     plan = draw(
         st.lists(
             st.tuples(
@@ -106,17 +103,16 @@ def rounds(draw: Any) -> tuple[int, int, list[Any]]:
             max_size=30,
         )
     )
-    return items, parallel, plan
+    return items, plan
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rounds())
 def test_folding_any_batch_of_results_equals_deciding_them_in_turn(
-    case: tuple[int, int, list[Any]],
+    case: tuple[int, list[Any]],
 ) -> None:
-    items, parallel, plan = case
-    fan = {**FAN["fan"], "max_parallel": parallel}
-    one, both = twins({**FAN, "fan": fan}, items)
+    items, plan = case
+    one, both = twins(branches(items))
     answered: set[tuple[str, int]] = set()
     sent: list[Event] = []
     for rng, outcomes in plan:

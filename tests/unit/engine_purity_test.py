@@ -14,7 +14,8 @@ from stepwell.engine.events import (
     CallbackReceived,
     CancelRequested,
     ChildRunEnded,
-    Continue,
+    FanoutSettled,
+    ItemReady,
     SkipRequested,
     StepFailed,
     StepSucceeded,
@@ -54,7 +55,9 @@ def scenarios():
     yield "the run timeout", started(), TimerFired(None, T0 + timedelta(days=1))
     yield "a cancel", started(), CancelRequested("stop")
     yield "a skip", started(), SkipRequested("cb", {"manual": True})
-    yield "a continue", started(), Continue("each")
+    yield "a fan-out's watch", started(), TimerFired("each", T0 + timedelta(hours=1))
+    yield "an item's slot", started(), ItemReady("each[2]")
+    yield "a settled fan-out", started(), FanoutSettled("each", {"index": 1, "error": None})
 
 
 @pytest.mark.parametrize(("name", "run", "event"), [pytest.param(*s, id=s[0]) for s in scenarios()])

@@ -14,18 +14,20 @@ from stepwell.runtime import timers
 from stepwell.runtime.orchestrator import may_race
 from stepwell.store.port import Conflict, Posted
 
-FAN = workflow(
-    {
-        "fan": {"function": "fn", "for_each": "${input.items}", "max_parallel": 4},
-        "join": task("fan"),
-    },
-    name="fan",
-)
+
+def branches(n: int) -> Any:
+    """``n`` parallel branches ``b0``.. joined by one step: their results race on the run."""
+    steps: dict[str, Any] = {f"b{i}": task() for i in range(n)}
+    steps["join"] = task(*steps, input={"all": [f"${{steps.b{i}.output}}" for i in range(n)]})
+    return workflow(steps, name="fan")
+
+
+FAN = branches(4)
 
 
 def started(items: int = 4) -> tuple[InProcessWorld, str]:
-    world = InProcessWorld({"fan": FAN}, {})
-    run_id = world.start("fan", {"items": list(range(items))})
+    world = InProcessWorld({"fan": branches(items)}, {})
+    run_id = world.start("fan", {})
     world.dispatched.clear()
     return world, run_id
 
@@ -55,25 +57,25 @@ def test_a_loser_posts_its_result_and_folds_it_itself() -> None:
         real(decision, seq, folded)
 
     store.commit = commit  # type: ignore[method-assign]
-    decision = world.orchestrator.handle(run_id, StepSucceeded("fan[0]", 1, "a"))
+    decision = world.orchestrator.handle(run_id, StepSucceeded("b0", 1, "a"))
     assert decision is not None
     assert calls == [0, 1]  # lost, then committed the fold of its own entry
     assert inbox_of(world, run_id) == []
     later = world.clock.now() + timedelta(hours=1)
     assert [d for d in store.due(later) if d.key is None] == []  # tidied: the inbox is not due
-    assert completed(world, run_id) == ["fan[0]"]
+    assert completed(world, run_id) == ["b0"]
 
 
 def test_whoever_commits_next_folds_the_inbox_in_the_same_commit() -> None:
     world, run_id = started()
     store = world.store
     for i in (1, 2):
-        assert store.post(run_id, StepSucceeded(f"fan[{i}]", 1, i), world.clock.now())
+        assert store.post(run_id, StepSucceeded(f"b{i}", 1, i), world.clock.now())
     before = store.commits
-    world.orchestrator.handle(run_id, StepSucceeded("fan[0]", 1, 0))
+    world.orchestrator.handle(run_id, StepSucceeded("b0", 1, 0))
     assert store.commits == before + 1
     assert inbox_of(world, run_id) == []
-    assert completed(world, run_id) == ["fan[0]", "fan[1]", "fan[2]"]
+    assert completed(world, run_id) == ["b0", "b1", "b2"]
 
 
 def test_an_event_already_folded_by_another_ends_the_losers_call() -> None:
@@ -82,11 +84,11 @@ def test_an_event_already_folded_by_another_ends_the_losers_call() -> None:
     real = store.commit
 
     def commit(decision: Any, seq: int, folded: Any = ()) -> None:
-        if not folded and decision.timeline[0].step == "fan[3]":
-            # While this invocation decided, another one committed fan[1] and folded fan[3]'s
+        if not folded and decision.timeline[0].step == "b3":
+            # While this invocation decided, another one committed b1 and folded b3's
             # entry: that one's commit lands first, this one loses.
             store.commit = real  # type: ignore[method-assign]
-            world.orchestrator.handle(run_id, StepSucceeded("fan[1]", 1, 1))
+            world.orchestrator.handle(run_id, StepSucceeded("b1", 1, 1))
             raise Conflict("lost")
         real(decision, seq, folded)
 
@@ -98,8 +100,8 @@ def test_an_event_already_folded_by_another_ends_the_losers_call() -> None:
 
     store.commit = commit  # type: ignore[method-assign]
     store.post = post  # type: ignore[method-assign]
-    world.orchestrator.handle(run_id, StepSucceeded("fan[3]", 1, 3))
-    assert sorted(completed(world, run_id)) == ["fan[1]", "fan[3]"]
+    world.orchestrator.handle(run_id, StepSucceeded("b3", 1, 3))
+    assert sorted(completed(world, run_id)) == ["b1", "b3"]
     assert inbox_of(world, run_id) == []
 
 
@@ -107,14 +109,14 @@ def test_the_sweep_folds_an_inbox_every_folder_left_behind() -> None:
     world, run_id = started(2)
     store = world.store
     now = world.clock.now()
-    store.post(run_id, StepSucceeded("fan[0]", 1, 0), now)  # posted, then the poster died
-    store.post(run_id, StepFailed("fan[1]", 7, "Late"), now)  # a stale one too
+    store.post(run_id, StepSucceeded("b0", 1, 0), now)  # posted, then the poster died
+    store.post(run_id, StepFailed("b1", 7, "Late"), now)  # a stale one too
     assert store.due(now) == []
     world.clock.advance(timedelta(minutes=1))
     report = timers.sweep(world.orchestrator, store)
     assert report.fired == 1
     assert inbox_of(world, run_id) == []
-    assert completed(world, run_id) == ["fan[0]"]
+    assert completed(world, run_id) == ["b0"]
     types = [e.type for e in store.timeline(run_id, limit=1000).items]
     assert "stale_result_ignored" in types
     assert store.due(world.clock.now() + timedelta(minutes=5)) == []
@@ -123,14 +125,14 @@ def test_the_sweep_folds_an_inbox_every_folder_left_behind() -> None:
 def test_folding_an_event_twice_changes_nothing_more() -> None:
     world, run_id = started(2)
     store = world.store
-    event = StepSucceeded("fan[0]", 1, 0)
+    event = StepSucceeded("b0", 1, 0)
     world.orchestrator.handle(run_id, event)
     store.post(run_id, event, world.clock.now())
     store.post(run_id, OutboxDelivered(("nope",)), world.clock.now())
-    world.orchestrator.handle(run_id, StepSucceeded("fan[1]", 1, 1))
+    world.orchestrator.handle(run_id, StepSucceeded("b1", 1, 1))
     assert inbox_of(world, run_id) == []
-    assert completed(world, run_id) == ["fan[0]", "fan[1]", "fan"]
-    assert world.store.load(run_id, ["fan"]).steps["fan"].output == [0, 1]
+    assert completed(world, run_id) == ["b0", "b1"]
+    assert world.store.load(run_id, ["join"]).steps["join"].input == {"all": [0, 1]}
 
 
 def test_only_runs_with_results_in_flight_at_once_read_the_inbox() -> None:

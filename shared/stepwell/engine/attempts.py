@@ -211,7 +211,7 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
                 spec.output_path.removeprefix("${").removesuffix("}"), output, work.now
             )
         except expressions.ExpressionError as exc:
-            step.usage.add(usage)
+            work.add_usage(step, usage)
             flow.fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
             return
     problem = flow.schema_problem(spec.output_schema, output)
@@ -226,8 +226,7 @@ def on_failed(work: Work, event: StepFailed) -> None:
     step = current(work, event.key, event.attempt, "failure", event.token, ("running",))
     if step is None:
         return
-    step.usage.add(event.usage)
-    work.touch_run().usage.add(event.usage)
+    work.add_usage(step, event.usage)
     flow.attempt_failed(work, step, event.error_type, event.message, event.retryable)
 
 
@@ -239,8 +238,7 @@ def on_child_ended(work: Work, event: ChildRunEnded) -> None:
     if event.status == "succeeded":
         finish_with_output(work, step, event.output, event.usage)
         return
-    step.usage.add(event.usage)
-    work.touch_run().usage.add(event.usage)
+    work.add_usage(step, event.usage)
     error = event.error or {}
     flow.attempt_failed(
         work,

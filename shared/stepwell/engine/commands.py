@@ -116,6 +116,42 @@ class ContinueRun:
     kind: Literal["continue"] = "continue"
 
 
+@dataclass(frozen=True)
+class StartItem:
+    """Start the for_each child ``key`` of this run (deliver an ItemReady event to it)."""
+
+    run_id: str
+    key: str
+    kind: Literal["start_item"] = "start_item"
+
+
+@dataclass(frozen=True)
+class CountItem:
+    """Count a for_each child's end on its parent with one atomic update (no lock on the run
+    or the parent), claiming the parent's next slot; what the counters then say follows
+    (engine.fanout.after_count)."""
+
+    run_id: str
+    parent_key: str
+    index: int
+    succeeded: bool
+    error: dict[str, Any] | None = None
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    kind: Literal["count_item"] = "count_item"
+
+
+@dataclass(frozen=True)
+class SettleFanout:
+    """Deliver a FanoutSettled event to this run (a watch found a fan-out ended)."""
+
+    run_id: str
+    key: str
+    failure: dict[str, Any] | None = None
+    kind: Literal["settle_fanout"] = "settle_fanout"
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -125,6 +161,9 @@ Command = (
     | CancelChildRun
     | NotifyParent
     | ContinueRun
+    | StartItem
+    | CountItem
+    | SettleFanout
 )
 
 
@@ -143,6 +182,9 @@ _BY_KIND: dict[str, type[Command]] = {
         CancelChildRun,
         NotifyParent,
         ContinueRun,
+        StartItem,
+        CountItem,
+        SettleFanout,
     )
 }
 _TIMES = ("deadline", "due_at", "expires_at")

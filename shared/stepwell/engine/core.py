@@ -24,6 +24,8 @@ from stepwell.engine.events import (
     ChildRunEnded,
     Continue,
     Event,
+    FanoutSettled,
+    ItemReady,
     OutboxDelivered,
     RetryRequested,
     SkipRequested,
@@ -31,7 +33,7 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import ParentRef, RunState, State, child_key, parse_key
+from stepwell.engine.state import ParentRef, RunState, State, parse_key
 
 
 def new_run(
@@ -167,6 +169,10 @@ def _apply(work: Work, event: Event) -> None:
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
+        case ItemReady():
+            fanout.on_ready(work, event)
+        case FanoutSettled():
+            fanout.on_settled(work, event)
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
@@ -189,7 +195,9 @@ def _on_timer(work: Work, event: TimerFired) -> None:
     if work.run.terminal or step.terminal:
         step.due_at = None  # nothing to do any more; stop the sweep from finding it
         return
-    if step.status in ("running", "retrying") or step.waiting_for == "child_run":
+    if step.is_fanout:
+        fanout.watch(work, step)
+    elif step.status in ("running", "retrying") or step.waiting_for == "child_run":
         attempts.on_timer(work, step)
     else:
         waits.on_timer(work, step)
@@ -227,11 +235,6 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
 def _on_continue(work: Work, event: Continue) -> None:
     if work.run.terminal:
         flow.cancel_open_steps(work)
-        return
-    if event.key is not None:
-        parent = work.step(event.key)
-        if parent is not None and parent.is_fanout and not parent.terminal:
-            fanout.fill(work, parent)
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
@@ -273,24 +276,32 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         parent = work.step(step_id)
         if parent is not None and parent.status == "failed":
             parent.children_failed -= 1
-            parent.children_active += 1
-            parent.status, parent.error, parent.ended_at = "running", None, None
+            parent.error, parent.ended_at = None, None
+            work.set_status(parent, "running")
+            parent.due_at = work.now + fanout.WATCH
         else:
             run.open_steps -= 1  # the parent never ended: the run's count never dropped
     for key in sorted(set(work.state.steps) | set(work.steps)):
         candidate = work.peek(key)
         if candidate is not None and candidate.status == "cancelled":
             reopened.append(key)
+    parents = {step_id} if index is not None else set()
     for key in reopened:
         step = work.step(key)
         assert step is not None
         step.error, step.ended_at = None, None
         if step.is_fanout:
-            step.status = "running"  # its cancelled children restart one by one below
+            work.set_status(step, "running")  # its cancelled children restart one by one below
+            step.due_at = work.now + fanout.WATCH
+            parents.add(key)
             continue
         work.set_status(step, "pending")
         child = step if step.index is not None else None
         flow.begin(work, step, flow.expression_data(work, step.step_id, child))
+    for key in sorted(parents):
+        parent = work.peek(key)
+        if parent is not None and parent.is_fanout and parent.status == "running":
+            fanout.reopen(work, parent)
 
 
 def reads_for_all(definition: Workflow, events: Iterable[Event]) -> set[str]:
@@ -313,11 +324,12 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
         return keys
     step_id, index = parse_key(key)
     if index is not None:
-        keys.add(step_id)
-        spec = definition.steps.get(step_id)
-        if spec is not None:
-            # When children end in order, the child that takes the freed slot is this one.
-            keys.add(child_key(step_id, index + spec.max_parallel))
+        # A child's decision reads the child alone (its end is counted on the parent later);
+        # starting it reads its parent and what its expressions read.
+        if isinstance(event, ItemReady):
+            keys.add(step_id)
+            keys |= flow.step_refs(definition, step_id) or set()
+        return keys
     if step_id not in definition.steps:
         return keys
     for dependent in definition.dependents[step_id]:

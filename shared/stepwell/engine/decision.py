@@ -49,11 +49,25 @@ class Decision:
     """Outbox entries this decision's commands carry: clear them once they are carried out."""
     applied: int = 1
     """How many of the events given to ``core.decide_all`` this decision applies."""
+    before: dict[str, StepState | None] = field(default_factory=dict)
+    """The records ``steps`` replace, as they were loaded (None: new): a store writes each
+    step on the condition that it is still the one loaded, and only what changed."""
+    run_changed: bool = False
+    """True when the decision changed the run record itself (not only steps or timeline)."""
 
     @property
     def empty(self) -> bool:
         """Nothing to write and nothing to do."""
         return self.run is None and not self.steps and not self.timeline and not self.commands
+
+    @property
+    def single_step(self) -> str | None:
+        """The key of the one step this decision writes, when it writes only that step (and
+        its timeline entries): a store writes it with one conditional update, no transaction
+        and no lock on the run. None otherwise."""
+        if self.run_changed or self.created or self.bulk or len(self.steps) != 1:
+            return None
+        return next(iter(self.steps))
 
 
 def attempt_token(run: RunState, key: str, attempt: int) -> str:
@@ -130,12 +144,24 @@ class Work:
         self.run_changed = True
         return self.run
 
+    def add_usage(self, step: StepState, usage: Any) -> None:
+        """Add an attempt's usage to its step and to the run; a for_each child's reaches the
+        run through its parent's count (engine.fanout), so the child is written alone."""
+        if usage is None:
+            return
+        step.usage.add(usage)
+        if step.index is None:
+            self.touch_run().usage.add(usage)
+
     # -- transitions ---------------------------------------------------------------------
     def set_status(self, step: StepState, status: StepStatus) -> None:
-        """Move a step to ``status`` and keep the run's active/waiting counters true."""
+        """Move a step to ``status`` and keep the run's active/waiting counters true.
+
+        for_each children are not counted on the run (their parent is, while it runs): a
+        child's transitions write the child alone."""
         if step.status == status:
             return
-        if not step.is_fanout:
+        if step.index is None:
             run = self.touch_run()
             old, new = _CATEGORY.get(step.status), _CATEGORY.get(status)
             if old == "active":
@@ -190,4 +216,6 @@ class Work:
             commands=self.commands,
             created=created,
             outbox_sent=self.outbox_sent,
+            before={key: self.state.steps.get(key) for key in self.steps},
+            run_changed=self.run_changed or created,
         )

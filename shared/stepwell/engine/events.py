@@ -128,6 +128,24 @@ class OutboxDelivered:
     kind: Literal["outbox_delivered"] = "outbox_delivered"
 
 
+@dataclass(frozen=True)
+class ItemReady:
+    """A for_each child got a slot (its parent's counters handed it out): start it."""
+
+    key: str
+    kind: Literal["item_ready"] = "item_ready"
+
+
+@dataclass(frozen=True)
+class FanoutSettled:
+    """A for_each parent's counters say every child has ended, or ``failure`` (the child that
+    went past the tolerated failures: ``index`` and ``error``) happened: gather or fail."""
+
+    key: str
+    failure: dict[str, Any] | None = None
+    kind: Literal["fanout_settled"] = "fanout_settled"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -140,4 +158,6 @@ Event = (
     | SkipRequested
     | RetryRequested
     | OutboxDelivered
+    | ItemReady
+    | FanoutSettled
 )

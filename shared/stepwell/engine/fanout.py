@@ -1,20 +1,45 @@
 """for_each: one child per item, at most ``max_parallel`` at once, outputs gathered in order.
 
-The parent keeps a cursor (``next_child``) and counters; a child's end touches only the child and
-the parent, whatever the number of items. Children are written when the fan-out starts, as
-idempotent records outside the decision's transaction (``Work.bulk``), so starting 10,000 items
-does not need a 10,000-item transaction.
+No lock on the run or the parent. A child's transitions (start, result, retry, timer) write the
+child alone; its end is *counted* on the parent by one atomic update (:class:`CountItem`: add
+to ``children_succeeded`` or ``children_failed`` and to the slot cursor ``next_child``, see
+:func:`counted`), and what the returned counters say follows (:func:`after_count`): the slot
+the count claimed starts its child, the count that brings the ended children to the total
+settles the fan-out (gather, a run-level transition), and the count of the failure past the
+tolerated ones fails it. However wide the fan-out, a child's end costs a bounded number of
+requests and nothing waits for anything.
+
+Children are written when the fan-out starts, as idempotent records outside the decision's
+transaction (``Work.bulk``), so starting 10,000 items does not need a 10,000-item transaction.
+
+A count is carried out after the child's own write: an invocation that dies in between loses
+the count (never doubles it: the child is already ended, so a repeated result is a duplicate),
+and one that dies after a count loses the start of the slot it claimed. The parent's *watch*
+(its due time, every :data:`WATCH` while it runs) finds both: when no count has happened for
+:data:`SETTLE`, the children that ended before then are all counted or lost, so the parent's
+counters are set to what the children say (on the condition that no count came in meanwhile),
+and every child holding a slot that never started is started (its start is conditional on its
+record, so a slow original start and the watch's never both win).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
+from stepwell.definition.models import Workflow
 from stepwell.engine import flow
-from stepwell.engine.commands import ContinueRun
-from stepwell.engine.decision import MAX_STEP_WRITES, Work
-from stepwell.engine.state import StepState, child_key, parse_key
+from stepwell.engine.commands import CountItem, SettleFanout, StartItem
+from stepwell.engine.decision import Work
+from stepwell.engine.events import Event, FanoutSettled, ItemReady
+from stepwell.engine.state import StepState, Usage, child_key, parse_key
+
+WATCH = timedelta(minutes=5)
+"""How often a running fan-out's parent looks for lost counts and lost starts."""
+SETTLE = timedelta(minutes=2)
+"""Longer than any result path takes from a child's write to its count: a child that ended
+this long ago and is not counted was lost by a dead invocation."""
 
 
 def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
@@ -46,55 +71,103 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
         key = child_key(parent.key, index)
         work.bulk[key] = StepState(key=key, item=item, pending_deps=0)
     parent.children_created = len(items)
-    fill(work, parent)
+    parent.next_child = min(spec.max_parallel, len(items))
+    parent.due_at = work.now + WATCH
+    for index in range(parent.next_child):
+        work.emit(StartItem(work.run.id, child_key(parent.key, index)))
 
 
-def fill(work: Work, parent: StepState) -> None:
-    """Start children while there are free slots; go on in a Continue when the decision is full."""
-    spec = work.spec(parent.key)
-    assert parent.items_total is not None
-    while parent.next_child < parent.items_total and parent.children_active < spec.max_parallel:
-        if len(work.steps) >= MAX_STEP_WRITES:
-            work.emit(ContinueRun(work.run.id, parent.key))
-            return
-        key = child_key(parent.key, parent.next_child)
-        parent.next_child += 1
-        child = work.step(key)
-        if child is None or child.status != "pending":
-            continue
-        parent.children_active += 1
-        data = flow.expression_data(work, parent.key, child)
-        flow.begin(work, child, data)
-        if parent.terminal or work.run.terminal:
-            return
+def on_ready(work: Work, event: ItemReady) -> None:
+    """A child got a slot: begin it, unless it began already or its fan-out is over."""
+    parent_key = parse_key(event.key)[0]
+    parent = work.peek(parent_key)
+    child = work.peek(event.key)
+    if child is None or child.status != "pending" or parent is None or parent.terminal:
+        return
+    mine = work.step(event.key)
+    assert mine is not None
+    flow.begin(work, mine, flow.expression_data(work, parent_key, mine))
 
 
 def child_ended(work: Work, child: StepState) -> None:
-    """Count a child's end on its parent; fail, refill, or gather."""
-    parent_key = parse_key(child.key)[0]
-    parent = work.step(parent_key)
-    if parent is None or parent.terminal or parent.items_total is None:
-        return
-    spec = work.spec(parent_key)
-    parent.children_active -= 1
-    if child.status in ("succeeded", "skipped"):
-        parent.children_succeeded += 1
-    else:
-        parent.children_failed += 1
-    if parent.children_failed > spec.tolerated_failures:
-        error = child.error or {"type": "ChildFailed", "message": child.status}
-        flow.fail_step(
-            work,
-            parent,
-            "ForEachFailed",
-            f"item {child.index} failed ({error.get('type')}: {error.get('message')}); "
-            f"{parent.children_failed} failed, {spec.tolerated_failures} tolerated",
+    """Ask for the child's end to be counted on its parent (after this decision's commit)."""
+    parent_key, index = parse_key(child.key)
+    assert index is not None
+    work.emit(
+        CountItem(
+            work.run.id,
+            parent_key,
+            index,
+            child.status in ("succeeded", "skipped"),
+            child.error if child.status not in ("succeeded", "skipped") else None,
+            child.usage.cost_usd,
+            child.usage.input_tokens,
+            child.usage.output_tokens,
         )
+    )
+
+
+def counted(parent: StepState, count: CountItem, now: datetime) -> StepState | None:
+    """The parent after ``count``, as a store's atomic update makes it: None (nothing changes)
+    unless the parent is a running for_each; else one more ended child, one more slot handed
+    out, the child's usage added and ``counted_at`` set. Stores implement exactly this."""
+    if parent.status != "running" or parent.items_total is None:
+        return None
+    after = parent.copy()
+    if count.succeeded:
+        after.children_succeeded += 1
+    else:
+        after.children_failed += 1
+    after.next_child += 1
+    after.usage.add(Usage(count.cost_usd, count.input_tokens, count.output_tokens))
+    after.counted_at = now
+    return after
+
+
+def after_count(definition: Workflow, parent: StepState, count: CountItem) -> list[Event]:
+    """What the counters returned by a count call for: fail the fan-out (the failure past the
+    tolerated ones), settle it (the last child ended), or start the child of the claimed
+    slot. Pure: exactly one count sees each of these."""
+    spec = definition.steps[parent.key]
+    total = parent.items_total or 0
+    if parent.children_failed > spec.tolerated_failures:
+        if not count.succeeded and parent.children_failed == spec.tolerated_failures + 1:
+            failure = {"index": count.index, "error": count.error}
+            return [FanoutSettled(parent.key, failure)]
+        return []  # already failing: start nothing more
+    if parent.children_ended >= total:
+        return [FanoutSettled(parent.key)] if parent.children_ended == total else []
+    slot = parent.next_child - 1
+    return [ItemReady(child_key(parent.key, slot))] if slot < total else []
+
+
+def on_settled(work: Work, event: FanoutSettled) -> None:
+    """Every child has ended (gather), or one failed past the tolerated failures (fail)."""
+    parent = work.peek(event.key)
+    if parent is None or parent.terminal or parent.items_total is None or work.run.terminal:
         return
-    if parent.children_succeeded + parent.children_failed == parent.items_total:
-        _gather(work, parent)
+    spec = work.spec(event.key)
+    step = work.step(event.key)
+    assert step is not None
+    if event.failure is not None or step.children_failed > spec.tolerated_failures:
+        failure = event.failure or {}
+        error = failure.get("error") or {"type": "ChildFailed", "message": "failed"}
+        _fail(work, step, spec.tolerated_failures, failure.get("index"), error)
         return
-    fill(work, parent)
+    if step.children_ended == step.items_total:
+        _gather(work, step)
+
+
+def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict[str, Any]) -> None:
+    _add_usage_to_run(work, parent)
+    which = f"item {index}" if index is not None else "an item"
+    flow.fail_step(
+        work,
+        parent,
+        "ForEachFailed",
+        f"{which} failed ({error.get('type')}: {error.get('message')}); "
+        f"{parent.children_failed} failed, {tolerated} tolerated",
+    )
 
 
 def _gather(work: Work, parent: StepState) -> None:
@@ -107,4 +180,78 @@ def _gather(work: Work, parent: StepState) -> None:
         child = work.peek(key)
         done = child is not None and child.status in ("succeeded", "skipped")
         outputs.append(child.output if done and child is not None else None)
+    _add_usage_to_run(work, parent)
     flow.succeed(work, parent, outputs)
+
+
+def _add_usage_to_run(work: Work, parent: StepState) -> None:
+    """The children's usage, counted on the parent, joins the run's when the fan-out ends."""
+    if parent.usage.cost_usd or parent.usage.input_tokens or parent.usage.output_tokens:
+        work.touch_run().usage.add(parent.usage)
+
+
+def reopen(work: Work, parent: StepState) -> None:
+    """A redriven fan-out goes on: its slots are the children started so far (the count that
+    failed it may have claimed one it never used), topped up to ``max_parallel``."""
+    assert parent.items_total is not None
+    keys = [child_key(parent.key, i) for i in range(parent.items_total)]
+    work.state.require(set(keys) - set(work.steps))
+    children = [work.peek(key) for key in keys]
+    started = sum(1 for c in children if c is not None and c.status != "pending")
+    active = sum(1 for c in children if c is not None and not c.terminal and c.status != "pending")
+    mine = work.step(parent.key)
+    assert mine is not None
+    mine.next_child = started
+    free = max(0, work.spec(parent.key).max_parallel - active)
+    for index in range(started, min(parent.items_total, started + free)):
+        mine.next_child += 1
+        work.emit(StartItem(work.run.id, keys[index]))
+
+
+def watch(work: Work, parent: StepState) -> None:
+    """The parent's timer while its children run: recount lost counts, restart lost starts."""
+    parent.due_at = work.now + WATCH
+    quiet_since = work.now - SETTLE
+    if parent.counted_at is not None and parent.counted_at > quiet_since:
+        return  # counts are coming in: nothing is stuck (a lost start shows once it is quiet)
+    assert parent.items_total is not None
+    keys = [child_key(parent.key, i) for i in range(parent.items_total)]
+    work.state.require(set(keys) - set(work.steps))
+    succeeded = failed = 0
+    unstarted: list[str] = []
+    failure: dict[str, Any] | None = None
+    for index, key in enumerate(keys):
+        child = work.peek(key)
+        if child is None:
+            continue
+        if child.terminal and child.ended_at is not None and child.ended_at <= quiet_since:
+            if child.status in ("succeeded", "skipped"):
+                succeeded += 1
+            else:
+                failed += 1
+                failure = failure or {"index": index, "error": child.error}
+        elif child.status == "pending" and index < parent.next_child:
+            unstarted.append(key)
+    lost = succeeded + failed - parent.children_ended
+    if lost > 0:
+        # No count came in since ``quiet_since``, so the counters hold only children that ended
+        # before it: the difference was lost by invocations that died after the child's write.
+        parent.children_succeeded = succeeded
+        parent.children_failed = failed
+        parent.next_child += lost
+        work.note("fanout_recounted", parent, f"{lost} ended items were not counted", lost=lost)
+        first = parent.next_child - lost
+        unstarted += [
+            child_key(parent.key, i) for i in range(first, min(parent.next_child, len(keys)))
+        ]
+    if parent.children_failed > work.spec(parent.key).tolerated_failures:
+        # The count that went past the tolerance, or the settling after it, was lost.
+        work.emit(SettleFanout(work.run.id, parent.key, failure))
+        return
+    if parent.children_ended >= parent.items_total:
+        work.emit(SettleFanout(work.run.id, parent.key))  # the settling was lost
+        return
+    for key in unstarted:
+        work.emit(StartItem(work.run.id, key))
+    if unstarted:
+        work.note("fanout_restarted", parent, f"{len(unstarted)} items were not started")

@@ -192,8 +192,7 @@ def succeed(work: Work, step: StepState, output: Any, usage: Usage | None = None
     """The step succeeded with ``output``."""
     step.output = output
     step.error = None
-    step.usage.add(usage)
-    work.touch_run().usage.add(usage)
+    work.add_usage(step, usage)
     _finish(work, step, "succeeded")
     if not step.dry_run:
         work.note("step_completed", step, data_summary(output))

@@ -153,10 +153,12 @@ class StepState:
     """for_each parents: number of items (None for ordinary steps)."""
     children_created: int = 0
     next_child: int = 0
-    """Fan-out cursor: the next child to start."""
-    children_active: int = 0
+    """Fan-out cursor: slots handed out so far (the children started or about to start). A
+    child that ends claims the next slot with the same atomic update that counts it."""
     children_succeeded: int = 0
     children_failed: int = 0
+    counted_at: datetime | None = None
+    """for_each parents: when a child's end was last counted (the watch's sign of activity)."""
     usage: Usage = field(default_factory=Usage)
     dry_run: bool = False
     copied_from: str | None = None
@@ -181,6 +183,10 @@ class StepState:
     created_seq: int | None = None
     """Code-first runs: the run's ``seq`` when the replay that reached the step was recorded
     (which steps came before which, for a rerun from a step)."""
+    rev: int = 0
+    """Optimistic-concurrency version of this record, owned by the store (0: not stored yet):
+    each write of the record expects it and bumps it. Counting a child's end on its parent
+    does not bump it (counters change by atomic adds, see engine.fanout)."""
 
     def copy(self) -> StepState:
         """A copy the engine can change; payloads are shared and never mutated in place."""
@@ -209,6 +215,16 @@ class StepState:
     def is_fanout(self) -> bool:
         """True for a for_each parent."""
         return self.items_total is not None
+
+    @property
+    def children_ended(self) -> int:
+        """for_each parents: children whose end has been counted."""
+        return self.children_succeeded + self.children_failed
+
+    @property
+    def children_active(self) -> int:
+        """for_each parents: children started (or about to start) and not yet counted."""
+        return max(0, min(self.next_child, self.items_total or 0) - self.children_ended)
 
 
 class NeedsRecords(Exception):

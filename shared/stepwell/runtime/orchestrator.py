@@ -17,30 +17,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepwell.definition.models import Workflow
-from stepwell.engine import core, rerun
+from stepwell.engine import core, fanout, rerun
 from stepwell.engine.commands import (
     CancelChildRun,
     Command,
     ContinueRun,
+    CountItem,
     DispatchAttempt,
     EmitEvent,
     NotifyParent,
     RequestApproval,
     ScheduleTimer,
+    SettleFanout,
     StartChildRun,
+    StartItem,
 )
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import (
+    ApprovalDecided,
+    CallbackReceived,
     CancelRequested,
     ChildRunEnded,
     Continue,
     Event,
+    FanoutSettled,
+    ItemReady,
     OutboxDelivered,
     StepFailed,
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
+from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State, parse_key
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
@@ -55,15 +62,39 @@ HOT_PATH_FOLD = 8
 """Inbox entries a fresh event's commit folds along (a small commit fails cheaply)."""
 
 
+MAX_CACHED_RUNS = 10_000
+"""Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
+_STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
+_CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded)
+"""What can happen to a for_each child."""
+
+
 def may_race(definition: Workflow) -> bool:
-    """Whether a run of ``definition`` can have several results in flight at once: a for_each,
+    """Whether a run of ``definition`` can have several run-level results in flight at once:
     parallel branches (two roots, or a step with two dependents), or code-first (ctx.parallel,
-    ctx.map)."""
+    ctx.map). A for_each is not a reason: its children never commit on the run."""
     if definition.code is not None or len(definition.roots) > 1:
         return True
-    return any(step.for_each is not None for step in definition.steps.values()) or any(
-        len(dependents) > 1 for dependents in definition.dependents.values()
-    )
+    return any(len(dependents) > 1 for dependents in definition.dependents.values())
+
+
+def alone(definition: Workflow, event: Event) -> bool:
+    """Whether ``event`` is decided on the records of one step, written alone (no run read, no
+    run lock): everything that happens to a for_each child, and its parent's watch. A decision
+    that turns out to change the run after all (a child's failure announced on the bus, an
+    approval requested) is decided again as a run-level commit."""
+    if definition.code is not None:
+        return False
+    key = getattr(event, "key", None)
+    if key is None:
+        return False
+    if isinstance(event, ItemReady):
+        return True
+    step_id, index = parse_key(key)
+    if index is not None:
+        return isinstance(event, _CHILD_EVENTS)
+    spec = definition.steps.get(step_id)
+    return isinstance(event, TimerFired) and spec is not None and spec.for_each is not None
 
 
 class UnknownWorkflow(LookupError):
@@ -104,6 +135,9 @@ class Orchestrator:
         self._draining = False
         self._racy: dict[str, bool] = {}
         """definition version -> whether its runs can have several results in flight"""
+        self._runs: dict[str, RunState] = {}
+        """run id -> its record as last seen: what one-step decisions read of the run (its
+        input, context, nonce and version never change after the start)."""
 
     # -- definitions -------------------------------------------------------------------
     def workflow(self, name: str) -> Workflow:
@@ -149,8 +183,15 @@ class Orchestrator:
             self.store.create(decision)
         except Conflict:
             return run_id  # a repeated start (duplicate delivery): the first one counts
+        self._created(decision)
         self._committed(run_id, decision)
         return run_id
+
+    def _created(self, decision: Decision) -> None:
+        if decision.run is not None:
+            seen = decision.run.copy()
+            seen.seq = decision.run.seq + 1
+            self._remember(seen)
 
     def rerun(
         self,
@@ -179,11 +220,71 @@ class Orchestrator:
             nonce=secrets.token_hex(16),
         )
         self.store.create(decision)
+        self._created(decision)
         self._committed(new_id, decision)
         return new_id
 
     def handle(self, run_id: str, event: Event) -> Decision | None:
-        """Apply an event to a run, retrying on conflict; None when nothing changed.
+        """Apply an event to a run; None when nothing changed. Events of one step alone (see
+        :func:`alone`) are written on that step; the others commit on the run."""
+        if getattr(event, "key", None) is not None and isinstance(
+            event, (ItemReady, *_CHILD_EVENTS)
+        ):
+            run = self._known_run(run_id)
+            if run is None:
+                return None
+            if alone(self._definition_of(run), event):
+                return self._handle_step(run, event)
+        return self._handle_run(run_id, event)
+
+    def _known_run(self, run_id: str) -> RunState | None:
+        found = self._runs.get(run_id)
+        if found is None:
+            found = self.store.get_run(run_id)
+            if found is not None:
+                self._remember(found)
+        return found
+
+    def _remember(self, run: RunState) -> None:
+        if len(self._runs) > MAX_CACHED_RUNS:
+            self._runs.clear()
+        self._runs[run.id] = run
+
+    def _definition_of(self, run: RunState) -> Workflow:
+        known = self._versions.get(run.id)
+        if known is None:
+            known = self.pinned(run)
+            if len(self._versions) > MAX_CACHED_RUNS:
+                self._versions.clear()
+            self._versions[run.id] = known
+        return known
+
+    def _handle_step(self, run: RunState, event: Event) -> Decision | None:
+        """Decide ``event`` on its step's records and write that step alone, retrying when the
+        step changed under it; a decision that changes more goes to :meth:`_handle_run`."""
+        definition = self._definition_of(run)
+        keys = core.reads_for(definition, event)
+        for tries in range(MAX_CONFLICT_RETRIES):
+            try:
+                state = self.store.load_steps(run, keys)
+            except RunNotFound:
+                return None
+            decision = self._decide(definition, state, [event])
+            if decision.empty:
+                return None
+            if decision.single_step is None:
+                return self._handle_run(run.id, event)
+            try:
+                self.store.write_step(run, decision)
+            except Conflict:
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
+                continue
+            self._committed(run.id, decision)
+            return decision
+        raise Conflict(f"run {run.id}: gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+
+    def _handle_run(self, run_id: str, event: Event) -> Decision | None:
+        """Apply an event to a run as a run-level commit, retrying on conflict.
 
         Every commit also folds the events waiting in the run's inbox (when it reads the inbox:
         see :meth:`_reads_inbox`). A step result that loses a commit race is posted to the inbox
@@ -201,6 +302,7 @@ class Orchestrator:
             except RunNotFound:
                 return None
             definition = known or self.pinned(state.run)
+            self._remember(state.run)
             waiting = inbox or []
             if inbox == [] and isinstance(event, TimerFired) and event.key is None:
                 self.store.tidy_inbox(run_id)  # the sweep found an emptied inbox still due
@@ -240,6 +342,10 @@ class Orchestrator:
                 # at 50 ms) so a crowd of fan-out results does not retry in lockstep.
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
+            if decision.run is not None:
+                seen = decision.run.copy()
+                seen.seq = state.run.seq + 1
+                self._remember(seen)
             self._committed(run_id, decision)
             if waiting and len(folded) == pending:
                 self.store.tidy_inbox(run_id)
@@ -355,3 +461,14 @@ class Orchestrator:
                 self.handle(command.child_run_id, CancelRequested("parent step cancelled"))
             case ContinueRun():
                 self.handle(command.run_id, Continue(command.key))
+            case StartItem():
+                self.handle(command.run_id, ItemReady(command.key))
+            case SettleFanout():
+                self.handle(command.run_id, FanoutSettled(command.key, command.failure))
+            case CountItem():
+                counted = self.store.count_item(run_id, command, self.clock.now())
+                known = self._known_run(run_id) if counted is not None else None
+                if counted is None or known is None:
+                    return  # the fan-out is over: its end was decided already
+                for event in fanout.after_count(self._definition_of(known), counted, command):
+                    self.handle(run_id, event)

@@ -4,6 +4,7 @@ run advances in the same invocation)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 from stepwell.runtime.envelope import StepEnvelope, StepResult
@@ -12,6 +13,8 @@ from stepwell.runtime.orchestrator import Orchestrator
 
 if TYPE_CHECKING:
     from stepwell.runtime.wiring import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def receive(runtime: Runtime, event: Any) -> StepEnvelope:
@@ -27,6 +30,18 @@ def receive(runtime: Runtime, event: Any) -> StepEnvelope:
 
 def record(orchestrator: Orchestrator, result: StepResult) -> None:
     """Deliver a result to its run. The engine counts it only if its attempt is current and its
-    token is the one that attempt was given (fencing); anything else is noted and ignored."""
+    token is the one that attempt was given (fencing); anything else is noted and ignored.
+
+    Never raises: the step's code has run, and an exception here would make Lambda run it again
+    for the same attempt. A result that could not be recorded leaves the attempt running; its
+    lease (or its fan-out's watch) finds it and sends a new, fenced attempt."""
     event = dataclasses.replace(result.to_event(), token=result.token)
-    orchestrator.handle(result.run_id, event)
+    try:
+        orchestrator.handle(result.run_id, event)
+    except Exception:
+        log.exception(
+            "the result of %s attempt %s of run %s was not recorded; its lease will recover it",
+            result.key,
+            result.attempt,
+            result.run_id,
+        )

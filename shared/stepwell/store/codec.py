@@ -78,9 +78,9 @@ STEP_FIELDS: dict[str, Kind] = {
     "items_total": "int",
     "children_created": "int",
     "next_child": "int",
-    "children_active": "int",
     "children_succeeded": "int",
     "children_failed": "int",
+    "counted_at": "time",
     "usage": "usage",
     "dry_run": "bool",
     "copied_from": "str",
@@ -92,8 +92,16 @@ STEP_FIELDS: dict[str, Kind] = {
     "after": "json",
     "wake": "bool",
     "created_seq": "int",
+    "rev": "int",
 }
 """Every field of StepState and how it is stored."""
+
+COUNTERS = frozenset(
+    {"children_succeeded", "children_failed", "next_child", "counted_at"}
+    | {"cost_usd", "input_tokens", "output_tokens"}
+)
+"""Step attributes a count changes by atomic adds on a for_each parent (see engine.fanout): a
+write that sets one of them expects ``counted_at`` unchanged, so it never undoes a count."""
 
 RENAMED = {"id": "run_id", "key": "step_key"}
 """Fields whose attribute name differs (clearer in the console, no clash with model methods)."""

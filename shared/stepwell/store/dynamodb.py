@@ -25,6 +25,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import RunState, State, StepState
@@ -173,6 +175,7 @@ class DynamoStore:
             self.m.run.seq == expected_seq,
             f"changed (seq {expected_seq})",
             folded,
+            decision.before,
         )
         if run.terminal:
             with self._lock:
@@ -194,19 +197,12 @@ class DynamoStore:
         condition: Any,
         why: str,
         folded: Sequence[str] = (),
+        before: dict[str, StepState | None] | None = None,
     ) -> None:
+        before = before or {}
         items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
             (self.m.run, self._run_attrs(run, seq), codec.RUN_PAYLOADS, _prefix(run.id, "~run", 0))
         ]
-        for key, step in steps.items():
-            items.append(
-                (
-                    self.m.step,
-                    self._step_attrs(run, step),
-                    codec.STEP_PAYLOADS,
-                    _prefix(run.id, key, step.attempt),
-                )
-            )
         if timeline:
             items.append(
                 (
@@ -218,13 +214,28 @@ class DynamoStore:
             )
         for _, attrs, fields, prefix in items:
             self.offloader.offload(attrs, fields, prefix)
-        total = sum(codec.item_size(attrs) for _, attrs, _, _ in items)
-        for _, attrs, fields, prefix in sorted(items, key=lambda i: -codec.item_size(i[1])):
+        updates = {
+            key: self._step_update(run, step, before.get(key)) for key, step in steps.items()
+        }
+        total = sum(codec.item_size(attrs) for _, attrs, _, _ in items) + sum(
+            u.size for u in updates.values()
+        )
+        # Over DynamoDB's 4 MB a transaction: move the largest items' payloads out first.
+        largest = sorted(
+            [(codec.item_size(i[1]), n, "") for n, i in enumerate(items)]
+            + [(u.size, -1, key) for key, u in updates.items()],
+            key=lambda c: -c[0],
+        )
+        for size, index, key in largest:
             if total <= TRANSACTION_BYTES:
                 break
-            before = codec.item_size(attrs)
-            self.offloader.offload(attrs, fields, prefix, threshold=0)
-            total -= before - codec.item_size(attrs)
+            if index >= 0:
+                _, attrs, fields, prefix = items[index]
+                self.offloader.offload(attrs, fields, prefix, threshold=0)
+                total -= size - codec.item_size(attrs)
+            else:
+                updates[key] = self._step_update(run, steps[key], before.get(key), threshold=0)
+                total -= size - updates[key].size
         # A fresh token per commit: botocore's own retries of this request are idempotent, while
         # two deciders with identical decisions still race on the condition.
         transaction = TransactWrite(
@@ -234,6 +245,8 @@ class DynamoStore:
             with transaction as tx:
                 for index, (model, attrs, _, _) in enumerate(items):
                     tx.save(model(**attrs), condition=condition if index == 0 else None)
+                for update in updates.values():
+                    tx.update(update.item, actions=update.actions, condition=update.condition)
                 if folded:
                     inbox = self.m.inbox(codec.run_pk(run.id), codec.INBOX_SK)
                     tx.update(inbox, actions=[self.m.inbox.entries.delete(set(folded))])
@@ -252,6 +265,7 @@ class DynamoStore:
         items = []
         for step in records:
             attrs = self._step_attrs(run, step)
+            attrs["rev"] = 1
             self.offloader.offload(
                 attrs, codec.STEP_PAYLOADS, _prefix(run.id, step.key, step.attempt)
             )
@@ -277,6 +291,129 @@ class DynamoStore:
         except DoesNotExist:
             return None
         return int(found.seq)
+
+    # -- one step at a time -----------------------------------------------------------------
+    def write_step(self, run: RunState, decision: Decision) -> None:
+        """A decision that changed one step alone: one UpdateItem of that step (what changed,
+        its timeline entries appended), on the condition that the step is still the one
+        loaded; Conflict otherwise. No transaction and nothing on the run item."""
+        key = decision.single_step
+        if key is None:
+            raise ValueError("write_step takes a decision that writes exactly one step")
+        update = self._step_update(
+            run, decision.steps[key], decision.before.get(key), decision.timeline
+        )
+        try:
+            self.m.connection.update_item(
+                codec.run_pk(run.id),
+                codec.step_sk(key),
+                actions=update.actions,
+                condition=update.condition,
+                return_values="NONE",
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code in (
+                "ConditionalCheckFailedException",
+                "TransactionConflictException",
+            ):
+                with self._lock:
+                    self.conflicts += 1
+                raise Conflict(f"run {run.id}: step {key} changed") from None
+            raise
+        with self._lock:
+            self.commits += 1
+
+    def count_item(self, run_id: str, count: CountItem, now: datetime) -> StepState | None:
+        """Count a for_each child's end on its parent: one UpdateItem of atomic adds (one more
+        ended child, one more slot, the child's usage; ``counted_at`` set) on the condition
+        that the parent still runs, returning the parent as it is after the update (None when
+        the condition failed: the fan-out is over). Mirrors engine.fanout.counted."""
+        step = self.m.step
+        actions = [
+            (step.children_succeeded if count.succeeded else step.children_failed).add(1),
+            step.next_child.add(1),
+            step.counted_at.set(codec.encode_time(now)),
+        ]
+        if count.cost_usd:
+            actions.append(step.cost_usd.add(count.cost_usd))
+        if count.input_tokens:
+            actions.append(step.input_tokens.add(count.input_tokens))
+        if count.output_tokens:
+            actions.append(step.output_tokens.add(count.output_tokens))
+        condition = (step.status == "running") & step.items_total.exists()
+        for attempt in range(10):
+            try:
+                data = self.m.connection.update_item(
+                    codec.run_pk(run_id),
+                    codec.step_sk(count.parent_key),
+                    actions=actions,
+                    condition=condition,
+                    return_values="ALL_NEW",
+                )
+                break
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return None
+                if exc.cause_response_code != "TransactionConflictException":
+                    raise
+                _backoff(attempt)  # a transaction on the parent holds it for a moment
+        else:
+            raise Conflict(f"run {run_id}: {count.parent_key} stayed busy in transactions")
+        return self._step_from(data["Attributes"])
+
+    def _step_update(
+        self,
+        run: RunState,
+        step: StepState,
+        before: StepState | None,
+        timeline: Sequence[TimelineEntry] = (),
+        threshold: int | None = None,
+    ) -> _StepUpdate:
+        """The update of a step item from ``before`` (as loaded; None: new) to ``step``: SET
+        what changed, REMOVE what is gone, bump ``rev``, append ``timeline`` to ``tl``; on the
+        condition that the item is still at ``before``'s revision (and, when the update sets a
+        counter of a for_each parent, that no count came in since it was loaded)."""
+        model = self.m.step
+        new = self._step_attrs(run, step)
+        # What the item holds (its TTL aside: the first write after the run's end sets it).
+        old = self._step_attrs(run, before, expiry=False) if before is not None else {}
+        fixed = ("pk", "sk", "rev")
+        changed = {n: v for n, v in new.items() if n not in fixed and old.get(n) != v}
+        removed = [n for n in old if n not in new and n not in fixed]
+        self.offloader.offload(
+            changed,
+            [f for f in codec.STEP_PAYLOADS if f in changed],
+            _prefix(run.id, step.key, step.attempt),
+            threshold,
+        )
+        actions: list[Any] = [getattr(model, n).set(v) for n, v in changed.items()]
+        actions += [getattr(model, n).remove() for n in removed]
+        actions.append(model.rev.add(1))
+        rev = (before.rev if before is not None else 0) + 1
+        entries = [
+            codec.dumps({**entry, "after": run.seq, "rev": rev})
+            for entry in self._entry_dicts(
+                run, f"{_prefix(run.id, step.key, step.attempt)}/tl", timeline
+            )
+        ]
+        if entries:
+            actions.append(model.tl.set((model.tl | []).append(entries)))
+        condition: Any
+        if before is None:
+            condition = model.pk.does_not_exist()
+        elif before.rev:
+            condition = model.rev == before.rev
+        else:
+            condition = model.pk.exists() & model.rev.does_not_exist()
+        touched = set(changed) | set(removed)
+        if before is not None and before.is_fanout and touched & codec.COUNTERS:
+            seen = old.get("counted_at")
+            condition &= (
+                model.counted_at == seen if seen is not None else model.counted_at.does_not_exist()
+            )
+        size = codec.item_size(changed) + sum(len(e) for e in entries)
+        item = model(codec.run_pk(run.id), codec.step_sk(step.key))
+        return _StepUpdate(item, actions, condition, size)
 
     # -- the inbox ----------------------------------------------------------------------------
     def post(self, run_id: str, event: Event, now: datetime) -> str | None:
@@ -361,18 +498,18 @@ class DynamoStore:
             attrs["expires_at"] = self._expiry(run)
         return attrs
 
-    def _step_attrs(self, run: RunState, step: StepState) -> dict[str, Any]:
+    def _step_attrs(self, run: RunState, step: StepState, expiry: bool = True) -> dict[str, Any]:
         attrs = codec.step_to_attrs(step)
         attrs.update(pk=codec.run_pk(run.id), sk=codec.step_sk(step.key), kind="step")
         self._set_due(attrs, run.id, step.due_at)
-        if run.terminal:
+        if run.terminal and expiry:
             attrs["expires_at"] = self._expiry(run)
         return attrs
 
-    def _timeline_attrs(
-        self, run: RunState, seq: int, entries: list[TimelineEntry]
-    ) -> dict[str, Any]:
-        prefix = _prefix(run.id, "~timeline", seq)
+    def _entry_dicts(
+        self, run: RunState, prefix: str, entries: Sequence[TimelineEntry]
+    ) -> list[dict[str, Any]]:
+        """Timeline entries as stored: long messages truncated, the full text kept aside."""
         data = [codec.entry_to_dict(e) for e in entries]
         for index, entry in enumerate(data):
             message = entry.get("message", "")
@@ -384,6 +521,12 @@ class DynamoStore:
                 entry["data"] = {**entry.get("data", {}), "message_ref": uri}
                 note += f"; full text: {uri}"
             entry["message"] = f"{message[: self.message_limit]}… [{note}]"
+        return data
+
+    def _timeline_attrs(
+        self, run: RunState, seq: int, entries: list[TimelineEntry]
+    ) -> dict[str, Any]:
+        data = self._entry_dicts(run, _prefix(run.id, "~timeline", seq), entries)
         attrs: dict[str, Any] = {
             "pk": codec.run_pk(run.id),
             "sk": codec.timeline_sk(seq),
@@ -458,6 +601,11 @@ class DynamoStore:
                 self._loaded.popitem(last=False)
         state = State(run=run)
         self._fill(state, set(keys), inbox)
+        return state
+
+    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
+        state = State(run=run.copy())
+        self._fill(state, set(keys))
         return state
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
@@ -538,39 +686,55 @@ class DynamoStore:
         self, run_id: str, cursor: str | None = None, limit: int = 100, *, follow: bool = False
     ) -> Page:
         """Entries in order from ``cursor``. The cursor is None at the end, unless ``follow``:
-        then the last page's cursor points past the last entry, so a client polls with it."""
+        then the last page's cursor points past the last entry, so a client polls with it.
+
+        A run's entries live in its timeline items (one per run-level commit) and on the step
+        items written alone (``tl``); they are merged by time, then (for entries of one
+        instant) by the run's ``seq`` they followed and the step's revision."""
         limit = max(1, limit)
-        start_seq, offset = codec.decode_cursor(cursor, "timeline", run_id) if cursor else (0, 0)
-        model = self.m.timeline
-        found: Iterator[Any] = iter(
-            model.query(
-                codec.run_pk(run_id),
-                model.sk.between(codec.timeline_sk(start_seq), codec.TIMELINE_END),
-                consistent_read=True,
-                page_size=min(limit + 1, 100),
-            )
-        )
-        entries: list[TimelineEntry] = []
-        position = (start_seq, offset)
-        for item in found:
-            seq = int(item.seq)
-            text = self.offloader.resolve({"entries": item.entries}, ("entries",))["entries"]
-            batch = codec.decode_entries(text)
-            skip = offset if seq == start_seq else 0
-            room = limit - len(entries)
-            if len(batch) - skip > room:
-                entries.extend(batch[skip : skip + room])
-                return Page(entries, codec.encode_cursor("timeline", run_id, [seq, skip + room]))
-            entries.extend(batch[skip:])
-            position = (seq + 1, 0)
-            if len(entries) == limit:
-                more = next(found, None) is not None
-                if more or follow:
-                    return Page(entries, codec.encode_cursor("timeline", run_id, list(position)))
-                return Page(entries, None)
-        return Page(
-            entries, codec.encode_cursor("timeline", run_id, list(position)) if follow else None
-        )
+        after = codec.decode_cursor(cursor, "timeline", run_id) if cursor else None
+        merged: list[tuple[list[Any], TimelineEntry]] = []
+        for raw in self._partition(run_id, "sk, #seq, entries, tl"):
+            sk = raw["sk"]["S"]
+            if sk.startswith(codec.TIMELINE_PREFIX):
+                seq = int(raw["seq"]["N"])
+                text = self.offloader.resolve({"entries": raw["entries"]["S"]}, ("entries",))
+                for n, entry in enumerate(codec.decode_entries(text["entries"])):
+                    merged.append(([codec.micros(entry.at), seq, 0, 0, "", n], entry))
+            elif sk.startswith(codec.STEP_PREFIX) and "tl" in raw:
+                key = sk.removeprefix(codec.STEP_PREFIX)
+                for n, value in enumerate(raw["tl"]["L"]):
+                    data = json.loads(value["S"])
+                    entry = codec.entry_from_dict(data)
+                    at, seen, rev = codec.micros(entry.at), int(data["after"]), int(data["rev"])
+                    merged.append(([at, seen, 1, rev, key, n], entry))
+        merged.sort(key=lambda pair: pair[0])
+        if after is not None:
+            merged = [pair for pair in merged if pair[0] > after]
+        page = merged[:limit]
+        more = len(merged) > limit
+        position = page[-1][0] if page else (after or [-1, 0, 0, 0, "", 0])
+        if more or follow:
+            return Page([e for _, e in page], codec.encode_cursor("timeline", run_id, position))
+        return Page([e for _, e in page], None)
+
+    def _partition(self, run_id: str, projection: str) -> Iterator[dict[str, Any]]:
+        """Every item of a run's partition (raw, consistent), with ``projection`` only."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": codec.run_pk(run_id)}},
+            "ConsistentRead": True,
+            "ProjectionExpression": projection,
+        }
+        if "#seq" in projection:
+            request["ExpressionAttributeNames"] = {"#seq": "seq"}
+        while True:
+            data = self.m.client.query(**request)
+            yield from data.get("Items", [])
+            if "LastEvaluatedKey" not in data:
+                return
+            request["ExclusiveStartKey"] = data["LastEvaluatedKey"]
 
     def due(self, now: Any, limit: int = 100) -> list[Due]:
         """Timers due at ``now``: one Query per shard of the due index, merged by due time."""
@@ -677,6 +841,16 @@ class DynamoStore:
         with self._lock:
             self._definitions[(name, version)] = workflow
         return workflow
+
+
+@dataclass(frozen=True)
+class _StepUpdate:
+    """One step item's UpdateItem: the item's keys, actions, condition, bytes it sets."""
+
+    item: Model
+    actions: list[Any]
+    condition: Any
+    size: int
 
 
 def _run_of(decision: Decision) -> RunState:

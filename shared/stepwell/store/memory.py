@@ -6,11 +6,15 @@ and out, so callers can never change stored state except through ``commit``.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from stepwell.definition.models import Workflow
+from stepwell.engine import fanout
+from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import RunState, State, StepState
@@ -88,6 +92,64 @@ class MemoryStore:
             else:
                 state.absent.add(key)
 
+    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
+        with self._lock:
+            if run.id not in self._steps:
+                raise RunNotFound(run.id)
+            state = State(run=run.copy())
+            self._fill(state, set(keys))
+            return state
+
+    def write_step(self, run: RunState, decision: Decision) -> None:
+        key = decision.single_step
+        if key is None:
+            raise ValueError("write_step takes a decision that writes exactly one step")
+        with self._lock:
+            self._check_revs(run.id, decision)
+            self._write(run.id, decision, key)
+            self._timeline[run.id].extend(decision.timeline)
+            self.commits += 1
+
+    def count_item(self, run_id: str, count: CountItem, now: datetime) -> StepState | None:
+        with self._lock:
+            parent = self._steps.get(run_id, {}).get(count.parent_key)
+            after = fanout.counted(parent, count, now) if parent is not None else None
+            if after is None:
+                return None
+            self._steps[run_id][count.parent_key] = after
+            return after.copy()
+
+    def _check_revs(self, run_id: str, decision: Decision) -> None:
+        """Conflict unless every step the decision writes is still the record it loaded (and,
+        for a decision that sets a fan-out's counters, no count came in since)."""
+        stored = self._steps.get(run_id, {})
+        for key, record in decision.steps.items():
+            before = decision.before.get(key)
+            current = stored.get(key)
+            if current is None and before is None:
+                continue
+            if current is None or before is None or current.rev != before.rev:
+                self.conflicts += 1
+                raise Conflict(f"run {run_id}: step {key} changed")
+            if _counters(record) != _counters(before) and current.counted_at != before.counted_at:
+                self.conflicts += 1
+                raise Conflict(f"run {run_id}: step {key} was counted")
+
+    def _write(self, run_id: str, decision: Decision, key: str) -> None:
+        """Store a step as an update of what changed would: counts that came in since the
+        record was loaded stay, unless the decision set the counters itself."""
+        record = decision.steps[key].copy()
+        before = decision.before.get(key)
+        current = self._steps[run_id].get(key)
+        if current is not None and before is not None and _counters(record) == _counters(before):
+            record.children_succeeded = current.children_succeeded
+            record.children_failed = current.children_failed
+            record.next_child = current.next_child
+            record.counted_at = current.counted_at
+            record.usage = copy.copy(current.usage)
+        record.rev += 1
+        self._steps[run_id][key] = record
+
     def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
         assert decision.run is not None
         with self._lock:
@@ -95,6 +157,7 @@ class MemoryStore:
             if current is None or current.seq != expected_seq:
                 self.conflicts += 1
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
+            self._check_revs(decision.run.id, decision)
             self._apply(decision)
             waiting = self._inbox.get(decision.run.id, {})
             for entry in folded:
@@ -107,9 +170,11 @@ class MemoryStore:
         self._runs[run.id] = run
         steps = self._steps[run.id]
         for key, record in decision.bulk.items():
-            steps.setdefault(key, record.copy())
-        for key, record in decision.steps.items():
-            steps[key] = record.copy()
+            if key not in steps:
+                steps[key] = record.copy()
+                steps[key].rev = 1
+        for key in decision.steps:
+            self._write(run.id, decision, key)
         self._timeline[run.id].extend(decision.timeline)
         self.commits += 1
 
@@ -166,3 +231,9 @@ class MemoryStore:
     def get_definition(self, name: str, version: str) -> Workflow | None:
         with self._lock:
             return self._definitions.get((name, version))
+
+
+def _counters(step: StepState) -> tuple[Any, ...]:
+    """What a count changes on a for_each parent."""
+    usage = (step.usage.cost_usd, step.usage.input_tokens, step.usage.output_tokens)
+    return (step.children_succeeded, step.children_failed, step.next_child, step.counted_at, usage)

@@ -25,6 +25,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -169,10 +170,10 @@ class StepItem(Item):
     items_total = NumberAttribute(null=True)
     children_created = NumberAttribute(null=True)
     next_child = NumberAttribute(null=True)
-    """Fan-out cursor."""
-    children_active = NumberAttribute(null=True)
+    """Fan-out slot cursor (atomic adds)."""
     children_succeeded = NumberAttribute(null=True)
     children_failed = NumberAttribute(null=True)
+    counted_at = UnicodeAttribute(null=True)
     cost_usd = NumberAttribute(null=True)
     input_tokens = NumberAttribute(null=True)
     output_tokens = NumberAttribute(null=True)
@@ -186,6 +187,11 @@ class StepItem(Item):
     after = UnicodeAttribute(null=True)
     wake = BooleanAttribute(null=True)
     created_seq = NumberAttribute(null=True)
+    rev = NumberAttribute(null=True)
+    """Optimistic-concurrency version of the step: every write expects it and bumps it."""
+    tl = ListAttribute(of=UnicodeAttribute, null=True)
+    """Timeline entries of writes to this step alone (JSON each, with the run's ``seq`` they
+    followed): merged with the run's timeline items when the timeline is read."""
 
 
 class TimelineItem(Item):

@@ -1,8 +1,11 @@
 """The store port: how the runtime reads and writes runs, steps and timelines.
 
-Every commit is conditional on the run's ``seq``: two invocations deciding on one run never both
-win, and the loser reloads and decides again. Loads are key lookups of the records an event
-needs (``reads_for``), never a read of the whole run, except where the engine asks for it.
+A run-level commit is conditional on the run's ``seq`` and on each step record it writes still
+being the one loaded (``rev``): two invocations deciding on one run never both win, and the
+loser reloads and decides again. A decision that changes one step alone (a for_each child's
+start, result, retry) is written on that step's ``rev`` only, and a child's end is counted on
+its parent by an atomic add: neither touches the run. Loads are key lookups of the records an
+event needs (``reads_for``), never a read of the whole run, except where the engine asks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import Event
 from stepwell.engine.state import RunState, State, StepState
@@ -67,6 +71,23 @@ class Store(Protocol):
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
         """Add records to a loaded state; ``None`` loads every step of the run."""
+        ...
+
+    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
+        """A state of ``run`` (as the caller has it: the run item is not read) and the named
+        step records (absent ones noted): for decisions that write one step alone."""
+        ...
+
+    def write_step(self, run: RunState, decision: Decision) -> None:
+        """Write a decision that changed one step alone (``decision.single_step``) and its
+        timeline entries, if that step is still the record loaded (its ``rev``); else
+        Conflict. The run item is neither read nor written."""
+        ...
+
+    def count_item(self, run_id: str, count: CountItem, now: datetime) -> StepState | None:
+        """Count a for_each child's end on its running parent, atomically (as
+        ``engine.fanout.counted`` says), and return the parent after it; None when the parent
+        does not run any more. Never conflicts."""
         ...
 
     def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
