@@ -8,6 +8,7 @@ every decision that the engine did not touch its input and that the run's counte
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,6 +88,8 @@ class EngineDriver:
         self.decisions: list[Decision] = []
         self.extra_loads: list[frozenset[str] | None] = []
         """Keys loaded because the engine raised NeedsRecords (not predicted by reads_for)."""
+        # A run's secret, the same for the same run (twin drivers issue the same tokens).
+        start.setdefault("nonce", hashlib.sha256(repr((run_id, input)).encode()).hexdigest()[:16])
         decision = core.start_run(self.definition, run_id, input, now, **start)
         assert decision.run is not None
         self.run: RunState
@@ -203,8 +206,6 @@ class EngineDriver:
         if decision.run is not None:
             self.run = copy.deepcopy(decision.run)
             self.run.seq += 1  # as a store's commit does
-        for key, record in decision.bulk.items():
-            self.steps.setdefault(key, copy.deepcopy(record))
         for key, record in decision.steps.items():
             self.steps[key] = copy.deepcopy(record)
         self.timeline.extend(decision.timeline)

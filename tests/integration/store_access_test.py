@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,38 +108,32 @@ def test_load_more_of_everything_reads_the_whole_run(store: DynamoStore) -> None
 
 def test_load_reads_more_than_a_batch_of_keys(store: DynamoStore) -> None:
     keys = [f"fan[{i}]" for i in range(250)]
-    run = new_run()
-    store.create(Decision(run=run, bulk={k: StepState(key=k, item=k) for k in keys}, created=True))
+    # A run created with more records than one transaction holds (as a rerun copying many
+    # ancestors is): the ones that do not fit are written before it.
+    store.create(
+        Decision(run=new_run(), steps={k: StepState(key=k, item=k) for k in keys}, created=True)
+    )
     state = store.load("r1", [*keys, "fan"])
     assert len(state.steps) == 250 and state.absent == {"fan"}
     assert state.steps["fan[249]"].item == "fan[249]"
 
 
-def test_bulk_records_are_written_before_and_never_over_the_transaction(
-    store: DynamoStore,
-) -> None:
+def test_a_step_written_alone_expects_the_record_it_was_decided_on(store: DynamoStore) -> None:
     create(store, new_run())
-    state = store.load("r1", [])
-    started = StepState(key="fan[0]", status="running", attempt=1)
-    decision = Decision(
-        run=state.run.copy(),
-        steps={"fan[0]": started},
-        bulk={f"fan[{i}]": StepState(key=f"fan[{i}]", item=i) for i in range(1, 60)},
-    )
-    store.commit(decision, state.run.seq)
-    loaded = store.load("r1", ["fan[0]", "fan[59]"])
-    assert loaded.steps["fan[0]"].status == "running"
-    assert loaded.steps["fan[59]"].item == 59
-
-
-def test_bulk_of_a_stale_decision_is_not_written(store: DynamoStore) -> None:
-    create(store, new_run())
-    stale = store.load("r1", [])
-    change(store, "r1", StepState(key="x"))
-    decision = Decision(run=stale.run.copy(), bulk={"fan[0]": StepState(key="fan[0]")})
-    with pytest.raises(Conflict):
-        store.commit(decision, stale.run.seq)
-    assert "fan[0]" in store.load("r1", ["fan[0]"]).absent
+    run = store.load("r1", []).run
+    created = StepState(key="fan[0]", status="running", attempt=1)
+    store.write_step(run, Decision(run=run, steps={"fan[0]": created}, before={"fan[0]": None}))
+    loaded = store.load_steps(run, ["fan[0]"]).steps["fan[0]"]
+    assert loaded.rev == 1 and loaded.status == "running"
+    again = StepState(key="fan[0]", status="running", attempt=2)
+    with pytest.raises(Conflict):  # decided on "no record": someone created it meanwhile
+        store.write_step(run, Decision(run=run, steps={"fan[0]": again}, before={"fan[0]": None}))
+    done = dataclasses.replace(loaded, status="succeeded", output=1)
+    store.write_step(run, Decision(run=run, steps={"fan[0]": done}, before={"fan[0]": loaded}))
+    with pytest.raises(Conflict):  # decided on revision 1, which is gone
+        store.write_step(run, Decision(run=run, steps={"fan[0]": again}, before={"fan[0]": loaded}))
+    final = store.load_steps(run, ["fan[0]"]).steps["fan[0]"]
+    assert (final.status, final.output, final.rev) == ("succeeded", 1, 2)
 
 
 # -- timeline -----------------------------------------------------------------------------
@@ -326,26 +321,28 @@ def test_listing_cursors_belong_to_their_listing(store: DynamoStore) -> None:
 # -- retention ----------------------------------------------------------------------------
 
 
-def test_finished_runs_carry_a_ttl_on_every_item(store: DynamoStore, scan: Any) -> None:
-    create(store, new_run("live"), StepState(key="a"))
-    create(store, new_run(), StepState(key="a"), StepState(key="b"), notes=2)
+def test_every_item_carries_its_ttl_from_its_first_write(store: DynamoStore, scan: Any) -> None:
+    # A run's records are kept until its deadline (fixed at its start) plus the retention, so
+    # the TTL goes out with every write and nothing stamps the items when the run ends.
+    deadline = T0 + timedelta(days=3)
+    create(store, new_run("live", deadline=deadline), StepState(key="a"))
+    create(store, new_run(deadline=deadline), StepState(key="a"), StepState(key="b"), notes=2)
     change(store, "r1", StepState(key="a", status="succeeded"))
-    assert not any("expires_at" in i for i in scan())
     ended = T0 + timedelta(hours=5)
     change(store, "r1", StepState(key="b", status="succeeded"), status="succeeded", ended_at=ended)
     change(store, "r1")  # a late event on the ended run
-    expected = int((ended + timedelta(days=90)).timestamp())
-    by_run: dict[str, set[Any]] = {}
-    for item in scan():
-        if item["kind"]["S"] != "definition":
-            ttl = item.get("expires_at", {}).get("N")
-            by_run.setdefault(item["pk"]["S"], set()).add(int(ttl) if ttl else None)
-    assert by_run == {"RUN#r1": {expected}, "RUN#live": {None}}
+    expected = int((deadline + timedelta(days=90)).timestamp())
+    ttls = {
+        int(item["expires_at"]["N"]) if "expires_at" in item else None
+        for item in scan()
+        if item["kind"]["S"] != "definition"
+    }
+    assert ttls == {expected}
 
 
 def test_retention_is_configurable(tables: dict[str, str], scan: Any) -> None:
     store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"], retention_days=7)
-    create(store, new_run(status="succeeded", ended_at=T0))
+    create(store, new_run(status="succeeded", ended_at=T0, deadline=T0))
     assert {int(i["expires_at"]["N"]) for i in scan()} == {
         int((T0 + timedelta(days=7)).timestamp())
     }

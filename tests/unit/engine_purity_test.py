@@ -16,6 +16,7 @@ from stepwell.engine.events import (
     ChildRunEnded,
     FanoutSettled,
     ItemReady,
+    LeaseExpired,
     SkipRequested,
     StepFailed,
     StepSucceeded,
@@ -51,7 +52,7 @@ def scenarios():
     yield "a heartbeat", started(), CallbackReceived("cb", "heartbeat")
     yield "a callback", started(), CallbackReceived("cb", "success", {"deep": {"x": [1]}})
     yield "a child run", started(), ChildRunEnded("sub", 1, "run-1.sub.1", "succeeded", {"o": 1})
-    yield "a lease", started(), TimerFired("each[0]", T0 + timedelta(hours=1))
+    yield "a lease", started(), LeaseExpired("each[0]", 1)
     yield "the run timeout", started(), TimerFired(None, T0 + timedelta(days=1))
     yield "a cancel", started(), CancelRequested("stop")
     yield "a skip", started(), SkipRequested("cb", {"manual": True})

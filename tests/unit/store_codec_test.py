@@ -80,7 +80,6 @@ def full_step() -> StepState:
         early_signal={"status": "success"},
         child_run_id="child",
         items_total=10,
-        children_created=10,
         next_child=5,
         children_succeeded=1,
         children_failed=1,

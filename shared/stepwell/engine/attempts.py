@@ -28,7 +28,7 @@ from stepwell.engine.commands import (
     StartChildRun,
 )
 from stepwell.engine.decision import Work, attempt_token
-from stepwell.engine.events import ChildRunEnded, StepFailed, StepSucceeded
+from stepwell.engine.events import ChildRunEnded, LeaseExpired, StepFailed, StepSucceeded
 from stepwell.engine.state import StepState
 
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
@@ -110,11 +110,13 @@ def start(work: Work, step: StepState, spec: Step) -> None:
     deadline = work.now + (spec.timeout or DEFAULT_LEASE)
     if spec.timeout is not None:
         set_timer(work, step, deadline)
-    else:
+    elif step.index is None:
         # The lease matters only when no result ever comes (the invocation died): the minute
         # sweep of the due index finds it. A timer message per attempt would cost a Scheduler
         # schedule (the lease is longer than SQS's 15-minute delay) for a rare case.
         step.due_at = deadline
+    else:
+        step.due_at = None  # a for_each child: its fan-out's watch finds a lost attempt
     function = spec.function if isinstance(spec, TaskStep) else None
     work.note(
         "step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else "")
@@ -247,6 +249,23 @@ def on_child_ended(work: Work, event: ChildRunEnded) -> None:
         f"run {event.child_run_id} {event.status}: "
         f"{error.get('type', '')} {error.get('message', '')}".strip(),
     )
+
+
+def on_lease_expired(work: Work, event: LeaseExpired) -> None:
+    """A child's attempt outlived its lease with no result (found by its fan-out's watch)."""
+    record = work.peek(event.key)
+    if (
+        record is None
+        or record.attempt != event.attempt
+        or record.status != "running"
+        or record.due_at is not None
+        or record.attempt_started_at is None
+        or record.attempt_started_at + DEFAULT_LEASE > work.now
+    ):
+        return  # it answered, moved on, or has a timer of its own
+    step = work.step(event.key)
+    assert step is not None
+    on_timer(work, step)
 
 
 def on_timer(work: Work, step: StepState) -> None:

@@ -143,6 +143,16 @@ class CountItem:
 
 
 @dataclass(frozen=True)
+class ExpireLease:
+    """Deliver a LeaseExpired event to this run (a watch found a lease that ran out)."""
+
+    run_id: str
+    key: str
+    attempt: int
+    kind: Literal["expire_lease"] = "expire_lease"
+
+
+@dataclass(frozen=True)
 class SettleFanout:
     """Deliver a FanoutSettled event to this run (a watch found a fan-out ended)."""
 
@@ -163,6 +173,7 @@ Command = (
     | ContinueRun
     | StartItem
     | CountItem
+    | ExpireLease
     | SettleFanout
 )
 
@@ -184,6 +195,7 @@ _BY_KIND: dict[str, type[Command]] = {
         ContinueRun,
         StartItem,
         CountItem,
+        ExpireLease,
         SettleFanout,
     )
 }

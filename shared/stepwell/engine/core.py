@@ -9,7 +9,7 @@ loads those records and calls again (the engine is deterministic, so the retry i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
@@ -26,6 +26,7 @@ from stepwell.engine.events import (
     Event,
     FanoutSettled,
     ItemReady,
+    LeaseExpired,
     OutboxDelivered,
     RetryRequested,
     SkipRequested,
@@ -34,6 +35,10 @@ from stepwell.engine.events import (
     TimerFired,
 )
 from stepwell.engine.state import ParentRef, RunState, State, parse_key
+
+MAX_RUN_DURATION = timedelta(days=365)
+"""The longest a run may last (a workflow's ``timeout`` may be shorter), so its records' expiry
+is known when they are created: the first event after it times the run out."""
 
 
 def new_run(
@@ -49,6 +54,7 @@ def new_run(
     nonce: str = "",
 ) -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open."""
+    deadline = now + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
     return RunState(
         id=run_id,
         workflow=definition.name,
@@ -61,6 +67,7 @@ def new_run(
         labels=dict(labels or {}),
         open_steps=len(definition.steps),
         due_at=now + definition.timeout if definition.timeout else None,
+        deadline=deadline,
         parent=parent,
         rerun_of=rerun_of,
         dry_run=dry_run,
@@ -146,6 +153,14 @@ def decide_all(
 
 
 def _apply(work: Work, event: Event) -> None:
+    run = work.run
+    if not run.terminal and run.deadline is not None and run.deadline <= work.now:
+        flow.end_run(
+            work,
+            "timed_out",
+            {"type": "RunTimedOut", "message": "the run reached the longest a run may last"},
+        )
+        return
     match event:
         case StepSucceeded():
             attempts.on_succeeded(work, event)
@@ -171,6 +186,8 @@ def _apply(work: Work, event: Event) -> None:
             _on_delivered(work, event)
         case ItemReady():
             fanout.on_ready(work, event)
+        case LeaseExpired():
+            attempts.on_lease_expired(work, event)
         case FanoutSettled():
             fanout.on_settled(work, event)
 

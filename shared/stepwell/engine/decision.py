@@ -38,9 +38,6 @@ class Decision:
 
     run: RunState | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
-    bulk: dict[str, StepState] = field(default_factory=dict)
-    """New records written before the transaction, idempotently (for_each children): they are
-    invisible until the transaction that names them commits, so a crash in between is harmless."""
     timeline: list[TimelineEntry] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     created: bool = False
@@ -65,7 +62,7 @@ class Decision:
         """The key of the one step this decision writes, when it writes only that step (and
         its timeline entries): a store writes it with one conditional update, no transaction
         and no lock on the run. None otherwise."""
-        if self.run_changed or self.created or self.bulk or len(self.steps) != 1:
+        if self.run_changed or self.created or len(self.steps) != 1:
             return None
         return next(iter(self.steps))
 
@@ -92,7 +89,6 @@ class Work:
         self.run = state.run.copy()
         self.run_changed = False
         self.steps: dict[str, StepState] = {}
-        self.bulk: dict[str, StepState] = {}
         self.timeline: list[TimelineEntry] = []
         self.commands: list[Command] = []
         self.outbox_sent: list[str] = []
@@ -102,15 +98,18 @@ class Work:
         """The record of ``key`` for changing (copied on first touch), or None if it has none."""
         if key in self.steps:
             return self.steps[key]
-        if key in self.bulk:
-            self.steps[key] = self.bulk.pop(key)
-            return self.steps[key]
         found = self.state.get(key)
         if found is None:
             return None
         mine = found.copy()
         self.steps[key] = mine
         return mine
+
+    def new_step(self, key: str, **fields: Any) -> StepState:
+        """A record for a step that has none yet (written on the condition it still has none)."""
+        created = StepState(key=key, **fields)
+        self.steps[key] = created
+        return created
 
     def step_or_new(self, key: str) -> StepState:
         """The record of a top-level step, created pending with its readiness counter."""
@@ -124,8 +123,6 @@ class Work:
         """Read a record without marking it changed."""
         if key in self.steps:
             return self.steps[key]
-        if key in self.bulk:
-            return self.bulk[key]
         return self.state.get(key)
 
     def spec(self, key: str) -> Step:
@@ -211,7 +208,6 @@ class Work:
         return Decision(
             run=self.run if (self.run_changed or self.steps or self.timeline or created) else None,
             steps=self.steps,
-            bulk=self.bulk,
             timeline=self.timeline,
             commands=self.commands,
             created=created,

@@ -137,6 +137,16 @@ class ItemReady:
 
 
 @dataclass(frozen=True)
+class LeaseExpired:
+    """Attempt ``attempt`` of a step with no due time of its own (a for_each child without a
+    timeout) gave no result within its lease; its fan-out's watch noticed."""
+
+    key: str
+    attempt: int
+    kind: Literal["lease_expired"] = "lease_expired"
+
+
+@dataclass(frozen=True)
 class FanoutSettled:
     """A for_each parent's counters say every child has ended, or ``failure`` (the child that
     went past the tolerated failures: ``index`` and ``error``) happened: gather or fail."""
@@ -159,5 +169,6 @@ Event = (
     | RetryRequested
     | OutboxDelivered
     | ItemReady
+    | LeaseExpired
     | FanoutSettled
 )

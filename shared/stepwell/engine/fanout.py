@@ -9,8 +9,12 @@ settles the fan-out (gather, a run-level transition), and the count of the failu
 tolerated ones fails it. However wide the fan-out, a child's end costs a bounded number of
 requests and nothing waits for anything.
 
-Children are written when the fan-out starts, as idempotent records outside the decision's
-transaction (``Work.bulk``), so starting 10,000 items does not need a 10,000-item transaction.
+A child's record is written once it starts (on the condition that it does not exist yet), so
+starting a fan-out of 10,000 items writes the parent alone. Its item comes from the parent's
+``for_each`` list, rendered again from what never changes (the run's input, the outputs of
+ended steps, the parent's start time) and kept in memory per process (:func:`items_of`).
+A child without a timeout has no due time of its own: the watch also finds an attempt whose
+lease ran out with no result.
 
 A count is carried out after the child's own write: an invocation that dies in between loses
 the count (never doubles it: the child is already ended, so a repeated result is a duplicate),
@@ -24,13 +28,15 @@ record, so a slow original start and the watch's never both win).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
 from stepwell.definition.models import Workflow
 from stepwell.engine import flow
-from stepwell.engine.commands import CountItem, SettleFanout, StartItem
+from stepwell.engine.commands import CountItem, ExpireLease, SettleFanout, StartItem
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady
 from stepwell.engine.state import StepState, Usage, child_key, parse_key
@@ -40,10 +46,14 @@ WATCH = timedelta(minutes=5)
 SETTLE = timedelta(minutes=2)
 """Longer than any result path takes from a child's write to its count: a child that ended
 this long ago and is not counted was lost by a dead invocation."""
+ITEMS_CACHED = 32
+"""Rendered for_each lists a process keeps (the fan-outs it is serving)."""
+_ITEMS: OrderedDict[tuple[str, ...], list[Any]] = OrderedDict()
+_ITEMS_LOCK = threading.Lock()
 
 
 def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
-    """Evaluate the items, write the children, and start the first ones."""
+    """Evaluate the items and start the first ones (each in a decision of its own)."""
     spec = work.spec(parent.key)
     assert spec.for_each is not None
     items = expressions.render(spec.for_each, data, work.now)
@@ -57,6 +67,7 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
         )
         return
     parent.items_total = len(items)
+    _keep(work, parent, items)
     work.set_status(parent, "running")
     work.note(
         "fanout_started",
@@ -67,26 +78,66 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
     if not items:
         flow.succeed(work, parent, [])
         return
-    for index, item in enumerate(items):
-        key = child_key(parent.key, index)
-        work.bulk[key] = StepState(key=key, item=item, pending_deps=0)
-    parent.children_created = len(items)
     parent.next_child = min(spec.max_parallel, len(items))
     parent.due_at = work.now + WATCH
     for index in range(parent.next_child):
         work.emit(StartItem(work.run.id, child_key(parent.key, index)))
 
 
+def items_of(work: Work, parent: StepState) -> list[Any]:
+    """The parent's ``for_each`` list: rendered again (at the parent's start time, from records
+    that no longer change) unless this process has it."""
+    key = _items_key(work, parent)
+    with _ITEMS_LOCK:
+        found = _ITEMS.get(key)
+        if found is not None:
+            _ITEMS.move_to_end(key)
+            return found
+    spec = work.spec(parent.key)
+    data = flow.expression_data(work, parent.key)
+    items = expressions.render(spec.for_each, data, parent.started_at)
+    if not isinstance(items, list) or len(items) != parent.items_total:
+        raise expressions.ExpressionError(
+            str(spec.for_each),
+            f"step '{parent.key}': for_each no longer gives the {parent.items_total} items it "
+            "gave when the fan-out started",
+        )
+    _keep(work, parent, items)
+    return items
+
+
+def _items_key(work: Work, parent: StepState) -> tuple[str, ...]:
+    """What makes a rendered list the same: the run (its id and secret) and the fan-out."""
+    assert parent.started_at is not None
+    run = work.run
+    return (run.id, run.nonce, run.version, parent.key, parent.started_at.isoformat())
+
+
+def _keep(work: Work, parent: StepState, items: list[Any]) -> None:
+    with _ITEMS_LOCK:
+        _ITEMS[_items_key(work, parent)] = items
+        while len(_ITEMS) > ITEMS_CACHED:
+            _ITEMS.popitem(last=False)
+
+
 def on_ready(work: Work, event: ItemReady) -> None:
-    """A child got a slot: begin it, unless it began already or its fan-out is over."""
-    parent_key = parse_key(event.key)[0]
+    """A child got a slot: write its record and begin it, unless it began already or its
+    fan-out is over."""
+    parent_key, index = parse_key(event.key)
     parent = work.peek(parent_key)
-    child = work.peek(event.key)
-    if child is None or child.status != "pending" or parent is None or parent.terminal:
+    if index is None or parent is None or parent.terminal or parent.items_total is None:
         return
-    mine = work.step(event.key)
-    assert mine is not None
-    flow.begin(work, mine, flow.expression_data(work, parent_key, mine))
+    if work.peek(event.key) is not None or index >= parent.items_total:
+        return  # started already (a repeated start, or the watch's and the count's both)
+    try:
+        item = items_of(work, parent)[index]
+    except expressions.ExpressionError as exc:
+        child = work.new_step(event.key, pending_deps=0)
+        child.started_at = work.now
+        flow.fail_step(work, child, "ExpressionError", str(exc))
+        return
+    child = work.new_step(event.key, item=item, pending_deps=0)
+    flow.begin(work, child, flow.expression_data(work, parent_key, child))
 
 
 def child_ended(work: Work, child: StepState) -> None:
@@ -197,8 +248,8 @@ def reopen(work: Work, parent: StepState) -> None:
     keys = [child_key(parent.key, i) for i in range(parent.items_total)]
     work.state.require(set(keys) - set(work.steps))
     children = [work.peek(key) for key in keys]
-    started = sum(1 for c in children if c is not None and c.status != "pending")
-    active = sum(1 for c in children if c is not None and not c.terminal and c.status != "pending")
+    started = sum(1 for c in children if c is not None)
+    active = sum(1 for c in children if c is not None and not c.terminal)
     mine = work.step(parent.key)
     assert mine is not None
     mine.next_child = started
@@ -209,29 +260,37 @@ def reopen(work: Work, parent: StepState) -> None:
 
 
 def watch(work: Work, parent: StepState) -> None:
-    """The parent's timer while its children run: recount lost counts, restart lost starts."""
+    """The parent's timer while its children run: find attempts whose lease ran out, and (once
+    no count has come in for a while) recount lost counts and restart lost starts."""
+    from stepwell.engine.attempts import DEFAULT_LEASE
+
     parent.due_at = work.now + WATCH
-    quiet_since = work.now - SETTLE
-    if parent.counted_at is not None and parent.counted_at > quiet_since:
-        return  # counts are coming in: nothing is stuck (a lost start shows once it is quiet)
     assert parent.items_total is not None
     keys = [child_key(parent.key, i) for i in range(parent.items_total)]
     work.state.require(set(keys) - set(work.steps))
+    quiet_since = work.now - SETTLE
+    quiet = parent.counted_at is None or parent.counted_at <= quiet_since
     succeeded = failed = 0
     unstarted: list[str] = []
     failure: dict[str, Any] | None = None
     for index, key in enumerate(keys):
         child = work.peek(key)
         if child is None:
+            if index < parent.next_child:
+                unstarted.append(key)
             continue
+        started = child.attempt_started_at
+        running = child.status == "running" and child.due_at is None and started is not None
+        if running and started is not None and started + DEFAULT_LEASE <= work.now:
+            work.emit(ExpireLease(work.run.id, key, child.attempt))
         if child.terminal and child.ended_at is not None and child.ended_at <= quiet_since:
             if child.status in ("succeeded", "skipped"):
                 succeeded += 1
             else:
                 failed += 1
                 failure = failure or {"index": index, "error": child.error}
-        elif child.status == "pending" and index < parent.next_child:
-            unstarted.append(key)
+    if not quiet:
+        return  # counts are coming in: a start in flight is not lost, a count may be
     lost = succeeded + failed - parent.children_ended
     if lost > 0:
         # No count came in since ``quiet_since``, so the counters hold only children that ended

@@ -77,6 +77,9 @@ class RunState:
     labels: dict[str, str] = field(default_factory=dict)
     due_at: datetime | None = None
     """When the run times out (its only timer)."""
+    deadline: datetime | None = None
+    """When the run times out at the latest, fixed at its start (its timeout, or the longest a
+    run may last): every record of the run is kept until this plus the retention."""
     open_steps: int = 0
     """Top-level steps not yet in a terminal status; the run ends when it reaches 0."""
     active_steps: int = 0
@@ -151,7 +154,6 @@ class StepState:
     child_run_id: str | None = None
     items_total: int | None = None
     """for_each parents: number of items (None for ordinary steps)."""
-    children_created: int = 0
     next_child: int = 0
     """Fan-out cursor: slots handed out so far (the children started or about to start). A
     child that ends claims the next slot with the same atomic update that counts it."""

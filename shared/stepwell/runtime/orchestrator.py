@@ -25,6 +25,7 @@ from stepwell.engine.commands import (
     CountItem,
     DispatchAttempt,
     EmitEvent,
+    ExpireLease,
     NotifyParent,
     RequestApproval,
     ScheduleTimer,
@@ -42,6 +43,7 @@ from stepwell.engine.events import (
     Event,
     FanoutSettled,
     ItemReady,
+    LeaseExpired,
     OutboxDelivered,
     StepFailed,
     StepSucceeded,
@@ -65,7 +67,7 @@ HOT_PATH_FOLD = 8
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
-_CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded)
+_CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
 """What can happen to a for_each child."""
 
 
@@ -463,6 +465,8 @@ class Orchestrator:
                 self.handle(command.run_id, Continue(command.key))
             case StartItem():
                 self.handle(command.run_id, ItemReady(command.key))
+            case ExpireLease():
+                self.handle(command.run_id, LeaseExpired(command.key, command.attempt))
             case SettleFanout():
                 self.handle(command.run_id, FanoutSettled(command.key, command.failure))
             case CountItem():

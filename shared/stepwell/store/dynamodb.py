@@ -22,7 +22,6 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,7 +68,6 @@ INBOX_ENTRY_BYTES = 8_192
 """Larger events are not posted (their sender keeps retrying its commit instead): every load on
 a run's hot path reads the inbox item, which must stay small."""
 _BATCH_GET = 100
-_BATCH_WRITE = 25
 
 
 class DynamoStore:
@@ -126,8 +124,6 @@ class DynamoStore:
         self.message_limit = message_limit
         self._lock = threading.Lock()
         self._definitions: dict[tuple[str, str], Workflow] = {}
-        self._loaded: OrderedDict[tuple[str, int], bool] = OrderedDict()
-        """(run id, seq) -> whether the run was terminal when loaded at that seq."""
         self.commits = 0
         self.conflicts = 0
 
@@ -144,7 +140,7 @@ class DynamoStore:
     def create(self, decision: Decision) -> None:
         run = _run_of(decision)
         steps = dict(decision.steps)
-        early = _bulk_of(decision)
+        early: list[StepState] = []
         # A new run's records are invisible until its run item exists, so step records that do
         # not fit in the transaction (a rerun copying many ancestors) may go out before it.
         while len(steps) > MAX_TRANSACTION_STEPS:
@@ -152,21 +148,13 @@ class DynamoStore:
         if early:
             if self._stored_seq(run.id) is not None:
                 raise Conflict(f"run {run.id} exists")
-            self._write_bulk(run, early)
+            self._write_early(run, early)
         self._transact(
             run, steps, decision.timeline, run.seq + 1, self.m.run.pk.does_not_exist(), "exists"
         )
 
     def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
         run = _run_of(decision)
-        if decision.bulk:
-            # Bulk records go out before the transaction and without a condition: check the run
-            # has not moved on, so a stale decider cannot rewrite children others started.
-            if self._stored_seq(run.id) != expected_seq:
-                with self._lock:
-                    self.conflicts += 1
-                raise Conflict(f"run {run.id} changed (seq {expected_seq})")
-            self._write_bulk(run, _bulk_of(decision))
         self._transact(
             run,
             decision.steps,
@@ -177,16 +165,6 @@ class DynamoStore:
             folded,
             decision.before,
         )
-        if run.terminal:
-            with self._lock:
-                was_terminal = self._loaded.pop((run.id, expected_seq), None)
-            if not was_terminal:
-                try:
-                    self.expire_run(run.id, self._expiry(run))
-                except Exception:  # the commit stands: its commands must still go out
-                    log.warning(
-                        "run %s: setting the TTL of its items failed", run.id, exc_info=True
-                    )
 
     def _transact(
         self,
@@ -260,28 +238,23 @@ class DynamoStore:
         with self._lock:
             self.commits += 1
 
-    def _write_bulk(self, run: RunState, records: list[StepState]) -> None:
-        """New records (for_each children), written idempotently 25 per request."""
-        items = []
-        for step in records:
-            attrs = self._step_attrs(run, step)
-            attrs["rev"] = 1
-            self.offloader.offload(
-                attrs, codec.STEP_PAYLOADS, _prefix(run.id, step.key, step.attempt)
+    def _write_early(self, run: RunState, records: list[StepState]) -> None:
+        """New records of a new run that do not fit in its transaction (a rerun copying many
+        ancestors), each written on the condition that it does not exist, before the run item
+        makes them visible (8 at a time)."""
+
+        def write(step: StepState) -> None:
+            update = self._step_update(run, step, None)
+            self.m.connection.update_item(
+                codec.run_pk(run.id),
+                codec.step_sk(step.key),
+                actions=update.actions,
+                condition=update.condition,
+                return_values="NONE",
             )
-            items.append(self.m.step(**attrs).serialize())
-        connection = self.m.connection
-        for start in range(0, len(items), _BATCH_WRITE):
-            pending = items[start : start + _BATCH_WRITE]
-            for attempt in range(10):
-                data = connection.batch_write_item(put_items=pending)
-                left = (data or {}).get("UnprocessedItems", {}).get(self.table, [])
-                pending = [entry["PutRequest"]["Item"] for entry in left]
-                if not pending:
-                    break
-                _backoff(attempt)
-            else:
-                raise PutError(f"run {run.id}: {len(pending)} child records left unprocessed")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(write, records))
 
     def _stored_seq(self, run_id: str) -> int | None:
         try:
@@ -375,8 +348,7 @@ class DynamoStore:
         counter of a for_each parent, that no count came in since it was loaded)."""
         model = self.m.step
         new = self._step_attrs(run, step)
-        # What the item holds (its TTL aside: the first write after the run's end sets it).
-        old = self._step_attrs(run, before, expiry=False) if before is not None else {}
+        old = self._step_attrs(run, before) if before is not None else {}
         fixed = ("pk", "sk", "rev")
         changed = {n: v for n, v in new.items() if n not in fixed and old.get(n) != v}
         removed = [n for n in old if n not in new and n not in fixed]
@@ -494,16 +466,14 @@ class DynamoStore:
             list_sk=codec.list_sk(run),
         )
         self._set_due(attrs, run.id, run.next_due)  # its timeout or its outbox's redelivery
-        if run.terminal:
-            attrs["expires_at"] = self._expiry(run)
+        attrs["expires_at"] = self._expiry(run)
         return attrs
 
-    def _step_attrs(self, run: RunState, step: StepState, expiry: bool = True) -> dict[str, Any]:
+    def _step_attrs(self, run: RunState, step: StepState) -> dict[str, Any]:
         attrs = codec.step_to_attrs(step)
         attrs.update(pk=codec.run_pk(run.id), sk=codec.step_sk(step.key), kind="step")
         self._set_due(attrs, run.id, step.due_at)
-        if run.terminal and expiry:
-            attrs["expires_at"] = self._expiry(run)
+        attrs["expires_at"] = self._expiry(run)
         return attrs
 
     def _entry_dicts(
@@ -533,9 +503,8 @@ class DynamoStore:
             "kind": "timeline",
             "seq": seq,
             "entries": codec.dumps(data),
+            "expires_at": self._expiry(run),
         }
-        if run.terminal:
-            attrs["expires_at"] = self._expiry(run)
         return attrs
 
     def _set_due(self, attrs: dict[str, Any], run_id: str, due_at: datetime | None) -> None:
@@ -545,60 +514,15 @@ class DynamoStore:
             attrs["due_us"] = codec.micros(due_at)
 
     def _expiry(self, run: RunState) -> int:
-        ended = run.ended_at or run.created_at
-        return int((ended + self.retention).timestamp())
-
-    # -- retention --------------------------------------------------------------------------
-    def expire_run(self, run_id: str, expires_at: int) -> int:
-        """Set the TTL on every item of a run that lacks it; returns how many were updated.
-
-        Runs once, when a run ends: items written after that carry the TTL already.
-        """
-        item = self.m.item
-        keys = [
-            (found.pk, found.sk)
-            for found in item.query(
-                codec.run_pk(run_id),
-                filter_condition=item.expires_at.does_not_exist(),
-                attributes_to_get=["pk", "sk"],
-                consistent_read=True,
-            )
-        ]
-        connection = self.m.connection
-
-        def stamp(key: tuple[str, str]) -> None:
-            try:
-                connection.update_item(
-                    key[0],
-                    key[1],
-                    actions=[item.expires_at.set(expires_at)],
-                    condition=item.pk.exists(),
-                    return_values="NONE",
-                )
-            except UpdateError as exc:
-                if exc.cause_response_code not in (
-                    "ConditionalCheckFailedException",
-                    "TransactionConflictException",
-                ):
-                    raise
-
-        if len(keys) <= 8:
-            for key in keys:
-                stamp(key)
-        else:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(stamp, keys))
-        return len(keys)
+        """A run's items are kept until its deadline plus the retention: known at its start, so
+        every item carries its TTL from its first write and nothing stamps them at the end."""
+        return int(((run.deadline or run.created_at) + self.retention).timestamp())
 
     # -- reading ----------------------------------------------------------------------------
     def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
         run = self.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
-        with self._lock:
-            self._loaded[(run.id, run.seq)] = run.terminal
-            while len(self._loaded) > 10_000:
-                self._loaded.popitem(last=False)
         state = State(run=run)
         self._fill(state, set(keys), inbox)
         return state
@@ -857,11 +781,6 @@ def _run_of(decision: Decision) -> RunState:
     if decision.run is None:
         raise ValueError("a decision to write needs its run record")
     return decision.run
-
-
-def _bulk_of(decision: Decision) -> list[StepState]:
-    """The bulk records to write: those the transaction does not write itself."""
-    return [step for key, step in decision.bulk.items() if key not in decision.steps]
 
 
 def _prefix(run_id: str, key: str, attempt: int) -> str:

@@ -168,11 +168,6 @@ class MemoryStore:
         run = decision.run.copy()
         run.seq += 1
         self._runs[run.id] = run
-        steps = self._steps[run.id]
-        for key, record in decision.bulk.items():
-            if key not in steps:
-                steps[key] = record.copy()
-                steps[key].rev = 1
         for key in decision.steps:
             self._write(run.id, decision, key)
         self._timeline[run.id].extend(decision.timeline)

@@ -95,7 +95,7 @@ class Item(Model):
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)
-    """TTL (epoch seconds): set once the run has ended."""
+    """TTL (epoch seconds): the run's deadline plus the retention, written with the item."""
     due_pk = UnicodeAttribute(null=True)
     due_us = NumberAttribute(null=True)
 
@@ -123,6 +123,7 @@ class RunItem(Item):
     started_at = UnicodeAttribute(null=True)
     ended_at = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
+    deadline = UnicodeAttribute(null=True)
     open_steps = NumberAttribute(null=True)
     active_steps = NumberAttribute(null=True)
     waiting_steps = NumberAttribute(null=True)
@@ -168,7 +169,6 @@ class StepItem(Item):
     early_signal = UnicodeAttribute(null=True)
     child_run_id = UnicodeAttribute(null=True)
     items_total = NumberAttribute(null=True)
-    children_created = NumberAttribute(null=True)
     next_child = NumberAttribute(null=True)
     """Fan-out slot cursor (atomic adds)."""
     children_succeeded = NumberAttribute(null=True)
