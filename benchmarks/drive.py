@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from moto_transactions import installed as fast_transactions
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
+from stepwell.local.resources import item_sized_transactions as fast_transactions
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.store.tables import create_from_template

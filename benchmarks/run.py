@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument(
         "--w4-deadline",
         type=float,
-        default=90.0,
+        default=600.0,
         help="seconds W4 may run before it is reported as unfinished",
     )
     parser.add_argument("--skip-peers", action="store_true")
@@ -129,11 +129,13 @@ def main() -> None:
             str(args.w4_deadline),
             timeout=args.w4_deadline + 300,
         ),
+        "W6": workload("W6", "--repeat", "1", "--deadline", "300"),
         "W1c": workload("W1c", "--repeat", "3"),
         "W2c": workload("W2c", "--repeat", "3", "--deadline", "120"),
         "W2c90": workload("W2c90", "--repeat", "3", "--deadline", "120"),
     }
     results["later_timers"] = workload("deferred")
+    results["cli"] = workload("cli")
     results["peers"] = (
         {}
         if args.skip_peers

@@ -13,6 +13,7 @@ floor on the same moto. Workloads:
 * W3: a task step, a 1 s delay (the stack's real clock), a task step;
 * W4: a for_each of 10,000 items (max_parallel 100), then a join;
 * W5: 50 runs of W1 at once;
+* W6: a for_each of 1,000 items, all at once (max_parallel 1,000), then a join;
 * W1c, W2c: W1 and W2 written as code-first workflows (``code_first.py``): 100 ``ctx.task``
   steps in a line; a ``ctx.map`` of 100 items (``max_concurrency`` 100), then a join task;
   W2c90 is W2c with ``max_concurrency`` 90. Each of their steps is a step-function invocation
@@ -26,6 +27,7 @@ a copy of template.yaml in a temporary folder (the project's template is not cha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -44,7 +46,6 @@ from typing import Any
 import boto3
 
 import code_first
-from moto_transactions import installed as fast_transactions
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
 from stepwell.local.stack import LocalStack
@@ -62,6 +63,8 @@ SEQUENTIAL_STEPS = 100
 SMALL_FANOUT = 100
 LARGE_FANOUT = 10_000
 MAX_PARALLEL = 100
+WIDE_FANOUT = 1_000
+"""W6: this many items, all at once."""
 CONCURRENT_RUNS = 50
 
 
@@ -100,6 +103,14 @@ def fanout() -> dict[str, Any]:
     }
 
 
+def wide_fanout() -> dict[str, Any]:
+    """W6: a for_each whose every item runs at once, then a join."""
+    workflow = fanout()
+    workflow["name"] = "bench-wide"
+    workflow["steps"]["each"]["max_parallel"] = WIDE_FANOUT
+    return workflow
+
+
 def delay() -> dict[str, Any]:
     """A task step, a one-second delay, a task step."""
     return {
@@ -112,7 +123,7 @@ def delay() -> dict[str, Any]:
     }
 
 
-WORKFLOWS = (sequential(), fanout(), delay())
+WORKFLOWS = (sequential(), fanout(), wide_fanout(), delay())
 
 # The code-first twins of W1 and W2 must do the same work.
 assert code_first.NOOP == NOOP
@@ -442,6 +453,7 @@ W1_STEPS = SEQUENTIAL_STEPS
 W2_STEPS = SMALL_FANOUT + 1  # the children and the join
 W3_STEPS = 3  # a task, the delay, a task
 W4_STEPS = LARGE_FANOUT + 1
+W6_STEPS = WIDE_FANOUT + 1
 
 
 def w1(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
@@ -483,6 +495,15 @@ def w4(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
 
     bench.run("bench-fanout", {"items": list(range(10))})  # warm-up
     return figures(bench, measure(one, args.repeat), W4_STEPS)
+
+
+def w6(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    def one() -> Outcome:
+        items = {"items": list(range(WIDE_FANOUT))}
+        return bench.run("bench-wide", items, deadline_s=args.deadline)
+
+    bench.run("bench-wide", {"items": list(range(10))})  # warm-up
+    return figures(bench, measure(one, args.repeat), W6_STEPS)
 
 
 def w5(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
@@ -579,6 +600,52 @@ def replay_growth(samples: list[list[Reading]], span: int) -> dict[str, Any]:
     }
 
 
+def cli_run(folder: Path) -> dict[str, Any]:
+    """``stepwell run`` of a for_each of 1,000 no-op items, as a user runs it: wall time and
+    the peak RSS of that process (a child of this one)."""
+    import subprocess
+
+    template = derived_template(folder)
+    workflows = workflows_folder(folder / "workflows")
+    document = json.loads(template.read_text())
+    document["Globals"]["Function"]["Environment"]["Variables"]["STEPWELL_WORKFLOWS"] = str(
+        workflows
+    )
+    template.write_text(json.dumps(document, indent=1))
+    items = folder / "items.json"
+    items.write_text(json.dumps({"items": list(range(WIDE_FANOUT))}))
+    command = [
+        str(Path(sys.executable).with_name("stepwell")),
+        "run",
+        "bench-wide",
+        "--input",
+        f"@{items}",
+        "--json",
+        "--timeout",
+        "300",
+        "--project",
+        str(ROOT),
+        "--template",
+        str(template),
+    ]
+    environment = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    t0 = time.perf_counter()
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    status = None
+    with contextlib.suppress(ValueError):
+        status = json.loads(done.stdout).get("status")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "items": WIDE_FANOUT,
+        "status": status,
+        "exit": done.returncode,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak, 1),
+        **({"stderr": done.stderr[-2000:]} if done.returncode else {}),
+    }
+
+
 def deferred(folder: Path) -> dict[str, Any]:
     """What a run's timers cost when they fire after it ended (each dispatched attempt's lease
     timer, due 15.5 minutes later): W1 once on a virtual-time stack, then every timer fired."""
@@ -611,6 +678,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W3": w3,
     "W4": w4,
     "W5": w5,
+    "W6": w6,
     "W1c": w1c,
     "W2c": w2c,
     "W2c90": w2c90,
@@ -620,7 +688,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
 def main() -> None:
     """Run one workload and print its figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=[*sorted(WORKLOADS), "deferred"])
+    parser.add_argument("workload", choices=[*sorted(WORKLOADS), "deferred", "cli"])
     parser.add_argument("--repeat", type=int, default=5, help="measured samples")
     parser.add_argument(
         "--deadline", type=float, default=900.0, help="seconds a sample may take (W4, W5)"
@@ -628,18 +696,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="stepwell-bench-") as tmp, fast_transactions():
+    bench_executions: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="stepwell-bench-") as tmp:
         if args.workload == "deferred":
             result = deferred(Path(tmp))
+        elif args.workload == "cli":
+            result = cli_run(Path(tmp))
         else:
             bench = Bench(Path(tmp))
             try:
                 result = WORKLOADS[args.workload](bench, args)
+                assert bench.stack.emulator is not None
+                bench_executions = list(bench.stack.emulator.executions.values())
             finally:
                 bench.close()
     result["workload"] = args.workload
+    if args.workload in WORKLOADS:
+        # Step-function executions per attempt, over every sample: more than 1 is a defect.
+        result["max_executions_per_attempt"] = max(bench_executions or [0])
     result["process_s"] = round(time.perf_counter() - t0, 2)
-    result["peak_rss_mb"] = peak_rss_mb()
+    result.setdefault("peak_rss_mb", peak_rss_mb())
     result["python"] = platform.python_version()
     text = json.dumps(result)
     if args.out:

@@ -46,6 +46,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         environment={"STEPWELL_WORKFLOWS": str(folder)},
     ) as started:
         yield started
+        # Nothing in Stepwell's path may make Lambda run a step's code twice for one attempt.
+        assert started.emulator is not None
+        assert started.emulator.repeated() == {}
 
 
 @pytest.fixture(scope="module")

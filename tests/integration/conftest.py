@@ -3,7 +3,6 @@ created from template.yaml (the deployed definition, so tests cannot drift from 
 
 from __future__ import annotations
 
-import copy
 import sys
 import threading
 from collections.abc import Iterator
@@ -11,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import moto.dynamodb.models as moto_dynamodb
 import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.dynamodb.models.table import Table as MotoTable
 from ruamel.yaml import YAML
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -25,6 +22,7 @@ for extra in (ROOT / "shared", TESTS, ROOT / "functions" / "examples"):
         sys.path.insert(0, str(extra))
 
 from stepwell.definition.models import Workflow  # noqa: E402
+from stepwell.local.resources import item_sized_transactions  # noqa: E402
 from stepwell.store.dynamodb import DynamoStore  # noqa: E402
 from stepwell.store.tables import create_from_template  # noqa: E402
 
@@ -35,58 +33,11 @@ REGION = "us-east-1"
 
 _MOTO_LOCK = threading.RLock()
 _moto_call = BotocoreStubber.__call__
-_moto_transact = moto_dynamodb.DynamoDBBackend.transact_write_items
 
 
 def _one_request_at_a_time(self: BotocoreStubber, event_name: str, request: Any, **kw: Any) -> Any:
     with _MOTO_LOCK:
         return _moto_call(self, event_name, request, **kw)
-
-
-class _UncopiedTables:
-    """Stands in for ``copy`` inside moto's transaction: tables are not copied."""
-
-    @staticmethod
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, MotoTable) else copy.deepcopy(value, memo)
-
-
-def _transact_copying_only_its_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-    """moto's TransactWriteItems, minus its copy of the whole table before every transaction
-    (O(table) per commit, which made a race of 16 threads take minutes): the items the
-    transaction names are saved instead, and put back if it is cancelled. Requests run one at a
-    time (see ``aws``), so nothing else can change them meanwhile."""
-    saved = []
-    for entry in transact_items:
-        ((_, op),) = entry.items()
-        table = self.tables.get(op.get("TableName"))
-        if table is None:
-            continue
-        if "Key" in op:
-            keys = op["Key"]
-        else:
-            names = [table.hash_key_attr, table.range_key_attr]
-            keys = {name: op["Item"][name] for name in names if name and name in op["Item"]}
-        hash_key, range_key = self.get_keys_value(table, keys)
-        saved.append(
-            (table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key)))
-        )
-    real_copy = moto_dynamodb.copy
-    moto_dynamodb.copy = _UncopiedTables
-    try:
-        return _moto_transact(self, transact_items)
-    except Exception:
-        for table, hash_key, range_key, item in reversed(saved):
-            if item is not None:
-                if range_key is None:
-                    table.items[hash_key] = item
-                else:
-                    table.items[hash_key][range_key] = item
-            elif table.get_item(hash_key, range_key) is not None:
-                table.delete_item(hash_key, range_key)
-        raise
-    finally:
-        moto_dynamodb.copy = real_copy
 
 
 @pytest.fixture
@@ -97,7 +48,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     table it took before, wiping what other threads wrote meanwhile), while DynamoDB applies
     each request atomically. Requests are therefore handled one at a time, as one DynamoDB
     would; clients, pynamodb and the store still run concurrently around them. Transactions
-    save only the items they name (see ``_transact_copying_only_its_items``).
+    save only the items they name (``stepwell.local.resources.item_sized_transactions``).
     """
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -110,10 +61,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_PROFILE", "STEPWELL_TABLE", "STEPWELL_BUCKET", "STEPWELL_PAYLOAD_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(BotocoreStubber, "__call__", _one_request_at_a_time)
-    monkeypatch.setattr(
-        moto_dynamodb.DynamoDBBackend, "transact_write_items", _transact_copying_only_its_items
-    )
-    with mock_aws():
+    with mock_aws(), item_sized_transactions():
         yield
 
 

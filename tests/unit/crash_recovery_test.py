@@ -86,9 +86,26 @@ def _world(crash_at: int | None, mode: str) -> tuple[InProcessWorld, Counter[str
                 world.pending_decisions.append((run_id, event))
             raise
 
+    def crashing(real):  # type: ignore[no-untyped-def]
+        """A write of one step alone, or a count on a fan-out's parent, that may crash."""
+
+        def write(*args):  # type: ignore[no-untyped-def]
+            commits["n"] += 1
+            if mode == "before-write" and commits["n"] == crash_at:
+                raise Crash("died before the write")
+            done = real(*args)
+            if mode == "after-write" and commits["n"] == crash_at:
+                commits["dropped"] = 1
+                raise Crash("died after the write, before its effects")
+            return done
+
+        return write
+
     world.send = send  # type: ignore[method-assign]
     store.commit = commit  # type: ignore[method-assign]
     store.create = create  # type: ignore[method-assign]
+    store.write_step = crashing(store.write_step)  # type: ignore[method-assign]
+    store.count_item = crashing(store.count_item)  # type: ignore[method-assign]
     world.orchestrator._act = act  # type: ignore[method-assign]
     return world, commits
 

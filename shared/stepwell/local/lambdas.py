@@ -30,7 +30,7 @@ import sys
 import threading
 import traceback
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +40,7 @@ from typing import Any
 
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.template import FunctionSpec
+from stepwell.runtime.envelope import StepEnvelope
 from stepwell.runtime.wiring import Runtime
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -384,6 +385,9 @@ class LambdaEmulator:
             for key in (spec.name, spec.arn, spec.logical_id):
                 self._functions.setdefault(key, entry)
         self.specs = list(functions)
+        self.executions: Counter[tuple[str, str, int]] = Counter()
+        """(run, step, attempt) -> how many times a handler ran that attempt's envelope: more
+        than one means something made Lambda run a step again (see :meth:`repeated`)."""
         self._pool = _Pool(max_workers, "lambda")
         self._watch: list[tuple[float, int, _Call]] = []
         self._watch_seq = itertools.count()
@@ -501,6 +505,18 @@ class LambdaEmulator:
             self._watch_cond.notify()
         self._pool.submit(lambda: self._run(call))
 
+    def _count_execution(self, event: Any) -> None:
+        if isinstance(event, dict) and StepEnvelope.recognise(event):
+            attempt = (str(event["run_id"]), str(event["key"]), int(event["attempt"]))
+            with self._lock:
+                self.executions[attempt] += 1
+
+    def repeated(self) -> dict[tuple[str, str, int], int]:
+        """Attempts whose envelope a handler ran more than once (it must never happen:
+        nothing in Stepwell's path may make Lambda run a step's code again)."""
+        with self._lock:
+            return {k: n for k, n in self.executions.items() if n > 1}
+
     def _run(self, call: _Call) -> None:
         function = call.function
         try:
@@ -518,7 +534,9 @@ class LambdaEmulator:
                 assert container.handler is not None
                 context = LambdaContext(function, call.request_id, call.deadline, self._wall)
                 try:
-                    response = container.handler(json.loads(call.payload), context)
+                    event = json.loads(call.payload)
+                    self._count_execution(event)
+                    response = container.handler(event, context)
                     body = b"" if call.invocation_type == "Event" else _encode(response)
                     outcome = InvokeResult(200, body, call.request_id)
                 except _MarshalError as exc:

@@ -104,6 +104,71 @@ def serialized_moto() -> Iterator[None]:
         BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
+@contextmanager
+def item_sized_transactions() -> Iterator[None]:
+    """moto's TransactWriteItems at DynamoDB's cost while inside.
+
+    moto (5.x) deep-copies the whole table before a transaction, to put it back if the
+    transaction is cancelled: O(items in the table) per request, so a run's commits slow down
+    as the table fills and memory churns. DynamoDB has no such cost. Inside, moto's transaction
+    code and semantics are kept, but it copies only the items the transaction names and puts
+    exactly those back when it is cancelled. Requests must be serialized (:func:`serialized_moto`)
+    so that nothing else changes those items meanwhile.
+    """
+    import copy
+    import importlib
+
+    from moto.dynamodb.models.table import Table
+
+    backend: Any = importlib.import_module("moto.dynamodb.models")
+
+    original = backend.DynamoDBBackend.transact_write_items
+    real_copy = backend.copy
+
+    class UncopiedTables:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        saved = []
+        for entry in transact_items:
+            ((_, op),) = entry.items()
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            if "Key" in op:
+                keys = op["Key"]
+            else:
+                names = [table.hash_key_attr, table.range_key_attr]
+                keys = {name: op["Item"][name] for name in names if name and name in op["Item"]}
+            hash_key, range_key = self.get_keys_value(table, keys)
+            saved.append(
+                (table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key)))
+            )
+        backend.copy = UncopiedTables
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                if item is not None:
+                    if range_key is None:
+                        table.items[hash_key] = item
+                    else:
+                        table.items[hash_key][range_key] = item
+                elif table.get_item(hash_key, range_key) is not None:
+                    table.delete_item(hash_key, range_key)
+            raise
+        finally:
+            backend.copy = real_copy
+
+    backend.DynamoDBBackend.transact_write_items = transact
+    try:
+        yield
+    finally:
+        backend.DynamoDBBackend.transact_write_items = original
+
+
 def create_secrets(template: Template, resolver: Resolver, region: str) -> dict[str, Physical]:
     """Create the template's secrets; returns their physical identity (the ARN is moto's)."""
     client = boto3.client("secretsmanager", region_name=region)

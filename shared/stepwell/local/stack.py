@@ -215,6 +215,7 @@ class LocalStack:
         self._exit.callback(moto.stop)  # also puts back boto3's default session
         resources.use_default_session(REGION)
         self._exit.enter_context(resources.serialized_moto())
+        self._exit.enter_context(resources.item_sized_transactions())
 
         physical = local_names(template, parameters=self.parameters)
         resolver = Resolver(template, physical, self.parameters)
