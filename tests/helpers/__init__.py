@@ -15,19 +15,24 @@ from typing import Any
 
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, fanout
+from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import (
     Command,
     CountItem,
     DispatchAttempt,
+    ExpireLease,
+    NotifyDependent,
     ScheduleTimer,
     SettleFanout,
     StartItem,
 )
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import (
+    DependencyEnded,
     Event,
     FanoutSettled,
     ItemReady,
+    LeaseExpired,
     OutboxDelivered,
     StepFailed,
     StepSucceeded,
@@ -49,8 +54,8 @@ def task(*depends_on: str, function: str = "fn", **fields: Any) -> dict[str, Any
 
 
 def counters_of(steps: Iterable[StepState]) -> tuple[int, int]:
-    """(active, waiting) as the run's counters should hold them for these records (for_each
-    children are not counted on the run; their parent is, while it runs)."""
+    """(active, waiting) top-level steps of these records (for_each children are not counted;
+    their parent is, while it runs)."""
     active = waiting = 0
     for step in steps:
         if step.index is not None:
@@ -148,6 +153,10 @@ class EngineDriver:
         for command in decision.commands:
             if isinstance(command, StartItem):
                 self.send(ItemReady(command.key))
+            elif isinstance(command, NotifyDependent):
+                self.send(DependencyEnded(command.key, command.dependency, command.skipped))
+            elif isinstance(command, ExpireLease):
+                self.send(LeaseExpired(command.key, command.attempt))
             elif isinstance(command, SettleFanout):
                 self.send(FanoutSettled(command.key, command.failure))
             elif isinstance(command, CountItem):
@@ -212,9 +221,11 @@ class EngineDriver:
         if keep:
             self.commands.extend(decision.commands)
         if self.check_counters:
-            assert (self.run.active_steps, self.run.waiting_steps) == counters_of(
-                self.steps.values()
-            ), f"run counters disagree with the step records after {decision.timeline}"
+            _, waiting = counters_of(self.steps.values())
+            assert self.run.waiting_steps == waiting, (
+                f"the run's count of waits disagrees with the step records after "
+                f"{decision.timeline}"
+            )
 
     def _check_noted(self, decision: Decision) -> None:
         """Every step status change and the run's end have a timeline entry of their own."""
@@ -252,6 +263,14 @@ class EngineDriver:
         record = self.run if key is None else self.steps[key]
         assert record.due_at is not None, f"{key} has no timer"
         return self.send(TimerFired(key, record.due_at), at=record.due_at)
+
+    def expire(self, key: str) -> Decision:
+        """Let the lease of ``key``'s attempt (a step without a timeout) run out, as the run's
+        watch then finds it."""
+        record = self.steps[key]
+        assert record.attempt_started_at is not None and record.due_at is None
+        self.now = record.attempt_started_at + DEFAULT_LEASE
+        return self.send(LeaseExpired(key, record.attempt))
 
     def advance(self, delta: timedelta) -> None:
         """Move the driver's clock forward."""

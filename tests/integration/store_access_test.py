@@ -123,7 +123,7 @@ def test_a_step_written_alone_expects_the_record_it_was_decided_on(store: Dynamo
     run = store.load("r1", []).run
     created = StepState(key="fan[0]", status="running", attempt=1)
     store.write_step(run, Decision(run=run, steps={"fan[0]": created}, before={"fan[0]": None}))
-    loaded = store.load_steps(run, ["fan[0]"]).steps["fan[0]"]
+    loaded = store.load_steps("r1", ["fan[0]"]).steps["fan[0]"]
     assert loaded.rev == 1 and loaded.status == "running"
     again = StepState(key="fan[0]", status="running", attempt=2)
     with pytest.raises(Conflict):  # decided on "no record": someone created it meanwhile
@@ -132,7 +132,7 @@ def test_a_step_written_alone_expects_the_record_it_was_decided_on(store: Dynamo
     store.write_step(run, Decision(run=run, steps={"fan[0]": done}, before={"fan[0]": loaded}))
     with pytest.raises(Conflict):  # decided on revision 1, which is gone
         store.write_step(run, Decision(run=run, steps={"fan[0]": again}, before={"fan[0]": loaded}))
-    final = store.load_steps(run, ["fan[0]"]).steps["fan[0]"]
+    final = store.load_steps("r1", ["fan[0]"]).steps["fan[0]"]
     assert (final.status, final.output, final.rev) == ("succeeded", 1, 2)
 
 

@@ -93,11 +93,11 @@ def test_the_sweep_finds_an_inbox_and_an_emptied_one_is_no_longer_due(
     store: DynamoStore, make_workflow: Any
 ) -> None:
     started(store, make_workflow)
-    assert store.due(T0 + timedelta(minutes=5)) == []
+    assert store.due(T0 + timedelta(minutes=4)) == []  # (the run's watch is due at 5 minutes)
     entry = store.post("in-1", StepSucceeded("b0", 1, "a"), T0)
     store.post("in-1", StepSucceeded("b1", 1, "b"), T0 + timedelta(seconds=30))
     # Due a minute after the first post (a later post does not push it back).
-    assert store.due(T0 + timedelta(minutes=5)) == [Due("in-1", None, T0 + timedelta(minutes=1))]
+    assert store.due(T0 + timedelta(minutes=4)) == [Due("in-1", None, T0 + timedelta(minutes=1))]
     inbox: list[Posted] = []
     state = store.load("in-1", [], inbox)
     definition = store.get_definition("inboxed", state.run.version)
@@ -108,7 +108,7 @@ def test_the_sweep_finds_an_inbox_and_an_emptied_one_is_no_longer_due(
         core.decide_all(definition, state, events, T0), state.run.seq, [p.entry for p in inbox]
     )
     store.tidy_inbox("in-1")
-    assert store.due(T0 + timedelta(minutes=5)) == []
+    assert store.due(T0 + timedelta(minutes=4)) == []
     left = [s for s in store.m.item.query(codec.run_pk("in-1")) if s.sk == codec.INBOX_SK]
     assert [(s.due_pk, s.due_us) for s in left] == [(None, None)]
     store.tidy_inbox("no-such-run")  # creates nothing

@@ -69,7 +69,7 @@ def run_chain(store: DynamoStore, make_workflow: Any, n: int) -> tuple[Reading, 
     return start, per_event
 
 
-def test_a_sequential_step_costs_one_write_and_two_reads_whatever_the_run_length(
+def test_a_sequential_step_costs_two_writes_and_one_read_whatever_the_run_length(
     store: DynamoStore, make_workflow: Any
 ) -> None:
     shapes = {}
@@ -77,20 +77,19 @@ def test_a_sequential_step_costs_one_write_and_two_reads_whatever_the_run_length
         start, per_event = run_chain(store, make_workflow, n)
         middle, last = per_event[:-1], per_event[-1]
         for spent in middle:
-            assert spent.dynamodb_calls == {
-                "GetItem": 1,
-                "BatchGetItem": 1,
-                "TransactWriteItems": 1,
-            }
-            assert spent.writes == 1 and spent.reads == 2
-            assert spent.items_written == 4  # run, ended step, next step, timeline item
-            assert spent.items_read <= 3  # the run, the ended step, the step its input came from
+            # One read (the run, the ended step, the next one), then two conditional writes:
+            # the ended step alone, and the next step counting it and starting. No transaction
+            # and nothing written on the run item.
+            assert spent.dynamodb_calls == {"BatchGetItem": 1, "UpdateItem": 2}
+            assert spent.writes == 2 and spent.reads == 1
+            assert spent.items_written == 2
+            assert spent.items_read <= 4  # + the run output's sink
         # Start: the definition version (once per process), the run, then the run's outbox
         # (run.started) cleared once the event is out.
         assert start.dynamodb_calls == {"PutItem": 1, "TransactWriteItems": 2, "GetItem": 1}
-        # The run's end: the same three requests and the outbox (run.completed) cleared. Every
-        # item carries its TTL from its first write: nothing is stamped at the end.
-        assert last.dynamodb_calls == {"GetItem": 2, "BatchGetItem": 1, "TransactWriteItems": 2}
+        # The run's end: the same read, one transaction (the last step and the run), and the
+        # outbox (run.completed) cleared. Every item carries its TTL from its first write.
+        assert last.dynamodb_calls == {"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 2}
         shapes[n] = {(s.reads, s.writes, s.items_written) for s in middle}
         units = (max(s.write_units for s in middle), max(s.read_units for s in middle))
         shapes[n].add(units)

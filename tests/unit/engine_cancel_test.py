@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import EngineDriver, task
+from helpers import EngineDriver, counters_of, task
 from stepwell.engine.commands import ContinueRun, EmitEvent
 from stepwell.engine.decision import MAX_STEP_WRITES
 from stepwell.engine.events import (
@@ -42,7 +42,7 @@ def test_cancel_ends_the_run_and_cancels_every_started_step():
     ]
     assert run.status("c") is None
     assert all(run.step(k).due_at is None for k in ("ask", "wait", "b"))
-    assert (run.run.active_steps, run.run.waiting_steps) == (0, 0)
+    assert (counters_of(run.steps.values())[0], run.run.waiting_steps) == (0, 0)
     types = [e.type for e in decision.timeline]
     assert types[:2] == ["cancel_requested", "run_status"]
     assert types.count("step_cancelled") == 3
@@ -91,7 +91,7 @@ def test_cancelling_many_open_steps_goes_on_through_continue():
     assert ContinueRun("run-1", None) in decision.commands
     run.send(Continue(None))
     assert all(s.status == "cancelled" for s in run.steps.values())
-    assert (run.run.active_steps, run.run.waiting_steps) == (0, 0)
+    assert (counters_of(run.steps.values())[0], run.run.waiting_steps) == (0, 0)
 
 
 def test_skipping_a_running_step_lets_its_dependents_go_on():
@@ -108,7 +108,7 @@ def test_skipping_a_running_step_lets_its_dependents_go_on():
     assert run.entries("step_skipped")[0].message == "skipped by ops@x"
     assert run.status("b") == "skipped"  # all_success
     assert run.dispatches("c")[0].input == {"manual": True}
-    assert run.run.active_steps == 1
+    assert counters_of(run.steps.values())[0] == 1
     decision = run.succeed("a", "late", attempt=1)
     assert [e.type for e in decision.timeline] == ["duplicate_ignored"]
     assert run.step("a").output == {"manual": True}

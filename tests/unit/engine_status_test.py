@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import EngineDriver, task, workflow
+from helpers import EngineDriver, counters_of, task, workflow
 from stepwell.engine.events import ApprovalDecided, CallbackReceived, CancelRequested
 from stepwell.engine.state import RUN_TERMINAL
 
@@ -10,7 +10,7 @@ from stepwell.engine.state import RUN_TERMINAL
 def test_a_run_is_running_while_an_attempt_runs():
     run = EngineDriver({"a": task(), "ask": {"type": "approval"}})
     assert run.run.status == "running"
-    assert (run.run.active_steps, run.run.waiting_steps) == (1, 1)
+    assert (counters_of(run.steps.values())[0], run.run.waiting_steps) == (1, 1)
     assert run.run.started_at == run.now
 
 
@@ -65,7 +65,7 @@ def test_terminal_statuses():
     for run in (ok, failed, cancelled, timed_out):
         assert run.run.terminal
         assert run.run.ended_at == run.now
-        assert (run.run.active_steps, run.run.waiting_steps) == (0, 0)
+        assert (counters_of(run.steps.values())[0], run.run.waiting_steps) == (0, 0)
         assert run.entries("run_status")[-1].data == {"status": run.run.status}
 
 

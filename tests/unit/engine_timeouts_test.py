@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import T0, EngineDriver, task, workflow
+from helpers import T0, EngineDriver, counters_of, task, workflow
 from stepwell.engine.attempts import DEFAULT_LEASE, MAX_LOST_ATTEMPTS
 from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.events import StepSucceeded, TimerFired
@@ -16,7 +16,11 @@ def test_an_attempt_has_a_lease_of_its_timeout():
     assert a.deadline == T0 + timedelta(seconds=30)
     assert run.step("a").due_at == T0 + timedelta(seconds=30)
     assert b.deadline is None  # no timeout: the code runs without a deadline...
-    assert run.step("b").due_at == T0 + DEFAULT_LEASE  # ...but the attempt is presumed lost
+    # ...but the attempt is presumed lost after DEFAULT_LEASE: the run's watch finds it from
+    # its start time (no due time, no index entry per attempt).
+    assert run.step("b").due_at is None
+    assert run.step("b").attempt_started_at == T0
+    assert run.run.watch_at is not None
 
 
 def test_a_timed_out_attempt_without_retry_fails_the_step():
@@ -92,7 +96,7 @@ def test_the_run_timeout_ends_the_run_and_cancels_its_open_steps():
     assert run.status("ask") == "cancelled"
     assert run.status("c") is None  # never reached, never written
     assert all(s.due_at is None for s in run.steps.values() if s.status == "cancelled")
-    assert (run.run.active_steps, run.run.waiting_steps) == (0, 0)
+    assert (counters_of(run.steps.values())[0], run.run.waiting_steps) == (0, 0)
     run.succeed("b", attempt=1)
     assert run.status("b") == "cancelled"
     assert not run.dispatches("c")
@@ -100,7 +104,7 @@ def test_the_run_timeout_ends_the_run_and_cancels_its_open_steps():
 
 def test_an_early_run_timer_is_ignored():
     run = EngineDriver(run_timeout_flow())
-    decision = run.send(TimerFired(None, T0 + timedelta(hours=1)), at=T0 + timedelta(minutes=5))
+    decision = run.send(TimerFired(None, T0 + timedelta(hours=1)), at=T0 + timedelta(minutes=4))
     assert decision.empty
     assert run.run.status == "running"
 
@@ -116,12 +120,12 @@ def test_a_run_timer_after_the_run_ended_changes_nothing():
 
 def test_an_attempt_without_a_timeout_whose_lease_runs_out_is_lost_and_sent_again():
     run = EngineDriver({"a": task()})
-    decision = run.fire("a")
+    decision = run.expire("a")
     assert [e.type for e in decision.timeline] == ["attempt_lost", "step_dispatched"]
     assert [d.attempt for d in run.dispatches("a")] == [1, 2]
     step = run.step("a")
     assert (step.status, step.lost_attempts) == ("running", 1)
-    assert step.due_at == T0 + DEFAULT_LEASE * 2
+    assert step.attempt_started_at == T0 + DEFAULT_LEASE
     assert [e.type for e in run.succeed("a", "late", attempt=1).timeline] == [
         "stale_result_ignored"
     ]
@@ -132,9 +136,9 @@ def test_an_attempt_without_a_timeout_whose_lease_runs_out_is_lost_and_sent_agai
 def test_too_many_lost_attempts_fail_the_step_whatever_its_retry_policy():
     run = EngineDriver({"a": task(retry={"max_attempts": 10})})
     for _ in range(MAX_LOST_ATTEMPTS):
-        run.fire("a")
+        run.expire("a")
     assert run.step("a").attempt == MAX_LOST_ATTEMPTS + 1
-    run.fire("a")
+    run.expire("a")
     assert run.status("a") == "failed"
     assert run.step("a").error["type"] == "AttemptLost"
     assert run.run.status == "failed"
@@ -142,6 +146,14 @@ def test_too_many_lost_attempts_fail_the_step_whatever_its_retry_policy():
 
 def test_lost_attempts_do_not_count_against_max_attempts():
     run = EngineDriver({"a": task(retry={"max_attempts": 2, "interval": "1s"})})
-    run.fire("a")  # attempt 1 lost, attempt 2 sent
+    run.expire("a")  # attempt 1 lost, attempt 2 sent
     run.fail("a", "Flaky")  # the step's first own failure: one retry is left
     assert run.status("a") == "retrying"
+
+
+def test_the_run_s_watch_finds_a_lease_that_ran_out():
+    run = EngineDriver({"a": task(), "b": task("a")})
+    at = T0 + DEFAULT_LEASE + timedelta(minutes=1)
+    run.send(TimerFired(None, at), at=at)  # the sweep fires the run's watch
+    assert [d.attempt for d in run.dispatches("a")] == [1, 2]
+    assert "attempt_lost" in run.types("a")

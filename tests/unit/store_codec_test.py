@@ -44,7 +44,6 @@ def full_run() -> RunState:
         labels={"team": "shop"},
         due_at=T + timedelta(days=3),
         open_steps=3,
-        active_steps=2,
         waiting_steps=1,
         parent=ParentRef("parent-run", "child_step", 2),
         rerun_of="old-run",

@@ -110,13 +110,11 @@ def start(work: Work, step: StepState, spec: Step) -> None:
     deadline = work.now + (spec.timeout or DEFAULT_LEASE)
     if spec.timeout is not None:
         set_timer(work, step, deadline)
-    elif step.index is None:
-        # The lease matters only when no result ever comes (the invocation died): the minute
-        # sweep of the due index finds it. A timer message per attempt would cost a Scheduler
-        # schedule (the lease is longer than SQS's 15-minute delay) for a rare case.
-        step.due_at = deadline
     else:
-        step.due_at = None  # a for_each child: its fan-out's watch finds a lost attempt
+        # The lease matters only when no result ever comes (the invocation died): the run's
+        # watch (a for_each child's: its fan-out's) finds it from ``attempt_started_at``. A due
+        # time per attempt would cost two index writes for a rare case.
+        step.due_at = None
     function = spec.function if isinstance(spec, TaskStep) else None
     work.note(
         "step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else "")

@@ -143,6 +143,18 @@ class CountItem:
 
 
 @dataclass(frozen=True)
+class NotifyDependent:
+    """Tell step ``key`` of this run that ``dependency`` ended (a DependencyEnded event): each
+    dependent counts its dependencies in a write of its own."""
+
+    run_id: str
+    key: str
+    dependency: str
+    skipped: bool = False
+    kind: Literal["notify_dependent"] = "notify_dependent"
+
+
+@dataclass(frozen=True)
 class ExpireLease:
     """Deliver a LeaseExpired event to this run (a watch found a lease that ran out)."""
 
@@ -173,6 +185,7 @@ Command = (
     | ContinueRun
     | StartItem
     | CountItem
+    | NotifyDependent
     | ExpireLease
     | SettleFanout
 )
@@ -195,6 +208,7 @@ _BY_KIND: dict[str, type[Command]] = {
         ContinueRun,
         StartItem,
         CountItem,
+        NotifyDependent,
         ExpireLease,
         SettleFanout,
     )

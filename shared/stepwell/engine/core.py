@@ -15,14 +15,21 @@ from typing import Any
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import attempts, codeflow, fanout, flow, waits
-from stepwell.engine.commands import EmitEvent, ScheduleTimer, from_wire
-from stepwell.engine.decision import MAX_STEP_WRITES, OUTBOX_GRACE, Decision, Work
+from stepwell.engine.commands import (
+    EmitEvent,
+    ExpireLease,
+    NotifyDependent,
+    ScheduleTimer,
+    from_wire,
+)
+from stepwell.engine.decision import MAX_STEP_WRITES, OUTBOX_GRACE, RUN_WATCH, Decision, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
     CancelRequested,
     ChildRunEnded,
     Continue,
+    DependencyEnded,
     Event,
     FanoutSettled,
     ItemReady,
@@ -65,9 +72,10 @@ def new_run(
         started_at=now,
         context=dict(definition.context),
         labels=dict(labels or {}),
-        open_steps=len(definition.steps),
+        open_steps=len(definition.sinks),
         due_at=now + definition.timeout if definition.timeout else None,
         deadline=deadline,
+        watch_at=now + RUN_WATCH,
         parent=parent,
         rerun_of=rerun_of,
         dry_run=dry_run,
@@ -184,6 +192,8 @@ def _apply(work: Work, event: Event) -> None:
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
+        case DependencyEnded():
+            flow.on_dependency_ended(work, event)
         case ItemReady():
             fanout.on_ready(work, event)
         case LeaseExpired():
@@ -197,6 +207,8 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         run = work.run
         if run.outbox and run.outbox_due is not None and run.outbox_due <= work.now:
             _redeliver(work)
+        if not run.terminal and run.watch_at is not None and run.watch_at <= work.now:
+            _watch(work)
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:
             flow.end_run(
                 work,
@@ -218,6 +230,35 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         attempts.on_timer(work, step)
     else:
         waits.on_timer(work, step)
+
+
+def _watch(work: Work) -> None:
+    """The run's watch: tell dependents the ends a dead invocation did not tell them, and send
+    again the attempts whose lease ran out with no result (steps without a timeout have no due
+    time of their own). Reads the whole run, every RUN_WATCH while a step of it is active; a
+    run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
+    work.state.require_all()
+    definition = work.definition
+    busy = False
+    for key in sorted(work.state.steps):
+        record = work.peek(key)
+        if record is None or record.index is not None:
+            continue
+        if record.status in ("running", "retrying"):
+            busy = True
+        started = record.attempt_started_at
+        if record.status == "running" and record.due_at is None and started is not None:
+            if started + attempts.DEFAULT_LEASE <= work.now:
+                work.emit(ExpireLease(work.run.id, key, record.attempt))
+            continue
+        if record.status not in ("succeeded", "skipped") or key not in definition.steps:
+            continue
+        for dependent in definition.dependents[key]:
+            found = work.peek(dependent)
+            if found is None or (found.status == "pending" and key not in found.deps_ended):
+                busy = True
+                work.emit(NotifyDependent(work.run.id, dependent, key, record.status == "skipped"))
+    work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
 
 
 def _redeliver(work: Work) -> None:
@@ -288,7 +329,8 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
     work.note("run_status", None, f"running: retry of {event.key} by {by}", status="running")
     reopened = [event.key]
     step_id, index = parse_key(event.key)
-    run.open_steps += 1
+    run.watch_at = work.now + RUN_WATCH
+    # A failed step ended without counting as a sink's end (a failure ends the run instead).
     if index is not None:
         parent = work.step(step_id)
         if parent is not None and parent.status == "failed":
@@ -296,8 +338,6 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             parent.error, parent.ended_at = None, None
             work.set_status(parent, "running")
             parent.due_at = work.now + fanout.WATCH
-        else:
-            run.open_steps -= 1  # the parent never ended: the run's count never dropped
     for key in sorted(set(work.state.steps) | set(work.steps)):
         candidate = work.peek(key)
         if candidate is not None and candidate.status == "cancelled":
@@ -319,6 +359,13 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":
             fanout.reopen(work, parent)
+
+
+_WAITS = ("approval", "delay", "callback", "workflow")
+
+
+def _has_waits(definition: Workflow) -> bool:
+    return any(step.type in _WAITS for step in definition.steps.values())
 
 
 def reads_for_all(definition: Workflow, events: Iterable[Event]) -> set[str]:
@@ -348,6 +395,14 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
             keys |= flow.step_refs(definition, step_id) or set()
         return keys
     if step_id not in definition.steps:
+        return keys
+    if _has_waits(definition):
+        # While a wait is open, a step's transition reads the others to tell running from
+        # waiting: the definition's steps, however wide the run.
+        keys |= set(definition.steps)
+    if isinstance(event, DependencyEnded):
+        # The step counts the end and may start: what its expressions read.
+        keys |= flow.step_refs(definition, step_id) or set()
         return keys
     for dependent in definition.dependents[step_id]:
         keys.add(dependent)

@@ -75,6 +75,8 @@ def attempt_token(run: RunState, key: str, attempt: int) -> str:
 
 OUTBOX_GRACE = timedelta(minutes=1)
 """How long an outbox entry may wait for its clearing before the sweep redelivers it."""
+RUN_WATCH = timedelta(minutes=5)
+"""How often a run's watch looks for what a dead invocation left undone (engine.core)."""
 
 _CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}
 
@@ -152,34 +154,58 @@ class Work:
 
     # -- transitions ---------------------------------------------------------------------
     def set_status(self, step: StepState, status: StepStatus) -> None:
-        """Move a step to ``status`` and keep the run's active/waiting counters true.
+        """Move a step to ``status`` and keep the run's count of waits true.
 
-        for_each children are not counted on the run (their parent is, while it runs): a
-        child's transitions write the child alone."""
+        Only a wait opening or closing touches the run record (a step running, retrying or
+        ending writes its own record alone); for_each children never do (their parent counts
+        as one step while it runs)."""
         if step.status == status:
             return
-        if step.index is None:
-            run = self.touch_run()
-            old, new = _CATEGORY.get(step.status), _CATEGORY.get(status)
-            if old == "active":
-                run.active_steps -= 1
-            elif old == "waiting":
-                run.waiting_steps -= 1
-            if new == "active":
-                run.active_steps += 1
-            elif new == "waiting":
-                run.waiting_steps += 1
+        top_level = step.index is None
+        if top_level:
+            was, now = _CATEGORY.get(step.status), _CATEGORY.get(status)
+            if (was == "waiting") != (now == "waiting"):
+                run = self.touch_run()
+                run.waiting_steps += 1 if now == "waiting" else -1
+                if was == "waiting" and run.watch_at is None and not run.terminal:
+                    run.watch_at = self.now + RUN_WATCH  # a wait ended: the run goes on
         step.status = status
-        self.refresh_run_status()
+        if top_level:
+            self.refresh_run_status()
 
     def refresh_run_status(self) -> None:
-        """running <-> waiting follows the counters; terminal statuses never change here."""
+        """``waiting`` while waits are open and no step runs, else ``running``; terminal
+        statuses never change here. Only a run with an open wait reads its step records."""
         run = self.run
         if run.terminal or run.status == "pending":
             return
-        wanted = "waiting" if run.active_steps == 0 and run.waiting_steps > 0 else "running"
+        wanted = "waiting" if run.waiting_steps > 0 and not self._any_active() else "running"
         if run.status != wanted:
             self.touch_run().status = wanted  # type: ignore[assignment]
+
+    def _any_active(self) -> bool:
+        """Whether a top-level step (or a fan-out) is running or waiting to retry: the
+        definition's steps (a code-first run's are its records)."""
+        if self.definition.code is not None:
+            return self._code_steps_active()
+        self.state.require(set(self.definition.steps))
+        for key in self.definition.steps:
+            record = self.peek(key)
+            active = record is not None and _CATEGORY.get(record.status) == "active"
+            if active and record is not None and record.index is None:
+                return True
+        return False
+
+    def _code_steps_active(self) -> bool:
+        """A code-first run counts its steps in flight (``open_steps``, its own step
+        included): some run unless every one in flight is a wait."""
+        from stepwell.code.protocol import WORKFLOW_KEY
+
+        own = self.peek(WORKFLOW_KEY)
+        if own is not None and _CATEGORY.get(own.status) == "active":
+            return True
+        own_wait = 1 if own is not None and own.status == "waiting" else 0
+        return self.run.open_steps - 1 > self.run.waiting_steps - own_wait
 
     def note(
         self,

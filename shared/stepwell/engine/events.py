@@ -137,9 +137,19 @@ class ItemReady:
 
 
 @dataclass(frozen=True)
+class DependencyEnded:
+    """``dependency`` (skipped or not) ended: ``key``, which depends on it, counts it."""
+
+    key: str
+    dependency: str
+    skipped: bool = False
+    kind: Literal["dependency_ended"] = "dependency_ended"
+
+
+@dataclass(frozen=True)
 class LeaseExpired:
-    """Attempt ``attempt`` of a step with no due time of its own (a for_each child without a
-    timeout) gave no result within its lease; its fan-out's watch noticed."""
+    """Attempt ``attempt`` of a step with no due time of its own (no timeout) gave no result
+    within its lease; the run's (or its fan-out's) watch noticed."""
 
     key: str
     attempt: int
@@ -169,6 +179,7 @@ Event = (
     | RetryRequested
     | OutboxDelivered
     | ItemReady
+    | DependencyEnded
     | LeaseExpired
     | FanoutSettled
 )

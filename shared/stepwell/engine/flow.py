@@ -12,8 +12,15 @@ import jsonschema
 
 from stepwell import expressions
 from stepwell.definition.models import TEMPLATE_FIELDS, Step, Workflow
-from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
+from stepwell.engine.commands import (
+    CancelChildRun,
+    ContinueRun,
+    EmitEvent,
+    NotifyDependent,
+    NotifyParent,
+)
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
+from stepwell.engine.events import DependencyEnded
 from stepwell.engine.state import RunStatus, StepState, Usage, parse_key
 
 # -- expressions ---------------------------------------------------------------------------
@@ -105,14 +112,19 @@ def schema_problem(schema: dict[str, Any] | None, value: Any) -> str | None:
 # -- readiness -----------------------------------------------------------------------------
 
 
-def dependency_ended(work: Work, key: str, skipped: bool) -> None:
-    """One dependency of ``key`` ended (succeeded or skipped): count down, start when ready."""
-    step = work.step_or_new(key)
-    if step.status != "pending":
+def on_dependency_ended(work: Work, event: DependencyEnded) -> None:
+    """One dependency of ``event.key`` ended (succeeded or skipped): count it once, and start
+    the step when every dependency has ended. Writes that step alone."""
+    if work.run.terminal or event.key not in work.definition.steps:
         return
+    record = work.peek(event.key)
+    if record is not None and (record.status != "pending" or event.dependency in record.deps_ended):
+        return  # counted already (a repeated notice), or the step moved on (skipped ahead)
+    step = work.step_or_new(event.key)
     assert step.pending_deps is not None
+    step.deps_ended.append(event.dependency)
     step.pending_deps -= 1
-    step.skipped_deps += int(skipped)
+    step.skipped_deps += int(event.skipped)
     if step.pending_deps <= 0:
         ready(work, step)
 
@@ -278,9 +290,7 @@ def _ended(work: Work, step: StepState) -> None:
 
         fanout.child_ended(work, step)
         return
-    run = work.touch_run()
-    run.open_steps -= 1
-    if run.terminal:
+    if work.run.terminal:
         return
     if step.status == "failed":
         end_run(
@@ -294,12 +304,16 @@ def _ended(work: Work, step: StepState) -> None:
         )
         return
     skipped = step.status == "skipped"
-    for dependent in work.definition.dependents[step_id]:
-        dependency_ended(work, dependent, skipped)
-        if work.run.terminal:
-            return
-    if work.run.open_steps == 0 and not work.run.terminal:
-        complete_run(work)
+    dependents = work.definition.dependents[step_id]
+    for dependent in dependents:
+        # Each dependent counts this end in a write of its own (no lock on the run); the
+        # run's watch tells any a dead invocation did not.
+        work.emit(NotifyDependent(work.run.id, dependent, step.key, skipped))
+    if not dependents:
+        run = work.touch_run()
+        run.open_steps -= 1
+        if run.open_steps == 0:
+            complete_run(work)
 
 
 # -- the run's end -------------------------------------------------------------------------
@@ -334,6 +348,7 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     run.error = error
     run.ended_at = work.now
     run.due_at = None
+    run.watch_at = None
     message = status if error is None else f"{status}: {error.get('type')}: {error.get('message')}"
     work.note("run_status", None, message, status=status)
     detail = {
@@ -366,9 +381,8 @@ def cancel_open_steps(work: Work) -> None:
     write per step for nothing.
     """
     run = work.run
-    fanouts = any(step.for_each is not None for step in work.definition.steps.values())
-    if run.active_steps == 0 and run.waiting_steps == 0 and not fanouts:
-        return
+    if run.status == "succeeded" and work.definition.code is None:
+        return  # every sink ended, so every step did: nothing is open
     work.state.require_all()
     for key in sorted(set(work.state.steps) | set(work.steps)):
         record = work.peek(key)

@@ -61,7 +61,7 @@ def rerun(
                 f"{original.id}; rerun from {step_id!r} instead"
             )
     work = _announced(definition, original, new_run_id, from_step, now, input, dry_run, nonce)
-    work.touch_run().open_steps -= len(upstream)
+    work.touch_run().open_steps -= len(upstream & set(definition.sinks))
     for step_id in sorted(upstream):
         old = original_steps[step_id]
         work.steps[step_id] = StepState(
@@ -82,6 +82,7 @@ def rerun(
         pending = [dep for dep in spec.depends_on if dep not in upstream]
         step = work.step_or_new(step_id)
         step.pending_deps = len(pending)
+        step.deps_ended = [dep for dep in spec.depends_on if dep in upstream]
         step.skipped_deps = sum(
             1 for d in spec.depends_on if d in upstream and original_steps[d].status == "skipped"
         )

@@ -81,11 +81,15 @@ class RunState:
     """When the run times out at the latest, fixed at its start (its timeout, or the longest a
     run may last): every record of the run is kept until this plus the retention."""
     open_steps: int = 0
-    """Top-level steps not yet in a terminal status; the run ends when it reaches 0."""
-    active_steps: int = 0
-    """Attempts running or waiting to retry; 0 with waiting_steps > 0 means the run is waiting."""
+    """Sinks (steps nothing depends on) not yet ended; the run succeeds when it reaches 0 (every
+    other step is an ancestor of a sink, so it has ended too). Code-first runs count their
+    steps in flight."""
     waiting_steps: int = 0
-    """Steps waiting on a person, a callback, a delay or a child run."""
+    """Steps waiting on a person, a callback, a delay or a child run. While there are any, the
+    run is ``waiting`` unless a step runs (read off the step records: only such runs look)."""
+    watch_at: datetime | None = None
+    """When the run's watch looks for what a dead invocation left undone (a step's end not
+    told to its dependents, an attempt whose lease ran out)."""
     parent: ParentRef | None = None
     rerun_of: str | None = None
     dry_run: bool = False
@@ -115,8 +119,8 @@ class RunState:
 
     @property
     def next_due(self) -> datetime | None:
-        """The run item's due time on the sweep's index: its timeout or its outbox."""
-        dues = [d for d in (self.due_at, self.outbox_due) if d is not None]
+        """The run item's due time on the sweep's index: its timeout, its outbox, its watch."""
+        dues = [d for d in (self.due_at, self.outbox_due, self.watch_at) if d is not None]
         return min(dues) if dues else None
 
 
@@ -132,6 +136,8 @@ class StepState:
     """Fencing token of the current attempt, handed to the code that runs it."""
     pending_deps: int | None = None
     """Readiness counter: dependencies not yet ended (None until first touched)."""
+    deps_ended: list[str] = field(default_factory=list)
+    """The dependencies counted so far (a repeated notice of one changes nothing)."""
     skipped_deps: int = 0
     input: Any = None
     output: Any = None
@@ -196,6 +202,7 @@ class StepState:
         out.usage = copy.copy(self.usage)
         out.decisions = list(self.decisions)
         out.after = list(self.after)
+        out.deps_ended = list(self.deps_ended)
         return out
 
     @property

@@ -26,6 +26,7 @@ from stepwell.engine.commands import (
     DispatchAttempt,
     EmitEvent,
     ExpireLease,
+    NotifyDependent,
     NotifyParent,
     RequestApproval,
     ScheduleTimer,
@@ -40,6 +41,7 @@ from stepwell.engine.events import (
     CancelRequested,
     ChildRunEnded,
     Continue,
+    DependencyEnded,
     Event,
     FanoutSettled,
     ItemReady,
@@ -49,7 +51,7 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State, parse_key
+from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
@@ -68,7 +70,8 @@ MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
-"""What can happen to a for_each child."""
+"""What can happen to a step (a for_each child too)."""
+_ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded)
 
 
 def may_race(definition: Workflow) -> bool:
@@ -81,22 +84,14 @@ def may_race(definition: Workflow) -> bool:
 
 
 def alone(definition: Workflow, event: Event) -> bool:
-    """Whether ``event`` is decided on the records of one step, written alone (no run read, no
-    run lock): everything that happens to a for_each child, and its parent's watch. A decision
-    that turns out to change the run after all (a child's failure announced on the bus, an
-    approval requested) is decided again as a run-level commit."""
-    if definition.code is not None:
+    """Whether ``event`` is first decided on the records of one step, to be written alone (no
+    run lock): what happens to a step of a YAML workflow (its result, retry, timers, a
+    dependency's end), to a for_each child, and a fan-out's watch. A decision that turns out
+    to change the run (a sink's end, a wait, a failure, an approval to request) is decided
+    again as a run-level commit."""
+    if definition.code is not None or getattr(event, "key", None) is None:
         return False
-    key = getattr(event, "key", None)
-    if key is None:
-        return False
-    if isinstance(event, ItemReady):
-        return True
-    step_id, index = parse_key(key)
-    if index is not None:
-        return isinstance(event, _CHILD_EVENTS)
-    spec = definition.steps.get(step_id)
-    return isinstance(event, TimerFired) and spec is not None and spec.for_each is not None
+    return isinstance(event, _ALONE_EVENTS)
 
 
 class UnknownWorkflow(LookupError):
@@ -137,6 +132,9 @@ class Orchestrator:
         self._draining = False
         self._racy: dict[str, bool] = {}
         """definition version -> whether its runs can have several results in flight"""
+        self._warm: dict[str, State] = {}
+        """run id -> the records the step just written was decided on (with it as written),
+        for its follow-ups while they are carried out."""
         self._runs: dict[str, RunState] = {}
         """run id -> its record as last seen: what one-step decisions read of the run (its
         input, context, nonce and version never change after the start)."""
@@ -229,9 +227,7 @@ class Orchestrator:
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run; None when nothing changed. Events of one step alone (see
         :func:`alone`) are written on that step; the others commit on the run."""
-        if getattr(event, "key", None) is not None and isinstance(
-            event, (ItemReady, *_CHILD_EVENTS)
-        ):
+        if getattr(event, "key", None) is not None and isinstance(event, _ALONE_EVENTS):
             run = self._known_run(run_id)
             if run is None:
                 return None
@@ -263,30 +259,49 @@ class Orchestrator:
 
     def _handle_step(self, run: RunState, event: Event) -> Decision | None:
         """Decide ``event`` on its step's records and write that step alone, retrying when the
-        step changed under it; a decision that changes more goes to :meth:`_handle_run`."""
+        step changed under it; a decision that changes more goes to :meth:`_handle_run`.
+
+        Follow-ups of the write (a dependent counting this end) are decided on the records
+        this load read, so a chain of steps costs one read and two writes per step."""
         definition = self._definition_of(run)
         keys = core.reads_for(definition, event)
+        state = self._warm.pop(run.id, None)
         for tries in range(MAX_CONFLICT_RETRIES):
-            try:
-                state = self.store.load_steps(run, keys)
-            except RunNotFound:
-                return None
+            if state is None or not keys <= (set(state.steps) | state.absent):
+                try:
+                    state = self.store.load_steps(run.id, keys)
+                except RunNotFound:
+                    return None
             decision = self._decide(definition, state, [event])
             if decision.empty:
                 return None
             if decision.single_step is None:
-                return self._handle_run(run.id, event)
+                return self._handle_run(run.id, event, state)
             try:
-                self.store.write_step(run, decision)
+                self.store.write_step(state.run, decision)
             except Conflict:
+                state = None
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
-            self._committed(run.id, decision)
+            key = decision.single_step
+            written = decision.steps[key].copy()
+            written.rev += 1
+            state.steps[key] = written
+            state.absent.discard(key)
+            self._warm[run.id] = state
+            try:
+                self._committed(run.id, decision)
+            finally:
+                self._warm.pop(run.id, None)
             return decision
         raise Conflict(f"run {run.id}: gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
 
-    def _handle_run(self, run_id: str, event: Event) -> Decision | None:
-        """Apply an event to a run as a run-level commit, retrying on conflict.
+    def _handle_run(
+        self, run_id: str, event: Event, loaded: State | None = None
+    ) -> Decision | None:
+        """Apply an event to a run as a run-level commit, retrying on conflict; ``loaded``
+        (records a one-step decision was made on) serves the first try: the commit expects
+        the run's ``seq`` and every step it writes at its revision, so nothing stale commits.
 
         Every commit also folds the events waiting in the run's inbox (when it reads the inbox:
         see :meth:`_reads_inbox`). A step result that loses a commit race is posted to the inbox
@@ -299,10 +314,13 @@ class Orchestrator:
             known = self._versions.get(run_id)
             keys = core.reads_for(known, event) if known is not None and posted is None else set()
             inbox: list[Posted] | None = [] if self._reads_inbox(known, event, posted) else None
-            try:
-                state = self.store.load(run_id, keys, inbox)
-            except RunNotFound:
-                return None
+            if loaded is not None:
+                state, loaded, inbox = loaded, None, None
+            else:
+                try:
+                    state = self.store.load(run_id, keys, inbox)
+                except RunNotFound:
+                    return None
             definition = known or self.pinned(state.run)
             self._remember(state.run)
             waiting = inbox or []
@@ -327,6 +345,8 @@ class Orchestrator:
                 self._versions[run_id] = definition
             if known is None or waiting:
                 self.store.load_more(state, frozenset(core.reads_for_all(definition, events)))
+            if self._watching(state, event):
+                self.store.load_more(state, None)  # the run's watch reads the whole run
             decision = self._decide(definition, state, events)
             mine = 0 if posted is not None else 1
             folded = [p.entry for p in waiting[: max(0, decision.applied - mine)]]
@@ -356,6 +376,12 @@ class Orchestrator:
         if posted is not None:
             return None  # the event waits in the inbox: the sweep folds it
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
+
+    def _watching(self, state: State, event: Event) -> bool:
+        """Whether ``event`` is the run's own timer firing for its watch (which reads it all)."""
+        watch = state.run.watch_at
+        own = isinstance(event, TimerFired) and event.key is None
+        return own and watch is not None and watch <= self.clock.now() and not state.complete
 
     def _reads_inbox(self, definition: Workflow | None, event: Event, posted: str | None) -> bool:
         """Whether this load reads the run's inbox: always once this call posted to it, and for
@@ -465,6 +491,11 @@ class Orchestrator:
                 self.handle(command.run_id, Continue(command.key))
             case StartItem():
                 self.handle(command.run_id, ItemReady(command.key))
+            case NotifyDependent():
+                self.handle(
+                    command.run_id,
+                    DependencyEnded(command.key, command.dependency, command.skipped),
+                )
             case ExpireLease():
                 self.handle(command.run_id, LeaseExpired(command.key, command.attempt))
             case SettleFanout():

@@ -126,6 +126,8 @@ class DynamoStore:
         self._definitions: dict[tuple[str, str], Workflow] = {}
         self.commits = 0
         self.conflicts = 0
+        self._stamp = 0
+        """The last timeline stamp this process gave (see :meth:`_next_stamp`)."""
 
     @property
     def clients(self) -> list[Any]:
@@ -361,9 +363,9 @@ class DynamoStore:
         actions: list[Any] = [getattr(model, n).set(v) for n, v in changed.items()]
         actions += [getattr(model, n).remove() for n in removed]
         actions.append(model.rev.add(1))
-        rev = (before.rev if before is not None else 0) + 1
+        stamp = self._next_stamp(timeline)
         entries = [
-            codec.dumps({**entry, "after": run.seq, "rev": rev})
+            codec.dumps({**entry, "stamp": stamp})
             for entry in self._entry_dicts(
                 run, f"{_prefix(run.id, step.key, step.attempt)}/tl", timeline
             )
@@ -493,11 +495,22 @@ class DynamoStore:
             entry["message"] = f"{message[: self.message_limit]}… [{note}]"
         return data
 
+    def _next_stamp(self, entries: Sequence[TimelineEntry]) -> int:
+        """The order of a write's timeline entries among the run's others: their time in
+        microseconds, made strictly greater than any stamp this process gave before, so
+        entries of one instant keep the order they were written in (the timeline merges the
+        run's items by stamp)."""
+        at = max((codec.micros(e.at) for e in entries), default=0)
+        with self._lock:
+            self._stamp = max(at, self._stamp + 1)
+            return self._stamp
+
     def _timeline_attrs(
         self, run: RunState, seq: int, entries: list[TimelineEntry]
     ) -> dict[str, Any]:
         data = self._entry_dicts(run, _prefix(run.id, "~timeline", seq), entries)
         attrs: dict[str, Any] = {
+            "stamp": self._next_stamp(entries),
             "pk": codec.run_pk(run.id),
             "sk": codec.timeline_sk(seq),
             "kind": "timeline",
@@ -527,10 +540,23 @@ class DynamoStore:
         self._fill(state, set(keys), inbox)
         return state
 
-    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
-        state = State(run=run.copy())
-        self._fill(state, set(keys))
-        return state
+    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
+        """The run item and the named steps in ONE BatchGetItem (consistent): a decision of one
+        step alone does not depend on the run's ``seq``, only on that step's revision."""
+        pk = codec.run_pk(run_id)
+        wanted = sorted(set(keys))
+        requested = [(pk, codec.RUN_SK)] + [(pk, codec.step_sk(k)) for k in wanted]
+        run: RunState | None = None
+        steps: dict[str, StepState] = {}
+        for raw in self._batch_get(self.m.step, requested, True):
+            if raw["sk"]["S"] == codec.RUN_SK:
+                run = self._run_from(self.m.run.from_raw_data(raw))
+            else:
+                step = self._step_from(raw)
+                steps[step.key] = step
+        if run is None:
+            raise RunNotFound(run_id)
+        return State(run=run, steps=steps, absent={k for k in wanted if k not in steps})
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
         if keys is None:
@@ -613,31 +639,32 @@ class DynamoStore:
         then the last page's cursor points past the last entry, so a client polls with it.
 
         A run's entries live in its timeline items (one per run-level commit) and on the step
-        items written alone (``tl``); they are merged by time, then (for entries of one
-        instant) by the run's ``seq`` they followed and the step's revision."""
+        items written alone (``tl``); they are merged by their writes' stamps (time, kept in
+        write order within a process)."""
         limit = max(1, limit)
         after = codec.decode_cursor(cursor, "timeline", run_id) if cursor else None
         merged: list[tuple[list[Any], TimelineEntry]] = []
-        for raw in self._partition(run_id, "sk, #seq, entries, tl"):
+        for raw in self._partition(run_id, "sk, #seq, entries, tl, stamp"):
             sk = raw["sk"]["S"]
             if sk.startswith(codec.TIMELINE_PREFIX):
                 seq = int(raw["seq"]["N"])
                 text = self.offloader.resolve({"entries": raw["entries"]["S"]}, ("entries",))
-                for n, entry in enumerate(codec.decode_entries(text["entries"])):
-                    merged.append(([codec.micros(entry.at), seq, 0, 0, "", n], entry))
+                batch = codec.decode_entries(text["entries"])
+                stamp = int(raw["stamp"]["N"]) if "stamp" in raw else codec.micros(batch[0].at)
+                for n, entry in enumerate(batch):
+                    merged.append(([stamp, 0, seq, "", n], entry))
             elif sk.startswith(codec.STEP_PREFIX) and "tl" in raw:
                 key = sk.removeprefix(codec.STEP_PREFIX)
                 for n, value in enumerate(raw["tl"]["L"]):
                     data = json.loads(value["S"])
                     entry = codec.entry_from_dict(data)
-                    at, seen, rev = codec.micros(entry.at), int(data["after"]), int(data["rev"])
-                    merged.append(([at, seen, 1, rev, key, n], entry))
+                    merged.append(([int(data["stamp"]), 1, 0, key, n], entry))
         merged.sort(key=lambda pair: pair[0])
         if after is not None:
             merged = [pair for pair in merged if pair[0] > after]
         page = merged[:limit]
         more = len(merged) > limit
-        position = page[-1][0] if page else (after or [-1, 0, 0, 0, "", 0])
+        position = page[-1][0] if page else (after or [-1, 0, 0, "", 0])
         if more or follow:
             return Page([e for _, e in page], codec.encode_cursor("timeline", run_id, position))
         return Page([e for _, e in page], None)

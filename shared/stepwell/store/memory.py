@@ -92,13 +92,8 @@ class MemoryStore:
             else:
                 state.absent.add(key)
 
-    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
-        with self._lock:
-            if run.id not in self._steps:
-                raise RunNotFound(run.id)
-            state = State(run=run.copy())
-            self._fill(state, set(keys))
-            return state
+    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
+        return self.load(run_id, keys)
 
     def write_step(self, run: RunState, decision: Decision) -> None:
         key = decision.single_step

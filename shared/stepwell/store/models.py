@@ -125,8 +125,8 @@ class RunItem(Item):
     due_at = UnicodeAttribute(null=True)
     deadline = UnicodeAttribute(null=True)
     open_steps = NumberAttribute(null=True)
-    active_steps = NumberAttribute(null=True)
     waiting_steps = NumberAttribute(null=True)
+    watch_at = UnicodeAttribute(null=True)
     rerun_of = UnicodeAttribute(null=True)
     dry_run = BooleanAttribute(null=True)
     cost_usd = NumberAttribute(null=True)
@@ -153,6 +153,7 @@ class StepItem(Item):
     """Fencing token of the current attempt."""
     pending_deps = NumberAttribute(null=True)
     """Readiness counter."""
+    deps_ended = UnicodeAttribute(null=True)
     skipped_deps = NumberAttribute(null=True)
     input = UnicodeAttribute(null=True)
     output = UnicodeAttribute(null=True)
@@ -199,6 +200,8 @@ class TimelineItem(Item):
 
     seq = NumberAttribute()
     entries = UnicodeAttribute()
+    stamp = NumberAttribute(null=True)
+    """Where the entries go among the run's others (see DynamoStore.timeline)."""
 
 
 class InboxItem(Item):

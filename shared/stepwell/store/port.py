@@ -73,9 +73,10 @@ class Store(Protocol):
         """Add records to a loaded state; ``None`` loads every step of the run."""
         ...
 
-    def load_steps(self, run: RunState, keys: Iterable[str]) -> State:
-        """A state of ``run`` (as the caller has it: the run item is not read) and the named
-        step records (absent ones noted): for decisions that write one step alone."""
+    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
+        """The run and the named step records (absent ones noted) in one request, for a
+        decision that writes one step alone (it depends on that step's revision, not on the
+        run's ``seq``); RunNotFound if no run."""
         ...
 
     def write_step(self, run: RunState, decision: Decision) -> None:
