@@ -155,7 +155,7 @@ def test_sixteen_branches_ending_at_once_start_their_join_once(
         "input": {"count": "${$count(steps.*.output)}"},
     }
     definition = make_workflow("join", {**branches, "after": after})
-    world, duplicates = race(store, definition, {})
+    world, _ = race(store, definition, {})
     attempts = Counter((c.key, c.attempt) for c in world.dispatched)
     assert set(attempts) == {(k, 1) for k in branches} | {("after", 1)}
     assert set(attempts.values()) == {1}
