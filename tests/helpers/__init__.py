@@ -20,18 +20,12 @@ from stepwell.engine.commands import (
     Command,
     CountItem,
     DispatchAttempt,
-    ExpireLease,
-    NotifyDependent,
+    FollowUp,
     ScheduleTimer,
-    SettleFanout,
-    StartItem,
 )
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import (
-    DependencyEnded,
     Event,
-    FanoutSettled,
-    ItemReady,
     LeaseExpired,
     OutboxDelivered,
     StepFailed,
@@ -151,14 +145,8 @@ class EngineDriver:
         items handed a slot, count ended items on their parent (as a store's atomic update
         does) and act on what the counters say."""
         for command in decision.commands:
-            if isinstance(command, StartItem):
-                self.send(ItemReady(command.key))
-            elif isinstance(command, NotifyDependent):
-                self.send(DependencyEnded(command.key, command.dependency, command.skipped))
-            elif isinstance(command, ExpireLease):
-                self.send(LeaseExpired(command.key, command.attempt))
-            elif isinstance(command, SettleFanout):
-                self.send(FanoutSettled(command.key, command.failure))
+            if isinstance(command, FollowUp):
+                self.send(command.event)
             elif isinstance(command, CountItem):
                 parent = self.steps.get(command.parent_key)
                 counted = fanout.counted(parent, command, self.now) if parent else None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from helpers import EngineDriver, counters_of, task
-from stepwell.engine.commands import CountItem, StartItem
+from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import MAX_STEP_WRITES
-from stepwell.engine.events import Continue
+from stepwell.engine.events import Continue, ItemReady
 
 
 def fanout(items_expr="${input}", **fields):
@@ -133,8 +133,8 @@ def test_a_wide_fan_out_starts_and_ends_each_item_in_a_write_of_its_own():
     # a decision that writes that child alone.
     first = next(d for d in run.decisions if "each" in d.steps)
     assert set(first.steps) == {"each"}
-    starts = [c for c in first.commands if isinstance(c, StartItem)]
-    assert [c.key for c in starts] == [f"each[{i}]" for i in range(n)]
+    starts = [c.event for c in first.commands if isinstance(c, FollowUp)]
+    assert starts == [ItemReady(f"each[{i}]") for i in range(n)]
     later = run.decisions[run.decisions.index(first) + 1 :]
     assert all(d.single_step is not None for d in later)
     keys = [d.key for d in run.dispatches()]

@@ -55,7 +55,10 @@ def test_a_step_end_writes_the_step_alone_and_tells_its_dependents():
     state = run.load(core.reads_for(run.definition, StepSucceeded("a", 1)))
     decision = core.decide(run.definition, state, StepSucceeded("a", 1), run.now)
     assert decision.single_step == "a"
-    assert [(c.key, c.dependency) for c in decision.commands] == [("b", "a"), ("c", "a")]
+    assert [c.event for c in decision.commands] == [
+        DependencyEnded("b", "a"),
+        DependencyEnded("c", "a"),
+    ]
     run.succeed("a")
     assert run.status("b") == run.status("c") == "running"
     again = run.send(DependencyEnded("b", "a"))  # a repeated notice changes nothing

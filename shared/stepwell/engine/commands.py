@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from stepwell.engine.events import Event
+
 
 @dataclass(frozen=True)
 class DispatchAttempt:
@@ -117,12 +119,15 @@ class ContinueRun:
 
 
 @dataclass(frozen=True)
-class StartItem:
-    """Start the for_each child ``key`` of this run (deliver an ItemReady event to it)."""
+class FollowUp:
+    """Decide ``event`` on this run once the decision that asks for it is written: a for_each
+    child's slot (ItemReady), a dependency's end told to a dependent (DependencyEnded), a lease
+    found run out (LeaseExpired), a fan-out found over (FanoutSettled). Each is decided on its
+    own records and written alone; a watch repeats what a dead invocation did not do."""
 
     run_id: str
-    key: str
-    kind: Literal["start_item"] = "start_item"
+    event: Event
+    kind: Literal["follow_up"] = "follow_up"
 
 
 @dataclass(frozen=True)
@@ -142,38 +147,6 @@ class CountItem:
     kind: Literal["count_item"] = "count_item"
 
 
-@dataclass(frozen=True)
-class NotifyDependent:
-    """Tell step ``key`` of this run that ``dependency`` ended (a DependencyEnded event): each
-    dependent counts its dependencies in a write of its own."""
-
-    run_id: str
-    key: str
-    dependency: str
-    skipped: bool = False
-    kind: Literal["notify_dependent"] = "notify_dependent"
-
-
-@dataclass(frozen=True)
-class ExpireLease:
-    """Deliver a LeaseExpired event to this run (a watch found a lease that ran out)."""
-
-    run_id: str
-    key: str
-    attempt: int
-    kind: Literal["expire_lease"] = "expire_lease"
-
-
-@dataclass(frozen=True)
-class SettleFanout:
-    """Deliver a FanoutSettled event to this run (a watch found a fan-out ended)."""
-
-    run_id: str
-    key: str
-    failure: dict[str, Any] | None = None
-    kind: Literal["settle_fanout"] = "settle_fanout"
-
-
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -183,11 +156,8 @@ Command = (
     | CancelChildRun
     | NotifyParent
     | ContinueRun
-    | StartItem
     | CountItem
-    | NotifyDependent
-    | ExpireLease
-    | SettleFanout
+    | FollowUp
 )
 
 
@@ -206,11 +176,7 @@ _BY_KIND: dict[str, type[Command]] = {
         CancelChildRun,
         NotifyParent,
         ContinueRun,
-        StartItem,
         CountItem,
-        NotifyDependent,
-        ExpireLease,
-        SettleFanout,
     )
 }
 _TIMES = ("deadline", "due_at", "expires_at")

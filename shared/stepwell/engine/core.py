@@ -17,8 +17,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import attempts, codeflow, fanout, flow, waits
 from stepwell.engine.commands import (
     EmitEvent,
-    ExpireLease,
-    NotifyDependent,
+    FollowUp,
     ScheduleTimer,
     from_wire,
 )
@@ -249,7 +248,7 @@ def _watch(work: Work) -> None:
         started = record.attempt_started_at
         if record.status == "running" and record.due_at is None and started is not None:
             if started + attempts.DEFAULT_LEASE <= work.now:
-                work.emit(ExpireLease(work.run.id, key, record.attempt))
+                work.emit(FollowUp(work.run.id, LeaseExpired(key, record.attempt)))
             continue
         if record.status not in ("succeeded", "skipped") or key not in definition.steps:
             continue
@@ -257,7 +256,8 @@ def _watch(work: Work) -> None:
             found = work.peek(dependent)
             if found is None or (found.status == "pending" and key not in found.deps_ended):
                 busy = True
-                work.emit(NotifyDependent(work.run.id, dependent, key, record.status == "skipped"))
+                ended = DependencyEnded(dependent, key, record.status == "skipped")
+                work.emit(FollowUp(work.run.id, ended))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
 
 

@@ -36,9 +36,9 @@ from typing import Any
 from stepwell import expressions
 from stepwell.definition.models import Workflow
 from stepwell.engine import flow
-from stepwell.engine.commands import CountItem, ExpireLease, SettleFanout, StartItem
+from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
-from stepwell.engine.events import Event, FanoutSettled, ItemReady
+from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired
 from stepwell.engine.state import StepState, Usage, child_key, parse_key
 
 WATCH = timedelta(minutes=5)
@@ -81,7 +81,7 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
     parent.next_child = min(spec.max_parallel, len(items))
     parent.due_at = work.now + WATCH
     for index in range(parent.next_child):
-        work.emit(StartItem(work.run.id, child_key(parent.key, index)))
+        work.emit(FollowUp(work.run.id, ItemReady(child_key(parent.key, index))))
 
 
 def items_of(work: Work, parent: StepState) -> list[Any]:
@@ -256,7 +256,7 @@ def reopen(work: Work, parent: StepState) -> None:
     free = max(0, work.spec(parent.key).max_parallel - active)
     for index in range(started, min(parent.items_total, started + free)):
         mine.next_child += 1
-        work.emit(StartItem(work.run.id, keys[index]))
+        work.emit(FollowUp(work.run.id, ItemReady(keys[index])))
 
 
 def watch(work: Work, parent: StepState) -> None:
@@ -282,7 +282,7 @@ def watch(work: Work, parent: StepState) -> None:
         started = child.attempt_started_at
         running = child.status == "running" and child.due_at is None and started is not None
         if running and started is not None and started + DEFAULT_LEASE <= work.now:
-            work.emit(ExpireLease(work.run.id, key, child.attempt))
+            work.emit(FollowUp(work.run.id, LeaseExpired(key, child.attempt)))
         if child.terminal and child.ended_at is not None and child.ended_at <= quiet_since:
             if child.status in ("succeeded", "skipped"):
                 succeeded += 1
@@ -305,12 +305,12 @@ def watch(work: Work, parent: StepState) -> None:
         ]
     if parent.children_failed > work.spec(parent.key).tolerated_failures:
         # The count that went past the tolerance, or the settling after it, was lost.
-        work.emit(SettleFanout(work.run.id, parent.key, failure))
+        work.emit(FollowUp(work.run.id, FanoutSettled(parent.key, failure)))
         return
     if parent.children_ended >= parent.items_total:
-        work.emit(SettleFanout(work.run.id, parent.key))  # the settling was lost
+        work.emit(FollowUp(work.run.id, FanoutSettled(parent.key)))  # the settling was lost
         return
     for key in unstarted:
-        work.emit(StartItem(work.run.id, key))
+        work.emit(FollowUp(work.run.id, ItemReady(key)))
     if unstarted:
         work.note("fanout_restarted", parent, f"{len(unstarted)} items were not started")

@@ -16,7 +16,7 @@ from stepwell.engine.commands import (
     CancelChildRun,
     ContinueRun,
     EmitEvent,
-    NotifyDependent,
+    FollowUp,
     NotifyParent,
 )
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
@@ -308,7 +308,7 @@ def _ended(work: Work, step: StepState) -> None:
     for dependent in dependents:
         # Each dependent counts this end in a write of its own (no lock on the run); the
         # run's watch tells any a dead invocation did not.
-        work.emit(NotifyDependent(work.run.id, dependent, step.key, skipped))
+        work.emit(FollowUp(work.run.id, DependencyEnded(dependent, step.key, skipped)))
     if not dependents:
         run = work.touch_run()
         run.open_steps -= 1

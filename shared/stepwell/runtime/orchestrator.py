@@ -25,14 +25,11 @@ from stepwell.engine.commands import (
     CountItem,
     DispatchAttempt,
     EmitEvent,
-    ExpireLease,
-    NotifyDependent,
+    FollowUp,
     NotifyParent,
     RequestApproval,
     ScheduleTimer,
-    SettleFanout,
     StartChildRun,
-    StartItem,
 )
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import (
@@ -43,7 +40,6 @@ from stepwell.engine.events import (
     Continue,
     DependencyEnded,
     Event,
-    FanoutSettled,
     ItemReady,
     LeaseExpired,
     OutboxDelivered,
@@ -489,17 +485,8 @@ class Orchestrator:
                 self.handle(command.child_run_id, CancelRequested("parent step cancelled"))
             case ContinueRun():
                 self.handle(command.run_id, Continue(command.key))
-            case StartItem():
-                self.handle(command.run_id, ItemReady(command.key))
-            case NotifyDependent():
-                self.handle(
-                    command.run_id,
-                    DependencyEnded(command.key, command.dependency, command.skipped),
-                )
-            case ExpireLease():
-                self.handle(command.run_id, LeaseExpired(command.key, command.attempt))
-            case SettleFanout():
-                self.handle(command.run_id, FanoutSettled(command.key, command.failure))
+            case FollowUp():
+                self.handle(command.run_id, command.event)
             case CountItem():
                 counted = self.store.count_item(run_id, command, self.clock.now())
                 known = self._known_run(run_id) if counted is not None else None
