@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from helpers import EngineDriver, counters_of, task
+from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import MAX_STEP_WRITES
-from stepwell.engine.events import Continue, ItemReady
+from stepwell.engine.events import Continue, ItemReady, TimerFired
 
 
 def fanout(items_expr="${input}", **fields):
@@ -157,3 +160,72 @@ def test_a_continue_for_a_finished_fanout_changes_nothing():
     assert not decision.commands
     assert not decision.timeline
     assert run.step("each") == before
+
+
+# -- the fan-out's watch: what a dead invocation left undone ---------------------------------
+
+
+def watched(items=4, max_parallel=2):
+    """A fan-out whose children ended without being counted, as when their invocations died
+    between the child's write and the count: the driver drops the counts."""
+    run = EngineDriver(fanout(max_parallel=max_parallel), list(range(items)))
+    return run
+
+
+def test_a_count_lost_with_its_invocation_is_recounted_once_counts_are_quiet():
+    run = watched()
+    real_follow = run._follow
+    run._follow = lambda decision: None  # the invocation dies after the child's write
+    run.succeed("each[0]", "A")
+    run._follow = real_follow
+    parent = run.step("each")
+    assert (parent.children_succeeded, parent.next_child) == (0, 2)  # the count was lost
+    # The watch at the parent's due time: no count came in for SETTLE, so the counters are set
+    # to what the children say and the lost slot goes to the next child.
+    run.fire("each")
+    parent = run.step("each")
+    assert (parent.children_succeeded, parent.next_child) == (1, 3)
+    assert "fanout_recounted" in run.types("each")
+    assert run.status("each[2]") == "running"
+    for key in ("each[1]", "each[2]"):
+        run.succeed(key, key)
+    run.succeed("each[3]", "D")
+    assert run.step("each").output == ["A", "each[1]", "each[2]", "D"]
+
+
+def test_a_start_lost_with_its_invocation_is_made_by_the_watch():
+    run = watched()
+    real_send = run.send
+    dropped = []
+
+    def send(event, at=None):
+        if isinstance(event, ItemReady) and event.key == "each[2]" and not dropped:
+            dropped.append(event)  # the count claimed slot 2, then its invocation died
+            return None
+        return real_send(event, at)
+
+    run.send = send
+    run.succeed("each[0]", "A")
+    assert run.status("each[2]") is None and run.step("each").next_child == 3
+    run.fire("each")
+    assert run.status("each[2]") == "running"
+    assert "fanout_restarted" in run.types("each")
+
+
+def test_a_busy_fan_out_is_not_recounted():
+    run = watched()
+    due = run.step("each").due_at
+    run.advance(timedelta(minutes=4))
+    run.succeed("each[0]", "A")  # a count a minute before the watch
+    decision = run.fire("each")
+    assert "fanout_recounted" not in [e.type for e in decision.timeline]
+    assert set(decision.steps) == {"each"}  # the watch only re-armed itself
+    assert run.step("each").due_at > due
+
+
+def test_a_child_whose_lease_ran_out_is_found_by_the_watch():
+    run = watched()
+    later = run.step("each[0]").attempt_started_at + DEFAULT_LEASE + timedelta(minutes=1)
+    run.send(TimerFired("each", run.step("each").due_at), at=later)
+    assert [d.attempt for d in run.dispatches("each[0]")] == [1, 2]
+    assert "attempt_lost" in run.types("each[0]")
