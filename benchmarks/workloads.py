@@ -452,8 +452,6 @@ def peak_rss_mb() -> float:
 W1_STEPS = SEQUENTIAL_STEPS
 W2_STEPS = SMALL_FANOUT + 1  # the children and the join
 W3_STEPS = 3  # a task, the delay, a task
-W4_STEPS = LARGE_FANOUT + 1
-W6_STEPS = WIDE_FANOUT + 1
 
 
 def w1(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
@@ -488,22 +486,25 @@ def w3(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def w4(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
-    def one() -> Outcome:
-        items = {"items": list(range(LARGE_FANOUT))}
-        return bench.run("bench-fanout", items, deadline_s=args.deadline)
+def large_fanout(
+    bench: Bench, args: argparse.Namespace, workflow: str, items: int
+) -> dict[str, Any]:
+    """One run of ``workflow`` over ``items`` items (after a warm-up of 10), within the
+    deadline; its steps are the children and the join."""
 
-    bench.run("bench-fanout", {"items": list(range(10))})  # warm-up
-    return figures(bench, measure(one, args.repeat), W4_STEPS)
+    def one() -> Outcome:
+        return bench.run(workflow, {"items": list(range(items))}, deadline_s=args.deadline)
+
+    bench.run(workflow, {"items": list(range(10))})  # warm-up
+    return figures(bench, measure(one, args.repeat), items + 1)
+
+
+def w4(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    return large_fanout(bench, args, "bench-fanout", LARGE_FANOUT)
 
 
 def w6(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
-    def one() -> Outcome:
-        items = {"items": list(range(WIDE_FANOUT))}
-        return bench.run("bench-wide", items, deadline_s=args.deadline)
-
-    bench.run("bench-wide", {"items": list(range(10))})  # warm-up
-    return figures(bench, measure(one, args.repeat), W6_STEPS)
+    return large_fanout(bench, args, "bench-wide", WIDE_FANOUT)
 
 
 def w5(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:

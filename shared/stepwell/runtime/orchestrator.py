@@ -185,9 +185,13 @@ class Orchestrator:
 
     def _created(self, decision: Decision) -> None:
         if decision.run is not None:
-            seen = decision.run.copy()
-            seen.seq = decision.run.seq + 1
-            self._remember(seen)
+            self._remember_committed(decision.run)
+
+    def _remember_committed(self, run: RunState) -> None:
+        """Keep a run record a commit wrote (its seq as the store now has it)."""
+        seen = run.copy()
+        seen.seq = run.seq + 1
+        self._remember(seen)
 
     def rerun(
         self,
@@ -361,9 +365,7 @@ class Orchestrator:
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
             if decision.run is not None:
-                seen = decision.run.copy()
-                seen.seq = state.run.seq + 1
-                self._remember(seen)
+                self._remember_committed(decision.run)
             self._committed(run_id, decision)
             if waiting and len(folded) == pending:
                 self.store.tidy_inbox(run_id)
