@@ -22,9 +22,11 @@ from stepwell.engine.commands import (
     DispatchAttempt,
     FollowUp,
     ScheduleTimer,
+    WakeReplay,
 )
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.events import (
+    DependencyEnded,
     Event,
     LeaseExpired,
     OutboxDelivered,
@@ -49,10 +51,10 @@ def task(*depends_on: str, function: str = "fn", **fields: Any) -> dict[str, Any
 
 def counters_of(steps: Iterable[StepState]) -> tuple[int, int]:
     """(active, waiting) top-level steps of these records (for_each children are not counted;
-    their parent is, while it runs)."""
+    their parent is, while it runs; nor is a code-first run's own step)."""
     active = waiting = 0
     for step in steps:
-        if step.index is not None:
+        if step.index is not None or step.key == "$workflow":
             continue
         if step.status in ("running", "retrying"):
             active += 1
@@ -147,6 +149,14 @@ class EngineDriver:
         for command in decision.commands:
             if isinstance(command, FollowUp):
                 self.send(command.event)
+            elif isinstance(command, WakeReplay):
+                # As a store's conditional update does: flag the replay if it still runs.
+                own = self.steps.get("$workflow")
+                if own is not None and own.status == "running" and own.attempt == command.attempt:
+                    own.wake = True
+                    own.rev += 1
+                else:
+                    self.send(DependencyEnded("$workflow", command.by))
             elif isinstance(command, CountItem):
                 parent = self.steps.get(command.parent_key)
                 counted = fanout.counted(parent, command, self.now) if parent else None
@@ -216,9 +226,12 @@ class EngineDriver:
             )
 
     def _check_noted(self, decision: Decision) -> None:
-        """Every step status change and the run's end have a timeline entry of their own."""
+        """Every step status change and the run's end have a timeline entry of their own
+        (but a code-first run's replays: the steps they reach have theirs)."""
         noted = {entry.step for entry in decision.timeline}
         for key, record in decision.steps.items():
+            if key == "$workflow" and record.status in ("running", "waiting"):
+                continue
             old = self.steps.get(key)
             if record.status != (old.status if old is not None else "pending"):
                 assert key in noted, f"{key} became {record.status} without a timeline entry"

@@ -325,7 +325,10 @@ def test_every_status_in_flight_suspends(status):
     run = FakeRun(flow)
     run.replay()
     run.journal["t"] = replace(run.journal["t"], status=status)
-    assert run.replay() == Yield("suspended")
+    answer = run.replay()
+    assert answer == Yield("suspended")
+    # What it waits for, told to the engine (a wait does not keep the run running).
+    assert (answer.in_flight, answer.running) == (1, 0 if status == "waiting" else 1)
 
 
 def test_a_pending_record_is_a_step_not_started_yet_and_is_issued():

@@ -160,19 +160,16 @@ def test_a_cancelled_code_run_cancels_its_steps_in_flight() -> None:
     assert run.status("a") == run.status("b") == run.status(W) == "cancelled"
 
 
-def test_a_replay_that_reaches_more_steps_than_a_commit_holds_starts_them_in_waves() -> None:
+def test_a_replay_that_reaches_many_steps_writes_each_on_its_own() -> None:
     run = driver(check_timeline=False)
     answer = suspended(*(task(f"item{i}", i) for i in range(100)))
+    before = len(run.decisions)
     first = run.succeed(W, answer)
-    assert len(first.steps) <= 40  # one TransactWriteItems: the engine's budget per decision
-    started = len(run.dispatches()) - 1
-    assert 30 <= started < 40 and len(run.dispatches(W)) == 2  # the next replay follows at once
-    while len(run.dispatches()) - len(run.dispatches(W)) < 100:
-        decision = run.succeed(W, answer)  # the replay reaches the same steps again
-        assert len(decision.steps) <= 40
+    assert set(first.steps) == {W} and not first.run_changed  # the replay's own step alone
+    follow = run.decisions[before + 1 :]
+    assert len(follow) == 100 and all(len(d.steps) == 1 and not d.run_changed for d in follow)
     assert {d.key for d in run.dispatches() if d.key != W} == {f"item{i}" for i in range(100)}
-    run.succeed(W, answer)  # every step is in flight now: the replay waits
-    assert run.status(W) == "waiting"
+    assert run.status(W) == "waiting" and len(run.dispatches(W)) == 1
 
 
 def test_an_answer_is_loaded_in_one_round_trip() -> None:

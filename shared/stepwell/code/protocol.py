@@ -108,6 +108,12 @@ class Yield:
     longer matches the journal (the message names the step and what changed)."""
     issued: list[Issue] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    in_flight: int = field(default=0, compare=False)
+    """Steps of the journal that had not ended when the replay read it (what it waits for
+    besides ``issued``). Derived from the journal, so answers compare without it."""
+    running: int = field(default=0, compare=False)
+    """Of those, the ones running or about to retry (not waits): while any run, the run is
+    ``running`` even if waits are open."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (the replay attempt's output)."""
@@ -122,6 +128,8 @@ class Yield:
             error=data.get("error"),
             issued=[Issue(**item) for item in data.get("issued") or []],
             checkpoints=[Checkpoint(**item) for item in data.get("checkpoints") or []],
+            in_flight=int(data.get("in_flight") or 0),
+            running=int(data.get("running") or 0),
         )
 
 

@@ -249,7 +249,14 @@ class Replay:
                 checkpoints=checkpoints,
             )
         if status == "suspended":
-            return Yield("suspended", issued=list(self.issued), checkpoints=checkpoints)
+            open_ = [r for r in self.records.values() if not r.ended]
+            return Yield(
+                "suspended",
+                issued=list(self.issued),
+                checkpoints=checkpoints,
+                in_flight=len(open_),
+                running=sum(r.status in ("running", "retrying") for r in open_),
+            )
         if status == "failed":
             return Yield("failed", error=error, checkpoints=checkpoints)
         left = self.unreached_top()

@@ -83,8 +83,8 @@ def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
         work.emit(ScheduleTimer(work.run.id, step.key, due))
 
 
-def start(work: Work, step: StepState, spec: Step) -> None:
-    """Record a new attempt and ask for it to run."""
+def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> None:
+    """Record a new attempt and ask for it to run (``quiet``: with no timeline entry)."""
     step.attempt += 1
     step.token = attempt_token(work.run, step.key, step.attempt)
     step.attempt_started_at = work.now
@@ -116,9 +116,12 @@ def start(work: Work, step: StepState, spec: Step) -> None:
         # time per attempt would cost two index writes for a rare case.
         step.due_at = None
     function = spec.function if isinstance(spec, TaskStep) else None
-    work.note(
-        "step_dispatched", step, f"attempt {step.attempt}" + (f" -> {function}" if function else "")
-    )
+    if not quiet:
+        work.note(
+            "step_dispatched",
+            step,
+            f"attempt {step.attempt}" + (f" -> {function}" if function else ""),
+        )
     work.emit(
         DispatchAttempt(
             run_id=work.run.id,

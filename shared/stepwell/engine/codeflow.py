@@ -7,6 +7,11 @@ records, creates the steps it issued (their definition travels on their records,
 and starts them exactly as it starts YAML steps. When one of them ends, the run replays again;
 a step that ends while a replay is running sets ``wake`` so the next replay follows at once.
 A step's failure does not fail the run: the code receives it and decides.
+
+Nothing of this locks the run: a step's end is written on the step alone and wakes the replay
+in a write of the replay's step; a suspension is written on the replay's step, and each step it
+reached follows in a write of its own. Only the run's start and end, and waits opening and
+closing, write the run record.
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
+from stepwell.engine.commands import FollowUp, WakeReplay
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
+from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
 
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
+WAIT_KINDS = frozenset({"approval", "delay", "callback", "workflow"})
+"""Issued kinds that wait (on a person, a timer, a callback, a child run) rather than run."""
 
 REPLAY_RETRY = Retry(max_attempts=3, interval=timedelta(seconds=2))
 """A replay that crashed (not the workflow's own exception: that fails the run) is retried."""
@@ -72,11 +81,16 @@ def start(work: Work) -> None:
 def _replay(work: Work, step: StepState) -> None:
     step.wake = False
     step.retry_base = step.attempt  # the retry policy counts this replay's failures only
-    attempts.start(work, step, spec_of(work, WORKFLOW_KEY))
+    # Replays are the run's own machinery: the steps they reach go on the timeline, not they.
+    attempts.start(work, step, spec_of(work, WORKFLOW_KEY), quiet=True)
 
 
 def on_yield(work: Work, step: StepState, output: Any) -> None:
-    """A replay returned: record its checkpoints and issued steps, or end the run."""
+    """A replay returned: end the run, or record what it reached and wait for its steps.
+
+    A suspension writes the replay's own step alone; each checkpoint and each issued step
+    follows as a write of its own (a :class:`StepReached`), so a replay's commit does not grow
+    with what it reached and takes no lock on the run."""
     try:
         result = Yield.from_dict(output)
     except (KeyError, TypeError, ValueError) as exc:
@@ -84,38 +98,41 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
             work, step, "InvalidReplay", f"the replay's answer is not a yield: {exc}"
         )
         return
-    # One load for every record the answer names (not one round trip per new step).
-    work.state.require({issue.key for issue in result.issued} | {c.key for c in result.checkpoints})
+    if result.status == "suspended":
+        _suspended(work, step, result)
+        return
+    # The run ends with this answer: its checkpoints are written with the end.
+    work.state.require({c.key for c in result.checkpoints})
     budget = MAX_STEP_WRITES - 2  # the replay step and the run leave room in the transaction
     for checkpoint in result.checkpoints:
         if len(work.steps) >= budget:
-            step.wake = True  # the rest is run again (inline steps are at least once)
-            break
-        _checkpoint(work, checkpoint)
-    if result.status == "completed" and step.wake:
-        result = Yield("suspended")  # its checkpoints did not all fit: replay to finish
+            # The rest is run again by the next replay (inline steps are at least once).
+            _replay(work, step)
+            return
+        _checkpoint(work, checkpoint, step.attempt)
     if result.status == "completed":
         flow.succeed(work, step, result.output)
         return
-    if result.status == "failed":
-        error = result.error or {}
-        flow.fail_step(
-            work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
-        )
-        return
-    for issue in result.issued:
-        if len(work.steps) >= budget:
-            # One transaction holds at most MAX_STEP_WRITES records: the next replay, which
-            # follows at once, reaches the steps left out and starts them.
-            step.wake = True
-            break
-        _issue(work, issue)
-        if work.run.terminal:
-            return
+    error = result.error or {}
+    flow.fail_step(
+        work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
+    )
+
+
+def _suspended(work: Work, step: StepState, result: Yield) -> None:
+    # What the replay reached is loaded with its own step (one read), so the writes that
+    # follow know which records exist.
+    work.state.require({issue.key for issue in result.issued} | {c.key for c in result.checkpoints})
+    reached: list[Checkpoint | Issue] = [*result.checkpoints, *result.issued]
+    for one in reached:
+        work.emit(FollowUp(work.run.id, StepReached(one.key, one, step.attempt)))
+    step.steps_running = result.running + sum(
+        issue.kind not in WAIT_KINDS for issue in result.issued
+    )
     if step.wake:
-        _replay(work, step)  # a step ended while this replay ran (or as it was issued)
+        _replay(work, step)  # a step ended while this replay ran
         return
-    if work.run.open_steps <= 1:
+    if not result.issued and not result.in_flight:
         flow.fail_step(
             work,
             step,
@@ -126,15 +143,19 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
     work.set_status(step, "waiting")
     step.waiting_for = "steps"
     attempts.set_timer(work, step, None)
-    work.note(
-        "replay_suspended",
-        step,
-        f"{len(result.issued)} steps started, {work.run.open_steps - 1} in flight",
-        issued=[issue.key for issue in result.issued],
-    )
 
 
-def _checkpoint(work: Work, checkpoint: Checkpoint) -> None:
+def on_reached(work: Work, event: StepReached) -> None:
+    """Write what a replay reached: an inline step's result, or a step to start."""
+    if work.run.terminal:
+        return
+    if isinstance(event.step, Checkpoint):
+        _checkpoint(work, event.step, event.replay)
+    else:
+        _issue(work, event.step, event.replay)
+
+
+def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     """An inline step the replay ran: an ended record."""
     if checkpoint.kind not in INLINE_KINDS or work.peek(checkpoint.key) is not None:
         return  # a repeated answer (the replay was delivered twice): recorded already
@@ -153,7 +174,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint) -> None:
         error=checkpoint.error,
         started_at=work.now,
         ended_at=work.now,
-        created_seq=work.run.seq,
+        created_seq=replay,
     )
     work.steps[checkpoint.key] = step
     if checkpoint.status == "succeeded":
@@ -169,7 +190,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint) -> None:
         )
 
 
-def _issue(work: Work, issue: Issue) -> None:
+def _issue(work: Work, issue: Issue, replay: int) -> None:
     """A step the code reached for the first time: create its record and start it."""
     known = work.peek(issue.key)
     if known is not None and (known.spec is not None or known.status != "pending"):
@@ -183,12 +204,11 @@ def _issue(work: Work, issue: Issue) -> None:
         after=list(issue.after),
         input=issue.input,
         started_at=work.now,
-        created_seq=work.run.seq,
+        created_seq=replay,
         # A callback that came before its wait was kept on a record of its own: the wait takes it.
         early_signal=known.early_signal if known is not None else None,
     )
     work.steps[issue.key] = step
-    work.touch_run().open_steps += 1
     if issue.kind not in ISSUED_KINDS:
         flow.fail_step(
             work, step, "InvalidStep", f"step '{issue.name}': {issue.kind!r} is not a step kind"
@@ -227,11 +247,11 @@ def _data(work: Work) -> dict[str, Any]:
 
 def ended(work: Work, step: StepState) -> None:
     """A step of a code-first run ended: end the run (the replay step) or wake the replay."""
-    run = work.touch_run()
-    run.open_steps -= 1
-    if run.terminal:
+    if work.run.terminal:
         return
     if step.key == WORKFLOW_KEY:
+        run = work.touch_run()
+        run.open_steps -= 1
         if step.status == "succeeded":
             problem = flow.schema_problem(work.definition.output_schema, step.output)
             if problem:
@@ -255,10 +275,20 @@ def ended(work: Work, step: StepState) -> None:
             },
         )
         return
-    main = work.step(WORKFLOW_KEY)
-    if main is None or main.terminal:
+    # The replay is woken in a write of its own (the step's end is written alone).
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
+
+
+def on_woken(work: Work, event: DependencyEnded) -> None:
+    """``event.dependency`` ended: replay now if the replay waits; tell a running replay to
+    replay again when it is done (an atomic flag, so a crowd of ends does not contend)."""
+    main = work.peek(WORKFLOW_KEY)
+    if main is None or main.terminal or work.run.terminal:
         return
     if main.status == "waiting" and main.waiting_for == "steps":
-        _replay(work, main)
-    else:
-        main.wake = True
+        step = work.step(WORKFLOW_KEY)
+        assert step is not None
+        _replay(work, step)
+    elif main.status == "running":
+        work.emit(WakeReplay(work.run.id, main.attempt, event.dependency))
+    # retrying: the replay's retry reads the journal afresh

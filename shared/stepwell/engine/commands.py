@@ -147,6 +147,19 @@ class CountItem:
     kind: Literal["count_item"] = "count_item"
 
 
+@dataclass(frozen=True)
+class WakeReplay:
+    """Tell a code-first run's running replay (attempt ``attempt``) that ``by`` ended: one
+    update that sets its ``wake`` flag (and bumps its revision, so the replay's own commit sees
+    it) on the condition that the attempt still runs; otherwise ``by``'s end is decided again
+    on the replay step as it is then (engine.codeflow.on_woken)."""
+
+    run_id: str
+    attempt: int
+    by: str
+    kind: Literal["wake_replay"] = "wake_replay"
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -157,6 +170,7 @@ Command = (
     | NotifyParent
     | ContinueRun
     | CountItem
+    | WakeReplay
     | FollowUp
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from stepwell.code.protocol import WORKFLOW_KEY
+from stepwell.code.protocol import INLINE_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import attempts, codeflow, fanout, flow, waits
 from stepwell.engine.commands import (
@@ -37,6 +37,7 @@ from stepwell.engine.events import (
     RetryRequested,
     SkipRequested,
     StepFailed,
+    StepReached,
     StepSucceeded,
     TimerFired,
 )
@@ -191,8 +192,12 @@ def _apply(work: Work, event: Event) -> None:
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
+        case DependencyEnded() if work.definition.code is not None:
+            codeflow.on_woken(work, event)
         case DependencyEnded():
             flow.on_dependency_ended(work, event)
+        case StepReached():
+            codeflow.on_reached(work, event)
         case ItemReady():
             fanout.on_ready(work, event)
         case LeaseExpired():
@@ -238,7 +243,7 @@ def _watch(work: Work) -> None:
     run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
     work.state.require_all()
     definition = work.definition
-    busy = False
+    busy = definition.code is not None and _replay_lost(work)
     for key in sorted(work.state.steps):
         record = work.peek(key)
         if record is None or record.index is not None:
@@ -259,6 +264,33 @@ def _watch(work: Work) -> None:
                 ended = DependencyEnded(dependent, key, record.status == "skipped")
                 work.emit(FollowUp(work.run.id, ended))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
+
+
+def _replay_lost(work: Work) -> bool:
+    """A code-first run whose replay waits for steps none of which is in flight, or since
+    whose start a step ended: a dead invocation did not wake it (or did not write what it
+    reached). Wake it."""
+    main = work.peek(WORKFLOW_KEY)
+    if main is None or main.status != "waiting" or main.waiting_for != "steps":
+        return False
+    since = main.attempt_started_at
+    ended_since = [
+        record.key
+        for record in work.state.steps.values()
+        if record.key != WORKFLOW_KEY
+        and record.terminal
+        and (record.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
+        and (since is None or (record.ended_at is not None and record.ended_at >= since))
+    ]
+    in_flight = any(
+        not record.terminal and record.key != WORKFLOW_KEY and record.status != "pending"
+        for record in work.state.steps.values()
+    )
+    if not ended_since and in_flight:
+        return False
+    by = ended_since[0] if ended_since else WORKFLOW_KEY
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, by)))
+    return True
 
 
 def _redeliver(work: Work) -> None:

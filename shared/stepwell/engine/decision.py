@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
 from stepwell.engine.state import RunState, State, StepState, StepStatus
@@ -158,11 +159,12 @@ class Work:
 
         Only a wait opening or closing touches the run record (a step running, retrying or
         ending writes its own record alone); for_each children never do (their parent counts
-        as one step while it runs)."""
+        as one step while it runs), nor does a code-first run's own step."""
         if step.status == status:
             return
         top_level = step.index is None
-        if top_level:
+        # A code-first run's own step waits for its steps, not on a person or a timer.
+        if top_level and step.key != WORKFLOW_KEY:
             was, now = _CATEGORY.get(step.status), _CATEGORY.get(status)
             if (was == "waiting") != (now == "waiting"):
                 run = self.touch_run()
@@ -197,15 +199,11 @@ class Work:
         return False
 
     def _code_steps_active(self) -> bool:
-        """A code-first run counts its steps in flight (``open_steps``, its own step
-        included): some run unless every one in flight is a wait."""
-        from stepwell.code.protocol import WORKFLOW_KEY
-
+        """A code-first run: its replay runs, or its last replay left steps running."""
         own = self.peek(WORKFLOW_KEY)
-        if own is not None and _CATEGORY.get(own.status) == "active":
-            return True
-        own_wait = 1 if own is not None and own.status == "waiting" else 0
-        return self.run.open_steps - 1 > self.run.waiting_steps - own_wait
+        if own is None:
+            return False
+        return _CATEGORY.get(own.status) == "active" or own.steps_running > 0
 
     def note(
         self,

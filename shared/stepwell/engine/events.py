@@ -166,6 +166,19 @@ class FanoutSettled:
     kind: Literal["fanout_settled"] = "fanout_settled"
 
 
+@dataclass(frozen=True)
+class StepReached:
+    """A code-first replay reached ``key``, which has no record yet: ``step`` is the
+    :class:`~stepwell.code.protocol.Issue` to start or the
+    :class:`~stepwell.code.protocol.Checkpoint` (an inline step's result) to record;
+    ``replay`` is the replay's attempt number (which steps came before which)."""
+
+    key: str
+    step: Any
+    replay: int
+    kind: Literal["step_reached"] = "step_reached"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -182,4 +195,5 @@ Event = (
     | DependencyEnded
     | LeaseExpired
     | FanoutSettled
+    | StepReached
 )

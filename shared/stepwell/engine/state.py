@@ -188,8 +188,11 @@ class StepState:
     """The steps whose results the code had read before reaching this one (graph edges)."""
     wake: bool = False
     """A code-first run's own step: a step ended while a replay was running, so replay again."""
+    steps_running: int = 0
+    """A code-first run's own step: the steps its last replay left running (not waits); the
+    run is ``waiting`` only while it waits and none run."""
     created_seq: int | None = None
-    """Code-first runs: the run's ``seq`` when the replay that reached the step was recorded
+    """Code-first runs: the attempt of the run's own step (the replay) that reached the step
     (which steps came before which, for a rerun from a step)."""
     rev: int = 0
     """Optimistic-concurrency version of this record, owned by the store (0: not stored yet):

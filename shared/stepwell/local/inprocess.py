@@ -151,9 +151,8 @@ class InProcessWorld:
             run = self.store.get_run(command.run_id)
             assert run is not None
             replayed = self.code[run.workflow]
-            return replay_run(
-                self.store, run, replayed, command.attempt, self.clock.now()
-            ).to_dict()
+            steps = self.store.steps(run.id)
+            return replay_run(run, steps, replayed, command.attempt, self.clock.now()).to_dict()
         if command.step_type == "task":
             assert command.function is not None
             function = self.functions.get(command.function)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, fanout, rerun
 from stepwell.engine.commands import (
@@ -30,6 +31,7 @@ from stepwell.engine.commands import (
     RequestApproval,
     ScheduleTimer,
     StartChildRun,
+    WakeReplay,
 )
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import (
@@ -44,6 +46,7 @@ from stepwell.engine.events import (
     LeaseExpired,
     OutboxDelivered,
     StepFailed,
+    StepReached,
     StepSucceeded,
     TimerFired,
 )
@@ -67,7 +70,7 @@ MAX_CACHED_RUNS = 10_000
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
 """What can happen to a step (a for_each child too)."""
-_ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded)
+_ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached)
 
 
 def may_race(definition: Workflow) -> bool:
@@ -79,15 +82,13 @@ def may_race(definition: Workflow) -> bool:
     return any(len(dependents) > 1 for dependents in definition.dependents.values())
 
 
-def alone(definition: Workflow, event: Event) -> bool:
+def alone(event: Event) -> bool:
     """Whether ``event`` is first decided on the records of one step, to be written alone (no
-    run lock): what happens to a step of a YAML workflow (its result, retry, timers, a
-    dependency's end), to a for_each child, and a fan-out's watch. A decision that turns out
-    to change the run (a sink's end, a wait, a failure, an approval to request) is decided
-    again as a run-level commit."""
-    if definition.code is not None or getattr(event, "key", None) is None:
-        return False
-    return isinstance(event, _ALONE_EVENTS)
+    run lock): what happens to a step (its result, retry, timers, a dependency's end; a
+    code-first replay's answer, what it reached, its waking), to a for_each child, and a
+    fan-out's watch. A decision that turns out to change the run (a sink's end, a wait, a
+    failure, an approval to request) is decided again as a run-level commit."""
+    return getattr(event, "key", None) is not None and isinstance(event, _ALONE_EVENTS)
 
 
 class UnknownWorkflow(LookupError):
@@ -130,7 +131,7 @@ class Orchestrator:
         """definition version -> whether its runs can have several results in flight"""
         self._warm: dict[str, State] = {}
         """run id -> the records the step just written was decided on (with it as written),
-        for its follow-ups while they are carried out."""
+        for its follow-ups while they are carried out (forgotten once they all are)."""
         self._runs: dict[str, RunState] = {}
         """run id -> its record as last seen: what one-step decisions read of the run (its
         input, context, nonce and version never change after the start)."""
@@ -227,13 +228,19 @@ class Orchestrator:
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run; None when nothing changed. Events of one step alone (see
         :func:`alone`) are written on that step; the others commit on the run."""
-        if getattr(event, "key", None) is not None and isinstance(event, _ALONE_EVENTS):
+        if alone(event):
             run = self._known_run(run_id)
             if run is None:
                 return None
-            if alone(self._definition_of(run), event):
-                return self._handle_step(run, event)
+            return self._handle_step(run, event)
         return self._handle_run(run_id, event)
+
+    def read_for(self, run_id: str, state: State) -> None:
+        """Records just read for the next event of this run (a replay's journal, for its
+        answer): the decision starts from them, and its conditional write finds them stale
+        if they are."""
+        self._remember(state.run)
+        self._warm[run_id] = state
 
     def _known_run(self, run_id: str) -> RunState | None:
         found = self._runs.get(run_id)
@@ -267,7 +274,7 @@ class Orchestrator:
         keys = core.reads_for(definition, event)
         state = self._warm.pop(run.id, None)
         for tries in range(MAX_CONFLICT_RETRIES):
-            if state is None or not keys <= (set(state.steps) | state.absent):
+            if state is None or not (state.complete or keys <= set(state.steps) | state.absent):
                 try:
                     state = self.store.load_steps(run.id, keys)
                 except RunNotFound:
@@ -275,6 +282,9 @@ class Orchestrator:
             decision = self._decide(definition, state, [event])
             if decision.empty:
                 return None
+            if not decision.steps and not decision.timeline and not decision.run_changed:
+                self._committed(run.id, decision)  # nothing to write: only something to do
+                return decision
             if decision.single_step is None:
                 return self._handle_run(run.id, event, state)
             try:
@@ -289,10 +299,7 @@ class Orchestrator:
             state.steps[key] = written
             state.absent.discard(key)
             self._warm[run.id] = state
-            try:
-                self._committed(run.id, decision)
-            finally:
-                self._warm.pop(run.id, None)
+            self._committed(run.id, decision)
             return decision
         raise Conflict(f"run {run.id}: gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
 
@@ -427,6 +434,7 @@ class Orchestrator:
                 self._do(origin, command)
         finally:
             self._draining = False
+            self._warm.clear()  # what follow-ups were decided on is only good for them
 
     def _do(self, run_id: str, command: Command | OutboxDelivered) -> None:
         match command:
@@ -489,6 +497,11 @@ class Orchestrator:
                 self.handle(command.run_id, Continue(command.key))
             case FollowUp():
                 self.handle(command.run_id, command.event)
+            case WakeReplay():
+                if not self.store.wake_replay(run_id, command.attempt):
+                    # The replay is no longer that attempt: decide the end on it as it is now.
+                    self._warm.pop(run_id, None)
+                    self.handle(run_id, DependencyEnded(WORKFLOW_KEY, command.by))
             case CountItem():
                 counted = self.store.count_item(run_id, command, self.clock.now())
                 known = self._known_run(run_id) if counted is not None else None

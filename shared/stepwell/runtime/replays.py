@@ -1,19 +1,22 @@
 """Replaying a code-first workflow: one attempt of a code-first run's own step, in the runner.
 
-The replay reads the run and its step records (the journal), runs the workflow function from
-the top against them, and answers with a Yield, which the engine turns into records and steps.
+The replay reads the run and its step records (the journal: see :class:`Journals` for how a
+resume reads only what changed), runs the workflow function from the top against them, and
+answers with a Yield, which the engine turns into records and steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stepwell.code.protocol import WORKFLOW_KEY, Recorded, RunInfo, Yield
-from stepwell.engine.state import RunState, StepState
+from stepwell.engine.state import RunState, State, StepState
 from stepwell.runtime.envelope import StepEnvelope, StepResult
-from stepwell.store.port import Store
+from stepwell.store.port import RunNotFound, Store
 
 if TYPE_CHECKING:
     from stepwell.runtime.wiring import Runtime
@@ -39,11 +42,68 @@ def recorded(step: StepState) -> Recorded:
     )
 
 
+@dataclass
+class _Seen:
+    """What a replay of a run read and reached: enough for the next replay to read only what
+    can have changed since."""
+
+    attempt: int
+    seq: int
+    steps: dict[str, StepState]
+    changing: frozenset[str]
+    """Keys whose records may change before the next replay: those in flight when this one
+    read, and those it reached (written after it)."""
+
+
+MAX_JOURNALS = 1_000
+"""Runs whose journal a process keeps between replays."""
+
+
+class Journals:
+    """The step records of code-first runs as the last replay in this process read them.
+
+    The replay that follows attempt ``n`` is attempt ``n + 1``: if this process ran attempt
+    ``n`` and the run record has not changed since (an operator action, a wait opening or
+    closing: every run-level write bumps its ``seq``), only the records that can have changed
+    are read again, in one BatchGetItem with the run and the replay's own step. Ended records
+    never change, so a resume reads what is new, not the whole run. Otherwise the whole run is
+    read (a Query)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Seen] = {}
+        self._lock = threading.Lock()
+
+    def read(self, store: Store, run_id: str, attempt: int) -> State:
+        """The run and every step record, for replay ``attempt``."""
+        with self._lock:
+            seen = self._seen.pop(run_id, None)
+        if seen is not None and seen.attempt == attempt - 1:
+            state = store.load_steps(run_id, seen.changing | {WORKFLOW_KEY})
+            if state.run.seq == seen.seq:
+                steps = {k: v for k, v in seen.steps.items() if k not in state.absent}
+                steps.update(state.steps)
+                return State(run=state.run, steps=steps, complete=True)
+        run = store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return State(run=run, steps={s.key: s for s in store.steps(run_id)}, complete=True)
+
+    def keep(self, state: State, attempt: int, answer: Yield) -> None:
+        """Remember what replay ``attempt`` read and reached."""
+        reached = {i.key for i in answer.issued} | {c.key for c in answer.checkpoints}
+        changing = {k for k, s in state.steps.items() if not s.terminal} | reached
+        seen = _Seen(attempt, state.run.seq, dict(state.steps), frozenset(changing))
+        with self._lock:
+            if len(self._seen) >= MAX_JOURNALS:
+                self._seen.clear()
+            self._seen[state.run.id] = seen
+
+
 def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
-    """Run the workflow function of ``envelope``'s run against its journal."""
-    run = runtime.store.get_run(envelope.run_id)
-    if run is None:
-        raise LookupError(f"run {envelope.run_id} does not exist")
+    """Run the workflow function of ``envelope``'s run against its journal; the records it
+    read serve the decision on its answer (in this invocation)."""
+    state = runtime.journals.read(runtime.store, envelope.run_id, envelope.attempt)
+    run = state.run
     definition = runtime.orchestrator.pinned(run)
     code = runtime.catalog.code(definition)
     if code is None:
@@ -51,17 +111,25 @@ def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
             f"no @workflow named {definition.name!r} is deployed with this runner "
             f"(the run started with {definition.code}, version {definition.code_version})"
         )
-    answer = replay_run(runtime.store, run, code.function, envelope.attempt, runtime.clock.now())
+    answer = replay_run(
+        run, list(state.steps.values()), code.function, envelope.attempt, runtime.clock.now()
+    )
+    runtime.journals.keep(state, envelope.attempt, answer)
+    runtime.orchestrator.read_for(run.id, state)
     return StepResult.succeeded(envelope, answer.to_dict())
 
 
 def replay_run(
-    store: Store, run: RunState, function: Callable[..., Any], number: int, now: datetime
+    run: RunState,
+    steps: Iterable[StepState],
+    function: Callable[..., Any],
+    number: int,
+    now: datetime,
 ) -> Yield:
     """Replay ``function`` over ``run``'s step records (``number``: the replay's attempt)."""
     from stepwell.code.replay import replay
 
-    journal = {step.key: recorded(step) for step in store.steps(run.id) if step.key != WORKFLOW_KEY}
+    journal = {step.key: recorded(step) for step in steps if step.key != WORKFLOW_KEY}
     info = RunInfo(
         run_id=run.id,
         workflow=run.workflow,

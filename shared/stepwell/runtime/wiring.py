@@ -23,6 +23,7 @@ from stepwell.runtime.builtins import BuiltinDeps
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.ports import Invoker, Metrics
+from stepwell.runtime.replays import Journals
 from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
 
@@ -60,6 +61,8 @@ class Runtime:
     """Invoke a plain Lambda synchronously: (function, payload) -> response (the runner's job)."""
     payloads: Offloader | None = None
     """The payload bucket: inputs too large to travel in a step envelope are kept there."""
+    journals: Journals = field(default_factory=Journals)
+    """Code-first journals as this process's last replays read them."""
 
     @property
     def metrics(self) -> Metrics:

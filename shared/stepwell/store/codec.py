@@ -92,6 +92,7 @@ STEP_FIELDS: dict[str, Kind] = {
     "position": "int",
     "after": "json",
     "wake": "bool",
+    "steps_running": "int",
     "created_seq": "int",
     "rev": "int",
 }

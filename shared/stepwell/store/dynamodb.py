@@ -33,6 +33,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
@@ -335,6 +336,26 @@ class DynamoStore:
         else:
             raise Conflict(f"run {run_id}: {count.parent_key} stayed busy in transactions")
         return self._step_from(data["Attributes"])
+
+    def wake_replay(self, run_id: str, attempt: int) -> bool:
+        """One UpdateItem of the run's own step: SET ``wake``, ADD ``rev`` 1, on the condition
+        that attempt ``attempt`` still runs."""
+        step = self.m.step
+        try:
+            self.m.connection.update_item(
+                codec.run_pk(run_id),
+                codec.step_sk(WORKFLOW_KEY),
+                actions=[step.wake.set(True), step.rev.add(1)],
+                condition=(step.status == "running") & (step.attempt == attempt),
+                return_values="NONE",
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        with self._lock:
+            self.commits += 1
+        return True
 
     def _step_update(
         self,

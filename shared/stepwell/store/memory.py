@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
@@ -113,6 +114,17 @@ class MemoryStore:
                 return None
             self._steps[run_id][count.parent_key] = after
             return after.copy()
+
+    def wake_replay(self, run_id: str, attempt: int) -> bool:
+        with self._lock:
+            own = self._steps.get(run_id, {}).get(WORKFLOW_KEY)
+            if own is None or own.status != "running" or own.attempt != attempt:
+                return False
+            woken = own.copy()
+            woken.wake = True
+            woken.rev += 1
+            self._steps[run_id][WORKFLOW_KEY] = woken
+            return True
 
     def _check_revs(self, run_id: str, decision: Decision) -> None:
         """Conflict unless every step the decision writes is still the record it loaded (and,

@@ -91,6 +91,11 @@ class Store(Protocol):
         does not run any more. Never conflicts."""
         ...
 
+    def wake_replay(self, run_id: str, attempt: int) -> bool:
+        """Set the ``wake`` flag of a code-first run's own step, bumping its revision, if
+        attempt ``attempt`` of it still runs (True); False otherwise. Never conflicts."""
+        ...
+
     def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
         """Apply a decision if the run's seq is still ``expected_seq``; else Conflict. The inbox
         entries ``folded`` (the decision applied their events) leave the inbox in the same
