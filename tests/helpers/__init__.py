@@ -251,13 +251,19 @@ class EngineDriver:
 
     def succeed(self, key: str, output: Any = None, attempt: int | None = None) -> Decision:
         """The current (or given) attempt of ``key`` returned ``output``."""
-        return self.send(StepSucceeded(key, attempt or self.steps[key].attempt, output))
+        return self.send(StepSucceeded(key, attempt or self.attempt_of(key), output))
+
+    def attempt_of(self, key: str) -> int:
+        """The attempt of ``key`` dispatched last (a replay a step's end started is not on the
+        replay's record until it answers), else its record's."""
+        sent = [d.attempt for d in self.dispatches(key)]
+        return max([self.steps[key].attempt, *sent])
 
     def fail(
         self, key: str, error_type: str = "Boom", attempt: int | None = None, **kw: Any
     ) -> Decision:
         """The current (or given) attempt of ``key`` raised ``error_type``."""
-        return self.send(StepFailed(key, attempt or self.steps[key].attempt, error_type, **kw))
+        return self.send(StepFailed(key, attempt or self.attempt_of(key), error_type, **kw))
 
     def fire(self, key: str | None) -> Decision:
         """Move time to the timer of ``key`` (None: the run) and deliver it."""

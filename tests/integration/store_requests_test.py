@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stepwell.definition.models import Workflow
 from stepwell.engine.events import StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
@@ -144,3 +145,50 @@ def test_a_fan_out_child_costs_the_same_whatever_the_items(
         )
     assert figures[8] == figures[40] == {(("BatchGetItem", 2), ("UpdateItem", 3))}
     assert starts[8] == starts[40]  # starting a fan-out costs the same whatever its width
+
+
+def code_chain(n: int) -> tuple[Workflow, Any]:
+    def flow(ctx: Any, input: Any) -> Any:
+        value = input
+        for i in range(n):
+            value = ctx.task(f"s{i:03d}", function="Echo", input=value)
+        return value
+
+    definition = Workflow(name=f"code-chain-{n}", steps={}, code="chain.py:flow", code_version="1")
+    return definition, flow
+
+
+def test_a_code_first_step_costs_the_same_whatever_the_run_length(store: DynamoStore) -> None:
+    shapes = {}
+    for n in (5, 40):
+        definition, flow = code_chain(n)
+        world = world_on(store, definition)
+        world.code[definition.name] = flow
+        meter = metered(store)
+        run_id = world.start(definition.name, {"n": 0}, run_id=definition.name)
+        ends, replays = [], []
+        while world.dispatched:
+            command = world.dispatched.popleft()
+            before = meter.reading()
+            world._run_attempt(command)
+            (replays if command.key == "$workflow" else ends).append(meter.reading() - before)
+        run = store.get_run(run_id)
+        assert (
+            run is not None
+            and run.status == "succeeded"
+            and run.output == {"step": f"s{n - 1:03d}", "n": n}
+        )
+        # A step's end: one read (the step and the replay's step; the run as last seen), one
+        # conditional write of the step alone, whose end also starts the next replay.
+        assert {tuple(sorted(s.dynamodb_calls.items())) for s in ends} == {
+            (("BatchGetItem", 1), ("UpdateItem", 1))
+        }
+        # A replay: one read of what can have changed since the last one (the run, the replay's
+        # step, the step that ended), then its own step, and the step it reached, written alone.
+        middle = replays[1:-1]
+        assert {tuple(sorted(s.dynamodb_calls.items())) for s in middle} == {
+            (("BatchGetItem", 1), ("UpdateItem", 2))
+        }
+        shapes[n] = {(s.items_read, s.items_written) for s in middle}
+        print(json.dumps({"n": n, "end": ends[-1].summary(), "replay": middle[-1].summary()}))
+    assert shapes[5] == shapes[40] == {(3, 2)}

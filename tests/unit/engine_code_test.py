@@ -12,7 +12,7 @@ from helpers import EngineDriver
 from stepwell.code.protocol import WORKFLOW_KEY, Checkpoint, Issue, Yield
 from stepwell.definition.models import Workflow
 from stepwell.engine import core
-from stepwell.engine.events import StepSucceeded
+from stepwell.engine.events import StepSucceeded, TimerFired
 
 W = WORKFLOW_KEY
 CODE = Workflow(name="code-flow", steps={}, code="flow.py:flow", code_version="1")
@@ -176,3 +176,71 @@ def test_an_answer_is_loaded_in_one_round_trip() -> None:
     run = driver()
     run.succeed(W, suspended(*(task(f"item{i}", i) for i in range(10))))
     assert len(run.extra_loads) <= 1
+
+
+def test_a_step_the_replay_waits_for_alone_starts_the_next_replay_in_its_own_write() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    assert run.step(W).steps_waited == 1
+    end = run.succeed("a", {"ok": 1})
+    # One write (the step's end) and the next replay dispatched by it: no write of the replay's
+    # step, nothing on the run.
+    assert set(end.steps) == {"a"} and not end.run_changed
+    replay = run.dispatches(W)[-1]
+    assert replay.attempt == 2 and run.step(W).attempt == 1
+    answer = run.succeed(W, suspended(task("b", 1)))  # its answer begins attempt 2
+    assert run.step(W).attempt == 2 and run.step(W).status == "waiting"
+    assert set(answer.steps) == {W} and run.status("b") == "running"
+
+
+def test_ends_of_steps_waited_for_together_wake_the_replay_in_a_write_of_its_own() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a"), task("b", 1)))
+    end = run.succeed("a")
+    assert set(end.steps) == {"a"}  # the end alone; the wake follows it
+    assert run.step(W).status == "running" and run.step(W).attempt == 2
+    woken = run.decisions[-1]
+    assert set(woken.steps) == {W} and not woken.run_changed
+
+
+def test_a_step_ending_while_a_replay_runs_sets_its_flag_atomically() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a"), task("b", 1), task("c", 2)))
+    run.succeed("a")  # replay 2 runs
+    rev = run.step(W).rev
+    run.succeed("b")
+    run.succeed("c")
+    own = run.step(W)
+    assert own.wake is True and own.rev == rev + 2  # each end bumped it: its commit sees them
+    wakes = [c for c in run.commands if type(c).__name__ == "WakeReplay"]
+    assert [(w.attempt, w.by) for w in wakes] == [(2, "b"), (2, "c")]
+
+
+def test_a_lost_wake_is_found_by_the_run_watch_as_a_new_attempt() -> None:
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    # The invocation that recorded a's end died before it dispatched the next replay.
+    run.send(StepSucceeded("a", 1, {"ok": 1}))
+    run.commands = [c for c in run.commands if not (c.kind == "dispatch" and c.key == W)]
+    assert run.step(W).status == "waiting"
+    while run.step(W).status == "waiting":
+        watch = run.run.watch_at  # the run's watch, every few minutes
+        assert watch is not None
+        run.send(TimerFired(None, watch), at=watch)
+    # Attempt 2 may be the one a's end sent: the watch's replay is attempt 3.
+    assert run.step(W).status == "running" and run.dispatches(W)[-1].attempt == 3
+    run.succeed(W, Yield("completed", output=1).to_dict(), attempt=2)  # the lost one, late
+    assert run.run.status == "running"  # stale: attempt 3 decides
+    run.succeed(W, Yield("completed", output=2).to_dict())
+    assert run.run.status == "succeeded" and run.run.output == 2
+
+
+def test_the_replay_step_is_not_a_wait_but_the_run_waits_while_only_waits_are_in_flight() -> None:
+    run = driver()
+    approval = Issue("ok", "ok", "approval", 0, None, {"approvers": ["a@example.com"]})
+    run.succeed(W, suspended(approval, task("t", 1)))
+    assert run.run.waiting_steps == 1 and run.run.status == "running"  # t runs
+    run.succeed("t")
+    # The replay waits for the approval alone (in flight, not running).
+    run.succeed(W, Yield("suspended", in_flight=1, running=0).to_dict())
+    assert run.run.status == "waiting" and run.step(W).steps_running == 0

@@ -29,7 +29,7 @@ from stepwell.engine.commands import (
 )
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import ChildRunEnded, LeaseExpired, StepFailed, StepSucceeded
-from stepwell.engine.state import StepState
+from stepwell.engine.state import StepState, parse_key
 
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
 """An attempt without a timeout is presumed lost after Lambda's longest run plus a margin."""
@@ -115,27 +115,31 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
         # watch (a for_each child's: its fan-out's) finds it from ``attempt_started_at``. A due
         # time per attempt would cost two index writes for a rare case.
         step.due_at = None
-    function = spec.function if isinstance(spec, TaskStep) else None
+    command = dispatch(work, step.key, step.attempt, step.input, spec)
     if not quiet:
+        function = command.function
         work.note(
             "step_dispatched",
             step,
             f"attempt {step.attempt}" + (f" -> {function}" if function else ""),
         )
-    work.emit(
-        DispatchAttempt(
-            run_id=work.run.id,
-            key=step.key,
-            step_id=step.step_id,
-            step_type=spec.type,
-            attempt=step.attempt,
-            token=step.token,
-            input=step.input,
-            function=function,
-            deadline=deadline if spec.timeout else None,
-            workflow=work.run.workflow,
-            dispatched_at=work.now,
-        )
+    work.emit(command)
+
+
+def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> DispatchAttempt:
+    """The command that runs attempt ``attempt`` of step ``key``."""
+    return DispatchAttempt(
+        run_id=work.run.id,
+        key=key,
+        step_id=parse_key(key)[0],
+        step_type=spec.type,
+        attempt=attempt,
+        token=attempt_token(work.run, key, attempt),
+        input=input,
+        function=spec.function if isinstance(spec, TaskStep) else None,
+        deadline=work.now + spec.timeout if spec.timeout else None,
+        workflow=work.run.workflow,
+        dispatched_at=work.now,
     )
 
 

@@ -33,7 +33,7 @@ from stepwell.code.protocol import (
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
 from stepwell.engine.commands import FollowUp, WakeReplay
-from stepwell.engine.decision import MAX_STEP_WRITES, Work
+from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
 
@@ -129,6 +129,7 @@ def _suspended(work: Work, step: StepState, result: Yield) -> None:
     step.steps_running = result.running + sum(
         issue.kind not in WAIT_KINDS for issue in result.issued
     )
+    step.steps_waited = result.in_flight + len(result.issued)
     if step.wake:
         _replay(work, step)  # a step ended while this replay ran
         return
@@ -275,8 +276,44 @@ def ended(work: Work, step: StepState) -> None:
             },
         )
         return
-    # The replay is woken in a write of its own (the step's end is written alone).
+    main = work.peek(WORKFLOW_KEY)
+    if (
+        main is not None
+        and main.status == "waiting"
+        and main.waiting_for == "steps"
+        and main.steps_waited == 1
+        and work.definition.replay_timeout is None
+    ):
+        # The replay waits for this step alone, so nothing else can wake it: the step's end
+        # (written on the condition that the step is still the one loaded) is the one write
+        # that starts the next replay, whose attempt begins when it answers (see begun).
+        spec = spec_of(work, WORKFLOW_KEY)
+        work.emit(attempts.dispatch(work, WORKFLOW_KEY, main.attempt + 1, None, spec))
+        return
+    # Otherwise the replay is woken in a write of its own (the step's end is written alone).
     work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
+
+
+def begun(work: Work, attempt: int) -> None:
+    """The answer of replay ``attempt``: if a step's end started it (the replay step still
+    waits at the attempt before), it begins now, as if started by a write of its own."""
+    main = work.peek(WORKFLOW_KEY)
+    if (
+        main is None
+        or main.status != "waiting"
+        or main.waiting_for != "steps"
+        or attempt != main.attempt + 1
+    ):
+        return
+    step = work.step(WORKFLOW_KEY)
+    assert step is not None
+    step.wake = False
+    step.retry_base = step.attempt
+    step.attempt = attempt
+    step.token = attempt_token(work.run, WORKFLOW_KEY, attempt)
+    step.attempt_started_at = work.now
+    step.waiting_for = None
+    work.set_status(step, "running")
 
 
 def on_woken(work: Work, event: DependencyEnded) -> None:
@@ -288,6 +325,11 @@ def on_woken(work: Work, event: DependencyEnded) -> None:
     if main.status == "waiting" and main.waiting_for == "steps":
         step = work.step(WORKFLOW_KEY)
         assert step is not None
+        if step.steps_waited == 1:
+            # The one step it waits for may have started the next attempt itself (see ended),
+            # unseen on this record until it answers: this replay is the one after it, so the
+            # two never share an attempt (the other's answer is then stale).
+            step.attempt += 1
         _replay(work, step)
     elif main.status == "running":
         work.emit(WakeReplay(work.run.id, main.attempt, event.dependency))

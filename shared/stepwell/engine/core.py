@@ -169,6 +169,8 @@ def _apply(work: Work, event: Event) -> None:
             {"type": "RunTimedOut", "message": "the run reached the longest a run may last"},
         )
         return
+    if isinstance(event, StepSucceeded | StepFailed) and event.key == WORKFLOW_KEY:
+        codeflow.begun(work, event.attempt)
     match event:
         case StepSucceeded():
             attempts.on_succeeded(work, event)
@@ -269,23 +271,25 @@ def _watch(work: Work) -> None:
 def _replay_lost(work: Work) -> bool:
     """A code-first run whose replay waits for steps none of which is in flight, or since
     whose start a step ended: a dead invocation did not wake it (or did not write what it
-    reached). Wake it."""
+    reached). Wake it, once the last sign of life is older than a replay can run (a replay a
+    step's end started shows on the records only when it answers)."""
     main = work.peek(WORKFLOW_KEY)
     if main is None or main.status != "waiting" or main.waiting_for != "steps":
         return False
+    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY]
+    ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
     since = main.attempt_started_at
+    last = max([t for t in [since, *ends] if t is not None], default=None)
+    if last is not None and last + attempts.DEFAULT_LEASE > work.now:
+        return True  # maybe replaying now: look again at the next watch
     ended_since = [
-        record.key
-        for record in work.state.steps.values()
-        if record.key != WORKFLOW_KEY
-        and record.terminal
-        and (record.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
-        and (since is None or (record.ended_at is not None and record.ended_at >= since))
+        r.key
+        for r in others
+        if r.terminal
+        and (r.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
+        and (since is None or (r.ended_at is not None and r.ended_at >= since))
     ]
-    in_flight = any(
-        not record.terminal and record.key != WORKFLOW_KEY and record.status != "pending"
-        for record in work.state.steps.values()
-    )
+    in_flight = any(not r.terminal and r.status != "pending" for r in others)
     if not ended_since and in_flight:
         return False
     by = ended_since[0] if ended_since else WORKFLOW_KEY

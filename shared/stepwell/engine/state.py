@@ -191,6 +191,9 @@ class StepState:
     steps_running: int = 0
     """A code-first run's own step: the steps its last replay left running (not waits); the
     run is ``waiting`` only while it waits and none run."""
+    steps_waited: int = 0
+    """A code-first run's own step: the steps its last replay waits for (in flight or just
+    reached). When it is one, that step's end starts the next replay itself."""
     created_seq: int | None = None
     """Code-first runs: the attempt of the run's own step (the replay) that reached the step
     (which steps came before which, for a rerun from a step)."""

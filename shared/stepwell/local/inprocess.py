@@ -19,7 +19,7 @@ from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucce
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.replays import replay_run
+from stepwell.runtime.replays import Journals, replay_journal
 from stepwell.runtime.step_context import StepContext
 from stepwell.store.memory import MemoryStore
 
@@ -51,6 +51,7 @@ class InProcessWorld:
         self.events: list[EmitEvent] = []
         self.approvals: list[RequestApproval] = []
         self.pending_decisions: deque[tuple[str, Event]] = deque()
+        self.journals = Journals()
         self._seq = 0
         self.orchestrator = Orchestrator(
             self.store,
@@ -148,11 +149,15 @@ class InProcessWorld:
 
     def _execute(self, command: DispatchAttempt, ctx: StepContext) -> Any:
         if command.step_type == "code":
-            run = self.store.get_run(command.run_id)
-            assert run is not None
-            replayed = self.code[run.workflow]
-            steps = self.store.steps(run.id)
-            return replay_run(run, steps, replayed, command.attempt, self.clock.now()).to_dict()
+            return replay_journal(
+                self.store,
+                self.journals,
+                self.orchestrator,
+                command.run_id,
+                command.attempt,
+                lambda run: self.code[run.workflow],
+                self.clock.now(),
+            ).to_dict()
         if command.step_type == "task":
             assert command.function is not None
             function = self.functions.get(command.function)

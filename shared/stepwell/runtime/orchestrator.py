@@ -272,11 +272,16 @@ class Orchestrator:
         this load read, so a chain of steps costs one read and two writes per step."""
         definition = self._definition_of(run)
         keys = core.reads_for(definition, event)
+        # A code-first run's steps go on only through its replay step, read with them (it is
+        # cancelled when the run ends), and what the run record holds that a step's decision
+        # reads never changes: the run as last seen serves. A change to the run goes to a
+        # commit on its seq, which finds a stale one.
+        seen = run if definition.code is not None else None
         state = self._warm.pop(run.id, None)
         for tries in range(MAX_CONFLICT_RETRIES):
             if state is None or not (state.complete or keys <= set(state.steps) | state.absent):
                 try:
-                    state = self.store.load_steps(run.id, keys)
+                    state = self.store.load_steps(run.id, keys, seen)
                 except RunNotFound:
                     return None
             decision = self._decide(definition, state, [event])

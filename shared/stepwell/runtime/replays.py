@@ -19,6 +19,7 @@ from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.store.port import RunNotFound, Store
 
 if TYPE_CHECKING:
+    from stepwell.runtime.orchestrator import Orchestrator
     from stepwell.runtime.wiring import Runtime
 
 
@@ -100,23 +101,47 @@ class Journals:
 
 
 def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
-    """Run the workflow function of ``envelope``'s run against its journal; the records it
-    read serve the decision on its answer (in this invocation)."""
-    state = runtime.journals.read(runtime.store, envelope.run_id, envelope.attempt)
-    run = state.run
-    definition = runtime.orchestrator.pinned(run)
-    code = runtime.catalog.code(definition)
-    if code is None:
-        raise WorkflowCodeMissing(
-            f"no @workflow named {definition.name!r} is deployed with this runner "
-            f"(the run started with {definition.code}, version {definition.code_version})"
-        )
-    answer = replay_run(
-        run, list(state.steps.values()), code.function, envelope.attempt, runtime.clock.now()
+    """Run the workflow function of ``envelope``'s run against its journal."""
+
+    def code_of(run: RunState) -> Callable[..., Any]:
+        definition = runtime.orchestrator.pinned(run)
+        code = runtime.catalog.code(definition)
+        if code is None:
+            raise WorkflowCodeMissing(
+                f"no @workflow named {definition.name!r} is deployed with this runner "
+                f"(the run started with {definition.code}, version {definition.code_version})"
+            )
+        return code.function
+
+    answer = replay_journal(
+        runtime.store,
+        runtime.journals,
+        runtime.orchestrator,
+        envelope.run_id,
+        envelope.attempt,
+        code_of,
+        runtime.clock.now(),
     )
-    runtime.journals.keep(state, envelope.attempt, answer)
-    runtime.orchestrator.read_for(run.id, state)
     return StepResult.succeeded(envelope, answer.to_dict())
+
+
+def replay_journal(
+    store: Store,
+    journals: Journals,
+    orchestrator: Orchestrator,
+    run_id: str,
+    attempt: int,
+    code_of: Callable[[RunState], Callable[..., Any]],
+    now: datetime,
+) -> Yield:
+    """Replay attempt ``attempt`` of run ``run_id`` over its journal (read through
+    ``journals``); the records it read serve the orchestrator's decision on its answer."""
+    state = journals.read(store, run_id, attempt)
+    function = code_of(state.run)
+    answer = replay_run(state.run, list(state.steps.values()), function, attempt, now)
+    journals.keep(state, attempt, answer)
+    orchestrator.read_for(run_id, state)
+    return answer
 
 
 def replay_run(

@@ -93,6 +93,7 @@ STEP_FIELDS: dict[str, Kind] = {
     "after": "json",
     "wake": "bool",
     "steps_running": "int",
+    "steps_waited": "int",
     "created_seq": "int",
     "rev": "int",
 }

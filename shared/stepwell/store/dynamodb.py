@@ -561,13 +561,17 @@ class DynamoStore:
         self._fill(state, set(keys), inbox)
         return state
 
-    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
-        """The run item and the named steps in ONE BatchGetItem (consistent): a decision of one
-        step alone does not depend on the run's ``seq``, only on that step's revision."""
+    def load_steps(self, run_id: str, keys: Iterable[str], run: RunState | None = None) -> State:
+        """The run item (unless ``run`` is given) and the named steps in ONE BatchGetItem
+        (consistent): a decision of one step alone does not depend on the run's ``seq``, only
+        on that step's revision."""
         pk = codec.run_pk(run_id)
         wanted = sorted(set(keys))
-        requested = [(pk, codec.RUN_SK)] + [(pk, codec.step_sk(k)) for k in wanted]
-        run: RunState | None = None
+        requested = [(pk, codec.step_sk(k)) for k in wanted]
+        if run is None:
+            requested.insert(0, (pk, codec.RUN_SK))
+        else:
+            run = run.copy()
         steps: dict[str, StepState] = {}
         for raw in self._batch_get(self.m.step, requested, True):
             if raw["sk"]["S"] == codec.RUN_SK:

@@ -93,8 +93,11 @@ class MemoryStore:
             else:
                 state.absent.add(key)
 
-    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
-        return self.load(run_id, keys)
+    def load_steps(self, run_id: str, keys: Iterable[str], run: RunState | None = None) -> State:
+        state = self.load(run_id, keys)
+        if run is not None:
+            state.run = run.copy()
+        return state
 
     def write_step(self, run: RunState, decision: Decision) -> None:
         key = decision.single_step

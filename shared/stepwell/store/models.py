@@ -188,6 +188,7 @@ class StepItem(Item):
     after = UnicodeAttribute(null=True)
     wake = BooleanAttribute(null=True)
     steps_running = NumberAttribute(null=True)
+    steps_waited = NumberAttribute(null=True)
     created_seq = NumberAttribute(null=True)
     rev = NumberAttribute(null=True)
     """Optimistic-concurrency version of the step: every write expects it and bumps it."""

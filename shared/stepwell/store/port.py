@@ -73,10 +73,11 @@ class Store(Protocol):
         """Add records to a loaded state; ``None`` loads every step of the run."""
         ...
 
-    def load_steps(self, run_id: str, keys: Iterable[str]) -> State:
+    def load_steps(self, run_id: str, keys: Iterable[str], run: RunState | None = None) -> State:
         """The run and the named step records (absent ones noted) in one request, for a
         decision that writes one step alone (it depends on that step's revision, not on the
-        run's ``seq``); RunNotFound if no run."""
+        run's ``seq``); RunNotFound if no run. Given ``run`` (the run as last seen), the run
+        item is not read: the decision's state holds that one."""
         ...
 
     def write_step(self, run: RunState, decision: Decision) -> None:
