@@ -166,19 +166,6 @@ class EngineDriver:
                 for event in fanout.after_count(self.definition, counted, command):
                     self.send(event)
 
-    def send_all(self, events: list[Event], at: datetime | None = None) -> Decision:
-        """Apply ``events`` in one decision (``core.decide_all``), as a fold of a run's inbox."""
-        if at is not None:
-            self.now = at
-        decision = self._settle(
-            core.reads_for_all(self.definition, events),
-            lambda state: core.decide_all(self.definition, state, events, self.now),
-        )
-        self._apply(decision)
-        self._delivered(decision)
-        self._follow(decision)
-        return decision
-
     def _delivered(self, decision: Decision) -> None:
         if decision.outbox_sent:
             self._apply(self._decide(OutboxDelivered(tuple(decision.outbox_sent))), keep=False)

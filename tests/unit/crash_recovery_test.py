@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stepwell.definition.code import load_code_file
 from stepwell.definition.loader import load_workflow
 from stepwell.engine.events import ApprovalDecided
 from stepwell.local.inprocess import InProcessWorld
@@ -37,24 +38,38 @@ class Crash(Exception):
     """The invocation died."""
 
 
-def _world(crash_at: int | None, mode: str) -> tuple[InProcessWorld, Counter[str]]:
+WORKFLOWS = {
+    "order-fulfilment": "order-fulfilment.yaml",
+    "order-fulfilment-code": "order_fulfilment.py",
+}
+"""The order as YAML and as code (whose steps wake its replays)."""
+
+
+def _world(crash_at: int | None, mode: str, name: str) -> tuple[InProcessWorld, Counter[str]]:
     import orders
 
-    workflow = load_workflow(ROOT / "statemachines" / "order-fulfilment.yaml")
+    path = ROOT / "statemachines" / WORKFLOWS[name]
+    code = {}
+    if path.suffix == ".py":
+        (found,) = load_code_file(path)
+        workflow, code = found.workflow, {found.workflow.name: found.code.function}
+    else:
+        workflow = load_workflow(path)
     world = InProcessWorld(
         {workflow.name: workflow},
         orders.HANDLERS,
         approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
+        code=code,
     )
     commits = Counter[str]()
     store = world.store
     real_commit, real_act = store.commit, world.orchestrator._act
 
-    def commit(decision, expected_seq, folded=()):  # type: ignore[no-untyped-def]
+    def commit(decision, expected_seq):  # type: ignore[no-untyped-def]
         commits["n"] += 1
         if mode == "before-write" and commits["n"] == crash_at:
             raise Crash("died before the write")
-        real_commit(decision, expected_seq, folded)
+        real_commit(decision, expected_seq)
         if mode == "after-write" and commits["n"] == crash_at:
             commits["dropped"] = 1
             raise Crash("died after the write, before its effects")
@@ -106,6 +121,7 @@ def _world(crash_at: int | None, mode: str) -> tuple[InProcessWorld, Counter[str
     store.create = create  # type: ignore[method-assign]
     store.write_step = crashing(store.write_step)  # type: ignore[method-assign]
     store.count_item = crashing(store.count_item)  # type: ignore[method-assign]
+    store.wake_replay = crashing(store.wake_replay)  # type: ignore[method-assign]
     world.orchestrator._act = act  # type: ignore[method-assign]
     return world, commits
 
@@ -132,21 +148,22 @@ def _play(world: InProcessWorld, run_id: str) -> None:
     raise AssertionError("the run never finished")
 
 
-def _baseline_commits() -> int:
-    world, commits = _world(None, "none")
-    world.start("order-fulfilment", ORDER)
+def _baseline_commits(name: str) -> int:
+    world, commits = _world(None, "none", name)
+    world.start(name, ORDER)
     world.run_until_idle()
     return commits["n"]
 
 
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
 @pytest.mark.parametrize("mode", ["before-write", "after-write"])
-def test_a_crash_at_any_commit_still_ends_the_run_correctly(mode: str) -> None:
-    total = _baseline_commits()
+def test_a_crash_at_any_commit_still_ends_the_run_correctly(mode: str, name: str) -> None:
+    total = _baseline_commits(name)
     assert total >= 10
     for crash_at in range(1, total + 1):
-        world, _ = _world(crash_at, mode)
+        world, _ = _world(crash_at, mode, name)
         try:
-            run_id = world.start("order-fulfilment", ORDER, run_id="r-1")
+            run_id = world.start(name, ORDER, run_id="r-1")
         except Crash:
             if mode == "before-write":
                 continue  # the start itself was lost: the caller got an error and retries
@@ -162,4 +179,5 @@ def test_a_crash_at_any_commit_still_ends_the_run_correctly(mode: str) -> None:
         )
         # No step's effect is recorded twice, whatever was retried or redelivered.
         assert all(count == 1 for count in completed.values()), (crash_at, completed)
-        assert set(completed) >= {"validate", "reserve", "charge", "cool_off", "announce"}
+        names = {key.rsplit(".", 1)[-1] for key in completed}  # code: reserve.0.reserve ...
+        assert names >= {"validate", "reserve", "charge", "cool_off", "announce"}

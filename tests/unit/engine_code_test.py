@@ -142,7 +142,10 @@ def test_a_repeated_answer_is_ignored_by_fencing() -> None:
     run.succeed(W, answer)
     again = run.send(StepSucceeded(W, 1, answer))
     assert [e.type for e in again.timeline] == ["duplicate_ignored"]
-    assert not again.steps  # the replay step is waiting now: a second answer changes nothing
+    # The replay step is waiting now: a second answer changes nothing but its note (written
+    # on the replay's step alone, not on the run).
+    assert [(s.key, s.status) for s in again.steps.values()] == [(W, "waiting")]
+    assert not again.run_changed
     assert len(run.dispatches("a")) == 1
 
 

@@ -8,7 +8,6 @@ loads those records and calls again (the engine is deterministic, so the retry i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     from_wire,
 )
-from stepwell.engine.decision import MAX_STEP_WRITES, OUTBOX_GRACE, RUN_WATCH, Decision, Work
+from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -131,33 +130,6 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
     work = Work(definition, state, now)
     _apply(work, event)
     return work.decision()
-
-
-def decide_all(
-    definition: Workflow,
-    state: State,
-    events: Sequence[Event],
-    now: datetime,
-    *,
-    budget: int = MAX_STEP_WRITES,
-) -> Decision:
-    """Apply several events to a run in one decision, in order: the same records, timeline and
-    commands as deciding them one after the other (each on the records the one before left), in
-    one commit. Raises NeedsRecords when ``state`` lacks a record any of them needs.
-
-    Events are applied while the decision writes fewer than ``budget`` step records (the first
-    always is), so one decision stays within a store's transaction; ``Decision.applied`` says
-    how many were, and the rest wait for a later decision."""
-    work = Work(definition, state, now)
-    applied = 0
-    for event in events:
-        if applied and len(work.steps) >= budget:
-            break
-        _apply(work, event)
-        applied += 1
-    decision = work.decision()
-    decision.applied = applied
-    return decision
 
 
 def _apply(work: Work, event: Event) -> None:
@@ -402,14 +374,6 @@ _WAITS = ("approval", "delay", "callback", "workflow")
 
 def _has_waits(definition: Workflow) -> bool:
     return any(step.type in _WAITS for step in definition.steps.values())
-
-
-def reads_for_all(definition: Workflow, events: Iterable[Event]) -> set[str]:
-    """The step records several events will likely need (see :func:`reads_for`)."""
-    keys: set[str] = set()
-    for event in events:
-        keys |= reads_for(definition, event)
-    return keys
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:

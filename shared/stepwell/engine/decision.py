@@ -45,8 +45,6 @@ class Decision:
     """True when the decision creates the run (start, rerun)."""
     outbox_sent: list[str] = field(default_factory=list)
     """Outbox entries this decision's commands carry: clear them once they are carried out."""
-    applied: int = 1
-    """How many of the events given to ``core.decide_all`` this decision applies."""
     before: dict[str, StepState | None] = field(default_factory=dict)
     """The records ``steps`` replace, as they were loaded (None: new): a store writes each
     step on the condition that it is still the one loaded, and only what changed."""
@@ -228,7 +226,14 @@ class Work:
             self.outbox_sent.append(entry_id)
 
     def decision(self, created: bool = False) -> Decision:
-        """Package the working set."""
+        """Package the working set. Entries that only note something about one step (a
+        duplicate or stale result ignored) go on that step's record, written alone."""
+        if self.timeline and not self.steps and not (self.run_changed or created):
+            about = {entry.step for entry in self.timeline}
+            key = about.pop() if len(about) == 1 else None
+            found = self.state.steps.get(key) if key is not None else None
+            if found is not None:
+                self.steps[found.key] = found.copy()
         return Decision(
             run=self.run if (self.run_changed or self.steps or self.timeline or created) else None,
             steps=self.steps,

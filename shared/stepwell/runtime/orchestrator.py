@@ -54,32 +54,15 @@ from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
-from stepwell.store.port import Conflict, Posted, RunNotFound, Store
+from stepwell.store.port import Conflict, RunNotFound, Store
 
 MAX_CONFLICT_RETRIES = 100
-FOLDABLE = (StepSucceeded, StepFailed, OutboxDelivered)
-"""Events a loser of a commit race posts to the run's inbox (idempotent under fencing)."""
-FOLDER_PATIENCE = 20
-"""Looks at the inbox a poster takes while the oldest entry's poster folds, before folding."""
-HOT_PATH_FOLD = 8
-"""Inbox entries a fresh event's commit folds along (a small commit fails cheaply)."""
-
-
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
 """What can happen to a step (a for_each child too)."""
 _ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached)
-
-
-def may_race(definition: Workflow) -> bool:
-    """Whether a run of ``definition`` can have several run-level results in flight at once:
-    parallel branches (two roots, or a step with two dependents), or code-first (ctx.parallel,
-    ctx.map). A for_each is not a reason: its children never commit on the run."""
-    if definition.code is not None or len(definition.roots) > 1:
-        return True
-    return any(len(dependents) > 1 for dependents in definition.dependents.values())
 
 
 def alone(event: Event) -> bool:
@@ -127,8 +110,6 @@ class Orchestrator:
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
         self._draining = False
-        self._racy: dict[str, bool] = {}
-        """definition version -> whether its runs can have several results in flight"""
         self._warm: dict[str, State] = {}
         """run id -> the records the step just written was decided on (with it as written),
         for its follow-ups while they are carried out (forgotten once they all are)."""
@@ -284,7 +265,7 @@ class Orchestrator:
                     state = self.store.load_steps(run.id, keys, seen)
                 except RunNotFound:
                     return None
-            decision = self._decide(definition, state, [event])
+            decision = self._decide(definition, state, event)
             if decision.empty:
                 return None
             if not decision.steps and not decision.timeline and not decision.run_changed:
@@ -314,77 +295,41 @@ class Orchestrator:
         """Apply an event to a run as a run-level commit, retrying on conflict; ``loaded``
         (records a one-step decision was made on) serves the first try: the commit expects
         the run's ``seq`` and every step it writes at its revision, so nothing stale commits.
-
-        Every commit also folds the events waiting in the run's inbox (when it reads the inbox:
-        see :meth:`_reads_inbox`). A step result that loses a commit race is posted to the inbox
-        (a write that never conflicts) and from then on this call only folds the inbox until
-        its entry is gone: folded by this call's own commit, or by another's (then None)."""
-        posted: str | None = None
-        decision: Decision | None = None
-        waited = 0
+        Run-level commits are the rare transitions (a run's start and end, waits, failures,
+        operator actions), so a conflict is only retried."""
         for tries in range(MAX_CONFLICT_RETRIES):
             known = self._versions.get(run_id)
-            keys = core.reads_for(known, event) if known is not None and posted is None else set()
-            inbox: list[Posted] | None = [] if self._reads_inbox(known, event, posted) else None
             if loaded is not None:
-                state, loaded, inbox = loaded, None, None
+                state, loaded = loaded, None
             else:
+                keys = core.reads_for(known, event) if known is not None else set()
                 try:
-                    state = self.store.load(run_id, keys, inbox)
+                    state = self.store.load(run_id, keys)
                 except RunNotFound:
                     return None
             definition = known or self.pinned(state.run)
             self._remember(state.run)
-            waiting = inbox or []
-            if inbox == [] and isinstance(event, TimerFired) and event.key is None:
-                self.store.tidy_inbox(run_id)  # the sweep found an emptied inbox still due
-            if posted is not None and all(p.entry != posted for p in waiting):
-                return decision  # another invocation folded it into its commit
-            if posted is not None and waiting[0].entry != posted and waited < FOLDER_PATIENCE:
-                # The poster of the oldest entry folds (with every other one): losers folding
-                # at once would only fail each other's large transactions. Wait for it, unless
-                # it seems to have died.
-                waited += 1
-                time.sleep(random.uniform(0.002, 0.01))
-                continue
-            pending = len(waiting)
-            if posted is None:
-                waiting = waiting[:HOT_PATH_FOLD]
-            events = ([] if posted is not None else [event]) + [p.event for p in waiting]
             if known is None:
-                if len(self._versions) > 10_000:
+                if len(self._versions) > MAX_CACHED_RUNS:
                     self._versions.clear()
                 self._versions[run_id] = definition
-            if known is None or waiting:
-                self.store.load_more(state, frozenset(core.reads_for_all(definition, events)))
+                self.store.load_more(state, frozenset(core.reads_for(definition, event)))
             if self._watching(state, event):
                 self.store.load_more(state, None)  # the run's watch reads the whole run
-            decision = self._decide(definition, state, events)
-            mine = 0 if posted is not None else 1
-            folded = [p.entry for p in waiting[: max(0, decision.applied - mine)]]
+            decision = self._decide(definition, state, event)
             if decision.empty:
-                if not folded:
-                    return None
-                decision.run = state.run.copy()  # nothing to change, but the entries must go
+                return None
             try:
-                self.store.commit(decision, state.run.seq, folded)
+                self.store.commit(decision, state.run.seq)
             except Conflict:
-                if posted is None and isinstance(event, FOLDABLE):
-                    # Lost the race: leave the result where the winners fold it.
-                    posted = self.store.post(run_id, event, self.clock.now())
-                # Another invocation won this run's seq: back off a little (full jitter, capped
-                # at 50 ms) so a crowd of fan-out results does not retry in lockstep.
+                # Another invocation changed the run: back off a little (full jitter, capped at
+                # 50 ms) and decide again on what it wrote.
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
             if decision.run is not None:
                 self._remember_committed(decision.run)
             self._committed(run_id, decision)
-            if waiting and len(folded) == pending:
-                self.store.tidy_inbox(run_id)
-            if posted is None or posted in folded:
-                return decision
-        if posted is not None:
-            return None  # the event waits in the inbox: the sweep folds it
+            return decision
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")
 
     def _watching(self, state: State, event: Event) -> bool:
@@ -393,27 +338,10 @@ class Orchestrator:
         own = isinstance(event, TimerFired) and event.key is None
         return own and watch is not None and watch <= self.clock.now() and not state.complete
 
-    def _reads_inbox(self, definition: Workflow | None, event: Event, posted: str | None) -> bool:
-        """Whether this load reads the run's inbox: always once this call posted to it, and for
-        the run's own timer (the sweep's backstop); on the hot path, when a BatchGetItem goes
-        out anyway and the run can have results in flight at once (the inbox is one more key
-        in it). A chain of steps never reads it: its rare conflicts fold themselves."""
-        if posted is not None or (isinstance(event, TimerFired) and event.key is None):
-            return True
-        if definition is None or getattr(event, "key", None) is None:
-            return False
-        found = self._racy.get(definition.version)
-        if found is None:
-            found = may_race(definition)
-            self._racy[definition.version] = found
-        return found
-
-    def _decide(self, definition: Workflow, state: State, events: list[Event]) -> Decision:
+    def _decide(self, definition: Workflow, state: State, event: Event) -> Decision:
         while True:
             try:
-                if len(events) == 1:
-                    return core.decide(definition, state, events[0], self.clock.now())
-                return core.decide_all(definition, state, events, self.clock.now())
+                return core.decide(definition, state, event, self.clock.now())
             except NeedsRecords as need:
                 self.store.load_more(state, need.keys)
 

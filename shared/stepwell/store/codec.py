@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from stepwell.engine.decision import TimelineEntry
-from stepwell.engine.events import OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import ParentRef, RunState, StepState, Usage
 
 Kind = Literal["str", "int", "bool", "time", "json", "parent", "usage"]
@@ -418,45 +417,3 @@ def value_size(value: Any) -> int:
 def item_size(attrs: Mapping[str, Any]) -> int:
     """The size DynamoDB counts for an item: attribute names plus values."""
     return sum(len(name.encode()) + value_size(value) for name, value in attrs.items())
-
-
-# -- the run's inbox ---------------------------------------------------------------------------
-INBOX_SK = "INBOX"
-"""The sort key of a run's inbox item: results that lost a commit race, waiting to be folded."""
-
-PostedEvent = StepSucceeded | StepFailed | OutboxDelivered
-"""The events a run's inbox holds (idempotent under the engine's fencing)."""
-
-
-def event_to_dict(event: PostedEvent) -> dict[str, Any]:
-    """A JSON-ready dict of an inbox event (exact round trip with :func:`event_from_dict`)."""
-    data = dataclasses.asdict(event)
-    if isinstance(event, OutboxDelivered):
-        data["ids"] = list(event.ids)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def event_from_dict(data: Mapping[str, Any]) -> PostedEvent:
-    """The event an :func:`event_to_dict` dict describes."""
-    fields = dict(data)
-    kind = fields.get("kind")
-    usage = fields.pop("usage", None)
-    if kind == "outbox_delivered":
-        return OutboxDelivered(tuple(fields["ids"]))
-    spent = Usage(**usage) if isinstance(usage, dict) else None
-    if kind == "step_succeeded":
-        return StepSucceeded(**fields, usage=spent)
-    if kind == "step_failed":
-        return StepFailed(**fields, usage=spent)
-    raise ValueError(f"not an inbox event: {kind!r}")
-
-
-def encode_posted(event: PostedEvent, now: datetime, nonce: str) -> str:
-    """An inbox entry: ``<µs, 17 digits>#<nonce>#<event JSON>`` (sorted, entries are in the
-    order they were posted; the nonce keeps two identical deliveries apart)."""
-    return f"{micros(now):017d}#{nonce}#{dumps(event_to_dict(event))}"
-
-
-def decode_posted(entry: str) -> PostedEvent:
-    """The event of an inbox entry."""
-    return event_from_dict(json.loads(entry.split("#", 2)[2]))

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -37,7 +36,6 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec
 from stepwell.store.models import BY_STATUS, BY_WORKFLOW, BY_WORKFLOW_STATUS, Models, bind
@@ -47,7 +45,7 @@ from stepwell.store.payloads import (
     S3PayloadStore,
     threshold_from_env,
 )
-from stepwell.store.port import Conflict, Due, Page, Posted, RunNotFound
+from stepwell.store.port import Conflict, Due, Page, RunNotFound
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +61,6 @@ TRANSACTION_BYTES = 3_500_000
 MAX_TRANSACTION_STEPS = 97
 """Step records in one transaction (DynamoDB's limit is 100 items; the run and the timeline item
 take two). The engine writes at most 40 per decision."""
-INBOX_GRACE = timedelta(minutes=1)
-"""How long an inbox entry may wait for a fold before the sweep folds it."""
-INBOX_ENTRY_BYTES = 8_192
-"""Larger events are not posted (their sender keeps retrying its commit instead): every load on
-a run's hot path reads the inbox item, which must stay small."""
 _BATCH_GET = 100
 
 
@@ -156,7 +149,7 @@ class DynamoStore:
             run, steps, decision.timeline, run.seq + 1, self.m.run.pk.does_not_exist(), "exists"
         )
 
-    def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
+    def commit(self, decision: Decision, expected_seq: int) -> None:
         run = _run_of(decision)
         self._transact(
             run,
@@ -165,7 +158,6 @@ class DynamoStore:
             expected_seq + 1,
             self.m.run.seq == expected_seq,
             f"changed (seq {expected_seq})",
-            folded,
             decision.before,
         )
 
@@ -177,7 +169,6 @@ class DynamoStore:
         seq: int,
         condition: Any,
         why: str,
-        folded: Sequence[str] = (),
         before: dict[str, StepState | None] | None = None,
     ) -> None:
         before = before or {}
@@ -228,9 +219,6 @@ class DynamoStore:
                     tx.save(model(**attrs), condition=condition if index == 0 else None)
                 for update in updates.values():
                     tx.update(update.item, actions=update.actions, condition=update.condition)
-                if folded:
-                    inbox = self.m.inbox(codec.run_pk(run.id), codec.INBOX_SK)
-                    tx.update(inbox, actions=[self.m.inbox.entries.delete(set(folded))])
         except TransactWriteError as exc:
             codes = {r.code for r in exc.cancellation_reasons if r is not None}
             if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
@@ -383,7 +371,9 @@ class DynamoStore:
         )
         actions: list[Any] = [getattr(model, n).set(v) for n, v in changed.items()]
         actions += [getattr(model, n).remove() for n in removed]
-        actions.append(model.rev.add(1))
+        notes_only = before is not None and not changed and not removed
+        if not notes_only:
+            actions.append(model.rev.add(1))
         stamp = self._next_stamp(timeline)
         entries = [
             codec.dumps({**entry, "stamp": stamp})
@@ -394,7 +384,10 @@ class DynamoStore:
         if entries:
             actions.append(model.tl.set((model.tl | []).append(entries)))
         condition: Any
-        if before is None:
+        if notes_only:
+            # Only timeline entries (a duplicate result noted): nothing to be stale about.
+            condition = model.pk.exists()
+        elif before is None:
             condition = model.pk.does_not_exist()
         elif before.rev:
             condition = model.rev == before.rev
@@ -409,70 +402,6 @@ class DynamoStore:
         size = codec.item_size(changed) + sum(len(e) for e in entries)
         item = model(codec.run_pk(run.id), codec.step_sk(step.key))
         return _StepUpdate(item, actions, condition, size)
-
-    # -- the inbox ----------------------------------------------------------------------------
-    def post(self, run_id: str, event: Event, now: datetime) -> str | None:
-        """One UpdateItem with no condition: ADD the entry to the inbox's string set and make
-        the inbox due a minute from now unless it is due already (the sweep's backstop)."""
-        if not isinstance(event, StepSucceeded | StepFailed | OutboxDelivered):
-            return None
-        entry = codec.encode_posted(event, now, uuid.uuid4().hex[:12])
-        if len(entry.encode()) > INBOX_ENTRY_BYTES:
-            return None
-        request = {
-            "TableName": self.table,
-            "Key": {"pk": {"S": codec.run_pk(run_id)}, "sk": {"S": codec.INBOX_SK}},
-            "UpdateExpression": "ADD #e :e SET #k = :k, #dp = if_not_exists(#dp, :dp), "
-            "#du = if_not_exists(#du, :du)",
-            "ExpressionAttributeNames": {
-                "#e": "entries",
-                "#k": "kind",
-                "#dp": "due_pk",
-                "#du": "due_us",
-            },
-            "ExpressionAttributeValues": {
-                ":e": {"SS": [entry]},
-                ":k": {"S": "inbox"},
-                ":dp": {"S": f"DUE#{codec.shard(run_id, self.due_shards)}"},
-                ":du": {"N": str(codec.micros(now + INBOX_GRACE))},
-            },
-        }
-        for attempt in range(10):
-            try:
-                self.m.client.update_item(**request)
-                return entry
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if code == "ValidationException":
-                    return None  # the inbox item is full: keep retrying the commit instead
-                if code != "TransactionConflictException":
-                    raise
-                _backoff(attempt)  # a fold's transaction holds the item for a moment
-        return None
-
-    def tidy_inbox(self, run_id: str) -> None:
-        """Take an inbox with no entries left off the due index (an UpdateItem on the condition
-        that the set is gone: DynamoDB removes an emptied set, and a new post keeps it due)."""
-        inbox = self.m.inbox
-        connection = self.m.connection
-        try:
-            connection.update_item(
-                codec.run_pk(run_id),
-                codec.INBOX_SK,
-                actions=[inbox.due_pk.remove(), inbox.due_us.remove()],
-                condition=inbox.pk.exists() & inbox.entries.does_not_exist(),
-                return_values="NONE",
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code not in (
-                "ConditionalCheckFailedException",
-                "TransactionConflictException",
-            ):
-                raise
-
-    def _inbox_from(self, raw: dict[str, Any], inbox: list[Posted]) -> None:
-        entries = sorted(raw.get("entries", {}).get("SS", []))
-        inbox.extend(Posted(entry, codec.decode_posted(entry)) for entry in entries)
 
     # -- items ------------------------------------------------------------------------------
     def _run_attrs(self, run: RunState, seq: int) -> dict[str, Any]:
@@ -553,12 +482,12 @@ class DynamoStore:
         return int(((run.deadline or run.created_at) + self.retention).timestamp())
 
     # -- reading ----------------------------------------------------------------------------
-    def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
         run = self.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
         state = State(run=run)
-        self._fill(state, set(keys), inbox)
+        self._fill(state, set(keys))
         return state
 
     def load_steps(self, run_id: str, keys: Iterable[str], run: RunState | None = None) -> State:
@@ -590,19 +519,13 @@ class DynamoStore:
         else:
             self._fill(state, set(keys))
 
-    def _fill(self, state: State, keys: set[str], inbox: list[Posted] | None = None) -> None:
+    def _fill(self, state: State, keys: set[str]) -> None:
         wanted = sorted(k for k in keys if k not in state.steps and k not in state.absent)
         pk = codec.run_pk(state.run.id)
         requested = [(pk, codec.step_sk(k)) for k in wanted]
-        if inbox is not None:
-            requested.append((pk, codec.INBOX_SK))  # one more key in the same request
         if not requested:
             return
         for raw in self._batch_get(self.m.step, requested, True):
-            if raw["sk"]["S"] == codec.INBOX_SK:
-                assert inbox is not None
-                self._inbox_from(raw, inbox)
-                continue
             step = self._step_from(raw)
             state.steps[step.key] = step
         state.absent.update(k for k in wanted if k not in state.steps)
@@ -719,8 +642,8 @@ class DynamoStore:
         found: list[Due] = []
         for slot in range(self.due_shards):
             for hit in item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit):
-                # The run item (its timeout, its outbox) and its inbox are the run's own timer.
-                run_own = hit.sk in (codec.RUN_SK, codec.INBOX_SK)
+                # The run item's due time (its timeout, its outbox, its watch) is the run's own.
+                run_own = hit.sk == codec.RUN_SK
                 key = None if run_own else hit.sk.removeprefix(codec.STEP_PREFIX)
                 found.append(
                     Due(codec.run_id_of(hit.pk), key, codec.from_micros(int(hit.due_us or 0)))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
@@ -17,12 +17,8 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.events import Event, OutboxDelivered, StepFailed, StepSucceeded
 from stepwell.engine.state import RunState, State, StepState
-from stepwell.store.port import Conflict, Due, Page, Posted, RunNotFound
-
-INBOX_GRACE = timedelta(minutes=1)
-"""How long an inbox entry may wait for a fold before the sweep folds it."""
+from stepwell.store.port import Conflict, Due, Page, RunNotFound
 
 
 class MemoryStore:
@@ -34,9 +30,6 @@ class MemoryStore:
         self._steps: dict[str, dict[str, StepState]] = {}
         self._timeline: dict[str, list[TimelineEntry]] = {}
         self._definitions: dict[tuple[str, str], Workflow] = {}
-        self._inbox: dict[str, dict[str, Event]] = {}
-        self._inbox_due: dict[str, datetime] = {}
-        self._posted = 0
         self.commits = 0
         self.conflicts = 0
 
@@ -49,33 +42,14 @@ class MemoryStore:
             self._timeline[decision.run.id] = []
             self._apply(decision)
 
-    def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
                 raise RunNotFound(run_id)
             state = State(run=run.copy())
             self._fill(state, set(keys))
-            if inbox is not None:
-                waiting = self._inbox.get(run_id, {})
-                inbox.extend(Posted(entry, waiting[entry]) for entry in sorted(waiting))
             return state
-
-    def post(self, run_id: str, event: Event, now: datetime) -> str | None:
-        if not isinstance(event, StepSucceeded | StepFailed | OutboxDelivered):
-            return None
-        with self._lock:
-            self._posted += 1
-            entry = f"{self._posted:012d}"
-            self._inbox.setdefault(run_id, {})[entry] = event
-            self._inbox_due.setdefault(run_id, now + INBOX_GRACE)
-            return entry
-
-    def tidy_inbox(self, run_id: str) -> None:
-        with self._lock:
-            if not self._inbox.get(run_id):
-                self._inbox.pop(run_id, None)
-                self._inbox_due.pop(run_id, None)
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
         with self._lock:
@@ -104,8 +78,13 @@ class MemoryStore:
         if key is None:
             raise ValueError("write_step takes a decision that writes exactly one step")
         with self._lock:
-            self._check_revs(run.id, decision)
-            self._write(run.id, decision, key)
+            before = decision.before.get(key)
+            if before is None or decision.steps[key] != before:
+                self._check_revs(run.id, decision)
+                self._write(run.id, decision, key)
+            elif key not in self._steps.get(run.id, {}):
+                raise Conflict(f"run {run.id}: step {key} is gone")
+            # else: only timeline entries (a duplicate result noted), as DynamoStore writes them
             self._timeline[run.id].extend(decision.timeline)
             self.commits += 1
 
@@ -160,7 +139,7 @@ class MemoryStore:
         record.rev += 1
         self._steps[run_id][key] = record
 
-    def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
+    def commit(self, decision: Decision, expected_seq: int) -> None:
         assert decision.run is not None
         with self._lock:
             current = self._runs.get(decision.run.id)
@@ -169,9 +148,6 @@ class MemoryStore:
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
             self._apply(decision)
-            waiting = self._inbox.get(decision.run.id, {})
-            for entry in folded:
-                waiting.pop(entry, None)
 
     def _apply(self, decision: Decision) -> None:
         assert decision.run is not None
@@ -214,9 +190,6 @@ class MemoryStore:
                 for step in self._steps[run.id].values():
                     if step.due_at is not None and step.due_at <= now:
                         found.append(Due(run.id, step.key, step.due_at))
-            for run_id, at in self._inbox_due.items():
-                if at <= now:
-                    found.append(Due(run_id, None, at))  # the run's own timer folds its inbox
             found.sort(key=lambda d: d.at)
             return found[:limit]
 
@@ -226,7 +199,6 @@ class MemoryStore:
             dues = [r.next_due for r in self._runs.values() if r.next_due is not None]
             for steps in self._steps.values():
                 dues.extend(s.due_at for s in steps.values() if s.due_at is not None)
-            dues.extend(self._inbox_due.values())
             return min(dues) if dues else None
 
     def save_definition(self, workflow: Workflow) -> None:

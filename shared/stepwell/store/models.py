@@ -9,7 +9,6 @@ run         ``RUN#<run id>``      ``RUN``                the run record; ``seq``
 step        ``RUN#<run id>``      ``STEP#<key>``         a step or for_each child and its attempt
 timeline    ``RUN#<run id>``      ``TL#<seq>``           the entries of the commit that made seq
 definition  ``DEF#<workflow>``    ``V#<version>``        an immutable definition version
-inbox       ``RUN#<run id>``      ``INBOX``              results waiting to be folded into the run
 =========== ===================== ====================== =======================================
 
 The models here name no table: :func:`bind` makes subclasses bound to a table name, region and
@@ -28,7 +27,6 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
-    UnicodeSetAttribute,
 )
 from pynamodb.connection import TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -206,13 +204,6 @@ class TimelineItem(Item):
     """Where the entries go among the run's others (see DynamoStore.timeline)."""
 
 
-class InboxItem(Item):
-    """A run's inbox: events that lost a commit race (one entry each, see codec.encode_posted),
-    added without a condition and removed by the commit that folds them."""
-
-    entries = UnicodeSetAttribute(null=True)
-
-
 class DefinitionItem(Item):
     """One immutable definition version (the workflow as JSON)."""
 
@@ -230,7 +221,6 @@ class Models:
     step: type[StepItem]
     timeline: type[TimelineItem]
     definition: type[DefinitionItem]
-    inbox: type[InboxItem]
     connection: TableConnection
 
     @property
@@ -263,8 +253,8 @@ def bind(
 
     item: type[Item] = bound(Item)
     connection = item._get_connection()
-    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem, InboxItem)]
+    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem)]
     for cls in classes:
         cls._connection = connection
-    run, step, timeline, definition, inbox = classes
-    return Models(item, run, step, timeline, definition, inbox, connection)
+    run, step, timeline, definition = classes
+    return Models(item, run, step, timeline, definition, connection)

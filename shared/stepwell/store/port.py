@@ -10,7 +10,7 @@ event needs (``reads_for``), never a read of the whole run, except where the eng
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.events import Event
 from stepwell.engine.state import RunState, State, StepState
 
 
@@ -40,14 +39,6 @@ class Due:
 
 
 @dataclass(frozen=True)
-class Posted:
-    """An event waiting in a run's inbox; ``entry`` is what the store removes once it is folded."""
-
-    entry: str
-    event: Event
-
-
-@dataclass(frozen=True)
 class Page:
     """One page of a listing and the opaque cursor of the next (None at the end)."""
 
@@ -62,11 +53,8 @@ class Store(Protocol):
         """Write a new run (its steps and timeline); Conflict if the run id exists."""
         ...
 
-    def load(self, run_id: str, keys: Iterable[str], inbox: list[Posted] | None = None) -> State:
-        """The run and the named step records (absent ones noted); RunNotFound if no run.
-
-        With ``inbox`` (a list to fill), also the events waiting in the run's inbox, oldest
-        first, read after the run record (in the same request as the step records)."""
+    def load(self, run_id: str, keys: Iterable[str]) -> State:
+        """The run and the named step records (absent ones noted); RunNotFound if no run."""
         ...
 
     def load_more(self, state: State, keys: frozenset[str] | None) -> None:
@@ -97,20 +85,9 @@ class Store(Protocol):
         attempt ``attempt`` of it still runs (True); False otherwise. Never conflicts."""
         ...
 
-    def commit(self, decision: Decision, expected_seq: int, folded: Sequence[str] = ()) -> None:
-        """Apply a decision if the run's seq is still ``expected_seq``; else Conflict. The inbox
-        entries ``folded`` (the decision applied their events) leave the inbox in the same
-        write."""
-        ...
-
-    def post(self, run_id: str, event: Event, now: datetime) -> str | None:
-        """Add an event to the run's inbox, unconditionally (it never conflicts), and make the
-        inbox due for the sweep a minute from ``now`` unless it is due already. Returns the
-        entry, or None when the store cannot hold this event there (too large)."""
-        ...
-
-    def tidy_inbox(self, run_id: str) -> None:
-        """Take the run's inbox off the due index if it is empty; nothing otherwise."""
+    def commit(self, decision: Decision, expected_seq: int) -> None:
+        """Apply a decision if the run's seq is still ``expected_seq`` (and each step it
+        writes is still at the revision loaded); else Conflict."""
         ...
 
     def get_run(self, run_id: str) -> RunState | None:
