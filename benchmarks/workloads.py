@@ -531,11 +531,21 @@ def w1c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         windows.append([later - earlier for earlier, later in itertools.pairwise(marks)])
         return outcome
 
-    bench.run("bench-sequential-code", {"n": 0, "steps": 5})  # warm-up (a replay reads the
-    # whole run, so a full warm-up would cost as much as a sample)
+    bench.run("bench-sequential-code", {"n": 0, "steps": 5})  # warm-up
     result = figures(bench, measure(one, args.repeat), W1_STEPS)
     result["replay_growth"] = replay_growth(windows, GROWTH_STEPS)
+    # The same chain at other lengths: what a step reads must not grow with the run.
+    by_length: dict[str, float] = {}
+    for steps in CODE_CHAIN_LENGTHS:
+        bench.replay_marks = None
+        outcome = bench.run("bench-sequential-code", {"n": 0, "steps": steps})
+        by_length[str(steps)] = figures(bench, [outcome], steps)["items_read_per_step"]
+    result["items_read_by_length"] = by_length
     return result
+
+
+CODE_CHAIN_LENGTHS = (50, 100, 200)
+"""W1c's lengths for its sweep of items read per step."""
 
 
 def code_fanout(bench: Bench, args: argparse.Namespace, at_once: int) -> dict[str, Any]:

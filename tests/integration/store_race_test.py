@@ -273,3 +273,74 @@ def test_a_stale_result_racing_the_current_one_loses(
     assert (step.status, step.attempt, step.output) == ("succeeded", 2, "fresh")
     run = store.get_run(run_id)
     assert run is not None and run.output == {"call": "fresh"}
+
+
+def race_code(ctx: Any, input: Any) -> Any:
+    """A code-first fan-out: 32 items, 16 at a time, then one step given the count."""
+
+    def each(item_ctx: Any, item: Any) -> Any:
+        return item_ctx.task("work", function="Work", input={"i": item})
+
+    outputs = ctx.map("items", input["items"], each, max_concurrency=THREADS)
+    return ctx.task("after", function="Work", input={"count": len(outputs)})
+
+
+def test_sixteen_invocations_on_one_code_first_map_replay_and_dispatch_each_attempt_once(
+    store: DynamoStore,
+) -> None:
+    from stepwell.runtime.replays import Journals, replay_journal
+
+    definition = Workflow(name="race-code", steps={}, code="race.py:race_code", code_version="1")
+    world, clock = World(), FakeClock(T0)
+    run_id = orchestrator(store, world, definition, clock).start(
+        definition.name, {"items": list(range(32))}, run_id="race-code-1"
+    )
+    done = threading.Event()
+    start = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        mine, journals = orchestrator(store, world, definition, clock), Journals()
+        start.wait()
+        try:
+            while not done.is_set():
+                try:
+                    command, again = world.work.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if command.key == "$workflow":
+                    answer = replay_journal(
+                        store, journals, mine, run_id, command.attempt, lambda run: race_code, T0
+                    )
+                    output: Any = answer.to_dict()
+                    if answer.status == "completed":
+                        done.set()
+                else:
+                    output = {"i": command.input.get("i"), "count": command.input.get("count")}
+                mine.handle(run_id, StepSucceeded(command.key, command.attempt, output))
+                if not again and command.key.startswith(("items.0.", "items.5.")):
+                    world.work.put((command, True))  # a duplicate delivery, to another thread
+        except BaseException as exc:
+            errors.append(exc)
+            done.set()
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded", run
+    assert run.output == {"i": None, "count": 32}
+    attempts = Counter((c.key, c.attempt) for c in world.dispatched)
+    assert set(attempts.values()) == {1}, [a for a, n in attempts.items() if n > 1]
+    steps = [k for k, _ in attempts if k != "$workflow"]
+    assert sorted(steps) == sorted([*(f"items.{i}.work" for i in range(32)), "after"])
+    completed = Counter(
+        e.step for e in store.timeline(run_id, limit=10_000).items if e.type == "step_completed"
+    )
+    assert completed == Counter([*steps, "$workflow"])
+    replays = sum(1 for k, _ in attempts if k == "$workflow")
+    print("replays", replays, "commits", store.commits, "conflicts", store.conflicts)
+    assert replays <= 34  # ends that come together share a replay
