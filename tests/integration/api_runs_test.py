@@ -139,6 +139,27 @@ def test_idempotency_key_returns_the_same_run_and_409_for_another_body(
         assert 23 * 3600 < int(record["expires_at"]["N"]) - _now_s() <= 24 * 3600 + 60
 
 
+def test_a_retry_with_the_same_idempotency_key_after_an_error_starts_no_second_run(
+    world: ApiWorld,
+) -> None:
+    from helpers.faults import DynamoFaults, internal
+
+    faults = DynamoFaults()
+    for client in world.store.clients:
+        faults.attach(client)
+    # The run is written; reading it back for the answer fails, so the client sees an error.
+    faults.next("GetItem", internal)
+    failed = world.post(
+        "/workflows/simple/runs", {"input": {"n": 1}}, headers={"Idempotency-Key": "k-retry"}
+    )
+    assert failed.status >= 500
+    again = world.post(
+        "/workflows/simple/runs", {"input": {"n": 1}}, headers={"Idempotency-Key": "k-retry"}
+    )
+    assert again.status == 201, again.text
+    assert [r.id for r in world.store.runs_by_workflow("simple").items] == [again.json()["run_id"]]
+
+
 def _now_s() -> int:
     from stepwell.runtime.clock import SystemClock
 

@@ -43,10 +43,14 @@ def test_without_keys_anywhere_links_cannot_be_checked(world: ApiWorld) -> None:
 def test_used_tokens_in_memory() -> None:
     used = MemoryUsedTokens()
     use = Use("n-1", 1_800_000_000, "approval", "run-1", "approve")
+    other = Use("n-1", 1_800_000_000, "approval", "run-1", "approve")  # another click
     assert not used.used("n-1") and used.claim(use) and used.used("n-1")
-    assert not used.claim(use)
-    used.release("n-1")
-    assert used.claim(use)
+    assert used.claim(use)  # the same request again (its first answer was lost): still its own
+    assert not used.claim(other)
+    used.release(other)  # not its claim: nothing changes
+    assert used.used("n-1")
+    used.release(use)
+    assert used.claim(other)
 
 
 def test_memory_idempotency_replays_and_refuses_another_body() -> None:

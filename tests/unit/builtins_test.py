@@ -166,6 +166,8 @@ class TestHttp:
         assert json.loads(echoed["body"]) == {"n": 1, "s": "é"}
         assert echoed["headers"]["content-type"] == "application/json"
         assert echoed["headers"]["user-agent"] == http.USER_AGENT
+        # The attempt's idempotency key: a repeated delivery of the attempt sends the same one.
+        assert echoed["headers"]["idempotency-key"] == CTX.idempotency_key
 
     def test_string_bodies_go_as_they_are(self, server):
         out = call(

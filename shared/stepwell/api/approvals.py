@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from stepwell import signing
 from stepwell.api import errors, pages
-from stepwell.api.claims import Use
+from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import ApiDeps, current
 from stepwell.api.models import ApprovalRecorded, ApprovalView, ErrorBody
 from stepwell.api.openapi import responses
@@ -185,7 +185,7 @@ def _check_open(deps: ApiDeps, opened: Opened) -> None:
 def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalRecorded:
     claims = opened.claims
     use = Use(claims.nonce, claims.expires_at, "approval", claims.run_id, claims.key)
-    if not deps.used_tokens.claim(use):
+    if not claim_once(deps.used_tokens, use):
         raise errors.conflict("this link has already been used")
     approver = claims.approver or "anonymous"
     event = ApprovalDecided(
@@ -194,10 +194,10 @@ def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalReco
     try:
         result = deps.orchestrator.handle(claims.run_id, event)
     except Exception:
-        deps.used_tokens.release(claims.nonce)  # an error must not burn the link
+        deps.used_tokens.release(use)  # an error must not burn the link
         raise
     if result is None:
-        deps.used_tokens.release(claims.nonce)
+        deps.used_tokens.release(use)
         raise errors.not_found(f"run {claims.run_id} no longer exists")
     _ignored(result)
     run = deps.store.get_run(claims.run_id)

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from stepwell import signing
 from stepwell.api import errors
-from stepwell.api.claims import Use
+from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import current
 from stepwell.api.models import CallbackAccepted, CallbackRequest
 from stepwell.api.openapi import responses
@@ -76,7 +76,7 @@ def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccept
     final = request.status != "heartbeat"
     if final:
         use = Use(claims.nonce, claims.expires_at, "callback", claims.run_id, claims.key)
-        if not deps.used_tokens.claim(use):
+        if not claim_once(deps.used_tokens, use):
             raise errors.conflict("this token has already been used")
     error = request.error
     event = CallbackReceived(
@@ -90,12 +90,12 @@ def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccept
         decision = deps.orchestrator.handle(run.id, event)
     except Exception:
         if final:
-            deps.used_tokens.release(claims.nonce)
+            deps.used_tokens.release(use)
         raise
     types = {entry.type for entry in decision.timeline} if decision else set()
     if decision is None or "callback_ignored" in types:
         if final:
-            deps.used_tokens.release(claims.nonce)
+            deps.used_tokens.release(use)
         raise errors.conflict(f"step {claims.key} is not waiting for a callback")
     kept = "callback_kept" in types
     accepted = CallbackAccepted(

@@ -7,13 +7,16 @@ lives in the Stepwell table (``pk = TOKEN#<nonce>``, ``sk = TOKEN``) and carries
 expiry as its TTL, so DynamoDB deletes it once the token could not be used anyway.
 
 The API claims a token after checking its signature and before delivering the decision, and
-releases the claim when delivering fails, so an error never burns a link.
+releases the claim when claiming or delivering fails, so an error never burns a link: a claim
+carries its request's own mark, so a claim whose answer was lost (botocore sends it again and
+finds the item) is still this request's, and a release removes only this request's claim.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 TOKEN_PREFIX = "TOKEN#"
@@ -30,6 +33,9 @@ class Use:
     purpose: str
     run_id: str
     step: str
+    claimed_by: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """This request's own mark: a claim whose answer was lost (and that botocore sent again)
+    is recognised as this request's, and a release removes only this request's claim."""
 
 
 class UsedTokens(Protocol):
@@ -43,9 +49,19 @@ class UsedTokens(Protocol):
         """Whether the token was used."""
         ...
 
-    def release(self, nonce: str) -> None:
-        """Forget a claim whose delivery failed, so the link can be used again."""
+    def release(self, use: Use) -> None:
+        """Forget this request's claim (its delivery failed), so the link can be used again."""
         ...
+
+
+def claim_once(tokens: UsedTokens, use: Use) -> bool:
+    """``tokens.claim(use)``; if the claim itself fails (perhaps after it was written), this
+    request's claim is released before the error goes on, so an error never burns a link."""
+    try:
+        return tokens.claim(use)
+    except Exception:
+        tokens.release(use)
+        raise
 
 
 class MemoryUsedTokens:
@@ -57,8 +73,9 @@ class MemoryUsedTokens:
 
     def claim(self, use: Use) -> bool:
         with self._lock:
-            if use.nonce in self._used:
-                return False
+            found = self._used.get(use.nonce)
+            if found is not None:
+                return found.claimed_by == use.claimed_by
             self._used[use.nonce] = use
             return True
 
@@ -66,9 +83,11 @@ class MemoryUsedTokens:
         with self._lock:
             return nonce in self._used
 
-    def release(self, nonce: str) -> None:
+    def release(self, use: Use) -> None:
         with self._lock:
-            self._used.pop(nonce, None)
+            found = self._used.get(use.nonce)
+            if found is not None and found.claimed_by == use.claimed_by:
+                del self._used[use.nonce]
 
 
 class DynamoUsedTokens:
@@ -93,6 +112,7 @@ class DynamoUsedTokens:
             "run_id": {"S": use.run_id},
             "step": {"S": use.step},
             "expires_at": {"N": str(use.expires_at)},
+            "claimed_by": {"S": use.claimed_by},
         }
         try:
             self._client.put_item(
@@ -101,8 +121,15 @@ class DynamoUsedTokens:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            return False
+            # Used already, or by this very request (its first try's answer was lost).
+            return self._claimant(use.nonce) == use.claimed_by
         return True
+
+    def _claimant(self, nonce: str) -> str | None:
+        found = self._client.get_item(
+            TableName=self._table, Key=self._key(nonce), ConsistentRead=True
+        ).get("Item")
+        return found.get("claimed_by", {}).get("S") if found else None
 
     def used(self, nonce: str) -> bool:
         found = self._client.get_item(
@@ -113,5 +140,13 @@ class DynamoUsedTokens:
         )
         return "Item" in found
 
-    def release(self, nonce: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._key(nonce))
+    def release(self, use: Use) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(use.nonce),
+                ConditionExpression="claimed_by = :mine",
+                ExpressionAttributeValues={":mine": {"S": use.claimed_by}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            pass  # not claimed, or by another request: nothing of this one's to release

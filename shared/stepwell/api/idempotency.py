@@ -2,13 +2,17 @@
 
 A repeat of the same key (per workflow) within 24 hours answers with the run the first request
 started; the same key with a different body raises ``IdempotencyValidationError`` (answered
-409). On AWS the records are items of the Stepwell table (``pk = IDEMPOTENCY#start-run``,
+409). The run's id derives from the key and the body (:func:`run_id_for`), so a retry of a
+request that failed after its run was written (the record is then forgotten) starts no second
+run. On AWS the records are items of the Stepwell table (``pk = IDEMPOTENCY#start-run``,
 ``sk = <key hash>``, TTL ``expires_at``); elsewhere they live in memory.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +49,13 @@ class _NoLambda:
 
     def get_remaining_time_in_millis(self) -> int:
         return IN_PROGRESS_S * 1000
+
+
+def run_id_for(workflow: str, key: str, body: Any) -> str:
+    """The id of the run a request with an Idempotency-Key starts: the same for every retry of
+    that request (so a retry after an error finds the run the first try wrote)."""
+    text = json.dumps([workflow, key, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def config(context: Any = None) -> IdempotencyConfig:

@@ -79,11 +79,16 @@ def start_run(
         )
     check_input(definition, request.input)
 
+    body = request.model_dump(mode="json")
+    # With an Idempotency-Key the run id derives from the key and the request, so a retry after
+    # an error that came once the run was written starts that run again (a no-op), not another.
+    run_id = idempotency.run_id_for(name, idempotency_key, body) if idempotency_key else None
+
     def start() -> dict[str, Any]:
-        run_id = deps.orchestrator.start(
-            name, request.input, dry_run=request.dry_run, labels=dict(request.labels)
+        started = deps.orchestrator.start(
+            name, request.input, run_id, dry_run=request.dry_run, labels=dict(request.labels)
         )
-        return _started(deps, run_id).model_dump(mode="json")
+        return _started(deps, started).model_dump(mode="json")
 
     if idempotency_key:
         result = idempotency.once(
@@ -91,7 +96,7 @@ def start_run(
             start,
             workflow=name,
             key=idempotency_key,
-            body=request.model_dump(mode="json"),
+            body=body,
             context=lambda_context(),
         )
     else:

@@ -44,6 +44,8 @@ DISPATCH_LATENCY = "DispatchLatency"
 TIMERS_OVERDUE = "TimersOverdue"
 """Timers the sweep found over two minutes late (``timers.OVERDUE_AFTER``): lost messages or a
 stuck run."""
+TIMERS_FAILED = "TimersFailed"
+"""Timers whose firing raised in a sweep (they stay due; the others still fire)."""
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,8 @@ class Orchestrator:
         try:
             self.store.create(decision)
         except Conflict:
+            if self.store.get_run(run_id) is None:
+                raise  # not created, and not there: the caller gets the error and retries
             return run_id  # a repeated start (duplicate delivery): the first one counts
         self._created(decision)
         self._committed(run_id, decision)
@@ -365,6 +367,12 @@ class Orchestrator:
             while self._queue:
                 origin, command = self._queue.popleft()
                 self._do(origin, command)
+        except BaseException:
+            # What is left is not carried out: above all not the outbox's clearing, so the
+            # sweep sends again what this invocation did not (a retry of this invocation, in
+            # the same container, must not find the leftovers and clear it).
+            self._queue.clear()
+            raise
         finally:
             self._draining = False
             self._warm.clear()  # what follow-ups were decided on is only good for them

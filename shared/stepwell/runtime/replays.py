@@ -8,6 +8,7 @@ answers with a Yield, which the engine turns into records and steps.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,8 @@ class _Seen:
 
 MAX_JOURNALS = 1_000
 """Runs whose journal a process keeps between replays."""
+READ_TRIES = 4
+"""Tries of a replay's read of its journal (0.1, 0.2, 0.4 s apart)."""
 
 
 class Journals:
@@ -75,7 +78,21 @@ class Journals:
         self._lock = threading.Lock()
 
     def read(self, store: Store, run_id: str, attempt: int) -> State:
-        """The run and every step record, for replay ``attempt``."""
+        """The run and every step record, for replay ``attempt``. A read that fails (a DynamoDB
+        fault) is tried again a few times before the replay fails for it: a fault of
+        Stepwell's own store must not use up the replay's retries."""
+        for tries in range(READ_TRIES):
+            try:
+                return self._read(store, run_id, attempt)
+            except RunNotFound:
+                raise
+            except Exception:
+                if tries == READ_TRIES - 1:
+                    raise
+                time.sleep(0.1 * 2**tries)
+        raise AssertionError("unreachable")
+
+    def _read(self, store: Store, run_id: str, attempt: int) -> State:
         with self._lock:
             seen = self._seen.pop(run_id, None)
         if seen is not None and seen.attempt == attempt - 1:

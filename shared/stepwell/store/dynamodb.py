@@ -62,6 +62,9 @@ MAX_TRANSACTION_STEPS = 97
 """Step records in one transaction (DynamoDB's limit is 100 items; the run and the timeline item
 take two). The engine writes at most 40 per decision."""
 _BATCH_GET = 100
+BUSY_RETRIES = 4
+"""A transaction cancelled only for transient reasons is sent again this many times."""
+TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError"})
 
 
 class DynamoStore:
@@ -208,26 +211,40 @@ class DynamoStore:
             else:
                 updates[key] = self._step_update(run, steps[key], before.get(key), threshold=0)
                 total -= size - updates[key].size
-        # A fresh token per commit: botocore's own retries of this request are idempotent, while
-        # two deciders with identical decisions still race on the condition.
-        transaction = TransactWrite(
-            connection=self.m.connection.connection, client_request_token=uuid.uuid4().hex
-        )
-        try:
-            with transaction as tx:
-                for index, (model, attrs, _, _) in enumerate(items):
-                    tx.save(model(**attrs), condition=condition if index == 0 else None)
-                for update in updates.values():
-                    tx.update(update.item, actions=update.actions, condition=update.condition)
-        except TransactWriteError as exc:
-            codes = {r.code for r in exc.cancellation_reasons if r is not None}
-            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
-                with self._lock:
-                    self.conflicts += 1
-                raise Conflict(f"run {run.id} {why}") from None
-            raise
-        with self._lock:
-            self.commits += 1
+        for attempt in range(BUSY_RETRIES + 1):
+            # A fresh token per commit: botocore's own retries of this request are idempotent,
+            # while two deciders with identical decisions still race on the condition.
+            transaction = TransactWrite(
+                connection=self.m.connection.connection, client_request_token=uuid.uuid4().hex
+            )
+            try:
+                with transaction as tx:
+                    for index, (model, attrs, _, _) in enumerate(items):
+                        tx.save(model(**attrs), condition=condition if index == 0 else None)
+                    for update in updates.values():
+                        tx.update(update.item, actions=update.actions, condition=update.condition)
+            except TransactWriteError as exc:
+                codes = {r.code for r in exc.cancellation_reasons if r is not None}
+                if "ConditionalCheckFailed" in codes:
+                    with self._lock:
+                        self.conflicts += 1
+                    raise Conflict(f"run {run.id} {why}") from None
+                if codes - {"None"} and codes - {"None"} <= TRANSIENT_CANCELLATIONS:
+                    # Another request held one of the items for a moment, or DynamoDB throttled
+                    # it: nothing was decided against this one's conditions, so it is sent
+                    # again (a new run must not take this for "the run exists").
+                    if attempt < BUSY_RETRIES:
+                        _backoff(attempt)
+                        continue
+                    with self._lock:
+                        self.conflicts += 1
+                    raise Conflict(
+                        f"run {run.id}: items stayed busy in other transactions"
+                    ) from None
+                raise
+            with self._lock:
+                self.commits += 1
+            return
 
     def _write_early(self, run: RunState, records: list[StepState]) -> None:
         """New records of a new run that do not fit in its transaction (a rerun copying many
@@ -636,18 +653,29 @@ class DynamoStore:
             request["ExclusiveStartKey"] = data["LastEvaluatedKey"]
 
     def due(self, now: Any, limit: int = 100) -> list[Due]:
-        """Timers due at ``now``: one Query per shard of the due index, merged by due time."""
+        """Timers due at ``now``: one Query per shard of the due index, merged by due time. A
+        shard whose Query fails is logged and left for the next sweep; the others are read (if
+        every one fails, the error is raised)."""
         item = self.m.item
         bound = codec.micros(now)
         found: list[Due] = []
+        failures: list[Exception] = []
         for slot in range(self.due_shards):
-            for hit in item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit):
+            try:
+                hits = list(item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit))
+            except Exception as exc:  # a DynamoDB fault on one shard
+                log.warning("due index shard %d unreadable: %s", slot, exc)
+                failures.append(exc)
+                continue
+            for hit in hits:
                 # The run item's due time (its timeout, its outbox, its watch) is the run's own.
                 run_own = hit.sk == codec.RUN_SK
                 key = None if run_own else hit.sk.removeprefix(codec.STEP_PREFIX)
                 found.append(
                     Due(codec.run_id_of(hit.pk), key, codec.from_micros(int(hit.due_us or 0)))
                 )
+        if failures and len(failures) == self.due_shards:
+            raise failures[0]
         found.sort(key=lambda d: d.at)
         return found[:limit]
 

@@ -180,6 +180,10 @@ def run(params: Mapping[str, Any], ctx: StepContext, secrets: Callable[[str], st
     data = _encode_body(vault.fill_any(params.get("body")), headers)
     if not any(k.lower() == "user-agent" for k in headers):
         headers["User-Agent"] = USER_AGENT
+    if not any(k.lower() == "idempotency-key" for k in headers):
+        # The same for every delivery of this attempt: a server that honours the header does
+        # not act twice when an attempt's request is sent again.
+        headers["Idempotency-Key"] = ctx.idempotency_key
 
     if urlsplit(url).scheme not in ("http", "https"):
         # Checked on the filled url, reported with the template (the url may hold a secret).

@@ -1,0 +1,236 @@
+"""Runs that survive DynamoDB faults: calls failing before they take effect and after (the
+answer lost), transactions cancelled for a conflict, a due-index shard that cannot be read.
+
+Each defect has a test that injects its fault; the last test is a seeded suite that plays the
+order example (YAML and code) with a fraction of every DynamoDB call failing, and checks every
+run for the fault-free ending, each step's effect recorded once, each attempt executed once, and
+a TTL on every item.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.faults import DynamoFaults, conflict, internal
+from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
+from stepwell.definition.code import load_code_file
+from stepwell.definition.loader import load_workflow
+from stepwell.engine.commands import DispatchAttempt
+from stepwell.engine.events import ApprovalDecided, Event
+from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime.timers import sweep
+from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.port import Conflict
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER = {
+    "order_id": "o-1",
+    "customer": "ada@example.com",
+    "items": [
+        {"sku": "A", "qty": 1, "price": 700.0},
+        {"sku": "B", "qty": 2, "price": 200.0},
+        {"sku": "C", "qty": 3, "price": 10.0},
+    ],
+}
+FILES = {
+    "order-fulfilment": "order-fulfilment.yaml",
+    "order-fulfilment-code": "order_fulfilment.py",
+}
+
+
+def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
+    faults = DynamoFaults(**rates)
+    for client in store.clients:
+        faults.attach(client)
+    return faults
+
+
+def world_on(store: DynamoStore, name: str) -> InProcessWorld:
+    import orders
+
+    path = ROOT / "statemachines" / FILES[name]
+    code = {}
+    if path.suffix == ".py":
+        (found,) = load_code_file(path)
+        workflow, code = found.workflow, {found.workflow.name: found.code.function}
+    else:
+        workflow = load_workflow(path)
+    world = InProcessWorld(
+        {workflow.name: workflow},
+        orders.HANDLERS,
+        approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
+        code=code,
+    )
+    world.store = store  # type: ignore[assignment]
+    world.orchestrator.store = store
+    return world
+
+
+# -- 1. a TransactionConflict while creating a run ---------------------------------------------
+
+
+def test_a_transaction_conflict_while_creating_a_run_does_not_lose_it(store: DynamoStore) -> None:
+    world = world_on(store, "order-fulfilment")
+    faults = faulty(store)
+    faults.next("TransactWriteItems", conflict)  # another request held an item for a moment
+    run_id = world.start("order-fulfilment", ORDER, run_id="r-conflict")
+    assert store.get_run(run_id) is not None  # created: not taken for "it exists already"
+
+
+def test_a_run_that_cannot_be_created_is_an_error_not_a_started_run(store: DynamoStore) -> None:
+    world = world_on(store, "order-fulfilment")
+    faults = faulty(store)
+    for _ in range(10):
+        faults.next("TransactWriteItems", conflict)
+    with pytest.raises(Conflict):
+        world.start("order-fulfilment", ORDER, run_id="r-busy")
+    assert store.get_run("r-busy") is None
+
+
+# -- 3. an approval link's single use under a lost answer --------------------------------------
+
+
+def test_a_claim_whose_answer_was_lost_is_still_this_requests(store: DynamoStore) -> None:
+    tokens = DynamoUsedTokens(store.table, store.m.client)
+    use = Use("n-lost", 1_900_000_000, "approval", "r-1", "approve")
+    assert tokens.claim(use)
+    # botocore sends the PutItem again after a lost answer: it finds the item, which is its own.
+    assert tokens.claim(use)
+    assert not tokens.claim(Use("n-lost", 1_900_000_000, "approval", "r-1", "approve"))
+
+
+def test_a_claim_that_fails_after_it_was_written_does_not_burn_the_link(
+    store: DynamoStore,
+) -> None:
+    tokens = DynamoUsedTokens(store.table, store.m.client)
+    faults = faulty(store)
+    faults.next("PutItem", internal, when="after")
+    first = Use("n-burn", 1_900_000_000, "approval", "r-1", "approve")
+    with pytest.raises(Exception, match="injected"):
+        claim_once(tokens, first)
+    assert not tokens.used("n-burn")  # released: the person's next click counts
+    assert claim_once(tokens, Use("n-burn", 1_900_000_000, "approval", "r-1", "approve"))
+
+
+# -- 5. one unreadable shard of the due index ---------------------------------------------------
+
+
+def test_a_due_index_shard_that_fails_does_not_hide_the_others(store: DynamoStore) -> None:
+    worlds = [world_on(store, "order-fulfilment") for _ in range(6)]
+    for n, world in enumerate(worlds):
+        world.start("order-fulfilment", ORDER, run_id=f"r-due-{n}")
+    later = worlds[0].clock.now() + timedelta(days=400)
+    every = store.due(later, limit=1000)
+    shards = {d.run_id for d in every}
+    assert len(shards) == 6
+    faults = faulty(store)
+    faults.next("Query", internal)  # the first shard's Query fails
+    found = store.due(later, limit=1000)
+    assert found and len(found) < len(every) + 1  # the other shards still answer
+
+
+# -- a read error inside a code-first replay --------------------------------------------------
+
+
+def test_a_failed_read_of_a_replays_journal_is_tried_again_not_counted_as_a_failed_replay(
+    store: DynamoStore,
+) -> None:
+    world = world_on(store, "order-fulfilment-code")
+    run_id = world.start("order-fulfilment-code", ORDER, run_id="r-journal")
+    faults = faulty(store)
+    faults.next("Query", internal)  # the first replay reads the whole run: that read fails
+    world.run_until_idle()
+    assert faults.injected == {"Query before": 1}
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    failed = [e for e in store.timeline(run_id, limit=1000).items if e.step == "$workflow"]
+    assert not [e for e in failed if "fail" in e.type or "retry" in e.type], failed
+
+
+# -- the seeded suite ---------------------------------------------------------------------------
+
+
+def play(world: InProcessWorld, run_ids: list[str], faults: DynamoFaults) -> None:
+    """Deliver what is in flight; an invocation that raises loses what it did not write (a step's
+    result path never raises into Lambda, so nothing runs a step again); when nothing is left,
+    let time pass to the next due time and sweep, as the minute rule does."""
+    for _ in range(400):
+        try:
+            world.run_until_idle(virtual_time=False)
+        except Exception:
+            continue
+        faults.enabled = False
+        runs = [world.store.get_run(r) for r in run_ids]
+        due = world.next_due()
+        faults.enabled = True
+        if all(r is not None and r.terminal for r in runs):
+            return
+        assert due is not None, "an unfinished run must have something due"
+        world.clock.set(max(due, world.clock.now()) + timedelta(seconds=60))
+        world.timers.clear()  # timer messages may be lost too: the sweep is the backstop
+        try:
+            sweep(world.orchestrator, world.store)
+        except Exception:
+            continue
+    raise AssertionError("the runs never finished")
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_runs_end_as_without_faults_when_dynamodb_calls_fail(
+    store: DynamoStore, dynamodb: Any, name: str, seed: int
+) -> None:
+    world = world_on(store, name)
+    dispatched: Counter[tuple[str, str, int]] = Counter()
+    real_dispatch, real_send = world.dispatch, world.send
+
+    def dispatch(command: DispatchAttempt) -> None:
+        dispatched[(command.run_id, command.key, command.attempt)] += 1
+        real_dispatch(command)
+
+    def send(run_id: str, event: Event) -> None:
+        try:
+            real_send(run_id, event)
+        except Exception:
+            if isinstance(event, ApprovalDecided):
+                world.pending_decisions.append((run_id, event))  # the person clicks again
+            raise
+
+    world.dispatch = dispatch  # type: ignore[method-assign]
+    world.orchestrator.ports.invoker = world  # the wrapped dispatch
+    world.send = send  # type: ignore[method-assign]
+    faults = faulty(store, seed=seed, before=0.05, after=0.05)
+    run_ids = []
+    for n in range(2):
+        run_id = f"{name}-{seed}-{n}"
+        for _ in range(10):  # the caller retries a start that answered an error
+            try:
+                world.start(name, {**ORDER, "order_id": run_id}, run_id=run_id)
+                break
+            except Exception:
+                continue
+        run_ids.append(run_id)
+    play(world, run_ids, faults)
+    faults.enabled = False
+    assert sum(faults.injected.values()) > 0
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        assert run is not None and run.status == "succeeded", (run_id, run, faults.injected)
+        assert run.output["reservations"] and run.output["charge_id"]
+        completed = Counter(
+            e.step for e in store.timeline(run_id, limit=10_000).items if e.type == "step_completed"
+        )
+        assert all(count == 1 for count in completed.values()), completed
+        items = dynamodb.query(
+            TableName=store.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
+        )["Items"]
+        assert items and all("expires_at" in item for item in items), run_id
+    # Each attempt was sent once; a lost one is sent again as a new attempt, never the same.
+    assert set(dispatched.values()) == {1}, [k for k, v in dispatched.items() if v > 1]
