@@ -14,6 +14,7 @@ finds the item) is still this request's, and a release removes only this request
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -141,12 +142,11 @@ class DynamoUsedTokens:
         return "Item" in found
 
     def release(self, use: Use) -> None:
-        try:
+        # Not claimed, or by another request: nothing of this one's to release.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.delete_item(
                 TableName=self._table,
                 Key=self._key(use.nonce),
                 ConditionExpression="claimed_by = :mine",
                 ExpressionAttributeValues={":mine": {"S": use.claimed_by}},
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            pass  # not claimed, or by another request: nothing of this one's to release
