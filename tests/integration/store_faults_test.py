@@ -2,13 +2,14 @@
 answer lost), transactions cancelled for a conflict, a due-index shard that cannot be read.
 
 Each defect has a test that injects its fault; the last test is a seeded suite that plays the
-order example (YAML and code) with a fraction of every DynamoDB call failing, and checks every
-run for the fault-free ending, each step's effect recorded once, each attempt executed once, and
-a TTL on every item.
+order example (YAML and code) with a fraction of every DynamoDB call failing, of invocations
+lost and of deliveries doubled, and checks every run for the fault-free ending, each step's
+effect recorded once, each attempt dispatched once by Stepwell, and a TTL on every item.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +22,9 @@ from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
 from stepwell.definition.code import load_code_file
 from stepwell.definition.loader import load_workflow
 from stepwell.engine.commands import DispatchAttempt
-from stepwell.engine.events import ApprovalDecided, Event
+from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime.results import deliver
 from stepwell.runtime.timers import sweep
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.port import Conflict
@@ -194,6 +196,9 @@ def test_runs_end_as_without_faults_when_dynamodb_calls_fail(
         real_dispatch(command)
 
     def send(run_id: str, event: Event) -> None:
+        if isinstance(event, StepSucceeded | StepFailed):
+            deliver(world.orchestrator, run_id, event)  # the step side's result path
+            return
         try:
             real_send(run_id, event)
         except Exception:
@@ -201,9 +206,21 @@ def test_runs_end_as_without_faults_when_dynamodb_calls_fail(
                 world.pending_decisions.append((run_id, event))  # the person clicks again
             raise
 
+    deliveries = random.Random(seed)
+    real_run = world._run_attempt
+
+    def run_attempt(command: DispatchAttempt) -> None:
+        roll = deliveries.random()
+        if roll < 0.03:
+            return  # the invoke was lost: the attempt's lease finds it
+        real_run(command)
+        if roll > 0.97:
+            real_run(command)  # delivered twice (Lambda's at-least-once): a duplicate result
+
     world.dispatch = dispatch  # type: ignore[method-assign]
     world.orchestrator.ports.invoker = world  # the wrapped dispatch
     world.send = send  # type: ignore[method-assign]
+    world._run_attempt = run_attempt  # type: ignore[method-assign]
     faults = faulty(store, seed=seed, before=0.05, after=0.05)
     run_ids = []
     for n in range(2):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+from stepwell.engine.events import StepFailed, StepSucceeded
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.metrics import DISPATCH_LATENCY, MILLISECONDS
 from stepwell.runtime.orchestrator import Orchestrator
@@ -29,19 +31,36 @@ def receive(runtime: Runtime, event: Any) -> StepEnvelope:
 
 
 def record(orchestrator: Orchestrator, result: StepResult) -> None:
-    """Deliver a result to its run. The engine counts it only if its attempt is current and its
-    token is the one that attempt was given (fencing); anything else is noted and ignored.
+    """Deliver a result to its run (see :func:`deliver`)."""
+    deliver(orchestrator, result.run_id, dataclasses.replace(result.to_event(), token=result.token))
+
+
+def deliver(orchestrator: Orchestrator, run_id: str, event: StepSucceeded | StepFailed) -> bool:
+    """Deliver an attempt's result to its run; True once it was. The engine counts it only if
+    its attempt is current and its token is the one that attempt was given (fencing); anything
+    else is noted and ignored, so delivering it again after an error is safe.
 
     Never raises: the step's code has run, and an exception here would make Lambda run it again
-    for the same attempt. A result that could not be recorded leaves the attempt running; its
-    lease (or its fan-out's watch) finds it and sends a new, fenced attempt."""
-    event = dataclasses.replace(result.to_event(), token=result.token)
-    try:
-        orchestrator.handle(result.run_id, event)
-    except Exception:
-        log.exception(
-            "the result of %s attempt %s of run %s was not recorded; its lease will recover it",
-            result.key,
-            result.attempt,
-            result.run_id,
-        )
+    for the same attempt. A fault is tried again (``RECORD_TRIES`` times, with backoff); a
+    result that still could not be recorded leaves the attempt running, and its lease (or its
+    fan-out's watch) finds it and sends a new, fenced attempt."""
+    for tries in range(RECORD_TRIES):
+        try:
+            orchestrator.handle(run_id, event)
+            return True
+        except Exception:
+            if tries < RECORD_TRIES - 1:
+                time.sleep(RECORD_BACKOFF_S * 2**tries)
+                continue
+            log.exception(
+                "the result of %s attempt %s of run %s was not recorded; its lease will recover it",
+                event.key,
+                event.attempt,
+                run_id,
+            )
+    return False
+
+
+RECORD_TRIES = 3
+RECORD_BACKOFF_S = 0.05
+"""A result's delivery is tried again after 0.05 s, then 0.1 s."""
