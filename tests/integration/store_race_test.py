@@ -288,7 +288,8 @@ def race_code(ctx: Any, input: Any) -> Any:
 def test_sixteen_invocations_on_one_code_first_map_replay_and_dispatch_each_attempt_once(
     store: DynamoStore,
 ) -> None:
-    from stepwell.runtime.replays import Journals, replay_journal
+    from stepwell.runtime.journals import Journals
+    from stepwell.runtime.replays import replay_journal
 
     definition = Workflow(name="race-code", steps={}, code="race.py:race_code", code_version="1")
     world, clock = World(), FakeClock(T0)

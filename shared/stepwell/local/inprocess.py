@@ -18,8 +18,9 @@ from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval
 from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded, TimerFired
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
+from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.replays import Journals, replay_journal
+from stepwell.runtime.replays import replay_journal
 from stepwell.runtime.step_context import StepContext
 from stepwell.store.memory import MemoryStore
 

@@ -21,9 +21,9 @@ from stepwell.engine.commands import DispatchAttempt
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.builtins import BuiltinDeps
 from stepwell.runtime.clock import Clock, SystemClock
+from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.ports import Invoker, Metrics
-from stepwell.runtime.replays import Journals
 from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
 
