@@ -115,7 +115,42 @@ class Triggers(_Model):
     schedules: list[ScheduleTrigger] = Field(default_factory=list)
 
 
-TriggerRule = Literal["all_success", "none_failed"]
+TriggerRule = Literal["all_success", "none_failed", "all_done", "one_failed"]
+
+
+class Catch(_Model):
+    """A rule that handles a step's failure once its retries are spent: the step ends failed
+    (its error readable as ``steps.<id>.error``), the steps in ``then`` run, and the run goes
+    on. The first rule whose ``errors`` match handles it."""
+
+    errors: Annotated[
+        list[str],
+        WithJsonSchema(
+            {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+        ),
+    ] = Field(
+        default_factory=lambda: ["*"],
+        description="Error names (exception type names) this rule handles; '*' handles any.",
+    )
+    then: Annotated[
+        list[str],
+        WithJsonSchema(
+            {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+        ),
+    ] = Field(
+        default_factory=list,
+        description="Steps that run when this rule handles the failure (one id or a list); "
+        "they run only then, and are skipped otherwise.",
+    )
+
+    @field_validator("errors", "then", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def handles(self, error_type: str) -> bool:
+        """Whether this rule matches an error name."""
+        return "*" in self.errors or error_type in self.errors
 
 
 class StepBase(_Model):
@@ -134,8 +169,15 @@ class StepBase(_Model):
     )
     trigger_rule: TriggerRule = Field(
         "all_success",
-        description="all_success: skipped when a dependency was skipped; "
-        "none_failed: runs when its dependencies succeeded or were skipped.",
+        description="all_success: skipped when a dependency was skipped or failed (handled); "
+        "none_failed: runs when its dependencies succeeded or were skipped; "
+        "all_done: runs once its dependencies ended, however; "
+        "one_failed: runs when a dependency failed (handled by its catch), else skipped.",
+    )
+    catch: list[Catch] = Field(
+        default_factory=list,
+        description="Rules that handle the step's failure (after its retries) instead of "
+        "failing the run.",
     )
     for_each: str | None = Field(None, description="Expression giving a list; one child per item.")
     max_parallel: int = Field(10, ge=1, le=1000, description="Children of a for_each at once.")
@@ -394,18 +436,41 @@ class Workflow(_Model):
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     @cached_property
-    def dependents(self) -> dict[str, tuple[str, ...]]:
-        """Step id -> the steps that depend on it, in definition order."""
-        out: dict[str, list[str]] = {key: [] for key in self.steps}
+    def upstream(self) -> dict[str, tuple[str, ...]]:
+        """Step id -> the steps that must end before it: its ``depends_on``, and the steps
+        whose ``catch`` names it in ``then`` (it handles their failure)."""
+        out: dict[str, list[str]] = {key: list(step.depends_on) for key, step in self.steps.items()}
         for key, step in self.steps.items():
-            for dep in step.depends_on:
+            for rule in step.catch:
+                for handler in rule.then:
+                    if handler in out and key not in out[handler]:
+                        out[handler].append(key)
+        return {key: tuple(value) for key, value in out.items()}
+
+    @cached_property
+    def handlers(self) -> dict[str, dict[str, int]]:
+        """Step id -> {handler step id: index of the catch rule whose ``then`` names it}."""
+        out: dict[str, dict[str, int]] = {}
+        for key, step in self.steps.items():
+            for index, rule in enumerate(step.catch):
+                for handler in rule.then:
+                    out.setdefault(key, {}).setdefault(handler, index)
+        return out
+
+    @cached_property
+    def dependents(self) -> dict[str, tuple[str, ...]]:
+        """Step id -> the steps that depend on it (or handle its failure), in definition
+        order."""
+        out: dict[str, list[str]] = {key: [] for key in self.steps}
+        for key in self.steps:
+            for dep in self.upstream[key]:
                 out.setdefault(dep, []).append(key)
         return {key: tuple(value) for key, value in out.items()}
 
     @cached_property
     def roots(self) -> tuple[str, ...]:
         """Steps with no dependencies: they are ready when the run starts."""
-        return tuple(key for key, step in self.steps.items() if not step.depends_on)
+        return tuple(key for key in self.steps if not self.upstream[key])
 
     @cached_property
     def sinks(self) -> tuple[str, ...]:

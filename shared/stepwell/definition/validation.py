@@ -58,6 +58,7 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
     source = source or SourceMap("<workflow>")
     problems = [
         *_depends_on(workflow, source),
+        *_catches(workflow, source),
         *_cycles(workflow, source),
         *_step_expressions(workflow, source),
         *_workflow_expressions(workflow, source),
@@ -69,17 +70,19 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
 
 
 def ancestors(workflow: Workflow) -> dict[str, frozenset[str]]:
-    """Step id -> every step it depends on, directly or through others (unknown ids ignored)."""
+    """Step id -> every step it depends on (or handles the failure of), directly or through
+    others (unknown ids ignored)."""
+    upstream = workflow.upstream
     out: dict[str, frozenset[str]] = {}
     for key in workflow.steps:
         seen: set[str] = set()
-        todo = list(workflow.steps[key].depends_on)
+        todo = list(upstream[key])
         while todo:
             dep = todo.pop()
             if dep in seen or dep not in workflow.steps:
                 continue
             seen.add(dep)
-            todo.extend(workflow.steps[dep].depends_on)
+            todo.extend(upstream[dep])
         out[key] = frozenset(seen)
     return out
 
@@ -106,11 +109,52 @@ def _depends_on(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
             seen.add(dep)
 
 
+def _catches(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
+    """Handlers that do not exist or handle their own step, and rules no error can reach."""
+    ids = list(workflow.steps)
+    for key, step in workflow.steps.items():
+        caught: set[str] = set()
+        named: dict[str, int] = {}
+        for index, rule in enumerate(step.catch):
+            where = ("steps", key, "catch", index)
+            errors = set(rule.errors)
+            if "*" in caught or (errors and errors <= caught):
+                earlier = "catches every error" if "*" in caught else "catches these errors"
+                yield source.at_step(
+                    where,
+                    f"catch rule {index + 1} of '{key}' is never reached: an earlier rule "
+                    f"{earlier}; move it up or remove it",
+                )
+            if not errors:
+                yield source.at_step(
+                    (*where, "errors"), f"catch rule {index + 1} of '{key}' names no error"
+                )
+            caught |= errors
+            for at, handler in enumerate(rule.then):
+                spot = (*where, "then", at)
+                if handler == key:
+                    message = f"'{key}' cannot handle its own failure: name another step in then"
+                elif handler not in workflow.steps:
+                    others = [i for i in ids if i != key]
+                    message = (
+                        f"unknown step '{handler}' in then{_suggest(handler, others, 'steps')}"
+                    )
+                elif handler in named:
+                    message = (
+                        f"'{handler}' already handles catch rule {named[handler] + 1} of '{key}': "
+                        "a step handles one rule of a step"
+                    )
+                else:
+                    named[handler] = index
+                    continue
+                yield source.at_step((*where, "then"), message, at=spot)
+
+
 def _cycles(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
-    """One problem per cycle found by a depth-first walk of depends_on."""
+    """One problem per cycle found by a depth-first walk of depends_on and catch handlers."""
     graph = {
-        key: [d for d in step.depends_on if d in workflow.steps and d != key]
-        for key, step in workflow.steps.items()
+        key: [d for d in workflow.upstream[key] if d in workflow.steps and d != key]
+        for key in workflow.steps
     }
     order = {key: i for i, key in enumerate(workflow.steps)}
     done: set[str] = set()
@@ -139,9 +183,21 @@ def _cycles(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
         cycle = found[start:] + found[:start]
         first, then = cycle[0], cycle[1 % len(cycle)]
         text = " -> ".join([*cycle, first])
-        where = ("steps", first, "depends_on")
-        at = (*where, workflow.steps[first].depends_on.index(then))
-        message = f"cycle: {text} (each step depends on the next): remove one of these dependencies"
+        edges = zip(cycle, [*cycle[1:], cycle[0]], strict=True)
+        through_catch = any(b not in workflow.steps[a].depends_on for a, b in edges)
+        how = (
+            "depends on the next, or handles its failure"
+            if through_catch
+            else "depends on the next"
+        )
+        message = f"cycle: {text} (each step {how}): remove one of these dependencies"
+        if then in workflow.steps[first].depends_on:
+            where: tuple[Any, ...] = ("steps", first, "depends_on")
+            at: tuple[Any, ...] = (*where, workflow.steps[first].depends_on.index(then))
+        else:  # ``first`` handles ``then``'s failure
+            rule = workflow.handlers[then][first]
+            where = ("steps", then, "catch", rule, "then")
+            at = (*where, workflow.steps[then].catch[rule].then.index(first))
         yield source.at_step(where, message, at=at)
 
 

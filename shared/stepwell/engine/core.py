@@ -229,14 +229,15 @@ def _watch(work: Work) -> None:
             if started + attempts.DEFAULT_LEASE <= work.now:
                 work.emit(FollowUp(work.run.id, LeaseExpired(key, record.attempt)))
             continue
-        if record.status not in ("succeeded", "skipped") or key not in definition.steps:
+        handled = record.status == "failed" and record.handled_by is not None
+        told = record.status in ("succeeded", "skipped") or handled
+        if not told or key not in definition.steps:
             continue
         for dependent in definition.dependents[key]:
             found = work.peek(dependent)
             if found is None or (found.status == "pending" and key not in found.deps_ended):
                 busy = True
-                ended = DependencyEnded(dependent, key, record.status == "skipped")
-                work.emit(FollowUp(work.run.id, ended))
+                work.emit(FollowUp(work.run.id, flow.notice(dependent, record)))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
 
 

@@ -116,7 +116,7 @@ class Work:
         """The record of a top-level step, created pending with its readiness counter."""
         found = self.step(key)
         if found is None:
-            found = StepState(key=key, pending_deps=len(self.spec(key).depends_on))
+            found = StepState(key=key, pending_deps=len(self.definition.upstream[key]))
             self.steps[key] = found
         return found
 

@@ -138,11 +138,14 @@ class ItemReady:
 
 @dataclass(frozen=True)
 class DependencyEnded:
-    """``dependency`` (skipped or not) ended: ``key``, which depends on it, counts it."""
+    """``dependency`` ended (succeeded, skipped, or failed with its failure handled by its catch
+    rule ``handled_by``): ``key``, which depends on it, counts it."""
 
     key: str
     dependency: str
     skipped: bool = False
+    failed: bool = False
+    handled_by: int | None = None
     kind: Literal["dependency_ended"] = "dependency_ended"
 
 

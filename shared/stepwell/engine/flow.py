@@ -112,21 +112,59 @@ def schema_problem(schema: dict[str, Any] | None, value: Any) -> str | None:
 # -- readiness -----------------------------------------------------------------------------
 
 
+def notice(dependent: str, record: StepState) -> DependencyEnded:
+    """What ``dependent`` is told of ``record``'s end."""
+    return DependencyEnded(
+        dependent,
+        record.key,
+        record.status == "skipped",
+        record.status == "failed",
+        record.handled_by,
+    )
+
+
 def on_dependency_ended(work: Work, event: DependencyEnded) -> None:
-    """One dependency of ``event.key`` ended (succeeded or skipped): count it once, and start
-    the step when every dependency has ended. Writes that step alone."""
+    """One dependency of ``event.key`` ended: count it once, and start the step when every
+    dependency has ended. Writes that step alone."""
     if work.run.terminal or event.key not in work.definition.steps:
         return
     record = work.peek(event.key)
     if record is not None and (record.status != "pending" or event.dependency in record.deps_ended):
         return  # counted already (a repeated notice), or the step moved on (skipped ahead)
     step = work.step_or_new(event.key)
+    count(work.definition, step, event)
+    if step.pending_deps is not None and step.pending_deps <= 0:
+        ready(work, step)
+
+
+def count(definition: Workflow, step: StepState, event: DependencyEnded) -> None:
+    """Count one dependency's end on ``step``'s readiness counters. A step that handles the
+    dependency's failure (its catch rule names it) goes on only if that rule handled it."""
     assert step.pending_deps is not None
     step.deps_ended.append(event.dependency)
     step.pending_deps -= 1
+    rule = definition.handlers.get(event.dependency, {}).get(step.key)
+    if rule is not None:
+        if not (event.failed and event.handled_by == rule):
+            step.bypassed = True
+        return
     step.skipped_deps += int(event.skipped)
-    if step.pending_deps <= 0:
-        ready(work, step)
+    step.failed_deps += int(event.failed)
+
+
+def _not_triggered(step: StepState, rule: str) -> str | None:
+    """Why ``step`` is skipped by its dependencies' outcomes, or None when it may run."""
+    if step.bypassed:
+        return "the failure it handles did not happen (or another catch rule handled it)"
+    if rule == "all_success" and step.failed_deps:
+        return "a dependency failed (trigger_rule all_success)"
+    if rule == "all_success" and step.skipped_deps:
+        return "a dependency was skipped (trigger_rule all_success)"
+    if rule == "none_failed" and step.failed_deps:
+        return "a dependency failed (trigger_rule none_failed)"
+    if rule == "one_failed" and not step.failed_deps:
+        return "no dependency failed (trigger_rule one_failed)"
+    return None
 
 
 def ready(work: Work, step: StepState) -> None:
@@ -134,8 +172,9 @@ def ready(work: Work, step: StepState) -> None:
     if work.run.terminal:
         return
     spec = work.spec(step.key)
-    if step.skipped_deps and spec.trigger_rule == "all_success":
-        skip(work, step, "a dependency was skipped (trigger_rule all_success)")
+    reason = _not_triggered(step, spec.trigger_rule)
+    if reason is not None:
+        skip(work, step, reason)
         return
     try:
         data = expression_data(work, step.key)
@@ -292,7 +331,7 @@ def _ended(work: Work, step: StepState) -> None:
         return
     if work.run.terminal:
         return
-    if step.status == "failed":
+    if step.status == "failed" and not _handled(work, step):
         end_run(
             work,
             "failed",
@@ -303,17 +342,36 @@ def _ended(work: Work, step: StepState) -> None:
             },
         )
         return
-    skipped = step.status == "skipped"
     dependents = work.definition.dependents[step_id]
     for dependent in dependents:
         # Each dependent counts this end in a write of its own (no lock on the run); the
         # run's watch tells any a dead invocation did not.
-        work.emit(FollowUp(work.run.id, DependencyEnded(dependent, step.key, skipped)))
+        work.emit(FollowUp(work.run.id, notice(dependent, step)))
     if not dependents:
         run = work.touch_run()
         run.open_steps -= 1
         if run.open_steps == 0:
             complete_run(work)
+
+
+def _handled(work: Work, step: StepState) -> bool:
+    """Whether a catch rule of ``step`` handles its failure (noted on the step and the
+    timeline): the run goes on, and the rule's ``then`` steps run."""
+    error_type = (step.error or {}).get("type", "StepFailed")
+    rules = work.spec(step.key).catch
+    for index, rule in enumerate(rules):
+        if rule.handles(error_type):
+            step.handled_by = index
+            then = ", ".join(rule.then) if rule.then else "no step of its own"
+            work.note(
+                "failure_handled",
+                step,
+                f"{error_type} handled by catch rule {index + 1}: runs {then}; the run goes on",
+                rule=index,
+                then=list(rule.then),
+            )
+            return True
+    return False
 
 
 # -- the run's end -------------------------------------------------------------------------

@@ -23,12 +23,12 @@ class RerunError(ValueError):
 def ancestors(definition: Workflow, step_id: str) -> set[str]:
     """Every step ``step_id`` depends on, directly or not."""
     found: set[str] = set()
-    stack = list(definition.steps[step_id].depends_on)
+    stack = list(definition.upstream[step_id])
     while stack:
         current = stack.pop()
         if current not in found:
             found.add(current)
-            stack.extend(definition.steps[current].depends_on)
+            stack.extend(definition.upstream[current])
     return found
 
 
@@ -54,7 +54,8 @@ def rerun(
     upstream = ancestors(definition, from_step)
     for step_id in sorted(upstream):
         record = original_steps.get(step_id)
-        if record is None or record.status not in ("succeeded", "skipped"):
+        handled = record is not None and record.status == "failed" and record.handled_by is not None
+        if record is None or (record.status not in ("succeeded", "skipped") and not handled):
             status = record.status if record else "not started"
             raise RerunError(
                 f"cannot rerun from {from_step!r}: its ancestor {step_id!r} is {status} in run "
@@ -68,6 +69,8 @@ def rerun(
             key=step_id,
             status=old.status,
             output=old.output,
+            error=old.error,
+            handled_by=old.handled_by,
             input=old.input,
             started_at=old.started_at,
             ended_at=old.ended_at,
@@ -76,16 +79,13 @@ def rerun(
             copied_from=original.id,
         )
         work.note("step_copied", step_id, f"{old.status} in {original.id}")
-    for step_id, spec in definition.steps.items():
+    for step_id in definition.steps:
         if step_id in upstream:
             continue
-        pending = [dep for dep in spec.depends_on if dep not in upstream]
         step = work.step_or_new(step_id)
-        step.pending_deps = len(pending)
-        step.deps_ended = [dep for dep in spec.depends_on if dep in upstream]
-        step.skipped_deps = sum(
-            1 for d in spec.depends_on if d in upstream and original_steps[d].status == "skipped"
-        )
+        for dep in definition.upstream[step_id]:
+            if dep in upstream:  # copied, so already ended: counted as its end was
+                flow.count(definition, step, flow.notice(step_id, original_steps[dep]))
     for step_id in definition.steps:
         waiting = work.steps.get(step_id)
         if waiting is not None and waiting.status == "pending" and waiting.pending_deps == 0:

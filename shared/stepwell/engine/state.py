@@ -139,6 +139,14 @@ class StepState:
     deps_ended: list[str] = field(default_factory=list)
     """The dependencies counted so far (a repeated notice of one changes nothing)."""
     skipped_deps: int = 0
+    failed_deps: int = 0
+    """Dependencies that failed and whose failure a catch rule handled."""
+    bypassed: bool = False
+    """A step that handles another's failure (named in its catch rule's ``then``) learned that
+    the failure did not happen, or went to another rule: it is skipped whatever its trigger
+    rule."""
+    handled_by: int | None = None
+    """A failed step whose failure a catch rule handled: that rule's index (the run goes on)."""
     input: Any = None
     output: Any = None
     error: dict[str, Any] | None = None
