@@ -21,6 +21,14 @@ class PaymentDeclinedTemporarily(Exception):
     """The card issuer asked us to try again later (retried with backoff)."""
 
 
+class CardDeclined(Exception):
+    """The card issuer refused the charge for good (not retried: the checkout compensates)."""
+
+
+DECLINED_CARD = "4000000000000002"
+"""A test card number the issuer always declines."""
+
+
 @step_handler
 def validate_order(order: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Check the lines and compute the total."""
@@ -44,7 +52,10 @@ def reserve_item(line: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 @step_handler
 def charge_card(charge: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Charge the customer. The issuer declines the first attempt of every order "for now",
-    which shows a retry with backoff; the idempotency key makes a repeated delivery harmless."""
+    which shows a retry with backoff, and the test card ``4000 0000 0000 0002`` for good; the
+    idempotency key makes a repeated delivery harmless."""
+    if str(charge.get("card", "")).replace(" ", "") == DECLINED_CARD:
+        raise CardDeclined(f"card ending {DECLINED_CARD[-4:]} was declined by its issuer")
     if ctx.attempt == 1:
         raise PaymentDeclinedTemporarily("issuer asked to retry in a moment")
     charge_id = "ch-" + hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:12]

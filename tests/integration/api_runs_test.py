@@ -385,7 +385,7 @@ def test_skip_ends_an_open_step_with_the_given_output(world: ApiWorld) -> None:
     run_id = world.start("simple", {"n": 1})
     response = world.post(f"/runs/{run_id}/steps/work/skip", {"output": {"manual": True}})
     assert response.status == 200
-    assert response.json()["step_status"] == "skipped"
+    assert response.json()["step_status"] == "succeeded"  # done by hand: the output goes on
     assert world.step(run_id, "work").output == {"manual": True}
     entry = next(e for e in world.timeline(run_id) if e.type == "step_skipped")
     assert "alice" in entry.message

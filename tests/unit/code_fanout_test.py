@@ -272,12 +272,22 @@ def test_the_outer_context_cannot_be_used_inside_a_branch():
 
     result = FakeRun(flow).replay()
     assert result.error is not None
-    assert result.error["type"] == "ParallelFailed"
-    assert "ContextError" in result.error["message"]
+    assert result.error["type"] == "ContextError"  # a bug in the code, not a failed branch
     assert (
         "the Context of the workflow while the code runs branch 0 of 'p'"
         in (result.error["message"])
     )
+
+
+def test_a_context_misuse_in_a_tolerant_map_fails_the_run_not_one_item():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.map(
+            "m", [1, 2], lambda c, item: ctx.task("t", function="F"), tolerated_failures=2
+        )
+
+    result = FakeRun(flow).replay()
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "ContextError"
 
 
 def test_a_branch_context_cannot_be_used_after_its_branch_ended():

@@ -103,15 +103,26 @@ def test_skipping_a_running_step_lets_its_dependents_go_on():
         }
     )
     run.send(SkipRequested("a", output={"manual": True}, by="ops@x"))
-    assert run.status("a") == "skipped"
+    # Skipped with an output: the step is done with it, and the steps after it run on it.
+    assert run.status("a") == "succeeded"
     assert run.step("a").output == {"manual": True}
-    assert run.entries("step_skipped")[0].message == "skipped by ops@x"
-    assert run.status("b") == "skipped"  # all_success
+    assert run.entries("step_skipped")[0].message.startswith("skipped by ops@x, with an output")
+    assert run.dispatches("b")[0].input == {"manual": True}
     assert run.dispatches("c")[0].input == {"manual": True}
-    assert counters_of(run.steps.values())[0] == 1
+    assert counters_of(run.steps.values())[0] == 2
     decision = run.succeed("a", "late", attempt=1)
     assert [e.type for e in decision.timeline] == ["duplicate_ignored"]
     assert run.step("a").output == {"manual": True}
+
+
+def test_skipping_without_an_output_skips_the_steps_after_it():
+    run = EngineDriver({"a": task(), "b": task("a"), "c": task("a", trigger_rule="none_failed")})
+    run.send(SkipRequested("a", by="ops@x"))
+    assert (
+        run.status("a") == "skipped"
+        and run.entries("step_skipped")[0].message == "skipped by ops@x"
+    )
+    assert run.status("b") == "skipped" and run.status("c") == "running"
 
 
 def test_skipping_a_waiting_step_clears_its_timer():

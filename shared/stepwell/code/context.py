@@ -181,7 +181,7 @@ class Context:
 
     @property
     def scope(self) -> str:
-        """The prefix of this Context's step keys (``""``, ``checks/0/`` ...)."""
+        """The prefix of this Context's step keys (``""``, ``checks.0.`` ...)."""
         return self._scope
 
     @property
@@ -697,6 +697,8 @@ class Context:
                 except Suspend as suspension:
                     state.caught(suspension)
                     running += 1
+                except ContextError:
+                    raise  # a bug in the code, not a failed item: no tolerance counts it
                 except Exception as exc:
                     errors[index] = exc
                     if fail_now(errors):

@@ -17,7 +17,8 @@ class StepFailed(Exception):
     def __init__(self, step: str, error_type: str, message: str) -> None:
         super().__init__(f"step {step!r} failed: {error_type}: {message}")
         self.step = step
-        """The step's key (its name, ``name#2`` in a loop, ``parallel/0/name`` in a branch)."""
+        """The step's key (its name, ``name~2`` in a loop, ``checks.0.name`` in branch 0 of a
+        parallel named ``checks``)."""
         self.error_type = error_type
         """The error's name: the exception type the step raised, ``StepTimedOut``,
         ``ApprovalTimedOut``, ``CallbackTimedOut`` ..."""

@@ -42,7 +42,7 @@ class Recorded:
     """One step record as the replay sees it (the journal is keyed by ``key``)."""
 
     key: str
-    """Unique in the run: the name, ``name#2`` for its second occurrence, ``parent/...`` inside
+    """Unique in the run: the name, ``name~2`` for its second occurrence, ``parent.<i>.`` inside
     a parallel branch or a map item."""
     name: str
     """The name the code gave the step."""

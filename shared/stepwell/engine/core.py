@@ -315,7 +315,14 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     step = work.step(event.key) if record is not None else work.step_or_new(event.key)
     assert step is not None
     step.due_at = None
-    flow.skip(work, step, f"skipped by {event.by or 'an operator'}", event.output)
+    by = event.by or "an operator"
+    if event.output is None:
+        flow.skip(work, step, f"skipped by {by}")
+        return
+    # Skipped with an output: the step counts as done with that output, and the steps after it
+    # run on it (an operator doing the step's work by hand).
+    work.note("step_skipped", step, f"skipped by {by}, with an output for the steps after it")
+    flow.succeed(work, step, event.output)
 
 
 def _on_retry(work: Work, event: RetryRequested) -> None:
