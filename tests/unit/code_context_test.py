@@ -652,7 +652,7 @@ def test_things_that_must_be_callable_or_counted():
         lambda ctx: ctx.parallel("p", [3])
     )
     assert "map 'm': 3 is not callable" in failure_of(lambda ctx: ctx.map("m", [1], 3))
-    assert "tolerated_failures must be an int >= 0" in failure_of(
+    assert "tolerated_failures: -1 is negative" in failure_of(
         lambda ctx: ctx.map("m", [1], lambda c, i: i, tolerated_failures=-1)
     )
 

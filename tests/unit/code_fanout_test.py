@@ -347,3 +347,23 @@ def test_any_completion_order_gives_the_same_run(order, size):
         [[0, 10], [90]],
     ]
     # Every step was issued once (FakeRun asserts it), at most two items ran at once (above).
+
+
+def test_a_map_tolerates_a_share_of_its_items_failing():
+    def flow(ctx: Context, input: Any) -> Any:
+        return ctx.map(
+            "m", list(range(4)), lambda c, i: c.task("t", function="F"), tolerated_failures="25%"
+        )
+
+    run = FakeRun(flow)
+    run.replay()
+    run.fail("m.0.t", "Boom")
+    for i in (1, 2, 3):
+        run.succeed(f"m.{i}.t", i)
+    assert run.replay().output == [None, 1, 2, 3]
+    other = FakeRun(flow)
+    other.replay()
+    other.fail("m.0.t", "Boom")
+    other.fail("m.1.t", "Boom")
+    result = other.replay()
+    assert result.status == "failed" and result.error["type"] == "MapFailed"

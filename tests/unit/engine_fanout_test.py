@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from helpers import EngineDriver, counters_of, task
+from helpers import EngineDriver, counters_of, task, workflow
 from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import MAX_STEP_WRITES
@@ -229,3 +230,48 @@ def test_a_child_whose_lease_ran_out_is_found_by_the_watch():
     run.send(TimerFired("each", run.step("each").due_at), at=later)
     assert [d.attempt for d in run.dispatches("each[0]")] == [1, 2]
     assert "attempt_lost" in run.types("each[0]")
+
+
+def test_a_share_of_failures_is_tolerated():
+    run = EngineDriver(fanout(tolerated_failures="25%", max_parallel=8), list(range(8)))
+    run.fail("each[0]", "Boom")
+    run.fail("each[1]", "Boom")  # 2 of 8: 25% tolerated
+    for i in range(2, 8):
+        run.succeed(f"each[{i}]", i)
+    assert run.status("each") == "succeeded"
+    other = EngineDriver(fanout(tolerated_failures="25%", max_parallel=8), list(range(8)))
+    for i in range(3):
+        other.fail(f"each[{i}]", "Boom")
+    assert other.status("each") == "failed"
+    assert "3 failed, 2 tolerated" in other.step("each").error["message"]
+
+
+def test_min_successful_succeeds_early_and_skips_the_children_still_running() -> None:
+    run = EngineDriver(fanout(min_successful=2, max_parallel=3), ["a", "b", "c", "d"])
+    run.succeed("each[0]", "A")
+    run.fail("each[1]", "Boom")  # tolerated: 2 successes of 4 are still possible
+    assert run.status("each") == "running"
+    run.succeed("each[3]", "D")  # each[3] took each[1]'s slot
+    assert run.status("each") == "succeeded"
+    assert run.step("each").output == ["A", None, None, "D"]
+    assert run.status("each[2]") == "skipped"  # still running when it was decided
+    assert run.status("after") == "running"
+    assert run.entries("fanout_decided")
+
+
+def test_min_successful_fails_as_soon_as_it_cannot_be_reached() -> None:
+    run = EngineDriver(fanout(min_successful="50%", max_parallel=4), ["a", "b", "c", "d"])
+    run.fail("each[0]", "Boom")
+    run.fail("each[1]", "Boom")
+    assert run.status("each") == "running"  # 2 of 4 may still succeed
+    run.fail("each[2]", "Boom")
+    assert run.status("each") == "failed" and run.run.status == "failed"
+
+
+@pytest.mark.parametrize("value", [-1, "110%", "lots", True])
+def test_a_bad_share_says_how_to_write_one(value: Any) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        workflow(fanout(tolerated_failures=value))
+    assert "share of the items" in str(raised.value) or "count" in str(raised.value)

@@ -42,7 +42,7 @@ from stepwell.code.specs import (
     put_retry,
     seconds,
 )
-from stepwell.definition.models import Retry
+from stepwell.definition.models import Retry, count_of, share_of
 from stepwell.engine import retry as retries
 from stepwell.engine.attempts import SECRET_MARK
 
@@ -503,31 +503,34 @@ class Context:
         items: Iterable[Item],
         fn: Callable[[Context, Item], T],
         max_concurrency: int | None = None,
-        tolerated_failures: int = 0,
+        tolerated_failures: int | str = 0,
     ) -> list[T | None]:
         """Run ``fn(ctx, item)`` for each item, concurrently; return the results in item order
-        (None for a failed item while the failures are within ``tolerated_failures``). One
-        failure more raises MapFailed at once."""
+        (None for a failed item while the failures are within ``tolerated_failures``: a count,
+        or a share of the items like ``"10%"``). One failure more raises MapFailed at once."""
         self._enter("map", name)
         values = list(items)
         if not callable(fn):
             raise TypeError(f"map {name!r}: {fn!r} is not callable")
         _check_concurrency(name, max_concurrency)
-        if not isinstance(tolerated_failures, int) or tolerated_failures < 0:
-            raise ValueError(f"map {name!r}: tolerated_failures must be an int >= 0")
+        try:
+            share = share_of(tolerated_failures)
+        except ValueError as exc:
+            raise ValueError(f"map {name!r}: tolerated_failures: {exc}") from None
+        tolerated = count_of(share, len(values))
 
         def job(item: Item) -> Callable[[Context], T]:
             return lambda ctx: fn(ctx, item)
 
         def failure(key: str, results: list[Any], errors: dict[int, Exception]) -> MapFailed:
-            return MapFailed(key, results, errors, tolerated_failures)
+            return MapFailed(key, results, errors, tolerated)
 
         _, results, _ = self._fan_out(
             "map",
             name,
             [job(item) for item in values],
             max_concurrency,
-            fail_now=lambda errors: len(errors) > tolerated_failures,
+            fail_now=lambda errors: len(errors) > tolerated,
             failure=failure,
         )
         return cast(list[T | None], results)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -117,6 +118,45 @@ class Triggers(_Model):
 
 TriggerRule = Literal["all_success", "none_failed", "all_done", "one_failed"]
 
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def share_of(value: Any) -> Any:
+    """``value`` if it is a count (>= 0) or a share like ``"10%"``; else ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("give a count (like 2) or a share of the items (like '10%')")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value} is negative: give a count >= 0 or a share like '10%'")
+        return value
+    if isinstance(value, str) and (match := _SHARE.match(value)) and float(match[1]) <= 100:
+        return value.strip()
+    raise ValueError(f"{value!r} is not a count (like 2) or a share of the items (like '10%')")
+
+
+Share = Annotated[
+    int | str,
+    BeforeValidator(share_of),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+            ]
+        }
+    ),
+]
+"""A number of a fan-out's items: a count, or a share of them like ``"10%"``."""
+
+
+def count_of(share: int | str, total: int) -> int:
+    """A share's count of ``total`` items (a percentage rounds down)."""
+    if isinstance(share, int):
+        return share
+    match = _SHARE.match(share)
+    assert match is not None
+    return int(total * float(match[1]) / 100)
+
 
 class Catch(_Model):
     """A rule that handles a step's failure once its retries are spent: the step ends failed
@@ -181,7 +221,15 @@ class StepBase(_Model):
     )
     for_each: str | None = Field(None, description="Expression giving a list; one child per item.")
     max_parallel: int = Field(10, ge=1, le=1000, description="Children of a for_each at once.")
-    tolerated_failures: int = Field(0, ge=0, description="Failed children a for_each tolerates.")
+    tolerated_failures: Share = Field(
+        0, description="Failed children a for_each tolerates: a count, or a share like '10%'."
+    )
+    min_successful: Share | None = Field(
+        None,
+        description="Children of a for_each that must succeed, a count or a share like '80%': "
+        "it succeeds as soon as they have (the others are skipped), and fails as soon as they "
+        "no longer can.",
+    )
     input: Any = Field(None, description="The step's input; ${...} expressions are evaluated.")
     retry: Retry | None = None
     timeout: Duration | None = Field(None, description="Limit for one attempt.")
@@ -195,6 +243,20 @@ class StepBase(_Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    def tolerated(self, total: int) -> int:
+        """Failed children a for_each of ``total`` items tolerates before it fails."""
+        explicit = "tolerated_failures" in self.model_fields_set or self.min_successful is None
+        limit = count_of(self.tolerated_failures, total) if explicit else total
+        if self.min_successful is not None:
+            limit = min(limit, total - min(total, count_of(self.min_successful, total)))
+        return limit
+
+    def needed(self, total: int) -> int | None:
+        """Successful children after which a for_each of ``total`` items succeeds early."""
+        if self.min_successful is None:
+            return None
+        return min(total, count_of(self.min_successful, total))
 
 
 class TaskStep(StepBase):

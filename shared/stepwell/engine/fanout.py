@@ -38,7 +38,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import flow
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
-from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired
+from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
 from stepwell.engine.state import StepState, Usage, child_key, parse_key
 
 WATCH = timedelta(minutes=5)
@@ -181,11 +181,16 @@ def after_count(definition: Workflow, parent: StepState, count: CountItem) -> li
     slot. Pure: exactly one count sees each of these."""
     spec = definition.steps[parent.key]
     total = parent.items_total or 0
-    if parent.children_failed > spec.tolerated_failures:
-        if not count.succeeded and parent.children_failed == spec.tolerated_failures + 1:
+    tolerated, needed = spec.tolerated(total), spec.needed(total)
+    if parent.children_failed > tolerated:
+        if not count.succeeded and parent.children_failed == tolerated + 1:
             failure = {"index": count.index, "error": count.error}
             return [FanoutSettled(parent.key, failure)]
         return []  # already failing: start nothing more
+    if needed is not None and parent.children_succeeded >= needed:
+        # Enough succeeded: the count that got there settles it early, and nothing more starts.
+        early = count.succeeded and parent.children_succeeded == needed
+        return [FanoutSettled(parent.key)] if early else []
     if parent.children_ended >= total:
         return [FanoutSettled(parent.key)] if parent.children_ended == total else []
     slot = parent.next_child - 1
@@ -200,13 +205,37 @@ def on_settled(work: Work, event: FanoutSettled) -> None:
     spec = work.spec(event.key)
     step = work.step(event.key)
     assert step is not None
-    if event.failure is not None or step.children_failed > spec.tolerated_failures:
+    total = step.items_total or 0
+    tolerated, needed = spec.tolerated(total), spec.needed(total)
+    if event.failure is not None or step.children_failed > tolerated:
         failure = event.failure or {}
         error = failure.get("error") or {"type": "ChildFailed", "message": "failed"}
-        _fail(work, step, spec.tolerated_failures, failure.get("index"), error)
+        _fail(work, step, tolerated, failure.get("index"), error)
+        if not work.run.terminal:  # its failure was caught: what still runs is not needed
+            _stop_the_rest(work, step)
         return
     if step.children_ended == step.items_total:
         _gather(work, step)
+    elif needed is not None and step.children_succeeded >= needed:
+        work.note(
+            "fanout_decided",
+            step,
+            f"{step.children_succeeded} of {total} items succeeded ({needed} needed): "
+            "the others are skipped",
+        )
+        _gather(work, step)
+        _stop_the_rest(work, step)
+
+
+def _stop_the_rest(work: Work, parent: StepState) -> None:
+    """The fan-out is decided: the children still running are skipped (each in a decision of
+    its own); those never started never start."""
+    assert parent.items_total is not None
+    for index in range(min(parent.next_child, parent.items_total)):
+        key = child_key(parent.key, index)
+        child = work.peek(key)
+        if child is not None and not child.terminal:
+            work.emit(FollowUp(work.run.id, SkipRequested(key, by=f"{parent.key}, decided")))
 
 
 def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict[str, Any]) -> None:
@@ -303,11 +332,14 @@ def watch(work: Work, parent: StepState) -> None:
         unstarted += [
             child_key(parent.key, i) for i in range(first, min(parent.next_child, len(keys)))
         ]
-    if parent.children_failed > work.spec(parent.key).tolerated_failures:
+    spec = work.spec(parent.key)
+    if parent.children_failed > spec.tolerated(parent.items_total):
         # The count that went past the tolerance, or the settling after it, was lost.
         work.emit(FollowUp(work.run.id, FanoutSettled(parent.key, failure)))
         return
-    if parent.children_ended >= parent.items_total:
+    needed = spec.needed(parent.items_total)
+    enough = needed is not None and parent.children_succeeded >= needed
+    if parent.children_ended >= parent.items_total or enough:
         work.emit(FollowUp(work.run.id, FanoutSettled(parent.key)))  # the settling was lost
         return
     for key in unstarted:
