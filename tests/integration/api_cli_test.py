@@ -161,7 +161,7 @@ def test_requests_to_a_deployed_api_are_signed_with_sigv4(monkeypatch: Any) -> N
     headers = remote._auth_headers("GET", remote.base_url + "/runs", None, {})
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/execute-api/" in headers["Authorization"]
-    local = client.Client("http://127.0.0.1:8787")
+    local = client.Client(client.DEFAULT_API)
     assert local._auth_headers("GET", local.base_url + "/runs", None, {}) == {}
     monkeypatch.setenv("STEPWELL_API_TOKEN", "jwt-123")
     assert remote._auth_headers("GET", "x", None, {}) == {"Authorization": "Bearer jwt-123"}

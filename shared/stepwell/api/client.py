@@ -17,8 +17,11 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Literal
 
-DEFAULT_API = "http://127.0.0.1:8787"
-"""The local stack (``stepwell dev``)."""
+LOCAL_PORT = 3000
+"""The port ``stepwell dev`` serves on unless told otherwise."""
+DEFAULT_API = f"http://127.0.0.1:{LOCAL_PORT}"
+"""The local stack (``stepwell dev``), where the CLI goes unless ``--api`` or ``STEPWELL_API``
+says otherwise."""
 TIMEOUT_S = 30.0
 _REGION = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from stepwell.api.client import LOCAL_PORT
 from stepwell.definition.errors import DefinitionError
 from stepwell.local.httpapi import Route
 from stepwell.local.lambdas import Invocation
@@ -29,11 +30,17 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``stepwell dev``."""
-    parser.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=LOCAL_PORT,
+        help=f"HTTP API port (default {LOCAL_PORT}, where the other commands look)",
+    )
     parser.add_argument(
         "--virtual-time",
         action="store_true",
-        help="skip idle waits: jump to the next timer whenever nothing is running",
+        help="skip idle waits: jump to the next timer whenever nothing is running, but not over "
+        "an open approval or callback (move on with: stepwell time advance 2h)",
     )
     parser.add_argument(
         "--no-schedules",
@@ -110,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         schedules=not args.no_schedules,
         on_invocation=on_invocation,
         on_request=on_request,
+        # A person answers approvals and callbacks: virtual time waits for them (stepwell time).
+        hold_waits=args.virtual_time,
     )
     try:
         stack.start()
@@ -181,7 +190,12 @@ def _stop_within(stack: LocalStack, seconds: float, err: Console) -> None:
 def describe(stack: LocalStack, console: Console) -> None:
     """What is running: the API and its routes, the workflows, schedules, queues."""
     assert stack.api is not None
-    mode = "virtual time (idle waits are skipped)" if stack.clock.virtual else "real time"
+    mode = (
+        "virtual time (idle waits are skipped; approvals and callbacks wait for an answer or "
+        "for: stepwell time advance 2d)"
+        if stack.clock.virtual
+        else "real time"
+    )
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
     console.print(f"API: [bold cyan]{stack.url}[/]")
     for route in sorted(stack.api.routes, key=_route_order):
@@ -194,9 +208,12 @@ def describe(stack: LocalStack, console: Console) -> None:
         starts += [f"event {json.dumps(trigger.pattern)}" for trigger in workflow.triggers.events]
         starts += [f"schedule {s.expression}" for s in workflow.triggers.schedules]
         count = len(workflow.steps)
-        console.print(
-            f"  [bold]{name}[/] ({count} step{'s' if count != 1 else ''}): " + "; ".join(starts)
+        shape = (
+            f"code-first, {workflow.code}"
+            if workflow.code is not None
+            else f"{count} step{'s' if count != 1 else ''}"
         )
+        console.print(f"  [bold]{name}[/] ({shape}): " + "; ".join(starts))
     if stack.schedules is not None:
         for schedule in stack.schedules.all():
             target = str(schedule.target.get("Arn", "")).rsplit(":", 1)[-1]

@@ -20,6 +20,7 @@ COMMANDS = {
     "rerun": ("rerun", "Start a new run from a step of a run (--dry-run to preview)."),
     "dev": ("dev", "Run template.yaml locally (API, functions, events, schedules) until Ctrl-C."),
     "run": ("run", "Run one workflow to its end through the local stack and print the result."),
+    "time": ("time", "Show, advance or resume the virtual clock of stepwell dev."),
 }
 
 

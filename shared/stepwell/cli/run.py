@@ -556,7 +556,7 @@ def _print_result(
     out.print(f"output: {json.dumps(run.get('output'))}")
     if run.get("started_at") and run.get("ended_at"):
         span = (_time(run["ended_at"]) - _time(run["started_at"])).total_seconds()
-        how = "virtual time" if stack.clock.virtual else "time"
+        how = "virtual time" if stack.clock.virtual else "real time"
         out.print(f"run time: {offset_text(span)} of {how}")
     if timeline is not None:
         out.print(timeline_table(timeline, f"timeline of {run['id']}"))

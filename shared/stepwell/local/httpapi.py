@@ -286,6 +286,7 @@ class HttpApi:
         activity: Any = None,
         user: str = "developer",
         aws: Callable[[str, bytes], tuple[int, Any]] | None = None,
+        local: Callable[[str, str, bytes], tuple[int, Any] | None] | None = None,
     ) -> None:
         self.routes = list(routes)
         self._invoke = invoke
@@ -296,6 +297,7 @@ class HttpApi:
         self._activity = activity
         self._user = user
         self._aws = aws
+        self._local = local
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -362,6 +364,12 @@ class HttpApi:
             status, answer = self._aws(target, body)
             raw = json.dumps(answer).encode()
             return HttpResponse(status, [("content-type", "application/x-amz-json-1.1")], raw)
+        if self._local is not None:
+            own = self._local(handler.command, raw_path, body)
+            if own is not None:
+                status, answer = own
+                raw = json.dumps(answer).encode()
+                return HttpResponse(status, [("content-type", "application/json")], raw)
         match = match_route(self.routes, handler.command, raw_path)
         if match is None:
             return error_response(404, "Not Found")

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stepwell.definition.durations import parse_duration
 from stepwell.local import resources
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.events import EventBuses, Rule
@@ -138,8 +139,12 @@ class LocalStack:
         on_request: Callable[[str, str, int, float], None] | None = None,
         max_workers: int = 16,
         concurrency: Mapping[str, int] | None = None,
+        hold_waits: bool = False,
     ) -> None:
         self.project = Path(project).resolve()
+        self.hold_waits = hold_waits
+        """With virtual time: never jump over an open approval or callback wait on its own (a
+        person could not answer it); ``advance`` moves the clock on request."""
         self.template_path = (self.project / template).resolve()
         self.clock = StackClock(virtual_time, start_time)
         self.activity = Activity()
@@ -257,6 +262,7 @@ class LocalStack:
             activity=self.activity,
             user=_local_user(),
             aws=self._aws_call,
+            local=self._local_call,
         )
         self._exit.callback(self.api.server.server_close)
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}
@@ -481,7 +487,7 @@ class LocalStack:
                 wake = self._next_due(one_time_only=False)
                 if self.clock.virtual and self._quiet():
                     target = self._next_due(one_time_only=True)
-                    if target is not None and target > now:
+                    if target is not None and target > now and not self._waits_before(target):
                         self.clock.jump_to(target)
                         continue
                 timeout = 1.0 if wake is None else min(1.0, max(0.0, (wake - now).total_seconds()))
@@ -521,6 +527,51 @@ class LocalStack:
                 if found is not None:
                     candidates.append(found)
         return min(candidates, default=None)
+
+    def _waits_before(self, target: datetime) -> bool:
+        """Whether an approval or callback wait of a run expires at or before ``target`` (so a
+        jump there would decide it for the person), when the stack holds waits."""
+        if not self.hold_waits or not self.functions:
+            return False
+        store = self._runtime_for(self.functions[0]).store
+        for due in store.due(target, limit=1000):
+            if due.key is None:
+                continue
+            step = store.load(due.run_id, [due.key]).steps.get(due.key)
+            waiting = step is not None and step.status == "waiting"
+            if waiting and step is not None and step.waiting_for in ("approval", "callback"):
+                return True
+        return False
+
+    def time_status(self) -> dict[str, Any]:
+        """The clock as ``GET /_local/time`` shows it."""
+        return {
+            "now": self.clock.now().isoformat(),
+            "virtual": self.clock.virtual,
+            "holds_waits": self.hold_waits,
+            "skipped_s": self.clock.jumped.total_seconds(),
+        }
+
+    def _local_call(self, method: str, path: str, body: bytes) -> tuple[int, Any] | None:
+        """The local stack's own routes (``/_local/...``), which no deployed stack has."""
+        if not path.startswith("/_local/"):
+            return None
+        if (method, path) == ("GET", "/_local/time"):
+            return 200, self.time_status()
+        if (method, path) == ("POST", "/_local/time/resume"):
+            self.hold_waits = False
+            self.activity.poke()
+            return 200, self.time_status()
+        if (method, path) == ("POST", "/_local/time/advance"):
+            if not self.clock.virtual:
+                return 409, {"error": "conflict", "message": "start stepwell dev --virtual-time"}
+            try:
+                by = parse_duration(str(json.loads(body or b"{}").get("by", "")))
+            except (ValueError, AttributeError) as exc:
+                return 422, {"error": "invalid", "message": f"by: {exc} (write it like 2h or 30m)"}
+            self.advance(by)
+            return 200, self.time_status()
+        return 404, {"error": "not_found", "message": f"no local route {method} {path}"}
 
     def _quiet(self) -> bool:
         """Nothing running, nothing ready to run, nobody holding time."""
