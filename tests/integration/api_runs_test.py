@@ -107,6 +107,35 @@ def test_a_body_of_another_content_type_is_415(world: ApiWorld) -> None:
     error_of(response, 415)
 
 
+def test_a_form_body_starts_no_run_415(world: ApiWorld) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = world.post("/workflows/simple/runs", "input=1", headers=form)
+    assert "only approvals take a form" in error_of(response, 415)["message"]
+    assert world.store.runs_by_workflow("simple").items == []
+
+
+def test_a_lone_surrogate_in_the_input_is_422_not_a_500(world: ApiWorld) -> None:
+    body = '{"input": {"name": "\\ud800"}}'
+    response = world.post(
+        "/workflows/simple/runs", body, headers={"content-type": "application/json"}
+    )
+    assert "lone UTF-16 surrogate" in error_of(response, 422)["message"]
+    pair = '{"input": {"n": 1, "name": "\\ud83d\\ude00"}}'  # both halves: an emoji, fine
+    assert (
+        world.post(
+            "/workflows/simple/runs", pair, headers={"content-type": "application/json"}
+        ).status
+        == 201
+    )
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_dry_run_must_be_a_boolean(world: ApiWorld, value: Any) -> None:
+    response = world.post("/workflows/simple/runs", {"input": {"n": 1}, "dry_run": value})
+    details = error_of(response, 422)
+    assert "dry_run" in json.dumps(details)
+
+
 def test_idempotency_key_returns_the_same_run_and_409_for_another_body(
     world: ApiWorld, scan: Any
 ) -> None:

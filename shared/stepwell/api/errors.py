@@ -107,10 +107,14 @@ def schema_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic-style errors without the input values (which may be large or private)."""
     out = []
     for error in errors:
+        message = str(error.get("msg", error.get("type", "invalid")))
+        why = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and why:
+            message = f"{message}: {why}"  # what is wrong with the JSON, not only that it is
         out.append(
             {
                 "loc": [str(part) for part in error.get("loc", ())],
-                "message": str(error.get("msg", error.get("type", "invalid"))),
+                "message": message,
                 "type": str(error.get("type", "invalid")),
             }
         )

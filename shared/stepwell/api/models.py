@@ -81,7 +81,9 @@ class StartRunRequest(_Request):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=MAX_LABELS, description="Free-form tags of the run."
     )
-    dry_run: bool = Field(False, description="Record dispatched steps without invoking them.")
+    dry_run: bool = Field(
+        False, strict=True, description="Record dispatched steps without invoking them."
+    )
 
 
 class RunStarted(BaseModel):
@@ -203,7 +205,7 @@ class RerunRequest(_Request):
 
     from_step: StepKey = Field(description="The step to run again, with all it leads to.")
     input: Any = Field(None, description="New input; the original run's when omitted.")
-    dry_run: bool = False
+    dry_run: bool = Field(False, strict=True, description="Preview the rerun without running it.")
 
 
 class SkipRequest(_Request):

@@ -51,10 +51,16 @@ class StepwellResolver(APIGatewayHttpResolver):
         content_type = next(
             (str(v) for k, v in headers.items() if str(k).lower() == "content-type"), ""
         )
-        if content_type.strip().lower().startswith("multipart/"):
+        kind = content_type.strip().lower()
+        if kind.startswith("multipart/"):
             # Nothing here takes files; Powertools would fail on a multipart body without a
             # boundary instead of refusing it.
             return errors.raw_response(415, "send application/json (or a form, for approvals)")
+        path = str(event.get("rawPath") or "")
+        if kind.startswith("application/x-www-form-urlencoded") and not path.startswith(
+            "/approvals/"
+        ):
+            return errors.raw_response(415, "send application/json: only approvals take a form")
         body = event.get("body")
         if body is None or body == "":
             return dict(event)
@@ -88,11 +94,27 @@ def strict_json(text: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
     try:
-        return json.loads(text, parse_constant=no_constant)
+        value = json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:
         raise json.JSONDecodeError(str(exc) or "not JSON", text, 0) from None
+    if _SURROGATE.search(text):
+        # json.loads takes an escaped lone surrogate ("\ud800"), which no UTF-8 store holds.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            where = _SURROGATE.search(text)
+            raise json.JSONDecodeError(
+                "a string holds a lone UTF-16 surrogate (an escaped \\ud800-\\udfff without "
+                "its pair), which is not Unicode text: send the character itself, or both halves",
+                text,
+                where.start() if where else 0,
+            ) from None
+    return value
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _pattern(openapi_path: str) -> re.Pattern[str]:
