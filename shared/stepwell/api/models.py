@@ -59,10 +59,20 @@ class WorkflowSummary(BaseModel):
     )
 
 
+class BrokenWorkflow(BaseModel):
+    """A workflow file that cannot be loaded: its runs are refused (422) until it is fixed."""
+
+    name: str = Field(description="The file's name without its extension.")
+    problems: list[str] = Field(description="Every problem, as FILE:LINE:COL: ... .")
+
+
 class WorkflowList(BaseModel):
     """Every workflow of the deployment."""
 
     workflows: list[WorkflowSummary]
+    broken: list[BrokenWorkflow] = Field(
+        default_factory=list, description="Files that could not be loaded, with their problems."
+    )
 
 
 class WorkflowDetail(WorkflowSummary):

@@ -413,6 +413,13 @@ def _workflow(deps: ApiDeps, name: str) -> Workflow:
     try:
         return deps.orchestrator.workflow(name)
     except UnknownWorkflow:
+        problems = deps.runtime.catalog.problems(name)
+        if problems:
+            raise errors.invalid(
+                f"workflow {name!r} cannot run: its file has {len(problems)} problem"
+                f"{'s' if len(problems) != 1 else ''}; fix them (stepwell validate): {problems[0]}",
+                [{"message": str(p)} for p in problems],
+            ) from None
         raise errors.not_found(f"no workflow named {name!r}") from None
 
 

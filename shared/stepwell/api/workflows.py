@@ -9,7 +9,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from stepwell.api import errors
 from stepwell.api.deps import current
-from stepwell.api.models import WorkflowDetail, WorkflowList, triggers_view, workflow_summary
+from stepwell.api.models import (
+    BrokenWorkflow,
+    WorkflowDetail,
+    WorkflowList,
+    triggers_view,
+    workflow_summary,
+)
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.definition.models import Workflow
 from stepwell.store.port import Store
@@ -30,7 +36,11 @@ WorkflowName = Annotated[str, Path(max_length=64, description="The workflow's na
 def list_workflows() -> WorkflowList:
     catalog = current().runtime.catalog
     found = sorted(catalog.all().values(), key=lambda w: w.name)
-    return WorkflowList(workflows=[workflow_summary(w) for w in found])
+    broken = [
+        BrokenWorkflow(name=name, problems=[str(p) for p in problems])
+        for name, problems in sorted(catalog.broken().items())
+    ]
+    return WorkflowList(workflows=[workflow_summary(w) for w in found], broken=broken)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
+from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import discover, load_workflow
 from stepwell.definition.models import Workflow
 
@@ -45,24 +46,41 @@ class Catalog:
         self.folder = folder
         self._workflows: dict[str, Workflow] | None = None
         self._code: dict[tuple[str, str], CodeWorkflow] = {}
+        self._broken: dict[str, list[Problem]] = {}
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, Workflow]:
-        """Every workflow by name, the newest version of each (a problem raises
-        DefinitionError)."""
+        """Every workflow by name, the newest version of each. A file with problems breaks only
+        itself: its workflows are left out, and :meth:`broken` holds its problems."""
         with self._lock:
             if self._workflows is None:
                 self._workflows = self._load()
             return self._workflows
 
+    def broken(self) -> dict[str, list[Problem]]:
+        """The files that could not be loaded (by the workflow name their file stands for:
+        its stem) and every problem of each."""
+        self.all()
+        return dict(self._broken)
+
+    def problems(self, name: str) -> list[Problem] | None:
+        """Why workflow ``name`` cannot run, when its file is broken; else None."""
+        return self.broken().get(name)
+
     def _load(self) -> dict[str, Workflow]:
         found: dict[str, Workflow] = {}
-        for workflow, code in load_definitions([self.folder]):
-            if code is not None:
-                self._code[(workflow.name, workflow.code_version or "")] = code
-            known = found.get(workflow.name)
-            if known is None or _version_order(known) < _version_order(workflow):
-                found[workflow.name] = workflow
+        for path in discover([self.folder]):
+            try:
+                loaded = load_definitions([path])
+            except DefinitionError as exc:
+                self._broken[path.stem] = list(exc.problems)
+                continue
+            for workflow, code in loaded:
+                if code is not None:
+                    self._code[(workflow.name, workflow.code_version or "")] = code
+                known = found.get(workflow.name)
+                if known is None or _version_order(known) < _version_order(workflow):
+                    found[workflow.name] = workflow
         return found
 
     def get(self, name: str) -> Workflow | None:

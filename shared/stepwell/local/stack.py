@@ -306,6 +306,13 @@ class LocalStack:
         fallback = self._runtime_for(self.functions[0]) if self.functions else None
         if fallback is not None:
             fallback.catalog.all()
+            for name, problems in fallback.catalog.broken().items():
+                # A broken file breaks only itself: the others run, its runs are refused.
+                self.warnings.append(
+                    f"workflow file {name!r} has {len(problems)} problem"
+                    f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
+                    + "\n".join(f"  {p}" for p in problems)
+                )
             wiring.use(ContainerRuntime(lambda: fallback))
             self._exit.callback(wiring.use, None)
 
