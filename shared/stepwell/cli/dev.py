@@ -151,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
                 who = link.get("approver") or "anyone"
                 console.print(f"    {who} approve: {link.get('approve_url')}")
                 console.print(f"    {who} reject:  {link.get('reject_url')}")
+        if event.get("detail-type") == "callback.requested" and detail.get("url"):
+            console.print(f"    callback: {detail['url']}")
+            console.print(f"    answer:   stepwell callback {detail['url']} --success '{{}}'")
 
     stack.listen(on_event)
     # Ctrl-C and SIGTERM both stop; SIGINT is handled here too because a parent may have

@@ -16,6 +16,7 @@ COMMANDS = {
     "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
     "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),
     "approve": ("approve", "Approve (or --reject) through an approval link."),
+    "callback": ("callback", "Answer a callback wait (--success JSON, --failure, --heartbeat)."),
     "cancel": ("cancel", "Cancel a run."),
     "rerun": ("rerun", "Start a new run from a step of a run (--dry-run to preview)."),
     "dev": ("dev", "Run template.yaml locally (API, functions, events, schedules) until Ctrl-C."),
