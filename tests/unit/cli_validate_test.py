@@ -66,7 +66,7 @@ def test_broken_definitions_print_every_problem_and_exit_1(
 def test_a_mix_prints_only_the_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tmp_path, "good.yaml", "name: good\nsteps:\n  a: {function: F}\n")
     bad = write(tmp_path, "bad.yaml", "name: bad\nsteps:\n  a: {function: F, timeout: soon}\n")
-    assert main(["validate", str(tmp_path)]) == 1
+    assert main(["validate", str(tmp_path), "--no-template"]) == 1
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         f"{bad}:3:20: step 'a': field 'timeout': 'soon' is not a duration: write a duration like "
@@ -80,12 +80,33 @@ def test_workflow_names_must_be_unique_across_files(
 ) -> None:
     first = write(tmp_path, "a.yaml", "name: orders\nsteps:\n  a: {function: F}\n")
     second = write(tmp_path, "b.yaml", "# copy\nname: orders\nsteps:\n  b: {function: G}\n")
-    assert main(["validate", str(first), str(second)]) == 1
+    assert main(["validate", str(first), str(second), "--no-template"]) == 1
     out, _ = capsys.readouterr()
     assert out.splitlines() == [
         f"{second}:2:1: field 'name': workflow name 'orders' is already used by {first}: "
         "give each workflow its own name"
     ]
+
+
+def test_a_task_whose_function_the_template_does_not_deploy_is_a_located_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # template.yaml is checked by default
+    flow = write(
+        tmp_path,
+        "pay.yaml",
+        "name: pay\nsteps:\n  charge:\n    function: ChargeCard\n"
+        "  fine:\n    function: ChargeCardFunction\n"
+        "  remote:\n    function: arn:aws:lambda:eu-west-1:123456789012:function:x\n",
+    )
+    assert main(["validate", str(flow)]) == 1
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == [
+        f"{flow}:4:5: step 'charge': field 'function': unknown function 'ChargeCard': "
+        "template.yaml deploys no function of that logical id; did you mean "
+        "'ChargeCardFunction'? (add an AWS::Serverless::Function, or give an ARN)"
+    ]
+    assert main(["validate", str(flow), "--no-template"]) == 0
 
 
 def test_a_path_that_does_not_exist_exits_2(

@@ -8,15 +8,19 @@ the exit code is 0. A path that does not exist is a usage error: exit code 2.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from stepwell.definition.code import is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import discover, load_with_source
-from stepwell.definition.models import Workflow
+from stepwell.definition.models import TaskStep, Workflow
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -29,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help="a workflow file, or a folder whose *.yaml, *.yml and *.py files are checked",
+    )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        help="check every task's function against this SAM template (default: template.yaml "
+        "in the current folder, when there is one)",
+    )
+    parser.add_argument(
+        "--no-template", action="store_true", help="do not check functions against a template"
     )
 
 
@@ -46,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     problems: list[Problem] = []
     loaded: list[tuple[Path, Workflow, Locate]] = []
+    functions = None if args.no_template else _template_functions(args.template)
+    if isinstance(functions, str):
+        print(f"stepwell validate: {functions}", file=sys.stderr)
+        return EXIT_USAGE
     for file in files:
         # Only definition problems are caught: anything else is a bug and must show as one.
         try:
@@ -55,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 workflow, source = load_with_source(file)
                 loaded.append((file, workflow, partial(source.at_step, ("name",))))
+                if functions is not None:
+                    problems.extend(_unknown_functions(workflow, source, functions))
         except DefinitionError as exc:
             problems.extend(exc.problems)
     problems.extend(_duplicate_names(loaded))
@@ -76,6 +96,66 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{file}: {workflow.name} ok ({shape})")
     return EXIT_OK
+
+
+@dataclass(frozen=True)
+class _Functions:
+    """The functions a template deploys, and those the runtime's function map names."""
+
+    template: Path
+    ids: frozenset[str]
+    mapped: frozenset[str] | None
+    """Keys of the STEPWELL_FUNCTIONS map in the template's environment (None: it has none)."""
+
+
+def _template_functions(given: Path | None) -> _Functions | str | None:
+    """The template's functions; None when there is no template to check against; an error
+    message for a template named that cannot be read."""
+    from stepwell.local.template import Template, TemplateError
+
+    path = given or Path("template.yaml")
+    if given is None and not path.exists():
+        return None
+    try:
+        template = Template.load(path)
+    except TemplateError as exc:
+        return f"cannot read {path}: {exc}"
+    ids = frozenset(template.of_type("AWS::Serverless::Function", "AWS::Lambda::Function"))
+    env = (template.function_globals.get("Environment") or {}).get("Variables") or {}
+    raw = env.get("STEPWELL_FUNCTIONS")
+    text = raw.get("Fn::Sub") if isinstance(raw, dict) else raw
+    mapped = frozenset(re.findall(r'"([A-Za-z0-9]+)"\s*:', text)) if isinstance(text, str) else None
+    return _Functions(path, ids, mapped)
+
+
+def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
+    """Task steps naming a function the template does not deploy (or does not map)."""
+    problems = []
+    for key, step in workflow.steps.items():
+        name = getattr(step, "function", None)
+        if not isinstance(step, TaskStep) or not name or name.startswith("arn:"):
+            continue
+        where = ("steps", key, "function")
+        if name not in known.ids:
+            close = difflib.get_close_matches(name, sorted(known.ids), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(
+                source.at_step(
+                    where,
+                    f"unknown function '{name}': {known.template} deploys no function of that "
+                    f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)",
+                )
+            )
+        elif known.mapped is not None and name not in known.mapped:
+            problems.append(
+                source.at_step(
+                    where,
+                    f"function '{name}' is not in STEPWELL_FUNCTIONS of {known.template}: add "
+                    f'"{name}": "${{AWS::StackName}}-..." there, or on AWS it resolves to no '
+                    "function",
+                )
+            )
+    return problems
 
 
 Locate = Callable[[str], Problem]
