@@ -381,6 +381,39 @@ def test_rerun_from_an_unknown_step_or_without_one_is_422(world: ApiWorld) -> No
     error_of(world.post(f"/runs/{run_id}/rerun", {}), 422)
 
 
+def test_rerun_pins_the_version_asked_for(world: ApiWorld) -> None:
+    run_id = world.start("simple", {"n": 1})
+    world.succeed(run_id, "work", {"w": 1})
+    world.fail(run_id, "next")
+    original = world.store.get_run(run_id)
+    assert original is not None
+    # A newer definition of the workflow, saved as a version (a later deployment).
+    newer = api_workflows()["simple"].model_copy(update={"description": "v2"})
+    world.store.save_definition(newer)
+    assert newer.version != original.version
+    pinned = world.post(f"/runs/{run_id}/rerun", {"from_step": "next", "version": newer.version})
+    assert pinned.status == 201, pinned.text
+    assert world.store.get_run(pinned.json()["run_id"]).version == newer.version  # type: ignore[union-attr]
+    same = world.post(f"/runs/{run_id}/rerun", {"from_step": "next"})
+    assert world.store.get_run(same.json()["run_id"]).version == original.version  # type: ignore[union-attr]
+    unknown = error_of(
+        world.post(f"/runs/{run_id}/rerun", {"from_step": "next", "version": "abc"}), 422
+    )
+    assert "no version 'abc'" in unknown["message"] and original.version in unknown["message"]
+
+
+def test_rerun_from_a_step_the_chosen_version_lacks_is_422(world: ApiWorld) -> None:
+    run_id = world.start("simple", {"n": 1})
+    world.succeed(run_id, "work", {"w": 1})
+    steps = {"work": {"function": "WorkFunction", "input": "${input}"}}
+    shorter = api_workflows()["simple"].model_copy(update={"steps": {}})
+    shorter = type(shorter).model_validate({**shorter.model_dump(mode="json"), "steps": steps})
+    world.store.save_definition(shorter)
+    body = {"from_step": "next", "version": shorter.version}
+    refused = error_of(world.post(f"/runs/{run_id}/rerun", body), 422)
+    assert f"(version {shorter.version}) has no step 'next'" in refused["message"]
+
+
 # -- steps: retry and skip -----------------------------------------------------------------------
 def test_retry_of_a_step_that_did_not_fail_is_409(world: ApiWorld) -> None:
     run_id = world.start("simple", {"n": 1})

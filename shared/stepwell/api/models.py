@@ -216,6 +216,13 @@ class RerunRequest(_Request):
     from_step: StepKey = Field(description="The step to run again, with all it leads to.")
     input: Any = Field(None, description="New input; the original run's when omitted.")
     dry_run: bool = Field(False, strict=True, description="Preview the rerun without running it.")
+    version: str = Field(
+        "original",
+        min_length=1,
+        max_length=80,
+        description="The definition the new run pins: original (the run's own), latest (the "
+        "deployed one), or a version id (GET /workflows/{name} lists them).",
+    )
 
 
 class SkipRequest(_Request):

@@ -31,6 +31,7 @@ from stepwell.api.models import (
 )
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, lambda_context, segment
+from stepwell.api.workflows import versions
 from stepwell.definition.models import Workflow
 from stepwell.engine import events
 from stepwell.engine.decision import Decision
@@ -333,19 +334,41 @@ def cancel_run(
 def rerun_run(run_id: RunId, request: RerunRequest) -> Response[RunStarted]:
     deps = current()
     run = _run(deps, segment(run_id))
-    definition = deps.orchestrator.pinned(run)
-    if request.from_step not in definition.steps:
+    definition = _rerun_version(deps, run, request.version)
+    if definition.code is None and request.from_step not in definition.steps:
         known = ", ".join(definition.steps)
+        which = "" if request.version == "original" else f" (version {definition.version})"
         raise errors.invalid(
-            f"{definition.name} has no step {request.from_step!r} (steps: {known})",
+            f"{definition.name}{which} has no step {request.from_step!r} (steps: {known})",
             [{"loc": ["body", "from_step"], "message": "unknown step", "type": "value_error"}],
         )
     if request.input is not None:
         check_input(definition, request.input)
     new_id = deps.orchestrator.rerun(
-        run.id, request.from_step, request.input, dry_run=request.dry_run
+        run.id, request.from_step, request.input, dry_run=request.dry_run, definition=definition
     )
     return _created(_started(deps, new_id))
+
+
+def _rerun_version(deps: ApiDeps, run: RunState, version: str) -> Workflow:
+    """The definition a rerun pins: the run's own, the deployed one, or a saved version."""
+    if version == "original":
+        return deps.orchestrator.pinned(run)
+    if version == "latest":
+        try:
+            return deps.orchestrator.workflow(run.workflow)
+        except UnknownWorkflow:
+            raise errors.invalid(f"workflow {run.workflow!r} is no longer deployed") from None
+    found = deps.store.get_definition(run.workflow, version)
+    if found is None:
+        current = deps.runtime.catalog.get(run.workflow)
+        known = versions(deps.store, current) if current is not None else [run.version]
+        raise errors.invalid(
+            f"{run.workflow} has no version {version!r}: give original, latest or one of "
+            + ", ".join(known),
+            [{"loc": ["body", "version"], "message": "unknown version", "type": "value_error"}],
+        )
+    return found
 
 
 @router.post(

@@ -22,12 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="record dispatched steps without invoking them"
     )
+    parser.add_argument(
+        "--version",
+        default="original",
+        help="the definition the new run pins: original (default), latest, or a version id",
+    )
     client.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the new run and print its id."""
-    body: dict[str, Any] = {"from_step": args.from_step, "dry_run": bool(args.dry_run)}
+    body: dict[str, Any] = {
+        "from_step": args.from_step,
+        "dry_run": bool(args.dry_run),
+        "version": args.version,
+    }
     if args.input is not None:
         try:
             body["input"] = _input(args.input)

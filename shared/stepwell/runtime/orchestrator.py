@@ -185,15 +185,17 @@ class Orchestrator:
         *,
         dry_run: bool = False,
         new_run_id: str | None = None,
+        definition: Workflow | None = None,
     ) -> str:
-        """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs."""
+        """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs;
+        it pins ``definition`` (by default the version the run started with)."""
         original = self.store.get_run(run_id)
         if original is None:
             raise RunNotFound(run_id)
         steps = {step.key: step for step in self.store.steps(run_id)}
         new_id = new_run_id or self._new_id()
         decision = rerun.rerun(
-            self.pinned(original),
+            definition or self.pinned(original),
             original,
             steps,
             new_id,
