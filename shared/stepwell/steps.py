@@ -13,6 +13,7 @@ what ``retry_on`` matches.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
             )
         runtime = current()
         envelope = receive(runtime, event)
-        ctx = envelope.context()
+        ctx = dataclasses.replace(envelope.context(), beat=lambda: beat(runtime, envelope))
         ctx.logger.info(
             "step attempt",
             extra={"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt},
@@ -58,3 +59,11 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
 
     handler.function = function  # type: ignore[attr-defined]
     return handler
+
+
+def beat(runtime: Any, envelope: StepEnvelope) -> None:
+    """One heartbeat of the attempt ``envelope`` runs."""
+    from stepwell.engine.events import Heartbeat
+
+    event = Heartbeat(envelope.key, envelope.attempt, envelope.token)
+    runtime.orchestrator.handle(envelope.run_id, event)

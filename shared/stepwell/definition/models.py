@@ -264,6 +264,11 @@ class TaskStep(StepBase):
 
     type: Literal["task"] = "task"
     function: str = Field(description="Logical id in template.yaml, function name or ARN.")
+    heartbeat: Duration | None = Field(
+        None,
+        description="The function calls ctx.heartbeat() at least this often, or the attempt "
+        "fails with HeartbeatTimedOut (retried as the retry policy says).",
+    )
 
 
 class ConditionStep(StepBase):

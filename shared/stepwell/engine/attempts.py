@@ -28,7 +28,13 @@ from stepwell.engine.commands import (
     StartChildRun,
 )
 from stepwell.engine.decision import Work, attempt_token
-from stepwell.engine.events import ChildRunEnded, LeaseExpired, StepFailed, StepSucceeded
+from stepwell.engine.events import (
+    ChildRunEnded,
+    Heartbeat,
+    LeaseExpired,
+    StepFailed,
+    StepSucceeded,
+)
 from stepwell.engine.state import StepState, parse_key
 
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
@@ -108,7 +114,11 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
     work.set_status(step, "running")
     step.waiting_for = None
     deadline = work.now + (spec.timeout or DEFAULT_LEASE)
-    if spec.timeout is not None:
+    beat = spec.heartbeat if isinstance(spec, TaskStep) else None
+    step.heartbeat_due = work.now + beat if beat is not None else None
+    if beat is not None:
+        set_timer(work, step, min(deadline, work.now + beat) if spec.timeout else work.now + beat)
+    elif spec.timeout is not None:
         set_timer(work, step, deadline)
     else:
         # The lease matters only when no result ever comes (the invocation died): the run's
@@ -273,12 +283,49 @@ def on_lease_expired(work: Work, event: LeaseExpired) -> None:
     on_timer(work, step)
 
 
+def on_heartbeat(work: Work, event: Heartbeat) -> None:
+    """The running attempt is alive: its heartbeat deadline moves on (its timer is re-armed
+    when it fires, not on every heartbeat)."""
+    step = current(work, event.key, event.attempt, "heartbeat", event.token, ("running",))
+    if step is None:
+        return
+    spec = work.spec(step.key)
+    beat = spec.heartbeat if isinstance(spec, TaskStep) else None
+    if beat is not None:
+        step.heartbeat_due = work.now + beat
+
+
+def _heartbeat_timer(work: Work, step: StepState, spec: Step) -> bool:
+    """A heartbeat step's timer: fail a silent attempt, or re-arm for a live one (True when
+    that was all the timer meant)."""
+    if not isinstance(spec, TaskStep) or spec.heartbeat is None or step.heartbeat_due is None:
+        return False
+    started = step.attempt_started_at or work.now
+    deadline = started + spec.timeout if spec.timeout is not None else None
+    if deadline is not None and deadline <= work.now:
+        return False  # the attempt's own timeout: handled as a timeout
+    if step.heartbeat_due <= work.now:
+        step.heartbeat_due = None
+        flow.attempt_failed(
+            work,
+            step,
+            "HeartbeatTimedOut",
+            f"attempt {step.attempt} sent no heartbeat for {spec.heartbeat.total_seconds():g}s",
+        )
+        return True
+    due = step.heartbeat_due if deadline is None else min(deadline, step.heartbeat_due)
+    set_timer(work, step, due)  # alive: look again at the next heartbeat deadline
+    return True
+
+
 def on_timer(work: Work, step: StepState) -> None:
     """The step's timer came due while an attempt ran or a retry waited."""
     if step.status == "retrying":
         start(work, step, work.spec(step.key))
     elif step.status == "running":
         spec = work.spec(step.key)
+        if _heartbeat_timer(work, step, spec):
+            return
         if spec.timeout is None and step.lost_attempts < MAX_LOST_ATTEMPTS:
             # No result within Lambda's longest run: the attempt was lost (its invocation
             # died, or the dispatch never happened). Send a new, fenced attempt; it does not

@@ -30,6 +30,7 @@ from stepwell.engine.events import (
     DependencyEnded,
     Event,
     FanoutSettled,
+    Heartbeat,
     ItemReady,
     LeaseExpired,
     OutboxDelivered,
@@ -172,6 +173,8 @@ def _apply(work: Work, event: Event) -> None:
             flow.on_dependency_ended(work, event)
         case StepReached():
             codeflow.on_reached(work, event)
+        case Heartbeat():
+            attempts.on_heartbeat(work, event)
         case ItemReady():
             fanout.on_ready(work, event)
         case LeaseExpired():

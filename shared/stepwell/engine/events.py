@@ -38,6 +38,16 @@ class StepFailed:
 
 
 @dataclass(frozen=True)
+class Heartbeat:
+    """Attempt ``attempt`` of a task step is alive (its function called ``ctx.heartbeat``)."""
+
+    key: str
+    attempt: int
+    token: str | None = None
+    kind: Literal["heartbeat"] = "heartbeat"
+
+
+@dataclass(frozen=True)
 class TimerFired:
     """A timer came due. ``key`` None is the run's own timer (run timeout)."""
 
@@ -199,4 +209,5 @@ Event = (
     | LeaseExpired
     | FanoutSettled
     | StepReached
+    | Heartbeat
 )

@@ -15,7 +15,14 @@ from typing import Any
 
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
-from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded, TimerFired
+from stepwell.engine.events import (
+    ApprovalDecided,
+    Event,
+    Heartbeat,
+    StepFailed,
+    StepSucceeded,
+    TimerFired,
+)
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.journals import Journals
@@ -132,8 +139,14 @@ class InProcessWorld:
         return min(dues, default=None)
 
     def _run_attempt(self, command: DispatchAttempt) -> None:
+        heartbeat = Heartbeat(command.key, command.attempt, command.token)
         ctx = StepContext(
-            command.run_id, command.step_id, command.key, command.attempt, command.idempotency_key
+            command.run_id,
+            command.step_id,
+            command.key,
+            command.attempt,
+            command.idempotency_key,
+            beat=lambda: self.send(command.run_id, heartbeat),
         )
         try:
             output = self._execute(command, ctx)

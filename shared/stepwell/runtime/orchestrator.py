@@ -42,6 +42,7 @@ from stepwell.engine.events import (
     Continue,
     DependencyEnded,
     Event,
+    Heartbeat,
     ItemReady,
     LeaseExpired,
     OutboxDelivered,
@@ -62,7 +63,7 @@ MAX_CACHED_RUNS = 10_000
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
 """What can happen to a step (a for_each child too)."""
-_ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached)
+_ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached, Heartbeat)
 
 
 def alone(event: Event) -> bool:
