@@ -480,6 +480,8 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("GET", "/runs"),
         ("GET", "/runs/{run_id}"),
         ("GET", "/runs/{run_id}/timeline"),
+        ("GET", "/runs/{run_id}/payload/{part}"),
+        ("GET", "/runs/{run_id}/steps/{step}/payload/{part}"),
         ("POST", "/runs/{run_id}/cancel"),
         ("POST", "/runs/{run_id}/rerun"),
         ("POST", "/runs/{run_id}/steps/{step}/retry"),
@@ -618,3 +620,25 @@ def test_a_repeat_while_the_first_request_runs_is_409(
 def test_overlong_names_are_422(world: ApiWorld) -> None:
     error_of(world.get("/workflows/" + "w" * 65), 422)
     error_of(world.post("/workflows/" + "w" * 65 + "/runs", {}), 422)
+
+
+def test_large_payloads_are_left_out_of_the_run_view_and_fetched_by_their_own_route(
+    world: ApiWorld,
+) -> None:
+    big = {"blob": "x" * 200_000}
+    run_id = world.start("simple", {"n": 1})
+    world.succeed(run_id, "work", big)
+    world.succeed(run_id, "next", {"small": True})
+    detail = world.get(f"/runs/{run_id}")
+    assert detail.status == 200
+    steps = {s["key"]: s for s in detail.json()["steps"]}
+    work = steps["work"]
+    assert work["output"] is None and work["output_bytes"] > 200_000
+    assert work["output_url"] == f"/runs/{run_id}/steps/work/payload/output"
+    assert steps["next"]["output"] == {"small": True} and steps["next"]["output_url"] is None
+    assert len(detail.text) < 100_000  # the view stays small, whatever the payloads
+    fetched = world.get(work["output_url"])
+    assert fetched.status == 200 and fetched.json() == big
+    run_input = world.get(f"/runs/{run_id}/payload/input")
+    assert run_input.status == 200 and run_input.json() == {"n": 1}
+    error_of(world.get(f"/runs/{run_id}/steps/work/payload/nope"), 422)

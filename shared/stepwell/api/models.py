@@ -6,8 +6,10 @@ of a run (its nonce, the attempt tokens) never leave through them.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -144,6 +146,14 @@ class RunView(RunSummary):
 
     input: Any = None
     output: Any = None
+    input_url: str | None = Field(
+        None, description="Set (and input null) when the input is over 64 KB: fetch it there."
+    )
+    input_bytes: int | None = None
+    output_url: str | None = Field(
+        None, description="Set (and output null) when the output is over 64 KB: fetch it there."
+    )
+    output_bytes: int | None = None
     error: dict[str, Any] | None = None
     due_at: datetime | None = None
     usage: Usage = Field(default_factory=Usage)
@@ -157,6 +167,14 @@ class StepView(BaseModel):
     attempt: int
     input: Any = None
     output: Any = None
+    input_url: str | None = Field(
+        None, description="Set (and input null) when the input is over 64 KB: fetch it there."
+    )
+    input_bytes: int | None = None
+    output_url: str | None = Field(
+        None, description="Set (and output null) when the output is over 64 KB: fetch it there."
+    )
+    output_bytes: int | None = None
     error: dict[str, Any] | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -339,12 +357,41 @@ def run_summary(run: RunState) -> RunSummary:
     return RunSummary(**_summary_fields(run))
 
 
+INLINE_PAYLOAD_BYTES = 64 * 1024
+"""Payloads larger than this are not inlined in a run's view: the view says how large they are
+and where to fetch each (so a run with large outputs stays well under Lambda's 6 MB response)."""
+MAX_PAYLOAD_RESPONSE_BYTES = 5 * 1024 * 1024
+"""The largest payload the payload routes return (Lambda's response limit is 6 MB)."""
+
+
+def payload_size(value: Any) -> int:
+    """A payload's size as JSON."""
+    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+
+
+def _inline(value: Any, url: str) -> tuple[Any, str | None, int | None]:
+    """(the value, or None when it is too large to inline; its URL and size then)."""
+    if value is None:
+        return None, None, None
+    size = payload_size(value)
+    if size <= INLINE_PAYLOAD_BYTES:
+        return value, None, None
+    return None, url, size
+
+
 def run_view(run: RunState) -> RunView:
-    """A run with its payloads (never its nonce)."""
+    """A run with its payloads (never its nonce); large ones by reference."""
+    base = f"/runs/{quote(run.id, safe='')}/payload"
+    input_, input_url, input_bytes = _inline(run.input, f"{base}/input")
+    output, output_url, output_bytes = _inline(run.output, f"{base}/output")
     return RunView(
         **_summary_fields(run),
-        input=run.input,
-        output=run.output,
+        input=input_,
+        output=output,
+        input_url=input_url,
+        input_bytes=input_bytes,
+        output_url=output_url,
+        output_bytes=output_bytes,
         error=run.error,
         due_at=run.due_at,
         usage=Usage(**vars(run.usage)),
@@ -367,14 +414,21 @@ def _summary_fields(run: RunState) -> dict[str, Any]:
     }
 
 
-def step_view(step: StepState) -> StepView:
-    """A step record (never its attempt token)."""
+def step_view(step: StepState, run_id: str) -> StepView:
+    """A step record (never its attempt token); large payloads by reference."""
+    base = f"/runs/{quote(run_id, safe='')}/steps/{quote(step.key, safe='')}/payload"
+    input_, input_url, input_bytes = _inline(step.input, f"{base}/input")
+    output, output_url, output_bytes = _inline(step.output, f"{base}/output")
     return StepView(
         key=step.key,
         status=step.status,
         attempt=step.attempt,
-        input=step.input,
-        output=step.output,
+        input=input_,
+        output=output,
+        input_url=input_url,
+        input_bytes=input_bytes,
+        output_url=output_url,
+        output_bytes=output_bytes,
         error=step.error,
         started_at=step.started_at,
         ended_at=step.ended_at,

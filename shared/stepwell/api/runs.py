@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Annotated, Any, Literal
 
 import jsonschema
@@ -14,6 +15,7 @@ from pynamodb.exceptions import PynamoDBException
 from stepwell.api import errors, idempotency
 from stepwell.api.deps import ApiDeps, current
 from stepwell.api.models import (
+    MAX_PAYLOAD_RESPONSE_BYTES,
     CancelRequest,
     RerunRequest,
     RetryRequest,
@@ -258,7 +260,52 @@ def get_run(run_id: RunId) -> RunDetail:
         steps = [s for s in deps.store.steps(run.id) if s.index is None]
     order = {key: i for i, key in enumerate(definition.steps)} if definition else {}
     steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
-    return RunDetail(run=run_view(run), steps=[step_view(s) for s in steps])
+    return RunDetail(run=run_view(run), steps=[step_view(s, run.id) for s in steps])
+
+
+PayloadPart = Annotated[Literal["input", "output"], Path(description="input or output")]
+
+
+@router.get(
+    "/runs/<run_id>/payload/<part>",
+    summary="A run's input or output",
+    description="The payload a run's view leaves out for its size (over 64 KB), as JSON.",
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The payload", 404, 413),
+)
+def get_run_payload(run_id: RunId, part: PayloadPart) -> Response[Any]:
+    run = _run(current(), segment(run_id))
+    return _payload(run.input if part == "input" else run.output, f"run {run.id}'s {part}")
+
+
+@router.get(
+    "/runs/<run_id>/steps/<step>/payload/<part>",
+    summary="A step's input or output",
+    description="The payload a run's view leaves out for its size (over 64 KB), as JSON.",
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The payload", 404, 413),
+)
+def get_step_payload(run_id: RunId, step: StepKey, part: PayloadPart) -> Response[Any]:
+    _, key, record = _step(current(), segment(run_id), segment(step))
+    if record is None:
+        raise errors.not_found(f"step {key!r} has not started")
+    value = record.input if part == "input" else record.output
+    return _payload(value, f"step {key!r}'s {part}")
+
+
+def _payload(value: Any, what: str) -> Response[Any]:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    size = len(text.encode())
+    if size > MAX_PAYLOAD_RESPONSE_BYTES:
+        raise errors.ApiError(
+            413,
+            f"{what} is {size / 1024 / 1024:.1f} MB, over what one API response can carry "
+            f"({MAX_PAYLOAD_RESPONSE_BYTES // 1024 // 1024} MB): it is kept in the run's payload "
+            "bucket, under payloads/<run id>/",
+        )
+    return Response(200, "application/json", text)
 
 
 @router.get(
