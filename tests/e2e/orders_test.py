@@ -133,6 +133,11 @@ def test_an_input_over_the_async_invoke_limit_reaches_its_step_through_the_bucke
     assert detail["run"]["status"] == "succeeded", detail["run"]
     assert steps_of(detail)["validate"]["output"]["order_id"] == "o-big"
     assert steps_of(detail)["validate"]["attempt"] == 1
+    # The run's view leaves the 220 KB input out (its size and URL instead)...
+    assert detail["run"]["input"] is None and detail["run"]["input_bytes"] > 220_000
+    # ...and a client that asks for payloads gets it from there.
+    whole = api.run(run_id, payloads=True)
+    assert whole["run"]["input"]["notes"] == "n" * 220_000
 
 
 def test_runs_and_steps_are_counted_as_cloudwatch_metrics(stack: LocalStack, api: Client) -> None:

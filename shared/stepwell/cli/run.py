@@ -512,7 +512,7 @@ def _follow(
             elif not args.json:
                 _print_changes(detail, seen, say)
             if str(detail["run"]["status"]) in TERMINAL:
-                return detail
+                return client.run(run_id, payloads=True)  # the result, large payloads too
             if deadline is not None and wall.monotonic() > deadline:
                 say.print(
                     f"[red]gave up after {args.timeout:g}s[/]: the run is {detail['run']['status']}"

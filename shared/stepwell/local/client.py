@@ -83,12 +83,22 @@ class Client:
         body: dict[str, Any] = {"input": input, **fields}
         return self.post(f"/workflows/{urllib.parse.quote(workflow, safe='')}/runs", body)
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        """GET /runs/{id}: ``{"run": ..., "steps": [...]}``."""
+    def run(self, run_id: str, *, payloads: bool = False) -> dict[str, Any]:
+        """GET /runs/{id}: ``{"run": ..., "steps": [...]}``; with ``payloads``, the payloads
+        the view leaves out for their size are fetched and put in their places."""
         reply = self.get(f"/runs/{urllib.parse.quote(run_id, safe='')}")
         if not reply.ok:
             raise ApiError(reply, f"GET /runs/{run_id}")
         result: dict[str, Any] = reply.body
+        if payloads:
+            for record in [result["run"], *result.get("steps", [])]:
+                for part in ("input", "output"):
+                    url = record.get(f"{part}_url")
+                    if url:
+                        fetched = self.get(url)
+                        if not fetched.ok:
+                            raise ApiError(fetched, f"GET {url}")
+                        record[part] = fetched.body
         return result
 
     def timeline(self, run_id: str) -> list[dict[str, Any]]:
