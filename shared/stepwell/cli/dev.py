@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "an open approval or callback (move on with: stepwell time advance 2h)",
     )
     parser.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="print the functions' logs as Powertools JSON, as CloudWatch gets them "
+        "(default: one short line each)",
+    )
+    parser.add_argument(
         "--no-schedules",
         action="store_true",
         help="do not fire the template's Schedule and ScheduleV2 events",
@@ -107,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
             shown = path if len(path) <= 80 else path[:64] + "…"
             console.print(f"[bold]{method}[/] {shown} -> {status} ({seconds * 1000:.0f} ms)")
 
+    from stepwell.local.logs import human_logs
+
+    human_logs(not args.json_logs)
     stack = LocalStack(
         args.project,
         template=args.template,

@@ -20,6 +20,49 @@ from stepwell.local.lambdas import current_container
 
 _STORE = "_stepwell_local_log_format"
 _patched: dict[type, type] = {}
+_HUMAN = {"on": False}
+"""Whether the functions' Powertools lines print as short human lines (``stepwell dev``'s
+default) rather than JSON."""
+_SHOWN = ("run_id", "step_id", "attempt", "workflow", "error")
+_QUIET = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+        "sampling_rate",
+        "exception",
+        "exception_name",
+        "stack_trace",
+    }
+)
+
+
+def human_logs(on: bool = True) -> None:
+    """Print the functions' Powertools log lines as human lines (True) or JSON (False)."""
+    _HUMAN["on"] = on
+
+
+def human_line(log: dict[str, Any]) -> str:
+    """``12:00:01.234 INFO  ChargeCard  step attempt  run_id=... step_id=charge attempt=2``."""
+    when = str(log.get("timestamp", ""))[11:23]
+    function = str(log.get("function_name") or log.get("service") or "")
+    function = function.rsplit("-", 1)[-1] if function.startswith("stepwell-local-") else function
+    keys = [f"{k}={log[k]}" for k in _SHOWN if log.get(k) not in (None, "")]
+    keys += [f"{k}={v}" for k, v in log.items() if k not in _QUIET and k not in _SHOWN]
+    line = f"{when} {log.get('level', '')!s:<5} {function}  {log.get('message', '')}"
+    if keys:
+        line += "  " + " ".join(keys)
+    if log.get("exception"):
+        line += "\n" + str(log["exception"])
+    return line
 
 
 def _get(self: Any) -> dict[str, Any]:
@@ -39,6 +82,15 @@ def _set(self: Any, value: dict[str, Any]) -> None:
         self.__dict__[_STORE] = value
     else:
         container.log_formats[id(self)] = value
+
+
+def _serializer(cls: type) -> Any:
+    base = getattr(cls, "serialize")  # noqa: B009 (a formatter class of Powertools)
+
+    def serialize(self: Any, log: dict[str, Any]) -> str:
+        return human_line(log) if _HUMAN["on"] else str(base(self, log))
+
+    return serialize
 
 
 def isolate_log_keys() -> int:
@@ -62,7 +114,9 @@ def isolate_log_keys() -> int:
             cls = type(formatter)
             if cls not in _patched:
                 _patched[cls] = type(
-                    f"PerContainer{cls.__name__}", (cls,), {"log_format": property(_get, _set)}
+                    f"PerContainer{cls.__name__}",
+                    (cls,),
+                    {"log_format": property(_get, _set), "serialize": _serializer(cls)},
                 )
             formatter.__dict__[_STORE] = formatter.__dict__.pop("log_format", {})
             formatter.__class__ = _patched[cls]
