@@ -11,6 +11,7 @@ import copy
 import hashlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from stepwell.definition.models import Workflow
@@ -293,3 +294,35 @@ class EngineDriver:
     def entries(self, type_: str) -> list[TimelineEntry]:
         """Timeline entries of one type."""
         return [e for e in self.timeline if e.type == type_]
+
+
+ORDER_FILES = {
+    "order-fulfilment": "order-fulfilment.yaml",
+    "order-fulfilment-code": "order_fulfilment.py",
+}
+"""The order example as YAML and as code (whose steps wake its replays)."""
+
+
+def order_world(name: str) -> Any:
+    """An in-process world running the order example ``name`` (YAML or code), finance
+    approving every approval it asks for."""
+    import orders
+
+    from stepwell.definition.code import load_code_file
+    from stepwell.definition.loader import load_workflow
+    from stepwell.engine.events import ApprovalDecided
+    from stepwell.local.inprocess import InProcessWorld
+
+    path = Path(__file__).resolve().parents[2] / "statemachines" / ORDER_FILES[name]
+    code = {}
+    if path.suffix == ".py":
+        (found,) = load_code_file(path)
+        definition, code = found.workflow, {found.workflow.name: found.code.function}
+    else:
+        definition = load_workflow(path)
+    return InProcessWorld(
+        {definition.name: definition},
+        orders.HANDLERS,
+        approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
+        code=code,
+    )

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
+from helpers import order_world
 from helpers.faults import DynamoFaults, conflict, internal
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
-from stepwell.definition.code import load_code_file
-from stepwell.definition.loader import load_workflow
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
@@ -53,21 +52,7 @@ def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
 
 
 def world_on(store: DynamoStore, name: str) -> InProcessWorld:
-    import orders
-
-    path = ROOT / "statemachines" / FILES[name]
-    code = {}
-    if path.suffix == ".py":
-        (found,) = load_code_file(path)
-        workflow, code = found.workflow, {found.workflow.name: found.code.function}
-    else:
-        workflow = load_workflow(path)
-    world = InProcessWorld(
-        {workflow.name: workflow},
-        orders.HANDLERS,
-        approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
-        code=code,
-    )
+    world: InProcessWorld = order_world(name)
     world.store = store  # type: ignore[assignment]
     world.orchestrator.store = store
     return world

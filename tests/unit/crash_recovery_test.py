@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stepwell.definition.code import load_code_file
-from stepwell.definition.loader import load_workflow
+from helpers import ORDER_FILES, order_world
 from stepwell.engine.events import ApprovalDecided
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.runtime.timers import sweep
@@ -38,29 +37,11 @@ class Crash(Exception):
     """The invocation died."""
 
 
-WORKFLOWS = {
-    "order-fulfilment": "order-fulfilment.yaml",
-    "order-fulfilment-code": "order_fulfilment.py",
-}
-"""The order as YAML and as code (whose steps wake its replays)."""
+WORKFLOWS = ORDER_FILES
 
 
 def _world(crash_at: int | None, mode: str, name: str) -> tuple[InProcessWorld, Counter[str]]:
-    import orders
-
-    path = ROOT / "statemachines" / WORKFLOWS[name]
-    code = {}
-    if path.suffix == ".py":
-        (found,) = load_code_file(path)
-        workflow, code = found.workflow, {found.workflow.name: found.code.function}
-    else:
-        workflow = load_workflow(path)
-    world = InProcessWorld(
-        {workflow.name: workflow},
-        orders.HANDLERS,
-        approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
-        code=code,
-    )
+    world: InProcessWorld = order_world(name)
     commits = Counter[str]()
     store = world.store
     real_commit, real_act = store.commit, world.orchestrator._act
