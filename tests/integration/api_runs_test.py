@@ -525,6 +525,15 @@ def test_an_unknown_route_is_a_json_404_and_a_wrong_method_405(world: ApiWorld) 
     assert world.get("/runs/x/cancel").headers["Allow"] == "POST"
 
 
+def test_a_path_with_raw_non_ascii_bytes_is_a_404_that_says_to_encode_them(
+    world: ApiWorld,
+) -> None:
+    # "é" sent as raw UTF-8 bytes, read as Latin-1 by an HTTP server: no route matches it.
+    response = world.get("/runs/\u00c3\u00a9")
+    body = error_of(response, 404)  # not "takes GET, not GET"
+    assert "percent-encode" in body["message"]
+
+
 def test_an_unexpected_error_is_a_500_without_internals(
     world: ApiWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -130,11 +130,17 @@ def register(
     def _no_route(exc: NotFoundError) -> Response[Any]:
         event = app.current_event
         methods = allowed(event.path) if allowed else []
-        if methods:
+        if methods and event.http_method not in methods:
             return response(
                 405,
                 f"{event.path} takes {', '.join(methods)}, not {event.http_method}",
                 headers={"Allow": ", ".join(methods)},
+            )
+        if not event.path.isascii():
+            return response(
+                404,
+                f"no route {event.http_method} {event.path}: percent-encode the characters "
+                "outside ASCII in a path (é is %C3%A9)",
             )
         return response(404, f"no route {event.http_method} {event.path}")
 
