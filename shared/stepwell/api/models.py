@@ -141,8 +141,8 @@ class Usage(BaseModel):
     output_tokens: int = 0
 
 
-class RunView(RunSummary):
-    """A run with its input, output and error."""
+class Payloads(BaseModel):
+    """A record's input and output; one over 64 KB is left out, with its size and URL."""
 
     input: Any = None
     output: Any = None
@@ -154,27 +154,22 @@ class RunView(RunSummary):
         None, description="Set (and output null) when the output is over 64 KB: fetch it there."
     )
     output_bytes: int | None = None
+
+
+class RunView(RunSummary, Payloads):
+    """A run with its input, output and error."""
+
     error: dict[str, Any] | None = None
     due_at: datetime | None = None
     usage: Usage = Field(default_factory=Usage)
 
 
-class StepView(BaseModel):
+class StepView(Payloads):
     """One step of a run (for_each children are counted, not listed)."""
 
     key: str
     status: str
     attempt: int
-    input: Any = None
-    output: Any = None
-    input_url: str | None = Field(
-        None, description="Set (and input null) when the input is over 64 KB: fetch it there."
-    )
-    input_bytes: int | None = None
-    output_url: str | None = Field(
-        None, description="Set (and output null) when the output is over 64 KB: fetch it there."
-    )
-    output_bytes: int | None = None
     error: dict[str, Any] | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -379,19 +374,21 @@ def _inline(value: Any, url: str) -> tuple[Any, str | None, int | None]:
     return None, url, size
 
 
+def payloads(input: Any, output: Any, base: str) -> dict[str, Any]:
+    """The :class:`Payloads` fields of a record whose payload URLs start with ``base``."""
+    fields: dict[str, Any] = {}
+    for part, value in (("input", input), ("output", output)):
+        inline, url, size = _inline(value, f"{base}/{part}")
+        fields.update({part: inline, f"{part}_url": url, f"{part}_bytes": size})
+    return fields
+
+
 def run_view(run: RunState) -> RunView:
     """A run with its payloads (never its nonce); large ones by reference."""
     base = f"/runs/{quote(run.id, safe='')}/payload"
-    input_, input_url, input_bytes = _inline(run.input, f"{base}/input")
-    output, output_url, output_bytes = _inline(run.output, f"{base}/output")
     return RunView(
         **_summary_fields(run),
-        input=input_,
-        output=output,
-        input_url=input_url,
-        input_bytes=input_bytes,
-        output_url=output_url,
-        output_bytes=output_bytes,
+        **payloads(run.input, run.output, base),
         error=run.error,
         due_at=run.due_at,
         usage=Usage(**vars(run.usage)),
@@ -417,18 +414,11 @@ def _summary_fields(run: RunState) -> dict[str, Any]:
 def step_view(step: StepState, run_id: str) -> StepView:
     """A step record (never its attempt token); large payloads by reference."""
     base = f"/runs/{quote(run_id, safe='')}/steps/{quote(step.key, safe='')}/payload"
-    input_, input_url, input_bytes = _inline(step.input, f"{base}/input")
-    output, output_url, output_bytes = _inline(step.output, f"{base}/output")
     return StepView(
         key=step.key,
         status=step.status,
         attempt=step.attempt,
-        input=input_,
-        output=output,
-        input_url=input_url,
-        input_bytes=input_bytes,
-        output_url=output_url,
-        output_bytes=output_bytes,
+        **payloads(step.input, step.output, base),
         error=step.error,
         started_at=step.started_at,
         ended_at=step.ended_at,
