@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,9 +53,21 @@ def orchestrator(store: DynamoStore, world: World, definition: Workflow, clock: 
     return Orchestrator(store, ports, clock, {definition.name: definition}.get)
 
 
-def race(store: DynamoStore, definition: Workflow, run_input: Any) -> tuple[World, Counter[str]]:
+def echo(command: DispatchAttempt) -> Any:
+    """A step function's output: what it was given."""
+    return {"i": command.input.get("i"), "count": command.input.get("count")}
+
+
+def race(
+    store: DynamoStore,
+    definition: Workflow,
+    run_input: Any,
+    twice: Callable[[str], bool] = lambda key: key.endswith(("0]", "5]", "b0", "b5")),
+    answers: Callable[[Orchestrator, str], Callable[[DispatchAttempt], Any]] = lambda o, r: echo,
+) -> tuple[World, Counter[str]]:
     """Start a run, then let THREADS invocations (one orchestrator each, as in Lambda) deliver
-    every dispatched attempt's result, some twice (to another thread), until "after" ran."""
+    every dispatched attempt's result (``answers(orchestrator, run_id)`` gives them), those
+    ``twice`` names twice (the second to another thread), until the run ended."""
     world, clock = World(), FakeClock(T0)
     run_id = orchestrator(store, world, definition, clock).start(
         definition.name, run_input, run_id=f"{definition.name}-1"
@@ -66,6 +79,7 @@ def race(store: DynamoStore, definition: Workflow, run_input: Any) -> tuple[Worl
 
     def worker() -> None:
         mine = orchestrator(store, world, definition, clock)
+        answer = answers(mine, run_id)
         start.wait()
         try:
             while not done.is_set():
@@ -73,13 +87,13 @@ def race(store: DynamoStore, definition: Workflow, run_input: Any) -> tuple[Worl
                     command, again = world.work.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                output = {"i": command.input.get("i"), "count": command.input.get("count")}
-                mine.handle(run_id, StepSucceeded(command.key, command.attempt, output))
-                if not again and command.key.endswith(("0]", "5]", "b0", "b5")):
+                mine.handle(run_id, StepSucceeded(command.key, command.attempt, answer(command)))
+                if not again and twice(command.key):
                     with world.lock:
                         duplicates[command.key] += 1
                     world.work.put((command, True))  # a duplicate delivery, to another thread
-                if command.key == "after" and not again:
+                ended = store.get_run(run_id)
+                if ended is not None and ended.terminal:
                     done.set()
         except BaseException as exc:
             errors.append(exc)
@@ -292,45 +306,28 @@ def test_sixteen_invocations_on_one_code_first_map_replay_and_dispatch_each_atte
     from stepwell.runtime.replays import replay_journal
 
     definition = Workflow(name="race-code", steps={}, code="race.py:race_code", code_version="1")
-    world, clock = World(), FakeClock(T0)
-    run_id = orchestrator(store, world, definition, clock).start(
-        definition.name, {"items": list(range(32))}, run_id="race-code-1"
+
+    def answers(mine: Orchestrator, run_id: str) -> Callable[[DispatchAttempt], Any]:
+        journals = Journals()  # each invocation's container keeps its own
+
+        def answer(command: DispatchAttempt) -> Any:
+            if command.key != "$workflow":
+                return echo(command)
+            replayed = replay_journal(
+                store, journals, mine, run_id, command.attempt, lambda run: race_code, T0
+            )
+            return replayed.to_dict()
+
+        return answer
+
+    world, _ = race(
+        store,
+        definition,
+        {"items": list(range(32))},
+        twice=lambda key: key.startswith(("items.0.", "items.5.")),
+        answers=answers,
     )
-    done = threading.Event()
-    start = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        mine, journals = orchestrator(store, world, definition, clock), Journals()
-        start.wait()
-        try:
-            while not done.is_set():
-                try:
-                    command, again = world.work.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if command.key == "$workflow":
-                    answer = replay_journal(
-                        store, journals, mine, run_id, command.attempt, lambda run: race_code, T0
-                    )
-                    output: Any = answer.to_dict()
-                    if answer.status == "completed":
-                        done.set()
-                else:
-                    output = {"i": command.input.get("i"), "count": command.input.get("count")}
-                mine.handle(run_id, StepSucceeded(command.key, command.attempt, output))
-                if not again and command.key.startswith(("items.0.", "items.5.")):
-                    world.work.put((command, True))  # a duplicate delivery, to another thread
-        except BaseException as exc:
-            errors.append(exc)
-            done.set()
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    run_id = "race-code-1"
     run = store.get_run(run_id)
     assert run is not None and run.status == "succeeded", run
     assert run.output == {"i": None, "count": 32}
