@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import HERE, ROOT, workflows_folder
+from conftest import HERE, local_stack, workflows_folder
 from e2e_helpers import SMALL_ORDER, finished
 
 from stepwell.local.client import Client
@@ -18,12 +18,7 @@ from stepwell.local.stack import LocalStack
 def with_broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
     shutil.copy(HERE.parent / "definitions" / "broken" / "cycle.yaml", folder / "cycle.yaml")
-    with LocalStack(
-        ROOT,
-        virtual_time=True,
-        schedules=False,
-        environment={"STEPWELL_WORKFLOWS": str(folder)},
-    ) as started:
+    with local_stack(folder) as started:
         yield started
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,20 +37,28 @@ def workflows_folder(tmp: Path) -> Path:
     return tmp
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """template.yaml with virtual time; schedules off (tests that need them start their own)."""
-    folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
+@contextmanager
+def local_stack(folder: Path, **options: Any) -> Iterator[LocalStack]:
+    """template.yaml with virtual time and the workflows of ``folder``; schedules off (tests
+    that need them start their own). On leaving, it checks that nothing in Stepwell's path made
+    Lambda run a step's code twice for one attempt."""
     with LocalStack(
         ROOT,
         virtual_time=True,
         schedules=False,
         environment={"STEPWELL_WORKFLOWS": str(folder)},
+        **options,
     ) as started:
         yield started
-        # Nothing in Stepwell's path may make Lambda run a step's code twice for one attempt.
         assert started.emulator is not None
         assert started.emulator.repeated() == {}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The stack most e2e tests share (see :func:`local_stack`)."""
+    with local_stack(workflows_folder(tmp_path_factory.mktemp("workflows"))) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, workflows_folder
+from conftest import local_stack, workflows_folder
 from e2e_helpers import ORDER, approval_requested, finished, steps_of
 
 from stepwell.cli import main as cli
@@ -18,13 +18,7 @@ from stepwell.local.stack import LocalStack
 @pytest.fixture(scope="module")
 def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
-    with LocalStack(
-        ROOT,
-        virtual_time=True,
-        hold_waits=True,
-        schedules=False,
-        environment={"STEPWELL_WORKFLOWS": str(folder)},
-    ) as started:
+    with local_stack(folder, hold_waits=True) as started:
         yield started
 
 

@@ -296,6 +296,17 @@ class EngineDriver:
         return [e for e in self.timeline if e.type == type_]
 
 
+ORDER = {
+    "order_id": "o-9",
+    "customer": "ada@example.com",
+    "items": [
+        {"sku": "A", "qty": 1, "price": 700.0},
+        {"sku": "B", "qty": 2, "price": 200.0},
+        {"sku": "C", "qty": 3, "price": 10.0},
+    ],
+}
+"""A large order (1,130): the order example asks finance to approve it."""
+
 ORDER_FILES = {
     "order-fulfilment": "order-fulfilment.yaml",
     "order-fulfilment-code": "order_fulfilment.py",

@@ -12,12 +12,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import order_world
+from helpers import ORDER, ORDER_FILES, order_world
 from helpers.faults import DynamoFaults, conflict, internal
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
 from stepwell.engine.commands import DispatchAttempt
@@ -27,21 +26,6 @@ from stepwell.runtime.results import deliver
 from stepwell.runtime.timers import sweep
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.port import Conflict
-
-ROOT = Path(__file__).resolve().parents[2]
-ORDER = {
-    "order_id": "o-1",
-    "customer": "ada@example.com",
-    "items": [
-        {"sku": "A", "qty": 1, "price": 700.0},
-        {"sku": "B", "qty": 2, "price": 200.0},
-        {"sku": "C", "qty": 3, "price": 10.0},
-    ],
-}
-FILES = {
-    "order-fulfilment": "order-fulfilment.yaml",
-    "order-fulfilment-code": "order_fulfilment.py",
-}
 
 
 def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
@@ -167,7 +151,7 @@ def play(world: InProcessWorld, run_ids: list[str], faults: DynamoFaults) -> Non
     raise AssertionError("the runs never finished")
 
 
-@pytest.mark.parametrize("name", sorted(FILES))
+@pytest.mark.parametrize("name", sorted(ORDER_FILES))
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_runs_end_as_without_faults_when_dynamodb_calls_fail(
     store: DynamoStore, dynamodb: Any, name: str, seed: int

@@ -11,33 +11,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from helpers import ORDER_FILES, order_world
+from helpers import ORDER, ORDER_FILES, order_world
 from stepwell.engine.events import ApprovalDecided
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.runtime.timers import sweep
 from stepwell.store.port import Conflict
 
-ROOT = Path(__file__).resolve().parents[2]
-ORDER = {
-    "order_id": "o-9",
-    "customer": "ada@example.com",
-    "items": [
-        {"sku": "A", "qty": 1, "price": 700.0},
-        {"sku": "B", "qty": 2, "price": 200.0},
-        {"sku": "C", "qty": 3, "price": 10.0},
-    ],
-}
-
 
 class Crash(Exception):
     """The invocation died."""
-
-
-WORKFLOWS = ORDER_FILES
 
 
 def _world(crash_at: int | None, mode: str, name: str) -> tuple[InProcessWorld, Counter[str]]:
@@ -136,7 +121,7 @@ def _baseline_commits(name: str) -> int:
     return commits["n"]
 
 
-@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+@pytest.mark.parametrize("name", sorted(ORDER_FILES))
 @pytest.mark.parametrize("mode", ["before-write", "after-write"])
 def test_a_crash_at_any_commit_still_ends_the_run_correctly(mode: str, name: str) -> None:
     total = _baseline_commits(name)
