@@ -49,16 +49,14 @@ class Journals:
         """The run and every step record, for replay ``attempt``. A read that fails (a DynamoDB
         fault) is tried again a few times before the replay fails for it: a fault of
         Stepwell's own store must not use up the replay's retries."""
-        for tries in range(READ_TRIES):
+        for tries in range(READ_TRIES - 1):
             try:
                 return self._read(store, run_id, attempt)
             except RunNotFound:
                 raise
             except Exception:
-                if tries == READ_TRIES - 1:
-                    raise
                 time.sleep(0.1 * 2**tries)
-        raise AssertionError("unreachable")
+        return self._read(store, run_id, attempt)  # the last try: its error is the replay's
 
     def _read(self, store: Store, run_id: str, attempt: int) -> State:
         with self._lock:
