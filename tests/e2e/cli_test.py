@@ -87,9 +87,13 @@ def test_usage_and_input_errors_exit_2(
     assert message in err
 
 
-def test_dev_serves_until_interrupted() -> None:
+def test_dev_serves_until_interrupted(tmp_path: Path) -> None:
+    kept = tmp_path / "state"
     process = subprocess.Popen(
-        [sys.executable, "-m", "stepwell.cli.main", "dev", "--port", "0", "--no-schedules"],
+        [
+            *(sys.executable, "-m", "stepwell.cli.main", "dev", "--port", "0", "--no-schedules"),
+            *("--state", str(kept)),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -116,4 +120,6 @@ def test_dev_serves_until_interrupted() -> None:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0
-    assert "stopping the local stack" in rest
+    assert f"state: {kept} (new" in text
+    assert "stopping the local stack (saving its state" in rest
+    assert (kept / "state.json").is_file()

@@ -20,12 +20,15 @@ from rich.console import Console
 
 from stepwell.api.client import LOCAL_PORT
 from stepwell.definition.errors import DefinitionError
+from stepwell.local import state
 from stepwell.local.httpapi import Route
 from stepwell.local.lambdas import Invocation
 from stepwell.local.stack import LocalStack
 from stepwell.local.template import HttpRoute, TemplateError
 
 EXIT_OK, EXIT_USAGE = 0, 2
+STATE_FOLDER = ".stepwell"
+"""Where ``stepwell dev`` keeps its state, in the project folder."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a template parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="keep runs, timers and approval links across restarts in FOLDER "
+        "(default: .stepwell/ in --project)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget the saved state and start with none"
+    )
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep nothing: every run is gone when the stack stops",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per request/invocation")
     parser.add_argument(
@@ -116,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
     from stepwell.local.logs import human_logs
 
     human_logs(not args.json_logs)
+    folder = None if args.in_memory else (args.state or Path(args.project) / STATE_FOLDER)
+    if folder is not None and args.fresh:
+        state.clear(folder)
     stack = LocalStack(
         args.project,
         template=args.template,
@@ -128,12 +150,16 @@ def run(args: argparse.Namespace) -> int:
         on_request=on_request,
         # A person answers approvals and callbacks: virtual time waits for them (stepwell time).
         hold_waits=args.virtual_time,
+        state_folder=folder,
     )
     try:
         stack.start()
     except DefinitionError as exc:
         for problem in exc.problems:
             err.print(str(problem))
+        return EXIT_USAGE
+    except state.StateError as exc:
+        err.print(f"stepwell dev: {exc}")
         return EXIT_USAGE
     except (TemplateError, OSError, ValueError) as exc:
         err.print(f"stepwell dev: {exc}")
@@ -177,12 +203,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        console.print("stopping the local stack")
+        kept = f" (saving its state in {stack.state_folder})" if stack.state_folder else ""
+        console.print(f"stopping the local stack{kept}")
         _stop_within(stack, STOP_GRACE_S, err)
     return EXIT_OK
 
 
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 30.0
 """How long Ctrl-C waits for the stack to wind down before the process exits regardless."""
 
 
@@ -210,6 +237,16 @@ def describe(stack: LocalStack, console: Console) -> None:
     )
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
     console.print(f"API: [bold cyan]{stack.url}[/]")
+    if stack.state_folder is not None:
+        if stack.restored is not None:
+            counts = stack.restored.counts()
+            held = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            console.print(
+                f"state: {stack.state_folder} (resumed from {stack.restored.saved_at}: "
+                f"{held or 'empty'}; start clean with --fresh)"
+            )
+        else:
+            console.print(f"state: {stack.state_folder} (new; --in-memory keeps none)")
     for route in sorted(stack.api.routes, key=_route_order):
         auth = f"  [dim]({route.route.authorizer})[/]" if route.route.authorizer else ""
         console.print(f"  {route.route.route_key:<44} -> {route.function}{auth}")

@@ -389,6 +389,9 @@ class LambdaEmulator:
         """(run, step, attempt) -> how many times a handler ran that attempt's envelope: more
         than one means something made Lambda run a step again (see :meth:`repeated`)."""
         self._pool = _Pool(max_workers, "lambda")
+        self._frozen = False
+        self._accepted: dict[int, _Call] = {}
+        """Asynchronous invocations accepted and not yet begun (Lambda's queue of them)."""
         self._watch: list[tuple[float, int, _Call]] = []
         self._watch_seq = itertools.count()
         self._watch_cond = threading.Condition()
@@ -486,6 +489,11 @@ class LambdaEmulator:
         call.timeout = (
             float(function.timeout_s) if timeout_s is None else min(timeout_s, function.timeout_s)
         )
+        if invocation_type == "Event":
+            with self._lock:
+                self._accepted[id(call)] = call
+                if self._frozen:
+                    return call
         self._activity.begin()
         entry = self._functions[function.name]
         with self._lock:
@@ -519,6 +527,18 @@ class LambdaEmulator:
 
     def _run(self, call: _Call) -> None:
         function = call.function
+        with self._lock:
+            if self._frozen and call.invocation_type == "Event":
+                # Not begun when the stack froze: kept for the saved state, never run here.
+                self._functions[function.name].running -= 1
+                frozen = True
+            else:
+                self._accepted.pop(id(call), None)
+                frozen = False
+        if frozen:
+            call.finish(self._error(call, "Local.StackStopped", "kept for the next start", []))
+            self._activity.end()
+            return
         try:
             container = self._acquire(function, call)
         except Exception as exc:  # an emulator bug: report it as the invocation's error
@@ -658,6 +678,18 @@ class LambdaEmulator:
             )
             if call.finish(timed_out):
                 self._done(call)
+
+    def freeze(self) -> None:
+        """Begin no more asynchronous invocations: those accepted from now on, or accepted and
+        not yet begun, stay in :meth:`accepted` (the local stack saves them when it stops, and
+        starts them after it restarts). Invocations already running go on to their end."""
+        with self._lock:
+            self._frozen = True
+
+    def accepted(self) -> list[tuple[FunctionSpec, bytes, str]]:
+        """Asynchronous invocations accepted and not yet begun: function, payload, source."""
+        with self._lock:
+            return [(c.function, c.payload, c.record.source) for c in self._accepted.values()]
 
     def busy_containers(self) -> int:
         """Invocations in flight (for status lines)."""

@@ -161,6 +161,40 @@ class LocalQueue:
         with self._lock:
             return len(self._messages)
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every message, to keep across a restart (see :mod:`stepwell.local.state`). A message
+        received and not yet deleted is kept as SQS keeps it: it comes back once its visibility
+        timeout ends."""
+        with self._lock:
+            return [
+                {
+                    "id": m.id,
+                    "body": m.body,
+                    "sent": m.sent.isoformat(),
+                    "visible_at": m.visible_at.isoformat(),
+                    "attributes": m.attributes,
+                    "receive_count": m.receive_count,
+                    "first_received": m.first_received.isoformat() if m.first_received else None,
+                }
+                for m in self._messages.values()
+            ]
+
+    def restore(self, messages: list[dict[str, Any]]) -> None:
+        """Put back the messages of :meth:`snapshot`."""
+        with self._lock:
+            for m in messages:
+                first = m.get("first_received")
+                self._messages[m["id"]] = Message(
+                    m["id"],
+                    m["body"],
+                    datetime.fromisoformat(m["sent"]),
+                    datetime.fromisoformat(m["visible_at"]),
+                    dict(m.get("attributes") or {}),
+                    int(m.get("receive_count", 0)),
+                    datetime.fromisoformat(first) if first else None,
+                )
+        self.on_send()
+
     def record(self, message: Message) -> dict[str, Any]:
         """The message as an SQS event record (what Lambda's event source mapping sends)."""
         assert message.first_received is not None and message.receipt is not None

@@ -105,6 +105,14 @@ def serialized_moto() -> Iterator[None]:
 
 
 @contextmanager
+def moto_held() -> Iterator[None]:
+    """No other thread reaches moto while inside: what this thread reads of several services
+    in a row is one consistent picture (see :func:`serialized_moto`)."""
+    with _SERIAL:
+        yield
+
+
+@contextmanager
 def item_sized_transactions() -> Iterator[None]:
     """moto's TransactWriteItems at DynamoDB's cost while inside.
 
@@ -169,8 +177,11 @@ def item_sized_transactions() -> Iterator[None]:
         backend.DynamoDBBackend.transact_write_items = original
 
 
-def create_secrets(template: Template, resolver: Resolver, region: str) -> dict[str, Physical]:
-    """Create the template's secrets; returns their physical identity (the ARN is moto's)."""
+def create_secrets(
+    template: Template, resolver: Resolver, region: str, values: Mapping[str, str] | None = None
+) -> dict[str, Physical]:
+    """Create the template's secrets; returns their physical identity (the ARN is moto's).
+    ``values`` gives secrets a value they had before (saved local state), by logical id."""
     client = boto3.client("secretsmanager", region_name=region)
     created: dict[str, Physical] = {}
     for logical_id in template.of_type("AWS::SecretsManager::Secret"):
@@ -178,7 +189,9 @@ def create_secrets(template: Template, resolver: Resolver, region: str) -> dict[
             continue
         props = resolver.resolve(template.properties(logical_id)) or {}
         name = str(props.get("Name") or f"{resolver.stack}-{logical_id}")
-        if "SecretString" in props:
+        if values and logical_id in values:
+            value = values[logical_id]
+        elif "SecretString" in props:
             value = str(props["SecretString"])
         else:
             value = generate_secret_string(props.get("GenerateSecretString") or {})

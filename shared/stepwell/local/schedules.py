@@ -471,6 +471,49 @@ class Schedules:
         with self._lock:
             return list(self._by_key.values())
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The schedules created through the API, to keep across a restart (the template's
+        are made again from the template)."""
+        return [
+            {
+                "name": s.name,
+                "group": s.group,
+                "expression": s.expression,
+                "timezone": s.timezone,
+                "target": s.target,
+                "created": s.created.isoformat(),
+                "enabled": s.enabled,
+                "delete_after": s.delete_after,
+                "next_at": s.next_at.isoformat() if s.next_at else None,
+                "fired": s.fired,
+            }
+            for s in self.all()
+            if s.kind == "api"
+        ]
+
+    def restore(self, saved: list[dict[str, Any]]) -> None:
+        """Put back the schedules of :meth:`snapshot`, each due when it was."""
+        with self._lock:
+            for entry in saved:
+                group, name = str(entry["group"]), str(entry["name"])
+                next_at = entry.get("next_at")
+                self._by_key[(group, name)] = Schedule(
+                    name=name,
+                    group=group,
+                    arn=self._arn(f"schedule/{group}/{name}"),
+                    expression=str(entry["expression"]),
+                    parsed=parse(str(entry["expression"])),
+                    timezone=str(entry["timezone"]),
+                    target=dict(entry["target"]),
+                    kind="api",
+                    created=datetime.fromisoformat(entry["created"]),
+                    enabled=bool(entry["enabled"]),
+                    delete_after=bool(entry["delete_after"]),
+                    next_at=datetime.fromisoformat(next_at) if next_at else None,
+                    fired=int(entry.get("fired", 0)),
+                )
+        self.on_change()
+
 
 def scheduled_event(
     schedule: Schedule, when: datetime, account: str, region: str

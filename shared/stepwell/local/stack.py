@@ -26,6 +26,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.definition.durations import parse_duration
-from stepwell.local import resources
+from stepwell.local import resources, state
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.events import EventBuses, Rule
 from stepwell.local.httpapi import HttpApi, Route
@@ -140,8 +141,16 @@ class LocalStack:
         max_workers: int = 16,
         concurrency: Mapping[str, int] | None = None,
         hold_waits: bool = False,
+        state_folder: Path | None = None,
     ) -> None:
         self.project = Path(project).resolve()
+        self.state_folder = state_folder
+        """Where the stack keeps its state between starts (None: in memory only); see
+        :mod:`stepwell.local.state`."""
+        self.restored: state.Snapshot | None = None
+        """What the stack started from, when it found saved state."""
+        self._kept: state.Kept | None = None
+        self._keeper: threading.Thread | None = None
         self.hold_waits = hold_waits
         """With virtual time: never jump over an open approval or callback wait on its own (a
         person could not answer it); ``advance`` moves the clock on request."""
@@ -225,9 +234,16 @@ class LocalStack:
         self._exit.enter_context(resources.serialized_moto())
         self._exit.enter_context(resources.item_sized_transactions())
 
+        saved = state.read(self.state_folder) if self.state_folder is not None else None
+        if saved is not None:
+            self._resume_clock(saved)
         physical = local_names(template, parameters=self.parameters)
         resolver = Resolver(template, physical, self.parameters)
-        physical.update(resources.create_secrets(template, resolver, REGION))
+        physical.update(
+            resources.create_secrets(
+                template, resolver, REGION, saved.secrets if saved is not None else None
+            )
+        )
         resolver = Resolver(template, physical, self.parameters)
         queue_specs = resources.create_resources(
             template,
@@ -237,6 +253,21 @@ class LocalStack:
             queues(template, resolver, physical),
             REGION,
         )
+        self._kept = state.Kept(
+            tables=tuple(
+                physical[k].ref for k in template.of_type("AWS::DynamoDB::Table") if k in physical
+            ),
+            buckets=tuple(
+                physical[k].ref for k in template.of_type("AWS::S3::Bucket") if k in physical
+            ),
+            secrets={
+                k: physical[k].ref
+                for k in template.of_type("AWS::SecretsManager::Secret")
+                if k in physical
+            },
+        )
+        if saved is not None:
+            state.put_back(saved, REGION)
 
         # The API must be bound before the functions' environment names its URL.
         self.warnings.extend(unserved(template, resolver))
@@ -284,6 +315,13 @@ class LocalStack:
         self._build_queues(queue_specs)
         self._build_buses(template, physical)
         self._build_schedules(template, physical)
+        if saved is not None:
+            by_name = {queue.name: queue for queue in self.queues.values()}
+            for name, messages in saved.queues.items():
+                if name in by_name:
+                    by_name[name].restore(messages)
+            assert self.schedules is not None
+            self.schedules.restore(saved.schedules)
 
         interceptor = Interceptor(
             {
@@ -316,18 +354,99 @@ class LocalStack:
             wiring.use(ContainerRuntime(lambda: fallback))
             self._exit.callback(wiring.use, None)
 
+        if saved is not None:
+            # Before the pump: with virtual time, an idle stack would jump over them.
+            for entry in saved.invocations:
+                self._deliver(entry["function"], entry["payload"].encode(), entry["source"])
         self._pump_thread = threading.Thread(target=self._pump, name="stack-pump", daemon=True)
         self._pump_thread.start()
         self._exit.callback(self._stop_pump)
         self.api.start()
         self._exit.callback(self.api.stop)
+        if saved is not None:
+            self.restored = saved
+        if self.state_folder is not None:
+            self._keeper = threading.Thread(target=self._keep, name="stack-state", daemon=True)
+            self._keeper.start()
 
     def stop(self) -> None:
-        """Stop everything and restore the process (environment, moto, boto3 hooks)."""
+        """Stop everything and restore the process (environment, moto, boto3 hooks). With a
+        state folder, the stack first lets running invocations end and saves its state."""
         if not self._started:
             return
         self._started = False
-        self._exit.close()
+        try:
+            if self.state_folder is not None:
+                self._wind_down()
+        finally:
+            self._exit.close()
+
+    # -- durable state -----------------------------------------------------------------------
+    SAVE_EVERY_S = 2.0
+    """While it runs, the stack saves its state this often when something changed."""
+    DRAIN_S = 5.0
+    """On stop, how long running invocations get to end before the state is saved."""
+
+    def snapshot(self, *, invocations: bool = False) -> state.Snapshot:
+        """The stack's state now. ``invocations``: with the asynchronous invocations accepted
+        and not begun (only once the emulator is frozen: saved while they could still begin,
+        a restart would run them a second time)."""
+        assert self._kept is not None and self.schedules is not None
+        with resources.moto_held():
+            tables, buckets, secrets = state.capture(self._kept, REGION)
+        pending = self.emulator.accepted() if invocations and self.emulator is not None else []
+        return state.Snapshot(
+            saved_at=self.clock.now().isoformat(),
+            virtual=self.clock.virtual,
+            tables=tables,
+            buckets=buckets,
+            secrets=secrets,
+            queues={queue.name: queue.snapshot() for queue in self.queues.values()},
+            schedules=self.schedules.snapshot(),
+            invocations=[
+                {"function": spec.name, "payload": payload.decode(), "source": source}
+                for spec, payload, source in pending
+            ],
+        )
+
+    def _resume_clock(self, saved: state.Snapshot) -> None:
+        """A virtual clock goes on from where it stopped; real time cannot."""
+        try:
+            then = datetime.fromisoformat(saved.saved_at)
+        except ValueError:
+            raise state.StateError(f"saved_at {saved.saved_at!r} is not a time") from None
+        if self.clock.virtual:
+            self.clock.jump_to(then)
+        elif then > self.clock.now() + timedelta(minutes=1):
+            self.warnings.append(
+                f"the saved state's virtual clock is {then - self.clock.now()} ahead of real "
+                "time: its timers fire when real time gets there (start with --virtual-time to "
+                "go on from it)"
+            )
+
+    def _keep(self) -> None:
+        """Save every few seconds while something changes (a killed process loses at most
+        the last of them)."""
+        assert self.state_folder is not None
+        seen = self.activity.changes
+        while not self._stopping.wait(self.SAVE_EVERY_S):
+            if self.activity.changes != seen:
+                seen = self.activity.changes
+                state.write(self.state_folder, self.snapshot())
+
+    def _wind_down(self) -> None:
+        """Stop taking work, let what runs end, save."""
+        assert self.state_folder is not None and self.api is not None
+        self.api.stop()
+        self._stop_pump()
+        if self._keeper is not None:
+            self._keeper.join(timeout=30)
+        if self.emulator is not None:
+            self.emulator.freeze()
+            deadline = self.clock.wall().monotonic() + self.DRAIN_S
+            while self.emulator.busy_containers() and self.clock.wall().monotonic() < deadline:
+                time.sleep(0.05)
+        state.write(self.state_folder, self.snapshot(invocations=True))
 
     def _stop_pump(self) -> None:
         self._stopping.set()
