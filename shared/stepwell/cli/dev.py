@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from stepwell.api.client import LOCAL_PORT
 from stepwell.definition.errors import DefinitionError
+from stepwell.definition.models import Workflow
 from stepwell.local import state
 from stepwell.local.httpapi import Route
 from stepwell.local.lambdas import Invocation
@@ -86,6 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep nothing: every run is gone when the stack stops",
     )
+    parser.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="read the workflow files once, at start (default: again whenever one changes)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per request/invocation")
     parser.add_argument(
         "--project",
@@ -132,6 +139,14 @@ def run(args: argparse.Namespace) -> int:
             shown = path if len(path) <= 80 else path[:64] + "…"
             console.print(f"[bold]{method}[/] {shown} -> {status} ({seconds * 1000:.0f} ms)")
 
+    def on_reload(workflows: Mapping[str, Workflow], broken: list[str]) -> None:
+        console.print(
+            f"workflow files changed: read again, {len(workflows)} workflows (new runs take "
+            "the new versions; runs in flight keep theirs)"
+        )
+        for line in broken:
+            console.print(f"[yellow]note[/]: {line}", markup=False)
+
     from stepwell.local.logs import human_logs
 
     human_logs(not args.json_logs)
@@ -151,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         # A person answers approvals and callbacks: virtual time waits for them (stepwell time).
         hold_waits=args.virtual_time,
         state_folder=folder,
+        on_reload=None if args.no_reload else on_reload,
     )
     try:
         stack.start()

@@ -66,6 +66,23 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def fingerprint(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a definition file of ``paths`` is added, removed or edited: each
+    file's path, modification time and size (a folder that vanished has none)."""
+    try:
+        files = discover(paths)
+    except FileNotFoundError:
+        return ()
+    marks: list[tuple[str, int, int]] = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(marks)
+
+
 def load_workflow(path: Path) -> Workflow:
     """Load and check the definition in ``path``; raise :class:`DefinitionError` on any problem."""
     return parse(_read(path), str(path))[0]

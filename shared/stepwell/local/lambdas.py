@@ -128,9 +128,13 @@ class Container:
 
     _ids = itertools.count(1)
 
-    def __init__(self, function: FunctionSpec, factory: RuntimeFactory) -> None:
+    def __init__(
+        self, function: FunctionSpec, factory: RuntimeFactory, generation: int = 0
+    ) -> None:
         self.function = function
         self.id = next(self._ids)
+        self.generation = generation
+        """The deployment it was started for (see :meth:`LambdaEmulator.retire_warm`)."""
         self._factory = factory
         self._runtime: Runtime | None = None
         self.handler: Callable[[Any, Any], Any] | None = None
@@ -390,6 +394,7 @@ class LambdaEmulator:
         than one means something made Lambda run a step again (see :meth:`repeated`)."""
         self._pool = _Pool(max_workers, "lambda")
         self._frozen = False
+        self._generation = 0
         self._accepted: dict[int, _Call] = {}
         """Asynchronous invocations accepted and not yet begun (Lambda's queue of them)."""
         self._watch: list[tuple[float, int, _Call]] = []
@@ -570,8 +575,8 @@ class LambdaEmulator:
         finally:
             _local.container = None
         if call.finish(outcome):
-            if container.init_error is None:
-                with self._lock:
+            with self._lock:
+                if container.init_error is None and container.generation == self._generation:
                     self._functions[function.name].idle.append(container)
             self._done(call)
         else:
@@ -583,7 +588,7 @@ class LambdaEmulator:
             idle = self._functions[function.name].idle
             if idle:
                 return idle.pop()
-        container = Container(function, self._runtimes)
+        container = Container(function, self._runtimes, self._generation)
         call.record.cold_start = True
         try:
             container.handler = load_handler(function, container.id)
@@ -678,6 +683,15 @@ class LambdaEmulator:
             )
             if call.finish(timed_out):
                 self._done(call)
+
+    def retire_warm(self) -> None:
+        """As a deployment does: no warm container is used again (those running end their
+        invocation first); the next invocations start cold, with the code and definitions as
+        they are now."""
+        with self._lock:
+            self._generation += 1
+            for entry in self._functions.values():
+                entry.idle.clear()
 
     def freeze(self) -> None:
         """Begin no more asynchronous invocations: those accepted from now on, or accepted and

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.definition.durations import parse_duration
+from stepwell.definition.loader import fingerprint
+from stepwell.definition.models import Workflow
 from stepwell.local import resources, state
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.events import EventBuses, Rule
@@ -142,6 +144,7 @@ class LocalStack:
         concurrency: Mapping[str, int] | None = None,
         hold_waits: bool = False,
         state_folder: Path | None = None,
+        on_reload: Callable[[Mapping[str, Workflow], list[str]], None] | None = None,
     ) -> None:
         self.project = Path(project).resolve()
         self.state_folder = state_folder
@@ -151,6 +154,10 @@ class LocalStack:
         """What the stack started from, when it found saved state."""
         self._kept: state.Kept | None = None
         self._keeper: threading.Thread | None = None
+        self._on_reload = on_reload
+        """Called with the workflows and the broken files' problems after workflow files
+        changed and were read again (None: files are read once, at start)."""
+        self._fallback: Runtime | None = None
         self.hold_waits = hold_waits
         """With virtual time: never jump over an open approval or callback wait on its own (a
         person could not answer it); ``advance`` moves the clock on request."""
@@ -341,17 +348,10 @@ class LocalStack:
         self.interceptor = interceptor
 
         # Built now, so a broken definition or a missing secret shows at start, not mid-run.
-        fallback = self._runtime_for(self.functions[0]) if self.functions else None
-        if fallback is not None:
-            fallback.catalog.all()
-            for name, problems in fallback.catalog.broken().items():
-                # A broken file breaks only itself: the others run, its runs are refused.
-                self.warnings.append(
-                    f"workflow file {name!r} has {len(problems)} problem"
-                    f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
-                    + "\n".join(f"  {p}" for p in problems)
-                )
-            wiring.use(ContainerRuntime(lambda: fallback))
+        if self.functions:
+            self._fallback = self._runtime_for(self.functions[0])
+            self.warnings.extend(_broken_files(self._fallback))
+            wiring.use(ContainerRuntime(self._outside))
             self._exit.callback(wiring.use, None)
 
         if saved is not None:
@@ -368,6 +368,9 @@ class LocalStack:
         if self.state_folder is not None:
             self._keeper = threading.Thread(target=self._keep, name="stack-state", daemon=True)
             self._keeper.start()
+        if self._on_reload is not None and self.functions:
+            watcher = threading.Thread(target=self._watch, name="stack-watch", daemon=True)
+            watcher.start()
 
     def stop(self) -> None:
         """Stop everything and restore the process (environment, moto, boto3 hooks). With a
@@ -380,6 +383,41 @@ class LocalStack:
                 self._wind_down()
         finally:
             self._exit.close()
+
+    # -- definitions that change -------------------------------------------------------------
+    WATCH_EVERY_S = 1.0
+    """How often the stack looks for changed workflow files (with ``on_reload``)."""
+
+    def redeploy(self) -> None:
+        """Read the workflow files again, as a deployment would: the warm containers retire
+        (the next invocations start cold with the new definitions and handler code), new runs
+        take the new versions, runs in flight keep the versions they pinned."""
+        assert self.emulator is not None
+        with self._runtimes_lock:
+            self._runtimes.clear()
+        self.emulator.retire_warm()
+        self._fallback = self._runtime_for(self.functions[0])
+        if self._on_reload is not None:
+            self._on_reload(self._fallback.catalog.all(), _broken_files(self._fallback))
+
+    def _outside(self) -> Runtime:
+        """The runtime of code outside any invocation (a thread a handler started)."""
+        assert self._fallback is not None
+        return self._fallback
+
+    def _workflow_files(self) -> Path:
+        return Path(self.functions[0].environment.get("STEPWELL_WORKFLOWS", "statemachines"))
+
+    def _watch(self) -> None:
+        seen = fingerprint([self._workflow_files()])
+        while not self._stopping.wait(self.WATCH_EVERY_S):
+            marks = fingerprint([self._workflow_files()])
+            if marks != seen:
+                seen = marks
+                try:
+                    self.redeploy()
+                except Exception as exc:  # a reload must never take the stack down
+                    self.warnings.append(f"reloading the workflows failed: {exc!r}")
 
     # -- durable state -----------------------------------------------------------------------
     SAVE_EVERY_S = 2.0
@@ -993,6 +1031,17 @@ _AWS_SETTINGS = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
+
+
+def _broken_files(runtime: Runtime) -> list[str]:
+    """A line for each workflow file with problems, and its problems (a broken file breaks
+    only itself: the others run, its runs are refused)."""
+    return [
+        f"workflow file {name!r} has {len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
+        + "\n".join(f"  {p}" for p in problems)
+        for name, problems in runtime.catalog.broken().items()
+    ]
 
 
 @contextmanager
