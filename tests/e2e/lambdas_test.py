@@ -31,6 +31,8 @@ HANDLERS = {
                 raise ValueError("asked to fail")
             if event.get("unencodable"):
                 return {1, 2}
+            if event.get("bytes"):
+                return "x" * event["bytes"]
             return {
                 "name": NAME,
                 "calls": calls,
@@ -144,6 +146,11 @@ def test_errors_come_back_as_lambda_reports_them(emulator: tuple[LambdaEmulator,
     assert error["stackTrace"]
     _, error = call(lambdas, "local-a", {"unencodable": True})
     assert error["errorType"] == "Runtime.MarshalError"
+    _, error = call(lambdas, "local-a", {"bytes": 6 * 1024 * 1024})  # over 6 MB once quoted
+    assert error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert "6291456 bytes" in error["errorMessage"]
+    result, _ = call(lambdas, "local-a", {"bytes": 6 * 1024 * 1024 - 2})
+    assert result.function_error is None  # 6 MB exactly is allowed
     _, error = call(lambdas, "local-broken", {})
     assert error["errorType"] == "Runtime.ImportModuleError"
     assert "cannot start" in error["errorMessage"]

@@ -24,13 +24,14 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from stepwell.local.lambdas import PayloadTooLarge
 from stepwell.local.template import HttpRoute
 
 _TEXT_TYPES = re.compile(r"^\s*(text/[^;]*|application/(json|xml|javascript))\s*(;.*)?$", re.I)
@@ -358,6 +359,8 @@ class HttpApi:
     def _respond(self, handler: BaseHTTPRequestHandler) -> HttpResponse:
         raw_path, _, raw_query = handler.path.partition("?")
         body = _read_body(handler)
+        if body is None:
+            return error_response(413, "Request Entity Too Large")
         target = handler.headers.get("x-amz-target")
         if target and self._aws is not None and handler.command == "POST":
             # An AWS JSON-protocol call (the AWS CLI or an SDK with --endpoint-url).
@@ -408,6 +411,8 @@ class HttpApi:
             result, ok = self._invoke(match.route, event, timeout)
         except TimeoutError:
             return error_response(503, "Service Unavailable")
+        except PayloadTooLarge:  # the event is over what Lambda takes in one invocation
+            return error_response(413, "Request Entity Too Large")
         if not ok:
             return error_response(500, "Internal Server Error")
         return http_response(result)
@@ -425,15 +430,35 @@ class HttpApi:
             handler.wfile.write(response.body)
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+BODY_LIMIT = 10 * 1024 * 1024
+"""API Gateway's largest request body (HTTP APIs: 10 MB); a larger one is answered 413."""
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request body, or None when it is over :data:`BODY_LIMIT` (read to its end all the
+    same, so that the client gets the 413 rather than a reset connection)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in _body_chunks(handler):
+        size += len(chunk)
+        if size <= BODY_LIMIT:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= BODY_LIMIT else None
+
+
+def _body_chunks(handler: BaseHTTPRequestHandler) -> Iterator[bytes]:
     if handler.headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 handler.rfile.readline()
-                return b"".join(chunks)
-            chunks.append(handler.rfile.read(size))
+                return
+            yield handler.rfile.read(size)
             handler.rfile.readline()
-    length = int(handler.headers.get("content-length") or 0)
-    return handler.rfile.read(length) if length else b""
+    left = int(handler.headers.get("content-length") or 0)
+    while left > 0:
+        chunk = handler.rfile.read(min(left, 1024 * 1024))
+        if not chunk:
+            return
+        left -= len(chunk)
+        yield chunk

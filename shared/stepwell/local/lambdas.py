@@ -563,7 +563,16 @@ class LambdaEmulator:
                     self._count_execution(event)
                     response = container.handler(event, context)
                     body = b"" if call.invocation_type == "Event" else _encode(response)
-                    outcome = InvokeResult(200, body, call.request_id)
+                    if len(body) > SYNC_PAYLOAD_LIMIT:
+                        outcome = self._error(
+                            call,
+                            "Function.ResponseSizeTooLarge",
+                            "Response payload size exceeded maximum allowed payload size "
+                            f"({SYNC_PAYLOAD_LIMIT} bytes).",
+                            [],
+                        )
+                    else:
+                        outcome = InvokeResult(200, body, call.request_id)
                 except _MarshalError as exc:
                     outcome = self._error(call, "Runtime.MarshalError", str(exc), [])
                 except SystemExit as exc:  # the runtime process would have exited
