@@ -83,3 +83,21 @@ def test_no_request_gets_a_server_error(case: Any, live: dict[str, Any]) -> None
     if case.path_parameters:
         case.path_parameters = pointed_at_live(case, live, len(str(case.body)))
         case.call_and_validate(checks=CHECKS)
+
+
+negative = schemathesis.openapi.from_wsgi("/openapi.json", WsgiAdapter(load_handler()))
+negative.config.generation.update(modes=[schemathesis.GenerationMode.NEGATIVE])
+
+
+@negative.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+def test_what_the_document_forbids_is_refused(case: Any, live: dict[str, Any]) -> None:
+    """A request the document says is invalid gets a 4xx: the document is as strict as the
+    API, so a client that checks its requests against it is never surprised."""
+    live["world"].install()
+    case.call_and_validate(checks=[checks.not_a_server_error, checks.negative_data_rejection])
