@@ -30,10 +30,11 @@ from stepwell.local.stack import LocalStack  # noqa: E402
 
 
 def workflows_folder(tmp: Path) -> Path:
-    """statemachines/ plus the workflows only the tests use."""
+    """statemachines/ (with its fixtures) plus the workflows only the tests use."""
     own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
     for path in [*own, *(HERE / "workflows").glob("*.yaml")]:
         shutil.copy(path, tmp / path.name)
+    shutil.copytree(ROOT / "statemachines" / "fixtures", tmp / "fixtures", dirs_exist_ok=True)
     return tmp
 
 

@@ -350,6 +350,10 @@ def converse_response(text_blocks, input_tokens, output_tokens, stop="end_turn")
     }
 
 
+METADATA = {"stepwell_workflow": "", "stepwell_run": "run-1", "stepwell_step": "call"}
+"""What the agent step tells Bedrock (and its invocation logs) the call is for."""
+
+
 def agent_params(**overrides):
     params = {
         "model": "amazon.nova-lite-v1:0",
@@ -372,6 +376,7 @@ class TestAgent:
                 "messages": [{"role": "user", "content": [{"text": "Summarise order o-1001."}]}],
                 "system": [{"text": "You are terse."}],
                 "inferenceConfig": {"maxTokens": 500},
+                "requestMetadata": METADATA,
             },
         )
         result = run_builtin("agent", agent_params(), CTX, BuiltinDeps(bedrock=client))
@@ -392,6 +397,7 @@ class TestAgent:
                 "modelId": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
                 "messages": [{"role": "user", "content": [{"text": "hi"}]}],
                 "inferenceConfig": {"maxTokens": 10},
+                "requestMetadata": METADATA,
             },
         )
         params = agent_params(

@@ -37,7 +37,7 @@ from typing import Any
 from stepwell.definition.durations import parse_duration
 from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
-from stepwell.local import resources, state
+from stepwell.local import models, resources, state
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.events import EventBuses, Rule
 from stepwell.local.httpapi import HttpApi, Route
@@ -52,6 +52,7 @@ from stepwell.local.lambdas import (
     UnknownFunction,
     forget_handlers,
 )
+from stepwell.local.models import LocalModel
 from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
 from stepwell.local.schedules import (
     Schedule,
@@ -196,6 +197,8 @@ class LocalStack:
         self._pump_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._started = False
+        self.model = LocalModel()
+        """What answers agent steps' Bedrock calls (see :mod:`stepwell.local.models`)."""
         self.metrics = CountingMetrics()
         """What CloudWatch would receive: the run and step metrics of every function."""
 
@@ -330,6 +333,7 @@ class LocalStack:
             assert self.schedules is not None
             self.schedules.restore(saved.schedules)
 
+        self.model = LocalModel.load(self._models_file())
         interceptor = Interceptor(
             {
                 "lambda.Invoke": self._op_invoke,
@@ -339,6 +343,7 @@ class LocalStack:
                 "scheduler.GetSchedule": self._op_get_schedule,
                 "scheduler.DeleteSchedule": self._op_delete_schedule,
                 "eventbridge.PutEvents": self._op_put_events,
+                "bedrock-runtime.Converse": self._op_converse,
             }
         )
         interceptor.install()
@@ -911,6 +916,20 @@ class LocalStack:
             return self.schedules.delete(params)
         except SchedulerError as exc:
             raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_converse(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.model.converse(params)
+
+    def _models_file(self) -> Path:
+        """The local model's fixtures: ``STEPWELL_LOCAL_MODELS``, else ``fixtures/models.yaml``
+        in the workflows folder."""
+        chosen = self.environment.get("STEPWELL_LOCAL_MODELS") or os.environ.get(
+            "STEPWELL_LOCAL_MODELS"
+        )
+        if chosen:
+            return Path(chosen)
+        folder = self._workflow_files() if self.functions else Path("statemachines")
+        return folder / models.FILE
 
     def _op_put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.buses is not None

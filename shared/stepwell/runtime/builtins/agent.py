@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -91,6 +92,12 @@ def run(
     }
     if system:
         request["system"] = [{"text": system}]
+    # Kept by Bedrock's invocation logs: which run and step a call was for.
+    request["requestMetadata"] = {
+        "stepwell_workflow": _metadata(ctx.workflow),
+        "stepwell_run": _metadata(ctx.run_id),
+        "stepwell_step": _metadata(ctx.step_id),
+    }
     response = client.converse(**request)
 
     tokens = response.get("usage") or {}
@@ -142,6 +149,11 @@ def _check_budget(
             f"max_tokens={max_tokens} output tokens on {model}), over budget_usd ${budget:g}: "
             "lower max_tokens, shorten the prompt or raise budget_usd"
         )
+
+
+def _metadata(value: str) -> str:
+    """``value`` in the characters Converse's ``requestMetadata`` allows (256 at most)."""
+    return re.sub(r"[^a-zA-Z0-9\s:_@$#=/+,.-]", "_", value)[:256]
 
 
 def _text(value: Any) -> str:
