@@ -1,4 +1,5 @@
-"""Scheduler: the rate(1 minute) sweep of due timers, and timer messages from SQS."""
+"""Scheduler: the rate(1 minute) sweep of due timers, timer messages from SQS, and Lambda's
+reports of step invocations that failed outside their step."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from stepwell.runtime import timers
+from stepwell.runtime import results, timers
 from stepwell.runtime.aws.metrics import metrics
 from stepwell.runtime.envelope import TimerMessage
 from stepwell.runtime.wiring import current
@@ -33,10 +34,17 @@ def fire(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS batches fire their timers; anything else is the sweep."""
+    """SQS batches fire their timers; a lost invocation fails its attempt; else the sweep."""
     if "Records" in event:
         return process_partial_response(event, fire, processor, context)
     runtime = current()
+    if results.is_lost_invocation(event):
+        result = results.record_lost_invocation(runtime.orchestrator, event)
+        logger.warning(
+            "step invocation failed outside its step",
+            extra={"run_id": result.run_id, "step_id": result.key, "error": result.error_type},
+        )
+        return {"failed": result.key}
     report = timers.sweep(runtime.orchestrator, runtime.store)
     logger.info(
         "sweep", extra={"due": report.due, "fired": report.fired, "overdue": report.overdue}

@@ -234,6 +234,10 @@ ERROR_PATHS = {
 }
 """Actions granted for code paths the tour does not reach (errors), with where they are."""
 
+LAMBDA_SERVICE = "EventInvokeConfigOnFailure"
+"""SAM's policies for an on-failure destination: Lambda uses them to deliver its report of a
+failed invocation (the code never calls them), so no tour can show them needed."""
+
 
 def test_every_action_the_policies_grant_is_needed(tour: Tour) -> None:
     """Least privilege, action by action: take any action out of any statement and some call
@@ -241,14 +245,19 @@ def test_every_action_the_policies_grant_is_needed(tour: Tour) -> None:
     unneeded = []
     checked = 0
     seen: set[tuple[str, str]] = set()
-    for statements in tour.policies.values():
+    # The code must not lean on what SAM grants Lambda for the destination.
+    policies = {
+        function: [s for s in statements if LAMBDA_SERVICE not in s.where]
+        for function, statements in tour.policies.items()
+    }
+    for statements in policies.values():
         for statement in statements:
             for action in statement.actions:
                 if statement.effect != "Allow" or (statement.where, action) in seen:
                     continue
                 seen.add((statement.where, action))
                 checked += 1
-                if not denials(tour.calls, without_action(tour.policies, statement.where, action)):
+                if not denials(tour.calls, without_action(policies, statement.where, action)):
                     unneeded.append((statement.where, action))
     assert checked >= 10
     assert sorted(unneeded) == sorted(ERROR_PATHS), "granted but never needed by the tour"

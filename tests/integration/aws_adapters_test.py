@@ -374,6 +374,19 @@ class TestLambdaInvoker:
         assert resolver("ChargeCardFunction", "task") == "charge-card-prod"
         assert resolver(None, "agent") == "runner-prod"
 
+    def test_a_step_function_is_found_by_the_stacks_prefix(self):
+        resolver = FunctionResolver.from_env(
+            {
+                "STEPWELL_FUNCTION_PREFIX": "shop-",
+                "STEPWELL_FUNCTIONS": '{"LegacyFunction": "legacy-charge"}',
+            }
+        )
+        assert resolver("ChargeCardFunction", "task") == "shop-ChargeCard"
+        assert resolver("LegacyFunction", "task") == "legacy-charge"  # the map comes first
+        assert resolver("charge-card", "task") == "charge-card"  # a plain name as it is
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:OtherFunction"
+        assert resolver(arn, "task") == arn
+
     @pytest.mark.parametrize(
         ("environ", "error"),
         [

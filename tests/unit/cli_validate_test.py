@@ -161,3 +161,20 @@ def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixt
         document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         errors = [e.message for e in validator.iter_errors(json.loads(json.dumps(document)))]
         assert errors == [], path.name
+
+
+def test_a_step_function_deployed_under_another_name_is_a_located_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = (ROOT / "template.yaml").read_text()
+    renamed = template.replace('"${AWS::StackName}-ChargeCard"', '"charge-card-by-hand"')
+    assert renamed != template
+    (tmp_path / "template.yaml").write_text(renamed)
+    flow = write(
+        tmp_path, "pay.yaml", "name: pay\nsteps:\n  charge:\n    function: ChargeCardFunction\n"
+    )
+    args = ["validate", str(flow), "--template", str(tmp_path / "template.yaml")]
+    assert main(args) == 1
+    out, _ = capsys.readouterr()
+    assert "deployed under a name Stepwell cannot find" in out
+    assert 'FunctionName: !Sub "${AWS::StackName}-ChargeCard"' in out

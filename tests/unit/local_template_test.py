@@ -166,9 +166,11 @@ def test_the_environment_is_resolved_to_local_names(
     assert env["STEPWELL_SIGNING_SECRET"] == names["SigningSecret"].ref
     assert env["STEPWELL_RUNNER_FUNCTION"] == "stepwell-local-runner"
     assert env["STEPWELL_RETENTION_DAYS"] == "90"
-    assert (
-        json.loads(env["STEPWELL_FUNCTIONS"])["ChargeCardFunction"] == "stepwell-local-ChargeCard"
-    )
+    assert env["STEPWELL_FUNCTION_PREFIX"] == "stepwell-local-"
+    assert specs["ChargeCardFunction"].name == "stepwell-local-ChargeCard"
+    assert specs["ChargeCardFunction"].async_retries == 0
+    assert specs["ChargeCardFunction"].on_failure == names["EventBus"].attrs["Arn"]
+    assert specs["TriggerFunction"].async_retries == 2
     assert env["STEPWELL_API_URL"] == api_endpoint(names["HttpApi"].ref)
     assert env["STEPWELL_WORKFLOWS"] == "/opt/statemachines"
     # The API function serves HttpApi's routes, so it cannot name HttpApi (a cycle): it takes

@@ -59,7 +59,10 @@ LAMBDA_PROVIDED = frozenset(
 )
 """Variables the Lambda runtime sets itself."""
 
-OPTIONAL = {"STEPWELL_PAYLOAD_THRESHOLD": "a tuning knob: 32 KB when unset"}
+OPTIONAL = {
+    "STEPWELL_PAYLOAD_THRESHOLD": "a tuning knob: 32 KB when unset",
+    "STEPWELL_FUNCTIONS": "maps step functions deployed under other names than the prefix's",
+}
 """Variables the code reads that a deployment need not set."""
 
 AWS_MANAGED = {
@@ -228,7 +231,12 @@ def test_the_environment_scan_finds_what_the_runtime_reads(specs: list[FunctionS
     read = set().union(
         *map(variables_read, code_of(scheduler.code_uri, scheduler.handler).values())
     )
-    assert {"STEPWELL_TABLE", "STEPWELL_BUS", "STEPWELL_FUNCTIONS", "STEPWELL_API_URL"} <= read
+    assert {
+        "STEPWELL_TABLE",
+        "STEPWELL_BUS",
+        "STEPWELL_FUNCTION_PREFIX",
+        "STEPWELL_API_URL",
+    } <= read
     tree = ast.parse('import os\nos.environ["A"]\nos.getenv("B")\nenv.get("C", 1)\nx.get("D")')
     assert variables_read(tree) == {"A", "B", "C"}
 
@@ -393,18 +401,33 @@ def test_roles_carry_only_the_expected_aws_managed_policies(cfn: dict[str, Any])
 # -- what every function must be part of ------------------------------------------------------
 
 
-def test_every_step_function_is_in_the_function_map_and_an_errors_alarm(
+def test_a_step_function_is_one_resource_found_by_its_name_and_covered_by_the_alarms(
     template: Template,
 ) -> None:
+    """Adding a step function is one resource: the runtime finds it by its name (the stack's
+    prefix and its logical id less ``Function``), and its failures outside the step reach the
+    scheduler (and StepInvocationsFailedAlarm) through the Globals' on-failure destination."""
     functions_ = template.of_type("AWS::Serverless::Function")
     variables = template.function_globals["Environment"]["Variables"]
-    mapped = json.loads(variables["STEPWELL_FUNCTIONS"]["Fn::Sub"])
+    assert "STEPWELL_FUNCTIONS" not in variables
+    assert variables["STEPWELL_FUNCTION_PREFIX"] == {"Fn::Sub": "${AWS::StackName}-"}
+    invoke = template.function_globals["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 0  # Lambda never runs a step's code twice
+    assert invoke["DestinationConfig"]["OnFailure"] == {
+        "Type": "EventBridge",
+        "Destination": {"Fn::GetAtt": ["EventBus", "Arn"]},
+    }
     core = {"ApiFunction", "SchedulerFunction", "RunnerFunction", "TriggerFunction"}
     for logical_id, resource in functions_.items():
         if logical_id in core:
             continue
         name = resource["Properties"]["FunctionName"]["Fn::Sub"]
-        assert mapped.get(logical_id) == name, f"{logical_id}: add it to STEPWELL_FUNCTIONS"
+        assert name == "${AWS::StackName}-" + logical_id.removesuffix("Function"), logical_id
+        assert "EventInvokeConfig" not in resource["Properties"], logical_id
+    lost = functions_["SchedulerFunction"]["Properties"]["Events"]["LostInvocations"]
+    assert lost["Properties"]["Pattern"]["detail"] == {"requestPayload": {"stepwell": ["step/1"]}}
+    alarm = template.of_type("AWS::CloudWatch::Alarm")["StepInvocationsFailedAlarm"]
+    assert alarm["Properties"]["MetricName"] == "StepInvocationsFailed"
     alarmed = {
         dimension["Value"]["Ref"]
         for alarm in template.of_type("AWS::CloudWatch::Alarm").values()
@@ -412,7 +435,7 @@ def test_every_step_function_is_in_the_function_map_and_an_errors_alarm(
         if "MetricStat" in metric
         for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
     }
-    assert alarmed == set(functions_), "every function's Errors belongs in an errors alarm"
+    assert alarmed == core, "Stepwell's own functions' Errors belong in FunctionErrorsAlarm"
     for logical_id, alarm in template.of_type("AWS::CloudWatch::Alarm").items():
         metrics = [m for m in alarm["Properties"].get("Metrics") or [] if "MetricStat" in m]
         assert len(metrics) <= 10, f"{logical_id}: an alarm takes at most 10 metrics"

@@ -100,12 +100,17 @@ def run(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class _Functions:
-    """The functions a template deploys, and those the runtime's function map names."""
+    """The functions a template deploys, and those the runtime finds by name."""
 
     template: Path
     ids: frozenset[str]
-    mapped: frozenset[str] | None
-    """Keys of the STEPWELL_FUNCTIONS map in the template's environment (None: it has none)."""
+    found: frozenset[str] | None
+    """Logical ids the runtime resolves on AWS: in the STEPWELL_FUNCTIONS map, or deployed as
+    ``${AWS::StackName}-<id less Function>`` under STEPWELL_FUNCTION_PREFIX (None: the template
+    sets neither, so nothing is checked)."""
+
+
+PREFIXED_NAME = "${AWS::StackName}-"
 
 
 def _template_functions(given: Path | None) -> _Functions | str | None:
@@ -120,16 +125,24 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
         template = Template.load(path)
     except TemplateError as exc:
         return f"cannot read {path}: {exc}"
-    ids = frozenset(template.of_type("AWS::Serverless::Function", "AWS::Lambda::Function"))
+    resources = template.of_type("AWS::Serverless::Function", "AWS::Lambda::Function")
     env = (template.function_globals.get("Environment") or {}).get("Variables") or {}
     raw = env.get("STEPWELL_FUNCTIONS")
     text = raw.get("Fn::Sub") if isinstance(raw, dict) else raw
-    mapped = frozenset(re.findall(r'"([A-Za-z0-9]+)"\s*:', text)) if isinstance(text, str) else None
-    return _Functions(path, ids, mapped)
+    mapped = set(re.findall(r'"([A-Za-z0-9]+)"\s*:', text)) if isinstance(text, str) else None
+    if "STEPWELL_FUNCTION_PREFIX" in env:
+        mapped = mapped or set()
+        for logical_id, resource in resources.items():
+            name = (resource.get("Properties") or {}).get("FunctionName")
+            sub = name.get("Fn::Sub") if isinstance(name, dict) else None
+            if sub == PREFIXED_NAME + logical_id.removesuffix("Function"):
+                mapped.add(logical_id)
+    return _Functions(path, frozenset(resources), None if mapped is None else frozenset(mapped))
 
 
 def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
-    """Task steps naming a function the template does not deploy (or does not map)."""
+    """Task steps naming a function the template does not deploy (or deploys under a name the
+    runtime cannot find)."""
     problems = []
     for key, step in workflow.steps.items():
         name = getattr(step, "function", None)
@@ -146,13 +159,14 @@ def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> li
                     f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)",
                 )
             )
-        elif known.mapped is not None and name not in known.mapped:
+        elif known.found is not None and name not in known.found:
+            stem = name.removesuffix("Function")
             problems.append(
                 source.at_step(
                     where,
-                    f"function '{name}' is not in STEPWELL_FUNCTIONS of {known.template}: add "
-                    f'"{name}": "${{AWS::StackName}}-..." there, or on AWS it resolves to no '
-                    "function",
+                    f"function '{name}' of {known.template} is deployed under a name Stepwell "
+                    f'cannot find: give it FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map '
+                    f"it in STEPWELL_FUNCTIONS",
                 )
             )
     return problems

@@ -374,8 +374,12 @@ class LambdaEmulator:
         max_workers: int = 64,
         concurrency: Mapping[str, int] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
+        on_failure: Callable[[FunctionSpec, bytes, InvokeResult, int], None] | None = None,
     ) -> None:
         self._clock = clock
+        self._on_failure = on_failure
+        """Given an asynchronous invocation that failed for good (function, payload, result,
+        invocations made): its function's on-failure destination."""
         self._wall = clock.wall()
         self._activity = activity
         self._runtimes = runtimes
@@ -652,8 +656,10 @@ class LambdaEmulator:
 
     def _retry_async(self, call: _Call) -> None:
         attempt = call.record.attempt
-        if attempt > len(ASYNC_RETRY_DELAYS) or self._stopping:
+        if attempt > min(call.function.async_retries, len(ASYNC_RETRY_DELAYS)) or self._stopping:
             self.failures.append(call.record)
+            if self._on_failure is not None and call.result is not None and not self._stopping:
+                self._on_failure(call.function, call.payload, call.result, attempt)
             return
         due = self._clock.now() + ASYNC_RETRY_DELAYS[attempt - 1]
 

@@ -319,6 +319,7 @@ class LocalStack:
             max_workers=self._max_workers,
             concurrency=self._concurrency(),
             on_invocation=self._on_invocation,
+            on_failure=self._async_failure,
         )
         self._exit.callback(forget_handlers)
         self._exit.callback(self.emulator.stop)  # (again: stopping twice is harmless)
@@ -765,6 +766,53 @@ class LocalStack:
         except (UnknownFunction, InvalidPayload, PayloadTooLarge) as exc:
             if self.buses is not None:
                 self.buses.delivery_errors.append(f"{source}: {type(exc).__name__}: {exc}")
+
+    def _async_failure(
+        self, spec: FunctionSpec, payload: bytes, result: InvokeResult, invocations: int
+    ) -> None:
+        """Lambda's on-failure destination: the record of an asynchronous invocation that
+        failed for good, on the bus (as an event) or the queue (as a message) it names."""
+        if spec.on_failure is None:
+            return
+        try:
+            request = json.loads(payload)
+            response = result.decoded()
+        except ValueError:
+            request, response = payload.decode(errors="replace"), None
+        record = {
+            "version": "1.0",
+            "timestamp": self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": result.request_id,
+                "functionArn": f"{spec.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": invocations,
+            },
+            "requestPayload": request,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": result.function_error or "Unhandled",
+            },
+            "responsePayload": response,
+        }
+        queue = self.queues.get(spec.on_failure)
+        if queue is not None:
+            queue.send(json.dumps(record), 0)
+            return
+        assert self.buses is not None
+        try:
+            self.buses.put(
+                {
+                    "EventBusName": spec.on_failure,
+                    "Source": "lambda",
+                    "DetailType": "Lambda Function Invocation Result - Failure",
+                    "Detail": json.dumps(record),
+                    "Resources": [spec.on_failure, f"{spec.arn}:$LATEST"],
+                }
+            )
+        except Exception as exc:  # a destination Lambda cannot reach is dropped, as on AWS
+            self.buses.delivery_errors.append(f"on-failure destination of {spec.name}: {exc}")
 
     def _fire_schedule(self, schedule: Schedule, when: datetime) -> None:
         target = schedule.target

@@ -138,6 +138,12 @@ class FunctionSpec:
     environment: dict[str, str]
     layers: tuple[Path, ...]
     events: tuple[EventSource, ...]
+    async_retries: int = 2
+    """``EventInvokeConfig.MaximumRetryAttempts``: how often Lambda tries a failed asynchronous
+    invocation again (0 to 2)."""
+    on_failure: str | None = None
+    """``EventInvokeConfig.DestinationConfig.OnFailure.Destination``: where Lambda reports an
+    asynchronous invocation that failed for good (an event bus or queue ARN)."""
 
 
 @dataclass(frozen=True)
@@ -637,6 +643,13 @@ def _function(
         _layer_path(template, layer, physical, where) for layer in props.get("Layers") or []
     )
     name = physical[logical_id].ref
+    invoke_config = props.get("EventInvokeConfig") or {}
+    retries = int(invoke_config.get("MaximumRetryAttempts", 2))
+    if not 0 <= retries <= 2:
+        raise TemplateError(f"{where}: EventInvokeConfig.MaximumRetryAttempts must be 0 to 2")
+    on_failure = ((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+        "Destination"
+    )
     return FunctionSpec(
         logical_id=logical_id,
         name=name,
@@ -649,6 +662,8 @@ def _function(
         environment={str(k): _text(v) for k, v in variables.items() if v is not None},
         layers=tuple(p for p in layers if p is not None),
         events=tuple(_events(logical_id, props.get("Events") or {}, physical)),
+        async_retries=retries,
+        on_failure=None if on_failure is None else str(on_failure),
     )
 
 

@@ -46,6 +46,9 @@ TIMERS_OVERDUE = "TimersOverdue"
 stuck run."""
 TIMERS_FAILED = "TimersFailed"
 """Timers whose firing raised in a sweep (they stay due; the others still fire)."""
+INVOCATIONS_FAILED = "StepInvocationsFailed"
+"""Step invocations that failed outside the step's code (a crash, a Lambda timeout, an import
+error), as Lambda's on-failure destination reported them."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepwell.engine.events import StepFailed, StepSucceeded
 from stepwell.runtime.envelope import StepEnvelope, StepResult
-from stepwell.runtime.metrics import DISPATCH_LATENCY, MILLISECONDS
+from stepwell.runtime.metrics import COUNT, DISPATCH_LATENCY, INVOCATIONS_FAILED, MILLISECONDS
 from stepwell.runtime.orchestrator import Orchestrator
 
 if TYPE_CHECKING:
@@ -33,6 +33,33 @@ def receive(runtime: Runtime, event: Any) -> StepEnvelope:
 def record(orchestrator: Orchestrator, result: StepResult) -> None:
     """Deliver a result to its run (see :func:`deliver`)."""
     deliver(orchestrator, result.run_id, dataclasses.replace(result.to_event(), token=result.token))
+
+
+FAILURE_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
+"""What Lambda's on-failure destination puts on an event bus."""
+
+
+def is_lost_invocation(event: Any) -> bool:
+    """Whether ``event`` is Lambda's report that a step's invocation failed outside its code."""
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "lambda"
+        and event.get("detail-type") == FAILURE_DETAIL_TYPE
+        and StepEnvelope.recognise((event.get("detail") or {}).get("requestPayload"))
+    )
+
+
+def record_lost_invocation(orchestrator: Orchestrator, event: dict[str, Any]) -> StepResult:
+    """A step invocation died outside the step's code (the function crashed, timed out or could
+    not start): its attempt fails now with Lambda's error type (``Sandbox.Timedout``,
+    ``Runtime.ExitError`` ...), and the step's retry policy decides, rather than the attempt
+    waiting for its lease. Lambda does not run the invocation again (``MaximumRetryAttempts:
+    0``), so a new attempt is the only second run. A stale report (the attempt had ended) is
+    noted and ignored, like any stale result."""
+    result = StepResult.from_lambda_destination(event)
+    orchestrator.metrics.add(INVOCATIONS_FAILED, COUNT, 1)
+    record(orchestrator, result)
+    return result
 
 
 def deliver(orchestrator: Orchestrator, run_id: str, event: StepSucceeded | StepFailed) -> bool:

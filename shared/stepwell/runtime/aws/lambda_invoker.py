@@ -25,18 +25,24 @@ Resolve = Callable[[str | None, str], str]
 class FunctionResolver:
     """Maps what a step names to the function to invoke.
 
-    Task steps name a function by its logical id in the template (``ChargeCardFunction``); the
-    deployment passes the map from logical id to deployed name or ARN. A name that is not in the
-    map (a plain function name, an ARN) is used as it is. Built-in kinds go to the runner.
+    Task steps name a function by its logical id in the template (``ChargeCardFunction``). A
+    step function named ``${AWS::StackName}-ChargeCard`` (its logical id less ``Function``,
+    after the stack's prefix) needs nothing more: the prefix (``STEPWELL_FUNCTION_PREFIX``)
+    finds it. ``STEPWELL_FUNCTIONS`` maps other logical ids to a deployed name or ARN. A plain
+    function name or an ARN is used as it is. Built-in kinds go to the runner.
     """
 
-    def __init__(self, functions: Mapping[str, str], runner: str | None) -> None:
+    def __init__(
+        self, functions: Mapping[str, str], runner: str | None, prefix: str | None = None
+    ) -> None:
         self.functions = dict(functions)
         self.runner = runner
+        self.prefix = prefix
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FunctionResolver:
-        """From ``STEPWELL_FUNCTIONS`` (a JSON object) and ``STEPWELL_RUNNER_FUNCTION``."""
+        """From ``STEPWELL_FUNCTION_PREFIX``, ``STEPWELL_FUNCTIONS`` (a JSON object) and
+        ``STEPWELL_RUNNER_FUNCTION``."""
         raw = environ.get("STEPWELL_FUNCTIONS") or "{}"
         try:
             functions = json.loads(raw)
@@ -49,7 +55,11 @@ class FunctionResolver:
                 'STEPWELL_FUNCTIONS must be a JSON object of strings, e.g. {"ChargeCardFunction": '
                 '"arn:aws:lambda:...:function:charge-card"}'
             )
-        return cls(functions, environ.get("STEPWELL_RUNNER_FUNCTION") or None)
+        return cls(
+            functions,
+            environ.get("STEPWELL_RUNNER_FUNCTION") or None,
+            environ.get("STEPWELL_FUNCTION_PREFIX") or None,
+        )
 
     def __call__(self, function: str | None, step_type: str) -> str:
         if step_type in BUILTIN_KINDS:
@@ -61,7 +71,23 @@ class FunctionResolver:
             return self.runner
         if not function:
             raise LookupError(f"a {step_type} step was dispatched without a function to run")
-        return self.functions.get(function, function)
+        mapped = self.functions.get(function)
+        if mapped is not None:
+            return mapped
+        return deployed_name(function, self.prefix)
+
+
+LOGICAL_SUFFIX = "Function"
+
+
+def deployed_name(function: str, prefix: str | None) -> str:
+    """The name a step function of logical id ``function`` is deployed under: the prefix and
+    the id less ``Function`` (``stepwell-ChargeCard`` for ``ChargeCardFunction``). Anything
+    else (an ARN, a plain name) is used as it is."""
+    stem = function.removesuffix(LOGICAL_SUFFIX)
+    if prefix and stem and stem != function and ":" not in function:
+        return prefix + stem
+    return function
 
 
 class LambdaDispatchError(RuntimeError):
@@ -101,7 +127,8 @@ class LambdaInvoker:
                 raise LambdaDispatchError(
                     f"step '{command.step_id}' names function {command.function!r}, resolved to "
                     f"{name!r}, which does not exist: deploy it, or map the name to the "
-                    "function's name or ARN in STEPWELL_FUNCTIONS"
+                    "function's name or ARN in STEPWELL_FUNCTIONS (or deploy it as "
+                    "${AWS::StackName}-<logical id less Function>)"
                 ) from exc
             raise
         if response.get("StatusCode") != 202:
