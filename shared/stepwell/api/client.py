@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const="sigv4",
         default="auto",
-        help="sign requests with SigV4 even on 127.0.0.1 (local stack with --require-auth)",
+        help="sign requests with SigV4 even on 127.0.0.1 (an API behind a local proxy)",
     )
     auth.add_argument(
         "--no-auth", dest="auth", action="store_const", const="none", help="never sign"
