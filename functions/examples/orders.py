@@ -1,4 +1,4 @@
-"""Step functions of the order-fulfilment example.
+"""Step functions of the order-fulfilment, checkout and order-saga examples.
 
 Each takes the step's input and a StepContext and returns JSON; raising an exception fails the
 attempt with the exception's type name (which ``retry_on`` matches).
@@ -24,6 +24,15 @@ class PaymentDeclinedTemporarily(Exception):
 class CardDeclined(Exception):
     """The card issuer refused the charge for good (not retried: the checkout compensates)."""
 
+
+class NoCarrier(Exception):
+    """No carrier delivers to the address (not retried: the order is undone)."""
+
+    retryable = False
+
+
+UNSERVED_COUNTRIES = frozenset({"AQ"})
+"""Countries no carrier serves (Antarctica): an order shipped there fails, and is undone."""
 
 DECLINED_CARD = "4000000000000002"
 """A test card number the issuer always declines."""
@@ -62,8 +71,35 @@ def charge_card(charge: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return {"charge_id": charge_id, "amount": charge["amount"], "attempt": ctx.attempt}
 
 
+@step_handler
+def ship_order(shipment: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Hand the parcel to a carrier; some countries have none."""
+    country = str(shipment.get("country", "")).upper()
+    if country in UNSERVED_COUNTRIES:
+        raise NoCarrier(f"no carrier delivers to {country}")
+    tracking = "trk-" + hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:10]
+    return {"tracking": tracking, "country": country}
+
+
+@step_handler
+def refund_charge(refund: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Give a charge back (the compensation of charge_card); idempotent per charge."""
+    refund_id = "re-" + hashlib.sha256(str(refund["charge_id"]).encode()).hexdigest()[:12]
+    return {"refund_id": refund_id, "charge_id": refund["charge_id"], "amount": refund["amount"]}
+
+
+@step_handler
+def release_stock(release: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Give reserved stock back (the compensation of reserve_item), every reservation."""
+    released = [r["reservation_id"] for r in release.get("reservations") or [] if r]
+    return {"order_id": release["order_id"], "released": released}
+
+
 HANDLERS = {
     "ValidateOrderFunction": validate_order,
     "ReserveItemFunction": reserve_item,
     "ChargeCardFunction": charge_card,
+    "ShipOrderFunction": ship_order,
+    "RefundChargeFunction": refund_charge,
+    "ReleaseStockFunction": release_stock,
 }

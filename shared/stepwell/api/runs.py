@@ -35,7 +35,7 @@ from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, lambda_context, segment
 from stepwell.api.workflows import versions
 from stepwell.definition.models import Workflow
-from stepwell.engine import events
+from stepwell.engine import compensation, events
 from stepwell.engine.decision import Decision
 from stepwell.engine.state import RunState, StepState, parse_key
 from stepwell.runtime.orchestrator import UnknownWorkflow
@@ -255,10 +255,13 @@ def get_run(run_id: RunId) -> RunDetail:
     if definition is not None and definition.code is None:
         # A YAML run's steps are its definition's: read them by key, not the whole run (a
         # for_each's children, counted on their step, are not read at all).
-        steps = list(deps.store.load_steps(run.id, definition.steps).steps.values())
+        # Compensations (a saga's undos, keyed "<step>:compensate") follow the steps.
+        keys = [*definition.steps, *compensation.keys(definition)]
+        steps = list(deps.store.load_steps(run.id, keys).steps.values())
     else:
         steps = [s for s in deps.store.steps(run.id) if s.index is None]
-    order = {key: i for i, key in enumerate(definition.steps)} if definition else {}
+        keys = list(definition.steps) if definition else []
+    order = {key: i for i, key in enumerate(keys)}
     steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
     return RunDetail(run=run_view(run), steps=[step_view(s, run.id) for s in steps])
 

@@ -144,11 +144,18 @@ def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> li
     """Task steps naming a function the template does not deploy (or deploys under a name the
     runtime cannot find)."""
     problems = []
+    named: list[tuple[tuple[str, ...], str]] = []
     for key, step in workflow.steps.items():
-        name = getattr(step, "function", None)
-        if not isinstance(step, TaskStep) or not name or name.startswith("arn:"):
+        if isinstance(step, TaskStep):
+            named.append((("steps", key, "function"), step.function))
+        if step.undo is not None:
+            path: tuple[str, ...] = ("steps", key, "compensate")
+            if not isinstance(step.compensate, str):
+                path = (*path, "function")
+            named.append((path, step.undo.function))
+    for where, name in named:
+        if not name or name.startswith("arn:"):
             continue
-        where = ("steps", key, "function")
         if name not in known.ids:
             close = difflib.get_close_matches(name, sorted(known.ids), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""

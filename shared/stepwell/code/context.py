@@ -25,7 +25,7 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from stepwell.code.errors import ContextError, MapFailed, ParallelFailed, StepFailed, Suspend
 from stepwell.code.logger import ReplayLogger
@@ -45,6 +45,9 @@ from stepwell.code.specs import (
 from stepwell.definition.models import Retry, count_of, share_of
 from stepwell.engine import retry as retries
 from stepwell.engine.attempts import SECRET_MARK
+
+if TYPE_CHECKING:
+    from stepwell.code.saga import Saga
 
 __all__ = [
     "INLINE_RETRY_BUDGET",
@@ -436,6 +439,12 @@ class Context:
                 "string) and an 'execute()' method"
             )
         return self._inline(name, "operation", execute, retry, operation=kind)
+
+    def saga(self) -> Saga:
+        """Compensations to run, newest first, when the code fails (see stepwell.code.saga)."""
+        from stepwell.code.saga import Saga
+
+        return Saga(self)
 
     def now(self) -> datetime:
         """The time, recorded the first time the code gets here (later replays return the

@@ -193,6 +193,21 @@ class Catch(_Model):
         return "*" in self.errors or error_type in self.errors
 
 
+class Compensation(_Model):
+    """What undoes a step that succeeded (a saga): when the run fails, is cancelled or times
+    out, the compensations of the steps that succeeded run one at a time, newest first, each
+    retried under its own policy, before the run ends."""
+
+    function: str = Field(description="Logical id in template.yaml, function name or ARN.")
+    input: Any = Field(
+        None,
+        description="Its input; ${...} expressions are evaluated. Default: {input, output} of "
+        "the step it undoes.",
+    )
+    retry: Retry | None = None
+    timeout: Duration | None = Field(None, description="Limit for one attempt.")
+
+
 class StepBase(_Model):
     """Fields every step has, whatever its type."""
 
@@ -219,6 +234,11 @@ class StepBase(_Model):
         description="Rules that handle the step's failure (after its retries) instead of "
         "failing the run.",
     )
+    compensate: Compensation | str | None = Field(
+        None,
+        description="What undoes this step once it succeeded, should the run fail or be "
+        "cancelled later: a function, or {function, input, retry, timeout}.",
+    )
     for_each: str | None = Field(None, description="Expression giving a list; one child per item.")
     max_parallel: int = Field(10, ge=1, le=1000, description="Children of a for_each at once.")
     tolerated_failures: Share = Field(
@@ -243,6 +263,13 @@ class StepBase(_Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @property
+    def undo(self) -> Compensation | None:
+        """The step's compensation (``compensate: RefundFunction`` is its function alone)."""
+        if isinstance(self.compensate, str):
+            return Compensation(function=self.compensate)
+        return self.compensate
 
     def tolerated(self, total: int) -> int:
         """Failed children a for_each of ``total`` items tolerates before it fails."""

@@ -129,6 +129,10 @@ class Work:
     def spec(self, key: str) -> Step:
         """The definition of the step a key belongs to."""
         found = self.definition.steps.get(key.partition("[")[0])
+        if found is None and key.endswith(":compensate"):
+            from stepwell.engine import compensation
+
+            return compensation.spec_of(self.definition, key)
         if found is None and self.definition.code is not None:
             from stepwell.engine import codeflow
 

@@ -12,6 +12,7 @@ import jsonschema
 
 from stepwell import expressions
 from stepwell.definition.models import TEMPLATE_FIELDS, Step, Workflow
+from stepwell.engine import compensation
 from stepwell.engine.commands import (
     CancelChildRun,
     ContinueRun,
@@ -66,10 +67,11 @@ def step_refs(definition: Workflow, step_id: str | None) -> frozenset[str] | Non
 
 
 def expression_data(
-    work: Work, step_id: str | None, child: StepState | None = None
+    work: Work, step_id: str | None, child: StepState | None = None, *, every: bool = False
 ) -> dict[str, Any]:
-    """What expressions see: input, steps.<id>.output/status, context, item, index, run."""
-    refs = step_refs(work.definition, step_id)
+    """What expressions see: input, steps.<id>.input/output/status/error, context, item,
+    index, run (``every``: every step, whatever the expressions read)."""
+    refs = None if every else step_refs(work.definition, step_id)
     if refs is None:
         work.state.require_all()
         refs = frozenset(work.definition.steps)
@@ -78,7 +80,12 @@ def expression_data(
     for ref in refs:
         record = work.peek(ref)
         if record is not None:
-            steps[ref] = {"output": record.output, "status": record.status, "error": record.error}
+            steps[ref] = {
+                "input": record.input,
+                "output": record.output,
+                "status": record.status,
+                "error": record.error,
+            }
     run = work.run
     data: dict[str, Any] = {
         "input": run.input,
@@ -126,7 +133,11 @@ def notice(dependent: str, record: StepState) -> DependencyEnded:
 def on_dependency_ended(work: Work, event: DependencyEnded) -> None:
     """One dependency of ``event.key`` ended: count it once, and start the step when every
     dependency has ended. Writes that step alone."""
-    if work.run.terminal or event.key not in work.definition.steps:
+    if (
+        work.run.terminal
+        or compensation.compensating(work)
+        or event.key not in work.definition.steps
+    ):
         return
     record = work.peek(event.key)
     if record is not None and (record.status != "pending" or event.dependency in record.deps_ended):
@@ -169,7 +180,7 @@ def _not_triggered(step: StepState, rule: str) -> str | None:
 
 def ready(work: Work, step: StepState) -> None:
     """Every dependency ended: skip the step, fan it out, or begin it."""
-    if work.run.terminal:
+    if work.run.terminal or compensation.compensating(work):
         return
     spec = work.spec(step.key)
     reason = _not_triggered(step, spec.trigger_rule)
@@ -323,6 +334,9 @@ def _ended(work: Work, step: StepState) -> None:
 
         codeflow.ended(work, step)
         return
+    if compensation.undone(step.key) is not None:
+        compensation.ended(work, step)
+        return
     step_id, index = parse_key(step.key)
     if index is not None:
         from stepwell.engine import fanout
@@ -398,9 +412,12 @@ def complete_run(work: Work) -> None:
 
 
 def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
-    """Write the run's terminal status once, announce it, and cancel what is still open."""
+    """Write the run's terminal status once, announce it, and cancel what is still open. A run
+    that ends in failure first undoes the steps that have a compensation (which then ends it)."""
     run = work.touch_run()
     if run.terminal:
+        return
+    if status != "succeeded" and compensation.begin(work, status, error):
         return
     run.status = status
     run.error = error
@@ -457,7 +474,8 @@ def cancel_open_steps(work: Work) -> None:
         step.due_at = None
         step.waiting_for = None
         step.ended_at = work.now
-        work.note("step_cancelled", step, f"run {run.status}")
+        reason = "the run is undoing its steps" if not run.terminal else f"run {run.status}"
+        work.note("step_cancelled", step, reason)
 
 
 def data_summary(value: Any, limit: int = 120) -> str:

@@ -98,6 +98,10 @@ class RunState:
     """Commands committed but not yet known to be carried out (see commands.OUTBOX_KINDS)."""
     outbox_due: datetime | None = None
     """When the sweep redelivers the outbox if nothing has cleared it."""
+    compensation: dict[str, Any] | None = None
+    """While the run undoes what succeeded, and after: the end it is headed for (``status``,
+    ``error``), the steps still to undo, newest first (``queue``), and each compensation's
+    outcome (``outcomes``). See :mod:`stepwell.engine.compensation`."""
     nonce: str = ""
     """A secret of the run, chosen at start: attempt tokens derive from it, so they cannot be
     guessed from run id, step and attempt alone."""

@@ -49,6 +49,7 @@ RUN_FIELDS: dict[str, Kind] = {
     "usage": "usage",
     "outbox": "json",
     "outbox_due": "time",
+    "compensation": "json",
     "nonce": "str",
     "seq": "int",
 }
@@ -114,7 +115,7 @@ RENAMED = {"id": "run_id", "key": "step_key"}
 KEPT = frozenset({"status"})
 """Fields stored even when they hold their default (people read and filter on them)."""
 
-RUN_PAYLOADS = ("input", "output", "error", "context", "labels", "outbox")
+RUN_PAYLOADS = ("input", "output", "error", "context", "labels", "outbox", "compensation")
 """Run attributes that may move to S3 when large."""
 STEP_PAYLOADS = ("input", "output", "error", "item", "decisions", "early_signal")
 """Step attributes that may move to S3 when large."""

@@ -133,6 +133,8 @@ class RunItem(Item):
     outbox = UnicodeAttribute(null=True)
     """Committed commands not yet known to be carried out."""
     outbox_due = UnicodeAttribute(null=True)
+    compensation = UnicodeAttribute(null=True)
+    """Where a run that undoes its steps stands (engine.compensation)."""
     nonce = UnicodeAttribute(null=True)
     """The run's secret (attempt tokens derive from it)."""
     wf_pk = UnicodeAttribute(null=True)
