@@ -181,6 +181,13 @@ def _drive(stack: LocalStack, api: Client) -> None:
         assert api.decide(link["approve_url"], "approve").status == 200
     assert finished(stack, api, run_f)["run"]["status"] == "succeeded"
 
+    # G: the order saga shipped where no carrier goes: the ship fails, the charge is refunded
+    # and the stock released (the compensations' step functions).
+    saga = {**SMALL_ORDER, "card": "4242 4242 4242 4242", "country": "AQ"}
+    run_g = api.start_run("order-saga", saga).body["run_id"]
+    saga_run = finished(stack, api, run_g)["run"]
+    assert saga_run["error"]["compensation"]["status"] == "succeeded", saga_run
+
     # The minute's sweep over the due index (its schedule is off in this stack).
     answer = boto3.client("lambda").invoke(
         FunctionName="stepwell-local-scheduler", Payload=b'{"sweep": true}'
