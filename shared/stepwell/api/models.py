@@ -83,6 +83,11 @@ class WorkflowDetail(WorkflowSummary):
     input_schema: dict[str, Any] | None = None
     definition: dict[str, Any]
     versions: list[str] = Field(description="Versions saved so far (the current one included).")
+    upstream: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Step id -> the steps that end before it starts (depends_on, and the steps "
+        "whose catch names it): the edges of the workflow's graph.",
+    )
 
 
 # -- runs -----------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def on_request(method: str, path: str, status: int, seconds: float) -> None:
-        if not args.quiet:
+        if not args.quiet and not path.startswith(("/ui/", "/?")) and path != "/":
             shown = path if len(path) <= 80 else path[:64] + "…"
             console.print(f"[bold]{method}[/] {shown} -> {status} ({seconds * 1000:.0f} ms)")
 
@@ -209,6 +209,7 @@ def describe(stack: LocalStack, console: Console) -> None:
         else "real time"
     )
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
+    console.print(f"Dashboard: [bold cyan]{stack.url}/ui/[/]")
     console.print(f"API: [bold cyan]{stack.url}[/]")
     for route in sorted(stack.api.routes, key=_route_order):
         auth = f"  [dim]({route.route.authorizer})[/]" if route.route.authorizer else ""
