@@ -68,6 +68,12 @@ class Guard:
 
     off_host: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refusals: list[int] = field(default_factory=list)
+    """Statuses of API refusals a test provokes on purpose (the browser logs each as an error)."""
+
+    def expect(self, status: int) -> None:
+        """The page will show an API refusal with ``status``: its console line is no error."""
+        self.refusals.append(status)
 
     def watch(self, page: Any) -> Any:
         def on_request(request: Any) -> None:
@@ -80,13 +86,20 @@ class Guard:
         page.on("request", on_request)
         page.on(
             "console",
-            lambda message: (
-                self.errors.append(message.text) if message.type == "error" else None
-            ),
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
         )
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         return page
 
     def check(self) -> None:
         assert self.off_host == [], f"requests off 127.0.0.1: {self.off_host}"
-        assert self.errors == [], f"errors on the page: {self.errors}"
+        expected = [
+            f"Failed to load resource: the server responded with a status of {status} "
+            for status in self.refusals
+        ]
+        errors = list(self.errors)
+        for line in expected:
+            found = next((e for e in errors if e.startswith(line)), None)
+            assert found is not None, f"the page never showed the refusal {line!r}"
+            errors.remove(found)
+        assert errors == [], f"errors on the page: {errors}"

@@ -13,10 +13,12 @@ const ROUTES = [
 ];
 
 let leave = null;
+let generation = 0;
 
 async function route() {
   if (leave) leave();
   leave = null;
+  const mine = ++generation;
   const [path, search] = (location.hash.slice(1) || "/runs").split("?");
   const root = document.getElementById("app");
   const params = new URLSearchParams(search || "");
@@ -26,13 +28,22 @@ async function route() {
     for (const a of document.querySelectorAll("[data-nav]")) {
       a.classList.toggle("active", a.dataset.nav === section);
     }
-    root.replaceChildren();
+    // A page renders into a view of its own, shown only if no other page was asked for
+    // meanwhile (its loads are asynchronous).
+    const view = h("div", {class: "view"});
     const started = performance.now();
+    let stop = null;
     try {
-      leave = await page(root, found.slice(1).map(decodeURIComponent), params);
+      stop = await page(view, found.slice(1).map(decodeURIComponent), params);
     } catch (error) {
-      root.replaceChildren(h("p", {class: "error"}, error.message));
+      view.replaceChildren(h("p", {class: "error"}, error.message));
     }
+    if (mine !== generation) {
+      if (stop) stop();
+      return;
+    }
+    leave = stop;
+    root.replaceChildren(view);
     document.body.dataset.loadedMs = String(Math.round(performance.now() - started));
     return;
   }

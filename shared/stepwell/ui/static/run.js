@@ -23,6 +23,11 @@ export async function runPage(root, [runId]) {
   let left = false;
 
   const header = h("div", {class: "run-head"});
+  const notice = h("div", {class: "notice", "data-notice": "", role: "status", hidden: true});
+  const notify = (message) => {
+    notice.hidden = false;
+    notice.replaceChildren(message);
+  };
   const graphBox = h("div", {class: "graph-box"});
   const panelBox = h("div", {class: "panel-box"});
   const waterfallBox = h("div");
@@ -72,7 +77,7 @@ export async function runPage(root, [runId]) {
 
   function draw() {
     const run = detail.run;
-    header.replaceChildren(...head(run));
+    header.replaceChildren(...head(run).filter(Boolean));
     graphBox.replaceChildren(graph(nodes(), edges(), select, selected, true));
     const step = detail.steps.find((st) => st.key === selected) || (selected ? {key: selected, status: "pending", attempt: 0} : null);
     const signature = JSON.stringify([run.status, step?.status, step?.attempt, step?.waiting_for,
@@ -80,7 +85,7 @@ export async function runPage(root, [runId]) {
     if (signature !== panelSignature) {
       panelSignature = signature;
       panelBox.replaceChildren(step
-        ? stepPanel({run, step, spec: specs[step.key], refresh})
+        ? stepPanel({run, step, spec: specs[step.key], refresh, notify})
         : h("p", {class: "muted"}, "Select a step in the graph to see its input, output and error, and to act on it."));
     }
     waterfallBox.replaceChildren(waterfall(timeline.entries, TERMINAL.includes(run.status)));
@@ -111,7 +116,12 @@ export async function runPage(root, [runId]) {
       ),
       ended ? null : h("div", {class: "actions"}, reason.element,
         control({name: "cancel", label: "Cancel run", danger: true, question: `Cancel run ${run.id}?`,
-          perform: async () => { const r = await post(`${base}/cancel`, {reason: reason.value()}); await refresh(); return r.message; }})),
+          perform: async () => {
+            const r = await post(`${base}/cancel`, {reason: reason.value()});
+            notify(r.message);
+            await refresh();
+            return r.message;
+          }})),
       h("details", {class: "run-payloads"}, h("summary", {}, "Run input, output and error"), ...payloads(run)),
     ];
   }
@@ -135,6 +145,7 @@ export async function runPage(root, [runId]) {
   if (!selected) selected = (detail.steps.find((st) => st.waiting_for) || detail.steps.find((st) => st.status === "failed"))?.key || null;
   root.append(
     header,
+    notice,
     h("div", {class: "run-body"},
       h("section", {class: "card"}, h("h2", {}, "Steps"), graphBox),
       h("section", {class: "card"}, panelBox)),

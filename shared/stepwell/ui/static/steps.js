@@ -6,7 +6,7 @@ import {control, jsonField, textField} from "./actions.js";
 
 const CHILDREN_PAGE = 50;
 
-export function stepPanel({run, step, spec, refresh}) {
+export function stepPanel({run, step, spec, refresh, notify}) {
   const panel = h("section", {class: "step-panel", "data-panel": step.key});
   const kind = spec?.type || step.kind || (spec?.for_each ? "for_each" : "task");
   panel.append(
@@ -31,7 +31,7 @@ export function stepPanel({run, step, spec, refresh}) {
       h("li", {}, `${d.decision} by ${d.approver}${d.operator ? " (operator)" : ""}`,
         d.comment ? `: ${d.comment}` : "", h("span", {class: "muted"}, ` ${when(d.at)}`)))));
   }
-  const actions = stepActions(run, step, refresh);
+  const actions = stepActions(run, step, refresh, notify);
   if (actions.length) panel.append(h("h3", {}, "Actions"), h("div", {class: "actions"}, actions));
   panel.append(...payloads(step));
   if (spec?.for_each || step.items_total !== null && step.items_total !== undefined) {
@@ -65,10 +65,15 @@ export function payloads(record) {
   return out;
 }
 
-function stepActions(run, step, refresh) {
+function stepActions(run, step, refresh, notify) {
   const base = `/runs/${enc(run.id)}/steps/${enc(step.key)}`;
   const ended = TERMINAL.includes(run.status);
-  const done = async (answer) => { await refresh(); return answer.message || "done"; };
+  // The panel is drawn again once the step changed: the answer also goes to the run's notice.
+  const done = async (answer) => {
+    notify(`${answer.message} (run ${answer.status}${answer.step_status ? `, step ${answer.step_status}` : ""})`);
+    await refresh();
+    return answer.message || "done";
+  };
   const out = [];
   if (step.waiting_for === "approval" && !ended) {
     const comment = textField("comment", "comment (noted on the timeline)");
@@ -107,11 +112,11 @@ function stepActions(run, step, refresh) {
           return done(await post(`${base}/skip`, value === undefined ? {} : {output: value}));
         }})));
   }
-  if (!step.key.includes("[")) out.push(rerun(run, step.key, refresh));
+  if (!step.key.includes("[")) out.push(rerun(run, step.key, notify));
   return out;
 }
 
-function rerun(run, from, refresh) {
+function rerun(run, from, notify) {
   const input = jsonField("rerun-input", "new input JSON (optional: the run's own otherwise)");
   const dry = h("input", {type: "checkbox", name: "dry_run"});
   const version = h("select", {name: "version"},
@@ -124,7 +129,7 @@ function rerun(run, from, refresh) {
         const value = input.value();
         if (value !== undefined) body.input = value;
         const started = await post(`/runs/${enc(run.id)}/rerun`, body);
-        await refresh();
+        notify(h("span", {}, `rerun from ${from} started: `, runLink(started.run_id)));
         return h("span", {}, "started ", runLink(started.run_id));
       }}));
 }
