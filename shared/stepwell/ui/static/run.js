@@ -35,8 +35,10 @@ export async function runPage(root, [runId]) {
   const moreTimeline = h("button", {type: "button", hidden: true, onclick: () => loadTimeline(true)}, "More entries");
 
   async function loadTimeline(more = false) {
+    // The first load and "More entries" read several pages; a poll reads what is new.
+    const most = more || !timeline.entries.length ? TIMELINE_PAGES_AT_ONCE : 1;
     let pages = 0;
-    while (pages < (more || !timeline.entries.length ? TIMELINE_PAGES_AT_ONCE : 1)) {
+    while (pages < most) {
       const cursor = timeline.cursor ? `&cursor=${enc(timeline.cursor)}` : "";
       const page = await get(`${base}/timeline?limit=${TIMELINE_PAGE}${cursor}`);
       timeline.entries.push(...page.entries);
