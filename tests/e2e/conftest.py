@@ -11,7 +11,6 @@ never overlap with another stack.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,20 +21,18 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-if str(ROOT / "shared") not in sys.path:
-    sys.path.insert(0, str(ROOT / "shared"))
+for path in (ROOT / "shared", ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+from helpers.workflows import workflows_folder as copy_workflows  # noqa: E402
 from stepwell.local.client import Client  # noqa: E402
 from stepwell.local.stack import LocalStack  # noqa: E402
 
 
 def workflows_folder(tmp: Path) -> Path:
     """statemachines/ (with its fixtures) plus the workflows only the tests use."""
-    own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
-    for path in [*own, *(HERE / "workflows").glob("*.yaml")]:
-        shutil.copy(path, tmp / path.name)
-    shutil.copytree(ROOT / "statemachines" / "fixtures", tmp / "fixtures", dirs_exist_ok=True)
-    return tmp
+    return copy_workflows(tmp, HERE / "workflows")
 
 
 @contextmanager

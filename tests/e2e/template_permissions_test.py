@@ -148,6 +148,20 @@ def _drive(stack: LocalStack, api: Client) -> None:
         assert api.post(f"/runs/{run_c}/cancel", {"reason": "tour"}).status == 200
         completed(stack, run_c)
 
+    # C2: decided and called back by an operator through the API, by step (no link, no token).
+    with stack.hold():
+        run_g = api.start_run("permissions-tour", {"tag": "g", "api": stack.url}).body["run_id"]
+        approval_requested(stack, run_g)
+        decided = api.post(f"/runs/{run_g}/steps/approve/decision", {"approved": True})
+        assert decided.status == 200, decided.text
+        _waiting_callback(stack, run_g)
+        answered = api.post(f"/runs/{run_g}/steps/wait_for_system/callback", {"status": "success"})
+        assert answered.status == 200, answered.text
+        assert finished(stack, api, run_g)["run"]["status"] == "succeeded"
+    children = api.get(f"/runs/{run_g}/steps/clean/children?limit=2")
+    assert children.status == 200 and len(children.body["children"]) == 2, children.text
+    assert api.get("/runs?label=team").status == 200
+
     # D: a run that fails, and its step retried.
     run_d = api.start_run("permissions-failing", {}).body["run_id"]
     assert finished(stack, api, run_d)["run"]["status"] == "failed"

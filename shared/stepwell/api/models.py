@@ -83,6 +83,11 @@ class WorkflowDetail(WorkflowSummary):
     input_schema: dict[str, Any] | None = None
     definition: dict[str, Any]
     versions: list[str] = Field(description="Versions saved so far (the current one included).")
+    upstream: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Step id -> the steps that end before it starts (depends_on, and the steps "
+        "whose catch names it): the edges of the workflow's graph.",
+    )
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -110,6 +115,14 @@ class RunStarted(BaseModel):
     url: str = Field(description="The run's path in this API.")
 
 
+class Usage(BaseModel):
+    """Model tokens and dollars a run or step spent."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class RunSummary(BaseModel):
     """A run as listings show it."""
 
@@ -124,6 +137,7 @@ class RunSummary(BaseModel):
     rerun_of: str | None = None
     parent_run_id: str | None = None
     dry_run: bool = False
+    usage: Usage = Field(default_factory=Usage)
 
 
 class RunList(BaseModel):
@@ -131,14 +145,6 @@ class RunList(BaseModel):
 
     runs: list[RunSummary]
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
-
-
-class Usage(BaseModel):
-    """Model tokens and dollars a run or step spent."""
-
-    cost_usd: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class Payloads(BaseModel):
@@ -161,7 +167,6 @@ class RunView(RunSummary, Payloads):
 
     error: dict[str, Any] | None = None
     due_at: datetime | None = None
-    usage: Usage = Field(default_factory=Usage)
 
 
 class StepView(Payloads):
@@ -249,6 +254,26 @@ class RetryRequest(_Request):
     """Retry a failed step now."""
 
     reason: Reason | None = None
+
+
+class DecisionRequest(_Request):
+    """An operator's decision on a waiting approval."""
+
+    approved: bool = Field(strict=True, description="true approves, false rejects.")
+    comment: Comment | None = Field(None, description="Noted on the timeline with who decided.")
+
+
+class ChildrenPage(BaseModel):
+    """One page of a for_each step's children, in item order."""
+
+    step: str
+    items_total: int | None = Field(None, description="None until the fan-out has started.")
+    children_succeeded: int = 0
+    children_failed: int = 0
+    children: list[StepView] = Field(
+        description="Children not started yet are listed as pending, with attempt 0."
+    )
+    cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
 
 
 class RunChanged(BaseModel):
@@ -391,7 +416,6 @@ def run_view(run: RunState) -> RunView:
         **payloads(run.input, run.output, base),
         error=run.error,
         due_at=run.due_at,
-        usage=Usage(**vars(run.usage)),
     )
 
 
@@ -408,6 +432,7 @@ def _summary_fields(run: RunState) -> dict[str, Any]:
         "rerun_of": run.rerun_of,
         "parent_run_id": run.parent.run_id if run.parent else None,
         "dry_run": run.dry_run,
+        "usage": Usage(**vars(run.usage)),
     }
 
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import stepwell
-from stepwell.api import approvals, callbacks, errors, runs, workflows
+from stepwell.api import approvals, callbacks, errors, operator, runs, workflows
 from stepwell.api.deps import MAX_BODY_BYTES
 from stepwell.api.openapi import SECURITY_SCHEMES
 
@@ -132,7 +132,7 @@ def build() -> StepwellResolver:
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
     )
-    for module in (workflows, runs, approvals, callbacks):
+    for module in (workflows, runs, operator, approvals, callbacks):
         app.include_router(module.router)
 
     @functools.cache

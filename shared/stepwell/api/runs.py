@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pynamodb.exceptions import PynamoDBException
 
-from stepwell.api import errors, idempotency
+from stepwell.api import errors, idempotency, listing
 from stepwell.api.deps import ApiDeps, current
 from stepwell.api.models import (
     MAX_PAYLOAD_RESPONSE_BYTES,
@@ -167,8 +167,9 @@ def _created(started: RunStarted) -> Response[RunStarted]:
     "/runs",
     summary="List runs",
     description=(
-        "Runs of a workflow, or in a status (or both), newest first. Give workflow or status: "
-        "runs are indexed per workflow and per status. Pass the answer's cursor for the next page."
+        "Runs newest first: of a workflow, in a status, or both (one indexed listing each); "
+        "with neither, every run, merged from the workflows' listings. label=key=value (or "
+        "key) keeps the runs that carry it. Pass the answer's cursor for the next page."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -179,16 +180,23 @@ def list_runs(
     status: Annotated[Status | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    label: Annotated[str | None, Query(min_length=1, max_length=321)] = None,
 ) -> RunList:
     deps = current()
-    if not workflow and not status:
-        raise errors.invalid(
-            "give ?workflow= or ?status= (or both): runs are listed per workflow or per status",
-            [{"loc": ["query"], "message": "workflow or status is required", "type": "missing"}],
-        )
     if workflow and deps.runtime.catalog.get(workflow) is None:
         raise errors.not_found(f"no workflow named {workflow!r}")
-    page = _with_cursor(cursor, lambda: _listing(deps.store, workflow, status, cursor, limit))
+    store = deps.store
+
+    def read(at: str | None) -> Page:
+        if workflow or status:
+            return _listing(store, workflow, status, at, limit)
+        names = sorted(deps.runtime.catalog.all())
+        return listing.merged(names, lambda w, c, n: _listing(store, w, None, c, n), at, limit)
+
+    if label:
+        page = _with_cursor(cursor, lambda: listing.with_label(read, cursor, label, limit))
+    else:
+        page = _with_cursor(cursor, lambda: read(cursor))
     return RunList(runs=[run_summary(r) for r in page.items], cursor=page.cursor)
 
 

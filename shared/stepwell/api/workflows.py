@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from stepwell.api import errors
@@ -46,24 +46,37 @@ def list_workflows() -> WorkflowList:
 @router.get(
     "/workflows/<name>",
     summary="Show a workflow",
-    description="The current definition, its input schema and the versions runs have pinned.",
+    description=(
+        "The current definition (or, with ?version=, one a run pinned), its input schema, "
+        "the edges of its graph and the versions runs have pinned."
+    ),
     tags=["workflows"],
     security=MANAGEMENT,
     responses=responses(200, "The workflow", 404),
 )
-def get_workflow(name: WorkflowName) -> WorkflowDetail:
+def get_workflow(
+    name: WorkflowName,
+    version: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+) -> WorkflowDetail:
     deps = current()
-    workflow = deps.runtime.catalog.get(name)
-    if workflow is None:
+    deployed = deps.runtime.catalog.get(name)
+    if deployed is None:
         raise errors.not_found(f"no workflow named {name!r}")
-    deps.store.save_definition(workflow)
+    deps.store.save_definition(deployed)
+    workflow = deployed
+    if version is not None and version != deployed.version:
+        found = deps.store.get_definition(name, version)
+        if found is None:
+            raise errors.not_found(f"{name} has no saved version {version!r}")
+        workflow = found
     summary = workflow_summary(workflow)
     return WorkflowDetail(
         **summary.model_dump(exclude={"triggers"}),
         triggers=triggers_view(workflow),
         input_schema=workflow.input_schema,
         definition=workflow.model_dump(mode="json", exclude_none=True),
-        versions=versions(deps.store, workflow),
+        versions=versions(deps.store, deployed),
+        upstream={key: list(before) for key, before in workflow.upstream.items()},
     )
 
 

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def on_request(method: str, path: str, status: int, seconds: float) -> None:
-        if not args.quiet:
+        if not args.quiet and not path.startswith(("/ui/", "/?")) and path != "/":
             shown = path if len(path) <= 80 else path[:64] + "…"
             console.print(f"[bold]{method}[/] {shown} -> {status} ({seconds * 1000:.0f} ms)")
 
@@ -252,6 +252,7 @@ def describe(stack: LocalStack, console: Console) -> None:
         else "real time"
     )
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
+    console.print(f"Dashboard: [bold cyan]{stack.url}/ui/[/]")
     console.print(f"API: [bold cyan]{stack.url}[/]")
     if stack.state_folder is not None:
         if stack.restored is not None:

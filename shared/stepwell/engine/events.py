@@ -58,13 +58,16 @@ class TimerFired:
 
 @dataclass(frozen=True)
 class ApprovalDecided:
-    """A person approved or rejected through a signed URL."""
+    """A person approved or rejected through a signed URL, or an operator through the API
+    (``operator``: an IAM principal allowed to manage runs, whose decision settles the approval
+    whatever its approvers and quorum say)."""
 
     key: str
     attempt: int
     approved: bool
     approver: str = "anonymous"
     comment: str | None = None
+    operator: bool = False
     kind: Literal["approval_decided"] = "approval_decided"
 
 
@@ -77,6 +80,8 @@ class CallbackReceived:
     output: Any = None
     error_type: str = "CallbackFailed"
     message: str = ""
+    by: str | None = None
+    """Who answered, when an operator answered through the API (noted on the timeline)."""
     kind: Literal["callback_received"] = "callback_received"
 
 

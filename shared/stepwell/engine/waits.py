@@ -150,7 +150,7 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
         return
     spec = work.spec(event.key)
     assert isinstance(spec, ApprovalStep)
-    if spec.approvers and event.approver not in spec.approvers:
+    if spec.approvers and event.approver not in spec.approvers and not event.operator:
         work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
         return
     if (
@@ -162,25 +162,28 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
     step = work.step(event.key)
     assert step is not None
     decision = "approved" if event.approved else "rejected"
-    step.decisions.append(
-        {
-            "approver": event.approver,
-            "decision": decision,
-            "comment": event.comment,
-            "at": work.now.isoformat(),
-        }
-    )
+    recorded: dict[str, Any] = {
+        "approver": event.approver,
+        "decision": decision,
+        "comment": event.comment,
+        "at": work.now.isoformat(),
+    }
+    if event.operator:
+        recorded["operator"] = True
+    step.decisions.append(recorded)
+    who = f"{event.approver} (operator)" if event.operator else event.approver
     work.note(
         f"step_{decision}",
         step,
-        f"by {event.approver}" + (f": {event.comment}" if event.comment else ""),
+        f"by {who}" + (f": {event.comment}" if event.comment else ""),
         approver=event.approver,
+        **({"operator": True} if event.operator else {}),
     )
     if not event.approved:
         _rejected(work, step, spec, f"rejected by {event.approver}")
         return
     approvals = sum(1 for d in step.decisions if d["decision"] == "approved")
-    if approvals >= spec.quorum:
+    if approvals >= spec.quorum or event.operator:
         _approved(work, step)
 
 
@@ -208,6 +211,7 @@ def on_callback(work: Work, event: CallbackReceived) -> None:
         work.note("callback_ignored", event.key, "the workflow has no such step")
         return
     record = work.peek(event.key)
+    by = f" (by {event.by})" if event.by else ""
     if record is not None and record.waiting_for == "callback" and not work.run.terminal:
         step = work.step(event.key)
         assert step is not None
@@ -218,10 +222,10 @@ def on_callback(work: Work, event: CallbackReceived) -> None:
             work.note("heartbeat", step)
             _callback_timer(work, step)
         elif event.status == "success":
-            work.note("callback_received", step, "success")
+            work.note("callback_received", step, "success" + by)
             flow.succeed(work, step, event.output)
         else:
-            work.note("callback_received", step, f"failure: {event.error_type}")
+            work.note("callback_received", step, f"failure: {event.error_type}{by}")
             flow.fail_step(work, step, event.error_type, event.message)
         return
     if (

@@ -288,6 +288,7 @@ class HttpApi:
         user: str = "developer",
         aws: Callable[[str, bytes], tuple[int, Any]] | None = None,
         local: Callable[[str, str, bytes], tuple[int, Any] | None] | None = None,
+        static: Callable[[str, str], tuple[int, list[tuple[str, str]], bytes] | None] | None = None,
     ) -> None:
         self.routes = list(routes)
         self._invoke = invoke
@@ -299,6 +300,9 @@ class HttpApi:
         self._user = user
         self._aws = aws
         self._local = local
+        self._static = static
+        """Files served beside the API (the dashboard): ``(method, path) -> (status, headers,
+        body)``, or None for a path that is not theirs."""
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -367,6 +371,10 @@ class HttpApi:
             status, answer = self._aws(target, body)
             raw = json.dumps(answer).encode()
             return HttpResponse(status, [("content-type", "application/x-amz-json-1.1")], raw)
+        if self._static is not None:
+            found = self._static(handler.command, raw_path)
+            if found is not None:
+                return HttpResponse(*found)
         if self._local is not None:
             own = self._local(handler.command, raw_path, body)
             if own is not None:

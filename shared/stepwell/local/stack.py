@@ -85,6 +85,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
+from stepwell.ui import assets as dashboard
 
 ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
 
@@ -304,6 +305,7 @@ class LocalStack:
             user=_local_user(),
             aws=self._aws_call,
             local=self._local_call,
+            static=dashboard.serve,
         )
         self._exit.callback(self.api.server.server_close)
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}

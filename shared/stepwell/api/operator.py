@@ -1,0 +1,154 @@
+"""What an operator does to a waiting step through the API (IAM-authorised, like cancel and
+retry), and a for_each step's children page by page.
+
+Deciding an approval here takes the engine path a signed link takes (``ApprovalDecided``), as
+the caller API Gateway verified, marked as an operator's decision: it settles the approval
+whatever its approvers and quorum say (an operator could skip the step anyway). Answering a
+callback takes the path ``POST /callbacks/{token}`` takes, without a token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from stepwell.api import errors
+from stepwell.api.deps import ApiDeps, current
+from stepwell.api.models import (
+    CallbackRequest,
+    ChildrenPage,
+    DecisionRequest,
+    RunChanged,
+    StepView,
+    step_view,
+)
+from stepwell.api.openapi import MANAGEMENT, responses
+from stepwell.api.request import caller, segment
+from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_cursor
+from stepwell.engine.events import ApprovalDecided, CallbackReceived
+from stepwell.engine.state import RunState, StepState, child_key
+from stepwell.store.port import Page
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+OPERATOR = "an operator"
+"""Who decided, when the request names no principal (a local stack without auth)."""
+
+
+@router.post(
+    "/runs/<run_id>/steps/<step>/decision",
+    summary="Decide a waiting approval",
+    description=(
+        "Approves or rejects a waiting approval step as the calling operator (noted on the "
+        "timeline as who decided). It settles the approval whatever its approvers and quorum "
+        "say. 409 when the step is not waiting for an approval or the run has ended."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The decision was recorded", 404, 409),
+)
+def decide_step(
+    run_id: RunId, step: StepKey, request: Annotated[DecisionRequest, Body()]
+) -> RunChanged:
+    deps = current()
+    run, key, record = _waiting(deps, run_id, step, "approval")
+    comment = (request.comment or "").strip() or None
+    event = ApprovalDecided(
+        key, record.attempt, request.approved, caller() or OPERATOR, comment, operator=True
+    )
+    _act(deps, run.id, event)
+    verb = "approved" if request.approved else "rejected"
+    return _changed(deps, run.id, key, f"step {key} {verb}")
+
+
+@router.post(
+    "/runs/<run_id>/steps/<step>/callback",
+    summary="Answer a waiting callback",
+    description=(
+        "Completes a step that waits for a callback, as the external system would with its "
+        "token: success (with output), failure (with error) or heartbeat. 409 when the step is "
+        "not waiting for a callback or the run has ended."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "The callback was delivered", 404, 409),
+)
+def answer_callback(
+    run_id: RunId, step: StepKey, request: Annotated[CallbackRequest, Body()]
+) -> RunChanged:
+    deps = current()
+    run, key, _ = _waiting(deps, run_id, step, "callback")
+    error = request.error
+    event = CallbackReceived(
+        key,
+        request.status,
+        request.output,
+        error.type if error else "CallbackFailed",
+        error.message if error else "",
+        by=caller() or OPERATOR,
+    )
+    _act(deps, run.id, event)
+    return _changed(deps, run.id, key, f"callback {request.status} delivered to {key}")
+
+
+def _waiting(deps: ApiDeps, run_id: str, step: str, what: str) -> tuple[RunState, str, StepState]:
+    """The run, the step's key and its record, when the step waits for ``what``; 409 if not."""
+    run, key, record = _step(deps, segment(run_id), segment(step))
+    if run.terminal:
+        raise errors.conflict(f"run {run.id} has ended ({run.status}): it waits for nothing")
+    if record is None or record.waiting_for != what:
+        status = record.status if record else "not started"
+        article = "an" if what[0] in "aeiou" else "a"
+        raise errors.conflict(f"step {key!r} is {status}: it is not waiting for {article} {what}")
+    return run, key, record
+
+
+@router.get(
+    "/runs/<run_id>/steps/<step>/children",
+    summary="A for_each step's children",
+    description=(
+        "The children of a for_each step in item order, a page at a time (each child read by "
+        "its key: a page costs its own size, however wide the fan-out). Children that have not "
+        "started are listed as pending."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "One page of children", 404),
+)
+def list_children(
+    run_id: RunId,
+    step: StepKey,
+    cursor: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ChildrenPage:
+    deps = current()
+    run, key, record = _step(deps, segment(run_id), segment(step))
+    spec = deps.orchestrator.pinned(run).steps.get(key)
+    if spec is None or getattr(spec, "for_each", None) is None:
+        raise errors.not_found(f"step {key!r} of run {run.id} is not a for_each step")
+    total = record.items_total if record else None
+    start = int(cursor or 0)
+
+    def page() -> Page:
+        end = min(total or 0, start + limit)
+        keys = [child_key(key, i) for i in range(start, end)]
+        found = deps.store.load(run.id, keys).steps if keys else {}
+        views = [
+            step_view(found[k], run.id)
+            if k in found
+            else StepView(key=k, status="pending", attempt=0)
+            for k in keys
+        ]
+        return Page(views, str(end) if end < (total or 0) else None)
+
+    result = _with_cursor(cursor, page)
+    return ChildrenPage(
+        step=key,
+        items_total=total,
+        children_succeeded=record.children_succeeded if record else 0,
+        children_failed=record.children_failed if record else 0,
+        children=list(result.items),
+        cursor=result.cursor,
+    )

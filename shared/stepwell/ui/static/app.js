@@ -1,0 +1,54 @@
+// The dashboard: a hash router over four pages. Each page renders into <main> and returns a
+// function that stops what it started (polling) when the page is left.
+import {h} from "./dom.js";
+import {runsPage} from "./runs.js";
+import {runPage} from "./run.js";
+import {workflowsPage, workflowPage} from "./workflows.js";
+
+const ROUTES = [
+  [/^\/runs$/, runsPage, "runs"],
+  [/^\/runs\/([^/]+)$/, runPage, "runs"],
+  [/^\/workflows$/, workflowsPage, "workflows"],
+  [/^\/workflows\/([^/]+)$/, workflowPage, "workflows"],
+];
+
+let leave = null;
+let generation = 0;
+
+async function route() {
+  if (leave) leave();
+  leave = null;
+  const mine = ++generation;
+  const [path, search] = (location.hash.slice(1) || "/runs").split("?");
+  const root = document.getElementById("app");
+  const params = new URLSearchParams(search || "");
+  for (const [pattern, page, section] of ROUTES) {
+    const found = pattern.exec(path);
+    if (!found) continue;
+    for (const a of document.querySelectorAll("[data-nav]")) {
+      a.classList.toggle("active", a.dataset.nav === section);
+    }
+    // A page renders into a view of its own, shown only if no other page was asked for
+    // meanwhile (its loads are asynchronous).
+    const view = h("div", {class: "view"});
+    const started = performance.now();
+    let stop = null;
+    try {
+      stop = await page(view, found.slice(1).map(decodeURIComponent), params);
+    } catch (error) {
+      view.replaceChildren(h("p", {class: "error"}, error.message));
+    }
+    if (mine !== generation) {
+      if (stop) stop();
+      return;
+    }
+    leave = stop;
+    root.replaceChildren(view);
+    document.body.dataset.loadedMs = String(Math.round(performance.now() - started));
+    return;
+  }
+  root.replaceChildren(h("p", {class: "error"}, `No page at ${path}.`));
+}
+
+window.addEventListener("hashchange", route);
+route();

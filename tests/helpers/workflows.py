@@ -1,0 +1,18 @@
+"""A folder of workflows for a local stack in tests: statemachines/ plus the tests' own."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def workflows_folder(tmp: Path, *extra: Path) -> Path:
+    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures) and the YAML
+    workflows of each folder in ``extra``."""
+    own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
+    for path in [*own, *(p for folder in extra for p in folder.glob("*.yaml"))]:
+        shutil.copy(path, tmp / path.name)
+    shutil.copytree(ROOT / "statemachines" / "fixtures", tmp / "fixtures", dirs_exist_ok=True)
+    return tmp
