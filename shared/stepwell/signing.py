@@ -71,6 +71,9 @@ class TokenExpired(TokenError):
         self.claims = claims
 
 
+_NONCE_PREFIX = b"stepwell-callback-nonce\x00"
+
+
 def new_nonce() -> str:
     """12 random URL-safe characters (72 bits): makes every token distinct."""
     return secrets.token_urlsafe(9)
@@ -122,8 +125,14 @@ class TokenClaims:
 
     @classmethod
     def for_callback(cls, run_id: str, key: str, attempt: int, expires_at: datetime) -> TokenClaims:
-        """Claims of a callback step's token."""
-        return cls("callback", run_id, key, attempt, _epoch(expires_at))
+        """Claims of a callback step's token. Its nonce derives from what it grants, so the
+        token is the same wherever it is made: the link ``callback.requested`` carries and the
+        one a code-first ``ctx.create_callback`` hands out (on every replay) are one token, used
+        once. (The signature, not the nonce, makes it unforgeable.)"""
+        expires = _epoch(expires_at)
+        seed = f"{run_id}\x00{key}\x00{attempt}\x00{expires}".encode()
+        nonce = _b64encode(hashlib.sha256(_NONCE_PREFIX + seed).digest()[:9])
+        return cls("callback", run_id, key, attempt, expires, nonce=nonce)
 
     def _pack(self, kid: str) -> bytes:
         decision = _DECISION_CODE[self.decision] if self.decision else None

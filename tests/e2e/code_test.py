@@ -94,3 +94,27 @@ def test_the_api_lists_code_first_workflows_beside_yaml_ones(api: Client) -> Non
     listed = {w["name"]: w for w in api.get("/workflows").body["workflows"]}
     assert listed["release"]["code"] == "release.py:release"
     assert listed["order-fulfilment"]["code"] is None
+
+
+def test_a_callback_created_first_is_answered_through_the_url_it_handed_out(
+    stack: LocalStack, api: Client
+) -> None:
+    with stack.hold():
+        run_id = api.start_run("callback-later", {}).body["run_id"]
+        asked = stack.wait_for_event(
+            lambda e: (
+                e["detail-type"] == "export.requested"
+                and e["detail"].get("callback", "").startswith(f"{stack.url}/callbacks/")
+            )
+        )
+        assert asked is not None
+        url = asked["detail"]["callback"]
+        opened = stack.wait_for_event(
+            lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id
+        )
+        assert opened is not None and opened["detail"]["url"] == url  # one link, not two
+        answer = api.post(url, {"status": "success", "output": {"rows": 3}})
+        assert answer.status in (200, 202), answer.text
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "succeeded", detail["run"]
+    assert detail["run"]["output"] == {"report": {"rows": 3}, "url": url}

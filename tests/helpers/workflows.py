@@ -9,10 +9,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def workflows_folder(tmp: Path, *extra: Path) -> Path:
-    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures) and the YAML
-    workflows of each folder in ``extra``."""
+    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures) and the
+    workflows (YAML and code-first) of each folder in ``extra``."""
     own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
-    for path in [*own, *(p for folder in extra for p in folder.glob("*.yaml"))]:
+    theirs = [p for folder in extra for p in (*folder.glob("*.yaml"), *folder.glob("*.py"))]
+    for path in [*own, *theirs]:
         shutil.copy(path, tmp / path.name)
     shutil.copytree(ROOT / "statemachines" / "fixtures", tmp / "fixtures", dirs_exist_ok=True)
     return tmp

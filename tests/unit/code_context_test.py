@@ -670,3 +670,54 @@ def test_is_replaying_follows_the_records():
     run.succeed("t")
     run.replay()
     assert seen == [(True, False)]  # replay 2: replaying before "t", live after it
+
+
+# -- a callback opened now and awaited later ------------------------------------------------
+
+
+def test_create_callback_opens_the_wait_and_goes_on_until_its_result_is_asked() -> None:
+    def flow(ctx: Context, _: Any) -> Any:
+        job = ctx.create_callback("export_done", timeout="2h")
+        ctx.task("start_export", function="ExportFunction", input={"url": job.url})
+        return {"report": job.result(), "ends": job.expires_at.isoformat()}
+
+    run = FakeRun(flow)
+    first = run.replay()
+    assert [i.key for i in first.issued] == ["export_done", "start_export"]  # both at once
+    callback = run.issues["export_done"]
+    assert callback.kind == "callback" and callback.spec["timeout"] is None
+    ends = datetime.fromisoformat(callback.spec["until"])
+    assert ends == T0 + timedelta(minutes=1, hours=2)  # fixed when the code reached it
+    run.succeed("start_export", {"started": True})
+    run.journal["export_done"] = replace(
+        run.journal["export_done"], status="waiting", expires_at=ends.isoformat()
+    )
+    assert run.replay().status == "suspended"  # the answer has not come
+    run.succeed("export_done", {"rows": 3})
+    done = run.replay()
+    assert done.status == "completed"
+    assert done.output == {"report": {"rows": 3}, "ends": ends.isoformat()}
+
+
+def test_create_callback_hands_out_the_link_the_replay_signs() -> None:
+    made: list[tuple[str, datetime]] = []
+
+    def links(key: str, expires: datetime) -> dict[str, str]:
+        made.append((key, expires))
+        return {"token": f"tok-{key}", "url": f"https://api/callbacks/tok-{key}"}
+
+    seen: list[Any] = []
+
+    def flow(ctx: Context, _: Any) -> Any:
+        job = ctx.create_callback("approve_elsewhere")
+        seen.append((job.token, job.url))
+        return job.result()
+
+    from stepwell.code.protocol import RunInfo
+    from stepwell.code.replay import replay
+
+    info = RunInfo(run_id="run-1", workflow="w", replay=1, started_at=T0.isoformat())
+    result = replay(flow, None, {}, info, T0, links=links)
+    assert result.status == "suspended"
+    assert seen == [("tok-approve_elsewhere", "https://api/callbacks/tok-approve_elsewhere")]
+    assert made == [("approve_elsewhere", T0 + timedelta(days=1))]

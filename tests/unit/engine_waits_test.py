@@ -299,3 +299,17 @@ def test_a_callback_for_an_unknown_step_is_ignored():
     run = EngineDriver(callback())
     decision = run.send(CallbackReceived("nope", "success"))
     assert [e.type for e in decision.timeline] == ["callback_ignored"]
+
+
+def test_a_callback_until_a_time_ends_at_the_earlier_of_it_and_its_timeout() -> None:
+    from helpers import EngineDriver
+
+    soon = "2026-01-02T00:00:00+00:00"  # before its 100-day timeout
+    run = EngineDriver({"wait": {"type": "callback", "timeout": "100d", "until": soon}})
+    assert run.step("wait").timeout_at is not None
+    assert run.step("wait").timeout_at.isoformat() == soon
+    bad = EngineDriver(
+        {"wait": {"type": "callback", "until": "${input.when}"}}, input={"when": "x"}
+    )
+    assert bad.status("wait") == "failed"
+    assert bad.step("wait").error["type"] == "InvalidUntil"

@@ -36,6 +36,7 @@ from stepwell.code.specs import (
     RetryPolicy,
     check_name,
     check_spec,
+    duration,
     duration_text,
     inline_policy,
     put_duration,
@@ -47,6 +48,7 @@ from stepwell.engine import retry as retries
 from stepwell.engine.attempts import SECRET_MARK
 
 if TYPE_CHECKING:
+    from stepwell.code.callbacks import Callback
     from stepwell.code.saga import Saga
 
 __all__ = [
@@ -408,6 +410,36 @@ class Context:
         }
         put_duration(spec, name, "heartbeat", heartbeat)
         return self._issued(name, "callback", None, spec)
+
+    def create_callback(
+        self, name: str, timeout: Duration = "1d", heartbeat: Duration | None = None
+    ) -> Callback:
+        """Open a callback wait now and go on: the handle carries its signed ``token`` and
+        ``url`` to hand to the system that will answer, and ``handle.result()`` waits for the
+        answer later (an answer that comes first is kept). ``timeout`` counts from now."""
+        from stepwell.code.callbacks import Callback, open_callback
+
+        self._enter("create_callback", name)
+        key, position, record, after = self._reach(name, "callback", chain=False)
+        state = self._state
+        if record is None:
+            expires = state.now + duration(name, "timeout", timeout)
+            # The wait ends at that very time, so the link made here is the engine's too.
+            spec: dict[str, Any] = {"timeout": None, "until": expires.isoformat()}
+            put_duration(spec, name, "heartbeat", heartbeat)
+            check_spec(key, "callback", spec)
+            state.issued.append(Issue(key, name, "callback", position, None, spec, after))
+        else:
+            expires = open_callback(record)
+        link = state.links(key, expires) if state.links is not None else {}
+        return Callback(self, key, link.get("token"), link.get("url"), expires)
+
+    def _await(self, key: str) -> Any:
+        """The result of a step issued earlier without waiting (a callback's handle)."""
+        record = self._state.records.get(key)
+        if record is None or not record.ended:
+            raise self._state.suspend(key)
+        return _result(record)
 
     # -- inline steps -----------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ class Recorded:
     error: dict[str, Any] | None = None
     """``{"type": ..., "message": ...}`` when the step failed."""
     attempt: int = 0
+    expires_at: str | None = None
+    """When a wait ends if nothing answers it (ISO 8601), once the engine opened it."""
 
     @property
     def ended(self) -> bool:

@@ -43,6 +43,9 @@ VERSION_HINT = (
 )
 
 LOGGER_NAME = "stepwell.workflow"
+
+Links = Callable[[str, datetime], dict[str, str]]
+"""A callback's signed link: ``(key, expires_at) -> {"token", "url"}``."""
 """The logger ``ctx.logger`` writes to unless the runner passes its own."""
 
 _KIND_WORDS = {
@@ -124,7 +127,11 @@ class Replay:
         *,
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
+        links: Links | None = None,
     ) -> None:
+        self.links = links
+        """``(key, expires_at) -> {"token", "url"}``: a callback's signed link (None: the replay
+        has no signing keys, as in unit tests)."""
         # A pending record is a step the engine has not started: a callback that arrived
         # before its wait opened leaves one, to be kept for the wait. The code issues it.
         self.records = {
@@ -282,6 +289,7 @@ def replay(
     *,
     sleep: Callable[[float], None] = time.sleep,
     logger: Any = None,
+    links: Links | None = None,
 ) -> Yield:
     """Run ``function(ctx, input)`` once from the top over ``journal``; say what it came to.
 
@@ -292,7 +300,7 @@ def replay(
     """
     from stepwell.code.context import Context
 
-    state = Replay(journal, info, now, sleep=sleep, logger=logger)
+    state = Replay(journal, info, now, sleep=sleep, logger=logger, links=links)
     ctx = Context(state)
     state.active = ctx
     try:

@@ -361,6 +361,11 @@ class CallbackStep(StepBase):
 
     type: Literal["callback"]
     timeout: Duration | None = Field(timedelta(days=1), description="How long to wait in all.")
+    until: str | None = Field(
+        None,
+        description="Wait until this ISO 8601 time at the latest (or an expression giving one); "
+        "the earlier of it and timeout ends the wait.",
+    )
     heartbeat: Duration | None = Field(None, description="Fail if no heartbeat within this.")
 
 

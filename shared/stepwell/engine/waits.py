@@ -26,7 +26,7 @@ def open(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
     elif isinstance(spec, ApprovalStep):
         _open_approval(work, step, spec, data)
     elif isinstance(spec, CallbackStep):
-        _open_callback(work, step, spec)
+        _open_callback(work, step, spec, data)
 
 
 def _open_delay(work: Work, step: StepState, spec: DelayStep, data: dict[str, Any]) -> None:
@@ -34,24 +34,34 @@ def _open_delay(work: Work, step: StepState, spec: DelayStep, data: dict[str, An
     if spec.duration is not None:
         until = work.now + spec.duration
     else:
-        try:
-            value = expressions.render(spec.until, data, work.now)
-            until = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            if until.tzinfo is None:
-                raise ValueError("no timezone")
-        except (ValueError, expressions.ExpressionError) as exc:
-            flow.fail_step(
-                work,
-                step,
-                "InvalidUntil",
-                f"step '{step.key}': until must give an ISO 8601 time with a zone ({exc})",
-            )
+        found = _time_of(work, step, spec.until, data)
+        if found is None:
             return
+        until = found
     work.note("step_delay_started", step, f"until {until.isoformat()}", until=until.isoformat())
     if until <= work.now:
         _delay_over(work, step)
         return
     set_timer(work, step, until)
+
+
+def _time_of(work: Work, step: StepState, until: Any, data: dict[str, Any]) -> datetime | None:
+    """The time an ``until`` gives (an ISO 8601 time with a zone, or an expression giving
+    one); None once the step failed because it gives none."""
+    try:
+        value = expressions.render(until, data, work.now)
+        found = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if found.tzinfo is None:
+            raise ValueError("no timezone")
+    except (ValueError, expressions.ExpressionError) as exc:
+        flow.fail_step(
+            work,
+            step,
+            "InvalidUntil",
+            f"step '{step.key}': until must give an ISO 8601 time with a zone ({exc})",
+        )
+        return None
+    return found
 
 
 def _delay_over(work: Work, step: StepState) -> None:
@@ -81,9 +91,15 @@ def _open_approval(work: Work, step: StepState, spec: ApprovalStep, data: dict[s
     set_timer(work, step, expires)
 
 
-def _open_callback(work: Work, step: StepState, spec: CallbackStep) -> None:
+def _open_callback(work: Work, step: StepState, spec: CallbackStep, data: dict[str, Any]) -> None:
+    ends = [work.now + spec.timeout] if spec.timeout else []
+    if spec.until is not None:
+        until = _time_of(work, step, spec.until, data)
+        if until is None:
+            return
+        ends.append(until)
     step.waiting_for = "callback"
-    step.timeout_at = work.now + spec.timeout if spec.timeout else None
+    step.timeout_at = min(ends) if ends else None
     step.heartbeat_due = work.now + spec.heartbeat if spec.heartbeat else None
     work.note("step_waiting", step, "callback", waiting_for="callback")
     # The edge (LinkedBus) adds the signed token and URL: the engine holds no keys.

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stepwell.code.protocol import WORKFLOW_KEY, Recorded, RunInfo, Yield
+from stepwell.code.replay import Links
 from stepwell.engine.state import RunState, StepState
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.journals import Journals
@@ -40,6 +41,7 @@ def recorded(step: StepState) -> Recorded:
         output=step.output,
         error=step.error,
         attempt=step.attempt,
+        expires_at=step.timeout_at.isoformat() if step.timeout_at else None,
     )
 
 
@@ -64,8 +66,24 @@ def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
         envelope.attempt,
         code_of,
         runtime.clock.now(),
+        links=_links(runtime, envelope.run_id),
     )
     return StepResult.succeeded(envelope, answer.to_dict())
+
+
+def _links(runtime: Runtime, run_id: str) -> Links | None:
+    """How a replay of ``run_id`` signs the links of the callbacks it creates (the same as
+    ``callback.requested`` carries: attempt 1, the wait's end)."""
+    make = getattr(runtime.orchestrator.ports.approvals, "callback_link", None)
+    if make is None:
+        return None
+
+    def link(key: str, expires_at: datetime) -> dict[str, str]:
+        detail = {"run_id": run_id, "step": key, "attempt": 1, "expires_at": expires_at.isoformat()}
+        found: dict[str, str] = make(detail)
+        return found
+
+    return link
 
 
 def replay_journal(
@@ -76,12 +94,13 @@ def replay_journal(
     attempt: int,
     code_of: Callable[[RunState], Callable[..., Any]],
     now: datetime,
+    links: Links | None = None,
 ) -> Yield:
     """Replay attempt ``attempt`` of run ``run_id`` over its journal (read through
     ``journals``); the records it read serve the orchestrator's decision on its answer."""
     state = journals.read(store, run_id, attempt)
     function = code_of(state.run)
-    answer = replay_run(state.run, list(state.steps.values()), function, attempt, now)
+    answer = replay_run(state.run, list(state.steps.values()), function, attempt, now, links)
     journals.keep(state, attempt, answer)
     orchestrator.read_for(run_id, state)
     return answer
@@ -93,6 +112,7 @@ def replay_run(
     function: Callable[..., Any],
     number: int,
     now: datetime,
+    links: Links | None = None,
 ) -> Yield:
     """Replay ``function`` over ``run``'s step records (``number``: the replay's attempt)."""
     from stepwell.code.replay import replay
@@ -107,4 +127,4 @@ def replay_run(
         output_tokens=run.usage.output_tokens,
         started_at=run.started_at.isoformat() if run.started_at else None,
     )
-    return replay(function, run.input, journal, info, now)
+    return replay(function, run.input, journal, info, now, links=links)
