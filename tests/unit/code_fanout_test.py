@@ -367,3 +367,81 @@ def test_a_map_tolerates_a_share_of_its_items_failing():
     other.fail("m.1.t", "Boom")
     result = other.replay()
     assert result.status == "failed" and result.error["type"] == "MapFailed"
+
+
+# -- completion rules and batch results ---------------------------------------------------------
+
+
+def work(c: Context, n: int) -> Any:
+    return c.task("work", function="Work", input=n)
+
+
+def test_min_successful_returns_as_soon_as_enough_items_succeeded() -> None:
+    def flow(ctx: Context, items: list[int]) -> Any:
+        return ctx.map("items", items, work, min_successful=2)
+
+    run = FakeRun(flow, [1, 2, 3, 4])
+    run.replay()
+    run.succeed("items.1.work", 20)
+    assert run.replay().status == "suspended"
+    run.succeed("items.3.work", 40)
+    result = run.replay()
+    assert result.status == "completed"
+    assert result.output == [None, 20, None, 40]  # items 0 and 2 are not waited for
+
+
+def test_min_successful_fails_once_it_can_no_longer_be_reached() -> None:
+    def flow(ctx: Context, items: list[int]) -> Any:
+        return ctx.map("items", items, work, min_successful="75%")  # 3 of 4
+
+    run = FakeRun(flow, [1, 2, 3, 4])
+    run.replay()
+    run.fail("items.0.work", "Bad")
+    assert run.replay().status == "suspended"  # 3 can still succeed
+    run.fail("items.2.work", "Bad")
+    result = run.replay()
+    assert result.status == "failed" and result.error is not None
+    assert "2 items failed, 1 tolerated" in result.error["message"]
+
+
+def test_a_batch_result_says_how_each_item_went_and_never_raises() -> None:
+    seen: list[Any] = []
+
+    def flow(ctx: Context, items: list[int]) -> Any:
+        batch = ctx.map("items", items, work, batch=True)
+        seen.append(batch)
+        return {"values": batch.values(), "failed": [o.index for o in batch.failed]}
+
+    def answer(issue):
+        return Fail("Bad", "no") if issue.input == 2 else issue.input * 10
+
+    result = FakeRun(flow, [1, 2, 3]).drive(answer)
+    assert result.output == {"values": [10, None, 30], "failed": [1]}
+    batch = seen[-1]
+    assert batch.completion_reason == "all_completed"  # a batch without a rule waits for all
+    assert [o.status for o in batch.items] == ["succeeded", "failed", "succeeded"]
+    with pytest.raises(StepFailed):
+        batch.raise_if_failed()
+
+
+def test_a_parallel_tolerates_failures_and_may_end_early_with_a_batch() -> None:
+    def branch(n: int) -> Any:
+        return lambda c: c.task("b", function="Work", input=n)
+
+    def tolerant(ctx: Context, _: Any) -> Any:
+        return ctx.parallel("p", [branch(1), branch(2), branch(3)], tolerated_failures=1)
+
+    def answer(issue):
+        return Fail("Bad") if issue.input == 2 else issue.input
+
+    assert FakeRun(tolerant).drive(answer).output == [1, None, 3]
+
+    def first_two(ctx: Context, _: Any) -> Any:
+        batch = ctx.parallel("p", [branch(1), branch(2), branch(3)], min_successful=1, batch=True)
+        return [batch.completion_reason, [o.status for o in batch.items]]
+
+    run = FakeRun(first_two)
+    run.replay()
+    run.succeed("p.2.b", 3)
+    result = run.replay()
+    assert result.output == ["min_successful_reached", ["not_run", "not_run", "succeeded"]]

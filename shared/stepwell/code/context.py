@@ -515,28 +515,30 @@ class Context:
         branches: Sequence[Callable[[Context], T]],
         fail_fast: bool = True,
         max_concurrency: int | None = None,
-    ) -> list[T]:
+        tolerated_failures: int | str = 0,
+        min_successful: int | str | None = None,
+        batch: bool = False,
+    ) -> Any:
         """Run ``branch(ctx)`` for each branch, concurrently (each gets a Context of its own);
-        return their results in order. ``fail_fast``: the first failure raises ParallelFailed
-        at once (steps already started in other branches keep running; no new ones start);
-        otherwise every branch ends first. ``max_concurrency``: branches running at once."""
+        return their results in order. More failed branches than ``tolerated_failures`` (a
+        count, or a share like ``"10%"``) raise ParallelFailed: at once with ``fail_fast``
+        (steps already started in other branches keep running; no new ones start), otherwise
+        once every branch ended. ``min_successful``: return as soon as that many succeeded
+        (None for the others). ``batch``: return a BatchResult (each branch's outcome) instead
+        of raising. ``max_concurrency``: branches running at once."""
         self._enter("parallel", name)
         jobs = list(branches)
         for branch in jobs:
             if not callable(branch):
                 raise TypeError(f"parallel {name!r}: branch {branch!r} is not callable")
-        _check_concurrency(name, max_concurrency)
-        key, results, errors = self._fan_out(
+        return self._complete(
             "parallel",
             name,
             jobs,
             max_concurrency,
-            fail_now=lambda errors: fail_fast,
-            failure=ParallelFailed,
+            Completion.of(name, len(jobs), tolerated_failures, min_successful, fail_fast, batch),
+            batch,
         )
-        if errors:
-            raise ParallelFailed(key, results, errors)
-        return cast(list[T], results)
 
     def map(
         self,
@@ -545,36 +547,74 @@ class Context:
         fn: Callable[[Context, Item], T],
         max_concurrency: int | None = None,
         tolerated_failures: int | str = 0,
-    ) -> list[T | None]:
+        min_successful: int | str | None = None,
+        batch: bool = False,
+    ) -> Any:
         """Run ``fn(ctx, item)`` for each item, concurrently; return the results in item order
         (None for a failed item while the failures are within ``tolerated_failures``: a count,
-        or a share of the items like ``"10%"``). One failure more raises MapFailed at once."""
+        or a share of the items like ``"10%"``). One failure more raises MapFailed at once.
+        ``min_successful``: return as soon as that many succeeded. ``batch``: return a
+        BatchResult (each item's outcome) instead of raising."""
         self._enter("map", name)
         values = list(items)
         if not callable(fn):
             raise TypeError(f"map {name!r}: {fn!r} is not callable")
-        _check_concurrency(name, max_concurrency)
-        try:
-            share = share_of(tolerated_failures)
-        except ValueError as exc:
-            raise ValueError(f"map {name!r}: tolerated_failures: {exc}") from None
-        tolerated = count_of(share, len(values))
 
         def job(item: Item) -> Callable[[Context], T]:
             return lambda ctx: fn(ctx, item)
 
-        def failure(key: str, results: list[Any], errors: dict[int, Exception]) -> MapFailed:
-            return MapFailed(key, results, errors, tolerated)
-
-        _, results, _ = self._fan_out(
+        return self._complete(
             "map",
             name,
             [job(item) for item in values],
             max_concurrency,
-            fail_now=lambda errors: len(errors) > tolerated,
-            failure=failure,
+            Completion.of(name, len(values), tolerated_failures, min_successful, True, batch),
+            batch,
         )
-        return cast(list[T | None], results)
+
+    def _complete(
+        self,
+        kind: str,
+        name: str,
+        jobs: list[Callable[[Context], Any]],
+        max_concurrency: int | None,
+        rule: Completion,
+        batch: bool,
+    ) -> Any:
+        """A fan-out under its completion rule: results, a BatchResult, or the failure."""
+        from stepwell.code.batch import BatchResult, CompletionReason, outcomes
+
+        _check_concurrency(name, max_concurrency)
+        tolerated = rule.tolerated
+
+        def failure(run: FanOut) -> Exception:
+            if batch:
+                return _Stopped(run)
+            if kind == "map":
+                return MapFailed(run.key, run.results, run.errors, tolerated)
+            return ParallelFailed(run.key, run.results, run.errors)
+
+        reason: CompletionReason
+        try:
+            run = self._fan_out(
+                kind,
+                name,
+                jobs,
+                max_concurrency,
+                fail_now=lambda errors: rule.fail_fast and len(errors) > tolerated,
+                failure=failure,
+                enough=rule.enough,
+            )
+            reason = "min_successful_reached" if run.decided else "all_completed"
+        except _Stopped as stopped:
+            run, reason = stopped.run, "failure_tolerance_exceeded"
+        if len(run.errors) > tolerated:
+            if not batch:
+                raise failure(run)
+            reason = "failure_tolerance_exceeded"
+        if batch:
+            return BatchResult(outcomes(len(jobs), run.results, run.errors, run.ended), reason)
+        return run.results
 
     # -- the machinery ----------------------------------------------------------------------
 
@@ -704,12 +744,14 @@ class Context:
         jobs: list[Callable[[Context], Any]],
         max_concurrency: int | None,
         fail_now: Callable[[dict[int, Exception]], bool],
-        failure: Callable[[str, list[Any], dict[int, Exception]], Exception],
-    ) -> tuple[str, list[Any], dict[int, Exception]]:
+        failure: Callable[[FanOut], Exception],
+        enough: Callable[[int], bool] = lambda succeeded: False,
+    ) -> FanOut:
         """Run the branches of a parallel or the items of a map in order, each in its scope.
 
-        Returns once every branch has ended; raises ``failure(...)`` as soon as ``fail_now``
-        says so, and suspends when a branch is still waiting (or not yet started)."""
+        Returns once every branch has ended, or as soon as ``enough`` says the successes so far
+        decide it; raises ``failure(...)`` as soon as ``fail_now`` says so, and suspends when
+        a branch is still waiting (or not yet started)."""
         state = self._state
         key = self._key(name)
         position = self._positions
@@ -725,6 +767,8 @@ class Context:
         before = list(self._last)
         results: list[Any] = [None] * len(jobs)
         errors: dict[int, Exception] = {}
+        ended: set[int] = set()
+        decided = False
         running = 0
         started = 0
         lasts: list[str] = []
@@ -738,6 +782,13 @@ class Context:
                 state.active = child
                 try:
                     results[index] = job(child)
+                    ended.add(index)
+                    if enough(len(ended) - len(errors)):
+                        # Decided: what the others would do is not waited for, and none of
+                        # them starts a step for the first time.
+                        decided = True
+                        state.pass_under(inner)
+                        break
                 except Suspend as suspension:
                     state.caught(suspension)
                     running += 1
@@ -745,13 +796,14 @@ class Context:
                     raise  # a bug in the code, not a failed item: no tolerance counts it
                 except Exception as exc:
                     errors[index] = exc
+                    ended.add(index)
                     if fail_now(errors):
                         # Steps this fan-out reached for the first time in this replay are not
                         # started: once its failure is known nothing new begins in it.
                         dropped.update((i.key, i.after) for i in state.issued[mark:])
                         del state.issued[mark:]
                         state.pass_under(inner)
-                        raise failure(key, results, errors) from exc
+                        raise failure(FanOut(key, results, errors, ended, False)) from exc
                 finally:
                     state.active = self
                     lasts.extend(child._last)
@@ -759,9 +811,9 @@ class Context:
             # A step dropped on failure was never started: the edge runs from the one before it.
             edges = [e for k in lasts for e in (dropped.get(k, [k]))]
             self._last = list(dict.fromkeys(edges)) or before
-        if running or started < len(jobs):
+        if not decided and (running or started < len(jobs)):
             raise state.suspend(key)
-        return key, results, errors
+        return FanOut(key, results, errors, ended, decided)
 
     def _digest(self, what: str, counter: int) -> bytes:
         text = f"{self._state.info.run_id}\x00{self._scope}\x00{what}\x00{counter}"
@@ -769,6 +821,68 @@ class Context:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Where a fan-out's branches or items stand once it returned."""
+
+    key: str
+    results: list[Any]
+    errors: dict[int, Exception]
+    ended: set[int]
+    """The indices that returned or raised."""
+    decided: bool
+    """True when ``min_successful`` ended it before every branch did."""
+
+
+class _Stopped(Exception):
+    """A batch fan-out stopped by its failures (caught by its own call, never seen)."""
+
+    def __init__(self, run: FanOut) -> None:
+        super().__init__(run.key)
+        self.run = run
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A fan-out's completion rule: the failures it tolerates, the successes that decide it."""
+
+    tolerated: int
+    needed: int | None
+    fail_fast: bool
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        total: int,
+        tolerated_failures: int | str,
+        min_successful: int | str | None,
+        fail_fast: bool,
+        batch: bool = False,
+    ) -> Completion:
+        """The rule of a fan-out of ``total``; a batch without a rule of its own waits for
+        every item (its result says how each went)."""
+        try:
+            tolerated = count_of(share_of(tolerated_failures), total)
+        except ValueError as exc:
+            raise ValueError(f"{name!r}: tolerated_failures: {exc}") from None
+        try:
+            share = None if min_successful is None else share_of(min_successful)
+        except ValueError as exc:
+            raise ValueError(f"{name!r}: min_successful: {exc}") from None
+        needed = None if share is None else min(total, count_of(share, total))
+        explicit = tolerated_failures not in (0, "0")
+        if batch and not explicit and needed is None:
+            return cls(total, None, fail_fast)
+        if needed is not None:
+            # Failing more than total - needed means it can no longer reach min_successful.
+            tolerated = min(tolerated, total - needed) if explicit else total - needed
+        return cls(tolerated, needed, fail_fast)
+
+    def enough(self, succeeded: int) -> bool:
+        return self.needed is not None and succeeded >= self.needed
 
 
 def _result(record: Recorded) -> Any:
