@@ -118,3 +118,17 @@ def test_a_callback_created_first_is_answered_through_the_url_it_handed_out(
     detail = finished(stack, api, run_id)
     assert detail["run"]["status"] == "succeeded", detail["run"]
     assert detail["run"]["output"] == {"report": {"rows": 3}, "url": url}
+
+
+def test_a_child_block_and_a_batch_fan_out_run_through_the_stack(
+    stack: LocalStack, api: Client
+) -> None:
+    run_id = api.start_run("blocks", {**ORDER, "order_id": "o-blocks"}).body["run_id"]
+    detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "succeeded", run
+    assert run["output"]["total"] == 1255.0
+    assert run["output"]["reason"] == "min_successful_reached"
+    assert run["output"]["statuses"].count("succeeded") >= 2
+    assert steps["checks"]["status"] == "succeeded"  # the block's one record
+    assert steps["checks"]["output"]["total"] == 1255.0

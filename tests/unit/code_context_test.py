@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from code_fake_engine import T0, FakeRun
+from code_fake_engine import T0, Fail, FakeRun
 
 from stepwell.code.context import Approval, Context, StepFailed
 from stepwell.code.protocol import Issue, Yield
@@ -721,3 +721,47 @@ def test_create_callback_hands_out_the_link_the_replay_signs() -> None:
     assert result.status == "suspended"
     assert seen == [("tok-approve_elsewhere", "https://api/callbacks/tok-approve_elsewhere")]
     assert made == [("approve_elsewhere", T0 + timedelta(days=1))]
+
+
+# -- child blocks ----------------------------------------------------------------------------
+
+
+def test_a_child_block_runs_in_its_own_scope_and_is_recorded_as_one_result() -> None:
+    calls: list[int] = []
+
+    def build(c: Context) -> Any:
+        calls.append(1)
+        image = c.task("build", function="BuildFunction")
+        c.task("scan", function="ScanFunction", input=image)
+        return {"image": image}
+
+    def flow(ctx: Context, _: Any) -> Any:
+        built = ctx.child("release", build)
+        return ctx.task("deploy", function="DeployFunction", input=built)
+
+    run = FakeRun(flow)
+    result = run.drive(
+        lambda issue: {"build": "img-1", "scan": "clean", "deploy": "ok"}[issue.name]
+    )
+    assert result.status == "completed" and result.output == "ok"
+    assert list(run.issues) == ["release.0.build", "release.0.scan", "deploy"]
+    assert run.journal["release"].kind == "child"
+    assert run.journal["release"].output == {"image": "img-1"}
+    assert run.issues["deploy"].after == ["release"]
+    runs_before = len(calls)
+    run.replay()
+    assert len(calls) == runs_before  # a recorded block is not run again
+
+
+def test_a_failed_child_block_is_recorded_and_raised() -> None:
+    def flow(ctx: Context, _: Any) -> Any:
+        try:
+            ctx.child("block", lambda c: c.task("t", function="F"))
+        except StepFailed as failed:
+            return failed.step
+        return None
+
+    run = FakeRun(flow)
+    result = run.drive(lambda issue: Fail("Broken", "no"))
+    assert result.output == "block"
+    assert run.journal["block"].status == "failed"

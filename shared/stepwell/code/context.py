@@ -472,6 +472,39 @@ class Context:
             )
         return self._inline(name, "operation", execute, retry, operation=kind)
 
+    def child(self, name: str, fn: Callable[[Context], T]) -> T:
+        """Run ``fn(ctx)`` as a named block of steps with a Context of its own; once it returned,
+        its result is recorded on the block, and later replays return that record without
+        running ``fn`` again (nor reading its steps). An exception it raises fails the block
+        (recorded, raised as StepFailed)."""
+        self._enter("child", name)
+        if not callable(fn):
+            raise TypeError(f"child {name!r}: {fn!r} is not callable")
+        state = self._state
+        key, position, record, after = self._reach(name, "child")
+        if record is not None:
+            state.pass_under(f"{key}.0.")  # its steps are the record's: none is read again
+            return cast(T, _result(record))
+        inner = Context(state, f"{key}.0.", replaying_all=self._replaying_all, last=after)
+        state.active = inner
+        try:
+            value = fn(inner)
+        except Exception as exc:
+            if isinstance(exc, ContextError):
+                raise
+            error = error_of(exc)
+            state.checkpoints.append(
+                Checkpoint(key, name, "child", position, "failed", None, error, None, after)
+            )
+            raise StepFailed(key, error["type"], error["message"]) from exc
+        finally:
+            state.active = self
+        output = to_json(value, f"the result of child {key!r}")
+        state.checkpoints.append(
+            Checkpoint(key, name, "child", position, "succeeded", output, None, None, after)
+        )
+        return cast(T, output)
+
     def saga(self) -> Saga:
         """Compensations to run, newest first, when the code fails (see stepwell.code.saga)."""
         from stepwell.code.saga import Saga

@@ -28,7 +28,7 @@ ISSUED_KINDS = frozenset(
 )
 """Kinds the engine runs (the engine step type of the same name)."""
 
-INLINE_KINDS = frozenset({"step", "now", "operation"})
+INLINE_KINDS = frozenset({"step", "now", "operation", "child"})
 """Kinds the replay runs itself and checkpoints (``operation``: a user-defined kind, whose own
 name is kept in ``Checkpoint.operation``)."""
 

@@ -63,9 +63,13 @@ _KIND_WORDS = {
     "now": "a ctx.now()",
     "parallel": "a parallel",
     "map": "a map",
+    "child": "a child block",
 }
 
 FAN_OUT_KINDS = frozenset({"parallel", "map"})
+SCOPE_KINDS = FAN_OUT_KINDS | {"child"}
+"""Kinds whose steps lie in scopes of their own (``key.<i>.``): a fan-out, or a child block
+(one scope, ``key.0.``, whose result is also recorded on ``key``)."""
 """Calls that take a key and a position but leave no record of their own."""
 
 
@@ -173,7 +177,7 @@ class Replay:
                 f"step {key!r} was {kind_word(record.kind)} when this run started and the code "
                 f"now makes it {kind_word(kind)}"
             )
-        if record is None and kind not in FAN_OUT_KINDS and key in self._fan_outs:
+        if record is None and kind not in SCOPE_KINDS and key in self._fan_outs:
             raise self.mismatched(
                 f"step {key!r} was a parallel or a map when this run started and the code now "
                 f"makes it {kind_word(kind)}"
