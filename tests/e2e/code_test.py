@@ -132,3 +132,18 @@ def test_a_child_block_and_a_batch_fan_out_run_through_the_stack(
     assert run["output"]["statuses"].count("succeeded") >= 2
     assert steps["checks"]["status"] == "succeeded"  # the block's one record
     assert steps["checks"]["output"]["total"] == 1255.0
+
+
+def test_continue_as_new_goes_on_in_linked_runs_until_the_loop_ends(
+    stack: LocalStack, api: Client
+) -> None:
+    run_id = api.start_run("pages", {"pages": 5}).body["run_id"]
+    chain = [finished(stack, api, run_id)["run"]]
+    while "continued_as_new" in (chain[-1]["output"] or {}):
+        following = chain[-1]["output"]["continued_as_new"]
+        detail = finished(stack, api, following)
+        assert detail["run"]["continued_from"] == chain[-1]["id"]
+        chain.append(detail["run"])
+    assert [r["status"] for r in chain] == ["succeeded"] * 3  # 2 + 2 + 1 pages
+    assert chain[-1]["output"] == {"pages": 5}
+    assert chain[-1]["input"] == {"pages": 5, "count": 4}

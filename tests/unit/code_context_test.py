@@ -765,3 +765,17 @@ def test_a_failed_child_block_is_recorded_and_raised() -> None:
     result = run.drive(lambda issue: Fail("Broken", "no"))
     assert result.output == "block"
     assert run.journal["block"].status == "failed"
+
+
+def test_continue_as_new_ends_the_replay_with_the_next_runs_input() -> None:
+    def flow(ctx: Context, state: Any) -> Any:
+        page = ctx.task("page", function="PageFunction", input=state)
+        if page["more"]:
+            ctx.continue_as_new({"cursor": page["next"]})
+        return "done"
+
+    run = FakeRun(flow, {"cursor": 0})
+    result = run.drive(lambda issue: {"more": True, "next": 7})
+    assert result.status == "continued"
+    assert result.output == {"cursor": 7}
+    assert "continue_as_new" in failure_of(lambda ctx: ctx.continue_as_new({1, 2}))

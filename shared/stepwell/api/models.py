@@ -135,6 +135,9 @@ class RunSummary(BaseModel):
     ended_at: datetime | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     rerun_of: str | None = None
+    continued_from: str | None = Field(
+        None, description="The run this one continues (code-first continue_as_new)."
+    )
     parent_run_id: str | None = None
     dry_run: bool = False
     usage: Usage = Field(default_factory=Usage)
@@ -430,6 +433,7 @@ def _summary_fields(run: RunState) -> dict[str, Any]:
         "ended_at": run.ended_at,
         "labels": dict(run.labels),
         "rerun_of": run.rerun_of,
+        "continued_from": run.continued_from,
         "parent_run_id": run.parent.run_id if run.parent else None,
         "dry_run": run.dry_run,
         "usage": Usage(**vars(run.usage)),

@@ -25,9 +25,16 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeVar, cast
 
-from stepwell.code.errors import ContextError, MapFailed, ParallelFailed, StepFailed, Suspend
+from stepwell.code.errors import (
+    ContextError,
+    ContinueAsNew,
+    MapFailed,
+    ParallelFailed,
+    StepFailed,
+    Suspend,
+)
 from stepwell.code.logger import ReplayLogger
 from stepwell.code.protocol import Checkpoint, Issue, Recorded
 from stepwell.code.replay import Replay, describe_scope, error_of, to_json
@@ -504,6 +511,15 @@ class Context:
             Checkpoint(key, name, "child", position, "succeeded", output, None, None, after)
         )
         return cast(T, output)
+
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this run and go on in a new run of the same workflow with ``input`` (linked:
+        ``continued_from`` on the new run, ``{"continued_as_new": id}`` as this run's output),
+        so a long loop never replays an ever-growing history. Steps still in flight are
+        cancelled with this run. Never returns."""
+        self._enter("continue_as_new")
+        to_json(input, "the input of ctx.continue_as_new")
+        raise ContinueAsNew(input)
 
     def saga(self) -> Saga:
         """Compensations to run, newest first, when the code fails (see stepwell.code.saga)."""

@@ -68,6 +68,14 @@ class ReplayMismatch(BaseException):
     """The code no longer matches the run's records: it changed under a run in flight."""
 
 
+class ContinueAsNew(BaseException):
+    """Internal: ``ctx.continue_as_new`` ends this run for a new one. Never catch it."""
+
+    def __init__(self, input: Any) -> None:
+        super().__init__("continue as new")
+        self.input = input
+
+
 class Suspend(BaseException):
     """Internal: the replay cannot go past this point until a step ends. Never catch it."""
 

@@ -103,8 +103,9 @@ class Checkpoint:
 class Yield:
     """What one replay came to."""
 
-    status: Literal["suspended", "completed", "failed"]
+    status: Literal["suspended", "completed", "failed", "continued"]
     output: Any = None
+    """The workflow's return value; for ``continued``, the input of the run that goes on."""
     error: dict[str, Any] | None = None
     """``{"type", "message"}`` for a failed run; ``type`` ``ReplayMismatch`` when the code no
     longer matches the journal (the message names the step and what changed)."""

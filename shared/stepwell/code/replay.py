@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from stepwell.code.errors import ReplayMismatch, Suspend
+from stepwell.code.errors import ContinueAsNew, ReplayMismatch, Suspend
 from stepwell.code.protocol import (
     WORKFLOW_KEY,
     Checkpoint,
@@ -277,11 +277,16 @@ class Replay:
                 "without reaching it"
             )
             return Yield("failed", error=error_of(mismatch), checkpoints=checkpoints)
+        what = "the input of ctx.continue_as_new" if status == "continued" else None
         try:
-            value = to_json(output, "the workflow's return value")
+            value = to_json(output, what or "the workflow's return value")
         except TypeError as exc:
             return Yield("failed", error=error_of(exc), checkpoints=checkpoints)
-        return Yield("completed", output=value, checkpoints=checkpoints)
+        return Yield(
+            "continued" if status == "continued" else "completed",
+            output=value,
+            checkpoints=checkpoints,
+        )
 
 
 def replay(
@@ -314,6 +319,8 @@ def replay(
         return state.answer("suspended", None, None)
     except ReplayMismatch:
         return state.answer("failed", None, None)
+    except ContinueAsNew as continued:
+        return state.answer("continued", continued.input, None)
     except Exception as exc:
         return state.answer("failed", None, error_of(exc))
     finally:

@@ -16,6 +16,7 @@ closing, write the run record.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from functools import cache
 from typing import Any, cast
@@ -32,7 +33,7 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
-from stepwell.engine.commands import FollowUp, WakeReplay
+from stepwell.engine.commands import FollowUp, StartRun, WakeReplay
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
@@ -49,6 +50,11 @@ REPLAY_RETRY = Retry(max_attempts=3, interval=timedelta(seconds=2))
 def replay_spec(replay_timeout: timedelta | None) -> CodeStep:
     """The definition of a code-first run's own step."""
     return CodeStep(timeout=replay_timeout, retry=REPLAY_RETRY)
+
+
+def continued_id(run_id: str) -> str:
+    """The id of the run that continues ``run_id`` (``ctx.continue_as_new``)."""
+    return hashlib.sha256(f"{run_id}/continued".encode()).hexdigest()[:32]
 
 
 def spec_of(work: Work, key: str) -> Step:
@@ -112,6 +118,15 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
         _checkpoint(work, checkpoint, step.attempt)
     if result.status == "completed":
         flow.succeed(work, step, result.output)
+        return
+    if result.status == "continued":
+        # The run ends for a new one of the same workflow (an id derived from this one's, so
+        # a repeated answer starts nothing twice).
+        run = work.run
+        next_id = continued_id(run.id)
+        work.emit(StartRun(next_id, run.workflow, result.output, run.id, dict(run.labels)))
+        work.note("run_continued", step, f"continued as new in run {next_id}", run_id=next_id)
+        flow.succeed(work, step, {"continued_as_new": next_id})
         return
     error = result.error or {}
     flow.fail_step(

@@ -8,7 +8,7 @@ due time, a timer is a due time, a child run is noted on its step) and the sweep
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -85,6 +85,18 @@ class StartChildRun:
     parent_attempt: int
     dry_run: bool = False
     kind: Literal["start_child"] = "start_child"
+
+
+@dataclass(frozen=True)
+class StartRun:
+    """Start a new run of the same workflow that continues this one (continue-as-new)."""
+
+    run_id: str
+    workflow: str
+    input: Any
+    continued_from: str
+    labels: dict[str, str] = field(default_factory=dict)
+    kind: Literal["start_run"] = "start_run"
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,7 @@ Command = (
     | RequestApproval
     | EmitEvent
     | StartChildRun
+    | StartRun
     | CancelChildRun
     | NotifyParent
     | ContinueRun
@@ -175,7 +188,9 @@ Command = (
 )
 
 
-OUTBOX_KINDS = frozenset({"approval", "emit", "start_child", "cancel_child", "notify_parent"})
+OUTBOX_KINDS = frozenset(
+    {"approval", "emit", "start_child", "start_run", "cancel_child", "notify_parent"}
+)
 """Commands whose effect no record shows: they go through the run's outbox (written with the
 decision, cleared once carried out, redelivered by the sweep after a crash)."""
 
@@ -187,6 +202,7 @@ _BY_KIND: dict[str, type[Command]] = {
         RequestApproval,
         EmitEvent,
         StartChildRun,
+        StartRun,
         CancelChildRun,
         NotifyParent,
         ContinueRun,

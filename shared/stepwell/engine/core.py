@@ -59,6 +59,7 @@ def new_run(
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
     nonce: str = "",
+    continued_from: str | None = None,
 ) -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open."""
     deadline = now + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
@@ -78,6 +79,7 @@ def new_run(
         watch_at=now + RUN_WATCH,
         parent=parent,
         rerun_of=rerun_of,
+        continued_from=continued_from,
         dry_run=dry_run,
         nonce=nonce,
     )
@@ -106,12 +108,21 @@ def start_run(
     dry_run: bool = False,
     labels: dict[str, str] | None = None,
     nonce: str = "",
+    continued_from: str | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps.
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
     run = new_run(
-        definition, run_id, input, now, parent=parent, dry_run=dry_run, labels=labels, nonce=nonce
+        definition,
+        run_id,
+        input,
+        now,
+        parent=parent,
+        dry_run=dry_run,
+        labels=labels,
+        nonce=nonce,
+        continued_from=continued_from,
     )
     work = Work(definition, State(run=run, complete=True), now)
     announce(

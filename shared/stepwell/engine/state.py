@@ -92,6 +92,8 @@ class RunState:
     told to its dependents, an attempt whose lease ran out)."""
     parent: ParentRef | None = None
     rerun_of: str | None = None
+    continued_from: str | None = None
+    """The run this one continues (a code-first ``ctx.continue_as_new``)."""
     dry_run: bool = False
     usage: Usage = field(default_factory=Usage)
     outbox: list[dict[str, Any]] = field(default_factory=list)

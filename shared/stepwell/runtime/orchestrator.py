@@ -31,6 +31,7 @@ from stepwell.engine.commands import (
     RequestApproval,
     ScheduleTimer,
     StartChildRun,
+    StartRun,
     WakeReplay,
 )
 from stepwell.engine.decision import Decision
@@ -144,6 +145,7 @@ class Orchestrator:
         parent: ParentRef | None = None,
         dry_run: bool = False,
         labels: dict[str, str] | None = None,
+        continued_from: str | None = None,
     ) -> str:
         """Start a run; returns its id. Starting an existing id again changes nothing."""
         definition = self.workflow(workflow)
@@ -157,6 +159,7 @@ class Orchestrator:
             dry_run=dry_run,
             labels=labels,
             nonce=secrets.token_hex(16),
+            continued_from=continued_from,
         )
         try:
             self.store.create(decision)
@@ -397,6 +400,14 @@ class Orchestrator:
                 self.ports.bus.emit(command)
             case RequestApproval():
                 self.ports.approvals.request(command)
+            case StartRun():
+                self.start(
+                    command.workflow,
+                    command.input,
+                    command.run_id,
+                    labels=dict(command.labels),
+                    continued_from=command.continued_from,
+                )
             case StartChildRun():
                 parent = ParentRef(
                     command.parent_run_id, command.parent_key, command.parent_attempt

@@ -45,6 +45,7 @@ RUN_FIELDS: dict[str, Kind] = {
     "watch_at": "time",
     "parent": "parent",
     "rerun_of": "str",
+    "continued_from": "str",
     "dry_run": "bool",
     "usage": "usage",
     "outbox": "json",
