@@ -147,3 +147,17 @@ def test_continue_as_new_goes_on_in_linked_runs_until_the_loop_ends(
     assert [r["status"] for r in chain] == ["succeeded"] * 3  # 2 + 2 + 1 pages
     assert chain[-1]["output"] == {"pages": 5}
     assert chain[-1]["input"] == {"pages": 5, "count": 4}
+
+
+def test_wait_for_condition_polls_on_one_record_through_the_stack(
+    stack: LocalStack, api: Client
+) -> None:
+    run_id = api.start_run("poll-until", {}).body["run_id"]
+    detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "succeeded", run
+    assert run["output"]["state"] == "DONE"
+    assert set(steps) == {"$workflow", "job_done", "report"}  # one record for every check
+    assert steps["job_done"]["attempt"] == 2  # two checks not met before the third
+    waits = [e for e in api.timeline(run_id) if e["type"] == "condition_waiting"]
+    assert [e["data"]["checks"] for e in waits] == [1, 2]

@@ -779,3 +779,73 @@ def test_continue_as_new_ends_the_replay_with_the_next_runs_input() -> None:
     assert result.status == "continued"
     assert result.output == {"cursor": 7}
     assert "continue_as_new" in failure_of(lambda ctx: ctx.continue_as_new({1, 2}))
+
+
+# -- wait_for_condition ------------------------------------------------------------------------
+
+
+def test_wait_for_condition_checks_with_backoff_on_one_record_until_it_holds() -> None:
+    answers = iter(["queued", "running", "running", "done"])
+    seen: list[str] = []
+
+    def check() -> str:
+        value = next(answers)
+        seen.append(value)
+        return value
+
+    def flow(ctx: Context, _: Any) -> Any:
+        return ctx.wait_for_condition(
+            "export", check, done=lambda s: s == "done", interval="10s", backoff=2, timeout="1h"
+        )
+
+    run = FakeRun(flow)
+    first = run.replay()
+    assert first.status == "suspended"
+    (issue,) = first.issued
+    assert issue.kind == "poll" and issue.spec["checks"] == 1
+    assert datetime.fromisoformat(issue.spec["next"]) == run.now + timedelta(seconds=10)
+    waits = []
+    while True:
+        record = run.journal["export"]
+        run.now = datetime.fromisoformat(record.expires_at)  # the timer fires on time
+        run.now -= timedelta(minutes=1)  # (replay() adds a minute)
+        result = run.replay()
+        if result.status != "suspended":
+            break
+        waits.append(run.journal["export"].output["checks"])
+    assert result.status == "completed" and result.output == "done"
+    assert seen == ["queued", "running", "running", "done"]
+    assert list(run.journal) == ["export"]  # one record, however many checks
+    assert run.journal["export"].status == "succeeded"
+    assert run.issues["export"].spec["checks"] == 3  # waits of 10 s, 20 s, 40 s
+
+
+def test_wait_for_condition_suspends_without_checking_before_it_is_due() -> None:
+    calls: list[int] = []
+
+    def flow(ctx: Context, _: Any) -> Any:
+        return ctx.wait_for_condition("ready", lambda: calls.append(1) or False, interval="1h")
+
+    run = FakeRun(flow)
+    run.replay()
+    assert run.replay().status == "suspended"  # a replay a minute later: not due
+    assert len(calls) == 1
+
+
+def test_wait_for_condition_times_out_and_a_check_that_raises_fails_it() -> None:
+    def flow(ctx: Context, _: Any) -> Any:
+        return ctx.wait_for_condition(
+            "never", lambda: False, interval="20m", max_interval="1h", timeout="30m"
+        )
+
+    run = FakeRun(flow)
+    run.replay()
+    run.now = datetime.fromisoformat(run.journal["never"].expires_at) - timedelta(minutes=1)
+    result = run.replay()  # the next wait (30 m) would end past the deadline
+    assert result.status == "failed" and result.error is not None
+    assert "ConditionTimedOut" in result.error["message"]
+
+    def broken() -> bool:
+        raise ConnectionError("status page down")
+
+    assert "ConnectionError" in failure_of(lambda ctx: ctx.wait_for_condition("x", broken))

@@ -36,7 +36,7 @@ from stepwell.code.errors import (
     Suspend,
 )
 from stepwell.code.logger import ReplayLogger
-from stepwell.code.protocol import Checkpoint, Issue, Recorded
+from stepwell.code.protocol import POLL, Checkpoint, Issue, Recorded
 from stepwell.code.replay import Replay, describe_scope, error_of, to_json
 from stepwell.code.specs import (
     Duration,
@@ -440,6 +440,50 @@ class Context:
             expires = open_callback(record)
         link = state.links(key, expires) if state.links is not None else {}
         return Callback(self, key, link.get("token"), link.get("url"), expires)
+
+    def wait_for_condition(
+        self,
+        name: str,
+        check: Callable[[], Any],
+        *,
+        done: Callable[[Any], bool] = bool,
+        interval: Duration = "5s",
+        backoff: float = 1.5,
+        max_interval: Duration = "5m",
+        timeout: Duration = "1h",
+    ) -> Any:
+        """Call ``check()`` until ``done(value)`` (by default: the value is truthy), waiting
+        ``interval`` after the first check, then ``backoff`` times longer each time, at most
+        ``max_interval``; return the value that was done. No Lambda runs between checks, and
+        however many checks it takes, it is one record. Raises StepFailed
+        ``ConditionTimedOut`` once ``timeout`` (from the first check) has passed, or with the
+        exception ``check`` raised."""
+        from stepwell.code.polls import poll
+
+        self._enter("wait_for_condition", name)
+        if not callable(check) or not callable(done):
+            raise TypeError(f"wait_for_condition {name!r}: check and done must be callable")
+        if not isinstance(backoff, int | float) or backoff < 1:
+            raise ValueError(f"wait_for_condition {name!r}: backoff must be a number >= 1")
+        key, position, record, after = self._reach(name, POLL)
+        if record is not None and record.ended:
+            return _result(record)
+        return poll(
+            self._state,
+            key,
+            name,
+            position,
+            after,
+            record,
+            check,
+            done,
+            (
+                duration(name, "interval", interval),
+                float(backoff),
+                duration(name, "max_interval", max_interval),
+                duration(name, "timeout", timeout),
+            ),
+        )
 
     def _await(self, key: str) -> Any:
         """The result of a step issued earlier without waiting (a callback's handle)."""

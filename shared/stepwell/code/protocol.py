@@ -28,9 +28,12 @@ ISSUED_KINDS = frozenset(
 )
 """Kinds the engine runs (the engine step type of the same name)."""
 
-INLINE_KINDS = frozenset({"step", "now", "operation", "child"})
+INLINE_KINDS = frozenset({"step", "now", "operation", "child", "poll"})
 """Kinds the replay runs itself and checkpoints (``operation``: a user-defined kind, whose own
-name is kept in ``Checkpoint.operation``)."""
+name is kept in ``Checkpoint.operation``; ``poll``: a wait_for_condition, whose check the
+replay runs, issued again as ``poll`` on its one record until the check is met)."""
+
+POLL = "poll"
 
 Status = Literal[
     "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"

@@ -17,7 +17,7 @@ closing, write the run record.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from stepwell.code.protocol import (
     INLINE_KINDS,
     ISSUED_KINDS,
+    POLL,
     WORKFLOW_KEY,
     Checkpoint,
     Issue,
@@ -173,7 +174,11 @@ def on_reached(work: Work, event: StepReached) -> None:
 
 def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     """An inline step the replay ran: an ended record."""
-    if checkpoint.kind not in INLINE_KINDS or work.peek(checkpoint.key) is not None:
+    known = work.peek(checkpoint.key)
+    if known is not None and checkpoint.kind == POLL and not known.terminal:
+        _poll_ended(work, checkpoint)
+        return
+    if checkpoint.kind not in INLINE_KINDS or known is not None:
         return  # a repeated answer (the replay was delivered twice): recorded already
     spec: dict[str, Any] = {"type": checkpoint.kind}
     if checkpoint.operation is not None:
@@ -206,8 +211,30 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
         )
 
 
+def _poll_ended(work: Work, checkpoint: Checkpoint) -> None:
+    """A wait_for_condition's check was met (or its time ran out): its record ends."""
+    step = work.step(checkpoint.key)
+    assert step is not None
+    step.output = checkpoint.output
+    step.error = checkpoint.error
+    step.waiting_for = None
+    step.due_at = None
+    step.timeout_at = None
+    step.ended_at = work.now
+    work.set_status(step, checkpoint.status)
+    if checkpoint.status == "succeeded":
+        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
+    else:
+        error = checkpoint.error or {}
+        message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
+        work.note("step_failed", step, message, error=error.get("type"), inline=True)
+
+
 def _issue(work: Work, issue: Issue, replay: int) -> None:
     """A step the code reached for the first time: create its record and start it."""
+    if issue.kind == POLL:
+        _poll(work, issue, replay)
+        return
     known = work.peek(issue.key)
     if known is not None and (known.spec is not None or known.status != "pending"):
         return  # issued by an earlier answer of the same replay
@@ -250,6 +277,47 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         waits.open(work, step, spec, _data(work))
     else:
         attempts.start(work, step, spec)
+
+
+def _poll(work: Work, issue: Issue, replay: int) -> None:
+    """A wait_for_condition whose check is not met yet: its one record waits until the next
+    check (each check updates it in place, so a thousand polls are one record)."""
+    checks = int(issue.spec.get("checks", 1))
+    known = work.peek(issue.key)
+    if known is not None and (known.terminal or known.attempt >= checks):
+        return  # a repeated answer, or a check already counted
+    due = datetime.fromisoformat(str(issue.spec["next"]))
+    step = work.step(issue.key)
+    if step is None:
+        step = StepState(
+            key=issue.key,
+            name=issue.name,
+            spec={"type": POLL},
+            position=issue.position,
+            after=list(issue.after),
+            started_at=work.now,
+            created_seq=replay,
+        )
+        work.steps[issue.key] = step
+    step.attempt = checks
+    step.output = issue.input
+    step.waiting_for = POLL
+    step.timeout_at = due
+    work.set_status(step, "waiting")
+    attempts.set_timer(work, step, due)
+    work.note(
+        "condition_waiting",
+        step,
+        f"check {checks} not met; next at {due.isoformat()}",
+        checks=checks,
+    )
+
+
+def poll_due(work: Work, step: StepState) -> None:
+    """The time of a wait_for_condition's next check came: the replay checks again."""
+    step.waiting_for = "poll_due"
+    step.due_at = None
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
 
 
 def _data(work: Work) -> dict[str, Any]:

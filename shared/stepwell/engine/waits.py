@@ -141,6 +141,10 @@ def on_timer(work: Work, step: StepState) -> None:
             flow.fail_step(
                 work, step, "ApprovalTimedOut", "no decision before the approval expired"
             )
+    elif step.waiting_for == "poll":
+        from stepwell.engine import codeflow
+
+        codeflow.poll_due(work, step)
     elif step.waiting_for == "callback":
         if step.heartbeat_due is not None and step.heartbeat_due <= work.now:
             flow.fail_step(work, step, "HeartbeatTimedOut", "no heartbeat in time")
