@@ -161,3 +161,22 @@ def test_wait_for_condition_polls_on_one_record_through_the_stack(
     assert steps["job_done"]["attempt"] == 2  # two checks not met before the third
     waits = [e for e in api.timeline(run_id) if e["type"] == "condition_waiting"]
     assert [e["data"]["checks"] for e in waits] == [1, 2]
+
+
+def test_a_cancel_reaches_the_code_which_cleans_up_before_the_run_ends(
+    stack: LocalStack, api: Client
+) -> None:
+    with stack.hold():
+        run_id = api.start_run("tidy-on-cancel", {}).body["run_id"]
+        assert stack.run_until(
+            lambda: steps_of(api.run(run_id)).get("wait", {}).get("status") == "waiting", 30
+        )
+        assert api.post(f"/runs/{run_id}/cancel", {"reason": "not needed"}).status == 200
+        detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "cancelled", run
+    assert "not needed" in run["error"]["message"]
+    assert steps["wait"]["status"] == "cancelled"
+    assert steps["tidy_up"]["status"] == "succeeded"  # the clean-up step ran
+    (tidied,) = [e for e in stack.events("job.tidied") if "not needed" in e["detail"]["why"]]
+    assert tidied

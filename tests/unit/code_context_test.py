@@ -849,3 +849,25 @@ def test_wait_for_condition_times_out_and_a_check_that_raises_fails_it() -> None
         raise ConnectionError("status page down")
 
     assert "ConnectionError" in failure_of(lambda ctx: ctx.wait_for_condition("x", broken))
+
+
+def test_a_cancel_is_raised_at_the_next_step_once_and_clean_up_steps_are_issued() -> None:
+    from stepwell import RunCancelled
+
+    def flow(ctx: Context, _: Any) -> Any:
+        try:
+            ctx.task("work", function="WorkFunction")
+        except RunCancelled as cancelled:
+            ctx.task("undo", function="UndoFunction", input=cancelled.reason)
+            raise
+        return "done"
+
+    run = FakeRun(flow, info={"cancelled": "by ops"})
+    result = run.replay()
+    assert result.status == "suspended"
+    assert [i.key for i in result.issued] == ["undo"]  # work was never started
+    assert run.issues["undo"].input == "by ops"
+    run.succeed("undo")
+    result = run.replay()
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "RunCancelled"

@@ -153,14 +153,30 @@ def test_every_event_of_a_code_run_reads_the_replay_step() -> None:
     assert core.reads_for(CODE, StepSucceeded("checks.0.unit", 1)) == {"checks.0.unit", W}
 
 
-def test_a_cancelled_code_run_cancels_its_steps_in_flight() -> None:
+def test_a_cancelled_code_run_cancels_its_steps_and_tells_its_code() -> None:
     from stepwell.engine.events import CancelRequested
 
     run = driver()
     run.succeed(W, suspended(task("a"), task("b", 1)))
     run.send(CancelRequested("stop"))
+    assert run.run.status == "running" and run.run.cancelling is not None
+    assert run.status("a") == run.status("b") == "cancelled"
+    assert run.step(W).attempt == 2  # replayed, to be told (RunCancelled) and clean up
+    run.succeed(W, Yield("failed", error={"type": "RunCancelled", "message": "stop"}).to_dict())
+    assert run.run.status == "cancelled" and "stop" in run.run.error["message"]
+
+
+def test_a_cancelled_code_run_ends_when_its_clean_up_outlasts_the_grace() -> None:
+    from stepwell.engine.codeflow import CANCEL_GRACE
+    from stepwell.engine.events import CancelRequested
+
+    run = driver()
+    run.succeed(W, suspended(task("a")))
+    run.send(CancelRequested("stop"))
+    run.advance(CANCEL_GRACE)
+    run.fire(None)
     assert run.run.status == "cancelled"
-    assert run.status("a") == run.status("b") == run.status(W) == "cancelled"
+    assert "grace period" in run.run.error["message"]
 
 
 def test_a_replay_that_reaches_many_steps_writes_each_on_its_own() -> None:

@@ -32,6 +32,7 @@ from stepwell.code.errors import (
     ContinueAsNew,
     MapFailed,
     ParallelFailed,
+    RunCancelled,
     StepFailed,
     Suspend,
 )
@@ -488,6 +489,8 @@ class Context:
     def _await(self, key: str) -> Any:
         """The result of a step issued earlier without waiting (a callback's handle)."""
         record = self._state.records.get(key)
+        if record is None or not record.ended or record.status == "cancelled":
+            self._state.interrupt()
         if record is None or not record.ended:
             raise self._state.suspend(key)
         return _result(record)
@@ -757,6 +760,8 @@ class Context:
         """A step the engine runs: its stored result, or an Issue and a suspension."""
         state = self._state
         key, position, record, after = self._reach(name, kind)
+        if record is None or not record.ended or record.status == "cancelled":
+            state.interrupt()
         if record is None:
             check_spec(key, kind, spec)
             value = to_json(input, f"the input of step {key!r}")
@@ -885,8 +890,8 @@ class Context:
                 except Suspend as suspension:
                     state.caught(suspension)
                     running += 1
-                except ContextError:
-                    raise  # a bug in the code, not a failed item: no tolerance counts it
+                except (ContextError, RunCancelled):
+                    raise  # a bug in the code, or the run's cancel: not a failed item
                 except Exception as exc:
                     errors[index] = exc
                     ended.add(index)

@@ -60,6 +60,16 @@ class MapFailed(Exception):
         self.tolerated = tolerated
 
 
+class RunCancelled(Exception):
+    """The run was asked to cancel: raised at the code's next step (once per replay). Catch it
+    (or use ``finally``) to clean up: steps made after it run, until the grace period ends;
+    the run then ends ``cancelled`` whatever the code returns."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the run was cancelled: {reason}")
+        self.reason = reason
+
+
 class ContextError(RuntimeError):
     """The Context was used in a way the replay cannot follow (a bug in the workflow's code)."""
 

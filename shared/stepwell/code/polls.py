@@ -40,6 +40,7 @@ def poll(
     interval, backoff, max_interval, timeout = pacing
     now = state.now
     held = record.output if record is not None and isinstance(record.output, dict) else {}
+    state.interrupt()  # a cancelled run is told at its next step
     due = record.expires_at if record is not None else None
     if due is not None and datetime.fromisoformat(due) > now:
         raise state.suspend(key)  # the next check is not due yet

@@ -152,3 +152,5 @@ class RunInfo:
     output_tokens: int = 0
     started_at: str | None = None
     """ISO 8601."""
+    cancelled: str | None = None
+    """Why the run was asked to cancel (None: it was not): the code is told at its next step."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from stepwell.code.errors import ContinueAsNew, ReplayMismatch, Suspend
+from stepwell.code.errors import ContinueAsNew, ReplayMismatch, RunCancelled, Suspend
 from stepwell.code.protocol import (
     WORKFLOW_KEY,
     Checkpoint,
@@ -134,6 +134,7 @@ class Replay:
         links: Links | None = None,
     ) -> None:
         self.links = links
+        self._cancel_told = False
         """``(key, expires_at) -> {"token", "url"}``: a callback's signed link (None: the replay
         has no signing keys, as in unit tests)."""
         # A pending record is a step the engine has not started: a callback that arrived
@@ -203,6 +204,13 @@ class Replay:
         if self.mismatch is None:
             self.mismatch = error
         return error
+
+    def interrupt(self) -> None:
+        """Raise RunCancelled the first time in this replay the code reaches a step that has
+        not ended, while the run is asked to cancel (its clean-up steps then run)."""
+        if self.info.cancelled is not None and not self._cancel_told:
+            self._cancel_told = True
+            raise RunCancelled(self.info.cancelled)
 
     def suspend(self, key: str) -> Suspend:
         """A suspension to raise at ``key``."""

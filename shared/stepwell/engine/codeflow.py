@@ -34,7 +34,7 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
-from stepwell.engine.commands import FollowUp, StartRun, WakeReplay
+from stepwell.engine.commands import CancelChildRun, FollowUp, StartRun, WakeReplay
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
@@ -120,7 +120,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
     if result.status == "completed":
         flow.succeed(work, step, result.output)
         return
-    if result.status == "continued":
+    if result.status == "continued" and work.run.cancelling is None:
         # The run ends for a new one of the same workflow (an id derived from this one's, so
         # a repeated answer starts nothing twice).
         run = work.run
@@ -336,6 +336,10 @@ def ended(work: Work, step: StepState) -> None:
     if step.key == WORKFLOW_KEY:
         run = work.touch_run()
         run.open_steps -= 1
+        if run.cancelling is not None:
+            outcome = "its code ended" if step.status == "succeeded" else "its code failed"
+            cancelled(work, f"{outcome} after the cancel")
+            return
         if step.status == "succeeded":
             problem = flow.schema_problem(work.definition.output_schema, step.output)
             if problem:
@@ -375,6 +379,47 @@ def ended(work: Work, step: StepState) -> None:
         return
     # Otherwise the replay is woken in a write of its own (the step's end is written alone).
     work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
+
+
+CANCEL_GRACE = timedelta(minutes=5)
+"""How long a cancelled code-first run's code may take to clean up before the run ends."""
+
+
+def cancel(work: Work, reason: str) -> None:
+    """A code-first run asked to cancel: its steps in flight are cancelled, and its code runs
+    once more to be told (RunCancelled at its next step) and clean up, within CANCEL_GRACE."""
+    run = work.touch_run()
+    until = work.now + CANCEL_GRACE
+    run.cancelling = {"reason": reason, "until": until.isoformat()}
+    run.due_at = min(run.due_at, until) if run.due_at else until
+    work.note(
+        "run_cancelling", None, f"the code is told and may clean up until {until.isoformat()}"
+    )
+    work.state.require_all()
+    for key in sorted(work.state.steps):
+        record = work.peek(key)
+        if key == WORKFLOW_KEY or record is None or record.terminal or record.started_at is None:
+            continue
+        step = work.step(key)
+        assert step is not None
+        if step.child_run_id and step.waiting_for == "child_run":
+            work.emit(CancelChildRun(step.child_run_id))
+        work.set_status(step, "cancelled")
+        step.due_at = None
+        step.waiting_for = None
+        step.ended_at = work.now
+        work.note("step_cancelled", step, "the run is cancelling")
+    work.emit(FollowUp(run.id, DependencyEnded(WORKFLOW_KEY, "$cancel")))
+
+
+def cancelled(work: Work, how: str) -> None:
+    """End a cancelling run as cancelled."""
+    state = work.run.cancelling or {}
+    flow.end_run(
+        work,
+        "cancelled",
+        {"type": "Cancelled", "message": f"{state.get('reason', '')}; {how}"},
+    )
 
 
 def begun(work: Work, attempt: int) -> None:

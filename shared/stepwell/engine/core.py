@@ -202,6 +202,9 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         if not run.terminal and run.watch_at is not None and run.watch_at <= work.now:
             _watch(work)
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:
+            if run.cancelling is not None:
+                codeflow.cancelled(work, "its clean-up did not end within the grace period")
+                return
             flow.end_run(
                 work,
                 "timed_out",
@@ -310,6 +313,9 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
         return
     by = f" by {event.by}" if event.by else ""
     work.note("cancel_requested", None, f"{event.reason}{by}")
+    if work.definition.code is not None and work.run.cancelling is None:
+        codeflow.cancel(work, f"{event.reason}{by}")
+        return
     flow.end_run(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
 
 

@@ -93,6 +93,9 @@ class RunState:
     parent: ParentRef | None = None
     rerun_of: str | None = None
     continued_from: str | None = None
+    cancelling: dict[str, Any] | None = None
+    """A code-first run asked to cancel: ``{"reason", "until"}``. Its code is told (at its next
+    step, as RunCancelled) and may clean up until then; the run then ends cancelled."""
     """The run this one continues (a code-first ``ctx.continue_as_new``)."""
     dry_run: bool = False
     usage: Usage = field(default_factory=Usage)

@@ -126,5 +126,6 @@ def replay_run(
         input_tokens=run.usage.input_tokens,
         output_tokens=run.usage.output_tokens,
         started_at=run.started_at.isoformat() if run.started_at else None,
+        cancelled=(run.cancelling or {}).get("reason") if run.cancelling else None,
     )
     return replay(function, run.input, journal, info, now, links=links)
