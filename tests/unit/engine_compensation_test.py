@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from helpers import EngineDriver, task
+from helpers import EngineDriver, task, workflow
 from stepwell.engine.events import CancelRequested
 
 
@@ -119,3 +119,15 @@ def test_a_cancel_while_undoing_ends_the_run_at_once() -> None:
     run.send(CancelRequested("stop"))
     assert run.run.status == "cancelled"
     assert run.status("hotel:compensate") == "cancelled"
+
+
+def test_a_run_that_times_out_still_undoes_what_succeeded() -> None:
+    run = EngineDriver(workflow(trip(), timeout="1h"))
+    run.succeed("flight", {"id": "F1"})
+    run.advance(timedelta(hours=1))
+    run.fire(None)  # the run's timeout
+    assert run.run.status == "running" and run.status("flight:compensate") == "running"
+    assert run.run.due_at is None  # the timeout is spent: nothing cuts the undoing short
+    run.succeed("flight:compensate")
+    assert run.run.status == "timed_out"
+    assert run.run.error["compensation"]["status"] == "succeeded"

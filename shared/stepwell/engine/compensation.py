@@ -96,6 +96,9 @@ def begin(work: Work, status: RunStatus, error: dict[str, Any] | None) -> bool:
     queue = [step_id for _, _, step_id in sorted(done, reverse=True)]
     run = work.touch_run()
     run.compensation = {"status": status, "error": error, "queue": queue, "outcomes": {}}
+    run.due_at = (
+        None  # a run that timed out still undoes: its compensations' own timeouts bound them
+    )
     work.note(
         "run_compensating",
         None,
