@@ -11,8 +11,9 @@ the step it undoes; expressions see the run's input and every step, as the outpu
 Meanwhile the run stays open (no step of its own starts again: what ran is cancelled first).
 When the last compensation has ended, the run ends with the status it was headed for, its
 error carrying ``compensation``: ``{"status": "succeeded" | "failed", "steps": {step: {status,
-error}}}``. A compensation that fails after its retries does not stop the others. A cancel or
-the run's deadline during compensation ends the run at once, cancelling what still runs.
+error}}}``. A compensation that fails after its retries does not stop the others. A cancel during
+compensation ends the run at once, cancelling what still runs; a run that timed out still
+undoes its steps (their own timeouts bound them).
 
 What compensating costs is paid once, at the run's end: it reads every step of the run (as
 cancelling what runs does) and writes the run item once per compensation.

@@ -146,7 +146,10 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
 
 def _apply(work: Work, event: Event) -> None:
     run = work.run
-    if not run.terminal and run.deadline is not None and run.deadline <= work.now:
+    # A run undoing its steps may go past its deadline (its records outlive it by the retention
+    # period): its compensations' own timeouts bound it.
+    undoing = run.compensation is not None
+    if not run.terminal and not undoing and run.deadline is not None and run.deadline <= work.now:
         flow.end_run(
             work,
             "timed_out",
