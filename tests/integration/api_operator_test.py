@@ -1,5 +1,5 @@
-"""The dashboard's routes through the API's Lambda handler (moto): every run merged over the
-workflows, label filters, an operator's approval and callback answers, a fan-out's children."""
+"""The dashboard's routes through the API's Lambda handler (moto): every run (one indexed
+listing), label filters, an operator's approval and callback answers, a fan-out's children."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_label_keeps_the_runs_that_carry_it(world: ApiWorld) -> None:
     assert _all_pages(world, label="team") == []
 
 
-def test_a_merged_cursor_that_was_not_given_out_is_422(world: ApiWorld) -> None:
+def test_a_cursor_of_every_run_that_was_not_given_out_is_422(world: ApiWorld) -> None:
     world.start("simple", {"n": 1})
     reply = world.get("/runs", query={"cursor": "eyJtZXJnZWQiOnsibiI6MCwidyI6e319fQ"})
     assert reply.status == 422 and "cursor" in reply.json()["message"]

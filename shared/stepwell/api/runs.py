@@ -167,9 +167,9 @@ def _created(started: RunStarted) -> Response[RunStarted]:
     "/runs",
     summary="List runs",
     description=(
-        "Runs newest first: of a workflow, in a status, or both (one indexed listing each); "
-        "with neither, every run, merged from the workflows' listings. label=key=value (or "
-        "key) keeps the runs that carry it. Pass the answer's cursor for the next page."
+        "Runs newest first: of a workflow, in a status, both, or every run (one indexed "
+        "listing each). label=key=value (or key) keeps the runs that carry it. Pass the "
+        "answer's cursor for the next page."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -188,10 +188,7 @@ def list_runs(
     store = deps.store
 
     def read(at: str | None) -> Page:
-        if workflow or status:
-            return _listing(store, workflow, status, at, limit)
-        names = sorted(deps.runtime.catalog.all())
-        return listing.merged(names, lambda w, c, n: _listing(store, w, None, c, n), at, limit)
+        return _listing(store, workflow, status, at, limit)
 
     if label:
         page = _with_cursor(cursor, lambda: listing.with_label(read, cursor, label, limit))
@@ -206,11 +203,14 @@ def _listing(
     """Runs newest first, from the store's listing indexes (or a scan of an in-memory store)."""
     by_workflow = getattr(store, "runs_by_workflow", None)
     by_status = getattr(store, "runs_by_status", None)
-    if callable(by_workflow) and callable(by_status):
+    every_run = getattr(store, "every_run", None)
+    if callable(by_workflow) and callable(by_status) and callable(every_run):
         if workflow:
             found: Page = by_workflow(workflow, status, cursor, limit)
-        else:
+        elif status:
             found = by_status(status, cursor, limit)
+        else:
+            found = every_run(cursor, limit)
         return found
     every = getattr(store, "runs", None)
     if not callable(every):

@@ -38,7 +38,14 @@ from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec
-from stepwell.store.models import BY_STATUS, BY_WORKFLOW, BY_WORKFLOW_STATUS, Models, bind
+from stepwell.store.models import (
+    BY_STATUS,
+    BY_WORKFLOW,
+    BY_WORKFLOW_STATUS,
+    EVERY_RUN,
+    Models,
+    bind,
+)
 from stepwell.store.payloads import (
     Offloader,
     PayloadStore,
@@ -432,6 +439,7 @@ class DynamoStore:
             wf_pk=f"WF#{run.workflow}#{slot}",
             st_pk=f"ST#{run.status}#{slot}",
             ws_pk=f"WS#{run.workflow}#{run.status}#{slot}",
+            all_pk=f"ALL#{slot}",
             list_sk=codec.list_sk(run),
         )
         self._set_due(attrs, run.id, run.next_due)  # its timeout or its outbox's redelivery
@@ -691,6 +699,10 @@ class DynamoStore:
     def runs_by_status(self, status: str, cursor: str | None = None, limit: int = 50) -> Page:
         """Runs in a status, newest first."""
         return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
+
+    def every_run(self, cursor: str | None = None, limit: int = 50) -> Page:
+        """Every run, newest first."""
+        return self._listing(EVERY_RUN, "ALL", cursor, limit)
 
     def _listing(self, index_name: str, base: str, cursor: str | None, limit: int) -> Page:
         """Newest first across the listing shards: each shard is read backwards from its own

@@ -35,6 +35,7 @@ from pynamodb.models import Model
 BY_WORKFLOW = "by_workflow"
 BY_STATUS = "by_status"
 BY_WORKFLOW_STATUS = "by_workflow_status"
+EVERY_RUN = "every_run"
 DUE = "due"
 
 
@@ -71,6 +72,17 @@ class ByWorkflowStatus(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped
     list_sk = UnicodeAttribute(range_key=True)
 
 
+class EveryRun(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Every run, by creation time."""
+
+    class Meta:
+        index_name = EVERY_RUN
+        projection = KeysOnlyProjection()
+
+    all_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
 class Due(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
     """Sparse: items with a due time, in shards ``DUE#<n>``, by due time (epoch micros)."""
 
@@ -100,6 +112,7 @@ class Item(Model):
     by_workflow = ByWorkflow()
     by_status = ByStatus()
     by_workflow_status = ByWorkflowStatus()
+    every_run = EveryRun()
     due = Due()
 
 
@@ -142,6 +155,7 @@ class RunItem(Item):
     wf_pk = UnicodeAttribute(null=True)
     st_pk = UnicodeAttribute(null=True)
     ws_pk = UnicodeAttribute(null=True)
+    all_pk = UnicodeAttribute(null=True)
     list_sk = UnicodeAttribute(null=True)
 
 
