@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def workflows_folder(tmp: Path, *extra: Path) -> Path:
     """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures) and the
     workflows (YAML and code-first) of each folder in ``extra``."""
-    own = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
+    own = [
+        *(ROOT / "statemachines").glob("*.yaml"),
+        *(ROOT / "statemachines").glob("*.py"),
+        *(ROOT / "statemachines").glob("*.asl.json"),
+    ]
     theirs = [p for folder in extra for p in (*folder.glob("*.yaml"), *folder.glob("*.py"))]
     for path in [*own, *theirs]:
         shutil.copy(path, tmp / path.name)

@@ -17,6 +17,8 @@ DEFINITIONS = ROOT / "tests" / "definitions"
 OK_LINE = re.compile(
     r"^statemachines/[a-z0-9-]+\.yaml: [a-z0-9-]+ ok \(\d+ steps?, version [0-9a-f]{16}\)$"
     r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [\w.-]+\)$"
+    r"|^statemachines/[a-z0-9-]+\.asl\.json: [a-z0-9-]+ ok "
+    r"\(Step Functions machine, version asl-[0-9a-f]{12}\)$"
 )
 PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: (step '[^']+': )?(field '[^']+': )?\S")
 EXPECT = "# expect: "
@@ -35,7 +37,8 @@ def test_valid_examples_print_one_summary_line_each(
     assert main(["validate", "statemachines"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    files = [*(ROOT / "statemachines").glob("*.yaml"), *(ROOT / "statemachines").glob("*.py")]
+    folder = ROOT / "statemachines"
+    files = [*folder.glob("*.yaml"), *folder.glob("*.py"), *folder.glob("*.asl.json")]
     assert len(lines) == len(files)
     assert all(OK_LINE.match(line) for line in lines), lines
     assert any(

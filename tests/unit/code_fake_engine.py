@@ -111,7 +111,14 @@ class FakeRun:
             assert held is None or held.status == "pending", f"{issue.key} issued twice"
             status = "waiting" if issue.kind in WAIT_KINDS else "running"
             self.journal[issue.key] = Recorded(
-                issue.key, issue.name, issue.kind, issue.position, status, attempt=1
+                issue.key,
+                issue.name,
+                issue.kind,
+                issue.position,
+                status,
+                attempt=1,
+                # A wait whose end the code fixed (create_callback) ends then, as the engine has it.
+                expires_at=issue.spec.get("until") if issue.kind == "callback" else None,
             )
             self.issues[issue.key] = issue
         return result

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stepwell.asl.loader import is_asl_file, load_asl_file
 from stepwell.definition.code import is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import discover, load_with_source
@@ -67,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     for file in files:
         # Only definition problems are caught: anything else is a bug and must show as one.
         try:
-            if is_code_file(file):
+            if is_asl_file(file):
+                machine = load_asl_file(file)
+                loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
+            elif is_code_file(file):
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
             else:
@@ -89,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEMS
     for file, workflow, _ in loaded:
-        shape = (
-            f"code-first, version {workflow.code_version}"
-            if workflow.code is not None
-            else f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
-        )
+        if is_asl_file(file):
+            shape = f"Step Functions machine, version {workflow.code_version}"
+        elif workflow.code is not None:
+            shape = f"code-first, version {workflow.code_version}"
+        else:
+            shape = f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
         print(f"{file}: {workflow.name} ok ({shape})")
     return EXIT_OK
 

@@ -116,8 +116,13 @@ def to_json(value: Any, what: str) -> Any:
 
 
 def error_of(exc: BaseException) -> dict[str, Any]:
-    """The ``{"type", "message"}`` a failure is recorded as."""
-    return {"type": type(exc).__name__, "message": str(exc)}
+    """The ``{"type", "message"}`` a failure is recorded as: the exception's type name, or the
+    name it gives itself (``error_name``, as an ASL machine's ``Fail`` state does)."""
+    named = getattr(exc, "error_name", None)
+    return {
+        "type": named if isinstance(named, str) and named else type(exc).__name__,
+        "message": str(exc),
+    }
 
 
 class Replay:

@@ -14,7 +14,7 @@ from pathlib import Path
 from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
-from stepwell.definition.loader import discover, load_workflow
+from stepwell.definition.loader import ASL_SUFFIXES, discover, load_workflow
 from stepwell.definition.models import Workflow
 
 
@@ -32,7 +32,13 @@ def load_definitions(paths: Iterable[Path]) -> list[tuple[Workflow, CodeWorkflow
     function of each code-first one; a problem raises DefinitionError."""
     found: list[tuple[Workflow, CodeWorkflow | None]] = []
     for path in discover(paths):
-        if is_code_file(path):
+        if path.name.endswith(ASL_SUFFIXES):
+            # Step Functions machines sit above the definitions (they run on code-first runs).
+            from stepwell.asl.loader import load_asl_file
+
+            loaded = load_asl_file(path)
+            found.append((loaded.workflow, loaded.code))
+        elif is_code_file(path):
             found.extend((loaded.workflow, loaded.code) for loaded in load_code_file(path))
         else:
             found.append((load_workflow(path), None))

@@ -37,6 +37,8 @@ from stepwell.definition.models import STEP_TYPES, Workflow
 from stepwell.definition.validation import validate
 
 YAML_SUFFIXES = (".yaml", ".yml")
+ASL_SUFFIXES = (".asl.json", ".asl.yaml", ".asl.yml")
+"""Step Functions state machines (stepwell.asl), run as they are."""
 
 # -- finding and loading files -------------------------------------------------------------
 
@@ -56,7 +58,11 @@ def discover(paths: Iterable[Path]) -> list[Path]:
                     p
                     for p in path.iterdir()
                     if p.is_file()
-                    and (p.suffix in YAML_SUFFIXES or (p.suffix == ".py" and p.name[0] != "_"))
+                    and (
+                        p.suffix in YAML_SUFFIXES
+                        or p.name.endswith(ASL_SUFFIXES)
+                        or (p.suffix == ".py" and p.name[0] != "_")
+                    )
                 )
             )
         elif path.exists():

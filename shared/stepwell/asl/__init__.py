@@ -1,0 +1,1 @@
+"""Amazon States Language: Step Functions state machines run on Stepwell."""

@@ -1,0 +1,262 @@
+"""Step Functions state machines in ``statemachines/<name>.asl.json`` (or ``.asl.yaml``): each
+file is a workflow named ``<name>``, run as it is by :class:`~stepwell.asl.machine.Machine`.
+
+Loading checks what Step Functions' validator checks before a machine runs, and names each
+problem ``FILE:LINE:COL`` with the state and the field: unknown fields, a missing or dangling
+``Next`` / ``StartAt`` / ``Default``, states nothing reaches, a Choice rule that is not one,
+paths that are not JSONPath, and resources Stepwell does not run (with the ones it does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from stepwell.asl import choice, paths
+from stepwell.asl.machine import LAMBDA_INVOKE, TOKEN_SUFFIX, Machine
+from stepwell.code.workflow import CodeWorkflow
+from stepwell.definition.code import LoadedCode
+from stepwell.definition.errors import DefinitionError, PathPart, Problem, SourceMap
+from stepwell.definition.loader import ASL_SUFFIXES
+from stepwell.definition.models import Workflow
+
+SUFFIXES = ASL_SUFFIXES
+VERSION = "asl-"
+"""Prefix of a machine's version: a hash of its file."""
+
+COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End"}
+FIELDS: dict[str, set[str]] = {
+    "Pass": COMMON | {"Result", "ResultPath", "Parameters"},
+    "Task": COMMON
+    | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"}
+    | {"TimeoutSeconds", "HeartbeatSeconds"},
+    "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default"},
+    "Wait": COMMON | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
+    "Fail": {"Type", "Comment", "Error", "Cause", "ErrorPath", "CausePath"},
+    "Parallel": COMMON
+    | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": COMMON
+    | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency"}
+    | {"ToleratedFailureCount", "ToleratedFailurePercentage", "ResultSelector", "ResultPath"}
+    | {"Retry", "Catch"},
+}
+TOP = {"Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"}
+RESOURCES = (
+    "a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+    "a function's logical id in template.yaml or its name",
+    f"{LAMBDA_INVOKE} with Parameters FunctionName and Payload",
+    f"any of these with {TOKEN_SUFFIX}",
+)
+
+
+def is_asl_file(path: Path) -> bool:
+    """Whether ``path`` holds a Step Functions state machine."""
+    return path.name.endswith(SUFFIXES)
+
+
+def machine_name(path: Path) -> str:
+    """``order.asl.json`` -> ``order``."""
+    return next(path.name[: -len(s)] for s in SUFFIXES if path.name.endswith(s))
+
+
+def load_asl_file(path: Path) -> LoadedCode:
+    """The machine of ``path`` as a workflow; raise DefinitionError with every problem."""
+    filename = str(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise DefinitionError(
+            [Problem(filename, line, col, None, None, f"not JSON: {exc}")]
+        ) from None
+    source = SourceMap(filename, document)
+    problems = check(document, source)
+    if problems:
+        raise DefinitionError(problems)
+    name = machine_name(path)
+    plain = _plain(document)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    timeout = plain.get("TimeoutSeconds")
+    fields: dict[str, Any] = {
+        "name": name,
+        "description": plain.get("Comment"),
+        "steps": {},
+        "code": f"{path.name}:StateMachine",
+        "code_version": f"{VERSION}{digest}",
+        "timeout": f"{int(timeout)}s" if isinstance(timeout, int) else None,
+    }
+    try:
+        workflow = Workflow.model_validate(fields)
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"])
+        raise DefinitionError([source.problem((), message)]) from None
+    code = CodeWorkflow(name=name, function=Machine(name, plain), version=fields["code_version"])
+    return LoadedCode(workflow, code, filename, 1)
+
+
+def check(document: Any, source: SourceMap) -> list[Problem]:
+    """Every problem of a machine's document."""
+    if not isinstance(document, dict):
+        return [source.problem((), "a state machine is a JSON object with StartAt and States")]
+    problems = [
+        source.problem((key,), f"unknown field {key!r} (fields: {', '.join(sorted(TOP))})")
+        for key in document
+        if key not in TOP
+    ]
+    if document.get("QueryLanguage", "JSONPath") != "JSONPath":
+        problems.append(
+            source.problem(("QueryLanguage",), "only JSONPath is run yet; JSONata is not")
+        )
+    problems += _machine(document, (), source)
+    return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+def _machine(document: Any, at: tuple[PathPart, ...], source: SourceMap) -> list[Problem]:
+    """StartAt, States and every state of a machine, a branch or an item processor."""
+    problems: list[Problem] = []
+    states = document.get("States") if isinstance(document, dict) else None
+    if not isinstance(states, dict) or not states:
+        return [source.problem(at, "needs States: an object of the states by name")]
+    start = document.get("StartAt")
+    if start not in states:
+        where = (*at, "StartAt") if "StartAt" in document else at
+        problems.append(source.problem(where, f"StartAt {start!r} names no state"))
+    for name, state in states.items():
+        problems += _state(str(name), state, states, (*at, "States", name), source)
+    problems += _unreachable(start, states, at, source)
+    return problems
+
+
+def _state(
+    name: str, state: Any, states: dict[str, Any], at: tuple[PathPart, ...], source: SourceMap
+) -> list[Problem]:
+    def problem(field: tuple[PathPart, ...], message: str) -> Problem:
+        where = (*at, *field) if field and _has(state, field) else at
+        label = ".".join(str(f) for f in field) if field else None
+        return source.problem(where, message, step=name, field=label)
+
+    if not isinstance(state, dict) or state.get("Type") not in FIELDS:
+        return [problem(("Type",), f"Type must be one of {', '.join(FIELDS)}")]
+    kind = str(state["Type"])
+    problems = [
+        problem((key,), f"unknown field {key!r} for a {kind} state")
+        for key in state
+        if key not in FIELDS[kind]
+    ]
+    ends = kind in ("Choice", "Succeed", "Fail")
+    if not ends and ("Next" in state) == bool(state.get("End")):
+        problems.append(problem(("Next",), "give exactly one of Next or End: true"))
+    targets: list[tuple[tuple[PathPart, ...], Any]] = [
+        (("Next",), state.get("Next")),
+        (("Default",), state.get("Default")),
+    ]
+    for index, catcher in enumerate(state.get("Catch") or []):
+        if isinstance(catcher, dict):
+            targets.append((("Catch", index, "Next"), catcher.get("Next")))
+    if kind == "Choice":
+        rules = state.get("Choices")
+        if not isinstance(rules, list) or not rules:
+            problems.append(problem(("Choices",), "a Choice state needs a non-empty Choices list"))
+            rules = []
+        for index, rule in enumerate(rules):
+            why = choice.check(rule) if isinstance(rule, dict) else "a rule is an object"
+            if why is not None:
+                problems.append(problem(("Choices", index), why))
+            if isinstance(rule, dict) and "Next" not in rule:
+                problems.append(problem(("Choices", index), "a top-level rule needs a Next"))
+            elif isinstance(rule, dict):
+                targets.append((("Choices", index, "Next"), rule["Next"]))
+    for field, target in targets:
+        if target is not None and target not in states:
+            label = ".".join(str(f) for f in field)
+            problems.append(problem(field, f"{label} {target!r} names no state"))
+    for name_of_path in ("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath"):
+        value = state.get(name_of_path)
+        if isinstance(value, str) and (why := paths.check(value)) is not None:
+            problems.append(problem((name_of_path,), why))
+    result_path = state.get("ResultPath")
+    if isinstance(result_path, str) and (why := paths.check_reference(result_path)) is not None:
+        problems.append(problem(("ResultPath",), why))
+    if kind == "Task":
+        problems += _resource(state, problem)
+    if kind == "Wait" and sum(k in state for k in FIELDS["Wait"] - COMMON) != 1:
+        problems.append(
+            problem((), "a Wait state needs one of Seconds, Timestamp, SecondsPath, TimestampPath")
+        )
+    if kind == "Parallel":
+        for index, branch in enumerate(state.get("Branches") or []):
+            problems += _machine(branch, (*at, "Branches", index), source)
+    if kind == "Map":
+        processor = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
+        problems += _machine(state.get(processor), (*at, processor), source)
+    return problems
+
+
+def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
+    resource = state.get("Resource")
+    if not isinstance(resource, str) or not resource:
+        return [problem(("Resource",), "a Task needs a Resource")]
+    base = resource.removesuffix(TOKEN_SUFFIX)
+    if base.startswith("arn:aws:states:::") and base != LAMBDA_INVOKE:
+        return [
+            problem(
+                ("Resource",),
+                f"{resource} is not run by Stepwell yet; it runs " + "; ".join(RESOURCES),
+            )
+        ]
+    if base.startswith("arn:") and ":lambda:" not in base:
+        return [
+            problem(
+                ("Resource",),
+                f"{resource} is not a Lambda function; Stepwell runs " + "; ".join(RESOURCES),
+            )
+        ]
+    return []
+
+
+def _unreachable(
+    start: Any, states: dict[str, Any], at: tuple[PathPart, ...], source: SourceMap
+) -> list[Problem]:
+    seen: set[str] = set()
+    todo = [start] if start in states else []
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name] if isinstance(states[name], dict) else {}
+        todo += [state.get("Next"), state.get("Default")]
+        todo += [r.get("Next") for r in state.get("Choices") or [] if isinstance(r, dict)]
+        todo += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    return [
+        source.problem((*at, "States", name), "no state leads here (unreachable)", step=str(name))
+        for name in states
+        if name not in seen
+    ]
+
+
+def _has(state: Any, field: tuple[PathPart, ...]) -> bool:
+    node = state
+    for part in field:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return False
+    return True
+
+
+def _plain(node: Any) -> Any:
+    """The document as plain dicts and lists (what the machine reads)."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node

@@ -1,0 +1,154 @@
+"""JSONPath as the Amazon States Language uses it: reading a value (``InputPath``,
+``OutputPath``, ``ItemsPath``, the ``.$`` fields of ``Parameters``), writing a result into the
+state's input (``ResultPath``), and the payload templates with their intrinsic functions.
+
+``$`` is the state's input; ``$$`` is the context object (``Execution``, ``State``,
+``StateMachine``, ``Map``, ``Task``). Reading uses jsonpath-ng; a path that matches nothing is
+the ``States.Runtime`` error Step Functions raises (as :class:`PathError`). ``ResultPath`` is a
+reference path (``$.a.b``, ``$.a[0]``): only names and indexes, no filters or wildcards.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from jsonpath_ng.exceptions import JsonPathParserError
+from jsonpath_ng.ext.parser import parse as jsonpath
+
+from stepwell.asl import intrinsics
+
+
+class PathError(Exception):
+    """A path matches nothing, or cannot be applied (Step Functions' ``States.Runtime``)."""
+
+
+@cache
+def _compiled(path: str) -> Any:
+    try:
+        return jsonpath(path)
+    except (JsonPathParserError, Exception) as exc:
+        raise PathError(f"{path!r} is not a JSONPath ({exc})") from None
+
+
+def check(path: str) -> str | None:
+    """Why ``path`` is not a valid JSONPath of ASL (None: it is)."""
+    if not path.startswith("$"):
+        return "a path starts with $ (the input) or $$ (the context object)"
+    try:
+        _compiled(path[1:] if path.startswith("$$") else path)
+    except PathError as exc:
+        return str(exc)
+    return None
+
+
+def read(path: str | None, data: Any, context: dict[str, Any]) -> Any:
+    """The value ``path`` selects (``None`` path: ``data`` itself, as ASL's default ``$``)."""
+    if path is None or path == "$":
+        return data
+    source = data
+    if path.startswith("$$"):
+        source, path = context, "$" + path[2:]
+        if path == "$":
+            return context
+    matches = _compiled(path).find(source)
+    if not matches:
+        raise PathError(f"the path {path!r} matched nothing in the state's input")
+    if len(matches) == 1 and not _selects_many(path):
+        return matches[0].value
+    return [m.value for m in matches]
+
+
+def _selects_many(path: str) -> bool:
+    return any(token in path for token in ("[*]", "..", "[?", ":"))
+
+
+_STEP = re.compile(r"\.([A-Za-z_$][\w$-]*)|\['([^']*)'\]|\[(\d+)\]")
+
+
+def _reference(path: str) -> list[str | int]:
+    """``$.a.b[0]`` -> ``["a", "b", 0]``; PathError for anything but names and indexes."""
+    if not path.startswith("$"):
+        raise PathError(f"ResultPath {path!r} must start with $")
+    rest, parts = path[1:], []
+    while rest:
+        found = _STEP.match(rest)
+        if found is None:
+            raise PathError(f"ResultPath {path!r} is not a reference path (names and indexes)")
+        name, quoted, index = found.groups()
+        parts.append(int(index) if index is not None else (name if name is not None else quoted))
+        rest = rest[found.end() :]
+    return parts
+
+
+def check_reference(path: str) -> str | None:
+    """Why ``path`` cannot be a ResultPath (None: it can)."""
+    try:
+        _reference(path)
+    except PathError as exc:
+        return str(exc)
+    return None
+
+
+def write(path: str | None, data: Any, result: Any) -> Any:
+    """``data`` with ``result`` placed at ``path`` (``$``: the result replaces the input;
+    JSON ``null`` ResultPath, given as the string ``"null"``: the input goes on unchanged)."""
+    if path == "null":
+        return data
+    if path is None or path == "$":
+        return result
+    parts = _reference(path)
+    root = copy.deepcopy(data) if isinstance(data, dict | list) else {}
+    node: Any = root
+    for at, part in enumerate(parts):
+        last = at == len(parts) - 1
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise PathError(f"ResultPath {path!r}: no item {part} to write into")
+            if last:
+                node[part] = result
+            else:
+                node = node[part]
+            continue
+        if not isinstance(node, dict):
+            raise PathError(f"ResultPath {path!r}: {part!r} is not in an object")
+        if last:
+            node[part] = result
+        else:
+            if not isinstance(node.get(part), dict | list):
+                node[part] = {}
+            node = node[part]
+    return root
+
+
+Draw = Callable[[], float] | None
+"""The run's deterministic random source, for States.UUID and States.MathRandom."""
+
+
+def render(template: Any, data: Any, context: dict[str, Any], draw: Draw = None) -> Any:
+    """A payload template (``Parameters``, ``ResultSelector``, ``ItemSelector``): fields whose
+    name ends in ``.$`` take the value of their path or intrinsic function; the rest are
+    copied as they are."""
+    if isinstance(template, dict):
+        out: dict[str, Any] = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                if not isinstance(value, str):
+                    raise PathError(f"field {key!r}: a .$ field holds a path or a function")
+                out[key[:-2]] = evaluate(value, data, context, draw)
+            else:
+                out[key] = render(value, data, context, draw)
+        return out
+    if isinstance(template, list):
+        return [render(item, data, context, draw) for item in template]
+    return template
+
+
+def evaluate(text: str, data: Any, context: dict[str, Any], draw: Draw = None) -> Any:
+    """A ``.$`` value: a path, or an intrinsic function (``States.Format(...)``)."""
+    if text.startswith("States."):
+        return intrinsics.call(text, lambda path: read(path, data, context), draw)
+    return read(text, data, context)

@@ -1,0 +1,33 @@
+"""A Step Functions state machine (statemachines/order-machine.asl.json) run as it is through
+the local stack: a Map over the lines, a Choice, a Wait, a Task with Retry and Catch."""
+
+from __future__ import annotations
+
+from e2e_helpers import ORDER, SMALL_ORDER, finished, steps_of
+
+from stepwell.local.client import Client
+from stepwell.local.stack import LocalStack
+
+
+def test_a_large_order_is_reserved_held_and_charged_after_a_retry(
+    stack: LocalStack, api: Client
+) -> None:
+    run_id = api.start_run("order-machine", {**ORDER, "order_id": "o-asl"}).body["run_id"]
+    detail = finished(stack, api, run_id)
+    run, steps = detail["run"], steps_of(detail)
+    assert run["status"] == "succeeded", run
+    assert run["output"]["amount"] == 1255.0  # OutputPath $.charge of Done
+    assert steps["Charge"]["attempt"] == 2  # its Retry: declined for now, then charged
+    assert steps["Cool off"]["status"] == "succeeded"  # the Choice sent it to the Wait
+    reserved = [k for k in steps if k.startswith("Reserve.")]
+    assert len(reserved) == 3
+
+
+def test_a_small_order_skips_the_wait_and_a_broken_card_ends_in_the_fail_state(
+    stack: LocalStack, api: Client
+) -> None:
+    small = finished(stack, api, api.start_run("order-machine", SMALL_ORDER).body["run_id"])
+    assert small["run"]["status"] == "succeeded"
+    assert "Cool off" not in steps_of(small)
+    listed = {w["name"]: w for w in api.get("/workflows").body["workflows"]}
+    assert "order-machine" in listed

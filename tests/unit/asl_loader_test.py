@@ -1,0 +1,93 @@
+"""Loading Step Functions machines: every problem located FILE:LINE:COL with the state and
+the field, and the fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stepwell.asl.loader import load_asl_file
+from stepwell.definition.errors import DefinitionError
+
+GOOD = {
+    "StartAt": "A",
+    "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "ChargeCardFunction", "End": True},
+    },
+}
+
+
+def problems_of(tmp_path: Path, document: object) -> list[str]:
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document, indent=1))
+    with pytest.raises(DefinitionError) as caught:
+        load_asl_file(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "charge.asl.json"
+    path.write_text(json.dumps(GOOD))
+    loaded = load_asl_file(path)
+    assert loaded.workflow.name == "charge"
+    assert loaded.workflow.code_version.startswith("asl-")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(StartAt="Z"), "StartAt 'Z' names no state"),
+        (lambda d: d["States"]["A"].update(Next="Nowhere"), "Next 'Nowhere' names no state"),
+        (
+            lambda d: d["States"]["A"].update(Colour="red"),
+            "unknown field 'Colour' for a Pass state",
+        ),
+        (lambda d: d["States"]["A"].pop("Next"), "give exactly one of Next or End"),
+        (lambda d: d["States"].update(C={"Type": "Succeed"}), "step 'C': no state leads here"),
+        (
+            lambda d: d["States"]["B"].update(Resource="arn:aws:states:::sqs:sendMessage"),
+            "is not run by Stepwell yet",
+        ),
+        (lambda d: d["States"]["A"].update(InputPath="a.b"), "a path starts with $"),
+        (lambda d: d["States"]["B"].update(ResultPath="$.a[*]"), "not a reference path"),
+        (lambda d: d["States"]["A"].update(Type="Loop"), "Type must be one of"),
+        (lambda d: d.update(QueryLanguage="JSONata"), "only JSONPath is run yet"),
+    ],
+)
+def test_every_problem_is_located_with_the_fix(
+    tmp_path: Path, change: object, message: str
+) -> None:
+    document = json.loads(json.dumps(GOOD))
+    change(document)  # type: ignore[operator]
+    found = problems_of(tmp_path, document)
+    assert any(message in p for p in found), found
+    assert all(p.startswith(str(tmp_path / "m.asl.json") + ":") for p in found)
+
+
+def test_an_unreachable_state_and_a_bad_choice_rule_are_named(tmp_path: Path) -> None:
+    document = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "Next": "Done"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+            "Lost": {"Type": "Succeed"},
+        },
+    }
+    found = problems_of(tmp_path, document)
+    assert any("step 'Lost'" in p and "unreachable" in p for p in found), found
+    assert any("exactly one comparison operator" in p for p in found), found
+
+
+def test_not_json_is_a_located_problem(tmp_path: Path) -> None:
+    path = tmp_path / "m.asl.json"
+    path.write_text('{"StartAt": "A", "States": {')
+    with pytest.raises(DefinitionError) as caught:
+        load_asl_file(path)
+    assert "not JSON" in str(caught.value)

@@ -1,0 +1,299 @@
+"""Amazon States Language machines interpreted on a code-first Context (a fake engine): the
+input and output processing, Choice, Pass, Wait, Task with Retry and Catch, Fail, Map and
+Parallel, as the Step Functions developer guide gives them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from code_fake_engine import Fail, FakeRun
+
+from stepwell.asl.machine import Machine
+from stepwell.code.protocol import Issue
+
+
+def machine(states: dict[str, Any], start: str | None = None) -> Machine:
+    return Machine("test", {"StartAt": start or next(iter(states)), "States": states})
+
+
+def run(states: dict[str, Any], input: Any, answer: Any = None, start: str | None = None) -> Any:
+    fake = FakeRun(machine(states, start), input)
+    result = fake.drive(answer or (lambda issue: None))
+    return fake, result
+
+
+def test_pass_with_result_and_result_path_from_the_developer_guide() -> None:
+    # The guide's Pass example: Result placed at $.coords, the input kept.
+    states = {
+        "Pass": {
+            "Type": "Pass",
+            "Result": {"x-datum": 0.381018, "y-datum": 622.2269926397355},
+            "ResultPath": "$.coords",
+            "End": True,
+        }
+    }
+    _, result = run(states, {"georefOf": "Home"})
+    assert result.output == {
+        "georefOf": "Home",
+        "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355},
+    }
+
+
+def test_input_path_parameters_result_selector_result_path_output_path() -> None:
+    states = {
+        "Charge": {
+            "Type": "Task",
+            "Resource": "ChargeCardFunction",
+            "InputPath": "$.order",
+            "Parameters": {
+                "amount.$": "$.total",
+                "currency": "EUR",
+                "who.$": "$$.Execution.Input.user",
+            },
+            "ResultSelector": {"id.$": "$.charge_id"},
+            "ResultPath": "$.charge",
+            "OutputPath": "$.charge",
+            "End": True,
+        }
+    }
+    fake, result = run(
+        states,
+        {"order": {"total": 12.5}, "user": "ada"},
+        lambda issue: {"charge_id": "ch-1", "noise": True},
+    )
+    assert fake.issues["Charge"].input == {"amount": 12.5, "currency": "EUR", "who": "ada"}
+    assert fake.issues["Charge"].spec["function"] == "ChargeCardFunction"
+    assert result.output == {"id": "ch-1"}
+
+
+def test_a_choice_loop_keeps_a_record_for_every_visit() -> None:
+    states = {
+        "Count": {"Type": "Task", "Resource": "IncrementFunction", "Next": "Enough?"},
+        "Enough?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThanEquals": 3, "Next": "Done"}],
+            "Default": "Count",
+        },
+        "Done": {"Type": "Succeed"},
+    }
+    fake, result = run(states, {"n": 0}, lambda issue: {"n": issue.input["n"] + 1})
+    assert result.output == {"n": 3}
+    assert list(fake.issues) == ["Count", "Count~2", "Count~3"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "holds"),
+    [
+        ({"Variable": "$.s", "StringEquals": "go"}, True),
+        ({"Variable": "$.s", "StringMatches": "g*"}, True),
+        ({"Variable": "$.n", "NumericLessThanPath": "$.m"}, True),
+        ({"Variable": "$.b", "BooleanEquals": False}, True),
+        ({"Variable": "$.t", "TimestampGreaterThan": "2020-01-01T00:00:00Z"}, True),
+        ({"Variable": "$.missing", "IsPresent": False}, True),
+        ({"Variable": "$.z", "IsNull": True}, True),
+        ({"Not": {"Variable": "$.s", "StringEquals": "go"}}, False),
+        (
+            {
+                "And": [
+                    {"Variable": "$.n", "IsNumeric": True},
+                    {"Variable": "$.s", "IsString": True},
+                ]
+            },
+            True,
+        ),
+        (
+            {
+                "Or": [
+                    {"Variable": "$.missing", "StringEquals": "x"},
+                    {"Variable": "$.n", "NumericEquals": 2},
+                ]
+            },
+            False,
+        ),
+    ],
+)
+def test_choice_rules(rule: dict[str, Any], holds: bool) -> None:
+    states = {
+        "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+        "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+        "No": {"Type": "Pass", "Result": "no", "End": True},
+    }
+    data = {"s": "go", "n": 1, "m": 5, "b": False, "t": "2024-05-01T10:00:00Z", "z": None}
+    _, result = run(states, data)
+    assert result.output == ("yes" if holds else "no")
+
+
+def test_one_retrier_is_the_engines_retry_policy_on_one_record() -> None:
+    states = {
+        "Charge": {
+            "Type": "Task",
+            "Resource": "ChargeCardFunction",
+            "Retry": [
+                {"ErrorEquals": ["Flaky"], "IntervalSeconds": 2, "MaxAttempts": 2, "BackoffRate": 3}
+            ],
+            "End": True,
+        }
+    }
+    fake = FakeRun(machine(states), {})
+    fake.replay()
+    assert fake.issues["Charge"].spec["retry"] == {
+        "max_attempts": 3,  # the first try and 2 retries
+        "interval": "2s",
+        "backoff_rate": 3.0,
+        "jitter": "none",
+        "retry_on": ["Flaky"],
+    }
+
+
+def test_several_retriers_retry_in_the_machine_then_catch_routes_the_error_output() -> None:
+    states = {
+        "Charge": {
+            "Type": "Task",
+            "Resource": "ChargeCardFunction",
+            "Retry": [
+                {
+                    "ErrorEquals": ["Flaky"],
+                    "IntervalSeconds": 2,
+                    "MaxAttempts": 2,
+                    "BackoffRate": 3,
+                },
+                {"ErrorEquals": ["States.ALL"], "MaxAttempts": 0},
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Refund"}],
+            "End": True,
+        },
+        "Refund": {"Type": "Pass", "End": True},
+    }
+
+    def answer(issue: Issue) -> Any:
+        return Fail("Flaky", "try later") if issue.kind == "task" else None
+
+    fake, result = run(states, {"order": 1}, answer)
+    charges = [k for k in fake.issues if k.startswith("Charge") and "retry" not in k]
+    assert charges == ["Charge", "Charge~2", "Charge~3"]  # the first try and 2 retries
+    waits = [i.spec["duration"] for k, i in fake.issues.items() if "retry" in k]
+    assert waits == ["2s", "6s"]  # IntervalSeconds, then times BackoffRate
+    assert result.output["order"] == 1
+    assert result.output["error"]["Error"] == "Flaky"
+    assert '"errorMessage": "try later"' in result.output["error"]["Cause"]
+
+
+def test_a_fail_state_fails_the_run_with_its_error_and_cause() -> None:
+    states = {"Nope": {"Type": "Fail", "Error": "OrderRejected", "Cause": "too big"}}
+    _, result = run(states, {})
+    assert result.status == "failed" and result.error == {
+        "type": "OrderRejected",
+        "message": "too big",
+    }
+
+
+def test_an_uncaught_task_error_fails_the_run_with_the_lambda_error_name() -> None:
+    states = {"Charge": {"Type": "Task", "Resource": "ChargeCardFunction", "End": True}}
+    _, result = run(states, {}, lambda issue: Fail("CardDeclined", "no"))
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "CardDeclined"
+
+
+def test_wait_seconds_and_timestamp_paths() -> None:
+    states = {
+        "Short": {"Type": "Wait", "SecondsPath": "$.pause", "Next": "Until"},
+        "Until": {"Type": "Wait", "TimestampPath": "$.at", "End": True},
+    }
+    fake, result = run(states, {"pause": 30, "at": "2030-01-01T00:00:00Z"})
+    assert fake.issues["Short"].kind == "delay" and fake.issues["Short"].spec["duration"] == "30s"
+    assert fake.issues["Until"].kind == "delay"
+    assert result.output == {"pause": 30, "at": "2030-01-01T00:00:00Z"}
+
+
+def test_intrinsic_functions_in_parameters() -> None:
+    states = {
+        "Shape": {
+            "Type": "Pass",
+            "Parameters": {
+                "greeting.$": "States.Format('Hello, {}! You have {} items.', $.name, $.count)",
+                "parts.$": "States.StringSplit($.csv, ',')",
+                "pairs.$": "States.ArrayPartition(States.Array(1, 2, 3), 2)",
+                "sum.$": "States.MathAdd($.count, 1)",
+                "has.$": "States.ArrayContains($.tags, 'vip')",
+                "range.$": "States.ArrayRange(1, 9, 4)",
+                "json.$": "States.JsonToString($.obj)",
+                "back.$": "States.StringToJson('{\"a\": 1}')",
+                "b64.$": "States.Base64Encode('hi')",
+                "len.$": "States.ArrayLength($.tags)",
+                "uniq.$": "States.ArrayUnique(States.Array(1, 1, 2))",
+                "item.$": "States.ArrayGetItem($.tags, 1)",
+                "merged.$": "States.JsonMerge($.obj, States.StringToJson('{\"b\": 2}'), false)",
+                "hash.$": "States.Hash('x', 'SHA-256')",
+            },
+            "End": True,
+        }
+    }
+    data = {"name": "Ada", "count": 2, "csv": "a,b,,c", "tags": ["new", "vip"], "obj": {"a": 1}}
+    _, result = run(states, data)
+    out = result.output
+    assert out["greeting"] == "Hello, Ada! You have 2 items."
+    assert out["parts"] == ["a", "b", "c"]
+    assert out["pairs"] == [[1, 2], [3]]
+    assert out["sum"] == 3 and out["has"] is True and out["range"] == [1, 5, 9]
+    assert out["json"] == '{"a":1}' and out["back"] == {"a": 1} and out["b64"] == "aGk="
+    assert out["len"] == 2 and out["uniq"] == [1, 2] and out["item"] == "vip"
+    assert out["merged"] == {"a": 1, "b": 2}
+    assert out["hash"] == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+def test_map_runs_each_item_with_its_context_and_tolerates_failures() -> None:
+    states = {
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemSelector": {"sku.$": "$$.Map.Item.Value", "at.$": "$$.Map.Item.Index"},
+            "ToleratedFailureCount": 1,
+            "ItemProcessor": {
+                "StartAt": "Reserve",
+                "States": {"Reserve": {"Type": "Task", "Resource": "ReserveFunction", "End": True}},
+            },
+            "ResultPath": "$.reserved",
+            "End": True,
+        }
+    }
+
+    def answer(issue: Issue) -> Any:
+        return Fail("OutOfStock") if issue.input["sku"] == "b" else {"ok": issue.input["at"]}
+
+    _, result = run(states, {"items": ["a", "b", "c"]}, answer)
+    assert result.output["reserved"] == [{"ok": 0}, None, {"ok": 2}]
+
+
+def test_parallel_gives_each_branchs_output_in_order() -> None:
+    def branch(result: str) -> dict[str, Any]:
+        return {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": result, "End": True}}}
+
+    states = {
+        "Both": {"Type": "Parallel", "Branches": [branch("left"), branch("right")], "End": True}
+    }
+    _, result = run(states, {})
+    assert result.output == ["left", "right"]
+
+
+def test_a_task_token_is_a_signed_callback_whose_answer_is_the_result() -> None:
+    states = {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {
+                "FunctionName": "NotifyApproverFunction",
+                "Payload": {"token.$": "$$.Task.Token", "order.$": "$.order"},
+            },
+            "TimeoutSeconds": 3600,
+            "End": True,
+        }
+    }
+    fake = FakeRun(machine(states), {"order": "o-1"})
+    first = fake.replay()
+    kinds = {i.key: i.kind for i in first.issued}
+    assert kinds == {"Ask token": "callback", "Ask": "task"}
+    assert fake.issues["Ask"].input == {"token": "Ask token", "order": "o-1"}  # no keys in tests
+    fake.succeed("Ask", {"sent": True})
+    fake.succeed("Ask token", {"approved": True})
+    assert fake.replay().output == {"approved": True}
