@@ -9,16 +9,37 @@ from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
 
 
-def test_a_large_order_is_reserved_held_and_charged_after_a_retry(
+def review_token(stack: LocalStack, run_id: str) -> str:
+    """The task token finance gets on the bus, and the callback URL of the same wait."""
+    asked = stack.wait_for_event(
+        lambda e: (
+            e["detail-type"] == "order.review_requested" and e["detail"]["order_id"] == "o-asl"
+        )
+    )
+    opened = stack.wait_for_event(
+        lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id
+    )
+    assert asked is not None and opened is not None
+    assert asked["detail"]["token"] == opened["detail"]["token"]  # $$.Task.Token is the link's
+    url: str = opened["detail"]["url"]
+    return url
+
+
+def test_a_large_order_is_reviewed_by_task_token_held_and_charged_after_a_retry(
     stack: LocalStack, api: Client
 ) -> None:
-    run_id = api.start_run("order-machine", {**ORDER, "order_id": "o-asl"}).body["run_id"]
+    with stack.hold():
+        run_id = api.start_run("order-machine", {**ORDER, "order_id": "o-asl"}).body["run_id"]
+        url = review_token(stack, run_id)
+        answer = api.post(url, {"status": "success", "output": {"approved": True}})
+        assert answer.status in (200, 202), answer.text
     detail = finished(stack, api, run_id)
     run, steps = detail["run"], steps_of(detail)
     assert run["status"] == "succeeded", run
     assert run["output"]["amount"] == 1255.0  # OutputPath $.charge of Done
     assert steps["Charge"]["attempt"] == 2  # its Retry: declined for now, then charged
-    assert steps["Cool off"]["status"] == "succeeded"  # the Choice sent it to the Wait
+    assert steps["Cool off"]["status"] == "succeeded"  # approved: on to the Wait
+    assert steps["Ask finance"]["status"] == "succeeded"  # the event went on the bus
     reserved = [k for k in steps if k.startswith("Reserve.")]
     assert len(reserved) == 3
 

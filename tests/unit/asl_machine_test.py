@@ -12,6 +12,8 @@ from code_fake_engine import Fail, FakeRun
 from stepwell.asl.machine import Machine
 from stepwell.code.protocol import Issue
 
+STATE_MACHINES = "arn:aws:states:us-east-1:123456789012:stateMachine"
+
 
 def machine(states: dict[str, Any], start: str | None = None) -> Machine:
     return Machine("test", {"StartAt": start or next(iter(states)), "States": states})
@@ -297,3 +299,54 @@ def test_a_task_token_is_a_signed_callback_whose_answer_is_the_result() -> None:
     fake.succeed("Ask", {"sent": True})
     fake.succeed("Ask token", {"approved": True})
     assert fake.replay().output == {"approved": True}
+
+
+def test_put_events_puts_each_entry_on_the_bus() -> None:
+    states = {
+        "Tell": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::events:putEvents",
+            "Parameters": {
+                "Entries": [
+                    {"Source": "shop", "DetailType": "order.seen", "Detail": {"id.$": "$.id"}},
+                    {"DetailType": "order.logged", "Detail": '{"n": 1}'},
+                ]
+            },
+            "End": True,
+        }
+    }
+    fake, result = run(states, {"id": "o-9"}, lambda issue: {"event_id": f"e-{issue.key}"})
+    assert fake.issues["Tell"].kind == "notify"
+    assert fake.issues["Tell"].input == {
+        "detail_type": "order.seen",
+        "detail": {"id": "o-9"},
+        "source": "shop",
+    }
+    assert fake.issues["Tell 2"].input["detail"] == {"n": 1}
+    assert result.output == {
+        "Entries": [{"EventId": "e-Tell"}, {"EventId": "e-Tell 2"}],
+        "FailedEntryCount": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("suffix", "output"), [(".sync", '{"done": true}'), (".sync:2", {"done": True})]
+)
+def test_start_execution_sync_runs_a_child_workflow(suffix: str, output: Any) -> None:
+    states = {
+        "Child": {
+            "Type": "Task",
+            "Resource": f"arn:aws:states:::states:startExecution{suffix}",
+            "Parameters": {
+                "StateMachineArn": f"{STATE_MACHINES}:publish-report",
+                "Input": {"rows.$": "$.rows"},
+            },
+            "OutputPath": "$.Output",
+            "End": True,
+        }
+    }
+    fake, result = run(states, {"rows": 3}, lambda issue: {"done": True})
+    assert fake.issues["Child"].kind == "workflow"
+    assert fake.issues["Child"].spec["workflow"] == "publish-report"
+    assert fake.issues["Child"].input == {"rows": 3}
+    assert result.output == output

@@ -18,7 +18,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from stepwell.asl import choice, paths
-from stepwell.asl.machine import LAMBDA_INVOKE, TOKEN_SUFFIX, Machine
+from stepwell.asl.machine import (
+    LAMBDA_INVOKE,
+    PUT_EVENTS,
+    START_EXECUTION,
+    TOKEN_SUFFIX,
+    Machine,
+)
 from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.code import LoadedCode
 from stepwell.definition.errors import DefinitionError, PathPart, Problem, SourceMap
@@ -51,6 +57,8 @@ RESOURCES = (
     "a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
     "a function's logical id in template.yaml or its name",
     f"{LAMBDA_INVOKE} with Parameters FunctionName and Payload",
+    f"{PUT_EVENTS} with Parameters Entries (on the stack's bus)",
+    f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
     f"any of these with {TOKEN_SUFFIX}",
 )
 
@@ -205,14 +213,18 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     if not isinstance(resource, str) or not resource:
         return [problem(("Resource",), "a Task needs a Resource")]
     base = resource.removesuffix(TOKEN_SUFFIX)
-    if base.startswith("arn:aws:states:::") and base != LAMBDA_INVOKE:
+    known = base in (LAMBDA_INVOKE, PUT_EVENTS) or base in (
+        f"{START_EXECUTION}.sync",
+        f"{START_EXECUTION}.sync:2",
+    )
+    if base.startswith("arn:aws:states:::") and not known:
         return [
             problem(
                 ("Resource",),
                 f"{resource} is not run by Stepwell yet; it runs " + "; ".join(RESOURCES),
             )
         ]
-    if base.startswith("arn:") and ":lambda:" not in base:
+    if base.startswith("arn:") and ":lambda:" not in base and not known:
         return [
             problem(
                 ("Resource",),

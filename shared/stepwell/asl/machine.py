@@ -23,6 +23,10 @@ from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+PUT_EVENTS = "arn:aws:states:::events:putEvents"
+START_EXECUTION = "arn:aws:states:::states:startExecution"
+"""With ``.sync`` (the child's output as a JSON string) or ``.sync:2`` (as JSON), or alone
+(start it and go on)."""
 TOKEN_SUFFIX = ".waitForTaskToken"
 ERRORS = {
     "StepTimedOut": "States.Timeout",
@@ -201,6 +205,10 @@ class _Run:
         step = key_name(name)
         timeout = state.get("TimeoutSeconds")
         base = resource.removesuffix(TOKEN_SUFFIX)
+        if base == PUT_EVENTS:
+            return self._put_events(step, name, payload)
+        if base.startswith(START_EXECUTION):
+            return self._start_execution(step, name, base, payload, timeout)
         if base == LAMBDA_INVOKE:
             function = payload.get("FunctionName") if isinstance(payload, dict) else None
             if not isinstance(function, str):
@@ -214,6 +222,40 @@ class _Run:
         else:
             result = self.ctx.task(step, function=base, input=payload, retry=retry, timeout=timeout)
         return result
+
+    def _put_events(self, step: str, name: str, payload: Any) -> Any:
+        entries = payload.get("Entries") if isinstance(payload, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise MachineFailed("States.Runtime", f"Task {name!r}: putEvents needs Entries")
+        sent = []
+        for index, given in enumerate(entries):
+            entry = given if isinstance(given, dict) else {}
+            detail = entry.get("Detail")
+            if isinstance(detail, str):
+                detail = json.loads(detail)
+            answer = self.ctx.notify(
+                step if index == 0 else f"{step} {index + 1}",
+                detail_type=str(entry.get("DetailType") or "stepwell.event"),
+                detail=detail,
+                source=str(entry.get("Source") or "stepwell"),
+            )
+            sent.append({"EventId": (answer or {}).get("event_id")})
+        return {"Entries": sent, "FailedEntryCount": 0}
+
+    def _start_execution(self, step: str, name: str, base: str, payload: Any, timeout: Any) -> Any:
+        arn = payload.get("StateMachineArn") if isinstance(payload, dict) else None
+        if not isinstance(arn, str) or not arn:
+            raise MachineFailed(
+                "States.Runtime", f"Task {name!r}: startExecution needs StateMachineArn"
+            )
+        workflow = arn.rsplit(":", 1)[-1]
+        child_input = payload.get("Input")
+        if isinstance(child_input, str):
+            child_input = json.loads(child_input)
+        output = self.ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
+        if base.endswith(".sync:2"):
+            return {"Output": output, "Status": "SUCCEEDED", "StateMachineArn": arn}
+        return {"Output": json.dumps(output), "Status": "SUCCEEDED", "StateMachineArn": arn}
 
     def parallel(self, name: str, state: dict[str, Any], data: Any) -> list[Any]:
         from stepwell.code.errors import ParallelFailed
