@@ -3,6 +3,7 @@ the local stack: a Map over the lines, a Choice, a Wait, a Task with Retry and C
 
 from __future__ import annotations
 
+import pytest
 from e2e_helpers import ORDER, SMALL_ORDER, finished, steps_of
 
 from stepwell.local.client import Client
@@ -52,3 +53,21 @@ def test_a_small_order_skips_the_wait_and_a_broken_card_ends_in_the_fail_state(
     assert "Cool off" not in steps_of(small)
     listed = {w["name"]: w for w in api.get("/workflows").body["workflows"]}
     assert "order-machine" in listed
+
+
+def test_the_task_token_is_answered_by_send_task_success_as_the_aws_cli_sends_it(
+    stack: LocalStack, api: Client
+) -> None:
+    import boto3
+
+    with stack.hold():
+        run_id = api.start_run("order-machine", {**ORDER, "order_id": "o-asl-sdk"}).body["run_id"]
+        opened = stack.wait_for_event(
+            lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id
+        )
+        assert opened is not None
+        sfn = boto3.client("stepfunctions", endpoint_url=stack.url, region_name="us-east-1")
+        sfn.send_task_success(taskToken=opened["detail"]["token"], output='{"approved": true}')
+        with pytest.raises(sfn.exceptions.TaskDoesNotExist):
+            sfn.send_task_success(taskToken=opened["detail"]["token"], output="{}")
+    assert finished(stack, api, run_id)["run"]["status"] == "succeeded"

@@ -158,3 +158,18 @@ def test_the_callback_request_on_the_bus_carries_a_url_that_completes_the_step(
     response = world.post(f"/callbacks/{announced['token']}", {"status": "success", "output": 7})
     assert response.status == 200
     assert world.step(run_id, "wait").output == 7
+
+
+def test_step_functions_shaped_task_calls_answer_a_callback(world: ApiWorld) -> None:
+    """SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat by task token, for code written
+    against Step Functions."""
+    run_id, token = waiting(world)
+    beat = world.post("/tasks/heartbeat", {"taskToken": token})
+    assert beat.status == 200, beat.text
+    bad = world.post("/tasks/success", {"taskToken": token, "output": "{not json"})
+    assert bad.status == 422 and "JSON text" in bad.json()["message"]
+    done = world.post("/tasks/success", {"taskToken": token, "output": '{"rows": 3}'})
+    assert done.status == 200, done.text
+    assert world.step(run_id, "wait").output == {"rows": 3}
+    assert world.post("/tasks/failure", {"taskToken": token, "error": "X"}).status == 409
+    assert world.post("/tasks/success", {"taskToken": "forged", "output": "{}"}).status == 403

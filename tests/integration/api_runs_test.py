@@ -491,6 +491,9 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("GET", "/approvals/{token}"),
         ("POST", "/approvals/{token}"),
         ("POST", "/callbacks/{token}"),
+        ("POST", "/tasks/success"),
+        ("POST", "/tasks/failure"),
+        ("POST", "/tasks/heartbeat"),
     }
     start = spec["paths"]["/workflows/{name}/runs"]["post"]
     assert start["security"] == [{"sigv4": []}, {"jwt": []}]
@@ -513,7 +516,7 @@ def test_template_routes_match_the_api(world: ApiWorld) -> None:
     documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
     assert set(routes) == documented | {("GET", "/openapi.json")}
     for (method, path), authorizer in routes.items():
-        public = path.startswith(("/approvals/", "/callbacks/"))
+        public = path.startswith(("/approvals/", "/callbacks/", "/tasks/"))
         # The API's DefaultAuthorizer is AWS_IAM: an open route must say NONE.
         assert authorizer == ("NONE" if public else "AWS_IAM"), (method, path)
 

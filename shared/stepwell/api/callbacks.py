@@ -8,6 +8,7 @@ step's wait opens is kept by the engine and completes the step when it opens (20
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -19,7 +20,14 @@ from stepwell import signing
 from stepwell.api import errors
 from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import current
-from stepwell.api.models import CallbackAccepted, CallbackRequest
+from stepwell.api.models import (
+    CallbackAccepted,
+    CallbackError,
+    CallbackRequest,
+    TaskFailure,
+    TaskHeartbeat,
+    TaskSuccess,
+)
 from stepwell.api.openapi import responses
 from stepwell.engine.events import CallbackReceived
 from stepwell.signing import TokenClaims
@@ -105,3 +113,54 @@ def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccept
         outcome="kept" if kept else "delivered",
     )
     return Response(202 if kept else 200, content_types.APPLICATION_JSON, accepted)
+
+
+# -- Step Functions' task token calls ---------------------------------------------------------
+@router.post(
+    "/tasks/success",
+    summary="Send task success (Step Functions' SendTaskSuccess)",
+    description="The same as POST /callbacks/{token} with status success, in the shape of "
+    "Step Functions' SendTaskSuccess, for code written against it.",
+    tags=["callbacks"],
+    responses={
+        **responses(200, "Delivered", 403, 404, 409, 410, 415, 422),
+        202: {"description": "Kept"},
+    },
+)
+def send_task_success(request: TaskSuccess) -> Response[CallbackAccepted]:
+    try:
+        output = json.loads(request.output)
+    except ValueError:
+        raise errors.invalid(
+            "output must be JSON text (SendTaskSuccess sends the output as a string of JSON)",
+            [{"loc": ["body", "output"], "message": "not JSON", "type": "value_error"}],
+        ) from None
+    return call_back(request.taskToken, CallbackRequest(status="success", output=output))
+
+
+@router.post(
+    "/tasks/failure",
+    summary="Send task failure (Step Functions' SendTaskFailure)",
+    description="The same as POST /callbacks/{token} with status failure: error is the "
+    "failure's name (TaskFailed when none), cause its message.",
+    tags=["callbacks"],
+    responses={
+        **responses(200, "Delivered", 403, 404, 409, 410, 415, 422),
+        202: {"description": "Kept"},
+    },
+)
+def send_task_failure(request: TaskFailure) -> Response[CallbackAccepted]:
+    cause = (request.cause or "")[:4000]
+    error = CallbackError(type=request.error or "TaskFailed", message=cause)
+    return call_back(request.taskToken, CallbackRequest(status="failure", error=error))
+
+
+@router.post(
+    "/tasks/heartbeat",
+    summary="Send task heartbeat (Step Functions' SendTaskHeartbeat)",
+    description="The same as POST /callbacks/{token} with status heartbeat.",
+    tags=["callbacks"],
+    responses={**responses(200, "Delivered", 403, 404, 409, 410, 415, 422)},
+)
+def send_task_heartbeat(request: TaskHeartbeat) -> Response[CallbackAccepted]:
+    return call_back(request.taskToken, CallbackRequest(status="heartbeat"))

@@ -341,6 +341,27 @@ class CallbackRequest(_Request):
         return self
 
 
+class TaskSuccess(_Request):
+    """Step Functions' SendTaskSuccess: the task token and the task's output (JSON text)."""
+
+    taskToken: str = Field(min_length=1, max_length=2048)
+    output: str = Field(description="The task's output, as JSON text (the body's 256 KB bound).")
+
+
+class TaskFailure(_Request):
+    """Step Functions' SendTaskFailure: the task token, the error's name and its cause."""
+
+    taskToken: str = Field(min_length=1, max_length=2048)
+    error: str | None = Field(None, max_length=256)
+    cause: str | None = Field(None, max_length=32768)
+
+
+class TaskHeartbeat(_Request):
+    """Step Functions' SendTaskHeartbeat: the task token."""
+
+    taskToken: str = Field(min_length=1, max_length=2048)
+
+
 class CallbackAccepted(BaseModel):
     """A callback that was delivered, or kept until the step's wait opens."""
 

@@ -986,12 +986,23 @@ class LocalStack:
         entries = list(params.get("Entries") or [])
         return self.buses.put_events(entries)
 
+    TASK_CALLS = {
+        "AWSStepFunctions.SendTaskSuccess": "/tasks/success",
+        "AWSStepFunctions.SendTaskFailure": "/tasks/failure",
+        "AWSStepFunctions.SendTaskHeartbeat": "/tasks/heartbeat",
+    }
+    """Step Functions' task token calls, answered by the API's routes of the same shape."""
+
     def _aws_call(self, target: str, body: bytes) -> tuple[int, Any]:
-        """AWS JSON-protocol calls that arrive over HTTP (``aws --endpoint-url``): PutEvents."""
+        """AWS JSON-protocol calls that arrive over HTTP (``aws --endpoint-url``): PutEvents,
+        and Step Functions' SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat."""
+        if target in self.TASK_CALLS:
+            return self._task_call(self.TASK_CALLS[target], body)
         if target != "AWSEvents.PutEvents" or self.buses is None:
             return 400, {
                 "__type": "UnknownOperationException",
-                "message": f"the local stack answers AWSEvents.PutEvents over HTTP, not {target}",
+                "message": f"the local stack answers AWSEvents.PutEvents and Step Functions' "
+                f"SendTask* calls over HTTP, not {target}",
             }
         try:
             params = json.loads(body or b"{}")
@@ -1001,6 +1012,22 @@ class LocalStack:
         if not isinstance(entries, list) or not entries:
             return 400, {"__type": "ValidationException", "message": "Entries is required"}
         return 200, self.buses.put_events(entries)
+
+    def _task_call(self, path: str, body: bytes) -> tuple[int, Any]:
+        """A SendTask* call, sent on to the API route of its shape; the answer as Step
+        Functions gives it (``{}``, or its error names)."""
+        from stepwell.local.client import Client
+
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
+        reply = Client(self.url).post(path, params)
+        if reply.status in (200, 202):
+            return 200, {}
+        message = reply.body.get("message", "") if isinstance(reply.body, dict) else reply.text
+        kind = {403: "InvalidToken", 410: "TaskTimedOut", 409: "TaskDoesNotExist"}
+        return 400, {"__type": kind.get(reply.status, "InvalidOutput"), "message": message}
 
     # -- for the CLI and tests ---------------------------------------------------------------
     @property
