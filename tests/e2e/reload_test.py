@@ -3,7 +3,9 @@ runs in flight keep theirs, and a file broken by the edit breaks only itself."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,17 +31,30 @@ class Reloads:
     """What the stack reported after each reload."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[set[str], list[str]]] = []
+        self.seen: list[tuple[dict[str, Any], list[str]]] = []
         self.changed = threading.Event()
 
     def __call__(self, workflows: Mapping[str, Any], broken: list[str]) -> None:
-        self.seen.append((set(workflows), broken))
+        self.seen.append((dict(workflows), broken))
         self.changed.set()
 
-    def next(self) -> tuple[set[str], list[str]]:
-        assert self.changed.wait(10), "the stack did not read the changed files again"
-        self.changed.clear()
-        return self.seen[-1]
+    def until(self, holds: Any) -> tuple[dict[str, Any], list[str]]:
+        """The first reload from now on whose workflows and problems ``holds`` accepts (an
+        edit may be seen in more than one poll)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.seen and holds(*self.seen[-1]):
+                return self.seen[-1]
+            self.changed.wait(0.1)
+            self.changed.clear()
+        raise AssertionError(f"no reload as expected; the last: {self.seen[-1:]}")
+
+
+def write(path: Path, text: str) -> None:
+    """Replace the file at once, as an editor saving it does (never seen half written)."""
+    aside = path.with_name(f".{path.name}.tmp")
+    aside.write_text(text)
+    os.replace(aside, path)
 
 
 def callback_url(stack: LocalStack, run_id: str) -> str:
@@ -60,15 +75,19 @@ def test_edited_files_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyP
         api = Client(stack.url)
         assert api.start_run("greet", {}).status == 404
 
-        greet.write_text(GREET.format(description="the first version"))
-        names, broken = reloads.next()
-        assert "greet" in names and broken == []
+        write(greet, GREET.format(description="the first version"))
+        _, broken = reloads.until(lambda names, broken: "greet" in names)
+        assert broken == []
         with stack.hold():
             first = api.start_run("greet", {}).body
             first_url = callback_url(stack, first["run_id"])
 
-            greet.write_text(GREET.format(description="the second version"))
-            reloads.next()
+            write(greet, GREET.format(description="the second version"))
+            reloads.until(
+                lambda names, broken: (
+                    "greet" in names and names["greet"].description == "the second version"
+                )
+            )
             second = api.start_run("greet", {}).body
             assert second["version"] != first["version"]  # new runs take the new version
             second_url = callback_url(stack, second["run_id"])
@@ -80,9 +99,9 @@ def test_edited_files_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert done["run"]["status"] == "succeeded" and done["run"]["version"] == first["version"]
         assert finished(stack, api, second["run_id"])["run"]["status"] == "succeeded"
 
-        greet.write_text("name: greet\nsteps:\n  pause: {type: delay}\n")  # no duration
-        names, broken = reloads.next()
-        assert "greet" not in names and any("greet" in line for line in broken)
+        write(greet, "name: greet\nsteps:\n  pause: {type: delay}\n")  # no duration
+        _, broken = reloads.until(lambda names, broken: "greet" not in names)
+        assert any("greet" in line for line in broken)
         listing = api.get("/workflows").body
         assert "greet" in {b["name"] for b in listing["broken"]}
         refused = api.start_run("greet", {})

@@ -350,3 +350,226 @@ def test_start_execution_sync_runs_a_child_workflow(suffix: str, output: Any) ->
     assert fake.issues["Child"].spec["workflow"] == "publish-report"
     assert fake.issues["Child"].input == {"rows": 3}
     assert result.output == output
+
+
+# -- more of the developer guide's cases -------------------------------------------------------
+
+
+def one(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "S": {**state, "End": True} if state["Type"] not in ("Succeed", "Fail", "Choice") else state
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "data", "output"),
+    [
+        # InputPath and OutputPath select; the guide's "dataset2" example.
+        (
+            {"Type": "Pass", "InputPath": "$.dataset2"},
+            {"dataset1": {"a": 1}, "dataset2": {"b": 2}},
+            {"b": 2},
+        ),
+        ({"Type": "Pass", "OutputPath": "$.x"}, {"x": [1, 2], "y": 3}, [1, 2]),
+        # ResultPath null keeps the input; a nested ResultPath creates what it needs.
+        ({"Type": "Pass", "Result": "r", "ResultPath": None}, {"a": 1}, {"a": 1}),
+        (
+            {"Type": "Pass", "Result": "r", "ResultPath": "$.a.b.c"},
+            {"a": {}},
+            {"a": {"b": {"c": "r"}}},
+        ),
+        (
+            {"Type": "Pass", "Result": 9, "ResultPath": "$.list[1]"},
+            {"list": [0, 1]},
+            {"list": [0, 9]},
+        ),
+        # Parameters: static values kept, .$ fields read, nested objects and arrays.
+        (
+            {"Type": "Pass", "Parameters": {"static": [1, {"deep.$": "$.v"}], "flag": True}},
+            {"v": "x"},
+            {"static": [1, {"deep": "x"}], "flag": True},
+        ),
+        # A wildcard path gives a list.
+        (
+            {"Type": "Pass", "Parameters": {"skus.$": "$.items[*].sku"}},
+            {"items": [{"sku": "a"}, {"sku": "b"}]},
+            {"skus": ["a", "b"]},
+        ),
+        # The context object.
+        (
+            {
+                "Type": "Pass",
+                "Parameters": {"id.$": "$$.Execution.Id", "machine.$": "$$.StateMachine.Name"},
+            },
+            {},
+            {"id": "run-1", "machine": "test"},
+        ),
+        ({"Type": "Pass", "Parameters": {"state.$": "$$.State.Name"}}, {}, {"state": "S"}),
+        # Succeed's OutputPath.
+        ({"Type": "Succeed", "OutputPath": "$.keep"}, {"keep": 1, "drop": 2}, 1),
+    ],
+)
+def test_input_and_output_processing(state: dict[str, Any], data: Any, output: Any) -> None:
+    _, result = run(one(state), data)
+    assert result.status == "completed", result
+    assert result.output == output
+
+
+def test_a_path_that_matches_nothing_is_a_runtime_error_no_catch_takes() -> None:
+    states = {
+        "Read": {
+            "Type": "Pass",
+            "InputPath": "$.missing",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+            "End": True,
+        },
+        "Caught": {"Type": "Succeed"},
+    }
+    _, result = run(states, {})
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "States.Runtime"
+
+
+def test_a_bad_intrinsic_is_an_intrinsic_failure() -> None:
+    states = one({"Type": "Pass", "Parameters": {"x.$": "States.Format('{} {}', $.a)"}})
+    _, result = run(states, {"a": 1})
+    assert result.error is not None and result.error["type"] == "States.IntrinsicFailure"
+
+
+def test_no_choice_matched_without_a_default() -> None:
+    states = {
+        "Pick": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "A"}],
+        },
+        "A": {"Type": "Succeed"},
+    }
+    _, result = run(states, {"n": 2})
+    assert result.error is not None and result.error["type"] == "States.NoChoiceMatched"
+
+
+def test_fail_with_error_path_and_cause_path() -> None:
+    states = one({"Type": "Fail", "ErrorPath": "$.why.code", "CausePath": "$.why.text"})
+    _, result = run(states, {"why": {"code": "Late", "text": "the parcel is late"}})
+    assert result.error == {"type": "Late", "message": "the parcel is late"}
+
+
+def test_catch_without_result_path_replaces_the_input_with_the_error() -> None:
+    states = {
+        "Work": {
+            "Type": "Task",
+            "Resource": "WorkFunction",
+            "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Report"}],
+            "End": True,
+        },
+        "Report": {"Type": "Pass", "End": True},
+    }
+    _, result = run(states, {"kept": False}, lambda issue: Fail("Broken", "it broke"))
+    assert result.output["Error"] == "Broken" and "kept" not in result.output
+
+
+def test_task_failed_does_not_catch_a_timeout_but_states_timeout_does() -> None:
+    def machine_with(errors: list[str]) -> dict[str, Any]:
+        return {
+            "Work": {
+                "Type": "Task",
+                "Resource": "WorkFunction",
+                "TimeoutSeconds": 5,
+                "Catch": [{"ErrorEquals": errors, "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "Result": "caught", "End": True},
+        }
+
+    timeout = lambda issue: Fail("StepTimedOut", "no result in 5s")  # noqa: E731
+    _, result = run(machine_with(["States.TaskFailed"]), {}, timeout)
+    assert result.status == "failed" and result.error["type"] == "States.Timeout"
+    fake, result = run(machine_with(["States.Timeout"]), {}, timeout)
+    assert result.output == "caught"
+    assert fake.issues["Work"].spec["timeout"] == "5s"
+
+
+def test_retry_with_max_attempts_zero_does_not_retry() -> None:
+    states = one(
+        {
+            "Type": "Task",
+            "Resource": "WorkFunction",
+            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 0}],
+        }
+    )
+    fake = FakeRun(machine(states), {})
+    fake.replay()
+    assert fake.issues["S"].spec["retry"]["max_attempts"] == 1
+
+
+def test_retry_jitter_and_max_delay_reach_the_engines_policy() -> None:
+    states = one(
+        {
+            "Type": "Task",
+            "Resource": "WorkFunction",
+            "Retry": [
+                {"ErrorEquals": ["States.Timeout"], "MaxDelaySeconds": 10, "JitterStrategy": "FULL"}
+            ],
+        }
+    )
+    fake = FakeRun(machine(states), {})
+    fake.replay()
+    policy = fake.issues["S"].spec["retry"]
+    assert policy["retry_on"] == ["StepTimedOut"] and policy["jitter"] == "full"
+    assert policy["max_interval"] == "10s" and policy["max_attempts"] == 4
+
+
+def test_a_failed_parallel_branch_is_caught_with_its_error() -> None:
+    def branch(error: str | None) -> dict[str, Any]:
+        state = {"Type": "Fail", "Error": error} if error else {"Type": "Pass", "End": True}
+        return {"StartAt": "B", "States": {"B": state}}
+
+    states = {
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [branch(None), branch("BranchBroke")],
+            "Catch": [{"ErrorEquals": ["BranchBroke"], "ResultPath": "$.err", "Next": "Done"}],
+            "End": True,
+        },
+        "Done": {"Type": "Succeed"},
+    }
+    _, result = run(states, {"x": 1})
+    assert result.output["err"]["Error"] == "BranchBroke"
+
+
+def test_map_fails_past_its_tolerated_share_and_bounds_its_concurrency() -> None:
+    states = one(
+        {
+            "Type": "Map",
+            "MaxConcurrency": 2,
+            "ToleratedFailurePercentage": 25,
+            "ItemProcessor": {
+                "StartAt": "T",
+                "States": {"T": {"Type": "Task", "Resource": "F", "End": True}},
+            },
+        }
+    )
+    fake = FakeRun(machine(states), [1, 2, 3, 4])
+    first = fake.replay()
+    assert len(first.issued) == 2  # MaxConcurrency
+    result = fake.drive(lambda issue: Fail("Bad") if issue.input in (1, 2) else issue.input)
+    assert result.error is not None
+    assert result.error["type"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_wait_until_a_timestamp() -> None:
+    states = one({"Type": "Wait", "Timestamp": "2030-06-01T12:00:00Z"})
+    fake, result = run(states, {"a": 1})
+    assert fake.issues["S"].kind == "delay" and result.output == {"a": 1}
+
+
+def test_uuid_and_random_are_the_same_on_every_replay() -> None:
+    states = one(
+        {
+            "Type": "Pass",
+            "Parameters": {"id.$": "States.UUID()", "n.$": "States.MathRandom(1, 999)"},
+        }
+    )
+    first = FakeRun(machine(states), {}).replay().output
+    again = FakeRun(machine(states), {}).replay().output
+    assert first == again and 1 <= first["n"] < 999 and len(first["id"]) == 36

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from stepwell.asl import choice, paths
+from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
@@ -82,7 +83,17 @@ class _Run:
         return data
 
     def state(self, name: str, state: dict[str, Any], data: Any) -> tuple[str | None, Any]:
-        """Run one state; return the next state's name (None: the machine ended) and its input."""
+        """Run one state; return the next state's name (None: the machine ended) and its input.
+        A path that matches nothing is ``States.Runtime``, an intrinsic that cannot be
+        evaluated ``States.IntrinsicFailure``, as in Step Functions."""
+        try:
+            return self._state(name, state, data)
+        except paths.PathError as exc:
+            raise MachineFailed("States.Runtime", f"state {name!r}: {exc}") from None
+        except IntrinsicError as exc:
+            raise MachineFailed("States.IntrinsicFailure", f"state {name!r}: {exc}") from None
+
+    def _state(self, name: str, state: dict[str, Any], data: Any) -> tuple[str | None, Any]:
         kind = state["Type"]
         following = None if state.get("End") else state.get("Next")
         if kind == "Choice":
@@ -360,8 +371,10 @@ def _matches(names: Any, error: str) -> bool:
     """Whether an ErrorEquals list matches ``error`` (States.ALL: any; States.TaskFailed: any
     but a timeout)."""
     listed = names if isinstance(names, list) else []
-    if error in listed or "States.ALL" in listed:
+    if error in listed:
         return True
+    if "States.ALL" in listed:
+        return error != "States.Runtime"  # a runtime error always fails the execution
     return "States.TaskFailed" in listed and error not in ("States.Timeout", "States.Runtime")
 
 
