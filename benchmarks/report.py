@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-CODE_FIRST = {"W1c": "W1", "W2c": "W2", "W2c90": "W2"}
-"""The code-first workloads and the YAML workload each one is the twin of."""
+CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2c90": "W2"}
+"""The code-first workloads (W1a: a Step Functions machine, run as a code-first interpretation)
+and the YAML workload each one is the twin of."""
 STEP_FUNCTIONS_PER_MILLION = 25.0
 """Step Functions Standard: $25 per million state transitions (one per task step)."""
 MAX_ITEM_BYTES = 350 * 1024
@@ -183,6 +184,7 @@ def markdown(results: dict[str, Any]) -> str:
         "W5": "W5 50 x W1 at once",
         "W6": "W6 for_each 1,000 (all at once)",
         "W1c": "W1c code-first W1: 100 ctx.task in a line",
+        "W1a": "W1a W1 as a Step Functions machine: 100 Task states in a chain",
         "W2c": "W2c code-first W2: ctx.map 100 (100 at once) + join",
         "W2c90": "W2c90 as W2c, 90 at once",
     }

@@ -131,6 +131,7 @@ def main() -> None:
         ),
         "W6": workload("W6", "--repeat", "1", "--deadline", "300"),
         "W1c": workload("W1c", "--repeat", "3"),
+        "W1a": workload("W1a", "--repeat", "3"),
         "W2c": workload("W2c", "--repeat", "3", "--deadline", "120"),
         "W2c90": workload("W2c90", "--repeat", "3", "--deadline", "120"),
     }

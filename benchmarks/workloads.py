@@ -123,6 +123,21 @@ def delay() -> dict[str, Any]:
     }
 
 
+def asl_sequential(steps: int = SEQUENTIAL_STEPS) -> dict[str, Any]:
+    """W1 as a Step Functions machine: ``steps`` Task states in a chain."""
+    states: dict[str, Any] = {}
+    for i in range(steps):
+        state: dict[str, Any] = {"Type": "Task", "Resource": NOOP}
+        if i == steps - 1:
+            state["End"] = True
+        else:
+            state["Next"] = f"s{i + 1:03d}"
+        states[f"s{i:03d}"] = state
+    return {"Comment": "W1 as ASL", "StartAt": "s000", "States": states}
+
+
+ASL_SEQUENTIAL = "bench-sequential-asl"
+
 WORKFLOWS = (sequential(), fanout(), wide_fanout(), delay())
 
 # The code-first twins of W1 and W2 must do the same work.
@@ -138,6 +153,7 @@ def workflows_folder(folder: Path) -> Path:
     for workflow in WORKFLOWS:
         (folder / f"{workflow['name']}.yaml").write_text(json.dumps(workflow, indent=1))
     shutil.copy(HERE / "code_first.py", folder / "code_first.py")
+    (folder / f"{ASL_SEQUENTIAL}.asl.json").write_text(json.dumps(asl_sequential(), indent=1))
     return folder
 
 
@@ -514,6 +530,16 @@ def w5(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return figures(bench, measure(one, args.repeat), W1_STEPS * CONCURRENT_RUNS)
 
 
+def w1a(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """W1 as a Step Functions machine (100 Task states in a chain), run as it is."""
+
+    def one() -> Outcome:
+        return bench.run(ASL_SEQUENTIAL, {"n": 0})
+
+    one()  # warm-up
+    return figures(bench, measure(one, args.repeat), W1_STEPS)
+
+
 def w1c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     """W1 as a code-first workflow; each sample also records the meter at every replay's end,
     so what one step spent can be told apart for its first and last steps."""
@@ -688,6 +714,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W5": w5,
     "W6": w6,
     "W1c": w1c,
+    "W1a": w1a,
     "W2c": w2c,
     "W2c90": w2c90,
 }
