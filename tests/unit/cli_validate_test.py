@@ -181,3 +181,23 @@ def test_a_step_function_deployed_under_another_name_is_a_located_problem(
     out, _ = capsys.readouterr()
     assert "deployed under a name Stepwell cannot find" in out
     assert 'FunctionName: !Sub "${AWS::StackName}-ChargeCard"' in out
+
+
+def test_a_machines_task_naming_an_unknown_function_is_a_located_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # template.yaml is checked by default
+    machine = tmp_path / "pay.asl.json"
+    machine.write_text(
+        '{"StartAt": "Charge", "States": {\n'
+        '  "Charge": {"Type": "Task", "Resource": "ChargeCard", "Next": "Ok"},\n'
+        '  "Ok": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",\n'
+        '         "Parameters": {"FunctionName": "ChargeCardFunction"}, "End": true}}}\n'
+    )
+    assert main(["validate", str(machine)]) == 1
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == [
+        f"{machine}:2:30: step 'Charge': field 'Resource': unknown function 'ChargeCard': "
+        "template.yaml deploys no function of that logical id; did you mean "
+        "'ChargeCardFunction'? (add an AWS::Serverless::Function, or give an ARN)"
+    ]

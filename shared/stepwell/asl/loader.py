@@ -10,6 +10,7 @@ paths that are not JSONPath, and resources Stepwell does not run (with the ones 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,43 @@ def load_asl_file(path: Path) -> LoadedCode:
         raise DefinitionError([source.problem((), message)]) from None
     code = CodeWorkflow(name=name, function=Machine(name, plain), version=fields["code_version"])
     return LoadedCode(workflow, code, filename, 1)
+
+
+def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
+    """The step functions a machine's Tasks name (a Resource that is a function, or the
+    FunctionName of lambda:invoke), each with how to locate a problem about it."""
+    document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    source = SourceMap(str(path), document)
+    found: list[tuple[str, Callable[[str], Problem]]] = []
+
+    def walk(machine: Any, at: tuple[PathPart, ...]) -> None:
+        states = machine.get("States") if isinstance(machine, dict) else None
+        for name, state in (states or {}).items():
+            here = (*at, "States", name)
+            if not isinstance(state, dict):
+                continue
+            resource = str(state.get("Resource", "")).removesuffix(TOKEN_SUFFIX)
+            given = state.get("Parameters")
+            parameters: dict[str, Any] = given if isinstance(given, dict) else {}
+            if resource == LAMBDA_INVOKE and isinstance(parameters.get("FunctionName"), str):
+                where: tuple[PathPart, ...] = (*here, "Parameters", "FunctionName")
+                found.append((parameters["FunctionName"], _locator(source, where, str(name))))
+            elif resource and not resource.startswith("arn:aws:states:::"):
+                found.append((resource, _locator(source, (*here, "Resource"), str(name))))
+            for index, branch in enumerate(state.get("Branches") or []):
+                walk(branch, (*here, "Branches", index))
+            for key in ("ItemProcessor", "Iterator"):
+                if key in state:
+                    walk(state[key], (*here, key))
+
+    walk(document, ())
+    return found
+
+
+def _locator(
+    source: SourceMap, where: tuple[PathPart, ...], state: str
+) -> Callable[[str], Problem]:
+    return lambda message: source.problem(where, message, step=state, field=str(where[-1]))
 
 
 def check(document: Any, source: SourceMap) -> list[Problem]:

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stepwell.asl.loader import is_asl_file, load_asl_file
+from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
 from stepwell.definition.code import is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import discover, load_with_source
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             if is_asl_file(file):
                 machine = load_asl_file(file)
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
+                if functions is not None:
+                    problems.extend(_unknown_machine_functions(file, functions))
             elif is_code_file(file):
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
@@ -143,6 +145,33 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
             if sub == PREFIXED_NAME + logical_id.removesuffix("Function"):
                 mapped.add(logical_id)
     return _Functions(path, frozenset(resources), None if mapped is None else frozenset(mapped))
+
+
+def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
+    """A machine's Tasks naming a function the template does not deploy, or deploys under a
+    name the runtime cannot find (an ARN is taken as it is)."""
+    problems = []
+    for name, locate in functions_named(file):
+        if name.startswith("arn:"):
+            continue
+        if name not in known.ids:
+            close = difflib.get_close_matches(name, sorted(known.ids), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(
+                locate(
+                    f"unknown function '{name}': {known.template} deploys no function of that "
+                    f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)"
+                )
+            )
+        elif known.found is not None and name not in known.found:
+            stem = name.removesuffix("Function")
+            problems.append(
+                locate(
+                    f"function '{name}' is deployed under a name Stepwell cannot find: give it "
+                    f'FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map it in STEPWELL_FUNCTIONS'
+                )
+            )
+    return problems
 
 
 def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
