@@ -4,6 +4,7 @@ Parallel, as the Step Functions developer guide gives them."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -573,3 +574,20 @@ def test_uuid_and_random_are_the_same_on_every_replay() -> None:
     first = FakeRun(machine(states), {}).replay().output
     again = FakeRun(machine(states), {}).replay().output
     assert first == again and 1 <= first["n"] < 999 and len(first["id"]) == 36
+
+
+def test_entered_time_and_start_time_in_the_context_object() -> None:
+    states = one(
+        {
+            "Type": "Pass",
+            "Parameters": {"at.$": "$$.State.EnteredTime", "start.$": "$$.Execution.StartTime"},
+        }
+    )
+    fake, result = run(states, {})
+    assert result.output["start"] is not None
+    assert datetime.fromisoformat(result.output["at"]) >= datetime.fromisoformat(
+        result.output["start"]
+    )
+    assert "$now" in fake.journal  # a recorded time, paid for only by machines that read it
+    plain, _ = run(one({"Type": "Pass"}), {})
+    assert "$now" not in plain.journal

@@ -57,19 +57,29 @@ class Machine:
     def __init__(self, name: str, document: dict[str, Any]) -> None:
         self.name = name
         self.document = document
+        self.timed = "EnteredTime" in json.dumps(document)
+        """Whether a state reads ``$$.State.EnteredTime`` (a recorded time per state entered:
+        paid for only by the machines that read it)."""
 
     def __call__(self, ctx: Context, input: Any) -> Any:
+        started = ctx.started_at.isoformat() if ctx.started_at else None
         context = {
-            "Execution": {"Id": ctx.run_id, "Name": ctx.run_id, "Input": input},
+            "Execution": {
+                "Id": ctx.run_id,
+                "Name": ctx.run_id,
+                "Input": input,
+                "StartTime": started,
+            },
             "StateMachine": {"Id": self.name, "Name": self.name},
         }
-        return _Run(ctx, context).states(self.document, input)
+        return _Run(ctx, context, self.timed).states(self.document, input)
 
 
 class _Run:
-    def __init__(self, ctx: Context, context: dict[str, Any]) -> None:
+    def __init__(self, ctx: Context, context: dict[str, Any], timed: bool = False) -> None:
         self.ctx = ctx
         self.context = context
+        self.timed = timed
 
     def states(self, document: dict[str, Any], data: Any) -> Any:
         """Run the states of ``document`` (a machine, a branch, an item processor) from
@@ -79,6 +89,8 @@ class _Run:
         while name is not None:
             state = states[name]
             self.context["State"] = {"Name": name}
+            if self.timed:
+                self.context["State"]["EnteredTime"] = self.ctx.now().isoformat()
             name, data = self.state(name, state, data)
         return data
 
@@ -272,7 +284,7 @@ class _Run:
         from stepwell.code.errors import ParallelFailed
 
         def branch(document: dict[str, Any]) -> Any:
-            return lambda c: _Run(c, dict(self.context)).states(document, data)
+            return lambda c: _Run(c, dict(self.context), self.timed).states(document, data)
 
         try:
             found: list[Any] = self.ctx.parallel(
@@ -295,7 +307,7 @@ class _Run:
             index, value = pair
             context = {**self.context, "Map": {"Item": {"Index": index, "Value": value}}}
             given = paths.render(selector, data, context, c.random) if selector else value
-            return _Run(c, context).states(processor, given)
+            return _Run(c, context, self.timed).states(processor, given)
 
         tolerated: int | str = int(state.get("ToleratedFailureCount", 0))
         if "ToleratedFailurePercentage" in state:
