@@ -111,6 +111,7 @@ def test_dev_serves_until_interrupted(tmp_path: Path) -> None:
         url = re.search(r"API: (http://127\.0\.0\.1:\d+)", text)
         assert url, text
         assert "order-fulfilment" in text and "POST /workflows/{name}/runs" in text
+        assert "order-machine (Step Functions machine, order-machine.asl.json)" in text
         reply = Client(url.group(1)).get("/workflows")
         assert reply.status == 200
         assert "order-fulfilment" in {w["name"] for w in reply.body["workflows"]}

@@ -274,11 +274,12 @@ def describe(stack: LocalStack, console: Console) -> None:
         starts += [f"event {json.dumps(trigger.pattern)}" for trigger in workflow.triggers.events]
         starts += [f"schedule {s.expression}" for s in workflow.triggers.schedules]
         count = len(workflow.steps)
-        shape = (
-            f"code-first, {workflow.code}"
-            if workflow.code is not None
-            else f"{count} step{'s' if count != 1 else ''}"
-        )
+        if workflow.code is not None and ".asl." in workflow.code:
+            shape = f"Step Functions machine, {workflow.code.split(':')[0]}"
+        elif workflow.code is not None:
+            shape = f"code-first, {workflow.code}"
+        else:
+            shape = f"{count} step{'s' if count != 1 else ''}"
         console.print(f"  [bold]{name}[/] ({shape}): " + "; ".join(starts))
     if stack.schedules is not None:
         for schedule in stack.schedules.all():
