@@ -54,7 +54,18 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
         (lambda d: d["States"]["A"].update(InputPath="a.b"), "a path starts with $"),
         (lambda d: d["States"]["B"].update(ResultPath="$.a[*]"), "not a reference path"),
         (lambda d: d["States"]["A"].update(Type="Loop"), "Type must be one of"),
-        (lambda d: d.update(QueryLanguage="JSONata"), "only JSONPath is run yet"),
+        (lambda d: d.update(QueryLanguage="XPath"), "QueryLanguage is JSONPath or JSONata"),
+        (lambda d: d["States"]["A"].update(Output="x"), "is a JSONata field: set QueryLanguage"),
+        (
+            lambda d: d.update(QueryLanguage="JSONata") or d["States"]["A"].update(InputPath="$"),
+            "InputPath is a JSONPath field",
+        ),
+        (
+            lambda d: (
+                d.update(QueryLanguage="JSONata") or d["States"]["A"].update(Output="{% 1 + %}")
+            ),
+            "an expression does not compile",
+        ),
     ],
 )
 def test_every_problem_is_located_with_the_fix(

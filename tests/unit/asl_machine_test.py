@@ -591,3 +591,80 @@ def test_entered_time_and_start_time_in_the_context_object() -> None:
     assert "$now" in fake.journal  # a recorded time, paid for only by machines that read it
     plain, _ = run(one({"Type": "Pass"}), {})
     assert "$now" not in plain.journal
+
+
+# -- QueryLanguage JSONata ---------------------------------------------------------------------
+
+
+def jsonata_machine(states: dict[str, Any]) -> Machine:
+    return Machine(
+        "test", {"QueryLanguage": "JSONata", "StartAt": next(iter(states)), "States": states}
+    )
+
+
+def test_jsonata_arguments_output_and_assign_carry_variables_between_states() -> None:
+    states = {
+        "Price": {
+            "Type": "Task",
+            "Resource": "PriceFunction",
+            "Arguments": {"sku": "{% $states.input.sku %}", "qty": "{% $states.input.qty %}"},
+            "Assign": {"unit": "{% $states.result.unit %}", "sku": "{% $states.input.sku %}"},
+            "Output": "{% $states.result.unit * $states.input.qty %}",
+            "Next": "Summary",
+        },
+        "Summary": {
+            "Type": "Pass",
+            "Output": {"sku": "{% $sku %}", "unit": "{% $unit %}", "total": "{% $states.input %}"},
+            "End": True,
+        },
+    }
+    fake = FakeRun(jsonata_machine(states), {"sku": "KB", "qty": 3})
+    result = fake.drive(lambda issue: {"unit": 40})
+    assert fake.issues["Price"].input == {"sku": "KB", "qty": 3}
+    assert result.output == {"sku": "KB", "unit": 40, "total": 120}
+
+
+def test_jsonata_choice_conditions_and_catch_output() -> None:
+    states = {
+        "Big?": {
+            "Type": "Choice",
+            "Choices": [{"Condition": "{% $states.input.total > 100 %}", "Next": "Charge"}],
+            "Default": "Small",
+        },
+        "Charge": {
+            "Type": "Task",
+            "Resource": "ChargeCardFunction",
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "Output": {"failed": "{% $states.errorOutput.Error %}"},
+                    "Next": "Failed",
+                }
+            ],
+            "End": True,
+        },
+        "Small": {"Type": "Pass", "Output": "small", "End": True},
+        "Failed": {"Type": "Pass", "End": True},
+    }
+    small = FakeRun(jsonata_machine(states), {"total": 5}).drive(lambda issue: None)
+    assert small.output == "small"
+    big = FakeRun(jsonata_machine(states), {"total": 500}).drive(lambda issue: Fail("CardDeclined"))
+    assert big.output == {"failed": "CardDeclined"}
+
+
+def test_jsonata_map_items_and_a_bad_expression() -> None:
+    states = {
+        "Each": {
+            "Type": "Map",
+            "Items": "{% $states.input.lines %}",
+            "ItemSelector": {"n": "{% $states.context.Map.Item.Value * 10 %}"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            "Output": "{% $sum($states.result.n) %}",
+            "End": True,
+        }
+    }
+    result = FakeRun(jsonata_machine(states), {"lines": [1, 2, 3]}).drive(lambda issue: None)
+    assert result.output == 60
+    broken = {"Bad": {"Type": "Pass", "Output": "{% $states.input.a.b() %}", "End": True}}
+    failed = FakeRun(jsonata_machine(broken), {"a": {}}).replay()
+    assert failed.error is not None and failed.error["type"] == "States.QueryEvaluationError"

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from stepwell.asl import choice, paths
+from stepwell.asl import choice, jsonata, paths
 from stepwell.asl.machine import (
     LAMBDA_INVOKE,
     PUT_EVENTS,
@@ -157,15 +157,17 @@ def check(document: Any, source: SourceMap) -> list[Problem]:
         for key in document
         if key not in TOP
     ]
-    if document.get("QueryLanguage", "JSONPath") != "JSONPath":
-        problems.append(
-            source.problem(("QueryLanguage",), "only JSONPath is run yet; JSONata is not")
-        )
-    problems += _machine(document, (), source)
+    language = document.get("QueryLanguage", "JSONPath")
+    if language not in LANGUAGES:
+        problems.append(source.problem(("QueryLanguage",), "QueryLanguage is JSONPath or JSONata"))
+        language = "JSONPath"
+    problems += _machine(document, (), source, str(language))
     return sorted(problems, key=lambda p: (p.line, p.col))
 
 
-def _machine(document: Any, at: tuple[PathPart, ...], source: SourceMap) -> list[Problem]:
+def _machine(
+    document: Any, at: tuple[PathPart, ...], source: SourceMap, language: str = "JSONPath"
+) -> list[Problem]:
     """StartAt, States and every state of a machine, a branch or an item processor."""
     problems: list[Problem] = []
     states = document.get("States") if isinstance(document, dict) else None
@@ -176,13 +178,18 @@ def _machine(document: Any, at: tuple[PathPart, ...], source: SourceMap) -> list
         where = (*at, "StartAt") if "StartAt" in document else at
         problems.append(source.problem(where, f"StartAt {start!r} names no state"))
     for name, state in states.items():
-        problems += _state(str(name), state, states, (*at, "States", name), source)
+        problems += _state(str(name), state, states, (*at, "States", name), source, language)
     problems += _unreachable(start, states, at, source)
     return problems
 
 
 def _state(
-    name: str, state: Any, states: dict[str, Any], at: tuple[PathPart, ...], source: SourceMap
+    name: str,
+    state: Any,
+    states: dict[str, Any],
+    at: tuple[PathPart, ...],
+    source: SourceMap,
+    language: str = "JSONPath",
 ) -> list[Problem]:
     def problem(field: tuple[PathPart, ...], message: str) -> Problem:
         where = (*at, *field) if field and _has(state, field) else at
@@ -192,10 +199,13 @@ def _state(
     if not isinstance(state, dict) or state.get("Type") not in FIELDS:
         return [problem(("Type",), f"Type must be one of {', '.join(FIELDS)}")]
     kind = str(state["Type"])
+    language = str(state.get("QueryLanguage", language))
+    if language == "JSONata":
+        return _jsonata_state(name, state, states, at, source, problem)
     problems = [
-        problem((key,), f"unknown field {key!r} for a {kind} state")
+        problem((key,), _unknown(key, kind))
         for key in state
-        if key not in FIELDS[kind]
+        if key not in FIELDS[kind] | {"QueryLanguage"}
     ]
     ends = kind in ("Choice", "Succeed", "Fail")
     if not ends and ("Next" in state) == bool(state.get("End")):
@@ -239,10 +249,83 @@ def _state(
         )
     if kind == "Parallel":
         for index, branch in enumerate(state.get("Branches") or []):
-            problems += _machine(branch, (*at, "Branches", index), source)
+            problems += _machine(branch, (*at, "Branches", index), source, language)
     if kind == "Map":
         processor = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
-        problems += _machine(state.get(processor), (*at, processor), source)
+        problems += _machine(state.get(processor), (*at, processor), source, language)
+    return problems
+
+
+LANGUAGES = ("JSONPath", "JSONata")
+JSONPATH_ONLY = {
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+}
+JSONATA_ONLY = {"Arguments", "Output", "Assign", "Items"}
+
+
+def _unknown(key: str, kind: str) -> str:
+    if key in JSONATA_ONLY:
+        return f"{key} is a JSONata field: set QueryLanguage: JSONata (on the machine or the state)"
+    return f"unknown field {key!r} for a {kind} state"
+
+
+def _jsonata_state(
+    name: str,
+    state: dict[str, Any],
+    states: dict[str, Any],
+    at: tuple[PathPart, ...],
+    source: SourceMap,
+    problem: Any,
+) -> list[Problem]:
+    """A state in JSONata: Arguments / Output / Assign instead of the paths, Condition rules,
+    and ``{% %}`` expressions that compile."""
+    kind = str(state["Type"])
+    allowed = (FIELDS[kind] - JSONPATH_ONLY) | {"QueryLanguage", "Output", "Assign"}
+    if kind in ("Task", "Pass", "Parallel"):
+        allowed |= {"Arguments"}
+    if kind == "Map":
+        allowed |= {"Items", "Arguments"}
+    problems = []
+    for key in state:
+        if key in JSONPATH_ONLY:
+            problems.append(
+                problem(
+                    (key,),
+                    f"{key} is a JSONPath field: a JSONata state uses Arguments, Output and Assign",
+                )
+            )
+        elif key not in allowed:
+            problems.append(problem((key,), f"unknown field {key!r} for a {kind} state"))
+    why = jsonata.check(state)
+    if why is not None:
+        problems.append(problem((), f"an expression does not compile: {why}"))
+    if kind not in ("Choice", "Succeed", "Fail") and ("Next" in state) == bool(state.get("End")):
+        problems.append(problem(("Next",), "give exactly one of Next or End: true"))
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    for index, rule in enumerate(state.get("Choices") or [] if kind == "Choice" else []):
+        if not isinstance(rule, dict) or "Condition" not in rule or "Next" not in rule:
+            problems.append(
+                problem(("Choices", index), "a JSONata rule has a Condition and a Next")
+            )
+        else:
+            targets.append(rule["Next"])
+    problems += [
+        problem((), f"{target!r} names no state")
+        for target in targets
+        if target is not None and target not in states
+    ]
+    if kind == "Task":
+        problems += _resource(state, problem)
+    for index, branch in enumerate(state.get("Branches") or []):
+        problems += _machine(branch, (*at, "Branches", index), source, "JSONata")
+    if kind == "Map":
+        problems += _machine(state.get("ItemProcessor"), (*at, "ItemProcessor"), source, "JSONata")
     return problems
 
 

@@ -18,8 +18,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from stepwell.asl import choice, paths
+from stepwell.asl import choice, jsonata, paths
 from stepwell.asl.intrinsics import IntrinsicError
+from stepwell.asl.jsonata import JsonataError
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
@@ -72,14 +73,30 @@ class Machine:
             },
             "StateMachine": {"Id": self.name, "Name": self.name},
         }
-        return _Run(ctx, context, self.timed).states(self.document, input)
+        run = _Run(ctx, context, self.timed)
+        run.language = str(self.document.get("QueryLanguage") or "JSONPath")
+        return run.states(self.document, input)
 
 
 class _Run:
-    def __init__(self, ctx: Context, context: dict[str, Any], timed: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        context: dict[str, Any],
+        timed: bool = False,
+        variables: dict[str, Any] | None = None,
+        language: str = "JSONPath",
+    ) -> None:
         self.ctx = ctx
         self.context = context
         self.timed = timed
+        self.variables = dict(variables or {})
+        """The machine's variables (``Assign``); a branch or an item has a copy of its own."""
+        self.language = language
+
+    def inner(self, ctx: Context, context: dict[str, Any]) -> _Run:
+        """The run of a branch or a Map item: the variables so far, as a copy."""
+        return _Run(ctx, context, self.timed, self.variables, self.language)
 
     def states(self, document: dict[str, Any], data: Any) -> Any:
         """Run the states of ``document`` (a machine, a branch, an item processor) from
@@ -99,7 +116,11 @@ class _Run:
         A path that matches nothing is ``States.Runtime``, an intrinsic that cannot be
         evaluated ``States.IntrinsicFailure``, as in Step Functions."""
         try:
+            if state.get("QueryLanguage", self.language) == "JSONata":
+                return self._jsonata(name, state, data)
             return self._state(name, state, data)
+        except JsonataError as exc:
+            raise MachineFailed("States.QueryEvaluationError", f"state {name!r}: {exc}") from None
         except paths.PathError as exc:
             raise MachineFailed("States.Runtime", f"state {name!r}: {exc}") from None
         except IntrinsicError as exc:
@@ -140,6 +161,104 @@ class _Run:
             result = paths.render(state["ResultSelector"], result, self.context, self.ctx.random)
         merged = paths.write(_result_path(state), data, result)
         return following, paths.read(state.get("OutputPath"), merged, self.context)
+
+    # -- QueryLanguage JSONata ----------------------------------------------------------------
+    def _jsonata(self, name: str, state: dict[str, Any], data: Any) -> tuple[str | None, Any]:
+        """A state in JSONata: Arguments, Output, Assign, Condition and ``{% %}`` fields."""
+        kind = state["Type"]
+        following = None if state.get("End") else state.get("Next")
+        seen: dict[str, Any] = {"input": data, "context": self.context}
+
+        def ev(value: Any, **more: Any) -> Any:
+            return jsonata.render(value, {**seen, **more}, self.variables)
+
+        if kind == "Choice":
+            for rule in state.get("Choices") or []:
+                if ev(rule.get("Condition")) is True:
+                    self._assign(rule.get("Assign"), seen)
+                    return str(rule["Next"]), ev(rule.get("Output", state.get("Output", data)))
+            if "Default" in state:
+                self._assign(state.get("Assign"), seen)
+                return str(state["Default"]), ev(state.get("Output", data))
+            raise MachineFailed(
+                "States.NoChoiceMatched", "no choice rule matched and there is no Default"
+            )
+        if kind == "Fail":
+            raise MachineFailed(
+                str(ev(state.get("Error")) or "States.Fail"), str(ev(state.get("Cause")) or "")
+            )
+        if kind == "Succeed":
+            return None, ev(state.get("Output", data))
+        handle = self.token(name, state) if kind == "Task" else None
+        arguments = ev(state["Arguments"]) if "Arguments" in state else data
+        try:
+            if kind == "Pass":
+                result = arguments
+            elif kind == "Wait":
+                timing = {k: ev(v) for k, v in state.items() if k in ("Seconds", "Timestamp")}
+                self.wait(name, timing, data)
+                result = data
+            elif kind == "Task":
+                result = self.task(name, state, arguments)
+                if handle is not None:
+                    result = handle.result()
+            elif kind == "Parallel":
+                result = self.parallel(name, state, arguments)
+            else:
+                result = self._jsonata_map(name, state, ev(state.get("Items", arguments)))
+        except (StepFailed, MachineFailed) as failed:
+            return self._jsonata_caught(state, failed, seen)
+        self._assign(state.get("Assign"), {**seen, "result": result})
+        return following, ev(state["Output"], result=result) if "Output" in state else result
+
+    def _jsonata_map(self, name: str, state: dict[str, Any], items: Any) -> list[Any]:
+        if not isinstance(items, list):
+            raise MachineFailed("States.QueryEvaluationError", f"Map {name!r}: Items gives no list")
+        processor: dict[str, Any] = state.get("ItemProcessor") or {}
+        selector = state.get("ItemSelector")
+
+        def item(c: Context, pair: list[Any]) -> Any:
+            index, value = pair
+            context = {**self.context, "Map": {"Item": {"Index": index, "Value": value}}}
+            given = (
+                jsonata.render(selector, {"input": value, "context": context}, self.variables)
+                if selector is not None
+                else value
+            )
+            return self.inner(c, context).states(processor, given)
+
+        concurrency = int(state.get("MaxConcurrency", 0)) or None
+        found: list[Any] = self.ctx.map(
+            key_name(name), [[i, v] for i, v in enumerate(items)], item, max_concurrency=concurrency
+        )
+        return found
+
+    def _assign(self, assign: Any, seen: dict[str, Any]) -> None:
+        """Evaluate every variable of ``Assign`` first, then set them all."""
+        if isinstance(assign, dict):
+            values = {k: jsonata.render(v, seen, self.variables) for k, v in assign.items()}
+            self.variables.update(values)
+
+    def _jsonata_caught(
+        self, state: dict[str, Any], failed: StepFailed | MachineFailed, seen: dict[str, Any]
+    ) -> tuple[str | None, Any]:
+        if isinstance(failed, MachineFailed):
+            error, cause = failed.error_name, failed.cause
+        else:
+            error = ERRORS.get(failed.error_type, failed.error_type)
+            cause = json.dumps({"errorMessage": failed.message, "errorType": failed.error_type})
+        output = {"Error": error, "Cause": cause}
+        for catcher in state.get("Catch") or []:
+            if _matches(catcher.get("ErrorEquals"), error):
+                more = {**seen, "errorOutput": output}
+                self._assign(catcher.get("Assign"), more)
+                given = (
+                    jsonata.render(catcher["Output"], more, self.variables)
+                    if "Output" in catcher
+                    else output
+                )
+                return str(catcher["Next"]), given
+        raise MachineFailed(error, cause) from failed
 
     def _path(self, path: Any, data: Any) -> Any:
         return paths.read(path, data, self.context) if isinstance(path, str) else None
@@ -284,7 +403,7 @@ class _Run:
         from stepwell.code.errors import ParallelFailed
 
         def branch(document: dict[str, Any]) -> Any:
-            return lambda c: _Run(c, dict(self.context), self.timed).states(document, data)
+            return lambda c: self.inner(c, dict(self.context)).states(document, data)
 
         try:
             found: list[Any] = self.ctx.parallel(
@@ -307,7 +426,7 @@ class _Run:
             index, value = pair
             context = {**self.context, "Map": {"Item": {"Index": index, "Value": value}}}
             given = paths.render(selector, data, context, c.random) if selector else value
-            return _Run(c, context, self.timed).states(processor, given)
+            return self.inner(c, context).states(processor, given)
 
         tolerated: int | str = int(state.get("ToleratedFailureCount", 0))
         if "ToleratedFailurePercentage" in state:
