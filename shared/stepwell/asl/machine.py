@@ -242,11 +242,7 @@ class _Run:
     def _jsonata_caught(
         self, state: dict[str, Any], failed: StepFailed | MachineFailed, seen: dict[str, Any]
     ) -> tuple[str | None, Any]:
-        if isinstance(failed, MachineFailed):
-            error, cause = failed.error_name, failed.cause
-        else:
-            error = ERRORS.get(failed.error_type, failed.error_type)
-            cause = json.dumps({"errorMessage": failed.message, "errorType": failed.error_type})
+        error, cause = error_of(failed)
         output = {"Error": error, "Cause": cause}
         for catcher in state.get("Catch") or []:
             if _matches(catcher.get("ErrorEquals"), error):
@@ -448,11 +444,7 @@ class _Run:
         self, state: dict[str, Any], failed: StepFailed | MachineFailed, data: Any
     ) -> tuple[str | None, Any]:
         """A state's error after its retries: the first Catch that matches routes it on."""
-        if isinstance(failed, MachineFailed):
-            error, cause = failed.error_name, failed.cause
-        else:
-            error = ERRORS.get(failed.error_type, failed.error_type)
-            cause = json.dumps({"errorMessage": failed.message, "errorType": failed.error_type})
+        error, cause = error_of(failed)
         for catcher in state.get("Catch") or []:
             if _matches(catcher.get("ErrorEquals"), error):
                 output = paths.write(
@@ -489,6 +481,15 @@ def engine_retry(retriers: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 _STEPWELL = {"States.Timeout": "StepTimedOut", "States.HeartbeatTimeout": "HeartbeatTimedOut"}
+
+
+def error_of(failed: StepFailed | MachineFailed) -> tuple[str, str]:
+    """A state's error as Step Functions names it: ``Error`` and ``Cause`` (a Lambda's is the
+    JSON of its errorMessage and errorType)."""
+    if isinstance(failed, MachineFailed):
+        return failed.error_name, failed.cause
+    error = ERRORS.get(failed.error_type, failed.error_type)
+    return error, json.dumps({"errorMessage": failed.message, "errorType": failed.error_type})
 
 
 def _result_path(state: dict[str, Any]) -> str | None:
