@@ -131,3 +131,21 @@ def test_a_run_that_times_out_still_undoes_what_succeeded() -> None:
     run.succeed("flight:compensate")
     assert run.run.status == "timed_out"
     assert run.run.error["compensation"]["status"] == "succeeded"
+
+
+def test_cancelling_many_open_steps_goes_on_in_continues_and_keeps_the_compensation() -> None:
+    from stepwell.engine.commands import ContinueRun
+    from stepwell.engine.events import Continue
+
+    steps = trip()
+    for i in range(50):  # fifty steps running beside hotel
+        steps[f"side{i}"] = task("flight")
+    run = EngineDriver(steps)
+    run.succeed("flight", {"id": "F1"})
+    run.fail("hotel", "Overbooked")
+    assert any(isinstance(c, ContinueRun) for d in run.decisions for c in d.commands)
+    open_sides = [f"side{i}" for i in range(50) if run.status(f"side{i}") == "running"]
+    assert open_sides  # a bounded number per decision
+    run.send(Continue())
+    assert all(run.status(f"side{i}") == "cancelled" for i in range(50))
+    assert run.status("flight:compensate") == "running"  # the undoing is not cancelled

@@ -353,7 +353,7 @@ class TaskFailure(_Request):
 
     taskToken: str = Field(min_length=1, max_length=2048)
     error: str | None = Field(None, max_length=256)
-    cause: str | None = Field(None, max_length=32768)
+    cause: str | None = Field(None, description="Kept to its first 4,000 characters.")
 
 
 class TaskHeartbeat(_Request):

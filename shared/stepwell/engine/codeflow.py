@@ -34,7 +34,7 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
-from stepwell.engine.commands import CancelChildRun, FollowUp, StartRun, WakeReplay
+from stepwell.engine.commands import FollowUp, StartRun, WakeReplay
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
@@ -395,20 +395,7 @@ def cancel(work: Work, reason: str) -> None:
     work.note(
         "run_cancelling", None, f"the code is told and may clean up until {until.isoformat()}"
     )
-    work.state.require_all()
-    for key in sorted(work.state.steps):
-        record = work.peek(key)
-        if key == WORKFLOW_KEY or record is None or record.terminal or record.started_at is None:
-            continue
-        step = work.step(key)
-        assert step is not None
-        if step.child_run_id and step.waiting_for == "child_run":
-            work.emit(CancelChildRun(step.child_run_id))
-        work.set_status(step, "cancelled")
-        step.due_at = None
-        step.waiting_for = None
-        step.ended_at = work.now
-        work.note("step_cancelled", step, "the run is cancelling")
+    flow.cancel_open_steps(work)  # all but the replay, a bounded number per decision
     work.emit(FollowUp(run.id, DependencyEnded(WORKFLOW_KEY, "$cancel")))
 
 

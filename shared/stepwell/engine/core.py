@@ -323,8 +323,9 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
 
 
 def _on_continue(work: Work, event: Continue) -> None:
-    if work.run.terminal:
-        flow.cancel_open_steps(work)
+    run = work.run
+    if run.terminal or run.compensation is not None or run.cancelling is not None:
+        flow.cancel_open_steps(work)  # the rest of what a bounded call left open
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:

@@ -450,18 +450,21 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
 
 
 def cancel_open_steps(work: Work) -> None:
-    """Cancel the started steps of an ended run that have not ended, a bounded number per call.
+    """Cancel the started steps of an ended run that have not ended, a bounded number per call
+    (a ContinueRun goes on with the rest; see :func:`open_steps_kept`).
 
     Steps that never started stay pending: they were never run, and writing them would cost a
-    write per step for nothing.
+    write per step for nothing. A run that is undoing its steps keeps its compensations, and a
+    code-first run being cancelled keeps its replay (which tells the code).
     """
     run = work.run
+    keep = open_steps_kept(work)
     if run.status == "succeeded" and work.definition.code is None:
         return  # every sink ended, so every step did: nothing is open
     work.state.require_all()
     for key in sorted(set(work.state.steps) | set(work.steps)):
         record = work.peek(key)
-        if record is None or record.terminal or record.started_at is None:
+        if record is None or record.terminal or record.started_at is None or key in keep:
             continue
         if len(work.steps) >= MAX_STEP_WRITES and key not in work.steps:
             work.emit(ContinueRun(run.id, None))
@@ -474,8 +477,25 @@ def cancel_open_steps(work: Work) -> None:
         step.due_at = None
         step.waiting_for = None
         step.ended_at = work.now
-        reason = "the run is undoing its steps" if not run.terminal else f"run {run.status}"
-        work.note("step_cancelled", step, reason)
+        work.note("step_cancelled", step, _why_cancelled(work))
+
+
+def open_steps_kept(work: Work) -> frozenset[str]:
+    """The open steps :func:`cancel_open_steps` leaves running."""
+    if work.run.terminal:
+        return frozenset()
+    if work.run.cancelling is not None:
+        from stepwell.code.protocol import WORKFLOW_KEY
+
+        return frozenset({WORKFLOW_KEY})
+    return frozenset(compensation.keys(work.definition))
+
+
+def _why_cancelled(work: Work) -> str:
+    run = work.run
+    if run.terminal:
+        return f"run {run.status}"
+    return "the run is cancelling" if run.cancelling is not None else "the run is undoing its steps"
 
 
 def data_summary(value: Any, limit: int = 120) -> str:
