@@ -4,20 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import finished
+from e2e_helpers import callback_url, finished
 
 from stepwell.cli import main as cli
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
-
-
-def callback_url(stack: LocalStack, run_id: str) -> str:
-    event = stack.wait_for_event(
-        lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id
-    )
-    assert event is not None
-    url: str = event["detail"]["url"]
-    return url
 
 
 def test_a_success_completes_the_wait_with_its_output(

@@ -55,6 +55,17 @@ def approval_requested(stack: LocalStack, run_id: str, timeout: float = 30.0) ->
     return detail
 
 
+def callback_url(stack: LocalStack, run_id: str, timeout: float = 30.0) -> str:
+    """The signed URL of a run's callback wait, from its ``callback.requested`` event."""
+    event = stack.wait_for_event(
+        lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id,
+        timeout,
+    )
+    assert event is not None, f"run {run_id} opened no callback wait within {timeout}s"
+    url: str = event["detail"]["url"]
+    return url
+
+
 def steps_of(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """GET /runs/{id}'s steps by key."""
     return {step["key"]: step for step in detail["steps"]}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import local_stack, workflows_folder
-from e2e_helpers import finished
+from e2e_helpers import callback_url, finished
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
@@ -55,15 +55,6 @@ def write(path: Path, text: str) -> None:
     aside = path.with_name(f".{path.name}.tmp")
     aside.write_text(text)
     os.replace(aside, path)
-
-
-def callback_url(stack: LocalStack, run_id: str) -> str:
-    event = stack.wait_for_event(
-        lambda e: e["detail-type"] == "callback.requested" and e["detail"]["run_id"] == run_id
-    )
-    assert event is not None
-    url: str = event["detail"]["url"]
-    return url
 
 
 def test_edited_files_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,6 @@ from stepwell.api.models import (
     TaskSuccess,
 )
 from stepwell.api.openapi import responses
-from stepwell.engine.events import CallbackReceived
 from stepwell.signing import TokenClaims
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -86,14 +85,7 @@ def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccept
         use = Use(claims.nonce, claims.expires_at, "callback", claims.run_id, claims.key)
         if not claim_once(deps.used_tokens, use):
             raise errors.conflict("this token has already been used")
-    error = request.error
-    event = CallbackReceived(
-        claims.key,
-        request.status,
-        request.output,
-        error.type if error else "CallbackFailed",
-        error.message if error else "",
-    )
+    event = request.event(claims.key)
     try:
         decision = deps.orchestrator.handle(run.id, event)
     except Exception:

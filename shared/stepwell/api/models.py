@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from stepwell.definition.models import Workflow
 from stepwell.engine.decision import TimelineEntry
+from stepwell.engine.events import CallbackReceived
 from stepwell.engine.state import RunState, StepState
 
 MAX_LABELS = 20
@@ -331,6 +332,18 @@ class CallbackRequest(_Request):
     status: Literal["success", "failure", "heartbeat"]
     output: Any = Field(None, description="The step's output (success).")
     error: CallbackError | None = Field(None, description="Why it failed (failure).")
+
+    def event(self, key: str, by: str | None = None) -> CallbackReceived:
+        """The engine event this callback is for step ``key``."""
+        error = self.error
+        return CallbackReceived(
+            key,
+            self.status,
+            self.output,
+            error.type if error else "CallbackFailed",
+            error.message if error else "",
+            by=by,
+        )
 
     @model_validator(mode="after")
     def _fields_of_status(self) -> CallbackRequest:

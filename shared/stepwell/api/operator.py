@@ -27,7 +27,7 @@ from stepwell.api.models import (
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, segment
 from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_cursor
-from stepwell.engine.events import ApprovalDecided, CallbackReceived
+from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState, child_key
 from stepwell.store.port import Page
 
@@ -80,16 +80,7 @@ def answer_callback(
 ) -> RunChanged:
     deps = current()
     run, key, _ = _waiting(deps, run_id, step, "callback")
-    error = request.error
-    event = CallbackReceived(
-        key,
-        request.status,
-        request.output,
-        error.type if error else "CallbackFailed",
-        error.message if error else "",
-        by=caller() or OPERATOR,
-    )
-    _act(deps, run.id, event)
+    _act(deps, run.id, request.event(key, by=caller() or OPERATOR))
     return _changed(deps, run.id, key, f"callback {request.status} delivered to {key}")
 
 

@@ -150,34 +150,37 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
 def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
     """A machine's Tasks naming a function the template does not deploy, or deploys under a
     name the runtime cannot find (an ARN is taken as it is)."""
-    problems = []
-    for name, locate in functions_named(file):
-        if name.startswith("arn:"):
-            continue
-        if name not in known.ids:
-            close = difflib.get_close_matches(name, sorted(known.ids), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(
-                locate(
-                    f"unknown function '{name}': {known.template} deploys no function of that "
-                    f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)"
-                )
-            )
-        elif known.found is not None and name not in known.found:
-            stem = name.removesuffix("Function")
-            problems.append(
-                locate(
-                    f"function '{name}' is deployed under a name Stepwell cannot find: give it "
-                    f'FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map it in STEPWELL_FUNCTIONS'
-                )
-            )
-    return problems
+    return [
+        locate(why)
+        for name, locate in functions_named(file)
+        if (why := _why_unknown(name, known)) is not None
+    ]
+
+
+def _why_unknown(name: str, known: _Functions) -> str | None:
+    """Why a step's function would not run on AWS (None: it would, or it is an ARN)."""
+    if not name or name.startswith("arn:"):
+        return None
+    if name not in known.ids:
+        close = difflib.get_close_matches(name, sorted(known.ids), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return (
+            f"unknown function '{name}': {known.template} deploys no function of that "
+            f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)"
+        )
+    if known.found is not None and name not in known.found:
+        stem = name.removesuffix("Function")
+        return (
+            f"function '{name}' of {known.template} is deployed under a name Stepwell cannot "
+            f'find: give it FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map it in '
+            "STEPWELL_FUNCTIONS"
+        )
+    return None
 
 
 def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
     """Task steps naming a function the template does not deploy (or deploys under a name the
     runtime cannot find)."""
-    problems = []
     named: list[tuple[tuple[str, ...], str]] = []
     for key, step in workflow.steps.items():
         if isinstance(step, TaskStep):
@@ -187,30 +190,11 @@ def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> li
             if not isinstance(step.compensate, str):
                 path = (*path, "function")
             named.append((path, step.undo.function))
-    for where, name in named:
-        if not name or name.startswith("arn:"):
-            continue
-        if name not in known.ids:
-            close = difflib.get_close_matches(name, sorted(known.ids), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(
-                source.at_step(
-                    where,
-                    f"unknown function '{name}': {known.template} deploys no function of that "
-                    f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)",
-                )
-            )
-        elif known.found is not None and name not in known.found:
-            stem = name.removesuffix("Function")
-            problems.append(
-                source.at_step(
-                    where,
-                    f"function '{name}' of {known.template} is deployed under a name Stepwell "
-                    f'cannot find: give it FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map '
-                    f"it in STEPWELL_FUNCTIONS",
-                )
-            )
-    return problems
+    return [
+        source.at_step(where, why)
+        for where, name in named
+        if (why := _why_unknown(name, known)) is not None
+    ]
 
 
 Locate = Callable[[str], Problem]
