@@ -179,7 +179,7 @@ def test_several_retriers_retry_in_the_machine_then_catch_routes_the_error_outpu
     assert waits == ["2s", "6s"]  # IntervalSeconds, then times BackoffRate
     assert result.output["order"] == 1
     assert result.output["error"]["Error"] == "Flaky"
-    assert '"errorMessage": "try later"' in result.output["error"]["Cause"]
+    assert '"errorMessage":"try later"' in result.output["error"]["Cause"]
 
 
 def test_a_fail_state_fails_the_run_with_its_error_and_cause() -> None:

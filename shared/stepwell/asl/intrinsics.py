@@ -141,13 +141,13 @@ def _format(_: _Parser, template: str, *values: Any) -> str:
     return out
 
 
-def _partition(_: _Parser, items: list[Any], size: int) -> list[list[Any]]:
+def partition(items: list[Any], size: int) -> list[list[Any]]:
     if size < 1:
         raise IntrinsicError("States.ArrayPartition: the chunk size must be at least 1")
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _range(_: _Parser, first: int, last: int, step: int) -> list[int]:
+def array_range(first: int, last: int, step: int) -> list[int]:
     if step == 0:
         raise IntrinsicError("States.ArrayRange: the step must not be 0")
     out = list(range(int(first), int(last) + (1 if step > 0 else -1), int(step)))
@@ -164,7 +164,7 @@ def _unique(_: _Parser, items: list[Any]) -> list[Any]:
     return seen
 
 
-def _hash(_: _Parser, data: str, algorithm: str) -> str:
+def hash_of(data: str, algorithm: str) -> str:
     known = {
         "MD5": "md5",
         "SHA-1": "sha1",
@@ -207,15 +207,15 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.StringToJson": lambda _, text: json.loads(text),
     "States.JsonToString": lambda _, value: json.dumps(value, separators=(",", ":")),
     "States.Array": lambda _, *items: list(items),
-    "States.ArrayPartition": _partition,
+    "States.ArrayPartition": lambda _, items, size: partition(items, size),
     "States.ArrayContains": lambda _, items, value: value in items,
-    "States.ArrayRange": _range,
+    "States.ArrayRange": lambda _, a, b, step: array_range(a, b, step),
     "States.ArrayGetItem": lambda _, items, index: items[int(index)],
     "States.ArrayLength": lambda _, items: len(items),
     "States.ArrayUnique": _unique,
     "States.Base64Encode": lambda _, text: base64.b64encode(str(text).encode()).decode(),
     "States.Base64Decode": lambda _, text: base64.b64decode(str(text)).decode(),
-    "States.Hash": _hash,
+    "States.Hash": lambda _, data, algorithm: hash_of(data, algorithm),
     "States.JsonMerge": _merge,
     "States.MathRandom": _random,
     "States.MathAdd": lambda _, a, b: a + b,

@@ -1,14 +1,23 @@
 """JSONata in Step Functions machines (``QueryLanguage: JSONata``): a field's value is a
 template whose strings ``{% expression %}`` are JSONata over ``$states`` (``input``,
 ``result``, ``errorOutput``, ``context``) and the machine's variables (``$name``, set by
-``Assign``)."""
+``Assign``). Step Functions' own functions are there too: ``$partition``, ``$range``,
+``$hash``, ``$random``, ``$uuid``, ``$parse``, with ``$now()`` and ``$millis()`` the time the
+state was entered (so a replay gives the same values)."""
 
 from __future__ import annotations
 
+import json
+import random
 import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from jsonata import Jsonata
+
 from stepwell import expressions
+from stepwell.asl import intrinsics
 
 _WHOLE = re.compile(r"^\s*\{%(.*)%\}\s*$", re.S)
 
@@ -44,18 +53,52 @@ def _expressions(value: Any) -> list[str]:
     return [text] if text is not None else []
 
 
-def render(value: Any, states: dict[str, Any], variables: dict[str, Any]) -> Any:
+Functions = dict[str, Any]
+"""Bindings of functions (``Jsonata.JLambda``) by name."""
+
+
+def functions(
+    draw: Callable[[], float], uuid: Callable[[], str], now: datetime | None
+) -> Functions:
+    """Step Functions' JSONata functions over the run's deterministic random source and, when
+    the machine reads it, the time the state was entered."""
+
+    def chance(seed: Any = None) -> float:
+        return random.Random(seed).random() if seed is not None else draw()
+
+    found: Functions = {
+        "partition": Jsonata.JLambda(intrinsics.partition),
+        "range": Jsonata.JLambda(intrinsics.array_range),
+        "hash": Jsonata.JLambda(intrinsics.hash_of),
+        "random": Jsonata.JLambda(chance),
+        "uuid": Jsonata.JLambda(uuid),
+        "parse": Jsonata.JLambda(json.loads),
+    }
+    if now is not None:
+        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        millis = int(now.timestamp() * 1000)
+        found["now"] = Jsonata.JLambda(lambda *_: stamp)
+        found["millis"] = Jsonata.JLambda(lambda *_: millis)
+    return found
+
+
+def render(
+    value: Any,
+    states: dict[str, Any],
+    variables: dict[str, Any],
+    bound: Functions | None = None,
+) -> Any:
     """A template with its expressions evaluated."""
     if isinstance(value, dict):
-        return {k: render(v, states, variables) for k, v in value.items()}
+        return {k: render(v, states, variables, bound) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, states, variables) for v in value]
+        return [render(v, states, variables, bound) for v in value]
     text = expression_of(value)
     if text is None:
         return value
     try:
         compiled = expressions.compile_expression(text)
         # $states and the variables are bindings (as Step Functions has them), not the input.
-        return compiled.evaluate(None, {**variables, "states": states})
+        return compiled.evaluate(None, {**(bound or {}), **variables, "states": states})
     except (expressions.ExpressionError, Exception) as exc:
         raise JsonataError(f"{text!r}: {exc}") from None

@@ -19,12 +19,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from stepwell.asl import choice, jsonata, paths
-from stepwell.asl.machine import (
+from stepwell.asl.machine import Machine
+from stepwell.asl.tasks import (
     LAMBDA_INVOKE,
     PUT_EVENTS,
     START_EXECUTION,
     TOKEN_SUFFIX,
-    Machine,
+    function_of,
 )
 from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.code import LoadedCode
@@ -36,13 +37,13 @@ SUFFIXES = ASL_SUFFIXES
 VERSION = "asl-"
 """Prefix of a machine's version: a hash of its file."""
 
-COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End"}
+COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
 FIELDS: dict[str, set[str]] = {
     "Pass": COMMON | {"Result", "ResultPath", "Parameters"},
     "Task": COMMON
     | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"}
     | {"TimeoutSeconds", "HeartbeatSeconds"},
-    "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default"},
+    "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default", "Assign"},
     "Wait": COMMON | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
     "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
     "Fail": {"Type", "Comment", "Error", "Cause", "ErrorPath", "CausePath"},
@@ -50,8 +51,9 @@ FIELDS: dict[str, set[str]] = {
     | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
     "Map": COMMON
     | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency"}
-    | {"ToleratedFailureCount", "ToleratedFailurePercentage", "ResultSelector", "ResultPath"}
-    | {"Retry", "Catch"},
+    | {"MaxConcurrencyPath", "ToleratedFailureCount", "ToleratedFailurePercentage"}
+    | {"ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "ItemBatcher", "Label"}
+    | {"ResultSelector", "ResultPath", "Retry", "Catch"},
 }
 TOP = {"Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"}
 RESOURCES = (
@@ -129,9 +131,12 @@ def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
             parameters: dict[str, Any] = given if isinstance(given, dict) else {}
             if resource == LAMBDA_INVOKE and isinstance(parameters.get("FunctionName"), str):
                 where: tuple[PathPart, ...] = (*here, "Parameters", "FunctionName")
-                found.append((parameters["FunctionName"], _locator(source, where, str(name))))
+                function = function_of(parameters["FunctionName"])
+                found.append((function, _locator(source, where, str(name))))
             elif resource and not resource.startswith("arn:aws:states:::"):
-                found.append((resource, _locator(source, (*here, "Resource"), str(name))))
+                found.append(
+                    (function_of(resource), _locator(source, (*here, "Resource"), str(name)))
+                )
             for index, branch in enumerate(state.get("Branches") or []):
                 walk(branch, (*here, "Branches", index))
             for key in ("ItemProcessor", "Iterator"):
@@ -265,10 +270,22 @@ JSONPATH_ONLY = {
     "ResultPath",
     "ItemsPath",
 }
-JSONATA_ONLY = {"Arguments", "Output", "Assign", "Items"}
+JSONATA_ONLY = {"Arguments", "Output", "Items"}
+
+
+NOT_YET = {
+    "ItemReader": "a Map reading its items from S3 (ItemReader) is not run by Stepwell yet: "
+    "pass the items in the state's input (ItemsPath)",
+    "ResultWriter": "a Map writing its results to S3 (ResultWriter) is not run by Stepwell yet: "
+    "its results are its output (ResultPath, OutputPath)",
+    "Credentials": "Credentials (a role to assume) is not supported: a Task runs as the "
+    "stack's runner function",
+}
 
 
 def _unknown(key: str, kind: str) -> str:
+    if key in NOT_YET:
+        return NOT_YET[key]
     if key in JSONATA_ONLY:
         return f"{key} is a JSONata field: set QueryLanguage: JSONata (on the machine or the state)"
     return f"unknown field {key!r} for a {kind} state"

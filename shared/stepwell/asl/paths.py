@@ -3,9 +3,11 @@
 state's input (``ResultPath``), and the payload templates with their intrinsic functions.
 
 ``$`` is the state's input; ``$$`` is the context object (``Execution``, ``State``,
-``StateMachine``, ``Map``, ``Task``). Reading uses jsonpath-ng; a path that matches nothing is
-the ``States.Runtime`` error Step Functions raises (as :class:`PathError`). ``ResultPath`` is a
-reference path (``$.a.b``, ``$.a[0]``): only names and indexes, no filters or wildcards.
+``StateMachine``, ``Map``, ``Task``); ``$name`` is the variable ``name`` (set by ``Assign``;
+the context dict holds the variables under :data:`VARIABLES`). Reading uses jsonpath-ng; a
+path that matches nothing is the ``States.Runtime`` error Step Functions raises (as
+:class:`PathError`). ``ResultPath`` is a reference path (``$.a.b``, ``$.a[0]``): only names
+and indexes, no filters or wildcards.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext.parser import parse as jsonpath
 
 from stepwell.asl import intrinsics
+
+VARIABLES = "$variables"
+"""Where the context dict keeps the machine's variables (no context object field has a
+``$``)."""
+_VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.S)
 
 
 class PathError(Exception):
@@ -37,7 +44,10 @@ def _compiled(path: str) -> Any:
 def check(path: str) -> str | None:
     """Why ``path`` is not a valid JSONPath of ASL (None: it is)."""
     if not path.startswith("$"):
-        return "a path starts with $ (the input) or $$ (the context object)"
+        return "a path starts with $ (the input), $$ (the context object) or $name (a variable)"
+    variable = _VARIABLE.match(path)
+    if variable is not None:
+        path = "$" + variable.group(2)
     try:
         _compiled(path[1:] if path.startswith("$$") else path)
     except PathError as exc:
@@ -50,10 +60,19 @@ def read(path: str | None, data: Any, context: dict[str, Any]) -> Any:
     if path is None or path == "$":
         return data
     source = data
+    variable = _VARIABLE.match(path)
     if path.startswith("$$"):
         source, path = context, "$" + path[2:]
         if path == "$":
-            return context
+            return {k: v for k, v in context.items() if k != VARIABLES}
+    elif variable is not None:
+        name, path = variable.group(1), "$" + variable.group(2)
+        variables = context.get(VARIABLES) or {}
+        if name not in variables:
+            raise PathError(f"the variable ${name} is not assigned (Assign sets it)")
+        source = variables[name]
+        if path == "$":
+            return source
     matches = _compiled(path).find(source)
     if not matches:
         raise PathError(f"the path {path!r} matched nothing in the state's input")

@@ -216,9 +216,12 @@ class Context:
         input: Any = None,
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
+        heartbeat: Duration | None = None,
     ) -> Any:
         """Invoke a Lambda function (logical id in template.yaml, name or ARN) with ``input``;
-        return its output. Raises StepFailed once it failed after its retries."""
+        return its output. Raises StepFailed once it failed after its retries. With
+        ``heartbeat``, the function calls ``ctx.heartbeat()`` at least that often, or the
+        attempt fails with HeartbeatTimedOut."""
         self._enter("task", name)
         if not isinstance(function, str) or not function:
             raise ValueError(
@@ -228,6 +231,7 @@ class Context:
         spec: dict[str, Any] = {"function": function}
         put_retry(spec, name, retry)
         put_duration(spec, name, "timeout", timeout)
+        put_duration(spec, name, "heartbeat", heartbeat)
         return self._issued(name, "task", input, spec)
 
     def http(

@@ -1,0 +1,56 @@
+"""A state's errors as Step Functions names them: ``Error`` and ``Cause``, the ``States.*``
+names, and which ``ErrorEquals`` list matches which error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from stepwell.code.errors import StepFailed
+
+ERRORS = {
+    "StepTimedOut": "States.Timeout",
+    "CallbackTimedOut": "States.Timeout",
+    "HeartbeatTimedOut": "States.HeartbeatTimeout",
+}
+"""Stepwell's error names for what Step Functions names otherwise."""
+STEPWELL = {"States.Timeout": "StepTimedOut", "States.HeartbeatTimeout": "HeartbeatTimedOut"}
+"""The other way: a ``States.*`` name as the engine's retry policy names it."""
+
+
+class MachineFailed(Exception):
+    """A machine ended in a Fail state (or an error nothing caught): its error is ``Error``."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(cause)
+        self.error_name = error
+        self.cause = cause
+
+
+def error_of(failed: StepFailed | MachineFailed) -> tuple[str, str]:
+    """A state's error as Step Functions names it: ``Error`` and ``Cause`` (a Lambda's is the
+    JSON of its errorMessage and errorType, compact as Step Functions writes it)."""
+    if isinstance(failed, MachineFailed):
+        return failed.error_name, failed.cause
+    error = ERRORS.get(failed.error_type, failed.error_type)
+    cause = {"errorMessage": failed.message, "errorType": failed.error_type}
+    return error, json.dumps(cause, separators=(",", ":"))
+
+
+def matches(names: Any, error: str) -> bool:
+    """Whether an ErrorEquals list matches ``error`` (States.ALL: any; States.TaskFailed: any
+    but a timeout)."""
+    listed = names if isinstance(names, list) else []
+    if error in listed:
+        return True
+    if "States.ALL" in listed:
+        return error != "States.Runtime"  # a runtime error always fails the execution
+    return "States.TaskFailed" in listed and error not in ("States.Timeout", "States.Runtime")
+
+
+def first(errors: dict[int, Exception]) -> Exception:
+    """The error of a Parallel's or a Map's first failed branch or item."""
+    failure = errors[min(errors)]
+    if isinstance(failure, MachineFailed | StepFailed):
+        return failure
+    return MachineFailed("States.BranchFailed", str(failure))

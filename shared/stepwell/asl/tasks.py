@@ -1,0 +1,177 @@
+"""A machine's Task states on Stepwell's runtime: what a ``Resource`` names (a function of the
+template, ``lambda:invoke``, ``events:putEvents``, ``states:startExecution``), and how its
+``Retry`` runs (one retrier: the engine's retry policy, on one step record; several: retried
+here, each retry a new visit after a ``ctx.sleep`` of its backoff)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, matches
+from stepwell.code.context import Context
+from stepwell.code.errors import StepFailed
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+PUT_EVENTS = "arn:aws:states:::events:putEvents"
+START_EXECUTION = "arn:aws:states:::states:startExecution"
+"""With ``.sync`` (the child's output as a JSON string) or ``.sync:2`` (as JSON), or alone
+(start it and go on)."""
+TOKEN_SUFFIX = ".waitForTaskToken"
+
+_SUBSTITUTION = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9]*?)(?:\.Arn|Arn)?\}$")
+
+
+def function_of(name: str) -> str:
+    """The step function a ``Resource`` or a ``FunctionName`` names. SAM's definition
+    substitutions, ``${HelloFunctionArn}`` (or ``${HelloFunction}``), name the template's
+    ``HelloFunction``; a logical id, a deployed name or an ARN is taken as it is."""
+    found = _SUBSTITUTION.match(name)
+    return found.group(1) if found else name
+
+
+def key_name(state: str) -> str:
+    """A state's name as a step name (the characters step keys reserve become ``_``)."""
+    return re.sub(r"[.~\[\]/]", "_", state).strip()[:80] or "state"
+
+
+def engine_retry(retriers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One retrier as the engine's retry policy (the attempts of one step record, as Step
+    Functions' retries are of one state); None when there are several (the interpreter then
+    retries, since each may have its own backoff) or none."""
+    if len(retriers) != 1:
+        return None
+    (retrier,) = retriers
+    names = [str(n) for n in retrier.get("ErrorEquals") or []]
+    if "States.ALL" in names or "States.TaskFailed" in names:
+        retry_on = ["*"]
+    else:
+        retry_on = [STEPWELL.get(n, n) for n in names]
+    policy: dict[str, Any] = {
+        "max_attempts": int(retrier.get("MaxAttempts", 3)) + 1,
+        "interval": f"{float(retrier.get('IntervalSeconds', 1)):g}s",
+        "backoff_rate": max(1.0, float(retrier.get("BackoffRate", 2.0))),
+        "jitter": "full" if retrier.get("JitterStrategy") == "FULL" else "none",
+        "retry_on": retry_on,
+    }
+    if "States.TaskFailed" in names and "States.ALL" not in names:
+        policy["non_retryable"] = ["StepTimedOut"]
+    if "MaxDelaySeconds" in retrier:
+        policy["max_interval"] = f"{float(retrier['MaxDelaySeconds']):g}s"
+    return policy
+
+
+def with_retries(
+    ctx: Context, name: str, retriers: list[dict[str, Any]], attempt: Callable[[int], Any]
+) -> Any:
+    """``attempt(retries so far)`` until it succeeds or no retrier retries its error: the first
+    retrier whose ErrorEquals matches decides, with its own count, interval and backoff."""
+    counts = [0] * len(retriers)
+    while True:
+        try:
+            return attempt(sum(counts))
+        except StepFailed as failed:
+            error = ERRORS.get(failed.error_type, failed.error_type)
+            index = next(
+                (i for i, r in enumerate(retriers) if matches(r.get("ErrorEquals"), error)),
+                None,
+            )
+            if index is None or counts[index] >= int(retriers[index].get("MaxAttempts", 3)):
+                raise
+            retrier = retriers[index]
+            delay = (
+                float(retrier.get("IntervalSeconds", 1))
+                * float(retrier.get("BackoffRate", 2.0)) ** counts[index]
+            )
+            if "MaxDelaySeconds" in retrier:
+                delay = min(delay, float(retrier["MaxDelaySeconds"]))
+            if retrier.get("JitterStrategy") == "FULL":
+                delay *= ctx.random()
+            counts[index] += 1
+            ctx.sleep(f"{key_name(name)} retry", max(delay, 0.0))
+
+
+def invoke(
+    ctx: Context,
+    name: str,
+    state: dict[str, Any],
+    payload: Any,
+    retry: dict[str, Any] | None = None,
+) -> Any:
+    """Run the Task's resource once (with the engine's ``retry`` policy, if given)."""
+    step = key_name(name)
+    timeout = state.get("TimeoutSeconds")
+    # A token's heartbeats are the callback's; a function's are its ctx.heartbeat().
+    tokened = str(state["Resource"]).endswith(TOKEN_SUFFIX)
+    heartbeat = None if tokened else state.get("HeartbeatSeconds")
+    base = str(state["Resource"]).removesuffix(TOKEN_SUFFIX)
+    if base == PUT_EVENTS:
+        return put_events(ctx, step, name, payload)
+    if base.startswith(START_EXECUTION):
+        return start_execution(ctx, step, name, base, payload, timeout)
+    if base == LAMBDA_INVOKE:
+        function = payload.get("FunctionName") if isinstance(payload, dict) else None
+        if not isinstance(function, str):
+            raise MachineFailed(
+                "States.Runtime", f"Task {name!r}: lambda:invoke needs FunctionName"
+            )
+        output = ctx.task(
+            step,
+            function=function_of(function),
+            input=payload.get("Payload"),
+            retry=retry,
+            timeout=timeout,
+            heartbeat=heartbeat,
+        )
+        return {"ExecutedVersion": "$LATEST", "Payload": output, "StatusCode": 200}
+    return ctx.task(
+        step,
+        function=function_of(base),
+        input=payload,
+        retry=retry,
+        timeout=timeout,
+        heartbeat=heartbeat,
+    )
+
+
+def put_events(ctx: Context, step: str, name: str, payload: Any) -> Any:
+    """``events:putEvents``: each entry on the stack's bus."""
+    entries = payload.get("Entries") if isinstance(payload, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise MachineFailed("States.Runtime", f"Task {name!r}: putEvents needs Entries")
+    sent = []
+    for index, given in enumerate(entries):
+        entry = given if isinstance(given, dict) else {}
+        detail = entry.get("Detail")
+        if isinstance(detail, str):
+            detail = json.loads(detail)
+        answer = ctx.notify(
+            step if index == 0 else f"{step} {index + 1}",
+            detail_type=str(entry.get("DetailType") or "stepwell.event"),
+            detail=detail,
+            source=str(entry.get("Source") or "stepwell"),
+        )
+        sent.append({"EventId": (answer or {}).get("event_id")})
+    return {"Entries": sent, "FailedEntryCount": 0}
+
+
+def start_execution(
+    ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any
+) -> Any:
+    """``states:startExecution.sync`` / ``.sync:2``: a child run of the workflow the
+    StateMachineArn names."""
+    arn = payload.get("StateMachineArn") if isinstance(payload, dict) else None
+    if not isinstance(arn, str) or not arn:
+        raise MachineFailed(
+            "States.Runtime", f"Task {name!r}: startExecution needs StateMachineArn"
+        )
+    workflow = arn.rsplit(":", 1)[-1]
+    child_input = payload.get("Input")
+    if isinstance(child_input, str):
+        child_input = json.loads(child_input)
+    output = ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
+    if base.endswith(".sync:2"):
+        return {"Output": output, "Status": "SUCCEEDED", "StateMachineArn": arn}
+    return {"Output": json.dumps(output), "Status": "SUCCEEDED", "StateMachineArn": arn}

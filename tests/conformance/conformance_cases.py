@@ -1,0 +1,123 @@
+"""The conformance cases: state machines from the Amazon States Language specification and the
+Step Functions developer guide, each with the output or the error the documentation gives.
+
+``cases/*.yaml`` holds them, a list per topic. A case has:
+
+* ``name`` (its machine is the workflow ``c-<name>``) and ``source`` (where the documentation
+  gives it);
+* ``machine``: the machine's definition; ``machines``: other machines it starts, by name;
+* ``input``; then what it must end with: ``output``, or ``error`` (``type`` and ``message``,
+  the run's error: a Fail state's Error and Cause, or an uncaught error's), and ``status`` when
+  it is not ``succeeded`` / ``failed``;
+* ``answers``: how its task tokens are answered, in order (``success: OUTPUT``, ``failure:
+  {error, cause}``, ``heartbeat: N`` beats then nothing);
+* ``steps``: some of its step records by key, with the fields they must have; ``elapsed``: the
+  least virtual time (seconds) from its start to its end.
+
+An expected value may be ``{$json: V}`` (JSON text that parses to V), ``{$regex: R}`` (a string
+R matches) or ``{$between: [LO, HI]}`` (a number in the range).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+HERE = Path(__file__).resolve().parent
+ACCOUNT = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+
+
+@dataclass
+class Case:
+    name: str
+    source: str
+    machine: dict[str, Any]
+    input: Any = field(default_factory=dict)
+    output: Any = ...
+    error: dict[str, Any] | None = None
+    status: str | None = None
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    elapsed: float | None = None
+    machines: dict[str, Any] = field(default_factory=dict)
+    topic: str = ""
+
+    @property
+    def workflow(self) -> str:
+        return f"c-{self.name}"
+
+    @property
+    def expected_status(self) -> str:
+        return self.status or ("failed" if self.error is not None else "succeeded")
+
+    def files(self) -> dict[str, Any]:
+        return {self.workflow: self.machine, **self.machines}
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's mappings and sequences as dicts and lists."""
+    return json.loads(json.dumps(value))
+
+
+def load(folder: Path = HERE / "cases") -> list[Case]:
+    cases: list[Case] = []
+    yaml = YAML(typ="safe")
+    for path in sorted(folder.glob("*.yaml")):
+        for entry in _plain(yaml.load(path.read_text())):
+            cases.append(Case(topic=path.stem, **entry))
+    names = [c.name for c in cases]
+    duplicated = {n for n in names if names.count(n) > 1}
+    assert not duplicated, f"case names used twice: {sorted(duplicated)}"
+    return cases
+
+
+CASES = load()
+
+
+def differences(expected: Any, actual: Any, where: str = "$") -> list[str]:
+    """Where ``actual`` is not what ``expected`` describes (empty: it is)."""
+    if isinstance(expected, dict) and len(expected) == 1:
+        ((key, value),) = expected.items()
+        if key == "$json":
+            try:
+                parsed = json.loads(actual) if isinstance(actual, str) else None
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                return [f"{where}: {actual!r} is not JSON text"]
+            return differences(value, parsed, where + "(json)")
+        if key == "$regex":
+            ok = isinstance(actual, str) and re.search(value, actual) is not None
+            return [] if ok else [f"{where}: {actual!r} does not match {value!r}"]
+        if key == "$between":
+            low, high = value
+            ok = isinstance(actual, int | float) and low <= actual <= high
+            return [] if ok else [f"{where}: {actual!r} is not in [{low}, {high}]"]
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object, got {actual!r}"]
+        found = [f"{where}: unexpected key {k!r}" for k in actual if k not in expected]
+        for key, value in expected.items():
+            if key not in actual:
+                found.append(f"{where}: missing key {key!r}")
+            else:
+                found += differences(value, actual[key], f"{where}.{key}")
+        return found
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{where}: expected {expected!r}, got {actual!r}"]
+        pairs = enumerate(zip(expected, actual, strict=True))
+        return [d for i, (e, a) in pairs for d in differences(e, a, f"{where}[{i}]")]
+    if type(expected) is not type(actual) and not (
+        isinstance(expected, int | float)
+        and isinstance(actual, int | float)
+        and not isinstance(expected, bool)
+        and not isinstance(actual, bool)
+    ):
+        return [f"{where}: expected {expected!r}, got {actual!r}"]
+    return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]

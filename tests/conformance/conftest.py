@@ -1,0 +1,79 @@
+"""The conformance suite's local stack: template.yaml plus the functions the cases call
+(``functions/conformance.py``), and every case's machine as ``statemachines/c-<case>.asl.json``,
+with virtual time, so a Wait, a retry's backoff or a timeout takes no real time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+for path in (ROOT / "shared", ROOT / "tests", ROOT / "tests" / "e2e", HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from conformance_cases import CASES, Case  # noqa: E402
+from functions.conformance import HANDLERS  # noqa: E402
+
+from stepwell.local.client import Client  # noqa: E402
+from stepwell.local.stack import LocalStack  # noqa: E402
+from stepwell.store.tables import load_template  # noqa: E402
+
+
+def template(folder: Path) -> Path:
+    """template.yaml with the conformance functions (code paths made absolute)."""
+    document = load_template(ROOT / "template.yaml")
+    for spec in document["Resources"].values():
+        props = spec.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = str((ROOT / props[key]).resolve())
+    for logical_id, function in HANDLERS.items():
+        document["Resources"][logical_id] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "FunctionName": {"Fn::Sub": "${AWS::StackName}-" + logical_id[: -len("Function")]},
+                "CodeUri": str(HERE / "functions"),
+                "Handler": f"conformance.{function.__name__}",
+            },
+        }
+    path = folder / "template.json"
+    path.write_text(json.dumps(document, indent=1))
+    return path
+
+
+def machines(folder: Path, cases: list[Case]) -> Path:
+    """Every case's machine (and the machines it starts) as files of ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        for name, document in case.files().items():
+            (folder / f"{name}.asl.json").write_text(json.dumps(document, indent=1))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    tmp = tmp_path_factory.mktemp("conformance")
+    with LocalStack(
+        ROOT,
+        template=template(tmp),
+        virtual_time=True,
+        schedules=False,
+        environment={
+            "STEPWELL_WORKFLOWS": str(machines(tmp / "statemachines", CASES)),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        },
+    ) as started:
+        yield started
+        assert started.emulator is not None
+        assert started.emulator.repeated() == {}
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> Client:
+    return Client(stack.url)
