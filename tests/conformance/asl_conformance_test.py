@@ -46,8 +46,12 @@ def answer(stack: LocalStack, api: Client, run_id: str, answers: list[dict[str, 
             token = None
 
 
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def seconds_between(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return (moment(end) - moment(start)).total_seconds()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.topic}/{c.name}")
@@ -79,4 +83,6 @@ def test_case(case: Case, stack: LocalStack, api: Client) -> None:
         took = seconds_between(run["started_at"], run["ended_at"])
         if took < case.elapsed:
             found.append(f"the run took {took}s of virtual time, not at least {case.elapsed}s")
+    if case.ended_after is not None and moment(run["ended_at"]) < moment(case.ended_after):
+        found.append(f"the run ended at {run['ended_at']}, before {case.ended_after}")
     assert not found, f"{case.source}\n" + "\n".join(found)

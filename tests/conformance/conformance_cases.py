@@ -12,10 +12,15 @@ Step Functions developer guide, each with the output or the error the documentat
 * ``answers``: how its task tokens are answered, in order (``success: OUTPUT``, ``failure:
   {error, cause}``, ``heartbeat: N`` beats then nothing);
 * ``steps``: some of its step records by key, with the fields they must have; ``elapsed``: the
-  least virtual time (seconds) from its start to its end.
+  least virtual time (seconds) from its start to its end; ``ended_after``: a time its end is
+  not before.
+
+A Choice rule's case may give only ``rule`` (and ``input``) and ``holds``: its machine is a
+Choice with that rule, going to a Pass whose result is ``true``, and a Default whose is
+``false``; its output must be ``holds``.
 
 An expected value may be ``{$json: V}`` (JSON text that parses to V), ``{$regex: R}`` (a string
-R matches) or ``{$between: [LO, HI]}`` (a number in the range).
+R matches), ``{$between: [LO, HI]}`` (a number in the range) or ``{$any: true}``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class Case:
     answers: list[dict[str, Any]] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed: float | None = None
+    ended_after: str | None = None
     machines: dict[str, Any] = field(default_factory=dict)
     topic: str = ""
 
@@ -69,11 +75,28 @@ def load(folder: Path = HERE / "cases") -> list[Case]:
     yaml = YAML(typ="safe")
     for path in sorted(folder.glob("*.yaml")):
         for entry in _plain(yaml.load(path.read_text())):
+            if "rule" in entry:
+                entry = _rule_case(entry)
             cases.append(Case(topic=path.stem, **entry))
     names = [c.name for c in cases]
     duplicated = {n for n in names if names.count(n) > 1}
     assert not duplicated, f"case names used twice: {sorted(duplicated)}"
     return cases
+
+
+def _rule_case(entry: dict[str, Any]) -> dict[str, Any]:
+    """A Choice rule's case as a whole case (see the module's doc)."""
+    rule, holds = entry.pop("rule"), entry.pop("holds")
+    entry["machine"] = {
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": True, "End": True},
+            "No": {"Type": "Pass", "Result": False, "End": True},
+        },
+    }
+    entry["output"] = holds
+    return entry
 
 
 CASES = load()
@@ -94,6 +117,8 @@ def differences(expected: Any, actual: Any, where: str = "$") -> list[str]:
         if key == "$regex":
             ok = isinstance(actual, str) and re.search(value, actual) is not None
             return [] if ok else [f"{where}: {actual!r} does not match {value!r}"]
+        if key == "$any":
+            return []
         if key == "$between":
             low, high = value
             ok = isinstance(actual, int | float) and low <= actual <= high

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ from functions.conformance import HANDLERS  # noqa: E402
 from stepwell.local.client import Client  # noqa: E402
 from stepwell.local.stack import LocalStack  # noqa: E402
 from stepwell.store.tables import load_template  # noqa: E402
+
+
+START = datetime(2030, 1, 1, tzinfo=UTC)
+"""Virtual time starts here (the cases' timestamps are after it)."""
 
 
 def template(folder: Path) -> Path:
@@ -63,6 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         ROOT,
         template=template(tmp),
         virtual_time=True,
+        start_time=START,
         schedules=False,
         environment={
             "STEPWELL_WORKFLOWS": str(machines(tmp / "statemachines", CASES)),

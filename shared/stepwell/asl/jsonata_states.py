@@ -19,6 +19,8 @@ from stepwell.asl.paths import VARIABLES
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
+MAP_LIMITS = ("MaxConcurrency", "ToleratedFailureCount", "ToleratedFailurePercentage")
+
 
 class JsonataStates:
     """The JSONata states of a run (mixed into the interpreter's run)."""
@@ -46,6 +48,7 @@ class JsonataStates:
         state: dict[str, Any],
         items: list[Any],
         given: Callable[[dict[str, Any], Any], Any],
+        limits: dict[str, Any],
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -99,14 +102,21 @@ class JsonataStates:
                 elif kind == "Parallel":
                     result = self.parallel(name, state, arguments)
                 else:
-                    result = self._map(name, state, ev(state.get("Items", arguments)), bound)
+                    limits = {key: ev(state.get(key)) for key in MAP_LIMITS}
+                    items = ev(state.get("Items", arguments))
+                    result = self._map(name, state, items, limits, bound)
         except (StepFailed, MachineFailed) as failed:
             return self._caught(state, failed, seen, bound)
         self._assign(state.get("Assign"), {**seen, "result": result}, bound)
         return following, ev(state["Output"], result=result) if "Output" in state else result
 
     def _map(
-        self, name: str, state: dict[str, Any], items: Any, bound: jsonata.Functions
+        self,
+        name: str,
+        state: dict[str, Any],
+        items: Any,
+        limits: dict[str, Any],
+        bound: jsonata.Functions,
     ) -> list[Any]:
         if not isinstance(items, list):
             raise MachineFailed("States.QueryEvaluationError", f"Map {name!r}: Items gives no list")
@@ -118,7 +128,7 @@ class JsonataStates:
             seen = {"input": value, "context": _visible(context)}
             return jsonata.render(selector, seen, self.variables, bound)
 
-        return self.map_items(name, state, items, given)
+        return self.map_items(name, state, items, given, limits)
 
     def _assign(self, assign: Any, seen: dict[str, Any], bound: jsonata.Functions) -> None:
         """Evaluate every variable of ``Assign`` first, then set them all."""

@@ -13,6 +13,8 @@ output (``{"Error", "Cause"}``) to its ``Next``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from stepwell.asl import choice, paths, tasks
 from stepwell.asl.errors import MachineFailed, error_of, first, matches
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
-from stepwell.asl.jsonata_states import JsonataStates
+from stepwell.asl.jsonata_states import MAP_LIMITS, JsonataStates
 from stepwell.asl.tasks import TOKEN_SUFFIX, key_name
 from stepwell.code.context import Context
 from stepwell.code.errors import MapFailed, ParallelFailed, StepFailed
@@ -162,7 +164,10 @@ class _Run(JsonataStates):
             self.variables.update(self._render(assign, data))
 
     def _path(self, path: Any, data: Any) -> Any:
-        return paths.read(path, data, self.context) if isinstance(path, str) else None
+        """A ``...Path`` field's value: a path, or an intrinsic function (None: no field)."""
+        if not isinstance(path, str):
+            return None
+        return paths.evaluate(path, data, self.context, self.ctx.random)
 
     # -- states ----------------------------------------------------------------------------
     def choose(self, state: dict[str, Any], data: Any) -> tuple[str, Any]:
@@ -244,24 +249,72 @@ class _Run(JsonataStates):
         def given(context: dict[str, Any], value: Any) -> Any:
             return paths.render(selector, data, context, self.ctx.random) if selector else value
 
-        return self.map_items(name, state, items, given)
+        limits = {
+            key: state.get(key, self._path(state.get(f"{key}Path"), data)) for key in MAP_LIMITS
+        }
+        batcher = state.get("ItemBatcher")
+        if isinstance(batcher, dict):
+            selected = [given(self._item_context(i, v), v) for i, v in enumerate(items)]
+            batches = self._batches(name, batcher, selected, data)
+            return self.map_items(name, state, batches, lambda _, batch: batch, limits)
+        return self.map_items(name, state, items, given, limits)
+
+    def _item_context(self, index: int, value: Any) -> dict[str, Any]:
+        return {**self.context, "Map": {"Item": {"Index": index, "Value": value}}}
+
+    def _batches(
+        self, name: str, batcher: dict[str, Any], items: list[Any], data: Any
+    ) -> list[dict[str, Any]]:
+        """``ItemBatcher``: the items in batches of ``MaxItemsPerBatch`` (and of at most
+        ``MaxInputBytesPerBatch`` of JSON), each ``{"BatchInput", "Items"}``."""
+        most = batcher.get(
+            "MaxItemsPerBatch", self._path(batcher.get("MaxItemsPerBatchPath"), data)
+        )
+        limit = batcher.get(
+            "MaxInputBytesPerBatch", self._path(batcher.get("MaxInputBytesPerBatchPath"), data)
+        )
+        if most is None and limit is None:
+            raise MachineFailed(
+                "States.Runtime",
+                f"Map {name!r}: ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch",
+            )
+        batches: list[list[Any]] = []
+        size = 0
+        for item in items:
+            bytes_of = len(json.dumps(item, separators=(",", ":")))
+            full = batches and (
+                (most is not None and len(batches[-1]) >= int(most))
+                or (limit is not None and size + bytes_of > int(limit))
+            )
+            if not batches or full:
+                batches.append([])
+                size = 0
+            batches[-1].append(item)
+            size += bytes_of
+        head = {"BatchInput": batcher["BatchInput"]} if "BatchInput" in batcher else {}
+        return [{**head, "Items": batch} for batch in batches]
 
     def map_items(
-        self, name: str, state: dict[str, Any], items: list[Any], given: Any
+        self,
+        name: str,
+        state: dict[str, Any],
+        items: list[Any],
+        given: Callable[[dict[str, Any], Any], Any],
+        limits: dict[str, Any],
     ) -> list[Any]:
         """Each item through the Map's ItemProcessor (``given(context, item)``: its input),
-        under MaxConcurrency and the tolerated failures."""
+        under the ``limits`` (MaxConcurrency, ToleratedFailureCount / Percentage)."""
         processor: dict[str, Any] = state.get("ItemProcessor") or state.get("Iterator") or {}
 
         def item(c: Context, pair: list[Any]) -> Any:
             index, value = pair
-            context = {**self.context, "Map": {"Item": {"Index": index, "Value": value}}}
+            context = self._item_context(index, value)
             return self.inner(c, context).states(processor, given(context, value))
 
-        tolerated: int | str = int(state.get("ToleratedFailureCount", 0))
-        if "ToleratedFailurePercentage" in state:
-            tolerated = f"{state['ToleratedFailurePercentage']}%"
-        concurrency = int(state.get("MaxConcurrency", 0)) or None
+        tolerated: int | str = int(limits.get("ToleratedFailureCount") or 0)
+        if limits.get("ToleratedFailurePercentage") is not None:
+            tolerated = f"{limits['ToleratedFailurePercentage']}%"
+        concurrency = int(limits.get("MaxConcurrency") or 0) or None
         try:
             results: list[Any] = self.ctx.map(
                 key_name(name),
