@@ -33,9 +33,6 @@ class JsonataStates:
     def task(self, name: str, state: dict[str, Any], payload: Callable[[], Any]) -> Any:
         raise NotImplementedError
 
-    def token(self, name: str, state: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
     def wait(self, name: str, state: dict[str, Any], data: Any) -> None:
         raise NotImplementedError
 
@@ -84,13 +81,14 @@ class JsonataStates:
             )
         if kind == "Succeed":
             return None, ev(state.get("Output", data))
-        handle = self.token(name, state) if kind == "Task" else None
-        seen["context"] = _visible(self.context)  # with the task token, when there is one
+
+        def arguments() -> Any:
+            seen["context"] = _visible(self.context)  # with the retry count and task token
+            return ev(state.get("Arguments", data))
+
         try:
             if kind == "Task":
-                result = self.task(name, state, lambda: ev(state.get("Arguments", data)))
-                if handle is not None:
-                    result = handle.result()
+                result = self.task(name, state, arguments)
             else:
                 arguments = ev(state["Arguments"]) if "Arguments" in state else data
                 if kind == "Pass":

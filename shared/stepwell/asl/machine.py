@@ -127,12 +127,9 @@ class _Run(JsonataStates):
         effective = paths.read(state.get("InputPath"), data, self.context)
         if kind == "Succeed":
             return None, paths.read(state.get("OutputPath"), effective, self.context)
-        handle = self.token(name, state) if kind == "Task" else None
         try:
             if kind == "Task":
                 result = self.task(name, state, lambda: self._parameters(state, effective))
-                if handle is not None:  # the task handed the token on: its answer is the result
-                    result = handle.result()
             else:
                 effective = self._parameters(state, effective)
                 if kind == "Pass":
@@ -202,17 +199,22 @@ class _Run(JsonataStates):
             ) from None
         self.ctx.sleep_until(step, moment)
 
-    def task(self, name: str, state: dict[str, Any], payload: Any) -> Any:
+    def task(self, name: str, state: dict[str, Any], payload: Callable[[], Any]) -> Any:
         """Run a Task's resource with its Retry; ``payload()`` renders its input (again for
-        each retry the interpreter makes, with ``$$.State.RetryCount``)."""
+        each retry the interpreter makes, with ``$$.State.RetryCount`` and a new task token).
+        A ``.waitForTaskToken`` task's result is the token's answer; its Retry covers the
+        wait too."""
         retriers = [dict(r) for r in state.get("Retry") or []]
-        policy = None if self.counted else tasks.engine_retry(retriers)
+        tokened = str(state.get("Resource", "")).endswith(TOKEN_SUFFIX)
+        policy = None if self.counted or tokened else tasks.engine_retry(retriers)
         if policy is not None:  # one retrier: the engine's own retries, on one record
             return tasks.invoke(self.ctx, name, state, payload(), policy)
 
         def attempt(retries: int) -> Any:
             self.context["State"]["RetryCount"] = retries
-            return tasks.invoke(self.ctx, name, state, payload())
+            handle = self.token(name, state)
+            result = tasks.invoke(self.ctx, name, state, payload())
+            return tasks.answer(handle) if handle is not None else result
 
         return tasks.with_retries(self.ctx, name, retriers, attempt)
 

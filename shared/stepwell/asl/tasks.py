@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, matches
+from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, matches
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
@@ -72,8 +72,8 @@ def with_retries(
     while True:
         try:
             return attempt(sum(counts))
-        except StepFailed as failed:
-            error = ERRORS.get(failed.error_type, failed.error_type)
+        except (StepFailed, MachineFailed) as failed:
+            error = error_of(failed)[0]
             index = next(
                 (i for i, r in enumerate(retriers) if matches(r.get("ErrorEquals"), error)),
                 None,
@@ -91,6 +91,17 @@ def with_retries(
                 delay *= ctx.random()
             counts[index] += 1
             ctx.sleep(f"{key_name(name)} retry", max(delay, 0.0))
+
+
+def answer(handle: Any) -> Any:
+    """A task token's answer: SendTaskSuccess's output, or SendTaskFailure's error and cause
+    as they were sent (a timeout is ``States.Timeout`` / ``States.HeartbeatTimeout``)."""
+    try:
+        return handle.result()
+    except StepFailed as failed:
+        if failed.error_type in ERRORS:
+            raise
+        raise MachineFailed(failed.error_type, failed.message) from failed
 
 
 def invoke(
