@@ -68,6 +68,41 @@ def test_run_rejects_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert "step_rejected" in out  # the timeline
 
 
+def test_run_answers_a_step_functions_task_token_and_prints_the_run_as_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The Done-when command of the Step Functions machines: the token finance gets is answered.
+    code, out, err = stepwell(
+        capsys,
+        "order-machine",
+        "--input",
+        f"@{ORDER}",
+        "--virtual-time",
+        "--answer",
+        'Ask finance={"approved": true}',
+        "--json",
+    )
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["output"]["amount"] == 1255.0
+    assert run["steps"]["Ask finance token"]["status"] == "succeeded"
+    assert run["steps"]["Cool off"]["status"] == "succeeded"  # approved: the Wait ran
+    assert re.search(r"answered Ask finance token: POST http://127\.0\.0\.1", err)
+
+
+def test_run_leaves_an_unanswered_task_token_to_its_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = stepwell(
+        capsys, "order-machine", "--input", f"@{ORDER}", "--virtual-time", "--json"
+    )
+    assert code == 1
+    run = json.loads(out)
+    assert run["error"]["type"] == "OrderNotApproved"  # its Catch of States.Timeout
+    assert "callback requested Ask finance token: POST http://" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -77,6 +112,11 @@ def test_run_rejects_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
         (["no-such-workflow", "--input", "{}"], "no workflow named 'no-such-workflow'"),
         (["order-fulfilment", "--input", '{"order_id": "o-1"}'], "input_schema"),
         (["order-fulfilment", "--approve", "nope", "--input", "{}"], "has no step nope"),
+        (["order-machine", "--answer", "Ask finance"], "give STEP=JSON"),
+        (
+            ["order-machine", "--answer", "Ask finance={nope"],
+            "--answer Ask finance is not JSON",
+        ),
     ],
 )
 def test_usage_and_input_errors_exit_2(

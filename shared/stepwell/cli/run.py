@@ -5,8 +5,10 @@ The run is started with ``POST /workflows/{name}/runs`` on the local HTTP API an
 the ``approval.requested`` events on the stack's bus: with ``--approve STEP``,
 ``--reject STEP`` or ``--auto-approve`` the CLI decides by POSTing the signed link to the local
 API (the engine is never called directly); otherwise it prints the links and waits for someone
-to open them. With ``--virtual-time`` the stack skips idle waits; it holds time still while an
-approval waits for a person, or while the CLI is deciding one.
+to open them. ``callback.requested`` events are answered the same way with ``--answer
+STEP=JSON`` (a Step Functions task token's step is its state's name); a callback nobody answers
+runs to its timeout, as it would on AWS. With ``--virtual-time`` the stack skips idle waits; it
+holds time still while an approval waits for a person, or while the CLI is deciding one.
 
 Exit codes: 0 the run succeeded; 1 it failed, was cancelled or timed out; 2 a usage or
 definition error (bad input, unknown workflow, broken template or definition).
@@ -85,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--auto-approve", action="store_true", help="approve every approval step")
     parser.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="STEP=JSON|@FILE",
+        help="answer this callback wait with the JSON output (a callback step, a "
+        "ctx.create_callback, or a Step Functions task token: its state's name); repeatable",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the final run as JSON (and nothing else)"
     )
     parser.add_argument(
@@ -108,17 +118,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # -- input ------------------------------------------------------------------------------------
-def read_input(text: str | None) -> Any:
-    """``--input``: JSON text or ``@file``; None when not given."""
+def read_input(text: str | None, source: str = "--input") -> Any:
+    """``--input`` (or ``source``): JSON text or ``@file``; None when not given."""
     if text is None:
         return None
-    source = "--input"
     if text.startswith("@"):
         path = Path(text[1:])
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"--input {text}: cannot read {path}: {exc.strerror or exc}") from None
+            raise UsageError(
+                f"{source} {text}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
         source = str(path)
     try:
         return json.loads(text)
@@ -126,16 +137,29 @@ def read_input(text: str | None) -> Any:
         raise UsageError(f"{source} is not JSON: {exc}") from None
 
 
-# -- approvals --------------------------------------------------------------------------------
+def read_answers(given: list[str]) -> dict[str, Any]:
+    """``--answer STEP=JSON|@FILE``: the output for each callback wait, by step name."""
+    answers: dict[str, Any] = {}
+    for text in given:
+        step, sep, value = text.partition("=")
+        if not sep or not step.strip():
+            raise UsageError(f"--answer {text!r}: give STEP=JSON (or STEP=@file)")
+        answers[step.strip()] = read_input(value, f"--answer {step.strip()}")
+    return answers
+
+
+# -- approvals and callbacks ------------------------------------------------------------------
 @dataclass
 class Decision:
-    """An approval the CLI decides: the links to POST and the hold that keeps time still."""
+    """An approval the CLI decides, or a callback it answers: the links to POST (with ``body``
+    for a callback) and the hold that keeps time still."""
 
     run_id: str
     step: str
     decision: str
     urls: list[tuple[str | None, str]]
     hold: Hold
+    body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -148,6 +172,8 @@ class Approvals:
     out: Console
     stack: LocalStack
     decisions: queue.SimpleQueue[Decision] = field(default_factory=queue.SimpleQueue)
+    answers: dict[str, Any] = field(default_factory=dict)
+    """Callback outputs by step name (``--answer``)."""
     manual: dict[tuple[str, str], Hold] = field(default_factory=dict)
     """Approvals a person decides: time is held until the step stops waiting."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -163,6 +189,9 @@ class Approvals:
     def on_event(self, event: dict[str, Any]) -> None:
         """Bus listener: runs inside the PutEvents call, so the stack is still busy and a hold
         taken here is in place before virtual time could move."""
+        if event.get("detail-type") == "callback.requested":
+            self.on_callback(event.get("detail") or {})
+            return
         if event.get("detail-type") != "approval.requested":
             return
         detail = event.get("detail") or {}
@@ -186,6 +215,18 @@ class Approvals:
         ]
         self.decisions.put(Decision(run_id, key, decision, urls, self.stack.hold()))
 
+    def on_callback(self, detail: dict[str, Any]) -> None:
+        """A callback wait: answered when ``--answer`` names its step (a task token's step is
+        its state's name and ``token``), else its URL is printed."""
+        run_id, key, url = str(detail.get("run_id")), str(detail.get("step")), detail.get("url")
+        name = key.split("[", 1)[0].split("~", 1)[0]
+        step = next((n for n in (name, name.removesuffix(" token")) if n in self.answers), None)
+        self.out.print(f"[yellow]callback requested[/] {key}: POST {url}", highlight=False)
+        if step is None or not isinstance(url, str):
+            return
+        body = {"status": "success", "output": self.answers[step]}
+        self.decisions.put(Decision(run_id, key, "answer", [(None, url)], self.stack.hold(), body))
+
     def release_decided(self, steps: dict[str, dict[str, Any]], run_id: str) -> None:
         """Release the holds of manual approvals whose step no longer waits."""
         with self.lock:
@@ -205,6 +246,12 @@ class Approvals:
 def decide(client: Client, decision: Decision, out: Console) -> None:
     """POST the approval's signed links; the hold is released once the API has answered."""
     try:
+        if decision.body is not None:
+            for _, url in decision.urls:
+                reply = client.post(url, decision.body)
+                outcome = "[green]answered[/]" if reply.ok else "[red]could not answer[/]"
+                out.print(f"{outcome} {decision.step}: POST {_short_url(url)} -> {reply.status}")
+            return
         for approver, url in decision.urls:
             reply = client.decide(url, decision.decision, "decided by stepwell run")
             who = approver or "anyone"
@@ -384,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         run_input = read_input(args.input)
+        answers = read_answers(args.answer)
         overlap = set(args.approve) & set(args.reject)
         if overlap:
             raise UsageError(f"both --approve and --reject name {', '.join(sorted(overlap))}")
@@ -411,7 +459,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         try:
-            return _run(args, stack, run_input, out, say, err)
+            return _run(args, stack, run_input, answers, out, say, err)
         except KeyboardInterrupt:
             err.print("stepwell run: interrupted; the local stack stops and the run with it")
             return EXIT_INTERRUPTED
@@ -423,6 +471,7 @@ def _run(
     args: argparse.Namespace,
     stack: LocalStack,
     run_input: Any,
+    answers: dict[str, Any],
     out: Console,
     say: Console,
     err: Console,
@@ -441,7 +490,9 @@ def _run(
         return EXIT_USAGE
     order = list(workflows[args.workflow].steps)
     client = Client(stack.url)
-    approvals = Approvals(set(args.approve), set(args.reject), args.auto_approve, say, stack)
+    approvals = Approvals(
+        set(args.approve), set(args.reject), args.auto_approve, say, stack, answers=answers
+    )
     unsubscribe = stack.listen(approvals.on_event)
     say.print(f"local stack: {stack.url}" + ("  (virtual time)" if args.virtual_time else ""))
     try:
