@@ -75,9 +75,8 @@ def load(folder: Path = HERE / "cases") -> list[Case]:
     yaml = YAML(typ="safe")
     for path in sorted(folder.glob("*.yaml")):
         for entry in _plain(yaml.load(path.read_text())):
-            if "rule" in entry:
-                entry = _rule_case(entry)
-            cases.append(Case(topic=path.stem, **entry))
+            whole = _rule_case(entry) if "rule" in entry else entry
+            cases.append(Case(topic=path.stem, **whole))
     names = [c.name for c in cases]
     duplicated = {n for n in names if names.count(n) > 1}
     assert not duplicated, f"case names used twice: {sorted(duplicated)}"

@@ -25,7 +25,6 @@ from stepwell.local.client import Client  # noqa: E402
 from stepwell.local.stack import LocalStack  # noqa: E402
 from stepwell.store.tables import load_template  # noqa: E402
 
-
 START = datetime(2030, 1, 1, tzinfo=UTC)
 """Virtual time starts here (the cases' timestamps are after it)."""
 
