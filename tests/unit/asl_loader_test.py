@@ -20,6 +20,13 @@ GOOD = {
 }
 
 
+MAP = {
+    "Type": "Map",
+    "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+    "Next": "B",
+}
+
+
 def problems_of(tmp_path: Path, document: object) -> list[str]:
     path = tmp_path / "m.asl.json"
     path.write_text(json.dumps(document, indent=1))
@@ -66,6 +73,23 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             ),
             "an expression does not compile",
         ),
+        (lambda d: d["States"]["A"].update(Assign={"1st": 1}), "variable name '1st'"),
+        (lambda d: d["States"]["A"].update(Assign={"x.$": "a.b"}), "a path starts with $"),
+        (
+            lambda d: d["States"].update(A=MAP | {"ItemBatcher": {"BatchInput": {}}}),
+            "ItemBatcher needs MaxItemsPerBatch",
+        ),
+        (
+            lambda d: d["States"].update(
+                A=MAP
+                | {"ItemProcessor": {**MAP["ItemProcessor"], "ProcessorConfig": {"Mode": "X"}}}
+            ),
+            "Mode is INLINE or DISTRIBUTED",
+        ),
+        (
+            lambda d: d["States"].update(A=MAP | {"ItemReader": {}}),
+            "ItemReader) is not run by Stepwell yet",
+        ),
     ],
 )
 def test_every_problem_is_located_with_the_fix(
@@ -94,6 +118,27 @@ def test_an_unreachable_state_and_a_bad_choice_rule_are_named(tmp_path: Path) ->
     found = problems_of(tmp_path, document)
     assert any("step 'Lost'" in p and "unreachable" in p for p in found), found
     assert any("exactly one comparison operator" in p for p in found), found
+
+
+def test_variables_batches_and_a_distributed_map_load(tmp_path: Path) -> None:
+    path = tmp_path / "vars.asl.json"
+    processor = {**MAP["ItemProcessor"], "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    document = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"n": 1, "who.$": "$.who"}, "Next": "M"},
+            "M": {
+                **MAP,
+                "ItemProcessor": processor,
+                "ItemBatcher": {"MaxItemsPerBatch": 10},
+                "MaxConcurrencyPath": "$n",
+                "Next": "B",
+            },
+            "B": {"Type": "Task", "Resource": "${ChargeCardFunctionArn}", "End": True},
+        },
+    }
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "vars"
 
 
 def test_not_json_is_a_located_problem(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ paths that are not JSONPath, and resources Stepwell does not run (with the ones 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,90 @@ def _state(
     if kind == "Map":
         processor = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         problems += _machine(state.get(processor), (*at, processor), source, language)
+        problems += _map(state, processor, problem)
+    problems += _assign(state, problem)
+    return problems
+
+
+PROCESSOR = {"ProcessorConfig", "StartAt", "States", "Comment"}
+BATCHER = {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch"}
+BATCHER |= {"MaxInputBytesPerBatchPath", "BatchInput"}
+MODES = ("INLINE", "DISTRIBUTED")
+
+
+def _map(state: dict[str, Any], processor: str, problem: Any) -> list[Problem]:
+    """A Map's ItemProcessor (its ProcessorConfig) and ItemBatcher."""
+    problems = []
+    inner = state.get(processor)
+    if isinstance(inner, dict):
+        problems += [
+            problem(
+                (processor, key),
+                f"unknown field {key!r} of {processor} (fields: {', '.join(sorted(PROCESSOR))})",
+            )
+            for key in inner
+            if key not in PROCESSOR
+        ]
+        config = inner.get("ProcessorConfig") or {}
+        mode = config.get("Mode", "INLINE") if isinstance(config, dict) else None
+        if mode not in MODES:
+            problems.append(
+                problem((processor, "ProcessorConfig", "Mode"), "Mode is INLINE or DISTRIBUTED")
+            )
+    batcher = state.get("ItemBatcher")
+    if batcher is not None:
+        if not isinstance(batcher, dict) or not BATCHER & set(batcher) - {"BatchInput"}:
+            problems.append(
+                problem(
+                    ("ItemBatcher",),
+                    "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their "
+                    "Path forms)",
+                )
+            )
+        else:
+            problems += [
+                problem(("ItemBatcher", key), f"unknown field {key!r} of ItemBatcher")
+                for key in batcher
+                if key not in BATCHER
+            ]
+    return problems
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _assign(state: dict[str, Any], problem: Any) -> list[Problem]:
+    """Variable names of an Assign (a state's, a Choice rule's, a Catch's) and their paths."""
+    found: list[tuple[tuple[PathPart, ...], Any]] = [(("Assign",), state.get("Assign"))]
+    for index, rule in enumerate(state.get("Choices") or []):
+        if isinstance(rule, dict):
+            found.append((("Choices", index, "Assign"), rule.get("Assign")))
+    for index, catcher in enumerate(state.get("Catch") or []):
+        if isinstance(catcher, dict):
+            found.append((("Catch", index, "Assign"), catcher.get("Assign")))
+    problems = []
+    for where, assign in found:
+        if assign is None:
+            continue
+        if not isinstance(assign, dict):
+            problems.append(problem(where, "Assign is an object of variables by name"))
+            continue
+        for key, value in assign.items():
+            name = str(key).removesuffix(".$")
+            if not _NAME.match(name):
+                problems.append(
+                    problem(
+                        (*where, key),
+                        f"variable name {name!r}: letters, digits and _, not starting with a digit",
+                    )
+                )
+            elif (
+                str(key).endswith(".$")
+                and isinstance(value, str)
+                and not value.startswith("States.")
+                and (why := paths.check(value))
+            ):
+                problems.append(problem((*where, key), why))
     return problems
 
 
