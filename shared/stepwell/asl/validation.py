@@ -1,0 +1,376 @@
+"""Checking a Step Functions machine before it runs, as Step Functions' validator does: each
+problem located ``FILE:LINE:COL`` with the state and the field, and the fix (unknown fields, a
+missing or dangling ``Next`` / ``StartAt`` / ``Default``, states nothing reaches, a Choice rule
+that is not one, paths that are not JSONPath, expressions that do not compile, resources
+Stepwell does not run, with the ones it does)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stepwell.asl import choice, jsonata, paths
+from stepwell.asl.tasks import LAMBDA_INVOKE, PUT_EVENTS, START_EXECUTION, TOKEN_SUFFIX
+from stepwell.definition.errors import PathPart, Problem, SourceMap
+
+COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
+FIELDS: dict[str, set[str]] = {
+    "Pass": COMMON | {"Result", "ResultPath", "Parameters"},
+    "Task": COMMON
+    | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"}
+    | {"TimeoutSeconds", "HeartbeatSeconds"},
+    "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default", "Assign"},
+    "Wait": COMMON | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
+    "Fail": {"Type", "Comment", "Error", "Cause", "ErrorPath", "CausePath"},
+    "Parallel": COMMON
+    | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": COMMON
+    | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency"}
+    | {"MaxConcurrencyPath", "ToleratedFailureCount", "ToleratedFailurePercentage"}
+    | {"ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "ItemBatcher", "Label"}
+    | {"ResultSelector", "ResultPath", "Retry", "Catch"},
+}
+TOP = {"Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"}
+RESOURCES = (
+    "a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+    "a function's logical id in template.yaml or its name",
+    f"{LAMBDA_INVOKE} with Parameters FunctionName and Payload",
+    f"{PUT_EVENTS} with Parameters Entries (on the stack's bus)",
+    f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
+    f"any of these with {TOKEN_SUFFIX}",
+)
+
+
+def check(document: Any, source: SourceMap) -> list[Problem]:
+    """Every problem of a machine's document."""
+    if not isinstance(document, dict):
+        return [source.problem((), "a state machine is a JSON object with StartAt and States")]
+    problems = [
+        source.problem((key,), f"unknown field {key!r} (fields: {', '.join(sorted(TOP))})")
+        for key in document
+        if key not in TOP
+    ]
+    language = document.get("QueryLanguage", "JSONPath")
+    if language not in LANGUAGES:
+        problems.append(source.problem(("QueryLanguage",), "QueryLanguage is JSONPath or JSONata"))
+        language = "JSONPath"
+    problems += _machine(document, (), source, str(language))
+    return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+def _machine(
+    document: Any, at: tuple[PathPart, ...], source: SourceMap, language: str = "JSONPath"
+) -> list[Problem]:
+    """StartAt, States and every state of a machine, a branch or an item processor."""
+    problems: list[Problem] = []
+    states = document.get("States") if isinstance(document, dict) else None
+    if not isinstance(states, dict) or not states:
+        return [source.problem(at, "needs States: an object of the states by name")]
+    start = document.get("StartAt")
+    if start not in states:
+        where = (*at, "StartAt") if "StartAt" in document else at
+        problems.append(source.problem(where, f"StartAt {start!r} names no state"))
+    for name, state in states.items():
+        problems += _state(str(name), state, states, (*at, "States", name), source, language)
+    problems += _unreachable(start, states, at, source)
+    return problems
+
+
+def _state(
+    name: str,
+    state: Any,
+    states: dict[str, Any],
+    at: tuple[PathPart, ...],
+    source: SourceMap,
+    language: str = "JSONPath",
+) -> list[Problem]:
+    def problem(field: tuple[PathPart, ...], message: str) -> Problem:
+        where = (*at, *field) if field and _has(state, field) else at
+        label = ".".join(str(f) for f in field) if field else None
+        return source.problem(where, message, step=name, field=label)
+
+    if not isinstance(state, dict) or state.get("Type") not in FIELDS:
+        return [problem(("Type",), f"Type must be one of {', '.join(FIELDS)}")]
+    kind = str(state["Type"])
+    language = str(state.get("QueryLanguage", language))
+    if language == "JSONata":
+        return _jsonata_state(name, state, states, at, source, problem)
+    problems = [
+        problem((key,), _unknown(key, kind))
+        for key in state
+        if key not in FIELDS[kind] | {"QueryLanguage"}
+    ]
+    ends = kind in ("Choice", "Succeed", "Fail")
+    if not ends and ("Next" in state) == bool(state.get("End")):
+        problems.append(problem(("Next",), "give exactly one of Next or End: true"))
+    targets: list[tuple[tuple[PathPart, ...], Any]] = [
+        (("Next",), state.get("Next")),
+        (("Default",), state.get("Default")),
+    ]
+    for index, catcher in enumerate(state.get("Catch") or []):
+        if isinstance(catcher, dict):
+            targets.append((("Catch", index, "Next"), catcher.get("Next")))
+    if kind == "Choice":
+        rules = state.get("Choices")
+        if not isinstance(rules, list) or not rules:
+            problems.append(problem(("Choices",), "a Choice state needs a non-empty Choices list"))
+            rules = []
+        for index, rule in enumerate(rules):
+            why = choice.check(rule) if isinstance(rule, dict) else "a rule is an object"
+            if why is not None:
+                problems.append(problem(("Choices", index), why))
+            if isinstance(rule, dict) and "Next" not in rule:
+                problems.append(problem(("Choices", index), "a top-level rule needs a Next"))
+            elif isinstance(rule, dict):
+                targets.append((("Choices", index, "Next"), rule["Next"]))
+    for field, target in targets:
+        if target is not None and target not in states:
+            label = ".".join(str(f) for f in field)
+            problems.append(problem(field, f"{label} {target!r} names no state"))
+    for name_of_path in ("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath"):
+        value = state.get(name_of_path)
+        if isinstance(value, str) and (why := paths.check(value)) is not None:
+            problems.append(problem((name_of_path,), why))
+    result_path = state.get("ResultPath")
+    if isinstance(result_path, str) and (why := paths.check_reference(result_path)) is not None:
+        problems.append(problem(("ResultPath",), why))
+    if kind == "Task":
+        problems += _resource(state, problem)
+    if kind == "Wait" and sum(k in state for k in FIELDS["Wait"] - COMMON) != 1:
+        problems.append(
+            problem((), "a Wait state needs one of Seconds, Timestamp, SecondsPath, TimestampPath")
+        )
+    if kind == "Parallel":
+        for index, branch in enumerate(state.get("Branches") or []):
+            problems += _machine(branch, (*at, "Branches", index), source, language)
+    if kind == "Map":
+        processor = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
+        problems += _machine(state.get(processor), (*at, processor), source, language)
+        problems += _map(state, processor, problem)
+    problems += _assign(state, problem)
+    return problems
+
+
+PROCESSOR = {"ProcessorConfig", "StartAt", "States", "Comment"}
+BATCHER = {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch"}
+BATCHER |= {"MaxInputBytesPerBatchPath", "BatchInput"}
+MODES = ("INLINE", "DISTRIBUTED")
+
+
+def _map(state: dict[str, Any], processor: str, problem: Any) -> list[Problem]:
+    """A Map's ItemProcessor (its ProcessorConfig) and ItemBatcher."""
+    problems = []
+    inner = state.get(processor)
+    if isinstance(inner, dict):
+        problems += [
+            problem(
+                (processor, key),
+                f"unknown field {key!r} of {processor} (fields: {', '.join(sorted(PROCESSOR))})",
+            )
+            for key in inner
+            if key not in PROCESSOR
+        ]
+        config = inner.get("ProcessorConfig") or {}
+        mode = config.get("Mode", "INLINE") if isinstance(config, dict) else None
+        if mode not in MODES:
+            problems.append(
+                problem((processor, "ProcessorConfig", "Mode"), "Mode is INLINE or DISTRIBUTED")
+            )
+    batcher = state.get("ItemBatcher")
+    if batcher is not None:
+        if not isinstance(batcher, dict) or not BATCHER & set(batcher) - {"BatchInput"}:
+            problems.append(
+                problem(
+                    ("ItemBatcher",),
+                    "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their "
+                    "Path forms)",
+                )
+            )
+        else:
+            problems += [
+                problem(("ItemBatcher", key), f"unknown field {key!r} of ItemBatcher")
+                for key in batcher
+                if key not in BATCHER
+            ]
+    return problems
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _assign(state: dict[str, Any], problem: Any) -> list[Problem]:
+    """Variable names of an Assign (a state's, a Choice rule's, a Catch's) and their paths."""
+    found: list[tuple[tuple[PathPart, ...], Any]] = [(("Assign",), state.get("Assign"))]
+    for index, rule in enumerate(state.get("Choices") or []):
+        if isinstance(rule, dict):
+            found.append((("Choices", index, "Assign"), rule.get("Assign")))
+    for index, catcher in enumerate(state.get("Catch") or []):
+        if isinstance(catcher, dict):
+            found.append((("Catch", index, "Assign"), catcher.get("Assign")))
+    problems = []
+    for where, assign in found:
+        if assign is None:
+            continue
+        if not isinstance(assign, dict):
+            problems.append(problem(where, "Assign is an object of variables by name"))
+            continue
+        for key, value in assign.items():
+            name = str(key).removesuffix(".$")
+            if not _NAME.match(name):
+                problems.append(
+                    problem(
+                        (*where, key),
+                        f"variable name {name!r}: letters, digits and _, not starting with a digit",
+                    )
+                )
+            elif (
+                str(key).endswith(".$")
+                and isinstance(value, str)
+                and not value.startswith("States.")
+                and (why := paths.check(value))
+            ):
+                problems.append(problem((*where, key), why))
+    return problems
+
+
+LANGUAGES = ("JSONPath", "JSONata")
+JSONPATH_ONLY = {
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+}
+JSONATA_ONLY = {"Arguments", "Output", "Items"}
+
+
+NOT_YET = {
+    "ItemReader": "a Map reading its items from S3 (ItemReader) is not run by Stepwell yet: "
+    "pass the items in the state's input (ItemsPath)",
+    "ResultWriter": "a Map writing its results to S3 (ResultWriter) is not run by Stepwell yet: "
+    "its results are its output (ResultPath, OutputPath)",
+    "Credentials": "Credentials (a role to assume) is not supported: a Task runs as the "
+    "stack's runner function",
+}
+
+
+def _unknown(key: str, kind: str) -> str:
+    if key in NOT_YET:
+        return NOT_YET[key]
+    if key in JSONATA_ONLY:
+        return f"{key} is a JSONata field: set QueryLanguage: JSONata (on the machine or the state)"
+    return f"unknown field {key!r} for a {kind} state"
+
+
+def _jsonata_state(
+    name: str,
+    state: dict[str, Any],
+    states: dict[str, Any],
+    at: tuple[PathPart, ...],
+    source: SourceMap,
+    problem: Any,
+) -> list[Problem]:
+    """A state in JSONata: Arguments / Output / Assign instead of the paths, Condition rules,
+    and ``{% %}`` expressions that compile."""
+    kind = str(state["Type"])
+    allowed = (FIELDS[kind] - JSONPATH_ONLY) | {"QueryLanguage", "Output", "Assign"}
+    if kind in ("Task", "Pass", "Parallel"):
+        allowed |= {"Arguments"}
+    if kind == "Map":
+        allowed |= {"Items", "Arguments"}
+    problems = []
+    for key in state:
+        if key in JSONPATH_ONLY:
+            problems.append(
+                problem(
+                    (key,),
+                    f"{key} is a JSONPath field: a JSONata state uses Arguments, Output and Assign",
+                )
+            )
+        elif key not in allowed:
+            problems.append(problem((key,), f"unknown field {key!r} for a {kind} state"))
+    why = jsonata.check(state)
+    if why is not None:
+        problems.append(problem((), f"an expression does not compile: {why}"))
+    if kind not in ("Choice", "Succeed", "Fail") and ("Next" in state) == bool(state.get("End")):
+        problems.append(problem(("Next",), "give exactly one of Next or End: true"))
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    for index, rule in enumerate(state.get("Choices") or [] if kind == "Choice" else []):
+        if not isinstance(rule, dict) or "Condition" not in rule or "Next" not in rule:
+            problems.append(
+                problem(("Choices", index), "a JSONata rule has a Condition and a Next")
+            )
+        else:
+            targets.append(rule["Next"])
+    problems += [
+        problem((), f"{target!r} names no state")
+        for target in targets
+        if target is not None and target not in states
+    ]
+    if kind == "Task":
+        problems += _resource(state, problem)
+    for index, branch in enumerate(state.get("Branches") or []):
+        problems += _machine(branch, (*at, "Branches", index), source, "JSONata")
+    if kind == "Map":
+        problems += _machine(state.get("ItemProcessor"), (*at, "ItemProcessor"), source, "JSONata")
+    return problems
+
+
+def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
+    resource = state.get("Resource")
+    if not isinstance(resource, str) or not resource:
+        return [problem(("Resource",), "a Task needs a Resource")]
+    base = resource.removesuffix(TOKEN_SUFFIX)
+    known = base in (LAMBDA_INVOKE, PUT_EVENTS) or base in (
+        f"{START_EXECUTION}.sync",
+        f"{START_EXECUTION}.sync:2",
+    )
+    if base.startswith("arn:aws:states:::") and not known:
+        return [
+            problem(
+                ("Resource",),
+                f"{resource} is not run by Stepwell yet; it runs " + "; ".join(RESOURCES),
+            )
+        ]
+    if base.startswith("arn:") and ":lambda:" not in base and not known:
+        return [
+            problem(
+                ("Resource",),
+                f"{resource} is not a Lambda function; Stepwell runs " + "; ".join(RESOURCES),
+            )
+        ]
+    return []
+
+
+def _unreachable(
+    start: Any, states: dict[str, Any], at: tuple[PathPart, ...], source: SourceMap
+) -> list[Problem]:
+    seen: set[str] = set()
+    todo = [start] if start in states else []
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name] if isinstance(states[name], dict) else {}
+        todo += [state.get("Next"), state.get("Default")]
+        todo += [r.get("Next") for r in state.get("Choices") or [] if isinstance(r, dict)]
+        todo += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    return [
+        source.problem((*at, "States", name), "no state leads here (unreachable)", step=str(name))
+        for name in states
+        if name not in seen
+    ]
+
+
+def _has(state: Any, field: tuple[PathPart, ...]) -> bool:
+    node = state
+    for part in field:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return False
+    return True
