@@ -81,6 +81,18 @@ def ship_order(shipment: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return {"tracking": tracking, "country": country}
 
 
+DELIVERED_AFTER_CHECKS = 2
+"""The carrier reports a parcel delivered on its second tracking check."""
+
+
+@step_handler
+def track_parcel(shipment: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Ask the carrier where the parcel is: the shipment, with one more check counted and
+    whether it has been delivered (on the second check)."""
+    checks = int(shipment.get("checks", 0)) + 1
+    return {**shipment, "checks": checks, "delivered": checks >= DELIVERED_AFTER_CHECKS}
+
+
 @step_handler
 def refund_charge(refund: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Give a charge back (the compensation of charge_card); idempotent per charge."""
@@ -99,6 +111,7 @@ HANDLERS = {
     "ValidateOrderFunction": validate_order,
     "ReserveItemFunction": reserve_item,
     "ChargeCardFunction": charge_card,
+    "TrackParcelFunction": track_parcel,
     "ShipOrderFunction": ship_order,
     "RefundChargeFunction": refund_charge,
     "ReleaseStockFunction": release_stock,

@@ -1,5 +1,6 @@
 """A Step Functions state machine (statemachines/order-machine.asl.json) run as it is through
-the local stack: a Map over the lines, a Choice, a Wait, a Task with Retry and Catch."""
+the local stack: a Map over the lines, a Choice, a task token, a Wait, a Task with Retry and
+Catch, and a Choice loop that tracks the parcel until it is delivered."""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ def test_a_large_order_is_reviewed_by_task_token_held_and_charged_after_a_retry(
     detail = finished(stack, api, run_id)
     run, steps = detail["run"], steps_of(detail)
     assert run["status"] == "succeeded", run
-    assert run["output"]["amount"] == 1255.0  # OutputPath $.charge of Done
+    assert run["output"]["amount"] == 1255.0  # Done's Parameters
+    # The tracking loop: every visit of a state is a record of its own.
+    assert steps["Track parcel"]["status"] == steps["Track parcel~2"]["status"] == "succeeded"
+    assert "Track parcel~3" not in steps  # delivered on the second check
+    assert steps["Wait for carrier"]["status"] == "succeeded"
+    assert run["output"]["tracking_checks"] == 2
     assert steps["Charge"]["attempt"] == 2  # its Retry: declined for now, then charged
     assert steps["Cool off"]["status"] == "succeeded"  # approved: on to the Wait
     assert steps["Ask finance"]["status"] == "succeeded"  # the event went on the bus

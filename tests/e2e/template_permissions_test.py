@@ -202,6 +202,10 @@ def _drive(stack: LocalStack, api: Client) -> None:
     saga_run = finished(stack, api, run_g)["run"]
     assert saga_run["error"]["compensation"]["status"] == "succeeded", saga_run
 
+    # H: the Step Functions machine's small order: charged, shipped, tracked until delivered.
+    run_h = api.start_run("order-machine", SMALL_ORDER).body["run_id"]
+    assert finished(stack, api, run_h)["run"]["status"] == "succeeded"
+
     # The minute's sweep over the due index (its schedule is off in this stack).
     answer = boto3.client("lambda").invoke(
         FunctionName="stepwell-local-scheduler", Payload=b'{"sweep": true}'
