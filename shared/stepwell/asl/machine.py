@@ -447,9 +447,7 @@ class _Run:
         error, cause = error_of(failed)
         for catcher in state.get("Catch") or []:
             if _matches(catcher.get("ErrorEquals"), error):
-                output = paths.write(
-                    catcher.get("ResultPath"), data, {"Error": error, "Cause": cause}
-                )
+                output = paths.write(_result_path(catcher), data, {"Error": error, "Cause": cause})
                 return str(catcher["Next"]), output
         raise MachineFailed(error, cause) from failed
 
