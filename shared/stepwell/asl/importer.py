@@ -15,10 +15,13 @@ located in the file. Nothing is guessed: a machine with one such state is not co
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from ruamel.yaml import YAML
 
 from stepwell.asl import paths
 from stepwell.asl.loader import plain_document
@@ -295,8 +298,8 @@ def expression(data: Data) -> str:
         if all(isinstance(item, Const) for item in data.items):
             return json.dumps([item.value for item in data.items if isinstance(item, Const)])
         raise Refused(
-            "a list of results (of a Parallel) inside data read as a whole: a JSONata list "
-            "flattens the lists in it; not converted"
+            "reads the state's data whole, with a Parallel's list of results in it: a JSONata "
+            "list flattens the lists inside it; not converted"
         )
     fields = ", ".join(
         f"{json.dumps(key)}: {expression(value)}" for key, value in data.fields.items()
@@ -394,6 +397,17 @@ def convert(document: Any, source: SourceMap, name: str) -> Conversion:
     workflow["steps"] = into.steps
     workflow["output"] = output
     return Conversion(workflow, [], states)
+
+
+def to_yaml(workflow: dict[str, Any], machine_file: str) -> str:
+    """The text of a converted workflow, saying which machine file it came from."""
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # an expression stays on its line
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    out.write(f"# Converted from {machine_file} by `stepwell asl import`.\n")
+    yaml.dump(workflow, out)
+    return out.getvalue()
 
 
 class _Importer:
@@ -754,20 +768,22 @@ class _Importer:
     def output(self, endings: list[_Walked]) -> Any:
         """The run's output: the data of the path that ran (a Catch's, when its last steps
         succeeded)."""
-        if not endings:
+        rendered: list[Any] = []
+        for ending in endings:
+            try:
+                data = ending.data
+                rendered.append(template(data) if len(endings) == 1 else expression(data))
+            except Refused as refused:
+                self.refuse(ending.state, ending.at, refused)
+        if len(rendered) != len(endings) or not endings:
             return None
-        try:
-            if len(endings) == 1:
-                return template(endings[0].data)
-            text = expression(endings[0].data)
-            for ending in endings[1:]:
-                ran = " and ".join(f'steps.{key}.status = "succeeded"' for key in ending.last)
-                text = f"{ran} ? {expression(ending.data)} : {text}"
-            return "${" + text + "}"
-        except Refused as refused:
-            ending = endings[0] if len(endings) == 1 else endings[-1]
-            self.refuse(ending.state, ending.at, refused)
-            return None
+        if len(endings) == 1:
+            return rendered[0]
+        text = rendered[0]
+        for index, (ending, other) in enumerate(zip(endings[1:], rendered[1:], strict=True)):
+            ran = " and ".join(f'steps.{key}.status = "succeeded"' for key in ending.last)
+            text = f"{ran} ? {other} : {f'({text})' if index else text}"
+        return "${" + text + "}"
 
 
 def _wait(state: dict[str, Any], effective: Data) -> dict[str, Any]:

@@ -10,14 +10,10 @@ When a state has no faithful YAML equivalent nothing is written: each such state
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
-from typing import Any
 
-from ruamel.yaml import YAML
-
-from stepwell.asl.importer import convert
+from stepwell.asl.importer import convert, to_yaml
 from stepwell.asl.loader import is_asl_file, load_asl_file, machine_name, read_machine
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import load_text
@@ -88,7 +84,7 @@ def import_machine(path: Path, output: str | None, force: bool) -> int:
 
     target = path.with_name(f"{name}.yaml") if output is None else Path(output)
     shown = "standard output" if output == "-" else str(target)
-    text = _yaml(conversion.workflow, path)
+    text = to_yaml(conversion.workflow, path.name)
     try:
         workflow = load_text(text, shown)
     except DefinitionError as exc:  # the translation's own fault: say so, write nothing
@@ -122,16 +118,6 @@ def import_machine(path: Path, output: str | None, force: bool) -> int:
             "(two files may not define one workflow)"
         )
     return EXIT_OK
-
-
-def _yaml(workflow: dict[str, Any], path: Path) -> str:
-    yaml = YAML(typ="rt")
-    yaml.width = 4096  # an expression stays on its line
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    out = io.StringIO()
-    out.write(f"# Converted from {path.name} by `stepwell asl import`.\n")
-    yaml.dump(workflow, out)
-    return out.getvalue()
 
 
 def _line(problem: Problem) -> str:
