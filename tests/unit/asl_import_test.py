@@ -634,3 +634,40 @@ def test_a_map_of_more_than_one_state_stays_asl() -> None:
     ((line, state, message),) = refusals(document)
     assert (line, state) == (line_of(document, '"ItemProcessor"'), "Each")
     assert message.startswith("an ItemProcessor that is not one Task")
+
+
+def test_what_a_maps_item_task_does_that_for_each_cannot_is_located_at_that_task() -> None:
+    item = task("ReserveItemFunction", ResultSelector={"id.$": "$.id"}, End=True)
+    document = machine(
+        {
+            "Each": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "ReserveItem", "States": {"ReserveItem": item}},
+                "End": True,
+            }
+        }
+    )
+    ((line, state, message),) = refusals(document)
+    assert (line, state) == (line_of(document, '"ResultSelector"'), "ReserveItem")
+    assert message.startswith("ResultSelector in a Map's item Task")
+
+
+def test_a_handler_that_reads_the_error_stays_asl() -> None:
+    document = machine(
+        {
+            "Charge": task(
+                "ChargeCardFunction",
+                Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Tell"}],
+                End=True,
+            ),
+            "Tell": task("EmailFunction", Parameters={"why.$": "$.error.Cause"}, End=True),
+        }
+    )
+    assert refusals(document) == [
+        (
+            line_of(document, '"Tell": {'),
+            "Tell",
+            "reads the error of state 'Charge' ({Error, Cause}), which YAML gives as "
+            "steps.charge.error ({type, message}); not converted",
+        )
+    ]

@@ -502,7 +502,8 @@ class _Importer:
             effective = render(state["Parameters"], effective, _Where(name, "Parameters"))
         if kind in ("Succeed", "Wait"):
             if kind == "Wait":
-                after = [self.add(name, state, {"type": "delay", **_wait(state, effective)}, after)]
+                fields = {"type": "delay", **_wait(name, state, effective)}
+                after = [self.add(step_id(name, self.steps), state, fields, after)]
             return following, self.output_path(name, state, effective), after
         if kind == "Pass":
             result: Data = Const(state["Result"]) if "Result" in state else effective
@@ -522,11 +523,8 @@ class _Importer:
             return data
         return evaluate(state["OutputPath"], data, _Where(name, "OutputPath"))
 
-    def add(
-        self, name: str, state: dict[str, Any], fields: dict[str, Any], after: list[str]
-    ) -> str:
-        """A step for state ``name`` after the steps ``after``; its id."""
-        key = step_id(name, self.steps)
+    def add(self, key: str, state: dict[str, Any], fields: dict[str, Any], after: list[str]) -> str:
+        """Step ``key`` for a state, after the steps ``after``; its id."""
         step: dict[str, Any] = {"type": fields.pop("type")} if "type" in fields else {}
         if state.get("Comment"):
             step["description"] = state["Comment"]
@@ -579,7 +577,7 @@ class _Importer:
             self.handlers.append(_Handler(str(catcher["Next"]), given, rule, known, name, at))
         if rules:
             fields["catch"] = rules
-        return result, [self.add(name, state, fields, after)]
+        return result, [self.add(key, state, fields, after)]
 
     def call(self, resource: str, effective: Data, output: Expr) -> tuple[dict[str, Any], Data]:
         """A Task's step fields for its resource, and its result."""
@@ -688,36 +686,6 @@ class _Importer:
         ((inner_name, inner),) = inner_states.items()
         inner_at = (*here, processor_key, "States", inner_name)
         self.seen.add(inner_at)
-        try:
-            return self.for_each(name, state, inner_name, inner, effective, after)
-        except Refused as refused:
-            if refused.state is None and refused.where and refused.where[0] in inner:
-                refused.state = (inner_name, inner_at)
-            raise
-
-    def for_each(
-        self,
-        name: str,
-        state: dict[str, Any],
-        inner_name: str,
-        inner: dict[str, Any],
-        effective: Data,
-        after: list[str],
-    ) -> tuple[Data, list[str]]:
-        for key in ("ResultSelector", "ResultPath", "OutputPath", "Catch", "QueryLanguage"):
-            if key in inner:
-                raise Refused(
-                    f"{key} in a Map's item Task: a YAML for_each step's output is its items' "
-                    "results as the function returns them; not converted",
-                    (key,),
-                )
-        resource = _resource(inner)
-        if resource.startswith("arn:aws:states:::"):
-            raise Refused(
-                f"{resource} per item: a YAML for_each step here runs a function per item",
-                ("Resource",),
-            )
-        retry = _retry(inner)
         where = _Where(name, "ItemsPath")
         items = (
             evaluate(state["ItemsPath"], effective, where) if "ItemsPath" in state else effective
@@ -725,25 +693,19 @@ class _Importer:
         child: Data = Expr("item")
         if "ItemSelector" in state:
             child = render(state["ItemSelector"], effective, _Where(name, "ItemSelector", True))
-        if "InputPath" in inner:
-            child = evaluate(inner["InputPath"], child, _Where(inner_name, "InputPath", True))
-        if "Parameters" in inner:
-            child = render(inner["Parameters"], child, _Where(inner_name, "Parameters", True))
         fields: dict[str, Any] = {"for_each": "${" + expression(items) + "}"}
         fields["max_parallel"] = min(int(state.get("MaxConcurrency") or 1000), 1000)
         if "ToleratedFailurePercentage" in state:
             fields["tolerated_failures"] = f"{float(state['ToleratedFailurePercentage']):g}%"
         elif state.get("ToleratedFailureCount"):
             fields["tolerated_failures"] = int(state["ToleratedFailureCount"])
-        fields["function"] = resource
-        if child != Expr("item"):
-            fields["input"] = _input(child)
-        if retry:
-            fields["retry"] = retry
-        if "TimeoutSeconds" in inner:
-            fields["timeout"] = duration(inner["TimeoutSeconds"])
-        described = state if state.get("Comment") else inner
-        key = self.add(name, described, fields, after)
+        try:
+            fields.update(_item_task(inner_name, inner, child))
+        except Refused as refused:
+            refused.state = refused.state or (inner_name, inner_at)
+            raise
+        key = step_id(name, self.steps)
+        self.add(key, state if state.get("Comment") else inner, fields, after)
         return Expr(f"steps.{key}.output"), [key]
 
     def handle(self, handler: _Handler) -> list[_Walked]:
@@ -786,13 +748,43 @@ class _Importer:
         return "${" + text + "}"
 
 
-def _wait(state: dict[str, Any], effective: Data) -> dict[str, Any]:
+def _item_task(name: str, task: dict[str, Any], item: Data) -> dict[str, Any]:
+    """The step fields of a Map's one Task, run per item (its input rendered over ``item``)."""
+    for key in ("ResultSelector", "ResultPath", "OutputPath", "Catch", "QueryLanguage"):
+        if key in task:
+            raise Refused(
+                f"{key} in a Map's item Task: a YAML for_each step's output is its items' "
+                "results as the function returns them; not converted",
+                (key,),
+            )
+    resource = _resource(task)
+    if resource.startswith("arn:aws:states:::"):
+        raise Refused(
+            f"{resource} per item: a YAML for_each step here runs a function per item",
+            ("Resource",),
+        )
+    fields: dict[str, Any] = {"function": resource}
+    retry = _retry(task)
+    if "InputPath" in task:
+        item = evaluate(task["InputPath"], item, _Where(name, "InputPath", True))
+    if "Parameters" in task:
+        item = render(task["Parameters"], item, _Where(name, "Parameters", True))
+    if item != Expr("item"):  # without input, a for_each child's input is its item
+        fields["input"] = _input(item)
+    if retry:
+        fields["retry"] = retry
+    if "TimeoutSeconds" in task:
+        fields["timeout"] = duration(task["TimeoutSeconds"])
+    return fields
+
+
+def _wait(name: str, state: dict[str, Any], effective: Data) -> dict[str, Any]:
     if "Seconds" in state:
         return {"duration": duration(state["Seconds"])}
     if "Timestamp" in state:
         return {"until": state["Timestamp"]}
     if "TimestampPath" in state:
-        until = evaluate(state["TimestampPath"], effective, _Where("", "TimestampPath"))
+        until = evaluate(state["TimestampPath"], effective, _Where(name, "TimestampPath"))
         return {"until": "${" + expression(until) + "}"}
     raise Refused(
         "SecondsPath: a YAML delay's duration is written in the file, not read from the data; "
