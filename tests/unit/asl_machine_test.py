@@ -469,6 +469,20 @@ def test_catch_without_result_path_replaces_the_input_with_the_error() -> None:
     assert result.output["Error"] == "Broken" and "kept" not in result.output
 
 
+def test_catch_with_result_path_null_keeps_the_input_and_drops_the_error() -> None:
+    states = {
+        "Work": {
+            "Type": "Task",
+            "Resource": "WorkFunction",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Report"}],
+            "End": True,
+        },
+        "Report": {"Type": "Pass", "End": True},
+    }
+    _, result = run(states, {"kept": True}, lambda issue: Fail("Broken", "it broke"))
+    assert result.output == {"kept": True}
+
+
 def test_task_failed_does_not_catch_a_timeout_but_states_timeout_does() -> None:
     def machine_with(errors: list[str]) -> dict[str, Any]:
         return {

@@ -40,8 +40,9 @@ def machine_name(path: Path) -> str:
     return next(path.name[: -len(s)] for s in SUFFIXES if path.name.endswith(s))
 
 
-def load_asl_file(path: Path) -> LoadedCode:
-    """The machine of ``path`` as a workflow; raise DefinitionError with every problem."""
+def read_machine(path: Path) -> tuple[Any, SourceMap, str]:
+    """The checked document of ``path`` (as loaded, with its lines), where each part of it is,
+    and the file's text; raise DefinitionError with every problem."""
     filename = str(path)
     text = path.read_text(encoding="utf-8")
     try:
@@ -56,8 +57,15 @@ def load_asl_file(path: Path) -> LoadedCode:
     problems = check(document, source)
     if problems:
         raise DefinitionError(problems)
+    return document, source, text
+
+
+def load_asl_file(path: Path) -> LoadedCode:
+    """The machine of ``path`` as a workflow; raise DefinitionError with every problem."""
+    document, source, text = read_machine(path)
+    filename = str(path)
     name = machine_name(path)
-    plain = _plain(document)
+    plain = plain_document(document)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     timeout = plain.get("TimeoutSeconds")
     fields: dict[str, Any] = {
@@ -117,10 +125,10 @@ def _locator(
     return lambda message: source.problem(where, message, step=state, field=str(where[-1]))
 
 
-def _plain(node: Any) -> Any:
+def plain_document(node: Any) -> Any:
     """The document as plain dicts and lists (what the machine reads)."""
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain_document(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain_document(v) for v in node]
     return node

@@ -340,7 +340,7 @@ class _Run(JsonataStates):
             if matches(catcher.get("ErrorEquals"), error):
                 output = {"Error": error, "Cause": cause}
                 self._assign_paths(catcher.get("Assign"), output)
-                return str(catcher["Next"]), paths.write(catcher.get("ResultPath"), data, output)
+                return str(catcher["Next"]), paths.write(_result_path(catcher), data, output)
         raise MachineFailed(error, cause) from failed
 
 

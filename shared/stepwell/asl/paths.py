@@ -88,7 +88,7 @@ def _selects_many(path: str) -> bool:
 _STEP = re.compile(r"\.([A-Za-z_$][\w$-]*)|\['([^']*)'\]|\[(\d+)\]")
 
 
-def _reference(path: str) -> list[str | int]:
+def reference(path: str) -> list[str | int]:
     """``$.a.b[0]`` -> ``["a", "b", 0]``; PathError for anything but names and indexes."""
     if not path.startswith("$"):
         raise PathError(f"ResultPath {path!r} must start with $")
@@ -106,7 +106,7 @@ def _reference(path: str) -> list[str | int]:
 def check_reference(path: str) -> str | None:
     """Why ``path`` cannot be a ResultPath (None: it can)."""
     try:
-        _reference(path)
+        reference(path)
     except PathError as exc:
         return str(exc)
     return None
@@ -119,7 +119,7 @@ def write(path: str | None, data: Any, result: Any) -> Any:
         return data
     if path is None or path == "$":
         return result
-    parts = _reference(path)
+    parts = reference(path)
     root = copy.deepcopy(data) if isinstance(data, dict | list) else {}
     node: Any = root
     for at, part in enumerate(parts):

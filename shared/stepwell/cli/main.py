@@ -23,6 +23,7 @@ COMMANDS = {
     "run": ("run", "Run one workflow to its end through the local stack and print the result."),
     "time": ("time", "Show, advance or resume the virtual clock of stepwell dev."),
     "ui": ("ui", "Serve the dashboard on 127.0.0.1 against a deployed stack (SigV4-signed)."),
+    "asl": ("asl", "Step Functions machines: `asl import FILE` writes one as Stepwell YAML."),
 }
 
 
