@@ -131,7 +131,8 @@ class _Run(JsonataStates):
             if kind == "Task":
                 result = self.task(name, state, lambda: self._parameters(state, effective))
             else:
-                effective = self._parameters(state, effective)
+                if kind != "Map":  # a Map's Parameters select each item (ItemSelector)
+                    effective = self._parameters(state, effective)
                 if kind == "Pass":
                     result = state.get("Result", effective)
                 elif kind == "Wait":
@@ -205,8 +206,9 @@ class _Run(JsonataStates):
         A ``.waitForTaskToken`` task's result is the token's answer; its Retry covers the
         wait too."""
         retriers = [dict(r) for r in state.get("Retry") or []]
-        tokened = str(state.get("Resource", "")).endswith(TOKEN_SUFFIX)
-        policy = None if self.counted or tokened else tasks.engine_retry(retriers)
+        # The engine's retry policy is a function's: the other resources are retried here.
+        function = tasks.names_function(str(state.get("Resource", "")))
+        policy = tasks.engine_retry(retriers) if function and not self.counted else None
         if policy is not None:  # one retrier: the engine's own retries, on one record
             return tasks.invoke(self.ctx, name, state, payload(), policy)
 
@@ -246,7 +248,7 @@ class _Run(JsonataStates):
         items = paths.read(state.get("ItemsPath"), data, self.context)
         if not isinstance(items, list):
             raise MachineFailed("States.Runtime", f"Map {name!r}: ItemsPath gives no list")
-        selector = state.get("ItemSelector")
+        selector = state.get("ItemSelector", state.get("Parameters"))
 
         def given(context: dict[str, Any], value: Any) -> Any:
             return paths.render(selector, data, context, self.ctx.random) if selector else value

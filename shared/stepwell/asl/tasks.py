@@ -32,6 +32,13 @@ def function_of(name: str) -> str:
     return found.group(1) if found else name
 
 
+def names_function(resource: str) -> bool:
+    """Whether a Task's Resource calls a function and waits for nothing more (a function of
+    the template, an ARN, ``lambda:invoke``; not a token, an event or a child run)."""
+    waits = resource.endswith(TOKEN_SUFFIX)
+    return not waits and not resource.startswith((PUT_EVENTS, START_EXECUTION))
+
+
 def key_name(state: str) -> str:
     """A state's name as a step name (the characters step keys reserve become ``_``)."""
     return re.sub(r"[.~\[\]/]", "_", state).strip()[:80] or "state"
