@@ -515,7 +515,7 @@ class _Importer:
             result, after = self.map(name, state, here, effective, after)
         if "ResultSelector" in state:
             result = render(state["ResultSelector"], result, _Where(name, "ResultSelector"))
-        merged = write(data, _result_path(state), result)
+        merged = write(data, paths.result_path(state), result)
         return following, self.output_path(name, state, merged), after
 
     def output_path(self, name: str, state: dict[str, Any], data: Data) -> Data:
@@ -572,7 +572,7 @@ class _Importer:
                 f"reads the error of state {name!r} ({{Error, Cause}}), which YAML gives as "
                 f"steps.{key}.error ({{type, message}}); not converted"
             )
-            given = write(data, _result_path(catcher), error)
+            given = write(data, paths.result_path(catcher), error)
             at = (*here, "Catch", index)
             self.handlers.append(_Handler(str(catcher["Next"]), given, rule, known, name, at))
         if rules:
@@ -891,13 +891,6 @@ def _caught(error: str, index: int) -> str:
             ("Catch", index),
         )
     return error
-
-
-def _result_path(state: dict[str, Any]) -> str | None:
-    if "ResultPath" in state and state["ResultPath"] is None:
-        return "null"
-    value = state.get("ResultPath")
-    return None if value is None else str(value)
 
 
 def _targets(state: dict[str, Any]) -> list[str]:

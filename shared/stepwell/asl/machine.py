@@ -147,7 +147,7 @@ class _Run(JsonataStates):
         if "ResultSelector" in state:
             result = self._render(state["ResultSelector"], result)
         self._assign_paths(state.get("Assign"), result)
-        merged = paths.write(_result_path(state), data, result)
+        merged = paths.write(paths.result_path(state), data, result)
         return following, paths.read(state.get("OutputPath"), merged, self.context)
 
     def _parameters(self, state: dict[str, Any], effective: Any) -> Any:
@@ -342,12 +342,5 @@ class _Run(JsonataStates):
             if matches(catcher.get("ErrorEquals"), error):
                 output = {"Error": error, "Cause": cause}
                 self._assign_paths(catcher.get("Assign"), output)
-                return str(catcher["Next"]), paths.write(_result_path(catcher), data, output)
+                return str(catcher["Next"]), paths.write(paths.result_path(catcher), data, output)
         raise MachineFailed(error, cause) from failed
-
-
-def _result_path(state: dict[str, Any]) -> str | None:
-    if "ResultPath" in state and state["ResultPath"] is None:
-        return "null"
-    value = state.get("ResultPath")
-    return None if value is None else str(value)

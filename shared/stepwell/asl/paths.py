@@ -112,6 +112,15 @@ def check_reference(path: str) -> str | None:
     return None
 
 
+def result_path(state: dict[str, Any]) -> str | None:
+    """A state's (or a catcher's) ResultPath as :func:`write` takes it (``"null"``: JSON
+    null, the input goes on unchanged; None: no ResultPath, the result replaces the input)."""
+    if "ResultPath" in state and state["ResultPath"] is None:
+        return "null"
+    value = state.get("ResultPath")
+    return None if value is None else str(value)
+
+
 def write(path: str | None, data: Any, result: Any) -> Any:
     """``data`` with ``result`` placed at ``path`` (``$``: the result replaces the input;
     JSON ``null`` ResultPath, given as the string ``"null"``: the input goes on unchanged)."""
