@@ -3,7 +3,7 @@
 from stepwell.code.batch import BatchResult, Outcome
 from stepwell.code.callbacks import Callback
 from stepwell.code.context import Context
-from stepwell.code.errors import RunCancelled, StepFailed
+from stepwell.code.errors import MapFailed, ParallelFailed, RunCancelled, StepFailed
 from stepwell.code.saga import Saga
 from stepwell.code.workflow import workflow
 from stepwell.definition.models import Workflow
@@ -12,7 +12,9 @@ __all__ = [
     "BatchResult",
     "Callback",
     "Context",
+    "MapFailed",
     "Outcome",
+    "ParallelFailed",
     "RunCancelled",
     "Saga",
     "StepFailed",

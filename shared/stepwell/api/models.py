@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from stepwell.code.protocol import kind_of
 from stepwell.definition.models import Workflow
 from stepwell.engine.decision import TimelineEntry
 from stepwell.engine.events import CallbackReceived
@@ -495,7 +496,7 @@ def step_view(step: StepState, run_id: str) -> StepView:
         copied_from=step.copied_from,
         usage=Usage(**vars(step.usage)),
         name=step.name,
-        kind=(step.spec or {}).get("type"),
+        kind=kind_of(step.spec) or None,
         after=list(step.after),
     )
 

@@ -26,7 +26,8 @@ from stepwell.api.models import (
 )
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, segment
-from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_cursor
+from stepwell.api.runs import RunId, StepKey, _act, _changed, _run, _step, _with_cursor
+from stepwell.code.protocol import FOR_EACH, kind_of
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState, child_key
 from stepwell.store.port import Page
@@ -96,13 +97,29 @@ def _waiting(deps: ApiDeps, run_id: str, step: str, what: str) -> tuple[RunState
     return run, key, record
 
 
+def _fan_out(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
+    """The run, key and record of a for_each step: a YAML one, or a code-first ctx.for_each
+    (known by its record); 404 for any other step."""
+    run = _run(deps, run_id)
+    if deps.orchestrator.pinned(run).code is not None:
+        record = deps.store.load(run.id, [key]).steps.get(key)
+        if record is None or kind_of(record.spec) != FOR_EACH:
+            raise errors.not_found(f"step {key!r} of run {run.id} is not a ctx.for_each step")
+        return run, key, record
+    run, key, record = _step(deps, run_id, key)
+    spec = deps.orchestrator.pinned(run).steps.get(key)
+    if spec is None or getattr(spec, "for_each", None) is None:
+        raise errors.not_found(f"step {key!r} of run {run.id} is not a for_each step")
+    return run, key, record
+
+
 @router.get(
     "/runs/<run_id>/steps/<step>/children",
     summary="A for_each step's children",
     description=(
-        "The children of a for_each step in item order, a page at a time (each child read by "
-        "its key: a page costs its own size, however wide the fan-out). Children that have not "
-        "started are listed as pending."
+        "The children of a for_each step (or a code-first ctx.for_each) in item order, a page "
+        "at a time (each child read by its key: a page costs its own size, however wide the "
+        "fan-out). Children that have not started are listed as pending."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -115,10 +132,7 @@ def list_children(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChildrenPage:
     deps = current()
-    run, key, record = _step(deps, segment(run_id), segment(step))
-    spec = deps.orchestrator.pinned(run).steps.get(key)
-    if spec is None or getattr(spec, "for_each", None) is None:
-        raise errors.not_found(f"step {key!r} of run {run.id} is not a for_each step")
+    run, key, record = _fan_out(deps, segment(run_id), segment(step))
     total = record.items_total if record else None
     start = int(cursor or 0)
 

@@ -9,10 +9,10 @@
         ...
 
 Each call is a step with a name (unique in its scope; a repeated name gets ``#2``, ``#3`` ...).
-Issued steps (task, http, agent, notify, shell, sleep, approval, callback, child workflow) are
-run by the engine: the function suspends at a step until it has ended, and later replays return
-its stored result. Inline steps (``ctx.step``, ``ctx.operation``, ``ctx.now``) run in the
-replay itself and their results are recorded. See docs/code-first.md.
+Issued steps (task, for_each, http, agent, notify, shell, sleep, approval, callback, child
+workflow) are run by the engine: the function suspends at a step until it has ended, and later
+replays return its stored result. Inline steps (``ctx.step``, ``ctx.operation``, ``ctx.now``)
+run in the replay itself and their results are recorded. See docs/code-first.md.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from stepwell.code.errors import (
     Suspend,
 )
 from stepwell.code.logger import ReplayLogger
-from stepwell.code.protocol import POLL, Checkpoint, Issue, Recorded
+from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded
 from stepwell.code.replay import Replay, describe_scope, error_of, to_json
 from stepwell.code.specs import (
     Duration,
@@ -609,6 +609,41 @@ class Context:
 
     # -- fan-outs ---------------------------------------------------------------------------
 
+    def for_each(
+        self,
+        name: str,
+        function: str,
+        items: Sequence[Any],
+        max_concurrency: int = 10,
+        tolerated_failures: int | str = 0,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+        heartbeat: Duration | None = None,
+    ) -> list[Any]:
+        """Invoke ``function`` once per item (its input is the item), as one engine step: a
+        YAML ``for_each`` task step, whose children the engine starts, retries and counts, at
+        most ``max_concurrency`` (1 to 1000) at once; the replay is woken once, when the fan-out
+        is decided, not per item. Returns the outputs in item order (None for a failed child
+        while the failures are within ``tolerated_failures``: a count, or a share of the items
+        like ``"10%"``); one failure more raises MapFailed (``.results``, ``.errors`` by index).
+        ``retry``, ``timeout`` and ``heartbeat`` apply to each child, as in ``ctx.task``."""
+        from stepwell.code import foreach
+
+        self._enter("for_each", name)
+        values = foreach.items_of(name, items)
+        spec = foreach.spec_of(
+            name, function, max_concurrency, tolerated_failures, retry, timeout, heartbeat
+        )
+        total = len(values)
+        tolerated = foreach.tolerated_of(tolerated_failures, total)
+
+        def outputs(record: Recorded) -> list[Any]:
+            foreach.raise_failed(record, total, tolerated)
+            output = _result(record)
+            return list(output) if isinstance(output, list) else [None] * total  # a dry run
+
+        return cast(list[Any], self._issued(name, FOR_EACH, values, spec, result=outputs))
+
     def parallel(
         self,
         name: str,
@@ -760,8 +795,16 @@ class Context:
             self._last = [key]
         return key, position, record, after
 
-    def _issued(self, name: str, kind: str, input: Any, spec: dict[str, Any]) -> Any:
-        """A step the engine runs: its stored result, or an Issue and a suspension."""
+    def _issued(
+        self,
+        name: str,
+        kind: str,
+        input: Any,
+        spec: dict[str, Any],
+        result: Callable[[Recorded], Any] | None = None,
+    ) -> Any:
+        """A step the engine runs: its stored result (``result(record)``; by default its output
+        or its failure raised), or an Issue and a suspension."""
         state = self._state
         key, position, record, after = self._reach(name, kind)
         if record is None or not record.ended or record.status == "cancelled":
@@ -773,7 +816,7 @@ class Context:
             raise state.suspend(key)
         if not record.ended:
             raise state.suspend(key)
-        return _result(record)
+        return (result or _result)(record)
 
     def _inline(
         self,

@@ -17,16 +17,37 @@ Everything here is plain JSON on the wire (``to_dict`` / ``from_dict``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 WORKFLOW_KEY = "$workflow"
 """The key of a code-first run's own step: its attempts are the replays of the function."""
 
+FOR_EACH = "for_each"
+"""``ctx.for_each``: a task step with ``for_each`` over the items the code gave (issued as the
+step's input). The engine fans it out as it does a YAML ``for_each`` task step: one child per
+item, counted on the one record, and the replay is woken once the fan-out is decided."""
+
+FOR_EACH_ITEMS = "${items}"
+"""The ``for_each`` of a ``ctx.for_each`` step: the items the code gave (the engine evaluates it
+over ``items``, the step's own input)."""
+
 ISSUED_KINDS = frozenset(
-    {"task", "http", "agent", "notify", "shell", "delay", "approval", "callback", "workflow"}
+    {
+        "task",
+        "http",
+        "agent",
+        "notify",
+        "shell",
+        "delay",
+        "approval",
+        "callback",
+        "workflow",
+        FOR_EACH,
+    }
 )
-"""Kinds the engine runs (the engine step type of the same name)."""
+"""Kinds the engine runs (the engine step type of the same name; ``for_each``: a task)."""
 
 INLINE_KINDS = frozenset({"step", "now", "operation", "child", "poll"})
 """Kinds the replay runs itself and checkpoints (``operation``: a user-defined kind, whose own
@@ -34,6 +55,20 @@ name is kept in ``Checkpoint.operation``; ``poll``: a wait_for_condition, whose 
 replay runs, issued again as ``poll`` on its one record until the check is met)."""
 
 POLL = "poll"
+
+
+def step_type(kind: str) -> str:
+    """The engine step type an issued kind runs as (``for_each`` is a task with ``for_each``)."""
+    return "task" if kind == FOR_EACH else kind
+
+
+def kind_of(spec: Mapping[str, Any] | None) -> str:
+    """The kind of a step record as the code made it, from its spec (``for_each`` for a task
+    with ``for_each``; else the spec's type)."""
+    found = spec or {}
+    kind = str(found.get("type") or "")
+    return FOR_EACH if kind == "task" and found.get("for_each") is not None else kind
+
 
 Status = Literal[
     "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"

@@ -63,6 +63,7 @@ _KIND_WORDS = {
     "now": "a ctx.now()",
     "parallel": "a parallel",
     "map": "a map",
+    "for_each": "a for_each",
     "child": "a child block",
 }
 

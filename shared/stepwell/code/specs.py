@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from stepwell.code.protocol import step_type
 from stepwell.definition.durations import DURATION_HELP, format_duration, parse_duration
 from stepwell.definition.models import Retry, Step
 
@@ -123,7 +124,7 @@ def check_spec(key: str, kind: str, spec: dict[str, Any]) -> None:
     """Check an issued step's definition as the engine will, so a mistake is raised at the
     call (naming the step) rather than failing the step later."""
     try:
-        _step_adapter().validate_python({**spec, "type": kind})
+        _step_adapter().validate_python({**spec, "type": step_type(kind)})
     except ValidationError as exc:
         raise ValueError(f"step {key!r}: {_problems(exc, skip=1)}") from None
 

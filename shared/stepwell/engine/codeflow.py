@@ -24,6 +24,7 @@ from typing import Any, cast
 from pydantic import TypeAdapter, ValidationError
 
 from stepwell.code.protocol import (
+    FOR_EACH,
     INLINE_KINDS,
     ISSUED_KINDS,
     POLL,
@@ -31,6 +32,7 @@ from stepwell.code.protocol import (
     Checkpoint,
     Issue,
     Yield,
+    step_type,
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
@@ -59,7 +61,8 @@ def continued_id(run_id: str) -> str:
 
 
 def spec_of(work: Work, key: str) -> Step:
-    """The definition of a step of a code-first run (kept on its record)."""
+    """The definition of a step of a code-first run (kept on its record; a ctx.for_each
+    child's is its parent's task, see fanout.child_spec)."""
     if key == WORKFLOW_KEY:
         # Not one of the step types a definition may hold (Step), but a step all the same: the
         # engine treats it as a dispatched kind with a timeout and a retry policy.
@@ -67,11 +70,24 @@ def spec_of(work: Work, key: str) -> Step:
     record = work.peek(key)
     if record is None or record.spec is None:
         raise KeyError(f"step {key!r} of code-first run {work.run.id} has no definition")
-    return _parse(record.spec)
+    return parse_spec(record.spec)
 
 
-def _parse(spec: dict[str, Any]) -> Step:
+def parse_spec(spec: dict[str, Any]) -> Step:
+    """A code-first step's definition from the spec on its record."""
     return _STEP.validate_python(spec)
+
+
+def expression_data(work: Work, key: str | None, child: StepState | None = None) -> dict[str, Any]:
+    """What the expressions of a code-first step see: the run's data as its waits see it, and
+    ``items``, the step's own input (a ctx.for_each's ``for_each`` is ``${items}``: the items
+    the code gave); a for_each child's ``item`` and ``index`` too."""
+    record = work.peek(key) if key is not None else None
+    data = {**_data(work), "items": record.input if record is not None else None}
+    if child is not None:
+        data["item"] = child.item
+        data["index"] = child.index
+    return data
 
 
 # -- the replay step -------------------------------------------------------------------------
@@ -238,7 +254,7 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
     known = work.peek(issue.key)
     if known is not None and (known.spec is not None or known.status != "pending"):
         return  # issued by an earlier answer of the same replay
-    spec_doc: dict[str, Any] = {**issue.spec, "type": issue.kind}
+    spec_doc: dict[str, Any] = {**issue.spec, "type": step_type(issue.kind)}
     step = StepState(
         key=issue.key,
         name=issue.name,
@@ -258,7 +274,7 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         )
         return
     try:
-        spec = _parse(spec_doc)
+        spec = parse_spec(spec_doc)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'][1:]) or 'step'}: {error['msg']}"
@@ -266,17 +282,38 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         )
         flow.fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
         return
+    if (issue.kind == FOR_EACH) != (spec.for_each is not None):
+        flow.fail_step(
+            work,
+            step,
+            "InvalidStep",
+            f"step '{issue.name}' ({issue.kind}): for_each is ctx.for_each's alone",
+        )
+        return
     if work.run.dry_run:
         step.dry_run = True
         work.note("step_dry_run", step, f"dry run: {issue.kind} step recorded, not run")
         flow.succeed(work, step, None)
         return
-    if issue.kind in ("approval", "delay", "callback"):
+    if issue.kind == FOR_EACH:
+        _fan_out(work, step)
+    elif issue.kind in ("approval", "delay", "callback"):
         from stepwell.engine import waits
 
         waits.open(work, step, spec, _data(work))
     else:
         attempts.start(work, step, spec)
+
+
+def _fan_out(work: Work, step: StepState) -> None:
+    """A ctx.for_each: the engine's for_each over the items the code gave (its input)."""
+    from stepwell import expressions
+    from stepwell.engine import fanout
+
+    try:
+        fanout.start(work, step, expression_data(work, step.key))
+    except expressions.ExpressionError as exc:
+        flow.fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
 
 
 def _poll(work: Work, issue: Issue, replay: int) -> None:

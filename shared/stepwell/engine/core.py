@@ -269,7 +269,9 @@ def _replay_lost(work: Work) -> bool:
     main = work.peek(WORKFLOW_KEY)
     if main is None or main.status != "waiting" or main.waiting_for != "steps":
         return False
-    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY]
+    # The replay waits for steps it reached, not for the children of a ctx.for_each (counted
+    # on their parent, whose end wakes it).
+    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY and r.index is None]
     ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
     since = main.attempt_started_at
     last = max([t for t in [since, *ends] if t is not None], default=None)
@@ -329,9 +331,11 @@ def _on_continue(work: Work, event: Continue) -> None:
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
-    known = parse_key(event.key)[0] in work.definition.steps
+    step_id, index = parse_key(event.key)
+    code_child = work.definition.code is not None and index is not None  # of a ctx.for_each
+    known = step_id in work.definition.steps or code_child
     record = work.peek(event.key) if known else None
-    top_level = known and parse_key(event.key)[1] is None
+    top_level = known and index is None
     if work.run.terminal or (record is None and not top_level) or (record and record.terminal):
         work.note("skip_ignored", event.key, "the step is not open")
         return
@@ -415,10 +419,14 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
     if key is None:
         return keys
     keys.add(key)
-    if definition.code is not None:
-        keys.add(WORKFLOW_KEY)  # every end of a step may wake the replay
-        return keys
     step_id, index = parse_key(key)
+    if definition.code is not None:
+        if index is None:
+            keys.add(WORKFLOW_KEY)  # every end of a step may wake the replay
+        elif isinstance(event, ItemReady):
+            keys.add(step_id)  # a ctx.for_each child starts from its parent's items
+        # (a child's other decisions read the child alone: its definition is on its record)
+        return keys
     if index is not None:
         # A child's decision reads the child alone (its end is counted on the parent later);
         # starting it reads its parent and what its expressions read.

@@ -16,6 +16,11 @@ ended steps, the parent's start time) and kept in memory per process (:func:`ite
 A child without a timeout has no due time of its own: the watch also finds an attempt whose
 lease ran out with no result.
 
+A code-first ``ctx.for_each`` is this same fan-out: a task step issued with ``for_each``
+``${items}``, evaluated over the step's own input (the items the code gave, see
+``codeflow.expression_data``); as a code-first step's definition lives on its record, each
+child's goes on the child's (:func:`child_spec`), so its decisions read the child alone.
+
 A count is carried out after the child's own write: an invocation that dies in between loses
 the count (never doubles it: the child is already ended, so a repeated result is a duplicate),
 and one that dies after a count loses the start of the slot it claimed. The parent's *watch*
@@ -34,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
-from stepwell.definition.models import Workflow
+from stepwell.definition.models import Step, Workflow
 from stepwell.engine import flow
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
@@ -136,8 +141,33 @@ def on_ready(work: Work, event: ItemReady) -> None:
         child.started_at = work.now
         flow.fail_step(work, child, "ExpressionError", str(exc))
         return
-    child = work.new_step(event.key, item=item, pending_deps=0)
+    child = work.new_step(event.key, item=item, pending_deps=0, spec=child_spec(parent.spec))
     flow.begin(work, child, flow.expression_data(work, parent_key, child))
+
+
+FANOUT_FIELDS = ("for_each", "max_parallel", "tolerated_failures", "min_successful")
+"""A fan-out's own fields: what its children's definition leaves out."""
+
+
+def child_spec(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A child's definition on its record: a code-first fan-out's (kept on its record) without
+    the fan-out's fields, so each child's decisions read the child alone; None for a YAML
+    fan-out's (its children's is the definition's step)."""
+    if spec is None:
+        return None
+    return {name: value for name, value in spec.items() if name not in FANOUT_FIELDS}
+
+
+def spec_in(definition: Workflow, parent: StepState) -> Step:
+    """A fan-out's definition: its step in the definition, or (code-first) its record's."""
+    found = definition.steps.get(parent.key)
+    if found is not None:
+        return found
+    if parent.spec is None:
+        raise KeyError(f"workflow {definition.name} has no step {parent.key!r}")
+    from stepwell.engine import codeflow
+
+    return codeflow.parse_spec(parent.spec)
 
 
 def child_ended(work: Work, child: StepState) -> None:
@@ -179,7 +209,7 @@ def after_count(definition: Workflow, parent: StepState, count: CountItem) -> li
     """What the counters returned by a count call for: fail the fan-out (the failure past the
     tolerated ones), settle it (the last child ended), or start the child of the claimed
     slot. Pure: exactly one count sees each of these."""
-    spec = definition.steps[parent.key]
+    spec = spec_in(definition, parent)
     total = parent.items_total or 0
     tolerated, needed = spec.tolerated(total), spec.needed(total)
     if parent.children_failed > tolerated:
@@ -239,7 +269,10 @@ def _stop_the_rest(work: Work, parent: StepState) -> None:
 
 
 def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict[str, Any]) -> None:
+    """Fail the fan-out: its output holds the outputs of the children that succeeded (in item
+    order, None elsewhere), its error the failed children's errors by index."""
     _add_usage_to_run(work, parent)
+    parent.output, failures = _outcomes(work, parent)
     which = f"item {index}" if index is not None else "an item"
     flow.fail_step(
         work,
@@ -247,7 +280,34 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
         "ForEachFailed",
         f"{which} failed ({error.get('type')}: {error.get('message')}); "
         f"{parent.children_failed} failed, {tolerated} tolerated",
+        errors=failures,
     )
+
+
+def _outcomes(work: Work, parent: StepState) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The outputs of the children started so far (None for the others) and the errors of the
+    failed ones (``{"index", "type", "message"}``), read in one batch."""
+    assert parent.items_total is not None
+    started = [child_key(parent.key, i) for i in range(min(parent.next_child, parent.items_total))]
+    work.state.require(set(started) - set(work.steps))
+    outputs: list[Any] = [None] * parent.items_total
+    failures: list[dict[str, Any]] = []
+    for index, key in enumerate(started):
+        child = work.peek(key)
+        if child is None:
+            continue
+        if child.status in ("succeeded", "skipped"):
+            outputs[index] = child.output
+        elif child.status == "failed":
+            error = child.error or {}
+            failures.append(
+                {
+                    "index": index,
+                    "type": error.get("type", "StepFailed"),
+                    "message": error.get("message", ""),
+                }
+            )
+    return outputs, failures
 
 
 def _gather(work: Work, parent: StepState) -> None:

@@ -70,7 +70,12 @@ def expression_data(
     work: Work, step_id: str | None, child: StepState | None = None, *, every: bool = False
 ) -> dict[str, Any]:
     """What expressions see: input, steps.<id>.input/output/status/error, context, item,
-    index, run (``every``: every step, whatever the expressions read)."""
+    index, run (``every``: every step, whatever the expressions read). A code-first run's
+    steps see what :func:`codeflow.expression_data` gives them."""
+    if work.definition.code is not None:
+        from stepwell.engine import codeflow
+
+        return codeflow.expression_data(work, step_id, child)
     refs = None if every else step_refs(work.definition, step_id)
     if refs is None:
         work.state.require_all()
@@ -269,9 +274,10 @@ def skip(work: Work, step: StepState, reason: str, output: Any = None) -> None:
     _ended(work, step)
 
 
-def fail_step(work: Work, step: StepState, error_type: str, message: str) -> None:
-    """The step failed for good (no retry left)."""
-    step.error = {"type": error_type, "message": message}
+def fail_step(work: Work, step: StepState, error_type: str, message: str, **details: Any) -> None:
+    """The step failed for good (no retry left); ``details`` go on its error (the event on the
+    bus carries the type and message alone)."""
+    step.error = {"type": error_type, "message": message, **details}
     _finish(work, step, "failed")
     work.note("step_failed", step, f"{error_type}: {message}", error=error_type)
     work.emit(
@@ -282,7 +288,7 @@ def fail_step(work: Work, step: StepState, error_type: str, message: str) -> Non
                 "workflow": work.run.workflow,
                 "step": step.key,
                 "attempt": step.attempt,
-                "error": step.error,
+                "error": {"type": error_type, "message": message},
             },
         )
     )
@@ -329,6 +335,12 @@ def _finish(work: Work, step: StepState, status: str) -> None:
 
 def _ended(work: Work, step: StepState) -> None:
     """A step reached a terminal status: tell its parent or dependents, maybe end the run."""
+    step_id, index = parse_key(step.key)
+    if index is not None:
+        from stepwell.engine import fanout
+
+        fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
+        return
     if work.definition.code is not None:
         from stepwell.engine import codeflow
 
@@ -336,12 +348,6 @@ def _ended(work: Work, step: StepState) -> None:
         return
     if compensation.undone(step.key) is not None:
         compensation.ended(work, step)
-        return
-    step_id, index = parse_key(step.key)
-    if index is not None:
-        from stepwell.engine import fanout
-
-        fanout.child_ended(work, step)
         return
     if work.run.terminal:
         return

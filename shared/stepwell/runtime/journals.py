@@ -66,7 +66,10 @@ class Journals:
             if state.run.seq == seen.seq:
                 steps = {k: v for k, v in seen.steps.items() if k not in state.absent}
                 steps.update(state.steps)
-                return State(run=state.run, steps=steps, complete=True)
+                # A fan-out in flight starts children no replay reached: the records read are
+                # then all the replay needs, but not every record of the run.
+                fanning = any(s.is_fanout and not s.terminal for s in steps.values())
+                return State(run=state.run, steps=steps, complete=not fanning)
         run = store.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stepwell.code.protocol import WORKFLOW_KEY, Recorded, RunInfo, Yield
+from stepwell.code.protocol import WORKFLOW_KEY, Recorded, RunInfo, Yield, kind_of
 from stepwell.code.replay import Links
 from stepwell.engine.state import RunState, StepState
 from stepwell.runtime.envelope import StepEnvelope, StepResult
@@ -35,7 +35,7 @@ def recorded(step: StepState) -> Recorded:
     return Recorded(
         key=step.key,
         name=step.name or step.key,
-        kind=str((step.spec or {}).get("type", "")),
+        kind=kind_of(step.spec),
         position=step.position or 0,
         status=step.status,
         output=step.output,
@@ -117,7 +117,12 @@ def replay_run(
     """Replay ``function`` over ``run``'s step records (``number``: the replay's attempt)."""
     from stepwell.code.replay import replay
 
-    journal = {step.key: recorded(step) for step in steps if step.key != WORKFLOW_KEY}
+    # A ctx.for_each's children are the engine's: the code reads their outputs on their parent.
+    journal = {
+        step.key: recorded(step)
+        for step in steps
+        if step.key != WORKFLOW_KEY and step.index is None
+    }
     info = RunInfo(
         run_id=run.id,
         workflow=run.workflow,

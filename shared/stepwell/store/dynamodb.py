@@ -347,7 +347,14 @@ class DynamoStore:
                 _backoff(attempt)  # a transaction on the parent holds it for a moment
         else:
             raise Conflict(f"run {run_id}: {count.parent_key} stayed busy in transactions")
-        return self._step_from(data["Attributes"])
+        # The counters decide what follows: the parent's payloads (a ctx.for_each's input is
+        # its items) are not decoded for each count.
+        counters = {
+            name: value
+            for name, value in data["Attributes"].items()
+            if name not in codec.STEP_PAYLOADS
+        }
+        return self._step_from(counters)
 
     def wake_replay(self, run_id: str, attempt: int) -> bool:
         """One UpdateItem of the run's own step: SET ``wake``, ADD ``rev`` 1, on the condition
@@ -387,6 +394,12 @@ class DynamoStore:
         fixed = ("pk", "sk", "rev")
         changed = {n: v for n, v in new.items() if n not in fixed and old.get(n) != v}
         removed = [n for n in old if n not in new and n not in fixed]
+        if step.is_fanout and "input" in changed and self.offloader.store is not None:
+            # Every count of a fan-out's children updates its parent, at the cost of the
+            # parent's size: its input (a ctx.for_each's items) lives in the payload store.
+            self.offloader.offload(
+                changed, ["input"], _prefix(run.id, step.key, step.attempt), threshold=0
+            )
         self.offloader.offload(
             changed,
             [f for f in codec.STEP_PAYLOADS if f in changed],
