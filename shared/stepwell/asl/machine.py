@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from stepwell.asl import choice, paths, tasks
+from stepwell.asl import choice, distributed, paths, tasks
 from stepwell.asl.errors import MachineFailed, error_of, first, matches
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
@@ -307,17 +307,22 @@ class _Run(JsonataStates):
         limits: dict[str, Any],
     ) -> list[Any]:
         """Each item through the Map's ItemProcessor (``given(context, item)``: its input),
-        under the ``limits`` (MaxConcurrency, ToleratedFailureCount / Percentage)."""
+        under the ``limits`` (MaxConcurrency, ToleratedFailureCount / Percentage): one engine
+        fan-out for a distributed Map of one Task (:mod:`stepwell.asl.distributed`), else a
+        ``ctx.map`` whose items run in the replay."""
         processor: dict[str, Any] = state.get("ItemProcessor") or state.get("Iterator") or {}
+        task = distributed.item_task(state, self.language, self.counted)
+        if task is not None:
+            found = self._fan_out(name, task, items, given, limits)
+            if found is not None:
+                return found
 
         def item(c: Context, pair: list[Any]) -> Any:
             index, value = pair
             context = self._item_context(index, value)
             return self.inner(c, context).states(processor, given(context, value))
 
-        tolerated: int | str = int(limits.get("ToleratedFailureCount") or 0)
-        if limits.get("ToleratedFailurePercentage") is not None:
-            tolerated = f"{limits['ToleratedFailurePercentage']}%"
+        tolerated = _tolerated(limits)
         concurrency = int(limits.get("MaxConcurrency") or 0) or None
         try:
             results: list[Any] = self.ctx.map(
@@ -333,6 +338,48 @@ class _Run(JsonataStates):
                 raise first(failed.errors) from failed
             raise MachineFailed("States.ExceedToleratedFailureThreshold", str(failed)) from failed
 
+    def _fan_out(
+        self,
+        name: str,
+        task: distributed.ItemTask,
+        items: list[Any],
+        given: Callable[[dict[str, Any], Any], Any],
+        limits: dict[str, Any],
+    ) -> list[Any] | None:
+        """A distributed Map's items as one ``ctx.for_each`` of its Task's function (None: the
+        items call different functions, and the Map runs inline)."""
+        inputs = [given(self._item_context(i, v), v) for i, v in enumerate(items)]
+        contexts = [
+            {**self._item_context(i, v), "State": {"Name": task.name, "RetryCount": 0}}
+            for i, v in enumerate(items)
+        ]
+        planned = distributed.payloads(task, inputs, contexts, self._render_in)
+        if planned is None:
+            return None
+        function, events = planned
+        tolerated = _tolerated(limits)
+        at_once = int(limits.get("MaxConcurrency") or 0) or distributed.MAX_CONCURRENCY
+        state = task.state
+        try:
+            results: list[Any] = self.ctx.for_each(
+                key_name(name),
+                function=function,
+                items=events,
+                max_concurrency=min(at_once, distributed.MAX_CONCURRENCY),
+                tolerated_failures=tolerated,
+                retry=tasks.engine_retry([dict(r) for r in state.get("Retry") or []]),
+                timeout=state.get("TimeoutSeconds"),
+                heartbeat=state.get("HeartbeatSeconds"),
+            )
+        except MapFailed as failed:
+            if not tolerated:
+                raise first(failed.errors) from failed
+            raise MachineFailed("States.ExceedToleratedFailureThreshold", str(failed)) from failed
+        return distributed.outputs(task, inputs, contexts, results, self._render_in)
+
+    def _render_in(self, template: Any, data: Any, context: dict[str, Any]) -> Any:
+        return paths.render(template, data, context, self.ctx.random)
+
     def caught(
         self, state: dict[str, Any], failed: StepFailed | MachineFailed, data: Any
     ) -> tuple[str | None, Any]:
@@ -344,3 +391,10 @@ class _Run(JsonataStates):
                 self._assign_paths(catcher.get("Assign"), output)
                 return str(catcher["Next"]), paths.write(paths.result_path(catcher), data, output)
         raise MachineFailed(error, cause) from failed
+
+
+def _tolerated(limits: dict[str, Any]) -> int | str:
+    """A Map's tolerated failures: a count, or a share of the items (``"10%"``)."""
+    if limits.get("ToleratedFailurePercentage") is not None:
+        return f"{limits['ToleratedFailurePercentage']}%"
+    return int(limits.get("ToleratedFailureCount") or 0)
