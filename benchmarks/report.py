@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2c90": "W2"}
+CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2a": "W2", "W2c90": "W2"}
 """The code-first workloads (W1a: a Step Functions machine, run as a code-first interpretation)
 and the YAML workload each one is the twin of."""
 STEP_FUNCTIONS_PER_MILLION = 25.0
@@ -185,6 +185,7 @@ def markdown(results: dict[str, Any]) -> str:
         "W6": "W6 for_each 1,000 (all at once)",
         "W1c": "W1c code-first W1: 100 ctx.task in a line",
         "W1a": "W1a W1 as a Step Functions machine: 100 Task states in a chain",
+        "W2a": "W2a W2 as a Step Functions machine: a distributed Map of 100 + join",
         "W2c": "W2c code-first W2: ctx.map 100 (100 at once) + join",
         "W2c90": "W2c90 as W2c, 90 at once",
     }

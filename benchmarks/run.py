@@ -4,7 +4,8 @@
 * Stepwell's workloads W1-W5 through the local stack on moto, metered and priced
   (``workloads.py``, one process each), the storage floor beside W1 and W2, and what the lease
   timers of a run cost when they fire after it ended;
-* W1 and W2 as code-first workflows (W1c, W2c, and W2c90: W2c 90 at once), 3 samples each
+* W1 and W2 as code-first workflows (W1c, W2c, and W2c90: W2c 90 at once) and as Step
+  Functions machines (W1a, W2a), 3 samples each
   (a replay reads the whole run, so a code-first sample takes longer);
 * the peers on W1-W3 (``peers.py``), each in a virtual environment of its own;
 * the targets, each with the figure it is judged on.
@@ -132,6 +133,7 @@ def main() -> None:
         "W6": workload("W6", "--repeat", "1", "--deadline", "300"),
         "W1c": workload("W1c", "--repeat", "3"),
         "W1a": workload("W1a", "--repeat", "3"),
+        "W2a": workload("W2a", "--repeat", "3", "--deadline", "120"),
         "W2c": workload("W2c", "--repeat", "3", "--deadline", "120"),
         "W2c90": workload("W2c90", "--repeat", "3", "--deadline", "120"),
     }

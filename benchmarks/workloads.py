@@ -19,6 +19,8 @@ floor on the same moto. Workloads:
   W2c90 is W2c with ``max_concurrency`` 90. Each of their steps is a step-function invocation
   plus a replay of the workflow function (a runner invocation); W1c also records what each
   replay read, step by step.
+* W1a, W2a: W1 and W2 as Step Functions machines, run as they are: 100 Task states in a chain;
+  a distributed Map of 100 items (100 at once, one engine fan-out), then a join Task.
 
 Every step runs the no-op step function of ``benchmarks/functions/``, which the benchmark adds to
 a copy of template.yaml in a temporary folder (the project's template is not changed).
@@ -138,6 +140,35 @@ def asl_sequential(steps: int = SEQUENTIAL_STEPS) -> dict[str, Any]:
 
 ASL_SEQUENTIAL = "bench-sequential-asl"
 
+
+def asl_fanout() -> dict[str, Any]:
+    """W2 as a Step Functions machine: a distributed Map of one Task over ``$.items`` (100 at
+    once), then a join Task given the number of outputs."""
+    item = {"Type": "Task", "Resource": NOOP, "End": True}
+    return {
+        "Comment": "W2 as ASL",
+        "StartAt": "each",
+        "States": {
+            "each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": MAX_PARALLEL,
+                "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "item",
+                    "States": {"item": item},
+                },
+                "ResultSelector": {"n.$": "States.ArrayLength($)"},
+                "Next": "join",
+            },
+            "join": {"Type": "Task", "Resource": NOOP, "End": True},
+        },
+    }
+
+
+ASL_FANOUT = "bench-fanout-asl"
+
 WORKFLOWS = (sequential(), fanout(), wide_fanout(), delay())
 
 # The code-first twins of W1 and W2 must do the same work.
@@ -154,6 +185,7 @@ def workflows_folder(folder: Path) -> Path:
         (folder / f"{workflow['name']}.yaml").write_text(json.dumps(workflow, indent=1))
     shutil.copy(HERE / "code_first.py", folder / "code_first.py")
     (folder / f"{ASL_SEQUENTIAL}.asl.json").write_text(json.dumps(asl_sequential(), indent=1))
+    (folder / f"{ASL_FANOUT}.asl.json").write_text(json.dumps(asl_fanout(), indent=1))
     return folder
 
 
@@ -540,6 +572,16 @@ def w1a(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return figures(bench, measure(one, args.repeat), W1_STEPS)
 
 
+def w2a(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """W2 as a Step Functions machine (a distributed Map of 100 items, then a join)."""
+
+    def one() -> Outcome:
+        return bench.run(ASL_FANOUT, {"items": list(range(SMALL_FANOUT))}, deadline_s=args.deadline)
+
+    bench.run(ASL_FANOUT, {"items": list(range(10))})  # warm-up
+    return figures(bench, measure(one, args.repeat), W2_STEPS)
+
+
 def w1c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     """W1 as a code-first workflow; each sample also records the meter at every replay's end,
     so what one step spent can be told apart for its first and last steps."""
@@ -715,6 +757,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W6": w6,
     "W1c": w1c,
     "W1a": w1a,
+    "W2a": w2a,
     "W2c": w2c,
     "W2c90": w2c90,
 }
