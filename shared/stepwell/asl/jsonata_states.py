@@ -88,7 +88,10 @@ class JsonataStates:
 
         try:
             if kind == "Task":
-                result = self.task(name, state, arguments)
+                deadlines: dict[str, Any] = {
+                    k: ev(state[k]) for k in ("TimeoutSeconds", "HeartbeatSeconds") if k in state
+                }
+                result = self.task(name, {**state, **deadlines}, arguments)
             else:
                 arguments = ev(state["Arguments"]) if "Arguments" in state else data
                 if kind == "Pass":

@@ -129,7 +129,8 @@ class _Run(JsonataStates):
             return None, paths.read(state.get("OutputPath"), effective, self.context)
         try:
             if kind == "Task":
-                result = self.task(name, state, lambda: self._parameters(state, effective))
+                timed = self._timing(state, effective)
+                result = self.task(name, timed, lambda: self._parameters(state, effective))
             else:
                 if kind != "Map":  # a Map's Parameters select each item (ItemSelector)
                     effective = self._parameters(state, effective)
@@ -149,6 +150,15 @@ class _Run(JsonataStates):
         self._assign_paths(state.get("Assign"), result)
         merged = paths.write(paths.result_path(state), data, result)
         return following, paths.read(state.get("OutputPath"), merged, self.context)
+
+    def _timing(self, state: dict[str, Any], effective: Any) -> dict[str, Any]:
+        """A Task with its ``TimeoutSecondsPath`` / ``HeartbeatSecondsPath`` read from its
+        input (a positive whole number of seconds, or ``States.Runtime``)."""
+        found = dict(state)
+        for field in ("TimeoutSeconds", "HeartbeatSeconds"):
+            if f"{field}Path" in state:
+                found[field] = _seconds(field, self._path(state[f"{field}Path"], effective))
+        return found
 
     def _parameters(self, state: dict[str, Any], effective: Any) -> Any:
         if "Parameters" not in state:
@@ -398,3 +408,12 @@ def _tolerated(limits: dict[str, Any]) -> int | str:
     if limits.get("ToleratedFailurePercentage") is not None:
         return f"{limits['ToleratedFailurePercentage']}%"
     return int(limits.get("ToleratedFailureCount") or 0)
+
+
+def _seconds(field: str, value: Any) -> int:
+    """A timeout's seconds as the input gave them."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise MachineFailed(
+            "States.Runtime", f"{field}Path gives {value!r}: a whole number of seconds >= 1"
+        )
+    return value

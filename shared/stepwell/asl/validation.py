@@ -18,7 +18,7 @@ FIELDS: dict[str, set[str]] = {
     "Pass": COMMON | {"Result", "ResultPath", "Parameters"},
     "Task": COMMON
     | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"}
-    | {"TimeoutSeconds", "HeartbeatSeconds"},
+    | {"TimeoutSeconds", "HeartbeatSeconds", "TimeoutSecondsPath", "HeartbeatSecondsPath"},
     "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default", "Assign"},
     "Wait": COMMON | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
     "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
@@ -128,7 +128,15 @@ def _state(
         if target is not None and target not in states:
             label = ".".join(str(f) for f in field)
             problems.append(problem(field, f"{label} {target!r} names no state"))
-    for name_of_path in ("InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath"):
+    for name_of_path in (
+        "InputPath",
+        "OutputPath",
+        "ItemsPath",
+        "SecondsPath",
+        "TimestampPath",
+        "TimeoutSecondsPath",
+        "HeartbeatSecondsPath",
+    ):
         value = state.get(name_of_path)
         if isinstance(value, str) and (why := paths.check(value)) is not None:
             problems.append(problem((name_of_path,), why))
