@@ -51,8 +51,8 @@ import code_first
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
 from stepwell.local.stack import LocalStack
+from stepwell.local.template import with_functions
 from stepwell.store.meter import Reading, RequestMeter, TableShape, cost
-from stepwell.store.tables import load_template
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -190,27 +190,10 @@ def workflows_folder(folder: Path) -> Path:
 
 
 def derived_template(folder: Path) -> Path:
-    """template.yaml plus the no-op step function, written to ``folder`` (code paths made
-    absolute, so the copy runs the project's own functions)."""
-    document = load_template(ROOT / "template.yaml")
-    for spec in document["Resources"].values():
-        props = spec.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = str((ROOT / props[key]).resolve())
-    document["Resources"][NOOP] = {
-        "Type": "AWS::Serverless::Function",
-        "Properties": {
-            "FunctionName": {"Fn::Sub": "${AWS::StackName}-" + NOOP_NAME},
-            "CodeUri": str(HERE / "functions"),
-            "Handler": "noop.handler",
-        },
-    }
+    """template.yaml plus the no-op step function, written to ``folder``."""
     # Found by its name, as every step function is (STEPWELL_FUNCTION_PREFIX).
     assert NOOP == NOOP_NAME + "Function"
-    path = folder / "template.json"
-    path.write_text(json.dumps(document, indent=1))
-    return path
+    return with_functions(ROOT, {NOOP: (HERE / "functions", "noop.handler")}, folder)
 
 
 # -- the bench: a stack, a meter, an API client -----------------------------------------------

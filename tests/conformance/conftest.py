@@ -23,32 +23,17 @@ from functions.conformance import HANDLERS  # noqa: E402
 
 from stepwell.local.client import Client  # noqa: E402
 from stepwell.local.stack import LocalStack  # noqa: E402
-from stepwell.store.tables import load_template  # noqa: E402
+from stepwell.local.template import with_functions  # noqa: E402
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 """Virtual time starts here (the cases' timestamps are after it)."""
 
 
 def template(folder: Path) -> Path:
-    """template.yaml with the conformance functions (code paths made absolute)."""
-    document = load_template(ROOT / "template.yaml")
-    for spec in document["Resources"].values():
-        props = spec.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = str((ROOT / props[key]).resolve())
-    for logical_id, function in HANDLERS.items():
-        document["Resources"][logical_id] = {
-            "Type": "AWS::Serverless::Function",
-            "Properties": {
-                "FunctionName": {"Fn::Sub": "${AWS::StackName}-" + logical_id[: -len("Function")]},
-                "CodeUri": str(HERE / "functions"),
-                "Handler": f"conformance.{function.__name__}",
-            },
-        }
-    path = folder / "template.json"
-    path.write_text(json.dumps(document, indent=1))
-    return path
+    """template.yaml with the conformance functions."""
+    code = HERE / "functions"
+    added = {name: (code, f"conformance.{f.__name__}") for name, f in HANDLERS.items()}
+    return with_functions(ROOT, added, folder)
 
 
 def machines(folder: Path, cases: list[Case]) -> Path:

@@ -859,3 +859,31 @@ def unserved(template: Template, resolver: Resolver) -> list[str]:
         if reason and resolver.active(logical_id):
             notes.append(f"{logical_id} ({resource.get('Type')}): {reason}")
     return notes
+
+
+def with_functions(project: Path, functions: Mapping[str, tuple[Path, str]], folder: Path) -> Path:
+    """A copy of ``project``'s template.yaml with more step functions (``logical id -> (code
+    folder, handler)``, each named ``${AWS::StackName}-<id less Function>`` so the runtime finds
+    it by its prefix), written to ``folder``; its code paths are made absolute, so the copy
+    runs the project's own functions. For benchmarks and tests that add functions of their own
+    without changing the project."""
+    document = load_template(project / "template.yaml")
+    for spec in document["Resources"].values():
+        props = spec.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = str((project / props[key]).resolve())
+    for logical_id, (code, handler) in functions.items():
+        document["Resources"][logical_id] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "FunctionName": {
+                    "Fn::Sub": "${AWS::StackName}-" + logical_id.removesuffix("Function")
+                },
+                "CodeUri": str(code),
+                "Handler": handler,
+            },
+        }
+    path = folder / "template.json"
+    path.write_text(json.dumps(document, indent=1))
+    return path
