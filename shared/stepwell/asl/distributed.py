@@ -72,7 +72,7 @@ def payloads(
             effective = render(state["Parameters"], effective, context)
         events.append(effective)
     if not task.invokes:
-        return tasks.function_of(str(state["Resource"]).removesuffix(tasks.TOKEN_SUFFIX)), events
+        return tasks.function_of(str(state["Resource"])), events
     names = {e.get("FunctionName") if isinstance(e, dict) else None for e in events}
     if len(names) != 1 or not isinstance(next(iter(names)), str):
         return None
@@ -96,7 +96,7 @@ def outputs(
             continue
         value = result
         if task.invokes:
-            value = {"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}
+            value = tasks.invoke_result(result)
         if "ResultSelector" in state:
             value = render(state["ResultSelector"], value, context)
         merged = paths.write(paths.result_path(state), given, value)

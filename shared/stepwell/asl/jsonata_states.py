@@ -13,9 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from stepwell.asl import jsonata
+from stepwell.asl import jsonata, paths
 from stepwell.asl.errors import MachineFailed, error_of, matches
-from stepwell.asl.paths import VARIABLES
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
@@ -58,7 +57,7 @@ class JsonataStates:
         """A state in JSONata: Arguments, Output, Assign, Condition and ``{% %}`` fields."""
         kind = state["Type"]
         following = None if state.get("End") else state.get("Next")
-        seen: dict[str, Any] = {"input": data, "context": _visible(self.context)}
+        seen: dict[str, Any] = {"input": data, "context": paths.context_object(self.context)}
         bound = self._functions()
 
         def ev(value: Any, **more: Any) -> Any:
@@ -83,7 +82,9 @@ class JsonataStates:
             return None, ev(state.get("Output", data))
 
         def arguments() -> Any:
-            seen["context"] = _visible(self.context)  # with the retry count and task token
+            seen["context"] = paths.context_object(
+                self.context
+            )  # with the retry count and task token
             return ev(state.get("Arguments", data))
 
         try:
@@ -126,7 +127,7 @@ class JsonataStates:
         def given(context: dict[str, Any], value: Any) -> Any:
             if selector is None:
                 return value
-            seen = {"input": value, "context": _visible(context)}
+            seen = {"input": value, "context": paths.context_object(context)}
             return jsonata.render(selector, seen, self.variables, bound)
 
         return self.map_items(name, state, items, given, limits)
@@ -157,8 +158,3 @@ class JsonataStates:
                 )
                 return str(catcher["Next"]), given
         raise MachineFailed(error, cause) from failed
-
-
-def _visible(context: dict[str, Any]) -> dict[str, Any]:
-    """The context object as a machine sees it (without the variables kept beside it)."""
-    return {k: v for k, v in context.items() if k != VARIABLES}

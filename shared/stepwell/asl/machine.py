@@ -142,7 +142,7 @@ class _Run(JsonataStates):
                 elif kind == "Parallel":
                     result = self.parallel(name, state, effective)
                 else:  # Map
-                    result = self.map(name, state, effective, data)
+                    result = self.map(name, state, effective)
         except (StepFailed, MachineFailed) as failed:
             return self.caught(state, failed, data)
         if "ResultSelector" in state:
@@ -217,8 +217,8 @@ class _Run(JsonataStates):
         wait too."""
         retriers = [dict(r) for r in state.get("Retry") or []]
         # The engine's retry policy is a function's: the other resources are retried here.
-        function = tasks.names_function(str(state.get("Resource", "")))
-        policy = tasks.engine_retry(retriers) if function and not self.counted else None
+        calls_function = tasks.names_function(str(state.get("Resource", "")))
+        policy = tasks.engine_retry(retriers) if calls_function and not self.counted else None
         if policy is not None:  # one retrier: the engine's own retries, on one record
             return tasks.invoke(self.ctx, name, state, payload(), policy)
 
@@ -254,7 +254,7 @@ class _Run(JsonataStates):
         except ParallelFailed as failed:
             raise first(failed.errors) from failed
 
-    def map(self, name: str, state: dict[str, Any], data: Any, raw: Any) -> list[Any]:
+    def map(self, name: str, state: dict[str, Any], data: Any) -> list[Any]:
         items = paths.read(state.get("ItemsPath"), data, self.context)
         if not isinstance(items, list):
             raise MachineFailed("States.Runtime", f"Map {name!r}: ItemsPath gives no list")

@@ -29,6 +29,11 @@ VARIABLES = "$variables"
 _VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.S)
 
 
+def context_object(context: dict[str, Any]) -> dict[str, Any]:
+    """The context object as a machine sees it (``$$``): without the variables kept beside it."""
+    return {k: v for k, v in context.items() if k != VARIABLES}
+
+
 class PathError(Exception):
     """A path matches nothing, or cannot be applied (Step Functions' ``States.Runtime``)."""
 
@@ -64,7 +69,7 @@ def read(path: str | None, data: Any, context: dict[str, Any]) -> Any:
     if path.startswith("$$"):
         source, path = context, "$" + path[2:]
         if path == "$":
-            return {k: v for k, v in context.items() if k != VARIABLES}
+            return context_object(context)
     elif variable is not None:
         name, path = variable.group(1), "$" + variable.group(2)
         variables = context.get(VARIABLES) or {}

@@ -143,7 +143,7 @@ def invoke(
             timeout=timeout,
             heartbeat=heartbeat,
         )
-        return {"ExecutedVersion": "$LATEST", "Payload": output, "StatusCode": 200}
+        return invoke_result(output)
     return ctx.task(
         step,
         function=function_of(base),
@@ -152,6 +152,11 @@ def invoke(
         timeout=timeout,
         heartbeat=heartbeat,
     )
+
+
+def invoke_result(output: Any) -> dict[str, Any]:
+    """What ``lambda:invoke`` gives a state: the function's output as its ``Payload``."""
+    return {"ExecutedVersion": "$LATEST", "Payload": output, "StatusCode": 200}
 
 
 def put_events(ctx: Context, step: str, name: str, payload: Any) -> Any:
