@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo dev test lint typecheck template unit bench clean build-StepwellLayer
+.PHONY: demo dev test lint typecheck template unit bench clean
 
 # The SAM CLI lives in a virtualenv of its own: its pins (boto3, pydantic) clash with ours.
 SAM_CLI_VERSION := 1.170.0
@@ -59,22 +59,6 @@ template: $(STAMP) $(SAM_STAMP)
 # explains the figures).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
-
-# `sam build` runs this for StepwellLayer (BuildMethod: makefile, ContentUri "."): the stepwell
-# package and statemachines/ as Lambda sees them (/opt/python/stepwell, /opt/statemachines) and
-# the package's dependencies for Lambda's Python on arm64, less those only the local stack and
-# the CLI use (moto, rich).
-LAYER_PYTHON := 3.12
-build-StepwellLayer:
-	mkdir -p "$(ARTIFACTS_DIR)/python"
-	cp -R shared/stepwell "$(ARTIFACTS_DIR)/python/"
-	cp -R statemachines "$(ARTIFACTS_DIR)/"
-	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +
-	$(PYTHON) -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print("\n".join(d for d in deps if not d.startswith(("moto", "rich"))))' > "$(ARTIFACTS_DIR)/requirements.txt"
-	$(PYTHON) -m pip install -q --disable-pip-version-check --target "$(ARTIFACTS_DIR)/python" \
-		--platform manylinux2014_aarch64 --implementation cp --python-version $(LAYER_PYTHON) \
-		--only-binary=:all: --no-warn-conflicts --no-compile -r "$(ARTIFACTS_DIR)/requirements.txt"
-	rm -rf "$(ARTIFACTS_DIR)/requirements.txt" "$(ARTIFACTS_DIR)/python/bin"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) build .pytest_cache .mypy_cache .ruff_cache

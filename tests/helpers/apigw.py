@@ -20,6 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from stepwell.api import deps
 from stepwell.definition.catalog import Catalog
+from stepwell.runtime.publishing import Workflows, bind
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, ScheduleTimer
 from stepwell.engine.events import Event, StepFailed, StepSucceeded
@@ -218,6 +219,23 @@ class Recorder:
         self.events.append(command)
 
 
+TEST_RUNNER = "arn:aws:lambda:us-east-1:123456789012:function:test-workflows"
+"""The function a test's code-first workflows are published with (nothing invokes it)."""
+
+
+def publish(workflows: Workflows, definitions: Any, owner: str = "tests") -> None:
+    """Publish definitions as a test's own: each task step's function bound to itself (the
+    recording invoker sees the name the step gives), code-first ones with a test runner."""
+    for definition in definitions:
+        names = {
+            step.function: step.function
+            for step in definition.steps.values()
+            if getattr(step, "function", None) and not str(step.function).startswith("arn:")
+        }
+        runner = TEST_RUNNER if definition.code is not None else None
+        workflows.publish(bind(definition, names, runner), owner, "tests")
+
+
 class ApiWorld:
     """The API's handler over a real orchestrator and ``store``, with recording fakes for
     Lambda, timers and the bus, a fake clock and real signed approval links."""
@@ -230,14 +248,17 @@ class ApiWorld:
         self.clock = FakeClock(T0)
         self.recorder = Recorder()
         approvals = ApprovalLinks(self.recorder, lambda: self.keys, API_URL, self.clock)
-        catalog = Catalog.of(workflows)
+        published = Workflows(store, self.clock)
+        publish(published, workflows.values())
         self.orchestrator = Orchestrator(
             store,
             Ports(self.recorder, self.recorder, LinkedBus(self.recorder, approvals), approvals),
             self.clock,
-            catalog.get,
+            published.get,
         )
-        self.runtime = Runtime(self.orchestrator, store, self.clock, catalog)
+        self.runtime = Runtime(
+            self.orchestrator, store, self.clock, published, Catalog.of(dict(workflows))
+        )
         self.deps = deps.for_runtime(self.runtime, {})
         self.handler = load_handler()
         self.install()

@@ -220,11 +220,11 @@ def test_workflow_shows_its_definition_and_versions(world: ApiWorld) -> None:
 
 
 def test_workflow_versions_include_those_runs_pinned(world: ApiWorld) -> None:
-    old = world.runtime.catalog.get("simple")
+    old = world.runtime.workflows.get("simple")
     assert old is not None
     world.start("simple", {"n": 1})
-    changed = old.model_copy(update={"description": "changed"})
-    world.runtime.catalog.all()["simple"] = changed
+    changed = Workflow.model_validate({**old.model_dump(mode="json"), "description": "changed"})
+    world.runtime.workflows.publish(changed, "tests", "tests")
     body = world.get("/workflows/simple").json()
     assert body["versions"][0] == changed.version
     assert old.version in body["versions"]

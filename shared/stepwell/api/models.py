@@ -92,6 +92,40 @@ class WorkflowDetail(WorkflowSummary):
     )
 
 
+class PublishRequest(_Request):
+    """Publish a workflow: its definition becomes the version new runs take."""
+
+    definition: dict[str, Any] = Field(
+        description="The workflow as `stepwell validate` loads it (its JSON form)."
+    )
+    functions: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=140)],
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+    ] | None = Field(
+        None,
+        description="The functions its steps name -> their ARNs; by default the binding of "
+        "the version in force is kept.",
+    )
+    runner: Annotated[str, StringConstraints(pattern=r"^arn:", max_length=200)] | None = Field(
+        None,
+        description="A code-first workflow's replaying function (an ARN); by default the one "
+        "of the version in force.",
+    )
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        "stepwell publish", description="Who publishes it: another owner cannot take the name."
+    )
+    dry_run: bool = Field(False, description="Say what would happen, publish nothing.")
+
+
+class PublishResult(BaseModel):
+    """What a publication did (or, dry, would do)."""
+
+    name: str
+    status: Literal["new", "changed", "unchanged", "retired"]
+    version: str | None
+    previous: str | None = None
+
+
 # -- runs -----------------------------------------------------------------------------------
 class StartRunRequest(_Request):
     """Start a run."""

@@ -183,7 +183,7 @@ def list_runs(
     label: Annotated[str | None, Query(min_length=1, max_length=321)] = None,
 ) -> RunList:
     deps = current()
-    if workflow and deps.runtime.catalog.get(workflow) is None:
+    if workflow and deps.store.registration(workflow) is None:
         raise errors.not_found(f"no workflow named {workflow!r}")
     store = deps.store
 
@@ -419,7 +419,7 @@ def _rerun_version(deps: ApiDeps, run: RunState, version: str) -> Workflow:
             raise errors.invalid(f"workflow {run.workflow!r} is no longer deployed") from None
     found = deps.store.get_definition(run.workflow, version)
     if found is None:
-        current = deps.runtime.catalog.get(run.workflow)
+        current = deps.runtime.workflows.get(run.workflow)
         known = versions(deps.store, current) if current is not None else [run.version]
         raise errors.invalid(
             f"{run.workflow} has no version {version!r}: give original, latest or one of "
@@ -494,13 +494,18 @@ def _workflow(deps: ApiDeps, name: str) -> Workflow:
     try:
         return deps.orchestrator.workflow(name)
     except UnknownWorkflow:
-        problems = deps.runtime.catalog.problems(name)
+        problems = deps.runtime.workflows.problems(name)
         if problems:
             raise errors.invalid(
-                f"workflow {name!r} cannot run: its file has {len(problems)} problem"
-                f"{'s' if len(problems) != 1 else ''}; fix them (stepwell validate): {problems[0]}",
+                f"workflow {name!r} cannot run: its last publication was refused for "
+                f"{len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them "
+                f"(stepwell validate) and publish again: {problems[0]}",
                 [{"message": str(p)} for p in problems],
             ) from None
+        try:
+            deps.runtime.workflows.current(name)
+        except LookupError as exc:
+            raise errors.not_found(str(exc)) from None
         raise errors.not_found(f"no workflow named {name!r}") from None
 
 

@@ -12,7 +12,7 @@ COMMANDS = {
     "validate": ("validate", "Check workflow definitions and print every problem."),
     "schema": ("schema", "Print the JSON Schema of the workflow definition format."),
     "demo": ("demo", "Run the order example end to end and print its timeline."),
-    "triggers": ("triggers", "Print the SAM Events of the workflows' triggers (or --check)."),
+    "publish": ("publish", "Publish workflows into an engine (--dry-run: say what changes)."),
     "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
     "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),
     "approve": ("approve", "Approve (or --reject) through an approval link."),

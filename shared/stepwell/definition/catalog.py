@@ -27,6 +27,17 @@ def _version_order(workflow: Workflow) -> tuple[int, int, str]:
     return (0 if version.startswith(SOURCE_VERSION) else 1, 0, version)
 
 
+def newest(workflows: Iterable[Workflow]) -> list[Workflow]:
+    """The newest version of each name, in the order the names first appear (a code-first file
+    may hold several versions of one workflow: the newest is the one new runs take)."""
+    found: dict[str, Workflow] = {}
+    for workflow in workflows:
+        known = found.get(workflow.name)
+        if known is None or _version_order(known) < _version_order(workflow):
+            found[workflow.name] = workflow
+    return list(found.values())
+
+
 def load_definitions(paths: Iterable[Path]) -> list[tuple[Workflow, CodeWorkflow | None]]:
     """Every workflow in ``paths`` (files, or folders of YAML and code-first files), with the
     function of each code-first one; a problem raises DefinitionError."""

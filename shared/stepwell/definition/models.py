@@ -496,6 +496,18 @@ class Workflow(_Model):
         description="Limit for one replay of a code-first workflow.",
         exclude_if=lambda value: value is None,
     )
+    functions: dict[str, str] = Field(
+        default_factory=dict,
+        description="The Lambda functions the steps name, by the name a step gives (a logical "
+        "id) -> the function's ARN; set when the workflow is published, not written in YAML.",
+        exclude_if=lambda value: not value,
+    )
+    runner: str | None = Field(
+        None,
+        description="The function (a version's ARN) that replays a code-first workflow: the one "
+        "whose package holds its code; set when the workflow is published.",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod

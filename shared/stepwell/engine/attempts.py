@@ -18,6 +18,7 @@ from stepwell.definition.models import (
     ShellStep,
     Step,
     TaskStep,
+    Workflow,
     WorkflowStep,
 )
 from stepwell.engine import flow
@@ -138,6 +139,7 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
 
 def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> DispatchAttempt:
     """The command that runs attempt ``attempt`` of step ``key``."""
+    function = spec.function if isinstance(spec, TaskStep) else None
     return DispatchAttempt(
         run_id=work.run.id,
         key=key,
@@ -146,11 +148,21 @@ def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> Disp
         attempt=attempt,
         token=attempt_token(work.run, key, attempt),
         input=input,
-        function=spec.function if isinstance(spec, TaskStep) else None,
+        function=function,
         deadline=work.now + spec.timeout if spec.timeout else None,
         workflow=work.run.workflow,
         dispatched_at=work.now,
+        target=target_of(work.definition, spec.type, function),
     )
+
+
+def target_of(definition: Workflow, step_type: str, function: str | None) -> str | None:
+    """Where the publication of ``definition`` bound what a step runs (None: not bound)."""
+    if step_type == "code":
+        return definition.runner
+    if function is None:
+        return None
+    return definition.functions.get(function)
 
 
 def current(

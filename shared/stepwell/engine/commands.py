@@ -31,6 +31,10 @@ class DispatchAttempt:
     workflow: str = ""
     dispatched_at: datetime | None = None
     """When the engine decided to run the attempt (the step side measures dispatch latency)."""
+    target: str | None = None
+    """The function to invoke, when the workflow's publication bound it: the ARN its
+    ``functions`` map gives the function the step names, or for a replay the workflow's
+    ``runner``. None: the function the step names, or the engine's runner for built-in kinds."""
     kind: Literal["dispatch"] = "dispatch"
 
     @property

@@ -200,7 +200,9 @@ def load_handler(function: FunctionSpec, container_id: int) -> Callable[[Any, An
         function.code_uri / relative.with_suffix(".py"),
         function.code_uri / relative / "__init__.py",
     ]
-    source = next((path for path in candidates if path.is_file()), None)
+    source = next((path for path in candidates if path.is_file()), None) or _installed(
+        module_path.replace("/", ".")
+    )
     if source is None:
         raise _InitError(
             "Runtime.ImportModuleError",
@@ -248,6 +250,21 @@ def load_handler(function: FunctionSpec, container_id: int) -> Callable[[Any, An
             "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'"
         )
     return handler  # type: ignore[no-any-return]
+
+
+def _installed(module: str) -> Path | None:
+    """The file of a handler module outside the function's code: the Stepwell engine's
+    handlers (``stepwell.handlers.api``) come from its layer on Lambda, from the installed
+    package here."""
+    if not module.startswith("stepwell."):
+        return None
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
 
 
 class _InitError(Exception):

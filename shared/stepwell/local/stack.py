@@ -53,6 +53,7 @@ from stepwell.local.lambdas import (
     forget_handlers,
 )
 from stepwell.local.models import LocalModel
+from stepwell.local.publications import RESPONSE_PATH, Publications, publish_folder
 from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
 from stepwell.local.schedules import (
     Schedule,
@@ -82,12 +83,18 @@ from stepwell.local.template import (
     unserved,
 )
 from stepwell.runtime import wiring
+from stepwell.runtime.custom_resource import RESOURCE_TYPE
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
 from stepwell.ui import assets as dashboard
 
 ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
+
+
+RUNNER_HANDLER = "stepwell.handlers.runner.handler"
+WORKFLOWS_HANDLER = "stepwell.handlers.workflows.handler"
+PUBLISHER_HANDLER = "stepwell.handlers.publisher.handler"
 
 
 def _all_or_none(on: bool) -> ScheduleFilter:
@@ -147,8 +154,14 @@ class LocalStack:
         hold_waits: bool = False,
         state_folder: Path | None = None,
         on_reload: Callable[[Mapping[str, Workflow], list[str]], None] | None = None,
+        workflows: Path | None = None,
     ) -> None:
         self.project = Path(project).resolve()
+        self.workflow_folder = None if workflows is None else Path(workflows).resolve()
+        """Publish every workflow file of this folder (as ``stepwell publish`` would), replayed
+        by a workflows function that holds it, instead of the template's
+        Custom::StepwellWorkflow resources (tests and benchmarks of workflows of their own)."""
+        self.publications: Publications | None = None
         self.state_folder = state_folder
         """Where the stack keeps its state between starts (None: in memory only); see
         :mod:`stepwell.local.state`."""
@@ -160,6 +173,9 @@ class LocalStack:
         """Called with the workflows and the broken files' problems after workflow files
         changed and were read again (None: files are read once, at start)."""
         self._fallback: Runtime | None = None
+        self._template: Template | None = None
+        self._resolver: Resolver | None = None
+        self._broken: list[str] = []
         self.hold_waits = hold_waits
         """With virtual time: never jump over an open approval or callback wait on its own (a
         person could not answer it); ``advance`` moves the clock on request."""
@@ -309,6 +325,8 @@ class LocalStack:
         )
         self._exit.callback(self.api.server.server_close)
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}
+        if self.workflow_folder is not None:
+            specs.append(self._folder_function(specs))
         self.functions = [self._localize(spec, endpoints) for spec in specs]
         self._exit.enter_context(_environ(_common_environment(self.functions)))
 
@@ -358,7 +376,6 @@ class LocalStack:
         # Built now, so a broken definition or a missing secret shows at start, not mid-run.
         if self.functions:
             self._fallback = self._runtime_for(self.functions[0])
-            self.warnings.extend(_broken_files(self._fallback))
             wiring.use(ContainerRuntime(self._outside))
             self._exit.callback(wiring.use, None)
 
@@ -371,6 +388,8 @@ class LocalStack:
         self._exit.callback(self._stop_pump)
         self.api.start()
         self._exit.callback(self.api.stop)
+        self._template, self._resolver = template, resolver
+        self._publish()
         if saved is not None:
             self.restored = saved
         if self.state_folder is not None:
@@ -405,21 +424,25 @@ class LocalStack:
             self._runtimes.clear()
         self.emulator.retire_warm()
         self._fallback = self._runtime_for(self.functions[0])
+        self._publish()
         if self._on_reload is not None:
-            self._on_reload(self._fallback.catalog.all(), _broken_files(self._fallback))
+            self._on_reload(self._fallback.workflows.all(), _broken_files(self._fallback))
 
     def _outside(self) -> Runtime:
         """The runtime of code outside any invocation (a thread a handler started)."""
         assert self._fallback is not None
         return self._fallback
 
-    def _workflow_files(self) -> Path:
-        return Path(self.functions[0].environment.get("STEPWELL_WORKFLOWS", "statemachines"))
+    def _workflow_files(self) -> list[Path]:
+        """The folders that hold workflow files: every workflows function's code."""
+        return sorted(
+            {spec.code_uri for spec in self.functions if spec.handler == WORKFLOWS_HANDLER}
+        )
 
     def _watch(self) -> None:
-        seen = fingerprint([self._workflow_files()])
+        seen = fingerprint(self._workflow_files())
         while not self._stopping.wait(self.WATCH_EVERY_S):
-            marks = fingerprint([self._workflow_files()])
+            marks = fingerprint(self._workflow_files())
             if marks != seen:
                 seen = marks
                 try:
@@ -626,6 +649,81 @@ class LocalStack:
                     now,
                 )
 
+    # -- publishing workflows ----------------------------------------------------------------
+    FOLDER_FUNCTION = "StepwellLocalWorkflows"
+    """The workflows function that holds ``workflows=``'s folder (its code-first replays)."""
+
+    def _folder_function(self, specs: list[FunctionSpec]) -> FunctionSpec:
+        """A workflows function for ``workflows=``'s folder, set up as an app's would be: the
+        engine's settings (those of its runner), the folder as its code."""
+        assert self.workflow_folder is not None
+        runner = next((s for s in specs if s.handler == RUNNER_HANDLER), None)
+        if runner is None:
+            raise TemplateError(
+                "the template has no Stepwell engine (no function runs "
+                f"{RUNNER_HANDLER}): nothing can publish workflows"
+            )
+        name = f"{STACK}-local-workflows"
+        return replace(
+            runner,
+            logical_id=self.FOLDER_FUNCTION,
+            name=name,
+            arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            code_uri=self.workflow_folder,
+            handler=WORKFLOWS_HANDLER,
+            environment={**runner.environment, "STEPWELL_WORKFLOWS": str(self.workflow_folder)},
+            events=(),
+        )
+
+    def _publish(self) -> None:
+        """Publish the workflows: the template's Custom::StepwellWorkflow resources (each sent
+        to the publisher as CloudFormation would), or ``workflows=``'s folder."""
+        if self._fallback is None:
+            return
+        if self.workflow_folder is not None:
+            arns = {spec.logical_id: spec.arn for spec in self.functions}
+            arns.update({spec.name: spec.arn for spec in self.functions})
+            publisher = next(
+                (spec for spec in self.functions if spec.handler == PUBLISHER_HANDLER),
+                self.functions[0],
+            )
+            failures = publish_folder(
+                self._runtime_for(publisher).workflows,
+                self.workflow_folder,
+                arns,
+                runner=self._function(self.FOLDER_FUNCTION).arn,
+            )
+        else:
+            if self.publications is None:
+                assert self.api is not None
+                api = self.api
+                self.publications = Publications(
+                    invoke=self._invoke_sync,
+                    stack_id=f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local",
+                    response_url=lambda request: f"{api.url}{RESPONSE_PATH}{request}",
+                )
+            failures = self.publications.deploy(self._workflow_resources())
+        self._broken = failures
+        self.warnings.extend(f"publishing: {line}" for line in failures)
+
+    def _workflow_resources(self) -> dict[str, dict[str, Any]]:
+        """The template's Custom::StepwellWorkflow resources, their properties resolved (a
+        Code version follows the code of its function)."""
+        template, resolver = self._template, self._resolver
+        assert template is not None and resolver is not None
+        return {
+            logical_id: resolver.resolve(template.properties(logical_id)) or {}
+            for logical_id in template.of_type(RESOURCE_TYPE)
+            if resolver.active(logical_id)
+        }
+
+    def _invoke_sync(self, function: str, payload: bytes) -> Any:
+        assert self.emulator is not None
+        result = self.emulator.invoke(self._function(function), payload, "RequestResponse")
+        if result.function_error:
+            raise RuntimeError(result.payload.decode(errors="replace")[:2000])
+        return json.loads(result.payload or b"null")
+
     def _runtime_for(self, spec: FunctionSpec) -> Runtime:
         """A container's runtime: the function's environment builds the clients, store, catalog
         and signing keys once (shared by warm containers of that environment, as immutable
@@ -638,7 +736,7 @@ class LocalStack:
                 base = wiring.from_environment(spec.environment, clock=self.clock)
                 self._runtimes[key] = base
         orchestrator = Orchestrator(
-            base.store, base.orchestrator.ports, self.clock, base.catalog.get, metrics=self.metrics
+            base.store, base.orchestrator.ports, self.clock, base.workflows.get, metrics=self.metrics
         )
         return replace(base, orchestrator=orchestrator)
 
@@ -728,6 +826,8 @@ class LocalStack:
         """The local stack's own routes (``/_local/...``), which no deployed stack has."""
         if not path.startswith("/_local/"):
             return None
+        if method == "PUT" and path.startswith(RESPONSE_PATH) and self.publications is not None:
+            return self.publications.answer(path[len(RESPONSE_PATH) :], body)
         if (method, path) == ("GET", "/_local/time"):
             return 200, self.time_status()
         if (method, path) == ("POST", "/_local/time/resume"):
@@ -1038,10 +1138,10 @@ class LocalStack:
         return self.api.url
 
     def workflows(self) -> dict[str, Any]:
-        """The workflows the functions' catalog holds, by name."""
-        if not self.functions:
+        """The published workflows, by name."""
+        if self._fallback is None:
             return {}
-        return dict(self._runtime_for(self.functions[0]).catalog.all())
+        return dict(self._fallback.workflows.all())
 
     def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         """Every event put on the stack's buses so far (optionally of one detail-type)."""
@@ -1130,13 +1230,13 @@ _AWS_SETTINGS = (
 
 
 def _broken_files(runtime: Runtime) -> list[str]:
-    """A line for each workflow file with problems, and its problems (a broken file breaks
-    only itself: the others run, its runs are refused)."""
+    """A line for each workflow whose publication was refused, and its problems (a broken file
+    breaks only itself: the others run, and its last good version, if any)."""
     return [
-        f"workflow file {name!r} has {len(problems)} problem"
-        f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
+        f"workflow {name!r} has {len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''} and was not published:\n"
         + "\n".join(f"  {p}" for p in problems)
-        for name, problems in runtime.catalog.broken().items()
+        for name, problems in runtime.workflows.broken().items()
     ]
 
 

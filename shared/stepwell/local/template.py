@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import tempfile
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepwell.definition.loader import fingerprint
 from stepwell.store.tables import load_template
 
 ACCOUNT = "123456789012"
@@ -442,7 +444,29 @@ class Resolver:
             return self.parameters[name]
         if name in self.physical:
             return self.physical[name].ref
+        base, _, qualifier = name.partition(".")
+        if qualifier in ("Version", "Alias") and base in self.physical:
+            return self._published(base, qualifier)
         raise TemplateError(f"!Ref {name}: no resource or parameter by that name")
+
+    def _published(self, logical_id: str, qualifier: str) -> str:
+        """SAM's ``!Ref Function.Version`` and ``!Ref Function.Alias`` (AutoPublishAlias): a
+        qualified ARN. Locally the version is a digest of the function's code folder, so it
+        changes exactly when the code does, as a new published version would."""
+        props = self.template.properties(logical_id)
+        alias = props.get("AutoPublishAlias")
+        if not isinstance(alias, str) or not alias:
+            raise TemplateError(
+                f"!Ref {logical_id}.{qualifier}: {logical_id} has no AutoPublishAlias (SAM makes "
+                "a version and an alias only for a function with one)"
+            )
+        arn = self.physical[logical_id].attrs["Arn"]
+        if qualifier == "Alias":
+            return f"{arn}:{alias}"
+        code = props.get("CodeUri")
+        folder = self.template.base / code if isinstance(code, str) else self.template.base
+        marks = repr(fingerprint([folder])) if folder.is_dir() else ""
+        return f"{arn}:{int(hashlib.sha256(marks.encode()).hexdigest()[:7], 16)}"
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         """What ``!GetAtt logical_id.attribute`` gives."""
@@ -621,13 +645,15 @@ def _function(
 ) -> FunctionSpec:
     where = f"function {logical_id}"
     code = props.get("CodeUri", props.get("Code"))
-    if props.get("InlineCode") is not None:
-        raise TemplateError(f"{where}: InlineCode is not supported locally; use CodeUri")
-    if not isinstance(code, str):
+    inline = props.get("InlineCode")
+    if isinstance(inline, str):
+        code_uri = _inline_folder(inline)
+    elif not isinstance(code, str):
         raise TemplateError(f"{where}: CodeUri must be a folder of the project (not {code!r})")
-    code_uri = (template.base / code).resolve()
-    if not code_uri.is_dir():
-        raise TemplateError(f"{where}: CodeUri {code} is not a folder of {template.base}")
+    else:
+        code_uri = (template.base / code).resolve()
+        if not code_uri.is_dir():
+            raise TemplateError(f"{where}: CodeUri {code} is not a folder of {template.base}")
     handler = props.get("Handler")
     if not isinstance(handler, str) or "." not in handler:
         raise TemplateError(f"{where}: Handler must be module.function, not {handler!r}")
@@ -665,6 +691,19 @@ def _function(
         async_retries=retries,
         on_failure=None if on_failure is None else str(on_failure),
     )
+
+
+def _inline_folder(code: str) -> Path:
+    """A folder holding ``InlineCode`` as Lambda writes it (``index.py``), one per content."""
+    folder = (
+        Path(tempfile.gettempdir())
+        / "stepwell-inline"
+        / hashlib.sha256(code.encode()).hexdigest()[:16]
+    )
+    if not (folder / "index.py").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "index.py").write_text(code)
+    return folder
 
 
 def _layer_path(

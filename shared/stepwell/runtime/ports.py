@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
 
 
@@ -36,6 +37,19 @@ class Approvals(Protocol):
 
     def request(self, command: RequestApproval) -> None:
         """Create the URLs and put ``approval.requested`` on the bus."""
+        ...
+
+
+class TriggerWiring(Protocol):
+    """Wires a published workflow's triggers (EventBridge rules and schedules the engine owns)."""
+
+    def wire(self, workflow: Workflow, previous: Workflow | None = None) -> None:
+        """Make the rules and schedules of ``workflow.triggers`` exactly what exists for its
+        name (``previous``: the version it replaces, whose rules may sit on other buses)."""
+        ...
+
+    def unwire(self, workflow: Workflow) -> None:
+        """Remove every rule and schedule of ``workflow``."""
         ...
 
 

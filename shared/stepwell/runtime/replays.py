@@ -50,7 +50,7 @@ def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
 
     def code_of(run: RunState) -> Callable[..., Any]:
         definition = runtime.orchestrator.pinned(run)
-        code = runtime.catalog.code(definition)
+        code = runtime.code.code(definition)
         if code is None:
             raise WorkflowCodeMissing(
                 f"no @workflow named {definition.name!r} is deployed with this runner "

@@ -1,11 +1,16 @@
 """Building the runtime from the environment a Lambda function (or the local stack) gives it.
 
-One Runtime per container, built on first use and kept warm: clients, the catalog of workflows
-and the signing keys are created once.
+One Runtime per container, built on first use and kept warm: clients, the published workflows,
+the code-first workflows the function holds, and the signing keys are created once.
+
+The engine's functions get one variable per setting (``STEPWELL_TABLE`` ...); an app's function
+gets them all in one, ``STEPWELL_ENGINE`` (the engine's ``Settings`` output, a JSON object of the
+same names), and a variable set on its own wins over it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +29,7 @@ from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.ports import Invoker, Metrics
+from stepwell.runtime.publishing import Workflows
 from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
 
@@ -37,7 +43,11 @@ class PlainLambdaRouter:
         self._runner = runner
 
     def dispatch(self, command: DispatchAttempt) -> None:
-        if command.step_type == "task" and is_plain_function(command.function):
+        if (
+            command.step_type == "task"
+            and is_plain_function(command.function)
+            and command.target is None
+        ):
             self._runner.dispatch(command)
         else:
             self._inner.dispatch(command)
@@ -55,7 +65,11 @@ class Runtime:
     orchestrator: Orchestrator
     store: Store
     clock: Clock
-    catalog: Catalog
+    workflows: Workflows
+    """The published workflows: the version new runs of each name take."""
+    code: Catalog
+    """The code-first workflows (and Step Functions machines) this function holds and replays:
+    the files of its package (``STEPWELL_WORKFLOWS``, else the function's own code folder)."""
     builtins: BuiltinDeps = field(default_factory=BuiltinDeps)
     invoke_plain: Callable[[str, Any], Any] | None = None
     """Invoke a plain Lambda synchronously: (function, payload) -> response (the runner's job)."""
@@ -84,7 +98,7 @@ def from_environment(
     from stepwell.runtime.aws.timers import AwsTimers
     from stepwell.store.dynamodb import DynamoStore
 
-    env = os.environ if environ is None else environ
+    env = settings(os.environ if environ is None else environ)
     clock = clock or SystemClock()
     store = DynamoStore(env.get("STEPWELL_TABLE"), env.get("STEPWELL_BUCKET"))
     resolver = FunctionResolver.from_env(env)
@@ -111,23 +125,66 @@ def from_environment(
         env.get("STEPWELL_API_URL") or request_api_url,
         clock,
     )
-    catalog = Catalog(Path(env.get("STEPWELL_WORKFLOWS", "statemachines")))
+    triggers = None
+    if env.get("STEPWELL_TRIGGER_FUNCTION_ARN"):
+        from stepwell.runtime.aws.triggers import AwsTriggers
+
+        triggers = AwsTriggers(
+            boto3.client("events"),
+            boto3.client("scheduler"),
+            prefix=env.get("STEPWELL_TRIGGER_PREFIX") or f"{engine_name(env)}-",
+            bus=env.get("STEPWELL_BUS", "default"),
+            function_arn=env["STEPWELL_TRIGGER_FUNCTION_ARN"],
+            group=env.get("STEPWELL_SCHEDULE_GROUP", "default"),
+            role_arn=env.get("STEPWELL_SCHEDULER_ROLE_ARN", ""),
+        )
+    workflows = Workflows(store, clock, triggers)
     orchestrator = Orchestrator(
         store,
         Ports(PlainLambdaRouter(invoker, runner), timers, LinkedBus(bus, approvals), approvals),
         clock,
-        catalog.get,
+        workflows.get,
         metrics=EmfMetrics(),
     )
     return Runtime(
         orchestrator,
         store,
         clock,
-        catalog,
+        workflows,
+        code_catalog(env),
         BuiltinDeps(secrets=secrets, publisher=bus),
         lambda function, payload: invoke_plain(lambda_client, function, payload),
         payloads,
     )
+
+
+def settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The function's settings: ``STEPWELL_ENGINE``'s (an app's function), under its own
+    variables."""
+    merged: dict[str, str] = {}
+    raw = environ.get("STEPWELL_ENGINE")
+    if raw:
+        try:
+            engine = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"STEPWELL_ENGINE is not JSON: {exc}") from None
+        if not isinstance(engine, dict):
+            raise ValueError("STEPWELL_ENGINE must be a JSON object (the engine's Settings output)")
+        merged.update({str(k): str(v) for k, v in engine.items()})
+    merged.update(environ)
+    return merged
+
+
+def engine_name(env: Mapping[str, str]) -> str:
+    """The engine's stack name, from its runner's name (``<stack>-runner``)."""
+    return env.get("STEPWELL_RUNNER_FUNCTION", "stepwell-runner").removesuffix("-runner")
+
+
+def code_catalog(env: Mapping[str, str]) -> Catalog:
+    """The workflow files this function holds: ``STEPWELL_WORKFLOWS``, else its own package
+    (Lambda's ``LAMBDA_TASK_ROOT``), read on first use."""
+    folder = env.get("STEPWELL_WORKFLOWS") or env.get("LAMBDA_TASK_ROOT") or "statemachines"
+    return Catalog(Path(folder))
 
 
 _request_api_url: ContextVar[str] = ContextVar("stepwell_request_api_url", default="")

@@ -166,6 +166,15 @@ def definition_sk(version: str) -> str:
     return f"V#{version}"
 
 
+WORKFLOWS_PK = "WORKFLOWS"
+"""The partition of the published workflows (one item each: a listing is one Query)."""
+
+
+def workflow_sk(name: str) -> str:
+    """The sort key of a published workflow."""
+    return f"W#{name}"
+
+
 def shard(run_id: str, shards: int) -> int:
     """A stable shard of a run id (the same in every process, unlike ``hash``)."""
     return zlib.crc32(run_id.encode()) % shards

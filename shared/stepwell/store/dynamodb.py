@@ -52,7 +52,14 @@ from stepwell.store.payloads import (
     S3PayloadStore,
     threshold_from_env,
 )
-from stepwell.store.port import Conflict, Due, Page, RunNotFound
+from stepwell.store.port import (
+    Conflict,
+    Due,
+    OwnedElsewhere,
+    Page,
+    Registration,
+    RunNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -793,6 +800,76 @@ class DynamoStore:
         with self._lock:
             self._definitions[(name, version)] = workflow
         return workflow
+
+
+    # -- published workflows ------------------------------------------------------------------
+    def register(self, registration: Registration) -> Registration | None:
+        current = self.registration(registration.name)
+        model = self.m.workflow
+        item = model(
+            pk=codec.WORKFLOWS_PK,
+            sk=codec.workflow_sk(registration.name),
+            kind="workflow",
+            name=registration.name,
+            version=registration.version,
+            status="retired" if registration.retired else "active",
+            owner=registration.owner,
+            resource=registration.resource,
+            published_at=registration.published_at.isoformat(),
+            problems=list(registration.problems) or None,
+        )
+        try:
+            item.save(
+                condition=model.pk.does_not_exist()
+                | (model.owner == registration.owner)
+                | (model.status == "retired")
+            )
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            holder = self.registration(registration.name)
+            if holder is None:  # retired and removed meanwhile: nothing holds it
+                raise Conflict(registration.name) from None
+            raise OwnedElsewhere(holder) from None
+        return current
+
+    def retire(self, name: str, owner: str, resource: str, now: datetime) -> bool:
+        model = self.m.workflow
+        item = model(pk=codec.WORKFLOWS_PK, sk=codec.workflow_sk(name))
+        try:
+            item.update(
+                actions=[model.status.set("retired"), model.published_at.set(now.isoformat())],
+                condition=(model.owner == owner) & (model.resource == resource),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def registration(self, name: str) -> Registration | None:
+        try:
+            item = self.m.workflow.get(
+                codec.WORKFLOWS_PK, codec.workflow_sk(name), consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        return _registration(item)
+
+    def registrations(self) -> list[Registration]:
+        return [_registration(item) for item in self.m.workflow.query(codec.WORKFLOWS_PK)]
+
+
+def _registration(item: Any) -> Registration:
+    return Registration(
+        name=item.name,
+        version=item.version,
+        owner=item.owner,
+        resource=item.resource,
+        published_at=datetime.fromisoformat(item.published_at),
+        retired=item.status == "retired",
+        problems=tuple(item.problems or ()),
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,14 @@ from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
-from stepwell.store.port import Conflict, Due, Page, RunNotFound
+from stepwell.store.port import (
+    Conflict,
+    Due,
+    OwnedElsewhere,
+    Page,
+    Registration,
+    RunNotFound,
+)
 
 
 class MemoryStore:
@@ -30,6 +38,7 @@ class MemoryStore:
         self._steps: dict[str, dict[str, StepState]] = {}
         self._timeline: dict[str, list[TimelineEntry]] = {}
         self._definitions: dict[tuple[str, str], Workflow] = {}
+        self._registry: dict[str, Registration] = {}
         self.commits = 0
         self.conflicts = 0
 
@@ -208,6 +217,34 @@ class MemoryStore:
     def get_definition(self, name: str, version: str) -> Workflow | None:
         with self._lock:
             return self._definitions.get((name, version))
+
+    def register(self, registration: Registration) -> Registration | None:
+        with self._lock:
+            current = self._registry.get(registration.name)
+            if (
+                current is not None
+                and not current.retired
+                and current.owner != registration.owner
+            ):
+                raise OwnedElsewhere(current)
+            self._registry[registration.name] = registration
+            return current
+
+    def retire(self, name: str, owner: str, resource: str, now: datetime) -> bool:
+        with self._lock:
+            current = self._registry.get(name)
+            if current is None or current.owner != owner or current.resource != resource:
+                return False
+            self._registry[name] = replace(current, retired=True, published_at=now)
+            return True
+
+    def registration(self, name: str) -> Registration | None:
+        with self._lock:
+            return self._registry.get(name)
+
+    def registrations(self) -> list[Registration]:
+        with self._lock:
+            return [self._registry[name] for name in sorted(self._registry)]
 
 
 def _counters(step: StepState) -> tuple[Any, ...]:

@@ -1,6 +1,6 @@
 """The items of the Stepwell table, as pynamodb models.
 
-One table, five kinds of item (``kind`` tells them apart):
+One table, six kinds of item (``kind`` tells them apart):
 
 =========== ===================== ====================== =======================================
 kind        pk                    sk                     what
@@ -9,6 +9,8 @@ run         ``RUN#<run id>``      ``RUN``                the run record; ``seq``
 step        ``RUN#<run id>``      ``STEP#<key>``         a step or for_each child and its attempt
 timeline    ``RUN#<run id>``      ``TL#<seq>``           the entries of the commit that made seq
 definition  ``DEF#<workflow>``    ``V#<version>``        an immutable definition version
+workflow    ``WORKFLOWS``         ``W#<workflow>``       a published workflow: the version new
+                                                         runs take, who published it, retired?
 =========== ===================== ====================== =======================================
 
 The models here name no table: :func:`bind` makes subclasses bound to a table name, region and
@@ -233,6 +235,18 @@ class DefinitionItem(Item):
     body = UnicodeAttribute()
 
 
+class WorkflowItem(Item):
+    """A published workflow (see :class:`stepwell.store.port.Registration`)."""
+
+    name = UnicodeAttribute()
+    version = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    resource = UnicodeAttribute()
+    published_at = UnicodeAttribute()
+    problems = ListAttribute(of=UnicodeAttribute, null=True)
+
+
 @dataclass(frozen=True)
 class Models:
     """The models bound to one table, sharing one connection."""
@@ -242,6 +256,7 @@ class Models:
     step: type[StepItem]
     timeline: type[TimelineItem]
     definition: type[DefinitionItem]
+    workflow: type[WorkflowItem]
     connection: TableConnection
 
     @property
@@ -274,8 +289,8 @@ def bind(
 
     item: type[Item] = bound(Item)
     connection = item._get_connection()
-    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem)]
+    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem, WorkflowItem)]
     for cls in classes:
         cls._connection = connection
-    run, step, timeline, definition = classes
-    return Models(item, run, step, timeline, definition, connection)
+    run, step, timeline, definition, workflow = classes
+    return Models(item, run, step, timeline, definition, workflow, connection)

@@ -46,6 +46,38 @@ class Page:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A published workflow: the definition version new runs of ``name`` take.
+
+    Runs pin the version they start with, so publishing a new one or retiring the workflow never
+    touches a run in flight.
+    """
+
+    name: str
+    version: str | None
+    """The version new runs take (None: no version of it was ever accepted)."""
+    owner: str
+    """Who publishes it (a stack and its resource, or ``stepwell publish``'s owner): another
+    owner cannot publish the same name while this one holds it."""
+    resource: str
+    """The publication that wrote this record (a custom resource's physical id): retiring it
+    retires only what that publication still holds."""
+    published_at: datetime
+    retired: bool = False
+    """A retired workflow takes no new runs; its runs in flight finish on their versions."""
+    problems: tuple[str, ...] = ()
+    """Why the last publication was refused (its version, if any, stays in force)."""
+
+
+class OwnedElsewhere(Exception):
+    """The workflow is published by another owner."""
+
+    def __init__(self, current: Registration) -> None:
+        super().__init__(current.owner)
+        self.current = current
+
+
 class Store(Protocol):
     """Runs, steps, timelines and definition versions."""
 
@@ -112,6 +144,24 @@ class Store(Protocol):
 
     def get_definition(self, name: str, version: str) -> Workflow | None:
         """A definition version."""
+        ...
+
+    def register(self, registration: Registration) -> Registration | None:
+        """Write a published workflow's record and return the one it replaced (None: new);
+        OwnedElsewhere when another owner holds an active record of that name."""
+        ...
+
+    def retire(self, name: str, owner: str, resource: str, now: datetime) -> bool:
+        """Retire a published workflow if ``owner``'s publication ``resource`` still holds it
+        (True); False when there is nothing of theirs to retire."""
+        ...
+
+    def registration(self, name: str) -> Registration | None:
+        """A published workflow's record (read consistently), or None."""
+        ...
+
+    def registrations(self) -> list[Registration]:
+        """Every published workflow's record, by name."""
         ...
 
 

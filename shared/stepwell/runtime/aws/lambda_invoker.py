@@ -116,7 +116,7 @@ class LambdaInvoker:
 
     def dispatch(self, command: DispatchAttempt) -> None:
         """Queue the attempt's envelope on the step's function; return without waiting."""
-        name = self._resolve(command.function, command.step_type)
+        name = command.target or self._resolve(command.function, command.step_type)
         payload = StepEnvelope.from_dispatch(command).to_payload(self._offload)
         try:
             response = self._client.invoke(

@@ -36,7 +36,7 @@ def fire(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batches fire their timers; a lost invocation fails its attempt; else the sweep."""
     if "Records" in event:
-        return process_partial_response(event, fire, processor, context)
+        return dict(process_partial_response(event, fire, processor, context))
     runtime = current()
     if results.is_lost_invocation(event):
         result = results.record_lost_invocation(runtime.orchestrator, event)

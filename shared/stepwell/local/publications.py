@@ -1,0 +1,171 @@
+"""What ``sam deploy`` does with an app's workflows, done locally.
+
+Each ``Custom::StepwellWorkflow`` resource of the template goes to its service token function
+(the engine's publisher, run by the emulator like any function) as CloudFormation sends it: a
+``Create`` when the stack starts, an ``Update`` (with ``OldResourceProperties``) when the
+workflows function's code changed, a ``Delete`` when the resource left the template. The
+publisher answers through the pre-signed ``ResponseURL`` as on AWS; locally that URL is a route of
+the stack's own HTTP server, which hands the answer back here.
+
+A folder of workflow files can be published too (tests, benchmarks: ``LocalStack(workflows=)``),
+as ``stepwell publish`` would: every task step's function bound to the template's function of
+that logical id, and the code-first ones replayed by a workflows function that holds the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stepwell.definition.catalog import load_definitions, newest
+from stepwell.definition.errors import DefinitionError
+from stepwell.definition.loader import discover
+from stepwell.runtime.custom_resource import RESOURCE_TYPE, names_of
+from stepwell.runtime.publishing import PublishRefused, Workflows, bind
+
+RESPONSE_PATH = "/_local/cloudformation/"
+"""Where the publisher's answers arrive (``PUT <RESPONSE_PATH><request id>``)."""
+
+
+@dataclass
+class Deployed:
+    """A custom resource as the local stack last deployed it."""
+
+    logical_id: str
+    properties: dict[str, Any]
+    physical_id: str = ""
+    reason: str = ""
+    ok: bool = False
+
+
+@dataclass
+class Publications:
+    """The template's Custom::StepwellWorkflow resources, deployed through the publisher."""
+
+    invoke: Callable[[str, bytes], Any]
+    """``(function ARN, payload) -> answer``: a synchronous invoke through the emulator."""
+    stack_id: str
+    response_url: Callable[[str], str]
+    """``request id -> URL`` the publisher PUTs its answer to."""
+    deployed: dict[str, Deployed] = field(default_factory=dict)
+    _answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def deploy(self, resources: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Bring the deployed resources to ``resources`` (logical id -> resolved properties):
+        Create the new, Update the changed, Delete those gone. Returns one line per failure."""
+        failures: list[str] = []
+        for logical_id, properties in resources.items():
+            known = self.deployed.get(logical_id)
+            if known is not None and known.ok and known.properties == dict(properties):
+                continue
+            kind = "Update" if known is not None and known.ok else "Create"
+            answer = self._request(kind, logical_id, dict(properties), known)
+            entry = Deployed(
+                logical_id,
+                dict(properties),
+                str(answer.get("PhysicalResourceId") or ""),
+                str(answer.get("Reason") or ""),
+                answer.get("Status") == "SUCCESS",
+            )
+            if not entry.ok:
+                failures.append(f"{logical_id}: {entry.reason}")
+                if known is not None and known.ok:
+                    continue  # as CloudFormation: a failed update keeps what was deployed
+            if known is not None and known.ok and entry.ok and known.physical_id != entry.physical_id:
+                self._request("Delete", logical_id, known.properties, known)
+            self.deployed[logical_id] = entry
+        for logical_id in [k for k in self.deployed if k not in resources]:
+            gone = self.deployed.pop(logical_id)
+            if gone.ok:
+                self._request("Delete", logical_id, gone.properties, gone)
+        return failures
+
+    def names(self) -> list[str]:
+        """The workflows the deployed resources hold."""
+        return [name for entry in self.deployed.values() for name in names_of(entry.physical_id)]
+
+    def answer(self, request_id: str, body: bytes) -> tuple[int, Any]:
+        """The publisher's answer to one request (the ResponseURL's route)."""
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": "invalid", "message": "the response is not JSON"}
+        with self._lock:
+            self._answers[request_id] = document
+        return 200, {}
+
+    def _request(
+        self, kind: str, logical_id: str, properties: dict[str, Any], known: Deployed | None
+    ) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        event: dict[str, Any] = {
+            "RequestType": kind,
+            "ServiceToken": properties.get("ServiceToken"),
+            "ResponseURL": self.response_url(request_id),
+            "StackId": self.stack_id,
+            "RequestId": request_id,
+            "LogicalResourceId": logical_id,
+            "ResourceType": RESOURCE_TYPE,
+            "ResourceProperties": properties,
+        }
+        if known is not None and kind != "Create":
+            event["PhysicalResourceId"] = known.physical_id
+        if kind == "Update" and known is not None:
+            event["OldResourceProperties"] = known.properties
+        token = properties.get("ServiceToken")
+        if not isinstance(token, str) or not token:
+            return {"Status": "FAILED", "Reason": "ServiceToken is required"}
+        try:
+            self.invoke(token, json.dumps(event).encode())
+        except Exception as exc:  # the service token names no local function, or it crashed
+            return {"Status": "FAILED", "Reason": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            answer = self._answers.pop(request_id, None)
+        if answer is None:
+            return {
+                "Status": "FAILED",
+                "Reason": f"{token} did not answer the {kind} request (CloudFormation waits an "
+                "hour, then fails the resource)",
+            }
+        return answer
+
+
+def publish_folder(
+    workflows: Workflows,
+    folder: Path,
+    functions: Mapping[str, str],
+    runner: str | None,
+    owner: str = "local",
+) -> list[str]:
+    """Publish every workflow file of ``folder`` (a broken file breaks only itself: its
+    problems are recorded on the workflow its file stands for). Returns one line per problem."""
+    failures: list[str] = []
+    for path in discover([folder]):
+        resource = f"folder:{path.name}"
+        try:
+            described = newest(workflow for workflow, _ in load_definitions([path]))
+        except DefinitionError as exc:
+            problems = [str(p) for p in exc.problems]
+            workflows.refuse(path.stem, owner, resource, problems)
+            failures.extend(problems)
+            continue
+        for workflow in described:
+            named = {
+                k: v
+                for k, v in functions.items()
+                if workflow.code is not None
+                or any(getattr(s, "function", None) == k for s in workflow.steps.values())
+            }
+            bound = bind(workflow, named, runner if workflow.code is not None else None)
+            try:
+                workflows.publish(bound, owner, resource)
+            except PublishRefused as exc:
+                workflows.refuse(workflow.name, owner, resource, [f"{path.name}: {exc}"])
+                failures.append(f"{path.name}: {exc}")
+    return failures
