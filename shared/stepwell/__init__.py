@@ -7,6 +7,8 @@ from stepwell.code.errors import MapFailed, ParallelFailed, RunCancelled, StepFa
 from stepwell.code.saga import Saga
 from stepwell.code.workflow import workflow
 from stepwell.definition.models import Workflow
+from stepwell.runtime.step_context import StepContext
+from stepwell.steps import step_handler
 
 __all__ = [
     "BatchResult",
@@ -17,8 +19,14 @@ __all__ = [
     "ParallelFailed",
     "RunCancelled",
     "Saga",
+    "StepContext",
     "StepFailed",
     "Workflow",
+    "step_handler",
     "workflow",
 ]
-__version__ = "0.1.0"
+
+
+__version__ = "0.2.0"
+"""The package's version (pyproject.toml reads it; the engine template's SemanticVersion
+matches it)."""

@@ -7,11 +7,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from stepwell import __version__
+
 # command -> module under stepwell.cli exposing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
     "validate": ("validate", "Check workflow definitions and print every problem."),
     "schema": ("schema", "Print the JSON Schema of the workflow definition format."),
     "demo": ("demo", "Run the order example end to end and print its timeline."),
+    "init": ("init", "Start an app of your own: a project that uses Stepwell's engine."),
     "publish": ("publish", "Publish workflows into an engine (--dry-run: say what changes)."),
     "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
     "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),
@@ -30,6 +33,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command; the exit code is the command's."""
     parser = argparse.ArgumentParser(prog="stepwell", description="Durable workflows on AWS.")
+    parser.add_argument("--version", action="version", version=f"stepwell {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"stepwell.cli.{module_name}")
