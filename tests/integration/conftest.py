@@ -26,7 +26,8 @@ from stepwell.local.resources import item_sized_transactions  # noqa: E402
 from stepwell.store.dynamodb import DynamoStore  # noqa: E402
 from stepwell.store.tables import create_from_template  # noqa: E402
 
-TEMPLATE = ROOT / "template.yaml"
+TEMPLATE = ROOT / "shared" / "stepwell" / "stack" / "template.yaml"
+"""The engine's template: the table and bucket are its own."""
 TABLE = "stepwell-test"
 BUCKET = "stepwell-payloads-test"
 REGION = "us-east-1"

@@ -11,7 +11,7 @@ from stepwell.store import models
 from stepwell.store.meter import RequestMeter
 from stepwell.store.tables import TemplateError, create_from_template, load_template, resources
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "shared/stepwell/stack/template.yaml"
 
 
 def table_of(template: dict[str, Any]) -> dict[str, Any]:
