@@ -54,6 +54,7 @@ from stepwell.engine.events import (
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
+from stepwell.runtime.publishing import bind
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.store.port import Conflict, RunNotFound, Store
@@ -109,6 +110,8 @@ class Orchestrator:
         self._latest = workflows
         self._new_id = new_id
         self._queue: deque[tuple[str, Any]] = deque()
+        self._pinned: dict[tuple[str, str], Workflow] = {}
+        """(workflow, version) -> the definition runs of that version run (as :meth:`pinned`)."""
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
         self._draining = False
@@ -129,10 +132,27 @@ class Orchestrator:
         return found
 
     def pinned(self, run: RunState) -> Workflow:
-        """The definition version a run started with."""
+        """The definition version a run started with.
+
+        A version saved before workflows were published (Stepwell 0.1) binds no functions and
+        no runner: it takes those of the version of its name now published, so a run in flight
+        across an engine upgrade finishes (its steps' functions keep their logical ids).
+        """
+        found = self._pinned.get((run.workflow, run.version))
+        if found is not None:
+            return found
         found = self.store.get_definition(run.workflow, run.version)
         if found is None:
             raise UnknownWorkflow(f"{run.workflow} version {run.version}")
+        if not found.functions and found.runner is None:
+            current = self._latest(run.workflow)
+            if current is not None and (current.functions or current.runner):
+                found = bind(
+                    found,
+                    current.functions,
+                    current.runner if found.code is not None else None,
+                )
+        self._pinned[(run.workflow, run.version)] = found
         return found
 
     # -- entry points ------------------------------------------------------------------

@@ -328,13 +328,30 @@ def _decode(attrs: Mapping[str, Any], spec: Mapping[str, Kind], cls: type[Any]) 
     return cls(**kwargs)
 
 
+FORMAT = 2
+"""The format of the records this engine writes, kept on each run item (``fmt``): the run's
+step and timeline items are written in the same format. 1 (no ``fmt``): Stepwell 0.1, whose
+records this engine reads as they are; 2: 0.2, the same fields (definition versions may bind
+their functions). An engine refuses a run of a format newer than it knows."""
+
+
+class NewerFormat(ValueError):
+    """A record written by a newer engine than this one."""
+
+
 def run_to_attrs(run: RunState) -> dict[str, Any]:
     """The attributes of a run item (keys and index attributes excluded)."""
-    return _encode(run, RUN_FIELDS)
+    return {**_encode(run, RUN_FIELDS), "fmt": FORMAT}
 
 
 def run_from_attrs(attrs: Mapping[str, Any]) -> RunState:
     """The run of :func:`run_to_attrs` (payloads already resolved)."""
+    written = int(attrs.get("fmt") or 1)
+    if written > FORMAT:
+        raise NewerFormat(
+            f"run {attrs.get('run_id')} was written by a newer Stepwell engine (record format "
+            f"{written}, this one knows up to {FORMAT}): update this function's Stepwell layer"
+        )
     run: RunState = _decode(attrs, RUN_FIELDS, RunState)
     return run
 

@@ -122,6 +122,8 @@ class RunItem(Item):
     """A run (see :class:`stepwell.engine.state.RunState`)."""
 
     run_id = UnicodeAttribute()
+    fmt = NumberAttribute(null=True)
+    """The format its records are written in (store.codec.FORMAT); none: 1."""
     workflow = UnicodeAttribute()
     version = UnicodeAttribute()
     status = UnicodeAttribute()
