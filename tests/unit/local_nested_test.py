@@ -64,6 +64,7 @@ Resources:
           INNER_QUEUE: !GetAtt Engine.Outputs.InnerQueue
           BUS: !ImportValue stepwell-local-Engine-Bus
           BUS_BY_SUB: !ImportValue {"Fn::Sub": "${AWS::StackName}-Engine-Bus"}
+          ENGINE_STACK: !Ref Engine
 """
 
 ENGINE = """\
@@ -358,6 +359,10 @@ def test_a_nested_function_runs_with_its_names_environment_and_events(
         "INNER_QUEUE": worker.environment["QUEUE_URL"],
         "BUS": "stepwell-local-Engine-bus",
         "BUS_BY_SUB": "stepwell-local-Engine-bus",
+        "ENGINE_STACK": (
+            f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/stepwell-local-Engine/"
+            "00000000-0000-0000-0000-000000000000"
+        ),
     }
 
 
@@ -386,6 +391,8 @@ def test_the_caller_gives_exports_to_import(tmp_path: Path) -> None:
         tmp_path,
         {
             "template.yaml": """\
+Parameters:
+  Engine: {Type: String, Default: engine}
 Resources:
   Fn:
     Type: AWS::Serverless::Function
@@ -394,17 +401,20 @@ Resources:
       Handler: app.handler
       Environment:
         Variables:
-          API: !ImportValue engine-ApiUrl
+          API: !ImportValue {"Fn::Sub": "${Engine}-ApiUrl"}
           OTHER: !ImportValue elsewhere
 """,
         },
     )
-    template = Template.load(path, exports={"engine-ApiUrl": {"Fn::Sub": "https://${AWS::Region}"}})
+    exports = {"engine-ApiUrl": {"Fn::Sub": "https://${AWS::Region}"}, "shared-ApiUrl": "url"}
+    template = Template.load(path, exports=exports)
     variables = template.resources["Fn"]["Properties"]["Environment"]["Variables"]
     assert variables["API"] == {"Fn::Sub": "https://${AWS::Region}"}
     assert variables["OTHER"] == {"Fn::ImportValue": "elsewhere"}
     with pytest.raises(TemplateError, match="cannot import from another"):
         resolved(template)
+    given = Template.load(path, exports=exports, parameters={"Engine": "shared"})
+    assert given.resources["Fn"]["Properties"]["Environment"]["Variables"]["API"] == "url"
 
 
 def test_an_application_s_condition_and_dependencies_pass_to_its_resources(

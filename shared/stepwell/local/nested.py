@@ -77,22 +77,51 @@ def load(
     path: Path,
     *,
     stack: str,
-    pseudo: Mapping[str, str],
+    pseudo: Mapping[str, Any],
+    parameters: Mapping[str, str] | None = None,
     remote: Remote | None = None,
     exports: Mapping[str, Any] | None = None,
 ) -> Flattened:
     """The template at ``path``, flattened; ``stack`` is its stack's name.
 
-    ``pseudo`` gives the pseudo parameters export names may use (``AWS::Region`` ...);
-    ``exports`` more exports the template may import (name -> an expression of the template).
+    Export names, and the names ``Fn::ImportValue`` asks for, are read with ``pseudo`` (the
+    pseudo parameters' values) and the template's ``parameters`` (their defaults otherwise).
+    ``exports`` are more exports to import (name -> an expression of the template).
     """
     document = read(path)
     level = _flatten(document, path, stack, remote, (path.resolve(),))
+    refs = _refs(document, parameters or {}, {**pseudo, "AWS::StackName": stack})
+    known = _exports(level.exports, refs, exports or {})
+    if not known:
+        return Flattened(level.document, frozenset(level.nested))
+    imports = _Imports(known, refs)
+    flat = dict(level.document)
+    for key in ("Resources", "Outputs"):
+        if key in flat:
+            flat[key] = imports.node(flat[key])
+    return Flattened(flat, frozenset(level.nested))
+
+
+def _refs(
+    document: Mapping[str, Any], given: Mapping[str, str], pseudo: Mapping[str, Any]
+) -> dict[str, str]:
+    """What ``Ref`` gives for the pseudo parameters and parameters that are text."""
+    refs = {name: value for name, value in pseudo.items() if isinstance(value, str)}
+    for name, spec in (document.get("Parameters") or {}).items():
+        if name in given:
+            refs[name] = given[name]
+        elif isinstance(spec, dict) and "Default" in spec:
+            refs[name] = _literal(spec["Default"])
+    return refs
+
+
+def _exports(
+    found: Sequence[_Export], refs: Mapping[str, str], given: Mapping[str, Any]
+) -> dict[str, _Export]:
+    """Export name -> export, for the nested templates' exports and the caller's."""
     known: dict[str, _Export] = {}
-    values = {"AWS::StackName": stack, **pseudo}
-    parameters = document.get("Parameters") or {}
-    for export in level.exports:
-        name = _text_of(export.name, parameters, values)
+    for export in found:
+        name = _text_of(export.name, refs)
         if name is None:
             raise TemplateError(
                 f"{export.where}: Export.Name {export.name!r}: the local stack reads export "
@@ -103,23 +132,11 @@ def load(
                 f"export {name} is declared twice: {known[name].where}, {export.where}"
             )
         known[name] = _Export(name, export.value, export.where)
-    for name, value in (exports or {}).items():
+    for name, value in given.items():
         if name in known:
             raise TemplateError(f"export {name} is given to the loader and by {known[name].where}")
         known[name] = _Export(name, value, "the loader's exports")
-    if known:
-        imports = _Imports(known, parameters, values)
-        document = {
-            **level.document,
-            **{
-                key: imports.node(level.document[key])
-                for key in ("Resources", "Outputs")
-                if key in level.document
-            },
-        }
-    else:
-        document = level.document
-    return Flattened(document, frozenset(level.nested))
+    return known
 
 
 # -- one template and its applications ---------------------------------------------------------
@@ -204,12 +221,13 @@ class _Parent:
 
     def flatten(self) -> _Level:
         """The document with each application replaced by its template's resources."""
-        level = _Level({})
         resources: dict[str, Any] = {}
         sections: dict[str, dict[str, Any]] = {
             "Conditions": dict(self.document.get("Conditions") or {}),
             "Mappings": dict(self.document.get("Mappings") or {}),
         }
+        nested: set[str] = set()
+        exports: list[_Export] = []
         for logical_id, resource in self.resources.items():
             if logical_id not in self.apps:
                 resources[logical_id] = self._outputs_in(resource, "Resources", logical_id)
@@ -229,8 +247,8 @@ class _Parent:
                             f"becomes {name}, which this template has already: rename one"
                         )
                     into[name] = value
-            level.nested.update(renamed.resources)
-            level.exports.extend(renamed.exports)
+            nested.update(renamed.resources)
+            exports.extend(renamed.exports)
         for resource in resources.values():
             self._expand_depends_on(resource)
         document = {**self.document, "Resources": resources}
@@ -240,8 +258,7 @@ class _Parent:
                 name: self._outputs_in(output, "Outputs", name)
                 for name, output in (self.document["Outputs"] or {}).items()
             }
-        level.document = document
-        return level
+        return _Level(document, nested, exports)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -333,6 +350,13 @@ class _Parent:
                 f"(its outputs: {', '.join(outputs) or 'none'})"
             )
         return copy.deepcopy(outputs[name])
+
+    def stack_id(self, app: str) -> Any:
+        """What ``!Ref App`` gives: the nested stack's id, an ARN as ``AWS::StackId`` is."""
+        return {
+            "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}"
+            f":stack/{self.stack}-{app}/00000000-0000-0000-0000-000000000000"
+        }
 
     def _outputs_in(self, node: Any, *keys: str) -> Any:
         return _Outputs(self, keys).node(node)
@@ -452,7 +476,7 @@ def _parameter(value: Any, spec: Mapping[str, Any], where: str) -> Any:
     )
     if isinstance(value, dict | list):
         return {"Fn::Split": [",", value]} if listed else value
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    text = _literal(value)
     allowed = spec.get("AllowedValues")
     if isinstance(allowed, list) and text not in [str(a) for a in allowed]:
         raise TemplateError(f"{where}: {text!r} is not one of {', '.join(map(str, allowed))}")
@@ -486,18 +510,25 @@ class _Rewrite:
                 return rewrite(arg)
         return {key: self.node(value) for key, value in node.items()}
 
-    def sub_parts(self, arg: Any) -> tuple[str, dict[str, Any]] | None:
+    def sub(self, arg: Any) -> tuple[str, dict[str, Any]] | None:
         """``!Sub``'s text and variables (each rewritten); None when it is not a ``!Sub``."""
-        if isinstance(arg, str):
-            return arg, {}
-        if (
-            isinstance(arg, list)
-            and len(arg) == 2
-            and isinstance(arg[0], str)
-            and isinstance(arg[1], dict)
-        ):
-            return arg[0], {str(k): self.node(v) for k, v in arg[1].items()}
+        parts = _sub_parts(arg)
+        if parts is None:
+            return None
+        text, variables = parts
+        return text, {name: self.node(value) for name, value in variables.items()}
+
+
+def _sub_parts(arg: Any) -> tuple[str, dict[str, Any]] | None:
+    """``!Sub``'s text and variables, of either form; None when it is neither."""
+    if isinstance(arg, str):
+        return arg, {}
+    if not isinstance(arg, list) or len(arg) != 2:
         return None
+    text, variables = arg
+    if not isinstance(text, str) or not isinstance(variables, dict):
+        return None
+    return text, {str(name): value for name, value in variables.items()}
 
 
 class _Scope(_Rewrite):
@@ -572,7 +603,7 @@ class _Scope(_Rewrite):
         return {key: self.node(arg)}
 
     def _sub(self, arg: Any) -> Any:
-        parts = self.sub_parts(arg)
+        parts = self.sub(arg)
         if parts is None:
             return {"Fn::Sub": self.node(arg)}
         text, variables = parts
@@ -596,13 +627,19 @@ class _Scope(_Rewrite):
 
 
 class _Outputs(_Rewrite):
-    """A template's references to its applications' outputs, replaced by the outputs' values."""
+    """A template's references to its applications' outputs, replaced by the outputs' values
+    (and to an application itself, by its stack's id)."""
 
     def __init__(self, parent: _Parent, keys: Sequence[str]) -> None:
         super().__init__()
         self.parent = parent
         self.keys = keys
-        self.intrinsics = {"Fn::GetAtt": self._get_att, "Fn::Sub": self._sub}
+        self.intrinsics = {"Ref": self._ref, "Fn::GetAtt": self._get_att, "Fn::Sub": self._sub}
+
+    def _ref(self, arg: Any) -> Any:
+        if isinstance(arg, str) and arg in self.parent.apps:
+            return self.parent.stack_id(arg)
+        return {"Ref": self.node(arg)}
 
     def _output(self, name: str) -> tuple[str, str] | None:
         """``(application, output)`` for ``App.Outputs.Name``."""
@@ -623,7 +660,7 @@ class _Outputs(_Rewrite):
         return self.parent.output(*found, self.keys)
 
     def _sub(self, arg: Any) -> Any:
-        parts = self.sub_parts(arg)
+        parts = self.sub(arg)
         if parts is None:
             return {"Fn::Sub": self.node(arg)}
         text, variables = parts
@@ -632,27 +669,23 @@ class _Outputs(_Rewrite):
             found = None if name in variables else self._output(name)
             if found is not None:  # a variable named App.Outputs.Name: the text stays as it is
                 variables[name] = self.parent.output(*found, self.keys)
+            elif name in self.parent.apps and name not in variables:
+                variables[name] = self.parent.stack_id(name)
         return {"Fn::Sub": [text, variables] if variables else text}
 
 
 class _Imports(_Rewrite):
     """``Fn::ImportValue`` of a known export, replaced by the exported value."""
 
-    def __init__(
-        self,
-        exports: Mapping[str, _Export],
-        parameters: Mapping[str, Any],
-        pseudo: Mapping[str, str],
-    ) -> None:
+    def __init__(self, exports: Mapping[str, _Export], refs: Mapping[str, str]) -> None:
         super().__init__()
         self.exports = exports
-        self.parameters = parameters
-        self.pseudo = pseudo
+        self.refs = refs
         self._importing: list[str] = []
         self.intrinsics = {"Fn::ImportValue": self._import}
 
     def _import(self, arg: Any) -> Any:
-        name = _text_of(arg, self.parameters, self.pseudo)
+        name = _text_of(arg, self.refs)
         if name is None or name not in self.exports:
             # Left as it is: the resolver says it cannot import from another stack.
             return {"Fn::ImportValue": self.node(arg)}
@@ -664,46 +697,44 @@ class _Imports(_Rewrite):
         return value
 
 
-def _text_of(node: Any, parameters: Mapping[str, Any], pseudo: Mapping[str, str]) -> str | None:
-    """An expression's text when it needs no resource: text, numbers, parameters' defaults,
-    pseudo parameters, and ``!Sub`` and ``!Join`` of those (None otherwise)."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, int | float) and not isinstance(node, bool):
-        return str(node)
+def _text_of(node: Any, refs: Mapping[str, str]) -> str | None:
+    """An expression's text when it needs no resource: text, numbers, ``Ref`` of ``refs``, and
+    ``!Sub`` and ``!Join`` of those (None otherwise)."""
+    if isinstance(node, str | int | float):
+        return _literal(node)
     if not isinstance(node, dict) or len(node) != 1:
         return None
     ((key, arg),) = node.items()
     if key == "Ref" and isinstance(arg, str):
-        if arg in pseudo:
-            return pseudo[arg]
-        spec = parameters.get(arg)
-        return _text_of(spec.get("Default"), {}, {}) if isinstance(spec, dict) else None
+        return refs.get(arg)
     if key == "Fn::Join" and isinstance(arg, list) and len(arg) == 2:
-        items = [_text_of(item, parameters, pseudo) for item in arg[1] or []]
+        items = [_text_of(item, refs) for item in arg[1] or []]
         if not isinstance(arg[0], str) or None in items:
             return None
         return arg[0].join(item for item in items if item is not None)
-    if key == "Fn::Sub":
-        parts = _Rewrite().sub_parts(arg)
-        if parts is None:
+    parts = _sub_parts(arg) if key == "Fn::Sub" else None
+    if parts is None:
+        return None
+    text, variables = parts
+    out, start = [], 0
+    for match in _SUB.finditer(text):
+        name = match.group(1).strip()
+        if name.startswith("!"):
+            value: str | None = "${" + name[1:] + "}"
+        else:
+            value = _text_of(variables.get(name, {"Ref": name}), refs)
+        if value is None:
             return None
-        text, variables = parts
-        out, start = [], 0
-        for match in _SUB.finditer(text):
-            name = match.group(1).strip()
-            if name.startswith("!"):
-                value: str | None = "${" + name[1:] + "}"
-            elif name in variables:
-                value = _text_of(variables[name], parameters, pseudo)
-            else:
-                value = _text_of({"Ref": name}, parameters, pseudo)
-            if value is None:
-                return None
-            out += [text[start : match.start()], value]
-            start = match.end()
-        return "".join([*out, text[start:]])
-    return None
+        out += [text[start : match.start()], value]
+        start = match.end()
+    return "".join([*out, text[start:]])
+
+
+def _literal(value: str | int | float) -> str:
+    """A scalar as CloudFormation reads it as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # -- SAM's Globals -----------------------------------------------------------------------------

@@ -189,22 +189,25 @@ class Template:
         path: str | Path,
         *,
         stack: str = STACK,
+        parameters: Mapping[str, str] | None = None,
         remote: Remote | None = None,
         exports: Mapping[str, Any] | None = None,
     ) -> Template:
         """Read template.yaml (CloudFormation short tags allowed, or JSON), its nested
         applications flattened into it (see :mod:`stepwell.local.nested`).
 
-        ``stack`` is the stack's name (nested stacks are named after it); ``remote`` finds the
-        template of an application whose location is not a file (a URL, an application of the
-        Serverless Application Repository); ``exports`` gives values to ``Fn::ImportValue``
-        (export name -> an expression of the template).
+        ``stack`` is the stack's name (nested stacks are named after it); ``parameters`` the
+        values the stack is given, which the names ``Fn::ImportValue`` asks for may read;
+        ``remote`` finds the template of an application whose location is not a file (a URL,
+        an application of the Serverless Application Repository); ``exports`` gives values to
+        ``Fn::ImportValue`` (export name -> an expression of the template).
         """
         path = Path(path)
         flat = load(
             path,
             stack=stack,
-            pseudo={k: v for k, v in pseudo_parameters(stack).items() if isinstance(v, str)},
+            pseudo=pseudo_parameters(stack),
+            parameters=parameters,
             remote=remote,
             exports=exports,
         )
