@@ -39,6 +39,8 @@ Globals:
     Environment:
       Variables:
         FROM_PARENT: parent
+        ENGINE_TABLE: !GetAtt Engine.Outputs.TableName
+        ENGINE_BUS: !ImportValue stepwell-local-Engine-Bus
 Resources:
   Inbox:
     Type: AWS::SQS::Queue
@@ -89,6 +91,7 @@ Globals:
       Variables:
         TABLE: !Ref Table
         LOG_LEVEL: !Ref LogLevel
+        INNER_QUEUE: !GetAtt Inner.Outputs.QueueUrl
 Resources:
   Table:
     Type: AWS::DynamoDB::Table
@@ -271,6 +274,8 @@ def test_a_nested_template_s_globals_apply_to_its_own_functions_only(template: T
     assert "Timeout" not in worker
     consumer = template.properties("Consumer")
     assert consumer["Environment"]["Variables"]["FROM_PARENT"] == "parent"
+    assert consumer["Environment"]["Variables"]["ENGINE_TABLE"] == {"Ref": "EngineTable"}
+    assert consumer["Environment"]["Variables"]["ENGINE_BUS"] == {"Ref": "EngineBus"}
     assert "Timeout" not in consumer
 
 
@@ -330,6 +335,7 @@ def test_a_nested_function_runs_with_its_names_environment_and_events(
         "FIRST_REGION": "eu-west-1",
         "STACK": "stepwell-local-Engine",
         "ACCOUNT": ACCOUNT,
+        "INNER_QUEUE": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/stepwell-local-Engine-Inner-q",
     }
     route, queue = runner.events
     assert isinstance(route, HttpRoute)
@@ -351,6 +357,8 @@ def test_a_nested_function_runs_with_its_names_environment_and_events(
     api = names["EngineServerlessHttpApi"].ref
     assert consumer == {
         "FROM_PARENT": "parent",
+        "ENGINE_TABLE": "stepwell-local-Engine-table",
+        "ENGINE_BUS": "stepwell-local-Engine-bus",
         "TABLE": "stepwell-local-Engine-table",
         "TABLE_ARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stepwell-local-Engine-table",
         "TABLE_DOTTED": "stepwell-local-Engine-table",
@@ -534,7 +542,7 @@ def test_a_parameter_without_a_value_names_the_application_and_the_parameter(
     with pytest.raises(TemplateError) as caught:
         Template.load(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}:17: application Engine: parameter QueueArn")
+    assert message.startswith(f"{path}:19: application Engine: parameter QueueArn")
     assert "add QueueArn to Engine's Parameters" in message
 
 
@@ -566,7 +574,7 @@ def test_an_unknown_output(tmp_path: Path, reference: str) -> None:
     with pytest.raises(TemplateError) as caught:
         Template.load(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}:20: resource Consumer: Engine.Outputs.Nope: ")
+    assert message.startswith(f"{path}:22: resource Consumer: Engine.Outputs.Nope: ")
     assert "has no output Nope (its outputs: TableName, TableArn, ApiUrl" in message
 
 

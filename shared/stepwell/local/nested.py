@@ -50,7 +50,8 @@ _SUB = re.compile(r"\$\{([^}]*)\}")
 
 Remote = Callable[[str, Mapping[str, Any]], Path | None]
 """Finds the template of an application the loader cannot read from disk (a URL, a Serverless
-Application Repository application): ``(logical id, resource) -> a template file, or None``."""
+Application Repository application): ``(logical id, resource) -> a template file, or None``
+(a relative path is taken from the nesting template's folder, as a ``Location`` is)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def load(
         return Flattened(level.document, frozenset(level.nested))
     imports = _Imports(known, refs)
     flat = dict(level.document)
-    for key in ("Resources", "Outputs"):
+    for key in ("Globals", "Resources", "Outputs"):
         if key in flat:
             flat[key] = imports.node(flat[key])
     return Flattened(flat, frozenset(level.nested))
@@ -253,11 +254,12 @@ class _Parent:
             self._expand_depends_on(resource)
         document = {**self.document, "Resources": resources}
         document.update({key: value for key, value in sections.items() if value})
-        if "Outputs" in self.document:
-            document["Outputs"] = {
-                name: self._outputs_in(output, "Outputs", name)
-                for name, output in (self.document["Outputs"] or {}).items()
-            }
+        for section in ("Globals", "Outputs"):  # Globals are functions' properties too
+            if section in self.document:
+                document[section] = {
+                    name: self._outputs_in(value, section, name)
+                    for name, value in (self.document[section] or {}).items()
+                }
         return _Level(document, nested, exports)
 
     # -- loading ------------------------------------------------------------------------------
@@ -779,7 +781,7 @@ def _label(keys: Sequence[str]) -> str:
     """What ``keys`` point at, in words: ``resource Api``, ``output Url``."""
     if len(keys) >= 5 and keys[0] == "Resources" and keys[3] == "Parameters":
         return f"application {keys[1]}: parameter {keys[4]}"
-    kinds = {"Resources": "resource", "Outputs": "output"}
+    kinds = {"Resources": "resource", "Outputs": "output", "Globals": "Globals"}
     if len(keys) >= 2:
         return f"{kinds.get(keys[0], keys[0])} {keys[1]}"
     return "/".join(keys)
