@@ -148,7 +148,7 @@ class _Export:
     name: Any
     """An expression while the export travels up; its text once read at the top."""
     value: Any
-    where: str
+    where: _Where | str
 
 
 @dataclass
@@ -243,7 +243,7 @@ class _Parent:
                 for name, value in names.items():
                     if name in into or (section == "Resources" and name in self.resources):
                         raise TemplateError(
-                            f"{self._at('Resources', logical_id)}: application {logical_id}: "
+                            f"{self.where(f'application {logical_id}', 'Resources', logical_id)}: "
                             f"its {section[:-1].lower()} {name.removeprefix(logical_id)} "
                             f"becomes {name}, which this template has already: rename one"
                         )
@@ -267,7 +267,7 @@ class _Parent:
     def _application(self, logical_id: str, resource: Mapping[str, Any]) -> _Application:
         key = _LOCATION[str(resource["Type"])]
         location = (resource.get("Properties") or {}).get(key)
-        at = f"{self._at('Resources', logical_id, 'Properties', key)}: application {logical_id}"
+        at = self.where(f"application {logical_id}", "Resources", logical_id, "Properties", key)
         if location is None:
             raise TemplateError(f"{at}: {key} is missing: set it to the nested template's path")
         if isinstance(location, str) and "://" not in location:
@@ -300,9 +300,10 @@ class _Parent:
             return self._renamed[logical_id]
         if logical_id in self._renaming:
             cycle = " -> ".join([*self._renaming[self._renaming.index(logical_id) :], logical_id])
+            at = self.where(f"application {logical_id}", "Resources", logical_id)
             raise TemplateError(
-                f"{self._at('Resources', logical_id)}: application {logical_id}: its parameters "
-                f"need its own outputs ({cycle}): CloudFormation refuses a circular dependency"
+                f"{at}: its parameters need its own outputs ({cycle}): CloudFormation refuses "
+                "a circular dependency"
             )
         self._renaming.append(logical_id)
         app = self.apps[logical_id]
@@ -314,7 +315,7 @@ class _Parent:
     def _parameters(self, app: _Application) -> dict[str, Any]:
         """What each of the nested template's parameters stands for in this template."""
         keys = ("Resources", app.logical_id, "Properties", "Parameters")
-        at = f"{self._at(*keys)}: application {app.logical_id}"
+        at = self.where(f"application {app.logical_id}", *keys)
         given = (app.resource.get("Properties") or {}).get("Parameters") or {}
         if not isinstance(given, dict):
             raise TemplateError(f"{at}: Parameters must be a mapping of name to value")
@@ -337,7 +338,8 @@ class _Parent:
                     f"{at}: parameter {name} of {app.path} has no Default and the application "
                     f"gives it no value: add {name} to {app.logical_id}'s Parameters"
                 )
-            values[name] = _parameter(value, spec, f"{at}: parameter {name}")
+            where = self.where(f"application {app.logical_id}: parameter {name}", *keys, name)
+            values[name] = _parameter(value, spec, where)
         return values
 
     # -- the applications' outputs ------------------------------------------------------------
@@ -347,7 +349,7 @@ class _Parent:
         outputs = self.renamed(app).outputs
         if name not in outputs:
             raise TemplateError(
-                f"{self._at(*keys)}: {_label(keys)}: {app}.Outputs.{name}: "
+                f"{self.where(_label(keys), *keys)}: {app}.Outputs.{name}: "
                 f"{self.apps[app].path} has no output {name} "
                 f"(its outputs: {', '.join(outputs) or 'none'})"
             )
@@ -378,8 +380,9 @@ class _Parent:
         else:
             del resource["DependsOn"]
 
-    def _at(self, *keys: str) -> str:
-        return _at(self.path, keys)
+    def where(self, what: str, *keys: str) -> _Where:
+        """A place in this template, for an error."""
+        return _Where(self.path, keys, what)
 
 
 def _rename(app: _Application, values: Mapping[str, Any], stack: str) -> _Renamed:
@@ -423,7 +426,7 @@ def _rename(app: _Application, values: Mapping[str, Any], stack: str) -> _Rename
         outputs[name] = scope.node(output.get("Value"))
         export = output.get("Export")
         if isinstance(export, dict) and "Name" in export:
-            where = f"{_at(app.path, ('Outputs', name))}: output {name}"
+            where = _Where(app.path, ("Outputs", name), f"output {name}")
             exports.append(_Export(scope.node(export["Name"]), outputs[name], where))
     return _Renamed(resources, conditions, mappings, outputs, exports)
 
@@ -471,7 +474,7 @@ def _uses_implicit_api(resource: Mapping[str, Any]) -> bool:
     )
 
 
-def _parameter(value: Any, spec: Mapping[str, Any], where: str) -> Any:
+def _parameter(value: Any, spec: Mapping[str, Any], where: _Where) -> Any:
     """A parameter's value as a ``Ref`` to it reads (a list for list types)."""
     listed = str(spec.get("Type", "String")).startswith("List<") or (
         spec.get("Type") == "CommaDelimitedList"
@@ -766,15 +769,23 @@ def _intrinsic(value: dict[str, Any]) -> bool:
 # -- where --------------------------------------------------------------------------------------
 
 
-def _at(path: Path, keys: Sequence[str]) -> str:
-    """``file:line`` of a key of a template (read again: only errors ask)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            root = YAML(typ="rt").load(handle)
-    except (OSError, YAMLError):
-        return str(path)
-    line, _ = SourceMap(str(path), root).locate(list(keys))
-    return f"{path}:{line}"
+@dataclass(frozen=True)
+class _Where:
+    """A place in a template, as an error names it: ``file:line: what``."""
+
+    path: Path
+    keys: tuple[str, ...]
+    what: str
+
+    def __str__(self) -> str:
+        # The line is looked up only when an error is made: the file is read again for it.
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                root = YAML(typ="rt").load(handle)
+        except (OSError, YAMLError):
+            return f"{self.path}: {self.what}"
+        line, _ = SourceMap(str(self.path), root).locate(list(self.keys))
+        return f"{self.path}:{line}: {self.what}"
 
 
 def _label(keys: Sequence[str]) -> str:
