@@ -119,6 +119,7 @@ Resources:
           MODE: !If [IsProd, production, trial]
           TRIAL: !If [NotProd, "yes", "no"]
           LITERAL: !Sub "${!NotAReference}-${AWS::Region}"
+          BUS_RULES: !Sub "${Bus.Arn}/rules"
           WHERE: !Sub ["${Prefix}:${Stage}:${Table}", {Prefix: !Ref LogLevel}]
           FIRST_REGION: !Select [1, !Ref Regions]
           STACK: !Ref AWS::StackName
@@ -235,6 +236,7 @@ def test_an_application_becomes_its_template_s_resources_under_its_name(
     assert variables["BUS_DOTTED"] == {"Fn::GetAtt": "EngineBus.Arn"}
     assert variables["MODE"] == {"Fn::If": ["EngineIsProd", "production", "trial"]}
     assert variables["LITERAL"] == {"Fn::Sub": "${!NotAReference}-${AWS::Region}"}
+    assert variables["BUS_RULES"] == {"Fn::Sub": "${EngineBus.Arn}/rules"}
     assert variables["STACK"] == "stepwell-local-Engine"
     assert variables["ACCOUNT"] == {"Ref": "AWS::AccountId"}
     assert variables["WHERE"] == {
@@ -331,6 +333,7 @@ def test_a_nested_function_runs_with_its_names_environment_and_events(
         "MODE": "trial",
         "TRIAL": "yes",
         "LITERAL": "${NotAReference}-us-east-1",
+        "BUS_RULES": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/stepwell-local-Engine-bus/rules",
         "WHERE": "INFO:dev:stepwell-local-Engine-table",
         "FIRST_REGION": "eu-west-1",
         "STACK": "stepwell-local-Engine",
