@@ -187,6 +187,7 @@ def _flatten(
     remote: Remote | None,
     chain: tuple[Path, ...],
 ) -> _Level:
+    """One template flattened (``chain``: the files nesting it, to find one nesting itself)."""
     resources = document.get("Resources")
     if not isinstance(resources, dict) or not any(
         isinstance(r, dict) and r.get("Type") in APPLICATION_TYPES for r in resources.values()
