@@ -6,23 +6,28 @@ tags become their ``Fn::`` forms), SAM's ``Globals`` are merged into each functi
 resource gets locally: account :data:`ACCOUNT`, region :data:`REGION`, stack :data:`STACK`.
 
 Names follow CloudFormation's shape without its random suffix (``stepwell-local-TimerQueue``),
-so they are stable from one start to the next. Pure: no AWS calls, no files but the template.
+so they are stable from one start to the next. Nested applications are flattened into the
+template as it is loaded (:mod:`stepwell.local.nested`). Pure: no AWS calls, no files but the
+templates.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
-import tempfile
 import json
 import re
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stepwell.definition.loader import fingerprint
+
+# Callers name the error after this module; the alias exports it.
+from stepwell.local.errors import TemplateError as TemplateError  # noqa: PLC0414
+from stepwell.local.nested import Remote, load, merge_globals
 from stepwell.store.tables import load_template
 
 ACCOUNT = "123456789012"
@@ -37,10 +42,6 @@ DEFAULT_TIMEOUT_S = 3
 DEFAULT_MEMORY_MB = 128
 IMPLICIT_HTTP_API = "ServerlessHttpApi"
 """The API SAM creates for HttpApi events that name no ApiId."""
-
-
-class TemplateError(ValueError):
-    """The template holds something the local stack cannot run (with what and where)."""
 
 
 class _NoValue:
@@ -166,10 +167,14 @@ class QueueSpec:
 class Template:
     """A parsed template.yaml: resources, parameters, conditions, SAM globals."""
 
-    def __init__(self, document: dict[str, Any], base: Path) -> None:
+    def __init__(
+        self, document: dict[str, Any], base: Path, *, nested: Collection[str] = ()
+    ) -> None:
         self.document = document
         self.base = base
         """The folder CodeUri and ContentUri are relative to (the template's folder)."""
+        self.nested = frozenset(nested)
+        """Resources flattened from nested templates: their own Globals are merged already."""
         resources = document.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise TemplateError("the template has no Resources")
@@ -182,16 +187,34 @@ class Template:
         self.function_globals: dict[str, Any] = dict(globals_.get("Function") or {})
 
     @classmethod
-    def load(cls, path: str | Path) -> Template:
-        """Read template.yaml (CloudFormation short tags allowed)."""
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        stack: str = STACK,
+        parameters: Mapping[str, str] | None = None,
+        remote: Remote | None = None,
+        exports: Mapping[str, Any] | None = None,
+    ) -> Template:
+        """Read template.yaml (CloudFormation short tags allowed, or JSON), its nested
+        applications flattened into it (see :mod:`stepwell.local.nested`).
+
+        ``stack`` is the stack's name (nested stacks are named after it); ``parameters`` the
+        values the stack is given, which the names ``Fn::ImportValue`` asks for may read;
+        ``remote`` finds the template of an application whose location is not a file (a URL,
+        an application of the Serverless Application Repository); ``exports`` gives values to
+        ``Fn::ImportValue`` (export name -> an expression of the template).
+        """
         path = Path(path)
-        try:
-            document = load_template(path)
-        except OSError as exc:
-            raise TemplateError(f"{path}: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise TemplateError(str(exc)) from None
-        return cls(document, path.resolve().parent)
+        flat = load(
+            path,
+            stack=stack,
+            pseudo=pseudo_parameters(stack),
+            parameters=parameters,
+            remote=remote,
+            exports=exports,
+        )
+        return cls(flat.document, path.resolve().parent, nested=flat.nested)
 
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource (the whole resource: Type, Properties, Condition ...)."""
@@ -201,30 +224,9 @@ class Template:
         """A resource's Properties (functions with SAM's Globals merged in)."""
         resource = self.resources[logical_id]
         props = dict(resource.get("Properties") or {})
-        if resource.get("Type") == "AWS::Serverless::Function":
+        if resource.get("Type") == "AWS::Serverless::Function" and logical_id not in self.nested:
             props = merge_globals(self.function_globals, props)
         return props
-
-
-def merge_globals(globals_: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
-    """SAM's rule: maps merge (the function wins), lists are appended to the globals' list,
-    anything else the function sets replaces the global."""
-    merged: dict[str, Any] = copy.deepcopy(dict(globals_))
-    for key, value in props.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict) and not _intrinsic(value):
-            merged[key] = merge_globals(current, value)
-        elif isinstance(current, list) and isinstance(value, list):
-            merged[key] = [*current, *value]
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _intrinsic(value: dict[str, Any]) -> bool:
-    if len(value) == 1 and next(iter(value)) in ("Ref", "Condition"):
-        return True
-    return any(str(k).startswith("Fn::") for k in value)
 
 
 # -- local names ------------------------------------------------------------------------------
@@ -359,6 +361,26 @@ class _Arns:
 
 # -- intrinsic functions ----------------------------------------------------------------------
 
+
+def pseudo_parameters(
+    stack: str = STACK, account: str = ACCOUNT, region: str = REGION
+) -> dict[str, Any]:
+    """The pseudo parameters' local values."""
+    return {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::StackName": stack,
+        "AWS::StackId": (
+            f"arn:{PARTITION}:cloudformation:{region}:{account}:stack/"
+            f"{stack}/00000000-0000-0000-0000-000000000000"
+        ),
+        "AWS::Partition": PARTITION,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+        "AWS::NoValue": NO_VALUE,
+    }
+
+
 _SUB = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -419,19 +441,7 @@ class Resolver:
 
     def pseudo(self, name: str) -> Any:
         """A pseudo parameter's local value."""
-        values: dict[str, Any] = {
-            "AWS::AccountId": self.account,
-            "AWS::Region": self.region,
-            "AWS::StackName": self.stack,
-            "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{self.region}:{self.account}:stack/"
-                f"{self.stack}/00000000-0000-0000-0000-000000000000"
-            ),
-            "AWS::Partition": PARTITION,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": [],
-            "AWS::NoValue": NO_VALUE,
-        }
+        values = pseudo_parameters(self.stack, self.account, self.region)
         if name not in values:
             raise TemplateError(f"unknown pseudo parameter {name}")
         return values[name]
