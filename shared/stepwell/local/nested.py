@@ -82,14 +82,17 @@ def load(
     parameters: Mapping[str, str] | None = None,
     remote: Remote | None = None,
     exports: Mapping[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> Flattened:
-    """The template at ``path``, flattened; ``stack`` is its stack's name.
+    """The template at ``path`` (or ``document``, read from it already), flattened; ``stack``
+    is its stack's name.
 
     Export names, and the names ``Fn::ImportValue`` asks for, are read with ``pseudo`` (the
     pseudo parameters' values) and the template's ``parameters`` (their defaults otherwise).
     ``exports`` are more exports to import (name -> an expression of the template).
     """
-    document = read(path)
+    if document is None:
+        document = read(path)
     level = _flatten(document, path, stack, remote, (path.resolve(),))
     refs = _refs(document, parameters or {}, {**pseudo, "AWS::StackName": stack})
     known = _exports(level.exports, refs, exports or {})

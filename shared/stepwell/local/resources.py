@@ -223,7 +223,7 @@ def create_resources(
     }
     if names:
         create_from_template(
-            template_path,
+            template.document,
             boto3.client("dynamodb", region_name=region),
             boto3.client("s3", region_name=region),
             names,

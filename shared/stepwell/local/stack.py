@@ -37,7 +37,7 @@ from typing import Any
 from stepwell.definition.durations import parse_duration
 from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
-from stepwell.local import models, resources, state
+from stepwell.local import engine, models, resources, state
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.events import EventBuses, Rule
 from stepwell.local.httpapi import HttpApi, Route
@@ -239,7 +239,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        template = Template.load(self.template_path)
+        template = engine.load(self.template_path)
         self._exit.enter_context(
             _environ(
                 {
@@ -365,6 +365,7 @@ class LocalStack:
                 "scheduler.DeleteSchedule": self._op_delete_schedule,
                 "eventbridge.PutEvents": self._op_put_events,
                 "bedrock-runtime.Converse": self._op_converse,
+                "cloudformation.ListStackResources": self._op_list_stack_resources,
             }
         )
         interceptor.install()
@@ -699,7 +700,7 @@ class LocalStack:
                 api = self.api
                 self.publications = Publications(
                     invoke=self._invoke_sync,
-                    stack_id=f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local",
+                    stack_id=self.STACK_ID,
                     response_url=lambda request: f"{api.url}{RESPONSE_PATH}{request}",
                 )
             failures = self.publications.deploy(self._workflow_resources())
@@ -1067,6 +1068,30 @@ class LocalStack:
         except SchedulerError as exc:
             raise ServiceError(exc.code, str(exc), exc.status) from None
 
+    STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local"
+    """The local stack's id, as CloudFormation names a stack (custom resources are told it)."""
+
+    def _op_list_stack_resources(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The app's own functions (not its nested engine's), as CloudFormation lists a stack's
+        resources: what the publisher binds a workflow's functions from."""
+        if str(params.get("StackName")) not in (self.STACK_ID, STACK):
+            raise ServiceError("ValidationError", f"Stack with id {params.get('StackName')} does not exist")
+        assert self._template is not None
+        nested = self._template.nested
+        return {
+            "StackResourceSummaries": [
+                {
+                    "LogicalResourceId": spec.logical_id,
+                    "PhysicalResourceId": spec.name,
+                    "ResourceType": "AWS::Lambda::Function",
+                    "ResourceStatus": "CREATE_COMPLETE",
+                    "LastUpdatedTimestamp": self.clock.now(),
+                }
+                for spec in self.functions
+                if spec.logical_id not in nested and spec.logical_id != self.FOLDER_FUNCTION
+            ]
+        }
+
     def _op_converse(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.model.converse(params)
 
@@ -1078,8 +1103,10 @@ class LocalStack:
         )
         if chosen:
             return Path(chosen)
-        folder = self._workflow_files() if self.functions else Path("statemachines")
-        return folder / models.FILE
+        for folder in self._workflow_files():
+            if (folder / models.FILE).is_file():
+                return folder / models.FILE
+        return self.project / "statemachines" / models.FILE
 
     def _op_put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.buses is not None

@@ -195,6 +195,7 @@ class Template:
         parameters: Mapping[str, str] | None = None,
         remote: Remote | None = None,
         exports: Mapping[str, Any] | None = None,
+        document: dict[str, Any] | None = None,
     ) -> Template:
         """Read template.yaml (CloudFormation short tags allowed, or JSON), its nested
         applications flattened into it (see :mod:`stepwell.local.nested`).
@@ -203,7 +204,8 @@ class Template:
         values the stack is given, which the names ``Fn::ImportValue`` asks for may read;
         ``remote`` finds the template of an application whose location is not a file (a URL,
         an application of the Serverless Application Repository); ``exports`` gives values to
-        ``Fn::ImportValue`` (export name -> an expression of the template).
+        ``Fn::ImportValue`` (export name -> an expression of the template); ``document`` is
+        the file's content, when the caller read (and changed) it already.
         """
         path = Path(path)
         flat = load(
@@ -213,6 +215,7 @@ class Template:
             parameters=parameters,
             remote=remote,
             exports=exports,
+            document=document,
         )
         return cls(flat.document, path.resolve().parent, nested=flat.nested)
 

@@ -107,24 +107,30 @@ def table_request(properties: dict[str, Any], table_name: str) -> dict[str, Any]
 
 
 def create_from_template(
-    template_path: str | Path,
+    template_path: str | Path | Mapping[str, Any],
     dynamodb_client: Any,
     s3_client: Any,
     names: dict[str, str],
 ) -> dict[str, str]:
-    """Create the tables and buckets of template.yaml named in ``names`` (logical id -> physical
-    name), with the same keys, indexes, billing, TTL and encryption. Returns ``names``.
+    """Create the tables and buckets of a template (a file, or its document) named in
+    ``names`` (logical id -> physical name), with the same keys, indexes, billing, TTL and
+    encryption. Returns ``names``.
 
     Only resources named in ``names`` are created; naming a resource the template lacks is an
     error, so a renamed resource breaks the tests instead of silently creating nothing.
     """
-    template = load_template(template_path)
+    template = (
+        dict(template_path)
+        if isinstance(template_path, Mapping)
+        else load_template(template_path)
+    )
+    where = "the template" if isinstance(template_path, Mapping) else str(template_path)
     tables = resources(template, TABLE_TYPE)
     buckets = resources(template, BUCKET_TYPE)
     unknown = sorted(set(names) - set(tables) - set(buckets))
     if unknown:
         raise TemplateError(
-            f"{template_path}: no table or bucket named {', '.join(unknown)} "
+            f"{where}: no table or bucket named {', '.join(unknown)} "
             f"(tables: {', '.join(sorted(tables)) or 'none'}; "
             f"buckets: {', '.join(sorted(buckets)) or 'none'})"
         )
