@@ -191,8 +191,6 @@ def workflows_folder(folder: Path) -> Path:
 
 def derived_template(folder: Path) -> Path:
     """template.yaml plus the no-op step function, written to ``folder``."""
-    # Found by its name, as every step function is (STEPWELL_FUNCTION_PREFIX).
-    assert NOOP == NOOP_NAME + "Function"
     return with_functions(ROOT, {NOOP: (HERE / "functions", "noop.handler")}, folder)
 
 
@@ -225,8 +223,8 @@ class Bench:
             template=derived_template(folder),
             virtual_time=virtual_time,
             schedules=False,
+            workflows=workflows_folder(folder / "workflows"),
             environment={
-                "STEPWELL_WORKFLOWS": str(workflows_folder(folder / "workflows")),
                 # One log line per step on stdout is no part of orchestration.
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_METRICS_DISABLED": "true",
@@ -666,11 +664,6 @@ def cli_run(folder: Path) -> dict[str, Any]:
 
     template = derived_template(folder)
     workflows = workflows_folder(folder / "workflows")
-    document = json.loads(template.read_text())
-    document["Globals"]["Function"]["Environment"]["Variables"]["STEPWELL_WORKFLOWS"] = str(
-        workflows
-    )
-    template.write_text(json.dumps(document, indent=1))
     items = folder / "items.json"
     items.write_text(json.dumps({"items": list(range(WIDE_FANOUT))}))
     command = [
@@ -686,6 +679,8 @@ def cli_run(folder: Path) -> dict[str, Any]:
         str(ROOT),
         "--template",
         str(template),
+        "--workflows",
+        str(workflows),
     ]
     environment = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     t0 = time.perf_counter()

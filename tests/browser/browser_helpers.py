@@ -43,7 +43,7 @@ def dashboard_stack(folder: Path) -> Iterator[LocalStack]:
         virtual_time=True,
         schedules=False,
         hold_waits=True,
-        environment={"STEPWELL_WORKFLOWS": str(folder)},
+        workflows=folder,
     ) as stack:
         yield stack
 

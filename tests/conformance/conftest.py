@@ -54,10 +54,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         virtual_time=True,
         start_time=START,
         schedules=False,
-        environment={
-            "STEPWELL_WORKFLOWS": str(machines(tmp / "statemachines", CASES)),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        },
+        workflows=machines(tmp / "statemachines", CASES),
+        environment={"POWERTOOLS_LOG_LEVEL": "WARNING"},
     ) as started:
         yield started
         assert started.emulator is not None

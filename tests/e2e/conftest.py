@@ -44,7 +44,7 @@ def local_stack(folder: Path, **options: Any) -> Iterator[LocalStack]:
         ROOT,
         virtual_time=True,
         schedules=False,
-        environment={"STEPWELL_WORKFLOWS": str(folder)},
+        workflows=folder,
         **options,
     ) as started:
         yield started

@@ -41,10 +41,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def load_handler() -> Any:
-    """``functions/api/app.py``'s handler, loaded the way Lambda loads it (a plain module)."""
-    spec = importlib.util.spec_from_file_location(
-        "stepwell_api_function", ROOT / "functions/api/app.py"
-    )
+    """The API function's handler (``stepwell.handlers.api``), loaded as a module of its own,
+    as a fresh Lambda container loads it."""
+    source = importlib.util.find_spec("stepwell.handlers.api")
+    assert source is not None and source.origin is not None
+    spec = importlib.util.spec_from_file_location("stepwell_api_function", source.origin)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

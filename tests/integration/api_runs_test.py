@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from helpers.apigw import ApiWorld, api_workflows
+from stepwell.definition.models import Workflow
 
 
 @pytest.fixture
@@ -475,6 +476,8 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
     assert operations == {
         ("GET", "/workflows"),
         ("GET", "/workflows/{name}"),
+        ("PUT", "/workflows/{name}"),
+        ("DELETE", "/workflows/{name}"),
         ("POST", "/workflows/{name}/runs"),
         ("GET", "/runs"),
         ("GET", "/runs/{run_id}"),
@@ -506,7 +509,7 @@ def test_template_routes_match_the_api(world: ApiWorld) -> None:
     from helpers.apigw import ROOT
     from stepwell.store.tables import load_template
 
-    template = load_template(ROOT / "template.yaml")
+    template = load_template(ROOT / "shared" / "stepwell" / "stack" / "template.yaml")
     events = template["Resources"]["ApiFunction"]["Properties"]["Events"]
     routes = {}
     for event in events.values():

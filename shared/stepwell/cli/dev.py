@@ -101,6 +101,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="project folder holding template.yaml (default: the current folder)",
     )
     parser.add_argument("--template", default="template.yaml", help="template file in --project")
+    parser.add_argument(
+        "--workflows",
+        type=Path,
+        metavar="DIR",
+        help="publish every workflow file of DIR (their functions by logical id in the template) "
+        "instead of the template's Custom::StepwellWorkflow resources",
+    )
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -156,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     stack = LocalStack(
         args.project,
         template=args.template,
+        workflows=args.workflows,
         virtual_time=args.virtual_time,
         port=args.port,
         parameters=parameters,

@@ -15,6 +15,7 @@ COMMANDS = {
     "schema": ("schema", "Print the JSON Schema of the workflow definition format."),
     "demo": ("demo", "Run the order example end to end and print its timeline."),
     "init": ("init", "Start an app of your own: a project that uses Stepwell's engine."),
+    "engine": ("engine", "The engine this package ships: `engine path`, `engine package`."),
     "publish": ("publish", "Publish workflows into an engine (--dry-run: say what changes)."),
     "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
     "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),

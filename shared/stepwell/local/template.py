@@ -915,26 +915,23 @@ def unserved(template: Template, resolver: Resolver) -> list[str]:
 
 def with_functions(project: Path, functions: Mapping[str, tuple[Path, str]], folder: Path) -> Path:
     """A copy of ``project``'s template.yaml with more step functions (``logical id -> (code
-    folder, handler)``, each named ``${AWS::StackName}-<id less Function>`` so the runtime finds
-    it by its prefix), written to ``folder``; its code paths are made absolute, so the copy
-    runs the project's own functions. For benchmarks and tests that add functions of their own
-    without changing the project."""
+    folder, handler)``), written to ``folder``; its paths (code folders, a nested template's
+    location) are made absolute, so the copy runs the project's own functions and engine. A
+    workflow names an added function by its logical id. For benchmarks and tests that add
+    functions of their own without changing the project."""
     document = load_template(project / "template.yaml")
-    for spec in document["Resources"].values():
-        props = spec.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
+    function_globals = (document.get("Globals") or {}).get("Function") or {}
+    for props in [
+        function_globals,
+        *((spec.get("Properties") or {}) for spec in document["Resources"].values()),
+    ]:
+        for key in ("CodeUri", "ContentUri", "Location"):
+            if isinstance(props.get(key), str) and "://" not in props[key]:
                 props[key] = str((project / props[key]).resolve())
     for logical_id, (code, handler) in functions.items():
         document["Resources"][logical_id] = {
             "Type": "AWS::Serverless::Function",
-            "Properties": {
-                "FunctionName": {
-                    "Fn::Sub": "${AWS::StackName}-" + logical_id.removesuffix("Function")
-                },
-                "CodeUri": str(code),
-                "Handler": handler,
-            },
+            "Properties": {"CodeUri": str(code), "Handler": handler},
         }
     path = folder / "template.json"
     path.write_text(json.dumps(document, indent=1))
