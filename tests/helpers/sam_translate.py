@@ -22,6 +22,7 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 FAKE_S3 = "s3://stepwell-build/{}"
+FAKE_URL = "https://stepwell-build.s3.amazonaws.com/{}"
 
 
 class _NoManagedPolicies:
@@ -40,12 +41,18 @@ def _to_s3(properties: dict[str, Any], key: str) -> None:
 
 def translate(path: Path, parameters: dict[str, str]) -> dict[str, Any]:
     document = yaml_parse(path.read_text())
+    _to_s3((document.get("Globals") or {}).get("Function") or {}, "CodeUri")
     for resource in (document.get("Resources") or {}).values():
         props = resource.get("Properties") or {}
         if resource.get("Type") == "AWS::Serverless::Function":
             _to_s3(props, "CodeUri")
         elif resource.get("Type") == "AWS::Serverless::LayerVersion":
             _to_s3(props, "ContentUri")
+        elif resource.get("Type") == "AWS::Serverless::Application":
+            # A nested template in a folder becomes a URL, as `sam package` uploads it.
+            location = props.get("Location")
+            if isinstance(location, str) and "://" not in location:
+                props["Location"] = FAKE_URL.format(location.strip("./"))
     translated: dict[str, Any] = transform(document, parameters, _NoManagedPolicies())
     return translated
 
