@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,44 +106,39 @@ def run(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class _Functions:
-    """The functions a template deploys, and those the runtime finds by name."""
+    """The functions a template's own stack deploys (a nested engine's are not step functions):
+    a step names one by its logical id, or by its FunctionName."""
 
     template: Path
     ids: frozenset[str]
-    found: frozenset[str] | None
-    """Logical ids the runtime resolves on AWS: in the STEPWELL_FUNCTIONS map, or deployed as
-    ``${AWS::StackName}-<id less Function>`` under STEPWELL_FUNCTION_PREFIX (None: the template
-    sets neither, so nothing is checked)."""
-
-
-PREFIXED_NAME = "${AWS::StackName}-"
 
 
 def _template_functions(given: Path | None) -> _Functions | str | None:
     """The template's functions; None when there is no template to check against; an error
     message for a template named that cannot be read."""
-    from stepwell.local.template import Template, TemplateError
+    from stepwell.local import engine
+    from stepwell.local.template import TemplateError
 
     path = given or Path("template.yaml")
     if given is None and not path.exists():
         return None
     try:
-        template = Template.load(path)
+        template = engine.load(path)
     except TemplateError as exc:
         return f"cannot read {path}: {exc}"
-    resources = template.of_type("AWS::Serverless::Function", "AWS::Lambda::Function")
-    env = (template.function_globals.get("Environment") or {}).get("Variables") or {}
-    raw = env.get("STEPWELL_FUNCTIONS")
-    text = raw.get("Fn::Sub") if isinstance(raw, dict) else raw
-    mapped = set(re.findall(r'"([A-Za-z0-9]+)"\s*:', text)) if isinstance(text, str) else None
-    if "STEPWELL_FUNCTION_PREFIX" in env:
-        mapped = mapped or set()
-        for logical_id, resource in resources.items():
-            name = (resource.get("Properties") or {}).get("FunctionName")
-            sub = name.get("Fn::Sub") if isinstance(name, dict) else None
-            if sub == PREFIXED_NAME + logical_id.removesuffix("Function"):
-                mapped.add(logical_id)
-    return _Functions(path, frozenset(resources), None if mapped is None else frozenset(mapped))
+    resources = {
+        logical_id: resource
+        for logical_id, resource in template.of_type(
+            "AWS::Serverless::Function", "AWS::Lambda::Function"
+        ).items()
+        if logical_id not in template.nested
+    }
+    names = {
+        name
+        for resource in resources.values()
+        if isinstance(name := (resource.get("Properties") or {}).get("FunctionName"), str)
+    }
+    return _Functions(path, frozenset(resources) | frozenset(names))
 
 
 def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
@@ -158,24 +152,15 @@ def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
 
 
 def _why_unknown(name: str, known: _Functions) -> str | None:
-    """Why a step's function would not run on AWS (None: it would, or it is an ARN)."""
-    if not name or name.startswith("arn:"):
+    """Why a step's function would not run (None: it would, or it is an ARN)."""
+    if not name or name.startswith("arn:") or name in known.ids:
         return None
-    if name not in known.ids:
-        close = difflib.get_close_matches(name, sorted(known.ids), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return (
-            f"unknown function '{name}': {known.template} deploys no function of that "
-            f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)"
-        )
-    if known.found is not None and name not in known.found:
-        stem = name.removesuffix("Function")
-        return (
-            f"function '{name}' of {known.template} is deployed under a name Stepwell cannot "
-            f'find: give it FunctionName: !Sub "{PREFIXED_NAME}{stem}", or map it in '
-            "STEPWELL_FUNCTIONS"
-        )
-    return None
+    close = difflib.get_close_matches(name, sorted(known.ids), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return (
+        f"unknown function '{name}': {known.template} deploys no function of that "
+        f"logical id{hint} (add an AWS::Serverless::Function, or give an ARN)"
+    )
 
 
 def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
