@@ -77,7 +77,7 @@ def test_an_order_placed_event_starts_a_run(stack: LocalStack, api: Client) -> N
     response = events.put_events(
         Entries=[
             {
-                "EventBusName": "stepwell-local-bus",
+                "EventBusName": "stepwell-local-Stepwell-bus",
                 "Source": "shop",
                 "DetailType": "order.placed",
                 "Detail": json.dumps(SMALL_ORDER),

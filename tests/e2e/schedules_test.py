@@ -39,11 +39,15 @@ def invoked_by_schedule(stack: LocalStack, function: str) -> list[str]:
 
 
 def test_the_sweep_runs_every_minute(stack: LocalStack) -> None:
-    assert invoked_by_schedule(stack, "stepwell-local-scheduler") == []
+    assert invoked_by_schedule(stack, "stepwell-local-Stepwell-scheduler") == []
     stack.advance(timedelta(seconds=61))
-    assert stack.run_until(lambda: len(invoked_by_schedule(stack, "stepwell-local-scheduler")) == 1)
+    assert stack.run_until(
+        lambda: len(invoked_by_schedule(stack, "stepwell-local-Stepwell-scheduler")) == 1
+    )
     stack.advance(timedelta(minutes=1))
-    assert stack.run_until(lambda: len(invoked_by_schedule(stack, "stepwell-local-scheduler")) == 2)
+    assert stack.run_until(
+        lambda: len(invoked_by_schedule(stack, "stepwell-local-Stepwell-scheduler")) == 2
+    )
 
 
 def test_the_daily_trigger_starts_the_pipeline_at_six(stack: LocalStack) -> None:

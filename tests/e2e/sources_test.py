@@ -15,7 +15,7 @@ from stepwell.local.stack import LocalStack
 def test_invoke_request_response_returns_the_function_s_error(stack: LocalStack) -> None:
     client = boto3.client("lambda")
     response = client.invoke(
-        FunctionName="stepwell-local-ValidateOrder",
+        FunctionName="stepwell-local-ValidateOrderFunction",
         InvocationType="RequestResponse",
         Payload=json.dumps({"not": "an envelope"}),
     )
@@ -25,7 +25,7 @@ def test_invoke_request_response_returns_the_function_s_error(stack: LocalStack)
     assert error["errorType"] == "NotAStepEnvelope"
     assert error["requestId"]
     queued = client.invoke(
-        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:stepwell-local-ValidateOrder",
+        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:stepwell-local-ValidateOrderFunction",
         InvocationType="Event",
         Payload=b"{}",
     )
@@ -47,29 +47,29 @@ def test_an_unknown_route_is_api_gateway_s_404(api: Client) -> None:
 
 def test_scheduler_schedules_are_answered_by_the_stack(stack: LocalStack) -> None:
     scheduler = boto3.client("scheduler")
-    queue_arn = "arn:aws:sqs:us-east-1:123456789012:stepwell-local-TimerQueue"
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:stepwell-local-StepwellTimerQueue"
     request = {
         "Name": "e2e-once",
-        "GroupName": "stepwell-local-timers",
+        "GroupName": "stepwell-local-Stepwell-timers",
         "ScheduleExpression": "at(2099-01-01T00:00:00)",
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "Target": {"Arn": queue_arn, "RoleArn": "arn:aws:iam::123456789012:role/x", "Input": "{}"},
     }
     created = scheduler.create_schedule(**request)
-    assert created["ScheduleArn"].endswith(":schedule/stepwell-local-timers/e2e-once")
+    assert created["ScheduleArn"].endswith(":schedule/stepwell-local-Stepwell-timers/e2e-once")
     with pytest.raises(scheduler.exceptions.ConflictException):
         scheduler.create_schedule(**request)
-    found = scheduler.get_schedule(Name="e2e-once", GroupName="stepwell-local-timers")
+    found = scheduler.get_schedule(Name="e2e-once", GroupName="stepwell-local-Stepwell-timers")
     assert found["ScheduleExpression"] == "at(2099-01-01T00:00:00)"
-    scheduler.delete_schedule(Name="e2e-once", GroupName="stepwell-local-timers")
+    scheduler.delete_schedule(Name="e2e-once", GroupName="stepwell-local-Stepwell-timers")
     with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
-        scheduler.get_schedule(Name="e2e-once", GroupName="stepwell-local-timers")
+        scheduler.get_schedule(Name="e2e-once", GroupName="stepwell-local-Stepwell-timers")
 
 
 def test_events_can_be_put_over_http_with_an_endpoint_url(stack: LocalStack, api: Client) -> None:
     """What ``aws events put-events --endpoint-url`` sends (AWS JSON protocol)."""
     entry = {
-        "EventBusName": "stepwell-local-bus",
+        "EventBusName": "stepwell-local-Stepwell-bus",
         "Source": "e2e",
         "DetailType": "over.http",
         "Detail": json.dumps({"n": 1}),

@@ -931,7 +931,14 @@ def with_functions(project: Path, functions: Mapping[str, tuple[Path, str]], fol
     for logical_id, (code, handler) in functions.items():
         document["Resources"][logical_id] = {
             "Type": "AWS::Serverless::Function",
-            "Properties": {"CodeUri": str(code), "Handler": handler},
+            "Properties": {
+                # A stable name too (a step or a plain Lambda's ARN may name it).
+                "FunctionName": {
+                    "Fn::Sub": "${AWS::StackName}-" + logical_id.removesuffix("Function")
+                },
+                "CodeUri": str(code),
+                "Handler": handler,
+            },
         }
     path = folder / "template.json"
     path.write_text(json.dumps(document, indent=1))
