@@ -158,14 +158,18 @@ def publish_folder(
         except DefinitionError as exc:
             problems = [str(p) for p in exc.problems]
             workflows.refuse(path.stem, owner, resource, problems)
-            failures.extend(problems)
+            failures.append(
+                f"workflow file {path.stem!r} has {len(problems)} problem"
+                f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
+                + "\n".join(f"  {p}" for p in problems)
+            )
             continue
         for workflow in described:
             named = {
                 k: v
                 for k, v in functions.items()
-                if workflow.code is not None
-                or any(getattr(s, "function", None) == k for s in workflow.steps.values())
+                if any(getattr(s, "function", None) == k for s in workflow.steps.values())
+                or (workflow.code is not None and not v.endswith(f":{k}"))
             }
             bound = bind(workflow, named, runner if workflow.code is not None else None)
             try:

@@ -682,8 +682,17 @@ class LocalStack:
         if self._fallback is None:
             return
         if self.workflow_folder is not None:
-            arns = {spec.logical_id: spec.arn for spec in self.functions}
-            arns.update({spec.name: spec.arn for spec in self.functions})
+            assert self._template is not None
+            # The app's functions (a nested engine's are no step functions), by logical id and
+            # by name, as the publisher binds them from the app's stack.
+            own = [
+                spec
+                for spec in self.functions
+                if spec.logical_id not in self._template.nested
+                and spec.logical_id != self.FOLDER_FUNCTION
+            ]
+            arns = {spec.logical_id: spec.arn for spec in own}
+            arns.update({spec.name: spec.arn for spec in own})
             publisher = next(
                 (spec for spec in self.functions if spec.handler == PUBLISHER_HANDLER),
                 self.functions[0],

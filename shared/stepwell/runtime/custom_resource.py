@@ -151,7 +151,8 @@ def _bound(workflow: Workflow, functions: Mapping[str, str], code: str) -> Workf
     if workflow.code is None:
         named = {step.function for step in workflow.steps.values() if isinstance(step, TaskStep)}
         return bind(workflow, {k: v for k, v in functions.items() if k in named}, None)
-    return bind(workflow, functions, code)
+    # By logical id: a name that is its ARN's own needs no entry to be invoked by that name.
+    return bind(workflow, {k: v for k, v in functions.items() if not v.endswith(f":{k}")}, code)
 
 
 def _data(published: list[Published]) -> dict[str, str]:
