@@ -154,3 +154,34 @@ def test_a_rerun_decides_again_a_fan_out_decided_on_a_failed_branch() -> None:
     assert rerun is not None and rerun.status == "succeeded", rerun
     steps = {step.key: step for step in play.store.steps(again)}
     assert steps["tally"].copied_from == first and steps["vote"].copied_from is None
+
+
+def test_a_cancelled_run_cleans_up_in_finally_and_ends_when_the_grace_does() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.models import Workflow
+    from stepwell.engine.codeflow import CANCEL_GRACE
+    from stepwell.engine.events import CancelRequested
+
+    @workflow(name="tidy")
+    def tidy(ctx: Any, _: Any) -> Any:
+        try:
+            ctx.sleep("wait", "1d")
+        finally:
+            ctx.notify("told", detail_type="job.tidied")
+            ctx.sleep("tidy", "10m")  # longer than the grace
+
+    definition = Workflow(name="tidy", steps={}, code="t.py:tidy", code_version="1")
+    play = InProcessWorld({"tidy": definition}, {}, code={"tidy": tidy})
+    run_id = play.start("tidy", None)
+    play.run_until_idle(virtual_time=False)
+    # Its suspension at the sleep ran no clean-up.
+    assert [step.key for step in play.store.steps(run_id) if step.key != "$workflow"] == ["wait"]
+    cancelled_at = play.clock.now()
+    play.send(run_id, CancelRequested("stop"))
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "cancelled", run
+    assert run.ended_at == cancelled_at + CANCEL_GRACE
+    steps = {step.key: step.status for step in play.store.steps(run_id)}
+    assert (steps["told"], steps["tidy"]) == ("succeeded", "cancelled")
+    assert [event.detail_type for event in play.events].count("job.tidied") == 1

@@ -198,8 +198,10 @@ class Context:
 
     @property
     def is_replaying(self) -> bool:
-        """True while the code re-runs what an earlier replay already ran."""
-        return self._replaying_all or self._state.unvisited(self._scope) > 0
+        """True while the code re-runs what an earlier replay already ran (or a suspension
+        leaves it)."""
+        state = self._state
+        return bool(state.suspensions) or self._replaying_all or state.unvisited(self._scope) > 0
 
     @property
     def logger(self) -> ReplayLogger:
@@ -491,6 +493,7 @@ class Context:
 
     def _await(self, key: str) -> Any:
         """The result of a step issued earlier without waiting (a callback's handle)."""
+        self._state.unwinding()
         record = self._state.records.get(key)
         if record is None or not record.ended or record.status == "cancelled":
             self._state.interrupt()
@@ -700,6 +703,7 @@ class Context:
     def _enter(self, method: str, *name: Any) -> None:
         """Check that the code may call ``ctx.<method>`` now (and its step name, if given)."""
         state = self._state
+        state.unwinding()
         if state.finished:
             raise ContextError(
                 f"ctx.{method} was called after the workflow function returned: a Context "

@@ -223,6 +223,13 @@ class Replay:
         self.suspensions.append(suspension)
         return suspension
 
+    def unwinding(self) -> None:
+        """Raise again the suspension on its way out of the code, if one is: what the code
+        asks for meanwhile (in a ``finally`` block, an ``__exit__``, an ``except
+        BaseException``) is clean-up for a real end, and a suspension is not one."""
+        if self.suspensions:
+            raise self.suspensions[-1]
+
     def caught(self, suspension: Suspend) -> None:
         """The replay (a fan-out, or the top) caught ``suspension``."""
         self.suspensions = [s for s in self.suspensions if s is not suspension]
