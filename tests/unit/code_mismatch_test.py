@@ -227,3 +227,30 @@ def test_a_decided_fan_out_whose_counted_branch_now_waits_is_a_change() -> None:
         "branch 1 of 'p' had ended when the parallel was decided and now waits for step "
         "'p.1.more'" in result.error["message"]
     )
+
+
+def test_a_failed_fan_out_whose_failed_branch_now_succeeds_is_a_change() -> None:
+    def flow(fails: bool):
+        def branch(c: Context) -> Any:
+            try:
+                return c.task("t", function="F")
+            except Exception:
+                if fails:
+                    raise
+                return "mended"
+
+        def run(ctx: Context, _: Any) -> Any:
+            with contextlib.suppress(Exception):
+                ctx.parallel("p", [branch, branch])
+            return ctx.task("after", function="F")
+
+        return run
+
+    run = FakeRun(flow(True))
+    run.replay()
+    run.fail("p.1.t", "Boom")
+    run.replay()  # decided on branch 1's failure (fail fast), branch 0 still running
+    result = run.replay(flow(False))
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "ReplayMismatch"
+    assert "parallel 'p' failed when this run started" in result.error["message"]

@@ -201,6 +201,11 @@ def _replay(branches: _Branches, run: FanOut, record: Recorded) -> None:
                 f"branch {index} of {branches.key!r} had ended when the {record.kind} was "
                 f"decided and now waits for step {branches.waits_for!r}"
             )
+    if run.reason == "failure_tolerance_exceeded" and not run.errors:
+        raise state.mismatched(
+            f"{record.kind} {branches.key!r} failed when this run started and the code now "
+            "makes the branches it was decided on succeed"
+        )
     state.pass_under(branches.inner)
 
 
