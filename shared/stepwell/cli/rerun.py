@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"stepwell rerun: --input: {exc}", file=sys.stderr)
             return 2
     try:
-        answer = client.from_args(args).post(f"/runs/{quote(args.run_id, safe='')}/rerun", body)
+        answer = client.from_args(args).post(
+            f"/runs/{quote(args.run_id, safe='')}/rerun", body, expect=("run_id",)
+        )
     except client.ApiError as exc:
         return client.report("rerun", exc)
     dry = " (dry run)" if answer.get("dry_run") else ""

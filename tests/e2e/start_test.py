@@ -1,0 +1,100 @@
+"""``stepwell start`` against a running local stack, as against a deployed one: over HTTP,
+from a process of its own (as from another terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stepwell.local.client import Client
+from stepwell.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "statemachines" / "examples"
+
+
+def stepwell(*argv: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "STEPWELL_API"}
+    done = subprocess.run(
+        [sys.executable, "-m", "stepwell.cli.main", *argv],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_start_and_wait_prints_the_ended_run(
+    stack: LocalStack,
+) -> None:
+    code, out, err = stepwell(
+        *("start", "publish-report", "--input", f"@{EXAMPLES / 'publish-report.json'}"),
+        *("--api", stack.url, "--wait", "--interval", "0.1", "--json"),
+    )
+    assert code == 0, err
+    detail = json.loads(out)  # stdout holds the JSON alone
+    assert detail["run"]["status"] == "succeeded"
+    assert detail["run"]["output"]["report_id"].startswith("rep-")
+    assert [step["key"] for step in detail["steps"]] == ["render"]
+
+
+def test_a_started_run_is_listed_like_any_other(stack: LocalStack, api: Client) -> None:
+    code, out, err = stepwell(
+        *("start", "order-fulfilment", "--input", f"@{EXAMPLES / 'order-fulfilment.json'}"),
+        *("--label", "team=shop", "--api", stack.url),
+    )
+    assert code == 0, err
+    first, hint = out.splitlines()
+    run_id = first.removeprefix("started order-fulfilment run ")
+    assert hint == f"follow it: stepwell show {run_id} --follow --api {stack.url}"
+    detail = api.run(run_id)
+    assert detail["run"]["labels"] == {"team": "shop"}
+    # The dashboard and `stepwell runs` read the same listing.
+    code, out, _ = stepwell("runs", "--workflow", "order-fulfilment", "--api", stack.url)
+    assert code == 0 and run_id in out
+
+
+def test_the_same_idempotency_key_finds_the_same_run(
+    stack: LocalStack,
+) -> None:
+    argv = (
+        *("start", "publish-report", "--input", '{"rows": 1}', "--api", stack.url),
+        *("--idempotency-key", "report-2024-06-01", "--json"),
+    )
+    code, out, err = stepwell(*argv)
+    assert code == 0, err
+    first = json.loads(out)["run_id"]
+    code, out, err = stepwell(*argv)
+    assert code == 0, err
+    assert json.loads(out)["run_id"] == first
+
+
+@pytest.mark.parametrize(
+    ("argv", "messages"),
+    [
+        (["no-such-workflow"], ["stepwell start: no workflow named 'no-such-workflow' (404)"]),
+        (
+            ["publish-report", "--input", '{"rows": -1}'],
+            ["input_schema", "  /rows: -1 is less than the minimum of 0"],
+        ),
+        (["publish-report", "--input", "{nope"], ["stepwell start: --input is not JSON"]),
+        (["publish-report", "--input", "@/no/such.json"], ["cannot read /no/such.json"]),
+        (["publish-report", "--label", "team"], ["--label 'team': write KEY=VALUE"]),
+    ],
+)
+def test_a_refused_start_says_why_and_exits_2(
+    stack: LocalStack, argv: list[str], messages: list[str]
+) -> None:
+    code, out, err = stepwell("start", *argv, "--api", stack.url)
+    assert code == 2
+    assert out == ""
+    for message in messages:
+        assert message in err
+    assert "Traceback" not in err
