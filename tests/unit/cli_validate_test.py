@@ -201,3 +201,51 @@ def test_a_machines_task_naming_an_unknown_function_is_a_located_problem(
         "template.yaml deploys no function of that logical id; did you mean "
         "'ChargeCardFunction'? (add an AWS::Serverless::Function, or give an ARN)"
     ]
+
+
+def test_every_stage_is_checked_in_one_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A field pydantic refuses does not hide the template's check of the step's function, nor
+    # the fields of a step that lacks a required one.
+    monkeypatch.chdir(ROOT)
+    flow = write(
+        tmp_path,
+        "b.yaml",
+        "name: pay\nsteps:\n  charge:\n    function: ChargeCard\n    timeout: soon\n"
+        "  tell:\n    type: notify\n    depends_on: charge\n    detail: ${stepz.charge}\n"
+        "    detail_typ: paid\n",
+    )
+    assert main(["validate", str(flow)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        f"{flow}:4:5",
+        f"{flow}:5:5",
+        f"{flow}:6:3",
+        f"{flow}:9:5",
+        f"{flow}:10:5",
+    ]
+    assert "unknown function 'ChargeCard'" in lines[0]
+    assert "'soon' is not a duration" in lines[1]
+    assert "missing required field 'detail_type'" in lines[2]
+    assert "reads 'stepz', which is not defined" in lines[3]
+    assert "unknown field 'detail_typ'; did you mean 'detail_type'?" in lines[4]
+    assert err == "5 problems in 1 of 1 file\n"
+
+
+def test_every_problem_of_a_code_first_workflow_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(
+        tmp_path,
+        "flow.py",
+        "from stepwell import workflow\n\n\n"
+        '@workflow(name="Bad Name", input_schema={"type": "nope"}, timeout="soon")\n'
+        "def flow(ctx, input):\n    return input\n",
+    )
+    assert main(["validate", str(flow), "--no-template"]) == 1
+    fields = [
+        line.split("field '")[1].split("'")[0] for line in capsys.readouterr().out.split("\n")[:-1]
+    ]
+    assert fields == ["input_schema", "name", "timeout"]

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
 from stepwell.definition.code import is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
-from stepwell.definition.loader import discover, load_with_source
+from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -77,15 +76,23 @@ def run(args: argparse.Namespace) -> int:
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
             else:
-                workflow, source = load_with_source(file)
-                loaded.append((file, workflow, partial(source.at_step, ("name",))))
+                # A file's problems do not stop its other checks (the template's included).
+                checked = check_file(file)
+                problems.extend(checked.problems)
+                if checked.workflow is None:
+                    continue
+                if not checked.problems:
+                    at_name = partial(checked.source.at_step, ("name",))
+                    loaded.append((file, checked.workflow, at_name))
                 if functions is not None:
-                    problems.extend(_unknown_functions(workflow, source, functions))
+                    problems.extend(_unknown_functions(checked, functions))
         except DefinitionError as exc:
             problems.extend(exc.problems)
     problems.extend(_duplicate_names(loaded))
 
     if problems:
+        order = {str(file): index for index, file in enumerate(files)}
+        problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line, p.col))
         for problem in problems:
             print(problem)
         bad = len({p.file for p in problems})
@@ -178,11 +185,15 @@ def _why_unknown(name: str, known: _Functions) -> str | None:
     return None
 
 
-def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
+def _unknown_functions(checked: Checked, known: _Functions) -> list[Problem]:
     """Task steps naming a function the template does not deploy (or deploys under a name the
     runtime cannot find)."""
+    workflow, source = checked.workflow, checked.source
+    assert workflow is not None
     named: list[tuple[tuple[str, ...], str]] = []
     for key, step in workflow.steps.items():
+        if key in checked.stand_ins:
+            continue
         if isinstance(step, TaskStep):
             named.append((("steps", key, "function"), step.function))
         if step.undo is not None:
