@@ -249,3 +249,38 @@ def test_every_problem_of_a_code_first_workflow_at_once(
         line.split("field '")[1].split("'")[0] for line in capsys.readouterr().out.split("\n")[:-1]
     ]
     assert fields == ["input_schema", "name", "timeout"]
+
+
+def test_an_error_name_no_failure_carries_is_a_warning_that_keeps_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # the template resolves ChargeCardFunction to its module
+    flow = write(
+        tmp_path,
+        "pay.yaml",
+        "name: pay\nsteps:\n"
+        "  charge:\n    function: ChargeCardFunction\n"
+        "    retry: {retry_on: [PaymentDeclinedTemporary, TimeoutError], non_retryable:\n"
+        "      [CardDeclined]}\n"
+        "  hook:\n    type: http\n    depends_on: charge\n    url: https://example.com\n"
+        "    retry: {retry_on: [HttpServerError, ConnectionError]}\n"
+        "    catch: [{errors: HttpThrottled}]\n",
+    )
+    assert main(["validate", str(flow)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith(
+        f"{flow}:5:24: warning: step 'charge': field 'retry.retry_on[0]': no failure of this "
+        "step is named 'PaymentDeclinedTemporary'; did you mean 'PaymentDeclinedTemporarily'?"
+    )
+    assert lines[1].startswith(
+        f"{flow}:11:41: warning: step 'hook': field 'retry.retry_on[1]': no failure of this "
+        "step is named 'ConnectionError'; did you mean 'HttpConnectionError'? (an http step "
+        "fails with HttpBadUrl, HttpConnectionError,"
+    )
+    assert lines[2].startswith(f"{flow}: pay ok (2 steps")
+    assert err == "2 warnings\n"
+    # Beside a problem, warnings are counted too; without a template, a task is not checked.
+    flow.write_text(flow.read_text().replace("function: ChargeCardFunction", "function: Nope"))
+    assert main(["validate", str(flow)]) == 1
+    assert capsys.readouterr().err == "1 problem and 1 warning in 1 of 1 file\n"

@@ -12,15 +12,17 @@ import difflib
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
 from stepwell.definition.code import is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow
+from stepwell.runtime import error_names
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -76,30 +78,26 @@ def run(args: argparse.Namespace) -> int:
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
             else:
-                # A file's problems do not stop its other checks (the template's included).
                 checked = check_file(file)
-                problems.extend(checked.problems)
-                if checked.workflow is None:
-                    continue
-                if not checked.problems:
+                problems.extend(_check_yaml(checked, functions))
+                if checked.workflow is not None and not checked.problems:
                     at_name = partial(checked.source.at_step, ("name",))
                     loaded.append((file, checked.workflow, at_name))
-                if functions is not None:
-                    problems.extend(_unknown_functions(checked, functions))
         except DefinitionError as exc:
             problems.extend(exc.problems)
     problems.extend(_duplicate_names(loaded))
 
-    if problems:
-        order = {str(file): index for index, file in enumerate(files)}
-        problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line, p.col))
-        for problem in problems:
-            print(problem)
-        bad = len({p.file for p in problems})
-        print(
-            f"{_count(len(problems), 'problem')} in {bad} of {_count(len(files), 'file')}",
-            file=sys.stderr,
-        )
+    order = {str(file): index for index, file in enumerate(files)}
+    problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line, p.col))
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if not p.warning]
+    warnings = len(problems) - len(errors)
+    also = f" and {_count(warnings, 'warning')}" if warnings else ""
+    if errors:
+        bad = len({p.file for p in errors})
+        count = f"{_count(len(errors), 'problem')}{also} in {bad} of {_count(len(files), 'file')}"
+        print(count, file=sys.stderr)
         return EXIT_PROBLEMS
     for file, workflow, _ in loaded:
         if is_asl_file(file):
@@ -109,7 +107,28 @@ def run(args: argparse.Namespace) -> int:
         else:
             shape = f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
         print(f"{file}: {workflow.name} ok ({shape})")
+    if warnings:
+        print(_count(warnings, "warning"), file=sys.stderr)
     return EXIT_OK
+
+
+def _check_yaml(checked: Checked, functions: _Functions | None) -> list[Problem]:
+    """A YAML file's problems, and what its functions and error names give away: a file's
+    problems do not stop its other checks (its steps that could be built are checked)."""
+    problems = list(checked.problems)
+    if checked.workflow is None:
+        return problems
+    if functions is not None:
+        problems.extend(_unknown_functions(checked, functions))
+    problems.extend(
+        error_names.unknown_names(
+            checked.workflow,
+            checked.source,
+            functions.errors_of if functions is not None else _unknown,
+            checked.stand_ins,
+        )
+    )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,18 @@ class _Functions:
     """Logical ids the runtime resolves on AWS: in the STEPWELL_FUNCTIONS map, or deployed as
     ``${AWS::StackName}-<id less Function>`` under STEPWELL_FUNCTION_PREFIX (None: the template
     sets neither, so nothing is checked)."""
+    modules: dict[str, Path] = field(default_factory=dict)
+    """The Python module of each function's handler (CodeUri and Handler), where it is one."""
+    _errors: dict[Path, frozenset[str] | None] = field(default_factory=dict, compare=False)
+
+    def errors_of(self, function: str) -> frozenset[str] | None:
+        """The exception names ``function``'s module can raise; None when they are unknown."""
+        module = self.modules.get(function)
+        if module is None:
+            return None
+        if module not in self._errors:
+            self._errors[module] = error_names.module_errors(module)
+        return self._errors[module]
 
 
 PREFIXED_NAME = "${AWS::StackName}-"
@@ -151,7 +182,29 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
             sub = name.get("Fn::Sub") if isinstance(name, dict) else None
             if sub == PREFIXED_NAME + logical_id.removesuffix("Function"):
                 mapped.add(logical_id)
-    return _Functions(path, frozenset(resources), None if mapped is None else frozenset(mapped))
+    modules = {
+        logical_id: module
+        for logical_id in resources
+        if (module := _handler_module(template, logical_id)) is not None
+    }
+    found = None if mapped is None else frozenset(mapped)
+    return _Functions(path, frozenset(resources), found, modules)
+
+
+def _handler_module(template: Any, logical_id: str) -> Path | None:
+    """The file of a Python function's handler module (``CodeUri`` + ``Handler``), if it has
+    one there."""
+    props = template.properties(logical_id)
+    code, handler = props.get("CodeUri"), props.get("Handler")
+    runtime = str(props.get("Runtime", "python"))
+    if not (isinstance(code, str) and isinstance(handler, str)) or not runtime.startswith("py"):
+        return None
+    module = handler.rpartition(".")[0]
+    if not module:
+        return None
+    base = Path(template.base, code, *module.split("."))
+    found = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+    return found[0] if found else None
 
 
 def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
@@ -206,6 +259,11 @@ def _unknown_functions(checked: Checked, known: _Functions) -> list[Problem]:
         for where, name in named
         if (why := _why_unknown(name, known)) is not None
     ]
+
+
+def _unknown(function: str) -> None:
+    """Without a template, a function's exceptions are not known."""
+    return None
 
 
 Locate = Callable[[str], Problem]
