@@ -3,8 +3,11 @@ in-process as ``stepwell ...`` would."""
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,10 @@ from helpers.apigw import ApiWorld, api_workflows, serve
 from stepwell.api import client
 from stepwell.cli import approve
 from stepwell.cli.main import main
+from stepwell.definition.catalog import Catalog
 from stepwell.store.memory import MemoryStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -165,3 +171,24 @@ def test_requests_to_a_deployed_api_are_signed_with_sigv4(monkeypatch: Any) -> N
     assert local._auth_headers("GET", local.base_url + "/runs", None, {}) == {}
     monkeypatch.setenv("STEPWELL_API_TOKEN", "jwt-123")
     assert remote._auth_headers("GET", "x", None, {}) == {"Authorization": "Bearer jwt-123"}
+
+
+def test_validate_prints_the_version_a_run_pins(
+    capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["validate", "statemachines"]) == 0
+    printed = dict(
+        re.findall(
+            r"^\S+: ([a-z0-9-]+) ok \(.*version ([0-9a-f]+)\)$", capsys.readouterr().out, re.M
+        )
+    )
+    world = ApiWorld(MemoryStore(), Catalog(ROOT / "statemachines").all())
+    try:
+        # A YAML workflow, a code-first one and a Step Functions machine.
+        for name in ("order-fulfilment", "release", "order-machine"):
+            example = json.loads((ROOT / "statemachines" / "examples" / f"{name}.json").read_text())
+            run_id = world.start(name, example)
+            assert world.get(f"/runs/{run_id}").json()["run"]["version"] == printed[name]
+    finally:
+        world.close()

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "tests" / "definitions"
 OK_LINE = re.compile(
     r"^statemachines/[a-z0-9-]+\.yaml: [a-z0-9-]+ ok \(\d+ steps?, version [0-9a-f]{16}\)$"
-    r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [\w.-]+\)$"
+    r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [0-9a-f]{16}\)$"
     r"|^statemachines/[a-z0-9-]+\.asl\.json: [a-z0-9-]+ ok "
-    r"\(Step Functions machine, version asl-[0-9a-f]{12}\)$"
+    r"\(Step Functions machine, version [0-9a-f]{16}\)$"
 )
 PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: (step '[^']+': )?(field '[^']+': )?\S")
 EXPECT = "# expect: "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
-from stepwell.definition.code import is_code_file, load_code_file
+from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow
@@ -100,13 +100,15 @@ def run(args: argparse.Namespace) -> int:
         print(count, file=sys.stderr)
         return EXIT_PROBLEMS
     for file, workflow, _ in loaded:
+        # The version is the one a run pins (and the API lists), whatever the kind.
         if is_asl_file(file):
-            shape = f"Step Functions machine, version {workflow.code_version}"
+            shape = "Step Functions machine"
         elif workflow.code is not None:
-            shape = f"code-first, version {workflow.code_version}"
+            declared = workflow.code_version or ""
+            shape = "code-first" + ("" if declared.startswith(SOURCE_VERSION) else f" {declared}")
         else:
-            shape = f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
-        print(f"{file}: {workflow.name} ok ({shape})")
+            shape = _count(len(workflow.steps), "step")
+        print(f"{file}: {workflow.name} ok ({shape}, version {workflow.version})")
     if warnings:
         print(_count(warnings, "warning"), file=sys.stderr)
     return EXIT_OK
