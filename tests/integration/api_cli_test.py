@@ -51,6 +51,8 @@ def test_runs_lists_the_newest_runs(world: ApiWorld, api: str, capsys: Any) -> N
     assert code == 0 and first in out and second in out
     code, out, _ = stepwell(capsys, "runs", "--api", api, "--status", "succeeded", "--json")
     assert code == 0 and second in out and first not in out
+    (listed,) = json.loads(out)
+    assert listed["run_id"] == second and "id" not in listed  # as `start` and the API say it
 
 
 def test_show_prints_the_run_steps_and_timeline(world: ApiWorld, api: str, capsys: Any) -> None:

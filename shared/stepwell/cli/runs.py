@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     except client.ApiError as exc:
         return client.report("runs", exc)
     if args.json:
-        print(json.dumps(found, indent=2))
+        # The listing's "id" is what every other answer calls "run_id".
+        renamed = [{("run_id" if k == "id" else k): v for k, v in r.items()} for r in found]
+        print(json.dumps(renamed, indent=2))
         return 0
     print(table(found))
     return 0
