@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +197,76 @@ def test_validate_prints_the_version_a_run_pins(
             assert world.get(f"/runs/{run_id}").json()["run"]["version"] == printed[name]
     finally:
         world.close()
+
+
+def test_output_cut_short_by_a_pipe_ends_quietly(world: ApiWorld, api: str) -> None:
+    run_id = world.start("simple", {"n": 1})
+    # `stepwell show RUN | head -0`: the reader is gone before the command writes a line.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stepwell.cli.main", "show", run_id, "--api", api],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141  # as a shell reports a command ended by SIGPIPE
+    assert err == ""
+
+
+class _NotStepwell(BaseHTTPRequestHandler):
+    """Another server on the port: a web page for every path, or JSON of another shape."""
+
+    def do_GET(self) -> None:
+        json_body = self.path.startswith("/json/")
+        body = b'{"hello": "world"}' if json_body else b"<html><body>It works!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json" if json_body else "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def not_stepwell() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotStepwell)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["show", "r-1"], "not JSON"),
+        (["runs"], "not JSON"),
+        (["runs", "--workflow", "w"], "not JSON"),
+        (["cancel", "r-1"], "not JSON"),
+        (["start", "w", "--input", "{}"], "not JSON"),
+        (["time"], "not JSON"),
+    ],
+)
+def test_an_answer_no_stepwell_api_gives_is_a_message_not_a_traceback(
+    not_stepwell: str, capsys: Any, argv: list[str], what: str
+) -> None:
+    code, out, err = stepwell(capsys, *argv, "--api", not_stepwell)
+    assert code == 2 and out == ""
+    assert err.startswith(f"stepwell {argv[0]}: unexpected answer to ")
+    assert f"{what} ('<html><body>It works!" in err
+    assert "is --api the URL of a Stepwell API?" in err
+
+
+def test_json_of_another_shape_is_named_too(not_stepwell: str, capsys: Any) -> None:
+    code, _, err = stepwell(capsys, "show", "r-1", "--api", f"{not_stepwell}/json")
+    assert code == 2
+    assert "JSON without run, steps" in err
