@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -215,34 +214,18 @@ def test_output_cut_short_by_a_pipe_ends_quietly(world: ApiWorld, api: str) -> N
     assert err == ""
 
 
-class _NotStepwell(BaseHTTPRequestHandler):
+def _not_stepwell(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Another server on the port: a web page for every path, or JSON of another shape."""
-
-    def do_GET(self) -> None:
-        json_body = self.path.startswith("/json/")
-        body = b'{"hello": "world"}' if json_body else b"<html><body>It works!</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json" if json_body else "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    if event["rawPath"].startswith("/json/"):
+        return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+    page = "<html><body>It works!</body></html>"
+    return {"statusCode": 200, "headers": {"content-type": "text/html"}, "body": page}
 
 
 @pytest.fixture
 def not_stepwell() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotStepwell)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_not_stepwell) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
