@@ -98,3 +98,20 @@ def test_a_refused_start_says_why_and_exits_2(
     for message in messages:
         assert message in err
     assert "Traceback" not in err
+
+
+def test_show_lists_a_code_first_runs_steps_in_the_order_it_reached_them(
+    stack: LocalStack,
+) -> None:
+    code, out, err = stepwell(
+        *("start", "checkout-code", "--input", f"@{EXAMPLES / 'checkout-code.json'}"),
+        *("--api", stack.url, "--wait", "--interval", "0.1", "--json"),
+    )
+    assert code == 0, err
+    detail = json.loads(out)
+    reached = ["$workflow", *(f"reserve.{i}.reserve" for i in range(3)), "charge", "confirm"]
+    assert [step["key"] for step in detail["steps"]] == reached  # not alphabetical
+    code, out, err = stepwell("show", detail["run"]["id"], "--api", stack.url)
+    assert code == 0, err
+    rows = out.split("\nSTEP ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    assert [row.split()[0] for row in rows] == reached
