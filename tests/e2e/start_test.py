@@ -115,3 +115,10 @@ def test_show_lists_a_code_first_runs_steps_in_the_order_it_reached_them(
     assert code == 0, err
     rows = out.split("\nSTEP ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     assert [row.split()[0] for row in rows] == reached
+
+
+def test_a_workflow_is_described_with_its_example_input(api: Client) -> None:
+    reply = api.get("/workflows/checkout")
+    assert reply.status == 200
+    example = json.loads((EXAMPLES / "checkout.json").read_text())
+    assert reply.body["example_input"] == example
