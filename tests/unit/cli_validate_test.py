@@ -284,3 +284,23 @@ def test_an_error_name_no_failure_carries_is_a_warning_that_keeps_exit_0(
     flow.write_text(flow.read_text().replace("function: ChargeCardFunction", "function: Nope"))
     assert main(["validate", str(flow)]) == 1
     assert capsys.readouterr().err == "1 problem and 1 warning in 1 of 1 file\n"
+
+
+def test_a_machines_error_names_are_checked_against_its_functions_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "statemachines" / "order-machine.asl.json").read_text()
+    typo = text.replace('"PaymentDeclinedTemporarily"', '"PaymentDeclinedTemporary"')
+    assert typo != text
+    machine = write(tmp_path, "order-typo.asl.json", typo)
+    assert main(["validate", str(machine)]) == 0
+    out, err = capsys.readouterr()
+    warning, ok = out.splitlines()
+    assert warning.startswith(
+        f"{machine}:100:13: warning: step 'Charge': field 'Retry[0].ErrorEquals[0]': no failure "
+        "of this state is named 'PaymentDeclinedTemporary'; did you mean "
+        "'PaymentDeclinedTemporarily'?"
+    )
+    assert ok.startswith(f"{machine}: order-typo ok")
+    assert err == "1 warning\n"

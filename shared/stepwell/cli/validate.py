@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
                 if functions is not None:
                     problems.extend(_unknown_machine_functions(file, functions))
+                    problems.extend(error_names.machine_unknown_names(file, functions.errors_of))
             elif is_code_file(file):
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))

@@ -190,12 +190,16 @@ def _warnings(
     for index, name in enumerate(given):
         if known(name, possible):
             continue
-        close = difflib.get_close_matches(name, sorted(possible), n=1, cutoff=0.7)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = _closest(name, possible)
         problem = source.at_step(
             (*path, index), f"no failure of this step is named '{name}'{hint} ({_whose(step)})"
         )
         yield dataclasses.replace(problem, warning=True)
+
+
+def _closest(name: str, possible: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(possible), n=1, cutoff=0.7)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _whose(step: Step) -> str:
@@ -216,3 +220,40 @@ def _whose(step: Step) -> str:
         return f"a {step.type} step fails with the errors of any step alone (StepTimedOut ...)"
     article = "an" if step.type[0] in "aeiouh" else "a"  # an http, an approval
     return f"{article} {step.type} step fails with {listed}, {common}"
+
+
+MACHINE_PREFIXES = ("States.", "Lambda.")
+"""The names Step Functions gives (``States.Timeout``, ``Lambda.ServiceException`` ...)."""
+
+
+def machine_unknown_names(path: Path, function_errors: FunctionErrors) -> list[Problem]:
+    """A warning for each name in a Task's ``Retry`` or ``Catch`` ``ErrorEquals`` that no
+    failure of its function can carry (a Task waiting for a token is answered with any)."""
+    from stepwell.asl.loader import function_tasks
+
+    source, tasks = function_tasks(path)
+    warnings: list[Problem] = []
+    for task in tasks:
+        raised = function_errors(task.function)
+        if task.token or raised is None:
+            continue
+        possible = raised | PYTHON | LAMBDA | ANY_STEP | HEARTBEAT | DISPATCHED
+        for field in ("Retry", "Catch"):
+            rules = task.spec.get(field)
+            for index, rule in enumerate(rules if isinstance(rules, list) else []):
+                names = rule.get("ErrorEquals") if isinstance(rule, dict) else None
+                for at, name in enumerate(names if isinstance(names, list) else []):
+                    if str(name).startswith(MACHINE_PREFIXES) or known(str(name), possible):
+                        continue
+                    hint = _closest(str(name), possible)
+                    where = (*task.at, field, index, "ErrorEquals", at)
+                    problem = source.problem(
+                        where,
+                        f"no failure of this state is named '{name}'{hint} (its function's module "
+                        "defines or imports no exception of that name, and Python, Lambda and "
+                        "Step Functions have none)",
+                        step=task.state,
+                        field=f"{field}[{index}].ErrorEquals[{at}]",
+                    )
+                    warnings.append(dataclasses.replace(problem, warning=True))
+    return warnings
