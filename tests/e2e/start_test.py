@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stepwell.cli.main import main
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
 
@@ -84,12 +85,9 @@ def test_the_same_idempotency_key_finds_the_same_run(
             ["publish-report", "--input", '{"rows": -1}'],
             ["input_schema", "  /rows: -1 is less than the minimum of 0"],
         ),
-        (["publish-report", "--input", "{nope"], ["stepwell start: --input is not JSON"]),
-        (["publish-report", "--input", "@/no/such.json"], ["cannot read /no/such.json"]),
-        (["publish-report", "--label", "team"], ["--label 'team': write KEY=VALUE"]),
     ],
 )
-def test_a_refused_start_says_why_and_exits_2(
+def test_a_start_the_api_refuses_says_why_and_exits_2(
     stack: LocalStack, argv: list[str], messages: list[str]
 ) -> None:
     code, out, err = stepwell("start", *argv, "--api", stack.url)
@@ -98,6 +96,23 @@ def test_a_refused_start_says_why_and_exits_2(
     for message in messages:
         assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--input", "{nope"], "stepwell start: --input is not JSON"),
+        (["--input", "@/no/such.json"], "cannot read /no/such.json"),
+        (["--label", "team"], "--label 'team': write KEY=VALUE"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_request(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # Port 9 (discard) answers nothing: the command must not get that far.
+    assert main(["start", "publish-report", *argv, "--api", "http://127.0.0.1:9"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err
 
 
 def test_show_lists_a_code_first_runs_steps_in_the_order_it_reached_them(
