@@ -254,6 +254,8 @@ def describe(stack: LocalStack, console: Console) -> None:
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
     console.print(f"Dashboard: [bold cyan]{stack.url}/ui/[/]")
     console.print(f"API: [bold cyan]{stack.url}[/]")
+    # The other commands (start, runs, show ...) find this API through STEPWELL_API.
+    console.print(f"CLI: export STEPWELL_API={stack.url}", markup=False)
     if stack.state_folder is not None:
         if stack.restored is not None:
             counts = stack.restored.counts()
