@@ -828,10 +828,13 @@ class LocalStack:
         assert self.emulator is not None
         if arn in self.queues:
             return True
+        if not arn.startswith("arn:"):  # a target is named by its ARN, never its name
+            return False
         try:
-            return arn.startswith("arn:") and self.emulator.find(arn) is not None
+            self.emulator.find(arn)
         except UnknownFunction:
             return False
+        return True
 
     def _async_failure(
         self, spec: FunctionSpec, payload: bytes, result: InvokeResult, invocations: int
