@@ -1,8 +1,10 @@
-"""Routing four AWS operations to the local stack, under the unchanged boto3 adapters.
+"""Routing the AWS operations that leave the process to the local stack, under the unchanged
+boto3 adapters.
 
 The runtime's adapters call ``lambda.invoke``, ``sqs.send_message``,
-``scheduler.create_schedule`` and ``events.put_events`` exactly as in a deployed stack. The
-local stack answers those calls itself through botocore's event hooks:
+``scheduler.create_schedule`` and ``events.put_events`` exactly as in a deployed stack, and code
+that makes EventBridge rules or Scheduler schedules calls their APIs. The local stack answers
+those calls itself through botocore's event hooks:
 
 * ``before-parameter-build.<service>.<Operation>`` keeps the call's parameters (as the caller
   gave them, already validated against the API model) in the request context;
