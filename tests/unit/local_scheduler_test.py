@@ -393,3 +393,20 @@ def test_schedules_saved_before_they_had_dates_are_read() -> None:
     shown = found.get({"Name": "t-1", "GroupName": "timers"})
     assert shown["FlexibleTimeWindow"] == {"Mode": "OFF"} and "StartDate" not in shown
     assert found.next_due(one_time_only=True) == utc(2026, 1, 3)
+
+
+def test_an_at_schedule_through_the_api_reads_its_time_zone() -> None:
+    found, fired = schedules()
+    now = utc(2026, 1, 1)
+    found.create(
+        recurring(
+            "once",
+            ScheduleExpression="at(2026-01-01T09:00:00)",
+            ScheduleExpressionTimezone="America/New_York",
+        ),
+        now,
+        ours,
+    )
+    assert found.next_due(one_time_only=True) == utc(2026, 1, 1, 14)  # what virtual time jumps to
+    assert found.fire_due(utc(2026, 1, 1, 14)) == 1 and found.next_due() is None
+    assert fired == [("once", utc(2026, 1, 1, 14))]
