@@ -11,7 +11,8 @@ from stepwell.local.clock import StackClock
 from stepwell.local.events import EventBuses
 from stepwell.local.lambdas import InvokeResult
 from stepwell.local.queues import LocalQueue, QueueMapping
-from stepwell.local.rules import Rule, Rules, Target
+from stepwell.local.rules import Rule, Rules
+from stepwell.local.targets import Target
 from stepwell.local.template import QueueSource, QueueSpec
 from stepwell.runtime.clock import FakeClock
 

@@ -1,18 +1,16 @@
-"""EventBridge rules locally: the rule API (PutRule, PutTargets ...) with its shapes and errors,
-and how a target makes its input from an event."""
+"""EventBridge rules locally: the rule API (PutRule, PutTargets ...) with its shapes and
+errors."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stepwell.local.rules import Rule, RuleError, Rules, Target, json_path, transform
+from stepwell.local.rules import Rule, RuleError, Rules
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
 TRANSFORMER = {
     "InputPathsMap": {},
     "InputTemplate": '{"workflow": "order-fulfilment", "event": <aws.events.event>}',
@@ -20,10 +18,6 @@ TRANSFORMER = {
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:trigger"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SHOP = {"source": ["shop"], "detail-type": ["order.placed"]}
-
-
-def fixture(name: str) -> Any:
-    return json.loads((EVENTS / name).read_text())
 
 
 def rules() -> tuple[Rules, list[tuple[str, bool]]]:
@@ -43,55 +37,6 @@ def refused(call: Any, code: str, words: str | None = None) -> RuleError:
         call()
     assert caught.value.code == code
     return caught.value
-
-
-def test_the_trigger_rule_hands_the_whole_event_to_the_trigger() -> None:
-    event = fixture("eventBridgeOrderPlaced.json")
-    payload = transform(TRANSFORMER, event, "arn:rule", "rule")
-    assert json.loads(payload) == fixture("triggerOrderPlaced.json")
-
-
-def test_placeholders_inside_strings_insert_text_and_outside_insert_json() -> None:
-    event = fixture("eventBridgeOrderPlaced.json")
-    transformer = {
-        "InputPathsMap": {
-            "order": "$.detail.order_id",
-            "items": "$.detail.items",
-            "first": "$.detail.items[0].sku",
-            "kind": "$['detail-type']",
-            "missing": "$.detail.nope",
-        },
-        "InputTemplate": (
-            '{"text": "order <order> (<kind>) by \\"<first>\\"", "items": <items>, '
-            '"missing": <missing>, "rule": "<aws.events.rule-name>"}'
-        ),
-    }
-    assert json.loads(transform(transformer, event, "arn:rule", "my-rule")) == {
-        "text": 'order o-2002 (order.placed) by "MOUSE"',
-        "items": [{"sku": "MOUSE", "qty": 2, "price": 25.0}],
-        "missing": None,
-        "rule": "my-rule",
-    }
-    assert json_path(event, "$") == event
-
-
-def test_the_trigger_template_of_a_published_workflow_hands_over_the_event() -> None:
-    event = fixture("eventBridgeOrderPlaced.json")
-    target = Target(
-        "wf",
-        FUNCTION,
-        input_transformer={
-            "InputTemplate": '{"workflow": "order-fulfilment", "event": <aws.events.event.json>}'
-        },
-    )
-    rule = Rule("wf-order", "shop", "arn:rule")
-    assert json.loads(target.payload(event, rule)) == fixture("triggerOrderPlaced.json")
-    assert (
-        json.loads(Target("p", FUNCTION, input_path="$.detail").payload(event, rule))
-        == (event["detail"])
-    )
-    assert Target("i", FUNCTION, input='{"fixed": 1}').payload(event, rule) == b'{"fixed": 1}'
-    assert json.loads(Target("e", FUNCTION).payload(event, rule)) == event
 
 
 def test_put_rule_makes_a_rule_and_describe_shows_it() -> None:

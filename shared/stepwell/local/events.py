@@ -135,7 +135,7 @@ class EventBuses:
         delivers (``rule NAME`` unless given)."""
         for target in list(rule.targets):
             try:
-                payload = target.payload(event, rule)
+                payload = target.payload(event, rule.arn, rule.name)
             except ValueError as exc:
                 self.delivery_errors.append(f"rule {rule.name} target {target.id}: {exc}")
                 continue
