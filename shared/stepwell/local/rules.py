@@ -5,8 +5,9 @@ ListTargetsByRule, EnableRule, DisableRule), with the API's shapes and errors.
 A rule is an event pattern on a bus, a schedule expression (on the default bus only), or both,
 and up to five targets, each making its input from the event in its own way
 (:mod:`stepwell.local.targets`). :class:`~stepwell.local.events.EventBuses` matches every event
-against its bus's rules; the stack fires scheduled rules on its clock. Rules made through the API are kept across restarts
-(:meth:`Rules.snapshot`); the template's are made again from the template.
+against its bus's rules; the stack fires scheduled rules on its clock. Rules made through the
+API are kept across restarts (:meth:`Rules.snapshot`); the template's are made again from the
+template.
 """
 
 from __future__ import annotations
