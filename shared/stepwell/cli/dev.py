@@ -285,7 +285,11 @@ def describe(stack: LocalStack, console: Console) -> None:
         console.print(f"  [bold]{name}[/] ({shape}): " + "; ".join(starts))
     if stack.schedules is not None:
         for schedule in stack.schedules.all():
-            target = str(schedule.target.get("Arn", "")).rsplit(":", 1)[-1]
+            arns = [str(schedule.target.get("Arn", ""))]
+            if schedule.kind == "Schedule" and stack.buses is not None:  # a rule's timer
+                rule = stack.buses.rules.find("default", schedule.name)
+                arns = [t.arn for t in rule.targets] if rule is not None else []
+            target = ", ".join(arn.rsplit(":", 1)[-1] for arn in arns)
             when = f"{schedule.next_at:%Y-%m-%d %H:%M:%S} UTC" if schedule.next_at else "never"
             console.print(f"schedule {schedule.expression} -> {target} (next: {when})")
     for mapping in stack.mappings:
