@@ -28,11 +28,12 @@ $(SAM_STAMP):
 # The order example through the local stack (template.yaml, no Docker, no account): the
 # approval is decided through its signed link over HTTP; virtual time skips the hour's wait.
 demo: $(STAMP)
-	$(BIN)/stepwell run order-fulfilment --input @statemachines/examples/order.json --virtual-time --auto-approve --timeline
+	$(BIN)/stepwell run order-fulfilment --input @statemachines/examples/order-fulfilment.json --virtual-time --auto-approve --timeline
 
-# The whole stack of template.yaml on http://127.0.0.1:3000 until Ctrl-C.
+# The whole stack of template.yaml on http://127.0.0.1:$(PORT) until Ctrl-C (make dev PORT=3001).
+PORT ?= 3000
 dev: $(STAMP)
-	$(BIN)/stepwell dev
+	$(BIN)/stepwell dev --port $(PORT)
 
 test: $(STAMP) lint typecheck template
 	$(BIN)/stepwell validate statemachines/

@@ -26,7 +26,8 @@ HOW_TO_ENABLE = (
     "the dashboard's browser tests need Chromium: apt-get install -y chromium "
     "(and `pip install -e '.[dev]'` for playwright); .ci/run installs it"
 )
-ORDER = ROOT / "statemachines" / "examples" / "order.json"
+EXAMPLES = ROOT / "statemachines" / "examples"
+ORDER = EXAMPLES / "order-fulfilment.json"
 
 
 def workflows_folder(tmp: Path) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import ORDER, ROOT, Guard
+from browser_helpers import EXAMPLES, ORDER, ROOT, Guard
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
@@ -165,4 +165,19 @@ def test_retry_a_failed_step_and_see_the_run_resume(
     assert "attempt 2" in charge
     resumed = browser_page.locator('tr[data-type="run_status"]', has_text="retry of charge")
     assert resumed.count() == 1
+    guard.check()
+
+
+def test_the_start_form_begins_with_the_workflows_example_input(
+    stack: LocalStack, page: tuple[Any, Guard]
+) -> None:
+    browser_page, guard = page
+    timed("workflow (form)", browser_page, f"{stack.url}/ui/#/workflows/checkout", "form.start")
+    shown = browser_page.input_value("form.start textarea[name=input]")
+    assert json.loads(shown) == json.loads((EXAMPLES / "checkout.json").read_text())
+    # Started as it is, it is accepted: the example matches the workflow's input_schema.
+    browser_page.click("[data-action=start]")
+    browser_page.wait_for_url("**/ui/#/runs/*")
+    run_id = browser_page.url.rsplit("/", 1)[-1]
+    assert Client(stack.url).run(run_id)["run"]["input"]["card"] == "4242 4242 4242 4242"
     guard.check()

@@ -16,7 +16,7 @@ from stepwell.cli.main import main
 from stepwell.local.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ROOT / "statemachines" / "examples" / "order.json"
+ORDER = ROOT / "statemachines" / "examples" / "order-fulfilment.json"
 
 
 def stepwell(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -150,6 +150,9 @@ def test_dev_serves_until_interrupted(tmp_path: Path) -> None:
         text = "".join(lines)
         url = re.search(r"API: (http://127\.0\.0\.1:\d+)", text)
         assert url, text
+        # --port 0 took a free port: the banner tells the other commands which.
+        assert f"CLI: export STEPWELL_API={url.group(1)}\n" in text
+        assert not url.group(1).endswith(":0")
         assert "order-fulfilment" in text and "POST /workflows/{name}/runs" in text
         assert "order-machine (Step Functions machine, order-machine.asl.json)" in text
         reply = Client(url.group(1)).get("/workflows")

@@ -1,16 +1,29 @@
 """``stepwell dev`` keeps its state under ``.stepwell/``: a stack stopped in the middle of runs
 and started again goes on with them. A waiting approval is decided with the link printed before
-the restart, and a timer that was due fires."""
+the restart, a timer that was due fires, and the rules and schedules made while it ran (a
+published workflow's triggers) still deliver."""
 
 from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
 from conftest import local_stack, workflows_folder
-from e2e_helpers import ORDER, SMALL_ORDER, approval_requested, finished, steps_of
+from e2e_helpers import (
+    ECHO,
+    ORDER,
+    SMALL_ORDER,
+    approval_requested,
+    echo_template,
+    echoes,
+    finished,
+    steps_of,
+    wait_for_echoes,
+)
 
 from stepwell.local import state
 from stepwell.local.client import Client
@@ -79,6 +92,51 @@ def test_invocations_accepted_and_not_begun_run_after_the_restart(tmp_path: Path
         assert finished(second, api, run_id)["run"]["status"] == "succeeded"
 
 
+def test_rules_and_schedules_made_at_run_time_outlive_a_restart(tmp_path: Path) -> None:
+    folder, kept = workflows_folder(tmp_path), tmp_path / ".stepwell"
+    template = echo_template(tmp_path / "template")
+    bus = "stepwell-local-bus"
+    trigger = '{"workflow": "order-fulfilment", "event": <aws.events.event.json>}'
+    start = datetime(2026, 3, 2, tzinfo=UTC)  # Paris is UTC+1
+    with local_stack(folder, template=template, start_time=start, state_folder=kept) as first:
+        events = boto3.client("events")
+        events.put_rule(Name="wf-orders", EventBusName=bus, EventPattern='{"source": ["shop"]}')
+        events.put_targets(
+            Rule="wf-orders",
+            EventBusName=bus,
+            Targets=[{"Id": "echo", "Arn": ECHO, "InputTransformer": {"InputTemplate": trigger}}],
+        )
+        boto3.client("scheduler").create_schedule(
+            Name="wf-nightly",
+            ScheduleExpression="cron(30 2 * * ? *)",
+            ScheduleExpressionTimezone="Europe/Paris",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": ECHO,
+                "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+                "Input": '{"time": "<aws.scheduler.scheduled-time>"}',
+            },
+        )
+        assert echoes(first) == []
+    saved = state.read(kept)
+    assert saved is not None
+    assert [r["name"] for r in saved.rules] == ["wf-orders"]
+    assert "wf-nightly" in [s["name"] for s in saved.schedules]
+
+    with local_stack(folder, template=template, start_time=start, state_folder=kept) as second:
+        events = boto3.client("events")
+        assert events.list_targets_by_rule(Rule="wf-orders", EventBusName=bus)["Targets"] == [
+            {"Id": "echo", "Arn": ECHO, "InputTransformer": {"InputTemplate": trigger}}
+        ]
+        events.put_events(
+            Entries=[{"EventBusName": bus, "Source": "shop", "DetailType": "x", "Detail": "{}"}]
+        )
+        (got,) = wait_for_echoes(second, 1)
+        assert got["workflow"] == "order-fulfilment" and got["event"]["source"] == "shop"
+        second.advance(to=datetime(2026, 3, 2, 1, 30, tzinfo=UTC))  # 02:30 in Paris
+        assert wait_for_echoes(second, 2)[1] == {"time": "2026-03-02T01:30:00Z"}
+
+
 def test_a_state_file_of_another_kind_is_refused_with_the_fix(tmp_path: Path) -> None:
     kept = tmp_path / ".stepwell"
     kept.mkdir()
@@ -109,3 +167,19 @@ def test_a_running_stack_saves_as_it_goes(tmp_path: Path, monkeypatch: pytest.Mo
             )
 
         assert running.run_until(saved_with_the_run, 10)
+
+
+def test_a_state_file_of_the_first_format_is_read(tmp_path: Path) -> None:
+    """Written before rules were kept: no ``rules``, schedules without dates."""
+    (tmp_path / state.FILE).write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "saved_at": "2026-01-01T00:00:00+00:00",
+                "virtual": True,
+                "schedules": [{"name": "t", "group": "g", "expression": "at(2026-01-02T00:00:00)"}],
+            }
+        )
+    )
+    saved = state.read(tmp_path)
+    assert saved is not None and saved.rules == [] and len(saved.schedules) == 1

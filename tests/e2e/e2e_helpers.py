@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
+from stepwell.local.template import ACCOUNT, REGION, STACK, with_functions
+
+HERE = Path(__file__).resolve().parent
 
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 ORDER = {
@@ -74,3 +78,27 @@ def steps_of(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def timeline_types(api: Client, run_id: str) -> list[str]:
     """The types of the run's timeline entries, in order."""
     return [entry["type"] for entry in api.timeline(run_id)]
+
+
+# -- the echo function ------------------------------------------------------------------------
+ECHO = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-Echo"
+"""``functions/echo.py``: it puts what it received on the default bus (detail-type ``echo``)."""
+
+
+def echo_template(folder: Path) -> Path:
+    """template.yaml plus the echo function, written to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return with_functions(
+        HERE.parents[1], {"EchoFunction": (HERE / "functions", "echo.handler")}, folder
+    )
+
+
+def echoes(stack: LocalStack) -> list[Any]:
+    """What the echo function received so far, in order."""
+    return [e["detail"]["got"] for e in stack.events("echo")]
+
+
+def wait_for_echoes(stack: LocalStack, count: int, timeout: float = 30.0) -> list[Any]:
+    """Everything the echo function received, once it has received ``count`` things."""
+    assert stack.run_until(lambda: len(echoes(stack)) >= count, timeout), echoes(stack)
+    return echoes(stack)

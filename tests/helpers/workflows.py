@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def workflows_folder(tmp: Path, *extra: Path) -> Path:
-    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures) and the
+    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures and example
+    inputs) and the
     workflows (YAML and code-first) of each folder in ``extra``."""
     own = [
         *(ROOT / "statemachines").glob("*.yaml"),
@@ -19,5 +20,6 @@ def workflows_folder(tmp: Path, *extra: Path) -> Path:
     theirs = [p for folder in extra for p in (*folder.glob("*.yaml"), *folder.glob("*.py"))]
     for path in [*own, *theirs]:
         shutil.copy(path, tmp / path.name)
-    shutil.copytree(ROOT / "statemachines" / "fixtures", tmp / "fixtures", dirs_exist_ok=True)
+    for folder in ("fixtures", "examples"):
+        shutil.copytree(ROOT / "statemachines" / folder, tmp / folder, dirs_exist_ok=True)
     return tmp

@@ -3,8 +3,13 @@ in-process as ``stepwell ...`` would."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +18,10 @@ from helpers.apigw import ApiWorld, api_workflows, serve
 from stepwell.api import client
 from stepwell.cli import approve
 from stepwell.cli.main import main
+from stepwell.definition.catalog import Catalog
 from stepwell.store.memory import MemoryStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -45,6 +53,8 @@ def test_runs_lists_the_newest_runs(world: ApiWorld, api: str, capsys: Any) -> N
     assert code == 0 and first in out and second in out
     code, out, _ = stepwell(capsys, "runs", "--api", api, "--status", "succeeded", "--json")
     assert code == 0 and second in out and first not in out
+    (listed,) = json.loads(out)
+    assert listed["run_id"] == second and "id" not in listed  # as `start` and the API say it
 
 
 def test_show_prints_the_run_steps_and_timeline(world: ApiWorld, api: str, capsys: Any) -> None:
@@ -165,3 +175,81 @@ def test_requests_to_a_deployed_api_are_signed_with_sigv4(monkeypatch: Any) -> N
     assert local._auth_headers("GET", local.base_url + "/runs", None, {}) == {}
     monkeypatch.setenv("STEPWELL_API_TOKEN", "jwt-123")
     assert remote._auth_headers("GET", "x", None, {}) == {"Authorization": "Bearer jwt-123"}
+
+
+def test_validate_prints_the_version_a_run_pins(
+    capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["validate", "statemachines"]) == 0
+    printed = dict(
+        re.findall(
+            r"^\S+: ([a-z0-9-]+) ok \(.*version ([0-9a-f]+)\)$", capsys.readouterr().out, re.M
+        )
+    )
+    world = ApiWorld(MemoryStore(), Catalog(ROOT / "statemachines").all())
+    try:
+        # A YAML workflow, a code-first one and a Step Functions machine.
+        for name in ("order-fulfilment", "release", "order-machine"):
+            example = json.loads((ROOT / "statemachines" / "examples" / f"{name}.json").read_text())
+            run_id = world.start(name, example)
+            assert world.get(f"/runs/{run_id}").json()["run"]["version"] == printed[name]
+    finally:
+        world.close()
+
+
+def test_output_cut_short_by_a_pipe_ends_quietly(world: ApiWorld, api: str) -> None:
+    run_id = world.start("simple", {"n": 1})
+    # `stepwell show RUN | head -0`: the reader is gone before the command writes a line.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stepwell.cli.main", "show", run_id, "--api", api],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141  # as a shell reports a command ended by SIGPIPE
+    assert err == ""
+
+
+def _not_stepwell(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Another server on the port: a web page for every path, or JSON of another shape."""
+    if event["rawPath"].startswith("/json/"):
+        return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+    page = "<html><body>It works!</body></html>"
+    return {"statusCode": 200, "headers": {"content-type": "text/html"}, "body": page}
+
+
+@pytest.fixture
+def not_stepwell() -> Iterator[str]:
+    with serve(_not_stepwell) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["show", "r-1"], "not JSON"),
+        (["runs"], "not JSON"),
+        (["runs", "--workflow", "w"], "not JSON"),
+        (["cancel", "r-1"], "not JSON"),
+        (["start", "w", "--input", "{}"], "not JSON"),
+        (["time"], "not JSON"),
+    ],
+)
+def test_an_answer_no_stepwell_api_gives_is_a_message_not_a_traceback(
+    not_stepwell: str, capsys: Any, argv: list[str], what: str
+) -> None:
+    code, out, err = stepwell(capsys, *argv, "--api", not_stepwell)
+    assert code == 2 and out == ""
+    assert err.startswith(f"stepwell {argv[0]}: unexpected answer to ")
+    assert f"{what} ('<html><body>It works!" in err
+    assert "is --api the URL of a Stepwell API?" in err
+
+
+def test_json_of_another_shape_is_named_too(not_stepwell: str, capsys: Any) -> None:
+    code, _, err = stepwell(capsys, "show", "r-1", "--api", f"{not_stepwell}/json")
+    assert code == 2
+    assert "JSON without run, steps" in err

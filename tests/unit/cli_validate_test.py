@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "tests" / "definitions"
 OK_LINE = re.compile(
     r"^statemachines/[a-z0-9-]+\.yaml: [a-z0-9-]+ ok \(\d+ steps?, version [0-9a-f]{16}\)$"
-    r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [\w.-]+\)$"
+    r"|^statemachines/[a-z0-9_]+\.py: [a-z0-9-]+ ok \(code-first, version [0-9a-f]{16}\)$"
     r"|^statemachines/[a-z0-9-]+\.asl\.json: [a-z0-9-]+ ok "
-    r"\(Step Functions machine, version asl-[0-9a-f]{12}\)$"
+    r"\(Step Functions machine, version [0-9a-f]{16}\)$"
 )
 PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: (step '[^']+': )?(field '[^']+': )?\S")
 EXPECT = "# expect: "
@@ -202,3 +202,106 @@ def test_a_machines_task_naming_an_unknown_function_is_a_located_problem(
         "template.yaml deploys no function of that logical id; did you mean "
         "'ChargeCardFunction'? (add an AWS::Serverless::Function, or give an ARN)"
     ]
+
+
+def test_every_stage_is_checked_in_one_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A field pydantic refuses does not hide the template's check of the step's function, nor
+    # the fields of a step that lacks a required one.
+    monkeypatch.chdir(ROOT)
+    flow = write(
+        tmp_path,
+        "b.yaml",
+        "name: pay\nsteps:\n  charge:\n    function: ChargeCard\n    timeout: soon\n"
+        "  tell:\n    type: notify\n    depends_on: charge\n    detail: ${stepz.charge}\n"
+        "    detail_typ: paid\n",
+    )
+    assert main(["validate", str(flow)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        f"{flow}:4:5",
+        f"{flow}:5:5",
+        f"{flow}:6:3",
+        f"{flow}:9:5",
+        f"{flow}:10:5",
+    ]
+    assert "unknown function 'ChargeCard'" in lines[0]
+    assert "'soon' is not a duration" in lines[1]
+    assert "missing required field 'detail_type'" in lines[2]
+    assert "reads 'stepz', which is not defined" in lines[3]
+    assert "unknown field 'detail_typ'; did you mean 'detail_type'?" in lines[4]
+    assert err == "5 problems in 1 of 1 file\n"
+
+
+def test_every_problem_of_a_code_first_workflow_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(
+        tmp_path,
+        "flow.py",
+        "from stepwell import workflow\n\n\n"
+        '@workflow(name="Bad Name", input_schema={"type": "nope"}, timeout="soon")\n'
+        "def flow(ctx, input):\n    return input\n",
+    )
+    assert main(["validate", str(flow), "--no-template"]) == 1
+    fields = [
+        line.split("field '")[1].split("'")[0] for line in capsys.readouterr().out.split("\n")[:-1]
+    ]
+    assert fields == ["input_schema", "name", "timeout"]
+
+
+def test_an_error_name_no_failure_carries_is_a_warning_that_keeps_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # the template resolves ChargeCardFunction to its module
+    flow = write(
+        tmp_path,
+        "pay.yaml",
+        "name: pay\nsteps:\n"
+        "  charge:\n    function: ChargeCardFunction\n"
+        "    retry: {retry_on: [PaymentDeclinedTemporary, TimeoutError], non_retryable:\n"
+        "      [CardDeclined]}\n"
+        "  hook:\n    type: http\n    depends_on: charge\n    url: https://example.com\n"
+        "    retry: {retry_on: [HttpServerError, ConnectionError]}\n"
+        "    catch: [{errors: HttpThrottled}]\n",
+    )
+    assert main(["validate", str(flow)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith(
+        f"{flow}:5:24: warning: step 'charge': field 'retry.retry_on[0]': no failure of this "
+        "step is named 'PaymentDeclinedTemporary'; did you mean 'PaymentDeclinedTemporarily'?"
+    )
+    assert lines[1].startswith(
+        f"{flow}:11:41: warning: step 'hook': field 'retry.retry_on[1]': no failure of this "
+        "step is named 'ConnectionError'; did you mean 'HttpConnectionError'? (an http step "
+        "fails with HttpBadUrl, HttpConnectionError,"
+    )
+    assert lines[2].startswith(f"{flow}: pay ok (2 steps")
+    assert err == "2 warnings\n"
+    # Beside a problem, warnings are counted too; without a template, a task is not checked.
+    flow.write_text(flow.read_text().replace("function: ChargeCardFunction", "function: Nope"))
+    assert main(["validate", str(flow)]) == 1
+    assert capsys.readouterr().err == "1 problem and 1 warning in 1 of 1 file\n"
+
+
+def test_a_machines_error_names_are_checked_against_its_functions_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "statemachines" / "order-machine.asl.json").read_text()
+    typo = text.replace('"PaymentDeclinedTemporarily"', '"PaymentDeclinedTemporary"')
+    assert typo != text
+    machine = write(tmp_path, "order-typo.asl.json", typo)
+    assert main(["validate", str(machine)]) == 0
+    out, err = capsys.readouterr()
+    warning, ok = out.splitlines()
+    assert warning.startswith(
+        f"{machine}:100:13: warning: step 'Charge': field 'Retry[0].ErrorEquals[0]': no failure "
+        "of this state is named 'PaymentDeclinedTemporary'; did you mean "
+        "'PaymentDeclinedTemporarily'?"
+    )
+    assert ok.startswith(f"{machine}: order-typo ok")
+    assert err == "1 warning\n"

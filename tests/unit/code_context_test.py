@@ -832,6 +832,36 @@ def test_wait_for_condition_suspends_without_checking_before_it_is_due() -> None
     assert len(calls) == 1
 
 
+def checks_until_it_gives_up(**pacing: Any) -> tuple[list[float], datetime]:
+    """The seconds after the first check at which a never-met condition is checked, and when
+    it fails, each timer firing on time."""
+
+    def flow(ctx: Context, _: Any) -> Any:
+        return ctx.wait_for_condition("never", lambda: False, **pacing)
+
+    run = FakeRun(flow)
+    run.now = T0 - timedelta(minutes=1)  # (replay() adds a minute)
+    checks: list[float] = []
+    while True:
+        checks.append((run.now + timedelta(minutes=1) - T0).total_seconds())
+        result = run.replay()
+        if result.status != "suspended":
+            break
+        run.now = datetime.fromisoformat(run.journal["never"].expires_at) - timedelta(minutes=1)
+    assert result.status == "failed" and result.error is not None
+    assert "ConditionTimedOut" in result.error["message"]
+    return checks, run.now
+
+
+def test_wait_for_condition_checks_last_at_its_deadline_and_not_before() -> None:
+    checks, failed_at = checks_until_it_gives_up(interval="2s", backoff=1, timeout="5s")
+    assert checks == [0, 2, 4, 5]  # the last wait is cut to the second left
+    assert failed_at == T0 + timedelta(seconds=5)
+    # A long max_interval never makes it give up early either.
+    checks, _ = checks_until_it_gives_up(interval="20m", max_interval="1h", timeout="30m")
+    assert checks == [0, 1200, 1800]
+
+
 def test_wait_for_condition_times_out_and_a_check_that_raises_fails_it() -> None:
     def flow(ctx: Context, _: Any) -> Any:
         return ctx.wait_for_condition(
@@ -840,10 +870,12 @@ def test_wait_for_condition_times_out_and_a_check_that_raises_fails_it() -> None
 
     run = FakeRun(flow)
     run.replay()
-    run.now = datetime.fromisoformat(run.journal["never"].expires_at) - timedelta(minutes=1)
-    result = run.replay()  # the next wait (30 m) would end past the deadline
+    for _ in range(2):  # checks at 20 m and (the wait cut to what is left) at 30 m
+        run.now = datetime.fromisoformat(run.journal["never"].expires_at) - timedelta(minutes=1)
+        result = run.replay()
     assert result.status == "failed" and result.error is not None
     assert "ConditionTimedOut" in result.error["message"]
+    assert "not met after 3 checks within 0:30:00" in result.error["message"]
 
     def broken() -> bool:
         raise ConnectionError("status page down")

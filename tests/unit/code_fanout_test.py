@@ -445,3 +445,110 @@ def test_a_parallel_tolerates_failures_and_may_end_early_with_a_batch() -> None:
     run.succeed("p.2.b", 3)
     result = run.replay()
     assert result.output == ["min_successful_reached", ["not_run", "not_run", "succeeded"]]
+
+
+# -- a decided fan-out answers the same forever -------------------------------------------------
+
+
+def decided_twice(fan_out, ends: list[tuple[str, Any]]) -> tuple[FakeRun, list[Any]]:
+    """Run ``fan_out(ctx)``, whose answer the code then keeps through a sleep, ending the steps
+    as ``ends`` says (a Fail fails one) with a replay after each: the run and what the code saw
+    of the fan-out on each replay that went past it."""
+    seen: list[Any] = []
+
+    def flow(ctx: Context, _: Any) -> Any:
+        try:
+            answer = fan_out(ctx)
+        except (ParallelFailed, MapFailed) as exc:
+            answer = {type(exc).__name__: sorted(exc.errors)}
+        seen.append(answer)
+        ctx.sleep("after", "1h")
+        return answer
+
+    run = FakeRun(flow)
+    run.replay()
+    for key, value in ends:
+        if isinstance(value, Fail):
+            run.fail(key, value.error_type)
+        else:
+            run.succeed(key, value)
+        run.replay()
+    run.succeed("after")
+    result = run.replay()
+    assert result.status == "completed", result
+    return run, seen
+
+
+def napping(tag: str, nap: str) -> Any:
+    def branch(c: Context) -> Any:
+        c.sleep("nap", nap)
+        return c.task("work", function="Work", input=tag) if tag == "b0" else tag
+
+    return branch
+
+
+def test_a_fan_out_decided_by_min_successful_starts_nothing_later_and_answers_the_same() -> None:
+    def fan_out(ctx: Context) -> Any:
+        return ctx.parallel("p", [napping("b0", "5s"), napping("b1", "1s")], min_successful=1)
+
+    # Branch 1's nap ends first and decides; branch 0's ends later.
+    run, seen = decided_twice(fan_out, [("p.1.nap", None), ("p.0.nap", None)])
+    assert "p.0.work" not in run.issues  # no new step in a decided fan-out
+    assert seen == [[None, "b1"]] * 3  # the replays after p.1.nap, p.0.nap and "after" ended
+    assert run.last.output == [None, "b1"]
+    record = run.journal["p"]
+    assert (record.kind, record.status) == ("parallel", "succeeded")
+
+
+def test_a_fan_out_past_its_tolerance_fails_with_the_same_errors_forever() -> None:
+    def fan_out(ctx: Context) -> Any:
+        work = [lambda c, i=i: c.task("t", function="Work", input=i) for i in range(3)]
+        return ctx.parallel("p", work, tolerated_failures=1)
+
+    ends = [("p.1.t", Fail("Bad")), ("p.2.t", Fail("Bad")), ("p.0.t", Fail("Bad"))]
+    run, seen = decided_twice(fan_out, ends)
+    assert seen[-1] == {"ParallelFailed": [1, 2]}
+    assert run.last.output == {"ParallelFailed": [1, 2]}
+    assert run.journal["p"].status == "failed"
+
+
+def test_a_fail_fast_map_keeps_the_failure_it_was_decided_on() -> None:
+    def fan_out(ctx: Context) -> Any:
+        return ctx.map("m", [0, 1], lambda c, i: c.task("t", function="Work", input=i))
+
+    # Item 1 fails first; item 0, started before the decision, fails later.
+    run, seen = decided_twice(fan_out, [("m.1.t", Fail("Bad")), ("m.0.t", Fail("Worse"))])
+    assert seen == [{"MapFailed": [1]}] * len(seen)
+    assert run.last.output == {"MapFailed": [1]}
+
+
+def test_a_batch_decided_early_keeps_its_outcomes() -> None:
+    def fan_out(ctx: Context) -> Any:
+        work = [lambda c, i=i: c.task("t", function="Work", input=i) for i in range(3)]
+        batch = ctx.parallel("p", work, min_successful=1, batch=True)
+        return [batch.completion_reason, [o.status for o in batch.items], batch.values()]
+
+    run, seen = decided_twice(fan_out, [("p.2.t", "two"), ("p.0.t", "zero")])
+    first = ["min_successful_reached", ["not_run", "not_run", "succeeded"], [None, None, "two"]]
+    assert seen == [first] * len(seen)
+    assert run.last.output == first
+
+
+def test_a_recorded_decision_replays_only_the_branches_it_counted() -> None:
+    calls: list[int] = []
+
+    def branch(i: int) -> Any:
+        def run(c: Context) -> Any:
+            calls.append(i)
+            return c.task("t", function="Work", input=i)
+
+        return run
+
+    def fan_out(ctx: Context) -> Any:
+        return ctx.map("m", [0, 1, 2], lambda c, i: branch(i)(c), min_successful=1)
+
+    run, _ = decided_twice(fan_out, [("m.1.t", "one")])
+    assert run.journal["m"].output["counted"] == [[1, 2]]
+    calls.clear()
+    run.replay()
+    assert calls == [1]  # items 0 and 2 are not run again: the record says what counted

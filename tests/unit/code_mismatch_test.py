@@ -199,3 +199,58 @@ def test_an_ordinary_except_does_not_catch_a_mismatch():
     result = run.replay(guarded)
     assert result.error is not None
     assert result.error["type"] == "ReplayMismatch"
+
+
+def test_a_decided_fan_out_whose_counted_branch_now_waits_is_a_change() -> None:
+    def flow(extra: bool):
+        def branch(c: Context) -> Any:
+            value = c.task("t", function="F")
+            if extra:
+                c.task("more", function="F")
+            return value
+
+        def run(ctx: Context, _: Any) -> Any:
+            found = ctx.parallel("p", [branch, branch], min_successful=1)
+            ctx.task("after", function="F", input=found)
+            return found
+
+        return run
+
+    run = FakeRun(flow(False))
+    run.replay()
+    run.succeed("p.1.t", "one")
+    run.replay()  # decided on branch 1
+    result = run.replay(flow(True))
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "ReplayMismatch"
+    assert (
+        "branch 1 of 'p' had ended when the parallel was decided and now waits for step "
+        "'p.1.more'" in result.error["message"]
+    )
+
+
+def test_a_failed_fan_out_whose_failed_branch_now_succeeds_is_a_change() -> None:
+    def flow(fails: bool):
+        def branch(c: Context) -> Any:
+            try:
+                return c.task("t", function="F")
+            except Exception:
+                if fails:
+                    raise
+                return "mended"
+
+        def run(ctx: Context, _: Any) -> Any:
+            with contextlib.suppress(Exception):
+                ctx.parallel("p", [branch, branch])
+            return ctx.task("after", function="F")
+
+        return run
+
+    run = FakeRun(flow(True))
+    run.replay()
+    run.fail("p.1.t", "Boom")
+    run.replay()  # decided on branch 1's failure (fail fast), branch 0 still running
+    result = run.replay(flow(False))
+    assert result.status == "failed" and result.error is not None
+    assert result.error["type"] == "ReplayMismatch"
+    assert "parallel 'p' failed when this run started" in result.error["message"]

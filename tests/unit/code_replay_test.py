@@ -345,3 +345,80 @@ def test_the_workflows_own_record_is_not_a_step_of_the_code():
     run = FakeRun(lambda ctx, _: ctx.task("t", function="F"))
     run.journal[WORKFLOW_KEY] = Recorded(WORKFLOW_KEY, "release", "code", 0, "running")
     assert [issue.key for issue in run.replay().issued] == ["t"]
+
+
+# -- a suspension runs none of the code's clean-up ----------------------------------------------
+
+
+def test_a_clean_up_in_finally_does_nothing_at_a_suspension_and_runs_at_the_real_end() -> None:
+    ran: list[str] = []
+
+    def flow(ctx: Context, _: Any) -> str:
+        try:
+            ctx.sleep("wait", "1d")
+            return "waited"
+        finally:
+            ctx.step("release", lambda: ran.append("release") or "released")
+            ctx.notify("tidy_up", detail_type="job.tidied")
+
+    run = FakeRun(flow)
+    first = run.replay()  # suspends at the sleep: the finally block must not clean up
+    assert first.status == "suspended" and run.issued() == ["wait"]
+    assert not first.checkpoints and ran == []
+    run.succeed("wait")
+    second = run.replay()  # the code leaves the block now: its clean-up runs
+    assert ran == ["release"] and run.issued() == ["tidy_up"]
+    assert [c.key for c in second.checkpoints] == ["release"]
+    run.succeed("tidy_up")
+    assert run.replay().output == "waited"
+
+
+def test_a_cancelled_run_cleans_up_in_finally_once_told() -> None:
+    def flow(ctx: Context, _: Any) -> str:
+        try:
+            ctx.sleep("wait", "1d")
+            return "waited"
+        finally:
+            ctx.notify("tidy_up", detail_type="job.tidied")
+
+    run = FakeRun(flow)
+    run.replay()
+    assert run.issued() == ["wait"]
+    run.info = {"cancelled": "by ops"}  # the engine cancels the sleep and replays to tell it
+    run.journal["wait"] = replace(run.journal["wait"], status="cancelled")
+    told = run.replay()
+    assert told.status == "suspended" and run.issued() == ["tidy_up"]
+
+
+def test_nothing_the_code_asks_for_while_a_suspension_unwinds_happens() -> None:
+    logged: list[str] = []
+
+    class Lines:
+        def info(self, msg: str, *args: Any) -> None:
+            logged.append(msg % args)
+
+    def branch(c: Context) -> Any:
+        try:
+            return c.task("work", function="Work")
+        finally:
+            c.logger.info("branch done")
+            c.step("count", lambda: 1)
+
+    def flow(ctx: Context, _: Any) -> Any:
+        handle = ctx.create_callback("hook")
+        try:
+            return ctx.parallel("p", [branch, lambda c: c.task("other", function="Other")])
+        except BaseException:
+            ctx.logger.info("left the parallel")
+            handle.result()  # neither waits for the callback nor starts anything
+            raise
+
+    run = FakeRun(flow, logger=Lines())  # type: ignore[arg-type]
+    result = run.replay()
+    assert result.status == "suspended" and not result.checkpoints
+    assert run.issued() == ["hook", "p.0.work", "p.1.other"] and logged == []
+    run.succeed("p.0.work", 0)
+    run.succeed("p.1.other", 1)
+    result = run.replay()
+    assert result.output == [0, 1] and logged == ["branch done"]
+    assert [c.key for c in result.checkpoints] == ["p.0.count"]

@@ -115,3 +115,73 @@ def test_a_callback_that_comes_before_its_wait_is_kept_for_it() -> None:
     run = play.store.get_run(run_id)
     assert run is not None and run.status == "succeeded", run
     assert run.output == {"paid": True}
+
+
+def test_a_rerun_decides_again_a_fan_out_decided_on_a_failed_branch() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.models import Workflow
+
+    def vote(c: Any, i: int) -> Any:
+        if i == 2:
+            c.sleep("think", "1h")  # still thinking when the map is decided
+        return c.task("ask", function="Vote", input=i)
+
+    @workflow(name="quorum")
+    def quorum(ctx: Any, _: Any) -> Any:
+        votes = ctx.map("vote", [0, 1, 2], vote, min_successful=1)
+        ctx.task("tally", function="Tally", input=votes)
+        return ctx.task("publish", function="Tally", input=votes)
+
+    def ask(item: int, _: Any) -> int:
+        if item == 0:
+            raise ValueError("abstains")
+        return item
+
+    definition = Workflow(name="quorum", steps={}, code="t.py:quorum", code_version="1")
+    functions = {"Vote": ask, "Tally": lambda votes, _: votes}
+    play = InProcessWorld({"quorum": definition}, functions, code={"quorum": quorum})
+    first = play.start("quorum", None)
+    play.run_until_idle()
+    run = play.store.get_run(first)
+    assert run is not None and run.status == "succeeded", run
+    assert run.output == [None, 1, None]
+    decision = {step.key: step for step in play.store.steps(first)}["vote"]
+    assert decision.output == {"counted": [[0, 2]], "reason": "min_successful_reached"}
+    # The decision counted item 0's failure, which a rerun does not copy: so it decides again.
+    again = play.orchestrator.rerun(first, "publish")
+    play.run_until_idle()
+    rerun = play.store.get_run(again)
+    assert rerun is not None and rerun.status == "succeeded", rerun
+    steps = {step.key: step for step in play.store.steps(again)}
+    assert steps["tally"].copied_from == first and steps["vote"].copied_from is None
+
+
+def test_a_cancelled_run_cleans_up_in_finally_and_ends_when_the_grace_does() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.models import Workflow
+    from stepwell.engine.codeflow import CANCEL_GRACE
+    from stepwell.engine.events import CancelRequested
+
+    @workflow(name="tidy")
+    def tidy(ctx: Any, _: Any) -> Any:
+        try:
+            ctx.sleep("wait", "1d")
+        finally:
+            ctx.notify("told", detail_type="job.tidied")
+            ctx.sleep("tidy", "10m")  # longer than the grace
+
+    definition = Workflow(name="tidy", steps={}, code="t.py:tidy", code_version="1")
+    play = InProcessWorld({"tidy": definition}, {}, code={"tidy": tidy})
+    run_id = play.start("tidy", None)
+    play.run_until_idle(virtual_time=False)
+    # Its suspension at the sleep ran no clean-up.
+    assert [step.key for step in play.store.steps(run_id) if step.key != "$workflow"] == ["wait"]
+    cancelled_at = play.clock.now()
+    play.send(run_id, CancelRequested("stop"))
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert run is not None and run.status == "cancelled", run
+    assert run.ended_at == cancelled_at + CANCEL_GRACE
+    steps = {step.key: step.status for step in play.store.steps(run_id)}
+    assert (steps["told"], steps["tidy"]) == ("succeeded", "cancelled")
+    assert [event.detail_type for event in play.events].count("job.tidied") == 1

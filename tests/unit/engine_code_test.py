@@ -172,11 +172,18 @@ def test_a_cancelled_code_run_ends_when_its_clean_up_outlasts_the_grace() -> Non
 
     run = driver()
     run.succeed(W, suspended(task("a")))
+    cancelled_at = run.now
     run.send(CancelRequested("stop"))
-    run.advance(CANCEL_GRACE)
-    run.fire(None)
-    assert run.run.status == "cancelled"
+    # Told, the code cleans up with a 10-minute sleep: longer than the grace.
+    tidy = Issue("tidy", "tidy", "delay", 1, None, {"duration": "10m"})
+    run.succeed(W, suspended(tidy))
+    assert run.status("tidy") == "waiting"
+    # The grace ends by a timer of its own (not the minute sweep's chance finding of it).
+    (grace,) = [t for t in run.timers(None) if t.due_at == cancelled_at + CANCEL_GRACE]
+    run.send(TimerFired(None, grace.due_at), at=grace.due_at)
+    assert run.run.status == "cancelled" and run.run.ended_at == cancelled_at + CANCEL_GRACE
     assert "grace period" in run.run.error["message"]
+    assert run.status("tidy") == "cancelled"
 
 
 def test_a_replay_that_reaches_many_steps_writes_each_on_its_own() -> None:

@@ -1,4 +1,4 @@
-"""EventBridge locally: events as delivered, rules matched, input transformers, SQS records."""
+"""EventBridge locally: events as delivered, rules matched, SQS records."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.local.clock import StackClock
-from stepwell.local.events import EventBuses, Rule, json_path, transform
+from stepwell.local.events import EventBuses
 from stepwell.local.lambdas import InvokeResult
 from stepwell.local.queues import LocalQueue, QueueMapping
-from stepwell.local.template import QueueSource, QueueSpec, RuleSource
+from stepwell.local.rules import Rule, Rules
+from stepwell.local.targets import Target
+from stepwell.local.template import QueueSource, QueueSpec
 from stepwell.runtime.clock import FakeClock
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -30,61 +32,29 @@ def clock() -> StackClock:
     return StackClock(virtual=True, wall=FakeClock(datetime(2026, 1, 1, tzinfo=UTC)))
 
 
-def test_the_trigger_rule_hands_the_whole_event_to_the_trigger() -> None:
-    event = fixture("eventBridgeOrderPlaced.json")
-    payload = transform(TRANSFORMER, event, "arn:rule", "rule")
-    assert json.loads(payload) == fixture("triggerOrderPlaced.json")
-
-
-def test_placeholders_inside_strings_insert_text_and_outside_insert_json() -> None:
-    event = fixture("eventBridgeOrderPlaced.json")
-    transformer = {
-        "InputPathsMap": {
-            "order": "$.detail.order_id",
-            "items": "$.detail.items",
-            "first": "$.detail.items[0].sku",
-            "kind": "$['detail-type']",
-            "missing": "$.detail.nope",
-        },
-        "InputTemplate": (
-            '{"text": "order <order> (<kind>) by \\"<first>\\"", "items": <items>, '
-            '"missing": <missing>, "rule": "<aws.events.rule-name>"}'
-        ),
-    }
-    assert json.loads(transform(transformer, event, "arn:rule", "my-rule")) == {
-        "text": 'order o-2002 (order.placed) by "MOUSE"',
-        "items": [{"sku": "MOUSE", "qty": 2, "price": 25.0}],
-        "missing": None,
-        "rule": "my-rule",
-    }
-    assert json_path(event, "$") == event
-
-
 def test_put_events_records_matches_and_delivers() -> None:
     delivered: list[tuple[str, bytes, str]] = []
-    rules = [
-        Rule(
-            RuleSource(
-                "OrderPlaced",
-                "shop-bus",
-                {"source": ["shop"]},
-                input_transformer=TRANSFORMER,
-                rule_name="r1",
-            ),
-            "trigger",
-            "arn:r1",
-        ),
-        Rule(
-            RuleSource("Other", "default", {"source": ["shop"]}, rule_name="r2"), "other", "arn:r2"
-        ),
-    ]
-    buses = EventBuses(
+    rules = Rules(
         {"shop-bus": "arn:aws:events:us-east-1:123456789012:event-bus/shop-bus"},
-        rules,
-        lambda function, payload, source: delivered.append((function, payload, source)),
-        clock(),
         account="123456789012",
         region="us-east-1",
+    )
+    rules.add(
+        Rule(
+            "r1",
+            "shop-bus",
+            "arn:r1",
+            pattern={"source": ["shop"]},
+            targets=[Target("t", "arn:trigger", input_transformer=TRANSFORMER)],
+        )
+    )
+    rules.add(
+        Rule("r2", "default", "arn:r2", pattern={"source": ["shop"]}, targets=[Target("t", "x")])
+    )
+    buses = EventBuses(
+        rules,
+        lambda target, payload, source: delivered.append((target, payload, source)),
+        clock(),
     )
     seen: list[dict[str, Any]] = []
     buses.listen(seen.append)
@@ -115,7 +85,7 @@ def test_put_events_records_matches_and_delivers() -> None:
     }
     assert event["time"] == "2026-01-01T00:00:00Z"
     ((function, payload, source),) = delivered  # only the rule on shop-bus
-    assert function == "trigger" and source == "rule r1"
+    assert function == "arn:trigger" and source == "rule r1"
     assert json.loads(payload) == {"workflow": "order-fulfilment", "event": event}
     assert buses.events("order.placed") == [event]
 

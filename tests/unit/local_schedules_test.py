@@ -1,24 +1,13 @@
-"""rate(), cron() and at() as EventBridge reads them, and when the stack fires them."""
+"""rate(), cron() and at() as EventBridge reads them, and when they fall."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from stepwell.local.schedules import (
-    At,
-    Rate,
-    Schedule,
-    ScheduleExpressionError,
-    SchedulerError,
-    Schedules,
-    next_fire,
-    parse,
-    scheduled_event,
-)
+from stepwell.local.schedules import At, Rate, ScheduleExpressionError, next_fire, parse
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -114,97 +103,3 @@ def test_cron_reads_its_time_zone() -> None:
 def test_at_fires_once() -> None:
     assert next_fire("at(2026-01-02T00:00:00)", utc(2026, 1, 1)) == utc(2026, 1, 2)
     assert next_fire("at(2026-01-02T00:00:00)", utc(2026, 1, 3)) is None
-
-
-# -- the stack's schedules --------------------------------------------------------------------
-def schedules() -> tuple[Schedules, list[tuple[str, datetime]]]:
-    fired: list[tuple[str, datetime]] = []
-    found = Schedules(
-        lambda schedule, when: fired.append((schedule.name, when)),
-        account="123456789012",
-        region="us-east-1",
-        groups={"timers": "arn:aws:scheduler:us-east-1:123456789012:schedule-group/timers"},
-    )
-    return found, fired
-
-
-def test_a_recurring_schedule_fires_once_after_a_long_jump() -> None:
-    found, fired = schedules()
-    start = utc(2026, 1, 1)
-    sweep = Schedule(
-        name="sweep",
-        group="(rules)",
-        arn="arn",
-        expression="rate(1 minute)",
-        parsed=parse("rate(1 minute)"),
-        timezone="UTC",
-        target={"Arn": "fn"},
-        kind="Schedule",
-        created=start,
-    )
-    found.add(sweep, start)
-    assert found.fire_due(start + timedelta(seconds=59)) == 0
-    assert found.fire_due(start + timedelta(days=2)) == 1
-    assert fired == [("sweep", start + timedelta(minutes=1))]
-    assert sweep.next_at == start + timedelta(days=2, minutes=1)
-    assert found.next_due(one_time_only=True) is None
-
-
-def test_one_time_schedules_through_the_api() -> None:
-    found, fired = schedules()
-    now = utc(2026, 1, 1)
-    request = {
-        "Name": "t-1",
-        "GroupName": "timers",
-        "ScheduleExpression": "at(2026-01-03T00:00:00)",
-        "ScheduleExpressionTimezone": "UTC",
-        "FlexibleTimeWindow": {"Mode": "OFF"},
-        "ActionAfterCompletion": "DELETE",
-        "Target": {"Arn": "queue-arn", "RoleArn": "role", "Input": "{}"},
-    }
-    created = found.create(request, now, lambda arn: arn == "queue-arn")
-    assert created["ScheduleArn"].endswith(":schedule/timers/t-1")
-    with pytest.raises(SchedulerError) as conflict:
-        found.create(request, now, lambda arn: True)
-    assert conflict.value.code == "ConflictException"
-    assert found.get({"Name": "t-1", "GroupName": "timers"})["State"] == "ENABLED"
-    assert found.next_due(one_time_only=True) == utc(2026, 1, 3)
-    assert found.fire_due(utc(2026, 1, 3)) == 1
-    assert fired == [("t-1", utc(2026, 1, 3))]
-    with pytest.raises(SchedulerError) as gone:  # ActionAfterCompletion DELETE
-        found.get({"Name": "t-1", "GroupName": "timers"})
-    assert gone.value.code == "ResourceNotFoundException"
-
-
-def test_the_api_refuses_what_the_scheduler_refuses() -> None:
-    found, _ = schedules()
-    now = utc(2026, 1, 1)
-    base = {"Name": "x", "ScheduleExpression": "at(2026-01-03T00:00:00)", "Target": {"Arn": "q"}}
-    for request, code in (
-        ({**base, "GroupName": "nope"}, "ResourceNotFoundException"),
-        ({**base, "GroupName": "timers", "ScheduleExpression": "soon"}, "ValidationException"),
-        (
-            {**base, "GroupName": "timers", "Target": {"Arn": "arn:aws:sns:x"}},
-            "ValidationException",
-        ),
-    ):
-        with pytest.raises(SchedulerError) as refused:
-            found.create(request, now, lambda arn: arn == "q")
-        assert refused.value.code == code
-
-
-def test_a_schedule_without_input_delivers_the_scheduled_event() -> None:
-    expected = json.loads((EVENTS / "eventBridgeScheduledEvent.json").read_text())
-    rule = Schedule(
-        name="stepwell-local-SchedulerFunctionSweep",
-        group="(rules)",
-        arn=expected["resources"][0],
-        expression="rate(1 minute)",
-        parsed=parse("rate(1 minute)"),
-        timezone="UTC",
-        target={},
-        kind="Schedule",
-        created=utc(2026, 1, 1),
-    )
-    event = scheduled_event(rule, utc(2026, 1, 1, 6), "123456789012", "us-east-1")
-    assert {**event, "id": expected["id"]} == expected

@@ -29,8 +29,8 @@ Auth = Literal["auto", "none", "sigv4"]
 
 
 class ApiError(Exception):
-    """The API answered with an error (``status`` and its JSON ``{error, message, details}``)
-    or could not be reached (``status`` 0)."""
+    """The API answered with an error (``status`` and its JSON ``{error, message, details}``),
+    could not be reached, or answered what a Stepwell API does not (``status`` 0)."""
 
     def __init__(self, status: int, message: str, body: Any = None) -> None:
         super().__init__(message)
@@ -50,13 +50,23 @@ class Client:
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
 
-    def get(self, path: str, query: dict[str, Any] | None = None) -> Any:
-        """GET a JSON answer."""
-        return self.request("GET", path, query=query)
+    def get(
+        self, path: str, query: dict[str, Any] | None = None, *, expect: tuple[str, ...] = ()
+    ) -> Any:
+        """GET a JSON answer (an object holding the keys ``expect`` names)."""
+        return self.request("GET", path, query=query, expect=expect)
 
-    def post(self, path: str, body: Any = None, form: dict[str, str] | None = None) -> Any:
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        form: dict[str, str] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        expect: tuple[str, ...] = (),
+    ) -> Any:
         """POST JSON (or a form) and return the JSON answer."""
-        return self.request("POST", path, body=body, form=form)
+        return self.request("POST", path, body=body, form=form, headers=headers, expect=expect)
 
     def request(
         self,
@@ -66,13 +76,16 @@ class Client:
         query: dict[str, Any] | None = None,
         body: Any = None,
         form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[str, ...] = (),
     ) -> Any:
-        """One request; raises :class:`ApiError` for an error answer or an unreachable API."""
+        """One request; raises :class:`ApiError` for an error answer, an unreachable API, or a
+        success whose body is not JSON (or, with ``expect``, not an object with those keys)."""
         url = self.base_url + path
         pairs = {k: str(v) for k, v in (query or {}).items() if v is not None}
         if pairs:
             url += "?" + urllib.parse.urlencode(pairs)
-        headers = {"Accept": "application/json", "User-Agent": "stepwell-cli"}
+        headers = {"Accept": "application/json", "User-Agent": "stepwell-cli", **(headers or {})}
         data: bytes | None = None
         if form is not None:
             data = urllib.parse.urlencode(form).encode()
@@ -97,7 +110,24 @@ class Client:
                 f"cannot reach the Stepwell API at {self.base_url} ({reason}); "
                 "is `stepwell dev` running, or is --api right?",
             ) from None
-        return _json(raw)
+        return self._answer(method, url, raw, expect)
+
+    def _answer(self, method: str, url: str, raw: bytes, expect: tuple[str, ...]) -> Any:
+        """The JSON of a success, when it is what a Stepwell API answers."""
+        try:
+            answer = json.loads(raw) if raw else None
+        except ValueError:
+            answer = _NOT_JSON
+        missing = [key for key in expect if not isinstance(answer, dict) or key not in answer]
+        if answer is _NOT_JSON or missing:
+            what = "not JSON" if answer is _NOT_JSON else f"JSON without {', '.join(missing)}"
+            shown = raw[:80].decode(errors="replace").replace("\n", " ")
+            raise ApiError(
+                0,
+                f"unexpected answer to {method} {url}: {what} ({shown!r}); "
+                "is --api the URL of a Stepwell API?",
+            )
+        return answer
 
     def _auth_headers(
         self, method: str, url: str, data: bytes | None, headers: dict[str, str]
@@ -131,6 +161,9 @@ def _sigv4(
     return {
         k: v for k, v in signed.headers.items() if k.lower() not in {h.lower() for h in headers}
     }
+
+
+_NOT_JSON = object()
 
 
 def _json(raw: bytes) -> Any:
@@ -173,4 +206,12 @@ def report(command: str, error: ApiError) -> int:
 
     status = f" ({error.status})" if error.status else ""
     print(f"stepwell {command}: {error.message}{status}", file=sys.stderr)
+    details = error.body.get("details") if isinstance(error.body, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and detail.get("message"):
+            where = detail.get("path") or ".".join(str(p) for p in detail.get("loc") or [])
+            print(
+                f"  {where}: {detail['message']}" if where else f"  {detail['message']}",
+                file=sys.stderr,
+            )
     return 2 if error.status == 0 else 1

@@ -83,6 +83,11 @@ class WorkflowDetail(WorkflowSummary):
     """A workflow's current definition and the versions runs have pinned."""
 
     input_schema: dict[str, Any] | None = None
+    example_input: Any = Field(
+        None,
+        description="An input to start a run with (statemachines/examples/<name>.json), where "
+        "the workflow has one: the dashboard's start form begins with it.",
+    )
     definition: dict[str, Any]
     versions: list[str] = Field(description="Versions saved so far (the current one included).")
     upstream: dict[str, list[str]] = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import jsonschema
@@ -266,12 +267,20 @@ def get_run(run_id: RunId) -> RunDetail:
         # Compensations (a saga's undos, keyed "<step>:compensate") follow the steps.
         keys = [*definition.steps, *compensation.keys(definition)]
         steps = list(deps.store.load_steps(run.id, keys).steps.values())
+        order = {key: i for i, key in enumerate(keys)}
+        steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
     else:
-        steps = [s for s in deps.store.steps(run.id) if s.index is None]
-        keys = list(definition.steps) if definition else []
-    order = {key: i for i, key in enumerate(keys)}
-    steps.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
+        # A code-first run's (or a machine's) steps are those its replays reached: in that order.
+        steps = sorted((s for s in deps.store.steps(run.id) if s.index is None), key=_reached)
     return RunDetail(run=run_view(run), steps=[step_view(s, run.id) for s in steps])
+
+
+def _reached(step: StepState) -> tuple[int, bool, datetime | None, str]:
+    """When a replay reached a step: the replay (the run's own step first), then when it
+    started (steps not started yet last)."""
+    started = step.started_at or step.ended_at
+    replay = -1 if step.created_seq is None else step.created_seq
+    return (replay, started is None, started, step.key)
 
 
 PayloadPart = Annotated[Literal["input", "output"], Path(description="input or output")]

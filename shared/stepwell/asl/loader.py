@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,29 @@ def load_asl_file(path: Path) -> LoadedCode:
     return LoadedCode(workflow, code, filename, 1)
 
 
-def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
-    """The step functions a machine's Tasks name (a Resource that is a function, or the
-    FunctionName of lambda:invoke), each with how to locate a problem about it."""
+@dataclass(frozen=True)
+class FunctionTask:
+    """A Task state that invokes a step function."""
+
+    state: str
+    """The state's name."""
+    at: tuple[PathPart, ...]
+    """Where the state is in the document."""
+    spec: Any
+    """The state as written."""
+    function: str
+    function_at: tuple[PathPart, ...]
+    """Where the function is named (its Resource, or lambda:invoke's FunctionName)."""
+    token: bool
+    """``.waitForTaskToken``: its end is whatever the token's holder sends."""
+
+
+def function_tasks(path: Path) -> tuple[SourceMap, list[FunctionTask]]:
+    """Every Task of a machine (in its Parallel branches and Map processors too) that invokes a
+    step function, and where each part of the machine is."""
     document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     source = SourceMap(str(path), document)
-    found: list[tuple[str, Callable[[str], Problem]]] = []
+    found: list[FunctionTask] = []
 
     def walk(machine: Any, at: tuple[PathPart, ...]) -> None:
         states = machine.get("States") if isinstance(machine, dict) else None
@@ -98,16 +116,19 @@ def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
             here = (*at, "States", name)
             if not isinstance(state, dict):
                 continue
-            resource = str(state.get("Resource", "")).removesuffix(TOKEN_SUFFIX)
+            written = str(state.get("Resource", ""))
+            resource = written.removesuffix(TOKEN_SUFFIX)
+            token = written != resource
             given = state.get("Parameters")
             parameters: dict[str, Any] = given if isinstance(given, dict) else {}
             if resource == LAMBDA_INVOKE and isinstance(parameters.get("FunctionName"), str):
                 where: tuple[PathPart, ...] = (*here, "Parameters", "FunctionName")
                 function = function_of(parameters["FunctionName"])
-                found.append((function, _locator(source, where, str(name))))
+                found.append(FunctionTask(str(name), here, state, function, where, token))
             elif resource and not resource.startswith("arn:aws:states:::"):
+                where = (*here, "Resource")
                 found.append(
-                    (function_of(resource), _locator(source, (*here, "Resource"), str(name)))
+                    FunctionTask(str(name), here, state, function_of(resource), where, token)
                 )
             for index, branch in enumerate(state.get("Branches") or []):
                 walk(branch, (*here, "Branches", index))
@@ -116,7 +137,14 @@ def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
                     walk(state[key], (*here, key))
 
     walk(document, ())
-    return found
+    return source, found
+
+
+def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
+    """The step functions a machine's Tasks name (a Resource that is a function, or the
+    FunctionName of lambda:invoke), each with how to locate a problem about it."""
+    source, tasks = function_tasks(path)
+    return [(task.function, _locator(source, task.function_at, task.state)) for task in tasks]
 
 
 def _locator(

@@ -27,12 +27,14 @@ def run(args: argparse.Namespace) -> int:
     api = client.Client(base, auth=args.auth)
     decision = "reject" if args.reject else "approve"
     try:
-        asked = api.get(f"/approvals/{token}")
+        asked = api.get(f"/approvals/{token}", expect=("message",))
         target = urlsplit(asked[f"{decision}_url"]).path.rsplit("/", 1)[-1]
         form = {"decision": decision}
         if args.comment:
             form["comment"] = args.comment
-        done = api.post(f"/approvals/{target}", form=form)
+        done = api.post(
+            f"/approvals/{target}", form=form, expect=("run_id", "step", "approver", "step_status")
+        )
     except client.ApiError as exc:
         return client.report("approve", exc)
     verb = "approved" if decision == "approve" else "rejected"

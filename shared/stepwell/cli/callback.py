@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         body = {"status": "heartbeat"}
     try:
-        done = client.Client(base, auth=args.auth).post(f"/callbacks/{token}", body)
+        done = client.Client(base, auth=args.auth).post(
+            f"/callbacks/{token}", body, expect=("status", "run_id", "step", "outcome")
+        )
     except client.ApiError as exc:
         return client.report("callback", exc)
     print(f"{done['status']} for {done['run_id']} / {done['step']}: {done['outcome']}")

@@ -18,7 +18,9 @@ def run(args: argparse.Namespace) -> int:
     """Cancel; exit 1 when the run has already ended or does not exist."""
     body = {"reason": args.reason} if args.reason else {}
     try:
-        answer = client.from_args(args).post(f"/runs/{_quote(args.run_id)}/cancel", body)
+        answer = client.from_args(args).post(
+            f"/runs/{_quote(args.run_id)}/cancel", body, expect=("run_id", "status")
+        )
     except client.ApiError as exc:
         return client.report("cancel", exc)
     print(f"{answer['run_id']}: {answer['status']}")

@@ -262,6 +262,8 @@ def describe(stack: LocalStack, console: Console) -> None:
     console.print(f"[bold]Stepwell local stack[/] from {stack.template_path.name}, {mode}")
     console.print(f"Dashboard: [bold cyan]{stack.url}/ui/[/]")
     console.print(f"API: [bold cyan]{stack.url}[/]")
+    # The other commands (start, runs, show ...) find this API through STEPWELL_API.
+    console.print(f"CLI: export STEPWELL_API={stack.url}", markup=False)
     if stack.state_folder is not None:
         if stack.restored is not None:
             counts = stack.restored.counts()
@@ -291,7 +293,11 @@ def describe(stack: LocalStack, console: Console) -> None:
         console.print(f"  [bold]{name}[/] ({shape}): " + "; ".join(starts))
     if stack.schedules is not None:
         for schedule in stack.schedules.all():
-            target = str(schedule.target.get("Arn", "")).rsplit(":", 1)[-1]
+            arns = [str(schedule.target.get("Arn", ""))]
+            if schedule.kind == "Schedule" and stack.buses is not None:  # a rule's timer
+                rule = stack.buses.rules.find("default", schedule.name)
+                arns = [t.arn for t in rule.targets] if rule is not None else []
+            target = ", ".join(arn.rsplit(":", 1)[-1] for arn in arns)
             when = f"{schedule.next_at:%Y-%m-%d %H:%M:%S} UTC" if schedule.next_at else "never"
             console.print(f"schedule {schedule.expression} -> {target} (next: {when})")
     for mapping in stack.mappings:

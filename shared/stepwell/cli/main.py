@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ COMMANDS = {
     "engine": ("engine", "The engine this package ships: `engine path`, `engine package`."),
     "publish": ("publish", "Publish workflows into an engine (--dry-run: say what changes)."),
     "runs": ("runs", "List the newest runs (of a workflow, in a status)."),
+    "start": ("start", "Start a run on a running stack (stepwell dev, or --api URL)."),
     "show": ("show", "Show a run, its steps and timeline; --follow until it ends."),
     "approve": ("approve", "Approve (or --reject) through an approval link."),
     "callback": ("callback", "Answer a callback wait (--success JSON, --failure, --heartbeat)."),
@@ -31,6 +33,10 @@ COMMANDS = {
 }
 
 
+EXIT_BROKEN_PIPE = 141
+"""What a shell reports for a command killed by SIGPIPE (128 + 13)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command; the exit code is the command's."""
     parser = argparse.ArgumentParser(prog="stepwell", description="Durable workflows on AWS.")
@@ -42,7 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.add_arguments(command)
         command.set_defaults(_module=module)
     args = parser.parse_args(argv)
-    code: int = args._module.run(args)
+    try:
+        code: int = args._module.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`stepwell show RUN | head`): what it did not read is not needed,
+        # and Python's final flush of stdout must not fail again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return code
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
+from stepwell.cli.run import UsageError, read_input
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,20 +38,16 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.input is not None:
         try:
-            body["input"] = _input(args.input)
-        except (OSError, ValueError) as exc:
-            print(f"stepwell rerun: --input: {exc}", file=sys.stderr)
+            body["input"] = read_input(args.input)
+        except UsageError as exc:
+            print(f"stepwell rerun: {exc}", file=sys.stderr)
             return 2
     try:
-        answer = client.from_args(args).post(f"/runs/{quote(args.run_id, safe='')}/rerun", body)
+        answer = client.from_args(args).post(
+            f"/runs/{quote(args.run_id, safe='')}/rerun", body, expect=("run_id",)
+        )
     except client.ApiError as exc:
         return client.report("rerun", exc)
     dry = " (dry run)" if answer.get("dry_run") else ""
     print(f"{answer['run_id']}: rerun of {args.run_id} from {args.from_step}{dry}")
     return 0
-
-
-def _input(text: str) -> Any:
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text()
-    return json.loads(text)

@@ -27,14 +27,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workflow or args.status:
             found = api.get(
-                "/runs", {"workflow": args.workflow, "status": args.status, "limit": limit}
+                "/runs",
+                {"workflow": args.workflow, "status": args.status, "limit": limit},
+                expect=("runs",),
             )["runs"]
         else:
             found = _every_workflow(api, limit)
     except client.ApiError as exc:
         return client.report("runs", exc)
     if args.json:
-        print(json.dumps(found, indent=2))
+        # The listing's "id" is what every other answer calls "run_id".
+        renamed = [{("run_id" if k == "id" else k): v for k, v in r.items()} for r in found]
+        print(json.dumps(renamed, indent=2))
         return 0
     print(table(found))
     return 0
@@ -43,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
 def _every_workflow(api: client.Client, limit: int) -> list[dict[str, Any]]:
     """Runs are listed per workflow or status: merge the newest of every workflow."""
     runs: list[dict[str, Any]] = []
-    for workflow in api.get("/workflows")["workflows"]:
-        runs.extend(api.get("/runs", {"workflow": workflow["name"], "limit": limit})["runs"])
+    for workflow in api.get("/workflows", expect=("workflows",))["workflows"]:
+        query = {"workflow": workflow["name"], "limit": limit}
+        runs.extend(api.get("/runs", query, expect=("runs",))["runs"])
     runs.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
     return runs[:limit]
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     api = client.from_args(args)
     path = f"/runs/{quote(args.run_id, safe='')}"
     try:
-        detail = api.get(path)
+        detail = api.get(path, expect=("run", "steps"))
         if args.json:
             print(json.dumps(detail, indent=2))
             return 0
@@ -56,7 +56,7 @@ def _follow(
 ) -> int:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = api.get(path)["run"]["status"]
+        status = api.get(path, expect=("run",))["run"]["status"]
         cursor = _print_timeline(api, path, cursor)
         if status in TERMINAL:
             print(f"run {status}")
@@ -70,7 +70,7 @@ def _follow(
 def _print_timeline(api: client.Client, path: str, cursor: str | None) -> str | None:
     """Print entries from ``cursor`` on; the cursor to poll with next."""
     while True:
-        page = api.get(f"{path}/timeline", {"cursor": cursor, "limit": PAGE})
+        page = api.get(f"{path}/timeline", {"cursor": cursor, "limit": PAGE}, expect=("entries",))
         for entry in page["entries"]:
             print(entry_line(entry))
         cursor = page.get("cursor") or cursor

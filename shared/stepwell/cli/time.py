@@ -26,16 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Show, advance or resume the local clock; exit 1 on the stack's refusal."""
     api = client.from_args(args)
+    clock = ("now", "virtual", "holds_waits", "skipped_s")
     try:
         if args.action == "advance":
             if not args.by:
                 print("stepwell time advance: say how far, like: stepwell time advance 2h")
                 return 2
-            answer = api.post("/_local/time/advance", {"by": args.by})
+            answer = api.post("/_local/time/advance", {"by": args.by}, expect=clock)
         elif args.action == "resume":
-            answer = api.post("/_local/time/resume", {})
+            answer = api.post("/_local/time/resume", {}, expect=clock)
         else:
-            answer = api.get("/_local/time")
+            answer = api.get("/_local/time", expect=clock)
     except client.ApiError as exc:
         return client.report("time", exc)
     kind = "virtual time" if answer["virtual"] else "real time"

@@ -11,16 +11,17 @@ import argparse
 import difflib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
-from stepwell.definition.code import is_code_file, load_code_file
+from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
-from stepwell.definition.loader import discover, load_with_source
+from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow
+from stepwell.runtime import error_names
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -72,36 +73,64 @@ def run(args: argparse.Namespace) -> int:
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
                 if functions is not None:
                     problems.extend(_unknown_machine_functions(file, functions))
+                    problems.extend(error_names.machine_unknown_names(file, functions.errors_of))
             elif is_code_file(file):
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
             else:
-                workflow, source = load_with_source(file)
-                loaded.append((file, workflow, partial(source.at_step, ("name",))))
-                if functions is not None:
-                    problems.extend(_unknown_functions(workflow, source, functions))
+                checked = check_file(file)
+                problems.extend(_check_yaml(checked, functions))
+                if checked.workflow is not None and not checked.problems:
+                    at_name = partial(checked.source.at_step, ("name",))
+                    loaded.append((file, checked.workflow, at_name))
         except DefinitionError as exc:
             problems.extend(exc.problems)
     problems.extend(_duplicate_names(loaded))
 
-    if problems:
-        for problem in problems:
-            print(problem)
-        bad = len({p.file for p in problems})
-        print(
-            f"{_count(len(problems), 'problem')} in {bad} of {_count(len(files), 'file')}",
-            file=sys.stderr,
-        )
+    order = {str(file): index for index, file in enumerate(files)}
+    problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line, p.col))
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if not p.warning]
+    warnings = len(problems) - len(errors)
+    also = f" and {_count(warnings, 'warning')}" if warnings else ""
+    if errors:
+        bad = len({p.file for p in errors})
+        count = f"{_count(len(errors), 'problem')}{also} in {bad} of {_count(len(files), 'file')}"
+        print(count, file=sys.stderr)
         return EXIT_PROBLEMS
     for file, workflow, _ in loaded:
+        # The version is the one a run pins (and the API lists), whatever the kind.
         if is_asl_file(file):
-            shape = f"Step Functions machine, version {workflow.code_version}"
+            shape = "Step Functions machine"
         elif workflow.code is not None:
-            shape = f"code-first, version {workflow.code_version}"
+            declared = workflow.code_version or ""
+            shape = "code-first" + ("" if declared.startswith(SOURCE_VERSION) else f" {declared}")
         else:
-            shape = f"{_count(len(workflow.steps), 'step')}, version {workflow.version}"
-        print(f"{file}: {workflow.name} ok ({shape})")
+            shape = _count(len(workflow.steps), "step")
+        print(f"{file}: {workflow.name} ok ({shape}, version {workflow.version})")
+    if warnings:
+        print(_count(warnings, "warning"), file=sys.stderr)
     return EXIT_OK
+
+
+def _check_yaml(checked: Checked, functions: _Functions | None) -> list[Problem]:
+    """A YAML file's problems, and what its functions and error names give away: a file's
+    problems do not stop its other checks (its steps that could be built are checked)."""
+    problems = list(checked.problems)
+    if checked.workflow is None:
+        return problems
+    if functions is not None:
+        problems.extend(_unknown_functions(checked, functions))
+    problems.extend(
+        error_names.unknown_names(
+            checked.workflow,
+            checked.source,
+            functions.errors_of if functions is not None else _unknown,
+            checked.stand_ins,
+        )
+    )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,18 @@ class _Functions:
 
     template: Path
     ids: frozenset[str]
+    modules: dict[str, Path] = field(default_factory=dict)
+    """The Python module of each function's handler (CodeUri and Handler), where it is one."""
+    _errors: dict[Path, frozenset[str] | None] = field(default_factory=dict, compare=False)
+
+    def errors_of(self, function: str) -> frozenset[str] | None:
+        """The exception names ``function``'s module can raise; None when they are unknown."""
+        module = self.modules.get(function)
+        if module is None:
+            return None
+        if module not in self._errors:
+            self._errors[module] = error_names.module_errors(module)
+        return self._errors[module]
 
 
 def _template_functions(given: Path | None) -> _Functions | str | None:
@@ -134,11 +175,32 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
         if logical_id not in template.nested
     }
     names = {
-        name
-        for resource in resources.values()
+        name: logical_id
+        for logical_id, resource in resources.items()
         if isinstance(name := (resource.get("Properties") or {}).get("FunctionName"), str)
     }
-    return _Functions(path, frozenset(resources) | frozenset(names))
+    modules = {
+        function: module
+        for function, logical_id in [*((k, k) for k in resources), *names.items()]
+        if (module := _handler_module(template, logical_id)) is not None
+    }
+    return _Functions(path, frozenset(resources) | frozenset(names), modules)
+
+
+def _handler_module(template: Any, logical_id: str) -> Path | None:
+    """The file of a Python function's handler module (``CodeUri`` + ``Handler``), if it has
+    one there."""
+    props = template.properties(logical_id)
+    code, handler = props.get("CodeUri"), props.get("Handler")
+    runtime = str(props.get("Runtime", "python"))
+    if not (isinstance(code, str) and isinstance(handler, str)) or not runtime.startswith("py"):
+        return None
+    module = handler.rpartition(".")[0]
+    if not module:
+        return None
+    base = Path(template.base, code, *module.split("."))
+    found = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+    return found[0] if found else None
 
 
 def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
@@ -163,11 +225,15 @@ def _why_unknown(name: str, known: _Functions) -> str | None:
     )
 
 
-def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> list[Problem]:
+def _unknown_functions(checked: Checked, known: _Functions) -> list[Problem]:
     """Task steps naming a function the template does not deploy (or deploys under a name the
     runtime cannot find)."""
+    workflow, source = checked.workflow, checked.source
+    assert workflow is not None
     named: list[tuple[tuple[str, ...], str]] = []
     for key, step in workflow.steps.items():
+        if key in checked.stand_ins:
+            continue
         if isinstance(step, TaskStep):
             named.append((("steps", key, "function"), step.function))
         if step.undo is not None:
@@ -180,6 +246,11 @@ def _unknown_functions(workflow: Workflow, source: Any, known: _Functions) -> li
         for where, name in named
         if (why := _why_unknown(name, known)) is not None
     ]
+
+
+def _unknown(function: str) -> None:
+    """Without a template, a function's exceptions are not known."""
+    return None
 
 
 Locate = Callable[[str], Problem]

@@ -32,10 +32,9 @@ from stepwell.code.errors import (
     ContinueAsNew,
     MapFailed,
     ParallelFailed,
-    RunCancelled,
     StepFailed,
-    Suspend,
 )
+from stepwell.code.fanouts import Completion, fan_out
 from stepwell.code.logger import ReplayLogger
 from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded
 from stepwell.code.replay import Replay, describe_scope, error_of, to_json
@@ -51,7 +50,7 @@ from stepwell.code.specs import (
     put_retry,
     seconds,
 )
-from stepwell.definition.models import Retry, count_of, share_of
+from stepwell.definition.models import Retry
 from stepwell.engine import retry as retries
 from stepwell.engine.attempts import SECRET_MARK
 
@@ -199,8 +198,10 @@ class Context:
 
     @property
     def is_replaying(self) -> bool:
-        """True while the code re-runs what an earlier replay already ran."""
-        return self._replaying_all or self._state.unvisited(self._scope) > 0
+        """True while the code re-runs what an earlier replay already ran (or a suspension
+        leaves it)."""
+        state = self._state
+        return bool(state.suspensions) or self._replaying_all or state.unvisited(self._scope) > 0
 
     @property
     def logger(self) -> ReplayLogger:
@@ -492,6 +493,7 @@ class Context:
 
     def _await(self, key: str) -> Any:
         """The result of a step issued earlier without waiting (a callback's handle)."""
+        self._state.unwinding()
         record = self._state.records.get(key)
         if record is None or not record.ended or record.status == "cancelled":
             self._state.interrupt()
@@ -666,14 +668,8 @@ class Context:
         for branch in jobs:
             if not callable(branch):
                 raise TypeError(f"parallel {name!r}: branch {branch!r} is not callable")
-        return self._complete(
-            "parallel",
-            name,
-            jobs,
-            max_concurrency,
-            Completion.of(name, len(jobs), tolerated_failures, min_successful, fail_fast, batch),
-            batch,
-        )
+        rule = Completion.of(name, len(jobs), tolerated_failures, min_successful, fail_fast, batch)
+        return fan_out(self, "parallel", name, jobs, max_concurrency, rule, batch)
 
     def map(
         self,
@@ -698,64 +694,16 @@ class Context:
         def job(item: Item) -> Callable[[Context], T]:
             return lambda ctx: fn(ctx, item)
 
-        return self._complete(
-            "map",
-            name,
-            [job(item) for item in values],
-            max_concurrency,
-            Completion.of(name, len(values), tolerated_failures, min_successful, True, batch),
-            batch,
-        )
-
-    def _complete(
-        self,
-        kind: str,
-        name: str,
-        jobs: list[Callable[[Context], Any]],
-        max_concurrency: int | None,
-        rule: Completion,
-        batch: bool,
-    ) -> Any:
-        """A fan-out under its completion rule: results, a BatchResult, or the failure."""
-        from stepwell.code.batch import BatchResult, CompletionReason, outcomes
-
-        _check_concurrency(name, max_concurrency)
-        tolerated = rule.tolerated
-
-        def failure(run: FanOut) -> Exception:
-            if batch:
-                return _Stopped(run)
-            if kind == "map":
-                return MapFailed(run.key, run.results, run.errors, tolerated)
-            return ParallelFailed(run.key, run.results, run.errors)
-
-        reason: CompletionReason
-        try:
-            run = self._fan_out(
-                kind,
-                name,
-                jobs,
-                max_concurrency,
-                fail_now=lambda errors: rule.fail_fast and len(errors) > tolerated,
-                failure=failure,
-                enough=rule.enough,
-            )
-            reason = "min_successful_reached" if run.decided else "all_completed"
-        except _Stopped as stopped:
-            run, reason = stopped.run, "failure_tolerance_exceeded"
-        if len(run.errors) > tolerated:
-            if not batch:
-                raise failure(run)
-            reason = "failure_tolerance_exceeded"
-        if batch:
-            return BatchResult(outcomes(len(jobs), run.results, run.errors, run.ended), reason)
-        return run.results
+        rule = Completion.of(name, len(values), tolerated_failures, min_successful, True, batch)
+        jobs = [job(item) for item in values]
+        return fan_out(self, "map", name, jobs, max_concurrency, rule, batch)
 
     # -- the machinery ----------------------------------------------------------------------
 
     def _enter(self, method: str, *name: Any) -> None:
         """Check that the code may call ``ctx.<method>`` now (and its step name, if given)."""
         state = self._state
+        state.unwinding()
         if state.finished:
             raise ContextError(
                 f"ctx.{method} was called after the workflow function returned: a Context "
@@ -882,152 +830,12 @@ class Context:
                     state.sleep(wait)
                     waited += wait
 
-    def _fan_out(
-        self,
-        kind: str,
-        name: str,
-        jobs: list[Callable[[Context], Any]],
-        max_concurrency: int | None,
-        fail_now: Callable[[dict[int, Exception]], bool],
-        failure: Callable[[FanOut], Exception],
-        enough: Callable[[int], bool] = lambda succeeded: False,
-    ) -> FanOut:
-        """Run the branches of a parallel or the items of a map in order, each in its scope.
-
-        Returns once every branch has ended, or as soon as ``enough`` says the successes so far
-        decide it; raises ``failure(...)`` as soon as ``fail_now`` says so, and suspends when
-        a branch is still waiting (or not yet started)."""
-        state = self._state
-        key = self._key(name)
-        position = self._positions
-        self._positions += 1
-        state.reached(key, kind, self._scope, position)
-        inner = key + "."
-        # Records in this scope past the fan-out: the code went on after it in an earlier
-        # replay, so all of it is a replay (for ctx.logger).
-        replaying_all = self._replaying_all or (
-            state.unvisited(self._scope) > state.unvisited(inner)
-        )
-        mark = len(state.issued)
-        before = list(self._last)
-        results: list[Any] = [None] * len(jobs)
-        errors: dict[int, Exception] = {}
-        ended: set[int] = set()
-        decided = False
-        running = 0
-        started = 0
-        lasts: list[str] = []
-        dropped: dict[str, list[str]] = {}
-        try:
-            for index, job in enumerate(jobs):
-                if max_concurrency is not None and running >= max_concurrency:
-                    break
-                started += 1
-                child = Context(state, f"{inner}{index}.", replaying_all=replaying_all, last=before)
-                state.active = child
-                try:
-                    results[index] = job(child)
-                    ended.add(index)
-                    if enough(len(ended) - len(errors)):
-                        # Decided: what the others would do is not waited for, and none of
-                        # them starts a step for the first time.
-                        decided = True
-                        state.pass_under(inner)
-                        break
-                except Suspend as suspension:
-                    state.caught(suspension)
-                    running += 1
-                except (ContextError, RunCancelled):
-                    raise  # a bug in the code, or the run's cancel: not a failed item
-                except Exception as exc:
-                    errors[index] = exc
-                    ended.add(index)
-                    if fail_now(errors):
-                        # Steps this fan-out reached for the first time in this replay are not
-                        # started: once its failure is known nothing new begins in it.
-                        dropped.update((i.key, i.after) for i in state.issued[mark:])
-                        del state.issued[mark:]
-                        state.pass_under(inner)
-                        raise failure(FanOut(key, results, errors, ended, False)) from exc
-                finally:
-                    state.active = self
-                    lasts.extend(child._last)
-        finally:
-            # A step dropped on failure was never started: the edge runs from the one before it.
-            edges = [e for k in lasts for e in (dropped.get(k, [k]))]
-            self._last = list(dict.fromkeys(edges)) or before
-        if not decided and (running or started < len(jobs)):
-            raise state.suspend(key)
-        return FanOut(key, results, errors, ended, decided)
-
     def _digest(self, what: str, counter: int) -> bytes:
         text = f"{self._state.info.run_id}\x00{self._scope}\x00{what}\x00{counter}"
         return hashlib.sha256(text.encode()).digest()
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FanOut:
-    """Where a fan-out's branches or items stand once it returned."""
-
-    key: str
-    results: list[Any]
-    errors: dict[int, Exception]
-    ended: set[int]
-    """The indices that returned or raised."""
-    decided: bool
-    """True when ``min_successful`` ended it before every branch did."""
-
-
-class _Stopped(Exception):
-    """A batch fan-out stopped by its failures (caught by its own call, never seen)."""
-
-    def __init__(self, run: FanOut) -> None:
-        super().__init__(run.key)
-        self.run = run
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A fan-out's completion rule: the failures it tolerates, the successes that decide it."""
-
-    tolerated: int
-    needed: int | None
-    fail_fast: bool
-
-    @classmethod
-    def of(
-        cls,
-        name: str,
-        total: int,
-        tolerated_failures: int | str,
-        min_successful: int | str | None,
-        fail_fast: bool,
-        batch: bool = False,
-    ) -> Completion:
-        """The rule of a fan-out of ``total``; a batch without a rule of its own waits for
-        every item (its result says how each went)."""
-        try:
-            tolerated = count_of(share_of(tolerated_failures), total)
-        except ValueError as exc:
-            raise ValueError(f"{name!r}: tolerated_failures: {exc}") from None
-        try:
-            share = None if min_successful is None else share_of(min_successful)
-        except ValueError as exc:
-            raise ValueError(f"{name!r}: min_successful: {exc}") from None
-        needed = None if share is None else min(total, count_of(share, total))
-        explicit = tolerated_failures not in (0, "0")
-        if batch and not explicit and needed is None:
-            return cls(total, None, fail_fast)
-        if needed is not None:
-            # Failing more than total - needed means it can no longer reach min_successful.
-            tolerated = min(tolerated, total - needed) if explicit else total - needed
-        return cls(tolerated, needed, fail_fast)
-
-    def enough(self, succeeded: int) -> bool:
-        return self.needed is not None and succeeded >= self.needed
 
 
 def _result(record: Recorded) -> Any:
@@ -1039,10 +847,3 @@ def _result(record: Recorded) -> Any:
             record.key, str(error.get("type") or default), str(error.get("message") or "")
         )
     return record.output
-
-
-def _check_concurrency(name: str, max_concurrency: int | None) -> None:
-    if max_concurrency is not None and (
-        not isinstance(max_concurrency, int) or max_concurrency < 1
-    ):
-        raise ValueError(f"{name!r}: max_concurrency must be an int >= 1 (or None for no limit)")

@@ -63,7 +63,9 @@ class MapFailed(Exception):
 class RunCancelled(Exception):
     """The run was asked to cancel: raised at the code's next step (once per replay). Catch it
     (or use ``finally``) to clean up: steps made after it run, until the grace period ends;
-    the run then ends ``cancelled`` whatever the code returns."""
+    the run then ends ``cancelled`` whatever the code returns. (A suspension passes through
+    ``finally`` too, but the Context refuses every call while it does: no clean-up step runs
+    then.)"""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"the run was cancelled: {reason}")
@@ -87,7 +89,8 @@ class ContinueAsNew(BaseException):
 
 
 class Suspend(BaseException):
-    """Internal: the replay cannot go past this point until a step ends. Never catch it."""
+    """Internal: the replay cannot go past this point until a step ends. Never catch it. While
+    it leaves the code, every Context call raises it again (``Replay.unwinding``)."""
 
     def __init__(self, key: str) -> None:
         super().__init__(key)

@@ -68,11 +68,12 @@ def poll(
     if met:
         end("succeeded", value, None)
         return value
-    wait = min(interval * backoff ** (checks - 1), max_interval)
-    if now + wait > deadline:
+    if now >= deadline:
         message = f"not met after {checks} checks within {timeout}"
         end("failed", None, {"type": "ConditionTimedOut", "message": message})
         raise StepFailed(key, "ConditionTimedOut", message)
+    # The last wait is cut to the time left, so the last check is at the deadline itself.
+    wait = min(interval * backoff ** (checks - 1), max_interval, deadline - now)
     progress = {"value": value, "deadline": deadline.isoformat(), "checks": checks}
     spec = {"next": (now + wait).isoformat(), "checks": checks}
     state.issued.append(Issue(key, name, POLL, position, progress, spec, after))

@@ -49,7 +49,12 @@ ISSUED_KINDS = frozenset(
 )
 """Kinds the engine runs (the engine step type of the same name; ``for_each``: a task)."""
 
-INLINE_KINDS = frozenset({"step", "now", "operation", "child", "poll"})
+FAN_OUT_KINDS = frozenset({"parallel", "map"})
+"""``ctx.parallel`` and ``ctx.map``, whose branches run in the replay: their record holds the
+decision (``{"counted", "reason"}``: the branches it counted, why it ended), checkpointed by the
+replay that decided it."""
+
+INLINE_KINDS = frozenset({"step", "now", "operation", "child", "poll"}) | FAN_OUT_KINDS
 """Kinds the replay runs itself and checkpoints (``operation``: a user-defined kind, whose own
 name is kept in ``Checkpoint.operation``; ``poll``: a wait_for_condition, whose check the
 replay runs, issued again as ``poll`` on its one record until the check is met)."""

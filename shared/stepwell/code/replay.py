@@ -29,6 +29,7 @@ from typing import Any
 
 from stepwell.code.errors import ContinueAsNew, ReplayMismatch, RunCancelled, Suspend
 from stepwell.code.protocol import (
+    FAN_OUT_KINDS,
     WORKFLOW_KEY,
     Checkpoint,
     Issue,
@@ -67,11 +68,9 @@ _KIND_WORDS = {
     "child": "a child block",
 }
 
-FAN_OUT_KINDS = frozenset({"parallel", "map"})
 SCOPE_KINDS = FAN_OUT_KINDS | {"child"}
-"""Kinds whose steps lie in scopes of their own (``key.<i>.``): a fan-out, or a child block
-(one scope, ``key.0.``, whose result is also recorded on ``key``)."""
-"""Calls that take a key and a position but leave no record of their own."""
+"""Kinds whose steps lie in scopes of their own (``key.<i>.``): a fan-out (its decision
+recorded on ``key``), or a child block (one scope, ``key.0.``, its result recorded on ``key``)."""
 
 
 def kind_word(kind: str) -> str:
@@ -179,7 +178,7 @@ class Replay:
     def reached(self, key: str, kind: str, scope: str, position: int) -> Recorded | None:
         """The record of a step the code reached, once it is checked to match the code."""
         record = self.records.get(key)
-        if record is not None and (record.kind != kind or kind in FAN_OUT_KINDS):
+        if record is not None and record.kind != kind:
             raise self.mismatched(
                 f"step {key!r} was {kind_word(record.kind)} when this run started and the code "
                 f"now makes it {kind_word(kind)}"
@@ -223,6 +222,13 @@ class Replay:
         suspension = Suspend(key)
         self.suspensions.append(suspension)
         return suspension
+
+    def unwinding(self) -> None:
+        """Raise again the suspension on its way out of the code, if one is: what the code
+        asks for meanwhile (in a ``finally`` block, an ``__exit__``, an ``except
+        BaseException``) is clean-up for a real end, and a suspension is not one."""
+        if self.suspensions:
+            raise self.suspensions[-1]
 
     def caught(self, suspension: Suspend) -> None:
         """The replay (a fan-out, or the top) caught ``suspension``."""

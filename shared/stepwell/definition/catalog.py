@@ -7,15 +7,20 @@ catalog serves the newest to new runs and keeps the others for the runs that sta
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import ASL_SUFFIXES, discover, load_workflow
 from stepwell.definition.models import Workflow
+
+EXAMPLES = "examples"
+"""The folder beside the workflows holding one example input each, ``<workflow name>.json``."""
 
 
 def _version_order(workflow: Workflow) -> tuple[int, int, str]:
@@ -65,6 +70,7 @@ class Catalog:
         self._code: dict[tuple[str, str], CodeWorkflow] = {}
         self._broken: dict[str, list[Problem]] = {}
         self._lock = threading.Lock()
+        self._given = False  # workflows given in code: no folder, no examples
 
     def all(self) -> dict[str, Workflow]:
         """Every workflow by name, the newest version of each. A file with problems breaks only
@@ -104,6 +110,16 @@ class Catalog:
         """The current definition of ``name``, or None."""
         return self.all().get(name)
 
+    def example_input(self, name: str) -> Any:
+        """The example input of workflow ``name`` (``examples/<name>.json`` in the folder), or
+        None when it has none (or the file is not JSON). Read when asked: it is rarely."""
+        if self._given:
+            return None
+        try:
+            return json.loads((self.folder / EXAMPLES / f"{name}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
     def code(self, definition: Workflow) -> CodeWorkflow | None:
         """The function a code-first definition replays: the one of its version, else (the code
         changed since the run started) the current one of its name, else None."""
@@ -121,4 +137,5 @@ class Catalog:
         """A catalog of given workflows (tests, code-first registration)."""
         catalog = cls(Path("."))
         catalog._workflows = dict(workflows)
+        catalog._given = True
         return catalog

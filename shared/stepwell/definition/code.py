@@ -123,9 +123,10 @@ def _import(path: Path, filename: str, source: str) -> ModuleType:
 
 
 def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: int) -> Workflow:
-    def problem(message: str, field: str | None = None) -> DefinitionError:
-        return DefinitionError([Problem(filename, line, 1, None, field, message)])
+    def problem(message: str, field: str | None = None) -> Problem:
+        return Problem(filename, line, 1, None, field, message)
 
+    problems: list[Problem] = []
     for name, schema in (
         ("input_schema", info.input_schema),
         ("output_schema", info.output_schema),
@@ -134,7 +135,7 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
-                raise problem(f"not a valid JSON Schema: {exc.message}", name) from None
+                problems.append(problem(f"not a valid JSON Schema: {exc.message}", name))
     fields: dict[str, Any] = {
         "name": info.name,
         "description": info.description,
@@ -148,8 +149,11 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "replay_timeout": info.replay_timeout,
     }
     try:
-        return Workflow.model_validate(fields)
+        workflow = Workflow.model_validate(fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = field_name([part for part in error["loc"] if isinstance(part, (str, int))])
-        raise problem(str(error["msg"]).removeprefix("Value error, "), where) from None
+        for error in exc.errors():
+            where = field_name([part for part in error["loc"] if isinstance(part, (str, int))])
+            problems.append(problem(str(error["msg"]).removeprefix("Value error, "), where))
+    if problems:
+        raise DefinitionError(problems)
+    return workflow

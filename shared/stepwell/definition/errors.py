@@ -25,9 +25,11 @@ class Problem:
     step: str | None
     field: str | None
     message: str
+    warning: bool = False
+    """Worth a look, but the definition runs as it is (``stepwell validate`` still exits 0)."""
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}: "
+        where = f"{self.file}:{self.line}:{self.col}: " + ("warning: " if self.warning else "")
         if self.step is not None:
             where += f"step '{self.step}': "
         if self.field is not None:

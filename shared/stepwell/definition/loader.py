@@ -9,9 +9,11 @@ semantic checks of :mod:`stepwell.definition.validation` run; everything found i
 
 from __future__ import annotations
 
+import copy
 import difflib
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -99,33 +101,68 @@ def load_text(text: str, filename: str) -> Workflow:
     return parse(text, filename)[0]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A definition with every problem found in it, in file order.
+
+    Problems in one part do not hide those of another: what pydantic refuses is left out of the
+    workflow (a refused field falls back to its default, a step that cannot be built stands in
+    as a bare task of its common fields), and the semantic checks run on the rest.
+    """
+
+    source: SourceMap
+    problems: list[Problem]
+    workflow: Workflow | None
+    """The workflow as far as it could be built (the whole of it when there are no problems;
+    None when not even a partial one could be)."""
+    stand_ins: frozenset[str] = frozenset()
+    """Steps of ``workflow`` that stand in for ones that could not be built: checks of what
+    only their own type has (their function, their error names) must skip them."""
+
+
 def load_with_source(path: Path) -> tuple[Workflow, SourceMap]:
     """Like :func:`load_workflow`, also returning where each part of the definition is."""
     return parse(_read(path), str(path))
 
 
+def check_file(path: Path) -> Checked:
+    """Every problem of the definition in ``path`` (see :class:`Checked`)."""
+    try:
+        text = _read(path)
+    except DefinitionError as exc:
+        return Checked(SourceMap(str(path)), exc.problems, None)
+    return check_text(text, str(path))
+
+
 def parse(text: str, filename: str) -> tuple[Workflow, SourceMap]:
     """Build the workflow in ``text`` and run every check; return it with its source map."""
-    document = _read_yaml(text, filename)
+    checked = check_text(text, filename)
+    if checked.problems or checked.workflow is None:
+        raise DefinitionError(checked.problems)
+    return checked.workflow, checked.source
+
+
+def check_text(text: str, filename: str) -> Checked:
+    """Build the workflow in ``text`` and run every check that can run (see :class:`Checked`)."""
+    try:
+        document, problems = _read_yaml(text, filename)
+    except DefinitionError as exc:  # a syntax error: nothing after it can be read
+        return Checked(SourceMap(filename), exc.problems, None)
     source = SourceMap(filename, document)
     if not isinstance(document, Mapping):
         got = "the file is empty" if document is None else f"it holds {_describe(document)}"
-        raise DefinitionError(
-            [source.problem((), f"a workflow is a YAML mapping with 'name' and 'steps', but {got}")]
-        )
-    problems: list[Problem] = []
+        message = f"a workflow is a YAML mapping with 'name' and 'steps', but {got}"
+        return Checked(source, [source.problem((), message)], None)
     data = _plain(document, (), source, problems)
-    if problems:
-        raise DefinitionError(problems)
     try:
-        workflow = Workflow.model_validate(data)
+        workflow: Workflow | None = Workflow.model_validate(data)
+        stand_ins: frozenset[str] = frozenset()
     except ValidationError as exc:
-        # A user error: the located problems say everything, the pydantic chain adds nothing.
-        raise DefinitionError(_in_file_order(_translate(exc, data, source))) from None
-    problems = validate(workflow, source)
-    if problems:
-        raise DefinitionError(problems)
-    return workflow, source
+        problems.extend(_translate(exc, data, source))
+        workflow, stand_ins = _salvage(data, exc)
+    if workflow is not None:
+        problems.extend(validate(workflow, source))
+    return Checked(source, _in_file_order(list(dict.fromkeys(problems))), workflow, stand_ins)
 
 
 def _read(path: Path) -> str:
@@ -173,24 +210,35 @@ _CONTEXTS = {
 """What the parser was reading when it stopped, in the user's words."""
 
 
-def _yaml() -> YAML:
+def _yaml(*, duplicates: bool = False) -> YAML:
     # One instance per load: ruamel's YAML objects keep state while loading.
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
+    yaml.allow_duplicate_keys = duplicates  # then the first value of a key is kept
     return yaml
 
 
-def _read_yaml(text: str, filename: str) -> Any:
+def _read_yaml(text: str, filename: str) -> tuple[Any, list[Problem]]:
+    """The document and the duplicate keys in it (the rest of it is checked as well, with
+    the first value of each); a syntax error raises."""
     try:
-        return _yaml().load(text)
+        return _yaml().load(text), []
     except DuplicateKeyError as exc:
-        raise DefinitionError(_duplicates(text, filename) or [_syntax(exc, filename)]) from None
+        problems = _duplicates(text, filename) or [_syntax(exc, filename)]
+        return _read_yaml_again(text, filename), problems
     except MarkedYAMLError as exc:
         raise DefinitionError([_syntax(exc, filename, text)]) from None
     except YAMLError as exc:
         raise DefinitionError(
             [Problem(filename, 1, 1, None, None, f"invalid YAML: {exc}")]
         ) from None
+
+
+def _read_yaml_again(text: str, filename: str) -> Any:
+    try:
+        return _yaml(duplicates=True).load(text)
+    except MarkedYAMLError as exc:
+        raise DefinitionError([_syntax(exc, filename, text)]) from None
 
 
 def _syntax(exc: MarkedYAMLError, filename: str, text: str = "") -> Problem:
@@ -376,6 +424,98 @@ def _translate(exc: ValidationError, data: dict[str, Any], source: SourceMap) ->
     for path, errors in kinds.items():
         problems.append(source.at_step(path, _expected(path, errors)))
     return problems
+
+
+STAND_IN_FUNCTION = "-"
+"""What stands in for a required text field (a task's function ...) that is missing."""
+_NAME_STAND_IN = "workflow"
+_COMMON_FIELDS = frozenset(models.StepBase.model_fields)
+_SALVAGE_ROUNDS = 4
+
+
+def _salvage(data: dict[str, Any], exc: ValidationError) -> tuple[Workflow | None, frozenset[str]]:
+    """The workflow less what pydantic refused, and the steps that stand in for steps that
+    could not be built; None when not even that can be built (no steps at all).
+
+    Each round leaves out what the last one's errors are in: a field of a mapping (its default
+    stands in; a list item takes its whole list, so the positions of the rest stay true), a
+    step id that is not one, or a step that cannot stand as written (its type's required fields
+    missing, a rule across its fields broken, an unknown type): a task of its common fields
+    (depends_on, catch, input ...) takes its place, so what it reads and who depends on it are
+    still checked.
+    """
+    data = copy.deepcopy(data)
+    stand_ins: set[str] = set()
+    for _ in range(_SALVAGE_ROUNDS):
+        changed = False
+        for error in exc.errors():
+            path, rest = _resolve(error["loc"], data)
+            if error["type"] == "missing" and _fill_in(data, path, rest):
+                stand_ins.add(str(path[1]))
+                changed = True
+            else:
+                changed |= _leave_out(data, path, rest, stand_ins)
+        if not changed:
+            return None, frozenset()
+        try:
+            return Workflow.model_validate(data), frozenset(stand_ins)
+        except ValidationError as again:
+            exc = again
+    return None, frozenset()
+
+
+def _fill_in(data: dict[str, Any], path: tuple[PathPart, ...], rest: tuple[PathPart, ...]) -> bool:
+    """A step missing a field its type requires keeps its type (so its other fields are still
+    checked), with a stand-in value; False when the error is not of that kind."""
+    if len(path) != 2 or path[0] != "steps" or len(rest) != 1:
+        return False
+    raw = data["steps"][path[1]]
+    model = STEP_MODELS.get(str(raw.get("type", "task"))) if isinstance(raw, dict) else None
+    info = model.model_fields.get(str(rest[0])) if model is not None else None
+    if info is None:
+        return False
+    raw[str(rest[0])] = True if bool in typing.get_args(info.annotation) else STAND_IN_FUNCTION
+    return True
+
+
+def _leave_out(
+    data: dict[str, Any],
+    path: tuple[PathPart, ...],
+    rest: tuple[PathPart, ...],
+    stand_ins: set[str],
+) -> bool:
+    """Take what one error is in out of ``data``; False when nothing can be taken out."""
+    steps = data.get("steps")
+    if len(path) == 2 and path[0] == "steps" and isinstance(steps, dict):
+        key = path[1]
+        if rest[:1] == ("[key]",):
+            return steps.pop(key, None) is not None
+        raw = steps.get(key)
+        common: dict[str, Any] = {}
+        if isinstance(raw, dict) and key not in stand_ins:  # else they were all it had
+            common = {k: v for k, v in raw.items() if k in _COMMON_FIELDS}
+        steps[key] = {**common, "type": "task", "function": STAND_IN_FUNCTION}
+        stand_ins.add(str(key))
+        return True
+    if path in ((), ("steps",)):
+        if rest[:1] == ("name",) and path == ():
+            data["name"] = _NAME_STAND_IN
+            return True
+        return False  # no steps to check
+    # The deepest mapping key on the path: its default stands in for it.
+    node: Any = data
+    parent: dict[Any, Any] | None = None
+    key_of: PathPart | None = None
+    for part in path:
+        if isinstance(node, dict):
+            parent, key_of = node, part
+        node = node[part]
+    if parent is None or key_of is None:
+        return False
+    if key_of == "name" and parent is data:
+        data["name"] = _NAME_STAND_IN
+        return True
+    return parent.pop(key_of, None) is not None
 
 
 def _resolve(

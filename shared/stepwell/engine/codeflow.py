@@ -36,7 +36,7 @@ from stepwell.code.protocol import (
 )
 from stepwell.definition.models import CodeStep, Retry, Step
 from stepwell.engine import attempts, flow
-from stepwell.engine.commands import FollowUp, StartRun, WakeReplay
+from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached
 from stepwell.engine.state import StepState
@@ -428,7 +428,10 @@ def cancel(work: Work, reason: str) -> None:
     run = work.touch_run()
     until = work.now + CANCEL_GRACE
     run.cancelling = {"reason": reason, "until": until.isoformat()}
-    run.due_at = min(run.due_at, until) if run.due_at else until
+    if run.due_at is None or until < run.due_at:
+        run.due_at = until
+        # A timer of its own ends the grace on time, however long the clean-up sleeps.
+        work.emit(ScheduleTimer(run.id, None, until))
     work.note(
         "run_cancelling", None, f"the code is told and may clean up until {until.isoformat()}"
     )

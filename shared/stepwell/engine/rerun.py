@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from stepwell.code.protocol import WORKFLOW_KEY
+from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, flow
 from stepwell.engine.decision import Decision, Work
@@ -151,6 +151,9 @@ def _rerun_code(
         if (
             key == WORKFLOW_KEY
             or old.status != "succeeded"
+            # A fan-out's decision may count branches whose failures are not copied: the
+            # rerun's replay decides it again over the steps it keeps.
+            or (old.spec or {}).get("type") in FAN_OUT_KINDS
             or old.created_seq is None
             or old.created_seq >= target.created_seq
         ):

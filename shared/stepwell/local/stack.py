@@ -3,10 +3,11 @@
 ``LocalStack(project).start()`` reads the template, creates its table, bucket, queues, buses,
 schedule groups and secrets in moto (in process), starts the HTTP API on 127.0.0.1, and from
 then on runs the template's functions for every source the template wires to them: HTTP routes,
-EventBridge rules, ``Schedule``/``ScheduleV2`` events, SQS event source mappings, and the
-Scheduler's one-time schedules. The runtime's own boto3 adapters are used unchanged; the four
-calls that leave the process on AWS (Lambda Invoke, SQS SendMessage, Scheduler CreateSchedule,
-EventBridge PutEvents) are answered by the stack (:mod:`stepwell.local.intercept`).
+EventBridge rules, ``Schedule``/``ScheduleV2`` events, SQS event source mappings, and the rules
+and schedules made while it runs. The runtime's own boto3 adapters are used unchanged; the calls
+that leave the process on AWS (Lambda Invoke, SQS SendMessage, EventBridge PutEvents and its
+rule API, EventBridge Scheduler's schedule API) are answered by the stack
+(:mod:`stepwell.local.intercept`).
 
 The stack's *pump* thread fires whatever is due (schedules, delayed messages, async retries),
 hands visible messages to their mappings, and, with virtual time, moves the clock straight to
@@ -39,9 +40,9 @@ from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
 from stepwell.local import engine, models, resources, state
 from stepwell.local.clock import Activity, StackClock
-from stepwell.local.events import EventBuses, Rule
+from stepwell.local.events import EventBuses
 from stepwell.local.httpapi import HttpApi, Route
-from stepwell.local.intercept import Interceptor, ServiceError, streaming
+from stepwell.local.intercept import Interceptor, Operation, ServiceError, streaming
 from stepwell.local.lambdas import (
     ContainerRuntime,
     InvalidPayload,
@@ -55,13 +56,22 @@ from stepwell.local.lambdas import (
 from stepwell.local.models import LocalModel
 from stepwell.local.publications import RESPONSE_PATH, Publications, publish_folder
 from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
-from stepwell.local.schedules import (
-    Schedule,
-    SchedulerError,
-    Schedules,
-    parse,
-    scheduled_event,
+from stepwell.local.rules import (
+    DEFAULT_BUS,
+    Rule,
+    RuleError,
+    Rules,
+    bus_name,
+    template_rule,
 )
+from stepwell.local.scheduler import (
+    RULES,
+    Schedule,
+    Schedules,
+    scheduled_event,
+    target_input,
+)
+from stepwell.local.schedules import parse
 from stepwell.local.template import (
     ACCOUNT,
     HTTP_API_TYPES,
@@ -344,15 +354,16 @@ class LocalStack:
         self._exit.callback(forget_handlers)
         self._exit.callback(self.emulator.stop)  # (again: stopping twice is harmless)
         self._build_queues(queue_specs)
-        self._build_buses(template, physical)
         self._build_schedules(template, physical)
+        self._build_buses(template, physical)
+        assert self.schedules is not None and self.buses is not None
         if saved is not None:
             by_name = {queue.name: queue for queue in self.queues.values()}
             for name, messages in saved.queues.items():
                 if name in by_name:
                     by_name[name].restore(messages)
-            assert self.schedules is not None
             self.schedules.restore(saved.schedules)
+            self.buses.rules.restore(saved.rules)
 
         self.model = LocalModel.load(self._models_file())
         interceptor = Interceptor(
@@ -360,12 +371,11 @@ class LocalStack:
                 "lambda.Invoke": self._op_invoke,
                 "sqs.SendMessage": self._op_send_message,
                 "sqs.SendMessageBatch": self._op_send_message_batch,
-                "scheduler.CreateSchedule": self._op_create_schedule,
-                "scheduler.GetSchedule": self._op_get_schedule,
-                "scheduler.DeleteSchedule": self._op_delete_schedule,
                 "eventbridge.PutEvents": self._op_put_events,
                 "bedrock-runtime.Converse": self._op_converse,
                 "cloudformation.ListStackResources": self._op_list_stack_resources,
+                **self._rule_operations(self.buses.rules),
+                **self._schedule_operations(self.schedules),
             }
         )
         interceptor.install()
@@ -473,6 +483,7 @@ class LocalStack:
             secrets=secrets,
             queues={queue.name: queue.snapshot() for queue in self.queues.values()},
             schedules=self.schedules.snapshot(),
+            rules=self.buses.rules.snapshot() if self.buses is not None else [],
             invocations=[
                 {"function": spec.name, "payload": payload.decode(), "source": source}
                 for spec, payload, source in pending
@@ -585,26 +596,8 @@ class LocalStack:
 
         return invoke
 
-    def _build_buses(self, template: Template, physical: Mapping[str, Any]) -> None:
-        buses = {
-            physical[k].ref: physical[k].attrs["Arn"]
-            for k in template.of_type("AWS::Events::EventBus")
-            if k in physical
-        }
-        rules = [
-            Rule(event, spec.name, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{event.rule_name}")
-            for spec in self.functions
-            for event in spec.events
-            if isinstance(event, RuleSource)
-        ]
-        self.buses = EventBuses(
-            buses, rules, self._deliver, self.clock, account=ACCOUNT, region=REGION
-        )
-        for rule in rules:
-            if self.buses.bus_name(rule.source.bus) not in self.buses.buses:
-                raise TemplateError(f"rule {rule.source.rule_name}: no event bus {rule.source.bus}")
-
     def _build_schedules(self, template: Template, physical: Mapping[str, Any]) -> None:
+        """The schedule groups, and the template's ``ScheduleV2`` events as schedules."""
         groups = {
             physical[k].ref: physical[k].attrs["Arn"]
             for k in template.of_type("AWS::Scheduler::ScheduleGroup")
@@ -615,12 +608,61 @@ class LocalStack:
         )
         self.schedules.on_change = self.activity.poke
         now = self.clock.now()
+        for spec, event in self._template_schedules("ScheduleV2"):
+            self.schedules.add(
+                Schedule(
+                    name=event.rule_name,
+                    group="default",
+                    arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}",
+                    expression=event.expression,
+                    parsed=parse(event.expression),
+                    timezone=event.timezone,
+                    target={"Arn": spec.arn, "Input": event.input},
+                    kind=event.kind,
+                    created=now,
+                    enabled=event.enabled,
+                ),
+                now,
+            )
+
+    def _build_buses(self, template: Template, physical: Mapping[str, Any]) -> None:
+        """The buses and their rules: the template's ``EventBridgeRule`` events, and its
+        ``Schedule`` events (rules with a schedule expression, timed by :attr:`schedules`)."""
+        buses = {
+            physical[k].ref: physical[k].attrs["Arn"]
+            for k in template.of_type("AWS::Events::EventBus")
+            if k in physical
+        }
+        rules = Rules(buses, account=ACCOUNT, region=REGION, delivers_to=self._delivers_to)
+        rules.on_change = self._time_rule
+        self.buses = EventBuses(rules, self._deliver, self.clock)
+        sources: list[tuple[FunctionSpec, RuleSource | ScheduleSource]] = [
+            (spec, event)
+            for spec in self.functions
+            for event in spec.events
+            if isinstance(event, RuleSource)
+        ]
+        sources += self._template_schedules("Schedule")
+        for spec, source in sources:
+            if isinstance(source, RuleSource) and bus_name(source.bus) not in rules.buses:
+                raise TemplateError(f"rule {source.rule_name}: no event bus {source.bus}")
+            try:
+                rules.add(template_rule(rules, source, spec))
+            except RuleError as exc:
+                raise TemplateError(
+                    f"function {spec.logical_id} event {source.name}: {exc}"
+                ) from None
+
+    def _template_schedules(self, kind: str) -> list[tuple[FunctionSpec, ScheduleSource]]:
+        """The template's schedule events of ``kind`` that the stack runs (the others are
+        noted as off), their expressions checked."""
+        found: list[tuple[FunctionSpec, ScheduleSource]] = []
         for spec in self.functions:
             for event in spec.events:
-                if not isinstance(event, ScheduleSource):
+                if not isinstance(event, ScheduleSource) or event.kind != kind:
                     continue
                 try:
-                    parsed = parse(event.expression)
+                    parse(event.expression)
                 except ValueError as exc:
                     raise TemplateError(
                         f"function {spec.logical_id} event {event.name}: {exc}"
@@ -628,27 +670,34 @@ class LocalStack:
                 if not self._schedule_filter(spec, event):
                     self.warnings.append(f"schedule {event.rule_name} ({event.expression}) is off")
                     continue
-                if event.kind == "Schedule":
-                    arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{event.rule_name}"
-                    group = "(rules)"
-                else:
-                    arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}"
-                    group = "default"
-                self.schedules.add(
-                    Schedule(
-                        name=event.rule_name,
-                        group=group,
-                        arn=arn,
-                        expression=event.expression,
-                        parsed=parsed,
-                        timezone=event.timezone,
-                        target={"Arn": spec.arn, "Input": event.input},
-                        kind=event.kind,
-                        created=now,
-                        enabled=event.enabled,
-                    ),
-                    now,
-                )
+                found.append((spec, event))
+        return found
+
+    def _time_rule(self, rule: Rule, gone: bool) -> None:
+        """A rule with a schedule expression has a timer of its own, made, changed and removed
+        with the rule."""
+        assert self.schedules is not None
+        if rule.bus != DEFAULT_BUS:
+            return  # only the default bus's rules have schedules
+        if gone or rule.schedule is None:
+            self.schedules.remove(RULES, rule.name)
+            return
+        now = self.clock.now()
+        self.schedules.add(
+            Schedule(
+                name=rule.name,
+                group=RULES,
+                arn=rule.arn,
+                expression=rule.schedule,
+                parsed=parse(rule.schedule),
+                timezone="UTC",
+                target={},
+                kind="Schedule",
+                created=rule.created or now,
+                enabled=rule.enabled,
+            ),
+            now,
+        )
 
     # -- publishing workflows ----------------------------------------------------------------
     FOLDER_FUNCTION = "StepwellLocalWorkflows"
@@ -874,14 +923,32 @@ class LocalStack:
         assert self.emulator is not None
         return self.emulator.find(name)
 
-    def _deliver(self, function: str, payload: bytes, source: str) -> None:
-        """An asynchronous invoke from an EventBridge rule or a schedule."""
+    def _deliver(self, arn: str, payload: bytes, source: str) -> None:
+        """What an EventBridge rule or a schedule sends its target: a message to a queue of
+        the stack, an asynchronous invoke of one of its functions."""
         assert self.emulator is not None
+        queue = self.queues.get(arn)
+        if queue is not None:
+            queue.send(payload.decode(), 0)
+            return
         try:
-            self.emulator.invoke(self._function(function), payload, "Event", source=source)
+            self.emulator.invoke(self._function(arn), payload, "Event", source=source)
         except (UnknownFunction, InvalidPayload, PayloadTooLarge) as exc:
             if self.buses is not None:
                 self.buses.delivery_errors.append(f"{source}: {type(exc).__name__}: {exc}")
+
+    def _delivers_to(self, arn: str) -> bool:
+        """Whether a rule's or a schedule's target is one of the stack's queues or functions."""
+        assert self.emulator is not None
+        if arn in self.queues:
+            return True
+        if not arn.startswith("arn:"):  # a target is named by its ARN, never its name
+            return False
+        try:
+            self.emulator.find(arn)
+        except UnknownFunction:
+            return False
+        return True
 
     def _async_failure(
         self, spec: FunctionSpec, payload: bytes, result: InvokeResult, invocations: int
@@ -931,16 +998,16 @@ class LocalStack:
             self.buses.delivery_errors.append(f"on-failure destination of {spec.name}: {exc}")
 
     def _fire_schedule(self, schedule: Schedule, when: datetime) -> None:
-        target = schedule.target
-        raw = target.get("Input")
-        payload = (
-            raw if raw is not None else json.dumps(scheduled_event(schedule, when, ACCOUNT, REGION))
-        )
-        arn = str(target.get("Arn", ""))
-        queue = self.queues.get(arn)
-        if queue is not None:
-            queue.send(payload, 0)
+        event = scheduled_event(schedule, when, ACCOUNT, REGION)
+        if schedule.kind == "Schedule":  # a rule's timer: the rule's targets get the event
+            assert self.buses is not None
+            rule = self.buses.rules.find(DEFAULT_BUS, schedule.name)
+            if rule is not None and rule.enabled:
+                self.buses.deliver(rule, event, f"schedule {rule.name}")
             return
+        raw = target_input(schedule, when)
+        payload = raw if raw is not None else json.dumps(event)
+        arn = str(schedule.target.get("Arn", ""))
         self._deliver(arn, payload.encode(), f"schedule {schedule.name}")
 
     def _http_invoke(
@@ -1059,27 +1126,32 @@ class LocalStack:
             )
         return {"Successful": successful, "Failed": failed}
 
-    def _op_create_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.schedules is not None and self.emulator is not None
-        known = {q.arn for q in self.queues.values()} | {f.arn for f in self.functions}
-        try:
-            return self.schedules.create(params, self.clock.now(), lambda arn: arn in known)
-        except SchedulerError as exc:
-            raise ServiceError(exc.code, str(exc), exc.status) from None
+    def _rule_operations(self, rules: Rules) -> dict[str, Operation]:
+        """EventBridge's rule API, answered by the stack's rules (a RuleError is the API's
+        error answer)."""
+        return {
+            "eventbridge.PutRule": lambda p: rules.put_rule(p, self.clock.now()),
+            "eventbridge.DeleteRule": rules.delete_rule,
+            "eventbridge.DescribeRule": rules.describe_rule,
+            "eventbridge.ListRules": rules.list_rules,
+            "eventbridge.EnableRule": rules.enable_rule,
+            "eventbridge.DisableRule": rules.disable_rule,
+            "eventbridge.PutTargets": rules.put_targets,
+            "eventbridge.RemoveTargets": rules.remove_targets,
+            "eventbridge.ListTargetsByRule": rules.list_targets_by_rule,
+        }
 
-    def _op_get_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.schedules is not None
-        try:
-            return self.schedules.get(params)
-        except SchedulerError as exc:
-            raise ServiceError(exc.code, str(exc), exc.status) from None
-
-    def _op_delete_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.schedules is not None
-        try:
-            return self.schedules.delete(params)
-        except SchedulerError as exc:
-            raise ServiceError(exc.code, str(exc), exc.status) from None
+    def _schedule_operations(self, schedules: Schedules) -> dict[str, Operation]:
+        """EventBridge Scheduler's schedule API, answered by the stack's schedules (a
+        SchedulerError is the API's error answer)."""
+        now, targets = self.clock.now, self._delivers_to
+        return {
+            "scheduler.CreateSchedule": lambda p: schedules.create(p, now(), targets),
+            "scheduler.UpdateSchedule": lambda p: schedules.update(p, now(), targets),
+            "scheduler.GetSchedule": schedules.get,
+            "scheduler.ListSchedules": schedules.list_schedules,
+            "scheduler.DeleteSchedule": schedules.delete,
+        }
 
     STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local"
     """The local stack's id, as CloudFormation names a stack (custom resources are told it)."""

@@ -4,10 +4,11 @@ outlive the process.
 A snapshot holds what a deployed stack keeps in AWS and the local stack keeps in memory: every
 item of the template's tables, every object of its buckets, the values of its secrets (so an
 approval link signed before a restart still verifies), the messages of its queues (delayed
-timers), the schedules created through the Scheduler API (long timers), the clock (virtual time
-resumes where it stopped) and the asynchronous invocations Lambda had accepted but not yet
-started. Everything goes through the services' own APIs (Scan, BatchWriteItem, GetObject,
-PutObject ...), so the file does not depend on how moto keeps things.
+timers), the schedules created through the Scheduler API (long timers, recurring triggers), the
+EventBridge rules and targets created through its API, the clock (virtual time resumes where it
+stopped) and the asynchronous invocations Lambda had accepted but not yet started. Everything
+goes through the services' own APIs (Scan, BatchWriteItem, GetObject, PutObject ...), so the file
+does not depend on how moto keeps things.
 
 A snapshot is one JSON file, replaced atomically (written aside, then renamed): a crash while
 saving leaves the previous one. ``stepwell dev`` saves when it stops (after letting running
@@ -26,8 +27,12 @@ from pathlib import Path
 from typing import Any
 
 FILE = "state.json"
-FORMAT = 1
-"""The snapshot's layout; a file of another format is refused with a message, not misread."""
+FORMAT = 2
+"""The snapshot's layout, written by this Stepwell. A file of an unknown format is refused with
+a message, not misread."""
+READS = (1, 2)
+"""The layouts this Stepwell reads: 1 has no ``rules`` (and schedules without dates,
+descriptions or windows), which take their defaults."""
 
 _BATCH = 25
 """Items per BatchWriteItem (DynamoDB's limit)."""
@@ -55,6 +60,9 @@ class Snapshot:
     """Queue name -> its messages (see :meth:`stepwell.local.queues.LocalQueue.snapshot`)."""
     schedules: list[dict[str, Any]] = field(default_factory=list)
     """Schedules created through the Scheduler API (the template's are made again from it)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """EventBridge rules created through the API, with their targets (see
+    :meth:`stepwell.local.rules.Rules.snapshot`)."""
     invocations: list[dict[str, Any]] = field(default_factory=list)
     """Asynchronous invocations accepted and never begun (``function``, ``payload``, ``source``)."""
 
@@ -65,6 +73,7 @@ class Snapshot:
             "objects": sum(len(objects) for objects in self.buckets.values()),
             "messages": sum(len(messages) for messages in self.queues.values()),
             "schedules": len(self.schedules),
+            "rules": len(self.rules),
             "invocations": len(self.invocations),
         }
 
@@ -78,10 +87,10 @@ def read(folder: Path) -> Snapshot | None:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StateError(f"{path}: cannot read the saved state ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    if not isinstance(document, dict) or document.get("format") not in READS:
         raise StateError(
-            f"{path}: not a state file of this Stepwell (format {FORMAT} expected); "
-            "move it away or start clean with --fresh"
+            f"{path}: not a state file of this Stepwell (format {' or '.join(map(str, READS))} "
+            "expected); move it away or start clean with --fresh"
         )
     fields = {k: v for k, v in document.items() if k != "format"}
     try:

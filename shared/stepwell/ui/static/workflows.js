@@ -67,7 +67,9 @@ export async function workflowPage(root, [name]) {
 
 function startForm(workflow) {
   const input = h("textarea", {name: "input", rows: 10, spellcheck: "false", class: "mono"});
-  input.value = JSON.stringify(skeleton(workflow.input_schema), null, 2);
+  // The workflow's example input when it has one, else the shape its input_schema asks for.
+  const example = workflow.example_input ?? skeleton(workflow.input_schema);
+  input.value = JSON.stringify(example, null, 2);
   const labels = h("input", {name: "labels", placeholder: "labels: team=shop, env=dev"});
   const dry = h("input", {type: "checkbox", name: "dry_run"});
   const problems = h("div", {class: "result", role: "alert", id: "start-result"});
