@@ -94,5 +94,5 @@ def test_a_run_of_a_newer_format_is_refused_with_the_fix(store: DynamoStore, dyn
         UpdateExpression="SET fmt = :f",
         ExpressionAttributeValues={":f": {"N": str(codec.FORMAT + 1)}},
     )
-    with pytest.raises(codec.NewerFormat, match="newer Stepwell engine.*update this function"):
+    with pytest.raises(codec.NewerFormat, match=r"newer Stepwell engine.*update this function"):
         store.get_run(fixture["run_id"])

@@ -77,7 +77,7 @@ def get_workflow(
         **summary.model_dump(exclude={"triggers"}),
         triggers=triggers_view(workflow),
         input_schema=workflow.input_schema,
-        example_input=deps.runtime.catalog.example_input(name),
+        example_input=workflow.example_input,
         definition=workflow.model_dump(mode="json", exclude_none=True),
         versions=versions(deps.store, deployed),
         upstream={key: list(before) for key, before in workflow.upstream.items()},

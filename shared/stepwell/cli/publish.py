@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
-from stepwell.definition.catalog import load_definitions, newest
+from stepwell.definition.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.definition.models import Workflow
@@ -81,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for path in files:
         try:
-            workflows.extend(newest(w for w, _ in load_definitions([path])))
+            workflows.extend(
+                with_example_input(w, path.parent)
+                for w in newest(w for w, _ in load_definitions([path]))
+            )
         except DefinitionError as exc:
             problems.extend(str(p) for p in exc.problems)
     if problems:

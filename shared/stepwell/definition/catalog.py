@@ -43,6 +43,17 @@ def newest(workflows: Iterable[Workflow]) -> list[Workflow]:
     return list(found.values())
 
 
+def with_example_input(workflow: Workflow, folder: Path) -> Workflow:
+    """``workflow`` with the example input ``examples/<name>.json`` of ``folder`` (the folder
+    of its file) when there is one, as it is published."""
+    try:
+        example = json.loads((folder / EXAMPLES / f"{workflow.name}.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return workflow
+    # Validated again rather than copied: a copy would keep the cached version.
+    return Workflow.model_validate({**workflow.model_dump(mode="json"), "example_input": example})
+
+
 def load_definitions(paths: Iterable[Path]) -> list[tuple[Workflow, CodeWorkflow | None]]:
     """Every workflow in ``paths`` (files, or folders of YAML and code-first files), with the
     function of each code-first one; a problem raises DefinitionError."""

@@ -508,6 +508,12 @@ class Workflow(_Model):
         "whose package holds its code; set when the workflow is published.",
         exclude_if=lambda value: value is None,
     )
+    example_input: Any = Field(
+        None,
+        description="An input to try the workflow with (examples/<name>.json beside its file), "
+        "the dashboard's start form begins with it; set when the workflow is published.",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod

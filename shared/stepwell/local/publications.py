@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepwell.definition.catalog import load_definitions, newest
+from stepwell.definition.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.runtime.custom_resource import RESOURCE_TYPE, names_of
@@ -154,7 +154,10 @@ def publish_folder(
     for path in discover([folder]):
         resource = f"folder:{path.name}"
         try:
-            described = newest(workflow for workflow, _ in load_definitions([path]))
+            described = [
+                with_example_input(workflow, path.parent)
+                for workflow in newest(w for w, _ in load_definitions([path]))
+            ]
         except DefinitionError as exc:
             problems = [str(p) for p in exc.problems]
             workflows.refuse(path.stem, owner, resource, problems)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stepwell.definition.catalog import load_definitions, newest
+from stepwell.definition.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.models import Workflow
 
@@ -63,7 +63,7 @@ def answer(event: Mapping[str, Any], folder: Path) -> dict[str, Any]:
         found = load_definitions([path])
     except DefinitionError as exc:
         return {"problems": [str(problem) for problem in exc.problems]}
-    workflows = newest(workflow for workflow, _ in found)
+    workflows = [with_example_input(w, path.parent) for w in newest(w for w, _ in found)]
     return {"workflows": [workflow.model_dump(mode="json") for workflow in workflows]}
 
 
