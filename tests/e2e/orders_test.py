@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta
 
 import boto3
@@ -104,22 +103,19 @@ def test_an_order_placed_event_starts_a_run(stack: LocalStack, api: Client) -> N
 def test_a_two_day_approval_timeout_and_hour_long_delays_take_no_time(
     stack: LocalStack, api: Client
 ) -> None:
-    # Once to warm the containers (cold starts are not what this measures), then the best of
-    # three (a busy machine or a garbage collection slows one run, not the stack).
-    completed(stack, api.start_run("patient-order", SMALL_ORDER).body["run_id"])
-    walls = []
-    for attempt in range(3):
-        began = time.monotonic()
+    # The waits are jumped over, not waited for: the clock skips them (how fast that is on
+    # this machine is for `make bench`, W3, not for a test).
+    for attempt in range(2):
+        skipped = stack.clock.jumped
         order = {**SMALL_ORDER, "order_id": f"o-300{attempt}"}
         run_id = api.start_run("patient-order", order).body["run_id"]
         completed(stack, run_id)
-        walls.append(time.monotonic() - began)
         run = api.run(run_id)["run"]
         assert run["status"] == "succeeded", run
         assert run["output"]["approved_by_timeout"] is True
         span = datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])
         assert span >= timedelta(days=2, hours=2)  # two days and two hours of run time
-    assert min(walls) < 1.0, f"wall times {[round(w, 2) for w in walls]}"
+        assert stack.clock.jumped - skipped >= timedelta(days=2)
 
 
 def test_an_input_over_the_async_invoke_limit_reaches_its_step_through_the_bucket(

@@ -28,7 +28,7 @@ START = datetime(2026, 3, 2, tzinfo=UTC)
 """A Monday in winter: Paris is UTC+1."""
 PARIS = ZoneInfo("Europe/Paris")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-SchedulerRole"
-BUS = f"{STACK}-bus"
+BUS = f"{STACK}-Stepwell-bus"
 ORDERS = {"source": ["e2e.shop"], "detail-type": ["order.placed"]}
 TRIGGER = '{"workflow": "order-fulfilment", "event": <aws.events.event.json>}'
 """The input a published workflow's event trigger gives the trigger function."""

@@ -394,13 +394,15 @@ class LocalStack:
             # Before the pump: with virtual time, an idle stack would jump over them.
             for entry in saved.invocations:
                 self._deliver(entry["function"], entry["payload"].encode(), entry["source"])
-        self._pump_thread = threading.Thread(target=self._pump, name="stack-pump", daemon=True)
-        self._pump_thread.start()
-        self._exit.callback(self._stop_pump)
         self.api.start()
         self._exit.callback(self.api.stop)
         self._template, self._resolver = template, resolver
+        # Published before the pump runs: with virtual time, a stack idle meanwhile would jump
+        # over what waits (the publisher answers through the API, so that is up already).
         self._publish()
+        self._pump_thread = threading.Thread(target=self._pump, name="stack-pump", daemon=True)
+        self._pump_thread.start()
+        self._exit.callback(self._stop_pump)
         if saved is not None:
             self.restored = saved
         if self.state_folder is not None:

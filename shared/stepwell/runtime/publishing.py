@@ -104,7 +104,7 @@ class Workflows:
             )
         workflow = self.get(name)
         if workflow is None:
-            raise LookupError(f"no workflow named {name!r} is published")
+            raise LookupError(f"no workflow named {name!r}")
         return workflow
 
     def all(self) -> dict[str, Workflow]:
