@@ -3,6 +3,7 @@ which moto cannot run without Docker, botocore's Stubber."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -298,21 +299,19 @@ def lambda_client():
         stub.assert_no_pending_responses()
 
 
-RESOLVER = FunctionResolver(
-    {"ChargeCardFunction": "arn:aws:lambda:us-east-1:123456789012:function:charge-card"},
-    runner="stepwell-runner",
-)
+RESOLVER = FunctionResolver(runner="stepwell-runner")
+CHARGE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:charge-card"
 
 
 class TestLambdaInvoker:
-    def test_task_steps_invoke_their_function_with_the_envelope(self, lambda_client):
+    def test_task_steps_invoke_their_bound_function_with_the_envelope(self, lambda_client):
         client, stub = lambda_client
-        command = dispatch()
+        command = dataclasses.replace(dispatch(), target=CHARGE_ARN)
         stub.add_response(
             "invoke",
             {"StatusCode": 202},
             {
-                "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:charge-card",
+                "FunctionName": CHARGE_ARN,
                 "InvocationType": "Event",
                 "Payload": StepEnvelope.from_dispatch(command).to_json().encode(),
             },
@@ -355,7 +354,7 @@ class TestLambdaInvoker:
     def test_a_missing_function_names_the_fix(self, lambda_client):
         client, stub = lambda_client
         stub.add_client_error("invoke", "ResourceNotFoundException", "Function not found", 404)
-        with pytest.raises(LambdaDispatchError, match="STEPWELL_FUNCTIONS"):
+        with pytest.raises(LambdaDispatchError, match="publish the workflow again"):
             LambdaInvoker(client, RESOLVER).dispatch(dispatch(function="TypoFunction"))
 
     def test_other_lambda_errors_are_raised(self, lambda_client):
@@ -365,38 +364,9 @@ class TestLambdaInvoker:
             LambdaInvoker(client, RESOLVER).dispatch(dispatch())
 
     def test_resolver_from_the_environment(self):
-        resolver = FunctionResolver.from_env(
-            {
-                "STEPWELL_FUNCTIONS": '{"ChargeCardFunction": "charge-card-prod"}',
-                "STEPWELL_RUNNER_FUNCTION": "runner-prod",
-            }
-        )
-        assert resolver("ChargeCardFunction", "task") == "charge-card-prod"
+        resolver = FunctionResolver.from_env({"STEPWELL_RUNNER_FUNCTION": "runner-prod"})
         assert resolver(None, "agent") == "runner-prod"
-
-    def test_a_step_function_is_found_by_the_stacks_prefix(self):
-        resolver = FunctionResolver.from_env(
-            {
-                "STEPWELL_FUNCTION_PREFIX": "shop-",
-                "STEPWELL_FUNCTIONS": '{"LegacyFunction": "legacy-charge"}',
-            }
-        )
-        assert resolver("ChargeCardFunction", "task") == "shop-ChargeCard"
-        assert resolver("LegacyFunction", "task") == "legacy-charge"  # the map comes first
-        assert resolver("charge-card", "task") == "charge-card"  # a plain name as it is
-        arn = "arn:aws:lambda:us-east-1:123456789012:function:OtherFunction"
-        assert resolver(arn, "task") == arn
-
-    @pytest.mark.parametrize(
-        ("environ", "error"),
-        [
-            ({"STEPWELL_FUNCTIONS": "{not json"}, "not JSON"),
-            ({"STEPWELL_FUNCTIONS": '["a"]'}, "JSON object of strings"),
-        ],
-    )
-    def test_a_bad_function_map_is_refused(self, environ, error):
-        with pytest.raises(ValueError, match=error):
-            FunctionResolver.from_env(environ)
+        assert resolver("ChargeCardFunction", "task") == "ChargeCardFunction"
 
     def test_built_in_kinds_without_a_runner_are_refused(self):
         with pytest.raises(LookupError, match="STEPWELL_RUNNER_FUNCTION"):

@@ -1010,7 +1010,26 @@ class LocalStack:
         raw = target_input(schedule, when)
         payload = raw if raw is not None else json.dumps(event)
         arn = str(schedule.target.get("Arn", ""))
+        if schedule.kind == "api" and not self._runs_schedule(schedule, arn):
+            return
         self._deliver(arn, payload.encode(), f"schedule {schedule.name}")
+
+    def _runs_schedule(self, schedule: Schedule, arn: str) -> bool:
+        """Whether the stack's schedule filter lets a schedule made at run time fire (a
+        published workflow's trigger is one): judged as a template's schedule would be."""
+        try:
+            spec = self._function(arn)
+        except UnknownFunction:
+            return True  # the delivery says what is wrong
+        source = ScheduleSource(
+            name=schedule.name,
+            kind="ScheduleV2",
+            expression=schedule.expression,
+            input=schedule.target.get("Input"),
+            timezone=schedule.timezone,
+            rule_name=schedule.name,
+        )
+        return self._schedule_filter(spec, source)
 
     def _http_invoke(
         self, route: Route, event: dict[str, Any], timeout_s: float

@@ -23,43 +23,17 @@ Resolve = Callable[[str | None, str], str]
 
 
 class FunctionResolver:
-    """Maps what a step names to the function to invoke.
+    """Where an attempt no publication bound goes: built-in kinds to the runner; a task to the
+    function it names, as it names it (a name or an ARN). A published workflow binds its
+    steps' functions, so its attempts carry their ``target`` and need none of this."""
 
-    Task steps name a function by its logical id in the template (``ChargeCardFunction``). A
-    step function named ``${AWS::StackName}-ChargeCard`` (its logical id less ``Function``,
-    after the stack's prefix) needs nothing more: the prefix (``STEPWELL_FUNCTION_PREFIX``)
-    finds it. ``STEPWELL_FUNCTIONS`` maps other logical ids to a deployed name or ARN. A plain
-    function name or an ARN is used as it is. Built-in kinds go to the runner.
-    """
-
-    def __init__(
-        self, functions: Mapping[str, str], runner: str | None, prefix: str | None = None
-    ) -> None:
-        self.functions = dict(functions)
+    def __init__(self, runner: str | None) -> None:
         self.runner = runner
-        self.prefix = prefix
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FunctionResolver:
-        """From ``STEPWELL_FUNCTION_PREFIX``, ``STEPWELL_FUNCTIONS`` (a JSON object) and
-        ``STEPWELL_RUNNER_FUNCTION``."""
-        raw = environ.get("STEPWELL_FUNCTIONS") or "{}"
-        try:
-            functions = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"STEPWELL_FUNCTIONS is not JSON: {exc}") from None
-        if not isinstance(functions, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in functions.items()
-        ):
-            raise ValueError(
-                'STEPWELL_FUNCTIONS must be a JSON object of strings, e.g. {"ChargeCardFunction": '
-                '"arn:aws:lambda:...:function:charge-card"}'
-            )
-        return cls(
-            functions,
-            environ.get("STEPWELL_RUNNER_FUNCTION") or None,
-            environ.get("STEPWELL_FUNCTION_PREFIX") or None,
-        )
+        """From ``STEPWELL_RUNNER_FUNCTION``."""
+        return cls(environ.get("STEPWELL_RUNNER_FUNCTION") or None)
 
     def __call__(self, function: str | None, step_type: str) -> str:
         if step_type in BUILTIN_KINDS:
@@ -71,23 +45,7 @@ class FunctionResolver:
             return self.runner
         if not function:
             raise LookupError(f"a {step_type} step was dispatched without a function to run")
-        mapped = self.functions.get(function)
-        if mapped is not None:
-            return mapped
-        return deployed_name(function, self.prefix)
-
-
-LOGICAL_SUFFIX = "Function"
-
-
-def deployed_name(function: str, prefix: str | None) -> str:
-    """The name a step function of logical id ``function`` is deployed under: the prefix and
-    the id less ``Function`` (``stepwell-ChargeCard`` for ``ChargeCardFunction``). Anything
-    else (an ARN, a plain name) is used as it is."""
-    stem = function.removesuffix(LOGICAL_SUFFIX)
-    if prefix and stem and stem != function and ":" not in function:
-        return prefix + stem
-    return function
+        return function
 
 
 class LambdaDispatchError(RuntimeError):
@@ -125,10 +83,10 @@ class LambdaInvoker:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise LambdaDispatchError(
-                    f"step '{command.step_id}' names function {command.function!r}, resolved to "
-                    f"{name!r}, which does not exist: deploy it, or map the name to the "
-                    "function's name or ARN in STEPWELL_FUNCTIONS (or deploy it as "
-                    "${AWS::StackName}-<logical id less Function>)"
+                    f"step '{command.step_id}' names function {command.function!r}, invoked as "
+                    f"{name!r}, which does not exist: define it in the app's stack and publish "
+                    "the workflow again (a publication binds the functions its steps name), or "
+                    "map the name to the function's ARN in the publication's Functions"
                 ) from exc
             raise
         if response.get("StatusCode") != 202:
