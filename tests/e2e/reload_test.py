@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import local_stack, workflows_folder
+from conftest import HERE, local_stack, workflows_folder
 from e2e_helpers import callback_url, finished
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
+from stepwell.local.template import with_functions
 
 GREET = """\
 name: greet
@@ -101,3 +102,23 @@ def test_edited_files_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyP
         kept = api.start_run("greet", {})
         assert kept.status == 201 and kept.body["version"] == second["version"]
         assert api.start_run("await-callback", {}).status == 201  # the others still run
+
+
+def test_a_changed_template_says_to_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LocalStack, "WATCH_EVERY_S", 0.05)
+    template = with_functions(HERE.parents[1], {}, tmp_path)
+    notes: list[str] = []
+    with local_stack(
+        workflows_folder(tmp_path),
+        template=template,
+        on_reload=Reloads(),
+        on_template_change=notes.append,
+    ) as stack:
+        write(template, template.read_text() + "\n")
+        assert stack.run_until(lambda: bool(notes), 10)
+    assert notes == [
+        f"{template.name} changed: restart to pick up its functions and resources "
+        "(workflow files are read again as they change)"
+    ]

@@ -175,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         hold_waits=args.virtual_time,
         state_folder=folder,
         on_reload=None if args.no_reload else on_reload,
+        on_template_change=lambda note: console.print(f"note: {note}", markup=False),
     )
     try:
         stack.start()

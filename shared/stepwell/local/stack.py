@@ -165,6 +165,7 @@ class LocalStack:
         state_folder: Path | None = None,
         on_reload: Callable[[Mapping[str, Workflow], list[str]], None] | None = None,
         workflows: Path | None = None,
+        on_template_change: Callable[[str], None] | None = None,
     ) -> None:
         self.project = Path(project).resolve()
         self.workflow_folder = None if workflows is None else Path(workflows).resolve()
@@ -172,6 +173,8 @@ class LocalStack:
         by a workflows function that holds it, instead of the template's
         Custom::StepwellWorkflow resources (tests and benchmarks of workflows of their own)."""
         self.publications: Publications | None = None
+        self._on_template_change = on_template_change
+        """Called (with what to do) when the template file changes while the stack runs."""
         self.state_folder = state_folder
         """Where the stack keeps its state between starts (None: in memory only); see
         :mod:`stepwell.local.state`."""
@@ -454,6 +457,7 @@ class LocalStack:
 
     def _watch(self) -> None:
         seen = fingerprint(self._workflow_files())
+        template = _stamp(self.template_path)
         while not self._stopping.wait(self.WATCH_EVERY_S):
             marks = fingerprint(self._workflow_files())
             if marks != seen:
@@ -462,6 +466,15 @@ class LocalStack:
                     self.redeploy()
                 except Exception as exc:  # a reload must never take the stack down
                     self.warnings.append(f"reloading the workflows failed: {exc!r}")
+            if _stamp(self.template_path) != template:
+                template = _stamp(self.template_path)
+                note = (
+                    f"{self.template_path.name} changed: restart to pick up its functions and "
+                    "resources (workflow files are read again as they change)"
+                )
+                self.warnings.append(note)
+                if self._on_template_change is not None:
+                    self._on_template_change(note)
 
     # -- durable state -----------------------------------------------------------------------
     SAVE_EVERY_S = 2.0
@@ -1362,6 +1375,15 @@ _AWS_SETTINGS = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when a file is edited: its modification time and size."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size)
 
 
 def _broken_files(runtime: Runtime) -> list[str]:
