@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers import EngineDriver, task
+from stepwell.definition.models import Workflow
 
 
 def test_a_task_attempt_names_its_function():
@@ -66,6 +67,21 @@ def test_http_parameters_keep_secrets_as_placeholders():
     assert dispatch.input["body"] == {"id": 7}
     assert dispatch.input["secrets"] == {"token": "prod/api-token"}
     assert dispatch.input["request_timeout_s"] == 10
+
+
+def test_http_attempts_carry_the_workflows_allow_hosts():
+    definition = Workflow.model_validate(
+        {
+            "name": "calls-inside",
+            "allow_hosts": ["10.0.0.0/8", "Orders.Internal.Example.com"],
+            "steps": {"call": {"type": "http", "url": "http://orders.internal.example.com/"}},
+        }
+    )
+    run = EngineDriver(definition)
+    [dispatch] = run.dispatches()
+    assert dispatch.input["allow_hosts"] == ["10.0.0.0/8", "orders.internal.example.com"]
+    # The step's own record keeps the request; the list is the definition's, not the input's.
+    assert "allow_hosts" not in run.step("call").input
 
 
 def test_agent_parameters_are_rendered():

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from stepwell.addresses import allow_entry
 from stepwell.definition.durations import Duration
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -466,6 +467,19 @@ DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
 
+AllowHost = Annotated[
+    str,
+    AfterValidator(allow_entry),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A hostname (api.internal.example.com), its subdomains "
+            "(*.internal.example.com), an address or a CIDR (10.0.0.0/8, fd00::/8).",
+        }
+    ),
+]
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -479,6 +493,12 @@ class Workflow(_Model):
     context: dict[str, Any] = Field(default_factory=dict, description="Constants for expressions.")
     timeout: Duration | None = None
     triggers: Triggers = Field(default_factory=Triggers)
+    allow_hosts: list[AllowHost] = Field(
+        default_factory=list,
+        description="Hosts and networks this workflow's http steps may reach although they are "
+        "not public (loopback, private, link-local ...): its internal services.",
+        exclude_if=lambda value: not value,
+    )
     steps: dict[StepId, Step]
     code: str | None = Field(
         None,

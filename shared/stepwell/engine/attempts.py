@@ -138,6 +138,10 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
 
 def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> DispatchAttempt:
     """The command that runs attempt ``attempt`` of step ``key``."""
+    allowed = work.definition.allow_hosts
+    if spec.type == "http" and allowed and isinstance(input, dict):
+        # The run's pinned definition says where its http steps may go, not the step's input.
+        input = {**input, "allow_hosts": list(allowed)}
     return DispatchAttempt(
         run_id=work.run.id,
         key=key,
