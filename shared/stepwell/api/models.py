@@ -18,6 +18,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine.decision import TimelineEntry
 from stepwell.engine.events import CallbackReceived
 from stepwell.engine.state import RunState, StepState
+from stepwell.intake import MAX_DEPTH, too_deep
 
 MAX_LABELS = 20
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -418,6 +419,10 @@ def run_summary(run: RunState) -> RunSummary:
 INLINE_PAYLOAD_BYTES = 64 * 1024
 """Payloads larger than this are not inlined in a run's view: the view says how large they are
 and where to fetch each (so a run with large outputs stays well under Lambda's 6 MB response)."""
+INLINE_DEPTH = 4 * MAX_DEPTH
+"""Payloads nested deeper than this are not inlined either (fetched by URL like large ones):
+every value that enters is at most MAX_DEPTH deep and templates wrap it a few levels more, but
+a run's view must not fail on any one value, whatever wrote it (pydantic stops at ~250)."""
 MAX_PAYLOAD_RESPONSE_BYTES = 5 * 1024 * 1024
 """The largest payload the payload routes return (Lambda's response limit is 6 MB)."""
 
@@ -428,11 +433,12 @@ def payload_size(value: Any) -> int:
 
 
 def _inline(value: Any, url: str) -> tuple[Any, str | None, int | None]:
-    """(the value, or None when it is too large to inline; its URL and size then)."""
+    """(the value, or None when it is too large, or nested too deep, to inline; its URL and
+    size then)."""
     if value is None:
         return None, None, None
     size = payload_size(value)
-    if size <= INLINE_PAYLOAD_BYTES:
+    if size <= INLINE_PAYLOAD_BYTES and too_deep(value, INLINE_DEPTH) is None:
         return value, None, None
     return None, url, size
 
