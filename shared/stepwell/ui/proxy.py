@@ -21,7 +21,6 @@ from typing import Any
 
 from stepwell.ui import assets
 
-DASHBOARD_HEADER = "x-stepwell-dashboard"
 FORWARDED = ("accept", "content-type", "idempotency-key")
 """Request headers passed on to the API (the rest are the browser's own)."""
 _REGION = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -129,10 +128,9 @@ class DashboardServer:
             self._on_request(handler.command, handler.path, status)
 
     def _forward(self, handler: BaseHTTPRequestHandler, path: str, query: str) -> assets.Answer:
-        own = {f"{self.host}:{self.port}", f"localhost:{self.port}"}
-        if handler.headers.get("host") not in own:
+        if not assets.names_this_server(handler.headers.get("host"), self.host, self.port):
             return _json(421, "misdirected request: this server answers for its own address only")
-        if handler.headers.get(DASHBOARD_HEADER) != "1":
+        if handler.headers.get(assets.DASHBOARD_HEADER) != "1":
             return _json(403, "only the dashboard's pages can call the API through this server")
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length else b""
