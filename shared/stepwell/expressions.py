@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -151,7 +152,7 @@ def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> 
         for part in parts:
             if isinstance(part, tuple):
                 result = evaluate(part[0], data, now)
-                out.append(_text(result))
+                out.append(as_text(result))
             else:
                 out.append(part)
         return "".join(out)
@@ -162,7 +163,8 @@ def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> 
     return value
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as a template interpolates it into text (objects and lists as JSON)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -174,6 +176,33 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def split_words(command: str) -> list[str]:
+    """A command line template split into the templates of its arguments, as a POSIX shell
+    splits words (quotes, backslashes; nothing expanded), each ``${...}`` kept whole in its word:
+    what an expression renders to is one argument, or part of one, never several (input cannot
+    set argument boundaries). ValueError for an unbalanced quote, saying how to fix it."""
+    masked: list[str] = []
+    spans: dict[str, str] = {}
+    for part in split_template(command):
+        if isinstance(part, tuple):
+            mark = f"\ue000{len(spans)}\ue001"
+            spans[mark] = "${" + part[0] + "}"
+            masked.append(mark)
+        else:
+            masked.append(part)
+    try:
+        words = shlex.split("".join(masked))
+    except ValueError as exc:
+        raise ValueError(
+            f"{command!r} cannot be split into arguments ({str(exc).lower()}): close the quote, "
+            "or write the command as a list of arguments"
+        ) from None
+    return [_MARK.sub(lambda m: spans[m.group(0)], word) for word in words]
+
+
+_MARK = re.compile("\ue000[0-9]+\ue001")
 
 
 def referenced_steps(value: Any) -> set[str] | None:

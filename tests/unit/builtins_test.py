@@ -39,6 +39,7 @@ from stepwell.runtime.builtins import (
     prices,
     run_builtin,
 )
+from stepwell.runtime.builtins.shell import ShellCommandInvalid
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.step_context import StepContext
 
@@ -656,3 +657,14 @@ class TestPrices:
 def test_unknown_kinds_are_refused():
     with pytest.raises(UnknownStepKind, match="'task'"):
         run_builtin("task", {}, CTX, BuiltinDeps())
+
+
+class TestShell:
+    def test_each_argument_reaches_the_program_as_it_is(self):
+        done = run_builtin("shell", {"command": ["echo", "-n hi; $(id)"]}, CTX, BuiltinDeps())
+        assert done.output == {"exit_code": 0, "stdout": "-n hi; $(id)\n", "stderr": ""}
+
+    def test_a_command_line_that_cannot_be_split_is_a_step_error(self):
+        # A line only comes from an attempt recorded before the engine split commands.
+        with pytest.raises(ShellCommandInvalid, match="step 'call': the command cannot be split"):
+            run_builtin("shell", {"command": "echo 'unbalanced"}, CTX, BuiltinDeps())

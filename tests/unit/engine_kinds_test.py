@@ -104,3 +104,18 @@ def test_agent_parameters_are_rendered():
         "max_tokens": 1024,
         "budget_usd": 0.5,
     }
+
+
+def test_a_shell_commands_values_are_single_arguments():
+    # Input chooses values, never argument boundaries: "-n hi" stays one argument of echo.
+    run = EngineDriver(
+        {
+            "say": {"type": "shell", "command": 'echo "to: ${input.who}" ${input.msg} ${input.n}'},
+            "argv": {"type": "shell", "command": ["printf", "%s", "${input.msg}", "${input.obj}"]},
+        },
+        {"who": "Ada Lovelace", "msg": "-n hi; rm -rf / $(id)", "n": 3, "obj": {"a": [1]}},
+    )
+    say = next(d for d in run.dispatches() if d.key == "say")
+    assert say.input["command"] == ["echo", "to: Ada Lovelace", "-n hi; rm -rf / $(id)", "3"]
+    argv = next(d for d in run.dispatches() if d.key == "argv")
+    assert argv.input["command"] == ["printf", "%s", "-n hi; rm -rf / $(id)", '{"a":[1]}']

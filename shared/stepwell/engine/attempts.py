@@ -67,8 +67,11 @@ def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
             "source": spec.source,
         }
     if isinstance(spec, ShellStep):
+        words = spec.command
+        if isinstance(words, str):
+            words = expressions.split_words(words)
         return {
-            "command": render(spec.command, data, now),
+            "command": [expressions.as_text(render(word, data, now)) for word in words],
             "timeout_s": spec.timeout.total_seconds() if spec.timeout else 60.0,
         }
     if isinstance(spec, AgentStep):
