@@ -372,3 +372,11 @@ def test_an_unfinished_request_is_closed_when_it_goes_quiet(served: Served) -> N
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
         sock.sendall(b"GET /runs/r-1 HTT")
         assert sock.recv(1024) == b""  # closed by the server, no thread left waiting
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "CONNECT"])
+def test_a_method_api_gateway_does_not_route_is_its_json_404(served: Served, method: str) -> None:
+    # Not http.server's HTML 501 page; an ANY route does not take it either.
+    status, body = served.request(method, "/runs/r-1", {"host": f"127.0.0.1:{served.port}"})
+    assert (status, body) == (404, {"message": "Not Found"})
+    assert served.calls == []

@@ -26,6 +26,9 @@ StepKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 Reason = Annotated[str, StringConstraints(max_length=1000)]
+ERROR_NAME_CHARS = 256
+"""The longest error name a callback may give: Step Functions' own bound for SendTaskFailure's
+``error``, which /tasks/failure takes as it is."""
 Comment = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -324,7 +327,9 @@ class ApprovalRecorded(BaseModel):
 class CallbackError(_Request):
     """Why the external work failed."""
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "CallbackFailed"
+    type: Annotated[str, StringConstraints(min_length=1, max_length=ERROR_NAME_CHARS)] = (
+        "CallbackFailed"
+    )
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
 
 
@@ -367,7 +372,7 @@ class TaskFailure(_Request):
     """Step Functions' SendTaskFailure: the task token, the error's name and its cause."""
 
     taskToken: str = Field(min_length=1, max_length=2048)
-    error: str | None = Field(None, max_length=256)
+    error: str | None = Field(None, max_length=ERROR_NAME_CHARS)
     cause: str | None = Field(None, description="Kept to its first 4,000 characters.")
 
 

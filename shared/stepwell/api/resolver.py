@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -43,9 +44,17 @@ class StepwellResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         """Answer one API Gateway HTTP API (payload v2) event."""
         checked = self._checked_body(event)
-        if "statusCode" in checked:
-            return checked
-        return super().resolve(checked, context)  # type: ignore[arg-type]
+        routed = "statusCode" not in checked
+        answer = super().resolve(checked, context) if routed else checked  # type: ignore[arg-type]
+        # No browser may read a JSON answer as anything else (a script, a page).
+        answer.setdefault("headers", {}).setdefault("X-Content-Type-Options", "nosniff")
+        return answer
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        # A path parameter arrives as the client encoded it in rawPath: decoded here, once, so
+        # the routes and the maxLength the document declares see the value itself
+        # (reserve[3], not reserve%5B3%5D).
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
     def _checked_body(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event with a plain-text body, or the error response to give instead."""

@@ -280,6 +280,8 @@ def _refused(status: int, error: str, message: str) -> HttpResponse:
     return HttpResponse(status, [("content-type", "application/json")], body)
 
 
+ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+"""The methods an HTTP API routes (``ANY`` stands for these); any other is API Gateway's 404."""
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDLE_TIMEOUT_S = 30.0
 """A connection that sends nothing for this long (an unfinished request, an idle keep-alive)
@@ -361,7 +363,12 @@ class HttpApi:
             def _any(self) -> None:
                 api._serve(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches _serve (TRACE, PROPFIND ...), not http.server's 501
+                # page: API Gateway answers those itself, with JSON.
+                if name.startswith("do_"):
+                    return self._any
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # requests are reported through on_request
@@ -439,7 +446,7 @@ class HttpApi:
                 raw = json.dumps(answer).encode()
                 return HttpResponse(status, [("content-type", "application/json")], raw)
         match = match_route(self.routes, handler.command, raw_path)
-        if match is None:
+        if match is None or handler.command not in ROUTED_METHODS:
             return error_response(404, "Not Found")
         source_ip = handler.client_address[0]
         headers = list(handler.headers.items())
