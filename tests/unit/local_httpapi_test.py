@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,13 +261,16 @@ class Served:
         return 200, {}
 
     def send(self, raw: bytes) -> bytes:
-        """One raw request; everything the server answers until it closes or goes quiet."""
+        """One raw request; the answer (read to its content-length, or until the server closes
+        the connection)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             sock.sendall(raw)
             received = b""
             while chunk := sock.recv(65536):
                 received += chunk
-                if b"\r\n\r\n" in received and b"connection: close" not in received.lower():
+                head, _, body = received.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *(\d+)", head)
+                if length and len(body) >= int(length.group(1)):
                     break
             return received
 
