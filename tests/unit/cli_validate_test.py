@@ -153,8 +153,26 @@ def test_schema_prints_the_json_schema_of_the_format(capsys: pytest.CaptureFixtu
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["title"] == "Stepwell workflow"
-    assert {"name", "steps", "triggers"} <= set(schema["properties"])
+    assert {"name", "steps", "triggers", "allow_hosts"} <= set(schema["properties"])
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_a_code_workflows_allow_hosts_are_checked_like_yamls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = write(
+        tmp_path,
+        "calls.py",
+        "from stepwell import workflow\n\n\n"
+        "@workflow(name='calls', allow_hosts=['10.0.0.0/8', 'internal.example.com:8443'])\n"
+        "def calls(ctx, input):\n"
+        "    return ctx.http('get', url='http://internal.example.com:8443/')\n",
+    )
+    assert main(["validate", str(tmp_path), "--no-template"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{code}:4:1: field 'allow_hosts[1]': 'internal.example.com:8443': an entry names a host,"
+        " not a port: write 'internal.example.com'"
+    ]
 
 
 def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:
