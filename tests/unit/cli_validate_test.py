@@ -294,7 +294,7 @@ def test_an_error_name_no_failure_carries_is_a_warning_that_keeps_exit_0(
     assert lines[1].startswith(
         f"{flow}:11:41: warning: step 'hook': field 'retry.retry_on[1]': no failure of this "
         "step is named 'ConnectionError'; did you mean 'HttpConnectionError'? (an http step "
-        "fails with HttpBadUrl, HttpConnectionError,"
+        "fails with HttpAddressRefused, HttpBadUrl, HttpConnectionError,"
     )
     assert lines[2].startswith(f"{flow}: pay ok (2 steps")
     assert err == "2 warnings\n"
