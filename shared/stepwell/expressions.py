@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -103,9 +104,60 @@ def compile_expression(expression: str) -> Any:
         compiled.validate_input = False
     except Exception as exc:  # jsonata raises its own JException (a RuntimeError)
         raise ExpressionError(expression, str(exc)) from None
+    nodes = list(_nodes(compiled.ast))
+    if any(node.type == "variable" and node.value == "eval" for node in nodes):
+        # A call, or the function as a value ($f := $eval).
+        raise ExpressionError(
+            expression,
+            "$eval is not available: it evaluates text as an expression, so data (a run's "
+            "input) could choose what runs; write the expression itself",
+        )
+    # Only a function it defines (recursion, a loop through a higher-order function) or a range
+    # ([1..n]) can make an evaluation run away; any other is bounded by its size and the data's.
+    compiled.may_run_away = any(
+        node.type == "lambda" or (node.type == "binary" and node.value == "..") for node in nodes
+    )
     with _CACHE_LOCK:
         _CACHE[expression] = compiled
     return compiled
+
+
+def _nodes(tree: Any) -> Iterator[Any]:
+    """Every node of a parsed expression (jsonata's own tree, walked by its fields)."""
+    seen: set[int] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif hasattr(node, "type"):
+            yield node
+            stack.extend(v for k, v in vars(node).items() if not k.startswith("_"))
+
+
+TIME_LIMIT_MS = 5000
+"""The longest one evaluation may run (a runaway loop, a huge ``$map``): it then fails like
+any expression error. Far above what a template needs (milliseconds)."""
+DEPTH_LIMIT = 500
+"""The deepest one evaluation may nest (about 160 levels of a recursive function): it fails
+before Python's own recursion limit could be reached."""
+
+
+def bounded(compiled: Any, input: Any, bindings: Mapping[str, Any]) -> Any:
+    """Evaluate a compiled expression with ``bindings``, bounded by :data:`TIME_LIMIT_MS` and
+    :data:`DEPTH_LIMIT` (jsonata's Timebox, one per evaluation: its clock and depth counter
+    belong to this evaluation, not to the compiled expression shared by threads). An
+    expression that cannot run away is evaluated without it: the timebox's hooks on every node
+    cost more than such an expression's evaluation."""
+    if not compiled.may_run_away:
+        return compiled.evaluate(input, bindings)
+    frame = jsonata.Jsonata.Frame(None)
+    jsonata.Timebox(frame, TIME_LIMIT_MS, DEPTH_LIMIT)
+    # The timebox's hooks are bindings too; set last, so no variable can replace them.
+    return compiled.evaluate(input, {**bindings, **frame.bindings})
 
 
 def check(value: Any) -> list[ExpressionError]:
@@ -134,7 +186,7 @@ def evaluate(expression: str, data: Mapping[str, Any], now: datetime | None = No
     try:
         # Fresh bindings give each evaluation its own frame, so one compiled expression can be
         # evaluated from several threads at once.
-        return compiled.evaluate(dict(data), bindings)
+        return bounded(compiled, dict(data), bindings)
     except Exception as exc:
         raise ExpressionError(expression, str(exc)) from None
 
@@ -151,7 +203,7 @@ def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> 
         for part in parts:
             if isinstance(part, tuple):
                 result = evaluate(part[0], data, now)
-                out.append(_text(result))
+                out.append(as_text(result))
             else:
                 out.append(part)
         return "".join(out)
@@ -162,7 +214,8 @@ def render(value: Any, data: Mapping[str, Any], now: datetime | None = None) -> 
     return value
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as a template interpolates it into text (objects and lists as JSON)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -174,6 +227,33 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def split_words(command: str) -> list[str]:
+    """A command line template split into the templates of its arguments, as a POSIX shell
+    splits words (quotes, backslashes; nothing expanded), each ``${...}`` kept whole in its word:
+    what an expression renders to is one argument, or part of one, never several (input cannot
+    set argument boundaries). ValueError for an unbalanced quote, saying how to fix it."""
+    masked: list[str] = []
+    spans: dict[str, str] = {}
+    for part in split_template(command):
+        if isinstance(part, tuple):
+            mark = f"\ue000{len(spans)}\ue001"
+            spans[mark] = "${" + part[0] + "}"
+            masked.append(mark)
+        else:
+            masked.append(part)
+    try:
+        words = shlex.split("".join(masked))
+    except ValueError as exc:
+        raise ValueError(
+            f"{command!r} cannot be split into arguments ({str(exc).lower()}): close the quote, "
+            "or write the command as a list of arguments"
+        ) from None
+    return [_MARK.sub(lambda m: spans[m.group(0)], word) for word in words]
+
+
+_MARK = re.compile("\ue000[0-9]+\ue001")
 
 
 def referenced_steps(value: Any) -> set[str] | None:

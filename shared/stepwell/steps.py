@@ -18,6 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from stepwell import intake
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.step_context import StepContext
 
@@ -50,7 +51,8 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
             extra={"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt},
         )
         try:
-            result = StepResult.succeeded(envelope, function(envelope.input, ctx))
+            output = intake.check(function(envelope.input, ctx), f"step '{ctx.step_id}' output")
+            result = StepResult.succeeded(envelope, output)
         except Exception as exc:  # the attempt's failure, recorded by type name
             result = StepResult.from_exception(envelope, exc)
         record(runtime.orchestrator, result)

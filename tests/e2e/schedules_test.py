@@ -17,14 +17,12 @@ START = datetime(2026, 3, 2, 5, 58, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+def stack() -> Iterator[LocalStack]:
     """Virtual time from 05:58:30 UTC with every schedule on.
 
-    The daily trigger's input names a real webhook (https://hooks.example.com); HTTPS requests
-    go to a proxy that refuses them, so the test never reaches the network.
+    The daily trigger's input names a webhook under example.com, a name reserved never to be
+    anyone's (RFC 2606): the http step's lookup finds no address and no request leaves.
     """
-    for name in ("https_proxy", "HTTPS_PROXY"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
     with LocalStack(ROOT, virtual_time=True, start_time=START, schedules=True) as started:
         yield started
 

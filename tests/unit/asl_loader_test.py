@@ -73,6 +73,13 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             ),
             "an expression does not compile",
         ),
+        (
+            lambda d: (
+                d.update(QueryLanguage="JSONata")
+                or d["States"]["A"].update(Output="{% $eval($states.input.code) %}")
+            ),
+            "$eval is not available",
+        ),
         (lambda d: d["States"]["A"].update(Assign={"1st": 1}), "variable name '1st'"),
         (lambda d: d["States"]["A"].update(Assign={"x.$": "a.b"}), "a path starts with $"),
         (

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import trustme
 from botocore.stub import Stubber
 
+from stepwell.addresses import AllowList
 from stepwell.engine.state import Usage
 from stepwell.runtime.builtins import (
     BudgetExceeded,
     BuiltinDeps,
+    HttpAddressRefused,
     HttpBadUrl,
     HttpConnectionError,
     HttpResponseTooLarge,
@@ -25,6 +31,7 @@ from stepwell.runtime.builtins import (
     HttpThrottled,
     MissingDependency,
     ModelPriceUnknown,
+    Network,
     NotifyDetailInvalid,
     SecretNotDeclared,
     UnknownStepKind,
@@ -32,6 +39,7 @@ from stepwell.runtime.builtins import (
     prices,
     run_builtin,
 )
+from stepwell.runtime.builtins.shell import ShellCommandInvalid
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.step_context import StepContext
 
@@ -40,7 +48,8 @@ API_KEY = "sk-live-abcdef123456"
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes by path; ``/echo`` answers with what it was sent."""
+    """Routes by path; ``/echo`` answers with what it was sent; every path it was asked for is
+    kept in ``server.seen``."""
 
     def do_GET(self) -> None:
         self._route()
@@ -55,6 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _route(self) -> None:
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         sent = self.rfile.read(length).decode() if length else None
         path = self.path.split("?")[0]
@@ -95,12 +105,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/away":
             # Same server, another origin: "localhost" instead of "127.0.0.1".
             port = self.server.server_address[1]
-            self.send_response(302)
-            self.send_header("Location", f"http://localhost:{port}/echo")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(f"http://localhost:{port}/echo")
+        elif path == "/to":
+            self._redirect(self.path.split("?", 1)[1])
+        elif path.startswith("/hop/"):
+            self._redirect(f"/hop/{int(path.rsplit('/', 1)[1]) + 1}")
         else:
             self._send(404, "", None)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _send(self, status: int, body: str, content_type: str | None) -> None:
         data = body.encode()
@@ -116,15 +133,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def _serve(tls: ssl.SSLContext | None = None) -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.seen = []  # type: ignore[attr-defined]
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def httpd() -> Iterator[ThreadingHTTPServer]:
+    yield from _serve()
+
+
+@pytest.fixture
+def server(httpd: ThreadingHTTPServer) -> str:
+    httpd.seen.clear()  # type: ignore[attr-defined]
+    return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+# The test server is on loopback: the tests allow it as a team allows an internal service.
+LOCAL = Network(AllowList.of(["127.0.0.1", "::1"]))
 
 
 class FakeSecrets:
@@ -137,9 +171,9 @@ class FakeSecrets:
         return self.values[secret_id]
 
 
-def call(params: dict, secrets=None):
+def call(params: dict, secrets=None, network: Network = LOCAL):
     full = {"method": "GET", "headers": {}, "body": None, "request_timeout_s": 5, "secrets": {}}
-    deps = BuiltinDeps(secrets=secrets or FakeSecrets({}))
+    deps = BuiltinDeps(secrets=secrets or FakeSecrets({}), network=network)
     return run_builtin("http", {**full, **params}, CTX, deps).output
 
 
@@ -230,6 +264,140 @@ class TestHttp:
         result = StepResult.from_exception(envelope, HttpServerError("503"))
         assert (result.error_type, result.retryable) == ("HttpServerError", True)
         assert set(http.ERROR_NAMES) >= {"HttpServerError", "HttpConnectionError"}
+
+
+class FakeResolver:
+    """Answers names from a table (and, for a name it does not know, as the system would for a
+    literal address); counts its lookups."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.lookups: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list:
+        self.lookups.append(host)
+        if host in self.table:
+            return [ipaddress.ip_address(a) for a in self.table[host]]
+        return http.resolve(host, port)
+
+
+def reach(table: dict[str, list[str]], *allowed: str) -> Network:
+    return Network(AllowList.of(allowed), FakeResolver(table))
+
+
+class TestHttpReach:
+    """Where an http step may go: public addresses, unless the workflow or the stack allows
+    more; every hop checked, connected to the address checked."""
+
+    @pytest.mark.parametrize(
+        ("url", "answers", "kind"),
+        [
+            ("http://metadata.test/latest/", ["169.254.169.254"], "link-local"),
+            ("http://169.254.169.254/latest/meta-data/", [], "link-local"),
+            ("http://db.test/", ["10.1.2.3"], "private"),
+            ("http://cgnat.test/", ["100.64.0.9"], "private"),
+            ("http://ula.test/", ["fd12::1"], "unique-local"),
+            ("http://v6-link.test/", ["fe80::1"], "link-local"),
+            ("http://group.test/", ["239.1.2.3"], "multicast"),
+            ("http://nothing.test/", ["0.0.0.0"], "unspecified"),
+            ("http://[::]/", [], "unspecified"),
+            ("http://doc.test/", ["192.0.2.10"], "reserved"),
+            # Odd spellings of 127.0.0.1 are judged as the address they resolve to.
+            ("http://2130706433/", [], "loopback"),
+            ("http://0x7f.1/", [], "loopback"),
+            ("http://[::ffff:127.0.0.1]/", [], "loopback"),
+            ("http://[::1]/", [], "loopback"),
+            ("http://[64:ff9b::a9fe:a9fe]/", [], "link-local"),
+            # One refused address among public ones is enough.
+            ("http://mixed.test/", ["93.184.215.14", "10.0.0.1"], "private"),
+        ],
+    )
+    def test_non_public_addresses_are_refused(self, url, answers, kind):
+        with pytest.raises(HttpAddressRefused) as caught:
+            call({"url": url}, network=reach({urlsplit(url).hostname: answers} if answers else {}))
+        message = str(caught.value)
+        assert f"step 'call': {urlsplit(url).hostname}" in message
+        assert f"a {kind} address" in message
+        assert "allow_hosts" in message
+        assert "HttpAllowHosts" in message
+        assert caught.value.retryable is False
+
+    def test_loopback_is_refused_before_anything_is_sent(self, server, httpd):
+        with pytest.raises(HttpAddressRefused, match=r"127\.0\.0\.1 is a loopback address"):
+            call({"url": f"{server}/echo"}, network=Network())
+        assert httpd.seen == []
+
+    def test_the_step_connects_to_the_address_it_checked(self, server, httpd):
+        # api.internal.test exists only in the fake resolver: the request reaches the server
+        # through the address the step resolved, with the url's Host, after one lookup.
+        port = httpd.server_address[1]
+        network = reach({"api.internal.test": ["127.0.0.1"]}, "127.0.0.0/8")
+        out = call({"url": f"http://api.internal.test:{port}/echo"}, network=network)
+        assert out["body"]["headers"]["host"] == f"api.internal.test:{port}"
+        assert network.resolve.lookups == ["api.internal.test"]
+
+    def test_a_second_lookup_cannot_rebind(self, server, httpd):
+        class Rebinding(FakeResolver):
+            def __call__(self, host, port):
+                answer = ["127.0.0.1"] if not self.lookups else ["169.254.169.254"]
+                self.lookups.append(host)
+                return [ipaddress.ip_address(a) for a in answer]
+
+        resolver = Rebinding({})
+        network = Network(AllowList.of(["127.0.0.1"]), resolver)
+        port = httpd.server_address[1]
+        out = call({"url": f"http://rebind.test:{port}/echo"}, network=network)
+        assert out["status"] == 200
+        assert resolver.lookups == ["rebind.test"]
+
+    def test_an_allowed_hostname_reaches_what_it_resolves_to(self, server, httpd):
+        port = httpd.server_address[1]
+        for allowed in ("internal.test", "*.test"):
+            network = reach({"internal.test": ["127.0.0.1"]}, allowed)
+            out = call({"url": f"http://internal.test:{port}/json"}, network=network)
+            assert out["status"] == 200
+        with pytest.raises(HttpAddressRefused):
+            call(
+                {"url": f"http://other.test:{port}/json"},
+                network=reach({"other.test": ["127.0.0.1"]}, "internal.test"),
+            )
+
+    def test_the_workflows_allow_hosts_add_to_the_stacks(self, server):
+        out = call({"url": f"{server}/json", "allow_hosts": ["127.0.0.1"]}, network=Network())
+        assert out["status"] == 200
+
+    def test_every_redirect_hop_is_checked(self, server, httpd):
+        with pytest.raises(HttpAddressRefused, match=r"169\.254\.169\.254 is a link-local"):
+            call({"url": f"{server}/to?http://169.254.169.254/latest/meta-data/"})
+        assert httpd.seen == ["/to?http://169.254.169.254/latest/meta-data/"]
+
+    def test_a_redirect_to_another_scheme_is_refused(self, server):
+        with pytest.raises(HttpBadUrl, match=r"step 'call'.* ftp:// URL"):
+            call({"url": f"{server}/to?ftp://127.0.0.1/etc/passwd"})
+
+    def test_redirects_stop_at_the_limit(self, server, httpd):
+        out = call({"url": f"{server}/hop/0"})
+        assert out["status"] == 302
+        assert len(httpd.seen) == http.MAX_REDIRECTS + 1
+
+    def test_https_keeps_the_hostname_for_sni_and_the_certificate(self, monkeypatch, tmp_path):
+        ca = trustme.CA()
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("api.internal.test").configure_cert(tls)
+        names: list[str | None] = []
+        tls.sni_callback = lambda _sock, name, _ctx: names.append(name)
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        for server in _serve(tls):
+            port = server.server_address[1]
+            network = reach({"api.internal.test": ["127.0.0.1"]}, "127.0.0.1")
+            out = call({"url": f"https://api.internal.test:{port}/echo"}, network=network)
+            assert out["body"]["headers"]["host"] == f"api.internal.test:{port}"
+            assert names == ["api.internal.test"]
+            # The certificate is for the name, not the address: asked by address, TLS fails.
+            with pytest.raises(HttpConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+                call({"url": f"https://127.0.0.1:{port}/echo"}, network=network)
 
 
 class TestHttpSecrets:
@@ -489,3 +657,14 @@ class TestPrices:
 def test_unknown_kinds_are_refused():
     with pytest.raises(UnknownStepKind, match="'task'"):
         run_builtin("task", {}, CTX, BuiltinDeps())
+
+
+class TestShell:
+    def test_each_argument_reaches_the_program_as_it_is(self):
+        done = run_builtin("shell", {"command": ["echo", "-n hi; $(id)"]}, CTX, BuiltinDeps())
+        assert done.output == {"exit_code": 0, "stdout": "-n hi; $(id)\n", "stderr": ""}
+
+    def test_a_command_line_that_cannot_be_split_is_a_step_error(self):
+        # A line only comes from an attempt recorded before the engine split commands.
+        with pytest.raises(ShellCommandInvalid, match="step 'call': the command cannot be split"):
+            run_builtin("shell", {"command": "echo 'unbalanced"}, CTX, BuiltinDeps())

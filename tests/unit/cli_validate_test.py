@@ -153,8 +153,26 @@ def test_schema_prints_the_json_schema_of_the_format(capsys: pytest.CaptureFixtu
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["title"] == "Stepwell workflow"
-    assert {"name", "steps", "triggers"} <= set(schema["properties"])
+    assert {"name", "steps", "triggers", "allow_hosts"} <= set(schema["properties"])
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_a_code_workflows_allow_hosts_are_checked_like_yamls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = write(
+        tmp_path,
+        "calls.py",
+        "from stepwell import workflow\n\n\n"
+        "@workflow(name='calls', allow_hosts=['10.0.0.0/8', 'internal.example.com:8443'])\n"
+        "def calls(ctx, input):\n"
+        "    return ctx.http('get', url='http://internal.example.com:8443/')\n",
+    )
+    assert main(["validate", str(tmp_path), "--no-template"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{code}:4:1: field 'allow_hosts[1]': 'internal.example.com:8443': an entry names a host,"
+        " not a port: write 'internal.example.com'"
+    ]
 
 
 def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -277,7 +295,7 @@ def test_an_error_name_no_failure_carries_is_a_warning_that_keeps_exit_0(
     assert lines[1].startswith(
         f"{flow}:11:41: warning: step 'hook': field 'retry.retry_on[1]': no failure of this "
         "step is named 'ConnectionError'; did you mean 'HttpConnectionError'? (an http step "
-        "fails with HttpBadUrl, HttpConnectionError,"
+        "fails with HttpAddressRefused, HttpBadUrl, HttpConnectionError,"
     )
     assert lines[2].startswith(f"{flow}: pay ok (2 steps")
     assert err == "2 warnings\n"

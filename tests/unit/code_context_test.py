@@ -169,10 +169,14 @@ def test_agent():
 
 
 def test_shell():
-    issue = issue_of(lambda ctx: ctx.shell("list", "ls -la /tmp"))
+    issue = issue_of(lambda ctx: ctx.shell("list", "ls -la '/tmp/a b'"))
     assert issue.kind == "shell"
-    assert issue.input == {"command": "ls -la /tmp", "timeout_s": 60.0}
-    assert issue.spec == {"command": "ls -la /tmp", "timeout": "60s"}
+    # Split when the code calls it: the runner gets arguments, the record shows them.
+    assert issue.input == {"command": ["ls", "-la", "/tmp/a b"], "timeout_s": 60.0}
+    assert issue.spec == {"command": ["ls", "-la", "/tmp/a b"], "timeout": "60s"}
+    assert "step 'q': the command cannot be split into arguments (no closing quotation)" in (
+        failure_of(lambda ctx: ctx.shell("q", "echo 'unbalanced"))
+    )
     argv = issue_of(lambda ctx: ctx.shell("git", ("git", "status"), timeout=timedelta(minutes=2)))
     assert argv.input == {"command": ["git", "status"], "timeout_s": 120.0}
     assert argv.spec == {"command": ["git", "status"], "timeout": "2m"}

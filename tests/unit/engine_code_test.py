@@ -270,3 +270,13 @@ def test_the_replay_step_is_not_a_wait_but_the_run_waits_while_only_waits_are_in
     # The replay waits for the approval alone (in flight, not running).
     run.succeed(W, Yield("suspended", in_flight=1, running=0).to_dict())
     assert run.run.status == "waiting" and run.step(W).steps_running == 0
+
+
+def test_a_code_workflows_allow_hosts_go_with_its_http_attempts() -> None:
+    code = CODE.model_copy(update={"allow_hosts": ["10.1.0.0/16"]})
+    run = EngineDriver(code, {"n": 1})
+    parameters = {"method": "GET", "url": "http://10.1.2.3/", "headers": {}, "body": None}
+    spec = {"method": "GET", "url": "http://10.1.2.3/"}
+    run.succeed(W, suspended(Issue("call", "call", "http", 0, parameters, spec, [])))
+    (call,) = run.dispatches("call")
+    assert call.input == {**parameters, "allow_hosts": ["10.1.0.0/16"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers import EngineDriver, task
+from stepwell.definition.models import Workflow
 
 
 def test_a_task_attempt_names_its_function():
@@ -68,6 +69,21 @@ def test_http_parameters_keep_secrets_as_placeholders():
     assert dispatch.input["request_timeout_s"] == 10
 
 
+def test_http_attempts_carry_the_workflows_allow_hosts():
+    definition = Workflow.model_validate(
+        {
+            "name": "calls-inside",
+            "allow_hosts": ["10.0.0.0/8", "Orders.Internal.Example.com"],
+            "steps": {"call": {"type": "http", "url": "http://orders.internal.example.com/"}},
+        }
+    )
+    run = EngineDriver(definition)
+    [dispatch] = run.dispatches()
+    assert dispatch.input["allow_hosts"] == ["10.0.0.0/8", "orders.internal.example.com"]
+    # The step's own record keeps the request; the list is the definition's, not the input's.
+    assert "allow_hosts" not in run.step("call").input
+
+
 def test_agent_parameters_are_rendered():
     run = EngineDriver(
         {
@@ -88,3 +104,18 @@ def test_agent_parameters_are_rendered():
         "max_tokens": 1024,
         "budget_usd": 0.5,
     }
+
+
+def test_a_shell_commands_values_are_single_arguments():
+    # Input chooses values, never argument boundaries: "-n hi" stays one argument of echo.
+    run = EngineDriver(
+        {
+            "say": {"type": "shell", "command": 'echo "to: ${input.who}" ${input.msg} ${input.n}'},
+            "argv": {"type": "shell", "command": ["printf", "%s", "${input.msg}", "${input.obj}"]},
+        },
+        {"who": "Ada Lovelace", "msg": "-n hi; rm -rf / $(id)", "n": 3, "obj": {"a": [1]}},
+    )
+    say = next(d for d in run.dispatches() if d.key == "say")
+    assert say.input["command"] == ["echo", "to: Ada Lovelace", "-n hi; rm -rf / $(id)", "3"]
+    argv = next(d for d in run.dispatches() if d.key == "argv")
+    assert argv.input["command"] == ["printf", "%s", "-n hi; rm -rf / $(id)", '{"a":[1]}']

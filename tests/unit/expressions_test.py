@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import jsonata
 import pytest
 
 from helpers import T0, EngineDriver, task
@@ -182,3 +183,49 @@ def test_referenced_steps_is_none_when_steps_is_read_as_a_whole(template):
 )
 def test_truthy_follows_jsonata(value, truth):
     assert truthy(value) is truth
+
+
+# -- bounds: no expression runs away, none evaluates text as an expression ---------------------
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "$eval(input.code)",
+        "$eval('1 + 1')",
+        "($run := $eval; $run(input.code))",  # the function as a value is refused too
+        "$map(input.l, function($v) { $eval($v) })",
+    ],
+)
+def test_eval_is_refused_when_the_expression_compiles(expression):
+    with pytest.raises(ExpressionError, match=r"\$eval is not available"):
+        compile_expression(expression)
+    [refused] = check({"field": "${" + expression + "}"})
+    assert refused.expression == expression
+
+
+def test_a_runaway_recursion_stops_at_the_depth_limit():
+    with pytest.raises(ExpressionError) as raised:
+        evaluate("($f := function($n) { 1 + $f($n + 1) }; $f(0))", DATA)
+    assert raised.value.reason.startswith("Stack overflow")
+    # A recursion that ends within the limit is fine.
+    assert evaluate("($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100))", DATA) == 100
+
+
+def test_a_long_evaluation_stops_at_the_time_limit(monkeypatch):
+    monkeypatch.setattr(expressions, "TIME_LIMIT_MS", 0)
+    # A tail call runs in constant depth: only the clock stops it.
+    with pytest.raises(ExpressionError) as raised:
+        evaluate("($f := function($n) { $f($n + 1) }; $f(0))", DATA)
+    assert raised.value.reason.startswith("Evaluation timeout after 0 milliseconds")
+
+
+def test_each_evaluation_gets_its_own_clock(monkeypatch):
+    # jsonata's own timebox starts its clock when the expression is compiled: a cached
+    # expression would fail every evaluation once the process is older than the limit.
+    now = [0]
+    monkeypatch.setattr(jsonata.Timebox, "current_milli_time", staticmethod(lambda: now[0]))
+    expression = "($add := function($v) { $v + 41 }; $add(input.a))"
+    assert compile_expression(expression).may_run_away
+    now[0] += 10 * expressions.TIME_LIMIT_MS
+    assert evaluate(expression, DATA) == 42
+    # An expression without functions or ranges cannot run away: no timebox to pay for.
+    assert not compile_expression("steps.s.output.n * 2 + $count(input.l)").may_run_away

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from stepwell.local.httpapi import (
+    HttpApi,
     Match,
     Route,
     build_event,
@@ -227,3 +230,157 @@ def test_a_bare_value_is_a_200_json_response() -> None:
     assert http_response([1, 2]).status == 200
     assert http_response({"statusCode": 204}).body == b""
     assert http_response({"statusCode": "teapot"}).status == 500
+
+
+# -- the server: only this machine's own clients drive it --------------------------------------
+class Served:
+    """An HttpApi on 127.0.0.1 whose functions, local routes and AWS calls only count."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.api = HttpApi(
+            [route("POST", "/workflows/{name}/runs", "StartRun"), *ROUTES],
+            self._invoke,
+            now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+            api_id="local",
+            account="123456789012",
+            local=self._local,
+            aws=lambda target, body: (self.calls.append(target) or 200, {}),
+            idle_timeout=0.3,
+        )
+        self.port = self.api.port
+
+    def _invoke(self, target: Route, event: dict[str, Any], timeout: float) -> tuple[Any, bool]:
+        self.calls.append(target.function)
+        return {"statusCode": 200, "body": "{}"}, True
+
+    def _local(self, method: str, path: str, body: bytes) -> tuple[int, Any] | None:
+        if not path.startswith("/_local/"):
+            return None
+        self.calls.append(path)
+        return 200, {}
+
+    def send(self, raw: bytes) -> bytes:
+        """One raw request; the answer (read to its content-length, or until the server closes
+        the connection)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(raw)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+                head, _, body = received.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *(\d+)", head)
+                if length and len(body) >= int(length.group(1)):
+                    break
+            return received
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[str, Any]]:
+        lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
+        if body:
+            lines.append(f"content-length: {len(body)}")
+        head, _, payload = self.send("\r\n".join([*lines, "", ""]).encode() + body).partition(
+            b"\r\n\r\n"
+        )
+        status = int(head.split(b" ", 2)[1])
+        return status, json.loads(payload) if payload.strip() else {}
+
+
+@pytest.fixture
+def served() -> Any:
+    server = Served()
+    server.api.start()
+    yield server
+    server.api.stop()
+
+
+def test_a_request_must_name_this_server_in_its_host(served: Served) -> None:
+    port = served.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert served.request("GET", "/runs/r-1", {"host": host})[0] == 200, host
+    for host in (f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1", ""):
+        status, body = served.request("GET", "/runs/r-1", {"host": host} if host else {})
+        assert (status, body["error"]) == (421, "misdirected"), host
+    # A DNS-rebinding page reaches no route: not the API, the dashboard or the local ones.
+    for path in ("/ui/", "/_local/time"):
+        assert served.request("GET", path, {"host": f"evil.example:{port}"})[0] == 421
+    assert served.calls == ["fn-GetRun"] * 3
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no content type: a fetch() of another site sends such a POST without a preflight
+        {"content-type": "text/plain"},
+        {"content-type": "application/x-www-form-urlencoded"},
+        {"content-type": "multipart/form-data; boundary=x"},
+    ],
+)
+def test_a_state_changing_request_must_be_json(served: Served, headers: dict[str, str]) -> None:
+    own = {"host": f"127.0.0.1:{served.port}", **headers}
+    for path in ("/_local/time/advance", "/workflows/w/runs", "/runs/r-1"):
+        status, body = served.request("POST", path, own, b'{"by": "10d"}')
+        assert (status, body["error"]) == (415, "unsupported_media_type"), path
+    assert served.calls == []
+
+
+def test_json_the_dashboards_header_aws_calls_and_approval_forms_go_through(
+    served: Served,
+) -> None:
+    host = {"host": f"127.0.0.1:{served.port}"}
+    json_type = {**host, "content-type": "application/json; charset=utf-8"}
+    assert served.request("POST", "/_local/time/advance", json_type, b"{}")[0] == 200
+    dashboard = {**host, "x-stepwell-dashboard": "1"}
+    assert served.request("POST", "/runs/r-1", dashboard)[0] == 200
+    aws = {**host, "x-amz-target": "AWSEvents.PutEvents"}
+    assert served.request("POST", "/", {**aws, "content-type": "application/x-amz-json-1.1"})[0]
+    form = {**host, "content-type": "application/x-www-form-urlencoded"}
+    assert served.request("POST", "/approvals/t", form, b"decision=approve")[0] == 404  # no route
+    assert served.calls == ["/_local/time/advance", "fn-AnyRun", "AWSEvents.PutEvents"]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "content-length: abc\r\n\r\n",
+        "content-length: 1, 2\r\n\r\nab",
+        "content-length: -1\r\n\r\n",
+        "transfer-encoding: chunked\r\n\r\nzz\r\n",
+        "transfer-encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+        "transfer-encoding: gzip\r\n\r\n",
+        "transfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+    ],
+)
+def test_malformed_framing_is_answered_400_and_the_connection_closed(
+    served: Served, framing: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    head = f"POST /runs/r-1 HTTP/1.1\r\nhost: 127.0.0.1:{served.port}\r\n"
+    head += "content-type: application/json\r\n"
+    answer = served.send((head + framing).encode())
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"connection: close" in answer.lower()
+    assert served.calls == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_good_chunked_body_is_read(served: Served) -> None:
+    head = f"POST /runs/r-1 HTTP/1.1\r\nhost: 127.0.0.1:{served.port}\r\n"
+    head += "content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    answer = served.send((head + "2;x=y\r\n{}\r\n0\r\n\r\n").encode())
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def test_an_unfinished_request_is_closed_when_it_goes_quiet(served: Served) -> None:
+    # The server's idle timeout is 0.3 s here; the client waits up to 10 s for the close.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(b"GET /runs/r-1 HTT")
+        assert sock.recv(1024) == b""  # closed by the server, no thread left waiting
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "CONNECT"])
+def test_a_method_api_gateway_does_not_route_is_its_json_404(served: Served, method: str) -> None:
+    # Not http.server's HTML 501 page; an ANY route does not take it either.
+    status, body = served.request(method, "/runs/r-1", {"host": f"127.0.0.1:{served.port}"})
+    assert (status, body) == (404, {"message": "Not Found"})
+    assert served.calls == []

@@ -62,6 +62,7 @@ LAMBDA_PROVIDED = frozenset(
 OPTIONAL = {
     "STEPWELL_PAYLOAD_THRESHOLD": "a tuning knob: 32 KB when unset",
     "STEPWELL_FUNCTIONS": "maps step functions deployed under other names than the prefix's",
+    "STEPWELL_HTTP_ALLOW_HOSTS": "the runner's alone (it runs http steps); unset allows nothing",
 }
 """Variables the code reads that a deployment need not set."""
 

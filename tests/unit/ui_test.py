@@ -61,11 +61,19 @@ def test_every_file_a_page_names_is_shipped_and_nothing_inline_or_remote() -> No
 
 class _Api(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
+    elsewhere = 0
 
     def _any(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         _Api.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if "away" in self.path:
+            # Elsewhere: another host (localhost is another name than 127.0.0.1).
+            self.send_response(307)
+            self.send_header("location", f"http://localhost:{_Api.elsewhere}/collect")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         raw = json.dumps({"runs": [], "cursor": None}).encode()
         self.send_response(200 if "conflict" not in self.path else 409)
         self.send_header("content-type", "application/json")
@@ -84,6 +92,7 @@ def forwarder() -> Iterator[DashboardServer]:
     api = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     _Api.seen.clear()
+    _Api.elsewhere = api.server_address[1]
 
     def sign(method: str, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
         return {"Authorization": f"AWS4-HMAC-SHA256 signed {method} {url} {len(body)}"}
@@ -126,3 +135,44 @@ def test_other_pages_cannot_use_the_signing(forwarder: DashboardServer) -> None:
     status, _ = _call(forwarder, "/runs", {"x-stepwell-dashboard": "1", "host": "evil.example"})
     assert status == 421
     assert _Api.seen == []
+
+
+def test_a_redirect_is_not_followed_with_the_signature(forwarder: DashboardServer) -> None:
+    ours = {"x-stepwell-dashboard": "1"}
+    request = urllib.request.Request(
+        f"http://{forwarder.host}:{forwarder.port}/runs/away", headers=ours
+    )
+    opener = urllib.request.build_opener(_NoFollow())
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        opener.open(request, timeout=10)
+    assert answered.value.code == 307  # the browser gets the API's answer, unsigned
+    assert [seen["path"] for seen in _Api.seen] == ["/prod/runs/away"]
+
+
+class _NoFollow(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("api", "signed", "refused"),
+    [
+        ("http://abc.execute-api.eu-west-1.amazonaws.com", True, True),
+        ("http://10.0.0.7:8080", True, True),
+        ("https://abc.execute-api.eu-west-1.amazonaws.com", True, False),
+        ("http://127.0.0.1:3000", True, False),
+        ("http://localhost:3000", True, False),
+        ("http://abc.execute-api.eu-west-1.amazonaws.com", False, False),  # --no-auth
+    ],
+)
+def test_signing_goes_over_https_only_except_to_this_machine(
+    api: str, signed: bool, refused: bool
+) -> None:
+    def sign(method: str, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        return {}
+
+    if refused:
+        with pytest.raises(ValueError, match="signed calls go over https only"):
+            DashboardServer(api, sign if signed else None)
+        return
+    DashboardServer(api, sign if signed else None).stop()

@@ -8,7 +8,6 @@ step's wait opens is kept by the engine and completes the step when it opens (20
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from stepwell import signing
+from stepwell import intake, signing
 from stepwell.api import errors
 from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import current
@@ -121,7 +120,11 @@ def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccept
 )
 def send_task_success(request: TaskSuccess) -> Response[CallbackAccepted]:
     try:
-        output = json.loads(request.output)
+        output = intake.parse(request.output, "output")
+    except intake.JsonTooDeep as exc:
+        raise errors.invalid(
+            str(exc), [{"loc": ["body", "output"], "message": exc.reason, "type": "too_deep"}]
+        ) from None
     except ValueError:
         raise errors.invalid(
             "output must be JSON text (SendTaskSuccess sends the output as a string of JSON)",

@@ -18,6 +18,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine.decision import TimelineEntry
 from stepwell.engine.events import CallbackReceived
 from stepwell.engine.state import RunState, StepState
+from stepwell.intake import MAX_DEPTH, too_deep
 
 MAX_LABELS = 20
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -25,6 +26,9 @@ StepKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 Reason = Annotated[str, StringConstraints(max_length=1000)]
+ERROR_NAME_CHARS = 256
+"""The longest error name a callback may give: Step Functions' own bound for SendTaskFailure's
+``error``, which /tasks/failure takes as it is."""
 Comment = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -365,7 +369,9 @@ class ApprovalRecorded(BaseModel):
 class CallbackError(_Request):
     """Why the external work failed."""
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "CallbackFailed"
+    type: Annotated[str, StringConstraints(min_length=1, max_length=ERROR_NAME_CHARS)] = (
+        "CallbackFailed"
+    )
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
 
 
@@ -408,7 +414,7 @@ class TaskFailure(_Request):
     """Step Functions' SendTaskFailure: the task token, the error's name and its cause."""
 
     taskToken: str = Field(min_length=1, max_length=2048)
-    error: str | None = Field(None, max_length=256)
+    error: str | None = Field(None, max_length=ERROR_NAME_CHARS)
     cause: str | None = Field(None, description="Kept to its first 4,000 characters.")
 
 
@@ -460,6 +466,10 @@ def run_summary(run: RunState) -> RunSummary:
 INLINE_PAYLOAD_BYTES = 64 * 1024
 """Payloads larger than this are not inlined in a run's view: the view says how large they are
 and where to fetch each (so a run with large outputs stays well under Lambda's 6 MB response)."""
+INLINE_DEPTH = 4 * MAX_DEPTH
+"""Payloads nested deeper than this are not inlined either (fetched by URL like large ones):
+every value that enters is at most MAX_DEPTH deep and templates wrap it a few levels more, but
+a run's view must not fail on any one value, whatever wrote it (pydantic stops at ~250)."""
 MAX_PAYLOAD_RESPONSE_BYTES = 5 * 1024 * 1024
 """The largest payload the payload routes return (Lambda's response limit is 6 MB)."""
 
@@ -470,11 +480,12 @@ def payload_size(value: Any) -> int:
 
 
 def _inline(value: Any, url: str) -> tuple[Any, str | None, int | None]:
-    """(the value, or None when it is too large to inline; its URL and size then)."""
+    """(the value, or None when it is too large, or nested too deep, to inline; its URL and
+    size then)."""
     if value is None:
         return None, None, None
     size = payload_size(value)
-    if size <= INLINE_PAYLOAD_BYTES:
+    if size <= INLINE_PAYLOAD_BYTES and too_deep(value, INLINE_DEPTH) is None:
         return value, None, None
     return None, url, size
 

@@ -25,7 +25,7 @@ from stepwell.api.models import (
     step_view,
 )
 from stepwell.api.openapi import MANAGEMENT, responses
-from stepwell.api.request import caller, segment
+from stepwell.api.request import caller
 from stepwell.api.runs import RunId, StepKey, _act, _changed, _run, _step, _with_cursor
 from stepwell.code.protocol import FOR_EACH, kind_of
 from stepwell.engine.events import ApprovalDecided
@@ -87,7 +87,7 @@ def answer_callback(
 
 def _waiting(deps: ApiDeps, run_id: str, step: str, what: str) -> tuple[RunState, str, StepState]:
     """The run, the step's key and its record, when the step waits for ``what``; 409 if not."""
-    run, key, record = _step(deps, segment(run_id), segment(step))
+    run, key, record = _step(deps, run_id, step)
     if run.terminal:
         raise errors.conflict(f"run {run.id} has ended ({run.status}): it waits for nothing")
     if record is None or record.waiting_for != what:
@@ -132,7 +132,7 @@ def list_children(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChildrenPage:
     deps = current()
-    run, key, record = _fan_out(deps, segment(run_id), segment(step))
+    run, key, record = _fan_out(deps, run_id, step)
     total = record.items_total if record else None
     start = int(cursor or 0)
 

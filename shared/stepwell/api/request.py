@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
@@ -34,11 +33,6 @@ def wants_json() -> bool:
     if "application/json" not in accept:
         return False
     return "text/html" not in accept or accept.index("application/json") < accept.index("text/html")
-
-
-def segment(value: str) -> str:
-    """A path parameter as the user wrote it (``reserve%5B3%5D`` -> ``reserve[3]``)."""
-    return unquote(value) if "%" in value else value
 
 
 def lambda_context() -> Any:

@@ -2,8 +2,8 @@
 
 ``app.resolve(event, context)`` is all ``functions/api/app.py`` does. Before routing, the body is
 checked here (size, base64, UTF-8), since Powertools validates a body before any middleware of
-ours would run; JSON that cannot be parsed (too deep, non-finite numbers, huge integers) is a
-422 like any other malformed JSON.
+ours would run; JSON that cannot be parsed (non-finite numbers, huge integers) is a 422 like any
+other malformed JSON, and JSON nested deeper than Stepwell keeps is a 422 located at the value.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import stepwell
+from stepwell import intake
 from stepwell.api import approvals, callbacks, errors, operator, runs, workflows
 from stepwell.api.deps import MAX_BODY_BYTES
 from stepwell.api.openapi import SECURITY_SCHEMES
@@ -41,9 +44,17 @@ class StepwellResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         """Answer one API Gateway HTTP API (payload v2) event."""
         checked = self._checked_body(event)
-        if "statusCode" in checked:
-            return checked
-        return super().resolve(checked, context)  # type: ignore[arg-type]
+        routed = "statusCode" not in checked
+        answer = super().resolve(checked, context) if routed else checked  # type: ignore[arg-type]
+        # No browser may read a JSON answer as anything else (a script, a page).
+        answer.setdefault("headers", {}).setdefault("X-Content-Type-Options", "nosniff")
+        return answer
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        # A path parameter arrives as the client encoded it in rawPath: decoded here, once, so
+        # the routes and the maxLength the document declares see the value itself
+        # (reserve[3], not reserve%5B3%5D).
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
     def _checked_body(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event with a plain-text body, or the error response to give instead."""
@@ -88,33 +99,19 @@ class StepwellResolver(APIGatewayHttpResolver):
 
 
 def strict_json(text: str) -> Any:
-    """``json.loads`` that reports every kind of bad JSON as a JSONDecodeError (a 422)."""
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
+    """A body as :func:`stepwell.intake.parse` takes it: too deep is a 422 located at the value
+    that is, any other bad JSON a JSONDecodeError (which Powertools makes a 422). A body is an
+    object whose fields are the values kept (``input``, ``output`` ...): one level more."""
     try:
-        value = json.loads(text, parse_constant=no_constant)
+        return intake.parse(text, "the request body", intake.MAX_DEPTH + 1)
+    except intake.JsonTooDeep as exc:
+        raise RequestValidationError(
+            [{"type": "too_deep", "loc": ("body", *exc.path), "msg": exc.reason}]
+        ) from None
     except json.JSONDecodeError:
         raise
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise json.JSONDecodeError(str(exc) or "not JSON", text, 0) from None
-    if _SURROGATE.search(text):
-        # json.loads takes an escaped lone surrogate ("\ud800"), which no UTF-8 store holds.
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            where = _SURROGATE.search(text)
-            raise json.JSONDecodeError(
-                "a string holds a lone UTF-16 surrogate (an escaped \\ud800-\\udfff without "
-                "its pair), which is not Unicode text: send the character itself, or both halves",
-                text,
-                where.start() if where else 0,
-            ) from None
-    return value
-
-
-_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _pattern(openapi_path: str) -> re.Pattern[str]:

@@ -33,7 +33,7 @@ from stepwell.api.models import (
     step_view,
 )
 from stepwell.api.openapi import MANAGEMENT, responses
-from stepwell.api.request import caller, lambda_context, segment
+from stepwell.api.request import caller, lambda_context
 from stepwell.api.workflows import versions
 from stepwell.definition.models import Workflow
 from stepwell.engine import compensation, events
@@ -256,7 +256,7 @@ def _with_cursor(cursor: str | None, call: Any) -> Page:
 )
 def get_run(run_id: RunId) -> RunDetail:
     deps = current()
-    run = _run(deps, segment(run_id))
+    run = _run(deps, run_id)
     try:
         definition: Workflow | None = deps.orchestrator.pinned(run)
     except UnknownWorkflow:
@@ -295,7 +295,7 @@ PayloadPart = Annotated[Literal["input", "output"], Path(description="input or o
     responses=responses(200, "The payload", 404, 413),
 )
 def get_run_payload(run_id: RunId, part: PayloadPart) -> Response[Any]:
-    run = _run(current(), segment(run_id))
+    run = _run(current(), run_id)
     return _payload(run.input if part == "input" else run.output, f"run {run.id}'s {part}")
 
 
@@ -308,7 +308,7 @@ def get_run_payload(run_id: RunId, part: PayloadPart) -> Response[Any]:
     responses=responses(200, "The payload", 404, 413),
 )
 def get_step_payload(run_id: RunId, step: StepKey, part: PayloadPart) -> Response[Any]:
-    _, key, record = _step(current(), segment(run_id), segment(step))
+    _, key, record = _step(current(), run_id, step)
     if record is None:
         raise errors.not_found(f"step {key!r} has not started")
     value = record.input if part == "input" else record.output
@@ -345,7 +345,7 @@ def get_timeline(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TimelinePage:
     deps = current()
-    run = _run(deps, segment(run_id))
+    run = _run(deps, run_id)
     page = _with_cursor(cursor, lambda: _timeline(deps.store, run.id, cursor, limit))
     return TimelinePage(entries=[entry_view(e) for e in page.items], cursor=page.cursor)
 
@@ -377,7 +377,7 @@ def cancel_run(
     run_id: RunId, request: Annotated[CancelRequest | None, Body()] = None
 ) -> RunChanged:
     deps = current()
-    run = _run(deps, segment(run_id))
+    run = _run(deps, run_id)
     if run.terminal:
         raise errors.conflict(f"run {run.id} has already ended ({run.status}): nothing to cancel")
     reason = (request.reason if request else None) or "cancelled"
@@ -400,7 +400,7 @@ def cancel_run(
 )
 def rerun_run(run_id: RunId, request: RerunRequest) -> Response[RunStarted]:
     deps = current()
-    run = _run(deps, segment(run_id))
+    run = _run(deps, run_id)
     definition = _rerun_version(deps, run, request.version)
     if definition.code is None and request.from_step not in definition.steps:
         known = ", ".join(definition.steps)
@@ -453,7 +453,7 @@ def retry_step(
     run_id: RunId, step: StepKey, request: Annotated[RetryRequest | None, Body()] = None
 ) -> RunChanged:
     deps = current()
-    run, key, record = _step(deps, segment(run_id), segment(step))
+    run, key, record = _step(deps, run_id, step)
     if record is None or record.status != "failed":
         status = record.status if record else "not started"
         raise errors.conflict(f"step {key!r} is {status}: only a failed step can be retried")
@@ -483,7 +483,7 @@ def skip_step(
     run_id: RunId, step: StepKey, request: Annotated[SkipRequest | None, Body()] = None
 ) -> RunChanged:
     deps = current()
-    run, key, record = _step(deps, segment(run_id), segment(step))
+    run, key, record = _step(deps, run_id, step)
     if run.terminal:
         raise errors.conflict(f"run {run.id} has ended ({run.status}): its steps cannot change")
     if record is None or record.terminal:

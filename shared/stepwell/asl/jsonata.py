@@ -99,6 +99,6 @@ def render(
     try:
         compiled = expressions.compile_expression(text)
         # $states and the variables are bindings (as Step Functions has them), not the input.
-        return compiled.evaluate(None, {**(bound or {}), **variables, "states": states})
+        return expressions.bounded(compiled, None, {**(bound or {}), **variables, "states": states})
     except (expressions.ExpressionError, Exception) as exc:
         raise JsonataError(f"{text!r}: {exc}") from None

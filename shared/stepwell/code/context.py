@@ -21,6 +21,7 @@ import hashlib
 import json
 import random as _random
 import re
+import shlex
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -334,12 +335,19 @@ class Context:
 
     def shell(self, name: str, command: str | Sequence[str], timeout: Duration = "60s") -> Any:
         """Run a command in the runner function (no shell: a list of arguments, or a string
-        split as a shell would); return ``{"exit_code", "stdout", "stderr"}``. It runs under
-        the runner's limits: 15 minutes at most, only /tmp writable, no root, the runner's
-        IAM role."""
+        split here as a shell splits words); return ``{"exit_code", "stdout", "stderr"}``. Pass
+        values (input, results) in a list, where each stays one argument: a string the code
+        formats with them is split afterwards. It runs under the runner's limits: 15 minutes at
+        most, only /tmp writable, no root, the runner's IAM role."""
         self._enter("shell", name)
         if isinstance(command, str):
-            argv: str | list[str] = command
+            try:
+                argv = shlex.split(command)
+            except ValueError as exc:
+                raise ValueError(
+                    f"step {name!r}: the command cannot be split into arguments "
+                    f"({str(exc).lower()}): close the quote, or pass a list of arguments"
+                ) from None
         elif isinstance(command, Sequence) and all(isinstance(a, str) for a in command):
             argv = list(command)
         else:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from stepwell import intake
 from stepwell.code.errors import ContinueAsNew, ReplayMismatch, RunCancelled, Suspend
 from stepwell.code.protocol import (
     FAN_OUT_KINDS,
@@ -103,8 +104,10 @@ def _prefixes(key: str) -> list[str]:
 
 def to_json(value: Any, what: str) -> Any:
     """``value`` as it will come back from the run's records; TypeError naming ``what`` if it is
-    not JSON. Returning the round-tripped value gives the code the same value (lists for tuples,
-    string keys) on the first run as on every replay."""
+    not JSON, :class:`~stepwell.intake.JsonTooDeep` if it nests too deep. Returning the
+    round-tripped value gives the code the same value (lists for tuples, string keys) on the
+    first run as on every replay."""
+    intake.check(value, what)
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:

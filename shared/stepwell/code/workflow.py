@@ -11,7 +11,7 @@ attaches a :class:`CodeWorkflow` that the catalog finds in ``statemachines/*.py`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +38,8 @@ class CodeWorkflow:
     """The run's timeout (``3d``, ``PT1H``); none by default."""
     replay_timeout: str | None = None
     """Limit for one replay of the function (the runner's timeout when unset)."""
+    allow_hosts: tuple[str, ...] = ()
+    """Hosts and CIDRs its ``ctx.http`` steps may reach although they are not public."""
 
 
 def workflow(
@@ -50,6 +52,7 @@ def workflow(
     triggers: dict[str, Any] | None = None,
     timeout: str | None = None,
     replay_timeout: str | None = None,
+    allow_hosts: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Declare ``function(ctx, input) -> output`` as the workflow ``name``."""
 
@@ -64,6 +67,7 @@ def workflow(
             triggers=triggers,
             timeout=timeout,
             replay_timeout=replay_timeout,
+            allow_hosts=tuple(allow_hosts),
         )
         setattr(function, ATTRIBUTE, info)
         return function

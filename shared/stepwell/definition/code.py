@@ -147,6 +147,7 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "code": f"{path.name}:{info.function.__qualname__}",
         "code_version": info.version or f"{SOURCE_VERSION}{digest}",
         "replay_timeout": info.replay_timeout,
+        "allow_hosts": list(info.allow_hosts),
     }
     try:
         workflow = Workflow.model_validate(fields)

@@ -25,7 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from stepwell.addresses import allow_entry
 from stepwell.definition.durations import Duration
+from stepwell.expressions import split_words
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WORKFLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -404,11 +406,23 @@ class AgentStep(StepBase):
 
 class ShellStep(StepBase):
     """Runs a command in the runner function (no shell: a list of arguments, or a string split
-    like a shell would); exit code, stdout and stderr become the output."""
+    into arguments like a shell would, before its ${...} are rendered, so each renders into one
+    argument); exit code, stdout and stderr become the output."""
 
     type: Literal["shell"]
-    command: str | list[str]
+    command: str | list[str] = Field(
+        description="A list of arguments, or a command line split like a shell splits words "
+        "(quotes, backslashes; no variables, globs or pipes). A ${...} never adds arguments."
+    )
     timeout: Duration | None = Field(timedelta(minutes=1), description="Limit for the command.")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | list[str]) -> str | list[str]:
+        words = split_words(value) if isinstance(value, str) else value
+        if not words:
+            raise ValueError("the command is empty: name a program, e.g. [echo, hello]")
+        return value
 
 
 class CodeStep(StepBase):
@@ -466,6 +480,19 @@ DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
 
+AllowHost = Annotated[
+    str,
+    AfterValidator(allow_entry),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A hostname (api.internal.example.com), its subdomains "
+            "(*.internal.example.com), an address or a CIDR (10.0.0.0/8, fd00::/8).",
+        }
+    ),
+]
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -479,6 +506,12 @@ class Workflow(_Model):
     context: dict[str, Any] = Field(default_factory=dict, description="Constants for expressions.")
     timeout: Duration | None = None
     triggers: Triggers = Field(default_factory=Triggers)
+    allow_hosts: list[AllowHost] = Field(
+        default_factory=list,
+        description="Hosts and networks this workflow's http steps may reach although they are "
+        "not public (loopback, private, link-local ...): its internal services.",
+        exclude_if=lambda value: not value,
+    )
     steps: dict[StepId, Step]
     code: str | None = Field(
         None,

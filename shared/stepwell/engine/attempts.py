@@ -68,8 +68,11 @@ def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
             "source": spec.source,
         }
     if isinstance(spec, ShellStep):
+        words = spec.command
+        if isinstance(words, str):
+            words = expressions.split_words(words)
         return {
-            "command": render(spec.command, data, now),
+            "command": [expressions.as_text(render(word, data, now)) for word in words],
             "timeout_s": spec.timeout.total_seconds() if spec.timeout else 60.0,
         }
     if isinstance(spec, AgentStep):
@@ -140,6 +143,10 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
 def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> DispatchAttempt:
     """The command that runs attempt ``attempt`` of step ``key``."""
     function = spec.function if isinstance(spec, TaskStep) else None
+    allowed = work.definition.allow_hosts
+    if spec.type == "http" and allowed and isinstance(input, dict):
+        # The run's pinned definition says where its http steps may go, not the step's input.
+        input = {**input, "allow_hosts": list(allowed)}
     return DispatchAttempt(
         run_id=work.run.id,
         key=key,

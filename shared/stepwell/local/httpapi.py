@@ -15,6 +15,15 @@ exact method before ``{param}``, before ``{proxy+}``, before ``$default``).
 
 The same port also answers AWS JSON-protocol calls (a POST with ``X-Amz-Target``), so the AWS
 CLI and SDKs outside the process can put events on the stack's buses with ``--endpoint-url``.
+
+Only this machine's own clients may drive it, though nothing asks who they are: every request
+must name the server in its ``Host`` (127.0.0.1, localhost or the bound address: a page that
+reached it through a name of its own by DNS rebinding gets 421), and every state-changing
+request must be JSON, carry the dashboard's header or be an AWS call (what a page of another
+site cannot send without a CORS preflight, which is never granted: 415 otherwise). Approval
+links take their form posts, as on AWS: the signed token is their authorisation. A request
+whose framing cannot be read gets 400, and a connection idle for :data:`IDLE_TIMEOUT_S` is
+closed.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from urllib.parse import parse_qsl, unquote
 
 from stepwell.local.lambdas import PayloadTooLarge
 from stepwell.local.template import HttpRoute
+from stepwell.ui import assets
 
 _TEXT_TYPES = re.compile(r"^\s*(text/[^;]*|application/(json|xml|javascript))\s*(;.*)?$", re.I)
 """Bodies API Gateway passes as text; every other body (form posts and a missing content-type
@@ -264,6 +274,44 @@ def error_response(status: int, message: str) -> HttpResponse:
     return HttpResponse(status, [("content-type", "application/json")], body)
 
 
+def _refused(status: int, error: str, message: str) -> HttpResponse:
+    """The local server's own refusal, shaped as Stepwell's errors."""
+    body = json.dumps({"error": error, "message": message, "details": None}).encode()
+    return HttpResponse(status, [("content-type", "application/json")], body)
+
+
+ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+"""The methods an HTTP API routes (``ANY`` stands for these); any other is API Gateway's 404."""
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IDLE_TIMEOUT_S = 30.0
+"""A connection that sends nothing for this long (an unfinished request, an idle keep-alive)
+is closed, so it holds no thread."""
+
+
+def refusal(method: str, path: str, headers: Any, bound: str, port: int) -> HttpResponse | None:
+    """Why this server does not take a request from where it came (None: it does)."""
+    if not assets.names_this_server(headers.get("host"), bound, port):
+        return _refused(
+            421,
+            "misdirected",
+            "misdirected request: this server answers for 127.0.0.1, localhost and its own "
+            "address only",
+        )
+    if method not in STATE_CHANGING or path.startswith("/approvals/"):
+        return None
+    kind = str(headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind == "application/json" or headers.get(assets.DASHBOARD_HEADER) == "1":
+        return None
+    if headers.get("x-amz-target"):
+        return None
+    return _refused(
+        415,
+        "unsupported_media_type",
+        "send application/json: the local stack takes changes only from its own clients (a "
+        "page of another site cannot send JSON here)",
+    )
+
+
 # -- the server -------------------------------------------------------------------------------
 
 Invoke = Callable[[Route, dict[str, Any], float], "tuple[Any, bool]"]
@@ -289,6 +337,7 @@ class HttpApi:
         aws: Callable[[str, bytes], tuple[int, Any]] | None = None,
         local: Callable[[str, str, bytes], tuple[int, Any] | None] | None = None,
         static: Callable[[str, str], tuple[int, list[tuple[str, str]], bytes] | None] | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.routes = list(routes)
         self._invoke = invoke
@@ -308,11 +357,18 @@ class HttpApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "Stepwell-local"
+            # The socket's timeout: a read that waits longer ends the connection.
+            timeout = idle_timeout
 
             def _any(self) -> None:
                 api._serve(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches _serve (TRACE, PROPFIND ...), not http.server's 501
+                # page: API Gateway answers those itself, with JSON.
+                if name.startswith("do_"):
+                    return self._any
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # requests are reported through on_request
@@ -362,7 +418,15 @@ class HttpApi:
 
     def _respond(self, handler: BaseHTTPRequestHandler) -> HttpResponse:
         raw_path, _, raw_query = handler.path.partition("?")
-        body = _read_body(handler)
+        refused = refusal(handler.command, raw_path, handler.headers, self.host, self.port)
+        if refused is not None:
+            handler.close_connection = True  # its body, if any, was not read
+            return refused
+        try:
+            body = _read_body(handler)
+        except BadFraming as exc:
+            handler.close_connection = True  # where the next request begins is unknown
+            return error_response(400, f"Bad Request: {exc}")
         if body is None:
             return error_response(413, "Request Entity Too Large")
         target = handler.headers.get("x-amz-target")
@@ -382,7 +446,7 @@ class HttpApi:
                 raw = json.dumps(answer).encode()
                 return HttpResponse(status, [("content-type", "application/json")], raw)
         match = match_route(self.routes, handler.command, raw_path)
-        if match is None:
+        if match is None or handler.command not in ROUTED_METHODS:
             return error_response(404, "Not Found")
         source_ip = handler.client_address[0]
         headers = list(handler.headers.items())
@@ -432,6 +496,8 @@ class HttpApi:
             handler.send_header(name, value)
         if "content-length" not in names:
             handler.send_header("content-length", str(len(response.body)))
+        if handler.close_connection:
+            handler.send_header("connection", "close")
         handler.send_header("apigw-requestid", request_id())
         handler.end_headers()
         if handler.command != "HEAD":
@@ -454,19 +520,55 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
     return b"".join(chunks) if size <= BODY_LIMIT else None
 
 
+class BadFraming(ValueError):
+    """The request's body cannot be delimited (a bad length or chunk size)."""
+
+
+_DIGITS = re.compile(r"^[0-9]{1,15}$")
+_CHUNK_SIZE = re.compile(rb"^[0-9a-fA-F]{1,15}$")
+_PIECE = 1024 * 1024
+
+
 def _body_chunks(handler: BaseHTTPRequestHandler) -> Iterator[bytes]:
-    if handler.headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                handler.rfile.readline()
-                return
-            yield handler.rfile.read(size)
-            handler.rfile.readline()
-    left = int(handler.headers.get("content-length") or 0)
-    while left > 0:
-        chunk = handler.rfile.read(min(left, 1024 * 1024))
-        if not chunk:
+    encodings = handler.headers.get_all("transfer-encoding") or []
+    lengths = handler.headers.get_all("content-length") or []
+    if encodings:
+        if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+            raise BadFraming("only transfer-encoding: chunked is understood")
+        if lengths:
+            raise BadFraming("content-length and transfer-encoding together")
+        yield from _chunked(handler)
+        return
+    if not lengths:
+        return
+    values = {v.strip() for v in ",".join(lengths).split(",")}
+    if len(values) != 1 or not _DIGITS.match(next(iter(values))):
+        raise BadFraming(f"content-length {', '.join(lengths)!r} is not one number")
+    yield from _pieces(handler, int(values.pop()))
+
+
+def _chunked(handler: BaseHTTPRequestHandler) -> Iterator[bytes]:
+    while True:
+        line = handler.rfile.readline(1024)
+        size = line.split(b";")[0].strip()
+        if not _CHUNK_SIZE.match(size):
+            raise BadFraming(f"chunk size {size[:20]!r} is not a hexadecimal number")
+        if int(size, 16) == 0:
+            while handler.rfile.readline(1024).strip():
+                pass  # trailer fields: nothing here reads them
             return
-        left -= len(chunk)
-        yield chunk
+        yield from _pieces(handler, int(size, 16))
+        if handler.rfile.readline(3).strip():
+            raise BadFraming("a chunk is longer than its size says")
+
+
+def _pieces(handler: BaseHTTPRequestHandler, size: int) -> Iterator[bytes]:
+    """``size`` bytes of the body, a megabyte at a time (never one allocation of a size a
+    client chose); fewer if the client stops sending."""
+    left = size
+    while left > 0:
+        piece = handler.rfile.read(min(left, _PIECE))
+        if not piece:
+            return
+        left -= len(piece)
+        yield piece

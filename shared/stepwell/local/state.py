@@ -14,6 +14,10 @@ A snapshot is one JSON file, replaced atomically (written aside, then renamed): 
 saving leaves the previous one. ``stepwell dev`` saves when it stops (after letting running
 invocations finish) and, while it runs, every few seconds after something changed, so a killed
 process loses at most the last seconds.
+
+The file holds the signing secret in clear (a token signed with it is accepted), so the folder
+is a credential: the file is written 0600 in a 0700 folder, and a folder or file an older
+Stepwell left open to others is closed when it is next read or written.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,6 +89,7 @@ def read(folder: Path) -> Snapshot | None:
     if not path.exists():
         return None
     try:
+        _private(folder)
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StateError(f"{path}: cannot read the saved state ({exc})") from None
@@ -101,12 +107,28 @@ def read(folder: Path) -> Snapshot | None:
 
 def write(folder: Path, snapshot: Snapshot) -> Path:
     """Save ``snapshot`` in ``folder``, replacing the last one atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private(folder)
     path = folder / FILE
     aside = folder / f".{FILE}.{os.getpid()}.tmp"
-    aside.write_text(json.dumps({"format": FORMAT, **asdict(snapshot)}), encoding="utf-8")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file of that name keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(json.dumps({"format": FORMAT, **asdict(snapshot)}))
     os.replace(aside, path)
     return path
+
+
+def _private(folder: Path) -> None:
+    """Close the folder (0700) and its snapshot (0600) to other users. A folder of someone
+    else's, or a shared one (the sticky bit, as /tmp has), is left as it is: the file in it
+    is private all the same."""
+    info = folder.stat()
+    if info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX:
+        folder.chmod(0o700)
+    path = folder / FILE
+    if path.exists() and path.stat().st_uid == os.getuid():
+        path.chmod(0o600)
 
 
 def clear(folder: Path) -> None:

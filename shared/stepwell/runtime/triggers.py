@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from stepwell import expressions
+from stepwell import expressions, intake
 from stepwell.patterns import matches
 from stepwell.runtime.orchestrator import Orchestrator, UnknownWorkflow
 
@@ -31,6 +31,10 @@ def start_from_trigger(orchestrator: Orchestrator, payload: dict[str, Any]) -> s
         raise TriggerError(f"no workflow named {name!r}") from None
     event = payload.get("event")
     if isinstance(event, dict):
+        try:
+            intake.check(event, f"the event that would start a {name} run")
+        except intake.JsonTooDeep as exc:
+            raise TriggerError(str(exc)) from None
         run_input = _event_input(definition.triggers.events, event)
         identity = str(event.get("id") or hashlib.sha256(repr(event).encode()).hexdigest())
     else:

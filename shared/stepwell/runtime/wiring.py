@@ -21,10 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stepwell.addresses import AllowList
 from stepwell.definition.catalog import Catalog
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
-from stepwell.runtime.builtins import BuiltinDeps
+from stepwell.runtime.builtins import BuiltinDeps, Network
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
@@ -152,10 +153,19 @@ def from_environment(
         clock,
         workflows,
         code_catalog(env),
-        BuiltinDeps(secrets=secrets, publisher=bus),
+        BuiltinDeps(secrets=secrets, publisher=bus, network=Network(stack_allow_list(env))),
         lambda function, payload: invoke_plain(lambda_client, function, payload),
         payloads,
     )
+
+
+def stack_allow_list(env: Mapping[str, str]) -> AllowList:
+    """The stack's ``HttpAllowHosts`` (``STEPWELL_HTTP_ALLOW_HOSTS``, comma-separated)."""
+    entries = [e for e in env.get("STEPWELL_HTTP_ALLOW_HOSTS", "").split(",") if e.strip()]
+    try:
+        return AllowList.of(entries)
+    except ValueError as exc:
+        raise ValueError(f"the stack's HttpAllowHosts (STEPWELL_HTTP_ALLOW_HOSTS): {exc}") from None
 
 
 def settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -28,6 +28,19 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg)$")
 Answer = tuple[int, list[tuple[str, str]], bytes]
 """(status, headers, body)."""
 
+DASHBOARD_HEADER = "x-stepwell-dashboard"
+"""What the dashboard's pages send with every API call: a page of another site cannot send it
+without a CORS preflight, which the local servers never grant."""
+
+
+def names_this_server(host_header: str | None, bound: str, port: int) -> bool:
+    """Whether a request's ``Host`` names a local server bound to ``bound:port`` (as
+    127.0.0.1, localhost or its bound address): a page that reached the server through a name
+    of its own (DNS rebinding) does not, and is refused."""
+    names = {"127.0.0.1", "localhost", bound.lower(), f"[{bound.lower()}]"}
+    host = (host_header or "").strip().lower()
+    return host in {f"{name}:{port}" for name in names} or (port == 80 and host in names)
+
 
 def headers(content_type: str) -> list[tuple[str, str]]:
     """The headers of every dashboard answer."""

@@ -5,7 +5,9 @@ credentials, so the deployed stack needs no new public surface.
 Only the dashboard's own pages may use the signing: a forwarded request must carry the
 ``X-Stepwell-Dashboard`` header (a page of another site cannot send it without a CORS
 preflight, which is never granted) and name this server in its ``Host`` header (no DNS
-rebinding).
+rebinding). The signature goes to ``--api``'s host alone: the forwarder follows no redirect
+(the API's 3xx comes back as it is), and it signs nothing over plain http except to this
+machine.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 
 from stepwell.ui import assets
 
-DASHBOARD_HEADER = "x-stepwell-dashboard"
 FORWARDED = ("accept", "content-type", "idempotency-key")
 """Request headers passed on to the API (the rest are the browser's own)."""
 _REGION = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -72,7 +73,15 @@ class DashboardServer:
         on_request: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        target = urllib.parse.urlsplit(self.api_url)
+        if sign is not None and target.scheme != "https" and target.hostname not in LOOPBACK:
+            raise ValueError(
+                f"--api {api_url}: signed calls go over https only (over http anyone on the "
+                "way reads them); give the API's https:// URL, or --no-auth for a local stack"
+            )
         self._sign = sign
+        # No redirect is followed: it would carry the signed headers to another host.
+        self._opener = urllib.request.build_opener(_NoRedirects())
         self._timeout = timeout
         self._on_request = on_request
         server = self
@@ -129,10 +138,9 @@ class DashboardServer:
             self._on_request(handler.command, handler.path, status)
 
     def _forward(self, handler: BaseHTTPRequestHandler, path: str, query: str) -> assets.Answer:
-        own = {f"{self.host}:{self.port}", f"localhost:{self.port}"}
-        if handler.headers.get("host") not in own:
+        if not assets.names_this_server(handler.headers.get("host"), self.host, self.port):
             return _json(421, "misdirected request: this server answers for its own address only")
-        if handler.headers.get(DASHBOARD_HEADER) != "1":
+        if handler.headers.get(assets.DASHBOARD_HEADER) != "1":
             return _json(403, "only the dashboard's pages can call the API through this server")
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length else b""
@@ -144,13 +152,21 @@ class DashboardServer:
             url, data=body or None, method=handler.command, headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with self._opener.open(request, timeout=self._timeout) as response:
                 return response.status, _answer_headers(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, _answer_headers(error.headers), error.read()
         except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             return _json(502, f"cannot reach the Stepwell API at {self.api_url} ({reason})")
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then hands back the 3xx itself
 
 
 def _answer_headers(headers: Any) -> list[tuple[str, str]]:

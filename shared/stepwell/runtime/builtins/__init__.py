@@ -10,18 +10,20 @@ raising: the exception's class name is the error name users list in ``retry_on``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepwell.engine.state import Usage
 from stepwell.runtime.builtins import agent, http, notify, shell
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
 from stepwell.runtime.builtins.http import (
+    HttpAddressRefused,
     HttpBadUrl,
     HttpConnectionError,
     HttpResponseTooLarge,
     HttpServerError,
     HttpThrottled,
+    Network,
     SecretNotDeclared,
 )
 from stepwell.runtime.builtins.notify import EventPublisher, NotifyDetailInvalid
@@ -62,9 +64,11 @@ class BuiltinDeps:
     ``secrets`` reads a secret's value by its id (``SecretsReader`` on AWS). ``publisher`` puts
     notify events on the bus (``EventBridgeBus``). ``bedrock`` is a ``bedrock-runtime`` client;
     when None, one is created on first use from the environment's region and credentials.
+    ``network`` says where http steps may go (the stack's allow-list).
     """
 
     secrets: Callable[[str], str] = _no_secrets
+    network: Network = field(default_factory=Network)
     publisher: EventPublisher | None = None
     bedrock: BedrockRuntimeClient | None = None
 
@@ -90,7 +94,7 @@ def run_builtin(
 ) -> BuiltinResult:
     """Run one attempt of a built-in step; raise its typed errors on failure."""
     if step_type == "http":
-        return BuiltinResult(http.run(params, ctx, deps.secrets))
+        return BuiltinResult(http.run(params, ctx, deps.secrets, deps.network))
     if step_type == "notify":
         if deps.publisher is None:
             raise MissingDependency("notify steps need an event publisher; the runner has none")
@@ -112,6 +116,7 @@ __all__ = [
     "BuiltinDeps",
     "BuiltinResult",
     "EventPublisher",
+    "HttpAddressRefused",
     "HttpBadUrl",
     "HttpConnectionError",
     "HttpResponseTooLarge",
@@ -119,6 +124,7 @@ __all__ = [
     "HttpThrottled",
     "MissingDependency",
     "ModelPriceUnknown",
+    "Network",
     "NotifyDetailInvalid",
     "SecretNotDeclared",
     "UnknownStepKind",

@@ -11,13 +11,24 @@ What fails the attempt, by error name (what ``retry_on`` lists):
 * ``HttpConnectionError`` (a ``ConnectionError``): no answer: DNS, refused connection, TLS,
   a timeout (``request_timeout_s`` applies to connecting and to each read, as urllib's does).
 * ``HttpResponseTooLarge``: the body is over :data:`MAX_RESPONSE_BYTES` (not retried).
-* ``HttpBadUrl``: the url is not http:// or https:// (urllib would read file:// too).
+* ``HttpBadUrl``: the url, or a redirect, is not http:// or https:// (urllib would read
+  file:// and ftp:// too).
+* ``HttpAddressRefused``: the host resolves to an address http steps do not reach unless
+  allowed (see below; not retried).
 * ``SecretNotDeclared``: a ``{{secret:NAME}}`` whose NAME the step does not declare.
 
 Any other status, 3xx and 4xx included, *succeeds* with that status: whether a 404 is an error
 is the workflow's call (a ``when`` on ``steps.x.output.status``), and retrying a 400 does not
-help. Redirects are followed by urllib, except those it refuses (a 307 of a PUT, say), which
-come back as their 3xx.
+help. Up to :data:`MAX_REDIRECTS` redirects are followed, except those urllib refuses (a 307 of
+a PUT, say), which come back as their 3xx, as does the redirect past the limit.
+
+Where a request may go (:mod:`stepwell.addresses`): the step resolves the host itself, refuses
+it when any address it resolves to is loopback, link-local, private, unique-local, multicast,
+unspecified or reserved (unless the host or the address is on the workflow's ``allow_hosts``
+or the stack's list), and connects to the very address it checked, so a second lookup cannot
+answer otherwise; every redirect hop is checked the same way. TLS still verifies the
+certificate for the url's hostname (SNI and Host stay the url's). Proxies from the
+environment (``HTTPS_PROXY``) are not used: the check is about where the request goes.
 
 Secrets: the engine renders ``${secrets.NAME}`` as the placeholder ``{{secret:NAME}}``; here
 each placeholder in the url, the header values and the body is replaced by the value of the
@@ -31,18 +42,24 @@ the server echoes back is masked in the output by its placeholder again (values 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.message import Message
+from functools import partial
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+from stepwell.addresses import AllowList, IPAddress, refused_class
 from stepwell.runtime.step_context import StepContext
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+MAX_REDIRECTS = 5
 MIN_MASKED_SECRET = 6
 USER_AGENT = "stepwell-http/1"
 _PLACEHOLDER = re.compile(r"\{\{secret:([^{}]+)\}\}")
@@ -78,6 +95,12 @@ class HttpBadUrl(ValueError):
     retryable: ClassVar[bool] = False
 
 
+class HttpAddressRefused(Exception):
+    """The host resolves to an address http steps do not reach unless it is allowed."""
+
+    retryable: ClassVar[bool] = False
+
+
 class SecretNotDeclared(LookupError):
     """A ``{{secret:NAME}}`` placeholder whose NAME is not in the step's ``secrets``."""
 
@@ -90,6 +113,7 @@ ERROR_NAMES = (
     "HttpConnectionError",
     "HttpResponseTooLarge",
     "HttpBadUrl",
+    "HttpAddressRefused",
     "SecretNotDeclared",
 )
 """The error names an http step fails with (for ``retry_on`` and ``non_retryable``)."""
@@ -142,10 +166,105 @@ class _Secrets:
         return self.used[name]
 
 
-class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, but never carries secret-bearing headers to another origin."""
+Resolver = Callable[[str, int], list[IPAddress]]
+"""(host, port) -> the addresses a connection to them may use."""
 
-    def __init__(self, sensitive: set[str]) -> None:
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """The addresses ``host`` resolves to, by the system's resolver."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where http steps may go: the stack's allow-list (``HttpAllowHosts``) and the resolver."""
+
+    allowed: AllowList = field(default_factory=AllowList)
+    resolve: Resolver = field(default=resolve)
+
+
+class _Guard:
+    """Resolves a host, checks every address, connects to a checked one: the only way a
+    request of the step (a redirect's too) reaches the network."""
+
+    def __init__(self, step: str, allowed: AllowList, resolve: Resolver) -> None:
+        self._step = step
+        self._allowed = allowed
+        self._resolve = resolve
+
+    def connect(
+        self, address: tuple[str, int], timeout: Any, source_address: Any = None
+    ) -> socket.socket:
+        host, port = address
+        error: OSError = OSError(f"{host} resolves to no address")
+        for ip in self._checked(host, port):
+            try:
+                return socket.create_connection((str(ip), port), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    def _checked(self, host: str, port: int) -> list[IPAddress]:
+        found = self._resolve(host, port)
+        if self._allowed.allows_host(host):
+            return found
+        for ip in found:
+            kind = refused_class(ip)
+            if kind is not None and not self._allowed.allows_address(ip):
+                name = host.strip("[]")
+                said = f"{name} is" if name == str(ip) else f"{name} resolves to {ip},"
+                raise HttpAddressRefused(
+                    f"step '{self._step}': {said} a {kind} address, which http steps reach only"
+                    f" when it is allowed: add {name!r} (or a CIDR holding {ip}) to the"
+                    " workflow's allow_hosts, or to the stack's HttpAllowHosts parameter"
+                )
+        return found
+
+
+class _Connection(http.client.HTTPConnection):
+    def __init__(self, host: str, *, guard: _Guard, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        # http.client opens its socket through this hook: here, to an address the guard
+        # resolved and checked itself (a name is never looked up twice).
+        self._create_connection = guard.connect
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """As :class:`_Connection`; TLS then wraps the socket for the url's hostname (SNI and the
+    certificate check)."""
+
+    def __init__(self, host: str, *, guard: _Guard, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._create_connection = guard.connect
+
+
+class _Opens(urllib.request.HTTPHandler):
+    def __init__(self, guard: _Guard) -> None:
+        super().__init__()
+        self._guard = guard
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_Connection, guard=self._guard), req)
+
+
+class _OpensTls(urllib.request.HTTPSHandler):
+    def __init__(self, guard: _Guard) -> None:
+        super().__init__()
+        self._guard = guard
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_TlsConnection, guard=self._guard), req)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows up to :data:`MAX_REDIRECTS` redirects to http(s) URLs only, and never carries
+    secret-bearing headers to another origin."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def __init__(self, step: str, sensitive: set[str]) -> None:
+        self._step = step
         self._sensitive = sensitive | {"authorization", "cookie", "proxy-authorization"}
 
     def redirect_request(
@@ -157,6 +276,12 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         headers: http.client.HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
+        scheme = urlsplit(newurl).scheme
+        if scheme not in ("http", "https"):
+            raise HttpBadUrl(
+                f"step '{self._step}': {req.get_method()} {_origin_text(req.full_url)} redirected"
+                f" to a {scheme}:// URL; http steps follow http:// and https:// redirects only"
+            )
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and _origin(newurl) != _origin(req.full_url):
             for name in list(new.headers):
@@ -165,8 +290,16 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
-def run(params: Mapping[str, Any], ctx: StepContext, secrets: Callable[[str], str]) -> Any:
-    """Send the request ``params`` describe and return ``{status, headers, body}``."""
+def run(
+    params: Mapping[str, Any],
+    ctx: StepContext,
+    secrets: Callable[[str], str],
+    network: Network,
+) -> Any:
+    """Send the request ``params`` describe and return ``{status, headers, body}``.
+
+    ``params["allow_hosts"]`` (the workflow's) adds to ``network``'s allow-list (the stack's).
+    """
     method = str(params.get("method") or "GET").upper()
     url_template = str(params["url"])
     timeout = float(params.get("request_timeout_s") or 10)
@@ -189,7 +322,14 @@ def run(params: Mapping[str, Any], ctx: StepContext, secrets: Callable[[str], st
         # Checked on the filled url, reported with the template (the url may hold a secret).
         raise HttpBadUrl(f"http step url must be http:// or https://, got {url_template!r}")
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    opener = urllib.request.build_opener(_Redirects(sensitive))
+    allowed = network.allowed | AllowList.of(params.get("allow_hosts") or ())
+    guard = _Guard(ctx.step_id, allowed, network.resolve)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _Opens(guard),
+        _OpensTls(guard),
+        _Redirects(ctx.step_id, sensitive),
+    )
     where = f"{method} {url_template}"
     try:
         try:
@@ -262,3 +402,8 @@ def _headers(headers: Message) -> dict[str, str]:
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")

@@ -1,10 +1,12 @@
 """The shell step: run a command in the runner function; output ``{exit_code, stdout, stderr}``.
 
-The command is a list of arguments, or a string split as a POSIX shell would split it; no shell
-runs it (no pipes, globs or variables: write a script and run it for those). It runs in the
-runner Lambda: at most its timeout (and the function's, 15 minutes at most), a writable /tmp
-only, no root, the runner's IAM role and network. stdout and stderr are kept up to 64 KB each.
-A non-zero exit fails the attempt with ``ShellCommandFailed`` (retried like any failure).
+The command is a list of arguments: the engine splits a definition's command line into
+arguments before it renders their ``${...}`` (so a value never becomes several arguments), and
+``ctx.shell`` splits a string when the code calls it. No shell runs it (no pipes, globs,
+variables or ``;``: write a script and run it for those). It runs in the runner Lambda: at most
+its timeout (and the function's, 15 minutes at most), a writable /tmp only, no root, the
+runner's IAM role and network. stdout and stderr are kept up to 64 KB each. A non-zero exit
+fails the attempt with ``ShellCommandFailed`` (retried like any failure).
 """
 
 from __future__ import annotations
@@ -45,7 +47,16 @@ def _tail(data: bytes) -> str:
 def run(params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     """Run ``params["command"]`` with ``params["timeout_s"]`` (60 s when unset)."""
     command = params.get("command")
-    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command or []]
+    if isinstance(command, str):
+        # Attempts recorded before the engine split commands into arguments carry the line.
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise ShellCommandInvalid(
+                f"step '{ctx.step_id}': the command cannot be split into arguments ({exc})"
+            ) from None
+    else:
+        argv = [str(a) for a in command or []]
     if not argv:
         raise ShellCommandInvalid(f"step '{ctx.step_id}': the command is empty")
     timeout = float(params.get("timeout_s") or 60)
