@@ -297,7 +297,9 @@ def refusal(method: str, path: str, headers: Any, bound: str, port: int) -> Http
             "misdirected request: this server answers for 127.0.0.1, localhost and its own "
             "address only",
         )
-    if method not in STATE_CHANGING or path.startswith("/approvals/"):
+    if method not in STATE_CHANGING or path.startswith(("/approvals/", "/_local/cloudformation/")):
+        # An approval link's token, and a custom resource's answer to its one unguessable
+        # request id, are their authorisation (CloudFormation's answer has no content type).
         return None
     kind = str(headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind == "application/json" or headers.get(assets.DASHBOARD_HEADER) == "1":
