@@ -16,6 +16,7 @@ from stepwell.intake import MAX_DEPTH, JsonTooDeep
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.runtime import wiring
 from stepwell.runtime.envelope import StepEnvelope
+from stepwell.runtime.publishing import Workflows
 from stepwell.runtime.runner import run_attempt
 from stepwell.runtime.triggers import TriggerError, start_from_trigger
 from stepwell.runtime.wiring import Runtime
@@ -95,7 +96,13 @@ FLOW = Workflow.model_validate(
 @pytest.fixture
 def world() -> Iterator[InProcessWorld]:
     world = InProcessWorld({"deep": FLOW}, {})
-    runtime = Runtime(world.orchestrator, world.store, world.clock, Catalog.of({"deep": FLOW}))
+    runtime = Runtime(
+        world.orchestrator,
+        world.store,
+        world.clock,
+        Workflows(world.store, world.clock),
+        Catalog.of({"deep": FLOW}),
+    )
     wiring.use(runtime)
     yield world
     wiring.use(None)

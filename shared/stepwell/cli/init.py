@@ -229,7 +229,8 @@ make test   # validates the workflows and runs them end to end through the local
 make dev    # the app and its engine on http://127.0.0.1:3000 (API and dashboard), no AWS
 ```
 
-Both create `.venv` and install what they need (stepwell {__version__} and pytest).
+Both create `.venv` and install what they need (stepwell {__version__} and pytest; pip finds a
+wheel of stepwell you built or downloaded through `PIP_FIND_LINKS=<its folder>`).
 
 ## What is here
 

@@ -493,6 +493,11 @@ AllowHost = Annotated[
 ]
 
 
+def _digest(value: Any, length: int) -> str:
+    body = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:length]
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -581,9 +586,15 @@ class Workflow(_Model):
 
     @cached_property
     def version(self) -> str:
-        """Content hash of the definition: a run pins the version it started with."""
-        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()[:16]
+        """What a run pins: the hash of the definition's content, then, once a publication
+        bound it to the functions it runs, a hash of that binding (``<content>-<binding>``:
+        the same file published with other functions is another version, and `stepwell
+        validate`'s hash of the file is the first part)."""
+        content = self.model_dump(mode="json", exclude={"functions", "runner"})
+        version = _digest(content, 16)
+        if self.functions or self.runner:
+            version += "-" + _digest({"functions": self.functions, "runner": self.runner}, 8)
+        return version
 
     @cached_property
     def upstream(self) -> dict[str, tuple[str, ...]]:
