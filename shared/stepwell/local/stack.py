@@ -1424,12 +1424,15 @@ def _local_user() -> str:
 
 
 def _common_environment(specs: list[FunctionSpec]) -> dict[str, str]:
-    """The variables every function has, with the same value."""
+    """The settings every function has, with the same value (an app's function has them in
+    ``STEPWELL_ENGINE``, the engine's one by one)."""
     if not specs:
         return {}
-    common = dict(specs[0].environment)
+    common = wiring.settings(specs[0].environment)
     for spec in specs[1:]:
-        common = {k: v for k, v in common.items() if spec.environment.get(k) == v}
+        own = wiring.settings(spec.environment)
+        common = {k: v for k, v in common.items() if own.get(k) == v}
+    common.pop("STEPWELL_ENGINE", None)
     return common
 
 
