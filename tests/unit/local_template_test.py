@@ -59,6 +59,17 @@ def specs(template: Template, names: dict[str, Physical]) -> dict[str, FunctionS
     return {spec.logical_id: spec for spec in functions(template, resolver, names)}
 
 
+FUNCTION = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: app.handler
+"""
+"""A template of one function; its events and other resources follow."""
+
+
 def small(tmp_path: Path, text: str) -> Template:
     (tmp_path / "code").mkdir(exist_ok=True)
     (tmp_path / "code" / "app.py").write_text("def handler(event, context):\n    return event\n")
@@ -299,14 +310,8 @@ def test_events_of_every_kind_are_read(specs: dict[str, FunctionSpec], tmp_path:
     assert specs["StepwellTriggerFunction"].events == ()
     template = small(
         tmp_path,
-        """
-Resources:
-  Bus: {Type: AWS::Events::EventBus, Properties: {Name: shop}}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: code/
-      Handler: app.handler
+        FUNCTION
+        + """\
       Events:
         OrderPlaced:
           Type: EventBridgeRule
@@ -322,6 +327,7 @@ Resources:
             ScheduleExpression: cron(0 6 * * ? *)
             ScheduleExpressionTimezone: Europe/Paris
             Input: '{"workflow": "report"}'
+  Bus: {Type: AWS::Events::EventBus, Properties: {Name: shop}}
 """,
     )
     names = local_names(template)
@@ -373,13 +379,8 @@ Resources:
 def test_an_unsupported_event_type_is_named(tmp_path: Path) -> None:
     template = small(
         tmp_path,
-        """
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: code/
-      Handler: app.handler
+        FUNCTION
+        + """\
       Events:
         Upload: {Type: S3, Properties: {Bucket: b, Events: s3:ObjectCreated:*}}
 """,
@@ -390,19 +391,7 @@ Resources:
 
 
 def test_an_http_api_event_without_api_id_uses_the_implicit_api(tmp_path: Path) -> None:
-    template = small(
-        tmp_path,
-        """
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: code/
-      Handler: app.handler
-      Events:
-        Root: {Type: HttpApi}
-""",
-    )
+    template = small(tmp_path, FUNCTION + "      Events:\n        Root: {Type: HttpApi}\n")
     names = local_names(template)
     (spec,) = functions(template, Resolver(template, names), names)
     (route,) = spec.events
