@@ -25,6 +25,7 @@ fails the check until it is evaluated here too.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -66,7 +67,7 @@ def translated(template: Path = ROOT / "template.yaml", **parameters: str) -> di
     into it under the local stack's names (``Stepwell`` + ``ApiFunction`` ->
     ``StepwellApiFunction``): a role's ``!GetAtt Stepwell.Outputs.StepFunctionPolicyArn``
     becomes ``{"Ref": "StepwellOrchestratorPolicy"}``."""
-    document = _sam(template, tuple(sorted(parameters.items())))
+    document = translated_stack(template, **parameters)
     stack = engine.imported_stack(document)
     if stack is not None:
         document = engine.with_engine(document, stack)
@@ -80,8 +81,14 @@ def translated(template: Path = ROOT / "template.yaml", **parameters: str) -> di
     return flat.document
 
 
-def _sam(template: Path, parameters: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
-    """One template after the SAM transform (its nested applications left as they are)."""
+def translated_stack(template: Path, **parameters: str) -> dict[str, Any]:
+    """One stack's template after the SAM transform: a nested application is one
+    ``AWS::CloudFormation::Stack`` of it, as CloudFormation orders the stack's resources."""
+    return copy.deepcopy(_sam(template, tuple(sorted(parameters.items()))))
+
+
+@cache
+def _sam(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     if not SAM_PYTHON.exists():
         raise RuntimeError(
             f"{SAM_PYTHON} is missing: `make template` creates the SAM CLI's virtualenv"
@@ -107,7 +114,7 @@ _TRANSLATIONS = tempfile.TemporaryDirectory(prefix="stepwell-sam-")
 def _translated_file(template: Path) -> Path:
     """``template`` after the SAM transform, written as JSON (its own applications pointing at
     their translations in turn)."""
-    document = _with_translated_applications(_sam(template), template)
+    document = _with_translated_applications(translated_stack(template), template)
     digest = hashlib.sha256(str(template.resolve()).encode()).hexdigest()[:16]
     path = Path(_TRANSLATIONS.name) / f"{digest}.json"
     path.write_text(json.dumps(document))
