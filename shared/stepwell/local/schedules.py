@@ -16,6 +16,7 @@ the EventBridge Scheduler API) and fires them on the stack's clock.
 from __future__ import annotations
 
 import calendar
+import json
 import re
 import threading
 import uuid
@@ -360,15 +361,84 @@ class Schedules:
         self, params: Mapping[str, Any], now: datetime, targets: Callable[[str], bool]
     ) -> dict[str, Any]:
         """CreateSchedule. ``targets(arn)`` says whether the stack can deliver to an ARN."""
-        name = str(params.get("Name") or "")
+        group = self._group(params)
+        with self._lock:
+            if (group, str(params.get("Name") or "")) in self._by_key:
+                raise SchedulerError(
+                    "ConflictException", f"Schedule {params.get('Name')} already exists.", 409
+                )
+        schedule = self._schedule(params, now, targets, created=now)
+        self.add(schedule, now)
+        return {"ScheduleArn": schedule.arn}
+
+    def update(
+        self, params: Mapping[str, Any], now: datetime, targets: Callable[[str], bool]
+    ) -> dict[str, Any]:
+        """UpdateSchedule: every setting replaced by the request's, as the API does."""
+        self._group(params)
+        known = self._find(params)
+        schedule = self._schedule(params, now, targets, created=known.created)
+        self.add(schedule, now)
+        return {"ScheduleArn": schedule.arn}
+
+    def list_schedules(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """ListSchedules: the Scheduler's schedules (not the template's EventBridge rules), by
+        group, name prefix and state, 100 a page unless MaxResults says fewer."""
+        group = params.get("GroupName")
+        if group is not None:
+            self._group(params)
+        prefix = str(params.get("NamePrefix") or "")
+        state = params.get("State")
+        found = sorted(
+            (
+                s
+                for s in self.all()
+                if s.kind != "Schedule"
+                and (group is None or s.group == group)
+                and s.name.startswith(prefix)
+                and (state is None or ("ENABLED" if s.enabled else "DISABLED") == state)
+            ),
+            key=lambda s: (s.group, s.name),
+        )
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or 100)
+        page = found[start : start + size]
+        answer: dict[str, Any] = {
+            "Schedules": [
+                {
+                    "Arn": s.arn,
+                    "Name": s.name,
+                    "GroupName": s.group,
+                    "State": "ENABLED" if s.enabled else "DISABLED",
+                    "Target": {"Arn": s.target.get("Arn")},
+                    "CreationDate": s.created,
+                }
+                for s in page
+            ]
+        }
+        if start + size < len(found):
+            answer["NextToken"] = str(start + size)
+        return answer
+
+    def _group(self, params: Mapping[str, Any]) -> str:
         group = str(params.get("GroupName") or "default")
         if group not in self.groups:
             raise SchedulerError(
                 "ResourceNotFoundException", f"Schedule group {group} does not exist.", 404
             )
-        with self._lock:
-            if (group, name) in self._by_key:
-                raise SchedulerError("ConflictException", f"Schedule {name} already exists.", 409)
+        return group
+
+    def _schedule(
+        self,
+        params: Mapping[str, Any],
+        now: datetime,
+        targets: Callable[[str], bool],
+        *,
+        created: datetime,
+    ) -> Schedule:
+        """The schedule a Create or Update request describes."""
+        name = str(params.get("Name") or "")
+        group = self._group(params)
         expression = str(params.get("ScheduleExpression") or "")
         timezone = str(params.get("ScheduleExpressionTimezone") or "UTC")
         try:
@@ -383,7 +453,7 @@ class Schedules:
                 f"The local stack delivers schedules to its functions and queues; it has no "
                 f"target {target.get('Arn')!r}",
             )
-        schedule = Schedule(
+        return Schedule(
             name=name,
             group=group,
             arn=self._arn(f"schedule/{group}/{name}"),
@@ -392,12 +462,10 @@ class Schedules:
             timezone=timezone,
             target=target,
             kind="api",
-            created=now,
+            created=created,
             enabled=str(params.get("State") or "ENABLED") == "ENABLED",
             delete_after=str(params.get("ActionAfterCompletion") or "NONE") == "DELETE",
         )
-        self.add(schedule, now)
-        return {"ScheduleArn": schedule.arn}
 
     def get(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """GetSchedule."""
@@ -515,6 +583,30 @@ class Schedules:
         self.on_change()
 
 
+def target_input(schedule: Schedule, when: datetime, account: str, region: str) -> str:
+    """What a schedule delivers to its target: its Input, where EventBridge Scheduler replaces
+    its context attributes (``<aws.scheduler.scheduled-time>`` ...), or the scheduled event."""
+    raw = schedule.target.get("Input")
+    if raw is None:
+        return json.dumps(scheduled_event(schedule, when, account, region))
+    text = str(raw)
+    if schedule.kind == "Schedule":  # an EventBridge rule's Input is sent as it is
+        return text
+    attributes = {
+        "<aws.scheduler.schedule-arn>": schedule.arn,
+        "<aws.scheduler.scheduled-time>": _utc(when),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    for name, value in attributes.items():
+        text = text.replace(name, value)
+    return text
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def scheduled_event(
     schedule: Schedule, when: datetime, account: str, region: str
 ) -> dict[str, Any]:
@@ -526,7 +618,7 @@ def scheduled_event(
         "detail-type": "Scheduled Event",
         "source": source,
         "account": account,
-        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": _utc(when),
         "region": region,
         "resources": [schedule.arn],
         "detail": {},

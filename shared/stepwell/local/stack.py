@@ -60,7 +60,7 @@ from stepwell.local.schedules import (
     SchedulerError,
     Schedules,
     parse,
-    scheduled_event,
+    target_input,
 )
 from stepwell.local.template import (
     ACCOUNT,
@@ -361,6 +361,8 @@ class LocalStack:
                 "sqs.SendMessage": self._op_send_message,
                 "sqs.SendMessageBatch": self._op_send_message_batch,
                 "scheduler.CreateSchedule": self._op_create_schedule,
+                "scheduler.UpdateSchedule": self._op_update_schedule,
+                "scheduler.ListSchedules": self._op_list_schedules,
                 "scheduler.GetSchedule": self._op_get_schedule,
                 "scheduler.DeleteSchedule": self._op_delete_schedule,
                 "eventbridge.PutEvents": self._op_put_events,
@@ -918,12 +920,8 @@ class LocalStack:
             self.buses.delivery_errors.append(f"on-failure destination of {spec.name}: {exc}")
 
     def _fire_schedule(self, schedule: Schedule, when: datetime) -> None:
-        target = schedule.target
-        raw = target.get("Input")
-        payload = (
-            raw if raw is not None else json.dumps(scheduled_event(schedule, when, ACCOUNT, REGION))
-        )
-        arn = str(target.get("Arn", ""))
+        payload = target_input(schedule, when, ACCOUNT, REGION)
+        arn = str(schedule.target.get("Arn", ""))
         queue = self.queues.get(arn)
         if queue is not None:
             queue.send(payload, 0)
@@ -1047,12 +1045,29 @@ class LocalStack:
         return {"Successful": successful, "Failed": failed}
 
     def _op_create_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.schedules is not None and self.emulator is not None
-        known = {q.arn for q in self.queues.values()} | {f.arn for f in self.functions}
+        assert self.schedules is not None
         try:
-            return self.schedules.create(params, self.clock.now(), lambda arn: arn in known)
+            return self.schedules.create(params, self.clock.now(), self._delivers_to)
         except SchedulerError as exc:
             raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_update_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.schedules is not None
+        try:
+            return self.schedules.update(params, self.clock.now(), self._delivers_to)
+        except SchedulerError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _op_list_schedules(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.schedules is not None
+        try:
+            return self.schedules.list_schedules(params)
+        except SchedulerError as exc:
+            raise ServiceError(exc.code, str(exc), exc.status) from None
+
+    def _delivers_to(self, arn: str) -> bool:
+        """A schedule's target the stack can deliver to: one of its queues or functions."""
+        return arn in {q.arn for q in self.queues.values()} | {f.arn for f in self.functions}
 
     def _op_get_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.schedules is not None
