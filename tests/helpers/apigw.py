@@ -20,7 +20,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from stepwell.api import deps
 from stepwell.definition.catalog import Catalog
-from stepwell.runtime.publishing import Workflows, bind
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, ScheduleTimer
 from stepwell.engine.events import Event, StepFailed, StepSucceeded
@@ -28,6 +27,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.publishing import Workflows, bind
 from stepwell.runtime.wiring import Runtime
 from stepwell.store.port import Store
 

@@ -17,7 +17,9 @@ from stepwell.runtime.publishing import Workflows
 from stepwell.store.memory import MemoryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/shop/0f6a5a10-aaaa-bbbb-cccc-1234567890ab"
+STACK = (
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/shop/0f6a5a10-aaaa-bbbb-cccc-1234567890ab"
+)
 CODE = "arn:aws:lambda:us-east-1:123456789012:function:shop-Workflows-X1:4"
 TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:stepwell-publisher"
 CHARGE = "arn:aws:lambda:us-east-1:123456789012:function:shop-ChargeCardFunction-A1"
@@ -28,14 +30,14 @@ steps:
   charge:
     function: ChargeCardFunction
 """
-FLOW = '''\
+FLOW = """\
 from stepwell import Context, workflow
 
 
 @workflow(name="flow")
 def flow(ctx: Context, input: dict) -> dict:
     return ctx.task("charge", function="ChargeCardFunction", input=input)
-'''
+"""
 
 
 @pytest.fixture

@@ -98,10 +98,13 @@ class PublishRequest(_Request):
     definition: dict[str, Any] = Field(
         description="The workflow as `stepwell validate` loads it (its JSON form)."
     )
-    functions: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=140)],
-        Annotated[str, StringConstraints(min_length=1, max_length=200)],
-    ] | None = Field(
+    functions: (
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=140)],
+            Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        ]
+        | None
+    ) = Field(
         None,
         description="The functions its steps name -> their ARNs; by default the binding of "
         "the version in force is kept.",

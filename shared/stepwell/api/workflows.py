@@ -102,7 +102,8 @@ def publish_workflow(name: WorkflowName, request: PublishRequest) -> PublishResu
         definition = Workflow.model_validate(request.definition)
     except ValidationError as exc:
         raise errors.invalid(
-            "definition is not a workflow: " + "; ".join(
+            "definition is not a workflow: "
+            + "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'definition'}: {e['msg']}"
                 for e in exc.errors()[:5]
             ),

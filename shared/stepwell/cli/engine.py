@@ -117,8 +117,8 @@ def packaged_template(layer_uri: str) -> str:
     """The engine's template with its layer at ``layer_uri`` (``s3://...``) instead of a build."""
     text = (engine_folder() / "template.yaml").read_text()
     text, count = re.subn(
-        r"(\n  StepwellLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n(?:      .*\n)*?)"
-        r"      ContentUri: \.\.\n",
+        r"(\n  StepwellLayer:\n    Type: AWS::Serverless::LayerVersion\n"
+        r"    Properties:\n(?:      .*\n)*?)      ContentUri: \.\.\n",
         lambda m: f"{m.group(1)}      ContentUri: {layer_uri}\n",
         text,
     )

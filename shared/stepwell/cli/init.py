@@ -20,9 +20,7 @@ from pathlib import Path
 from stepwell import __version__
 
 EXIT_OK, EXIT_USAGE = 0, 2
-ENGINE_URL = (
-    "https://YOUR-ARTIFACT-BUCKET.s3.amazonaws.com/stepwell/engine/{version}/template.yaml"
-)
+ENGINE_URL = "https://YOUR-ARTIFACT-BUCKET.s3.amazonaws.com/stepwell/engine/{version}/template.yaml"
 """Where the nested engine's packaged template is, until ``--engine-url`` says (see README)."""
 
 
@@ -91,14 +89,14 @@ def template(name: str, engine_stack: str | None, engine_url: str) -> str:
 
     def engine(output: str) -> str:
         if engine_stack:
-            return f'!ImportValue {engine_stack}-{output}'
+            return f"!ImportValue {engine_stack}-{output}"
         return f"!GetAtt Stepwell.Outputs.{output}"
 
     nested = (
         ""
         if engine_stack
-        else f"""  # The Stepwell engine (table, bucket, bus, timers, API, layer), nested in this stack.
-  # Locally `stepwell dev` runs the engine of the installed stepwell package in its place.
+        else f"""  # The Stepwell engine (table, bucket, bus, timers, API, layer), nested in this
+  # stack. Locally `stepwell dev` runs the engine of the installed package in its place.
   Stepwell:
     Type: AWS::Serverless::Application
     Properties:
@@ -212,8 +210,8 @@ pythonpath = ["functions", "statemachines"]
 def readme(name: str, engine_stack: str | None, engine_url: str | None) -> str:
     """The app's README: its two commands first."""
     if engine_stack:
-        deploy = f"""It uses the Stepwell engine deployed as the stack `{engine_stack}` (its exports:
-`{engine_stack}-LayerArn`, `{engine_stack}-Settings` ...), shared with other apps."""
+        deploy = f"""It uses the Stepwell engine deployed as the stack `{engine_stack}` (its
+exports: `{engine_stack}-LayerArn`, `{engine_stack}-Settings` ...), shared with other apps."""
     elif engine_url:
         deploy = f"It nests the Stepwell engine packaged at `{engine_url}`."
     else:

@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ENGINE_STACK",
         help="the engine's CloudFormation stack: its ApiUrl output is the API to publish to",
     )
-    parser.add_argument("--dry-run", action="store_true", help="say what would change; publish nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would change; publish nothing"
+    )
     parser.add_argument(
         "--functions",
         metavar="JSON|@FILE",
@@ -70,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"stepwell publish: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not files:
-        print(f"stepwell publish: no workflow files in {', '.join(map(str, args.paths))}", file=sys.stderr)
+        print(
+            f"stepwell publish: no workflow files in {', '.join(map(str, args.paths))}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     workflows: list[Workflow] = []
     problems: list[str] = []
@@ -147,7 +152,9 @@ def _functions(raw: str | None) -> dict[str, str] | None:
     if not isinstance(found, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in found.items()
     ):
-        raise ValueError('--functions must be a JSON object of names to ARNs, e.g. {"F": "arn:..."}')
+        raise ValueError(
+            '--functions must be a JSON object of names to ARNs, e.g. {"F": "arn:..."}'
+        )
     return found
 
 

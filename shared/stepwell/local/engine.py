@@ -80,7 +80,7 @@ def with_engine(document: dict[str, Any], stack: str) -> dict[str, Any]:
         if isinstance(node, dict):
             value = node.get("Fn::ImportValue")
             if len(node) == 1 and isinstance(value, str) and value.startswith(prefix):
-                return {"Fn::GetAtt": [IMPORTED, f"Outputs.{value[len(prefix):]}"]}
+                return {"Fn::GetAtt": [IMPORTED, f"Outputs.{value[len(prefix) :]}"]}
             return {k: swap(v) for k, v in node.items()}
         if isinstance(node, list):
             return [swap(v) for v in node]

@@ -77,7 +77,12 @@ class Publications:
                 failures.append(f"{logical_id}: {entry.reason}")
                 if known is not None and known.ok:
                     continue  # as CloudFormation: a failed update keeps what was deployed
-            if known is not None and known.ok and entry.ok and known.physical_id != entry.physical_id:
+            if (
+                known is not None
+                and known.ok
+                and entry.ok
+                and known.physical_id != entry.physical_id
+            ):
                 self._request("Delete", logical_id, known.properties, known)
             self.deployed[logical_id] = entry
         for logical_id in [k for k in self.deployed if k not in resources]:

@@ -741,7 +741,11 @@ class LocalStack:
                 base = wiring.from_environment(spec.environment, clock=self.clock)
                 self._runtimes[key] = base
         orchestrator = Orchestrator(
-            base.store, base.orchestrator.ports, self.clock, base.workflows.get, metrics=self.metrics
+            base.store,
+            base.orchestrator.ports,
+            self.clock,
+            base.workflows.get,
+            metrics=self.metrics,
         )
         return replace(base, orchestrator=orchestrator)
 
@@ -1092,7 +1096,9 @@ class LocalStack:
         """The app's own functions (not its nested engine's), as CloudFormation lists a stack's
         resources: what the publisher binds a workflow's functions from."""
         if str(params.get("StackName")) not in (self.STACK_ID, STACK):
-            raise ServiceError("ValidationError", f"Stack with id {params.get('StackName')} does not exist")
+            raise ServiceError(
+                "ValidationError", f"Stack with id {params.get('StackName')} does not exist"
+            )
         assert self._template is not None
         nested = self._template.nested
         return {

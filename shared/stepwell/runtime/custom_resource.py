@@ -198,5 +198,5 @@ def send(url: str, body: bytes, timeout: float = 30.0) -> None:
     put = urllib.request.Request(
         url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
     )
-    with urllib.request.urlopen(put, timeout=timeout) as answer:  # noqa: S310 (checked above)
+    with urllib.request.urlopen(put, timeout=timeout) as answer:
         answer.read()

@@ -54,9 +54,9 @@ from stepwell.engine.events import (
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
-from stepwell.runtime.publishing import bind
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
+from stepwell.runtime.publishing import bind
 from stepwell.store.port import Conflict, RunNotFound, Store
 
 MAX_CONFLICT_RETRIES = 100

@@ -51,9 +51,7 @@ class Published:
         }
 
 
-def bind(
-    workflow: Workflow, functions: Mapping[str, str] | None, runner: str | None
-) -> Workflow:
+def bind(workflow: Workflow, functions: Mapping[str, str] | None, runner: str | None) -> Workflow:
     """``workflow`` bound to the functions it runs (its version changes with them: runs pin what
     they invoke). ``None`` keeps what the definition already holds."""
     body = workflow.model_dump(mode="json")

@@ -801,7 +801,6 @@ class DynamoStore:
             self._definitions[(name, version)] = workflow
         return workflow
 
-
     # -- published workflows ------------------------------------------------------------------
     def register(self, registration: Registration) -> Registration | None:
         current = self.registration(registration.name)

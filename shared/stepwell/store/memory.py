@@ -221,11 +221,7 @@ class MemoryStore:
     def register(self, registration: Registration) -> Registration | None:
         with self._lock:
             current = self._registry.get(registration.name)
-            if (
-                current is not None
-                and not current.retired
-                and current.owner != registration.owner
-            ):
+            if current is not None and not current.retired and current.owner != registration.owner:
                 raise OwnedElsewhere(current)
             self._registry[registration.name] = registration
             return current

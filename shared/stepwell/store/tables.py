@@ -120,9 +120,7 @@ def create_from_template(
     error, so a renamed resource breaks the tests instead of silently creating nothing.
     """
     template = (
-        dict(template_path)
-        if isinstance(template_path, Mapping)
-        else load_template(template_path)
+        dict(template_path) if isinstance(template_path, Mapping) else load_template(template_path)
     )
     where = "the template" if isinstance(template_path, Mapping) else str(template_path)
     tables = resources(template, TABLE_TYPE)

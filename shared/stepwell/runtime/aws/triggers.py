@@ -106,7 +106,9 @@ class AwsTriggers:
                 if _code(exc) != "ConflictException":
                     raise
                 self._scheduler.update_schedule(**request)
-        self._remove(name, _buses(previous), keep_rules=wanted_rules, keep_schedules=wanted_schedules)
+        self._remove(
+            name, _buses(previous), keep_rules=wanted_rules, keep_schedules=wanted_schedules
+        )
 
     def unwire(self, workflow: Workflow) -> None:
         self._remove(workflow.name, _buses(workflow), keep_rules=set(), keep_schedules=set())

@@ -31,8 +31,9 @@ def run_to_end(
     run_id = api.start_run(workflow, input).body["run_id"]
     if approve is not None:
         event = stack.wait_for_event(
-            lambda e: e.get("detail-type") == "approval.requested"
-            and e["detail"]["run_id"] == run_id
+            lambda e: (
+                e.get("detail-type") == "approval.requested" and e["detail"]["run_id"] == run_id
+            )
         )
         assert event is not None, "no approval was requested"
         link = event["detail"]["links"][0]
