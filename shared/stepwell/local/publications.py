@@ -26,7 +26,7 @@ from stepwell.definition.catalog import load_definitions, newest
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.runtime.custom_resource import RESOURCE_TYPE, names_of
-from stepwell.runtime.publishing import PublishRefused, Workflows, bind
+from stepwell.runtime.publishing import PublishRefused, Workflows, bind, named_functions
 
 RESPONSE_PATH = "/_local/cloudformation/"
 """Where the publisher's answers arrive (``PUT <RESPONSE_PATH><request id>``)."""
@@ -161,12 +161,8 @@ def publish_folder(
             failures.extend(problems)
             continue
         for workflow in described:
-            named = {
-                k: v
-                for k, v in functions.items()
-                if workflow.code is not None
-                or any(getattr(s, "function", None) == k for s in workflow.steps.values())
-            }
+            runs = {function for _, function in named_functions(workflow)}
+            named = {k: v for k, v in functions.items() if workflow.code is not None or k in runs}
             bound = bind(workflow, named, runner if workflow.code is not None else None)
             try:
                 workflows.publish(bound, owner, resource)
