@@ -241,37 +241,37 @@ def _drive(stack: LocalStack, api: Client) -> None:
     assert stack.run_until(lambda: len(_ends(stack, run_d)) >= 2, 30)
 
     # E: a workflow with an event trigger and a schedule, published through the API: the engine
-    # creates a rule and a schedule for it; published changed, it updates them; each tick of
-    # the schedule starts a run through the trigger function; retired, its rule and schedule go.
+    # makes a rule and a schedule for it; an event on the bus starts a run through the trigger
+    # function; published changed, the rule and the schedule change; each tick of the schedule
+    # starts a run; retired, its rule and schedule go.
     triggers = HERE / "permissions" / "permissions-triggers.yaml"
     assert _publish(api, triggers, functions)["status"] == "new"
-    every_two_hours = {
+    runs: set[str] = set()
+    _put_event(stack, "tour.started")
+    assert _next_run(stack, runs)["labels"] == {"trigger": "event"}
+    again = {
         "http": True,
         "events": [{"pattern": {"source": ["tour"], "detail-type": ["tour.again"]}}],
         "schedules": [{"expression": "rate(2 hours)", "input": {"source": "tick"}}],
     }
-    assert _publish(api, triggers, functions, triggers=every_two_hours)["status"] == "changed"
+    assert _publish(api, triggers, functions, triggers=again)["status"] == "changed"
+    _put_event(stack, "tour.started")  # no longer a trigger of it
+    _put_event(stack, "tour.again")
+    assert _next_run(stack, runs)["labels"] == {"trigger": "event"}
     (schedule,) = _schedules_of(stack, "permissions-triggers")
     assert schedule.expression == "rate(2 hours)"
-    runs: set[str] = set()
     for _ in range(2):  # each tick its own run (its time makes the run id)
         assert schedule.next_at is not None
         stack.advance(to=schedule.next_at)
-        ended = stack.wait_for_event(
-            lambda e: (
-                e["detail-type"] == "run.completed"
-                and e["detail"]["workflow"] == "permissions-triggers"
-                and e["detail"]["run_id"] not in runs
-            )
-        )
-        assert ended is not None, "a tick of the published schedule started no run"
-        assert ended["detail"]["status"] == "succeeded", ended
-        runs.add(ended["detail"]["run_id"])
+        assert _next_run(stack, runs)["labels"] == {"trigger": "schedule"}
+    assert stack.wait_idle(30)
+    assert len(runs) == 4, "an event that is no trigger of it any more started a run"
     retired = api.request("DELETE", f"/workflows/permissions-triggers?owner={quote(OWNER)}")
     assert retired.status == 200, retired.text
     assert _schedules_of(stack, "permissions-triggers") == []
-    rules = boto3.client("events").list_rules(EventBusName=BUS, NamePrefix=ENGINE)["Rules"]
-    assert [r["Name"] for r in rules] == [f"{ENGINE}-order-fulfilment-e0"]  # the example's
+    listed = boto3.client("events").list_rules(EventBusName=BUS, NamePrefix=f"{ENGINE}-")
+    assert f"{ENGINE}-order-fulfilment-e0" in [r["Name"] for r in listed["Rules"]]
+    assert not [r for r in listed["Rules"] if "permissions-triggers" in r["Name"]]
 
     # F: the code-first release example: its step functions, an approval, a 10-minute bake.
     with stack.hold():
@@ -311,6 +311,27 @@ def _drive_second(stack: LocalStack, api: Client) -> None:
     run = api.start_run("second-stack-parcels", shipment).body["run_id"]
     detail = finished(stack, api, run)
     assert (detail["run"]["status"], detail["run"]["output"]) == ("succeeded", {"grams": 1000})
+
+
+def _put_event(stack: LocalStack, detail_type: str) -> None:
+    entry = {"EventBusName": BUS, "Source": "tour", "DetailType": detail_type, "Detail": "{}"}
+    assert boto3.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def _next_run(stack: LocalStack, seen: set[str]) -> dict[str, Any]:
+    """The next run of permissions-triggers to end (it must succeed)."""
+    ended = stack.wait_for_event(
+        lambda e: (
+            e["detail-type"] == "run.completed"
+            and e["detail"]["workflow"] == "permissions-triggers"
+            and e["detail"]["run_id"] not in seen
+        )
+    )
+    assert ended is not None, "no run of permissions-triggers started"
+    assert ended["detail"]["status"] == "succeeded", ended
+    seen.add(ended["detail"]["run_id"])
+    run: dict[str, Any] = Client(stack.url).run(ended["detail"]["run_id"])["run"]
+    return run
 
 
 def _schedules_of(stack: LocalStack, workflow: str) -> list[Any]:

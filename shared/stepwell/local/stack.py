@@ -39,7 +39,7 @@ from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
 from stepwell.local import engine, models, resources, state
 from stepwell.local.clock import Activity, StackClock
-from stepwell.local.events import EventBuses, Rule
+from stepwell.local.events import EventBuses, Rule, RuleError
 from stepwell.local.httpapi import HttpApi, Route
 from stepwell.local.intercept import Interceptor, ServiceError, streaming
 from stepwell.local.lambdas import (
@@ -95,6 +95,19 @@ ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
 RUNNER_HANDLER = "stepwell.handlers.runner.handler"
 WORKFLOWS_HANDLER = "stepwell.handlers.workflows.handler"
 PUBLISHER_HANDLER = "stepwell.handlers.publisher.handler"
+
+
+RULE_OPERATIONS = {
+    "PutRule": "put_rule",
+    "PutTargets": "put_targets",
+    "RemoveTargets": "remove_targets",
+    "DeleteRule": "delete_rule",
+    "DescribeRule": "describe_rule",
+    "ListTargetsByRule": "list_targets_by_rule",
+    "ListRules": "list_rules",
+}
+"""EventBridge's rules API, answered by the stack's buses (a published workflow's event
+triggers are rules the engine makes with it)."""
 
 
 def _all_or_none(on: bool) -> ScheduleFilter:
@@ -351,8 +364,9 @@ class LocalStack:
             for name, messages in saved.queues.items():
                 if name in by_name:
                     by_name[name].restore(messages)
-            assert self.schedules is not None
+            assert self.schedules is not None and self.buses is not None
             self.schedules.restore(saved.schedules)
+            self.buses.restore_rules(saved.rules)
 
         self.model = LocalModel.load(self._models_file())
         interceptor = Interceptor(
@@ -366,6 +380,7 @@ class LocalStack:
                 "scheduler.GetSchedule": self._op_get_schedule,
                 "scheduler.DeleteSchedule": self._op_delete_schedule,
                 "eventbridge.PutEvents": self._op_put_events,
+                **{f"eventbridge.{name}": self._op_rules(name) for name in RULE_OPERATIONS},
                 "bedrock-runtime.Converse": self._op_converse,
                 "cloudformation.ListStackResources": self._op_list_stack_resources,
             }
@@ -475,6 +490,7 @@ class LocalStack:
             secrets=secrets,
             queues={queue.name: queue.snapshot() for queue in self.queues.values()},
             schedules=self.schedules.snapshot(),
+            rules=self.buses.rules_made() if self.buses is not None else [],
             invocations=[
                 {"function": spec.name, "payload": payload.decode(), "source": source}
                 for spec, payload, source in pending
@@ -602,7 +618,13 @@ class LocalStack:
             if isinstance(event, RuleSource)
         ]
         self.buses = EventBuses(
-            buses, rules, self._deliver, self.clock, account=ACCOUNT, region=REGION
+            buses,
+            rules,
+            self._deliver,
+            self.clock,
+            account=ACCOUNT,
+            region=REGION,
+            targets=lambda arn: arn in {f.arn for f in self.functions},
         )
         for rule in rules:
             if self.buses.bus_name(rule.source.bus) not in self.buses.buses:
@@ -1130,6 +1152,20 @@ class LocalStack:
             if (folder / models.FILE).is_file():
                 return folder / models.FILE
         return self.project / "statemachines" / models.FILE
+
+    def _op_rules(self, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """An EventBridge rules operation (PutRule ...), answered by the stack's buses."""
+        method = RULE_OPERATIONS[operation]
+
+        def call(params: dict[str, Any]) -> dict[str, Any]:
+            assert self.buses is not None
+            try:
+                answer: dict[str, Any] = getattr(self.buses, method)(params)
+            except RuleError as exc:
+                raise ServiceError(exc.code, str(exc), exc.status) from None
+            return answer
+
+        return call
 
     def _op_put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.buses is not None

@@ -55,6 +55,9 @@ class Snapshot:
     """Queue name -> its messages (see :meth:`stepwell.local.queues.LocalQueue.snapshot`)."""
     schedules: list[dict[str, Any]] = field(default_factory=list)
     """Schedules created through the Scheduler API (the template's are made again from it)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """EventBridge rules made through the API, with their targets (the template's are made
+    again from it)."""
     invocations: list[dict[str, Any]] = field(default_factory=list)
     """Asynchronous invocations accepted and never begun (``function``, ``payload``, ``source``)."""
 
