@@ -46,14 +46,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# template.yaml, offline: cfn-lint, `sam validate --lint`, and cfn-lint again on what the SAM
-# transform makes of it (plain CloudFormation: dependency cycles, the generated roles).
+# Offline, every template a user deploys: the engine alone, this repository's (which nests it),
+# and the two projects `stepwell init` writes (the engine nested; an engine stack's exports
+# imported): cfn-lint, `sam validate --lint`, and cfn-lint again on what the SAM transform makes
+# of each (plain CloudFormation: dependency cycles, the generated roles).
+ENGINE_TEMPLATE := shared/stepwell/stack/template.yaml
 template: $(STAMP) $(SAM_STAMP)
-	$(BIN)/cfn-lint template.yaml
-	$(SAM_OFFLINE) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
-	@mkdir -p build
-	$(SAM_VENV)/bin/python tests/helpers/sam_translate.py template.yaml > build/template.cfn.json
-	$(BIN)/cfn-lint build/template.cfn.json
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	$(BIN)/stepwell init "$$scratch/nested-app" > /dev/null; \
+	$(BIN)/stepwell init "$$scratch/shared-app" --engine-stack stepwell-prod > /dev/null; \
+	for t in $(ENGINE_TEMPLATE) template.yaml "$$scratch/nested-app/template.yaml" \
+			"$$scratch/shared-app/template.yaml"; do \
+		echo "$$t"; \
+		$(BIN)/cfn-lint "$$t"; \
+		$(SAM_OFFLINE) $(SAM_VENV)/bin/sam validate --lint --template-file "$$t"; \
+		$(SAM_VENV)/bin/python tests/helpers/sam_translate.py "$$t" > "$$scratch/translated.json"; \
+		$(BIN)/cfn-lint "$$scratch/translated.json"; \
+	done
 
 # Engine, workloads W1-W5 and their code-first twins (W1c, W2c) through the local stack, storage
 # floor, peers: prints the tables and writes benchmarks/results.json (docs/performance.md

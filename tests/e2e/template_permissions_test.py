@@ -1,36 +1,47 @@
-"""Every AWS call the template's functions make is allowed by their policies, and every action
-their policies grant is needed.
+"""Every AWS call the functions make is allowed by their roles, and every action the roles grant
+is needed.
 
-The calls are not listed by hand: the local stack runs template.yaml's handlers on moto through
-a tour that reaches every function and every kind of work (the API starting runs, making
-approval links and acting on runs; step functions fanning out; the scheduler's timers and
-sweep; the runner's http, agent and notify steps; a trigger; a callback; a child run), and a
-recorder notes each call with the function that made it. Each call is then checked against the
-function's role as the SAM transform generates it (tests/helpers/permissions.py).
+The calls are not listed by hand: the local stack runs template.yaml (the engine nested in it,
+the examples published by their Custom::StepwellWorkflow resources through the engine's
+publisher) through a tour that reaches every function and every kind of work (the API
+publishing and retiring workflows, starting runs, making approval links and acting on runs;
+step functions fanning out; a workflows function describing and replaying workflows; the
+scheduler's timers and sweep; the runner's http, agent and notify steps; a trigger started by a
+published schedule; a callback; a child run), and a recorder notes each call with the function
+that made it. Each call is then checked against the function's role as the SAM transform
+generates it, the engine's stack flattened into the app's (tests/helpers/permissions.py).
+
+A second tour runs a second app stack (permissions/second-stack) on an engine deployed as a
+stack of its own, whose exports it imports: its functions are named nothing like the engine's,
+so the engine may invoke them only because they carry its id (the tag its policy names).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
+import copy
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
 from e2e_helpers import SMALL_ORDER, approval_requested, completed, finished
 
+from stepwell.definition.catalog import load_definitions
+from stepwell.local import engine
 from stepwell.local.client import Client
 from stepwell.local.intercept import Interceptor
 from stepwell.local.stack import LocalStack
-from stepwell.local.template import Physical, Resolver, Template, local_names
+from stepwell.local.template import STACK, Physical, Resolver, local_names
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 ROOT = TESTS.parent
+SECOND = HERE / "permissions" / "second-stack"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
@@ -38,6 +49,7 @@ from helpers.permissions import (  # noqa: E402
     Call,
     CallRecorder,
     Statement,
+    Tags,
     denials,
     function_policies,
     needed,
@@ -45,8 +57,16 @@ from helpers.permissions import (  # noqa: E402
     without_action,
 )
 
-STEP_SECRET = "stepwell-local/tour-token"
-"""A secret an http step reads: named after the stack, as the runner's policy requires."""
+ENGINE = f"{STACK}-Stepwell"
+"""The nested engine's stack: its id (the tag ``stepwell:engine``) and its names' prefix."""
+BUS = f"{ENGINE}-bus"
+STEP_SECRET = f"{ENGINE}/tour-token"
+"""A secret an http step reads: named after the engine's stack, as the runner's policy requires."""
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+"""The tour's virtual start: the examples' published schedules (data-pipeline's, at 06:00) stay
+quiet while it runs."""
+OWNER = "permissions tour"
+"""Who publishes the tour's workflows through the API (and may retire them)."""
 
 
 @dataclass
@@ -54,6 +74,17 @@ class Tour:
     calls: list[Call]
     policies: dict[str, list[Statement]]
     functions: set[str]
+    tags: dict[str, dict[str, str]]
+    """Each function's ARN -> its tags."""
+    arns: dict[str, str]
+    """Each function's logical id -> its ARN."""
+
+    def denials(
+        self, policies: dict[str, list[Statement]] | None = None, tags: Tags | None = None
+    ) -> list[str]:
+        return denials(
+            self.calls, self.policies if policies is None else policies, tags or self.tags
+        )
 
 
 def _converse(params: dict[str, Any]) -> dict[str, Any]:
@@ -66,42 +97,83 @@ def _converse(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tour]:
-    folder = tmp_path_factory.mktemp("workflows")
-    for path in [*(ROOT / "statemachines").glob("*.*"), *(HERE / "permissions").glob("*.yaml")]:
-        shutil.copy(path, folder / path.name)
+def _record(project: Path, drive: Callable[[LocalStack, Client], None], secret: str) -> Tour:
+    """Run ``project``'s template.yaml through ``drive``, recording every call its functions
+    make, and read its functions' policies (``secret``: the signing secret's logical id, whose
+    ARN only the running stack knows)."""
     recorder = CallRecorder()
     bedrock = Interceptor({"bedrock-runtime.Converse": _converse})
     with (
         recorder.recording(),
         LocalStack(
-            ROOT,
+            project,
             virtual_time=True,
-            schedules=False,  # the sweep is invoked below, once, at a known moment
+            start_time=START,
+            schedules=False,  # the sweep is invoked once, at a known moment
             # Every payload over 64 bytes goes to the bucket, so every function reads and
             # writes payloads.
-            environment={"STEPWELL_WORKFLOWS": str(folder), "STEPWELL_PAYLOAD_THRESHOLD": "64"},
+            environment={"STEPWELL_PAYLOAD_THRESHOLD": "64"},
         ) as stack,
     ):
         bedrock.install()
         try:
-            secrets = boto3.client("secretsmanager")
-            secrets.create_secret(Name=STEP_SECRET, SecretString="tour-secret-value")
-            _drive(stack, Client(stack.url))
+            drive(stack, Client(stack.url))
             assert stack.wait_idle(30)
-            template = Template.load(ROOT / "template.yaml")
-            signing = secrets.describe_secret(SecretId="stepwell-local-SigningSecret")["ARN"]
+            template = engine.load(project / "template.yaml")
+            arn = boto3.client("secretsmanager").describe_secret(SecretId=f"{STACK}-{secret}")
             physical = local_names(
-                template, overrides={"SigningSecret": Physical(signing, {"Id": signing})}
+                template, overrides={secret: Physical(arn["ARN"], {"Id": arn["ARN"]})}
             )
-            policies = function_policies(translated(), Resolver(template, physical))
-            yield Tour(list(recorder.calls), policies, {f.logical_id for f in stack.functions})
+            policies = function_policies(
+                translated(project / "template.yaml"), Resolver(template, physical)
+            )
+            return Tour(
+                list(recorder.calls),
+                policies,
+                {f.logical_id for f in stack.functions},
+                {f.arn: dict(f.tags) for f in stack.functions},
+                {f.logical_id: f.arn for f in stack.functions},
+            )
         finally:
             bedrock.uninstall()
 
 
+@pytest.fixture(scope="module")
+def tour() -> Tour:
+    return _record(ROOT, _drive, "StepwellSigningSecret")
+
+
+@pytest.fixture(scope="module")
+def second(tour: Tour) -> Tour:
+    """After the first tour (one local stack at a time in a process)."""
+    return _record(SECOND, _drive_second, "StepwellEngineSigningSecret")
+
+
+def _publish(api: Client, path: Path, functions: dict[str, str], **changes: Any) -> dict[str, Any]:
+    """``PUT /workflows/{name}`` of a workflow file, as ``stepwell publish`` sends it (with
+    ``changes`` to its JSON form)."""
+    ((workflow, _),) = load_definitions([path])
+    definition = {**workflow.model_dump(mode="json"), **copy.deepcopy(changes)}
+    reply = api.request(
+        "PUT",
+        f"/workflows/{workflow.name}",
+        json_body={"definition": definition, "owner": OWNER, "functions": functions},
+    )
+    assert reply.status == 200, reply.text
+    answer: dict[str, Any] = reply.body
+    return answer
+
+
 def _drive(stack: LocalStack, api: Client) -> None:
+    boto3.client("secretsmanager").create_secret(Name=STEP_SECRET, SecretString="tour-secret")
+    # The tour's own workflows, published through the API as `stepwell publish` does, bound to
+    # the app stack's functions by logical id (as the publisher binds a stack's).
+    nested = engine.load(ROOT / "template.yaml").nested
+    functions = {f.logical_id: f.arn for f in stack.functions if f.logical_id not in nested}
+    for name in ("permissions-tour", "permissions-failing"):
+        answer = _publish(api, HERE / "permissions" / f"{name}.yaml", functions)
+        assert answer["status"] == "new", answer
+
     # A: started over HTTP; its first step is an approval, so the API function makes the links.
     with stack.hold():
         started = api.request(
@@ -168,25 +240,40 @@ def _drive(stack: LocalStack, api: Client) -> None:
     assert api.post(f"/runs/{run_d}/steps/validate/retry", {}).status == 200
     assert stack.run_until(lambda: len(_ends(stack, run_d)) >= 2, 30)
 
-    # E: an order placed on the bus starts a run through the trigger.
-    events = boto3.client("events")
-    events.put_events(
-        Entries=[
-            {
-                "EventBusName": "stepwell-local-bus",
-                "Source": "shop",
-                "DetailType": "order.placed",
-                "Detail": json.dumps(SMALL_ORDER),
-            }
-        ]
-    )
-    ended = stack.wait_for_event(
-        lambda e: (
-            e["detail-type"] == "run.completed"
-            and e["detail"].get("workflow") == "order-fulfilment"
-        )
-    )
-    assert ended is not None and ended["detail"]["status"] == "succeeded", ended
+    # E: a workflow with an event trigger and a schedule, published through the API: the engine
+    # makes a rule and a schedule for it; an event on the bus starts a run through the trigger
+    # function; published changed, the rule and the schedule change; each tick of the schedule
+    # starts a run; retired, its rule and schedule go. Virtual time moves only when the tour
+    # advances it, so the schedule ticks only then.
+    with stack.hold():
+        triggers = HERE / "permissions" / "permissions-triggers.yaml"
+        assert _publish(api, triggers, functions)["status"] == "new"
+        runs: set[str] = set()
+        _put_event(stack, "tour.started")
+        assert _next_run(stack, runs)["labels"] == {"trigger": "event"}
+        again = {
+            "http": True,
+            "events": [{"pattern": {"source": ["tour"], "detail-type": ["tour.again"]}}],
+            "schedules": [{"expression": "rate(2 hours)", "input": {"source": "tick"}}],
+        }
+        assert _publish(api, triggers, functions, triggers=again)["status"] == "changed"
+        _put_event(stack, "tour.started")  # no longer a trigger of it
+        _put_event(stack, "tour.again")
+        assert _next_run(stack, runs)["labels"] == {"trigger": "event"}
+        (schedule,) = _schedules_of(stack, "permissions-triggers")
+        assert schedule.expression == "rate(2 hours)"
+        for _ in range(2):  # each tick its own run (its time makes the run id)
+            assert schedule.next_at is not None
+            stack.advance(to=schedule.next_at)
+            assert _next_run(stack, runs)["labels"] == {"trigger": "schedule"}
+        assert stack.wait_idle(30)
+        assert len(runs) == 4, "an event that is no trigger of it any more started a run"
+    retired = api.request("DELETE", f"/workflows/permissions-triggers?owner={quote(OWNER)}")
+    assert retired.status == 200, retired.text
+    assert _schedules_of(stack, "permissions-triggers") == []
+    listed = boto3.client("events").list_rules(EventBusName=BUS, NamePrefix=f"{ENGINE}-")
+    assert f"{ENGINE}-order-fulfilment-e0" in [r["Name"] for r in listed["Rules"]]
+    assert not [r for r in listed["Rules"] if "permissions-triggers" in r["Name"]]
 
     # F: the code-first release example: its step functions, an approval, a 10-minute bake.
     with stack.hold():
@@ -208,9 +295,50 @@ def _drive(stack: LocalStack, api: Client) -> None:
 
     # The minute's sweep over the due index (its schedule is off in this stack).
     answer = boto3.client("lambda").invoke(
-        FunctionName="stepwell-local-scheduler", Payload=b'{"sweep": true}'
+        FunctionName=f"{ENGINE}-scheduler", Payload=b'{"sweep": true}'
     )
     assert "FunctionError" not in answer, answer["Payload"].read()
+
+
+def _drive_second(stack: LocalStack, api: Client) -> None:
+    """The second stack's workflows, published by its own Custom::StepwellWorkflow resources:
+    a YAML one and a code-first one its Workflows function replays, both running its step
+    function."""
+    published = {"second-stack-parcel", "second-stack-parcels"}
+    assert published <= set(stack.workflows()), stack.warnings
+    run = api.start_run("second-stack-parcel", {"id": "p-1", "items": 2}).body["run_id"]
+    detail = finished(stack, api, run)
+    assert detail["run"]["status"] == "succeeded", detail["run"]
+    shipment = {"parcels": [{"id": "a"}, {"id": "b", "items": 3}]}
+    run = api.start_run("second-stack-parcels", shipment).body["run_id"]
+    detail = finished(stack, api, run)
+    assert (detail["run"]["status"], detail["run"]["output"]) == ("succeeded", {"grams": 1000})
+
+
+def _put_event(stack: LocalStack, detail_type: str) -> None:
+    entry = {"EventBusName": BUS, "Source": "tour", "DetailType": detail_type, "Detail": "{}"}
+    assert boto3.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def _next_run(stack: LocalStack, seen: set[str]) -> dict[str, Any]:
+    """The next run of permissions-triggers to end (it must succeed)."""
+    ended = stack.wait_for_event(
+        lambda e: (
+            e["detail-type"] == "run.completed"
+            and e["detail"]["workflow"] == "permissions-triggers"
+            and e["detail"]["run_id"] not in seen
+        )
+    )
+    assert ended is not None, "no run of permissions-triggers started"
+    assert ended["detail"]["status"] == "succeeded", ended
+    seen.add(ended["detail"]["run_id"])
+    run: dict[str, Any] = Client(stack.url).run(ended["detail"]["run_id"])["run"]
+    return run
+
+
+def _schedules_of(stack: LocalStack, workflow: str) -> list[Any]:
+    assert stack.schedules is not None
+    return [s for s in stack.schedules.all() if s.name.startswith(f"{ENGINE}-{workflow}-s")]
 
 
 def _waiting_callback(stack: LocalStack, run_id: str) -> dict[str, Any]:
@@ -229,14 +357,15 @@ def _ends(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
 # -- the checks -------------------------------------------------------------------------------
 
 
-def test_every_call_a_function_makes_is_allowed_by_its_policies(tour: Tour) -> None:
-    assert denials(tour.calls, tour.policies) == []
+def test_every_call_a_function_makes_is_allowed_by_its_policies(tour: Tour, second: Tour) -> None:
+    assert tour.denials() == []
+    assert second.denials() == []
 
 
 def test_the_tour_reaches_every_function_and_every_kind_of_call(tour: Tour) -> None:
     callers = {call.function for call in tour.calls}
     assert callers == tour.functions, f"never made an AWS call: {tour.functions - callers}"
-    made = {action for call in tour.calls for action, _ in needed(call)}
+    made = {need.action for call in tour.calls for need in needed(call)}
     for action in (
         "dynamodb:Query",
         "s3:PutObject",
@@ -244,16 +373,33 @@ def test_the_tour_reaches_every_function_and_every_kind_of_call(tour: Tour) -> N
         "lambda:InvokeFunction",
         "sqs:SendMessage",
         "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:ListSchedules",
+        "scheduler:DeleteSchedule",
         "iam:PassRole",
         "events:PutEvents",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:ListRules",
+        "events:RemoveTargets",
+        "events:DeleteRule",
+        "cloudformation:ListStackResources",
         "secretsmanager:GetSecretValue",
         "bedrock:InvokeModel",
     ):
         assert action in made, f"the tour made no call needing {action}"
+    # The publisher asks the app's workflows function to describe each file, and waits.
+    assert any(
+        call.function == "StepwellPublisherFunction"
+        and call.operation == "Invoke"
+        and call.params.get("InvocationType") == "RequestResponse"
+        and str(call.params["FunctionName"]).startswith(tour.arns["ExampleWorkflowsFunction"])
+        for call in tour.calls
+    )
 
 
 ERROR_PATHS = {
-    ("ApiFunctionRole/ApiFunctionRolePolicy1/ReleaseTokens", "dynamodb:DeleteItem"): (
+    ("StepwellApiFunctionRole/ApiFunctionRolePolicy2/ReleaseTokens", "dynamodb:DeleteItem"): (
         "claims.DynamoUsedTokens.release and Powertools' idempotency record, on failure only"
     ),
 }
@@ -282,20 +428,78 @@ def test_every_action_the_policies_grant_is_needed(tour: Tour) -> None:
                     continue
                 seen.add((statement.where, action))
                 checked += 1
-                if not denials(tour.calls, without_action(policies, statement.where, action)):
+                if not tour.denials(without_action(policies, statement.where, action)):
                     unneeded.append((statement.where, action))
     assert checked >= 10
-    assert sorted(unneeded) == sorted(ERROR_PATHS), "granted but never needed by the tour"
+    assert sorted(unneeded) == sorted(ERROR_PATHS), f"granted but never needed: {unneeded}"
 
 
 def test_dropping_a_policy_denies_the_calls_it_allowed(tour: Tour) -> None:
-    runner = [s for s in tour.policies["RunnerFunction"] if "bedrock:InvokeModel" not in s.actions]
-    found = denials(tour.calls, {**tour.policies, "RunnerFunction": runner})
+    runner = [
+        s for s in tour.policies["StepwellRunnerFunction"] if "bedrock:InvokeModel" not in s.actions
+    ]
+    found = tour.denials({**tour.policies, "StepwellRunnerFunction": runner})
     assert found and all("bedrock:InvokeModel" in line for line in found), found
     assert found[0].startswith(
-        "RunnerFunction: bedrock:InvokeModel on arn:aws:bedrock:us-east-1::foundation-model/"
+        "StepwellRunnerFunction: bedrock:InvokeModel on "
+        "arn:aws:bedrock:us-east-1::foundation-model/"
     )
-    api = [s for s in tour.policies["ApiFunction"] if not s.where.startswith("OrchestratorPolicy")]
-    found = denials(tour.calls, {**tour.policies, "ApiFunction": api})
-    assert any(line.startswith("ApiFunction: dynamodb:PutItem") for line in found), found
-    assert any(line.startswith("ApiFunction: iam:PassRole") for line in found), found
+    api = [
+        s
+        for s in tour.policies["StepwellApiFunction"]
+        if not s.where.startswith("StepwellOrchestratorPolicy")
+    ]
+    found = tour.denials({**tour.policies, "StepwellApiFunction": api})
+    assert any(line.startswith("StepwellApiFunction: dynamodb:PutItem") for line in found), found
+    assert any(line.startswith("StepwellApiFunction: iam:PassRole") for line in found), found
+
+
+def _app_functions(tour: Tour, engine_prefix: str) -> dict[str, str]:
+    return {k: v for k, v in tour.arns.items() if not k.startswith(engine_prefix)}
+
+
+@pytest.mark.parametrize("which", ["nested", "second stack"])
+def test_the_engine_invokes_an_app_s_functions_only_by_their_tag(
+    which: str, tour: Tour, second: Tour
+) -> None:
+    """An app's step and workflows functions have names of their app's stack, which the
+    engine's policy does not name: invoking them (from the engine's functions, or from a step
+    function advancing its run) is allowed by the tag ``stepwell:engine`` they carry, with the
+    engine's id, and by nothing else."""
+    found, prefix = (tour, "Stepwell") if which == "nested" else (second, "StepwellEngine")
+    apps = tuple(arn for logical_id, arn in found.arns.items() if not logical_id.startswith(prefix))
+    assert len(apps) >= 2
+    invoked = {
+        need.resource
+        for call in found.calls
+        for need in needed(call)
+        if need.action == "lambda:InvokeFunction" and need.resource.startswith(apps)
+    }
+    assert invoked
+    for tag in ({}, {"stepwell:engine": "another-engine"}):
+        tags = {
+            arn: {**{k: v for k, v in own.items() if k != "stepwell:engine"}, **tag}
+            if arn in apps
+            else own
+            for arn, own in found.tags.items()
+        }
+        lines = found.denials(tags=tags)
+        assert all(" lambda:InvokeFunction on " in line for line in lines), lines
+        assert {line.split(" on ")[1].split(" ")[0] for line in lines} == invoked
+
+
+def test_a_function_of_a_second_stack_runs_on_the_engine_s_exports(second: Tour) -> None:
+    """The second stack imports the engine stack's exports: its functions' roles take the
+    engine's StepFunctionPolicyArn (its OrchestratorPolicy), the publisher binds its workflows
+    to its own functions (listing its stack), and every function of it made calls."""
+    assert {"Workflows", "WeighParcelFunction"} <= {call.function for call in second.calls}
+    for function in ("Workflows", "WeighParcelFunction"):
+        managed = {s.where.split("/")[0] for s in second.policies[function]}
+        assert "StepwellEngineOrchestratorPolicy" in managed, function
+    listed = [
+        call
+        for call in second.calls
+        if call.function == "StepwellEnginePublisherFunction"
+        and call.operation == "ListStackResources"
+    ]
+    assert listed, "the publisher never listed the second stack's functions"

@@ -27,7 +27,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.publishing import Workflows, bind
+from stepwell.runtime.publishing import Workflows, bind, named_functions
 from stepwell.runtime.wiring import Runtime
 from stepwell.store.port import Store
 
@@ -225,13 +225,14 @@ TEST_RUNNER = "arn:aws:lambda:us-east-1:123456789012:function:test-workflows"
 
 
 def publish(workflows: Workflows, definitions: Any, owner: str = "tests") -> None:
-    """Publish definitions as a test's own: each task step's function bound to itself (the
-    recording invoker sees the name the step gives), code-first ones with a test runner."""
+    """Publish definitions as a test's own: each function a task step or a compensation names
+    bound to itself (the recording invoker sees the name the step gives), code-first ones with
+    a test runner."""
     for definition in definitions:
         names = {
-            step.function: step.function
-            for step in definition.steps.values()
-            if getattr(step, "function", None) and not str(step.function).startswith("arn:")
+            function: function
+            for _, function in named_functions(definition)
+            if not function.startswith("arn:")
         }
         runner = TEST_RUNNER if definition.code is not None else None
         workflows.publish(bind(definition, names, runner), owner, "tests")

@@ -1,38 +1,57 @@
-"""What template.yaml lets each function do, what the functions did, and the check of one
+"""What a template lets each function do, what the functions did, and the check of one
 against the other.
 
 * :func:`translated` is the template after the SAM transform (``sam_translate.py``, run by the
   SAM CLI's own Python), where every function has its generated role with SAM's policy
-  templates expanded.
+  templates expanded, and with its engine: the nested application's template (or the engine
+  an app imports with ``!ImportValue``) is translated too and flattened into it as the local
+  stack flattens it (:mod:`stepwell.local.nested`), so the engine's functions and the app's are
+  in one document with the local stack's names.
 * :func:`function_policies` gives each function's statements, intrinsics resolved to the names
   of the local stack (the same names its calls use).
 * :class:`CallRecorder` records the AWS calls made while a function of the local stack runs,
-  and :func:`needed` turns one call into the IAM actions and resource ARNs it needs.
+  and :func:`needed` turns one call into the IAM actions, resource ARNs and condition keys it
+  needs.
 * :func:`denials` checks the calls against the statements.
 
 Only the function's own calls are checked: AWS managed policies SAM attaches by ARN (logs,
 X-Ray, the SQS poller) serve the Lambda service, not the code, and count for nothing here.
-IAM condition keys are not evaluated.
+Conditions are evaluated as IAM does, with the keys a request carries here: the target
+function's tags (``aws:ResourceTag/<key>``, for ``lambda:InvokeFunction``) and the service a
+role is passed to (``iam:PassedToService``); a key the request does not carry makes the
+condition false, as in IAM. Only the ``StringEquals`` operator is known: a policy with another
+fails the check until it is evaluated here too.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import botocore.client
 
-from stepwell.local import lambdas
-from stepwell.local.template import ACCOUNT, PARTITION, REGION, Resolver
+from stepwell.local import engine, lambdas, nested
+from stepwell.local.template import (
+    ACCOUNT,
+    PARTITION,
+    REGION,
+    STACK,
+    Resolver,
+    pseudo_parameters,
+)
+from stepwell.store.tables import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
@@ -44,34 +63,103 @@ TRANSLATE = Path(__file__).with_name("sam_translate.py")
 
 @cache
 def translated(template: Path = ROOT / "template.yaml", **parameters: str) -> dict[str, Any]:
-    """The template as CloudFormation gets it from ``sam deploy``."""
+    """The template as CloudFormation deploys it from ``sam deploy``, with its engine flattened
+    into it under the local stack's names (``Stepwell`` + ``ApiFunction`` ->
+    ``StepwellApiFunction``): a role's ``!GetAtt Stepwell.Outputs.StepFunctionPolicyArn``
+    becomes ``{"Ref": "StepwellOrchestratorPolicy"}``."""
+    document = translated_stack(template, **parameters)
+    stack = engine.imported_stack(document)
+    if stack is not None:
+        document = engine.with_engine(document, stack)
+    flat = nested.load(
+        template,
+        stack=STACK,
+        pseudo=pseudo_parameters(STACK),
+        parameters=parameters,
+        document=_with_translated_applications(document, template),
+    )
+    return flat.document
+
+
+def translated_stack(template: Path, **parameters: str) -> dict[str, Any]:
+    """One stack's template after the SAM transform: a nested application is one
+    ``AWS::CloudFormation::Stack`` of it, as CloudFormation orders the stack's resources."""
+    return copy.deepcopy(_sam(template, tuple(sorted(parameters.items()))))
+
+
+@cache
+def _sam(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     if not SAM_PYTHON.exists():
         raise RuntimeError(
             f"{SAM_PYTHON} is missing: `make template` creates the SAM CLI's virtualenv"
         )
     done = subprocess.run(
-        [str(SAM_PYTHON), str(TRANSLATE), str(template)]
-        + [f"{k}={v}" for k, v in parameters.items()],
+        [str(SAM_PYTHON), str(TRANSLATE), str(template)] + [f"{k}={v}" for k, v in parameters],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"the SAM transform failed:\n{done.stderr}")
+        raise RuntimeError(f"the SAM transform of {template} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
+_TRANSLATIONS = tempfile.TemporaryDirectory(prefix="stepwell-sam-")
+"""Nested templates after the SAM transform, for :mod:`stepwell.local.nested` to read."""
+
+
+@cache
+def _translated_file(template: Path) -> Path:
+    """``template`` after the SAM transform, written as JSON (its own applications pointing at
+    their translations in turn)."""
+    document = _with_translated_applications(translated_stack(template), template)
+    digest = hashlib.sha256(str(template.resolve()).encode()).hexdigest()[:16]
+    path = Path(_TRANSLATIONS.name) / f"{digest}.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _with_translated_applications(document: dict[str, Any], template: Path) -> dict[str, Any]:
+    """Each nested application of ``document`` (``template`` translated) as a nested stack whose
+    TemplateURL is its template's translation. An application whose template is no file of the
+    project (a URL, an application of the Serverless Application Repository) is the installed
+    engine's, as the local stack runs it."""
+    source = load_template(template).get("Resources") or {}
+    resources = dict(document.get("Resources") or {})
+    for logical_id, resource in resources.items():
+        if resource.get("Type") not in nested.APPLICATION_TYPES:
+            continue
+        props = dict(resource.get("Properties") or {})
+        original = (source.get(logical_id) or {}).get("Properties") or props
+        location = original.get("Location", original.get("TemplateURL"))
+        path = (
+            template.parent / location
+            if isinstance(location, str) and "://" not in location
+            else engine.ENGINE_TEMPLATE
+        )
+        props.pop("Location", None)
+        props["TemplateURL"] = str(_translated_file(path.resolve()))
+        resources[logical_id] = {
+            **resource,
+            "Type": "AWS::CloudFormation::Stack",
+            "Properties": props,
+        }
+    return {**document, "Resources": resources}
+
+
 @dataclass(frozen=True)
 class Statement:
-    """One Allow or Deny statement, resolved (conditions kept, not evaluated)."""
+    """One Allow or Deny statement, resolved."""
 
     effect: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     where: str
     """The policy it comes from (``ApiFunctionRole/ApiFunctionRolePolicy1``)."""
+    conditions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Its ``Condition``: operator -> condition key -> the values it accepts."""
 
 
 def function_policies(cfn: Mapping[str, Any], resolver: Resolver) -> dict[str, list[Statement]]:
@@ -113,12 +201,17 @@ def _statements(document: Mapping[str, Any], where: str) -> list[Statement]:
     found = []
     for index, statement in enumerate(raw if isinstance(raw, list) else [raw]):
         sid = statement.get("Sid") or str(index)
+        conditions = {
+            str(operator): {str(key): tuple(_list(values)) for key, values in keys.items()}
+            for operator, keys in (statement.get("Condition") or {}).items()
+        }
         found.append(
             Statement(
                 str(statement.get("Effect")),
                 tuple(_list(statement.get("Action"))),
                 tuple(_list(statement.get("Resource"))),
                 f"{where}/{sid}",
+                conditions,
             )
         )
     return found
@@ -140,18 +233,51 @@ def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(body, re.IGNORECASE if ignore_case else 0)
 
 
-def matches(statement: Statement, action: str, resource: str) -> bool:
-    """The statement names the action and the resource."""
-    return any(_pattern(a, True).fullmatch(action) for a in statement.actions) and any(
-        _pattern(r, False).fullmatch(resource) for r in statement.resources
+@dataclass(frozen=True)
+class Need:
+    """What a call needs of IAM: an action on a resource, with the condition keys its request
+    carries."""
+
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    """Condition key -> its value in the request (``iam:PassedToService`` ...)."""
+
+
+OPERATORS = ("StringEquals",)
+"""The condition operators evaluated here."""
+
+
+def matches(statement: Statement, need: Need) -> bool:
+    """The statement names the action and the resource, and its conditions hold."""
+    return (
+        any(_pattern(a, True).fullmatch(need.action) for a in statement.actions)
+        and any(_pattern(r, False).fullmatch(need.resource) for r in statement.resources)
+        and conditions_hold(statement, need.context)
     )
 
 
-def allowed(statements: list[Statement], action: str, resource: str) -> bool:
-    """An Allow names it and no Deny does."""
-    if any(s.effect == "Deny" and matches(s, action, resource) for s in statements):
+def conditions_hold(statement: Statement, context: Mapping[str, str]) -> bool:
+    """IAM's rule: every condition holds; a key the request does not carry holds for none.
+    (Condition keys are case-insensitive, their values here are not.)"""
+    carried = {key.lower(): value for key, value in context.items()}
+    for operator, keys in statement.conditions.items():
+        if operator not in OPERATORS:
+            raise AssertionError(
+                f"{statement.where}: the condition operator {operator} is not evaluated by "
+                "tests/helpers/permissions.py: add it there"
+            )
+        for key, values in keys.items():
+            if carried.get(key.lower()) not in values:
+                return False
+    return True
+
+
+def allowed(statements: list[Statement], need: Need) -> bool:
+    """An Allow grants it and no Deny refuses it."""
+    if any(s.effect == "Deny" and matches(s, need) for s in statements):
         return False
-    return any(s.effect == "Allow" and matches(s, action, resource) for s in statements)
+    return any(s.effect == "Allow" and matches(s, need) for s in statements)
 
 
 @dataclass(frozen=True)
@@ -168,56 +294,92 @@ class Call:
         return f"{self.function}: {self.service}:{self.operation}"
 
 
-def needed(call: Call) -> list[tuple[str, str]]:
-    """The (IAM action, resource ARN) pairs ``call`` needs."""
+Tags = Mapping[str, Mapping[str, str]]
+"""A function's unqualified ARN -> its tags (what ``aws:ResourceTag/<key>`` reads)."""
+
+
+def needed(call: Call, tags: Tags | None = None) -> list[Need]:
+    """What ``call`` needs of IAM; ``tags`` are the functions' tags."""
     service, operation, params = call.service, call.operation, call.params
     arn = _Arns()
     if service == "dynamodb":
-        return _dynamodb(operation, params, arn)
+        return [Need(action, where) for action, where in _dynamodb(operation, params, arn)]
     if service == "s3":
         bucket, key = params.get("Bucket", ""), params.get("Key")
         action = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket"}.get(
             operation, operation
         )
         where = f"arn:{PARTITION}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
-        return [(f"s3:{action}", where)]
+        return [Need(f"s3:{action}", where)]
     if service == "sqs":
         action = {"SendMessageBatch": "SendMessage"}.get(operation, operation)
         name = str(params.get("QueueUrl", "")).rstrip("/").rsplit("/", 1)[-1]
-        return [(f"sqs:{action}", arn.of("sqs", name))]
+        return [Need(f"sqs:{action}", arn.of("sqs", name))]
     if service == "lambda":
+        # Invoke and InvokeAsync, whatever the InvocationType (a publisher's RequestResponse
+        # describe, an engine's Event dispatch): the function, version or alias named.
         action = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"}.get(
             operation, operation
         )
-        return [(f"lambda:{action}", arn.function(str(params.get("FunctionName", ""))))]
+        function = arn.function(str(params.get("FunctionName", "")), params.get("Qualifier"))
+        own = (tags or {}).get(_unqualified(function)) or {}
+        context = {f"aws:ResourceTag/{key}": value for key, value in own.items()}
+        return [Need(f"lambda:{action}", function, context)]
     if service == "events":
-        return [
-            (f"events:{operation}", arn.bus(str(entry.get("EventBusName") or "default")))
-            for entry in params.get("Entries") or []
-        ]
+        return _events(operation, params, arn)
     if service == "scheduler":
+        if operation == "ListSchedules":
+            return [Need("scheduler:ListSchedules", "*")]  # no resource-level permission
         group = params.get("GroupName") or "default"
-        pairs = [
-            (f"scheduler:{operation}", arn.of("scheduler", f"schedule/{group}/{params['Name']}"))
+        needs = [
+            Need(
+                f"scheduler:{operation}", arn.of("scheduler", f"schedule/{group}/{params['Name']}")
+            )
         ]
         role = (params.get("Target") or {}).get("RoleArn")
         if role:
-            pairs.append(("iam:PassRole", str(role)))
-        return pairs
+            needs.append(
+                Need("iam:PassRole", str(role), {"iam:PassedToService": "scheduler.amazonaws.com"})
+            )
+        return needs
+    if service == "cloudformation":
+        stack = str(params.get("StackName", ""))
+        where = stack if stack.startswith("arn:") else arn.of("cloudformation", f"stack/{stack}/*")
+        return [Need(f"cloudformation:{operation}", where)]
     if service == "secretsmanager":
         secret = str(params.get("SecretId", ""))
-        return [(f"secretsmanager:{operation}", arn.secret(secret))]
+        return [Need(f"secretsmanager:{operation}", arn.secret(secret))]
     if service == "bedrock":
-        action = {"Converse": "InvokeModel", "ConverseStream": "InvokeModelWithResponseStream"}
+        actions = {"Converse": "InvokeModel", "ConverseStream": "InvokeModelWithResponseStream"}
         model = str(params.get("modelId", ""))
         where = (
             model
             if model.startswith("arn:")
             else f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/{model}"
         )
-        return [(f"bedrock:{action.get(operation, operation)}", where)]
+        return [Need(f"bedrock:{actions.get(operation, operation)}", where)]
     # A service this mapping does not know: it needs an explicit entry above.
-    return [(f"{service}:{operation}", f"(no resource mapping for {service}:{operation})")]
+    return [Need(f"{service}:{operation}", f"(no resource mapping for {service}:{operation})")]
+
+
+def _events(operation: str, params: Mapping[str, Any], arn: _Arns) -> list[Need]:
+    """EventBridge: events go on a bus; rules are named on theirs (``rule/<bus>/<name>``, or
+    ``rule/<name>`` on the default bus); ListRules takes no resource (IAM's ``*``)."""
+    if operation == "PutEvents":
+        return [
+            Need("events:PutEvents", arn.bus(str(entry.get("EventBusName") or "default")))
+            for entry in params.get("Entries") or []
+        ]
+    if operation == "ListRules":
+        return [Need("events:ListRules", "*")]
+    bus = str(params.get("EventBusName") or "default").rsplit("event-bus/", 1)[-1]
+    name = str(params.get("Rule") or params.get("Name") or "")
+    rule = f"rule/{name}" if bus == "default" else f"rule/{bus}/{name}"
+    return [Need(f"events:{operation}", arn.of("events", rule))]
+
+
+def _unqualified(function: str) -> str:
+    return ":".join(function.split(":")[:7])
 
 
 def _dynamodb(operation: str, params: Mapping[str, Any], arn: _Arns) -> list[tuple[str, str]]:
@@ -257,10 +419,11 @@ class _Arns:
     def table(self, name: str) -> str:
         return name if name.startswith("arn:") else self.of("dynamodb", f"table/{name}")
 
-    def function(self, name: str) -> str:
-        if name.startswith("arn:"):
-            return ":".join(name.split(":")[:7])  # without a qualifier
-        return self.of("lambda", f"function:{name}")
+    def function(self, name: str, qualifier: Any = None) -> str:
+        """What IAM authorises an invocation on: the function's ARN, with the version or alias
+        the call names (``name:7``, or its Qualifier)."""
+        found = name if name.startswith("arn:") else self.of("lambda", f"function:{name}")
+        return f"{found}:{qualifier}" if qualifier else found
 
     def bus(self, name: str) -> str:
         return name if name.startswith("arn:") else self.of("events", f"event-bus/{name}")
@@ -269,18 +432,22 @@ class _Arns:
         return name if name.startswith("arn:") else self.of("secretsmanager", f"secret:{name}")
 
 
-def denials(calls: list[Call], policies: Mapping[str, list[Statement]]) -> list[str]:
-    """What the functions did that their policies do not allow, one line each (sorted)."""
+def denials(
+    calls: list[Call], policies: Mapping[str, list[Statement]], tags: Tags | None = None
+) -> list[str]:
+    """What the functions did that their policies do not allow, one line each (sorted);
+    ``tags`` are the functions' tags (what an invocation's ``aws:ResourceTag`` reads)."""
     found = set()
     for call in calls:
         statements = policies.get(call.function)
         if statements is None:
             found.add(f"{call}: a function the template does not have")
             continue
-        for action, resource in needed(call):
-            if not allowed(statements, action, resource):
+        for need in needed(call, tags):
+            if not allowed(statements, need):
                 found.add(
-                    f"{call.function}: {action} on {resource} ({call.service}:{call.operation})"
+                    f"{call.function}: {need.action} on {need.resource} "
+                    f"({call.service}:{call.operation})"
                 )
     return sorted(found)
 
@@ -290,15 +457,15 @@ def without_action(
 ) -> dict[str, list[Statement]]:
     """``policies`` with ``action`` taken out of the statement ``where`` (for every function
     that has it: a managed policy is shared)."""
-    changed: dict[str, list[Statement]] = {}
-    for function, statements in policies.items():
-        changed[function] = [
-            Statement(s.effect, tuple(a for a in s.actions if a != action), s.resources, s.where)
+    return {
+        function: [
+            replace(s, actions=tuple(a for a in s.actions if a != action))
             if s.where == where
             else s
             for s in statements
         ]
-    return changed
+        for function, statements in policies.items()
+    }
 
 
 # -- recording calls ------------------------------------------------------------------------

@@ -304,10 +304,31 @@ def test_the_parent_s_references_to_outputs_become_their_values(template: Templa
     assert variables["BUS_BY_SUB"] == {"Ref": "EngineBus"}
 
 
-def test_the_repository_s_template_loads_as_it_is(tmp_path: Path) -> None:
-    template = Template.load(ROOT / "template.yaml")
-    assert template.document == load_template(ROOT / "template.yaml")
+def test_a_template_without_applications_loads_as_it_is() -> None:
+    engine = ROOT / "shared" / "stepwell" / "stack" / "template.yaml"
+    template = Template.load(engine)
+    assert template.document == load_template(engine)
     assert template.nested == frozenset()
+
+
+def test_the_repository_s_template_nests_the_engine_by_path() -> None:
+    """Its app part as it is written, the engine's resources prefixed, their own Globals
+    merged already and the app's Globals for the app's functions alone."""
+    raw = load_template(ROOT / "template.yaml")
+    template = Template.load(ROOT / "template.yaml")
+    own = set(raw["Resources"]) - {"Stepwell"}
+    assert set(template.resources) - template.nested == own
+    # !GetAtt Stepwell.Outputs.StepFunctionPolicyArn is the engine's managed policy
+    charge = template.resources["ChargeCardFunction"]["Properties"]
+    assert charge == {
+        **raw["Resources"]["ChargeCardFunction"]["Properties"],
+        "Policies": [{"Ref": "StepwellOrchestratorPolicy"}],
+    }
+    assert "StepwellRunnerFunction" in template.nested
+    runner = template.properties("StepwellRunnerFunction")
+    assert runner["Layers"] == [{"Ref": "StepwellStepwellLayer"}]  # the engine's Globals
+    assert "STEPWELL_ENGINE" not in runner["Environment"]["Variables"]  # not the app's
+    assert template.properties("ChargeCardFunction")["Layers"] == [{"Ref": "StepwellStepwellLayer"}]
 
 
 # -- through the local stack's pipeline -------------------------------------------------------

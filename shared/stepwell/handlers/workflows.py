@@ -15,4 +15,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A describe request from the publisher, or one replay of a code-first run."""
     if describing.is_request(event):
         return describing.answer(event, current().code.folder)
-    return runner.handler(event, context)
+    answer: dict[str, Any] = runner.handler(event, context)
+    return answer

@@ -34,7 +34,7 @@ def load(path: Path, parameters: Mapping[str, str] | None = None) -> Template:
     document = read(path)
     stack = imported_stack(document)
     if stack is not None:
-        document = _with_engine(document, stack)
+        document = with_engine(document, stack)
     return Template.load(
         path, stack=STACK, parameters=parameters, remote=_engine, document=document
     )
@@ -70,7 +70,10 @@ def _imports(node: Any) -> list[str]:
     return []
 
 
-def _with_engine(document: dict[str, Any], stack: str) -> dict[str, Any]:
+def with_engine(document: dict[str, Any], stack: str) -> dict[str, Any]:
+    """``document`` (an app that imports engine stack ``stack``'s exports) with the installed
+    engine nested in it as :data:`IMPORTED`, each import of ``stack``'s exports replaced by that
+    output."""
     prefix = f"{stack}-"
 
     def swap(node: Any) -> Any:

@@ -26,7 +26,7 @@ from stepwell.definition.catalog import load_definitions, newest, with_example_i
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.runtime.custom_resource import RESOURCE_TYPE, names_of
-from stepwell.runtime.publishing import PublishRefused, Workflows, bind
+from stepwell.runtime.publishing import PublishRefused, Workflows, bind, named_functions
 
 RESPONSE_PATH = "/_local/cloudformation/"
 """Where the publisher's answers arrive (``PUT <RESPONSE_PATH><request id>``)."""
@@ -168,11 +168,11 @@ def publish_folder(
             )
             continue
         for workflow in described:
+            runs = {function for _, function in named_functions(workflow)}
             named = {
                 k: v
                 for k, v in functions.items()
-                if any(getattr(s, "function", None) == k for s in workflow.steps.values())
-                or (workflow.code is not None and not v.endswith(f":{k}"))
+                if k in runs or (workflow.code is not None and not v.endswith(f":{k}"))
             }
             bound = bind(workflow, named, runner if workflow.code is not None else None)
             try:

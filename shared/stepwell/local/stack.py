@@ -553,13 +553,15 @@ class LocalStack:
     # -- building ----------------------------------------------------------------------------
     def _localize(self, spec: FunctionSpec, endpoints: Mapping[str, str]) -> FunctionSpec:
         """The function's environment as it runs here: API URLs on 127.0.0.1, ``/opt/...``
-        paths in the layers' folders, the stack's overrides on top."""
+        paths in the layers' folders, its code's folder as Lambda says it (a workflows
+        function reads its workflow files there), the stack's overrides on top."""
         environment: dict[str, str] = {}
         for key, value in spec.environment.items():
             text = value
             for endpoint, local in endpoints.items():
                 text = text.replace(endpoint, local)
             environment[key] = _opt_path(text, spec.layers)
+        environment["LAMBDA_TASK_ROOT"] = str(spec.code_uri)
         environment.update(self.environment)
         return replace(spec, environment=environment)
 

@@ -147,6 +147,9 @@ class FunctionSpec:
     on_failure: str | None = None
     """``EventInvokeConfig.DestinationConfig.OnFailure.Destination``: where Lambda reports an
     asynchronous invocation that failed for good (an event bus or queue ARN)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The function's tags, resolved (``stepwell:engine`` names the engine that may invoke it:
+    its policies grant ``lambda:InvokeFunction`` on that tag)."""
 
 
 @dataclass(frozen=True)
@@ -703,7 +706,20 @@ def _function(
         events=tuple(_events(logical_id, props.get("Events") or {}, physical)),
         async_retries=retries,
         on_failure=None if on_failure is None else str(on_failure),
+        tags=_tags(props.get("Tags"), where),
     )
+
+
+def _tags(value: Any, where: str) -> dict[str, str]:
+    """Tags as SAM writes them (a mapping) or as ``AWS::Lambda::Function`` does (a list of
+    ``{Key, Value}``)."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(t, dict) and "Key" in t for t in value):
+        return {str(t["Key"]): _text(t.get("Value", "")) for t in value}
+    raise TemplateError(f"{where}: Tags must be a mapping of key to value")
 
 
 def _inline_folder(code: str) -> Path:

@@ -28,10 +28,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepwell.definition.models import TaskStep, Workflow
+from stepwell.definition.models import Workflow
 from stepwell.runtime.describing import DescribeFailed, read
 from stepwell.runtime.describing import request as describe_request
-from stepwell.runtime.publishing import Published, PublishRefused, Workflows, bind
+from stepwell.runtime.publishing import (
+    Published,
+    PublishRefused,
+    Workflows,
+    bind,
+    named_functions,
+)
 
 RESOURCE_TYPE = "Custom::StepwellWorkflow"
 PHYSICAL_PREFIX = "stepwell-workflow:"
@@ -146,10 +152,11 @@ def _properties(raw: Any) -> _Properties:
 
 
 def _bound(workflow: Workflow, functions: Mapping[str, str], code: str) -> Workflow:
-    """A YAML workflow keeps the functions its steps name; a code-first workflow (or a Step
-    Functions machine) names them as it runs, so it keeps them all, and ``code`` replays it."""
+    """A YAML workflow keeps the functions its steps and their compensations name; a code-first
+    workflow (or a Step Functions machine) names them as it runs, so it keeps them all, and
+    ``code`` replays it."""
     if workflow.code is None:
-        named = {step.function for step in workflow.steps.values() if isinstance(step, TaskStep)}
+        named = {function for _, function in named_functions(workflow)}
         return bind(workflow, {k: v for k, v in functions.items() if k in named}, None)
     # By logical id: a name that is its ARN's own needs no entry to be invoked by that name.
     return bind(workflow, {k: v for k, v in functions.items() if not v.endswith(f":{k}")}, code)

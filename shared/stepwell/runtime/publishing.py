@@ -63,18 +63,27 @@ def bind(workflow: Workflow, functions: Mapping[str, str] | None, runner: str | 
     return Workflow.model_validate(body)
 
 
+def named_functions(workflow: Workflow) -> list[tuple[str, str]]:
+    """``(what names it, function)`` for every function a YAML workflow runs: its task steps'
+    and their compensations' (``step 'charge' names``, ``step 'charge' is undone by``)."""
+    named: list[tuple[str, str]] = []
+    for key, step in workflow.steps.items():
+        if isinstance(step, TaskStep) and step.function:
+            named.append((f"step '{key}' names", step.function))
+        if step.undo is not None:
+            named.append((f"step '{key}' is undone by", step.undo.function))
+    return named
+
+
 def unbound_functions(workflow: Workflow) -> list[str]:
-    """Task steps of a YAML workflow whose function its ``functions`` map does not give (an ARN
-    needs no entry: it names a plain Lambda), as "step 'x' names 'F'" lines."""
+    """Functions of a YAML workflow's steps and compensations that its ``functions`` map does
+    not give (an ARN needs no entry: it names a plain Lambda), as "step 'x' names 'F'" lines."""
     if workflow.code is not None:
         return []  # a code-first workflow names its functions as it runs
     return [
-        f"step '{key}' names {step.function!r}"
-        for key, step in workflow.steps.items()
-        if isinstance(step, TaskStep)
-        and step.function
-        and not step.function.startswith("arn:")
-        and step.function not in workflow.functions
+        f"{where} {function!r}"
+        for where, function in named_functions(workflow)
+        if not function.startswith("arn:") and function not in workflow.functions
     ]
 
 
