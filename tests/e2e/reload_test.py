@@ -117,7 +117,7 @@ def test_a_changed_template_says_to_restart(
         on_template_change=notes.append,
     ) as stack:
         write(template, template.read_text() + "\n")
-        assert stack.run_until(lambda: bool(notes), 10)
+        assert stack.run_until(lambda: bool(notes), 60)
     assert notes == [
         f"{template.name} changed: restart to pick up its functions and resources "
         "(workflow files are read again as they change)"

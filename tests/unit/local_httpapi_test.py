@@ -325,6 +325,14 @@ def test_a_state_changing_request_must_be_json(served: Served, headers: dict[str
     assert served.calls == []
 
 
+def test_put_and_delete_need_no_content_type(served: Served) -> None:
+    """A page of another site cannot send them without a preflight, which is never granted."""
+    own = {"host": f"127.0.0.1:{served.port}"}
+    for method in ("PUT", "DELETE"):
+        status, body = served.request(method, "/workflows/w", own, b"")
+        assert status != 415, (method, body)
+
+
 def test_json_the_dashboards_header_aws_calls_and_approval_forms_go_through(
     served: Served,
 ) -> None:

@@ -282,7 +282,6 @@ def _refused(status: int, error: str, message: str) -> HttpResponse:
 
 ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 """The methods an HTTP API routes (``ANY`` stands for these); any other is API Gateway's 404."""
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDLE_TIMEOUT_S = 30.0
 """A connection that sends nothing for this long (an unfinished request, an idle keep-alive)
 is closed, so it holds no thread."""
@@ -297,7 +296,9 @@ def refusal(method: str, path: str, headers: Any, bound: str, port: int) -> Http
             "misdirected request: this server answers for 127.0.0.1, localhost and its own "
             "address only",
         )
-    if method not in STATE_CHANGING or path.startswith(("/approvals/", "/_local/cloudformation/")):
+    # Only a POST can come from a page of another site without a CORS preflight (which is
+    # never granted): PUT, PATCH and DELETE need no more than the Host check.
+    if method != "POST" or path.startswith(("/approvals/", "/_local/cloudformation/")):
         # An approval link's token, and a custom resource's answer to its one unguessable
         # request id, are their authorisation (CloudFormation's answer has no content type).
         return None

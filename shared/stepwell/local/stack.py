@@ -105,6 +105,7 @@ ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
 RUNNER_HANDLER = "stepwell.handlers.runner.handler"
 WORKFLOWS_HANDLER = "stepwell.handlers.workflows.handler"
 PUBLISHER_HANDLER = "stepwell.handlers.publisher.handler"
+TRIGGER_HANDLER = "stepwell.handlers.trigger.handler"
 
 
 def _all_or_none(on: bool) -> ScheduleFilter:
@@ -1030,12 +1031,15 @@ class LocalStack:
         self._deliver(arn, payload.encode(), f"schedule {schedule.name}")
 
     def _runs_schedule(self, schedule: Schedule, arn: str) -> bool:
-        """Whether the stack's schedule filter lets a schedule made at run time fire (a
-        published workflow's trigger is one): judged as a template's schedule would be."""
+        """Whether a schedule made at run time fires: a published workflow's trigger (one
+        that invokes the engine's trigger function) obeys the stack's schedule filter, as a
+        template's schedule would; any other fires."""
         try:
             spec = self._function(arn)
         except UnknownFunction:
             return True  # the delivery says what is wrong
+        if spec.handler != TRIGGER_HANDLER:
+            return True
         source = ScheduleSource(
             name=schedule.name,
             kind="ScheduleV2",
