@@ -81,6 +81,11 @@ class DynamoFaults:
         with self._lock:
             self._next.setdefault((operation, when), []).append(make)
 
+    def clear(self) -> None:
+        """Forget the faults queued by :meth:`next` that did not happen yet."""
+        with self._lock:
+            self._next.clear()
+
     def _pick(self, operation: str, when: str, rate: float) -> Make | None:
         with self._lock:
             queued = self._next.get((operation, when))

@@ -176,12 +176,15 @@ def test_a_retry_with_the_same_idempotency_key_after_an_error_starts_no_second_r
     faults = DynamoFaults()
     for client in world.store.clients:
         faults.attach(client)
-    # The run is written; reading it back for the answer fails, so the client sees an error.
-    faults.next("GetItem", internal)
+    # The run is written; reading anything back fails for a while (each time it is sent), so
+    # the client sees an error.
+    for _ in range(100):
+        faults.next("GetItem", internal)
     failed = world.post(
         "/workflows/simple/runs", {"input": {"n": 1}}, headers={"Idempotency-Key": "k-retry"}
     )
     assert failed.status >= 500
+    faults.clear()  # DynamoDB answers again
     again = world.post(
         "/workflows/simple/runs", {"input": {"n": 1}}, headers={"Idempotency-Key": "k-retry"}
     )

@@ -27,7 +27,7 @@ from stepwell.runtime.timers import sweep
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.faults import TRIES
-from stepwell.store.port import Conflict
+from stepwell.store.port import Conflict, WriteInDoubt
 
 
 def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
@@ -63,6 +63,99 @@ def test_a_run_that_cannot_be_created_is_an_error_not_a_started_run(store: Dynam
     with pytest.raises(Conflict):
         world.start("order-fulfilment", ORDER, run_id="r-busy")
     assert store.get_run("r-busy") is None
+
+
+# -- commands owed by a committed decision, when DynamoDB's answer was lost ------------------
+
+
+def lost_answers(faults: DynamoFaults, operation: str, times: int = 1) -> None:
+    """The next ``times`` ``operation`` calls that take effect lose their answers."""
+    for _ in range(times):
+        faults.next(operation, internal, when="after")
+
+
+def answerless(faults: DynamoFaults, operation: str) -> None:
+    """The next ``operation`` call takes effect and loses its answer, and so does every sending
+    of it again (none reaches DynamoDB): the store cannot tell whether it was applied."""
+
+    def make(name: str) -> Exception:
+        for _ in range(TRIES - 1):
+            faults.next(operation, internal)
+        return internal(name)
+
+    faults.next(operation, make, when="after")
+
+
+def counted_dispatches(world: InProcessWorld) -> Counter[tuple[str, str, int]]:
+    """Every attempt the orchestrator dispatches from now on, counted."""
+    dispatched: Counter[tuple[str, str, int]] = Counter()
+    real_dispatch = world.dispatch
+
+    def dispatch(command: DispatchAttempt) -> None:
+        dispatched[(command.run_id, command.key, command.attempt)] += 1
+        real_dispatch(command)
+
+    world.dispatch = dispatch  # type: ignore[method-assign]
+    world.orchestrator.ports.invoker = world  # the wrapped dispatch
+    return dispatched
+
+
+def timeline_types(store: DynamoStore, run_id: str) -> list[str]:
+    return [e.type for e in store.timeline(run_id, limit=10_000).items]
+
+
+def test_a_start_whose_answer_was_lost_dispatches_its_first_step(store: DynamoStore) -> None:
+    world = world_on(store, "order-fulfilment")
+    lost_answers(faulty(store), "TransactWriteItems")  # the run is written; the answer is lost
+    run_id = world.start("order-fulfilment", ORDER, run_id="r-lost-start")
+    assert [(c.key, c.attempt) for c in world.dispatched] == [("validate", 1)]
+    world.run_until_idle()
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert "attempt_lost" not in timeline_types(store, run_id)
+
+
+def test_writes_of_steps_whose_answers_were_lost_still_carry_out_what_they_owe(
+    store: DynamoStore,
+) -> None:
+    world = world_on(store, "order-fulfilment")
+    dispatched = counted_dispatches(world)
+    run_id = world.start("order-fulfilment", ORDER, run_id="r-lost-steps")
+    faults = faulty(store)
+    lost_answers(faults, "UpdateItem", times=16)  # writes of one step, counts, replay wakes
+    world.run_until_idle()
+    assert faults.injected["UpdateItem after"] == 16
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert "attempt_lost" not in timeline_types(store, run_id)  # nothing left to a lease
+    assert len(dispatched) == 7 and set(dispatched.values()) == {1}
+
+
+def test_a_start_left_in_doubt_is_carried_out_when_the_client_retries(store: DynamoStore) -> None:
+    world = world_on(store, "order-fulfilment")
+    answerless(faulty(store), "TransactWriteItems")
+    with pytest.raises(WriteInDoubt):
+        world.start("order-fulfilment", ORDER, run_id="r-doubt-start")
+    assert store.get_run("r-doubt-start") is not None and not world.dispatched
+    # The client sends its request again: the run is there, and its first step goes out.
+    assert world.start("order-fulfilment", ORDER, run_id="r-doubt-start") == "r-doubt-start"
+    assert [(c.key, c.attempt) for c in world.dispatched] == [("validate", 1)]
+
+
+def test_a_step_write_left_in_doubt_is_carried_out_by_the_next_call(store: DynamoStore) -> None:
+    world = world_on(store, "order-fulfilment")
+    run_id = world.start("order-fulfilment", ORDER, run_id="r-doubt-step")
+    (validate,) = list(world.dispatched)
+    world.dispatched.clear()
+    result = StepSucceeded("validate", 1, {"total": 1130.0}, token=validate.token)
+    answerless(faulty(store), "UpdateItem")
+    with pytest.raises(WriteInDoubt):
+        world.orchestrator.handle(run_id, result)
+    assert not world.dispatched
+    # The result path sends the result again: its end is written (a duplicate now), and what
+    # it owed (reserve's start, its first items) is carried out.
+    world.orchestrator.handle(run_id, result)
+    assert sorted(c.key for c in world.dispatched) == [f"reserve[{i}]" for i in range(3)]
 
 
 # -- 3. an approval link's single use under a lost answer --------------------------------------

@@ -3,23 +3,31 @@
 This is the one loop every entry point shares (the scheduler, the runner's result path, the API,
 the local stack). Follow-ups that concern other runs (a child run to start, a parent to notify)
 or more work on the same run (Continue) go through a local queue, never recursion.
+
+Every command a committed decision owes is carried out: one that fails does not stop the others
+and is tried again (a few rounds within the call, then at the start of this process's next
+call, which the failed call's error makes its caller send); a write whose outcome DynamoDB left
+in doubt is looked up at the next call, and its decision's commands carried out if it landed
+(or its event decided again if it did not). Only a dying process leaves them to the watches.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, fanout, rerun
 from stepwell.engine.commands import (
+    OUTBOX_KINDS,
     CancelChildRun,
     Command,
     ContinueRun,
@@ -56,9 +64,15 @@ from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
-from stepwell.store.port import Conflict, RunNotFound, Store
+from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
+
+log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 100
+COMMAND_ROUNDS = 3
+"""Rounds of carrying out the commands that failed, within one call (0.05 s, then 0.1 s apart)."""
+MAX_OWED_CALLS = 3
+"""Calls of this process a failing command is carried into before the watches are left it."""
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
@@ -90,6 +104,44 @@ class Ports:
     approvals: Approvals
 
 
+@dataclass
+class _Batch:
+    """The outbox entries one decision's commands carry, and those carried out so far."""
+
+    run_id: str
+    delivered: list[str] = field(default_factory=list)
+    cleared: bool = False
+
+
+@dataclass(frozen=True)
+class _Again:
+    """Decide again what a write left in doubt was for (it did not land)."""
+
+    call: Callable[[], object]
+
+
+@dataclass
+class _Owed:
+    """A command to carry out (``entry``: its outbox entry, cleared once it is carried out)."""
+
+    run_id: str
+    command: Command | OutboxDelivered | _Again
+    entry: str | None = None
+    batch: _Batch | None = None
+    calls: int = 0
+    """Calls of this process whose drain it failed in."""
+
+
+@dataclass
+class _Doubt:
+    """A decision whose write DynamoDB left in doubt, and what to do if it did not land."""
+
+    run_id: str
+    mark: Mark
+    decision: Decision
+    again: Callable[[], object]
+
+
 class Orchestrator:
     """Starts runs and applies events to them."""
 
@@ -108,7 +160,11 @@ class Orchestrator:
         self.metrics: Metrics = metrics if metrics is not None else NoMetrics()
         self._latest = workflows
         self._new_id = new_id
-        self._queue: deque[tuple[str, Any]] = deque()
+        self._queue: deque[_Owed] = deque()
+        self._owed: list[_Owed] = []
+        """Commands that failed in an earlier call of this process: carried out first."""
+        self._doubts: list[_Doubt] = []
+        """Decisions whose write was left in doubt: looked up first."""
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
         self._draining = False
@@ -148,6 +204,7 @@ class Orchestrator:
         continued_from: str | None = None,
     ) -> str:
         """Start a run; returns its id. Starting an existing id again changes nothing."""
+        self._catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
         decision = core.start_run(
@@ -163,6 +220,21 @@ class Orchestrator:
         )
         try:
             self.store.create(decision)
+        except WriteInDoubt as doubt:
+
+            def again() -> None:
+                self.start(
+                    workflow,
+                    input,
+                    run_id,
+                    parent=parent,
+                    dry_run=dry_run,
+                    labels=labels,
+                    continued_from=continued_from,
+                )
+
+            self._doubts.append(_Doubt(run_id, doubt.mark, decision, again))
+            raise
         except Conflict:
             if self.store.get_run(run_id) is None:
                 raise  # not created, and not there: the caller gets the error and retries
@@ -193,6 +265,7 @@ class Orchestrator:
     ) -> str:
         """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs;
         it pins ``definition`` (by default the version the run started with)."""
+        self._catch_up()
         original = self.store.get_run(run_id)
         if original is None:
             raise RunNotFound(run_id)
@@ -217,6 +290,7 @@ class Orchestrator:
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run; None when nothing changed. Events of one step alone (see
         :func:`alone`) are written on that step; the others commit on the run."""
+        self._catch_up()
         if alone(event):
             run = self._known_run(run_id)
             if run is None:
@@ -287,6 +361,9 @@ class Orchestrator:
                 state = None
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
+            except WriteInDoubt as doubt:
+                self._in_doubt(run.id, doubt, decision, event)
+                raise
             key = decision.single_step
             written = decision.steps[key].copy()
             written.rev += 1
@@ -329,6 +406,9 @@ class Orchestrator:
                 return None
             try:
                 self.store.commit(decision, state.run.seq)
+            except WriteInDoubt as doubt:
+                self._in_doubt(run_id, doubt, decision, event)
+                raise
             except Conflict:
                 # Another invocation changed the run: back off a little (full jitter, capped at
                 # 50 ms) and decide again on what it wrote.
@@ -353,6 +433,13 @@ class Orchestrator:
             except NeedsRecords as need:
                 self.store.load_more(state, need.keys)
 
+    def _in_doubt(self, run_id: str, doubt: WriteInDoubt, decision: Decision, event: Event) -> None:
+        """Keep a decision whose write was left in doubt, to be looked up at the next call."""
+        self._warm.pop(run_id, None)
+        self._doubts.append(
+            _Doubt(run_id, doubt.mark, decision, lambda: self.handle(run_id, event))
+        )
+
     # -- commands ----------------------------------------------------------------------
     def _committed(self, run_id: str, decision: Decision) -> None:
         """A decision is written: count it, then carry out its commands."""
@@ -361,39 +448,133 @@ class Orchestrator:
         self._act(run_id, decision.commands, decision.outbox_sent)
 
     def _act(self, run_id: str, commands: list[Command], outbox: list[str] | None = None) -> None:
+        """Queue a committed decision's commands, then the clearing of the outbox entries that
+        carry some of them (in order), and carry them out unless a drain is under way (a
+        follow-up's commands join the queue being carried out)."""
+        entries = deque(outbox or [])
+        batch = _Batch(run_id) if entries else None
         for command in commands:
-            self._queue.append((run_id, command))
-        if outbox:
-            # Queued after the commands: cleared only once they were all carried out.
-            self._queue.append((run_id, OutboxDelivered(tuple(outbox))))
-        if self._draining:
+            entry = entries.popleft() if entries and command.kind in OUTBOX_KINDS else None
+            self._queue.append(_Owed(run_id, command, entry, batch))
+        if batch is not None:
+            self._queue.append(_Owed(run_id, OutboxDelivered(()), batch=batch))
+        if not self._draining:
+            self._drain()
+
+    def _catch_up(self) -> None:
+        """At the start of a call: what earlier calls of this process left owed is carried out
+        first (an error then keeps it owed, and this call goes on)."""
+        if self._draining or not (self._owed or self._doubts):
             return
-        self._draining = True
+        owed, self._owed = self._owed, []
+        self._queue.extend(owed)
         try:
-            while self._queue:
-                origin, command = self._queue.popleft()
-                self._do(origin, command)
-        except BaseException:
-            # What is left is not carried out: above all not the outbox's clearing, so the
-            # sweep sends again what this invocation did not (a retry of this invocation, in
-            # the same container, must not find the leftovers and clear it).
-            self._queue.clear()
-            raise
+            self._drain()
+        except Exception:
+            log.warning("commands owed by earlier calls failed again; kept for the next call")
+
+    def _drain(self) -> None:
+        """Carry out the queue. A command that fails does not stop the others: it is tried
+        again after them (``COMMAND_ROUNDS`` rounds), then kept owed for the next call of this
+        process, and its error raised (the caller sends its event again, or answers an error
+        and is called again). A count is never sent twice (its add may have counted): the
+        fan-out's watch recounts one that failed."""
+        self._draining = True
+        failed: list[tuple[_Owed, Exception]] = []
+        try:
+            for rounds in range(COMMAND_ROUNDS):
+                self._settle_doubts()
+                while self._queue:
+                    owed = self._queue.popleft()
+                    try:
+                        self._carry_out(owed)
+                    except Exception as exc:
+                        if isinstance(owed.command, CountItem):
+                            counted = owed.command
+                            log.warning(
+                                "the count of %s[%d] of run %s was lost (%s): its fan-out's "
+                                "watch recounts it",
+                                counted.parent_key,
+                                counted.index,
+                                owed.run_id,
+                                exc,
+                            )
+                        elif not isinstance(exc, WriteInDoubt):  # (a doubt is kept as one)
+                            failed.append((owed, exc))
+                if not (failed or self._doubts) or rounds == COMMAND_ROUNDS - 1:
+                    break
+                time.sleep(0.05 * 2**rounds)
+                self._queue.extend(owed for owed, _ in failed)
+                failed.clear()
         finally:
             self._draining = False
             self._warm.clear()  # what follow-ups were decided on is only good for them
+        if failed:
+            self._keep_owed([owed for owed, _ in failed])
+            raise failed[0][1]
 
-    def _do(self, run_id: str, command: Command | OutboxDelivered) -> None:
+    def _keep_owed(self, owed: list[_Owed]) -> None:
+        """Keep commands for the next call; one that failed through ``MAX_OWED_CALLS`` calls
+        is left to the watches (a command failing for good must not fail every call)."""
+        for one in owed:
+            one.calls += 1
+            if one.calls < MAX_OWED_CALLS:
+                self._owed.append(one)
+            else:
+                log.error("gave up carrying out %s; the run's watch will find it", one)
+
+    def _settle_doubts(self) -> None:
+        """Look up the writes left in doubt: the commands of those that landed are carried
+        out; the events of those that did not are decided again."""
+        doubts, self._doubts = self._doubts, []
+        for index, doubt in enumerate(doubts):
+            try:
+                landed = self.store.landed(doubt.mark)
+            except Exception:
+                self._doubts.extend(doubts[index:])  # DynamoDB still does not answer
+                return
+            if landed:
+                self._committed(doubt.run_id, doubt.decision)
+            else:
+                self._queue.append(_Owed(doubt.run_id, _Again(doubt.again)))
+
+    def _carry_out(self, owed: _Owed) -> None:
+        command = owed.command
+        if isinstance(command, _Again):
+            command.call()
+            return
+        batch = owed.batch
+        if isinstance(command, OutboxDelivered):
+            ids = tuple(batch.delivered) if batch is not None else command.ids
+            if batch is not None:
+                batch.cleared = True
+            if ids:
+                self.handle(owed.run_id, OutboxDelivered(ids))
+            return
+        self._do(owed.run_id, command)
+        if owed.entry is not None and batch is not None:
+            batch.delivered.append(owed.entry)
+            if batch.cleared:  # carried out in a later round: its own clearing follows
+                late = _Batch(owed.run_id, [owed.entry])
+                self._queue.append(_Owed(owed.run_id, OutboxDelivered(()), batch=late))
+
+    def _do(self, run_id: str, command: Command) -> None:
         match command:
-            case OutboxDelivered():
-                self.handle(run_id, command)
             case DispatchAttempt():
                 try:
                     self.ports.invoker.dispatch(command)
                 except Exception as exc:
-                    self.handle(
-                        run_id, StepFailed(command.key, command.attempt, "DispatchFailed", str(exc))
+                    # Never sent again as it is (an invoke whose answer was lost may have
+                    # queued it): the attempt did not start, and the engine sends a new one.
+                    failed = StepFailed(
+                        command.key,
+                        command.attempt,
+                        "DispatchFailed",
+                        str(exc),
+                        token=command.token,
+                        started=False,
                     )
+                    self._queue.append(_Owed(run_id, FollowUp(run_id, failed)))
             case ScheduleTimer():
                 self.ports.timers.schedule(command)
             case EmitEvent():

@@ -395,12 +395,18 @@ class DynamoStore:
         """Count a for_each child's end on its parent: one UpdateItem of atomic adds (one more
         ended child, one more slot, the child's usage; ``counted_at`` set) on the condition
         that the parent still runs, returning the parent as it is after the update (None when
-        the condition failed: the fan-out is over). Mirrors engine.fanout.counted."""
+        the condition failed: the fan-out is over). Mirrors engine.fanout.counted.
+
+        An add is never sent twice (one whose answer was lost may have counted): after a fault
+        the parent is read, and if it still carries this count's mark, that is the parent after
+        it; otherwise the error is raised, and the fan-out's watch recounts."""
         step = self.m.step
+        mine = _write_id()
         actions = [
             (step.children_succeeded if count.succeeded else step.children_failed).add(1),
             step.next_child.add(1),
             step.counted_at.set(codec.encode_time(now)),
+            step.wid.set(mine),
         ]
         if count.cost_usd:
             actions.append(step.cost_usd.add(count.cost_usd))
@@ -420,24 +426,37 @@ class DynamoStore:
                 )
                 break
             except UpdateError as exc:
-                # Not sent again on a fault: an add whose answer was lost may have counted, and
-                # counting twice is worse than the fan-out's watch recounting it.
                 code = faults.error_code(exc)
                 if code == CONDITION_FAILED:
                     return None
-                if code != "TransactionConflictException":
-                    raise
-                _backoff(attempt)  # a transaction on the parent holds it for a moment
+                if code == "TransactionConflictException":
+                    _backoff(attempt)  # a transaction on the parent holds it for a moment
+                    continue
+                if faults.retryable(exc):
+                    after = self._counted(run_id, count.parent_key, mine)
+                    if after is not None:
+                        return after
+                raise
         else:
             raise Conflict(f"run {run_id}: {count.parent_key} stayed busy in transactions")
-        # The counters decide what follows: the parent's payloads (a ctx.for_each's input is
-        # its items) are not decoded for each count.
-        counters = {
-            name: value
-            for name, value in data["Attributes"].items()
-            if name not in codec.STEP_PAYLOADS
-        }
-        return self._step_from(counters)
+        return self._counters_of(data["Attributes"])
+
+    def _counted(self, run_id: str, key: str, mine: str) -> StepState | None:
+        """The parent as a count whose answer was lost left it, if it still carries its mark."""
+        found = self._retried(
+            lambda: self.m.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": codec.run_pk(run_id)}, "sk": {"S": codec.step_sk(key)}},
+                ConsistentRead=True,
+            ),
+            f"step {key} of run {run_id}",
+        ).get("Item")
+        return self._counters_of(found) if _marked(found, mine) else None
+
+    def _counters_of(self, raw: dict[str, Any]) -> StepState:
+        """A parent's counters decide what follows a count: its payloads (a ctx.for_each's
+        input is its items) are not decoded for each count."""
+        return self._step_from({k: v for k, v in raw.items() if k not in codec.STEP_PAYLOADS})
 
     def wake_replay(self, run_id: str, attempt: int) -> bool:
         """One UpdateItem of the run's own step: SET ``wake``, ADD ``rev`` 1, on the condition
