@@ -165,3 +165,33 @@ def test_an_attempt_whose_invoke_failed_is_sent_again_without_using_a_retry() ->
     types = [e.type for e in world.store.timeline(run_id, limit=100).items]
     assert types.count("attempt_lost") == 2 and "step_retrying" not in types
 
+
+def test_a_step_whose_function_could_not_start_is_sent_again_without_using_a_retry() -> None:
+    import json
+
+    from stepwell.runtime.envelope import StepEnvelope
+    from stepwell.runtime.results import record_lost_invocation
+
+    definition = workflow({"a": task(retry={"max_attempts": 1})}, name="once")
+    world = InProcessWorld({"once": definition}, {"fn": lambda value, ctx: {"ok": True}})
+    run_id = world.start("once", {})
+    (first,) = list(world.dispatched)
+    world.dispatched.clear()
+    # Lambda's on-failure record: the function's module could not be imported.
+    record_lost_invocation(
+        world.orchestrator,
+        {
+            "requestPayload": json.loads(StepEnvelope.from_dispatch(first).to_payload()),
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {
+                "errorType": "Runtime.ImportModuleError",
+                "errorMessage": "Unable to import module 'app': No module named 'stripe'",
+            },
+        },
+    )
+    world.run_until_idle()
+    run = world.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded", run.error if run else None
+    (step,) = world.store.steps(run_id)
+    assert (step.attempt, step.lost_attempts) == (2, 1)
