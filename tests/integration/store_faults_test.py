@@ -44,7 +44,7 @@ def world_on(store: DynamoStore, name: str) -> InProcessWorld:
     return world
 
 
-# -- 1. a TransactionConflict while creating a run ---------------------------------------------
+# -- a TransactionConflict while creating a run -------------------------------------------------
 
 
 def test_a_transaction_conflict_while_creating_a_run_does_not_lose_it(store: DynamoStore) -> None:
@@ -158,7 +158,7 @@ def test_a_step_write_left_in_doubt_is_carried_out_by_the_next_call(store: Dynam
     assert sorted(c.key for c in world.dispatched) == [f"reserve[{i}]" for i in range(3)]
 
 
-# -- 3. an approval link's single use under a lost answer --------------------------------------
+# -- a callback token's single use under a lost answer --------------------------------------
 
 
 def test_a_claim_whose_answer_was_lost_is_still_this_requests(store: DynamoStore) -> None:
@@ -183,7 +183,7 @@ def test_a_claim_that_fails_after_it_was_written_does_not_burn_the_link(
     assert claim_once(tokens, Use("n-burn", 1_900_000_000, "approval", "r-1", "approve"))
 
 
-# -- 5. one unreadable shard of the due index ---------------------------------------------------
+# -- one unreadable shard of the due index -----------------------------------------------------
 
 
 def test_a_due_index_shard_that_fails_does_not_hide_the_others(store: DynamoStore) -> None:

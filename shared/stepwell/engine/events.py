@@ -71,6 +71,9 @@ class ApprovalDecided:
     approver: str = "anonymous"
     comment: str | None = None
     operator: bool = False
+    link: str | None = None
+    """The signed link that decided (an id of it): a link decides once, which its decision on
+    the step's record shows (a repeated or concurrent use of it is ignored)."""
     kind: Literal["approval_decided"] = "approval_decided"
 
 
