@@ -331,3 +331,22 @@ def sign(
         approver=approver,
     )
     return signing.sign(claims, world.keys)
+
+
+def test_a_click_rides_out_dynamodb_faults_within_its_request(world: ApiWorld) -> None:
+    from helpers.faults import DynamoFaults, internal, throttled
+
+    run_id = waiting_for_approval(world)
+    token = links(world, run_id)["alice@example.com"]["approve"]
+    faults = DynamoFaults()
+    for client in world.store.clients:
+        faults.attach(client)
+    faults.next("GetItem", throttled)  # reading the run
+    faults.next("BatchGetItem", internal)  # reading the step
+    for write in ("UpdateItem", "TransactWriteItems"):
+        faults.next(write, internal, when="after")  # the decision is written; its answer lost
+    response = decide(world, token)
+    assert response.status == 200, response.text
+    assert sum(faults.injected.values()) >= 3
+    (recorded,) = world.step(run_id, "approve").decisions
+    assert recorded["approver"] == "alice@example.com"
