@@ -1,7 +1,7 @@
 """DynamoDB faults injected into botocore clients: a call that fails before it takes effect (the
 request is never sent), or after (it took effect and its answer is lost), as DynamoDB and the
-network do: throttling, internal errors, dropped connections, transactions cancelled for a
-conflict or throttling.
+network do: throttling, internal errors, dropped connections, read timeouts, transactions
+cancelled for a conflict or throttling.
 
     faults = DynamoFaults(seed=7, before=0.05, after=0.05)
     faults.attach(client)            # every call of that client may now fail
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 Make = Callable[[str], Exception]
 
@@ -39,6 +39,11 @@ def dropped(operation: str) -> Exception:
     return EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
 
+def read_timeout(operation: str) -> Exception:
+    """The answer did not come in time (botocore's read timeout: it carries no error code)."""
+    return ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
 def conflict(operation: str = "TransactWriteItems", items: int = 2) -> Exception:
     """A transaction cancelled because another request held one of its items."""
     return ClientError(
@@ -54,7 +59,7 @@ def conflict(operation: str = "TransactWriteItems", items: int = 2) -> Exception
     )
 
 
-ERRORS: tuple[Make, ...] = (throttled, internal, dropped)
+ERRORS: tuple[Make, ...] = (throttled, internal, dropped, read_timeout)
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
 

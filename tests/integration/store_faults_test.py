@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from helpers import ORDER, ORDER_FILES, order_world
-from helpers.faults import DynamoFaults, conflict, internal
+from helpers.faults import DynamoFaults, conflict, internal, read_timeout
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import ApprovalDecided, Event, StepFailed, StepSucceeded
@@ -156,6 +156,25 @@ def test_a_step_write_left_in_doubt_is_carried_out_by_the_next_call(store: Dynam
     # it owed (reserve's start, its first items) is carried out.
     world.orchestrator.handle(run_id, result)
     assert sorted(c.key for c in world.dispatched) == [f"reserve[{i}]" for i in range(3)]
+
+
+# -- a read timeout -----------------------------------------------------------------------------
+
+
+def test_a_read_timeout_is_handled_and_logged_as_what_it_is(
+    store: DynamoStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world_on(store, "order-fulfilment")
+    run_id = world.start("order-fulfilment", ORDER, run_id="r-timeout")
+    faults = faulty(store)
+    faults.next("UpdateItem", read_timeout, when="after")  # a step's write: applied, no answer
+    faults.next("BatchGetItem", read_timeout)  # a read
+    world.run_until_idle()
+    run = store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    assert faults.injected == {"UpdateItem after": 1, "BatchGetItem before": 1}
+    assert store.faults["ReadTimeoutError"] == 2
+    assert "DynamoDB ReadTimeoutError on" in caplog.text and "AttributeError" not in caplog.text
 
 
 # -- a callback token's single use under a lost answer --------------------------------------
