@@ -72,6 +72,8 @@ class DynamoFaults:
         self.after_rate = after
         self.enabled = True
         self.injected: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        """Every call made, faulty or not, by operation."""
         self._next: dict[tuple[str, str], list[Make]] = {}
         self._lock = threading.Lock()
 
@@ -103,6 +105,8 @@ class DynamoFaults:
             return self.random.choice(ERRORS)
 
     def _before(self, model: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
         make = self._pick(model.name, "before", self.before_rate)
         if make is not None:
             self.injected[f"{model.name} before"] += 1
