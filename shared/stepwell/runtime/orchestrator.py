@@ -118,6 +118,7 @@ class _Again:
     """Decide again what a write left in doubt was for (it did not land)."""
 
     call: Callable[[], object]
+    kind: str = "again"
 
 
 @dataclass
@@ -477,10 +478,11 @@ class Orchestrator:
         """Carry out the queue. A command that fails does not stop the others: it is tried
         again after them (``COMMAND_ROUNDS`` rounds), then kept owed for the next call of this
         process, and its error raised (the caller sends its event again, or answers an error
-        and is called again). A count is never sent twice (its add may have counted): the
-        fan-out's watch recounts one that failed."""
+        and is called again); so is a follow-up's write left in doubt. A count is never sent
+        twice (its add may have counted): the fan-out's watch recounts one that failed."""
         self._draining = True
         failed: list[tuple[_Owed, Exception]] = []
+        doubt: WriteInDoubt | None = None
         try:
             for rounds in range(COMMAND_ROUNDS):
                 self._settle_doubts()
@@ -499,7 +501,9 @@ class Orchestrator:
                                 owed.run_id,
                                 exc,
                             )
-                        elif not isinstance(exc, WriteInDoubt):  # (a doubt is kept as one)
+                        elif isinstance(exc, WriteInDoubt):
+                            doubt = exc  # kept as a doubt, settled in the next round
+                        else:
                             failed.append((owed, exc))
                 if not (failed or self._doubts) or rounds == COMMAND_ROUNDS - 1:
                     break
@@ -512,6 +516,8 @@ class Orchestrator:
         if failed:
             self._keep_owed([owed for owed, _ in failed])
             raise failed[0][1]
+        if doubt is not None and self._doubts:
+            raise doubt
 
     def _keep_owed(self, owed: list[_Owed]) -> None:
         """Keep commands for the next call; one that failed through ``MAX_OWED_CALLS`` calls
@@ -521,7 +527,12 @@ class Orchestrator:
             if one.calls < MAX_OWED_CALLS:
                 self._owed.append(one)
             else:
-                log.error("gave up carrying out %s; the run's watch will find it", one)
+                log.error(
+                    "gave up carrying out a %s command of run %s; the run's watches find what "
+                    "it was for",
+                    one.command.kind,
+                    one.run_id,
+                )
 
     def _settle_doubts(self) -> None:
         """Look up the writes left in doubt: the commands of those that landed are carried
