@@ -310,8 +310,20 @@ class DynamoStore:
             list(pool.map(write, records))
 
     def _stored_seq(self, run_id: str) -> int | None:
-        run = self.get_run(run_id)
-        return None if run is None else run.seq
+        def read() -> int | None:
+            try:
+                found = self.m.run.get(
+                    codec.run_pk(run_id),
+                    codec.RUN_SK,
+                    consistent_read=True,
+                    attributes_to_get=["seq"],
+                )
+            except DoesNotExist:
+                return None
+            return int(found.seq)
+
+        seq: int | None = self._retried(read, f"run {run_id}")
+        return seq
 
     # -- one step at a time -----------------------------------------------------------------
     def write_step(self, run: RunState, decision: Decision) -> None:
