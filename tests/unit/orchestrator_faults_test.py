@@ -14,7 +14,8 @@ from helpers import task, workflow
 from stepwell.engine.commands import EmitEvent
 from stepwell.engine.events import StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
-from stepwell.runtime.orchestrator import COMMAND_ROUNDS
+from stepwell.runtime.orchestrator import Orchestrator
+from stepwell.runtime.owed import ROUNDS
 from stepwell.runtime.timers import sweep
 
 
@@ -61,7 +62,7 @@ def test_an_effect_that_raised_once_is_carried_out_again_in_the_same_call() -> N
 def test_an_effect_that_keeps_failing_stays_owed_and_the_next_call_carries_it_out() -> None:
     world = one_step_world()
     run_id, result = ended_with_one_step(world)
-    failing_bus(world, "run.completed", times=COMMAND_ROUNDS)
+    failing_bus(world, "run.completed", times=ROUNDS)
     with pytest.raises(BusDown):
         world.send(run_id, result)
     run = world.store.get_run(run_id)
@@ -78,12 +79,13 @@ def test_an_effect_that_keeps_failing_stays_owed_and_the_next_call_carries_it_ou
 def test_an_effect_a_dead_process_owed_is_sent_again_by_the_sweep() -> None:
     world = one_step_world()
     run_id, result = ended_with_one_step(world)
-    failing_bus(world, "run.completed", times=COMMAND_ROUNDS)
+    failing_bus(world, "run.completed", times=ROUNDS)
     with pytest.raises(BusDown):
         world.send(run_id, result)
-    world.orchestrator._owed.clear()  # the process died with what it owed
+    # The process died with what it owed: the sweep runs in another.
+    other = Orchestrator(world.store, world.orchestrator.ports, world.clock, world.workflows.get)
     world.clock.advance(timedelta(minutes=2))
-    sweep(world.orchestrator, world.store)
+    sweep(other, world.store)
     assert [e.detail_type for e in world.events].count("run.completed") == 1
     run = world.store.get_run(run_id)
     assert run is not None and run.outbox == []

@@ -4,30 +4,26 @@ This is the one loop every entry point shares (the scheduler, the runner's resul
 the local stack). Follow-ups that concern other runs (a child run to start, a parent to notify)
 or more work on the same run (Continue) go through a local queue, never recursion.
 
-Every command a committed decision owes is carried out: one that fails does not stop the others
-and is tried again (a few rounds within the call, then at the start of this process's next
-call, which the failed call's error makes its caller send); a write whose outcome DynamoDB left
-in doubt is looked up at the next call, and its decision's commands carried out if it landed
-(or its event decided again if it did not). Only a dying process leaves them to the watches.
+Every command a committed decision owes is carried out (``runtime.owed``): one that fails does
+not stop the others and is tried again, within the call and then at this process's next call;
+a write DynamoDB left in doubt is looked up, and its commands carried out if it landed (or its
+event decided again if it did not). Only a dying process leaves them to the watches.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, fanout, rerun
 from stepwell.engine.commands import (
-    OUTBOX_KINDS,
     CancelChildRun,
     Command,
     ContinueRun,
@@ -63,16 +59,11 @@ from stepwell.engine.events import (
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
+from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
 
-log = logging.getLogger(__name__)
-
 MAX_CONFLICT_RETRIES = 100
-COMMAND_ROUNDS = 3
-"""Rounds of carrying out the commands that failed, within one call (0.05 s, then 0.1 s apart)."""
-MAX_OWED_CALLS = 3
-"""Calls of this process a failing command is carried into before the watches are left it."""
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
@@ -104,45 +95,6 @@ class Ports:
     approvals: Approvals
 
 
-@dataclass
-class _Batch:
-    """The outbox entries one decision's commands carry, and those carried out so far."""
-
-    run_id: str
-    delivered: list[str] = field(default_factory=list)
-    cleared: bool = False
-
-
-@dataclass(frozen=True)
-class _Again:
-    """Decide again what a write left in doubt was for (it did not land)."""
-
-    call: Callable[[], object]
-    kind: str = "again"
-
-
-@dataclass
-class _Owed:
-    """A command to carry out (``entry``: its outbox entry, cleared once it is carried out)."""
-
-    run_id: str
-    command: Command | OutboxDelivered | _Again
-    entry: str | None = None
-    batch: _Batch | None = None
-    calls: int = 0
-    """Calls of this process whose drain it failed in."""
-
-
-@dataclass
-class _Doubt:
-    """A decision whose write DynamoDB left in doubt, and what to do if it did not land."""
-
-    run_id: str
-    mark: Mark
-    decision: Decision
-    again: Callable[[], object]
-
-
 class Orchestrator:
     """Starts runs and applies events to them."""
 
@@ -161,14 +113,15 @@ class Orchestrator:
         self.metrics: Metrics = metrics if metrics is not None else NoMetrics()
         self._latest = workflows
         self._new_id = new_id
-        self._queue: deque[_Owed] = deque()
-        self._owed: list[_Owed] = []
-        """Commands that failed in an earlier call of this process: carried out first."""
-        self._doubts: list[_Doubt] = []
-        """Decisions whose write was left in doubt: looked up first."""
+        self._owed = Owed(
+            self._do,
+            self._clear_outbox,
+            self._landed,
+            self._committed,
+            self._warm_forgotten,
+        )
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
-        self._draining = False
         self._warm: dict[str, State] = {}
         """run id -> the records the step just written was decided on (with it as written),
         for its follow-ups while they are carried out (forgotten once they all are)."""
@@ -205,7 +158,7 @@ class Orchestrator:
         continued_from: str | None = None,
     ) -> str:
         """Start a run; returns its id. Starting an existing id again changes nothing."""
-        self._catch_up()
+        self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
         decision = core.start_run(
@@ -234,7 +187,7 @@ class Orchestrator:
                     continued_from=continued_from,
                 )
 
-            self._doubts.append(_Doubt(run_id, doubt.mark, decision, again))
+            self._owed.doubt(run_id, doubt.mark, decision, again)
             raise
         except Conflict:
             if self.store.get_run(run_id) is None:
@@ -266,7 +219,7 @@ class Orchestrator:
     ) -> str:
         """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs;
         it pins ``definition`` (by default the version the run started with)."""
-        self._catch_up()
+        self._owed.catch_up()
         original = self.store.get_run(run_id)
         if original is None:
             raise RunNotFound(run_id)
@@ -291,7 +244,7 @@ class Orchestrator:
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run; None when nothing changed. Events of one step alone (see
         :func:`alone`) are written on that step; the others commit on the run."""
-        self._catch_up()
+        self._owed.catch_up()
         if alone(event):
             run = self._known_run(run_id)
             if run is None:
@@ -437,9 +390,17 @@ class Orchestrator:
     def _in_doubt(self, run_id: str, doubt: WriteInDoubt, decision: Decision, event: Event) -> None:
         """Keep a decision whose write was left in doubt, to be looked up at the next call."""
         self._warm.pop(run_id, None)
-        self._doubts.append(
-            _Doubt(run_id, doubt.mark, decision, lambda: self.handle(run_id, event))
-        )
+        self._owed.doubt(run_id, doubt.mark, decision, lambda: self.handle(run_id, event))
+
+    def _clear_outbox(self, run_id: str, ids: tuple[str, ...]) -> None:
+        self.handle(run_id, OutboxDelivered(ids))
+
+    def _landed(self, mark: Mark) -> bool:
+        return self.store.landed(mark)
+
+    def _warm_forgotten(self) -> None:
+        """What follow-ups were decided on is only good for them."""
+        self._warm.clear()
 
     # -- commands ----------------------------------------------------------------------
     def _committed(self, run_id: str, decision: Decision) -> None:
@@ -449,125 +410,7 @@ class Orchestrator:
         self._act(run_id, decision.commands, decision.outbox_sent)
 
     def _act(self, run_id: str, commands: list[Command], outbox: list[str] | None = None) -> None:
-        """Queue a committed decision's commands, then the clearing of the outbox entries that
-        carry some of them (in order), and carry them out unless a drain is under way (a
-        follow-up's commands join the queue being carried out)."""
-        entries = deque(outbox or [])
-        batch = _Batch(run_id) if entries else None
-        for command in commands:
-            entry = entries.popleft() if entries and command.kind in OUTBOX_KINDS else None
-            self._queue.append(_Owed(run_id, command, entry, batch))
-        if batch is not None:
-            self._queue.append(_Owed(run_id, OutboxDelivered(()), batch=batch))
-        if not self._draining:
-            self._drain()
-
-    def _catch_up(self) -> None:
-        """At the start of a call: what earlier calls of this process left owed is carried out
-        first (an error then keeps it owed, and this call goes on)."""
-        if self._draining or not (self._owed or self._doubts):
-            return
-        owed, self._owed = self._owed, []
-        self._queue.extend(owed)
-        try:
-            self._drain()
-        except Exception:
-            log.warning("commands owed by earlier calls failed again; kept for the next call")
-
-    def _drain(self) -> None:
-        """Carry out the queue. A command that fails does not stop the others: it is tried
-        again after them (``COMMAND_ROUNDS`` rounds), then kept owed for the next call of this
-        process, and its error raised (the caller sends its event again, or answers an error
-        and is called again); so is a follow-up's write left in doubt. A count is never sent
-        twice (its add may have counted): the fan-out's watch recounts one that failed."""
-        self._draining = True
-        failed: list[tuple[_Owed, Exception]] = []
-        doubt: WriteInDoubt | None = None
-        try:
-            for rounds in range(COMMAND_ROUNDS):
-                self._settle_doubts()
-                while self._queue:
-                    owed = self._queue.popleft()
-                    try:
-                        self._carry_out(owed)
-                    except Exception as exc:
-                        if isinstance(owed.command, CountItem):
-                            counted = owed.command
-                            log.warning(
-                                "the count of %s[%d] of run %s was lost (%s): its fan-out's "
-                                "watch recounts it",
-                                counted.parent_key,
-                                counted.index,
-                                owed.run_id,
-                                exc,
-                            )
-                        elif isinstance(exc, WriteInDoubt):
-                            doubt = exc  # kept as a doubt, settled in the next round
-                        else:
-                            failed.append((owed, exc))
-                if not (failed or self._doubts) or rounds == COMMAND_ROUNDS - 1:
-                    break
-                time.sleep(0.05 * 2**rounds)
-                self._queue.extend(owed for owed, _ in failed)
-                failed.clear()
-        finally:
-            self._draining = False
-            self._warm.clear()  # what follow-ups were decided on is only good for them
-        if failed:
-            self._keep_owed([owed for owed, _ in failed])
-            raise failed[0][1]
-        if doubt is not None and self._doubts:
-            raise doubt
-
-    def _keep_owed(self, owed: list[_Owed]) -> None:
-        """Keep commands for the next call; one that failed through ``MAX_OWED_CALLS`` calls
-        is left to the watches (a command failing for good must not fail every call)."""
-        for one in owed:
-            one.calls += 1
-            if one.calls < MAX_OWED_CALLS:
-                self._owed.append(one)
-            else:
-                log.error(
-                    "gave up carrying out a %s command of run %s; the run's watches find what "
-                    "it was for",
-                    one.command.kind,
-                    one.run_id,
-                )
-
-    def _settle_doubts(self) -> None:
-        """Look up the writes left in doubt: the commands of those that landed are carried
-        out; the events of those that did not are decided again."""
-        doubts, self._doubts = self._doubts, []
-        for index, doubt in enumerate(doubts):
-            try:
-                landed = self.store.landed(doubt.mark)
-            except Exception:
-                self._doubts.extend(doubts[index:])  # DynamoDB still does not answer
-                return
-            if landed:
-                self._committed(doubt.run_id, doubt.decision)
-            else:
-                self._queue.append(_Owed(doubt.run_id, _Again(doubt.again)))
-
-    def _carry_out(self, owed: _Owed) -> None:
-        command = owed.command
-        if isinstance(command, _Again):
-            command.call()
-            return
-        batch = owed.batch
-        if isinstance(command, OutboxDelivered):
-            ids = tuple(batch.delivered) if batch is not None else command.ids
-            if batch is not None:
-                batch.cleared = True
-            if ids:
-                self.handle(owed.run_id, OutboxDelivered(ids))
-            return
-        self._do(owed.run_id, command)
-        if owed.entry is not None and batch is not None:
-            batch.delivered.append(owed.entry)
-            if batch.cleared:  # carried out in a later round: its own clearing follows
-                late = _Batch(owed.run_id, [owed.entry])
-                self._queue.append(_Owed(owed.run_id, OutboxDelivered(()), batch=late))
+        self._owed.add(run_id, commands, outbox)
 
     def _do(self, run_id: str, command: Command) -> None:
         match command:
@@ -585,7 +428,7 @@ class Orchestrator:
                         token=command.token,
                         started=False,
                     )
-                    self._queue.append(_Owed(run_id, FollowUp(run_id, failed)))
+                    self._owed.follow(run_id, FollowUp(run_id, failed))
             case ScheduleTimer():
                 self.ports.timers.schedule(command)
             case EmitEvent():
