@@ -18,7 +18,7 @@ from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
-from stepwell.store.port import Conflict, Due, Page, RunNotFound
+from stepwell.store.port import Conflict, Due, Mark, Page, RunNotFound
 
 
 class MemoryStore:
@@ -148,6 +148,10 @@ class MemoryStore:
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
             self._apply(decision)
+
+    def landed(self, mark: Mark) -> bool:
+        """Never asked: a write here is applied or refused, never in doubt."""
+        return False
 
     def _apply(self, decision: Decision) -> None:
         assert decision.run is not None
