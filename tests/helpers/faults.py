@@ -1,7 +1,7 @@
 """DynamoDB faults injected into botocore clients: a call that fails before it takes effect (the
 request is never sent), or after (it took effect and its answer is lost), as DynamoDB and the
-network do: throttling, internal errors, dropped connections, transactions cancelled for a
-conflict or throttling.
+network do: throttling, internal errors, dropped connections, read timeouts, transactions
+cancelled for a conflict or throttling.
 
     faults = DynamoFaults(seed=7, before=0.05, after=0.05)
     faults.attach(client)            # every call of that client may now fail
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 Make = Callable[[str], Exception]
 
@@ -39,6 +39,11 @@ def dropped(operation: str) -> Exception:
     return EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
 
+def read_timeout(operation: str) -> Exception:
+    """The answer did not come in time (botocore's read timeout: it carries no error code)."""
+    return ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
 def conflict(operation: str = "TransactWriteItems", items: int = 2) -> Exception:
     """A transaction cancelled because another request held one of its items."""
     return ClientError(
@@ -54,7 +59,7 @@ def conflict(operation: str = "TransactWriteItems", items: int = 2) -> Exception
     )
 
 
-ERRORS: tuple[Make, ...] = (throttled, internal, dropped)
+ERRORS: tuple[Make, ...] = (throttled, internal, dropped, read_timeout)
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
 
@@ -67,6 +72,8 @@ class DynamoFaults:
         self.after_rate = after
         self.enabled = True
         self.injected: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        """Every call made, faulty or not, by operation."""
         self._next: dict[tuple[str, str], list[Make]] = {}
         self._lock = threading.Lock()
 
@@ -81,6 +88,11 @@ class DynamoFaults:
         with self._lock:
             self._next.setdefault((operation, when), []).append(make)
 
+    def clear(self) -> None:
+        """Forget the faults queued by :meth:`next` that did not happen yet."""
+        with self._lock:
+            self._next.clear()
+
     def _pick(self, operation: str, when: str, rate: float) -> Make | None:
         with self._lock:
             queued = self._next.get((operation, when))
@@ -93,6 +105,8 @@ class DynamoFaults:
             return self.random.choice(ERRORS)
 
     def _before(self, model: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
         make = self._pick(model.name, "before", self.before_rate)
         if make is not None:
             self.injected[f"{model.name} before"] += 1

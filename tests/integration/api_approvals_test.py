@@ -12,6 +12,7 @@ import pytest
 
 from helpers.apigw import KEY, OLD_KEY, ApiWorld, api_workflows
 from stepwell import signing
+from stepwell.api.approvals import link_id
 from stepwell.signing import TokenClaims
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -244,15 +245,47 @@ def _kid(token: str) -> str:
     return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[1])
 
 
-def test_a_used_token_is_an_item_that_expires_with_the_token(world: ApiWorld, scan: Any) -> None:
+def test_a_link_is_used_by_its_decision_being_recorded(world: ApiWorld, scan: Any) -> None:
     run_id = waiting_for_approval(world)
     token = links(world, run_id)["alice@example.com"]["approve"]
-    decide(world, token)
+    assert decide(world, token).status == 200
     claims = signing.verify(token, [KEY], world.clock.now())
-    used = [i for i in scan() if i["pk"]["S"] == f"TOKEN#{claims.nonce}"]
-    assert len(used) == 1
-    assert used[0]["expires_at"]["N"] == str(claims.expires_at)
-    assert used[0]["run_id"]["S"] == run_id and used[0]["purpose"]["S"] == "approval"
+    (recorded,) = world.step(run_id, "approve").decisions
+    assert recorded["link"] == link_id(claims) and claims.nonce not in json.dumps(recorded)
+    assert not [i for i in scan() if i["pk"]["S"].startswith("TOKEN#")]  # nothing else
+    again = decide(world, token)
+    assert again.status == 409 and "already been used" in again.json()["message"]
+
+
+def test_a_click_whose_write_lost_its_answer_and_then_failed_does_not_use_up_the_link(
+    world: ApiWorld,
+) -> None:
+    # The click's first write takes effect but its answer is lost, and every write after it
+    # fails for a while (its clean-up too): the person's next click still decides (once).
+    from helpers.faults import DynamoFaults, internal
+
+    run_id = waiting_for_approval(world)
+    token = links(world, run_id)["alice@example.com"]["approve"]
+    faults = DynamoFaults()
+    for client in world.store.clients:
+        faults.attach(client)
+    writes = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+
+    def storm(name: str) -> Exception:
+        for operation in writes:
+            for _ in range(200):
+                faults.next(operation, internal)
+        return internal(name)
+
+    for operation in writes:
+        faults.next(operation, storm, when="after")
+    first = decide(world, token)
+    faults.clear()  # DynamoDB answers again; the person clicks again if they got an error
+    answers = [first.status] if first.status == 200 else [first.status, decide(world, token).status]
+    assert 200 in answers or answers[-1] == 409, answers
+    step = world.step(run_id, "approve")
+    assert [d["approver"] for d in step.decisions] == ["alice@example.com"]
+    assert step.status == "waiting"  # one of two approvals: the quorum is two
 
 
 def test_a_failed_delivery_does_not_use_up_the_link(
@@ -298,3 +331,22 @@ def sign(
         approver=approver,
     )
     return signing.sign(claims, world.keys)
+
+
+def test_a_click_rides_out_dynamodb_faults_within_its_request(world: ApiWorld) -> None:
+    from helpers.faults import DynamoFaults, internal, throttled
+
+    run_id = waiting_for_approval(world)
+    token = links(world, run_id)["alice@example.com"]["approve"]
+    faults = DynamoFaults()
+    for client in world.store.clients:
+        faults.attach(client)
+    faults.next("GetItem", throttled)  # reading the run
+    faults.next("BatchGetItem", internal)  # reading the step
+    for write in ("UpdateItem", "TransactWriteItems"):
+        faults.next(write, internal, when="after")  # the decision is written; its answer lost
+    response = decide(world, token)
+    assert response.status == 200, response.text
+    assert sum(faults.injected.values()) >= 3
+    (recorded,) = world.step(run_id, "approve").decisions
+    assert recorded["approver"] == "alice@example.com"

@@ -15,7 +15,7 @@ import pytest
 from stepwell.definition.models import Workflow
 from stepwell.engine import core
 from stepwell.engine.commands import DispatchAttempt
-from stepwell.engine.events import StepSucceeded, TimerFired
+from stepwell.engine.events import StepFailed, StepSucceeded, TimerFired
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.store.dynamodb import DynamoStore
@@ -58,6 +58,20 @@ def echo(command: DispatchAttempt) -> Any:
     return {"i": command.input.get("i"), "count": command.input.get("count")}
 
 
+def result_of(
+    command: DispatchAttempt, answer: Callable[[DispatchAttempt], Any]
+) -> StepSucceeded | StepFailed:
+    """What the step function answers: its output, or the exception it raised."""
+    try:
+        output = answer(command)
+    except Exception as exc:
+        retryable = bool(getattr(exc, "retryable", True))
+        return StepFailed(
+            command.key, command.attempt, type(exc).__name__, str(exc), retryable=retryable
+        )
+    return StepSucceeded(command.key, command.attempt, output)
+
+
 def race(
     store: DynamoStore,
     definition: Workflow,
@@ -87,7 +101,7 @@ def race(
                     command, again = world.work.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                mine.handle(run_id, StepSucceeded(command.key, command.attempt, answer(command)))
+                mine.handle(run_id, result_of(command, answer))
                 if not again and twice(command.key):
                     with world.lock:
                         duplicates[command.key] += 1
@@ -157,6 +171,64 @@ def test_sixteen_invocations_on_one_fan_out_dispatch_every_attempt_once(
     # add: the width of the fan-out adds no conflicts (a repeated delivery's may).
     assert store.conflicts <= len(duplicates)
     assert [d for d in store.due(T0 + timedelta(hours=1)) if d.key is None] == []
+
+
+class InvoiceRejected(Exception):
+    """A payment refused for good."""
+
+    retryable = False
+
+
+def test_a_catch_handler_started_while_a_fan_outs_children_race_is_dispatched(
+    store: DynamoStore, make_workflow: Any
+) -> None:
+    # One child fails for good, the fan-out fails and its catch hands over to a handler, while
+    # the other children's results (and a second result of the failed one) race in. Deciding
+    # the children still running skipped (a duplicate noted, nothing to write) must not send
+    # DynamoDB an update with nothing in it, and nothing must drop the handler's dispatch.
+    definition = make_workflow(
+        "invoices",
+        {
+            "load": {"function": "Work"},
+            "pay": {
+                "depends_on": "load",
+                "for_each": "${steps.load.output.invoices}",
+                "max_parallel": 10,
+                "function": "Work",
+                "input": {"i": "${item}"},
+                "retry": {"max_attempts": 2, "non_retryable": ["InvoiceRejected"]},
+                "catch": [{"errors": "ForEachFailed", "then": "alert"}],
+            },
+            "alert": {"function": "Work", "input": {"errors": "${steps.pay.error.errors}"}},
+            "report": {"function": "Work", "depends_on": "pay"},
+        },
+    )
+
+    def answer(command: DispatchAttempt) -> Any:
+        if command.key == "load":
+            return {"invoices": list(range(20))}
+        if command.key == "pay[3]":
+            raise InvoiceRejected("vendor blocked")
+        return echo(command)
+
+    world, _ = race(
+        store,
+        definition,
+        {},
+        twice=lambda key: key == "pay[3]",  # a second result of the failed child
+        answers=lambda mine, run_id: answer,
+    )
+    run = store.get_run("invoices-1")
+    assert run is not None and run.status == "succeeded", run
+    attempts = Counter((c.key, c.attempt) for c in world.dispatched)
+    assert attempts[("alert", 1)] == 1
+    assert set(attempts.values()) == {1}, [a for a, n in attempts.items() if n > 1]
+    steps = {s.key: s for s in store.steps("invoices-1")}
+    assert steps["pay"].status == "failed" and steps["alert"].status == "succeeded"
+    assert steps["alert"].output == {"i": None, "count": None}
+    assert steps["report"].status == "skipped"
+    lost = [e for e in store.timeline("invoices-1", limit=1000).items if e.type == "attempt_lost"]
+    assert lost == []
 
 
 def test_sixteen_branches_ending_at_once_start_their_join_once(

@@ -185,3 +185,42 @@ def test_a_cancelled_run_cleans_up_in_finally_and_ends_when_the_grace_does() -> 
     steps = {step.key: step.status for step in play.store.steps(run_id)}
     assert (steps["told"], steps["tidy"]) == ("succeeded", "cancelled")
     assert [event.detail_type for event in play.events].count("job.tidied") == 1
+
+
+def test_each_replay_has_its_own_allowance_of_lost_attempts() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.models import Workflow
+    from stepwell.engine.attempts import MAX_LOST_ATTEMPTS
+
+    @workflow(name="rounds")
+    def rounds(ctx: Any, input: Any) -> Any:
+        ended = 0
+        for n in range(MAX_LOST_ATTEMPTS + 1):
+
+            def branch(i: int, n: int = n) -> Any:
+                return lambda b: b.task(f"t{i}", function="Work", input={"round": n})
+
+            ended += len(ctx.parallel(f"round{n}", [branch(0), branch(1)]))
+        return ended
+
+    definition = Workflow(name="rounds", steps={}, code="t.py:rounds", code_version="1")
+    play = InProcessWorld(
+        {"rounds": definition}, {"Work": lambda value, ctx: value}, code={"rounds": rounds}
+    )
+    real_run, lost = play._run_attempt, set()
+
+    def run_attempt(command: Any) -> None:
+        if command.key == "$workflow":
+            own = {s.key: s for s in play.store.steps(command.run_id)}["$workflow"]
+            if own.status == "running" and own.retry_base not in lost:
+                lost.add(own.retry_base)
+                return  # the first invocation of each replay is lost: its lease finds it
+        real_run(command)
+
+    play._run_attempt = run_attempt  # type: ignore[method-assign]
+    run_id = play.start("rounds", None)
+    play.run_until_idle()
+    run = play.store.get_run(run_id)
+    assert len(lost) > MAX_LOST_ATTEMPTS  # more lost replays over the run's life than one allows
+    assert run is not None and run.status == "succeeded", run.error if run else None
+    assert run.output == 2 * (MAX_LOST_ATTEMPTS + 1)

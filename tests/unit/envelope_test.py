@@ -212,6 +212,22 @@ class TestStepResult:
         del record["responseContext"]["functionError"]
         result = StepResult.from_lambda_destination(record)
         assert (result.status, result.error_type) == ("failed", "LambdaEventAgeExceeded")
+        assert not result.started  # Lambda dropped the event: the step's code never began
+
+    def test_a_function_that_could_not_start_did_not_start_the_step(self):
+        record = load("lambdaDestinationFailureEvent.json")["detail"]
+        record["responsePayload"] = {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": "Unable to import module 'app': No module named 'stripe'",
+        }
+        failed = StepResult.from_lambda_destination(record).to_event()
+        assert isinstance(failed, StepFailed) and not failed.started
+        # Dying while the code ran (out of memory, a timeout) is a failed attempt.
+        record["responsePayload"] = {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": "Runtime exited with error: signal: killed",
+        }
+        assert StepResult.from_lambda_destination(record).to_event().started
 
     def test_a_handler_that_returns_a_step_result_is_taken_as_it_is(self):
         event = load("lambdaDestinationSuccessEvent.json")

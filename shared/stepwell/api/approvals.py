@@ -3,8 +3,10 @@
 A link's token is signed (HMAC-SHA256, see :mod:`stepwell.signing`) over the run, step, attempt,
 decision, expiry and, when the step names approvers, the approver. The checks, in order:
 signature (403), expiry (410), purpose (403), the decision posted matches the link's (403),
-the run exists (404), the approval is still open for this attempt and this approver (409), the
-token was not used (409, a conditional write). Then the decision goes to the engine; the
+the run exists (404), the link was not used (409), the approval is still open for this attempt
+and this approver (409). Then the decision goes to the engine, with the link's id: the engine
+records it with the decision, so what makes a link used is its decision being committed (a
+second or concurrent use is ignored, 409), and no error on the way can use a link up. The
 approver and comment land on the run's timeline. Browsers get HTML pages, clients that accept
 JSON get JSON.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -23,7 +27,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from stepwell import signing
 from stepwell.api import errors, pages
-from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import ApiDeps, current
 from stepwell.api.models import ApprovalRecorded, ApprovalView, ErrorBody
 from stepwell.api.openapi import responses
@@ -31,9 +34,16 @@ from stepwell.api.request import wants_json
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState
+from stepwell.engine.waits import LINK_USED
 from stepwell.signing import TokenClaims, TokenError
 
+log = logging.getLogger(__name__)
+
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+DELIVER_TRIES = 4
+"""Tries of handing a decision to the engine (0.1, 0.2, 0.4 s apart): a fault that outlasts
+the store's own retries is tried again well inside API Gateway's 30 s."""
 
 Token = Annotated[
     str, Path(max_length=signing.MAX_TOKEN_CHARS, description="The token of an approval link.")
@@ -166,11 +176,16 @@ def _open(token: str) -> Opened:
     return Opened(token, claims, run, step)
 
 
+def link_id(claims: TokenClaims) -> str:
+    """What a link's decision is recorded with on its step: a digest of the link's nonce."""
+    return hashlib.sha256(f"link:{claims.nonce}".encode()).hexdigest()[:16]
+
+
 def _check_open(deps: ApiDeps, opened: Opened) -> None:
     """409 unless this link may still decide."""
     claims, run, step = opened.claims, opened.run, opened.step
-    if deps.used_tokens.used(claims.nonce):
-        raise errors.conflict("this link has already been used")
+    if step is not None and any(d.get("link") == link_id(claims) for d in step.decisions):
+        raise errors.conflict(LINK_USED)
     if run.terminal:
         raise errors.conflict(f"run {run.id} has ended ({run.status}): nothing left to decide")
     if step is None or step.waiting_for != "approval":
@@ -184,38 +199,50 @@ def _check_open(deps: ApiDeps, opened: Opened) -> None:
 
 def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalRecorded:
     claims = opened.claims
-    use = Use(claims.nonce, claims.expires_at, "approval", claims.run_id, claims.key)
-    if not claim_once(deps.used_tokens, use):
-        raise errors.conflict("this link has already been used")
     approver = claims.approver or "anonymous"
     event = ApprovalDecided(
-        claims.key, claims.attempt, claims.decision == "approve", approver, comment
+        claims.key,
+        claims.attempt,
+        claims.decision == "approve",
+        approver,
+        comment,
+        link=link_id(claims),
     )
-    try:
-        result = deps.orchestrator.handle(claims.run_id, event)
-    except Exception:
-        deps.used_tokens.release(use)  # an error must not burn the link
-        raise
-    if result is None:
-        deps.used_tokens.release(use)
-        raise errors.not_found(f"run {claims.run_id} no longer exists")
-    _ignored(result)
-    run = deps.store.get_run(claims.run_id)
-    step = deps.store.load(claims.run_id, [claims.key]).steps.get(claims.key)
+    decision = _decided(deps, claims.run_id, event)
+    step = decision.steps.get(claims.key) or opened.step
     return ApprovalRecorded(
         run_id=claims.run_id,
         step=claims.key,
         decision="approve" if claims.decision == "approve" else "reject",
         approver=approver,
         step_status=step.status if step else "unknown",
-        run_status=run.status if run else "unknown",
+        run_status=decision.run.status if decision.run else opened.run.status,
     )
 
 
-def _ignored(decision: Decision) -> None:
-    for entry in decision.timeline:
-        if entry.type == "decision_ignored":
+def _decided(deps: ApiDeps, run_id: str, event: ApprovalDecided) -> Decision:
+    """Hand the decision to the engine; a fault is tried again (``DELIVER_TRIES`` in all). A
+    try whose answer was lost may have recorded it: a later try that finds this link's decision
+    recorded is this click's own, not a second use of the link."""
+    for tries in range(DELIVER_TRIES):
+        try:
+            decision = deps.orchestrator.handle(run_id, event)
+        except Exception as exc:
+            if tries == DELIVER_TRIES - 1:
+                raise
+            log.warning("deciding %s of run %s failed (%s); trying again", event.key, run_id, exc)
+            time.sleep(0.1 * 2**tries)
+            continue
+        if decision is None:
+            raise errors.not_found(f"run {run_id} no longer exists")
+        for entry in decision.timeline:
+            if entry.type != "decision_ignored":
+                continue
+            if tries and entry.message == LINK_USED:
+                return decision  # an earlier try of this request recorded it
             raise errors.conflict(entry.message)
+        return decision
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _view(deps: ApiDeps, opened: Opened) -> ApprovalView:

@@ -20,7 +20,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
 from pydantic import ValidationError
@@ -172,9 +171,6 @@ def register(
             409,
             "this Idempotency-Key was used with a different body in the last 24 hours: "
             "use a new key for a new run",
-        ),
-        IdempotencyAlreadyInProgressError: lambda exc: response(
-            409, "a request with this Idempotency-Key is in progress; retry shortly"
         ),
         Conflict: lambda exc: response(
             503, "the run is changing too fast to apply this now; retry shortly"

@@ -4,8 +4,11 @@ A repeat of the same key (per workflow) within 24 hours answers with the run the
 started; the same key with a different body raises ``IdempotencyValidationError`` (answered
 409). The run's id derives from the key and the body (:func:`run_id_for`), so a retry of a
 request that failed after its run was written (the record is then forgotten) starts no second
-run. On AWS the records are items of the Stepwell table (``pk = IDEMPOTENCY#start-run``,
-``sk = <key hash>``, TTL ``expires_at``); elsewhere they live in memory.
+run, and a repeat that finds the first request's record still in progress (it is running, or
+it failed and DynamoDB lost its record's clean-up) starts or finds that same run at once
+rather than waiting for the record to lapse. On AWS the records are items of the Stepwell
+table (``pk = IDEMPOTENCY#start-run``, ``sk = <key hash>``, TTL ``expires_at``); elsewhere they
+live in memory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
     IdempotencyItemAlreadyExistsError,
     IdempotencyItemNotFoundError,
 )
@@ -94,8 +99,10 @@ def once(
 ) -> dict[str, Any]:
     """``start()`` the first time ``key`` is seen for ``workflow``; its stored result after.
 
-    Raises ``IdempotencyValidationError`` when ``body`` differs from the first request's and
-    ``IdempotencyAlreadyInProgressError`` while the first request is still running.
+    Raises ``IdempotencyValidationError`` when ``body`` differs from the first request's. While
+    the first request's record is in progress, ``start()`` runs again: the body matched (it is
+    checked first), so the run id is the first request's, and starting it again starts that
+    run if it was never written or finds it (a run is written once).
     """
 
     def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +115,10 @@ def once(
         config=config(context),
         key_prefix=KEY_PREFIX,
     )
-    result: dict[str, Any] = guarded(request={"workflow": workflow, "key": key, "body": body})
+    try:
+        result: dict[str, Any] = guarded(request={"workflow": workflow, "key": key, "body": body})
+    except (IdempotencyAlreadyInProgressError, IdempotencyInconsistentStateError):
+        return start()
     return result
 
 

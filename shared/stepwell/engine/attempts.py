@@ -44,6 +44,10 @@ DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
 MAX_LOST_ATTEMPTS = 3
 """Lost attempts re-dispatched before the step fails with AttemptLost."""
 
+NOT_STARTED_DELAY = timedelta(seconds=2)
+"""The wait before the new attempt of one whose code never began (doubled each time): what
+kept it from starting (a throttled invoke, a function failing to start) may pass."""
+
 SECRET_MARK = "{{secret:%s}}"
 """Placeholder the runner swaps for a secret's value: the engine never sees secrets."""
 
@@ -258,12 +262,36 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
 
 
 def on_failed(work: Work, event: StepFailed) -> None:
-    """An attempt raised: retry or fail."""
+    """An attempt raised: retry or fail. One whose code never began is lost, not failed."""
     step = current(work, event.key, event.attempt, "failure", event.token, ("running",))
     if step is None:
         return
     work.add_usage(step, event.usage)
+    if not event.started:
+        delay = NOT_STARTED_DELAY * 2**step.lost_attempts
+        lost(work, step, f"its code never began ({event.error_type}: {event.message})", delay)
+        return
     flow.attempt_failed(work, step, event.error_type, event.message, event.retryable)
+
+
+def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) -> None:
+    """The running attempt did nothing the engine will hear of (its code never began, or no
+    result came within its lease): a new, fenced attempt follows (after ``delay``), which the
+    retry policy does not count (it is about the step's own failures); past
+    MAX_LOST_ATTEMPTS the step fails with AttemptLost."""
+    if step.lost_attempts >= MAX_LOST_ATTEMPTS:
+        flow.fail_step(
+            work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}"
+        )
+        return
+    step.lost_attempts += 1
+    work.note("attempt_lost", step, f"{why}; dispatching again")
+    if delay is None:
+        start(work, step, work.spec(step.key))
+        return
+    work.set_status(step, "retrying")
+    step.waiting_for = "retry"
+    set_timer(work, step, work.now + delay)
 
 
 def on_child_ended(work: Work, event: ChildRunEnded) -> None:
@@ -345,18 +373,10 @@ def on_timer(work: Work, step: StepState) -> None:
         spec = work.spec(step.key)
         if _heartbeat_timer(work, step, spec):
             return
-        if spec.timeout is None and step.lost_attempts < MAX_LOST_ATTEMPTS:
-            # No result within Lambda's longest run: the attempt was lost (its invocation
-            # died, or the dispatch never happened). Send a new, fenced attempt; it does not
-            # count against the retry policy, which is about the step's own failures.
-            step.lost_attempts += 1
-            work.note("attempt_lost", step, f"no result within {DEFAULT_LEASE}; dispatching again")
-            start(work, step, spec)
-            return
         if spec.timeout is None:
-            flow.fail_step(
-                work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts gave no result"
-            )
+            # No result within Lambda's longest run: the attempt was lost (its invocation died
+            # before it could report, or a process died before dispatching it).
+            lost(work, step, f"no result within {DEFAULT_LEASE}")
             return
         flow.attempt_failed(
             work,

@@ -103,7 +103,9 @@ def start(work: Work) -> None:
 
 def _replay(work: Work, step: StepState) -> None:
     step.wake = False
-    step.retry_base = step.attempt  # the retry policy counts this replay's failures only
+    # The retry policy and the lost-attempt allowance count this replay's attempts only.
+    step.retry_base = step.attempt
+    step.lost_attempts = 0
     # Replays are the run's own machinery: the steps they reach go on the timeline, not they.
     attempts.start(work, step, spec_of(work, WORKFLOW_KEY), quiet=True)
 
@@ -464,6 +466,7 @@ def begun(work: Work, attempt: int) -> None:
     assert step is not None
     step.wake = False
     step.retry_base = step.attempt
+    step.lost_attempts = 0
     step.attempt = attempt
     step.token = attempt_token(work.run, WORKFLOW_KEY, attempt)
     step.attempt_started_at = work.now

@@ -34,6 +34,9 @@ class StepFailed:
     retryable: bool = True
     token: str | None = None
     """The attempt's token as the step was given it; a mismatch is refused."""
+    started: bool = True
+    """False when the attempt's code never began (its invoke failed, or its function could not
+    start): it did nothing, so a new attempt follows outside the step's retry policy."""
     kind: Literal["step_failed"] = "step_failed"
 
 
@@ -68,6 +71,9 @@ class ApprovalDecided:
     approver: str = "anonymous"
     comment: str | None = None
     operator: bool = False
+    link: str | None = None
+    """The signed link that decided (an id of it): a link decides once, which its decision on
+    the step's record shows (a repeated or concurrent use of it is ignored)."""
     kind: Literal["approval_decided"] = "approval_decided"
 
 

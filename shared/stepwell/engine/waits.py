@@ -152,6 +152,9 @@ def on_timer(work: Work, step: StepState) -> None:
             flow.fail_step(work, step, "CallbackTimedOut", "no callback in time")
 
 
+LINK_USED = "this link has already been used"
+
+
 def on_approval(work: Work, event: ApprovalDecided) -> None:
     """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
     record = work.peek(event.key)
@@ -173,6 +176,9 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
     if spec.approvers and event.approver not in spec.approvers and not event.operator:
         work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
         return
+    if event.link is not None and any(d.get("link") == event.link for d in record.decisions):
+        work.note("decision_ignored", event.key, LINK_USED, link=event.link)
+        return
     if (
         any(d["approver"] == event.approver for d in record.decisions)
         and event.approver != "anonymous"
@@ -190,6 +196,8 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
     }
     if event.operator:
         recorded["operator"] = True
+    if event.link is not None:
+        recorded["link"] = event.link
     step.decisions.append(recorded)
     who = f"{event.approver} (operator)" if event.operator else event.approver
     work.note(

@@ -203,6 +203,23 @@ class UsageModel(_Wire):
         return Usage(self.cost_usd, self.input_tokens, self.output_tokens)
 
 
+NOT_STARTED = frozenset(
+    {
+        "Runtime.ImportModuleError",
+        "Runtime.HandlerNotFound",
+        "Runtime.UserCodeSyntaxError",
+        "Runtime.MalformedHandlerName",
+        "Runtime.InvalidEntrypoint",
+        "Runtime.BadFunctionCode",
+    }
+)
+"""Lambda's error types of a function that could not start (its initialization failed): the
+step's code never began. (A crash, an out-of-memory or a timeout while it ran, and one Lambda
+cannot place, are reported alike, so they count as failed attempts.)"""
+DROPPED = frozenset({"EventAgeExceeded"})
+"""Lambda's conditions of an event it dropped without running it."""
+
+
 class StepResult(_Wire):
     """What one attempt came to. The orchestrator turns it into StepSucceeded or StepFailed."""
 
@@ -218,6 +235,9 @@ class StepResult(_Wire):
     message: str | None = None
     retryable: bool = True
     """False when the error says retrying cannot help (e.g. a refused budget)."""
+    started: bool = True
+    """False when the step's code never began (its function could not start, or Lambda dropped
+    the event unrun): the attempt did nothing, and a new one follows outside its retry policy."""
     usage: UsageModel | None = None
 
     @classmethod
@@ -243,9 +263,11 @@ class StepResult(_Wire):
         message: str,
         *,
         retryable: bool = True,
+        started: bool = True,
         usage: Usage | None = None,
     ) -> StepResult:
-        """The result of an attempt that raised ``error_type``."""
+        """The result of an attempt that raised ``error_type`` (``started`` False: whose code
+        never began)."""
         return cls(
             run_id=envelope.run_id,
             key=envelope.key,
@@ -255,6 +277,7 @@ class StepResult(_Wire):
             error_type=error_type,
             message=message,
             retryable=retryable,
+            started=started,
             usage=UsageModel.of(usage),
         )
 
@@ -303,10 +326,12 @@ class StepResult(_Wire):
             return cls.succeeded(envelope, response)
         error = response if isinstance(response, dict) else {}
         condition = (record.get("requestContext") or {}).get("condition", "")
+        error_type = str(error.get("errorType") or f"Lambda{condition or 'Error'}")
         return cls.failed(
             envelope,
-            str(error.get("errorType") or f"Lambda{condition or 'Error'}"),
+            error_type,
             str(error.get("errorMessage") or response or condition),
+            started=error_type not in NOT_STARTED and condition not in DROPPED,
         )
 
     def to_event(self) -> StepSucceeded | StepFailed:
@@ -321,4 +346,5 @@ class StepResult(_Wire):
             self.message or "",
             usage,
             self.retryable,
+            started=self.started,
         )

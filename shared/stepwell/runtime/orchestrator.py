@@ -3,6 +3,11 @@
 This is the one loop every entry point shares (the scheduler, the runner's result path, the API,
 the local stack). Follow-ups that concern other runs (a child run to start, a parent to notify)
 or more work on the same run (Continue) go through a local queue, never recursion.
+
+Every command a committed decision owes is carried out (``runtime.owed``): one that fails does
+not stop the others and is tried again, within the call and then at this process's next call;
+a write DynamoDB left in doubt is looked up, and its commands carried out if it landed (or its
+event decided again if it did not). Only a dying process leaves them to the watches.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import random
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +59,10 @@ from stepwell.engine.events import (
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
+from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
-from stepwell.store.port import Conflict, RunNotFound, Store
+from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
 
 MAX_CONFLICT_RETRIES = 100
 MAX_CACHED_RUNS = 10_000
@@ -109,12 +114,17 @@ class Orchestrator:
         self.metrics: Metrics = metrics if metrics is not None else NoMetrics()
         self._latest = workflows
         self._new_id = new_id
-        self._queue: deque[tuple[str, Any]] = deque()
         self._pinned: dict[tuple[str, str], Workflow] = {}
         """(workflow, version) -> the definition runs of that version run (as :meth:`pinned`)."""
+        self._owed = Owed(
+            self._do,
+            self._clear_outbox,
+            self._landed,
+            self._committed,
+            self._warm_forgotten,
+        )
         self._versions: dict[str, Workflow] = {}
         """run id -> pinned definition: a run's version never changes, so one lookup serves all."""
-        self._draining = False
         self._warm: dict[str, State] = {}
         """run id -> the records the step just written was decided on (with it as written),
         for its follow-ups while they are carried out (forgotten once they all are)."""
@@ -168,6 +178,7 @@ class Orchestrator:
         continued_from: str | None = None,
     ) -> str:
         """Start a run; returns its id. Starting an existing id again changes nothing."""
+        self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
         decision = core.start_run(
@@ -183,6 +194,21 @@ class Orchestrator:
         )
         try:
             self.store.create(decision)
+        except WriteInDoubt as doubt:
+
+            def again() -> None:
+                self.start(
+                    workflow,
+                    input,
+                    run_id,
+                    parent=parent,
+                    dry_run=dry_run,
+                    labels=labels,
+                    continued_from=continued_from,
+                )
+
+            self._owed.doubt(run_id, doubt.mark, decision, again)
+            raise
         except Conflict:
             if self.store.get_run(run_id) is None:
                 raise  # not created, and not there: the caller gets the error and retries
@@ -213,6 +239,7 @@ class Orchestrator:
     ) -> str:
         """Start a new run from ``from_step`` of ``run_id``, copying its ancestors' outputs;
         it pins ``definition`` (by default the version the run started with)."""
+        self._owed.catch_up()
         original = self.store.get_run(run_id)
         if original is None:
             raise RunNotFound(run_id)
@@ -237,6 +264,7 @@ class Orchestrator:
     def handle(self, run_id: str, event: Event) -> Decision | None:
         """Apply an event to a run; None when nothing changed. Events of one step alone (see
         :func:`alone`) are written on that step; the others commit on the run."""
+        self._owed.catch_up()
         if alone(event):
             run = self._known_run(run_id)
             if run is None:
@@ -307,6 +335,9 @@ class Orchestrator:
                 state = None
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**tries)))
                 continue
+            except WriteInDoubt as doubt:
+                self._in_doubt(run.id, doubt, decision, event)
+                raise
             key = decision.single_step
             written = decision.steps[key].copy()
             written.rev += 1
@@ -349,6 +380,9 @@ class Orchestrator:
                 return None
             try:
                 self.store.commit(decision, state.run.seq)
+            except WriteInDoubt as doubt:
+                self._in_doubt(run_id, doubt, decision, event)
+                raise
             except Conflict:
                 # Another invocation changed the run: back off a little (full jitter, capped at
                 # 50 ms) and decide again on what it wrote.
@@ -373,6 +407,21 @@ class Orchestrator:
             except NeedsRecords as need:
                 self.store.load_more(state, need.keys)
 
+    def _in_doubt(self, run_id: str, doubt: WriteInDoubt, decision: Decision, event: Event) -> None:
+        """Keep a decision whose write was left in doubt, to be looked up at the next call."""
+        self._warm.pop(run_id, None)
+        self._owed.doubt(run_id, doubt.mark, decision, lambda: self.handle(run_id, event))
+
+    def _clear_outbox(self, run_id: str, ids: tuple[str, ...]) -> None:
+        self.handle(run_id, OutboxDelivered(ids))
+
+    def _landed(self, mark: Mark) -> bool:
+        return self.store.landed(mark)
+
+    def _warm_forgotten(self) -> None:
+        """What follow-ups were decided on is only good for them."""
+        self._warm.clear()
+
     # -- commands ----------------------------------------------------------------------
     def _committed(self, run_id: str, decision: Decision) -> None:
         """A decision is written: count it, then carry out its commands."""
@@ -381,39 +430,25 @@ class Orchestrator:
         self._act(run_id, decision.commands, decision.outbox_sent)
 
     def _act(self, run_id: str, commands: list[Command], outbox: list[str] | None = None) -> None:
-        for command in commands:
-            self._queue.append((run_id, command))
-        if outbox:
-            # Queued after the commands: cleared only once they were all carried out.
-            self._queue.append((run_id, OutboxDelivered(tuple(outbox))))
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            while self._queue:
-                origin, command = self._queue.popleft()
-                self._do(origin, command)
-        except BaseException:
-            # What is left is not carried out: above all not the outbox's clearing, so the
-            # sweep sends again what this invocation did not (a retry of this invocation, in
-            # the same container, must not find the leftovers and clear it).
-            self._queue.clear()
-            raise
-        finally:
-            self._draining = False
-            self._warm.clear()  # what follow-ups were decided on is only good for them
+        self._owed.add(run_id, commands, outbox)
 
-    def _do(self, run_id: str, command: Command | OutboxDelivered) -> None:
+    def _do(self, run_id: str, command: Command) -> None:
         match command:
-            case OutboxDelivered():
-                self.handle(run_id, command)
             case DispatchAttempt():
                 try:
                     self.ports.invoker.dispatch(command)
                 except Exception as exc:
-                    self.handle(
-                        run_id, StepFailed(command.key, command.attempt, "DispatchFailed", str(exc))
+                    # Never sent again as it is (an invoke whose answer was lost may have
+                    # queued it): the attempt did not start, and the engine sends a new one.
+                    failed = StepFailed(
+                        command.key,
+                        command.attempt,
+                        "DispatchFailed",
+                        str(exc),
+                        token=command.token,
+                        started=False,
                     )
+                    self._owed.follow(run_id, FollowUp(run_id, failed))
             case ScheduleTimer():
                 self.ports.timers.schedule(command)
             case EmitEvent():

@@ -19,15 +19,19 @@ import json
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -37,7 +41,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, State, StepState
-from stepwell.store import codec
+from stepwell.store import codec, faults
 from stepwell.store.models import (
     BY_STATUS,
     BY_WORKFLOW,
@@ -55,10 +59,12 @@ from stepwell.store.payloads import (
 from stepwell.store.port import (
     Conflict,
     Due,
+    Mark,
     OwnedElsewhere,
     Page,
     Registration,
     RunNotFound,
+    WriteInDoubt,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,7 @@ _BATCH_GET = 100
 BUSY_RETRIES = 4
 """A transaction cancelled only for transient reasons is sent again this many times."""
 TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError"})
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoStore:
@@ -137,6 +144,8 @@ class DynamoStore:
         self._definitions: dict[tuple[str, str], Workflow] = {}
         self.commits = 0
         self.conflicts = 0
+        self.faults: Counter[str] = Counter()
+        """DynamoDB faults that outlasted botocore's retries, by what they were."""
         self._stamp = 0
         """The last timeline stamp this process gave (see :meth:`_next_stamp`)."""
 
@@ -225,21 +234,38 @@ class DynamoStore:
             else:
                 updates[key] = self._step_update(run, steps[key], before.get(key), threshold=0)
                 total -= size - updates[key].size
-        for attempt in range(BUSY_RETRIES + 1):
-            # A fresh token per commit: botocore's own retries of this request are idempotent,
-            # while two deciders with identical decisions still race on the condition.
+        # A record the decision holds unchanged (a duplicate noted about it: the entries go on
+        # the timeline item) has nothing to write, and DynamoDB refuses an update without one.
+        updates = {key: update for key, update in updates.items() if update.actions}
+        # The run item carries this commit's mark: a sending whose answer was lost is
+        # recognised on it (by a later sending, or by ``landed``).
+        mine = _write_id()
+        items[0][1]["wid"] = mine
+        mark = Mark(run.id, None, mine)
+        # One token per commit: DynamoDB answers a sending again with the same token as it
+        # answered the first (botocore's own retries rely on it), while two deciders with
+        # identical decisions still race on the condition.
+        token = uuid.uuid4().hex
+        busy = sendings = 0
+        while True:
             transaction = TransactWrite(
-                connection=self.m.connection.connection, client_request_token=uuid.uuid4().hex
+                connection=self.m.connection.connection, client_request_token=token
             )
             try:
                 with transaction as tx:
                     for index, (model, attrs, _, _) in enumerate(items):
-                        tx.save(model(**attrs), condition=condition if index == 0 else None)
+                        if index == 0:
+                            tx.save(model(**attrs), condition=condition, return_values="ALL_OLD")
+                        else:
+                            tx.save(model(**attrs))
                     for update in updates.values():
                         tx.update(update.item, actions=update.actions, condition=update.condition)
             except TransactWriteError as exc:
-                codes = {r.code for r in exc.cancellation_reasons if r is not None}
+                reasons = list(exc.cancellation_reasons)
+                codes = {r.code for r in reasons if r is not None}
                 if "ConditionalCheckFailed" in codes:
+                    if reasons and _marked(reasons[0].raw_item if reasons[0] else None, mine):
+                        break  # an earlier sending of this commit was applied
                     with self._lock:
                         self.conflicts += 1
                     raise Conflict(f"run {run.id} {why}") from None
@@ -247,18 +273,32 @@ class DynamoStore:
                     # Another request held one of the items for a moment, or DynamoDB throttled
                     # it: nothing was decided against this one's conditions, so it is sent
                     # again (a new run must not take this for "the run exists").
-                    if attempt < BUSY_RETRIES:
-                        _backoff(attempt)
+                    if busy < BUSY_RETRIES:
+                        _backoff(busy)
+                        busy += 1
+                        token = uuid.uuid4().hex  # nothing was applied under the old one
                         continue
                     with self._lock:
                         self.conflicts += 1
                     raise Conflict(
                         f"run {run.id}: items stayed busy in other transactions"
                     ) from None
-                raise
-            with self._lock:
-                self.commits += 1
-            return
+                sendings += 1
+                if not faults.retryable(exc):
+                    raise
+                if sendings == faults.TRIES:
+                    raise WriteInDoubt(
+                        f"run {run.id}: a commit's answers were lost ({faults.describe(exc)})",
+                        mark,
+                    ) from exc
+                # Maybe applied, maybe not: the same commit sent again applies it once, or
+                # finds it applied (its mark on the run item).
+                faults.noted(exc, f"a commit of run {run.id}", self.faults, sendings)
+                faults.pause(sendings - 1)
+                continue
+            break
+        with self._lock:
+            self.commits += 1
 
     def _write_early(self, run: RunState, records: list[StepState]) -> None:
         """New records of a new run that do not fit in its transaction (a rerun copying many
@@ -279,13 +319,20 @@ class DynamoStore:
             list(pool.map(write, records))
 
     def _stored_seq(self, run_id: str) -> int | None:
-        try:
-            found = self.m.run.get(
-                codec.run_pk(run_id), codec.RUN_SK, consistent_read=True, attributes_to_get=["seq"]
-            )
-        except DoesNotExist:
-            return None
-        return int(found.seq)
+        def read() -> int | None:
+            try:
+                found = self.m.run.get(
+                    codec.run_pk(run_id),
+                    codec.RUN_SK,
+                    consistent_read=True,
+                    attributes_to_get=["seq"],
+                )
+            except DoesNotExist:
+                return None
+            return int(found.seq)
+
+        seq: int | None = self._retried(read, f"run {run_id}")
+        return seq
 
     # -- one step at a time -----------------------------------------------------------------
     def write_step(self, run: RunState, decision: Decision) -> None:
@@ -298,36 +345,89 @@ class DynamoStore:
         update = self._step_update(
             run, decision.steps[key], decision.before.get(key), decision.timeline
         )
-        try:
-            self.m.connection.update_item(
-                codec.run_pk(run.id),
-                codec.step_sk(key),
-                actions=update.actions,
-                condition=update.condition,
-                return_values="NONE",
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code in (
-                "ConditionalCheckFailedException",
-                "TransactionConflictException",
-            ):
-                with self._lock:
-                    self.conflicts += 1
-                raise Conflict(f"run {run.id}: step {key} changed") from None
-            raise
+        if not update.actions:
+            return  # nothing changed and nothing to note: nothing to send
+        self._update_once(run.id, key, update)
         with self._lock:
             self.commits += 1
+
+    def _update_once(self, run_id: str, key: str, update: _StepUpdate) -> None:
+        """Send a step's update until DynamoDB answers: it carries a write id of its own, so a
+        sending whose answer was lost is recognised when the next one finds its condition
+        failed (DynamoDB returns the item as it is, with the mark). Conflict when another
+        write changed the step; WriteInDoubt when no sending got an answer."""
+        step = self.m.step
+        mine = _write_id()
+        condition = update.condition
+        if update.notes_only:
+            # Notes are appended: a second sending must not find the item as it was.
+            condition &= step.wid.does_not_exist() | (step.wid != mine)
+        request = self.m.connection.connection.get_operation_kwargs(
+            self.table,
+            codec.run_pk(run_id),
+            codec.step_sk(key),
+            actions=[*update.actions, step.wid.set(mine)],
+            condition=condition,
+            return_values_on_condition_failure="ALL_OLD",
+        )
+        for sending in range(1, faults.TRIES + 1):
+            try:
+                self.m.client.update_item(**request)
+                return
+            except (ClientError, BotoCoreError) as exc:
+                code = faults.error_code(exc)
+                if code == CONDITION_FAILED and _marked(faults.answer(exc).get("Item"), mine):
+                    return  # an earlier sending was applied
+                if code in (CONDITION_FAILED, "TransactionConflictException"):
+                    with self._lock:
+                        self.conflicts += 1
+                    raise Conflict(f"run {run_id}: step {key} changed") from None
+                if not faults.retryable(exc):
+                    raise
+                if sending == faults.TRIES:
+                    raise WriteInDoubt(
+                        f"run {run_id}: the write of step {key} got no answer "
+                        f"({faults.describe(exc)})",
+                        Mark(run_id, key, mine),
+                    ) from exc
+                faults.noted(exc, f"step {key} of run {run_id}", self.faults, sending)
+                faults.pause(sending - 1)
+
+    def landed(self, mark: Mark) -> bool:
+        """Whether the item still carries the write's mark (a later write replaces it: the
+        caller asks at once, before anything else writes the run)."""
+        sk = codec.RUN_SK if mark.key is None else codec.step_sk(mark.key)
+        found = self._retried(
+            lambda: self.m.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": codec.run_pk(mark.run_id)}, "sk": {"S": sk}},
+                ConsistentRead=True,
+                ProjectionExpression="wid",
+            ),
+            f"the mark of run {mark.run_id}",
+        )
+        return _marked(found.get("Item"), mark.write_id)
+
+    def _retried(self, call: Callable[[], Any], what: str) -> Any:
+        """A read (or a write that is safe to send twice), sent again on a retryable fault."""
+        return faults.retried(call, what, self.faults)
 
     def count_item(self, run_id: str, count: CountItem, now: datetime) -> StepState | None:
         """Count a for_each child's end on its parent: one UpdateItem of atomic adds (one more
         ended child, one more slot, the child's usage; ``counted_at`` set) on the condition
         that the parent still runs, returning the parent as it is after the update (None when
-        the condition failed: the fan-out is over). Mirrors engine.fanout.counted."""
+        the condition failed: the fan-out is over). Mirrors engine.fanout.counted.
+
+        An add is never sent twice (one whose answer was lost may have counted): after a fault
+        the parent is read, and if it still carries this count's mark, that is the parent after
+        it; otherwise the error is raised, and the fan-out's watch recounts."""
         step = self.m.step
+        mine = _write_id()
         actions = [
             (step.children_succeeded if count.succeeded else step.children_failed).add(1),
             step.next_child.add(1),
             step.counted_at.set(codec.encode_time(now)),
+            step.wid.set(mine),
         ]
         if count.cost_usd:
             actions.append(step.cost_usd.add(count.cost_usd))
@@ -347,41 +447,63 @@ class DynamoStore:
                 )
                 break
             except UpdateError as exc:
-                if exc.cause_response_code == "ConditionalCheckFailedException":
+                code = faults.error_code(exc)
+                if code == CONDITION_FAILED:
                     return None
-                if exc.cause_response_code != "TransactionConflictException":
-                    raise
-                _backoff(attempt)  # a transaction on the parent holds it for a moment
+                if code == "TransactionConflictException":
+                    _backoff(attempt)  # a transaction on the parent holds it for a moment
+                    continue
+                if faults.retryable(exc):
+                    after = self._counted(run_id, count.parent_key, mine)
+                    if after is not None:
+                        return after
+                raise
         else:
             raise Conflict(f"run {run_id}: {count.parent_key} stayed busy in transactions")
-        # The counters decide what follows: the parent's payloads (a ctx.for_each's input is
-        # its items) are not decoded for each count.
-        counters = {
-            name: value
-            for name, value in data["Attributes"].items()
-            if name not in codec.STEP_PAYLOADS
-        }
-        return self._step_from(counters)
+        return self._counters_of(data["Attributes"])
+
+    def _counted(self, run_id: str, key: str, mine: str) -> StepState | None:
+        """The parent as a count whose answer was lost left it, if it still carries its mark."""
+        found = self._retried(
+            lambda: self.m.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": codec.run_pk(run_id)}, "sk": {"S": codec.step_sk(key)}},
+                ConsistentRead=True,
+            ),
+            f"step {key} of run {run_id}",
+        ).get("Item")
+        return self._counters_of(found) if _marked(found, mine) else None
+
+    def _counters_of(self, raw: dict[str, Any]) -> StepState:
+        """A parent's counters decide what follows a count: its payloads (a ctx.for_each's
+        input is its items) are not decoded for each count."""
+        return self._step_from({k: v for k, v in raw.items() if k not in codec.STEP_PAYLOADS})
 
     def wake_replay(self, run_id: str, attempt: int) -> bool:
         """One UpdateItem of the run's own step: SET ``wake``, ADD ``rev`` 1, on the condition
-        that attempt ``attempt`` still runs."""
+        that attempt ``attempt`` still runs. Sent again on a fault: a wake set twice is one."""
         step = self.m.step
-        try:
-            self.m.connection.update_item(
-                codec.run_pk(run_id),
-                codec.step_sk(WORKFLOW_KEY),
-                actions=[step.wake.set(True), step.rev.add(1)],
-                condition=(step.status == "running") & (step.attempt == attempt),
-                return_values="NONE",
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        with self._lock:
-            self.commits += 1
-        return True
+
+        def wake() -> bool:
+            try:
+                self.m.connection.update_item(
+                    codec.run_pk(run_id),
+                    codec.step_sk(WORKFLOW_KEY),
+                    actions=[step.wake.set(True), step.rev.add(1)],
+                    condition=(step.status == "running") & (step.attempt == attempt),
+                    return_values="NONE",
+                )
+            except UpdateError as exc:
+                if faults.error_code(exc) == CONDITION_FAILED:
+                    return False
+                raise
+            return True
+
+        woken: bool = self._retried(wake, f"the replay of run {run_id}")
+        if woken:
+            with self._lock:
+                self.commits += 1
+        return woken
 
     def _step_update(
         self,
@@ -445,7 +567,7 @@ class DynamoStore:
             )
         size = codec.item_size(changed) + sum(len(e) for e in entries)
         item = model(codec.run_pk(run.id), codec.step_sk(step.key))
-        return _StepUpdate(item, actions, condition, size)
+        return _StepUpdate(item, actions, condition, size, notes_only)
 
     # -- items ------------------------------------------------------------------------------
     def _run_attrs(self, run: RunState, seq: int) -> dict[str, Any]:
@@ -584,7 +706,8 @@ class DynamoStore:
         for start in range(0, len(keys), _BATCH_GET):
             pending = [{"pk": pk, "sk": sk} for pk, sk in keys[start : start + _BATCH_GET]]
             for attempt in range(10):
-                data = connection.batch_get_item(cast(Any, pending), consistent_read=consistent)
+                send = partial(connection.batch_get_item, cast(Any, pending), consistent)
+                data = self._retried(send, f"{len(pending)} items")
                 out.extend(data.get("Responses", {}).get(self.table, []))
                 left = data.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
                 pending = [{"pk": k["pk"]["S"], "sk": k["sk"]["S"]} for k in left]
@@ -605,18 +728,26 @@ class DynamoStore:
         )
 
     def get_run(self, run_id: str) -> RunState | None:
-        try:
-            item = self.m.run.get(codec.run_pk(run_id), codec.RUN_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        return self._run_from(item)
+        def read() -> Model | None:
+            try:
+                return self.m.run.get(codec.run_pk(run_id), codec.RUN_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+
+        item = self._retried(read, f"run {run_id}")
+        return None if item is None else self._run_from(item)
 
     def steps(self, run_id: str) -> list[StepState]:
         step = self.m.step
-        found = step.query(
-            codec.run_pk(run_id),
-            step.sk.startswith(codec.STEP_PREFIX),
-            consistent_read=True,
+        found = self._retried(
+            lambda: list(
+                step.query(
+                    codec.run_pk(run_id),
+                    step.sk.startswith(codec.STEP_PREFIX),
+                    consistent_read=True,
+                )
+            ),
+            f"the steps of run {run_id}",
         )
         return [
             codec.step_from_attrs(
@@ -674,7 +805,7 @@ class DynamoStore:
         if "#seq" in projection:
             request["ExpressionAttributeNames"] = {"#seq": "seq"}
         while True:
-            data = self.m.client.query(**request)
+            data = self._retried(lambda: self.m.client.query(**request), f"run {run_id}")
             yield from data.get("Items", [])
             if "LastEvaluatedKey" not in data:
                 return
@@ -690,7 +821,8 @@ class DynamoStore:
         failures: list[Exception] = []
         for slot in range(self.due_shards):
             try:
-                hits = list(item.due.query(f"DUE#{slot}", item.due_us <= bound, limit=limit))
+                query = partial(item.due.query, f"DUE#{slot}", item.due_us <= bound, limit=limit)
+                hits = self._retried(partial(_listed, query), f"due index shard {slot}")
             except Exception as exc:  # a DynamoDB fault on one shard
                 log.warning("due index shard %d unreadable: %s", slot, exc)
                 failures.append(exc)
@@ -776,11 +908,15 @@ class DynamoStore:
         }
         self.offloader.offload(attrs, ("body",), f"definitions/{workflow.name}/{workflow.version}")
         definition = self.m.definition
-        try:
-            definition(**attrs).save(condition=definition.pk.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+
+        def save() -> None:
+            try:
+                definition(**attrs).save(condition=definition.pk.does_not_exist())
+            except PutError as exc:
+                if faults.error_code(exc) != CONDITION_FAILED:
+                    raise  # (saved already: the version is immutable, so it is this one)
+
+        self._retried(save, f"definition {workflow.name} {workflow.version}")
         with self._lock:
             self._definitions[key] = workflow
 
@@ -789,11 +925,17 @@ class DynamoStore:
             known = self._definitions.get((name, version))
         if known is not None:
             return known
-        try:
-            item = self.m.definition.get(
-                codec.definition_pk(name), codec.definition_sk(version), consistent_read=True
-            )
-        except DoesNotExist:
+
+        def read() -> Model | None:
+            try:
+                return self.m.definition.get(
+                    codec.definition_pk(name), codec.definition_sk(version), consistent_read=True
+                )
+            except DoesNotExist:
+                return None
+
+        item = self._retried(read, f"definition {name} {version}")
+        if item is None:
             return None
         body = self.offloader.resolve({"body": item.body}, ("body",))["body"]
         workflow = Workflow.model_validate(json.loads(body))
@@ -879,6 +1021,8 @@ class _StepUpdate:
     actions: list[Any]
     condition: Any
     size: int
+    notes_only: bool = False
+    """Only timeline entries to append (nothing to be stale about)."""
 
 
 def _run_of(decision: Decision) -> RunState:
@@ -889,6 +1033,21 @@ def _run_of(decision: Decision) -> RunState:
 
 def _prefix(run_id: str, key: str, attempt: int) -> str:
     return f"runs/{run_id}/{key}/{attempt}"
+
+
+def _listed(query: Callable[[], Iterable[Any]]) -> list[Any]:
+    """Every result of a query (read now, so that a fault is the query's)."""
+    return list(query())
+
+
+def _write_id() -> str:
+    """A write's own mark: 72 random bits in 12 characters."""
+    return secrets.token_urlsafe(9)
+
+
+def _marked(item: dict[str, Any] | None, mine: str) -> bool:
+    """Whether a raw item carries the write id ``mine``."""
+    return bool(item) and (item or {}).get("wid", {}).get("S") == mine
 
 
 def _backoff(attempt: int) -> None:

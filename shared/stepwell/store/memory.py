@@ -22,6 +22,7 @@ from stepwell.engine.state import RunState, State, StepState
 from stepwell.store.port import (
     Conflict,
     Due,
+    Mark,
     OwnedElsewhere,
     Page,
     Registration,
@@ -157,6 +158,10 @@ class MemoryStore:
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
             self._apply(decision)
+
+    def landed(self, mark: Mark) -> bool:
+        """Never asked: a write here is applied or refused, never in doubt."""
+        return False
 
     def _apply(self, decision: Decision) -> None:
         assert decision.run is not None

@@ -156,6 +156,8 @@ class RunItem(Item):
     """Where a run that undoes its steps stands (engine.compensation)."""
     nonce = UnicodeAttribute(null=True)
     """The run's secret (attempt tokens derive from it)."""
+    wid = UnicodeAttribute(null=True)
+    """The mark of the last commit (a commit whose answer was lost is recognised by it)."""
     wf_pk = UnicodeAttribute(null=True)
     st_pk = UnicodeAttribute(null=True)
     ws_pk = UnicodeAttribute(null=True)
@@ -215,6 +217,9 @@ class StepItem(Item):
     created_seq = NumberAttribute(null=True)
     rev = NumberAttribute(null=True)
     """Optimistic-concurrency version of the step: every write expects it and bumps it."""
+    wid = UnicodeAttribute(null=True)
+    """The mark of the last write of the step alone (one whose answer was lost is recognised
+    by it)."""
     tl = ListAttribute(of=UnicodeAttribute, null=True)
     """Timeline entries of writes to this step alone (JSON each, with the run's ``seq`` they
     followed): merged with the run's timeline items when the timeline is read."""

@@ -6,6 +6,11 @@ loser reloads and decides again. A decision that changes one step alone (a for_e
 start, result, retry) is written on that step's ``rev`` only, and a child's end is counted on
 its parent by an atomic add: neither touches the run. Loads are key lookups of the records an
 event needs (``reads_for``), never a read of the whole run, except where the engine asks.
+
+A write that returns was applied, once; one that raises :class:`Conflict` was not (someone
+else changed what it expected). A write whose answer was lost is found out by the store (it
+sends it again, and recognises its own mark on the item); when even that fails, it raises
+:class:`WriteInDoubt`, and the caller asks :meth:`Store.landed` later.
 """
 
 from __future__ import annotations
@@ -27,6 +32,25 @@ class Conflict(Exception):
 
 class RunNotFound(LookupError):
     """No run with that id."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What one write leaves on the item it writes (the run item when ``key`` is None): its
+    own write id, so a write whose answer was lost is recognised as this one's."""
+
+    run_id: str
+    key: str | None
+    write_id: str
+
+
+class WriteInDoubt(Exception):
+    """DynamoDB may have applied a write or not: its answer was lost, and so were those of its
+    sendings again. Once DynamoDB answers, ``Store.landed(mark)`` tells which."""
+
+    def __init__(self, message: str, mark: Mark) -> None:
+        super().__init__(message)
+        self.mark = mark
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,11 @@ class Store(Protocol):
     def commit(self, decision: Decision, expected_seq: int) -> None:
         """Apply a decision if the run's seq is still ``expected_seq`` (and each step it
         writes is still at the revision loaded); else Conflict."""
+        ...
+
+    def landed(self, mark: Mark) -> bool:
+        """Whether the write a :class:`WriteInDoubt` was raised for was applied (its item still
+        carries its mark)."""
         ...
 
     def get_run(self, run_id: str) -> RunState | None:
