@@ -30,8 +30,9 @@ SMALL_ORDER = {
 """A small order (50): no approval."""
 
 
-def completed(stack: LocalStack, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Wait for the run's ``run.completed`` event on the bus."""
+def completed(stack: LocalStack, run_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    """Wait for the run's ``run.completed`` event on the bus (the timeout only bounds how long
+    a run that never ends is waited for: a busy machine is slow, not wrong)."""
     event = stack.wait_for_event(
         lambda e: e["detail-type"] == "run.completed" and e["detail"]["run_id"] == run_id,
         timeout,
@@ -40,7 +41,7 @@ def completed(stack: LocalStack, run_id: str, timeout: float = 30.0) -> dict[str
     return event
 
 
-def finished(stack: LocalStack, api: Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+def finished(stack: LocalStack, api: Client, run_id: str, timeout: float = 90.0) -> dict[str, Any]:
     """The run (GET /runs/{id}) once it has ended."""
     completed(stack, run_id, timeout)
     detail = api.run(run_id)

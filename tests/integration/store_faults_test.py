@@ -43,6 +43,7 @@ from stepwell.local.inprocess import InProcessWorld
 from stepwell.runtime import wiring
 from stepwell.runtime.approvals import ApprovalLinks
 from stepwell.runtime.orchestrator import Ports
+from stepwell.runtime.publishing import Workflows
 from stepwell.runtime.results import deliver
 from stepwell.runtime.timers import sweep
 from stepwell.runtime.wiring import Runtime
@@ -280,7 +281,13 @@ class FaultyWorld:
         orchestrator.store = store
         links = ApprovalLinks(world, lambda: [KEY], API_URL, world.clock)
         orchestrator.ports = Ports(world, world, world, links)
-        runtime = Runtime(orchestrator, store, world.clock, Catalog.of(world.workflows))
+        runtime = Runtime(
+            orchestrator,
+            store,
+            world.clock,
+            Workflows(store, world.clock),
+            Catalog.of(world.workflows),
+        )
         wiring.use(runtime)
         deps.use(deps.for_runtime(runtime, {}))
         self.handler = load_handler()

@@ -413,7 +413,12 @@ class LocalStack:
             self._keeper = threading.Thread(target=self._keep, name="stack-state", daemon=True)
             self._keeper.start()
         if self._on_reload is not None and self.functions:
-            watcher = threading.Thread(target=self._watch, name="stack-watch", daemon=True)
+            watcher = threading.Thread(
+                target=self._watch,
+                args=(fingerprint(self._workflow_files()), _stamp(self.template_path)),
+                name="stack-watch",
+                daemon=True,
+            )
             watcher.start()
 
     def stop(self) -> None:
@@ -456,9 +461,9 @@ class LocalStack:
             {spec.code_uri for spec in self.functions if spec.handler == WORKFLOWS_HANDLER}
         )
 
-    def _watch(self) -> None:
-        seen = fingerprint(self._workflow_files())
-        template = _stamp(self.template_path)
+    def _watch(self, seen: Any, template: tuple[int, int] | None) -> None:
+        """Watch the workflow files and the template from what they were at the start (read
+        before this thread runs, so an edit made meanwhile is seen)."""
         while not self._stopping.wait(self.WATCH_EVERY_S):
             marks = fingerprint(self._workflow_files())
             if marks != seen:
