@@ -26,7 +26,7 @@ from stepwell.api.models import (
 )
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, segment
-from stepwell.api.runs import RunId, StepKey, _act, _changed, _run, _step, _with_cursor
+from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_cursor
 from stepwell.code.protocol import FOR_EACH, kind_of
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState, child_key
@@ -100,15 +100,14 @@ def _waiting(deps: ApiDeps, run_id: str, step: str, what: str) -> tuple[RunState
 def _fan_out(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
     """The run, key and record of a for_each step: a YAML one, or a code-first ctx.for_each
     (known by its record); 404 for any other step."""
-    run = _run(deps, run_id)
-    if deps.orchestrator.pinned(run).code is not None:
-        record = deps.store.load(run.id, [key]).steps.get(key)
-        if record is None or kind_of(record.spec) != FOR_EACH:
-            raise errors.not_found(f"step {key!r} of run {run.id} is not a ctx.for_each step")
-        return run, key, record
     run, key, record = _step(deps, run_id, key)
-    spec = deps.orchestrator.pinned(run).steps.get(key)
-    if spec is None or getattr(spec, "for_each", None) is None:
+    definition = deps.orchestrator.pinned(run)
+    if definition.code is None:
+        spec = definition.steps.get(key)
+        fans_out = spec is not None and getattr(spec, "for_each", None) is not None
+    else:
+        fans_out = record is not None and kind_of(record.spec) == FOR_EACH
+    if not fans_out:
         raise errors.not_found(f"step {key!r} of run {run.id} is not a for_each step")
     return run, key, record
 

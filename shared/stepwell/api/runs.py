@@ -34,6 +34,7 @@ from stepwell.api.models import (
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, lambda_context, segment
 from stepwell.api.workflows import versions
+from stepwell.code.protocol import FOR_EACH, WORKFLOW_KEY, kind_of
 from stepwell.definition.models import Workflow
 from stepwell.engine import compensation, events
 from stepwell.engine.decision import Decision
@@ -513,17 +514,44 @@ def _run(deps: ApiDeps, run_id: str) -> RunState:
 
 def _step(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
     """The run, the step's key and its record (None when it has not started); 404 when the
-    run's workflow has no such step."""
+    run has no such step.
+
+    A YAML run's steps are its definition's. A code-first run (a Step Functions machine is
+    one) has the steps its code reached, each on its own record with its definition: its
+    definition's ``steps`` hold only the replay's own ``$workflow``, which is no step of the
+    user's."""
     run = _run(deps, run_id)
     definition = deps.orchestrator.pinned(run)
     try:
         step_id, index = parse_key(key)
     except ValueError:
         step_id, index = key, None
-    spec = definition.steps.get(step_id)
-    if spec is None or (index is not None and (spec.for_each is None or index < 0)):
+    if index is not None and index < 0:
         raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
-    record = deps.store.load(run.id, [key]).steps.get(key)
+    if definition.code is None:
+        spec = definition.steps.get(step_id)
+        if spec is None or (index is not None and spec.for_each is None):
+            raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
+        return run, key, deps.store.load(run.id, [key]).steps.get(key)
+    if step_id == WORKFLOW_KEY:
+        raise errors.not_found(
+            f"{WORKFLOW_KEY} is run {run.id}'s replay of its code, not a step: act on the "
+            "steps the code reached, or on the run"
+        )
+    found = deps.store.load(run.id, [key, step_id]).steps
+    record, parent = found.get(key), found.get(step_id)
+    if index is None and record is None:
+        raise errors.not_found(
+            f"run {run.id} ({run.workflow}) has not reached a step {key!r}: a code-first run's "
+            "steps exist once its code reaches them (GET /runs/{id} lists them)"
+        )
+    if index is not None and (
+        parent is None
+        or kind_of(parent.spec) != FOR_EACH
+        or parent.items_total is None
+        or index >= parent.items_total
+    ):
+        raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
     return run, key, record
 
 
