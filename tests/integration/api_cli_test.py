@@ -165,3 +165,26 @@ def test_requests_to_a_deployed_api_are_signed_with_sigv4(monkeypatch: Any) -> N
     assert local._auth_headers("GET", local.base_url + "/runs", None, {}) == {}
     monkeypatch.setenv("STEPWELL_API_TOKEN", "jwt-123")
     assert remote._auth_headers("GET", "x", None, {}) == {"Authorization": "Bearer jwt-123"}
+
+
+def test_skip_says_what_else_it_skips_and_asks_first(
+    world: ApiWorld, api: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = world.start("simple", {"n": 1})
+    code, out, err = stepwell(capsys, "skip", run_id, "work", "--api", api)
+    assert out.strip() == "Skipping work also skips next (give an output to run what follows)"
+    assert code == 1 and "pass --yes" in err and world.step(run_id, "work").status == "running"
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert stepwell(capsys, "skip", run_id, "work", "--api", api)[0] == 1
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    code, out, _ = stepwell(capsys, "skip", run_id, "work", "--output", '{"w": 1}', "--api", api)
+    assert code == 0
+    assert out.splitlines() == [
+        "Skipping work with this output: it succeeds with it, and what follows runs",
+        f"{run_id}: step work skipped (run running)",
+    ]
+    assert world.step(run_id, "next").status == "running"
+    code, _, err = stepwell(capsys, "skip", run_id, "work", "--yes", "--api", api)
+    assert code == 1 and "(409)" in err

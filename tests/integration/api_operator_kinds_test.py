@@ -175,3 +175,37 @@ def test_the_replay_and_steps_not_reached_are_no_steps_of_a_code_first_run(
         later = world.post(f"/runs/{run_id}/steps/{STEP[workflow]['charge']}/{action}", body)
         assert later.status == 404 and "has not reached" in later.json()["message"], later.text
     assert world.get(f"/runs/{run_id}/steps/%24workflow/payload/output").status == 404
+
+
+def test_a_skip_says_first_which_steps_it_skips_and_with_an_output_runs_them(
+    world: ApiWorld,
+) -> None:
+    run_id = _started(world, "ops")
+    _act(world, run_id, "ops", "confirm", "callback", {"status": "success", "output": 1})
+    preview = _act(world, run_id, "ops", "cool_off", "skip", {"dry_run": True})
+    assert preview.status == 200, preview.text
+    assert preview.json()["skips"] == ["charge"]
+    assert "also skips charge (give an output to run what follows)" in preview.json()["message"]
+    assert world.step(run_id, "cool_off").status == "waiting"  # a preview changes nothing
+    with_output = _act(world, run_id, "ops", "cool_off", "skip", {"output": {}, "dry_run": True})
+    assert (
+        with_output.json()["skips"] == [] and "what follows runs" in with_output.json()["message"]
+    )
+
+    done = _act(world, run_id, "ops", "cool_off", "skip", {"reason": "no charge today"})
+    assert done.json()["skips"] == ["charge"]
+    assert done.json()["message"] == "step cool_off skipped; skipped with it: charge"
+    assert world.step(run_id, "charge").status == "skipped"
+
+
+@pytest.mark.parametrize("workflow", ["ops-code", "ops-machine"])
+def test_a_skipped_step_of_a_code_first_run_hands_the_code_null(
+    world: ApiWorld, workflow: str
+) -> None:
+    run_id = _started(world, workflow)
+    preview = _act(world, run_id, workflow, "confirm", "skip", {"dry_run": True})
+    assert (
+        preview.json()["skips"] == [] and "the code goes on with null" in preview.json()["message"]
+    )
+    assert _act(world, run_id, workflow, "confirm", "skip", {}).status == 200
+    assert _waiting_for(world, run_id, STEP[workflow]["cool_off"]) == "delay"

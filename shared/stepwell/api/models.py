@@ -253,6 +253,11 @@ class SkipRequest(_Request):
 
     output: Any = Field(None, description="The step's output for the steps after it.")
     reason: Reason | None = None
+    dry_run: bool = Field(
+        False,
+        strict=True,
+        description="Only say what the skip would do (the steps it would skip), changing nothing.",
+    )
 
 
 class RetryRequest(_Request):
@@ -289,6 +294,11 @@ class RunChanged(BaseModel):
     step: str | None = None
     step_status: str | None = None
     message: str
+    skips: list[str] = Field(
+        default_factory=list,
+        description="A skip without an output: the steps after it that it skips too (their "
+        "trigger rules rule them out). Skipping with an output runs them instead.",
+    )
 
 
 # -- approvals and callbacks ----------------------------------------------------------------

@@ -38,6 +38,7 @@ from stepwell.code.protocol import FOR_EACH, WORKFLOW_KEY, kind_of
 from stepwell.definition.models import Workflow
 from stepwell.engine import compensation, events
 from stepwell.engine.decision import Decision
+from stepwell.engine.skips import skipped_with
 from stepwell.engine.state import RunState, StepState, parse_key
 from stepwell.runtime.orchestrator import UnknownWorkflow
 from stepwell.store.port import Page, Store
@@ -464,8 +465,10 @@ def retry_step(
     "/runs/<run_id>/steps/<step>/skip",
     summary="Skip a step",
     description=(
-        "Ends a started step as skipped, with the given output for the steps after it. 409 when "
-        "the step has not started or has ended, or the run has ended."
+        "Ends a step as skipped. Without an output the steps after it that its skip rules out "
+        "are skipped too (listed in `skips`); with an output it succeeds with it and what "
+        "follows runs. With dry_run it only says what it would do. 409 when the step has "
+        "ended or the run has ended."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -484,10 +487,38 @@ def skip_step(
             f"step {key!r} is {status}: only a step that is under way (or waiting for its "
             "dependencies) can be skipped"
         )
-    output = request.output if request else None
-    reason = request.reason if request else None
-    _act(deps, run.id, events.SkipRequested(key, output, by=_by(reason)))
-    return _changed(deps, run.id, key, f"step {key} skipped")
+    request = request or SkipRequest()
+    definition = deps.orchestrator.pinned(run)
+    skips: list[str] = []
+    if request.output is None and definition.code is None:
+        skips = skipped_with(definition, key, deps.store.load_steps(run.id, definition.steps).steps)
+    if request.dry_run:
+        return RunChanged(
+            run_id=run.id,
+            status=run.status,
+            step=key,
+            step_status=record.status,
+            message=_skip_preview(definition, key, request.output, skips),
+            skips=skips,
+        )
+    _act(deps, run.id, events.SkipRequested(key, request.output, by=_by(request.reason)))
+    also = f"; skipped with it: {', '.join(skips)}" if skips else ""
+    changed = _changed(deps, run.id, key, f"step {key} skipped{also}")
+    return changed.model_copy(update={"skips": skips})
+
+
+def _skip_preview(definition: Workflow, key: str, output: Any, skips: list[str]) -> str:
+    """What skipping ``key`` would do, for the person about to."""
+    if output is not None:
+        return f"skipping {key} with this output: it succeeds with it, and what follows runs"
+    if definition.code is not None:
+        return (
+            f"skipping {key}: the code goes on with null as its result (give an output to "
+            "hand it a result)"
+        )
+    if skips:
+        return f"skipping {key} also skips {', '.join(skips)} (give an output to run what follows)"
+    return f"skipping {key} skips nothing else"
 
 
 # -- shared ---------------------------------------------------------------------------------

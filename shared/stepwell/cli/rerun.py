@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.input is not None:
         try:
-            body["input"] = _input(args.input)
+            body["input"] = json_argument(args.input)
         except (OSError, ValueError) as exc:
             print(f"stepwell rerun: --input: {exc}", file=sys.stderr)
             return 2
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input(text: str) -> Any:
+def json_argument(text: str) -> Any:
+    """A JSON option's value: JSON text, or ``@FILE`` for a file's (OSError, ValueError)."""
     if text.startswith("@"):
         text = Path(text[1:]).read_text()
     return json.loads(text)
