@@ -524,6 +524,7 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("POST", "/runs/{run_id}/steps/{step}/decision"),
         ("POST", "/runs/{run_id}/steps/{step}/callback"),
         ("GET", "/runs/{run_id}/steps/{step}/children"),
+        ("GET", "/runs/{run_id}/steps/{step}/logs"),
         ("GET", "/approvals/{token}"),
         ("POST", "/approvals/{token}"),
         ("POST", "/callbacks/{token}"),

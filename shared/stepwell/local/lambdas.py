@@ -155,6 +155,12 @@ def current_container() -> Container | None:
     return found
 
 
+def current_attempt() -> tuple[str, str, int] | None:
+    """(run id, step key, attempt) of the step envelope the invocation on this thread runs."""
+    found: tuple[str, str, int] | None = getattr(_local, "attempt", None)
+    return found
+
+
 class ContainerRuntime(Runtime):
     """The runtime ``wiring.current()`` returns inside the local stack: that of the container
     running on the calling thread, so each warm container keeps its own orchestrator as each
@@ -522,11 +528,14 @@ class LambdaEmulator:
             self._watch_cond.notify()
         self._pool.submit(lambda: self._run(call))
 
-    def _count_execution(self, event: Any) -> None:
-        if isinstance(event, dict) and StepEnvelope.recognise(event):
-            attempt = (str(event["run_id"]), str(event["key"]), int(event["attempt"]))
-            with self._lock:
-                self.executions[attempt] += 1
+    def _count_execution(self, event: Any) -> tuple[str, str, int] | None:
+        """Count a step envelope's run; the attempt it runs (None: no step envelope)."""
+        if not (isinstance(event, dict) and StepEnvelope.recognise(event)):
+            return None
+        attempt = (str(event["run_id"]), str(event["key"]), int(event["attempt"]))
+        with self._lock:
+            self.executions[attempt] += 1
+        return attempt
 
     def repeated(self) -> dict[tuple[str, str, int], int]:
         """Attempts whose envelope a handler ran more than once (it must never happen:
@@ -564,7 +573,7 @@ class LambdaEmulator:
                 context = LambdaContext(function, call.request_id, call.deadline, self._wall)
                 try:
                     event = json.loads(call.payload)
-                    self._count_execution(event)
+                    _local.attempt = self._count_execution(event)
                     response = container.handler(event, context)
                     body = b"" if call.invocation_type == "Event" else _encode(response)
                     if len(body) > SYNC_PAYLOAD_LIMIT:
@@ -587,6 +596,7 @@ class LambdaEmulator:
                     outcome = self._error(call, type(exc).__name__, str(exc), stack)
         finally:
             _local.container = None
+            _local.attempt = None
         if call.finish(outcome):
             with self._lock:
                 if container.init_error is None and container.generation == self._generation:

@@ -52,6 +52,7 @@ from stepwell.local.lambdas import (
     UnknownFunction,
     forget_handlers,
 )
+from stepwell.local.logs import LogBook
 from stepwell.local.models import LocalModel
 from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
 from stepwell.local.schedules import (
@@ -202,6 +203,8 @@ class LocalStack:
         """What answers agent steps' Bedrock calls (see :mod:`stepwell.local.models`)."""
         self.metrics = CountingMetrics()
         """What CloudWatch would receive: the run and step metrics of every function."""
+        self.logs = LogBook(self.clock.now)
+        """What CloudWatch Logs would hold of each step attempt: its functions' log lines."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -640,7 +643,7 @@ class LocalStack:
         orchestrator = Orchestrator(
             base.store, base.orchestrator.ports, self.clock, base.catalog.get, metrics=self.metrics
         )
-        return replace(base, orchestrator=orchestrator)
+        return replace(base, orchestrator=orchestrator, logs=self.logs)
 
     # -- the pump ----------------------------------------------------------------------------
     def later(self, when: datetime, action: Callable[[], None]) -> None:
