@@ -30,8 +30,9 @@ ORDER = ROOT / "statemachines" / "examples" / "order.json"
 
 
 def workflows_folder(tmp: Path) -> Path:
-    """statemachines/ plus the workflows only the browser tests use."""
-    return copy_workflows(tmp, HERE / "workflows")
+    """statemachines/ plus the workflows only the browser tests use, and the order an operator
+    acts on as YAML, code and a machine (tests/helpers/kinds)."""
+    return copy_workflows(tmp, HERE / "workflows", ROOT / "tests" / "helpers" / "kinds")
 
 
 @contextmanager

@@ -44,6 +44,22 @@ export function when(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** "3 min ago", "in 12 s": a moment relative to now. */
+export function ago(iso, now = Date.now()) {
+  const ms = new Date(iso).getTime() - now;
+  if (Math.abs(ms) < 1000) return "just now";
+  return ms < 0 ? `${duration(-ms)} ago` : `in ${duration(ms)}`;
+}
+
+/** A moment shown relative to now, the date and time on hover (and in ``datetime``). A moment
+ *  that has passed yet lies ahead of this browser's clock (a local stack's virtual time ran
+ *  ahead) is shown as it is. */
+export function stamp(iso, past = true) {
+  if (!iso) return "—";
+  if (past && new Date(iso).getTime() > Date.now() + 5000) return h("span", {title: "ahead of this clock (virtual time)"}, when(iso));
+  return h("time", {datetime: iso, title: when(iso)}, ago(iso));
+}
+
 /** "1.2 s", "3 min 4 s", "2 h 5 min" from milliseconds. */
 export function duration(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
