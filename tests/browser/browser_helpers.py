@@ -27,6 +27,12 @@ HOW_TO_ENABLE = (
     "(and `pip install -e '.[dev]'` for playwright); .ci/run installs it"
 )
 ORDER = ROOT / "statemachines" / "examples" / "order.json"
+WAIT_MS = 30_000
+
+
+def node(step: str, status: str) -> str:
+    """The graph's node of ``step`` once it shows ``status``."""
+    return f'svg.graph g.node[data-step="{step}"][data-status="{status}"]'
 
 
 def workflows_folder(tmp: Path) -> Path:

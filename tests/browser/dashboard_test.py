@@ -11,28 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from browser_helpers import ORDER, ROOT, Guard
+from browser_helpers import ORDER, ROOT, Guard, node
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
 
-WAIT_MS = 30_000
 LOADS: dict[str, float] = {}
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, Guard]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    guard = Guard()
-    guard.watch(page)
-    yield page, guard
-    context.close()
 
 
 def timed(name: str, page: Any, url: str, ready: str) -> None:
@@ -47,10 +33,6 @@ def timed(name: str, page: Any, url: str, ready: str) -> None:
 def screenshot(page: Any, name: str) -> None:
     if os.environ.get("STEPWELL_SCREENSHOTS"):
         page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
-
-
-def node(step: str, status: str) -> str:
-    return f'svg.graph g.node[data-step="{step}"][data-status="{status}"]'
 
 
 def test_start_an_order_watch_it_approve_it_and_see_it_finish(

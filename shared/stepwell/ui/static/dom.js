@@ -1,4 +1,5 @@
 // Small helpers for building the page: elements, formatting, status badges.
+import {now} from "./api.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -44,19 +45,16 @@ export function when(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-/** "3 min ago", "in 12 s": a moment relative to now. */
-export function ago(iso, now = Date.now()) {
-  const ms = new Date(iso).getTime() - now;
+/** "3 min ago", "in 12 s": a moment relative to now (the API's). */
+export function ago(iso) {
+  const ms = new Date(iso).getTime() - now();
   if (Math.abs(ms) < 1000) return "just now";
   return ms < 0 ? `${duration(-ms)} ago` : `in ${duration(ms)}`;
 }
 
-/** A moment shown relative to now, the date and time on hover (and in ``datetime``). A moment
- *  that has passed yet lies ahead of this browser's clock (a local stack's virtual time ran
- *  ahead) is shown as it is. */
-export function stamp(iso, past = true) {
+/** A moment shown relative to now, the date and time on hover (and in ``datetime``). */
+export function stamp(iso) {
   if (!iso) return "—";
-  if (past && new Date(iso).getTime() > Date.now() + 5000) return h("span", {title: "ahead of this clock (virtual time)"}, when(iso));
   return h("time", {datetime: iso, title: when(iso)}, ago(iso));
 }
 
@@ -77,7 +75,7 @@ export function duration(ms) {
 export function elapsed(record) {
   const start = record.started_at || record.created_at;
   if (!start) return null;
-  const end = record.ended_at ? new Date(record.ended_at) : new Date();
+  const end = record.ended_at ? new Date(record.ended_at) : new Date(now());
   return end - new Date(start);
 }
 

@@ -45,7 +45,7 @@ function facts(step, kind, description) {
     fact("ended", stamp(step.ended_at)),
     fact("took", step.started_at ? duration(elapsed(step)) : "—"),
     step.waiting_for ? fact("waits for", step.waiting_for) : null,
-    step.due_at ? fact("due", stamp(step.due_at, false)) : null,
+    step.due_at ? fact("due", stamp(step.due_at)) : null,
     step.child_run_id ? fact("child run", runLink(step.child_run_id)) : null,
     step.copied_from ? fact("copied from", runLink(step.copied_from)) : null,
     step.usage && (step.usage.cost_usd || step.usage.input_tokens)
@@ -56,22 +56,22 @@ function facts(step, kind, description) {
 /** Why a step is where it is, in a sentence: what it waits for and until when, the failure
  *  its retry follows, how long a running attempt has before it counts as lost. */
 export function waiting(step) {
-  const until = (iso) => (iso ? [" until ", stamp(iso, false)] : []);
+  const until = (iso) => (iso ? [" until ", stamp(iso)] : []);
   const failure = step.error ? `${step.error.type || "Error"}: ${step.error.message || ""}`.trim() : null;
   switch (step.status) {
     case "retrying":
       return [`Attempt ${step.attempt} failed (${failure || "no error given"}); attempt ${step.attempt + 1} starts `,
-        step.due_at ? stamp(step.due_at, false) : "soon", "."];
+        step.due_at ? stamp(step.due_at) : "soon", "."];
     case "waiting": {
       const what = {approval: "an approval", callback: "a callback", delay: "its delay to end",
         child_run: "its child run", poll: "its next check", steps: "the steps its code reached"}[step.waiting_for] || step.waiting_for;
-      const beat = step.heartbeat_due ? ["; its next heartbeat is due ", stamp(step.heartbeat_due, false)] : [];
+      const beat = step.heartbeat_due ? ["; its next heartbeat is due ", stamp(step.heartbeat_due)] : [];
       return [`Attempt ${step.attempt || 1} waits for ${what}`, ...until(step.due_at), ...beat, "."];
     }
     case "running": {
       const since = step.attempt_started_at ? [" since ", stamp(step.attempt_started_at)] : [];
       const lease = step.lease_expires_at
-        ? ["; with no result its lease runs out ", stamp(step.lease_expires_at, false), " and it is sent again"] : [];
+        ? ["; with no result its lease runs out ", stamp(step.lease_expires_at), " and it is sent again"] : [];
       const before = step.attempt > 1 && failure ? [` (attempt ${step.attempt - 1}: ${failure})`] : [];
       return [`Attempt ${step.attempt} is running`, ...since, ...before, ...lease, "."];
     }

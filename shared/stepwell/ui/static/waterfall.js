@@ -1,6 +1,7 @@
 // A waterfall of a run's attempts over time, read from its timeline: each step's attempts
 // running, its retries' backoff, its waits (approval, callback, delay) and a fan-out's span.
 import {h, s, duration} from "./dom.js";
+import {now as apiNow} from "./api.js";
 
 const OPENS = {
   step_dispatched: "running",
@@ -55,7 +56,7 @@ export function waterfall(entries, runEnded, width = 800) {
   const BAR = Math.max(MIN_BAR, Math.floor(width) - LABEL - 12);
   const first = new Date(entries[0].at).getTime();
   const last = new Date(entries[entries.length - 1].at).getTime();
-  const now = runEnded ? last : Math.max(last, Date.now());
+  const now = runEnded ? last : Math.max(last, apiNow());
   const span = Math.max(now - first, 1);
   const rows = segments(entries, now);
   const shown = [];
