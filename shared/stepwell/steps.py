@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from stepwell.runtime.envelope import StepEnvelope, StepResult
-from stepwell.runtime.step_context import StepContext
+from stepwell.runtime.step_context import StepContext, attempt_keys
 
 T = TypeVar("T")
 StepFunction = Callable[[Any, StepContext], Any]
@@ -45,14 +45,12 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
         runtime = current()
         envelope = receive(runtime, event)
         ctx = dataclasses.replace(envelope.context(), beat=lambda: beat(runtime, envelope))
-        ctx.logger.info(
-            "step attempt",
-            extra={"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt},
-        )
-        try:
-            result = StepResult.succeeded(envelope, function(envelope.input, ctx))
-        except Exception as exc:  # the attempt's failure, recorded by type name
-            result = StepResult.from_exception(envelope, exc)
+        with attempt_keys(ctx):
+            ctx.logger.info("step attempt")
+            try:
+                result = StepResult.succeeded(envelope, function(envelope.input, ctx))
+            except Exception as exc:  # the attempt's failure, recorded by type name
+                result = StepResult.from_exception(envelope, exc)
         record(runtime.orchestrator, result)
         runtime.metrics.flush()
         return result.to_dict()
