@@ -3,6 +3,7 @@ downloaded one) and a guard that fails a page that reaches off 127.0.0.1 or logs
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,12 @@ HOW_TO_ENABLE = (
 )
 ORDER = ROOT / "statemachines" / "examples" / "order.json"
 WAIT_MS = 30_000
+
+
+def screenshot(page: Any, name: str) -> None:
+    """With STEPWELL_SCREENSHOTS=1, save the whole page as docs/NAME (the docs' pictures)."""
+    if os.environ.get("STEPWELL_SCREENSHOTS"):
+        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
 
 
 def node(step: str, status: str) -> str:

@@ -9,11 +9,10 @@ runs list and a run page are saved to docs/ as PNG.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
-from browser_helpers import ORDER, ROOT, Guard, node
+from browser_helpers import ORDER, Guard, node, screenshot
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
@@ -28,11 +27,6 @@ def timed(name: str, page: Any, url: str, ready: str) -> None:
     page.wait_for_selector(ready)
     LOADS[name] = (time.perf_counter() - started) * 1000
     print(f"page load: {name}: {LOADS[name]:.0f} ms")
-
-
-def screenshot(page: Any, name: str) -> None:
-    if os.environ.get("STEPWELL_SCREENSHOTS"):
-        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
 
 
 def test_start_an_order_watch_it_approve_it_and_see_it_finish(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from browser_helpers import ORDER, Guard, node
+from browser_helpers import ORDER, Guard, node, screenshot
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
@@ -77,6 +77,9 @@ def test_a_machine_s_task_token_is_answered_and_its_state_retried_from_its_page(
     browser_page.wait_for_selector(node("Declined", "unreached"))
     catch = browser_page.locator('path.edge[data-edge="Charge->Declined"]')
     assert catch.get_attribute("data-kind") == "catch"
+    browser_page.click('g.node[data-step="Charge"]')
+    browser_page.wait_for_selector('[data-panel="Charge"]')
+    screenshot(browser_page, "dashboard-machine.png")
     guard.check()
 
 

@@ -121,7 +121,7 @@ def test_a_waiting_step_says_what_it_waits_for_and_until_when(
     browser_page.goto(f"{stack.url}/ui/#/runs/{run_id}")
     why = browser_page.locator('[data-why="approve"]')
     why.wait_for()
-    assert why.inner_text().startswith("Attempt 1 waits for an approval until in ")
+    assert why.inner_text().startswith("Attempt 1 waits for an approval; due in 23 h ")
     guard.check()
 
 

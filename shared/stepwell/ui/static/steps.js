@@ -56,7 +56,7 @@ function facts(step, kind, description) {
 /** Why a step is where it is, in a sentence: what it waits for and until when, the failure
  *  its retry follows, how long a running attempt has before it counts as lost. */
 export function waiting(step) {
-  const until = (iso) => (iso ? [" until ", stamp(iso)] : []);
+  const until = (iso) => (iso ? ["; due ", stamp(iso)] : []);
   const failure = step.error ? `${step.error.type || "Error"}: ${step.error.message || ""}`.trim() : null;
   switch (step.status) {
     case "retrying":

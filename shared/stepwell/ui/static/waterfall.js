@@ -24,7 +24,7 @@ export function segments(entries, now) {
   const rows = new Map();
   const open = new Map();
   for (const entry of entries) {
-    if (!entry.step) continue;
+    if (!entry.step || entry.step === "$workflow") continue; // a code-first run's replay: no step of its own
     const at = new Date(entry.at).getTime();
     if (!rows.has(entry.step)) rows.set(entry.step, {bars: [], marks: []});
     const row = rows.get(entry.step);
