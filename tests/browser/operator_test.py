@@ -16,9 +16,13 @@ from stepwell.local.stack import LocalStack
 
 def _open_when(stack: LocalStack, api: Client, workflow: str, waits_at: str) -> str:
     run_id = api.start_run(workflow, json.loads(ORDER.read_text())).body["run_id"]
-    steps = lambda: {s["key"]: s for s in api.run(run_id)["steps"]}  # noqa: E731
-    assert stack.run_until(lambda: steps().get(waits_at, {}).get("waiting_for"), 30)
+    _waiting(stack, api, run_id, waits_at)
     return run_id
+
+
+def _waiting(stack: LocalStack, api: Client, run_id: str, key: str) -> None:
+    steps = lambda: {s["key"]: s for s in api.run(run_id)["steps"]}  # noqa: E731
+    assert stack.run_until(lambda: steps().get(key, {}).get("waiting_for"), 30)
 
 
 def _act(page: Any, step: str, action: str) -> None:
@@ -90,7 +94,7 @@ def test_a_skip_says_which_steps_it_skips_and_skipping_with_an_output_runs_them(
     api = Client(stack.url)
     run_id = _open_when(stack, api, "ops", "approve")
     api.post(f"/runs/{run_id}/steps/approve/decision", {"approved": True})
-    assert stack.run_until(lambda: api.run(run_id)["steps"][-1]["key"] == "confirm", 30)
+    _waiting(stack, api, run_id, "confirm")
     browser_page.goto(f"{stack.url}/ui/#/runs/{run_id}?step=confirm")
     panel = '[data-panel="confirm"]'
     browser_page.click(f"{panel} [data-action=skip]")

@@ -404,6 +404,9 @@ def test_a_rerun_never_copies_a_step_a_saga_undid(world: ApiWorld, dry_run: bool
     charge = error_of(world.post(f"/runs/{run_id}/rerun", {**body, "from_step": "charge"}), 409)
     assert "rerun from 'reserve' instead" in charge["message"]
 
+    undo = world.get(f"/runs/{run_id}/steps/charge:compensate/payload/output")
+    assert undo.status == 200 and undo.json() == {"refund_id": "re-9"}
+    assert world.get(f"/runs/{run_id}/steps/ship:compensate/payload/output").status == 404
     again = world.post(f"/runs/{run_id}/rerun", {**body, "from_step": "reserve"})
     assert again.status == 201, again.text
     steps = world.get(f"/runs/{again.json()['run_id']}").json()["steps"]

@@ -560,8 +560,14 @@ def _step(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepStat
     if index is not None and index < 0:
         raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
     if definition.code is None:
-        spec = definition.steps.get(step_id)
-        if spec is None or (index is not None and spec.for_each is None):
+        # A saga's compensation (``charge:compensate``) is a step of the run too.
+        spec = definition.steps.get(compensation.undone(step_id) or step_id)
+        undo = compensation.undone(step_id) is not None
+        if (
+            spec is None
+            or (undo and spec.undo is None)
+            or (index is not None and spec.for_each is None)
+        ):
             raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
         return run, key, deps.store.load(run.id, [key]).steps.get(key)
     if step_id == WORKFLOW_KEY:

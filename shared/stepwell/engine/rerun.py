@@ -96,7 +96,7 @@ def rerun(
     return work.decision(created=True)
 
 
-def undone(original_steps: dict[str, StepState]) -> dict[str, StepState]:
+def undone_steps(original_steps: dict[str, StepState]) -> dict[str, StepState]:
     """The steps of a run whose compensation started (a saga's undo), by step: what they did
     was undone, or may be in part, so their outputs hold no more."""
     found: dict[str, StepState] = {}
@@ -116,7 +116,7 @@ def _refuse_undone(
 ) -> None:
     """A step its run undid must run again, never be copied as succeeded: refuse a rerun that
     would copy one, naming the step to rerun from (one that copies none)."""
-    undos = undone(original_steps)
+    undos = undone_steps(original_steps)
     copied = [step_id for step_id in definition.steps if step_id in upstream and step_id in undos]
     if not copied:
         return
