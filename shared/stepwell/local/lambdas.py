@@ -148,6 +148,11 @@ class Container:
             self._runtime = self._factory(self.function)
         return self._runtime
 
+    @property
+    def built(self) -> Runtime | None:
+        """Its runtime if it was built (a log line must not build one)."""
+        return self._runtime
+
 
 def current_container() -> Container | None:
     """The container whose invocation runs on this thread, if any."""

@@ -149,9 +149,9 @@ def _keep(log: dict[str, Any]) -> None:
     container = current_container()
     if attempt is None or container is None:
         return
-    book = container.runtime().logs
-    if isinstance(book, LogBook):
-        book.add(attempt, log)
+    runtime = container.built
+    if runtime is not None and isinstance(runtime.logs, LogBook):
+        runtime.logs.add(attempt, log)
 
 
 def isolate_log_keys() -> int:
