@@ -21,8 +21,19 @@ def _open_when(stack: LocalStack, api: Client, workflow: str, waits_at: str) -> 
 
 
 def _waiting(stack: LocalStack, api: Client, run_id: str, key: str) -> None:
+    _until(stack, api, run_id, key, lambda step: bool(step.get("waiting_for")))
+
+
+def _until(stack: LocalStack, api: Client, run_id: str, key: str, holds: Any) -> None:
+    """Wait until step ``key`` of the run ``holds``; else fail saying where the run is."""
     steps = lambda: {s["key"]: s for s in api.run(run_id)["steps"]}  # noqa: E731
-    assert stack.run_until(lambda: steps().get(key, {}).get("waiting_for"), 30)
+    if stack.run_until(lambda: holds(steps().get(key, {})), 30):
+        return
+    seen = {k: (s["status"], s["waiting_for"]) for k, s in steps().items()}
+    last = [(e["at"], e["type"], e["step"], e["message"][:60]) for e in api.timeline(run_id)[-8:]]
+    raise AssertionError(
+        f"{key} of run {run_id}: steps {seen}; timeline {last}; {stack.time_status()}"
+    )
 
 
 def _act(page: Any, step: str, action: str) -> None:
@@ -36,7 +47,8 @@ def test_a_code_first_run_is_approved_answered_and_retried_from_its_page(
     stack: LocalStack, page: tuple[Any, Guard]
 ) -> None:
     browser_page, guard = page
-    run_id = _open_when(stack, Client(stack.url), "ops-code", "approve")
+    api = Client(stack.url)
+    run_id = _open_when(stack, api, "ops-code", "approve")
     browser_page.goto(f"{stack.url}/ui/#/runs/{run_id}")
     browser_page.wait_for_selector(node("approve", "waiting"))
     assert browser_page.locator('g.node[data-step="$workflow"]').count() == 0
@@ -44,6 +56,7 @@ def test_a_code_first_run_is_approved_answered_and_retried_from_its_page(
 
     _act(browser_page, "approve", "approve")
     assert "step approve approved" in browser_page.inner_text("[data-notice]")
+    _waiting(stack, api, run_id, "confirm")
     browser_page.wait_for_selector(node("confirm", "waiting"))
     browser_page.click('g.node[data-step="confirm"]')
     browser_page.fill('[data-panel="confirm"] textarea[name=output]', '{"by": "partner"}')
@@ -54,6 +67,7 @@ def test_a_code_first_run_is_approved_answered_and_retried_from_its_page(
     browser_page.wait_for_selector('#run-status [data-status="failed"]')
     browser_page.click('g.node[data-step="charge"]')
     _act(browser_page, "charge", "retry")
+    _until(stack, api, run_id, "charge", lambda step: step.get("status") == "succeeded")
     browser_page.wait_for_selector('#run-status [data-status="succeeded"]')
     charge = browser_page.locator('g.node[data-step="charge"]').text_content() or ""
     assert "attempt 2" in charge
@@ -64,7 +78,8 @@ def test_a_machine_s_task_token_is_answered_and_its_state_retried_from_its_page(
     stack: LocalStack, page: tuple[Any, Guard]
 ) -> None:
     browser_page, guard = page
-    run_id = _open_when(stack, Client(stack.url), "ops-machine", "Confirm token")
+    api = Client(stack.url)
+    run_id = _open_when(stack, api, "ops-machine", "Confirm token")
     browser_page.goto(f"{stack.url}/ui/#/runs/{run_id}")
     # The state is one node; the panel opens the record that waits, its task token's.
     browser_page.wait_for_selector(node("Confirm", "waiting"))
@@ -74,6 +89,7 @@ def test_a_machine_s_task_token_is_answered_and_its_state_retried_from_its_page(
     browser_page.wait_for_selector('#run-status [data-status="failed"]')
     browser_page.click('g.node[data-step="Charge"]')
     _act(browser_page, "Charge", "retry")
+    _until(stack, api, run_id, "Charge", lambda step: step.get("status") == "succeeded")
     browser_page.wait_for_selector('#run-status [data-status="succeeded"]')
     for state in ("Validate", "Confirm", "Cool off", "Charge"):
         browser_page.wait_for_selector(node(state, "succeeded"))
@@ -97,6 +113,11 @@ def test_a_skip_says_which_steps_it_skips_and_skipping_with_an_output_runs_them(
     _waiting(stack, api, run_id, "confirm")
     browser_page.goto(f"{stack.url}/ui/#/runs/{run_id}?step=confirm")
     panel = '[data-panel="confirm"]'
+    try:
+        browser_page.wait_for_selector(f"{panel} [data-action=skip]")
+    except Exception:
+        _waiting(stack, api, run_id, "confirm")  # says why, when the run moved on
+        raise
     browser_page.click(f"{panel} [data-action=skip]")
     question = browser_page.locator('[data-question="skip"]')
     question.wait_for()
@@ -111,6 +132,7 @@ def test_a_skip_says_which_steps_it_skips_and_skipping_with_an_output_runs_them(
     asked.wait_for()
     assert "with this output: it succeeds with it, and what follows runs" in asked.inner_text()
     browser_page.click(f"{panel} [data-confirm=skip-output]")
+    _until(stack, api, run_id, "charge", lambda step: step.get("status") == "failed")
     browser_page.wait_for_selector(node("charge", "failed"))  # it ran (and was declined)
     assert api.run(run_id)["steps"][3]["status"] == "succeeded"  # cool_off ran too
     guard.check()

@@ -323,8 +323,10 @@ class ApiWorld:
         self.orchestrator.handle(run_id, event)
         self.play()
 
-    def play(self) -> None:
-        """Answer the replays of code-first runs dispatched so far, as the runner does."""
+    def play(self, orchestrator: Orchestrator | None = None) -> None:
+        """Answer the replays of code-first runs dispatched so far, as the runner does (through
+        ``orchestrator``: another container's, or by default the API's)."""
+        orchestrator = orchestrator or self.orchestrator
         while self.replayed < len(self.recorder.dispatched):
             command = self.recorder.dispatched[self.replayed]
             self.replayed += 1
@@ -333,7 +335,7 @@ class ApiWorld:
             answer = replay_journal(
                 self.store,
                 self.runtime.journals,
-                self.orchestrator,
+                orchestrator,
                 command.run_id,
                 command.attempt,
                 self._code_of,
@@ -342,7 +344,7 @@ class ApiWorld:
             result = StepSucceeded(
                 command.key, command.attempt, answer.to_dict(), token=command.token
             )
-            self.orchestrator.handle(command.run_id, result)
+            orchestrator.handle(command.run_id, result)
 
     def _code_of(self, run: Any) -> Any:
         code = self.runtime.catalog.code(self.orchestrator.pinned(run))

@@ -209,3 +209,33 @@ def test_a_skipped_step_of_a_code_first_run_hands_the_code_null(
     )
     assert _act(world, run_id, workflow, "confirm", "skip", {}).status == 200
     assert _waiting_for(world, run_id, STEP[workflow]["cool_off"]) == "delay"
+
+
+@pytest.mark.parametrize("workflow", ["ops-code", "ops-machine"])
+def test_a_retried_step_s_result_counts_where_the_run_was_last_seen_ended(
+    world: ApiWorld, workflow: str
+) -> None:
+    """Another container (the step's runner) saw the run fail and kept it so; the retry is
+    decided by the API. The retried attempt's result reaching that container still counts."""
+    from stepwell.engine.events import StepFailed, StepSucceeded
+    from stepwell.runtime.orchestrator import Orchestrator
+
+    runner = Orchestrator(
+        world.store, world.orchestrator.ports, world.clock, world.runtime.catalog.get
+    )
+    run_id = _started(world, workflow)
+    _act(world, run_id, workflow, "confirm", "callback", {"status": "success", "output": 1})
+    _act(world, run_id, workflow, "cool_off", "skip", {"output": {}})
+    charge = STEP[workflow]["charge"]
+    first = world.attempt(run_id, charge)
+    runner.handle(
+        run_id, StepFailed(charge, 1, "PaymentDeclinedTemporarily", "later", token=first.token)
+    )
+    world.play(runner)  # the replay that fails the run answers there too
+    assert _status(world, run_id) == "failed"
+    assert world.post(f"/runs/{run_id}/steps/{charge}/retry").status == 200
+    second = world.attempt(run_id, charge)
+    runner.handle(run_id, StepSucceeded(charge, 2, {"charge_id": "ch-2"}, token=second.token))
+    world.play(runner)
+    assert world.step(run_id, charge).status == "succeeded"
+    assert _status(world, run_id) == "succeeded"

@@ -11,10 +11,10 @@ from stepwell import Context, workflow
 def ops_code(ctx: Context, order: dict[str, Any]) -> dict[str, Any]:
     """Validate, approve, confirm, cool off, charge (no retries)."""
     validated = ctx.task("validate", function="ValidateOrderFunction", input=order)
-    decision = ctx.approval("approve", message=f"Charge {validated['total']:g}?", timeout="1d")
+    decision = ctx.approval("approve", message=f"Charge {validated['total']:g}?", timeout="30d")
     if not decision.approved:
         raise OrderRejected(f"order {order['order_id']} was not approved")
-    confirmation = ctx.wait_for_callback("confirm", timeout="1d")
+    confirmation = ctx.wait_for_callback("confirm", timeout="30d")
     ctx.sleep("cool_off", "1h")
     charge = ctx.task(
         "charge",
