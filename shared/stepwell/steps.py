@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from stepwell import intake
 from stepwell.runtime.envelope import StepEnvelope, StepResult
-from stepwell.runtime.step_context import StepContext
+from stepwell.runtime.step_context import StepContext, attempt_keys
 
 T = TypeVar("T")
 StepFunction = Callable[[Any, StepContext], Any]
@@ -46,15 +46,13 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
         runtime = current()
         envelope = receive(runtime, event)
         ctx = dataclasses.replace(envelope.context(), beat=lambda: beat(runtime, envelope))
-        ctx.logger.info(
-            "step attempt",
-            extra={"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt},
-        )
-        try:
-            output = intake.check(function(envelope.input, ctx), f"step '{ctx.step_id}' output")
-            result = StepResult.succeeded(envelope, output)
-        except Exception as exc:  # the attempt's failure, recorded by type name
-            result = StepResult.from_exception(envelope, exc)
+        with attempt_keys(ctx):
+            ctx.logger.info("step attempt")
+            try:
+                output = intake.check(function(envelope.input, ctx), f"step '{ctx.step_id}' output")
+                result = StepResult.succeeded(envelope, output)
+            except Exception as exc:  # the attempt's failure, recorded by type name
+                result = StepResult.from_exception(envelope, exc)
         record(runtime.orchestrator, result)
         runtime.metrics.flush()
         return result.to_dict()

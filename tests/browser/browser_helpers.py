@@ -3,6 +3,7 @@ downloaded one) and a guard that fails a page that reaches off 127.0.0.1 or logs
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,11 +29,24 @@ HOW_TO_ENABLE = (
 )
 EXAMPLES = ROOT / "statemachines" / "examples"
 ORDER = EXAMPLES / "order-fulfilment.json"
+WAIT_MS = 30_000
+
+
+def screenshot(page: Any, name: str) -> None:
+    """With STEPWELL_SCREENSHOTS=1, save the whole page as docs/NAME (the docs' pictures)."""
+    if os.environ.get("STEPWELL_SCREENSHOTS"):
+        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
+
+
+def node(step: str, status: str) -> str:
+    """The graph's node of ``step`` once it shows ``status``."""
+    return f'svg.graph g.node[data-step="{step}"][data-status="{status}"]'
 
 
 def workflows_folder(tmp: Path) -> Path:
-    """statemachines/ plus the workflows only the browser tests use."""
-    return copy_workflows(tmp, HERE / "workflows")
+    """statemachines/ plus the workflows only the browser tests use, and the order an operator
+    acts on as YAML, code and a machine (tests/helpers/kinds)."""
+    return copy_workflows(tmp, HERE / "workflows", ROOT / "tests" / "helpers" / "kinds")
 
 
 @contextmanager

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import CHROMIUM, HOW_TO_ENABLE, chromium, dashboard_stack, workflows_folder
+from browser_helpers import (
+    CHROMIUM,
+    HOW_TO_ENABLE,
+    WAIT_MS,
+    Guard,
+    chromium,
+    dashboard_stack,
+    workflows_folder,
+)
 
 from stepwell.local.stack import LocalStack
 
@@ -33,3 +41,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Guard]]:
+    """A page of its own (1400x1000) with its guard."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    guard = Guard()
+    guard.watch(page)
+    yield page, guard
+    context.close()

@@ -9,30 +9,15 @@ runs list and a run page are saved to docs/ as PNG.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from browser_helpers import EXAMPLES, ORDER, ROOT, Guard
+from browser_helpers import EXAMPLES, ORDER, Guard, node, screenshot
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
 
-WAIT_MS = 30_000
 LOADS: dict[str, float] = {}
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, Guard]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    guard = Guard()
-    guard.watch(page)
-    yield page, guard
-    context.close()
 
 
 def timed(name: str, page: Any, url: str, ready: str) -> None:
@@ -42,15 +27,6 @@ def timed(name: str, page: Any, url: str, ready: str) -> None:
     page.wait_for_selector(ready)
     LOADS[name] = (time.perf_counter() - started) * 1000
     print(f"page load: {name}: {LOADS[name]:.0f} ms")
-
-
-def screenshot(page: Any, name: str) -> None:
-    if os.environ.get("STEPWELL_SCREENSHOTS"):
-        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
-
-
-def node(step: str, status: str) -> str:
-    return f'svg.graph g.node[data-step="{step}"][data-status="{status}"]'
 
 
 def test_start_an_order_watch_it_approve_it_and_see_it_finish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import local_stack, workflows_folder
@@ -37,6 +38,19 @@ def test_an_open_approval_holds_virtual_time_until_it_is_advanced(
     detail = finished(held, api, run_id)
     assert detail["run"]["status"] == "failed"  # on_timeout: reject
     assert detail["run"]["error"]["type"] == "ApprovalRejected"
+
+
+def test_time_never_jumps_to_just_before_an_open_wait_s_expiry(held: LocalStack) -> None:
+    """A jump to a timer a minute before an approval expires (an earlier wait's, decided and
+    left behind) would let the clock run into the expiry before anyone could answer."""
+    api = Client(held.url)
+    run_id = api.start_run("order-fulfilment", {**ORDER, "order_id": "o-margin"}).body["run_id"]
+    approval_requested(held, run_id)
+    due = datetime.fromisoformat(steps_of(api.run(run_id))["approve"]["due_at"])
+    assert held._waits_before(due)
+    assert held._waits_before(due - timedelta(minutes=1))
+    assert not held._waits_before(due - timedelta(hours=1))
+    api.post(f"/runs/{run_id}/cancel")
 
 
 def test_a_bad_duration_and_an_unknown_local_route_are_4xx(held: LocalStack) -> None:

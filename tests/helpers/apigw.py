@@ -28,11 +28,14 @@ from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.publishing import Workflows, bind, named_functions
+from stepwell.runtime.replays import replay_journal
 from stepwell.runtime.wiring import Runtime
 from stepwell.store.port import Store
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
+KINDS = TESTS / "helpers" / "kinds"
+"""One workflow an operator acts on, as YAML (ops), code (ops-code) and a machine (ops-machine)."""
 EVENT = TESTS / "events" / "apiGatewayV2Event.json"
 KEY = b"stepwell-test-signing-key-0123456789"
 OLD_KEY = b"stepwell-old-signing-key-9876543210"
@@ -243,24 +246,27 @@ class ApiWorld:
     Lambda, timers and the bus, a fake clock and real signed approval links."""
 
     def __init__(
-        self, store: Store, workflows: dict[str, Workflow], keys: list[bytes] | None = None
+        self,
+        store: Store,
+        workflows: dict[str, Workflow] | Catalog,
+        keys: list[bytes] | None = None,
     ) -> None:
         self.store = store
         self.keys = list(keys or [KEY])
         self.clock = FakeClock(T0)
         self.recorder = Recorder()
+        self.replayed = 0
         approvals = ApprovalLinks(self.recorder, lambda: self.keys, API_URL, self.clock)
+        catalog = workflows if isinstance(workflows, Catalog) else Catalog.of(workflows)
         published = Workflows(store, self.clock)
-        publish(published, workflows.values())
+        publish(published, catalog.all().values())
         self.orchestrator = Orchestrator(
             store,
             Ports(self.recorder, self.recorder, LinkedBus(self.recorder, approvals), approvals),
             self.clock,
             published.get,
         )
-        self.runtime = Runtime(
-            self.orchestrator, store, self.clock, published, Catalog.of(dict(workflows))
-        )
+        self.runtime = Runtime(self.orchestrator, store, self.clock, published, catalog)
         self.deps = deps.for_runtime(self.runtime, {})
         self.handler = load_handler()
         self.install()
@@ -276,8 +282,10 @@ class ApiWorld:
 
     # -- requests --------------------------------------------------------------------------
     def call(self, method: str, path: str, **options: Any) -> ApiResponse:
-        """One request through the Lambda handler."""
-        return to_response(self.handler(http_event(method, path, **options), LambdaContext()))
+        """One request through the Lambda handler (then the replays it asked for)."""
+        response = to_response(self.handler(http_event(method, path, **options), LambdaContext()))
+        self.play()
+        return response
 
     def get(self, path: str, **options: Any) -> ApiResponse:
         return self.call("GET", path, **options)
@@ -290,6 +298,7 @@ class ApiWorld:
         response = self.post(f"/workflows/{workflow}/runs", {"input": input, **fields})
         assert response.status == 201, response.text
         run_id: str = response.json()["run_id"]
+        self.play()
         return run_id
 
     # -- the world around ------------------------------------------------------------------
@@ -334,6 +343,35 @@ class ApiWorld:
 
     def send(self, run_id: str, event: Event) -> None:
         self.orchestrator.handle(run_id, event)
+        self.play()
+
+    def play(self, orchestrator: Orchestrator | None = None) -> None:
+        """Answer the replays of code-first runs dispatched so far, as the runner does (through
+        ``orchestrator``: another container's, or by default the API's)."""
+        orchestrator = orchestrator or self.orchestrator
+        while self.replayed < len(self.recorder.dispatched):
+            command = self.recorder.dispatched[self.replayed]
+            self.replayed += 1
+            if command.step_type != "code":
+                continue
+            answer = replay_journal(
+                self.store,
+                self.runtime.journals,
+                orchestrator,
+                command.run_id,
+                command.attempt,
+                self._code_of,
+                self.clock.now(),
+            )
+            result = StepSucceeded(
+                command.key, command.attempt, answer.to_dict(), token=command.token
+            )
+            orchestrator.handle(command.run_id, result)
+
+    def _code_of(self, run: Any) -> Any:
+        code = self.runtime.code.code(self.orchestrator.pinned(run))
+        assert code is not None, f"no code for {run.workflow}"
+        return code.function
 
     def step(self, run_id: str, key: str) -> Any:
         return self.store.load(run_id, [key]).steps.get(key)

@@ -9,15 +9,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def workflows_folder(tmp: Path, *extra: Path) -> Path:
-    """``tmp`` holding statemachines/ (YAML and code-first, with its fixtures and example
-    inputs) and the
-    workflows (YAML and code-first) of each folder in ``extra``."""
+    """``tmp`` holding statemachines/ (YAML, code-first and machines, with its fixtures and
+    example inputs) and the workflows of each folder in ``extra``."""
     own = [
         *(ROOT / "statemachines").glob("*.yaml"),
         *(ROOT / "statemachines").glob("*.py"),
         *(ROOT / "statemachines").glob("*.asl.json"),
     ]
-    theirs = [p for folder in extra for p in (*folder.glob("*.yaml"), *folder.glob("*.py"))]
+    theirs = [
+        p
+        for folder in extra
+        for p in (*folder.glob("*.yaml"), *folder.glob("*.py"), *folder.glob("*.asl.json"))
+    ]
     for path in [*own, *theirs]:
         shutil.copy(path, tmp / path.name)
     for folder in ("fixtures", "examples"):

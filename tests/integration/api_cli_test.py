@@ -187,7 +187,7 @@ def test_validate_prints_the_version_a_run_pins(
             r"^\S+: ([a-z0-9-]+) ok \(.*version ([0-9a-f]+)\)$", capsys.readouterr().out, re.M
         )
     )
-    world = ApiWorld(MemoryStore(), Catalog(ROOT / "statemachines").all())
+    world = ApiWorld(MemoryStore(), Catalog(ROOT / "statemachines"))
     try:
         # A YAML workflow, a code-first one and a Step Functions machine.
         for name in ("order-fulfilment", "release", "order-machine"):
@@ -256,3 +256,26 @@ def test_json_of_another_shape_is_named_too(not_stepwell: str, capsys: Any) -> N
     code, _, err = stepwell(capsys, "show", "r-1", "--api", f"{not_stepwell}/json")
     assert code == 2
     assert "JSON without run, steps" in err
+
+
+def test_skip_says_what_else_it_skips_and_asks_first(
+    world: ApiWorld, api: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = world.start("simple", {"n": 1})
+    code, out, err = stepwell(capsys, "skip", run_id, "work", "--api", api)
+    assert out.strip() == "Skipping work also skips next (give an output to run what follows)"
+    assert code == 1 and "pass --yes" in err and world.step(run_id, "work").status == "running"
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert stepwell(capsys, "skip", run_id, "work", "--api", api)[0] == 1
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    code, out, _ = stepwell(capsys, "skip", run_id, "work", "--output", '{"w": 1}', "--api", api)
+    assert code == 0
+    assert out.splitlines() == [
+        "Skipping work with this output: it succeeds with it, and what follows runs",
+        f"{run_id}: step work skipped (run running)",
+    ]
+    assert world.step(run_id, "next").status == "running"
+    code, _, err = stepwell(capsys, "skip", run_id, "work", "--yes", "--api", api)
+    assert code == 1 and "(409)" in err

@@ -378,6 +378,45 @@ def test_rerun_from_a_step_whose_ancestor_did_not_succeed_is_409(world: ApiWorld
     assert "rerun from 'work' instead" in body["message"]
 
 
+def _compensated_saga(world: ApiWorld) -> str:
+    """An order-saga run whose ship failed: the charge was refunded, the stock released."""
+    order = {
+        "order_id": "o-9",
+        "customer": "ada@example.com",
+        "card": "4242",
+        "country": "AQ",
+        "items": [{"sku": "A", "qty": 1, "price": 10.0}, {"sku": "B", "qty": 2, "price": 5.0}],
+    }
+    run_id = world.start("order-saga", order)
+    for index in range(2):
+        world.succeed(run_id, f"reserve[{index}]", {"reservation_id": f"r-{index}"})
+    world.succeed(run_id, "charge", {"charge_id": "ch-9", "amount": 20.0})
+    world.fail(run_id, "ship", "NoCarrier")
+    world.succeed(run_id, "charge:compensate", {"refund_id": "re-9"})
+    world.succeed(run_id, "reserve:compensate", {"released": ["r-0", "r-1"]})
+    assert world.store.get_run(run_id).status == "failed"  # type: ignore[union-attr]
+    return run_id
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_rerun_never_copies_a_step_a_saga_undid(world: ApiWorld, dry_run: bool) -> None:
+    run_id = _compensated_saga(world)
+    body = {"from_step": "ship", "dry_run": dry_run}
+    refused = error_of(world.post(f"/runs/{run_id}/rerun", body), 409)["message"]
+    assert "its ancestor 'reserve' was undone" in refused
+    assert "(reserve:compensate succeeded)" in refused and "rerun from 'reserve' instead" in refused
+    charge = error_of(world.post(f"/runs/{run_id}/rerun", {**body, "from_step": "charge"}), 409)
+    assert "rerun from 'reserve' instead" in charge["message"]
+
+    undo = world.get(f"/runs/{run_id}/steps/charge:compensate/payload/output")
+    assert undo.status == 200 and undo.json() == {"refund_id": "re-9"}
+    assert world.get(f"/runs/{run_id}/steps/ship:compensate/payload/output").status == 404
+    again = world.post(f"/runs/{run_id}/rerun", {**body, "from_step": "reserve"})
+    assert again.status == 201, again.text
+    steps = world.get(f"/runs/{again.json()['run_id']}").json()["steps"]
+    assert [s["key"] for s in steps if s["copied_from"]] == []
+
+
 def test_rerun_from_an_unknown_step_or_without_one_is_422(world: ApiWorld) -> None:
     run_id = world.start("simple", {"n": 1})
     error_of(world.post(f"/runs/{run_id}/rerun", {"from_step": "nope"}), 422)
@@ -494,6 +533,7 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("POST", "/runs/{run_id}/steps/{step}/decision"),
         ("POST", "/runs/{run_id}/steps/{step}/callback"),
         ("GET", "/runs/{run_id}/steps/{step}/children"),
+        ("GET", "/runs/{run_id}/steps/{step}/logs"),
         ("GET", "/approvals/{token}"),
         ("POST", "/approvals/{token}"),
         ("POST", "/callbacks/{token}"),

@@ -14,7 +14,9 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stepwell.code.protocol import kind_of
+from stepwell.definition.loader import ASL_SUFFIXES
 from stepwell.definition.models import Workflow
+from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.decision import TimelineEntry
 from stepwell.engine.events import CallbackReceived
 from stepwell.engine.state import RunState, StepState
@@ -54,16 +56,25 @@ class TriggersView(BaseModel):
     schedules: list[str] = Field(description="Schedule expressions that start a run per tick.")
 
 
+WorkflowKind = Literal["yaml", "code", "asl"]
+
+
 class WorkflowSummary(BaseModel):
     """One workflow of the deployment."""
 
     name: str
     description: str | None = None
     version: str = Field(description="Content hash of the current definition.")
+    kind: WorkflowKind = Field(
+        "yaml",
+        description="yaml (a DAG of steps), code (a code-first function) or asl (a Step "
+        "Functions machine, run as it is).",
+    )
     steps: int
     triggers: TriggersView
     code: str | None = Field(
-        None, description="Code-first workflows: the function, as FILE:FUNCTION (no steps)."
+        None,
+        description="Code-first workflows and machines: the function, as FILE:FUNCTION (no steps).",
     )
 
 
@@ -83,6 +94,39 @@ class WorkflowList(BaseModel):
     )
 
 
+class GraphNode(BaseModel):
+    """A step of a workflow's graph (a state of a machine)."""
+
+    id: str
+    label: str
+    kind: str = Field(description="The step's type (for_each, compensate), or the state's Type.")
+    names: list[str] = Field(
+        description="The step names of the records that belong to it (a run's record belongs to "
+        "the node naming its key's first part, less a ~N repeat)."
+    )
+    start: bool = False
+    end: bool = False
+    error: str | None = Field(None, description="A Fail state's error.")
+
+
+class GraphEdge(BaseModel):
+    """One edge of a workflow's graph."""
+
+    source: str
+    target: str
+    kind: Literal["depends_on", "catch", "compensate", "next", "choice", "default"] = Field(
+        description="depends_on, next, choice, default: the way a run goes; catch: where a "
+        "failure goes; compensate: what undoes a step."
+    )
+
+
+class Graph(BaseModel):
+    """A workflow's steps and edges."""
+
+    nodes: list[GraphNode] = Field(default_factory=list)
+    edges: list[GraphEdge] = Field(default_factory=list)
+
+
 class WorkflowDetail(WorkflowSummary):
     """A workflow's current definition and the versions runs have pinned."""
 
@@ -98,6 +142,12 @@ class WorkflowDetail(WorkflowSummary):
         default_factory=dict,
         description="Step id -> the steps that end before it starts (depends_on, and the steps "
         "whose catch names it): the edges of the workflow's graph.",
+    )
+    graph: Graph = Field(
+        default_factory=Graph,
+        description="The whole definition as a graph: a YAML workflow's steps and their "
+        "compensations, a machine's states; empty for a code-first workflow (its runs' steps "
+        "are the ones its code reached).",
     )
 
 
@@ -226,10 +276,23 @@ class StepView(Payloads):
     key: str
     status: str
     attempt: int
-    error: dict[str, Any] | None = None
+    error: dict[str, Any] | None = Field(
+        None, description="Its failure; while it waits to retry, the last attempt's failure."
+    )
     started_at: datetime | None = None
+    attempt_started_at: datetime | None = Field(None, description="When this attempt began.")
     ended_at: datetime | None = None
-    due_at: datetime | None = None
+    due_at: datetime | None = Field(
+        None,
+        description="Its timer: the next retry, the end of a delay, a wait's or an attempt's "
+        "timeout.",
+    )
+    lease_expires_at: datetime | None = Field(
+        None,
+        description="A running attempt: when it is presumed lost without a result (its timeout, "
+        "else Lambda's longest run and a margin) and sent again.",
+    )
+    heartbeat_due: datetime | None = Field(None, description="The next heartbeat it must send.")
     waiting_for: str | None = None
     decisions: list[dict[str, Any]] = Field(default_factory=list)
     items_total: int | None = None
@@ -299,6 +362,11 @@ class SkipRequest(_Request):
 
     output: Any = Field(None, description="The step's output for the steps after it.")
     reason: Reason | None = None
+    dry_run: bool = Field(
+        False,
+        strict=True,
+        description="Only say what the skip would do (the steps it would skip), changing nothing.",
+    )
 
 
 class RetryRequest(_Request):
@@ -327,6 +395,28 @@ class ChildrenPage(BaseModel):
     cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
 
 
+class LogLine(BaseModel):
+    """One line a function logged while running a step attempt."""
+
+    at: datetime
+    level: str = ""
+    message: str = ""
+    source: str = Field("", description="The function (or service) that logged it.")
+
+
+class StepLogsView(BaseModel):
+    """A step attempt's log lines (the local stack keeps them), or a link to them (CloudWatch
+    Logs Insights, when deployed)."""
+
+    step: str
+    attempt: int
+    where: str = Field(description="Where the lines are, for a person.")
+    lines: list[LogLine] | None = Field(
+        None, description="The lines, oldest first, when kept here."
+    )
+    link: str | None = Field(None, description="The Logs Insights query of the attempt.")
+
+
 class RunChanged(BaseModel):
     """What an operator action did to a run."""
 
@@ -335,6 +425,11 @@ class RunChanged(BaseModel):
     step: str | None = None
     step_status: str | None = None
     message: str
+    skips: list[str] = Field(
+        default_factory=list,
+        description="A skip without an output: the steps after it that it skips too (their "
+        "trigger rules rule them out). Skipping with an output runs them instead.",
+    )
 
 
 # -- approvals and callbacks ----------------------------------------------------------------
@@ -446,13 +541,22 @@ def triggers_view(workflow: Workflow) -> TriggersView:
     )
 
 
+def workflow_kind(workflow: Workflow) -> WorkflowKind:
+    """Whether a workflow is YAML, code-first or a Step Functions machine."""
+    if workflow.code is None:
+        return "yaml"
+    return "asl" if workflow.code.split(":", 1)[0].endswith(ASL_SUFFIXES) else "code"
+
+
 def workflow_summary(workflow: Workflow) -> WorkflowSummary:
     """A workflow as the list shows it."""
+    kind = workflow_kind(workflow)
     return WorkflowSummary(
         name=workflow.name,
         description=workflow.description,
         version=workflow.version,
-        steps=len(workflow.steps),
+        kind=kind,
+        steps=len(workflow.steps) if kind == "yaml" else 0,
         triggers=triggers_view(workflow),
         code=workflow.code,
     )
@@ -538,8 +642,11 @@ def step_view(step: StepState, run_id: str) -> StepView:
         **payloads(step.input, step.output, base),
         error=step.error,
         started_at=step.started_at,
+        attempt_started_at=step.attempt_started_at,
         ended_at=step.ended_at,
         due_at=step.due_at,
+        lease_expires_at=_lease(step),
+        heartbeat_due=step.heartbeat_due,
         waiting_for=step.waiting_for,
         decisions=list(step.decisions),
         items_total=step.items_total,
@@ -552,6 +659,19 @@ def step_view(step: StepState, run_id: str) -> StepView:
         kind=kind_of(step.spec) or None,
         after=list(step.after),
     )
+
+
+def _lease(step: StepState) -> datetime | None:
+    """When a running attempt is presumed lost: its due time (its timeout or next heartbeat),
+    else its start plus the default lease (the run's watch then sends it again). A fan-out's
+    due time is its watch's, not a lease."""
+    if step.status != "running" or step.waiting_for is not None or step.is_fanout:
+        return None
+    if step.due_at is not None:
+        return step.due_at
+    if step.attempt_started_at is None:
+        return None
+    return step.attempt_started_at + DEFAULT_LEASE
 
 
 def entry_view(entry: TimelineEntry) -> TimelineEntryView:

@@ -9,7 +9,7 @@ callback takes the path ``POST /callbacks/{token}`` takes, without a token.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -20,13 +20,15 @@ from stepwell.api.models import (
     CallbackRequest,
     ChildrenPage,
     DecisionRequest,
+    LogLine,
     RunChanged,
+    StepLogsView,
     StepView,
     step_view,
 )
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller
-from stepwell.api.runs import RunId, StepKey, _act, _changed, _run, _step, _with_cursor
+from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_cursor
 from stepwell.code.protocol import FOR_EACH, kind_of
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState, child_key
@@ -100,17 +102,57 @@ def _waiting(deps: ApiDeps, run_id: str, step: str, what: str) -> tuple[RunState
 def _fan_out(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
     """The run, key and record of a for_each step: a YAML one, or a code-first ctx.for_each
     (known by its record); 404 for any other step."""
-    run = _run(deps, run_id)
-    if deps.orchestrator.pinned(run).code is not None:
-        record = deps.store.load(run.id, [key]).steps.get(key)
-        if record is None or kind_of(record.spec) != FOR_EACH:
-            raise errors.not_found(f"step {key!r} of run {run.id} is not a ctx.for_each step")
-        return run, key, record
     run, key, record = _step(deps, run_id, key)
-    spec = deps.orchestrator.pinned(run).steps.get(key)
-    if spec is None or getattr(spec, "for_each", None) is None:
+    definition = deps.orchestrator.pinned(run)
+    if definition.code is None:
+        spec = definition.steps.get(key)
+        fans_out = spec is not None and getattr(spec, "for_each", None) is not None
+    else:
+        fans_out = record is not None and kind_of(record.spec) == FOR_EACH
+    if not fans_out:
         raise errors.not_found(f"step {key!r} of run {run.id} is not a for_each step")
     return run, key, record
+
+
+@router.get(
+    "/runs/<run_id>/steps/<step>/logs",
+    summary="A step attempt's logs",
+    description=(
+        "The log lines the functions wrote while running an attempt of the step (the current "
+        "one unless attempt= says): the local stack keeps them; a deployed stack answers a link "
+        "to the CloudWatch Logs Insights query of the attempt instead."
+    ),
+    tags=["runs"],
+    security=MANAGEMENT,
+    responses=responses(200, "Where the attempt's lines are, and those kept here", 404),
+)
+def step_logs(
+    run_id: RunId,
+    step: StepKey,
+    attempt: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> StepLogsView:
+    deps = current()
+    run, key, record = _step(deps, run_id, step)
+    if record is None or record.attempt < 1:
+        raise errors.not_found(f"step {key!r} of run {run.id} has run no attempt")
+    number = attempt or record.attempt
+    if number > record.attempt:
+        raise errors.not_found(f"step {key!r} has run {record.attempt} attempt(s), not {number}")
+    current_one = number == record.attempt
+    since = record.attempt_started_at if current_one else record.started_at
+    until = record.ended_at if current_one else None
+    port = deps.runtime.logs
+    if port is None:
+        return StepLogsView(step=key, attempt=number, where="not known to this API")
+    found = port.attempt(run.id, key, number, since or record.started_at, until)
+    lines = None if found.lines is None else [LogLine(**line) for line in found.lines]
+    return StepLogsView(step=key, attempt=number, where=found.where, lines=lines, link=found.link)
+
+
+ChildStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "cancelled"]
+MOST_READ = 1000
+"""Children a filtered page reads at most: a filter that matches few of a wide fan-out answers
+what it found so far with a cursor to look further, so no request reads the whole fan-out."""
 
 
 @router.get(
@@ -119,7 +161,10 @@ def _fan_out(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepS
     description=(
         "The children of a for_each step (or a code-first ctx.for_each) in item order, a page "
         "at a time (each child read by its key: a page costs its own size, however wide the "
-        "fan-out). Children that have not started are listed as pending."
+        "fan-out). Children that have not started are listed as pending. With status, only "
+        "the children in it (running also holds retrying and waiting ones): a page reads at "
+        "most 1,000 children, and may come back short (even empty) with a cursor to look "
+        "further."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -130,30 +175,52 @@ def list_children(
     step: StepKey,
     cursor: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[ChildStatus | None, Query()] = None,
 ) -> ChildrenPage:
     deps = current()
     run, key, record = _fan_out(deps, run_id, step)
-    total = record.items_total if record else None
+    total = (record.items_total if record else None) or 0
     start = int(cursor or 0)
 
-    def page() -> Page:
-        end = min(total or 0, start + limit)
-        keys = [child_key(key, i) for i in range(start, end)]
+    def read(first: int, last: int) -> list[StepView]:
+        keys = [child_key(key, i) for i in range(first, last)]
         found = deps.store.load(run.id, keys).steps if keys else {}
-        views = [
+        return [
             step_view(found[k], run.id)
             if k in found
             else StepView(key=k, status="pending", attempt=0)
             for k in keys
         ]
-        return Page(views, str(end) if end < (total or 0) else None)
+
+    def page() -> Page:
+        if status is None:
+            end = min(total, start + limit)
+            return Page(read(start, end), str(end) if end < total else None)
+        matched: list[StepView] = []
+        at, stop = start, min(total, start + MOST_READ)
+        while at < stop and len(matched) < limit:
+            window = read(at, min(stop, at + limit))
+            for view in window:
+                at += 1
+                if _in(view.status, status):
+                    matched.append(view)
+                    if len(matched) == limit:
+                        break
+        return Page(matched, str(at) if at < total else None)
 
     result = _with_cursor(cursor, page)
     return ChildrenPage(
         step=key,
-        items_total=total,
+        items_total=record.items_total if record else None,
         children_succeeded=record.children_succeeded if record else 0,
         children_failed=record.children_failed if record else 0,
         children=list(result.items),
         cursor=result.cursor,
     )
+
+
+def _in(child: str, status: str) -> bool:
+    """Whether a child's status is the one a filter asks for."""
+    if status == "running":
+        return child in ("running", "retrying", "waiting")
+    return child == status

@@ -35,9 +35,11 @@ from stepwell.api.models import (
 from stepwell.api.openapi import MANAGEMENT, responses
 from stepwell.api.request import caller, lambda_context
 from stepwell.api.workflows import versions
+from stepwell.code.protocol import FOR_EACH, WORKFLOW_KEY, kind_of
 from stepwell.definition.models import Workflow
 from stepwell.engine import compensation, events
 from stepwell.engine.decision import Decision
+from stepwell.engine.skips import skipped_with
 from stepwell.engine.state import RunState, StepState, parse_key
 from stepwell.runtime.orchestrator import UnknownWorkflow
 from stepwell.store.port import Page, Store
@@ -472,8 +474,10 @@ def retry_step(
     "/runs/<run_id>/steps/<step>/skip",
     summary="Skip a step",
     description=(
-        "Ends a started step as skipped, with the given output for the steps after it. 409 when "
-        "the step has not started or has ended, or the run has ended."
+        "Ends a step as skipped. Without an output the steps after it that its skip rules out "
+        "are skipped too (listed in `skips`); with an output it succeeds with it and what "
+        "follows runs. With dry_run it only says what it would do. 409 when the step has "
+        "ended or the run has ended."
     ),
     tags=["runs"],
     security=MANAGEMENT,
@@ -492,10 +496,38 @@ def skip_step(
             f"step {key!r} is {status}: only a step that is under way (or waiting for its "
             "dependencies) can be skipped"
         )
-    output = request.output if request else None
-    reason = request.reason if request else None
-    _act(deps, run.id, events.SkipRequested(key, output, by=_by(reason)))
-    return _changed(deps, run.id, key, f"step {key} skipped")
+    request = request or SkipRequest()
+    definition = deps.orchestrator.pinned(run)
+    skips: list[str] = []
+    if request.output is None and definition.code is None:
+        skips = skipped_with(definition, key, deps.store.load_steps(run.id, definition.steps).steps)
+    if request.dry_run:
+        return RunChanged(
+            run_id=run.id,
+            status=run.status,
+            step=key,
+            step_status=record.status,
+            message=_skip_preview(definition, key, request.output, skips),
+            skips=skips,
+        )
+    _act(deps, run.id, events.SkipRequested(key, request.output, by=_by(request.reason)))
+    also = f"; skipped with it: {', '.join(skips)}" if skips else ""
+    changed = _changed(deps, run.id, key, f"step {key} skipped{also}")
+    return changed.model_copy(update={"skips": skips})
+
+
+def _skip_preview(definition: Workflow, key: str, output: Any, skips: list[str]) -> str:
+    """What skipping ``key`` would do, for the person about to."""
+    if output is not None:
+        return f"skipping {key} with this output: it succeeds with it, and what follows runs"
+    if definition.code is not None:
+        return (
+            f"skipping {key}: the code goes on with null as its result (give an output to "
+            "hand it a result)"
+        )
+    if skips:
+        return f"skipping {key} also skips {', '.join(skips)} (give an output to run what follows)"
+    return f"skipping {key} skips nothing else"
 
 
 # -- shared ---------------------------------------------------------------------------------
@@ -527,17 +559,50 @@ def _run(deps: ApiDeps, run_id: str) -> RunState:
 
 def _step(deps: ApiDeps, run_id: str, key: str) -> tuple[RunState, str, StepState | None]:
     """The run, the step's key and its record (None when it has not started); 404 when the
-    run's workflow has no such step."""
+    run has no such step.
+
+    A YAML run's steps are its definition's. A code-first run (a Step Functions machine is
+    one) has the steps its code reached, each on its own record with its definition: its
+    definition's ``steps`` hold only the replay's own ``$workflow``, which is no step of the
+    user's."""
     run = _run(deps, run_id)
     definition = deps.orchestrator.pinned(run)
     try:
         step_id, index = parse_key(key)
     except ValueError:
         step_id, index = key, None
-    spec = definition.steps.get(step_id)
-    if spec is None or (index is not None and (spec.for_each is None or index < 0)):
+    if index is not None and index < 0:
         raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
-    record = deps.store.load(run.id, [key]).steps.get(key)
+    if definition.code is None:
+        # A saga's compensation (``charge:compensate``) is a step of the run too.
+        spec = definition.steps.get(compensation.undone(step_id) or step_id)
+        undo = compensation.undone(step_id) is not None
+        if (
+            spec is None
+            or (undo and spec.undo is None)
+            or (index is not None and spec.for_each is None)
+        ):
+            raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
+        return run, key, deps.store.load(run.id, [key]).steps.get(key)
+    if step_id == WORKFLOW_KEY:
+        raise errors.not_found(
+            f"{WORKFLOW_KEY} is run {run.id}'s replay of its code, not a step: act on the "
+            "steps the code reached, or on the run"
+        )
+    found = deps.store.load(run.id, [key, step_id]).steps
+    record, parent = found.get(key), found.get(step_id)
+    if index is None and record is None:
+        raise errors.not_found(
+            f"run {run.id} ({run.workflow}) has not reached a step {key!r}: a code-first run's "
+            "steps exist once its code reaches them (GET /runs/{id} lists them)"
+        )
+    if index is not None and (
+        parent is None
+        or kind_of(parent.spec) != FOR_EACH
+        or parent.items_total is None
+        or index >= parent.items_total
+    ):
+        raise errors.not_found(f"run {run.id} ({run.workflow}) has no step {key!r}")
     return run, key, record
 
 

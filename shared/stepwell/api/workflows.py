@@ -12,6 +12,9 @@ from stepwell.api import errors
 from stepwell.api.deps import current
 from stepwell.api.models import (
     BrokenWorkflow,
+    Graph,
+    GraphEdge,
+    GraphNode,
     PublishRequest,
     PublishResult,
     WorkflowDetail,
@@ -20,7 +23,10 @@ from stepwell.api.models import (
     workflow_summary,
 )
 from stepwell.api.openapi import MANAGEMENT, responses
+from stepwell.asl.graph import machine_graph
+from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.models import Workflow
+from stepwell.engine import compensation
 from stepwell.runtime.publishing import PublishRefused, bind
 from stepwell.store.port import Store
 
@@ -81,6 +87,7 @@ def get_workflow(
         definition=workflow.model_dump(mode="json", exclude_none=True),
         versions=versions(deps.store, deployed),
         upstream={key: list(before) for key, before in workflow.upstream.items()},
+        graph=graph_of(workflow, deps.runtime.code.code(workflow)),
     )
 
 
@@ -157,6 +164,29 @@ def retire_workflow(
     if found is None or not workflows.retire(name, owner, "api"):
         raise errors.not_found(f"{owner} has no published workflow named {name!r} to retire")
     return PublishResult(name=name, status="retired", version=None, previous=found.version)
+
+
+def graph_of(workflow: Workflow, code: CodeWorkflow | None) -> Graph:
+    """The whole definition as a graph: a YAML workflow's steps (with their compensations), a
+    machine's states; a code-first workflow's steps are known only as its runs reach them."""
+    if workflow.code is not None:
+        document = getattr(code.function, "document", None) if code is not None else None
+        if not isinstance(document, dict):
+            return Graph()
+        nodes, edges = machine_graph(document)
+        return Graph(nodes=[GraphNode(**n) for n in nodes], edges=[GraphEdge(**e) for e in edges])
+    graph = Graph()
+    for key, step in workflow.steps.items():
+        kind = "for_each" if getattr(step, "for_each", None) is not None else step.type
+        graph.nodes.append(GraphNode(id=key, label=key, kind=kind, names=[key]))
+        graph.edges += [GraphEdge(source=d, target=key, kind="depends_on") for d in step.depends_on]
+        for rule in step.catch:
+            graph.edges += [GraphEdge(source=key, target=t, kind="catch") for t in rule.then]
+        if step.undo is not None:
+            undo = compensation.key_of(key)
+            graph.nodes.append(GraphNode(id=undo, label=undo, kind="compensate", names=[undo]))
+            graph.edges.append(GraphEdge(source=key, target=undo, kind="compensate"))
+    return graph
 
 
 def versions(store: Store, workflow: Workflow) -> list[str]:

@@ -32,6 +32,7 @@ from stepwell.code.protocol import (
     Checkpoint,
     Issue,
     Yield,
+    kind_of,
     step_type,
 )
 from stepwell.definition.models import CodeStep, Retry, Step
@@ -297,14 +298,35 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         work.note("step_dry_run", step, f"dry run: {issue.kind} step recorded, not run")
         flow.succeed(work, step, None)
         return
-    if issue.kind == FOR_EACH:
+    begin(work, step, spec)
+
+
+def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
+    """Start a step the code issued: when it was reached, or again when an operator retries
+    it (its definition is on its record)."""
+    spec = spec if spec is not None else parse_spec(step.spec or {})
+    kind = kind_of(step.spec)
+    if kind == FOR_EACH:
         _fan_out(work, step)
-    elif issue.kind in ("approval", "delay", "callback"):
+    elif kind in ("approval", "delay", "callback"):
         from stepwell.engine import waits
 
         waits.open(work, step, spec, _data(work))
     else:
         attempts.start(work, step, spec)
+
+
+def redriven(work: Work, keys: list[str]) -> None:
+    """A failed run started ``keys`` again (an operator's retry): its replay, which ended with
+    the run, waits for them as it did before, and the run is open again."""
+    main = work.step(WORKFLOW_KEY)
+    assert main is not None
+    main.error, main.ended_at, main.due_at = None, None, None
+    work.set_status(main, "waiting")
+    main.waiting_for = "steps"
+    main.steps_waited = len(keys)
+    main.steps_running = len(keys)
+    work.touch_run().open_steps = 1
 
 
 def _fan_out(work: Work, step: StepState) -> None:

@@ -332,14 +332,16 @@ def _on_continue(work: Work, event: Continue) -> None:
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
     step_id, index = parse_key(event.key)
-    code_child = work.definition.code is not None and index is not None  # of a ctx.for_each
-    known = step_id in work.definition.steps or code_child
+    code = work.definition.code is not None
+    # A code-first run's steps are the records its code reached (the replay's own is none).
+    known = step_id != WORKFLOW_KEY if code else step_id in work.definition.steps
     record = work.peek(event.key) if known else None
-    top_level = known and index is None
-    if work.run.terminal or (record is None and not top_level) or (record and record.terminal):
+    # A YAML step nobody has touched yet can be skipped ahead of time; its dependents go on
+    # then. A code-first step exists only once the code reached it.
+    ahead = known and index is None and not code
+    if work.run.terminal or (record is None and not ahead) or (record and record.terminal):
         work.note("skip_ignored", event.key, "the step is not open")
         return
-    # A step nobody has touched yet can be skipped ahead of time; its dependents go on then.
     step = work.step(event.key) if record is not None else work.step_or_new(event.key)
     assert step is not None
     step.due_at = None
@@ -356,7 +358,7 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
 def _on_retry(work: Work, event: RetryRequested) -> None:
     """Redrive a run that failed because of ``event.key``: the step gets a new attempt, and the
     steps cancelled when the run failed start again (each with a new attempt)."""
-    record = work.peek(event.key)
+    record = work.peek(event.key) if event.key != WORKFLOW_KEY else None
     if record is None or record.status != "failed" or work.run.status != "failed":
         status = record.status if record else "not started"
         work.note(
@@ -368,6 +370,7 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         return
     work.state.require_all()
     run = work.touch_run()
+    failed_at = run.ended_at
     run.status, run.error, run.ended_at = "running", None, None
     by = event.by or "an operator"
     work.note("run_status", None, f"running: retry of {event.key} by {by}", status="running")
@@ -382,10 +385,18 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             parent.error, parent.ended_at = None, None
             work.set_status(parent, "running")
             parent.due_at = work.now + fanout.WATCH
+    code = work.definition.code is not None
     for key in sorted(set(work.state.steps) | set(work.steps)):
         candidate = work.peek(key)
-        if candidate is not None and candidate.status == "cancelled":
-            reopened.append(key)
+        if candidate is None or candidate.status != "cancelled":
+            continue
+        # A code-first run's code may have gone on past a step cancelled earlier (a fan-out
+        # decided without it): only what the run's failure cancelled starts again.
+        if code and (
+            candidate.ended_at is None or failed_at is None or candidate.ended_at < failed_at
+        ):
+            continue
+        reopened.append(key)
     parents = {step_id} if index is not None else set()
     for key in reopened:
         step = work.step(key)
@@ -397,12 +408,17 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             parents.add(key)
             continue
         work.set_status(step, "pending")
+        if code and step.index is None:
+            codeflow.begin(work, step)
+            continue
         child = step if step.index is not None else None
         flow.begin(work, step, flow.expression_data(work, step.step_id, child))
     for key in sorted(parents):
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":
             fanout.reopen(work, parent)
+    if code:
+        codeflow.redriven(work, [k for k in reopened if parse_key(k)[1] is None] or [step_id])
 
 
 _WAITS = ("approval", "delay", "callback", "workflow")

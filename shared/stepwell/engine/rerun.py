@@ -11,7 +11,7 @@ from typing import Any
 
 from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import core, flow
+from stepwell.engine import compensation, core, flow
 from stepwell.engine.decision import Decision, Work
 from stepwell.engine.state import RunState, State, StepState
 
@@ -61,6 +61,7 @@ def rerun(
                 f"cannot rerun from {from_step!r}: its ancestor {step_id!r} is {status} in run "
                 f"{original.id}; rerun from {step_id!r} instead"
             )
+    _refuse_undone(definition, original, original_steps, from_step, upstream)
     work = _announced(definition, original, new_run_id, from_step, now, input, dry_run, nonce)
     work.touch_run().open_steps -= len(upstream & set(definition.sinks))
     for step_id in sorted(upstream):
@@ -93,6 +94,41 @@ def rerun(
     if work.run.open_steps == 0 and not work.run.terminal:
         flow.complete_run(work)
     return work.decision(created=True)
+
+
+def undone_steps(original_steps: dict[str, StepState]) -> dict[str, StepState]:
+    """The steps of a run whose compensation started (a saga's undo), by step: what they did
+    was undone, or may be in part, so their outputs hold no more."""
+    found: dict[str, StepState] = {}
+    for key, record in original_steps.items():
+        step_id = compensation.undone(key)
+        if step_id is not None and record.started_at is not None:
+            found[step_id] = record
+    return found
+
+
+def _refuse_undone(
+    definition: Workflow,
+    original: RunState,
+    original_steps: dict[str, StepState],
+    from_step: str,
+    upstream: set[str],
+) -> None:
+    """A step its run undid must run again, never be copied as succeeded: refuse a rerun that
+    would copy one, naming the step to rerun from (one that copies none)."""
+    undos = undone_steps(original_steps)
+    copied = [step_id for step_id in definition.steps if step_id in upstream and step_id in undos]
+    if not copied:
+        return
+    first = copied[0]
+    # Rerunning from an undone step none of whose ancestors was undone redoes every undone one.
+    since = next(s for s in copied if not ancestors(definition, s) & set(undos))
+    undo = undos[first]
+    raise RerunError(
+        f"cannot rerun from {from_step!r}: its ancestor {first!r} was undone when run "
+        f"{original.id} compensated ({undo.key} {undo.status}), so its output cannot be "
+        f"copied as succeeded; rerun from {since!r} instead"
+    )
 
 
 def _announced(

@@ -13,6 +13,8 @@ and the stack's own queues and schedules all read the same time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from stepwell.runtime.clock import Clock, SystemClock
@@ -108,6 +110,15 @@ class Activity:
             self._holds -= 1
             self._changes += 1
             self._cond.notify_all()
+
+    @contextmanager
+    def unchanged_since(self, seen: int) -> Iterator[bool]:
+        """Whether nothing began, ended or was queued since ``changes`` was ``seen``; nothing
+        can while the block runs (a jump of virtual time decided on a quiet stack must not
+        overtake a request that began meanwhile: it would decide with the time before the
+        jump and write a wait that the jump already expired)."""
+        with self._cond:
+            yield self._changes == seen
 
     def poke(self) -> None:
         """New work was queued (a message, a schedule): wake the pump."""

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -375,6 +376,11 @@ class HttpApi:
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # requests are reported through on_request
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # The stack's time (virtual time runs ahead): what a page says is "ago" counts
+                # from it.
+                return formatdate(api._now().timestamp(), usegmt=True)
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True

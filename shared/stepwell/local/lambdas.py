@@ -148,10 +148,21 @@ class Container:
             self._runtime = self._factory(self.function)
         return self._runtime
 
+    @property
+    def built(self) -> Runtime | None:
+        """Its runtime if it was built (a log line must not build one)."""
+        return self._runtime
+
 
 def current_container() -> Container | None:
     """The container whose invocation runs on this thread, if any."""
     found: Container | None = getattr(_local, "container", None)
+    return found
+
+
+def current_attempt() -> tuple[str, str, int] | None:
+    """(run id, step key, attempt) of the step envelope the invocation on this thread runs."""
+    found: tuple[str, str, int] | None = getattr(_local, "attempt", None)
     return found
 
 
@@ -539,11 +550,14 @@ class LambdaEmulator:
             self._watch_cond.notify()
         self._pool.submit(lambda: self._run(call))
 
-    def _count_execution(self, event: Any) -> None:
-        if isinstance(event, dict) and StepEnvelope.recognise(event):
-            attempt = (str(event["run_id"]), str(event["key"]), int(event["attempt"]))
-            with self._lock:
-                self.executions[attempt] += 1
+    def _count_execution(self, event: Any) -> tuple[str, str, int] | None:
+        """Count a step envelope's run; the attempt it runs (None: no step envelope)."""
+        if not (isinstance(event, dict) and StepEnvelope.recognise(event)):
+            return None
+        attempt = (str(event["run_id"]), str(event["key"]), int(event["attempt"]))
+        with self._lock:
+            self.executions[attempt] += 1
+        return attempt
 
     def repeated(self) -> dict[tuple[str, str, int], int]:
         """Attempts whose envelope a handler ran more than once (it must never happen:
@@ -581,7 +595,7 @@ class LambdaEmulator:
                 context = LambdaContext(function, call.request_id, call.deadline, self._wall)
                 try:
                     event = json.loads(call.payload)
-                    self._count_execution(event)
+                    _local.attempt = self._count_execution(event)
                     response = container.handler(event, context)
                     body = b"" if call.invocation_type == "Event" else _encode(response)
                     if len(body) > SYNC_PAYLOAD_LIMIT:
@@ -604,6 +618,7 @@ class LambdaEmulator:
                     outcome = self._error(call, type(exc).__name__, str(exc), stack)
         finally:
             _local.container = None
+            _local.attempt = None
         if call.finish(outcome):
             with self._lock:
                 if container.init_error is None and container.generation == self._generation:

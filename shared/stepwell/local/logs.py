@@ -14,9 +14,14 @@ outside any container (the CLI, a test) sees the formatter's own keys, unchanged
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from stepwell.local.lambdas import current_container
+from stepwell.local.lambdas import current_attempt, current_container
+from stepwell.runtime.ports import AttemptLogs
 
 _STORE = "_stepwell_local_log_format"
 _patched: dict[type, type] = {}
@@ -88,9 +93,65 @@ def _serializer(cls: type) -> Any:
     base = getattr(cls, "serialize")  # noqa: B009 (a formatter class of Powertools)
 
     def serialize(self: Any, log: dict[str, Any]) -> str:
+        _keep(log)
         return human_line(log) if _HUMAN["on"] else str(base(self, log))
 
     return serialize
+
+
+class LogBook:
+    """The log lines the local stack's functions wrote while running each step attempt (the
+    newest attempts), for the dashboard to show beside the step; on AWS CloudWatch Logs keeps
+    them. A line is every one a function logs through Powertools (the runner's, a step's
+    ``ctx.logger``, a Powertools Logger of its own): the lines ``stepwell dev`` prints."""
+
+    ATTEMPTS = 2000
+    LINES = 500
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._lines: OrderedDict[tuple[str, str, int], list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, attempt: tuple[str, str, int], log: dict[str, Any]) -> None:
+        """Keep one line of ``attempt`` (a Powertools log record as a dict)."""
+        message = str(log.get("message", ""))
+        if log.get("exception"):
+            message += "\n" + str(log["exception"])
+        line = {
+            "at": self._now().isoformat(),
+            "level": str(log.get("level", "")),
+            "message": message,
+            "source": str(log.get("function_name") or log.get("service") or ""),
+        }
+        with self._lock:
+            lines = self._lines.setdefault(attempt, [])
+            self._lines.move_to_end(attempt)
+            if len(lines) < self.LINES:
+                lines.append(line)
+            while len(self._lines) > self.ATTEMPTS:
+                self._lines.popitem(last=False)
+
+    def attempt(
+        self, run_id: str, key: str, attempt: int, since: datetime | None, until: datetime | None
+    ) -> AttemptLogs:
+        """The StepLogs port: the lines kept of that attempt."""
+        with self._lock:
+            lines = list(self._lines.get((run_id, key, attempt), []))
+        return AttemptLogs(
+            where=f"the local stack's memory (the newest {self.ATTEMPTS:,} attempts)", lines=lines
+        )
+
+
+def _keep(log: dict[str, Any]) -> None:
+    """Note a function's log line in its stack's log book, under the attempt it runs."""
+    attempt = current_attempt()
+    container = current_container()
+    if attempt is None or container is None:
+        return
+    runtime = container.built
+    if runtime is not None and isinstance(runtime.logs, LogBook):
+        runtime.logs.add(attempt, log)
 
 
 def isolate_log_keys() -> int:

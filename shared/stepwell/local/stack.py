@@ -53,6 +53,7 @@ from stepwell.local.lambdas import (
     UnknownFunction,
     forget_handlers,
 )
+from stepwell.local.logs import LogBook
 from stepwell.local.models import LocalModel
 from stepwell.local.publications import RESPONSE_PATH, Publications, publish_folder
 from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
@@ -122,6 +123,11 @@ def starts_workflow(source: ScheduleSource) -> bool:
     except ValueError:
         return False
     return isinstance(payload, dict) and "workflow" in payload
+
+
+HOLD_MARGIN = timedelta(minutes=15)
+"""With waits held, virtual time never jumps to within this of an open approval's or
+callback's expiry: a person has that long to answer before the clock reaches it."""
 
 
 @dataclass
@@ -232,6 +238,8 @@ class LocalStack:
         """What answers agent steps' Bedrock calls (see :mod:`stepwell.local.models`)."""
         self.metrics = CountingMetrics()
         """What CloudWatch would receive: the run and step metrics of every function."""
+        self.logs = LogBook(self.clock.now)
+        """What CloudWatch Logs would hold of each step attempt: its functions' log lines."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -824,7 +832,7 @@ class LocalStack:
             base.workflows.get,
             metrics=self.metrics,
         )
-        return replace(base, orchestrator=orchestrator)
+        return replace(base, orchestrator=orchestrator, logs=self.logs)
 
     # -- the pump ----------------------------------------------------------------------------
     def later(self, when: datetime, action: Callable[[], None]) -> None:
@@ -844,7 +852,9 @@ class LocalStack:
                 if self.clock.virtual and self._quiet():
                     target = self._next_due(one_time_only=True)
                     if target is not None and target > now and not self._waits_before(target):
-                        self.clock.jump_to(target)
+                        with self.activity.unchanged_since(seen) as still:
+                            if still:
+                                self.clock.jump_to(target)
                         continue
                 timeout = 1.0 if wake is None else min(1.0, max(0.0, (wake - now).total_seconds()))
             except Exception:  # the pump must survive a bug in one source
@@ -885,12 +895,14 @@ class LocalStack:
         return min(candidates, default=None)
 
     def _waits_before(self, target: datetime) -> bool:
-        """Whether an approval or callback wait of a run expires at or before ``target`` (so a
-        jump there would decide it for the person), when the stack holds waits."""
+        """Whether an approval or callback wait of a run expires at or before ``target``, or
+        within HOLD_MARGIN after it (so a jump there would decide it for the person: the clock
+        goes on from where it jumped, and the timer of a wait already decided may stand just
+        before the next wait's), when the stack holds waits."""
         if not self.hold_waits or not self.functions:
             return False
         store = self._runtime_for(self.functions[0]).store
-        for due in store.due(target, limit=1000):
+        for due in store.due(target + HOLD_MARGIN, limit=1000):
             if due.key is None:
                 continue
             step = store.load(due.run_id, [due.key]).steps.get(due.key)

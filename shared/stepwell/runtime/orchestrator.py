@@ -311,9 +311,10 @@ class Orchestrator:
         keys = core.reads_for(definition, event)
         # A code-first run's steps go on only through its replay step, read with them (it is
         # cancelled when the run ends), and what the run record holds that a step's decision
-        # reads never changes: the run as last seen serves. A change to the run goes to a
-        # commit on its seq, which finds a stale one.
-        seen = run if definition.code is not None else None
+        # reads does not change while the run is open: the run as last seen serves. A change to
+        # the run goes to a commit on its seq, which finds a stale one. A run seen ended is
+        # read again: an operator's retry may have reopened it since.
+        seen = run if definition.code is not None and not run.terminal else None
         state = self._warm.pop(run.id, None)
         for tries in range(MAX_CONFLICT_RETRIES):
             if state is None or not (state.complete or keys <= set(state.steps) | state.absent):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, RequestApproval, ScheduleTimer
@@ -62,4 +64,28 @@ class Metrics(Protocol):
 
     def flush(self) -> None:
         """Publish what was added (end of an invocation)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AttemptLogs:
+    """Where the log lines of one step attempt are: the lines themselves, or a link to them."""
+
+    where: str
+    """Where the lines come from, for a person."""
+    lines: list[dict[str, Any]] | None = None
+    """``{"at", "level", "message", "source"}`` each, oldest first (None: not kept here)."""
+    link: str | None = None
+    """A page that shows them (the CloudWatch Logs Insights query of the attempt)."""
+
+
+class StepLogs(Protocol):
+    """The log lines the functions wrote while running a step attempt: kept by the local
+    stack; on AWS, in CloudWatch Logs, where a Logs Insights query finds them."""
+
+    def attempt(
+        self, run_id: str, key: str, attempt: int, since: datetime | None, until: datetime | None
+    ) -> AttemptLogs:
+        """The lines of attempt ``attempt`` of step ``key`` of ``run_id``, which ran between
+        ``since`` and ``until`` (None: not known, or not ended)."""
         ...

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
+
+LOGGER = "stepwell.step"
+"""The logger of ``ctx.logger``: each line it writes during an attempt carries the attempt's
+``run_id``, ``step_id`` and ``attempt`` (a JSON log line's keys; CloudWatch Logs Insights
+finds an attempt's lines by them)."""
+_attempt: ContextVar[dict[str, Any] | None] = ContextVar("stepwell_step_attempt", default=None)
+
+
+class _AttemptKeys(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in (_attempt.get() or {}).items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+logging.getLogger(LOGGER).addFilter(_AttemptKeys())
 
 
 @dataclass(frozen=True)
@@ -21,7 +41,7 @@ class StepContext:
     attempt: int
     idempotency_key: str
     workflow: str = ""
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("stepwell.step"))
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger(LOGGER))
     beat: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     """How this attempt tells its run it is alive (set by the step's handler)."""
 
@@ -35,3 +55,13 @@ class StepContext:
             self.beat()
         except Exception:
             self.logger.warning("heartbeat of %s attempt %d not recorded", self.key, self.attempt)
+
+
+@contextmanager
+def attempt_keys(ctx: StepContext) -> Iterator[None]:
+    """While the block runs, ``ctx.logger``'s lines carry the attempt's keys."""
+    token = _attempt.set({"run_id": ctx.run_id, "step_id": ctx.key, "attempt": ctx.attempt})
+    try:
+        yield
+    finally:
+        _attempt.reset(token)

@@ -29,7 +29,7 @@ from stepwell.runtime.builtins import BuiltinDeps, Network
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.ports import Invoker, Metrics
+from stepwell.runtime.ports import Invoker, Metrics, StepLogs
 from stepwell.runtime.publishing import Workflows
 from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
@@ -78,6 +78,8 @@ class Runtime:
     """The payload bucket: inputs too large to travel in a step envelope are kept there."""
     journals: Journals = field(default_factory=Journals)
     """Code-first journals as this process's last replays read them."""
+    logs: StepLogs | None = None
+    """Where step attempts' log lines are (None: nowhere this runtime knows)."""
 
     @property
     def metrics(self) -> Metrics:
@@ -93,6 +95,7 @@ def from_environment(
 
     from stepwell.runtime.aws.bus import EventBridgeBus
     from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaInvoker
+    from stepwell.runtime.aws.logs import InsightsLinks
     from stepwell.runtime.aws.metrics import EmfMetrics
     from stepwell.runtime.aws.plain import invoke_plain
     from stepwell.runtime.aws.secrets import SecretsReader, signing_keys
@@ -156,6 +159,7 @@ def from_environment(
         BuiltinDeps(secrets=secrets, publisher=bus, network=Network(stack_allow_list(env))),
         lambda function, payload: invoke_plain(lambda_client, function, payload),
         payloads,
+        logs=InsightsLinks.from_env(env),
     )
 
 

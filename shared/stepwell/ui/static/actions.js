@@ -3,19 +3,41 @@
 import {h} from "./dom.js";
 import {ApiFailure} from "./api.js";
 
-/** A control: fields, a button; on click "Confirm …?" then perform() -> message. */
+/** A control: fields, a button; on click "Confirm …?" then perform() -> message. The question
+ *  is text, or a function that finds it out (an API preview of what the action would do): a
+ *  refusal there is shown in place of the confirmation. */
 export function control({name, label, question, fields = [], perform, danger = false}) {
   const result = h("div", {class: "result", role: "status"});
   const button = h("button", {type: "button", class: danger ? "danger" : "", "data-action": name}, label);
-  const confirm = h("span", {class: "confirm", hidden: true},
-    h("span", {}, question, " "),
-    h("button", {type: "button", class: danger ? "danger" : "primary", "data-confirm": name, onclick: go}, "Confirm"),
+  const asked = h("span", {class: "question", "data-question": name});
+  const confirmButton = h("button", {type: "button", class: danger ? "danger" : "primary", "data-confirm": name, onclick: go}, "Confirm");
+  const confirm = h("span", {class: "confirm", hidden: true}, asked, " ", confirmButton,
     h("button", {type: "button", onclick: () => show(false)}, "Cancel"));
   function show(asking) {
     confirm.hidden = !asking;
     button.hidden = asking;
   }
-  button.addEventListener("click", () => { result.replaceChildren(); show(true); });
+  async function ask() {
+    result.className = "result";
+    result.replaceChildren();
+    if (typeof question !== "function") {
+      asked.replaceChildren(question);
+      show(true);
+      return;
+    }
+    button.disabled = true;
+    try {
+      const said = await question();
+      asked.replaceChildren(said);
+      show(true);
+    } catch (error) {
+      result.className = "result error";
+      result.replaceChildren(...refusal(error));
+    } finally {
+      button.disabled = false;
+    }
+  }
+  button.addEventListener("click", ask);
   async function go() {
     show(false);
     button.disabled = true;

@@ -24,6 +24,7 @@ export async function call(method, path, body) {
   } catch (error) {
     throw new ApiFailure(0, {message: `the API cannot be reached (${error.message})`});
   }
+  heard(response.headers.get("date"));
   const text = await response.text();
   let parsed = null;
   if (text) {
@@ -35,6 +36,21 @@ export async function call(method, path, body) {
   }
   if (!response.ok) throw new ApiFailure(response.status, parsed);
   return parsed;
+}
+
+/** Now by the API's clock: a local stack under virtual time runs ahead of this browser's. */
+export function now() {
+  return Date.now() + ahead;
+}
+
+let ahead = 0;
+
+function heard(date) {
+  const at = date ? new Date(date).getTime() : NaN;
+  if (Number.isNaN(at)) return;
+  // The header counts whole seconds: a gap under a few is this clock's, not virtual time.
+  const gap = at - Date.now();
+  ahead = Math.abs(gap) > 3000 ? gap : 0;
 }
 
 export const get = (path) => call("GET", path);

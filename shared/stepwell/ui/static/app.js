@@ -1,6 +1,6 @@
 // The dashboard: a hash router over four pages. Each page renders into <main> and returns a
 // function that stops what it started (polling) when the page is left.
-import {h} from "./dom.js";
+import {h, ago} from "./dom.js";
 import {runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {workflowsPage, workflowPage} from "./workflows.js";
@@ -21,6 +21,12 @@ async function route() {
   const mine = ++generation;
   const [path, search] = (location.hash.slice(1) || "/runs").split("?");
   const root = document.getElementById("app");
+  // The page being left stays in sight until the next one is ready, but no longer answers:
+  // a click on it would act on what the person navigated away from.
+  for (const old of root.children) {
+    old.inert = true;
+    old.classList.add("leaving");
+  }
   const params = new URLSearchParams(search || "");
   for (const [pattern, page, section] of ROUTES) {
     const found = pattern.exec(path);
@@ -50,5 +56,11 @@ async function route() {
   root.replaceChildren(h("p", {class: "error"}, `No page at ${path}.`));
 }
 
+/** Relative times ("3 min ago") stay true while a page is open. */
+function retime() {
+  for (const el of document.querySelectorAll("time[datetime]")) el.textContent = ago(el.getAttribute("datetime"));
+}
+
 window.addEventListener("hashchange", route);
+setInterval(retime, 10_000);
 route();

@@ -1,4 +1,5 @@
 // Small helpers for building the page: elements, formatting, status badges.
+import {now} from "./api.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -44,6 +45,19 @@ export function when(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** "3 min ago", "in 12 s": a moment relative to now (the API's). */
+export function ago(iso) {
+  const ms = new Date(iso).getTime() - now();
+  if (Math.abs(ms) < 1000) return "just now";
+  return ms < 0 ? `${duration(-ms)} ago` : `in ${duration(ms)}`;
+}
+
+/** A moment shown relative to now, the date and time on hover (and in ``datetime``). */
+export function stamp(iso) {
+  if (!iso) return "—";
+  return h("time", {datetime: iso, title: when(iso)}, ago(iso));
+}
+
 /** "1.2 s", "3 min 4 s", "2 h 5 min" from milliseconds. */
 export function duration(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
@@ -61,7 +75,7 @@ export function duration(ms) {
 export function elapsed(record) {
   const start = record.started_at || record.created_at;
   if (!start) return null;
-  const end = record.ended_at ? new Date(record.ended_at) : new Date();
+  const end = record.ended_at ? new Date(record.ended_at) : new Date(now());
   return end - new Date(start);
 }
 

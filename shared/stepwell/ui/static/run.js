@@ -1,11 +1,15 @@
-// A run: its graph coloured by status, the waterfall of its attempts, the selected step's
-// details and actions, its timeline (paged, followed while the run is open) and usage.
+// A run: the path it took on its workflow's whole graph, the waterfall of its attempts, the
+// selected step's details and actions, its timeline (paged, filtered, followed while the run
+// is open), its usage, and a new run with its input.
 import {get, post, enc} from "./api.js";
-import {h, fact, badge, when, duration, elapsed, money, tokens, runLink, link, json, TERMINAL} from "./dom.js";
+import {h, fact, badge, stamp, duration, elapsed, money, tokens, runLink, link, TERMINAL} from "./dom.js";
 import {graph} from "./graph.js";
+import {runGraph, currentRecord, REPLAY} from "./runmap.js";
 import {waterfall} from "./waterfall.js";
 import {stepPanel, payloads} from "./steps.js";
 import {control, textField} from "./actions.js";
+import {timelineTable} from "./timeline.js";
+import {startForm} from "./workflows.js";
 
 const POLL_MS = 1500;
 const TIMELINE_PAGE = 200;
@@ -14,13 +18,14 @@ const TIMELINE_PAGES_AT_ONCE = 5;
 export async function runPage(root, [runId]) {
   const base = `/runs/${enc(runId)}`;
   let detail = await get(base);
-  const definition = await workflowOf(detail.run);
-  const specs = definition?.definition?.steps || {};
+  const workflow = await workflowOf(detail.run);
+  const specs = workflow?.definition?.steps || {};
   let selected = new URLSearchParams(location.hash.split("?")[1] || "").get("step") || null;
   let panelSignature = "";
   const timeline = {entries: [], cursor: null, full: false};
   let timer = null;
   let left = false;
+  let map = runGraph(workflow, detail);
 
   const header = h("div", {class: "run-head"});
   const notice = h("div", {class: "notice", "data-notice": "", role: "status", hidden: true});
@@ -30,12 +35,12 @@ export async function runPage(root, [runId]) {
   };
   const graphBox = h("div", {class: "graph-box"});
   const panelBox = h("div", {class: "panel-box"});
-  const waterfallBox = h("div");
-  const timelineBody = h("tbody");
-  const moreTimeline = h("button", {type: "button", hidden: true, onclick: () => loadTimeline(true)}, "More entries");
+  const waterfallBox = h("div", {class: "waterfall-panel"});
+  const table = timelineTable();
+  const moreTimeline = h("button", {type: "button", hidden: true, onclick: () => loadTimeline(true).then(draw)}, "Load more entries");
 
   async function loadTimeline(more = false) {
-    // The first load and "More entries" read several pages; a poll reads what is new.
+    // The first load and "Load more" read several pages; a poll reads what is new.
     const most = more || !timeline.entries.length ? TIMELINE_PAGES_AT_ONCE : 1;
     let pages = 0;
     while (pages < most) {
@@ -50,48 +55,51 @@ export async function runPage(root, [runId]) {
     moreTimeline.hidden = !timeline.full;
   }
 
-  function nodes() {
-    const byKey = Object.fromEntries(detail.steps.map((st) => [st.key, st]));
-    const keys = Object.keys(specs).length ? Object.keys(specs) : detail.steps.map((st) => st.key);
-    return keys.map((key) => {
-      const st = byKey[key] || {key, status: "pending"};
-      const node = {id: key, label: st.name || key, status: st.status, note: noteOf(st, specs[key])};
-      if (specs[key]?.for_each || st.items_total !== null && st.items_total !== undefined) {
-        const total = st.items_total ?? null;
-        const done = st.children_succeeded || 0, failed = st.children_failed || 0;
-        const running = total === null ? 0 : (TERMINAL.includes(st.status) ? 0 : Math.max(0, Math.min(total - done - failed, specs[key]?.max_parallel || total)));
-        node.progress = {done, failed, running, total};
-      }
-      return node;
-    });
-  }
-
-  function edges() {
-    if (definition?.upstream && Object.keys(definition.upstream).length) return definition.upstream;
-    return Object.fromEntries(detail.steps.map((st) => [st.key, st.after || []]));
-  }
-
-  function select(key) {
-    selected = key;
+  /** A click on a node opens the record of it that is open (or the newest); a node never
+   *  reached has none. */
+  function select(id) {
+    const node = map.nodes.find((n) => n.id === id);
+    selected = node ? currentRecord(node.records, detail.steps) || id : id;
     panelSignature = "";
     draw();
   }
 
   function draw() {
     const run = detail.run;
+    map = runGraph(workflow, detail);
     header.replaceChildren(...head(run).filter(Boolean));
-    graphBox.replaceChildren(graph(nodes(), edges(), select, selected, true));
-    const step = detail.steps.find((st) => st.key === selected) || (selected ? {key: selected, status: "pending", attempt: 0} : null);
-    const signature = JSON.stringify([run.status, step?.status, step?.attempt, step?.waiting_for,
-      step?.children_succeeded, step?.children_failed, step?.decisions?.length]);
-    if (signature !== panelSignature) {
-      panelSignature = signature;
-      panelBox.replaceChildren(step
-        ? stepPanel({run, step, spec: specs[step.key], refresh, notify})
-        : h("p", {class: "muted"}, "Select a step in the graph to see its input, output and error, and to act on it."));
+    const chosenNode = selected ? map.nodeOf(selected) || selected : null;
+    graphBox.replaceChildren(graph(map.nodes, map.edges, select, chosenNode, true));
+    drawPanel(run, chosenNode);
+    drawWaterfall();
+    table.update(timeline.entries, selected);
+  }
+
+  function drawPanel(run, nodeId) {
+    const step = detail.steps.find((st) => st.key === selected);
+    const node = map.nodes.find((n) => n.id === nodeId);
+    const signature = JSON.stringify([selected, run.status, step?.status, step?.attempt, step?.waiting_for,
+      step?.children_succeeded, step?.children_failed, step?.decisions?.length, node?.status]);
+    if (signature === panelSignature) return;
+    panelSignature = signature;
+    if (step && step.key !== REPLAY) {
+      panelBox.replaceChildren(stepPanel({run, step, spec: specs[node?.id || step.key], refresh, notify,
+        siblings: node?.records || [], onSelect: (key) => { selected = key; panelSignature = ""; draw(); }}));
+    } else if (node) {
+      panelBox.replaceChildren(h("section", {class: "step-panel", "data-panel": node.id},
+        h("h2", {}, node.label, " ", badge(node.status)),
+        h("p", {class: "muted"}, node.status === "unreached" || node.status === "pending"
+          ? `The run has not reached this ${workflow?.kind === "asl" ? "state" : "step"}.`
+          : `A ${node.kind} state keeps no record of its own: the run went through it.`)));
+    } else {
+      panelBox.replaceChildren(h("p", {class: "muted"}, "Select a step in the graph to see its input, output and error, why it waits, its logs, and to act on it."));
     }
-    waterfallBox.replaceChildren(waterfall(timeline.entries, TERMINAL.includes(run.status)));
-    timelineBody.replaceChildren(...timeline.entries.map(entryRow));
+  }
+
+  function drawWaterfall() {
+    const width = waterfallBox.clientWidth;
+    if (!width) return; // not on the page yet: drawn when its size is known
+    waterfallBox.replaceChildren(waterfall(timeline.entries, TERMINAL.includes(detail.run.status), width));
   }
 
   function head(run) {
@@ -100,6 +108,7 @@ export async function runPage(root, [runId]) {
     const lineage = [
       run.rerun_of ? h("span", {}, "rerun of ", runLink(run.rerun_of)) : null,
       run.parent_run_id ? h("span", {}, "child of ", runLink(run.parent_run_id)) : null,
+      run.continued_from ? h("span", {}, "continues ", runLink(run.continued_from)) : null,
       ...detail.steps.filter((st) => st.child_run_id).map((st) => h("span", {}, `${st.key} → `, runLink(st.child_run_id))),
     ].filter(Boolean);
     return [
@@ -108,8 +117,8 @@ export async function runPage(root, [runId]) {
       h("dl", {class: "facts wide"},
         fact("workflow", link(`/workflows/${enc(run.workflow)}`, run.workflow)),
         fact("version", h("span", {class: "mono"}, run.version)),
-        fact("started", when(run.started_at || run.created_at)),
-        fact("ended", when(run.ended_at)),
+        fact("started", stamp(run.started_at || run.created_at)),
+        fact("ended", stamp(run.ended_at)),
         fact("duration", duration(elapsed(run))),
         fact("cost", money(run.usage?.cost_usd)),
         fact("tokens", `${tokens(run.usage)} (${run.usage?.input_tokens || 0} in, ${run.usage?.output_tokens || 0} out)`),
@@ -144,21 +153,28 @@ export async function runPage(root, [runId]) {
   }
 
   await loadTimeline();
-  if (!selected) selected = (detail.steps.find((st) => st.waiting_for) || detail.steps.find((st) => st.status === "failed"))?.key || null;
+  if (!selected) {
+    const own = detail.steps.filter((st) => st.key !== REPLAY);
+    selected = (own.find((st) => st.waiting_for) || own.find((st) => st.status === "failed"))?.key || null;
+  }
+  const again = workflow ? h("section", {class: "card again"},
+    h("details", {"data-again": ""}, h("summary", {}, "New run with this input"),
+      startForm(workflow, {input: detail.run.input, title: `Start a new ${workflow.name} run`}))) : null;
   root.append(
     header,
     notice,
     h("div", {class: "run-body"},
-      h("section", {class: "card"}, h("h2", {}, "Steps"), graphBox),
+      h("section", {class: "card"}, h("h2", {}, workflow?.kind === "asl" ? "States" : "Steps"), graphBox),
       h("section", {class: "card"}, panelBox)),
     h("section", {class: "card"}, h("h2", {}, "Waterfall"), waterfallBox),
-    h("section", {class: "card"}, h("h2", {}, "Timeline"),
-      h("table", {class: "timeline small"}, h("thead", {}, h("tr", {}, ["at", "type", "step", "attempt", "message"].map((t) => h("th", {}, t)))), timelineBody),
-      moreTimeline),
+    h("section", {class: "card"}, h("h2", {}, "Timeline"), table.element, moreTimeline),
+    ...(again ? [again] : []),
   );
   draw();
+  const sized = new ResizeObserver(() => drawWaterfall());
+  sized.observe(waterfallBox);
   follow();
-  return () => { left = true; clearTimeout(timer); };
+  return () => { left = true; clearTimeout(timer); sized.disconnect(); };
 }
 
 async function workflowOf(run) {
@@ -167,18 +183,4 @@ async function workflowOf(run) {
   } catch {
     return null; // a workflow no longer deployed: the graph comes from the steps alone
   }
-}
-
-function noteOf(step, spec) {
-  if (step.waiting_for) return `waiting for ${step.waiting_for}`;
-  if (step.attempt > 1) return `${step.status} · attempt ${step.attempt}`;
-  return spec?.type && spec.type !== "task" ? `${step.status} · ${spec.type}` : step.status;
-}
-
-function entryRow(entry) {
-  const data = entry.data && Object.keys(entry.data).length ? h("details", {}, h("summary", {}, "data"), json(entry.data)) : null;
-  return h("tr", {"data-type": entry.type},
-    h("td", {class: "mono"}, when(entry.at) + "." + String(new Date(entry.at).getMilliseconds()).padStart(3, "0")),
-    h("td", {}, entry.type), h("td", {class: "mono"}, entry.step || ""), h("td", {}, entry.attempt ?? ""),
-    h("td", {}, entry.message, data));
 }

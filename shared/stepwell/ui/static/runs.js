@@ -1,7 +1,7 @@
 // The runs list: newest first, filtered by workflow, status and label, searched by run id,
 // paged by cursor, refreshed live while the first page is shown.
 import {get, query, ApiFailure, enc} from "./api.js";
-import {h, badge, when, duration, elapsed, money, tokens, runLink, link, STATUSES} from "./dom.js";
+import {h, badge, stamp, duration, elapsed, money, tokens, runLink, link, STATUSES} from "./dom.js";
 
 const LIVE_MS = 3000;
 
@@ -102,7 +102,7 @@ function row(run) {
     h("td", {}, link(`/workflows/${enc(run.workflow)}`, run.workflow)),
     h("td", {}, badge(run.status)),
     h("td", {}, labels),
-    h("td", {}, when(run.started_at || run.created_at)),
+    h("td", {}, stamp(run.started_at || run.created_at)),
     h("td", {}, duration(elapsed(run))),
     h("td", {}, money(run.usage?.cost_usd)),
     h("td", {}, tokens(run.usage)),

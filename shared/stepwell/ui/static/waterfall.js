@@ -1,6 +1,7 @@
 // A waterfall of a run's attempts over time, read from its timeline: each step's attempts
 // running, its retries' backoff, its waits (approval, callback, delay) and a fan-out's span.
 import {h, s, duration} from "./dom.js";
+import {now as apiNow} from "./api.js";
 
 const OPENS = {
   step_dispatched: "running",
@@ -16,14 +17,14 @@ const ENDS = new Set([
 ]);
 const MARKS = new Set(["step_approved", "step_rejected", "callback_received", "heartbeat"]);
 const MAX_CHILD_ROWS = 12;
-const LABEL = 150, BAR = 640, ROW = 20;
+const LABEL = 170, ROW = 20, MIN_BAR = 320;
 
 /** The segments per step: {step: [{kind, from, to, outcome?}]}, and marks. */
 export function segments(entries, now) {
   const rows = new Map();
   const open = new Map();
   for (const entry of entries) {
-    if (!entry.step) continue;
+    if (!entry.step || entry.step === "$workflow") continue; // a code-first run's replay: no step of its own
     const at = new Date(entry.at).getTime();
     if (!rows.has(entry.step)) rows.set(entry.step, {bars: [], marks: []});
     const row = rows.get(entry.step);
@@ -48,11 +49,14 @@ export function segments(entries, now) {
   return rows;
 }
 
-export function waterfall(entries, runEnded) {
+/** The waterfall, ``width`` pixels wide (its panel's width: the bars take what the labels
+ *  leave). */
+export function waterfall(entries, runEnded, width = 800) {
   if (!entries.length) return h("p", {class: "muted"}, "No timeline yet.");
+  const BAR = Math.max(MIN_BAR, Math.floor(width) - LABEL - 12);
   const first = new Date(entries[0].at).getTime();
   const last = new Date(entries[entries.length - 1].at).getTime();
-  const now = runEnded ? last : Math.max(last, Date.now());
+  const now = runEnded ? last : Math.max(last, apiNow());
   const span = Math.max(now - first, 1);
   const rows = segments(entries, now);
   const shown = [];
@@ -73,7 +77,9 @@ export function waterfall(entries, runEnded) {
   svg.append(s("text", {x: LABEL + BAR, y: 12, class: "axis", "text-anchor": "end"}, duration(span)));
   shown.forEach(([step, row], i) => {
     const y = (i + 1) * ROW;
-    svg.append(s("text", {x: 4, y: y + 13, class: "row-label"}, step.length > 22 ? step.slice(0, 21) + "…" : step));
+    const label = s("text", {x: 4, y: y + 13, class: "row-label"}, step.length > 25 ? step.slice(0, 24) + "…" : step);
+    label.append(s("title", {}, step));
+    svg.append(label);
     for (const bar of row.bars) {
       const kind = bar.kind.split(" ")[0];
       const rect = s("rect", {

@@ -1,7 +1,7 @@
 // Workflows: the list, and one workflow's definition, versions, graph, triggers, recent runs
 // and success rate, with a form that starts a run (its input checked in the browser first).
 import {get, post, enc, ApiFailure} from "./api.js";
-import {h, fact, badge, when, duration, elapsed, money, runLink, link, json, TERMINAL} from "./dom.js";
+import {h, fact, badge, stamp, duration, elapsed, money, runLink, link, json, TERMINAL} from "./dom.js";
 import {graph} from "./graph.js";
 import {validate, skeleton} from "./schema.js";
 import {refusal} from "./actions.js";
@@ -13,17 +13,26 @@ export async function workflowsPage(root) {
   root.append(
     h("h1", {}, "Workflows"),
     h("table", {class: "runs"},
-      h("thead", {}, h("tr", {}, ["Workflow", "Description", "Steps", "Version", "Starts by"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["Workflow", "Description", "Kind", "Version", "Starts by"].map((t) => h("th", {}, t)))),
       h("tbody", {}, workflows.map((w) => h("tr", {"data-workflow": w.name},
         h("td", {}, link(`/workflows/${enc(w.name)}`, w.name)),
         h("td", {}, w.description || ""),
-        h("td", {}, w.code ? "code-first" : w.steps),
+        h("td", {"data-kind": w.kind}, kindOf(w)),
         h("td", {class: "mono"}, w.version),
         h("td", {}, starts(w.triggers)))))),
-    broken.length ? h("section", {class: "card"}, h("h2", {}, "Files with problems"),
-      broken.map((b) => h("div", {}, h("h3", {}, b.name), h("pre", {class: "error-box"}, b.problems.join("\n"))))) : null,
   );
+  if (broken.length) {
+    root.append(h("section", {class: "card"}, h("h2", {}, "Files with problems"),
+      broken.map((b) => h("div", {}, h("h3", {}, b.name), h("pre", {class: "error-box"}, b.problems.join("\n"))))));
+  }
   return null;
+}
+
+/** What a workflow is written as: YAML steps, code, or a Step Functions machine. */
+function kindOf(workflow) {
+  if (workflow.kind === "asl") return "Step Functions";
+  if (workflow.kind === "code") return "code-first";
+  return `YAML · ${workflow.steps} step${workflow.steps === 1 ? "" : "s"}`;
 }
 
 function starts(triggers) {
@@ -40,35 +49,39 @@ export async function workflowPage(root, [name]) {
   const ended = recent.runs.filter((r) => TERMINAL.includes(r.status));
   const succeeded = ended.filter((r) => r.status === "succeeded").length;
   const rate = ended.length ? `${Math.round((100 * succeeded) / ended.length)}% of the last ${ended.length} ended runs` : "no ended runs yet";
-  const steps = workflow.definition.steps || {};
-  const nodes = Object.entries(steps).map(([id, spec]) => ({
-    id, label: id, status: "idle", note: spec.for_each ? "for_each" : spec.type || "task",
-  }));
-  root.append(
+  const nodes = workflow.graph.nodes.map((n) => ({id: n.id, label: n.label, status: "idle", note: n.kind}));
+  const parts = [
     h("h1", {}, workflow.name),
     workflow.description ? h("p", {}, workflow.description) : null,
     h("dl", {class: "facts wide"},
+      fact("kind", h("span", {"data-kind": workflow.kind}, kindOf(workflow))),
       fact("version", h("span", {class: "mono"}, workflow.version)),
       fact("versions", workflow.versions.map((v) => h("span", {class: "mono label"}, v))),
       fact("starts by", starts(workflow.triggers)),
       fact("success rate", h("span", {id: "success-rate"}, rate)),
       workflow.code ? fact("code", h("span", {class: "mono"}, workflow.code)) : null),
-    nodes.length ? h("section", {class: "card"}, h("h2", {}, "Steps"), h("div", {class: "graph-box"}, graph(nodes, workflow.upstream || {}))) : null,
+    nodes.length ? h("section", {class: "card"}, h("h2", {}, workflow.kind === "asl" ? "States" : "Steps"),
+      h("div", {class: "graph-box"}, graph(nodes, workflow.graph.edges))) : null,
     startForm(workflow),
     h("section", {class: "card"}, h("h2", {}, "Recent runs"),
       h("table", {class: "runs small"},
         h("thead", {}, h("tr", {}, ["Run", "Status", "Started", "Duration", "Cost"].map((t) => h("th", {}, t)))),
         h("tbody", {}, recent.runs.map((r) => h("tr", {}, h("td", {}, runLink(r.id)), h("td", {}, badge(r.status)),
-          h("td", {}, when(r.started_at || r.created_at)), h("td", {}, duration(elapsed(r))), h("td", {}, money(r.usage?.cost_usd))))))),
+          h("td", {}, stamp(r.started_at || r.created_at)), h("td", {}, duration(elapsed(r))), h("td", {}, money(r.usage?.cost_usd))))))),
     h("section", {class: "card"}, h("details", {}, h("summary", {}, "Definition"), json(workflow.definition))),
-  );
+  ];
+  root.append(...parts.filter(Boolean));
   return null;
 }
 
-function startForm(workflow) {
+/** A form that starts a run of ``workflow``, its input checked in the browser first; the input
+ *  starts as ``input`` when given (a run's own, to start another like it), else as the schema's
+ *  shape. */
+export function startForm(workflow, {input: given, title = "Start a run"} = {}) {
   const input = h("textarea", {name: "input", rows: 10, spellcheck: "false", class: "mono"});
-  // The workflow's example input when it has one, else the shape its input_schema asks for.
-  const example = workflow.example_input ?? skeleton(workflow.input_schema);
+  // The input given (a run's, to start it again), else the workflow's example input when it
+  // has one, else the shape its input_schema asks for.
+  const example = given === undefined ? workflow.example_input ?? skeleton(workflow.input_schema) : given;
   input.value = JSON.stringify(example, null, 2);
   const labels = h("input", {name: "labels", placeholder: "labels: team=shop, env=dev"});
   const dry = h("input", {type: "checkbox", name: "dry_run"});
@@ -107,7 +120,7 @@ function startForm(workflow) {
     problems.replaceChildren(...children);
   }
 
-  return h("section", {class: "card"}, h("h2", {}, "Start a run"),
+  return h("section", {class: "card"}, h("h2", {}, title),
     h("form", {class: "start", onsubmit: start},
       h("label", {class: "field"}, h("span", {}, "input (JSON)"), input),
       labels, h("label", {class: "inline"}, dry, " dry run"), submit, problems));
