@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from stepwell import intake
 from stepwell.runtime.envelope import StepEnvelope, StepResult
-from stepwell.runtime.step_context import StepContext, attempt_keys
+from stepwell.runtime.step_context import LOGGER, StepContext, attempt_keys
 
 T = TypeVar("T")
 StepFunction = Callable[[Any, StepContext], Any]
@@ -32,6 +35,7 @@ class NotAStepEnvelope(TypeError):
 
 def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]:
     """Wrap ``function(input, ctx)`` as a Lambda handler ``(event, context)``."""
+    _log_lines()
 
     @functools.wraps(function)
     def handler(event: Any, context: Any = None) -> dict[str, Any]:
@@ -67,3 +71,23 @@ def beat(runtime: Any, envelope: StepEnvelope) -> None:
 
     event = Heartbeat(envelope.key, envelope.attempt, envelope.token)
     runtime.orchestrator.handle(envelope.run_id, event)
+
+
+def _log_lines() -> None:
+    """Make ``ctx.logger`` write its lines, whatever the function's own logging: one JSON line
+    each on stdout (Powertools' format, with the attempt's ``run_id``, ``step_id`` and
+    ``attempt``, what the step's Logs Insights query finds), at ``POWERTOOLS_LOG_LEVEL`` (INFO
+    unless set). Lambda's own root logger would drop INFO lines and write text."""
+    logger = logging.getLogger(LOGGER)
+    if logger.handlers:
+        return
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    formatter = LambdaPowertoolsFormatter()
+    formatter.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "stepwell")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
+    known = logging.getLevelName((os.environ.get("POWERTOOLS_LOG_LEVEL") or "INFO").upper())
+    logger.setLevel(known if isinstance(known, int) else logging.INFO)
+    logger.propagate = False

@@ -144,7 +144,11 @@ def step_logs(
     port = deps.runtime.logs
     if port is None:
         return StepLogsView(step=key, attempt=number, where="not known to this API")
-    found = port.attempt(run.id, key, number, since or record.started_at, until)
+    pinned = deps.store.get_definition(run.workflow, run.version)
+    functions = [] if pinned is None else [*pinned.functions.values(), pinned.runner or ""]
+    found = port.attempt(
+        run.id, key, number, since or record.started_at, until, [f for f in functions if f]
+    )
     lines = None if found.lines is None else [LogLine(**line) for line in found.lines]
     return StepLogsView(step=key, attempt=number, where=found.where, lines=lines, link=found.link)
 

@@ -23,8 +23,6 @@ from stepwell.api.models import (
     workflow_summary,
 )
 from stepwell.api.openapi import MANAGEMENT, responses
-from stepwell.asl.graph import machine_graph
-from stepwell.code.workflow import CodeWorkflow
 from stepwell.definition.models import Workflow
 from stepwell.engine import compensation
 from stepwell.runtime.publishing import PublishRefused, bind
@@ -87,7 +85,7 @@ def get_workflow(
         definition=workflow.model_dump(mode="json", exclude_none=True),
         versions=versions(deps.store, deployed),
         upstream={key: list(before) for key, before in workflow.upstream.items()},
-        graph=graph_of(workflow, deps.runtime.code.code(workflow)),
+        graph=graph_of(workflow),
     )
 
 
@@ -166,15 +164,12 @@ def retire_workflow(
     return PublishResult(name=name, status="retired", version=None, previous=found.version)
 
 
-def graph_of(workflow: Workflow, code: CodeWorkflow | None) -> Graph:
+def graph_of(workflow: Workflow) -> Graph:
     """The whole definition as a graph: a YAML workflow's steps (with their compensations), a
-    machine's states; a code-first workflow's steps are known only as its runs reach them."""
+    machine's states (as published with it); a code-first workflow's steps are known only as
+    its runs reach them."""
     if workflow.code is not None:
-        document = getattr(code.function, "document", None) if code is not None else None
-        if not isinstance(document, dict):
-            return Graph()
-        nodes, edges = machine_graph(document)
-        return Graph(nodes=[GraphNode(**n) for n in nodes], edges=[GraphEdge(**e) for e in edges])
+        return Graph.model_validate(workflow.machine_graph or {})
     graph = Graph()
     for key, step in workflow.steps.items():
         kind = "for_each" if getattr(step, "for_each", None) is not None else step.type

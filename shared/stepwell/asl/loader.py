@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from stepwell.asl.graph import machine_graph
 from stepwell.asl.machine import Machine
 from stepwell.asl.tasks import LAMBDA_INVOKE, TOKEN_SUFFIX, function_of
 from stepwell.asl.validation import check
@@ -76,6 +77,7 @@ def load_asl_file(path: Path) -> LoadedCode:
         "code": f"{path.name}:StateMachine",
         "code_version": f"{VERSION}{digest}",
         "timeout": f"{int(timeout)}s" if isinstance(timeout, int) else None,
+        "machine_graph": dict(zip(("nodes", "edges"), machine_graph(plain), strict=True)),
     }
     try:
         workflow = Workflow.model_validate(fields)

@@ -552,6 +552,13 @@ class Workflow(_Model):
         "the dashboard's start form begins with it; set when the workflow is published.",
         exclude_if=lambda value: value is None,
     )
+    machine_graph: dict[str, list[dict[str, Any]]] | None = Field(
+        None,
+        description="A Step Functions machine's states and transitions ({nodes, edges}), for "
+        "the dashboard to draw (the engine does not hold the machine's file); set when the "
+        "machine is loaded, not written by hand.",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod
@@ -590,7 +597,7 @@ class Workflow(_Model):
         bound it to the functions it runs, a hash of that binding (``<content>-<binding>``:
         the same file published with other functions is another version, and `stepwell
         validate`'s hash of the file is the first part)."""
-        content = self.model_dump(mode="json", exclude={"functions", "runner"})
+        content = self.model_dump(mode="json", exclude={"functions", "runner", "machine_graph"})
         version = _digest(content, 16)
         if self.functions or self.runner:
             version += "-" + _digest({"functions": self.functions, "runner": self.runner}, 8)

@@ -160,6 +160,14 @@ def current_container() -> Container | None:
     return found
 
 
+def current_log_book() -> Callable[[tuple[str, str, int], dict[str, Any]], None] | None:
+    """Where the invocation on this thread keeps its log lines (the stack's log book), if any."""
+    found: Callable[[tuple[str, str, int], dict[str, Any]], None] | None = getattr(
+        _local, "log_book", None
+    )
+    return found
+
+
 def current_attempt() -> tuple[str, str, int] | None:
     """(run id, step key, attempt) of the step envelope the invocation on this thread runs."""
     found: tuple[str, str, int] | None = getattr(_local, "attempt", None)
@@ -403,8 +411,12 @@ class LambdaEmulator:
         concurrency: Mapping[str, int] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
         on_failure: Callable[[FunctionSpec, bytes, InvokeResult, int], None] | None = None,
+        log_book: Callable[[tuple[str, str, int], dict[str, Any]], None] | None = None,
     ) -> None:
         self._clock = clock
+        self._log_book = log_book
+        """Given each log line a function writes while running a step attempt (any function:
+        the engine's or an app's)."""
         self._on_failure = on_failure
         """Given an asynchronous invocation that failed for good (function, payload, result,
         invocations made): its function's on-failure destination."""
@@ -586,6 +598,7 @@ class LambdaEmulator:
                 self._done(call)
             raise
         _local.container = container
+        _local.log_book = self._log_book
         try:
             if container.init_error is not None:
                 error = container.init_error
@@ -619,6 +632,7 @@ class LambdaEmulator:
         finally:
             _local.container = None
             _local.attempt = None
+            _local.log_book = None
         if call.finish(outcome):
             with self._lock:
                 if container.init_error is None and container.generation == self._generation:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from stepwell.local.lambdas import current_attempt, current_container
+from stepwell.local.lambdas import current_attempt, current_container, current_log_book
 from stepwell.runtime.ports import AttemptLogs
 
 _STORE = "_stepwell_local_log_format"
@@ -133,7 +133,13 @@ class LogBook:
                 self._lines.popitem(last=False)
 
     def attempt(
-        self, run_id: str, key: str, attempt: int, since: datetime | None, until: datetime | None
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        since: datetime | None,
+        until: datetime | None,
+        functions: Sequence[str] = (),
     ) -> AttemptLogs:
         """The StepLogs port: the lines kept of that attempt."""
         with self._lock:
@@ -146,12 +152,9 @@ class LogBook:
 def _keep(log: dict[str, Any]) -> None:
     """Note a function's log line in its stack's log book, under the attempt it runs."""
     attempt = current_attempt()
-    container = current_container()
-    if attempt is None or container is None:
-        return
-    runtime = container.built
-    if runtime is not None and isinstance(runtime.logs, LogBook):
-        runtime.logs.add(attempt, log)
+    book = current_log_book()
+    if attempt is not None and book is not None:
+        book(attempt, log)
 
 
 def isolate_log_keys() -> int:

@@ -362,6 +362,7 @@ class LocalStack:
             concurrency=self._concurrency(),
             on_invocation=self._on_invocation,
             on_failure=self._async_failure,
+            log_book=self.logs.add,
         )
         self._exit.callback(forget_handlers)
         self._exit.callback(self.emulator.stop)  # (again: stopping twice is harmless)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,8 +85,15 @@ class StepLogs(Protocol):
     stack; on AWS, in CloudWatch Logs, where a Logs Insights query finds them."""
 
     def attempt(
-        self, run_id: str, key: str, attempt: int, since: datetime | None, until: datetime | None
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        since: datetime | None,
+        until: datetime | None,
+        functions: Sequence[str] = (),
     ) -> AttemptLogs:
         """The lines of attempt ``attempt`` of step ``key`` of ``run_id``, which ran between
-        ``since`` and ``until`` (None: not known, or not ended)."""
+        ``since`` and ``until`` (None: not known, or not ended); ``functions`` (ARNs) are the
+        run's own functions, whose lines are in their own log groups on AWS."""
         ...

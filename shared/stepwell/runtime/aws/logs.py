@@ -1,13 +1,14 @@
-"""A step attempt's logs on AWS: every function of the stack logs JSON to one CloudWatch Logs
-group (template.yaml's FunctionLogGroup), each line of an attempt carrying ``run_id``,
-``step_id`` and ``attempt``; a Logs Insights query over that group finds them. The API links
-to the query in the console rather than reading logs itself (no logs:StartQuery on its role,
-and a query takes seconds)."""
+"""A step attempt's logs on AWS: the engine's functions log JSON to one CloudWatch Logs group
+(its template's FunctionLogGroup), a team's step functions to their own (``/aws/lambda/<name>``
+unless their LoggingConfig says otherwise); each line of an attempt carries ``run_id``,
+``step_id`` and ``attempt``, and a Logs Insights query over those groups finds them. The API
+links to the query in the console rather than reading logs itself (no logs:StartQuery on its
+role, and a query takes seconds)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -17,6 +18,8 @@ MARGIN = timedelta(minutes=1)
 """Around an attempt's start and end: clocks and log delivery are not exact."""
 SINCE = timedelta(hours=1)
 """How far back to look when the attempt's start is not known."""
+GROUPS = 50
+"""The most log groups one Logs Insights query reads."""
 
 
 class InsightsLinks:
@@ -36,7 +39,13 @@ class InsightsLinks:
         return cls(region, group) if group and region else None
 
     def attempt(
-        self, run_id: str, key: str, attempt: int, since: datetime | None, until: datetime | None
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        since: datetime | None,
+        until: datetime | None,
+        functions: Sequence[str] = (),
     ) -> AttemptLogs:
         query = (
             "fields @timestamp, level, message, function_name, @logStream\n"
@@ -46,24 +55,43 @@ class InsightsLinks:
         )
         end = (until + MARGIN) if until is not None else None
         start = (since - MARGIN) if since is not None else None
-        return AttemptLogs(
-            where=f"CloudWatch Logs, log group {self.log_group}",
-            link=self.link(query, start, end),
-        )
+        groups = [self.log_group]
+        for arn in functions:
+            group = f"/aws/lambda/{function_name(arn)}"
+            if group not in groups and len(groups) < GROUPS:
+                groups.append(group)
+        where = "CloudWatch Logs, log group " + self.log_group
+        if len(groups) > 1:
+            where += f" and those of the run's {len(groups) - 1} function(s)"
+        return AttemptLogs(where=where, link=self.link(query, start, end, groups))
 
-    def link(self, query: str, start: datetime | None, end: datetime | None) -> str:
-        """The console's Logs Insights page with ``query`` over the log group, ready to run."""
+    def link(
+        self,
+        query: str,
+        start: datetime | None,
+        end: datetime | None,
+        groups: Sequence[str] = (),
+    ) -> str:
+        """The console's Logs Insights page with ``query`` over the log groups (the engine's
+        unless given), ready to run."""
         if start is not None:
             span = f"end~'{_iso(end) if end else _iso(start + SINCE)}~start~'{_iso(start)}"
             span += "~timeType~'ABSOLUTE~tz~'UTC"
         else:
             span = f"end~0~start~-{int(SINCE.total_seconds())}~timeType~'RELATIVE~unit~'seconds"
-        detail = f"~({span}~editorString~'{_rison(query)}~source~(~'{_rison(self.log_group)}))"
+        sources = "".join(f"~'{_rison(group)}" for group in groups or [self.log_group])
+        detail = f"~({span}~editorString~'{_rison(query)}~source~({sources}))"
         # The console reads its state from the fragment, with ? and = written $3F and $3D.
         fragment = "logsV2:logs-insights" + quote("?queryDetail=", safe="").replace("%", "$")
         fragment += quote(detail, safe="~'()*!").replace("%", "$")
         host = f"https://{self.region}.console.aws.amazon.com"
         return f"{host}/cloudwatch/home?region={self.region}#{fragment}"
+
+
+def function_name(arn: str) -> str:
+    """A function's name from its ARN (a version's or alias's too), or the name as given."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) > 6 and parts[0] == "arn" else arn
 
 
 def _text(value: str) -> str:
