@@ -24,6 +24,7 @@ from moto import mock_aws
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.local.resources import item_sized_transactions as fast_transactions
+from stepwell.local.resources import quick_update_expressions
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.store.tables import create_from_template
@@ -97,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
     for items in args.items:
-        with mock_aws(), fast_transactions():
+        with mock_aws(), fast_transactions(), quick_update_expressions():
             print(json.dumps(drive(items)))
 
 

@@ -13,6 +13,7 @@ import json
 import secrets
 import string
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -110,6 +111,54 @@ def moto_held() -> Iterator[None]:
     in a row is one consistent picture (see :func:`serialized_moto`)."""
     with _SERIAL:
         yield
+
+
+KEPT_EXPRESSIONS = 1024
+"""Parsed UpdateExpressions kept (a stack sends a few dozen distinct ones)."""
+
+
+@contextmanager
+def quick_update_expressions() -> Iterator[None]:
+    """moto's UpdateItem without parsing and classifying the same expression again and again.
+
+    moto (5.x) tokenizes and parses an UpdateExpression twice per request (to check the
+    request, then to run it), then runs ten processors over a copy of the tree, each asking for
+    every node which node classes it handles by building its table of handlers again. A stack
+    sends the same few expressions with new values: inside, a parsed tree is kept by its text
+    (moto's validation works on a deep copy, so the kept tree is never changed) and each
+    processor's classes by its class. An expression that does not parse is parsed (and refused)
+    every time; what each processor does to a node is unchanged.
+    """
+    import importlib
+
+    nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    parser: Any = importlib.import_module("moto.dynamodb.parsing.expressions")
+    traverser, update_parser = nodes.DepthFirstTraverser, parser.UpdateExpressionParser
+    original_kinds, original_make = traverser.nodes_to_be_processed, update_parser.make
+    kinds: dict[type, tuple[type, ...]] = {}
+    trees: OrderedDict[str, Any] = OrderedDict()
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found = kinds.get(type(self))
+        if found is None:
+            found = kinds[type(self)] = tuple(self._processing_map())
+        return found
+
+    def make(cls: Any, expression: str) -> Any:
+        tree = trees.get(expression)
+        if tree is None:
+            tree = trees[expression] = original_make.__func__(cls, expression)
+            while len(trees) > KEPT_EXPRESSIONS:
+                trees.popitem(last=False)
+        return tree
+
+    traverser.nodes_to_be_processed = nodes_to_be_processed
+    update_parser.make = classmethod(make)
+    try:
+        yield
+    finally:
+        traverser.nodes_to_be_processed = original_kinds
+        update_parser.make = original_make
 
 
 @contextmanager

@@ -1,0 +1,110 @@
+"""The local stack keeps moto's parsed UpdateExpressions by their text
+(``stepwell.local.resources.quick_update_expressions``, on in these tests as in the stack):
+the same expression with other values, names and items must still do exactly what DynamoDB
+does, and a bad one must be refused every time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import client
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+SET = "SET #s = :s, #a = if_not_exists(#a, :zero) ADD #n :one"
+
+
+def _table() -> Any:
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="quick",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+def _update(dynamodb: Any, key: str, status: str, names: dict[str, str], **extra: Any) -> Any:
+    return dynamodb.update_item(
+        TableName="quick",
+        Key={"pk": {"S": key}},
+        UpdateExpression=SET,
+        ExpressionAttributeNames={"#s": names["s"], "#a": names["a"], "#n": names["n"]},
+        ExpressionAttributeValues={
+            ":s": {"S": status},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            **extra.pop("values", {}),
+        },
+        ReturnValues="ALL_NEW",
+        **extra,
+    )["Attributes"]
+
+
+def test_one_expression_with_other_values_names_and_items() -> None:
+    dynamodb = _table()
+    names = {"s": "status", "a": "attempt", "n": "count"}
+    first = _update(dynamodb, "a", "running", names)
+    again = _update(dynamodb, "a", "done", names)
+    other = _update(dynamodb, "b", "waiting", {"s": "state", "a": "try", "n": "seen"})
+    assert (first["status"], first["attempt"], first["count"]) == (
+        {"S": "running"},
+        {"N": "0"},
+        {"N": "1"},
+    )
+    assert (again["status"], again["count"]) == ({"S": "done"}, {"N": "2"})
+    assert (other["state"], other["try"], other["seen"]) == (
+        {"S": "waiting"},
+        {"N": "0"},
+        {"N": "1"},
+    )
+    assert "status" not in other
+
+
+def test_a_condition_still_holds_the_item() -> None:
+    dynamodb = _table()
+    names = {"s": "status", "a": "attempt", "n": "count"}
+    _update(dynamodb, "a", "done", names)
+    with pytest.raises(ClientError) as refused:
+        _update(
+            dynamodb,
+            "a",
+            "running",
+            names,
+            ConditionExpression="#s <> :done",
+            values={":done": {"S": "done"}},
+        )
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    item = dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})["Item"]
+    assert (item["status"], item["count"]) == ({"S": "done"}, {"N": "1"})
+
+
+def test_a_bad_expression_is_refused_every_time() -> None:
+    dynamodb = _table()
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(
+                TableName="quick",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET #s = = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": "x"}},
+            )
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert "Invalid UpdateExpression" in refused.value.response["Error"]["Message"]
+
+
+def test_each_expression_is_its_own() -> None:
+    dynamodb = _table()
+    _update(dynamodb, "a", "running", {"s": "status", "a": "attempt", "n": "count"})
+    dynamodb.update_item(
+        TableName="quick",
+        Key={"pk": {"S": "a"}},
+        UpdateExpression="REMOVE #s",
+        ExpressionAttributeNames={"#s": "status"},
+    )
+    item = dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})["Item"]
+    assert "status" not in item and item["count"] == {"N": "1"}
