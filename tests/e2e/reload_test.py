@@ -42,7 +42,7 @@ class Reloads:
     def until(self, holds: Any) -> tuple[dict[str, Any], list[str]]:
         """The first reload from now on whose workflows and problems ``holds`` accepts (an
         edit may be seen in more than one poll)."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # (a loaded machine polls late)
         while time.monotonic() < deadline:
             if self.seen and holds(*self.seen[-1]):
                 return self.seen[-1]
