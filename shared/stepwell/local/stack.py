@@ -40,11 +40,11 @@ from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
 from stepwell.local import engine, models, resources, state
 from stepwell.local.clock import Activity, StackClock
+from stepwell.local.containers import ContainerRuntime
 from stepwell.local.events import EventBuses
 from stepwell.local.httpapi import HttpApi, Route
 from stepwell.local.intercept import Interceptor, Operation, ServiceError, streaming
 from stepwell.local.lambdas import (
-    ContainerRuntime,
     InvalidPayload,
     Invocation,
     InvokeResult,
