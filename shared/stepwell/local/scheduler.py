@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.utils import parse_to_aware_datetime
 
-from stepwell.local.intercept import ServiceError
+from stepwell.local.intercept import Operation, ServiceError
 from stepwell.local.paging import BadToken, page
 from stepwell.local.schedules import (
     At,
@@ -40,6 +40,14 @@ from stepwell.local.schedules import (
     next_fire,
     parse,
     zone,
+)
+from stepwell.local.template import (
+    ACCOUNT,
+    REGION,
+    FunctionSpec,
+    Physical,
+    ScheduleSource,
+    Template,
 )
 
 RULES = "(rules)"
@@ -406,6 +414,55 @@ class Schedules:
                     modified=_time(entry.get("modified")),
                 )
         self.on_change()
+
+
+def build(
+    template: Template,
+    physical: Mapping[str, Physical],
+    fire: Fire,
+    on_change: Callable[[], None],
+    sources: list[tuple[FunctionSpec, ScheduleSource]],
+    now: datetime,
+) -> Schedules:
+    """The schedule groups, and the template's ``ScheduleV2`` events as schedules."""
+    groups = {
+        physical[k].ref: physical[k].attrs["Arn"]
+        for k in template.of_type("AWS::Scheduler::ScheduleGroup")
+        if k in physical
+    }
+    schedules = Schedules(fire, account=ACCOUNT, region=REGION, groups=groups)
+    schedules.on_change = on_change
+    for spec, event in sources:
+        schedules.add(
+            Schedule(
+                name=event.rule_name,
+                group="default",
+                arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}",
+                expression=event.expression,
+                parsed=parse(event.expression),
+                timezone=event.timezone,
+                target={"Arn": spec.arn, "Input": event.input},
+                kind=event.kind,
+                created=now,
+                enabled=event.enabled,
+            ),
+            now,
+        )
+    return schedules
+
+
+def operations(
+    schedules: Schedules, now: Callable[[], datetime], targets: Callable[[str], bool]
+) -> dict[str, Operation]:
+    """EventBridge Scheduler's schedule API, answered by the stack's schedules (a
+    SchedulerError is the API's error answer)."""
+    return {
+        "scheduler.CreateSchedule": lambda p: schedules.create(p, now(), targets),
+        "scheduler.UpdateSchedule": lambda p: schedules.update(p, now(), targets),
+        "scheduler.GetSchedule": schedules.get,
+        "scheduler.ListSchedules": schedules.list_schedules,
+        "scheduler.DeleteSchedule": schedules.delete,
+    }
 
 
 def target_input(schedule: Schedule, when: datetime) -> str | None:
