@@ -24,12 +24,11 @@ import getpass
 import heapq
 import itertools
 import json
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,22 +42,23 @@ from stepwell.local import (
     events,
     functions,
     models,
+    publications,
     queues,
     resources,
     scheduler,
     state,
+    stepfunctions,
 )
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.containers import ContainerRuntime
 from stepwell.local.events import EventBuses
 from stepwell.local.functions import (
     PUBLISHER_HANDLER,
-    RUNNER_HANDLER,
     TRIGGER_HANDLER,
     WORKFLOWS_HANDLER,
 )
 from stepwell.local.httpapi import HttpApi, Route
-from stepwell.local.intercept import Interceptor, ServiceError
+from stepwell.local.intercept import Interceptor
 from stepwell.local.lambdas import (
     InvalidPayload,
     Invocation,
@@ -108,7 +108,6 @@ from stepwell.local.template import (
     queues as template_queues,
 )
 from stepwell.runtime import wiring
-from stepwell.runtime.custom_resource import RESOURCE_TYPE
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
@@ -271,7 +270,7 @@ class LocalStack:
     def _start(self) -> None:
         template = engine.load(self.template_path)
         self._exit.enter_context(
-            _environ(
+            resources.environ(
                 {
                     **resources.FAKE_CREDENTIALS,
                     "AWS_REGION": REGION,
@@ -279,7 +278,7 @@ class LocalStack:
                     # Run and step metrics go to self.metrics; Powertools prints nothing.
                     "POWERTOOLS_METRICS_DISABLED": "true",
                 },
-                drop=_AWS_SETTINGS,
+                drop=resources.AWS_SETTINGS,
             )
         )
         from moto import mock_aws
@@ -358,9 +357,9 @@ class LocalStack:
         self._exit.callback(self.api.server.server_close)
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}
         if self.workflow_folder is not None:
-            specs.append(self._folder_function(specs))
+            specs.append(publications.folder_function(specs, self.workflow_folder))
         self.functions = [functions.localize(s, endpoints, self.environment) for s in specs]
-        self._exit.enter_context(_environ(functions.common_environment(self.functions)))
+        self._exit.enter_context(resources.environ(functions.common_environment(self.functions)))
 
         self.emulator = LambdaEmulator(
             self.functions,
@@ -408,14 +407,16 @@ class LocalStack:
             self.schedules.restore(saved.schedules)
             self.buses.rules.restore(saved.rules)
 
-        self.model = LocalModel.load(self._models_file())
+        self.model = LocalModel.load(
+            models.fixtures_file(self.environment, self._workflow_files(), self.project)
+        )
         interceptor = Interceptor(
             {
                 **functions.operations(self.emulator),
                 **queues.operations(self.queues),
                 **events.operations(self.buses, self.clock.now),
-                "bedrock-runtime.Converse": self._op_converse,
-                "cloudformation.ListStackResources": self._op_list_stack_resources,
+                **models.operations(self.model),
+                **publications.operations(self._app_functions, self.clock.now),
                 **scheduler.operations(self.schedules, self.clock.now, self._delivers_to),
             }
         )
@@ -641,30 +642,8 @@ class LocalStack:
         )
 
     # -- publishing workflows ----------------------------------------------------------------
-    FOLDER_FUNCTION = "StepwellLocalWorkflows"
+    FOLDER_FUNCTION = publications.FOLDER_FUNCTION
     """The workflows function that holds ``workflows=``'s folder (its code-first replays)."""
-
-    def _folder_function(self, specs: list[FunctionSpec]) -> FunctionSpec:
-        """A workflows function for ``workflows=``'s folder, set up as an app's would be: the
-        engine's settings (those of its runner), the folder as its code."""
-        assert self.workflow_folder is not None
-        runner = next((s for s in specs if s.handler == RUNNER_HANDLER), None)
-        if runner is None:
-            raise TemplateError(
-                "the template has no Stepwell engine (no function runs "
-                f"{RUNNER_HANDLER}): nothing can publish workflows"
-            )
-        name = f"{STACK}-local-workflows"
-        return replace(
-            runner,
-            logical_id=self.FOLDER_FUNCTION,
-            name=name,
-            arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-            code_uri=self.workflow_folder,
-            handler=WORKFLOWS_HANDLER,
-            environment={**runner.environment, "STEPWELL_WORKFLOWS": str(self.workflow_folder)},
-            events=(),
-        )
 
     def _publish(self) -> None:
         """Publish the workflows: the template's Custom::StepwellWorkflow resources (each sent
@@ -672,15 +651,9 @@ class LocalStack:
         if self._fallback is None:
             return
         if self.workflow_folder is not None:
-            assert self._template is not None
             # The app's functions (a nested engine's are no step functions), by logical id and
             # by name, as the publisher binds them from the app's stack.
-            own = [
-                spec
-                for spec in self.functions
-                if spec.logical_id not in self._template.nested
-                and spec.logical_id != self.FOLDER_FUNCTION
-            ]
+            own = self._app_functions()
             arns = {spec.logical_id: spec.arn for spec in own}
             arns.update({spec.name: spec.arn for spec in own})
             publisher = next(
@@ -701,23 +674,19 @@ class LocalStack:
                     invoke=lambda name, payload: functions.invoke_for_json(
                         self._lambda(), name, payload
                     ),
-                    stack_id=self.STACK_ID,
+                    stack_id=publications.STACK_ID,
                     response_url=lambda request: f"{api.url}{RESPONSE_PATH}{request}",
                 )
-            failures = self.publications.deploy(self._workflow_resources())
+            assert self._template is not None and self._resolver is not None
+            failures = self.publications.deploy(
+                publications.workflow_resources(self._template, self._resolver)
+            )
         self._broken = failures
         self.warnings.extend(f"publishing: {line}" for line in failures)
 
-    def _workflow_resources(self) -> dict[str, dict[str, Any]]:
-        """The template's Custom::StepwellWorkflow resources, their properties resolved (a
-        Code version follows the code of its function)."""
-        template, resolver = self._template, self._resolver
-        assert template is not None and resolver is not None
-        return {
-            logical_id: resolver.resolve(template.properties(logical_id)) or {}
-            for logical_id in template.of_type(RESOURCE_TYPE)
-            if resolver.active(logical_id)
-        }
+    def _app_functions(self) -> list[FunctionSpec]:
+        assert self._template is not None
+        return publications.app_functions(self.functions, self._template)
 
     def _runtime_for(self, spec: FunctionSpec) -> Runtime:
         """A container's runtime: the function's environment builds the clients, store, catalog
@@ -947,60 +916,11 @@ class LocalStack:
         return self._schedule_filter(spec, source)
 
     # -- intercepted operations --------------------------------------------------------------
-    STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local"
-    """The local stack's id, as CloudFormation names a stack (custom resources are told it)."""
-
-    def _op_list_stack_resources(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The app's own functions (not its nested engine's), as CloudFormation lists a stack's
-        resources: what the publisher binds a workflow's functions from."""
-        if str(params.get("StackName")) not in (self.STACK_ID, STACK):
-            raise ServiceError(
-                "ValidationError", f"Stack with id {params.get('StackName')} does not exist"
-            )
-        assert self._template is not None
-        nested = self._template.nested
-        return {
-            "StackResourceSummaries": [
-                {
-                    "LogicalResourceId": spec.logical_id,
-                    "PhysicalResourceId": spec.name,
-                    "ResourceType": "AWS::Lambda::Function",
-                    "ResourceStatus": "CREATE_COMPLETE",
-                    "LastUpdatedTimestamp": self.clock.now(),
-                }
-                for spec in self.functions
-                if spec.logical_id not in nested and spec.logical_id != self.FOLDER_FUNCTION
-            ]
-        }
-
-    def _op_converse(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.model.converse(params)
-
-    def _models_file(self) -> Path:
-        """The local model's fixtures: ``STEPWELL_LOCAL_MODELS``, else ``fixtures/models.yaml``
-        in the workflows folder."""
-        chosen = self.environment.get("STEPWELL_LOCAL_MODELS") or os.environ.get(
-            "STEPWELL_LOCAL_MODELS"
-        )
-        if chosen:
-            return Path(chosen)
-        for folder in self._workflow_files():
-            if (folder / models.FILE).is_file():
-                return folder / models.FILE
-        return self.project / "statemachines" / models.FILE
-
-    TASK_CALLS = {
-        "AWSStepFunctions.SendTaskSuccess": "/tasks/success",
-        "AWSStepFunctions.SendTaskFailure": "/tasks/failure",
-        "AWSStepFunctions.SendTaskHeartbeat": "/tasks/heartbeat",
-    }
-    """Step Functions' task token calls, answered by the API's routes of the same shape."""
-
     def _aws_call(self, target: str, body: bytes) -> tuple[int, Any]:
         """AWS JSON-protocol calls that arrive over HTTP (``aws --endpoint-url``): PutEvents,
         and Step Functions' SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat."""
-        if target in self.TASK_CALLS:
-            return self._task_call(self.TASK_CALLS[target], body)
+        if target in stepfunctions.TASK_CALLS:
+            return stepfunctions.task_call(self.url, target, body)
         if target != "AWSEvents.PutEvents" or self.buses is None:
             return 400, {
                 "__type": "UnknownOperationException",
@@ -1008,22 +928,6 @@ class LocalStack:
                 f"SendTask* calls over HTTP, not {target}",
             }
         return events.put_events_over_http(self.buses, body)
-
-    def _task_call(self, path: str, body: bytes) -> tuple[int, Any]:
-        """A SendTask* call, sent on to the API route of its shape; the answer as Step
-        Functions gives it (``{}``, or its error names)."""
-        from stepwell.local.client import Client
-
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
-        reply = Client(self.url).post(path, params)
-        if reply.status in (200, 202):
-            return 200, {}
-        message = reply.body.get("message", "") if isinstance(reply.body, dict) else reply.text
-        kind = {403: "InvalidToken", 410: "TaskTimedOut", 409: "TaskDoesNotExist"}
-        return 400, {"__type": kind.get(reply.status, "InvalidOutput"), "message": message}
 
     # -- for the CLI and tests ---------------------------------------------------------------
     @property
@@ -1107,24 +1011,6 @@ class LocalStack:
         return found[0] if self.run_until(check, timeout) else None
 
 
-_AWS_SETTINGS = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_SQS",
-    "AWS_ENDPOINT_URL_LAMBDA",
-    "AWS_ENDPOINT_URL_EVENTBRIDGE",
-    "AWS_ENDPOINT_URL_SCHEDULER",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
-
-
 def _stamp(path: Path) -> tuple[int, int] | None:
     """What changes when a file is edited: its modification time and size."""
     try:
@@ -1143,23 +1029,6 @@ def _broken_files(runtime: Runtime) -> list[str]:
         + "\n".join(f"  {p}" for p in problems)
         for name, problems in runtime.workflows.broken().items()
     ]
-
-
-@contextmanager
-def _environ(values: Mapping[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
-    """Set (and drop) environment variables; put them back as they were on exit."""
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    for key in drop:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _local_user() -> str:
