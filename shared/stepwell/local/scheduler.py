@@ -16,15 +16,13 @@ A recurring schedule stops after its ``EndDate``. A ``FLEXIBLE`` time window fir
 of the window. When a Scheduler schedule fires, the context attributes in its target's
 ``Input`` (``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>``,
 ``<aws.scheduler.attempt-number>``, ``<aws.scheduler.schedule-arn>``) are replaced by their
-values (:func:`target_input`).
+values (:func:`~stepwell.local.schedules.target_input`).
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,10 +32,8 @@ from stepwell.local.intercept import Operation, ServiceError
 from stepwell.local.paging import BadToken, page
 from stepwell.local.schedules import (
     At,
-    Expression,
-    Rate,
+    Schedule,
     ScheduleExpressionError,
-    next_fire,
     parse,
     zone,
 )
@@ -56,70 +52,11 @@ START_GRACE = timedelta(minutes=5)
 """How far in the past a recurring schedule's StartDate may be."""
 DEFAULT_RETRY = {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
 """The retry policy a target gets when it names none."""
-_TICK = timedelta(microseconds=1)
 
 
 class SchedulerError(ServiceError):
     """A Scheduler API request refused: ``code`` is the API's error code, ``status`` its HTTP
     status."""
-
-
-@dataclass
-class Schedule:
-    """One schedule: a rule's timer, a template ``ScheduleV2`` event or a Scheduler API one."""
-
-    name: str
-    group: str
-    arn: str
-    expression: str
-    parsed: Expression
-    timezone: str
-    target: dict[str, Any]
-    """``Arn`` (a function or a queue) and ``Input`` (a rule's timer has none: its rule's
-    targets are what it fires)."""
-    kind: str
-    """``Schedule`` (an EventBridge rule's), ``ScheduleV2`` or ``api``."""
-    created: datetime
-    enabled: bool = True
-    delete_after: bool = False
-    next_at: datetime | None = None
-    fired: int = 0
-    description: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    window: dict[str, Any] = field(default_factory=lambda: {"Mode": "OFF"})
-    kms_key: str | None = None
-    modified: datetime | None = None
-    """When UpdateSchedule last changed it (None: never)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def one_time(self) -> bool:
-        return isinstance(self.parsed, At)
-
-    def after(self, moment: datetime) -> datetime | None:
-        """The first time strictly after ``moment`` at which it fires (None: never again)."""
-        parsed = self.parsed
-        if self.one_time:
-            return next_fire(parsed, moment, timezone=self.timezone)
-        if isinstance(parsed, Rate) and self.kind != "Schedule":
-            origin = self.start or self.modified or self.created
-            when = origin if moment < origin else next_fire(parsed, moment, start=origin)
-        else:
-            if self.start is not None:
-                moment = max(moment, self.start - _TICK)
-            when = next_fire(parsed, moment, start=self.created, timezone=self.timezone)
-        return None if when is None or (self.end is not None and when > self.end) else when
-
-    def first(self, now: datetime) -> datetime | None:
-        """When it fires first, made or changed ``now``."""
-        if not self.enabled:
-            return None
-        if self.one_time:
-            return self.after(now) or now  # an at() already past fires at once
-        if isinstance(self.parsed, Rate) and self.kind != "Schedule":
-            return self.after(now - _TICK)  # a Scheduler rate starts at once
-        return self.after(now)
 
 
 Fire = Callable[[Schedule, datetime], None]
@@ -462,42 +399,6 @@ def operations(
         "scheduler.GetSchedule": schedules.get,
         "scheduler.ListSchedules": schedules.list_schedules,
         "scheduler.DeleteSchedule": schedules.delete,
-    }
-
-
-def target_input(schedule: Schedule, when: datetime) -> str | None:
-    """The target's Input as the schedule delivers it at ``when``: EventBridge Scheduler
-    replaces its context attributes (a rule's timer has no Input: its targets make theirs)."""
-    raw = schedule.target.get("Input")
-    if raw is None or schedule.kind == "Schedule":
-        return None if raw is None else str(raw)
-    attributes = {
-        "<aws.scheduler.schedule-arn>": schedule.arn,
-        "<aws.scheduler.scheduled-time>": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
-        "<aws.scheduler.attempt-number>": "1",
-    }
-    text = str(raw)
-    for name, value in attributes.items():
-        text = text.replace(name, value)
-    return text
-
-
-def scheduled_event(
-    schedule: Schedule, when: datetime, account: str, region: str
-) -> dict[str, Any]:
-    """The event a schedule without Input delivers (EventBridge's ``Scheduled Event``)."""
-    source = "aws.events" if schedule.kind == "Schedule" else "aws.scheduler"
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": source,
-        "account": account,
-        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [schedule.arn],
-        "detail": {},
     }
 
 

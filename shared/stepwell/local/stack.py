@@ -76,14 +76,8 @@ from stepwell.local.rules import (
     DEFAULT_BUS,
     Rule,
 )
-from stepwell.local.scheduler import (
-    RULES,
-    Schedule,
-    Schedules,
-    scheduled_event,
-    target_input,
-)
-from stepwell.local.schedules import parse
+from stepwell.local.scheduler import RULES, Schedules
+from stepwell.local.schedules import Schedule, parse, scheduled_event, target_input
 from stepwell.local.template import (
     ACCOUNT,
     HTTP_API_TYPES,
