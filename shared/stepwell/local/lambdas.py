@@ -1,5 +1,8 @@
 """The Lambda emulator: the template's functions, run in-process the way Lambda runs them.
 
+Over 500 lines: invocations, their worker pool, the watchdog and the asynchronous retries share
+the emulator's lock and bookkeeping.
+
 * A *container* is one warm execution environment of one function: its own copy of the
   handler module (imported from the function's CodeUri under a name of its own, so the
   ``app.py`` of two functions never collide, and module-level state such as a batch processor

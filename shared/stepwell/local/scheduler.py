@@ -28,8 +28,10 @@ from typing import Any
 
 from botocore.utils import parse_to_aware_datetime
 
+from stepwell.local.errors import TemplateError
 from stepwell.local.intercept import Operation, ServiceError
 from stepwell.local.paging import BadToken, page
+from stepwell.local.rules import DEFAULT_BUS, Rule
 from stepwell.local.schedules import (
     At,
     Schedule,
@@ -60,6 +62,8 @@ class SchedulerError(ServiceError):
 
 
 Fire = Callable[[Schedule, datetime], None]
+ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
+"""Whether the stack runs a template's schedule event (``LocalStack(schedules=)``)."""
 
 
 class Schedules:
@@ -386,6 +390,56 @@ def build(
             now,
         )
     return schedules
+
+
+def template_schedules(
+    functions: list[FunctionSpec], kind: str, runs: ScheduleFilter
+) -> tuple[list[tuple[FunctionSpec, ScheduleSource]], list[str]]:
+    """The template's schedule events of ``kind`` that the stack runs (those ``runs`` accepts),
+    their expressions checked; and a note for each of the others, which are off."""
+    found: list[tuple[FunctionSpec, ScheduleSource]] = []
+    off: list[str] = []
+    for spec in functions:
+        for event in spec.events:
+            if not isinstance(event, ScheduleSource) or event.kind != kind:
+                continue
+            try:
+                parse(event.expression)
+            except ValueError as exc:
+                raise TemplateError(
+                    f"function {spec.logical_id} event {event.name}: {exc}"
+                ) from None
+            if not runs(spec, event):
+                off.append(f"schedule {event.rule_name} ({event.expression}) is off")
+                continue
+            found.append((spec, event))
+    return found, off
+
+
+def time_rule(schedules: Schedules, rule: Rule, gone: bool, now: Callable[[], datetime]) -> None:
+    """A rule with a schedule expression has a timer of its own, made, changed and removed
+    with the rule."""
+    if rule.bus != DEFAULT_BUS:
+        return  # only the default bus's rules have schedules
+    if gone or rule.schedule is None:
+        schedules.remove(RULES, rule.name)
+        return
+    at = now()
+    schedules.add(
+        Schedule(
+            name=rule.name,
+            group=RULES,
+            arn=rule.arn,
+            expression=rule.schedule,
+            parsed=parse(rule.schedule),
+            timezone="UTC",
+            target={},
+            kind="Schedule",
+            created=rule.created or at,
+            enabled=rule.enabled,
+        ),
+        at,
+    )
 
 
 def operations(

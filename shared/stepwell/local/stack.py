@@ -1,13 +1,21 @@
 """The local stack: template.yaml run in one Python process, with no Docker and no account.
 
+Over 500 lines: the stack's life (start, stop, saved state, reloads), its pump and virtual time
+and the wiring of its services all act on the one stack object.
+
 ``LocalStack(project).start()`` reads the template, creates its table, bucket, queues, buses,
 schedule groups and secrets in moto (in process), starts the HTTP API on 127.0.0.1, and from
 then on runs the template's functions for every source the template wires to them: HTTP routes,
 EventBridge rules, ``Schedule``/``ScheduleV2`` events, SQS event source mappings, and the rules
 and schedules made while it runs. The runtime's own boto3 adapters are used unchanged; the calls
-that leave the process on AWS (Lambda Invoke, SQS SendMessage, EventBridge PutEvents and its
-rule API, EventBridge Scheduler's schedule API) are answered by the stack
-(:mod:`stepwell.local.intercept`).
+that leave the process on AWS are answered by the stack (:mod:`stepwell.local.intercept`), each
+AWS service by its own module, which the stack builds from the template and wires to the
+others: Lambda (:mod:`~stepwell.local.functions` over the emulator of
+:mod:`~stepwell.local.lambdas`), SQS (:mod:`~stepwell.local.queues`), EventBridge
+(:mod:`~stepwell.local.events`, :mod:`~stepwell.local.rules`), EventBridge Scheduler
+(:mod:`~stepwell.local.scheduler`), CloudFormation (:mod:`~stepwell.local.publications`), Bedrock
+(:mod:`~stepwell.local.models`) and Step Functions' task calls
+(:mod:`~stepwell.local.stepfunctions`).
 
 The stack's *pump* thread fires whatever is due (schedules, delayed messages, async retries),
 hands visible messages to their mappings, and, with virtual time, moves the clock straight to
@@ -17,7 +25,6 @@ One environment: every function of Stepwell's template gets the same ``Globals``
 the variables all functions share are also set in ``os.environ`` (Powertools and the store read
 it); each container's runtime is still built from its own function's variables.
 """
-
 from __future__ import annotations
 
 import getpass
@@ -72,12 +79,9 @@ from stepwell.local.logs import LogBook
 from stepwell.local.models import LocalModel
 from stepwell.local.publications import RESPONSE_PATH, Publications, publish_folder
 from stepwell.local.queues import LocalQueue, QueueMapping
-from stepwell.local.rules import (
-    DEFAULT_BUS,
-    Rule,
-)
-from stepwell.local.scheduler import RULES, Schedules
-from stepwell.local.schedules import Schedule, parse, scheduled_event, target_input
+from stepwell.local.rules import DEFAULT_BUS
+from stepwell.local.scheduler import ScheduleFilter, Schedules
+from stepwell.local.schedules import Schedule, scheduled_event, target_input
 from stepwell.local.template import (
     ACCOUNT,
     HTTP_API_TYPES,
@@ -90,7 +94,6 @@ from stepwell.local.template import (
     RuleSource,
     ScheduleSource,
     Template,
-    TemplateError,
     api_endpoint,
     local_names,
     unserved,
@@ -106,8 +109,6 @@ from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
 from stepwell.ui import assets as dashboard
-
-ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
 
 
 def _all_or_none(on: bool) -> ScheduleFilter:
@@ -372,7 +373,7 @@ class LocalStack:
         self.queues, self.mappings = queues.build(
             queue_specs, self.functions, self.emulator, self.clock, REGION, self.activity.poke
         )
-        self.schedules = scheduler.build(
+        self.schedules = schedules = scheduler.build(
             template,
             physical,
             self._fire_schedule,
@@ -389,7 +390,7 @@ class LocalStack:
             ],
             self._deliver,
             self._delivers_to,
-            self._time_rule,
+            lambda rule, gone: scheduler.time_rule(schedules, rule, gone, self.clock.now),
             self.clock,
         )
         assert self.schedules is not None and self.buses is not None
@@ -591,49 +592,10 @@ class LocalStack:
     # -- building ----------------------------------------------------------------------------
     def _template_schedules(self, kind: str) -> list[tuple[FunctionSpec, ScheduleSource]]:
         """The template's schedule events of ``kind`` that the stack runs (the others are
-        noted as off), their expressions checked."""
-        found: list[tuple[FunctionSpec, ScheduleSource]] = []
-        for spec in self.functions:
-            for event in spec.events:
-                if not isinstance(event, ScheduleSource) or event.kind != kind:
-                    continue
-                try:
-                    parse(event.expression)
-                except ValueError as exc:
-                    raise TemplateError(
-                        f"function {spec.logical_id} event {event.name}: {exc}"
-                    ) from None
-                if not self._schedule_filter(spec, event):
-                    self.warnings.append(f"schedule {event.rule_name} ({event.expression}) is off")
-                    continue
-                found.append((spec, event))
+        noted as off)."""
+        found, off = scheduler.template_schedules(self.functions, kind, self._schedule_filter)
+        self.warnings.extend(off)
         return found
-
-    def _time_rule(self, rule: Rule, gone: bool) -> None:
-        """A rule with a schedule expression has a timer of its own, made, changed and removed
-        with the rule."""
-        assert self.schedules is not None
-        if rule.bus != DEFAULT_BUS:
-            return  # only the default bus's rules have schedules
-        if gone or rule.schedule is None:
-            self.schedules.remove(RULES, rule.name)
-            return
-        now = self.clock.now()
-        self.schedules.add(
-            Schedule(
-                name=rule.name,
-                group=RULES,
-                arn=rule.arn,
-                expression=rule.schedule,
-                parsed=parse(rule.schedule),
-                timezone="UTC",
-                target={},
-                kind="Schedule",
-                created=rule.created or now,
-                enabled=rule.enabled,
-            ),
-            now,
-        )
 
     # -- publishing workflows ----------------------------------------------------------------
     FOLDER_FUNCTION = publications.FOLDER_FUNCTION
