@@ -25,6 +25,7 @@ One environment: every function of Stepwell's template gets the same ``Globals``
 the variables all functions share are also set in ``os.environ`` (Powertools and the store read
 it); each container's runtime is still built from its own function's variables.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -59,11 +60,7 @@ from stepwell.local import (
 from stepwell.local.clock import Activity, StackClock
 from stepwell.local.containers import ContainerRuntime
 from stepwell.local.events import EventBuses
-from stepwell.local.functions import (
-    PUBLISHER_HANDLER,
-    TRIGGER_HANDLER,
-    WORKFLOWS_HANDLER,
-)
+from stepwell.local.functions import PUBLISHER_HANDLER, TRIGGER_HANDLER, WORKFLOWS_HANDLER
 from stepwell.local.httpapi import HttpApi, Route
 from stepwell.local.intercept import Interceptor
 from stepwell.local.lambdas import (
@@ -98,12 +95,8 @@ from stepwell.local.template import (
     local_names,
     unserved,
 )
-from stepwell.local.template import (
-    functions as template_functions,
-)
-from stepwell.local.template import (
-    queues as template_queues,
-)
+from stepwell.local.template import functions as template_functions
+from stepwell.local.template import queues as template_queues
 from stepwell.runtime import wiring
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
