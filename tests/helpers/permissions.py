@@ -42,7 +42,7 @@ from typing import Any
 
 import botocore.client
 
-from stepwell.local import engine, lambdas, nested
+from stepwell.local import containers, engine, nested
 from stepwell.local.template import (
     ACCOUNT,
     PARTITION,
@@ -502,14 +502,14 @@ class CallRecorder:
             return original_call(client, operation, params)
 
         def submit(pool: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-            container = lambdas.current_container()
+            container = containers.current_container()
 
             def run() -> Any:
-                lambdas._local.container = container
+                containers._local.container = container
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    lambdas._local.container = None
+                    containers._local.container = None
 
             return original_submit(pool, run)
 
@@ -523,5 +523,5 @@ class CallRecorder:
 
 
 def _running_function() -> str | None:
-    container = lambdas.current_container()
+    container = containers.current_container()
     return container.function.logical_id if container is not None else None

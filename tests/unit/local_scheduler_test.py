@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from stepwell.local.scheduler import (
-    Schedule,
-    SchedulerError,
-    Schedules,
-    scheduled_event,
-    target_input,
-)
-from stepwell.local.schedules import parse
+from stepwell.local.scheduler import SchedulerError, Schedules
+from stepwell.local.schedules import Schedule, parse, scheduled_event, target_input
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:echo"

@@ -8,6 +8,8 @@ API) with EventBridge's own pattern semantics (:mod:`stepwell.patterns`). Each t
 matching rule gets the event asynchronously, with its ``Input``, ``InputPath`` or
 ``InputTransformer`` applied (``<aws.events.event>`` and the other reserved variables
 included).
+
+PutEvents and the rule API are answered by the stack's buses and rules (:func:`operations`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepwell.local.clock import StackClock
-from stepwell.local.rules import Rule, Rules, bus_name
+from stepwell.local.errors import TemplateError
+from stepwell.local.intercept import Operation
+from stepwell.local.rules import Rule, RuleError, Rules, bus_name, template_rule
+from stepwell.local.template import (
+    ACCOUNT,
+    REGION,
+    FunctionSpec,
+    Physical,
+    RuleSource,
+    ScheduleSource,
+    Template,
+)
 from stepwell.patterns import matches
 
 ENTRY_LIMIT = 256 * 1024
@@ -151,3 +164,66 @@ class EventBuses:
             if (detail_type is None or e["detail-type"] == detail_type)
             and (bus is None or e["_bus"] == bus_name(bus))
         ]
+
+
+# -- the template's buses and rules, and EventBridge's API over them ------------------------
+
+
+def build(
+    template: Template,
+    physical: Mapping[str, Physical],
+    sources: list[tuple[FunctionSpec, RuleSource | ScheduleSource]],
+    deliver: Deliver,
+    delivers_to: Callable[[str], bool],
+    on_rule_change: Callable[[Rule, bool], None],
+    clock: StackClock,
+) -> EventBuses:
+    """The buses and their rules: the template's ``EventBridgeRule`` events, and its
+    ``Schedule`` events (rules with a schedule expression)."""
+    buses = {
+        physical[k].ref: physical[k].attrs["Arn"]
+        for k in template.of_type("AWS::Events::EventBus")
+        if k in physical
+    }
+    rules = Rules(buses, account=ACCOUNT, region=REGION, delivers_to=delivers_to)
+    rules.on_change = on_rule_change
+    made = EventBuses(rules, deliver, clock)
+    for spec, source in sources:
+        if isinstance(source, RuleSource) and bus_name(source.bus) not in rules.buses:
+            raise TemplateError(f"rule {source.rule_name}: no event bus {source.bus}")
+        try:
+            rules.add(template_rule(rules, source, spec))
+        except RuleError as exc:
+            raise TemplateError(f"function {spec.logical_id} event {source.name}: {exc}") from None
+    return made
+
+
+def operations(buses: EventBuses, now: Callable[[], datetime]) -> dict[str, Operation]:
+    """EventBridge's API, answered by the stack's buses and rules (a RuleError is the API's
+    error answer)."""
+    rules = buses.rules
+    return {
+        "eventbridge.PutEvents": lambda p: buses.put_events(list(p.get("Entries") or [])),
+        "eventbridge.PutRule": lambda p: rules.put_rule(p, now()),
+        "eventbridge.DeleteRule": rules.delete_rule,
+        "eventbridge.DescribeRule": rules.describe_rule,
+        "eventbridge.ListRules": rules.list_rules,
+        "eventbridge.EnableRule": rules.enable_rule,
+        "eventbridge.DisableRule": rules.disable_rule,
+        "eventbridge.PutTargets": rules.put_targets,
+        "eventbridge.RemoveTargets": rules.remove_targets,
+        "eventbridge.ListTargetsByRule": rules.list_targets_by_rule,
+    }
+
+
+def put_events_over_http(buses: EventBuses, body: bytes) -> tuple[int, Any]:
+    """``AWSEvents.PutEvents`` arriving over HTTP (``aws events --endpoint-url``): status and
+    answer."""
+    try:
+        params = json.loads(body or b"{}")
+    except ValueError:
+        return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
+    entries = params.get("Entries") if isinstance(params, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return 400, {"__type": "ValidationException", "message": "Entries is required"}
+    return 200, buses.put_events(entries)

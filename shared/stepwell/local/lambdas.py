@@ -1,5 +1,8 @@
 """The Lambda emulator: the template's functions, run in-process the way Lambda runs them.
 
+Over 500 lines: invocations, their worker pool, the watchdog and the asynchronous retries share
+the emulator's lock and bookkeeping.
+
 * A *container* is one warm execution environment of one function: its own copy of the
   handler module (imported from the function's CodeUri under a name of its own, so the
   ``app.py`` of two functions never collide, and module-level state such as a batch processor
@@ -38,10 +41,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from stepwell.local import containers
 from stepwell.local.clock import Activity, StackClock
+from stepwell.local.containers import Container, LogBookAdd, RuntimeFactory
+from stepwell.local.logs import isolate_log_keys
 from stepwell.local.template import FunctionSpec
 from stepwell.runtime.envelope import StepEnvelope
-from stepwell.runtime.wiring import Runtime
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
@@ -49,8 +54,6 @@ ASYNC_RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=2))
 """Lambda retries a failed asynchronous invocation twice, about 1 and 2 minutes later."""
 HISTORY = 2000
 """Invocations remembered (for ``stepwell dev`` and tests)."""
-
-RuntimeFactory = Callable[[FunctionSpec], Runtime]
 
 
 class LambdaContext:
@@ -118,83 +121,6 @@ class InvalidPayload(ValueError):
     """The request payload is not JSON."""
 
 
-# -- containers and the runtime they give to ``wiring.current()`` ------------------------------
-
-_local = threading.local()
-
-
-class Container:
-    """One warm execution environment of a function."""
-
-    _ids = itertools.count(1)
-
-    def __init__(
-        self, function: FunctionSpec, factory: RuntimeFactory, generation: int = 0
-    ) -> None:
-        self.function = function
-        self.id = next(self._ids)
-        self.generation = generation
-        """The deployment it was started for (see :meth:`LambdaEmulator.retire_warm`)."""
-        self._factory = factory
-        self._runtime: Runtime | None = None
-        self.handler: Callable[[Any, Any], Any] | None = None
-        self.init_error: dict[str, Any] | None = None
-        self.log_formats: dict[int, dict[str, Any]] = {}
-        """Powertools log keys of this container, per formatter (see stepwell.local.logs)."""
-
-    def runtime(self) -> Runtime:
-        """This container's Stepwell runtime (built on first use, kept while warm)."""
-        if self._runtime is None:
-            self._runtime = self._factory(self.function)
-        return self._runtime
-
-    @property
-    def built(self) -> Runtime | None:
-        """Its runtime if it was built (a log line must not build one)."""
-        return self._runtime
-
-
-def current_container() -> Container | None:
-    """The container whose invocation runs on this thread, if any."""
-    found: Container | None = getattr(_local, "container", None)
-    return found
-
-
-def current_log_book() -> Callable[[tuple[str, str, int], dict[str, Any]], None] | None:
-    """Where the invocation on this thread keeps its log lines (the stack's log book), if any."""
-    found: Callable[[tuple[str, str, int], dict[str, Any]], None] | None = getattr(
-        _local, "log_book", None
-    )
-    return found
-
-
-def current_attempt() -> tuple[str, str, int] | None:
-    """(run id, step key, attempt) of the step envelope the invocation on this thread runs."""
-    found: tuple[str, str, int] | None = getattr(_local, "attempt", None)
-    return found
-
-
-class ContainerRuntime(Runtime):
-    """The runtime ``wiring.current()`` returns inside the local stack: that of the container
-    running on the calling thread, so each warm container keeps its own orchestrator as each
-    Lambda container does. Outside any invocation (a thread a handler started) it is the
-    ``fallback`` runtime."""
-
-    def __init__(self, fallback: Callable[[], Runtime]) -> None:
-        object.__setattr__(self, "_fallback", fallback)
-
-    def __getattribute__(self, name: str) -> Any:
-        if name == "_fallback" or name.startswith("__"):
-            return object.__getattribute__(self, name)
-        container = current_container()
-        if container is not None:
-            return getattr(container.runtime(), name)
-        return getattr(object.__getattribute__(self, "_fallback")(), name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("the local stack's runtime is read-only")
-
-
 _IMPORT_LOCK = threading.RLock()
 ADDED_PATHS: set[str] = set()
 """Code folders this process put on ``sys.path`` for handlers (see :func:`forget_handlers`)."""
@@ -257,8 +183,6 @@ def load_handler(function: FunctionSpec, container_id: int) -> Callable[[Any, An
             for path in added:
                 sys.path.remove(path)
                 sys.path.append(path)
-    from stepwell.local.logs import isolate_log_keys
-
     try:
         isolate_log_keys()  # the module may have made a Powertools Logger
     except Exception:  # log keys are a nicety: never fail a cold start over them
@@ -294,6 +218,8 @@ class _InitError(Exception):
 
 # -- the worker pool and the watchdog ---------------------------------------------------------
 
+_worker = threading.local()
+
 
 class _Pool:
     """Worker threads that grow on demand up to ``max_workers``. A worker whose invocation timed
@@ -323,7 +249,7 @@ class _Pool:
 
     def retire_current(self) -> None:
         """The calling worker leaves the pool after its job (its invocation was abandoned)."""
-        _local.retired = True
+        _worker.retired = True
         with self._lock:
             self._live -= 1
 
@@ -336,7 +262,7 @@ class _Pool:
                 job()
             except BaseException:  # a job never raises; a bug here must not kill the pool
                 traceback.print_exc()
-            if getattr(_local, "retired", False):
+            if getattr(_worker, "retired", False):
                 return
             with self._lock:
                 self._idle += 1
@@ -411,7 +337,7 @@ class LambdaEmulator:
         concurrency: Mapping[str, int] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
         on_failure: Callable[[FunctionSpec, bytes, InvokeResult, int], None] | None = None,
-        log_book: Callable[[tuple[str, str, int], dict[str, Any]], None] | None = None,
+        log_book: LogBookAdd | None = None,
     ) -> None:
         self._clock = clock
         self._log_book = log_book
@@ -597,8 +523,7 @@ class LambdaEmulator:
             if call.finish(self._error(call, "Local.EmulatorError", repr(exc), [])):
                 self._done(call)
             raise
-        _local.container = container
-        _local.log_book = self._log_book
+        containers.enter(container, self._log_book)
         try:
             if container.init_error is not None:
                 error = container.init_error
@@ -608,7 +533,7 @@ class LambdaEmulator:
                 context = LambdaContext(function, call.request_id, call.deadline, self._wall)
                 try:
                     event = json.loads(call.payload)
-                    _local.attempt = self._count_execution(event)
+                    containers.note_attempt(self._count_execution(event))
                     response = container.handler(event, context)
                     body = b"" if call.invocation_type == "Event" else _encode(response)
                     if len(body) > SYNC_PAYLOAD_LIMIT:
@@ -630,9 +555,7 @@ class LambdaEmulator:
                     stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
                     outcome = self._error(call, type(exc).__name__, str(exc), stack)
         finally:
-            _local.container = None
-            _local.attempt = None
-            _local.log_book = None
+            containers.leave()
         if call.finish(outcome):
             with self._lock:
                 if container.init_error is None and container.generation == self._generation:

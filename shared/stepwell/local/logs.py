@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from stepwell.local.lambdas import current_attempt, current_container, current_log_book
+from stepwell.local.containers import current_attempt, current_container, current_log_book
 from stepwell.runtime.ports import AttemptLogs
 
 _STORE = "_stepwell_local_log_format"

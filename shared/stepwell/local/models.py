@@ -22,6 +22,7 @@ step it is for through Converse's ``requestMetadata`` (which Bedrock's invocatio
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from stepwell.local.intercept import ServiceError
+from stepwell.local.intercept import Operation, ServiceError
 
 BYTES_PER_TOKEN = 4
 ECHO = "echo"
@@ -160,3 +161,21 @@ def _tokens(text: str) -> int:
 
 def _optional(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def fixtures_file(environment: Mapping[str, str], folders: list[Path], project: Path) -> Path:
+    """The local model's fixtures: ``STEPWELL_LOCAL_MODELS`` (the stack's variables, then the
+    process's), else ``fixtures/models.yaml`` in a workflows folder, else the project's
+    ``statemachines``."""
+    chosen = environment.get("STEPWELL_LOCAL_MODELS") or os.environ.get("STEPWELL_LOCAL_MODELS")
+    if chosen:
+        return Path(chosen)
+    for folder in folders:
+        if (folder / FILE).is_file():
+            return folder / FILE
+    return project / "statemachines" / FILE
+
+
+def operations(model: LocalModel) -> dict[str, Operation]:
+    """Bedrock Runtime's Converse, answered by the local model."""
+    return {"bedrock-runtime.Converse": model.converse}

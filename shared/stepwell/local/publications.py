@@ -10,6 +10,9 @@ the stack's own HTTP server, which hands the answer back here.
 A folder of workflow files can be published too (tests, benchmarks: ``LocalStack(workflows=)``),
 as ``stepwell publish`` would: every task step's function bound to the template's function of
 that logical id, and the code-first ones replayed by a workflows function that holds the folder.
+
+CloudFormation's ListStackResources is answered with the app's own functions
+(:func:`list_stack_resources`): the publisher binds a workflow's functions from them.
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from stepwell.definition.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
+from stepwell.local.errors import TemplateError
+from stepwell.local.functions import RUNNER_HANDLER, WORKFLOWS_HANDLER
+from stepwell.local.intercept import Operation, ServiceError
+from stepwell.local.template import ACCOUNT, REGION, STACK, FunctionSpec, Resolver, Template
 from stepwell.runtime.custom_resource import RESOURCE_TYPE, names_of
 from stepwell.runtime.publishing import PublishRefused, Workflows, bind, named_functions
 
@@ -181,3 +189,87 @@ def publish_folder(
                 workflows.refuse(workflow.name, owner, resource, [f"{path.name}: {exc}"])
                 failures.append(f"{path.name}: {exc}")
     return failures
+
+
+# -- the stack as CloudFormation describes it -------------------------------------------------
+
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local"
+"""The local stack's id, as CloudFormation names a stack (custom resources are told it)."""
+FOLDER_FUNCTION = "StepwellLocalWorkflows"
+"""The workflows function that holds ``workflows=``'s folder (its code-first replays)."""
+
+
+def folder_function(specs: list[FunctionSpec], folder: Path) -> FunctionSpec:
+    """A workflows function for ``workflows=``'s folder, set up as an app's would be: the
+    engine's settings (those of its runner), the folder as its code."""
+    runner = next((s for s in specs if s.handler == RUNNER_HANDLER), None)
+    if runner is None:
+        raise TemplateError(
+            "the template has no Stepwell engine (no function runs "
+            f"{RUNNER_HANDLER}): nothing can publish workflows"
+        )
+    name = f"{STACK}-local-workflows"
+    return replace(
+        runner,
+        logical_id=FOLDER_FUNCTION,
+        name=name,
+        arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+        code_uri=folder,
+        handler=WORKFLOWS_HANDLER,
+        environment={**runner.environment, "STEPWELL_WORKFLOWS": str(folder)},
+        events=(),
+    )
+
+
+def app_functions(functions: list[FunctionSpec], template: Template) -> list[FunctionSpec]:
+    """The app's own functions: not its nested engine's, not the folder's workflows function."""
+    return [
+        spec
+        for spec in functions
+        if spec.logical_id not in template.nested and spec.logical_id != FOLDER_FUNCTION
+    ]
+
+
+def workflow_resources(template: Template, resolver: Resolver) -> dict[str, dict[str, Any]]:
+    """The template's Custom::StepwellWorkflow resources, their properties resolved (a
+    Code version follows the code of its function)."""
+    return {
+        logical_id: resolver.resolve(template.properties(logical_id)) or {}
+        for logical_id in template.of_type(RESOURCE_TYPE)
+        if resolver.active(logical_id)
+    }
+
+
+def list_stack_resources(
+    params: dict[str, Any], functions: list[FunctionSpec], now: Callable[[], datetime]
+) -> dict[str, Any]:
+    """The app's own functions (``functions``), as CloudFormation lists a stack's resources:
+    what the publisher binds a workflow's functions from."""
+    if str(params.get("StackName")) not in (STACK_ID, STACK):
+        raise ServiceError(
+            "ValidationError", f"Stack with id {params.get('StackName')} does not exist"
+        )
+    return {
+        "StackResourceSummaries": [
+            {
+                "LogicalResourceId": spec.logical_id,
+                "PhysicalResourceId": spec.name,
+                "ResourceType": "AWS::Lambda::Function",
+                "ResourceStatus": "CREATE_COMPLETE",
+                "LastUpdatedTimestamp": now(),
+            }
+            for spec in functions
+        ]
+    }
+
+
+def operations(
+    functions: Callable[[], list[FunctionSpec]], now: Callable[[], datetime]
+) -> dict[str, Operation]:
+    """CloudFormation's API, as far as the stack answers it: ``functions`` gives the app's own
+    functions when asked."""
+    return {
+        "cloudformation.ListStackResources": lambda params: list_stack_resources(
+            params, functions(), now
+        )
+    }

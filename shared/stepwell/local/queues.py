@@ -7,6 +7,8 @@ SQS event Lambda sends (``Records`` with messageId, receiptHandle, body, attribu
 the function succeeds the messages are deleted; with ``ReportBatchItemFailures`` the ones it
 names in ``batchItemFailures`` stay, and come back when their visibility timeout ends, as on
 AWS. A message received ``maxReceiveCount`` times goes to the dead-letter queue.
+
+SendMessage and SendMessageBatch are answered by the stack's queues (:func:`operations`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell.local.clock import StackClock
-from stepwell.local.lambdas import InvokeResult
-from stepwell.local.template import QueueSource, QueueSpec
+from stepwell.local.errors import TemplateError
+from stepwell.local.intercept import Operation, ServiceError
+from stepwell.local.lambdas import InvokeResult, LambdaEmulator
+from stepwell.local.template import FunctionSpec, QueueSource, QueueSpec
 
 MAX_DELAY_S = 900
 DEFAULT_VISIBILITY_S = 30
@@ -304,3 +308,111 @@ class QueueMapping:
                 return every  # an invalid response fails the whole batch, as on AWS
             named.add(identifier)
         return named
+
+
+# -- the template's queues and mappings, and SQS's API over them ----------------------------
+
+
+def build(
+    specs: list[QueueSpec],
+    functions: list[FunctionSpec],
+    emulator: LambdaEmulator,
+    clock: StackClock,
+    region: str,
+    on_send: Callable[[], None],
+) -> tuple[dict[str, LocalQueue], list[QueueMapping]]:
+    """The template's queues (by ARN, each with its dead-letter queue) and the event source
+    mappings that feed them to its functions."""
+    queues: dict[str, LocalQueue] = {}
+    for spec in specs:
+        queue = LocalQueue(spec, clock, region)
+        queue.on_send = on_send
+        queues[spec.arn] = queue
+    for queue in queues.values():
+        if queue.dead_letter_arn:
+            queue.dead_letter = queues.get(queue.dead_letter_arn)
+    mappings: list[QueueMapping] = []
+    for function in functions:
+        for event in function.events:
+            if isinstance(event, QueueSource):
+                source = queues.get(event.queue_arn)
+                if source is None:
+                    raise TemplateError(
+                        f"function {function.logical_id} event {event.name}: no queue "
+                        f"{event.queue_arn} in the template"
+                    )
+                mappings.append(
+                    QueueMapping(source, function.name, event, _batch_invoker(emulator, function))
+                )
+    return queues, mappings
+
+
+def _batch_invoker(emulator: LambdaEmulator, function: FunctionSpec) -> Invoke:
+    def invoke(event: dict[str, Any], done: Callable[[InvokeResult], None]) -> None:
+        emulator.submit(function, json.dumps(event).encode(), done, source="sqs")
+
+    return invoke
+
+
+def operations(queues: Mapping[str, LocalQueue]) -> dict[str, Operation]:
+    """SQS's API, answered by the stack's queues."""
+    return {
+        "sqs.SendMessage": lambda params: send_message(queues, params),
+        "sqs.SendMessageBatch": lambda params: send_message_batch(queues, params),
+    }
+
+
+def find(queues: Mapping[str, LocalQueue], url: str) -> LocalQueue:
+    """The queue a ``QueueUrl`` names (or its name), as SQS finds it."""
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    for queue in queues.values():
+        if queue.url == url or queue.name == name:
+            return queue
+    raise ServiceError(
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "The specified queue does not exist.",
+        400,
+        query_code="QueueDoesNotExist",
+    )
+
+
+def send_message(queues: Mapping[str, LocalQueue], params: dict[str, Any]) -> dict[str, Any]:
+    queue = find(queues, str(params.get("QueueUrl", "")))
+    delay = params.get("DelaySeconds")
+    try:
+        message = queue.send(
+            str(params.get("MessageBody", "")),
+            None if delay is None else int(delay),
+            params.get("MessageAttributes"),
+        )
+    except QueueError as exc:
+        raise ServiceError(exc.code, str(exc), exc.status, query_code=exc.code) from None
+    return {"MessageId": message.id, "MD5OfMessageBody": message.md5}
+
+
+def send_message_batch(queues: Mapping[str, LocalQueue], params: dict[str, Any]) -> dict[str, Any]:
+    queue = find(queues, str(params.get("QueueUrl", "")))
+    successful: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for entry in params.get("Entries") or []:
+        delay = entry.get("DelaySeconds")
+        try:
+            message = queue.send(
+                str(entry.get("MessageBody", "")),
+                None if delay is None else int(delay),
+                entry.get("MessageAttributes"),
+            )
+        except QueueError as exc:
+            failed.append(
+                {
+                    "Id": entry.get("Id"),
+                    "SenderFault": True,
+                    "Code": exc.code,
+                    "Message": str(exc),
+                }
+            )
+            continue
+        successful.append(
+            {"Id": entry.get("Id"), "MessageId": message.id, "MD5OfMessageBody": message.md5}
+        )
+    return {"Successful": successful, "Failed": failed}

@@ -5,11 +5,16 @@ keys, indexes, TTL and encryption as deployed); queues with their attributes and
 policy; event buses and schedule groups by name; secrets with a value generated the way
 CloudFormation's ``GenerateSecretString`` would. IAM roles, layers and APIs need nothing in
 moto: their names and ARNs are enough.
+
+While the stack runs, the process's environment holds fake credentials and none of the
+settings that would send boto3 to AWS (:func:`environ`), and moto answers one request at a
+time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import string
 import threading
@@ -31,6 +36,42 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "stepwell-local",
 }
 _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_SCHEDULER",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+"""What the environment may hold that would send boto3 to AWS: dropped while the stack runs."""
+
+
+@contextmanager
+def environ(values: Mapping[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set (and drop) environment variables; put them back as they were on exit."""
+    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+    for key in drop:
+        os.environ.pop(key, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def generate_secret_string(spec: Mapping[str, Any]) -> str:

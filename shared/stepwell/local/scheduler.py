@@ -16,30 +16,36 @@ A recurring schedule stops after its ``EndDate``. A ``FLEXIBLE`` time window fir
 of the window. When a Scheduler schedule fires, the context attributes in its target's
 ``Input`` (``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>``,
 ``<aws.scheduler.attempt-number>``, ``<aws.scheduler.schedule-arn>``) are replaced by their
-values (:func:`target_input`).
+values (:func:`~stepwell.local.schedules.target_input`).
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.utils import parse_to_aware_datetime
 
-from stepwell.local.intercept import ServiceError
+from stepwell.local.errors import TemplateError
+from stepwell.local.intercept import Operation, ServiceError
 from stepwell.local.paging import BadToken, page
+from stepwell.local.rules import DEFAULT_BUS, Rule
 from stepwell.local.schedules import (
     At,
-    Expression,
-    Rate,
+    Schedule,
     ScheduleExpressionError,
-    next_fire,
     parse,
     zone,
+)
+from stepwell.local.template import (
+    ACCOUNT,
+    REGION,
+    FunctionSpec,
+    Physical,
+    ScheduleSource,
+    Template,
 )
 
 RULES = "(rules)"
@@ -48,7 +54,6 @@ START_GRACE = timedelta(minutes=5)
 """How far in the past a recurring schedule's StartDate may be."""
 DEFAULT_RETRY = {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
 """The retry policy a target gets when it names none."""
-_TICK = timedelta(microseconds=1)
 
 
 class SchedulerError(ServiceError):
@@ -56,65 +61,9 @@ class SchedulerError(ServiceError):
     status."""
 
 
-@dataclass
-class Schedule:
-    """One schedule: a rule's timer, a template ``ScheduleV2`` event or a Scheduler API one."""
-
-    name: str
-    group: str
-    arn: str
-    expression: str
-    parsed: Expression
-    timezone: str
-    target: dict[str, Any]
-    """``Arn`` (a function or a queue) and ``Input`` (a rule's timer has none: its rule's
-    targets are what it fires)."""
-    kind: str
-    """``Schedule`` (an EventBridge rule's), ``ScheduleV2`` or ``api``."""
-    created: datetime
-    enabled: bool = True
-    delete_after: bool = False
-    next_at: datetime | None = None
-    fired: int = 0
-    description: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    window: dict[str, Any] = field(default_factory=lambda: {"Mode": "OFF"})
-    kms_key: str | None = None
-    modified: datetime | None = None
-    """When UpdateSchedule last changed it (None: never)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def one_time(self) -> bool:
-        return isinstance(self.parsed, At)
-
-    def after(self, moment: datetime) -> datetime | None:
-        """The first time strictly after ``moment`` at which it fires (None: never again)."""
-        parsed = self.parsed
-        if self.one_time:
-            return next_fire(parsed, moment, timezone=self.timezone)
-        if isinstance(parsed, Rate) and self.kind != "Schedule":
-            origin = self.start or self.modified or self.created
-            when = origin if moment < origin else next_fire(parsed, moment, start=origin)
-        else:
-            if self.start is not None:
-                moment = max(moment, self.start - _TICK)
-            when = next_fire(parsed, moment, start=self.created, timezone=self.timezone)
-        return None if when is None or (self.end is not None and when > self.end) else when
-
-    def first(self, now: datetime) -> datetime | None:
-        """When it fires first, made or changed ``now``."""
-        if not self.enabled:
-            return None
-        if self.one_time:
-            return self.after(now) or now  # an at() already past fires at once
-        if isinstance(self.parsed, Rate) and self.kind != "Schedule":
-            return self.after(now - _TICK)  # a Scheduler rate starts at once
-        return self.after(now)
-
-
 Fire = Callable[[Schedule, datetime], None]
+ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
+"""Whether the stack runs a template's schedule event (``LocalStack(schedules=)``)."""
 
 
 class Schedules:
@@ -408,39 +357,102 @@ class Schedules:
         self.on_change()
 
 
-def target_input(schedule: Schedule, when: datetime) -> str | None:
-    """The target's Input as the schedule delivers it at ``when``: EventBridge Scheduler
-    replaces its context attributes (a rule's timer has no Input: its targets make theirs)."""
-    raw = schedule.target.get("Input")
-    if raw is None or schedule.kind == "Schedule":
-        return None if raw is None else str(raw)
-    attributes = {
-        "<aws.scheduler.schedule-arn>": schedule.arn,
-        "<aws.scheduler.scheduled-time>": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
-        "<aws.scheduler.attempt-number>": "1",
+def build(
+    template: Template,
+    physical: Mapping[str, Physical],
+    fire: Fire,
+    on_change: Callable[[], None],
+    sources: list[tuple[FunctionSpec, ScheduleSource]],
+    now: datetime,
+) -> Schedules:
+    """The schedule groups, and the template's ``ScheduleV2`` events as schedules."""
+    groups = {
+        physical[k].ref: physical[k].attrs["Arn"]
+        for k in template.of_type("AWS::Scheduler::ScheduleGroup")
+        if k in physical
     }
-    text = str(raw)
-    for name, value in attributes.items():
-        text = text.replace(name, value)
-    return text
+    schedules = Schedules(fire, account=ACCOUNT, region=REGION, groups=groups)
+    schedules.on_change = on_change
+    for spec, event in sources:
+        schedules.add(
+            Schedule(
+                name=event.rule_name,
+                group="default",
+                arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}",
+                expression=event.expression,
+                parsed=parse(event.expression),
+                timezone=event.timezone,
+                target={"Arn": spec.arn, "Input": event.input},
+                kind=event.kind,
+                created=now,
+                enabled=event.enabled,
+            ),
+            now,
+        )
+    return schedules
 
 
-def scheduled_event(
-    schedule: Schedule, when: datetime, account: str, region: str
-) -> dict[str, Any]:
-    """The event a schedule without Input delivers (EventBridge's ``Scheduled Event``)."""
-    source = "aws.events" if schedule.kind == "Schedule" else "aws.scheduler"
+def template_schedules(
+    functions: list[FunctionSpec], kind: str, runs: ScheduleFilter
+) -> tuple[list[tuple[FunctionSpec, ScheduleSource]], list[str]]:
+    """The template's schedule events of ``kind`` that the stack runs (those ``runs`` accepts),
+    their expressions checked; and a note for each of the others, which are off."""
+    found: list[tuple[FunctionSpec, ScheduleSource]] = []
+    off: list[str] = []
+    for spec in functions:
+        for event in spec.events:
+            if not isinstance(event, ScheduleSource) or event.kind != kind:
+                continue
+            try:
+                parse(event.expression)
+            except ValueError as exc:
+                raise TemplateError(
+                    f"function {spec.logical_id} event {event.name}: {exc}"
+                ) from None
+            if not runs(spec, event):
+                off.append(f"schedule {event.rule_name} ({event.expression}) is off")
+                continue
+            found.append((spec, event))
+    return found, off
+
+
+def time_rule(schedules: Schedules, rule: Rule, gone: bool, now: Callable[[], datetime]) -> None:
+    """A rule with a schedule expression has a timer of its own, made, changed and removed
+    with the rule."""
+    if rule.bus != DEFAULT_BUS:
+        return  # only the default bus's rules have schedules
+    if gone or rule.schedule is None:
+        schedules.remove(RULES, rule.name)
+        return
+    at = now()
+    schedules.add(
+        Schedule(
+            name=rule.name,
+            group=RULES,
+            arn=rule.arn,
+            expression=rule.schedule,
+            parsed=parse(rule.schedule),
+            timezone="UTC",
+            target={},
+            kind="Schedule",
+            created=rule.created or at,
+            enabled=rule.enabled,
+        ),
+        at,
+    )
+
+
+def operations(
+    schedules: Schedules, now: Callable[[], datetime], targets: Callable[[str], bool]
+) -> dict[str, Operation]:
+    """EventBridge Scheduler's schedule API, answered by the stack's schedules (a
+    SchedulerError is the API's error answer)."""
     return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": source,
-        "account": account,
-        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [schedule.arn],
-        "detail": {},
+        "scheduler.CreateSchedule": lambda p: schedules.create(p, now(), targets),
+        "scheduler.UpdateSchedule": lambda p: schedules.update(p, now(), targets),
+        "scheduler.GetSchedule": schedules.get,
+        "scheduler.ListSchedules": schedules.list_schedules,
+        "scheduler.DeleteSchedule": schedules.delete,
     }
 
 

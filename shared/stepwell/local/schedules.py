@@ -8,16 +8,19 @@
 * ``at(yyyy-mm-ddThh:mm:ss)``: once (EventBridge Scheduler only).
 
 Times are read in the schedule's time zone (UTC unless ``ScheduleExpressionTimezone`` says
-otherwise). ``parse`` and ``next_fire`` are pure; :mod:`stepwell.local.scheduler` keeps the
-schedules of a local stack and fires them on its clock.
+otherwise). A :class:`Schedule` is one schedule: its expression, when it fires next and what it
+sends then (:func:`target_input`, :func:`scheduled_event`). All of it is pure;
+:mod:`stepwell.local.scheduler` keeps the schedules of a local stack and fires them on its clock.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
@@ -272,3 +275,102 @@ def _next_cron(cron: Cron, after: datetime, tz: ZoneInfo) -> datetime | None:
                         return fired
         day += timedelta(days=1)
     return None
+
+
+# -- a schedule, when it fires and what it sends ---------------------------------------------
+
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass
+class Schedule:
+    """One schedule: a rule's timer, a template ``ScheduleV2`` event or a Scheduler API one."""
+
+    name: str
+    group: str
+    arn: str
+    expression: str
+    parsed: Expression
+    timezone: str
+    target: dict[str, Any]
+    """``Arn`` (a function or a queue) and ``Input`` (a rule's timer has none: its rule's
+    targets are what it fires)."""
+    kind: str
+    """``Schedule`` (an EventBridge rule's), ``ScheduleV2`` or ``api``."""
+    created: datetime
+    enabled: bool = True
+    delete_after: bool = False
+    next_at: datetime | None = None
+    fired: int = 0
+    description: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    window: dict[str, Any] = field(default_factory=lambda: {"Mode": "OFF"})
+    kms_key: str | None = None
+    modified: datetime | None = None
+    """When UpdateSchedule last changed it (None: never)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def one_time(self) -> bool:
+        return isinstance(self.parsed, At)
+
+    def after(self, moment: datetime) -> datetime | None:
+        """The first time strictly after ``moment`` at which it fires (None: never again)."""
+        parsed = self.parsed
+        if self.one_time:
+            return next_fire(parsed, moment, timezone=self.timezone)
+        if isinstance(parsed, Rate) and self.kind != "Schedule":
+            origin = self.start or self.modified or self.created
+            when = origin if moment < origin else next_fire(parsed, moment, start=origin)
+        else:
+            if self.start is not None:
+                moment = max(moment, self.start - _TICK)
+            when = next_fire(parsed, moment, start=self.created, timezone=self.timezone)
+        return None if when is None or (self.end is not None and when > self.end) else when
+
+    def first(self, now: datetime) -> datetime | None:
+        """When it fires first, made or changed ``now``."""
+        if not self.enabled:
+            return None
+        if self.one_time:
+            return self.after(now) or now  # an at() already past fires at once
+        if isinstance(self.parsed, Rate) and self.kind != "Schedule":
+            return self.after(now - _TICK)  # a Scheduler rate starts at once
+        return self.after(now)
+
+
+def target_input(schedule: Schedule, when: datetime) -> str | None:
+    """The target's Input as the schedule delivers it at ``when``: EventBridge Scheduler
+    replaces its context attributes (a rule's timer has no Input: its targets make theirs)."""
+    raw = schedule.target.get("Input")
+    if raw is None or schedule.kind == "Schedule":
+        return None if raw is None else str(raw)
+    attributes = {
+        "<aws.scheduler.schedule-arn>": schedule.arn,
+        "<aws.scheduler.scheduled-time>": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    text = str(raw)
+    for name, value in attributes.items():
+        text = text.replace(name, value)
+    return text
+
+
+def scheduled_event(
+    schedule: Schedule, when: datetime, account: str, region: str
+) -> dict[str, Any]:
+    """The event a schedule without Input delivers (EventBridge's ``Scheduled Event``)."""
+    source = "aws.events" if schedule.kind == "Schedule" else "aws.scheduler"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": source,
+        "account": account,
+        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [schedule.arn],
+        "detail": {},
+    }

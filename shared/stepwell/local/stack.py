@@ -1,13 +1,21 @@
 """The local stack: template.yaml run in one Python process, with no Docker and no account.
 
+Over 500 lines: the stack's life (start, stop, saved state, reloads), its pump and virtual time
+and the wiring of its services all act on the one stack object.
+
 ``LocalStack(project).start()`` reads the template, creates its table, bucket, queues, buses,
 schedule groups and secrets in moto (in process), starts the HTTP API on 127.0.0.1, and from
 then on runs the template's functions for every source the template wires to them: HTTP routes,
 EventBridge rules, ``Schedule``/``ScheduleV2`` events, SQS event source mappings, and the rules
 and schedules made while it runs. The runtime's own boto3 adapters are used unchanged; the calls
-that leave the process on AWS (Lambda Invoke, SQS SendMessage, EventBridge PutEvents and its
-rule API, EventBridge Scheduler's schedule API) are answered by the stack
-(:mod:`stepwell.local.intercept`).
+that leave the process on AWS are answered by the stack (:mod:`stepwell.local.intercept`), each
+AWS service by its own module, which the stack builds from the template and wires to the
+others: Lambda (:mod:`~stepwell.local.functions` over the emulator of
+:mod:`~stepwell.local.lambdas`), SQS (:mod:`~stepwell.local.queues`), EventBridge
+(:mod:`~stepwell.local.events`, :mod:`~stepwell.local.rules`), EventBridge Scheduler
+(:mod:`~stepwell.local.scheduler`), CloudFormation (:mod:`~stepwell.local.publications`), Bedrock
+(:mod:`~stepwell.local.models`) and Step Functions' task calls
+(:mod:`~stepwell.local.stepfunctions`).
 
 The stack's *pump* thread fires whatever is due (schedules, delayed messages, async retries),
 hands visible messages to their mappings, and, with virtual time, moves the clock straight to
@@ -24,12 +32,11 @@ import getpass
 import heapq
 import itertools
 import json
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,13 +45,25 @@ from typing import Any
 from stepwell.definition.durations import parse_duration
 from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
-from stepwell.local import engine, models, resources, state
+from stepwell.local import (
+    engine,
+    events,
+    functions,
+    models,
+    publications,
+    queues,
+    resources,
+    scheduler,
+    state,
+    stepfunctions,
+)
 from stepwell.local.clock import Activity, StackClock
+from stepwell.local.containers import ContainerRuntime
 from stepwell.local.events import EventBuses
+from stepwell.local.functions import PUBLISHER_HANDLER, TRIGGER_HANDLER, WORKFLOWS_HANDLER
 from stepwell.local.httpapi import HttpApi, Route
-from stepwell.local.intercept import Interceptor, Operation, ServiceError, streaming
+from stepwell.local.intercept import Interceptor
 from stepwell.local.lambdas import (
-    ContainerRuntime,
     InvalidPayload,
     Invocation,
     InvokeResult,
@@ -56,23 +75,10 @@ from stepwell.local.lambdas import (
 from stepwell.local.logs import LogBook
 from stepwell.local.models import LocalModel
 from stepwell.local.publications import RESPONSE_PATH, Publications, publish_folder
-from stepwell.local.queues import LocalQueue, QueueError, QueueMapping
-from stepwell.local.rules import (
-    DEFAULT_BUS,
-    Rule,
-    RuleError,
-    Rules,
-    bus_name,
-    template_rule,
-)
-from stepwell.local.scheduler import (
-    RULES,
-    Schedule,
-    Schedules,
-    scheduled_event,
-    target_input,
-)
-from stepwell.local.schedules import parse
+from stepwell.local.queues import LocalQueue, QueueMapping
+from stepwell.local.rules import DEFAULT_BUS
+from stepwell.local.scheduler import ScheduleFilter, Schedules
+from stepwell.local.schedules import Schedule, scheduled_event, target_input
 from stepwell.local.template import (
     ACCOUNT,
     HTTP_API_TYPES,
@@ -81,32 +87,21 @@ from stepwell.local.template import (
     STACK,
     FunctionSpec,
     HttpRoute,
-    QueueSource,
     Resolver,
     RuleSource,
     ScheduleSource,
     Template,
-    TemplateError,
     api_endpoint,
-    functions,
     local_names,
-    queues,
     unserved,
 )
+from stepwell.local.template import functions as template_functions
+from stepwell.local.template import queues as template_queues
 from stepwell.runtime import wiring
-from stepwell.runtime.custom_resource import RESOURCE_TYPE
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
 from stepwell.ui import assets as dashboard
-
-ScheduleFilter = Callable[[FunctionSpec, ScheduleSource], bool]
-
-
-RUNNER_HANDLER = "stepwell.handlers.runner.handler"
-WORKFLOWS_HANDLER = "stepwell.handlers.workflows.handler"
-PUBLISHER_HANDLER = "stepwell.handlers.publisher.handler"
-TRIGGER_HANDLER = "stepwell.handlers.trigger.handler"
 
 
 def _all_or_none(on: bool) -> ScheduleFilter:
@@ -263,7 +258,7 @@ class LocalStack:
     def _start(self) -> None:
         template = engine.load(self.template_path)
         self._exit.enter_context(
-            _environ(
+            resources.environ(
                 {
                     **resources.FAKE_CREDENTIALS,
                     "AWS_REGION": REGION,
@@ -271,7 +266,7 @@ class LocalStack:
                     # Run and step metrics go to self.metrics; Powertools prints nothing.
                     "POWERTOOLS_METRICS_DISABLED": "true",
                 },
-                drop=_AWS_SETTINGS,
+                drop=resources.AWS_SETTINGS,
             )
         )
         from moto import mock_aws
@@ -300,7 +295,7 @@ class LocalStack:
             self.template_path,
             resolver,
             physical,
-            queues(template, resolver, physical),
+            template_queues(template, resolver, physical),
             REGION,
         )
         self._kept = state.Kept(
@@ -324,7 +319,7 @@ class LocalStack:
         api_ids = [physical[k].ref for k in template.of_type(*HTTP_API_TYPES) if k in physical]
         if IMPLICIT_HTTP_API in physical:
             api_ids.append(physical[IMPLICIT_HTTP_API].ref)
-        specs = functions(template, resolver, physical)
+        specs = template_functions(template, resolver, physical)
         routes = [
             Route(event, spec.name)
             for spec in specs
@@ -333,7 +328,9 @@ class LocalStack:
         ]
         self.api = HttpApi(
             routes,
-            self._http_invoke,
+            lambda route, event, timeout_s: functions.invoke_for_http(
+                self._lambda(), route, event, timeout_s
+            ),
             now=self.clock.now,
             api_id=api_ids[0] if api_ids else "local",
             account=ACCOUNT,
@@ -349,9 +346,9 @@ class LocalStack:
         self._exit.callback(self.api.server.server_close)
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}
         if self.workflow_folder is not None:
-            specs.append(self._folder_function(specs))
-        self.functions = [self._localize(spec, endpoints) for spec in specs]
-        self._exit.enter_context(_environ(_common_environment(self.functions)))
+            specs.append(publications.folder_function(specs, self.workflow_folder))
+        self.functions = [functions.localize(s, endpoints, self.environment) for s in specs]
+        self._exit.enter_context(resources.environ(functions.common_environment(self.functions)))
 
         self.emulator = LambdaEmulator(
             self.functions,
@@ -360,16 +357,36 @@ class LocalStack:
             runtimes=self._runtime_for,
             later=self.later,
             max_workers=self._max_workers,
-            concurrency=self._concurrency(),
+            concurrency=functions.concurrency(self.functions, self._limits),
             on_invocation=self._on_invocation,
             on_failure=self._async_failure,
             log_book=self.logs.add,
         )
         self._exit.callback(forget_handlers)
         self._exit.callback(self.emulator.stop)  # (again: stopping twice is harmless)
-        self._build_queues(queue_specs)
-        self._build_schedules(template, physical)
-        self._build_buses(template, physical)
+        self.queues, self.mappings = queues.build(
+            queue_specs, self.functions, self.emulator, self.clock, REGION, self.activity.poke
+        )
+        self.schedules = schedules = scheduler.build(
+            template,
+            physical,
+            self._fire_schedule,
+            self.activity.poke,
+            self._template_schedules("ScheduleV2"),
+            self.clock.now(),
+        )
+        self.buses = events.build(
+            template,
+            physical,
+            [
+                *((s, e) for s in self.functions for e in s.events if isinstance(e, RuleSource)),
+                *self._template_schedules("Schedule"),
+            ],
+            self._deliver,
+            self._delivers_to,
+            lambda rule, gone: scheduler.time_rule(schedules, rule, gone, self.clock.now),
+            self.clock,
+        )
         assert self.schedules is not None and self.buses is not None
         if saved is not None:
             by_name = {queue.name: queue for queue in self.queues.values()}
@@ -379,17 +396,17 @@ class LocalStack:
             self.schedules.restore(saved.schedules)
             self.buses.rules.restore(saved.rules)
 
-        self.model = LocalModel.load(self._models_file())
+        self.model = LocalModel.load(
+            models.fixtures_file(self.environment, self._workflow_files(), self.project)
+        )
         interceptor = Interceptor(
             {
-                "lambda.Invoke": self._op_invoke,
-                "sqs.SendMessage": self._op_send_message,
-                "sqs.SendMessageBatch": self._op_send_message_batch,
-                "eventbridge.PutEvents": self._op_put_events,
-                "bedrock-runtime.Converse": self._op_converse,
-                "cloudformation.ListStackResources": self._op_list_stack_resources,
-                **self._rule_operations(self.buses.rules),
-                **self._schedule_operations(self.schedules),
+                **functions.operations(self.emulator),
+                **queues.operations(self.queues),
+                **events.operations(self.buses, self.clock.now),
+                **models.operations(self.model),
+                **publications.operations(self._app_functions, self.clock.now),
+                **scheduler.operations(self.schedules, self.clock.now, self._delivers_to),
             }
         )
         interceptor.install()
@@ -567,196 +584,16 @@ class LocalStack:
             self._pump_thread.join(timeout=5)
 
     # -- building ----------------------------------------------------------------------------
-    def _localize(self, spec: FunctionSpec, endpoints: Mapping[str, str]) -> FunctionSpec:
-        """The function's environment as it runs here: API URLs on 127.0.0.1, ``/opt/...``
-        paths in the layers' folders, its code's folder as Lambda says it (a workflows
-        function reads its workflow files there), the stack's overrides on top."""
-        environment: dict[str, str] = {}
-        for key, value in spec.environment.items():
-            text = value
-            for endpoint, local in endpoints.items():
-                text = text.replace(endpoint, local)
-            environment[key] = _opt_path(text, spec.layers)
-        environment["LAMBDA_TASK_ROOT"] = str(spec.code_uri)
-        environment.update(self.environment)
-        return replace(spec, environment=environment)
-
-    def _concurrency(self) -> dict[str, int]:
-        """One invocation at a time for functions that serve HTTP routes.
-
-        Library modules are loaded once per process, so containers share what they keep at
-        module level. Powertools' event handler keeps the request being handled on its router
-        class (``BaseRouter.current_event``), which is safe in a Lambda container (one request at
-        a time) but not across concurrent containers in one process. API requests are short;
-        serializing them per function keeps each request's event its own.
-        """
-        limits = {
-            spec.name: 1
-            for spec in self.functions
-            if any(isinstance(event, HttpRoute) for event in spec.events)
-        }
-        limits.update(self._limits)
-        return limits
-
-    def _build_queues(self, specs: list[Any]) -> None:
-        for spec in specs:
-            queue = LocalQueue(spec, self.clock, REGION)
-            queue.on_send = self.activity.poke
-            self.queues[spec.arn] = queue
-        for queue in self.queues.values():
-            if queue.dead_letter_arn:
-                queue.dead_letter = self.queues.get(queue.dead_letter_arn)
-        assert self.emulator is not None
-        for spec in self.functions:
-            for event in spec.events:
-                if isinstance(event, QueueSource):
-                    source = self.queues.get(event.queue_arn)
-                    if source is None:
-                        raise TemplateError(
-                            f"function {spec.logical_id} event {event.name}: no queue "
-                            f"{event.queue_arn} in the template"
-                        )
-                    self.mappings.append(
-                        QueueMapping(source, spec.name, event, self._batch_invoker(spec))
-                    )
-
-    def _batch_invoker(
-        self, spec: FunctionSpec
-    ) -> Callable[[dict[str, Any], Callable[[InvokeResult], None]], None]:
-        def invoke(event: dict[str, Any], done: Callable[[InvokeResult], None]) -> None:
-            assert self.emulator is not None
-            self.emulator.submit(spec, json.dumps(event).encode(), done, source="sqs")
-
-        return invoke
-
-    def _build_schedules(self, template: Template, physical: Mapping[str, Any]) -> None:
-        """The schedule groups, and the template's ``ScheduleV2`` events as schedules."""
-        groups = {
-            physical[k].ref: physical[k].attrs["Arn"]
-            for k in template.of_type("AWS::Scheduler::ScheduleGroup")
-            if k in physical
-        }
-        self.schedules = Schedules(
-            self._fire_schedule, account=ACCOUNT, region=REGION, groups=groups
-        )
-        self.schedules.on_change = self.activity.poke
-        now = self.clock.now()
-        for spec, event in self._template_schedules("ScheduleV2"):
-            self.schedules.add(
-                Schedule(
-                    name=event.rule_name,
-                    group="default",
-                    arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{event.rule_name}",
-                    expression=event.expression,
-                    parsed=parse(event.expression),
-                    timezone=event.timezone,
-                    target={"Arn": spec.arn, "Input": event.input},
-                    kind=event.kind,
-                    created=now,
-                    enabled=event.enabled,
-                ),
-                now,
-            )
-
-    def _build_buses(self, template: Template, physical: Mapping[str, Any]) -> None:
-        """The buses and their rules: the template's ``EventBridgeRule`` events, and its
-        ``Schedule`` events (rules with a schedule expression, timed by :attr:`schedules`)."""
-        buses = {
-            physical[k].ref: physical[k].attrs["Arn"]
-            for k in template.of_type("AWS::Events::EventBus")
-            if k in physical
-        }
-        rules = Rules(buses, account=ACCOUNT, region=REGION, delivers_to=self._delivers_to)
-        rules.on_change = self._time_rule
-        self.buses = EventBuses(rules, self._deliver, self.clock)
-        sources: list[tuple[FunctionSpec, RuleSource | ScheduleSource]] = [
-            (spec, event)
-            for spec in self.functions
-            for event in spec.events
-            if isinstance(event, RuleSource)
-        ]
-        sources += self._template_schedules("Schedule")
-        for spec, source in sources:
-            if isinstance(source, RuleSource) and bus_name(source.bus) not in rules.buses:
-                raise TemplateError(f"rule {source.rule_name}: no event bus {source.bus}")
-            try:
-                rules.add(template_rule(rules, source, spec))
-            except RuleError as exc:
-                raise TemplateError(
-                    f"function {spec.logical_id} event {source.name}: {exc}"
-                ) from None
-
     def _template_schedules(self, kind: str) -> list[tuple[FunctionSpec, ScheduleSource]]:
         """The template's schedule events of ``kind`` that the stack runs (the others are
-        noted as off), their expressions checked."""
-        found: list[tuple[FunctionSpec, ScheduleSource]] = []
-        for spec in self.functions:
-            for event in spec.events:
-                if not isinstance(event, ScheduleSource) or event.kind != kind:
-                    continue
-                try:
-                    parse(event.expression)
-                except ValueError as exc:
-                    raise TemplateError(
-                        f"function {spec.logical_id} event {event.name}: {exc}"
-                    ) from None
-                if not self._schedule_filter(spec, event):
-                    self.warnings.append(f"schedule {event.rule_name} ({event.expression}) is off")
-                    continue
-                found.append((spec, event))
+        noted as off)."""
+        found, off = scheduler.template_schedules(self.functions, kind, self._schedule_filter)
+        self.warnings.extend(off)
         return found
 
-    def _time_rule(self, rule: Rule, gone: bool) -> None:
-        """A rule with a schedule expression has a timer of its own, made, changed and removed
-        with the rule."""
-        assert self.schedules is not None
-        if rule.bus != DEFAULT_BUS:
-            return  # only the default bus's rules have schedules
-        if gone or rule.schedule is None:
-            self.schedules.remove(RULES, rule.name)
-            return
-        now = self.clock.now()
-        self.schedules.add(
-            Schedule(
-                name=rule.name,
-                group=RULES,
-                arn=rule.arn,
-                expression=rule.schedule,
-                parsed=parse(rule.schedule),
-                timezone="UTC",
-                target={},
-                kind="Schedule",
-                created=rule.created or now,
-                enabled=rule.enabled,
-            ),
-            now,
-        )
-
     # -- publishing workflows ----------------------------------------------------------------
-    FOLDER_FUNCTION = "StepwellLocalWorkflows"
+    FOLDER_FUNCTION = publications.FOLDER_FUNCTION
     """The workflows function that holds ``workflows=``'s folder (its code-first replays)."""
-
-    def _folder_function(self, specs: list[FunctionSpec]) -> FunctionSpec:
-        """A workflows function for ``workflows=``'s folder, set up as an app's would be: the
-        engine's settings (those of its runner), the folder as its code."""
-        assert self.workflow_folder is not None
-        runner = next((s for s in specs if s.handler == RUNNER_HANDLER), None)
-        if runner is None:
-            raise TemplateError(
-                "the template has no Stepwell engine (no function runs "
-                f"{RUNNER_HANDLER}): nothing can publish workflows"
-            )
-        name = f"{STACK}-local-workflows"
-        return replace(
-            runner,
-            logical_id=self.FOLDER_FUNCTION,
-            name=name,
-            arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-            code_uri=self.workflow_folder,
-            handler=WORKFLOWS_HANDLER,
-            environment={**runner.environment, "STEPWELL_WORKFLOWS": str(self.workflow_folder)},
-            events=(),
-        )
 
     def _publish(self) -> None:
         """Publish the workflows: the template's Custom::StepwellWorkflow resources (each sent
@@ -764,15 +601,9 @@ class LocalStack:
         if self._fallback is None:
             return
         if self.workflow_folder is not None:
-            assert self._template is not None
             # The app's functions (a nested engine's are no step functions), by logical id and
             # by name, as the publisher binds them from the app's stack.
-            own = [
-                spec
-                for spec in self.functions
-                if spec.logical_id not in self._template.nested
-                and spec.logical_id != self.FOLDER_FUNCTION
-            ]
+            own = self._app_functions()
             arns = {spec.logical_id: spec.arn for spec in own}
             arns.update({spec.name: spec.arn for spec in own})
             publisher = next(
@@ -790,31 +621,22 @@ class LocalStack:
                 assert self.api is not None
                 api = self.api
                 self.publications = Publications(
-                    invoke=self._invoke_sync,
-                    stack_id=self.STACK_ID,
+                    invoke=lambda name, payload: functions.invoke_for_json(
+                        self._lambda(), name, payload
+                    ),
+                    stack_id=publications.STACK_ID,
                     response_url=lambda request: f"{api.url}{RESPONSE_PATH}{request}",
                 )
-            failures = self.publications.deploy(self._workflow_resources())
+            assert self._template is not None and self._resolver is not None
+            failures = self.publications.deploy(
+                publications.workflow_resources(self._template, self._resolver)
+            )
         self._broken = failures
         self.warnings.extend(f"publishing: {line}" for line in failures)
 
-    def _workflow_resources(self) -> dict[str, dict[str, Any]]:
-        """The template's Custom::StepwellWorkflow resources, their properties resolved (a
-        Code version follows the code of its function)."""
-        template, resolver = self._template, self._resolver
-        assert template is not None and resolver is not None
-        return {
-            logical_id: resolver.resolve(template.properties(logical_id)) or {}
-            for logical_id in template.of_type(RESOURCE_TYPE)
-            if resolver.active(logical_id)
-        }
-
-    def _invoke_sync(self, function: str, payload: bytes) -> Any:
-        assert self.emulator is not None
-        result = self.emulator.invoke(self._function(function), payload, "RequestResponse")
-        if result.function_error:
-            raise RuntimeError(result.payload.decode(errors="replace")[:2000])
-        return json.loads(result.payload or b"null")
+    def _app_functions(self) -> list[FunctionSpec]:
+        assert self._template is not None
+        return publications.app_functions(self.functions, self._template)
 
     def _runtime_for(self, spec: FunctionSpec) -> Runtime:
         """A container's runtime: the function's environment builds the clients, store, catalog
@@ -956,9 +778,12 @@ class LocalStack:
         return not any(m.source.enabled and m.queue.visible() for m in self.mappings)
 
     # -- what the sources call ---------------------------------------------------------------
-    def _function(self, name: str) -> FunctionSpec:
+    def _lambda(self) -> LambdaEmulator:
         assert self.emulator is not None
-        return self.emulator.find(name)
+        return self.emulator
+
+    def _function(self, name: str) -> FunctionSpec:
+        return self._lambda().find(name)
 
     def _deliver(self, arn: str, payload: bytes, source: str) -> None:
         """What an EventBridge rule or a schedule sends its target: a message to a queue of
@@ -994,43 +819,14 @@ class LocalStack:
         failed for good, on the bus (as an event) or the queue (as a message) it names."""
         if spec.on_failure is None:
             return
-        try:
-            request = json.loads(payload)
-            response = result.decoded()
-        except ValueError:
-            request, response = payload.decode(errors="replace"), None
-        record = {
-            "version": "1.0",
-            "timestamp": self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "requestContext": {
-                "requestId": result.request_id,
-                "functionArn": f"{spec.arn}:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": invocations,
-            },
-            "requestPayload": request,
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": result.function_error or "Unhandled",
-            },
-            "responsePayload": response,
-        }
+        record = functions.failure_record(spec, payload, result, invocations, self.clock.now())
         queue = self.queues.get(spec.on_failure)
         if queue is not None:
             queue.send(json.dumps(record), 0)
             return
         assert self.buses is not None
         try:
-            self.buses.put(
-                {
-                    "EventBusName": spec.on_failure,
-                    "Source": "lambda",
-                    "DetailType": "Lambda Function Invocation Result - Failure",
-                    "Detail": json.dumps(record),
-                    "Resources": [spec.on_failure, f"{spec.arn}:$LATEST"],
-                }
-            )
+            self.buses.put(functions.failure_event(spec, record))
         except Exception as exc:  # a destination Lambda cannot reach is dropped, as on AWS
             self.buses.delivery_errors.append(f"on-failure destination of {spec.name}: {exc}")
 
@@ -1069,238 +865,19 @@ class LocalStack:
         )
         return self._schedule_filter(spec, source)
 
-    def _http_invoke(
-        self, route: Route, event: dict[str, Any], timeout_s: float
-    ) -> tuple[Any, bool]:
-        assert self.emulator is not None
-        spec = self._function(route.function)
-        result = self.emulator.invoke(
-            spec,
-            json.dumps(event).encode(),
-            "RequestResponse",
-            source=f"http {route.route.route_key}",
-            timeout_s=timeout_s,
-        )
-        if result.function_error:
-            error = result.decoded()
-            if (
-                isinstance(error, dict)
-                and error.get("errorType") == "Sandbox.Timedout"
-                and timeout_s <= spec.timeout_s
-            ):
-                # API Gateway stopped waiting (its integration timeout came first): 503.
-                raise TimeoutError(error.get("errorMessage"))
-            return error, False
-        return result.decoded(), True
-
     # -- intercepted operations --------------------------------------------------------------
-    def _op_invoke(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.emulator is not None
-        name = str(params.get("FunctionName", ""))
-        try:
-            spec = self.emulator.find(name, params.get("Qualifier"))
-        except UnknownFunction:
-            arn = (
-                name
-                if name.startswith("arn:")
-                else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-            )
-            raise ServiceError(
-                "ResourceNotFoundException", f"Function not found: {arn}", 404
-            ) from None
-        payload = params.get("Payload") or b""
-        if hasattr(payload, "read"):
-            payload = payload.read()
-        if isinstance(payload, str):
-            payload = payload.encode()
-        invocation_type = str(params.get("InvocationType") or "RequestResponse")
-        try:
-            result = self.emulator.invoke(
-                spec, bytes(payload), invocation_type, source="lambda:Invoke"
-            )
-        except PayloadTooLarge as exc:
-            raise ServiceError("RequestEntityTooLargeException", str(exc), 413) from None
-        except InvalidPayload as exc:
-            raise ServiceError("InvalidRequestContentException", str(exc), 400) from None
-        response: dict[str, Any] = {
-            "_status": result.status_code,
-            "StatusCode": result.status_code,
-            "Payload": streaming(result.payload if invocation_type == "RequestResponse" else b""),
-        }
-        if invocation_type == "RequestResponse":
-            response["ExecutedVersion"] = "$LATEST"
-            if result.function_error:
-                response["FunctionError"] = result.function_error
-        return response
-
-    def _queue(self, url: str) -> LocalQueue:
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        for queue in self.queues.values():
-            if queue.url == url or queue.name == name:
-                return queue
-        raise ServiceError(
-            "AWS.SimpleQueueService.NonExistentQueue",
-            "The specified queue does not exist.",
-            400,
-            query_code="QueueDoesNotExist",
-        )
-
-    def _op_send_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        queue = self._queue(str(params.get("QueueUrl", "")))
-        delay = params.get("DelaySeconds")
-        try:
-            message = queue.send(
-                str(params.get("MessageBody", "")),
-                None if delay is None else int(delay),
-                params.get("MessageAttributes"),
-            )
-        except QueueError as exc:
-            raise ServiceError(exc.code, str(exc), exc.status, query_code=exc.code) from None
-        return {"MessageId": message.id, "MD5OfMessageBody": message.md5}
-
-    def _op_send_message_batch(self, params: dict[str, Any]) -> dict[str, Any]:
-        queue = self._queue(str(params.get("QueueUrl", "")))
-        successful: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
-        for entry in params.get("Entries") or []:
-            delay = entry.get("DelaySeconds")
-            try:
-                message = queue.send(
-                    str(entry.get("MessageBody", "")),
-                    None if delay is None else int(delay),
-                    entry.get("MessageAttributes"),
-                )
-            except QueueError as exc:
-                failed.append(
-                    {
-                        "Id": entry.get("Id"),
-                        "SenderFault": True,
-                        "Code": exc.code,
-                        "Message": str(exc),
-                    }
-                )
-                continue
-            successful.append(
-                {"Id": entry.get("Id"), "MessageId": message.id, "MD5OfMessageBody": message.md5}
-            )
-        return {"Successful": successful, "Failed": failed}
-
-    def _rule_operations(self, rules: Rules) -> dict[str, Operation]:
-        """EventBridge's rule API, answered by the stack's rules (a RuleError is the API's
-        error answer)."""
-        return {
-            "eventbridge.PutRule": lambda p: rules.put_rule(p, self.clock.now()),
-            "eventbridge.DeleteRule": rules.delete_rule,
-            "eventbridge.DescribeRule": rules.describe_rule,
-            "eventbridge.ListRules": rules.list_rules,
-            "eventbridge.EnableRule": rules.enable_rule,
-            "eventbridge.DisableRule": rules.disable_rule,
-            "eventbridge.PutTargets": rules.put_targets,
-            "eventbridge.RemoveTargets": rules.remove_targets,
-            "eventbridge.ListTargetsByRule": rules.list_targets_by_rule,
-        }
-
-    def _schedule_operations(self, schedules: Schedules) -> dict[str, Operation]:
-        """EventBridge Scheduler's schedule API, answered by the stack's schedules (a
-        SchedulerError is the API's error answer)."""
-        now, targets = self.clock.now, self._delivers_to
-        return {
-            "scheduler.CreateSchedule": lambda p: schedules.create(p, now(), targets),
-            "scheduler.UpdateSchedule": lambda p: schedules.update(p, now(), targets),
-            "scheduler.GetSchedule": schedules.get,
-            "scheduler.ListSchedules": schedules.list_schedules,
-            "scheduler.DeleteSchedule": schedules.delete,
-        }
-
-    STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local"
-    """The local stack's id, as CloudFormation names a stack (custom resources are told it)."""
-
-    def _op_list_stack_resources(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The app's own functions (not its nested engine's), as CloudFormation lists a stack's
-        resources: what the publisher binds a workflow's functions from."""
-        if str(params.get("StackName")) not in (self.STACK_ID, STACK):
-            raise ServiceError(
-                "ValidationError", f"Stack with id {params.get('StackName')} does not exist"
-            )
-        assert self._template is not None
-        nested = self._template.nested
-        return {
-            "StackResourceSummaries": [
-                {
-                    "LogicalResourceId": spec.logical_id,
-                    "PhysicalResourceId": spec.name,
-                    "ResourceType": "AWS::Lambda::Function",
-                    "ResourceStatus": "CREATE_COMPLETE",
-                    "LastUpdatedTimestamp": self.clock.now(),
-                }
-                for spec in self.functions
-                if spec.logical_id not in nested and spec.logical_id != self.FOLDER_FUNCTION
-            ]
-        }
-
-    def _op_converse(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.model.converse(params)
-
-    def _models_file(self) -> Path:
-        """The local model's fixtures: ``STEPWELL_LOCAL_MODELS``, else ``fixtures/models.yaml``
-        in the workflows folder."""
-        chosen = self.environment.get("STEPWELL_LOCAL_MODELS") or os.environ.get(
-            "STEPWELL_LOCAL_MODELS"
-        )
-        if chosen:
-            return Path(chosen)
-        for folder in self._workflow_files():
-            if (folder / models.FILE).is_file():
-                return folder / models.FILE
-        return self.project / "statemachines" / models.FILE
-
-    def _op_put_events(self, params: dict[str, Any]) -> dict[str, Any]:
-        assert self.buses is not None
-        entries = list(params.get("Entries") or [])
-        return self.buses.put_events(entries)
-
-    TASK_CALLS = {
-        "AWSStepFunctions.SendTaskSuccess": "/tasks/success",
-        "AWSStepFunctions.SendTaskFailure": "/tasks/failure",
-        "AWSStepFunctions.SendTaskHeartbeat": "/tasks/heartbeat",
-    }
-    """Step Functions' task token calls, answered by the API's routes of the same shape."""
-
     def _aws_call(self, target: str, body: bytes) -> tuple[int, Any]:
         """AWS JSON-protocol calls that arrive over HTTP (``aws --endpoint-url``): PutEvents,
         and Step Functions' SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat."""
-        if target in self.TASK_CALLS:
-            return self._task_call(self.TASK_CALLS[target], body)
+        if target in stepfunctions.TASK_CALLS:
+            return stepfunctions.task_call(self.url, target, body)
         if target != "AWSEvents.PutEvents" or self.buses is None:
             return 400, {
                 "__type": "UnknownOperationException",
                 "message": f"the local stack answers AWSEvents.PutEvents and Step Functions' "
                 f"SendTask* calls over HTTP, not {target}",
             }
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
-        entries = params.get("Entries") if isinstance(params, dict) else None
-        if not isinstance(entries, list) or not entries:
-            return 400, {"__type": "ValidationException", "message": "Entries is required"}
-        return 200, self.buses.put_events(entries)
-
-    def _task_call(self, path: str, body: bytes) -> tuple[int, Any]:
-        """A SendTask* call, sent on to the API route of its shape; the answer as Step
-        Functions gives it (``{}``, or its error names)."""
-        from stepwell.local.client import Client
-
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            return 400, {"__type": "SerializationException", "message": "the body is not JSON"}
-        reply = Client(self.url).post(path, params)
-        if reply.status in (200, 202):
-            return 200, {}
-        message = reply.body.get("message", "") if isinstance(reply.body, dict) else reply.text
-        kind = {403: "InvalidToken", 410: "TaskTimedOut", 409: "TaskDoesNotExist"}
-        return 400, {"__type": kind.get(reply.status, "InvalidOutput"), "message": message}
+        return events.put_events_over_http(self.buses, body)
 
     # -- for the CLI and tests ---------------------------------------------------------------
     @property
@@ -1384,24 +961,6 @@ class LocalStack:
         return found[0] if self.run_until(check, timeout) else None
 
 
-_AWS_SETTINGS = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_SQS",
-    "AWS_ENDPOINT_URL_LAMBDA",
-    "AWS_ENDPOINT_URL_EVENTBRIDGE",
-    "AWS_ENDPOINT_URL_SCHEDULER",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
-
-
 def _stamp(path: Path) -> tuple[int, int] | None:
     """What changes when a file is edited: its modification time and size."""
     try:
@@ -1422,23 +981,6 @@ def _broken_files(runtime: Runtime) -> list[str]:
     ]
 
 
-@contextmanager
-def _environ(values: Mapping[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
-    """Set (and drop) environment variables; put them back as they were on exit."""
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    for key in drop:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _local_user() -> str:
     """The caller IAM-authorised routes report locally: the user running the stack."""
     try:
@@ -1446,31 +988,6 @@ def _local_user() -> str:
     except Exception:  # no user name in this environment
         name = ""
     return re.sub(r"[^A-Za-z0-9+=,.@_-]", "", name) or "developer"
-
-
-def _common_environment(specs: list[FunctionSpec]) -> dict[str, str]:
-    """The settings every function has, with the same value (an app's function has them in
-    ``STEPWELL_ENGINE``, the engine's one by one)."""
-    if not specs:
-        return {}
-    common = wiring.settings(specs[0].environment)
-    for spec in specs[1:]:
-        own = wiring.settings(spec.environment)
-        common = {k: v for k, v in common.items() if own.get(k) == v}
-    common.pop("STEPWELL_ENGINE", None)
-    return common
-
-
-def _opt_path(value: str, layers: tuple[Path, ...]) -> str:
-    """``/opt/...`` (where Lambda extracts layers) as the folder of the layer that has it."""
-    if not layers or not (value == "/opt" or value.startswith("/opt/")):
-        return value
-    rest = value[len("/opt/") :] if value.startswith("/opt/") else ""
-    for layer in reversed(layers):  # a later layer overwrites an earlier one
-        candidate = layer / rest
-        if candidate.exists():
-            return str(candidate)
-    return str(layers[0] / rest)
 
 
 __all__ = ["STACK", "Hold", "LocalStack", "starts_workflow"]
