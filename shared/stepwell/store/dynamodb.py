@@ -840,20 +840,20 @@ class DynamoStore:
         return found[:limit]
 
     # -- listings ---------------------------------------------------------------------------
-    def runs_by_workflow(
-        self, workflow: str, status: str | None = None, cursor: str | None = None, limit: int = 50
+    def runs(
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
     ) -> Page:
-        """Runs of a workflow (in ``status`` if given), newest first."""
-        if status is None:
+        """One listing index each: of a workflow (in a status), in a status, every run."""
+        if workflow and status:
+            return self._listing(BY_WORKFLOW_STATUS, f"WS#{workflow}#{status}", cursor, limit)
+        if workflow:
             return self._listing(BY_WORKFLOW, f"WF#{workflow}", cursor, limit)
-        return self._listing(BY_WORKFLOW_STATUS, f"WS#{workflow}#{status}", cursor, limit)
-
-    def runs_by_status(self, status: str, cursor: str | None = None, limit: int = 50) -> Page:
-        """Runs in a status, newest first."""
-        return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
-
-    def every_run(self, cursor: str | None = None, limit: int = 50) -> Page:
-        """Every run, newest first."""
+        if status:
+            return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
         return self._listing(EVERY_RUN, "ALL", cursor, limit)
 
     def _listing(self, index_name: str, base: str, cursor: str | None, limit: int) -> Page:
@@ -944,6 +944,22 @@ class DynamoStore:
         return workflow
 
     # -- published workflows ------------------------------------------------------------------
+    def definition_versions(self, name: str) -> list[str]:
+        """One Query of the workflow's partition, keys only."""
+        model = self.m.definition
+        prefix = codec.definition_sk("")
+        found = self._retried(
+            lambda: _listed(
+                lambda: model.query(
+                    codec.definition_pk(name),
+                    model.sk.startswith(prefix),
+                    attributes_to_get=["pk", "sk"],
+                )
+            ),
+            f"the versions of {name}",
+        )
+        return [str(item.sk).removeprefix(prefix) for item in found]
+
     def register(self, registration: Registration) -> Registration | None:
         current = self.registration(registration.name)
         model = self.m.workflow
