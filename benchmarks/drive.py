@@ -24,6 +24,7 @@ from moto import mock_aws
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.local.resources import item_sized_transactions as fast_transactions
+from stepwell.runtime.aws.payloads import S3PayloadStore
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.store.tables import create_from_template
@@ -46,10 +47,8 @@ def drive(items: int) -> dict[str, Any]:
     create_from_template(
         ROOT / "template.yaml", dynamodb, s3, {"StepwellTable": TABLE, "PayloadBucket": BUCKET}
     )
-    store = DynamoStore(TABLE, BUCKET, s3_client=s3)
-    meter = RequestMeter()
-    for client in store.clients:
-        meter.attach(client)
+    store = DynamoStore(TABLE, payloads=S3PayloadStore(s3, BUCKET))
+    meter = RequestMeter().attach(store.client).attach(s3)
     described = dynamodb.describe_table(TableName=TABLE)["Table"]
     meter.describe(TABLE, TableShape.from_description(described))
     sizes: dict[str, list[int]] = defaultdict(list)

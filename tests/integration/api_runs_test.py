@@ -175,8 +175,7 @@ def test_a_retry_with_the_same_idempotency_key_after_an_error_starts_no_second_r
     from helpers.faults import DynamoFaults, internal
 
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     # The run is written; reading anything back fails for a while (each time it is sent), so
     # the client sees an error.
     for _ in range(100):
@@ -670,8 +669,7 @@ def test_a_key_whose_record_was_left_in_progress_starts_its_run_when_retried(
     from helpers.faults import DynamoFaults, internal
 
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     # The run cannot be written, and the idempotency record's clean-up fails as well: the
     # record stays in progress (Powertools would answer "in progress" until it lapsed).
     for _ in range(100):

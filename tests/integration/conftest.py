@@ -23,7 +23,9 @@ for extra in (ROOT / "shared", TESTS, ROOT / "functions" / "examples"):
 
 from stepwell.definition.models import Workflow  # noqa: E402
 from stepwell.local.resources import item_sized_transactions  # noqa: E402
+from stepwell.runtime.aws.payloads import S3PayloadStore  # noqa: E402
 from stepwell.store.dynamodb import DynamoStore  # noqa: E402
+from stepwell.store.meter import RequestMeter  # noqa: E402
 from stepwell.store.tables import create_from_template  # noqa: E402
 
 TEMPLATE = ROOT / "shared" / "stepwell" / "stack" / "template.yaml"
@@ -88,10 +90,23 @@ def tables(aws: None) -> dict[str, str]:
     )
 
 
+def dynamo_store(**settings: Any) -> DynamoStore:
+    """A DynamoStore on the moto table, large payloads in the moto bucket (as the runtime's
+    wiring makes it); each call is another process's."""
+    return DynamoStore(
+        TABLE, payloads=S3PayloadStore(client("s3"), BUCKET), region=REGION, **settings
+    )
+
+
+def metered(store: DynamoStore) -> RequestMeter:
+    """A meter of the store's requests and of its payload bucket's."""
+    return RequestMeter().attach(store.client).attach(client("s3"))
+
+
 @pytest.fixture
 def store(tables: dict[str, str]) -> DynamoStore:
     """A DynamoStore on the moto table and bucket."""
-    return DynamoStore(TABLE, BUCKET, region=REGION, s3_client=client("s3"))
+    return dynamo_store()
 
 
 @pytest.fixture

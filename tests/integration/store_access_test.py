@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import dynamo_store
 
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, StepState
@@ -238,7 +239,7 @@ def test_definitions_are_immutable_versions(
     definition = example("order-fulfilment")
     store.save_definition(definition)
     store.save_definition(definition)
-    fresh = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"])
+    fresh = dynamo_store()
     fresh.save_definition(definition)  # another process: a conditional put that changes nothing
     loaded = fresh.get_definition(definition.name, definition.version)
     assert loaded == definition and loaded is not None
@@ -307,7 +308,7 @@ def test_runs_by_workflow_newest_first(either: Store, limit: int) -> None:
     assert page_through(lambda **kw: store.runs("orders", "succeeded", **kw), limit) == done
     running = [i for i in newest if not int(i[-2:]) % 2]
     assert page_through(lambda **kw: store.runs(status="running", **kw), limit) == running
-    assert page_through(lambda **kw: store.runs(**kw), limit) == newest
+    assert page_through(store.runs, limit) == newest
 
 
 def test_a_listed_run_is_the_whole_run(store: DynamoStore) -> None:
@@ -363,7 +364,7 @@ def test_every_item_carries_its_ttl_from_its_first_write(store: DynamoStore, sca
 
 
 def test_retention_is_configurable(tables: dict[str, str], scan: Any) -> None:
-    store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"], retention_days=7)
+    store = dynamo_store(retention_days=7)
     create(store, new_run(status="succeeded", ended_at=T0, deadline=T0))
     assert {int(i["expires_at"]["N"]) for i in scan()} == {
         int((T0 + timedelta(days=7)).timestamp())

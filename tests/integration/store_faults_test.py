@@ -55,8 +55,7 @@ from stepwell.store.port import Conflict, WriteInDoubt
 
 def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
     faults = DynamoFaults(**rates)
-    for client in store.clients:
-        faults.attach(client)
+    faults.attach(store.client)
     return faults
 
 

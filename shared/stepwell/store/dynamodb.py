@@ -50,12 +50,7 @@ from stepwell.store.models import (
     Models,
     bind,
 )
-from stepwell.store.payloads import (
-    Offloader,
-    PayloadStore,
-    S3PayloadStore,
-    threshold_from_env,
-)
+from stepwell.store.payloads import Offloader, PayloadStore, threshold_from_env
 from stepwell.store.port import (
     Conflict,
     Due,
@@ -89,22 +84,21 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoStore:
-    """The :class:`~stepwell.store.port.Store` on DynamoDB (and S3 for large payloads).
+    """The :class:`~stepwell.store.port.Store` on DynamoDB; large payloads go to ``payloads``
+    (none: an item that cannot fit is refused).
 
-    ``table`` and ``bucket`` default to ``STEPWELL_TABLE`` and ``STEPWELL_BUCKET``; the payload
-    threshold to ``STEPWELL_PAYLOAD_THRESHOLD`` (bytes, 32 KB) and retention to
-    ``STEPWELL_RETENTION_DAYS`` (90). Safe to share between threads.
+    ``table`` defaults to ``STEPWELL_TABLE``; the payload threshold to
+    ``STEPWELL_PAYLOAD_THRESHOLD`` (bytes, 32 KB) and retention to ``STEPWELL_RETENTION_DAYS``
+    (90). Safe to share between threads.
     """
 
     def __init__(
         self,
         table: str | None = None,
-        bucket: str | None = None,
         *,
+        payloads: PayloadStore | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
-        payloads: PayloadStore | None = None,
-        s3_client: Any | None = None,
         payload_threshold: int | None = None,
         retention_days: int | None = None,
         due_shards: int = DUE_SHARDS,
@@ -120,13 +114,6 @@ class DynamoStore:
             or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1"
         )
-        bucket = bucket or os.environ.get("STEPWELL_BUCKET")
-        if payloads is None and bucket:
-            if s3_client is None:
-                import boto3
-
-                s3_client = boto3.client("s3", region_name=region)
-            payloads = S3PayloadStore(bucket, s3_client)
         self.table = table
         self.m: Models = bind(table, region, endpoint_url)
         self.offloader = Offloader(
@@ -150,13 +137,10 @@ class DynamoStore:
         """The last timeline stamp this process gave (see :meth:`_next_stamp`)."""
 
     @property
-    def clients(self) -> list[Any]:
-        """The botocore clients this store sends requests through (for a request meter)."""
-        found = [self.m.client]
-        store = self.offloader.store
-        if isinstance(store, S3PayloadStore):
-            found.append(store.client)
-        return found
+    def client(self) -> Any:
+        """The DynamoDB client this store sends its requests through (the payload store has
+        its own)."""
+        return self.m.client
 
     # -- writing ----------------------------------------------------------------------------
     def create(self, decision: Decision) -> None:
