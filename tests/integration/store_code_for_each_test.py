@@ -11,13 +11,13 @@ from typing import Any
 
 from conftest import dynamo_store, metered
 
+from meter import Reading, RequestMeter
 from stepwell.code.context import Context, MapFailed
 from stepwell.definition.models import Workflow
 from stepwell.engine.state import child_key
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import Reading, RequestMeter
 
 
 def label(line: dict[str, Any], ctx: Any) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from conftest import dynamo_store, metered
 
+from meter import item_wire_size
 from stepwell.engine.decision import Decision
 from stepwell.engine.state import RunState, StepState
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.runtime import wiring
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import item_wire_size
 from stepwell.store.payloads import MAX_ITEM_BYTES, PayloadTooLarge
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,11 +10,11 @@ from typing import Any
 
 from conftest import metered
 
+from meter import Reading, RequestMeter
 from stepwell.definition.models import Workflow
 from stepwell.engine.events import StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import Reading, RequestMeter
 
 
 def echo(value: Any, ctx: Any) -> Any:
