@@ -21,12 +21,13 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.local.resources import item_sized_transactions as fast_transactions
 from stepwell.local.resources import quick_update_expressions
+from stepwell.runtime.aws.payloads import S3PayloadStore
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.store.tables import create_from_template
 from workloads import NOOP, ROOT, fanout
 
@@ -45,12 +46,13 @@ def drive(items: int) -> dict[str, Any]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
     create_from_template(
-        ROOT / "template.yaml", dynamodb, s3, {"StepwellTable": TABLE, "PayloadBucket": BUCKET}
+        ROOT / "shared" / "stepwell" / "stack" / "template.yaml",
+        dynamodb,
+        s3,
+        {"StepwellTable": TABLE, "PayloadBucket": BUCKET},
     )
-    store = DynamoStore(TABLE, BUCKET, s3_client=s3)
-    meter = RequestMeter()
-    for client in store.clients:
-        meter.attach(client)
+    store = DynamoStore(TABLE, payloads=S3PayloadStore(s3, BUCKET))
+    meter = RequestMeter().attach(store.client).attach(s3)
     described = dynamodb.describe_table(TableName=TABLE)["Table"]
     meter.describe(TABLE, TableShape.from_description(described))
     sizes: dict[str, list[int]] = defaultdict(list)

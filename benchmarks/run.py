@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import peers
+from meter import PRICES
 from report import markdown, targets
-from stepwell.store.meter import PRICES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -111,7 +111,7 @@ def main() -> None:
             "platform": f"{platform.system()} {platform.machine()}",
         },
         "prices": {
-            "source": "list prices, us-east-1 on-demand (stepwell.store.meter.Prices)",
+            "source": "list prices, us-east-1 on-demand (benchmarks/meter.py: Prices)",
             "step_functions_standard_per_million": PRICES.step_functions_transition * 1e6,
         },
     }

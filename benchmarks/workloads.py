@@ -48,11 +48,11 @@ from typing import Any
 import boto3
 
 import code_first
+from meter import Reading, RequestMeter, TableShape, cost
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
 from stepwell.local.stack import LocalStack
 from stepwell.local.template import with_functions
-from stepwell.store.meter import Reading, RequestMeter, TableShape, cost
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -267,8 +267,7 @@ def test_a_click_whose_write_lost_its_answer_and_then_failed_does_not_use_up_the
     run_id = waiting_for_approval(world)
     token = links(world, run_id)["alice@example.com"]["approve"]
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     writes = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 
     def storm(name: str) -> Exception:
@@ -339,8 +338,7 @@ def test_a_click_rides_out_dynamodb_faults_within_its_request(world: ApiWorld) -
     run_id = waiting_for_approval(world)
     token = links(world, run_id)["alice@example.com"]["approve"]
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     faults.next("GetItem", throttled)  # reading the run
     faults.next("BatchGetItem", internal)  # reading the step
     for write in ("UpdateItem", "TransactWriteItems"):

@@ -112,7 +112,7 @@ def test_a_form_body_starts_no_run_415(world: ApiWorld) -> None:
     form = {"content-type": "application/x-www-form-urlencoded"}
     response = world.post("/workflows/simple/runs", "input=1", headers=form)
     assert "only approvals take a form" in error_of(response, 415)["message"]
-    assert world.store.runs_by_workflow("simple").items == []
+    assert world.store.runs("simple").items == []
 
 
 def test_a_lone_surrogate_in_the_input_is_422_not_a_500(world: ApiWorld) -> None:
@@ -148,7 +148,7 @@ def test_idempotency_key_returns_the_same_run_and_409_for_another_body(
     )
     assert first.status == again.status == 201
     assert first.json() == again.json()
-    assert len(world.store.runs_by_workflow("simple").items) == 1
+    assert len(world.store.runs("simple").items) == 1
     other = world.post(
         "/workflows/simple/runs", {"input": {"n": 2}}, headers={"Idempotency-Key": "k-1"}
     )
@@ -175,8 +175,7 @@ def test_a_retry_with_the_same_idempotency_key_after_an_error_starts_no_second_r
     from helpers.faults import DynamoFaults, internal
 
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     # The run is written; reading anything back fails for a while (each time it is sent), so
     # the client sees an error.
     for _ in range(100):
@@ -190,7 +189,7 @@ def test_a_retry_with_the_same_idempotency_key_after_an_error_starts_no_second_r
         "/workflows/simple/runs", {"input": {"n": 1}}, headers={"Idempotency-Key": "k-retry"}
     )
     assert again.status == 201, again.text
-    assert [r.id for r in world.store.runs_by_workflow("simple").items] == [again.json()["run_id"]]
+    assert [r.id for r in world.store.runs("simple").items] == [again.json()["run_id"]]
 
 
 def _now_s() -> int:
@@ -661,7 +660,7 @@ def test_a_repeat_while_the_first_request_runs_answers_with_the_same_run(
     first = world.post("/workflows/simple/runs", body, headers={"Idempotency-Key": "k-race"})
     assert first.status == 201 and repeats[0].status == 201, repeats[0].text
     assert repeats[0].json()["run_id"] == first.json()["run_id"]
-    assert len(world.store.runs_by_workflow("simple").items) == 1
+    assert len(world.store.runs("simple").items) == 1
 
 
 def test_a_key_whose_record_was_left_in_progress_starts_its_run_when_retried(
@@ -670,8 +669,7 @@ def test_a_key_whose_record_was_left_in_progress_starts_its_run_when_retried(
     from helpers.faults import DynamoFaults, internal
 
     faults = DynamoFaults()
-    for client in world.store.clients:
-        faults.attach(client)
+    faults.attach(world.store.client)
     # The run cannot be written, and the idempotency record's clean-up fails as well: the
     # record stays in progress (Powertools would answer "in progress" until it lapsed).
     for _ in range(100):
@@ -683,7 +681,7 @@ def test_a_key_whose_record_was_left_in_progress_starts_its_run_when_retried(
     faults.clear()  # DynamoDB answers again: the client's next retry gets its run
     again = world.post("/workflows/simple/runs", {"input": {"n": 1}}, headers=headers)
     assert again.status == 201, again.text
-    assert [r.id for r in world.store.runs_by_workflow("simple").items] == [again.json()["run_id"]]
+    assert [r.id for r in world.store.runs("simple").items] == [again.json()["run_id"]]
     other = world.post("/workflows/simple/runs", {"input": {"n": 2}}, headers=headers)
     assert "Idempotency-Key" in error_of(other, 409)["message"]
 

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import dynamo_store
 
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.state import RunState, StepState
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.port import Conflict, Due, RunNotFound
+from stepwell.store.memory import MemoryStore
+from stepwell.store.port import Conflict, Due, RunNotFound, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -27,7 +29,7 @@ def note(text: str, at: datetime = T0) -> TimelineEntry:
     return TimelineEntry(at, "note", None, None, text)
 
 
-def create(store: DynamoStore, run: RunState, *steps: StepState, notes: int = 1) -> None:
+def create(store: Store, run: RunState, *steps: StepState, notes: int = 1) -> None:
     store.create(
         Decision(
             run=run,
@@ -38,7 +40,7 @@ def create(store: DynamoStore, run: RunState, *steps: StepState, notes: int = 1)
     )
 
 
-def change(store: DynamoStore, run_id: str, *steps: StepState, **fields: Any) -> RunState:
+def change(store: Store, run_id: str, *steps: StepState, **fields: Any) -> RunState:
     """Load, change, commit: what the orchestrator does for one event."""
     state = store.load(run_id, [s.key for s in steps])
     run = state.run.copy()
@@ -237,7 +239,7 @@ def test_definitions_are_immutable_versions(
     definition = example("order-fulfilment")
     store.save_definition(definition)
     store.save_definition(definition)
-    fresh = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"])
+    fresh = dynamo_store()
     fresh.save_definition(definition)  # another process: a conditional put that changes nothing
     loaded = fresh.get_definition(definition.name, definition.version)
     assert loaded == definition and loaded is not None
@@ -246,10 +248,31 @@ def test_definitions_are_immutable_versions(
     assert len([i for i in scan() if i["kind"]["S"] == "definition"]) == 1
 
 
+def test_a_workflows_saved_versions_are_listed(either: Store, example: Any) -> None:
+    definition = example("order-fulfilment")
+    changed = definition.model_copy(update={"version": "0" * len(definition.version)})
+    other = example("data-pipeline")
+    for workflow in (definition, changed, other, definition):
+        either.save_definition(workflow)
+    assert sorted(either.definition_versions(definition.name)) == sorted(
+        {definition.version, changed.version}
+    )
+    assert either.definition_versions("nothing-of-that-name") == []
+
+
 # -- listings -----------------------------------------------------------------------------
 
 
-def make_runs(store: DynamoStore) -> list[RunState]:
+@pytest.fixture(params=["dynamodb", "memory"])
+def either(request: pytest.FixtureRequest) -> Store:
+    """Each store the port has: what the API lists through, the same on both."""
+    if request.param == "memory":
+        return MemoryStore()
+    found: Store = request.getfixturevalue("store")
+    return found
+
+
+def make_runs(store: Store) -> list[RunState]:
     runs = []
     for i in range(14):
         run = new_run(
@@ -275,23 +298,22 @@ def page_through(fetch: Any, limit: int) -> list[str]:
 
 
 @pytest.mark.parametrize("limit", [1, 3, 50])
-def test_runs_by_workflow_newest_first(store: DynamoStore, limit: int) -> None:
+def test_runs_by_workflow_newest_first(either: Store, limit: int) -> None:
+    store = either
     runs = make_runs(store)
     newest = [r.id for r in reversed(runs)]
     orders = [i for i in newest if int(i[-2:]) % 3]
-    assert page_through(lambda **kw: store.runs_by_workflow("orders", **kw), limit) == orders
+    assert page_through(lambda **kw: store.runs("orders", **kw), limit) == orders
     done = [i for i in orders if int(i[-2:]) % 2]
-    assert (
-        page_through(lambda **kw: store.runs_by_workflow("orders", "succeeded", **kw), limit)
-        == done
-    )
+    assert page_through(lambda **kw: store.runs("orders", "succeeded", **kw), limit) == done
     running = [i for i in newest if not int(i[-2:]) % 2]
-    assert page_through(lambda **kw: store.runs_by_status("running", **kw), limit) == running
+    assert page_through(lambda **kw: store.runs(status="running", **kw), limit) == running
+    assert page_through(store.runs, limit) == newest
 
 
 def test_a_listed_run_is_the_whole_run(store: DynamoStore) -> None:
     runs = make_runs(store)
-    page = store.runs_by_workflow("reports", limit=2)
+    page = store.runs("reports", limit=2)
     assert (
         page.items
         == [
@@ -300,22 +322,23 @@ def test_a_listed_run_is_the_whole_run(store: DynamoStore) -> None:
     )
 
 
-def test_a_status_change_moves_a_run_between_listings(store: DynamoStore) -> None:
+def test_a_status_change_moves_a_run_between_listings(either: Store) -> None:
+    store = either
     create(store, new_run())
-    assert [r.id for r in store.runs_by_status("running").items] == ["r1"]
+    assert [r.id for r in store.runs(status="running").items] == ["r1"]
     change(store, "r1", status="failed", ended_at=T0)
-    assert store.runs_by_status("running").items == []
-    assert [r.id for r in store.runs_by_status("failed").items] == ["r1"]
-    assert [r.id for r in store.runs_by_workflow("orders", "failed").items] == ["r1"]
-    assert store.runs_by_workflow("orders", "running").items == []
+    assert store.runs(status="running").items == []
+    assert [r.id for r in store.runs(status="failed").items] == ["r1"]
+    assert [r.id for r in store.runs("orders", "failed").items] == ["r1"]
+    assert store.runs("orders", "running").items == []
 
 
 def test_listing_cursors_belong_to_their_listing(store: DynamoStore) -> None:
     make_runs(store)
-    page = store.runs_by_status("running", limit=2)
+    page = store.runs(status="running", limit=2)
     assert page.cursor is not None
     with pytest.raises(ValueError, match="another listing"):
-        store.runs_by_status("succeeded", cursor=page.cursor)
+        store.runs(status="succeeded", cursor=page.cursor)
 
 
 # -- retention ----------------------------------------------------------------------------
@@ -341,7 +364,7 @@ def test_every_item_carries_its_ttl_from_its_first_write(store: DynamoStore, sca
 
 
 def test_retention_is_configurable(tables: dict[str, str], scan: Any) -> None:
-    store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"], retention_days=7)
+    store = dynamo_store(retention_days=7)
     create(store, new_run(status="succeeded", ended_at=T0, deadline=T0))
     assert {int(i["expires_at"]["N"]) for i in scan()} == {
         int((T0 + timedelta(days=7)).timestamp())

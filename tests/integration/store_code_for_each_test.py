@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conftest import dynamo_store, metered
+
+from meter import Reading, RequestMeter
 from stepwell.code.context import Context, MapFailed
 from stepwell.definition.models import Workflow
 from stepwell.engine.state import child_key
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import Reading, RequestMeter
 
 
 def label(line: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -42,13 +44,6 @@ def world_on(store: DynamoStore, name: str) -> InProcessWorld:
     world = InProcessWorld({name: definition}, {"Label": label}, code={name: fan_out})
     world.store = world.orchestrator.store = store
     return world
-
-
-def metered(store: DynamoStore) -> RequestMeter:
-    meter = RequestMeter()
-    for client in store.clients:
-        meter.attach(client)
-    return meter
 
 
 def stored_item(dynamodb: Any, table: str, run_id: str, key: str) -> dict[str, Any]:
@@ -122,6 +117,6 @@ def test_a_large_item_list_is_offloaded_and_the_failure_comes_back_by_index(
     assert any(k.startswith("runs/fan-big/fan/0/input-") for k in stored)
     item = stored_item(dynamodb, tables["StepwellTable"], run_id, "fan")
     assert codec.pointer_uri(item["input"]["S"]) is not None  # the item holds a pointer
-    fan = {s.key: s for s in DynamoStore(tables["StepwellTable"], bucket).steps(run_id)}["fan"]
+    fan = {s.key: s for s in dynamo_store().steps(run_id)}["fan"]
     assert fan.input == json.loads(json.dumps(lines)) and fan.error is not None
     assert [e["index"] for e in fan.error["errors"]] == [7, 30]

@@ -55,8 +55,7 @@ from stepwell.store.port import Conflict, WriteInDoubt
 
 def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
     faults = DynamoFaults(**rates)
-    for client in store.clients:
-        faults.attach(client)
+    faults.attach(store.client)
     return faults
 
 
@@ -444,7 +443,7 @@ def test_runs_end_as_without_faults_when_a_fifth_of_dynamodb_calls_fail(
         )["Items"]
         assert items and all("expires_at" in item for item in items), run_id
     assert len(play.acknowledged) == 3  # every start acknowledged, one run each
-    assert len({r.id for r in store.runs_by_workflow(name).items}) == 3
+    assert len({r.id for r in store.runs(name).items}) == 3
     # Every approval was decided by finance's clicks: 200 at last, or 409 for a decision
     # recorded by an earlier click whose answer was lost.
     assert play.clicks and all(a[-1] in (200, 409) for a in play.clicks.values()), play.clicks

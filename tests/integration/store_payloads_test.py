@@ -8,14 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import dynamo_store, metered
 
+from meter import item_wire_size
 from stepwell.engine.decision import Decision
 from stepwell.engine.state import RunState, StepState
 from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime import wiring
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import RequestMeter, item_wire_size
-from stepwell.store.payloads import MAX_ITEM_BYTES
+from stepwell.store.payloads import MAX_ITEM_BYTES, PayloadTooLarge
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FIVE_MB = 5 * 1024 * 1024
@@ -61,9 +63,7 @@ def test_a_five_megabyte_output_works_end_to_end(
     )
     world = InProcessWorld({"big": definition}, {"Big": big_output, "Measure": measure})
     world.store = world.orchestrator.store = store
-    meter = RequestMeter()
-    for client in store.clients:
-        meter.attach(client)
+    meter = metered(store)
     run_id = world.start("big", {}, run_id="big-1")
     world.run_until_idle()
 
@@ -71,7 +71,7 @@ def test_a_five_megabyte_output_works_end_to_end(
     assert run is not None and run.status == "succeeded", run and run.error
     assert run.output["measured"] == {"size": FIVE_MB, "rows": 1000}
     assert run.output["data"] == big_output(None, None)
-    fresh = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"])  # another process
+    fresh = dynamo_store()  # another process
     produced = {s.key: s for s in fresh.steps(run_id)}["produce"]
     assert produced.output == big_output(None, None)
     stored = objects(s3, tables["PayloadBucket"])
@@ -119,7 +119,7 @@ def test_the_threshold_is_configurable(
     monkeypatch: pytest.MonkeyPatch, tables: dict[str, str], s3: Any
 ) -> None:
     monkeypatch.setenv("STEPWELL_PAYLOAD_THRESHOLD", "64")
-    store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"])
+    store = dynamo_store()
     run = RunState("small", "w", "v", "running", {"note": "just over sixty-four bytes " * 3}, T0)
     store.create(Decision(run=run, created=True))
     assert list(objects(s3, tables["PayloadBucket"])) != []
@@ -127,10 +127,32 @@ def test_the_threshold_is_configurable(
     assert loaded is not None and loaded.input == run.input
 
 
+def test_the_payload_bucket_is_the_wirings_to_give(
+    monkeypatch: pytest.MonkeyPatch, tables: dict[str, str], s3: Any
+) -> None:
+    # The table adapter makes no S3 client of its own, whatever the environment names: the
+    # runtime's wiring gives it the bucket (STEPWELL_BUCKET), as it does every other adapter.
+    monkeypatch.setenv("STEPWELL_BUCKET", tables["PayloadBucket"])
+    monkeypatch.setenv("STEPWELL_PAYLOAD_THRESHOLD", "64")
+    big = {"note": "just over sixty-four bytes " * 3}
+    alone = DynamoStore(tables["StepwellTable"])
+    with pytest.raises(PayloadTooLarge, match="STEPWELL_BUCKET"):
+        alone.create(Decision(run=RunState("alone", "w", "v", "running", big, T0), created=True))
+    assert list(objects(s3, tables["PayloadBucket"])) == []
+
+    wired = wiring.from_environment(
+        {"STEPWELL_TABLE": tables["StepwellTable"], "STEPWELL_BUCKET": tables["PayloadBucket"]}
+    ).store
+    wired.create(Decision(run=RunState("wired", "w", "v", "running", big, T0), created=True))
+    assert [k for k in objects(s3, tables["PayloadBucket"]) if k.startswith("runs/wired/")]
+    loaded = dynamo_store().get_run("wired")
+    assert loaded is not None and loaded.input == big
+
+
 def test_no_item_exceeds_the_limit_whatever_the_threshold(
     tables: dict[str, str], scan: Any
 ) -> None:
-    store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"], payload_threshold=10**9)
+    store = dynamo_store(payload_threshold=10**9)
     chunk = "y" * 200_000
     step = StepState(key="a", input=chunk, output=chunk, item=chunk)
     run = RunState("huge", "w", "v", "running", chunk, T0, context={"c": chunk})
@@ -142,7 +164,7 @@ def test_no_item_exceeds_the_limit_whatever_the_threshold(
 
 
 def test_a_transaction_stays_under_four_megabytes(tables: dict[str, str], scan: Any) -> None:
-    store = DynamoStore(tables["StepwellTable"], tables["PayloadBucket"], payload_threshold=300_000)
+    store = dynamo_store(payload_threshold=300_000)
     steps = {f"s{i}": StepState(key=f"s{i}", output="z" * 250_000) for i in range(30)}
     run = RunState("wide", "w", "v", "running", None, T0)
     store.create(Decision(run=run, steps=steps, created=True))

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conftest import metered
+
+from meter import Reading, RequestMeter
 from stepwell.definition.models import Workflow
 from stepwell.engine.events import StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
-from stepwell.store.meter import Reading, RequestMeter
 
 
 def echo(value: Any, ctx: Any) -> Any:
@@ -35,13 +37,6 @@ def world_on(store: DynamoStore, *definitions: Any) -> InProcessWorld:
     world.store = store
     world.orchestrator.store = store
     return world
-
-
-def metered(store: DynamoStore) -> RequestMeter:
-    meter = RequestMeter()
-    for client in store.clients:
-        meter.attach(client)
-    return meter
 
 
 def drive(world: InProcessWorld, meter: RequestMeter) -> list[Reading]:

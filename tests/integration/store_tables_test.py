@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from meter import RequestMeter
 from stepwell.store import models
-from stepwell.store.meter import RequestMeter
 from stepwell.store.tables import TemplateError, create_from_template, load_template, resources
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "shared/stepwell/stack/template.yaml"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.hooks import HierarchicalEmitter
 
-from stepwell.store.meter import (
+import stepwell
+from meter import (
     PRICES,
     Index,
     Reading,
@@ -171,3 +174,10 @@ def test_an_index_that_projects_attributes_is_rewritten_on_every_change() -> Non
     assert index_writes(("k",), ("k",), keys_only=False, size=3000) == 3
     assert index_writes(("k",), ("j",), keys_only=False, size=3000) == 4
     assert index_writes(None, None, keys_only=False, size=3000) == 0
+
+
+def test_the_meter_is_not_shipped() -> None:
+    # It serves the benchmarks and the tests: the package, which is what the Lambda layer
+    # carries, holds no part of it.
+    assert importlib.util.find_spec("stepwell.store.meter") is None
+    assert not list(Path(stepwell.__file__).parent.rglob("meter.py"))

@@ -65,7 +65,7 @@ def for_runtime(runtime: Runtime, environ: Mapping[str, str] | None = None) -> A
     keys = signing_keys_of(runtime, os.environ if environ is None else environ)
     store = runtime.store
     if isinstance(store, DynamoStore):
-        client = store.clients[0]
+        client = store.client
         return ApiDeps(
             runtime,
             keys,

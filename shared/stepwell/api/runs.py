@@ -191,45 +191,13 @@ def list_runs(
     store = deps.store
 
     def read(at: str | None) -> Page:
-        return _listing(store, workflow, status, at, limit)
+        return store.runs(workflow, status, at, limit)
 
     if label:
         page = _with_cursor(cursor, lambda: listing.with_label(read, cursor, label, limit))
     else:
         page = _with_cursor(cursor, lambda: read(cursor))
     return RunList(runs=[run_summary(r) for r in page.items], cursor=page.cursor)
-
-
-def _listing(
-    store: Store, workflow: str | None, status: str | None, cursor: str | None, limit: int
-) -> Page:
-    """Runs newest first, from the store's listing indexes (or a scan of an in-memory store)."""
-    by_workflow = getattr(store, "runs_by_workflow", None)
-    by_status = getattr(store, "runs_by_status", None)
-    every_run = getattr(store, "every_run", None)
-    if callable(by_workflow) and callable(by_status) and callable(every_run):
-        if workflow:
-            found: Page = by_workflow(workflow, status, cursor, limit)
-        elif status:
-            found = by_status(status, cursor, limit)
-        else:
-            found = every_run(cursor, limit)
-        return found
-    every = getattr(store, "runs", None)
-    if not callable(every):
-        raise errors.ApiError(501, "this store cannot list runs")
-    runs: list[RunState] = [
-        r
-        for r in every()
-        if (not workflow or r.workflow == workflow) and (not status or r.status == status)
-    ]
-    runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-    start = int(cursor or 0)
-    if start < 0:
-        raise ValueError("negative cursor")
-    taken = runs[start : start + limit]
-    end = start + len(taken)
-    return Page(taken, str(end) if end < len(runs) else None)
 
 
 def _with_cursor(cursor: str | None, call: Any) -> Page:

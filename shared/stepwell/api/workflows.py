@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -185,31 +185,6 @@ def graph_of(workflow: Workflow) -> Graph:
 
 
 def versions(store: Store, workflow: Workflow) -> list[str]:
-    """The saved versions of a workflow (the current one first), when the store can list them.
-
-    The store port has no listing of versions; the DynamoDB store's items are read directly
-    (one Query of the workflow's partition, keys only), any other store gives the current one.
-    """
-    listing = getattr(store, "definition_versions", None)
-    if callable(listing):
-        found: list[str] = list(listing(workflow.name))
-    else:
-        found = _dynamodb_versions(store, workflow.name)
-    rest = sorted(v for v in set(found) if v != workflow.version)
+    """The saved versions of a workflow, the current one first."""
+    rest = sorted(v for v in set(store.definition_versions(workflow.name)) if v != workflow.version)
     return [workflow.version, *rest]
-
-
-def _dynamodb_versions(store: Any, name: str) -> list[str]:
-    from stepwell.store import codec
-    from stepwell.store.dynamodb import DynamoStore
-
-    if not isinstance(store, DynamoStore):
-        return []
-    model = store.m.definition
-    prefix = codec.definition_sk("")
-    return [
-        item.sk.removeprefix(prefix)
-        for item in model.query(
-            codec.definition_pk(name), model.sk.startswith(prefix), attributes_to_get=["pk", "sk"]
-        )
-    ]

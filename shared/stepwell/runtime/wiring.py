@@ -97,6 +97,7 @@ def from_environment(
     from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaInvoker
     from stepwell.runtime.aws.logs import InsightsLinks
     from stepwell.runtime.aws.metrics import EmfMetrics
+    from stepwell.runtime.aws.payloads import S3PayloadStore
     from stepwell.runtime.aws.plain import invoke_plain
     from stepwell.runtime.aws.secrets import SecretsReader, signing_keys
     from stepwell.runtime.aws.timers import AwsTimers
@@ -104,7 +105,11 @@ def from_environment(
 
     env = settings(os.environ if environ is None else environ)
     clock = clock or SystemClock()
-    store = DynamoStore(env.get("STEPWELL_TABLE"), env.get("STEPWELL_BUCKET"))
+    bucket = env.get("STEPWELL_BUCKET")
+    store = DynamoStore(
+        env.get("STEPWELL_TABLE"),
+        payloads=S3PayloadStore(boto3.client("s3"), bucket) if bucket else None,
+    )
     resolver = FunctionResolver.from_env(env)
     lambda_client = boto3.client("lambda")
     payloads = store.offloader

@@ -50,12 +50,7 @@ from stepwell.store.models import (
     Models,
     bind,
 )
-from stepwell.store.payloads import (
-    Offloader,
-    PayloadStore,
-    S3PayloadStore,
-    threshold_from_env,
-)
+from stepwell.store.payloads import Offloader, PayloadStore, threshold_from_env
 from stepwell.store.port import (
     Conflict,
     Due,
@@ -89,22 +84,21 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoStore:
-    """The :class:`~stepwell.store.port.Store` on DynamoDB (and S3 for large payloads).
+    """The :class:`~stepwell.store.port.Store` on DynamoDB; large payloads go to ``payloads``
+    (none: an item that cannot fit is refused).
 
-    ``table`` and ``bucket`` default to ``STEPWELL_TABLE`` and ``STEPWELL_BUCKET``; the payload
-    threshold to ``STEPWELL_PAYLOAD_THRESHOLD`` (bytes, 32 KB) and retention to
-    ``STEPWELL_RETENTION_DAYS`` (90). Safe to share between threads.
+    ``table`` defaults to ``STEPWELL_TABLE``; the payload threshold to
+    ``STEPWELL_PAYLOAD_THRESHOLD`` (bytes, 32 KB) and retention to ``STEPWELL_RETENTION_DAYS``
+    (90). Safe to share between threads.
     """
 
     def __init__(
         self,
         table: str | None = None,
-        bucket: str | None = None,
         *,
+        payloads: PayloadStore | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
-        payloads: PayloadStore | None = None,
-        s3_client: Any | None = None,
         payload_threshold: int | None = None,
         retention_days: int | None = None,
         due_shards: int = DUE_SHARDS,
@@ -120,13 +114,6 @@ class DynamoStore:
             or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1"
         )
-        bucket = bucket or os.environ.get("STEPWELL_BUCKET")
-        if payloads is None and bucket:
-            if s3_client is None:
-                import boto3
-
-                s3_client = boto3.client("s3", region_name=region)
-            payloads = S3PayloadStore(bucket, s3_client)
         self.table = table
         self.m: Models = bind(table, region, endpoint_url)
         self.offloader = Offloader(
@@ -150,13 +137,10 @@ class DynamoStore:
         """The last timeline stamp this process gave (see :meth:`_next_stamp`)."""
 
     @property
-    def clients(self) -> list[Any]:
-        """The botocore clients this store sends requests through (for a request meter)."""
-        found = [self.m.client]
-        store = self.offloader.store
-        if isinstance(store, S3PayloadStore):
-            found.append(store.client)
-        return found
+    def client(self) -> Any:
+        """The DynamoDB client this store sends its requests through (the payload store has
+        its own)."""
+        return self.m.client
 
     # -- writing ----------------------------------------------------------------------------
     def create(self, decision: Decision) -> None:
@@ -840,20 +824,20 @@ class DynamoStore:
         return found[:limit]
 
     # -- listings ---------------------------------------------------------------------------
-    def runs_by_workflow(
-        self, workflow: str, status: str | None = None, cursor: str | None = None, limit: int = 50
+    def runs(
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
     ) -> Page:
-        """Runs of a workflow (in ``status`` if given), newest first."""
-        if status is None:
+        """One listing index each: of a workflow (in a status), in a status, every run."""
+        if workflow and status:
+            return self._listing(BY_WORKFLOW_STATUS, f"WS#{workflow}#{status}", cursor, limit)
+        if workflow:
             return self._listing(BY_WORKFLOW, f"WF#{workflow}", cursor, limit)
-        return self._listing(BY_WORKFLOW_STATUS, f"WS#{workflow}#{status}", cursor, limit)
-
-    def runs_by_status(self, status: str, cursor: str | None = None, limit: int = 50) -> Page:
-        """Runs in a status, newest first."""
-        return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
-
-    def every_run(self, cursor: str | None = None, limit: int = 50) -> Page:
-        """Every run, newest first."""
+        if status:
+            return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
         return self._listing(EVERY_RUN, "ALL", cursor, limit)
 
     def _listing(self, index_name: str, base: str, cursor: str | None, limit: int) -> Page:
@@ -944,6 +928,22 @@ class DynamoStore:
         return workflow
 
     # -- published workflows ------------------------------------------------------------------
+    def definition_versions(self, name: str) -> list[str]:
+        """One Query of the workflow's partition, keys only."""
+        model = self.m.definition
+        prefix = codec.definition_sk("")
+        found = self._retried(
+            lambda: _listed(
+                lambda: model.query(
+                    codec.definition_pk(name),
+                    model.sk.startswith(prefix),
+                    attributes_to_get=["pk", "sk"],
+                )
+            ),
+            f"the versions of {name}",
+        )
+        return [str(item.sk).removeprefix(prefix) for item in found]
+
     def register(self, registration: Registration) -> Registration | None:
         current = self.registration(registration.name)
         model = self.m.workflow

@@ -178,10 +178,26 @@ class MemoryStore:
             run = self._runs.get(run_id)
             return run.copy() if run else None
 
-    def runs(self) -> list[RunState]:
-        """Every run, oldest first."""
+    def runs(
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
         with self._lock:
-            return [r.copy() for r in self._runs.values()]
+            found = [
+                r.copy()
+                for r in self._runs.values()
+                if (not workflow or r.workflow == workflow) and (not status or r.status == status)
+            ]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        start = int(cursor or 0)
+        if start < 0:
+            raise ValueError("negative cursor")
+        taken = found[start : start + max(1, limit)]
+        end = start + len(taken)
+        return Page(taken, str(end) if end < len(found) else None)
 
     def steps(self, run_id: str) -> list[StepState]:
         with self._lock:
@@ -222,6 +238,10 @@ class MemoryStore:
     def get_definition(self, name: str, version: str) -> Workflow | None:
         with self._lock:
             return self._definitions.get((name, version))
+
+    def definition_versions(self, name: str) -> list[str]:
+        with self._lock:
+            return [version for known, version in self._definitions if known == name]
 
     def register(self, registration: Registration) -> Registration | None:
         with self._lock:

@@ -27,7 +27,8 @@ MAX_ITEM_BYTES = 350 * 1024
 
 
 class PayloadStore(Protocol):
-    """Where large payloads go: immutable objects addressed by key."""
+    """Where large payloads go: immutable objects addressed by key. The runtime's wiring gives
+    the store one (an S3 bucket: ``stepwell.runtime.aws.payloads``), or none."""
 
     def put(self, key: str, body: bytes) -> str:
         """Store ``body`` under ``key``; returns the URI a pointer holds."""
@@ -40,29 +41,6 @@ class PayloadStore(Protocol):
 
 class PayloadTooLarge(ValueError):
     """An item cannot be made small enough (no payload store, or nothing left to move)."""
-
-
-class S3PayloadStore:
-    """Payloads in an S3 bucket (encrypted, private: see template.yaml)."""
-
-    def __init__(self, bucket: str, client: Any | None = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
-        self.bucket = bucket
-        self.client = client
-
-    def put(self, key: str, body: bytes) -> str:
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
-        )
-        return f"s3://{self.bucket}/{key}"
-
-    def get(self, uri: str) -> bytes:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
 
 
 class MemoryPayloadStore:

@@ -167,12 +167,28 @@ class Store(Protocol):
         """The timers due at ``now``, earliest first."""
         ...
 
+    def runs(
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """One page of runs, newest first: of a workflow, in a status, both, or every run (for
+        the API and CLI, not the hot path). A cursor this listing did not give out raises
+        ValueError (or another error of decoding it)."""
+        ...
+
     def save_definition(self, workflow: Workflow) -> None:
         """Keep a definition version (immutable: saving it again changes nothing)."""
         ...
 
     def get_definition(self, name: str, version: str) -> Workflow | None:
         """A definition version."""
+        ...
+
+    def definition_versions(self, name: str) -> list[str]:
+        """Every saved definition version of a workflow, in no particular order."""
         ...
 
     def register(self, registration: Registration) -> Registration | None:

@@ -2,6 +2,7 @@
 
 from stepwell.runtime.aws.bus import EventBridgeBus, EventPublishError
 from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaDispatchError, LambdaInvoker
+from stepwell.runtime.aws.payloads import S3PayloadStore
 from stepwell.runtime.aws.secrets import SecretsReader, signing_keys
 from stepwell.runtime.aws.timers import AwsTimers
 
@@ -12,6 +13,7 @@ __all__ = [
     "FunctionResolver",
     "LambdaDispatchError",
     "LambdaInvoker",
+    "S3PayloadStore",
     "SecretsReader",
     "signing_keys",
 ]

@@ -39,7 +39,16 @@ export async function runPage(root, [runId]) {
   const table = timelineTable();
   const moreTimeline = h("button", {type: "button", hidden: true, onclick: () => loadTimeline(true).then(draw)}, "Load more entries");
 
-  async function loadTimeline(more = false) {
+  let reading = Promise.resolve();
+  function loadTimeline(more = false) {
+    // One read at a time: a poll and the refresh after an action, both reading from the same
+    // cursor, would each append the same new entries.
+    const read = reading.then(() => readTimeline(more));
+    reading = read.catch(() => {});
+    return read;
+  }
+
+  async function readTimeline(more) {
     // The first load and "Load more" read several pages; a poll reads what is new.
     const most = more || !timeline.entries.length ? TIMELINE_PAGES_AT_ONCE : 1;
     let pages = 0;

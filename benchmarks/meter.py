@@ -1,11 +1,12 @@
-"""Count the requests AWS clients send, and price them.
+"""Count the requests AWS clients send, and price them (for the benchmarks and the tests that
+bound a path's requests; Stepwell itself does not ship it).
 
 The meter hooks botocore's events (``before-parameter-build``, which sees the API parameters,
 and ``after-call``, which sees the parsed response), so it sees every request whatever made it
 (pynamodb, boto3, our own code), including the ones the local stack answers itself::
 
     meter = RequestMeter()
-    meter.attach(store.models.client)        # one client; or meter.install(): every client
+    meter.attach(store.client)               # one client; or meter.install(): every client
     before = meter.reading()                 # created from now on
     ...                                      # handle one event
     spent = meter.reading() - before
