@@ -97,6 +97,32 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             lambda d: d["States"].update(A=MAP | {"ItemReader": {}}),
             "ItemReader) is not run by Stepwell yet",
         ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:::states:startExecution.sync:2.waitForTaskToken"
+            ),
+            "not a Resource Step Functions accepts (.sync with .waitForTaskToken): use "
+            "states:startExecution.sync:2",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:::states:startExecution.sync.waitForTaskToken"
+            ),
+            "not a Resource Step Functions accepts",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:function:Charge"
+            ),
+            "${AWS::Region} is filled by CloudFormation, not in a machine's file: write the "
+            "function's ARN",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:us-east-1:123456789012:activity:review"
+            ),
+            "is an activity, which is not run by Stepwell: do its work in a function",
+        ),
     ],
 )
 def test_every_problem_is_located_with_the_fix(
@@ -154,3 +180,61 @@ def test_not_json_is_a_located_problem(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as caught:
         load_asl_file(path)
     assert "not JSON" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("Order_Machine.asl.json", "order-machine"),
+        ("orderMachine.asl.json", "order-machine"),
+        ("StateMachine.asl.json", "state-machine"),
+        ("order-machine.asl.json", "order-machine"),
+    ],
+)
+def test_a_step_functions_machine_name_is_spelled_as_a_workflow_name(
+    tmp_path: Path, file: str, name: str
+) -> None:
+    path = tmp_path / file
+    path.write_text(json.dumps(GOOD))
+    assert load_asl_file(path).workflow.name == name
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:states:::states:startExecution.waitForTaskToken",
+        "arn:aws-us-gov:states:::lambda:invoke",
+        "arn:aws-cn:states:::events:putEvents.waitForTaskToken",
+        "arn:${AWS::Partition}:states:::states:startExecution.sync:2",
+        "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:ChargeCardFunction",
+        "arn:aws-cn:lambda:cn-north-1:111122223333:function:charge:live",
+    ],
+)
+def test_resources_of_any_partition_and_account_load(tmp_path: Path, resource: str) -> None:
+    document = json.loads(json.dumps(GOOD))
+    document["States"]["B"] |= {
+        "Resource": resource,
+        "Parameters": {"FunctionName": "ChargeCardFunction", "StateMachineArn": "x:y"},
+    }
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"
+
+
+def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path: Path) -> None:
+    document = {
+        "StartAt": "Put",
+        "States": {
+            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Q"},
+            "Q": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Next": "S"},
+            "S": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True},
+        },
+    }
+    found = problems_of(tmp_path, document)
+    assert len(found) == 3, found
+    put, queue, sdk = found
+    assert "call dynamodb from a function of template.yaml" in put
+    assert "call sqs from a function" in queue and "call s3 from a function" in sdk
+    assert put.count("lambda:invoke") == 1
+    for other in (queue, sdk):
+        assert "lambda:invoke" not in other and "(what Stepwell runs: line 6)" in other, other

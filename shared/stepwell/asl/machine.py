@@ -23,6 +23,7 @@ from stepwell.asl.errors import MachineFailed, error_of, first, matches
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
 from stepwell.asl.jsonata_states import MAP_LIMITS, JsonataStates
+from stepwell.asl.names import resource
 from stepwell.asl.tasks import TOKEN_SUFFIX, key_name
 from stepwell.code.context import Context
 from stepwell.code.errors import MapFailed, ParallelFailed, StepFailed
@@ -217,7 +218,7 @@ class _Run(JsonataStates):
         wait too."""
         retriers = [dict(r) for r in state.get("Retry") or []]
         # The engine's retry policy is a function's: the other resources are retried here.
-        calls_function = tasks.names_function(str(state.get("Resource", "")))
+        calls_function = tasks.names_function(resource(state))
         policy = tasks.engine_retry(retriers) if calls_function and not self.counted else None
         if policy is not None:  # one retrier: the engine's own retries, on one record
             return tasks.invoke(self.ctx, name, state, payload(), policy)
