@@ -123,6 +123,62 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             ),
             "is an activity, which is not run by Stepwell: do its work in a function",
         ),
+        (
+            lambda d: d["States"]["B"].update(TimeoutSeconds="30"),
+            "step 'B': field 'TimeoutSeconds': TimeoutSeconds must be a positive integer, not "
+            "the string '30' (write 30 without quotes)",
+        ),
+        (lambda d: d.update(TimeoutSeconds=0), "TimeoutSeconds must be a positive integer"),
+        (
+            lambda d: d["States"]["B"].update(
+                Retry=[{"ErrorEquals": ["X"], "IntervalSeconds": "2", "BackoffRate": 0.5}]
+            ),
+            "field 'Retry.0.IntervalSeconds': IntervalSeconds must be a positive integer",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Retry=[{"ErrorEquals": ["X"], "BackoffRate": 0.5}]),
+            "BackoffRate must be a number >= 1.0, not 0.5",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Retry=[{"Errors": ["X"]}]),
+            "unknown field 'Errors' of a retrier",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Catch=[{"ErrorEquals": [], "Next": "A"}]),
+            "ErrorEquals must be a non-empty list of error names",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Catch=[{"ErrorEquals": ["X"], "Next": "A", "ResultPath": "$.e[*]"}]
+            ),
+            "field 'Catch.0.ResultPath'",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Parameters={"order": {"id.$": "order.id"}}),
+            "field 'Parameters.order.id.$': a path starts with $",
+        ),
+        (
+            lambda d: d["States"]["B"].update(ResultSelector={"x.$": "States.Nope($.a)"}),
+            "States.Nope is not an intrinsic function",
+        ),
+        (
+            lambda d: d["States"]["B"].update(ResultSelector={"x.$": "States.Format('{}', $.a["}),
+            "is not a JSONPath",
+        ),
+        (
+            lambda d: d["States"].update(A=MAP | {"ItemSelector": {"v.$": 3}}),
+            "a .$ field holds a path or an intrinsic call, not 3",
+        ),
+        (
+            lambda d: d["States"]["A"].update(Assign={"x.$": "States.ArrayLength(a)"}),
+            "'a' is not an argument",
+        ),
+        (
+            lambda d: (
+                d.update(QueryLanguage="JSONata") or d["States"]["B"].update(HeartbeatSeconds="5")
+            ),
+            "HeartbeatSeconds must be a positive integer, not the string '5'",
+        ),
     ],
 )
 def test_every_problem_is_located_with_the_fix(
@@ -238,3 +294,11 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):
         assert "lambda:invoke" not in other and "(what Stepwell runs: line 6)" in other, other
+
+
+def test_a_jsonata_state_may_give_a_number_as_an_expression(tmp_path: Path) -> None:
+    document = json.loads(json.dumps(GOOD)) | {"QueryLanguage": "JSONata"}
+    document["States"]["B"] |= {"TimeoutSeconds": "{% $states.input.seconds %}"}
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"

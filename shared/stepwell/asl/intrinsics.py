@@ -31,20 +31,45 @@ class IntrinsicError(Exception):
 
 def call(text: str, read: Read, draw: Callable[[], float] | None = None) -> Any:
     """Evaluate one intrinsic call."""
-    parser = _Parser(text, read, draw or SEED)
-    value = parser.expression()
-    parser.skip()
-    if parser.at < len(text):
-        raise IntrinsicError(f"{text!r}: unexpected {text[parser.at :]!r} after the call")
-    return value
+    return _Parser(text, read, draw or SEED).whole()
+
+
+def check(text: str, check_path: Callable[[str], str | None]) -> str | None:
+    """Why ``text`` is not an intrinsic call (None: it parses, names functions that exist and
+    reads paths ``check_path`` accepts), found without evaluating it."""
+
+    def read(path: str) -> None:
+        why = check_path(path)
+        if why is not None:
+            raise IntrinsicError(f"{text!r}: {why}")
+
+    try:
+        _Parser(text, read, SEED, evaluate=False).whole()
+    except IntrinsicError as exc:
+        return str(exc)
+    return None
 
 
 class _Parser:
-    def __init__(self, text: str, read: Read, draw: Callable[[], float]) -> None:
+    def __init__(
+        self, text: str, read: Read, draw: Callable[[], float], evaluate: bool = True
+    ) -> None:
         self.text = text
         self.at = 0
         self.read = read
         self.draw = draw
+        self.evaluate = evaluate
+        """False: parse only (the functions named must exist, none is called)."""
+
+    def whole(self) -> Any:
+        """The call the text holds, and nothing after it."""
+        value = self.expression()
+        self.skip()
+        if self.at < len(self.text):
+            raise IntrinsicError(
+                f"{self.text!r}: unexpected {self.text[self.at :]!r} after the call"
+            )
+        return value
 
     def skip(self) -> None:
         while self.at < len(self.text) and self.text[self.at].isspace():
@@ -119,6 +144,8 @@ class _Parser:
             raise IntrinsicError(
                 f"{name} is not an intrinsic function (known: {', '.join(FUNCTIONS)})"
             )
+        if not self.evaluate:
+            return None
         try:
             return function(self, *args)
         except IntrinsicError:

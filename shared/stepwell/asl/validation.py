@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from stepwell.asl import choice, jsonata, paths
+from stepwell.asl import choice, fields, jsonata, paths
 from stepwell.asl.names import INTEGRATIONS, resource
 from stepwell.asl.tasks import LAMBDA_INVOKE, PUT_EVENTS, START_EXECUTION, TOKEN_SUFFIX
 from stepwell.definition.errors import PathPart, Problem, SourceMap
@@ -61,6 +61,10 @@ def check(document: Any, source: SourceMap) -> list[Problem]:
     if language not in LANGUAGES:
         problems.append(source.problem(("QueryLanguage",), "QueryLanguage is JSONPath or JSONata"))
         language = "JSONPath"
+    problems += [
+        source.problem(where, message, field=".".join(str(p) for p in where))
+        for where, message in fields.machine_types(document, str(language))
+    ]
     problems += _machine(document, (), source, str(language))
     return _what_runs(sorted(problems, key=lambda p: (p.line, p.col)))
 
@@ -151,6 +155,12 @@ def _state(
         problems.append(problem(("ResultPath",), why))
     if kind == "Task":
         problems += _resource(state, problem)
+    problems += [problem(where, why) for where, why in fields.state_types(state, language)]
+    problems += [problem(where, why) for where, why in fields.template_paths(state)]
+    for index, catcher in enumerate(state.get("Catch") or []):
+        path = catcher.get("ResultPath") if isinstance(catcher, dict) else None
+        if isinstance(path, str) and (why := paths.check_reference(path)) is not None:
+            problems.append(problem(("Catch", index, "ResultPath"), why))
     if kind == "Wait" and sum(k in state for k in FIELDS["Wait"] - COMMON) != 1:
         problems.append(
             problem((), "a Wait state needs one of Seconds, Timestamp, SecondsPath, TimestampPath")
@@ -241,8 +251,7 @@ def _assign(state: dict[str, Any], problem: Any) -> list[Problem]:
             elif (
                 str(key).endswith(".$")
                 and isinstance(value, str)
-                and not value.startswith("States.")
-                and (why := paths.check(value))
+                and (why := fields.reference(value))
             ):
                 problems.append(problem((*where, key), why))
     return problems
@@ -326,6 +335,7 @@ def _jsonata_state(
     ]
     if kind == "Task":
         problems += _resource(state, problem)
+    problems += [problem(where, why) for where, why in fields.state_types(state, "JSONata")]
     for index, branch in enumerate(state.get("Branches") or []):
         problems += _machine(branch, (*at, "Branches", index), source, "JSONata")
     if kind == "Map":
