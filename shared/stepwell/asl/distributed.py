@@ -68,7 +68,7 @@ def payloads(
     state = task.state
     events = []
     for given, context in zip(inputs, contexts, strict=True):
-        effective = paths.read(state.get("InputPath"), given, context)
+        effective = paths.read_field(state, "InputPath", given, context)
         if "Parameters" in state:
             effective = render(state["Parameters"], effective, context)
         events.append(effective)
@@ -101,5 +101,5 @@ def outputs(
         if "ResultSelector" in state:
             value = render(state["ResultSelector"], value, context)
         merged = paths.write(paths.result_path(state), given, value)
-        found.append(paths.read(state.get("OutputPath"), merged, context))
+        found.append(paths.read_field(state, "OutputPath", merged, context))
     return found

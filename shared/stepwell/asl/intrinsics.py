@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import uuid
 from collections.abc import Callable
@@ -162,10 +163,29 @@ def _format(_: _Parser, template: str, *values: Any) -> str:
         )
     out = parts[0]
     for value, part in zip(values, parts[1:], strict=True):
-        out += (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        ) + part
+        out += _java(value) + part
     return out
+
+
+def _java(value: Any) -> str:
+    """A value as States.Format writes it, Java's way: ``{a=1, b=[x, y]}`` for an object,
+    strings bare, ``null``, ``true``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_java(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _add(_: _Parser, first: Any, second: Any) -> int:
+    """States.MathAdd: each number rounded to an integer as Java rounds (half up), then
+    added."""
+    numbers = (first, second)
+    if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+        raise IntrinsicError(f"States.MathAdd: {first!r} and {second!r} are not both numbers")
+    return sum(math.floor(n + 0.5) for n in numbers)
 
 
 def partition(items: list[Any], size: int) -> list[list[Any]]:
@@ -245,7 +265,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.Hash": lambda _, data, algorithm: hash_of(data, algorithm),
     "States.JsonMerge": _merge,
     "States.MathRandom": _random,
-    "States.MathAdd": lambda _, a, b: a + b,
+    "States.MathAdd": _add,
     "States.StringSplit": lambda _, text, sep: [p for p in _split(str(text), str(sep)) if p],
     "States.UUID": _uuid,
 }
