@@ -262,6 +262,7 @@ def test_a_step_functions_machine_name_is_spelled_as_a_workflow_name(
         "arn:aws-us-gov:states:::lambda:invoke",
         "arn:aws-cn:states:::events:putEvents.waitForTaskToken",
         "arn:${AWS::Partition}:states:::states:startExecution.sync:2",
+        "arn:${partition}:states:::lambda:invoke",
         "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:ChargeCardFunction",
         "arn:aws-cn:lambda:cn-north-1:111122223333:function:charge:live",
     ],
@@ -299,6 +300,15 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
 def test_a_jsonata_state_may_give_a_number_as_an_expression(tmp_path: Path) -> None:
     document = json.loads(json.dumps(GOOD)) | {"QueryLanguage": "JSONata"}
     document["States"]["B"] |= {"TimeoutSeconds": "{% $states.input.seconds %}"}
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"
+
+
+def test_a_path_with_a_dot_before_its_bracket_is_step_functions_jsonpath(tmp_path: Path) -> None:
+    # Step Functions reads $.[?(...)] as $[?(...)] (a sample machine's ResultSelector does).
+    document = json.loads(json.dumps(GOOD))
+    document["States"]["B"]["ResultSelector"] = {"ous.$": "$.[?(@.OU > 0)]", "first.$": "$.a.[0]"}
     path = tmp_path / "m.asl.json"
     path.write_text(json.dumps(document))
     assert load_asl_file(path).workflow.name == "m"

@@ -18,13 +18,13 @@ def workflow_name(machine: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", spaced.lower()).strip("-")
 
 
-_PARTITION = re.compile(r"^arn:(?:aws[a-z-]*|\$\{AWS::Partition\}):states:::")
+_PARTITION = re.compile(r"^arn:(?:aws[a-z-]*|\$\{[^}]*\}):states:::")
 INTEGRATIONS = "arn:aws:states:::"
 """Where Step Functions' service integrations are, in the ``aws`` partition."""
 
 
 def resource(state: dict[str, Any]) -> str:
     """A Task's ``Resource``, a service integration's ARN in any partition (``aws-cn``,
-    ``aws-us-gov``, ``${AWS::Partition}``) spelled as in ``aws``: the integration is the same
-    wherever it runs."""
+    ``aws-us-gov``, a template's placeholder such as ``${AWS::Partition}``) spelled as in
+    ``aws``: the integration is the same wherever it runs."""
     return _PARTITION.sub(INTEGRATIONS, str(state.get("Resource") or ""))

@@ -47,7 +47,9 @@ class Unassigned(PathError):
 @cache
 def _compiled(path: str) -> Any:
     try:
-        return jsonpath(path)
+        # Step Functions' JSONPath reads ".[" as "[" ($.[0], $.[?(@.n > 0)]); jsonpath-ng
+        # does not.
+        return jsonpath(path.replace(".[", "["))
     except (JsonPathParserError, Exception) as exc:
         raise PathError(f"{path!r} is not a JSONPath ({exc})") from None
 
