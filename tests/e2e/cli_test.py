@@ -155,6 +155,7 @@ def test_dev_serves_until_interrupted(tmp_path: Path) -> None:
         assert not url.group(1).endswith(":0")
         assert "order-fulfilment" in text and "POST /workflows/{name}/runs" in text
         assert "order-machine (Step Functions machine, order-machine.asl.json)" in text
+        assert "ARN of any account or partition runs the template's function" in text
         reply = Client(url.group(1)).get("/workflows")
         assert reply.status == 200
         assert "order-fulfilment" in {w["name"] for w in reply.body["workflows"]}

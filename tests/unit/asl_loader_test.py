@@ -97,6 +97,88 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             lambda d: d["States"].update(A=MAP | {"ItemReader": {}}),
             "ItemReader) is not run by Stepwell yet",
         ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:::states:startExecution.sync:2.waitForTaskToken"
+            ),
+            "not a Resource Step Functions accepts (.sync with .waitForTaskToken): use "
+            "states:startExecution.sync:2",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:::states:startExecution.sync.waitForTaskToken"
+            ),
+            "not a Resource Step Functions accepts",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:function:Charge"
+            ),
+            "${AWS::Region} is filled by CloudFormation, not in a machine's file: write the "
+            "function's ARN",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Resource="arn:aws:states:us-east-1:123456789012:activity:review"
+            ),
+            "is an activity, which is not run by Stepwell: do its work in a function",
+        ),
+        (
+            lambda d: d["States"]["B"].update(TimeoutSeconds="30"),
+            "step 'B': field 'TimeoutSeconds': TimeoutSeconds must be a positive integer, not "
+            "the string '30' (write 30 without quotes)",
+        ),
+        (lambda d: d.update(TimeoutSeconds=0), "TimeoutSeconds must be a positive integer"),
+        (
+            lambda d: d["States"]["B"].update(
+                Retry=[{"ErrorEquals": ["X"], "IntervalSeconds": "2", "BackoffRate": 0.5}]
+            ),
+            "field 'Retry.0.IntervalSeconds': IntervalSeconds must be a positive integer",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Retry=[{"ErrorEquals": ["X"], "BackoffRate": 0.5}]),
+            "BackoffRate must be a number >= 1.0, not 0.5",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Retry=[{"Errors": ["X"]}]),
+            "unknown field 'Errors' of a retrier",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Catch=[{"ErrorEquals": [], "Next": "A"}]),
+            "ErrorEquals must be a non-empty list of error names",
+        ),
+        (
+            lambda d: d["States"]["B"].update(
+                Catch=[{"ErrorEquals": ["X"], "Next": "A", "ResultPath": "$.e[*]"}]
+            ),
+            "field 'Catch.0.ResultPath'",
+        ),
+        (
+            lambda d: d["States"]["B"].update(Parameters={"order": {"id.$": "order.id"}}),
+            "field 'Parameters.order.id.$': a path starts with $",
+        ),
+        (
+            lambda d: d["States"]["B"].update(ResultSelector={"x.$": "States.Nope($.a)"}),
+            "States.Nope is not an intrinsic function",
+        ),
+        (
+            lambda d: d["States"]["B"].update(ResultSelector={"x.$": "States.Format('{}', $.a["}),
+            "is not a JSONPath",
+        ),
+        (
+            lambda d: d["States"].update(A=MAP | {"ItemSelector": {"v.$": 3}}),
+            "a .$ field holds a path or an intrinsic call, not 3",
+        ),
+        (
+            lambda d: d["States"]["A"].update(Assign={"x.$": "States.ArrayLength(a)"}),
+            "'a' is not an argument",
+        ),
+        (
+            lambda d: (
+                d.update(QueryLanguage="JSONata") or d["States"]["B"].update(HeartbeatSeconds="5")
+            ),
+            "HeartbeatSeconds must be a positive integer, not the string '5'",
+        ),
     ],
 )
 def test_every_problem_is_located_with_the_fix(
@@ -154,3 +236,79 @@ def test_not_json_is_a_located_problem(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as caught:
         load_asl_file(path)
     assert "not JSON" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("Order_Machine.asl.json", "order-machine"),
+        ("orderMachine.asl.json", "order-machine"),
+        ("StateMachine.asl.json", "state-machine"),
+        ("order-machine.asl.json", "order-machine"),
+    ],
+)
+def test_a_step_functions_machine_name_is_spelled_as_a_workflow_name(
+    tmp_path: Path, file: str, name: str
+) -> None:
+    path = tmp_path / file
+    path.write_text(json.dumps(GOOD))
+    assert load_asl_file(path).workflow.name == name
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:states:::states:startExecution.waitForTaskToken",
+        "arn:aws-us-gov:states:::lambda:invoke",
+        "arn:aws-cn:states:::events:putEvents.waitForTaskToken",
+        "arn:${AWS::Partition}:states:::states:startExecution.sync:2",
+        "arn:${partition}:states:::lambda:invoke",
+        "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:ChargeCardFunction",
+        "arn:aws-cn:lambda:cn-north-1:111122223333:function:charge:live",
+    ],
+)
+def test_resources_of_any_partition_and_account_load(tmp_path: Path, resource: str) -> None:
+    document = json.loads(json.dumps(GOOD))
+    document["States"]["B"] |= {
+        "Resource": resource,
+        "Parameters": {"FunctionName": "ChargeCardFunction", "StateMachineArn": "x:y"},
+    }
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"
+
+
+def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path: Path) -> None:
+    document = {
+        "StartAt": "Put",
+        "States": {
+            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Q"},
+            "Q": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Next": "S"},
+            "S": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True},
+        },
+    }
+    found = problems_of(tmp_path, document)
+    assert len(found) == 3, found
+    put, queue, sdk = found
+    assert "call dynamodb from a function of template.yaml" in put
+    assert "call sqs from a function" in queue and "call s3 from a function" in sdk
+    assert put.count("lambda:invoke") == 1
+    for other in (queue, sdk):
+        assert "lambda:invoke" not in other and "(what Stepwell runs: line 6)" in other, other
+
+
+def test_a_jsonata_state_may_give_a_number_as_an_expression(tmp_path: Path) -> None:
+    document = json.loads(json.dumps(GOOD)) | {"QueryLanguage": "JSONata"}
+    document["States"]["B"] |= {"TimeoutSeconds": "{% $states.input.seconds %}"}
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"
+
+
+def test_a_path_with_a_dot_before_its_bracket_is_step_functions_jsonpath(tmp_path: Path) -> None:
+    # Step Functions reads $.[?(...)] as $[?(...)] (a sample machine's ResultSelector does).
+    document = json.loads(json.dumps(GOOD))
+    document["States"]["B"]["ResultSelector"] = {"ous.$": "$.[?(@.OU > 0)]", "first.$": "$.a.[0]"}
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(document))
+    assert load_asl_file(path).workflow.name == "m"

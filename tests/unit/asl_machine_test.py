@@ -682,3 +682,51 @@ def test_jsonata_map_items_and_a_bad_expression() -> None:
     broken = {"Bad": {"Type": "Pass", "Output": "{% $states.input.a.b() %}", "End": True}}
     failed = FakeRun(jsonata_machine(broken), {"a": {}}).replay()
     assert failed.error is not None and failed.error["type"] == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize(
+    ("state", "given"),
+    [
+        # The child's Input is a string that is not JSON: json.loads raised ValueError.
+        (
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": f"{STATE_MACHINES}:child", "Input.$": "$.text"},
+            },
+            {"text": "not json"},
+        ),
+        # An entry's Detail that is not JSON.
+        (
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::events:putEvents",
+                "Parameters": {"Entries": [{"Detail.$": "$.text", "DetailType": "t"}]},
+            },
+            {"text": "{"},
+        ),
+        # A batch size that is no number.
+        (
+            {
+                "Type": "Map",
+                "ItemBatcher": {"MaxItemsPerBatchPath": "$.size"},
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            },
+            [1, 2],
+        ),
+    ],
+)
+def test_no_python_exception_name_reaches_the_machine(state: dict[str, Any], given: Any) -> None:
+    # Whatever the data makes go wrong inside a state is States.Runtime, as Step Functions
+    # names it, with the state named in its Cause.
+    states = one({**state, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]})
+    states["Caught"] = {"Type": "Succeed"}
+    data = {"size": "many", "items": given} if isinstance(given, list) else given
+    if isinstance(given, list):
+        states["S"]["ItemsPath"] = "$.items"
+    _, result = run(states, data)
+    assert result.status == "failed" and result.error is not None, result
+    assert result.error["type"] == "States.Runtime", result.error
+    assert result.error["message"].startswith(
+        "An error occurred while executing the state 'S' (entered at the event id #2). "
+    ), result.error

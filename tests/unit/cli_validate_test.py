@@ -222,6 +222,36 @@ def test_a_machines_task_naming_an_unknown_function_is_a_located_problem(
     ]
 
 
+def test_a_jsonata_machines_function_name_is_checked_and_a_machine_name_is_spelled_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    machine = tmp_path / "Pay_Orders.asl.json"
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    machine.write_text(
+        json.dumps(
+            {
+                "QueryLanguage": "JSONata",
+                "StartAt": "Charge",
+                "States": {"Charge": task | {"Arguments": {"FunctionName": "ChargeCard"}}},
+            }
+        )
+    )
+    assert main(["validate", str(machine)]) == 1
+    out, _ = capsys.readouterr()
+    assert "field 'FunctionName': unknown function 'ChargeCard'" in out
+    task["Arguments"] = {"FunctionName": "ChargeCardFunction", "Payload": "{% $states.input %}"}
+    machine.write_text(
+        json.dumps({"QueryLanguage": "JSONata", "StartAt": "Charge", "States": {"Charge": task}})
+    )
+    assert main(["validate", str(machine)]) == 0
+    out, _ = capsys.readouterr()
+    assert (
+        f"{machine}: pay-orders ok (Step Functions machine 'Pay_Orders', its name spelled as "
+        "a workflow name, version" in out
+    )
+
+
 def test_every_stage_is_checked_in_one_round(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepwell.asl import paths, tasks
+from stepwell.asl.names import resource
 
 MAX_CONCURRENCY = 1000
 """The most children of one fan-out running at once (a YAML ``for_each``'s ``max_parallel``)."""
@@ -31,7 +32,7 @@ class ItemTask:
     @property
     def invokes(self) -> bool:
         """Whether it is ``lambda:invoke`` (FunctionName and Payload in its Parameters)."""
-        return str(self.state["Resource"]) == tasks.LAMBDA_INVOKE
+        return resource(self.state) == tasks.LAMBDA_INVOKE
 
 
 def item_task(map_state: dict[str, Any], language: str, counted: bool) -> ItemTask | None:
@@ -49,7 +50,7 @@ def item_task(map_state: dict[str, Any], language: str, counted: bool) -> ItemTa
         or state.get("Catch")
         or len(state.get("Retry") or []) > 1
         or state.get("QueryLanguage", language) != "JSONPath"
-        or not tasks.names_function(str(state.get("Resource", "")))
+        or not tasks.names_function(resource(state))
     ):
         return None
     return ItemTask(str(name), state)
@@ -67,12 +68,12 @@ def payloads(
     state = task.state
     events = []
     for given, context in zip(inputs, contexts, strict=True):
-        effective = paths.read(state.get("InputPath"), given, context)
+        effective = paths.read_field(state, "InputPath", given, context)
         if "Parameters" in state:
             effective = render(state["Parameters"], effective, context)
         events.append(effective)
     if not task.invokes:
-        return tasks.function_of(str(state["Resource"])), events
+        return tasks.function_of(resource(state)), events
     names = {e.get("FunctionName") if isinstance(e, dict) else None for e in events}
     if len(names) != 1 or not isinstance(next(iter(names)), str):
         return None
@@ -100,5 +101,5 @@ def outputs(
         if "ResultSelector" in state:
             value = render(state["ResultSelector"], value, context)
         merged = paths.write(paths.result_path(state), given, value)
-        found.append(paths.read(state.get("OutputPath"), merged, context))
+        found.append(paths.read_field(state, "OutputPath", merged, context))
     return found

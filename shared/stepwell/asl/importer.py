@@ -23,7 +23,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from stepwell.asl import paths
+from stepwell.asl import names, paths
 from stepwell.asl.loader import plain_document
 from stepwell.asl.symbolic import (
     UNKNOWN,
@@ -352,7 +352,7 @@ class _Importer:
         arn = given.get("StateMachineArn")
         if not isinstance(arn, Const) or not isinstance(arn.value, str):
             raise Refused("StateMachineArn is not a constant; not converted", ("Parameters",))
-        workflow = arn.value.rsplit(":", 1)[-1]
+        workflow = names.workflow_name(arn.value.rsplit(":", 1)[-1])
         if not WORKFLOW_NAME.match(workflow) or workflow == self.name:
             raise Refused(
                 f"StateMachineArn names {workflow!r}, which a YAML workflow step cannot start",
@@ -587,7 +587,7 @@ def _json(text: str, field: str) -> Any:
 
 
 def _resource(state: dict[str, Any]) -> str:
-    resource = str(state["Resource"])
+    resource = names.resource(state)
     if resource.endswith(TOKEN_SUFFIX):
         raise Refused(TOKEN, ("Resource",))
     if "HeartbeatSeconds" in state:

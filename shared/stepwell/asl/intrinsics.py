@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import uuid
 from collections.abc import Callable
@@ -31,20 +32,45 @@ class IntrinsicError(Exception):
 
 def call(text: str, read: Read, draw: Callable[[], float] | None = None) -> Any:
     """Evaluate one intrinsic call."""
-    parser = _Parser(text, read, draw or SEED)
-    value = parser.expression()
-    parser.skip()
-    if parser.at < len(text):
-        raise IntrinsicError(f"{text!r}: unexpected {text[parser.at :]!r} after the call")
-    return value
+    return _Parser(text, read, draw or SEED).whole()
+
+
+def check(text: str, check_path: Callable[[str], str | None]) -> str | None:
+    """Why ``text`` is not an intrinsic call (None: it parses, names functions that exist and
+    reads paths ``check_path`` accepts), found without evaluating it."""
+
+    def read(path: str) -> None:
+        why = check_path(path)
+        if why is not None:
+            raise IntrinsicError(f"{text!r}: {why}")
+
+    try:
+        _Parser(text, read, SEED, evaluate=False).whole()
+    except IntrinsicError as exc:
+        return str(exc)
+    return None
 
 
 class _Parser:
-    def __init__(self, text: str, read: Read, draw: Callable[[], float]) -> None:
+    def __init__(
+        self, text: str, read: Read, draw: Callable[[], float], evaluate: bool = True
+    ) -> None:
         self.text = text
         self.at = 0
         self.read = read
         self.draw = draw
+        self.evaluate = evaluate
+        """False: parse only (the functions named must exist, none is called)."""
+
+    def whole(self) -> Any:
+        """The call the text holds, and nothing after it."""
+        value = self.expression()
+        self.skip()
+        if self.at < len(self.text):
+            raise IntrinsicError(
+                f"{self.text!r}: unexpected {self.text[self.at :]!r} after the call"
+            )
+        return value
 
     def skip(self) -> None:
         while self.at < len(self.text) and self.text[self.at].isspace():
@@ -119,6 +145,8 @@ class _Parser:
             raise IntrinsicError(
                 f"{name} is not an intrinsic function (known: {', '.join(FUNCTIONS)})"
             )
+        if not self.evaluate:
+            return None
         try:
             return function(self, *args)
         except IntrinsicError:
@@ -135,10 +163,29 @@ def _format(_: _Parser, template: str, *values: Any) -> str:
         )
     out = parts[0]
     for value, part in zip(values, parts[1:], strict=True):
-        out += (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        ) + part
+        out += _java(value) + part
     return out
+
+
+def _java(value: Any) -> str:
+    """A value as States.Format writes it, Java's way: ``{a=1, b=[x, y]}`` for an object,
+    strings bare, ``null``, ``true``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_java(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _add(_: _Parser, first: Any, second: Any) -> int:
+    """States.MathAdd: each number rounded to an integer as Java rounds (half up), then
+    added."""
+    numbers = (first, second)
+    if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+        raise IntrinsicError(f"States.MathAdd: {first!r} and {second!r} are not both numbers")
+    return sum(math.floor(n + 0.5) for n in numbers)
 
 
 def partition(items: list[Any], size: int) -> list[list[Any]]:
@@ -218,7 +265,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.Hash": lambda _, data, algorithm: hash_of(data, algorithm),
     "States.JsonMerge": _merge,
     "States.MathRandom": _random,
-    "States.MathAdd": lambda _, a, b: a + b,
+    "States.MathAdd": _add,
     "States.StringSplit": lambda _, text, sep: [p for p in _split(str(text), str(sep)) if p],
     "States.UUID": _uuid,
 }

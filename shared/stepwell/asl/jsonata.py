@@ -7,6 +7,7 @@ state was entered (so a replay gives the same values)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jsonata import Jsonata
+from jsonata.utils import Utils
 
 from stepwell import expressions
 from stepwell.asl import intrinsics
@@ -87,18 +89,46 @@ def render(
     states: dict[str, Any],
     variables: dict[str, Any],
     bound: Functions | None = None,
+    field: str = "",
 ) -> Any:
-    """A template with its expressions evaluated."""
+    """A template with its expressions evaluated; ``field`` names where it is (``Output``,
+    ``Arguments/FunctionName``) for an expression that gives nothing (JSONata's undefined),
+    which fails the state as it does on Step Functions."""
     if isinstance(value, dict):
-        return {k: render(v, states, variables, bound) for k, v in value.items()}
+        return {
+            k: render(v, states, variables, bound, f"{field}/{k}" if field else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [render(v, states, variables, bound) for v in value]
+        return [render(v, states, variables, bound, field) for v in value]
     text = expression_of(value)
     if text is None:
         return value
     try:
-        compiled = expressions.compile_expression(text)
         # $states and the variables are bindings (as Step Functions has them), not the input.
-        return expressions.bounded(compiled, None, {**(bound or {}), **variables, "states": states})
+        found = expressions.bounded(
+            _telling_undefined(text), None, {**(bound or {}), **variables, "states": states}
+        )
     except (expressions.ExpressionError, Exception) as exc:
         raise JsonataError(f"{text!r}: {exc}") from None
+    if found is None:
+        raise JsonataError(
+            f"The JSONata expression '{text}' specified for the field '{field}' returned "
+            "nothing (undefined)."
+        )
+    return Utils.convert_nulls(found)
+
+
+_TELLING: dict[str, Any] = {}
+
+
+def _telling_undefined(text: str) -> Any:
+    """The compiled expression (checked and cached as every expression is), as a copy of its
+    own that gives JSONata's undefined as None and its null as a marker, so the two can be
+    told apart (the shared one gives None for both)."""
+    found = _TELLING.get(text)
+    if found is None:
+        found = copy.copy(expressions.compile_expression(text))
+        found.set_output_convert_nulls(False)
+        _TELLING[text] = found
+    return found

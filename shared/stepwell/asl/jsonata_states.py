@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -60,57 +61,65 @@ class JsonataStates:
         seen: dict[str, Any] = {"input": data, "context": paths.context_object(self.context)}
         bound = self._functions()
 
-        def ev(value: Any, **more: Any) -> Any:
-            return jsonata.render(value, {**seen, **more}, self.variables, bound)
+        def ev(value: Any, field: str, **more: Any) -> Any:
+            return jsonata.render(value, {**seen, **more}, self.variables, bound, field)
+
+        def ended(given: dict[str, Any], default: Any, **more: Any) -> Any:
+            """The state's (or its rule's) Output, else ``default``, and its Assign: both over
+            the variables as the state found them; the variables are set after."""
+            assigned = self._assigned_now(given.get("Assign"), {**seen, **more}, bound)
+            output = ev(given["Output"], "Output", **more) if "Output" in given else default
+            self.variables.update(assigned)
+            return output
 
         if kind == "Choice":
             for rule in state.get("Choices") or []:
-                if ev(rule.get("Condition")) is True:
-                    self._assign(rule.get("Assign"), seen, bound)
-                    return str(rule["Next"]), ev(rule.get("Output", state.get("Output", data)))
+                if ev(rule.get("Condition"), "Condition") is True:
+                    given = {"Output": state["Output"]} if "Output" in state else {}
+                    return str(rule["Next"]), ended({**given, **rule}, data)
             if "Default" in state:
-                self._assign(state.get("Assign"), seen, bound)
-                return str(state["Default"]), ev(state.get("Output", data))
+                return str(state["Default"]), ended(state, data)
             raise MachineFailed(
                 "States.NoChoiceMatched", "no choice rule matched and there is no Default"
             )
         if kind == "Fail":
-            raise MachineFailed(
-                str(ev(state.get("Error")) or "States.Fail"), str(ev(state.get("Cause")) or "")
-            )
+            error = ev(state["Error"], "Error") if "Error" in state else "States.Fail"
+            cause = ev(state["Cause"], "Cause") if "Cause" in state else ""
+            raise MachineFailed(str(error), str(cause))
         if kind == "Succeed":
-            return None, ev(state.get("Output", data))
+            return None, ended(state, data)
 
         def arguments() -> Any:
             seen["context"] = paths.context_object(
                 self.context
             )  # with the retry count and task token
-            return ev(state.get("Arguments", data))
+            return ev(state.get("Arguments", data), "Arguments")
 
         try:
             if kind == "Task":
                 deadlines: dict[str, Any] = {
-                    k: ev(state[k]) for k in ("TimeoutSeconds", "HeartbeatSeconds") if k in state
+                    k: ev(state[k], k) for k in ("TimeoutSeconds", "HeartbeatSeconds") if k in state
                 }
                 result = self.task(name, {**state, **deadlines}, arguments)
             else:
-                arguments = ev(state["Arguments"]) if "Arguments" in state else data
+                arguments = ev(state["Arguments"], "Arguments") if "Arguments" in state else data
                 if kind == "Pass":
                     result = arguments
                 elif kind == "Wait":
-                    timing = {k: ev(v) for k, v in state.items() if k in ("Seconds", "Timestamp")}
+                    timing = {
+                        k: ev(v, k) for k, v in state.items() if k in ("Seconds", "Timestamp")
+                    }
                     self.wait(name, timing, data)
                     result = data
                 elif kind == "Parallel":
                     result = self.parallel(name, state, arguments)
                 else:
-                    limits = {key: ev(state.get(key)) for key in MAP_LIMITS}
-                    items = ev(state.get("Items", arguments))
+                    limits = {key: ev(state.get(key), key) for key in MAP_LIMITS if key in state}
+                    items = ev(state.get("Items", arguments), "Items")
                     result = self._map(name, state, items, limits, bound)
         except (StepFailed, MachineFailed) as failed:
             return self._caught(state, failed, seen, bound)
-        self._assign(state.get("Assign"), {**seen, "result": result}, bound)
-        return following, ev(state["Output"], result=result) if "Output" in state else result
+        return following, ended(state, result, result=result)
 
     def _map(
         self,
@@ -121,22 +130,33 @@ class JsonataStates:
         bound: jsonata.Functions,
     ) -> list[Any]:
         if not isinstance(items, list):
-            raise MachineFailed("States.QueryEvaluationError", f"Map {name!r}: Items gives no list")
+            written = jsonata.expression_of(state.get("Items"))
+            shown = json.dumps(items, separators=(",", ":"))
+            kind = {dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(
+                type(items), "number"
+            )
+            raise jsonata.JsonataError(
+                f"The JSONata expression '{written}' specified for the field 'Items' returned an "
+                f"unexpected result type. Expected 'array', but was '{kind}' for value: {shown}"
+            )
         selector = state.get("ItemSelector")
 
         def given(context: dict[str, Any], value: Any) -> Any:
             if selector is None:
                 return value
             seen = {"input": value, "context": paths.context_object(context)}
-            return jsonata.render(selector, seen, self.variables, bound)
+            return jsonata.render(selector, seen, self.variables, bound, "ItemSelector")
 
         return self.map_items(name, state, items, given, limits)
 
-    def _assign(self, assign: Any, seen: dict[str, Any], bound: jsonata.Functions) -> None:
-        """Evaluate every variable of ``Assign`` first, then set them all."""
-        if isinstance(assign, dict):
-            values = {k: jsonata.render(v, seen, self.variables, bound) for k, v in assign.items()}
-            self.variables.update(values)
+    def _assigned_now(
+        self, assign: Any, seen: dict[str, Any], bound: jsonata.Functions
+    ) -> dict[str, Any]:
+        """Every variable of ``Assign``, evaluated over the variables as they are (the caller
+        sets them all after)."""
+        if not isinstance(assign, dict):
+            return {}
+        return dict(jsonata.render(assign, seen, self.variables, bound, "Assign"))
 
     def _caught(
         self,
@@ -150,11 +170,12 @@ class JsonataStates:
         for catcher in state.get("Catch") or []:
             if matches(catcher.get("ErrorEquals"), error):
                 more = {**seen, "errorOutput": output}
-                self._assign(catcher.get("Assign"), more, bound)
+                assigned = self._assigned_now(catcher.get("Assign"), more, bound)
                 given = (
-                    jsonata.render(catcher["Output"], more, self.variables, bound)
+                    jsonata.render(catcher["Output"], more, self.variables, bound, "Output")
                     if "Output" in catcher
                     else output
                 )
+                self.variables.update(assigned)
                 return str(catcher["Next"]), given
         raise MachineFailed(error, cause) from failed

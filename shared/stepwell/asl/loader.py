@@ -19,6 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from stepwell.asl.graph import machine_graph
 from stepwell.asl.machine import Machine
+from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.asl.tasks import LAMBDA_INVOKE, TOKEN_SUFFIX, function_of
 from stepwell.asl.validation import check
 from stepwell.code.workflow import CodeWorkflow
@@ -38,7 +39,14 @@ def is_asl_file(path: Path) -> bool:
 
 
 def machine_name(path: Path) -> str:
-    """``order.asl.json`` -> ``order``."""
+    """The workflow a machine's file stands for: ``order.asl.json`` -> ``order``, and a name
+    Step Functions allows but a workflow name does not (``Order_Machine.asl.json``) in
+    workflow spelling, ``order-machine`` (:func:`workflow_name`)."""
+    return workflow_name(file_stem(path))
+
+
+def file_stem(path: Path) -> str:
+    """``Order_Machine.asl.json`` -> ``Order_Machine``."""
     return next(path.name[: -len(s)] for s in SUFFIXES if path.name.endswith(s))
 
 
@@ -118,20 +126,20 @@ def function_tasks(path: Path) -> tuple[SourceMap, list[FunctionTask]]:
             here = (*at, "States", name)
             if not isinstance(state, dict):
                 continue
-            written = str(state.get("Resource", ""))
-            resource = written.removesuffix(TOKEN_SUFFIX)
-            token = written != resource
-            given = state.get("Parameters")
-            parameters: dict[str, Any] = given if isinstance(given, dict) else {}
-            if resource == LAMBDA_INVOKE and isinstance(parameters.get("FunctionName"), str):
-                where: tuple[PathPart, ...] = (*here, "Parameters", "FunctionName")
-                function = function_of(parameters["FunctionName"])
+            written = resource(state)
+            base = written.removesuffix(TOKEN_SUFFIX)
+            token = written != base
+            # JSONata's Arguments are JSONPath's Parameters; an expression is known at run time.
+            field = "Arguments" if "Arguments" in state else "Parameters"
+            given = state.get(field)
+            named = given.get("FunctionName") if isinstance(given, dict) else None
+            if base == LAMBDA_INVOKE and isinstance(named, str) and not named.startswith("{%"):
+                where: tuple[PathPart, ...] = (*here, field, "FunctionName")
+                function = function_of(named)
                 found.append(FunctionTask(str(name), here, state, function, where, token))
-            elif resource and not resource.startswith("arn:aws:states:::"):
+            elif base and not base.startswith(INTEGRATIONS):
                 where = (*here, "Resource")
-                found.append(
-                    FunctionTask(str(name), here, state, function_of(resource), where, token)
-                )
+                found.append(FunctionTask(str(name), here, state, function_of(base), where, token))
             for index, branch in enumerate(state.get("Branches") or []):
                 walk(branch, (*here, "Branches", index))
             for key in ("ItemProcessor", "Iterator"):

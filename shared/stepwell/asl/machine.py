@@ -14,6 +14,7 @@ output (``{"Error", "Cause"}``) to its ``Next``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,11 +24,16 @@ from stepwell.asl.errors import MachineFailed, error_of, first, matches
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
 from stepwell.asl.jsonata_states import MAP_LIMITS, JsonataStates
+from stepwell.asl.names import resource
 from stepwell.asl.tasks import TOKEN_SUFFIX, key_name
 from stepwell.code.context import Context
 from stepwell.code.errors import MapFailed, ParallelFailed, StepFailed
 
 __all__ = ["Machine", "MachineFailed", "key_name"]
+
+EVENTS = {"Task": 3, "Parallel": 2, "Map": 2}
+"""The events Step Functions records for a state between its entered and exited events (a
+Lambda's scheduled, started and succeeded; a Parallel's or Map's started and succeeded)."""
 
 
 class Machine:
@@ -79,10 +85,17 @@ class _Run(JsonataStates):
         """The machine's variables (``Assign``); a branch or a Map item has a copy of its own."""
         self.context[paths.VARIABLES] = self.variables
         self.language = language
+        self.events = 1
+        """How many events Step Functions' history of the run would hold so far (its first,
+        ExecutionStarted): a failure's Cause names the event its state was entered at."""
+        self.entered = 1
+        """The event the current state was entered at."""
 
     def inner(self, ctx: Context, context: dict[str, Any]) -> _Run:
         """The run of a branch or a Map item: the variables so far, as a copy."""
-        return _Run(ctx, dict(context), self.timed, self.counted, self.variables, self.language)
+        run = _Run(ctx, dict(context), self.timed, self.counted, self.variables, self.language)
+        run.events = self.events
+        return run
 
     def states(self, document: dict[str, Any], data: Any) -> Any:
         """Run the states of ``document`` (a machine, a branch, an item processor) from
@@ -94,8 +107,19 @@ class _Run(JsonataStates):
             self.context["State"] = {"Name": name, "RetryCount": 0}
             if self.timed:
                 self.context["State"]["EnteredTime"] = self.ctx.now().isoformat()
+            self.events += 1
+            self.entered = self.events
             name, data = self.state(name, state, data)
+            self.events += 1 + EVENTS.get(str(state.get("Type")), 0)
         return data
+
+    def failure(self, name: str, detail: object) -> str:
+        """A ``States.Runtime`` (or query, or intrinsic) failure's Cause, as Step Functions
+        writes it."""
+        return (
+            f"An error occurred while executing the state '{name}' (entered at the event id "
+            f"#{self.entered}). {detail}"
+        )
 
     def state(self, name: str, state: dict[str, Any], data: Any) -> tuple[str | None, Any]:
         """Run one state; return the next state's name (None: the machine ended) and its input.
@@ -106,11 +130,13 @@ class _Run(JsonataStates):
                 return self.jsonata_state(name, state, data)
             return self._state(name, state, data)
         except JsonataError as exc:
-            raise MachineFailed("States.QueryEvaluationError", f"state {name!r}: {exc}") from None
-        except paths.PathError as exc:
-            raise MachineFailed("States.Runtime", f"state {name!r}: {exc}") from None
+            raise MachineFailed("States.QueryEvaluationError", self.failure(name, exc)) from None
         except IntrinsicError as exc:
-            raise MachineFailed("States.IntrinsicFailure", f"state {name!r}: {exc}") from None
+            raise MachineFailed("States.IntrinsicFailure", self.failure(name, exc)) from None
+        except (paths.PathError, ValueError, TypeError, KeyError, IndexError) as exc:
+            # The machine's data did not fit what a state does with it: Step Functions names
+            # that States.Runtime, whatever went wrong inside the interpreter.
+            raise MachineFailed("States.Runtime", self.failure(name, exc)) from None
 
     def _render(self, template: Any, data: Any) -> Any:
         return paths.render(template, data, self.context, self.ctx.random)
@@ -121,12 +147,12 @@ class _Run(JsonataStates):
         if kind == "Choice":
             return self.choose(state, data)
         if kind == "Fail":
-            error = state.get("Error") or self._path(state.get("ErrorPath"), data) or "States.Fail"
-            cause = state.get("Cause") or self._path(state.get("CausePath"), data) or ""
+            error = state.get("Error") or self._fail_field("ErrorPath", state, data)
+            cause = state.get("Cause") or self._fail_field("CausePath", state, data)
             raise MachineFailed(str(error), str(cause))
-        effective = paths.read(state.get("InputPath"), data, self.context)
+        effective = paths.read_field(state, "InputPath", data, self.context)
         if kind == "Succeed":
-            return None, paths.read(state.get("OutputPath"), effective, self.context)
+            return None, paths.read_field(state, "OutputPath", effective, self.context)
         try:
             if kind == "Task":
                 timed = self._timing(state, effective)
@@ -147,9 +173,11 @@ class _Run(JsonataStates):
             return self.caught(state, failed, data)
         if "ResultSelector" in state:
             result = self._render(state["ResultSelector"], result)
-        self._assign_paths(state.get("Assign"), result)
+        assigned = self._assigned(state.get("Assign"), result)
         merged = paths.write(paths.result_path(state), data, result)
-        return following, paths.read(state.get("OutputPath"), merged, self.context)
+        output = paths.read_field(state, "OutputPath", merged, self.context)
+        self.variables.update(assigned)
+        return following, output
 
     def _timing(self, state: dict[str, Any], effective: Any) -> dict[str, Any]:
         """A Task with its ``TimeoutSecondsPath`` / ``HeartbeatSecondsPath`` read from its
@@ -157,7 +185,7 @@ class _Run(JsonataStates):
         found = dict(state)
         for field in ("TimeoutSeconds", "HeartbeatSeconds"):
             if f"{field}Path" in state:
-                found[field] = _seconds(field, self._path(state[f"{field}Path"], effective))
+                found[field] = _seconds(field, self._path(f"{field}Path", state, effective))
         return found
 
     def _parameters(self, state: dict[str, Any], effective: Any) -> Any:
@@ -165,49 +193,78 @@ class _Run(JsonataStates):
             return effective
         return self._render(state["Parameters"], effective)
 
-    def _assign_paths(self, assign: Any, data: Any) -> None:
+    def _assigned(self, assign: Any, data: Any) -> dict[str, Any]:
         """``Assign`` of a JSONPath state: its ``.$`` fields read ``data`` (the state's result),
-        the context object and the variables; every variable is evaluated before any is set."""
-        if isinstance(assign, dict):
-            self.variables.update(self._render(assign, data))
+        the context object and the variables as they were when the state was entered; the
+        caller sets them once the state's output is read (which sees the old values too)."""
+        return self._render(assign, data) if isinstance(assign, dict) else {}
 
-    def _path(self, path: Any, data: Any) -> Any:
+    def _path(self, field: str, state: dict[str, Any], data: Any) -> Any:
         """A ``...Path`` field's value: a path, or an intrinsic function (None: no field)."""
+        path = state.get(field)
         if not isinstance(path, str):
             return None
         return paths.evaluate(path, data, self.context, self.ctx.random)
 
+    def _fail_field(self, field: str, state: dict[str, Any], data: Any) -> Any:
+        path = state.get(field)
+        if not isinstance(path, str):
+            return "States.Fail" if field == "ErrorPath" else ""
+        return paths.field_value(field, path, data, self.context, self.ctx.random)
+
     # -- states ----------------------------------------------------------------------------
     def choose(self, state: dict[str, Any], data: Any) -> tuple[str, Any]:
-        effective = paths.read(state.get("InputPath"), data, self.context)
+        effective = paths.read_field(state, "InputPath", data, self.context)
         for rule in state.get("Choices") or []:
             if choice.matches(rule, effective, self.context):
-                self._assign_paths(rule.get("Assign"), effective)
-                return str(rule["Next"]), paths.read(state.get("OutputPath"), data, self.context)
+                return str(rule["Next"]), self._chosen(state, rule.get("Assign"), effective, data)
         if "Default" in state:
-            self._assign_paths(state.get("Assign"), effective)
-            return str(state["Default"]), paths.read(state.get("OutputPath"), data, self.context)
+            chosen = self._chosen(state, state.get("Assign"), effective, data)
+            return str(state["Default"]), chosen
         raise MachineFailed(
             "States.NoChoiceMatched", "no choice rule matched and there is no Default"
         )
 
+    def _chosen(self, state: dict[str, Any], assign: Any, effective: Any, data: Any) -> Any:
+        """A Choice's output (its input through OutputPath), then its Assign (which reads the
+        effective input)."""
+        assigned = self._assigned(assign, effective)
+        output = paths.read_field(state, "OutputPath", data, self.context)
+        self.variables.update(assigned)
+        return output
+
     def wait(self, name: str, state: dict[str, Any], data: Any) -> None:
+        """A Wait's seconds or timestamp, refused as Step Functions refuses them (a number of
+        seconds that is not a whole number >= 0, a time without its offset)."""
         step = key_name(name)
-        if "Seconds" in state or "SecondsPath" in state:
-            seconds = state.get("Seconds", self._path(state.get("SecondsPath"), data))
-            if not isinstance(seconds, int | float) or seconds < 0:
-                raise MachineFailed(
-                    "States.Runtime", f"Wait {name!r}: seconds must be a number >= 0"
+        if "Seconds" in state:
+            self.ctx.sleep(step, state["Seconds"])
+            return
+        if "SecondsPath" in state:
+            path = state["SecondsPath"]
+            seconds = self._path("SecondsPath", state, data)
+            if isinstance(seconds, bool) or not isinstance(seconds, int):
+                raise paths.PathError(
+                    "The SecondsPath parameter cannot be parsed as a long value: "
+                    f"{path} == {_shown(seconds)}"
+                )
+            if seconds < 0:
+                raise paths.PathError(
+                    f"The SecondsPath parameter references a negative value: {path} == {seconds}"
                 )
             self.ctx.sleep(step, seconds)
             return
-        when = state.get("Timestamp", self._path(state.get("TimestampPath"), data))
-        try:
-            moment = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-        except ValueError:
-            raise MachineFailed(
-                "States.Runtime", f"Wait {name!r}: {when!r} is not a timestamp"
-            ) from None
+        if "Timestamp" in state:
+            when = state["Timestamp"]
+            why = "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+            why += f"date-time format string: {_shown(when)}"
+        else:
+            when = self._path("TimestampPath", state, data)
+            why = "The TimestampPath parameter does not reference a valid ISO-8601 extended "
+            why += f"offset date-time format string: {state['TimestampPath']} == {_shown(when)}"
+        moment = _timestamp(when)
+        if moment is None:
+            raise paths.PathError(why)
         self.ctx.sleep_until(step, moment)
 
     def task(self, name: str, state: dict[str, Any], payload: Callable[[], Any]) -> Any:
@@ -217,7 +274,7 @@ class _Run(JsonataStates):
         wait too."""
         retriers = [dict(r) for r in state.get("Retry") or []]
         # The engine's retry policy is a function's: the other resources are retried here.
-        calls_function = tasks.names_function(str(state.get("Resource", "")))
+        calls_function = tasks.names_function(resource(state))
         policy = tasks.engine_retry(retriers) if calls_function and not self.counted else None
         if policy is not None:  # one retrier: the engine's own retries, on one record
             return tasks.invoke(self.ctx, name, state, payload(), policy)
@@ -257,15 +314,13 @@ class _Run(JsonataStates):
     def map(self, name: str, state: dict[str, Any], data: Any) -> list[Any]:
         items = paths.read(state.get("ItemsPath"), data, self.context)
         if not isinstance(items, list):
-            raise MachineFailed("States.Runtime", f"Map {name!r}: ItemsPath gives no list")
+            raise paths.PathError(f"Map state input must be an array but was: {_shown(items)}")
         selector = state.get("ItemSelector", state.get("Parameters"))
 
         def given(context: dict[str, Any], value: Any) -> Any:
             return paths.render(selector, data, context, self.ctx.random) if selector else value
 
-        limits = {
-            key: state.get(key, self._path(state.get(f"{key}Path"), data)) for key in MAP_LIMITS
-        }
+        limits = {key: state.get(key, self._path(f"{key}Path", state, data)) for key in MAP_LIMITS}
         batcher = state.get("ItemBatcher")
         if isinstance(batcher, dict):
             selected = [given(self._item_context(i, v), v) for i, v in enumerate(items)]
@@ -281,11 +336,9 @@ class _Run(JsonataStates):
     ) -> list[dict[str, Any]]:
         """``ItemBatcher``: the items in batches of ``MaxItemsPerBatch`` (and of at most
         ``MaxInputBytesPerBatch`` of JSON), each ``{"BatchInput", "Items"}``."""
-        most = batcher.get(
-            "MaxItemsPerBatch", self._path(batcher.get("MaxItemsPerBatchPath"), data)
-        )
+        most = batcher.get("MaxItemsPerBatch", self._path("MaxItemsPerBatchPath", batcher, data))
         limit = batcher.get(
-            "MaxInputBytesPerBatch", self._path(batcher.get("MaxInputBytesPerBatchPath"), data)
+            "MaxInputBytesPerBatch", self._path("MaxInputBytesPerBatchPath", batcher, data)
         )
         if most is None and limit is None:
             raise MachineFailed(
@@ -398,7 +451,7 @@ class _Run(JsonataStates):
         for catcher in state.get("Catch") or []:
             if matches(catcher.get("ErrorEquals"), error):
                 output = {"Error": error, "Cause": cause}
-                self._assign_paths(catcher.get("Assign"), output)
+                self.variables.update(self._assigned(catcher.get("Assign"), output))
                 return str(catcher["Next"]), paths.write(paths.result_path(catcher), data, output)
         raise MachineFailed(error, cause) from failed
 
@@ -410,10 +463,29 @@ def _tolerated(limits: dict[str, Any]) -> int | str:
     return int(limits.get("ToleratedFailureCount") or 0)
 
 
+_OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 extended offset date-time (``2030-01-01T00:00:00Z``; a zone is required,
+    as Step Functions requires it), or None."""
+    if not isinstance(value, str) or not _OFFSET_TIME.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # a month 13, an hour 25
+        return None
+
+
+def _shown(value: Any) -> str:
+    """A value in a Cause: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
 def _seconds(field: str, value: Any) -> int:
     """A timeout's seconds as the input gave them."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MachineFailed(
-            "States.Runtime", f"{field}Path gives {value!r}: a whole number of seconds >= 1"
+        raise paths.PathError(
+            f"The {field}Path parameter does not reference a positive integer: {_shown(value)}"
         )
     return value

@@ -13,6 +13,7 @@ and indexes, no filters or wildcards.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from functools import cache
@@ -35,13 +36,20 @@ def context_object(context: dict[str, Any]) -> dict[str, Any]:
 
 
 class PathError(Exception):
-    """A path matches nothing, or cannot be applied (Step Functions' ``States.Runtime``)."""
+    """A path matches nothing, or cannot be applied (Step Functions' ``States.Runtime``); its
+    text is what Step Functions writes after the state's name in the error's Cause."""
+
+
+class Unassigned(PathError):
+    """A variable read before any ``Assign`` gave it a value."""
 
 
 @cache
 def _compiled(path: str) -> Any:
     try:
-        return jsonpath(path)
+        # Step Functions' JSONPath reads ".[" as "[" ($.[0], $.[?(@.n > 0)]); jsonpath-ng
+        # does not.
+        return jsonpath(path.replace(".[", "["))
     except (JsonPathParserError, Exception) as exc:
         raise PathError(f"{path!r} is not a JSONPath ({exc})") from None
 
@@ -60,11 +68,22 @@ def check(path: str) -> str | None:
     return None
 
 
+def read_field(state: dict[str, Any], field: str, data: Any, context: dict[str, Any]) -> Any:
+    """What a state's ``InputPath`` or ``OutputPath`` selects: ``data`` when it is not given,
+    ``{}`` when it is ``null`` (the input or output discarded), else the path's value."""
+    if field in state and state[field] is None:
+        return {}
+    return read(state.get(field), data, context)
+
+
 def read(path: str | None, data: Any, context: dict[str, Any]) -> Any:
-    """The value ``path`` selects (``None`` path: ``data`` itself, as ASL's default ``$``)."""
+    """The value ``path`` selects (``None`` path: ``data`` itself, as ASL's default ``$``). A
+    path that can select several values (``[*]``, a slice, a filter) selects a list, empty
+    when nothing matches; one that names a single value and finds none is a PathError worded
+    as Step Functions words it (``Invalid path '$.a' : No results for path: $['a']``)."""
     if path is None or path == "$":
         return data
-    source = data
+    written, source = path, data
     variable = _VARIABLE.match(path)
     if path.startswith("$$"):
         source, path = context, "$" + path[2:]
@@ -74,16 +93,37 @@ def read(path: str | None, data: Any, context: dict[str, Any]) -> Any:
         name, path = variable.group(1), "$" + variable.group(2)
         variables = context.get(VARIABLES) or {}
         if name not in variables:
-            raise PathError(f"the variable ${name} is not assigned (Assign sets it)")
+            raise Unassigned(f"the variable ${name} is not assigned (Assign sets it)")
         source = variables[name]
         if path == "$":
             return source
     matches = _compiled(path).find(source)
+    if _selects_many(path):
+        return [m.value for m in matches]
     if not matches:
-        raise PathError(f"the path {path!r} matched nothing in the state's input")
-    if len(matches) == 1 and not _selects_many(path):
-        return matches[0].value
-    return [m.value for m in matches]
+        raise PathError(f"Invalid path '{written}' : {_not_found(path, source)}")
+    return matches[0].value if len(matches) == 1 else [m.value for m in matches]
+
+
+def _not_found(path: str, source: Any) -> str:
+    """Why a path naming one value finds none, as Step Functions' JSONPath library says it: a
+    property missing on the way (``Missing property in path $['a']``), or at its end (``No
+    results for path: $['a']['b']``)."""
+    try:
+        parts = reference(path)
+    except PathError:
+        return f"No results for path: {path}"
+    node, shown = source, "$"
+    for at, part in enumerate(parts):
+        shown += f"[{part}]" if isinstance(part, int) else f"['{part}']"
+        found = (
+            isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node)
+        ) or (isinstance(node, dict) and part in node)
+        if not found:
+            last = at == len(parts) - 1
+            return f"No results for path: {shown}" if last else f"Missing property in path {shown}"
+        node = node[part]
+    return f"No results for path: {shown}"
 
 
 def _selects_many(path: str) -> bool:
@@ -171,13 +211,34 @@ def render(template: Any, data: Any, context: dict[str, Any], draw: Draw = None)
             if key.endswith(".$"):
                 if not isinstance(value, str):
                     raise PathError(f"field {key!r}: a .$ field holds a path or a function")
-                out[key[:-2]] = evaluate(value, data, context, draw)
+                out[key[:-2]] = field_value(key, value, data, context, draw)
             else:
                 out[key] = render(value, data, context, draw)
         return out
     if isinstance(template, list):
         return [render(item, data, context, draw) for item in template]
     return template
+
+
+def field_value(
+    field: str, text: str, data: Any, context: dict[str, Any], draw: Draw = None
+) -> Any:
+    """The value of a field that holds a path or an intrinsic call (a ``.$`` field,
+    ``ErrorPath``, ``CausePath``); a path that finds nothing is worded as Step Functions words
+    it for such a field."""
+    try:
+        return evaluate(text, data, context, draw)
+    except Unassigned:
+        raise
+    except PathError:
+        if text.startswith("States."):
+            raise
+        searched = context_object(context) if text.startswith("$$") else data
+        shown = json.dumps(searched, separators=(",", ":"))
+        raise PathError(
+            f"The JSONPath '{text}' specified for the field '{field}' could not be found in "
+            f"the input '{shown}'"
+        ) from None
 
 
 def evaluate(text: str, data: Any, context: dict[str, Any], draw: Draw = None) -> Any:

@@ -8,17 +8,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, matches
+from stepwell.asl.names import resource, workflow_name
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 PUT_EVENTS = "arn:aws:states:::events:putEvents"
 START_EXECUTION = "arn:aws:states:::states:startExecution"
-"""With ``.sync`` (the child's output as a JSON string) or ``.sync:2`` (as JSON), or alone
-(start it and go on)."""
+"""With ``.sync`` (the child's output as a JSON string) or ``.sync:2`` (as JSON), or with
+``.waitForTaskToken`` (the answer to the task token it passes the child)."""
 TOKEN_SUFFIX = ".waitForTaskToken"
 
 _SUBSTITUTION = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9]*?)(?:\.Arn|Arn)?\}$")
@@ -122,9 +124,10 @@ def invoke(
     step = key_name(name)
     timeout = state.get("TimeoutSeconds")
     # A token's heartbeats are the callback's; a function's are its ctx.heartbeat().
-    tokened = str(state["Resource"]).endswith(TOKEN_SUFFIX)
+    written = resource(state)
+    tokened = written.endswith(TOKEN_SUFFIX)
     heartbeat = None if tokened else state.get("HeartbeatSeconds")
-    base = str(state["Resource"]).removesuffix(TOKEN_SUFFIX)
+    base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
     if base.startswith(START_EXECUTION):
@@ -184,16 +187,24 @@ def start_execution(
     ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any
 ) -> Any:
     """``states:startExecution.sync`` / ``.sync:2``: a child run of the workflow the
-    StateMachineArn names."""
+    StateMachineArn names. With ``.waitForTaskToken`` the child is started the same way and
+    its end is awaited before the token's answer (a child run's end is what this run can
+    wait on): the task ends when both are in, whichever comes first."""
     arn = payload.get("StateMachineArn") if isinstance(payload, dict) else None
     if not isinstance(arn, str) or not arn:
         raise MachineFailed(
             "States.Runtime", f"Task {name!r}: startExecution needs StateMachineArn"
         )
-    workflow = arn.rsplit(":", 1)[-1]
+    workflow = workflow_name(arn.rsplit(":", 1)[-1])
     child_input = payload.get("Input")
     if isinstance(child_input, str):
         child_input = json.loads(child_input)
+    if base == START_EXECUTION:  # .waitForTaskToken: the token's answer is the result
+        # As on Step Functions, a child that fails leaves the token to be answered (or to time
+        # out).
+        with suppress(StepFailed):
+            ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
+        return None
     output = ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
     if base.endswith(".sync:2"):
         return {"Output": output, "Status": "SUCCEEDED", "StateMachineArn": arn}

@@ -7,9 +7,11 @@ Stepwell does not run, with the ones it does)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from stepwell.asl import choice, jsonata, paths
+from stepwell.asl import choice, fields, jsonata, paths
+from stepwell.asl.names import INTEGRATIONS, resource
 from stepwell.asl.tasks import LAMBDA_INVOKE, PUT_EVENTS, START_EXECUTION, TOKEN_SUFFIX
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 
@@ -33,13 +35,17 @@ FIELDS: dict[str, set[str]] = {
 }
 TOP = {"Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"}
 RESOURCES = (
-    "a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
-    "a function's logical id in template.yaml or its name",
-    f"{LAMBDA_INVOKE} with Parameters FunctionName and Payload",
-    f"{PUT_EVENTS} with Parameters Entries (on the stack's bus)",
+    "a function of template.yaml: its logical id, its name, its ARN (of any partition and "
+    "account: locally, the template's function of that name)",
+    f"{LAMBDA_INVOKE} with FunctionName and Payload",
+    f"{PUT_EVENTS} with Entries (on the stack's bus)",
     f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
-    f"any of these with {TOKEN_SUFFIX}",
+    f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
+STARTS = {f"{START_EXECUTION}{suffix}" for suffix in (".sync", ".sync:2", TOKEN_SUFFIX)}
+"""The forms of startExecution Stepwell runs (Step Functions refuses ``.sync`` with
+``.waitForTaskToken``)."""
+NOT_RUN = "is not run by Stepwell"
 
 
 def check(document: Any, source: SourceMap) -> list[Problem]:
@@ -55,8 +61,12 @@ def check(document: Any, source: SourceMap) -> list[Problem]:
     if language not in LANGUAGES:
         problems.append(source.problem(("QueryLanguage",), "QueryLanguage is JSONPath or JSONata"))
         language = "JSONPath"
+    problems += [
+        source.problem(where, message, field=".".join(str(p) for p in where))
+        for where, message in fields.machine_types(document, str(language))
+    ]
     problems += _machine(document, (), source, str(language))
-    return sorted(problems, key=lambda p: (p.line, p.col))
+    return _what_runs(sorted(problems, key=lambda p: (p.line, p.col)))
 
 
 def _machine(
@@ -145,6 +155,12 @@ def _state(
         problems.append(problem(("ResultPath",), why))
     if kind == "Task":
         problems += _resource(state, problem)
+    problems += [problem(where, why) for where, why in fields.state_types(state, language)]
+    problems += [problem(where, why) for where, why in fields.template_paths(state)]
+    for index, catcher in enumerate(state.get("Catch") or []):
+        path = catcher.get("ResultPath") if isinstance(catcher, dict) else None
+        if isinstance(path, str) and (why := paths.check_reference(path)) is not None:
+            problems.append(problem(("Catch", index, "ResultPath"), why))
     if kind == "Wait" and sum(k in state for k in FIELDS["Wait"] - COMMON) != 1:
         problems.append(
             problem((), "a Wait state needs one of Seconds, Timestamp, SecondsPath, TimestampPath")
@@ -235,8 +251,7 @@ def _assign(state: dict[str, Any], problem: Any) -> list[Problem]:
             elif (
                 str(key).endswith(".$")
                 and isinstance(value, str)
-                and not value.startswith("States.")
-                and (why := paths.check(value))
+                and (why := fields.reference(value))
             ):
                 problems.append(problem((*where, key), why))
     return problems
@@ -320,6 +335,7 @@ def _jsonata_state(
     ]
     if kind == "Task":
         problems += _resource(state, problem)
+    problems += [problem(where, why) for where, why in fields.state_types(state, "JSONata")]
     for index, branch in enumerate(state.get("Branches") or []):
         problems += _machine(branch, (*at, "Branches", index), source, "JSONata")
     if kind == "Map":
@@ -328,29 +344,84 @@ def _jsonata_state(
 
 
 def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
-    resource = state.get("Resource")
-    if not isinstance(resource, str) or not resource:
+    written = resource(state)
+    if not written:
         return [problem(("Resource",), "a Task needs a Resource")]
-    base = resource.removesuffix(TOKEN_SUFFIX)
-    known = base in (LAMBDA_INVOKE, PUT_EVENTS) or base in (
-        f"{START_EXECUTION}.sync",
-        f"{START_EXECUTION}.sync:2",
-    )
-    if base.startswith("arn:aws:states:::") and not known:
-        return [
-            problem(
-                ("Resource",),
-                f"{resource} is not run by Stepwell yet; it runs " + "; ".join(RESOURCES),
+    why = _refused(written)
+    problems = [] if why is None else [problem(("Resource",), why)]
+    field = "Arguments" if "Arguments" in state else "Parameters"
+    given = state.get(field)
+    named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
+    if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
+        named.append(((field, "FunctionName"), given["FunctionName"]))
+    for where, value in named:
+        if (pseudo := PSEUDO.search(value)) is not None:
+            problems.append(
+                problem(
+                    where,
+                    f"{value}: {pseudo[0]} is filled by CloudFormation, not in a machine's "
+                    "file: write the function's ARN (of any account: locally the template's "
+                    "function of that name), or its logical id for a step function",
+                )
             )
-        ]
-    if base.startswith("arn:") and ":lambda:" not in base and not known:
-        return [
-            problem(
-                ("Resource",),
-                f"{resource} is not a Lambda function; Stepwell runs " + "; ".join(RESOURCES),
+    return problems
+
+
+PSEUDO = re.compile(r"\$\{AWS::[A-Za-z]+\}")
+
+
+SYNC_TOKEN = re.compile(r"\.sync(:2)?\.waitForTaskToken$")
+
+
+def _refused(written: str) -> str | None:
+    """Why a Task's Resource (in the ``aws`` partition) does not run, and what to do instead
+    (None: it runs)."""
+    base = written.removesuffix(TOKEN_SUFFIX)
+    if base in (LAMBDA_INVOKE, PUT_EVENTS) or written in STARTS:
+        return None
+    if base.startswith(START_EXECUTION):
+        if SYNC_TOKEN.search(written):
+            return (
+                f"{written} is not a Resource Step Functions accepts (.sync with "
+                ".waitForTaskToken): use states:startExecution.sync:2 to wait for the child's "
+                "end, or states:startExecution.waitForTaskToken to wait for its task token"
             )
-        ]
-    return []
+        return (
+            f"{written} {NOT_RUN} yet: use states:startExecution.sync:2 to wait for the "
+            "child's end, or .waitForTaskToken with $$.Task.Token in its Input"
+        )
+    if base.startswith(INTEGRATIONS):
+        service = base.removeprefix(INTEGRATIONS).removeprefix("aws-sdk:").split(":")[0]
+        return (
+            f"{written} {NOT_RUN} yet: call {service} from a function of template.yaml "
+            "(with boto3) and name that function as the Resource"
+        )
+    if ":states:" in base and ":activity:" in base:
+        return (
+            f"{written} is an activity, which {NOT_RUN}: do its work in a function of "
+            "template.yaml and name that function as the Resource"
+        )
+    if base.startswith("arn:") and ":lambda:" not in base:
+        return (
+            f"{written} is not a Lambda function and {NOT_RUN}: name a function of "
+            "template.yaml (its logical id, its name or its ARN)"
+        )
+    return None
+
+
+def _what_runs(problems: list[Problem]) -> list[Problem]:
+    """The first refused Resource of a file says what Stepwell runs; the others point at it
+    (one line per state, and the list once)."""
+    refused = [p for p in problems if p.field == "Resource" and NOT_RUN in p.message]
+    if not refused:
+        return problems
+    first = refused[0]
+    listed = replace(first, message=f"{first.message} (Stepwell runs " + "; ".join(RESOURCES) + ")")
+    see = f" (what Stepwell runs: line {first.line})"
+    return [
+        listed if p is first else replace(p, message=p.message + see) if p in refused else p
+        for p in problems
+    ]
 
 
 def _unreachable(

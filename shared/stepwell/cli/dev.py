@@ -292,6 +292,11 @@ def describe(stack: LocalStack, console: Console) -> None:
         else:
             shape = f"{count} step{'s' if count != 1 else ''}"
         console.print(f"  [bold]{name}[/] ({shape}): " + "; ".join(starts))
+    if any(w.code is not None and ".asl." in w.code for w in workflows.values()):
+        console.print(
+            "  (a machine's Lambda ARN of any account or partition runs the template's "
+            "function of that name here)"
+        )
     if stack.schedules is not None:
         for schedule in stack.schedules.all():
             arns = [str(schedule.target.get("Arn", ""))]

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stepwell.asl.loader import functions_named, is_asl_file, load_asl_file
+from stepwell.asl.loader import file_stem, functions_named, is_asl_file, load_asl_file
 from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import Checked, check_file, discover
@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         # The version is the one a run pins (and the API lists), whatever the kind.
         if is_asl_file(file):
             shape = "Step Functions machine"
+            if file_stem(file) != workflow.name:
+                shape += f" {file_stem(file)!r}, its name spelled as a workflow name"
         elif workflow.code is not None:
             declared = workflow.code_version or ""
             shape = "code-first" + ("" if declared.startswith(SOURCE_VERSION) else f" {declared}")

@@ -393,6 +393,10 @@ class LambdaEmulator:
         elif ":" in key:  # name:qualifier
             key = key.split(":", 1)[0]
         entry = self._functions.get(key)
+        if entry is None and ":function:" in key:
+            # Another account's or partition's ARN (a machine written for another stack): the
+            # local stack stands in for every account, so it is the function of that name.
+            entry = self._functions.get(key.split(":function:", 1)[1].split(":", 1)[0])
         if entry is None or (qualifier not in (None, "$LATEST")):
             raise UnknownFunction(name)
         return entry.spec

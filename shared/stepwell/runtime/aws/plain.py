@@ -23,8 +23,7 @@ def invoke_plain(client: Any, function: str, payload: Any) -> Any:
     decoded = json.loads(body) if body else None
     if response.get("FunctionError"):
         error = decoded if isinstance(decoded, dict) else {}
-        raise PlainLambdaError(
-            str(error.get("errorType") or "LambdaError"),
-            str(error.get("errorMessage") or decoded),
-        )
+        # An empty errorMessage is the message (a JSON text, not Python's repr, otherwise).
+        message = error.get("errorMessage", json.dumps(decoded, separators=(",", ":")))
+        raise PlainLambdaError(str(error.get("errorType") or "LambdaError"), str(message))
     return decoded
