@@ -30,7 +30,7 @@ def wide(stack: LocalStack) -> Iterator[str]:
     }
     api = Client(stack.url)
     run_id: str = api.start_run("order-fulfilment", order).body["run_id"]
-    assert stack.run_until(lambda: api.run(run_id)["run"]["status"] == "succeeded", 60)
+    assert stack.run_until(lambda: api.run(run_id)["run"]["status"] == "succeeded", 240)
     yield run_id
 
 
