@@ -12,6 +12,7 @@ from typing import Any
 from stepwell import expressions
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import (
+    SECRET_MARK,
     AgentStep,
     HttpStep,
     NotifyStep,
@@ -47,9 +48,6 @@ MAX_LOST_ATTEMPTS = 3
 NOT_STARTED_DELAY = timedelta(seconds=2)
 """The wait before the new attempt of one whose code never began (doubled each time): what
 kept it from starting (a throttled invoke, a function failing to start) may pass."""
-
-SECRET_MARK = "{{secret:%s}}"
-"""Placeholder the runner swaps for a secret's value: the engine never sees secrets."""
 
 
 def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
@@ -235,7 +233,7 @@ def on_succeeded(work: Work, event: StepSucceeded) -> None:
     if step is None:
         return
     if work.definition.code is not None and step.key == WORKFLOW_KEY:
-        from stepwell.engine import codeflow
+        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
         codeflow.on_yield(work, step, event.output)
         return

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
+from stepwell import expressions
 from stepwell.code.protocol import (
     FOR_EACH,
     INLINE_KINDS,
@@ -309,7 +310,7 @@ def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
     if kind == FOR_EACH:
         _fan_out(work, step)
     elif kind in ("approval", "delay", "callback"):
-        from stepwell.engine import waits
+        from stepwell.engine import waits  # noqa: PLC0415 - the engine's circle, until the kind table
 
         waits.open(work, step, spec, _data(work))
     else:
@@ -331,8 +332,7 @@ def redriven(work: Work, keys: list[str]) -> None:
 
 def _fan_out(work: Work, step: StepState) -> None:
     """A ctx.for_each: the engine's for_each over the items the code gave (its input)."""
-    from stepwell import expressions
-    from stepwell.engine import fanout
+    from stepwell.engine import fanout  # noqa: PLC0415 - the engine's circle, until the kind table
 
     try:
         fanout.start(work, step, expression_data(work, step.key))

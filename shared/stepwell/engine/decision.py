@@ -130,11 +130,11 @@ class Work:
         """The definition of the step a key belongs to."""
         found = self.definition.steps.get(key.partition("[")[0])
         if found is None and key.endswith(":compensate"):
-            from stepwell.engine import compensation
+            from stepwell.engine import compensation  # noqa: PLC0415 - the engine's circle, until the kind table
 
             return compensation.spec_of(self.definition, key)
         if found is None and self.definition.code is not None:
-            from stepwell.engine import codeflow
+            from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
             return codeflow.spec_of(self, key)
         if found is None:

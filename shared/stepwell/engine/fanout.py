@@ -41,6 +41,7 @@ from typing import Any
 from stepwell import expressions
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine import flow
+from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
@@ -165,7 +166,7 @@ def spec_in(definition: Workflow, parent: StepState) -> Step:
         return found
     if parent.spec is None:
         raise KeyError(f"workflow {definition.name} has no step {parent.key!r}")
-    from stepwell.engine import codeflow
+    from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
     return codeflow.parse_spec(parent.spec)
 
@@ -351,8 +352,6 @@ def reopen(work: Work, parent: StepState) -> None:
 def watch(work: Work, parent: StepState) -> None:
     """The parent's timer while its children run: find attempts whose lease ran out, and (once
     no count has come in for a while) recount lost counts and restart lost starts."""
-    from stepwell.engine.attempts import DEFAULT_LEASE
-
     parent.due_at = work.now + WATCH
     assert parent.items_total is not None
     keys = [child_key(parent.key, i) for i in range(parent.items_total)]

@@ -6,11 +6,14 @@ step, its dependents (through their readiness counters) and the run's counters.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema
 
 from stepwell import expressions
+from stepwell.code.protocol import WORKFLOW_KEY
+from stepwell.definition import retry
 from stepwell.definition.models import TEMPLATE_FIELDS, Step, Workflow
 from stepwell.engine import compensation
 from stepwell.engine.commands import (
@@ -73,7 +76,7 @@ def expression_data(
     index, run (``every``: every step, whatever the expressions read). A code-first run's
     steps see what :func:`codeflow.expression_data` gives them."""
     if work.definition.code is not None:
-        from stepwell.engine import codeflow
+        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
         return codeflow.expression_data(work, step_id, child)
     refs = None if every else step_refs(work.definition, step_id)
@@ -200,7 +203,7 @@ def ready(work: Work, step: StepState) -> None:
             skip(work, step, "'when' was false")
             return
         if spec.for_each is not None:
-            from stepwell.engine import fanout
+            from stepwell.engine import fanout  # noqa: PLC0415 - the engine's circle, until the kind table
 
             fanout.start(work, step, data)
             return
@@ -213,7 +216,7 @@ def ready(work: Work, step: StepState) -> None:
 
 def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
     """Start a step (or a for_each child): render its input and hand it to its kind."""
-    from stepwell.engine import attempts, waits
+    from stepwell.engine import attempts, waits  # noqa: PLC0415 - the engine's circle, until the kind table
 
     spec = work.spec(step.key)
     step.started_at = work.now
@@ -299,7 +302,7 @@ def attempt_failed(
     work: Work, step: StepState, error_type: str, message: str, retryable: bool = True
 ) -> None:
     """The current attempt failed: retry with backoff when the policy allows, else fail."""
-    from stepwell.engine import attempts, retry
+    from stepwell.engine import attempts  # noqa: PLC0415 - the engine's circle, until the kind table
 
     spec = work.spec(step.key)
     seed = f"{work.run.id}:{step.key}:{step.attempt}"
@@ -337,12 +340,12 @@ def _ended(work: Work, step: StepState) -> None:
     """A step reached a terminal status: tell its parent or dependents, maybe end the run."""
     step_id, index = parse_key(step.key)
     if index is not None:
-        from stepwell.engine import fanout
+        from stepwell.engine import fanout  # noqa: PLC0415 - the engine's circle, until the kind table
 
         fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
         return
     if work.definition.code is not None:
-        from stepwell.engine import codeflow
+        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
         codeflow.ended(work, step)
         return
@@ -491,8 +494,6 @@ def open_steps_kept(work: Work) -> frozenset[str]:
     if work.run.terminal:
         return frozenset()
     if work.run.cancelling is not None:
-        from stepwell.code.protocol import WORKFLOW_KEY
-
         return frozenset({WORKFLOW_KEY})
     return frozenset(compensation.keys(work.definition))
 
@@ -508,7 +509,5 @@ def data_summary(value: Any, limit: int = 120) -> str:
     """A short, one-line rendering of a value for timeline messages."""
     if value is None:
         return ""
-    import json
-
     text = json.dumps(value, separators=(",", ":"), default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -11,7 +11,7 @@ from typing import Any
 
 from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import compensation, core, flow
+from stepwell.engine import codeflow, compensation, core, flow
 from stepwell.engine.decision import Decision, Work
 from stepwell.engine.state import RunState, State, StepState
 
@@ -176,8 +176,6 @@ def _rerun_code(
     """A code-first rerun: the steps that succeeded in replays before the one that reached
     ``from_step`` keep their results (the replay returns them); ``from_step``, what was reached
     with it and everything after it run again."""
-    from stepwell.engine import codeflow
-
     target = original_steps.get(from_step)
     if target is None or target.created_seq is None or from_step == WORKFLOW_KEY:
         known = ", ".join(k for k in original_steps if k != WORKFLOW_KEY)

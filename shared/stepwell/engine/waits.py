@@ -142,7 +142,7 @@ def on_timer(work: Work, step: StepState) -> None:
                 work, step, "ApprovalTimedOut", "no decision before the approval expired"
             )
     elif step.waiting_for == "poll":
-        from stepwell.engine import codeflow
+        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
 
         codeflow.poll_due(work, step)
     elif step.waiting_for == "callback":
