@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
-from stepwell.code.protocol import WORKFLOW_KEY
+from stepwell.definition import retry
 from stepwell.definition.models import (
     SECRET_MARK,
     AgentStep,
@@ -22,13 +22,13 @@ from stepwell.definition.models import (
     Workflow,
     WorkflowStep,
 )
-from stepwell.engine import flow
 from stepwell.engine.commands import (
     CancelChildRun,
     DispatchAttempt,
     ScheduleTimer,
     StartChildRun,
 )
+from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import (
     ChildRunEnded,
@@ -37,6 +37,7 @@ from stepwell.engine.events import (
     StepFailed,
     StepSucceeded,
 )
+from stepwell.engine.outcomes import fail_step, succeed
 from stepwell.engine.state import StepState, parse_key
 
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
@@ -232,11 +233,6 @@ def on_succeeded(work: Work, event: StepSucceeded) -> None:
     step = current(work, event.key, event.attempt, "result", event.token, ("running",))
     if step is None:
         return
-    if work.definition.code is not None and step.key == WORKFLOW_KEY:
-        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
-
-        codeflow.on_yield(work, step, event.output)
-        return
     finish_with_output(work, step, event.output, event.usage)
 
 
@@ -250,13 +246,41 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
             )
         except expressions.ExpressionError as exc:
             work.add_usage(step, usage)
-            flow.fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
+            fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
             return
-    problem = flow.schema_problem(spec.output_schema, output)
+    problem = schema_problem(spec.output_schema, output)
     if problem:
-        flow.fail_step(work, step, "OutputSchemaError", f"step '{step.key}' output: {problem}")
+        fail_step(work, step, "OutputSchemaError", f"step '{step.key}' output: {problem}")
         return
-    flow.succeed(work, step, output, usage)
+    succeed(work, step, output, usage)
+
+
+def attempt_failed(
+    work: Work, step: StepState, error_type: str, message: str, retryable: bool = True
+) -> None:
+    """The current attempt failed: retry with backoff when the policy allows, else fail."""
+    spec = work.spec(step.key)
+    seed = f"{work.run.id}:{step.key}:{step.attempt}"
+    # Lost attempts were the platform's failures, not the step's: they do not use up retries.
+    counted = step.attempt - step.lost_attempts - step.retry_base
+    choice = retry.decide(spec.retry, counted, error_type, seed)
+    if not (retryable and choice.retry):
+        fail_step(work, step, error_type, message)
+        return
+    step.error = {"type": error_type, "message": message}
+    work.note(
+        "step_retrying",
+        step,
+        f"{error_type}: {message}; {choice.reason} in {choice.delay.total_seconds():.3g}s",
+        error=error_type,
+        delay_s=round(choice.delay.total_seconds(), 3),
+    )
+    if choice.delay.total_seconds() <= 0:
+        start(work, step, spec)
+        return
+    work.set_status(step, "retrying")
+    step.waiting_for = "retry"
+    set_timer(work, step, work.now + choice.delay)
 
 
 def on_failed(work: Work, event: StepFailed) -> None:
@@ -269,7 +293,7 @@ def on_failed(work: Work, event: StepFailed) -> None:
         delay = NOT_STARTED_DELAY * 2**step.lost_attempts
         lost(work, step, f"its code never began ({event.error_type}: {event.message})", delay)
         return
-    flow.attempt_failed(work, step, event.error_type, event.message, event.retryable)
+    attempt_failed(work, step, event.error_type, event.message, event.retryable)
 
 
 def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) -> None:
@@ -278,9 +302,7 @@ def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) 
     retry policy does not count (it is about the step's own failures); past
     MAX_LOST_ATTEMPTS the step fails with AttemptLost."""
     if step.lost_attempts >= MAX_LOST_ATTEMPTS:
-        flow.fail_step(
-            work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}"
-        )
+        fail_step(work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}")
         return
     step.lost_attempts += 1
     work.note("attempt_lost", step, f"{why}; dispatching again")
@@ -302,7 +324,7 @@ def on_child_ended(work: Work, event: ChildRunEnded) -> None:
         return
     work.add_usage(step, event.usage)
     error = event.error or {}
-    flow.attempt_failed(
+    attempt_failed(
         work,
         step,
         "ChildRunFailed",
@@ -351,7 +373,7 @@ def _heartbeat_timer(work: Work, step: StepState, spec: Step) -> bool:
         return False  # the attempt's own timeout: handled as a timeout
     if step.heartbeat_due <= work.now:
         step.heartbeat_due = None
-        flow.attempt_failed(
+        attempt_failed(
             work,
             step,
             "HeartbeatTimedOut",
@@ -376,7 +398,7 @@ def on_timer(work: Work, step: StepState) -> None:
             # before it could report, or a process died before dispatching it).
             lost(work, step, f"no result within {DEFAULT_LEASE}")
             return
-        flow.attempt_failed(
+        attempt_failed(
             work,
             step,
             "StepTimedOut",
@@ -385,4 +407,4 @@ def on_timer(work: Work, step: StepState) -> None:
     elif step.waiting_for == "child_run":
         if step.child_run_id:
             work.emit(CancelChildRun(step.child_run_id))
-        flow.attempt_failed(work, step, "StepTimedOut", f"child run {step.child_run_id} timed out")
+        attempt_failed(work, step, "StepTimedOut", f"child run {step.child_run_id} timed out")

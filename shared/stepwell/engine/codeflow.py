@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from stepwell import expressions
 from stepwell.code.protocol import (
@@ -36,60 +35,23 @@ from stepwell.code.protocol import (
     kind_of,
     step_type,
 )
-from stepwell.definition.models import CodeStep, Retry, Step
-from stepwell.engine import attempts, flow
+from stepwell.definition.models import Step
+from stepwell.engine import attempts, fanout, specs, waits
 from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
+from stepwell.engine.data import code_expression_data, code_run_data, schema_problem
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
-from stepwell.engine.events import DependencyEnded, StepReached
+from stepwell.engine.events import DependencyEnded, StepReached, StepSucceeded
+from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
+from stepwell.engine.run import cancel_open_steps, end_run
 from stepwell.engine.state import StepState
 
-_STEP: TypeAdapter[Step] = TypeAdapter(Step)
 WAIT_KINDS = frozenset({"approval", "delay", "callback", "workflow"})
 """Issued kinds that wait (on a person, a timer, a callback, a child run) rather than run."""
-
-REPLAY_RETRY = Retry(max_attempts=3, interval=timedelta(seconds=2))
-"""A replay that crashed (not the workflow's own exception: that fails the run) is retried."""
-
-
-@cache
-def replay_spec(replay_timeout: timedelta | None) -> CodeStep:
-    """The definition of a code-first run's own step."""
-    return CodeStep(timeout=replay_timeout, retry=REPLAY_RETRY)
 
 
 def continued_id(run_id: str) -> str:
     """The id of the run that continues ``run_id`` (``ctx.continue_as_new``)."""
     return hashlib.sha256(f"{run_id}/continued".encode()).hexdigest()[:32]
-
-
-def spec_of(work: Work, key: str) -> Step:
-    """The definition of a step of a code-first run (kept on its record; a ctx.for_each
-    child's is its parent's task, see fanout.child_spec)."""
-    if key == WORKFLOW_KEY:
-        # Not one of the step types a definition may hold (Step), but a step all the same: the
-        # engine treats it as a dispatched kind with a timeout and a retry policy.
-        return cast(Step, replay_spec(work.definition.replay_timeout))
-    record = work.peek(key)
-    if record is None or record.spec is None:
-        raise KeyError(f"step {key!r} of code-first run {work.run.id} has no definition")
-    return parse_spec(record.spec)
-
-
-def parse_spec(spec: dict[str, Any]) -> Step:
-    """A code-first step's definition from the spec on its record."""
-    return _STEP.validate_python(spec)
-
-
-def expression_data(work: Work, key: str | None, child: StepState | None = None) -> dict[str, Any]:
-    """What the expressions of a code-first step see: the run's data as its waits see it, and
-    ``items``, the step's own input (a ctx.for_each's ``for_each`` is ``${items}``: the items
-    the code gave); a for_each child's ``item`` and ``index`` too."""
-    record = work.peek(key) if key is not None else None
-    data = {**_data(work), "items": record.input if record is not None else None}
-    if child is not None:
-        data["item"] = child.item
-        data["index"] = child.index
-    return data
 
 
 # -- the replay step -------------------------------------------------------------------------
@@ -109,7 +71,14 @@ def _replay(work: Work, step: StepState) -> None:
     step.retry_base = step.attempt
     step.lost_attempts = 0
     # Replays are the run's own machinery: the steps they reach go on the timeline, not they.
-    attempts.start(work, step, spec_of(work, WORKFLOW_KEY), quiet=True)
+    attempts.start(work, step, work.spec(WORKFLOW_KEY), quiet=True)
+
+
+def on_succeeded(work: Work, event: StepSucceeded) -> None:
+    """A replay returned (its answer is checked like any attempt's result)."""
+    step = attempts.current(work, event.key, event.attempt, "result", event.token, ("running",))
+    if step is not None:
+        on_yield(work, step, event.output)
 
 
 def on_yield(work: Work, step: StepState, output: Any) -> None:
@@ -121,7 +90,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
     try:
         result = Yield.from_dict(output)
     except (KeyError, TypeError, ValueError) as exc:
-        flow.attempt_failed(
+        attempts.attempt_failed(
             work, step, "InvalidReplay", f"the replay's answer is not a yield: {exc}"
         )
         return
@@ -138,7 +107,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
             return
         _checkpoint(work, checkpoint, step.attempt)
     if result.status == "completed":
-        flow.succeed(work, step, result.output)
+        succeed(work, step, result.output)
         return
     if result.status == "continued" and work.run.cancelling is None:
         # The run ends for a new one of the same workflow (an id derived from this one's, so
@@ -147,10 +116,10 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
         next_id = continued_id(run.id)
         work.emit(StartRun(next_id, run.workflow, result.output, run.id, dict(run.labels)))
         work.note("run_continued", step, f"continued as new in run {next_id}", run_id=next_id)
-        flow.succeed(work, step, {"continued_as_new": next_id})
+        succeed(work, step, {"continued_as_new": next_id})
         return
     error = result.error or {}
-    flow.fail_step(
+    fail_step(
         work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
     )
 
@@ -170,7 +139,7 @@ def _suspended(work: Work, step: StepState, result: Yield) -> None:
         _replay(work, step)  # a step ended while this replay ran
         return
     if not result.issued and not result.in_flight:
-        flow.fail_step(
+        fail_step(
             work,
             step,
             "ReplayStuck",
@@ -219,7 +188,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     )
     work.steps[checkpoint.key] = step
     if checkpoint.status == "succeeded":
-        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
+        work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
     else:
         error = checkpoint.error or {}
         work.note(
@@ -243,7 +212,7 @@ def _poll_ended(work: Work, checkpoint: Checkpoint) -> None:
     step.ended_at = work.now
     work.set_status(step, checkpoint.status)
     if checkpoint.status == "succeeded":
-        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
+        work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
     else:
         error = checkpoint.error or {}
         message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
@@ -273,21 +242,21 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
     )
     work.steps[issue.key] = step
     if issue.kind not in ISSUED_KINDS:
-        flow.fail_step(
+        fail_step(
             work, step, "InvalidStep", f"step '{issue.name}': {issue.kind!r} is not a step kind"
         )
         return
     try:
-        spec = parse_spec(spec_doc)
+        spec = specs.parse_spec(spec_doc)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'][1:]) or 'step'}: {error['msg']}"
             for error in exc.errors()
         )
-        flow.fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
+        fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
         return
     if (issue.kind == FOR_EACH) != (spec.for_each is not None):
-        flow.fail_step(
+        fail_step(
             work,
             step,
             "InvalidStep",
@@ -295,9 +264,7 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         )
         return
     if work.run.dry_run:
-        step.dry_run = True
-        work.note("step_dry_run", step, f"dry run: {issue.kind} step recorded, not run")
-        flow.succeed(work, step, None)
+        dry_run(work, step, issue.kind)
         return
     begin(work, step, spec)
 
@@ -305,14 +272,12 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
 def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
     """Start a step the code issued: when it was reached, or again when an operator retries
     it (its definition is on its record)."""
-    spec = spec if spec is not None else parse_spec(step.spec or {})
+    spec = spec if spec is not None else specs.parse_spec(step.spec or {})
     kind = kind_of(step.spec)
     if kind == FOR_EACH:
         _fan_out(work, step)
     elif kind in ("approval", "delay", "callback"):
-        from stepwell.engine import waits  # noqa: PLC0415 - the engine's circle, until the kind table
-
-        waits.open(work, step, spec, _data(work))
+        waits.open(work, step, spec, code_run_data(work))
     else:
         attempts.start(work, step, spec)
 
@@ -332,12 +297,10 @@ def redriven(work: Work, keys: list[str]) -> None:
 
 def _fan_out(work: Work, step: StepState) -> None:
     """A ctx.for_each: the engine's for_each over the items the code gave (its input)."""
-    from stepwell.engine import fanout  # noqa: PLC0415 - the engine's circle, until the kind table
-
     try:
-        fanout.start(work, step, expression_data(work, step.key))
+        fanout.start(work, step, code_expression_data(work, step.key))
     except expressions.ExpressionError as exc:
-        flow.fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
+        fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
 
 
 def _poll(work: Work, issue: Issue, replay: int) -> None:
@@ -374,19 +337,6 @@ def _poll(work: Work, issue: Issue, replay: int) -> None:
     )
 
 
-def poll_due(work: Work, step: StepState) -> None:
-    """The time of a wait_for_condition's next check came: the replay checks again."""
-    step.waiting_for = "poll_due"
-    step.due_at = None
-    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
-
-
-def _data(work: Work) -> dict[str, Any]:
-    """What the few templated fields of waits see in a code-first run (its input and context)."""
-    run = work.run
-    return {"input": run.input, "steps": {}, "context": run.context, "run": {"id": run.id}}
-
-
 # -- ends ------------------------------------------------------------------------------------
 
 
@@ -402,19 +352,19 @@ def ended(work: Work, step: StepState) -> None:
             cancelled(work, f"{outcome} after the cancel")
             return
         if step.status == "succeeded":
-            problem = flow.schema_problem(work.definition.output_schema, step.output)
+            problem = schema_problem(work.definition.output_schema, step.output)
             if problem:
-                flow.end_run(
+                end_run(
                     work,
                     "failed",
                     {"type": "OutputSchemaError", "message": f"run output: {problem}"},
                 )
                 return
             run.output = step.output
-            flow.end_run(work, "succeeded", None)
+            end_run(work, "succeeded", None)
             return
         error = step.error or {}
-        flow.end_run(
+        end_run(
             work,
             "failed",
             {
@@ -435,7 +385,7 @@ def ended(work: Work, step: StepState) -> None:
         # The replay waits for this step alone, so nothing else can wake it: the step's end
         # (written on the condition that the step is still the one loaded) is the one write
         # that starts the next replay, whose attempt begins when it answers (see begun).
-        spec = spec_of(work, WORKFLOW_KEY)
+        spec = work.spec(WORKFLOW_KEY)
         work.emit(attempts.dispatch(work, WORKFLOW_KEY, main.attempt + 1, None, spec))
         return
     # Otherwise the replay is woken in a write of its own (the step's end is written alone).
@@ -459,14 +409,14 @@ def cancel(work: Work, reason: str) -> None:
     work.note(
         "run_cancelling", None, f"the code is told and may clean up until {until.isoformat()}"
     )
-    flow.cancel_open_steps(work)  # all but the replay, a bounded number per decision
+    cancel_open_steps(work)  # all but the replay, a bounded number per decision
     work.emit(FollowUp(run.id, DependencyEnded(WORKFLOW_KEY, "$cancel")))
 
 
 def cancelled(work: Work, how: str) -> None:
     """End a cancelling run as cancelled."""
     state = work.run.cancelling or {}
-    flow.end_run(
+    end_run(
         work,
         "cancelled",
         {"type": "Cancelled", "message": f"{state.get('reason', '')}; {how}"},

@@ -13,7 +13,18 @@ from typing import Any
 
 from stepwell.code.protocol import INLINE_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import attempts, codeflow, fanout, flow, waits
+from stepwell.engine import (
+    attempts,
+    codeflow,
+    compensation,
+    dag,
+    data,
+    fanout,
+    outcomes,
+    start,
+    undoing,
+    waits,
+)
 from stepwell.engine.commands import (
     EmitEvent,
     FollowUp,
@@ -41,7 +52,8 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import ParentRef, RunState, State, parse_key
+from stepwell.engine.run import cancel_open_steps
+from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
 
 MAX_RUN_DURATION = timedelta(days=365)
 """The longest a run may last (a workflow's ``timeout`` may be shorter), so its records' expiry
@@ -124,7 +136,7 @@ def start_run(
         nonce=nonce,
         continued_from=continued_from,
     )
-    work = Work(definition, State(run=run, complete=True), now)
+    work = work_for(definition, State(run=run, complete=True), now)
     announce(
         work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
     )
@@ -133,13 +145,32 @@ def start_run(
     for root in definition.roots:
         if work.run.terminal:
             break
-        flow.ready(work, work.step_or_new(root))
+        dag.ready(work, work.step_or_new(root))
     return work.decision(created=True)
+
+
+def work_for(definition: Workflow, state: State, now: datetime) -> Work:
+    """The working set of a decision, its ends settled by :func:`settle`."""
+    return Work(definition, state, now, settle)
+
+
+def settle(work: Work, step: StepState) -> None:
+    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out,
+    the next compensation, the replay woken, or its dependents told and maybe the run ended."""
+    _, index = parse_key(step.key)
+    if index is not None:
+        fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
+    elif work.definition.code is not None:
+        codeflow.ended(work, step)
+    elif compensation.undone(step.key) is not None:
+        undoing.ended(work, step)
+    else:
+        dag.ended(work, step)
 
 
 def decide(definition: Workflow, state: State, event: Event, now: datetime) -> Decision:
     """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
-    work = Work(definition, state, now)
+    work = work_for(definition, state, now)
     _apply(work, event)
     return work.decision()
 
@@ -148,9 +179,14 @@ def _apply(work: Work, event: Event) -> None:
     run = work.run
     # A run undoing its steps may go past its deadline (its records outlive it by the retention
     # period): its compensations' own timeouts bound it.
-    undoing = run.compensation is not None
-    if not run.terminal and not undoing and run.deadline is not None and run.deadline <= work.now:
-        flow.end_run(
+    undoing_steps = run.compensation is not None
+    if (
+        not run.terminal
+        and not undoing_steps
+        and run.deadline is not None
+        and run.deadline <= work.now
+    ):
+        undoing.end(
             work,
             "timed_out",
             {"type": "RunTimedOut", "message": "the run reached the longest a run may last"},
@@ -159,6 +195,8 @@ def _apply(work: Work, event: Event) -> None:
     if isinstance(event, StepSucceeded | StepFailed) and event.key == WORKFLOW_KEY:
         codeflow.begun(work, event.attempt)
     match event:
+        case StepSucceeded() if event.key == WORKFLOW_KEY and work.definition.code is not None:
+            codeflow.on_succeeded(work, event)  # the replay's answer
         case StepSucceeded():
             attempts.on_succeeded(work, event)
         case StepFailed():
@@ -184,7 +222,7 @@ def _apply(work: Work, event: Event) -> None:
         case DependencyEnded() if work.definition.code is not None:
             codeflow.on_woken(work, event)
         case DependencyEnded():
-            flow.on_dependency_ended(work, event)
+            dag.on_dependency_ended(work, event)
         case StepReached():
             codeflow.on_reached(work, event)
         case Heartbeat():
@@ -208,7 +246,7 @@ def _on_timer(work: Work, event: TimerFired) -> None:
             if run.cancelling is not None:
                 codeflow.cancelled(work, "its clean-up did not end within the grace period")
                 return
-            flow.end_run(
+            undoing.end(
                 work,
                 "timed_out",
                 {"type": "RunTimedOut", "message": "the run did not end within its timeout"},
@@ -257,7 +295,7 @@ def _watch(work: Work) -> None:
             found = work.peek(dependent)
             if found is None or (found.status == "pending" and key not in found.deps_ended):
                 busy = True
-                work.emit(FollowUp(work.run.id, flow.notice(dependent, record)))
+                work.emit(FollowUp(work.run.id, dag.notice(dependent, record)))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
 
 
@@ -321,13 +359,13 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
     if work.definition.code is not None and work.run.cancelling is None:
         codeflow.cancel(work, f"{event.reason}{by}")
         return
-    flow.end_run(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
+    undoing.end(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
 
 
 def _on_continue(work: Work, event: Continue) -> None:
     run = work.run
     if run.terminal or run.compensation is not None or run.cancelling is not None:
-        flow.cancel_open_steps(work)  # the rest of what a bounded call left open
+        cancel_open_steps(work)  # the rest of what a bounded call left open
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
@@ -347,12 +385,12 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     step.due_at = None
     by = event.by or "an operator"
     if event.output is None:
-        flow.skip(work, step, f"skipped by {by}")
+        outcomes.skip(work, step, f"skipped by {by}")
         return
     # Skipped with an output: the step counts as done with that output, and the steps after it
     # run on it (an operator doing the step's work by hand).
     work.note("step_skipped", step, f"skipped by {by}, with an output for the steps after it")
-    flow.succeed(work, step, event.output)
+    outcomes.succeed(work, step, event.output)
 
 
 def _on_retry(work: Work, event: RetryRequested) -> None:
@@ -412,7 +450,7 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             codeflow.begin(work, step)
             continue
         child = step if step.index is not None else None
-        flow.begin(work, step, flow.expression_data(work, step.step_id, child))
+        start.begin(work, step, data.expression_data(work, step.step_id, child))
     for key in sorted(parents):
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":
@@ -448,7 +486,7 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
         # starting it reads its parent and what its expressions read.
         if isinstance(event, ItemReady):
             keys.add(step_id)
-            keys |= flow.step_refs(definition, step_id) or set()
+            keys |= data.step_refs(definition, step_id) or set()
         return keys
     if step_id not in definition.steps:
         return keys
@@ -458,11 +496,11 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
         keys |= set(definition.steps)
     if isinstance(event, DependencyEnded):
         # The step counts the end and may start: what its expressions read.
-        keys |= flow.step_refs(definition, step_id) or set()
+        keys |= data.step_refs(definition, step_id) or set()
         return keys
     for dependent in definition.dependents[step_id]:
         keys.add(dependent)
-        keys |= flow.step_refs(definition, dependent) or set()
-    keys |= flow.step_refs(definition, step_id) or set()
-    keys |= flow.step_refs(definition, None) or set()
+        keys |= data.step_refs(definition, dependent) or set()
+    keys |= data.step_refs(definition, step_id) or set()
+    keys |= data.step_refs(definition, None) or set()
     return keys

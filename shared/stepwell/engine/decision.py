@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
+from stepwell.engine import compensation, specs
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
 from stepwell.engine.state import RunState, State, StepState, StepStatus
 
@@ -80,11 +81,18 @@ RUN_WATCH = timedelta(minutes=5)
 _CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}
 
 
+class Settle(Protocol):
+    """What a step's end means for the run (engine.core settles every end in one place)."""
+
+    def __call__(self, work: Work, step: StepState, /) -> None: ...
+
+
 class Work:
     """The working set of one decision: copy-on-write records, timeline, commands."""
 
-    def __init__(self, definition: Workflow, state: State, now: datetime) -> None:
+    def __init__(self, definition: Workflow, state: State, now: datetime, settle: Settle) -> None:
         self.definition = definition
+        self._settle = settle
         self.state = state
         self.now = now
         self.run = state.run.copy()
@@ -130,16 +138,28 @@ class Work:
         """The definition of the step a key belongs to."""
         found = self.definition.steps.get(key.partition("[")[0])
         if found is None and key.endswith(":compensate"):
-            from stepwell.engine import compensation  # noqa: PLC0415 - the engine's circle, until the kind table
-
             return compensation.spec_of(self.definition, key)
         if found is None and self.definition.code is not None:
-            from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
-
-            return codeflow.spec_of(self, key)
+            return self._code_spec(key)
         if found is None:
             raise KeyError(f"workflow {self.definition.name} has no step {key!r}")
         return found
+
+    def ended(self, step: StepState) -> None:
+        """``step`` reached a terminal status (engine.outcomes): settle what that means."""
+        self._settle(self, step)
+
+    def _code_spec(self, key: str) -> Step:
+        """The definition of a step of a code-first run (kept on its record; a ctx.for_each
+        child's is its parent's task, see fanout.child_spec)."""
+        if key == WORKFLOW_KEY:
+            # Not one of the step types a definition may hold (Step), but a step all the same:
+            # the engine treats it as a dispatched kind with a timeout and a retry policy.
+            return cast(Step, specs.replay_spec(self.definition.replay_timeout))
+        record = self.peek(key)
+        if record is None or record.spec is None:
+            raise KeyError(f"step {key!r} of code-first run {self.run.id} has no definition")
+        return specs.parse_spec(record.spec)
 
     def touch_run(self) -> RunState:
         """The run record for changing."""

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from stepwell import expressions
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import ApprovalStep, CallbackStep, DelayStep, Step
-from stepwell.engine import flow
 from stepwell.engine.attempts import set_timer
-from stepwell.engine.commands import EmitEvent, RequestApproval
+from stepwell.engine.commands import EmitEvent, FollowUp, RequestApproval
 from stepwell.engine.decision import Work, attempt_token
-from stepwell.engine.events import ApprovalDecided, CallbackReceived
+from stepwell.engine.events import ApprovalDecided, CallbackReceived, DependencyEnded
+from stepwell.engine.outcomes import fail_step, succeed
 from stepwell.engine.state import StepState, parse_key
 
 
@@ -54,7 +55,7 @@ def _time_of(work: Work, step: StepState, until: Any, data: dict[str, Any]) -> d
         if found.tzinfo is None:
             raise ValueError("no timezone")
     except (ValueError, expressions.ExpressionError) as exc:
-        flow.fail_step(
+        fail_step(
             work,
             step,
             "InvalidUntil",
@@ -65,7 +66,7 @@ def _time_of(work: Work, step: StepState, until: Any, data: dict[str, Any]) -> d
 
 
 def _delay_over(work: Work, step: StepState) -> None:
-    flow.succeed(work, step, step.input)
+    succeed(work, step, step.input)
 
 
 def _open_approval(work: Work, step: StepState, spec: ApprovalStep, data: dict[str, Any]) -> None:
@@ -138,18 +139,21 @@ def on_timer(work: Work, step: StepState) -> None:
         elif spec.on_timeout == "reject":
             _rejected(work, step, spec, "the approval timed out", timed_out=True)
         else:
-            flow.fail_step(
-                work, step, "ApprovalTimedOut", "no decision before the approval expired"
-            )
+            fail_step(work, step, "ApprovalTimedOut", "no decision before the approval expired")
     elif step.waiting_for == "poll":
-        from stepwell.engine import codeflow  # noqa: PLC0415 - the engine's circle, until the kind table
-
-        codeflow.poll_due(work, step)
+        poll_due(work, step)
     elif step.waiting_for == "callback":
         if step.heartbeat_due is not None and step.heartbeat_due <= work.now:
-            flow.fail_step(work, step, "HeartbeatTimedOut", "no heartbeat in time")
+            fail_step(work, step, "HeartbeatTimedOut", "no heartbeat in time")
         else:
-            flow.fail_step(work, step, "CallbackTimedOut", "no callback in time")
+            fail_step(work, step, "CallbackTimedOut", "no callback in time")
+
+
+def poll_due(work: Work, step: StepState) -> None:
+    """The time of a wait_for_condition's next check came: the replay checks again."""
+    step.waiting_for = "poll_due"
+    step.due_at = None
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
 
 
 LINK_USED = "this link has already been used"
@@ -216,20 +220,18 @@ def on_approval(work: Work, event: ApprovalDecided) -> None:
 
 
 def _approved(work: Work, step: StepState, timed_out: bool = False) -> None:
-    flow.succeed(
-        work, step, {"approved": True, "decisions": step.decisions, "timed_out": timed_out}
-    )
+    succeed(work, step, {"approved": True, "decisions": step.decisions, "timed_out": timed_out})
 
 
 def _rejected(
     work: Work, step: StepState, spec: ApprovalStep, why: str, timed_out: bool = False
 ) -> None:
     if spec.on_reject == "continue":
-        flow.succeed(
+        succeed(
             work, step, {"approved": False, "decisions": step.decisions, "timed_out": timed_out}
         )
     else:
-        flow.fail_step(work, step, "ApprovalRejected", why)
+        fail_step(work, step, "ApprovalRejected", why)
 
 
 def on_callback(work: Work, event: CallbackReceived) -> None:
@@ -251,10 +253,10 @@ def on_callback(work: Work, event: CallbackReceived) -> None:
             _callback_timer(work, step)
         elif event.status == "success":
             work.note("callback_received", step, "success" + by)
-            flow.succeed(work, step, event.output)
+            succeed(work, step, event.output)
         else:
             work.note("callback_received", step, f"failure: {event.error_type}{by}")
-            flow.fail_step(work, step, event.error_type, event.message)
+            fail_step(work, step, event.error_type, event.message)
         return
     if (
         (record is None or record.status == "pending")
