@@ -1,4 +1,5 @@
-"""Attempts: steps that run somewhere else (task, http, notify, agent Lambdas; child runs).
+"""Attempts: steps that run somewhere else (task, http, notify, agent, shell Lambdas; child runs;
+a code-first run's replays).
 
 An attempt is recorded (status, number, fencing token, lease) in the same commit that emits the
 command to run it. Its result counts only while its number is still the step's current attempt.
@@ -12,11 +13,6 @@ from typing import Any
 from stepwell import expressions
 from stepwell.definition import retry
 from stepwell.definition.models import (
-    SECRET_MARK,
-    AgentStep,
-    HttpStep,
-    NotifyStep,
-    ShellStep,
     Step,
     TaskStep,
     Workflow,
@@ -31,7 +27,6 @@ from stepwell.engine.commands import (
 from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import (
-    ChildRunEnded,
     Heartbeat,
     LeaseExpired,
     StepFailed,
@@ -49,44 +44,6 @@ MAX_LOST_ATTEMPTS = 3
 NOT_STARTED_DELAY = timedelta(seconds=2)
 """The wait before the new attempt of one whose code never began (doubled each time): what
 kept it from starting (a throttled invoke, a function failing to start) may pass."""
-
-
-def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
-    """The rendered parameters a built-in kind runs with (None for task and wait steps)."""
-    render = expressions.render
-    if isinstance(spec, HttpStep):
-        secret_data = {**data, "secrets": {n: SECRET_MARK % n for n in spec.secrets}}
-        return {
-            "method": spec.method,
-            "url": render(spec.url, secret_data, now),
-            "headers": render(spec.headers, secret_data, now),
-            "body": render(spec.body, secret_data, now),
-            "request_timeout_s": spec.request_timeout.total_seconds(),
-            "secrets": dict(spec.secrets),
-        }
-    if isinstance(spec, NotifyStep):
-        return {
-            "detail_type": render(spec.detail_type, data, now),
-            "detail": render(spec.detail, data, now),
-            "source": spec.source,
-        }
-    if isinstance(spec, ShellStep):
-        words = spec.command
-        if isinstance(words, str):
-            words = expressions.split_words(words)
-        return {
-            "command": [expressions.as_text(render(word, data, now)) for word in words],
-            "timeout_s": spec.timeout.total_seconds() if spec.timeout else 60.0,
-        }
-    if isinstance(spec, AgentStep):
-        return {
-            "model": spec.model,
-            "prompt": render(spec.prompt, data, now),
-            "system": render(spec.system, data, now),
-            "max_tokens": spec.max_tokens,
-            "budget_usd": spec.budget_usd,
-        }
-    return None
 
 
 def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
@@ -312,25 +269,6 @@ def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) 
     work.set_status(step, "retrying")
     step.waiting_for = "retry"
     set_timer(work, step, work.now + delay)
-
-
-def on_child_ended(work: Work, event: ChildRunEnded) -> None:
-    """The child run of a workflow step ended."""
-    step = current(work, event.key, event.attempt, "child run result")
-    if step is None or step.waiting_for != "child_run" or step.child_run_id != event.child_run_id:
-        return
-    if event.status == "succeeded":
-        finish_with_output(work, step, event.output, event.usage)
-        return
-    work.add_usage(step, event.usage)
-    error = event.error or {}
-    attempt_failed(
-        work,
-        step,
-        "ChildRunFailed",
-        f"run {event.child_run_id} {event.status}: "
-        f"{error.get('type', '')} {error.get('message', '')}".strip(),
-    )
 
 
 def on_lease_expired(work: Work, event: LeaseExpired) -> None:

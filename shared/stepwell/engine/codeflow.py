@@ -17,7 +17,7 @@ closing, write the run record.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,17 +36,15 @@ from stepwell.code.protocol import (
     step_type,
 )
 from stepwell.definition.models import Step
-from stepwell.engine import attempts, fanout, specs, waits
+from stepwell.engine import attempts, fanout, specs
 from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
 from stepwell.engine.data import code_expression_data, code_run_data, schema_problem
 from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
 from stepwell.engine.events import DependencyEnded, StepReached, StepSucceeded
+from stepwell.engine.kinds import poll
 from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
 from stepwell.engine.run import cancel_open_steps, end_run
 from stepwell.engine.state import StepState
-
-WAIT_KINDS = frozenset({"approval", "delay", "callback", "workflow"})
-"""Issued kinds that wait (on a person, a timer, a callback, a child run) rather than run."""
 
 
 def continued_id(run_id: str) -> str:
@@ -132,7 +130,7 @@ def _suspended(work: Work, step: StepState, result: Yield) -> None:
     for one in reached:
         work.emit(FollowUp(work.run.id, StepReached(one.key, one, step.attempt)))
     step.steps_running = result.running + sum(
-        issue.kind not in WAIT_KINDS for issue in result.issued
+        not work.waits(step_type(issue.kind)) for issue in result.issued
     )
     step.steps_waited = result.in_flight + len(result.issued)
     if step.wake:
@@ -165,7 +163,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     """An inline step the replay ran: an ended record."""
     known = work.peek(checkpoint.key)
     if known is not None and checkpoint.kind == POLL and not known.terminal:
-        _poll_ended(work, checkpoint)
+        poll.ended(work, checkpoint)
         return
     if checkpoint.kind not in INLINE_KINDS or known is not None:
         return  # a repeated answer (the replay was delivered twice): recorded already
@@ -200,29 +198,10 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
         )
 
 
-def _poll_ended(work: Work, checkpoint: Checkpoint) -> None:
-    """A wait_for_condition's check was met (or its time ran out): its record ends."""
-    step = work.step(checkpoint.key)
-    assert step is not None
-    step.output = checkpoint.output
-    step.error = checkpoint.error
-    step.waiting_for = None
-    step.due_at = None
-    step.timeout_at = None
-    step.ended_at = work.now
-    work.set_status(step, checkpoint.status)
-    if checkpoint.status == "succeeded":
-        work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
-    else:
-        error = checkpoint.error or {}
-        message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-        work.note("step_failed", step, message, error=error.get("type"), inline=True)
-
-
 def _issue(work: Work, issue: Issue, replay: int) -> None:
     """A step the code reached for the first time: create its record and start it."""
     if issue.kind == POLL:
-        _poll(work, issue, replay)
+        poll.reached(work, issue, replay)
         return
     known = work.peek(issue.key)
     if known is not None and (known.spec is not None or known.status != "pending"):
@@ -273,13 +252,10 @@ def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
     """Start a step the code issued: when it was reached, or again when an operator retries
     it (its definition is on its record)."""
     spec = spec if spec is not None else specs.parse_spec(step.spec or {})
-    kind = kind_of(step.spec)
-    if kind == FOR_EACH:
+    if kind_of(step.spec) == FOR_EACH:
         _fan_out(work, step)
-    elif kind in ("approval", "delay", "callback"):
-        waits.open(work, step, spec, code_run_data(work))
     else:
-        attempts.start(work, step, spec)
+        work.kind(spec.type).start(work, step, spec, code_run_data(work))
 
 
 def redriven(work: Work, keys: list[str]) -> None:
@@ -301,40 +277,6 @@ def _fan_out(work: Work, step: StepState) -> None:
         fanout.start(work, step, code_expression_data(work, step.key))
     except expressions.ExpressionError as exc:
         fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
-
-
-def _poll(work: Work, issue: Issue, replay: int) -> None:
-    """A wait_for_condition whose check is not met yet: its one record waits until the next
-    check (each check updates it in place, so a thousand polls are one record)."""
-    checks = int(issue.spec.get("checks", 1))
-    known = work.peek(issue.key)
-    if known is not None and (known.terminal or known.attempt >= checks):
-        return  # a repeated answer, or a check already counted
-    due = datetime.fromisoformat(str(issue.spec["next"]))
-    step = work.step(issue.key)
-    if step is None:
-        step = StepState(
-            key=issue.key,
-            name=issue.name,
-            spec={"type": POLL},
-            position=issue.position,
-            after=list(issue.after),
-            started_at=work.now,
-            created_seq=replay,
-        )
-        work.steps[issue.key] = step
-    step.attempt = checks
-    step.output = issue.input
-    step.waiting_for = POLL
-    step.timeout_at = due
-    work.set_status(step, "waiting")
-    attempts.set_timer(work, step, due)
-    work.note(
-        "condition_waiting",
-        step,
-        f"check {checks} not met; next at {due.isoformat()}",
-        checks=checks,
-    )
 
 
 # -- ends ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ loads those records and calls again (the engine is deterministic, so the retry i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,6 @@ from stepwell.engine import (
     outcomes,
     start,
     undoing,
-    waits,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -31,7 +31,7 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     from_wire,
 )
-from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Work
+from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Kind, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -52,6 +52,7 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
+from stepwell.engine.kinds import approval, callback, child_run, condition, delay, poll, task
 from stepwell.engine.run import cancel_open_steps
 from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
 
@@ -149,9 +150,27 @@ def start_run(
     return work.decision(created=True)
 
 
+KINDS: Mapping[str, Kind] = {
+    "task": task.TASK,
+    "http": task.HTTP,
+    "notify": task.NOTIFY,
+    "agent": task.AGENT,
+    "shell": task.SHELL,
+    "code": task.REPLAY,
+    "workflow": child_run,
+    "approval": approval,
+    "delay": delay,
+    "callback": callback,
+    "condition": condition,
+    "poll": poll,
+}
+"""The table of step kinds, by step type (a code-first wait_for_condition's record: ``poll``)."""
+
+
 def work_for(definition: Workflow, state: State, now: datetime) -> Work:
-    """The working set of a decision, its ends settled by :func:`settle`."""
-    return Work(definition, state, now, settle)
+    """The working set of a decision: its ends settled by :func:`settle`, its kinds
+    :data:`KINDS`."""
+    return Work(definition, state, now, settle, KINDS)
 
 
 def settle(work: Work, step: StepState) -> None:
@@ -202,13 +221,13 @@ def _apply(work: Work, event: Event) -> None:
         case StepFailed():
             attempts.on_failed(work, event)
         case ChildRunEnded():
-            attempts.on_child_ended(work, event)
+            child_run.on_ended(work, event)
         case TimerFired():
             _on_timer(work, event)
         case ApprovalDecided():
-            waits.on_approval(work, event)
+            approval.on_decision(work, event)
         case CallbackReceived():
-            waits.on_callback(work, event)
+            callback.on_signal(work, event)
         case CancelRequested():
             _on_cancel(work, event)
         case Continue():
@@ -262,10 +281,15 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         return
     if step.is_fanout:
         fanout.watch(work, step)
-    elif step.status in ("running", "retrying") or step.waiting_for == "child_run":
-        attempts.on_timer(work, step)
     else:
-        waits.on_timer(work, step)
+        work.kind(_type_of(work, step)).on_timer(work, step)
+
+
+def _type_of(work: Work, step: StepState) -> str:
+    """A step's type: a code-first step's is on its record (a wait_for_condition's too)."""
+    if work.definition.code is not None and step.spec is not None:
+        return str(step.spec["type"])
+    return work.spec(step.key).type
 
 
 def _watch(work: Work) -> None:
@@ -459,11 +483,8 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         codeflow.redriven(work, [k for k in reopened if parse_key(k)[1] is None] or [step_id])
 
 
-_WAITS = ("approval", "delay", "callback", "workflow")
-
-
 def _has_waits(definition: Workflow) -> bool:
-    return any(step.type in _WAITS for step in definition.steps.values())
+    return any(KINDS[step.type].waits for step in definition.steps.values())
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -87,12 +88,47 @@ class Settle(Protocol):
     def __call__(self, work: Work, step: StepState, /) -> None: ...
 
 
+class Kind(Protocol):
+    """A kind of step (engine.kinds): how a step of it starts and what its timer means. The
+    engine's core assembles the table of kinds; a decision carries it (:meth:`Work.kind`)."""
+
+    @property
+    def waits(self) -> bool:
+        """Its step waits (on a person, a timer, a signal, a child run) rather than runs."""
+        ...
+
+    @property
+    def inline(self) -> bool:
+        """Its step is decided as it starts (an expression error there fails it)."""
+        ...
+
+    def parameters(self, spec: Step, data: dict[str, Any], now: datetime) -> Any:
+        """The rendered parameters its step runs with (None: the step's input as it is)."""
+        ...
+
+    def start(self, work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
+        """Start ``step`` (its input rendered and checked)."""
+        ...
+
+    def on_timer(self, work: Work, step: StepState) -> None:
+        """The step's one timer came due."""
+        ...
+
+
 class Work:
     """The working set of one decision: copy-on-write records, timeline, commands."""
 
-    def __init__(self, definition: Workflow, state: State, now: datetime, settle: Settle) -> None:
+    def __init__(
+        self,
+        definition: Workflow,
+        state: State,
+        now: datetime,
+        settle: Settle,
+        kinds: Mapping[str, Kind],
+    ) -> None:
         self.definition = definition
         self._settle = settle
+        self._kinds = kinds
         self.state = state
         self.now = now
         self.run = state.run.copy()
@@ -144,6 +180,15 @@ class Work:
         if found is None:
             raise KeyError(f"workflow {self.definition.name} has no step {key!r}")
         return found
+
+    def kind(self, step_type: str) -> Kind:
+        """The kind of steps of ``step_type``."""
+        return self._kinds[step_type]
+
+    def waits(self, step_type: str) -> bool:
+        """Whether steps of ``step_type`` wait rather than run (an unknown type: no)."""
+        found = self._kinds.get(step_type)
+        return found is not None and found.waits
 
     def ended(self, step: StepState) -> None:
         """``step`` reached a terminal status (engine.outcomes): settle what that means."""

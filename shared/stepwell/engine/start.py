@@ -1,21 +1,21 @@
 """Starting a step (a YAML step, a for_each child, a compensation, a retried step): its input
-rendered and checked, then handed to its kind."""
+rendered and checked, then handed to its kind (the table the core gives ``work.kind``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stepwell import expressions
-from stepwell.engine import attempts, waits
 from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work
-from stepwell.engine.outcomes import dry_run, fail_step, succeed
+from stepwell.engine.outcomes import dry_run, fail_step
 from stepwell.engine.state import StepState
 
 
 def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
     """Start a step (or a for_each child): render its input and hand it to its kind."""
     spec = work.spec(step.key)
+    kind = work.kind(spec.type)
     step.started_at = work.now
     try:
         if spec.input is not None:
@@ -24,14 +24,10 @@ def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
             step.input = step.item
         else:
             step.input = work.run.input
-        if spec.type == "condition":
-            value = expressions.truthy(expressions.render(spec.condition, data, work.now))
-            work.note(
-                "condition_evaluated", step, f"condition is {str(value).lower()}", value=value
-            )
-            succeed(work, step, value)
+        if kind.inline:
+            kind.start(work, step, spec, data)
             return
-        params = attempts.parameters(spec, data, work.now)
+        params = kind.parameters(spec, data, work.now)
         if params is not None:
             step.input = params
     except expressions.ExpressionError as exc:
@@ -44,7 +40,4 @@ def begin(work: Work, step: StepState, data: dict[str, Any]) -> None:
     if work.run.dry_run:
         dry_run(work, step, spec.type)
         return
-    if spec.type in ("approval", "delay", "callback"):
-        waits.open(work, step, spec, data)
-    else:
-        attempts.start(work, step, spec)
+    kind.start(work, step, spec, data)
