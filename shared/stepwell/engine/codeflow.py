@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -39,17 +39,54 @@ from stepwell.definition.models import Step
 from stepwell.engine import attempts, fanout, specs
 from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
 from stepwell.engine.data import code_expression_data, code_run_data, schema_problem
-from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
+from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token, is_active
 from stepwell.engine.events import DependencyEnded, StepReached, StepSucceeded
 from stepwell.engine.kinds import poll
 from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
 from stepwell.engine.run import cancel_open_steps, end_run
-from stepwell.engine.state import StepState
+from stepwell.engine.state import RunStatus, StepState
 
 
 def continued_id(run_id: str) -> str:
     """The id of the run that continues ``run_id`` (``ctx.continue_as_new``)."""
     return hashlib.sha256(f"{run_id}/continued".encode()).hexdigest()[:32]
+
+
+steps_outlive_success = True
+"""The code may return while steps it did not wait for are open: they are cancelled."""
+
+
+def spec(work: Work, key: str) -> Step:
+    """The definition of a step of a code-first run: the replay step's own, or the one kept on
+    its record (a ctx.for_each child's is its parent's task, see fanout.child_spec)."""
+    if key == WORKFLOW_KEY:
+        # Not one of the step types a definition may hold (Step), but a step all the same: the
+        # engine treats it as a dispatched kind with a timeout and a retry policy.
+        return cast(Step, specs.replay_spec(work.definition.replay_timeout))
+    record = work.peek(key)
+    if record is None or record.spec is None:
+        raise KeyError(f"step {key!r} of code-first run {work.run.id} has no definition")
+    return specs.parse_spec(record.spec)
+
+
+def expression_data(
+    work: Work, key: str | None, child: StepState | None = None, *, every: bool = False
+) -> dict[str, Any]:
+    """What a code-first step's expressions see (see data.code_expression_data)."""
+    return code_expression_data(work, key, child)
+
+
+def active(work: Work) -> bool:
+    """Its replay runs, or its last replay left steps running."""
+    own = work.peek(WORKFLOW_KEY)
+    if own is None:
+        return False
+    return is_active(own.status) or own.steps_running > 0
+
+
+def end(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
+    """End the run (the code has its own clean-up: no compensation)."""
+    end_run(work, status, error)
 
 
 # -- the replay step -------------------------------------------------------------------------
@@ -73,7 +110,11 @@ def _replay(work: Work, step: StepState) -> None:
 
 
 def on_succeeded(work: Work, event: StepSucceeded) -> None:
-    """A replay returned (its answer is checked like any attempt's result)."""
+    """An attempt returned: the replay's answer (checked like any attempt's result), or a
+    step's result."""
+    if event.key != WORKFLOW_KEY:
+        attempts.on_succeeded(work, event)
+        return
     step = attempts.current(work, event.key, event.attempt, "result", event.token, ("running",))
     if step is not None:
         on_yield(work, step, event.output)
@@ -340,7 +381,11 @@ CANCEL_GRACE = timedelta(minutes=5)
 
 def cancel(work: Work, reason: str) -> None:
     """A code-first run asked to cancel: its steps in flight are cancelled, and its code runs
-    once more to be told (RunCancelled at its next step) and clean up, within CANCEL_GRACE."""
+    once more to be told (RunCancelled at its next step) and clean up, within CANCEL_GRACE.
+    Asked again while it cleans up, it ends at once."""
+    if work.run.cancelling is not None:
+        end_run(work, "cancelled", {"type": "Cancelled", "message": reason})
+        return
     run = work.touch_run()
     until = work.now + CANCEL_GRACE
     run.cancelling = {"reason": reason, "until": until.isoformat()}
@@ -388,7 +433,7 @@ def begun(work: Work, attempt: int) -> None:
     work.set_status(step, "running")
 
 
-def on_woken(work: Work, event: DependencyEnded) -> None:
+def on_dependency_ended(work: Work, event: DependencyEnded) -> None:
     """``event.dependency`` ended: replay now if the replay waits; tell a running replay to
     replay again when it is done (an atomic flag, so a crowd of ends does not contend)."""
     main = work.peek(WORKFLOW_KEY)

@@ -17,13 +17,11 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import (
     attempts,
     codeflow,
-    compensation,
     dag,
     data,
     fanout,
     outcomes,
     start,
-    undoing,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -31,7 +29,7 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     from_wire,
 )
-from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Kind, Work
+from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Driver, Kind, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -141,12 +139,7 @@ def start_run(
     announce(
         work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
     )
-    if definition.code is not None:
-        codeflow.start(work)
-    for root in definition.roots:
-        if work.run.terminal:
-            break
-        dag.ready(work, work.step_or_new(root))
+    work.driver.start(work)
     return work.decision(created=True)
 
 
@@ -169,22 +162,20 @@ KINDS: Mapping[str, Kind] = {
 
 def work_for(definition: Workflow, state: State, now: datetime) -> Work:
     """The working set of a decision: its ends settled by :func:`settle`, its kinds
-    :data:`KINDS`."""
-    return Work(definition, state, now, settle, KINDS)
+    :data:`KINDS`, its driver the DAG or (a code-first run) the replay."""
+    driver: Driver = codeflow if definition.code is not None else dag
+    return Work(definition, state, now, settle, KINDS, driver)
 
 
 def settle(work: Work, step: StepState) -> None:
-    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out,
-    the next compensation, the replay woken, or its dependents told and maybe the run ended."""
+    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out, or
+    the driver's (the next compensation, the replay woken, or its dependents told and maybe
+    the run ended)."""
     _, index = parse_key(step.key)
     if index is not None:
         fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
-    elif work.definition.code is not None:
-        codeflow.ended(work, step)
-    elif compensation.undone(step.key) is not None:
-        undoing.ended(work, step)
     else:
-        dag.ended(work, step)
+        work.driver.ended(work, step)
 
 
 def decide(definition: Workflow, state: State, event: Event, now: datetime) -> Decision:
@@ -205,7 +196,7 @@ def _apply(work: Work, event: Event) -> None:
         and run.deadline is not None
         and run.deadline <= work.now
     ):
-        undoing.end(
+        work.driver.end(
             work,
             "timed_out",
             {"type": "RunTimedOut", "message": "the run reached the longest a run may last"},
@@ -214,10 +205,8 @@ def _apply(work: Work, event: Event) -> None:
     if isinstance(event, StepSucceeded | StepFailed) and event.key == WORKFLOW_KEY:
         codeflow.begun(work, event.attempt)
     match event:
-        case StepSucceeded() if event.key == WORKFLOW_KEY and work.definition.code is not None:
-            codeflow.on_succeeded(work, event)  # the replay's answer
         case StepSucceeded():
-            attempts.on_succeeded(work, event)
+            work.driver.on_succeeded(work, event)  # a code-first run's: maybe the replay's answer
         case StepFailed():
             attempts.on_failed(work, event)
         case ChildRunEnded():
@@ -238,10 +227,8 @@ def _apply(work: Work, event: Event) -> None:
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
-        case DependencyEnded() if work.definition.code is not None:
-            codeflow.on_woken(work, event)
         case DependencyEnded():
-            dag.on_dependency_ended(work, event)
+            work.driver.on_dependency_ended(work, event)
         case StepReached():
             codeflow.on_reached(work, event)
         case Heartbeat():
@@ -265,7 +252,7 @@ def _on_timer(work: Work, event: TimerFired) -> None:
             if run.cancelling is not None:
                 codeflow.cancelled(work, "its clean-up did not end within the grace period")
                 return
-            undoing.end(
+            work.driver.end(
                 work,
                 "timed_out",
                 {"type": "RunTimedOut", "message": "the run did not end within its timeout"},
@@ -287,7 +274,7 @@ def _on_timer(work: Work, event: TimerFired) -> None:
 
 def _type_of(work: Work, step: StepState) -> str:
     """A step's type: a code-first step's is on its record (a wait_for_condition's too)."""
-    if work.definition.code is not None and step.spec is not None:
+    if step.spec is not None:
         return str(step.spec["type"])
     return work.spec(step.key).type
 
@@ -380,10 +367,7 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
         return
     by = f" by {event.by}" if event.by else ""
     work.note("cancel_requested", None, f"{event.reason}{by}")
-    if work.definition.code is not None and work.run.cancelling is None:
-        codeflow.cancel(work, f"{event.reason}{by}")
-        return
-    undoing.end(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
+    work.driver.cancel(work, f"{event.reason}{by}")
 
 
 def _on_continue(work: Work, event: Continue) -> None:
@@ -474,7 +458,7 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             codeflow.begin(work, step)
             continue
         child = step if step.index is not None else None
-        start.begin(work, step, data.expression_data(work, step.step_id, child))
+        start.begin(work, step, work.driver.expression_data(work, step.step_id, child))
     for key in sorted(parents):
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":

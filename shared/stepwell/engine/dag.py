@@ -7,17 +7,19 @@ readiness counters, each in a write of its own) and the run's counters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stepwell import expressions
-from stepwell.definition.models import Workflow
-from stepwell.engine import compensation, fanout, undoing
+from stepwell.definition.models import Step, Workflow
+from stepwell.engine import attempts, compensation, data, fanout, undoing
 from stepwell.engine.commands import FollowUp
-from stepwell.engine.data import expression_data, schema_problem
-from stepwell.engine.decision import Work
-from stepwell.engine.events import DependencyEnded
+from stepwell.engine.data import schema_problem
+from stepwell.engine.decision import Work, is_active
+from stepwell.engine.events import DependencyEnded, StepSucceeded
 from stepwell.engine.outcomes import fail_step, skip
 from stepwell.engine.run import end_run
 from stepwell.engine.start import begin
-from stepwell.engine.state import StepState, parse_key
+from stepwell.engine.state import RunStatus, StepState, parse_key
 
 
 def notice(dependent: str, record: StepState) -> DependencyEnded:
@@ -89,25 +91,79 @@ def ready(work: Work, step: StepState) -> None:
         skip(work, step, reason)
         return
     try:
-        data = expression_data(work, step.key)
+        values = data.expression_data(work, step.key)
         if spec.when is not None and not expressions.truthy(
-            expressions.render(spec.when, data, work.now)
+            expressions.render(spec.when, values, work.now)
         ):
             skip(work, step, "'when' was false")
             return
         if spec.for_each is not None:
-            fanout.start(work, step, data)
+            fanout.start(work, step, values)
             return
     except expressions.ExpressionError as exc:
         step.started_at = work.now
         fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
         return
-    begin(work, step, data)
+    begin(work, step, values)
+
+
+steps_outlive_success = False
+"""Every sink ended, so every step did: a run that succeeded has nothing open."""
+
+
+def start(work: Work) -> None:
+    """A new run: its root steps."""
+    for root in work.definition.roots:
+        if work.run.terminal:
+            break
+        ready(work, work.step_or_new(root))
+
+
+def spec(work: Work, key: str) -> Step:
+    """A compensation's task (the workflow's steps are its own)."""
+    if key.endswith(compensation.SUFFIX):
+        return compensation.spec_of(work.definition, key)
+    raise KeyError(f"workflow {work.definition.name} has no step {key!r}")
+
+
+def expression_data(
+    work: Work, key: str | None, child: StepState | None = None, *, every: bool = False
+) -> dict[str, Any]:
+    """What a step's expressions see: the records they read."""
+    return data.expression_data(work, key, child, every=every)
+
+
+def active(work: Work) -> bool:
+    """Whether a top-level step (or a fan-out) runs or waits to retry: the definition's steps."""
+    work.state.require(set(work.definition.steps))
+    for key in work.definition.steps:
+        record = work.peek(key)
+        if record is not None and is_active(record.status) and record.index is None:
+            return True
+    return False
+
+
+def on_succeeded(work: Work, event: StepSucceeded) -> None:
+    """An attempt returned."""
+    attempts.on_succeeded(work, event)
+
+
+def end(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
+    """End the run; one that fails undoes its steps first."""
+    undoing.end(work, status, error)
+
+
+def cancel(work: Work, reason: str) -> None:
+    """Cancel the run (undoing its steps first)."""
+    undoing.end(work, "cancelled", {"type": "Cancelled", "message": reason})
 
 
 def ended(work: Work, step: StepState) -> None:
-    """A top-level step of a YAML run ended: tell its dependents, or end the run (its failure
-    was not handled, or it was the last sink to end)."""
+    """A top-level step ended: a compensation goes on to the next; another step tells its
+    dependents, or ends the run (its failure was not handled, or it was the last sink)."""
+    if compensation.undone(step.key) is not None:
+        undoing.ended(work, step)
+        return
     step_id, _ = parse_key(step.key)
     if work.run.terminal:
         return
@@ -158,11 +214,13 @@ def complete_run(work: Work) -> None:
     """Every step ended without failure: compute the output and end the run."""
     definition = work.definition
     try:
-        data = expression_data(work, None)
+        values = data.expression_data(work, None)
         if definition.output is not None:
-            output = expressions.render(definition.output, data, work.now)
+            output = expressions.render(definition.output, values, work.now)
         else:
-            output = {sink: data["steps"].get(sink, {}).get("output") for sink in definition.sinks}
+            output = {
+                sink: values["steps"].get(sink, {}).get("output") for sink in definition.sinks
+            }
     except expressions.ExpressionError as exc:
         undoing.end(
             work, "failed", {"type": "ExpressionError", "message": f"workflow output: {exc}"}

@@ -59,10 +59,7 @@ def expression_data(
     work: Work, step_id: str | None, child: StepState | None = None, *, every: bool = False
 ) -> dict[str, Any]:
     """What expressions see: input, steps.<id>.input/output/status/error, context, item,
-    index, run (``every``: every step, whatever the expressions read). A code-first run's
-    steps see what :func:`code_expression_data` gives them."""
-    if work.definition.code is not None:
-        return code_expression_data(work, step_id, child)
+    index, run (``every``: every step, whatever the expressions read); a YAML run's steps."""
     refs = None if every else step_refs(work.definition, step_id)
     if refs is None:
         work.state.require_all()

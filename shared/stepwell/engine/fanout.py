@@ -42,7 +42,6 @@ from stepwell import expressions
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
-from stepwell.engine.data import expression_data
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
 from stepwell.engine.outcomes import fail_step, succeed
@@ -103,7 +102,7 @@ def items_of(work: Work, parent: StepState) -> list[Any]:
             _ITEMS.move_to_end(key)
             return found
     spec = work.spec(parent.key)
-    data = expression_data(work, parent.key)
+    data = work.driver.expression_data(work, parent.key)
     items = expressions.render(spec.for_each, data, parent.started_at)
     if not isinstance(items, list) or len(items) != parent.items_total:
         raise expressions.ExpressionError(
@@ -146,7 +145,7 @@ def on_ready(work: Work, event: ItemReady) -> None:
         fail_step(work, child, "ExpressionError", str(exc))
         return
     child = work.new_step(event.key, item=item, pending_deps=0, spec=child_spec(parent.spec))
-    begin(work, child, expression_data(work, parent_key, child))
+    begin(work, child, work.driver.expression_data(work, parent_key, child))
 
 
 FANOUT_FIELDS = ("for_each", "max_parallel", "tolerated_failures", "min_successful")

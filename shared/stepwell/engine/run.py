@@ -60,7 +60,7 @@ def cancel_open_steps(work: Work) -> None:
     """
     run = work.run
     keep = open_steps_kept(work)
-    if run.status == "succeeded" and work.definition.code is None:
+    if run.status == "succeeded" and not work.driver.steps_outlive_success:
         return  # every sink ended, so every step did: nothing is open
     work.state.require_all()
     for key in sorted(set(work.state.steps) | set(work.steps)):

@@ -27,7 +27,7 @@ def begin_undoing(work: Work, status: RunStatus, error: dict[str, Any] | None) -
     """The run is to end ``status``: when steps that succeeded have a compensation, cancel what
     runs and start undoing them (True: the run ends once they have)."""
     definition = work.definition
-    if work.run.compensation is not None or definition.code is not None:
+    if work.run.compensation is not None:
         return False
     compensated = [step_id for step_id, step in definition.steps.items() if step.undo]
     if not compensated:
