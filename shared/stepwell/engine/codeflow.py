@@ -375,6 +375,38 @@ def ended(work: Work, step: StepState) -> None:
     work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
 
 
+def watch(work: Work) -> bool:
+    """The run's watch (engine.core), for the replay: one that waits for steps none of which
+    is in flight, or since whose start a step ended, was not woken by a dead invocation (or
+    it did not write what it reached). Wake it, once the last sign of life is older than a
+    replay can run (a replay a step's end started shows on the records only when it answers).
+    True: the run stays watched."""
+    main = work.peek(WORKFLOW_KEY)
+    if main is None or main.status != "waiting" or main.waiting_for != "steps":
+        return False
+    # The replay waits for steps it reached, not for the children of a ctx.for_each (counted
+    # on their parent, whose end wakes it).
+    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY and r.index is None]
+    ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
+    since = main.attempt_started_at
+    last = max([t for t in [since, *ends] if t is not None], default=None)
+    if last is not None and last + attempts.DEFAULT_LEASE > work.now:
+        return True  # maybe replaying now: look again at the next watch
+    ended_since = [
+        r.key
+        for r in others
+        if r.terminal
+        and (r.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
+        and (since is None or (r.ended_at is not None and r.ended_at >= since))
+    ]
+    in_flight = any(not r.terminal and r.status != "pending" for r in others)
+    if not ended_since and in_flight:
+        return False
+    by = ended_since[0] if ended_since else WORKFLOW_KEY
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, by)))
+    return True
+
+
 CANCEL_GRACE = timedelta(minutes=5)
 """How long a cancelled code-first run's code may take to clean up before the run ends."""
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from stepwell.code.protocol import INLINE_KINDS, WORKFLOW_KEY
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import (
     attempts,
@@ -286,7 +286,7 @@ def _watch(work: Work) -> None:
     run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
     work.state.require_all()
     definition = work.definition
-    busy = definition.code is not None and _replay_lost(work)
+    busy = work.driver.watch(work)
     for key in sorted(work.state.steps):
         record = work.peek(key)
         if record is None or record.index is not None:
@@ -308,37 +308,6 @@ def _watch(work: Work) -> None:
                 busy = True
                 work.emit(FollowUp(work.run.id, dag.notice(dependent, record)))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
-
-
-def _replay_lost(work: Work) -> bool:
-    """A code-first run whose replay waits for steps none of which is in flight, or since
-    whose start a step ended: a dead invocation did not wake it (or did not write what it
-    reached). Wake it, once the last sign of life is older than a replay can run (a replay a
-    step's end started shows on the records only when it answers)."""
-    main = work.peek(WORKFLOW_KEY)
-    if main is None or main.status != "waiting" or main.waiting_for != "steps":
-        return False
-    # The replay waits for steps it reached, not for the children of a ctx.for_each (counted
-    # on their parent, whose end wakes it).
-    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY and r.index is None]
-    ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
-    since = main.attempt_started_at
-    last = max([t for t in [since, *ends] if t is not None], default=None)
-    if last is not None and last + attempts.DEFAULT_LEASE > work.now:
-        return True  # maybe replaying now: look again at the next watch
-    ended_since = [
-        r.key
-        for r in others
-        if r.terminal
-        and (r.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
-        and (since is None or (r.ended_at is not None and r.ended_at >= since))
-    ]
-    in_flight = any(not r.terminal and r.status != "pending" for r in others)
-    if not ended_since and in_flight:
-        return False
-    by = ended_since[0] if ended_since else WORKFLOW_KEY
-    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, by)))
-    return True
 
 
 def _redeliver(work: Work) -> None:

@@ -143,6 +143,12 @@ def active(work: Work) -> bool:
     return False
 
 
+def watch(work: Work) -> bool:
+    """The run's watch finds what a DAG's dead invocation left undone from the records alone
+    (engine.core): nothing of the driver's own to look at."""
+    return False
+
+
 def on_succeeded(work: Work, event: StepSucceeded) -> None:
     """An attempt returned."""
     attempts.on_succeeded(work, event)

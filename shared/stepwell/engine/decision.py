@@ -148,6 +148,10 @@ class Driver(Protocol):
         """Whether a step of the run runs or waits to retry (else the run only waits)."""
         ...
 
+    def watch(self, work: Work) -> bool:
+        """The driver's own part of the run's watch (True: the run stays watched)."""
+        ...
+
     def ended(self, work: Work, step: StepState) -> None:
         """A top-level step's end (a for_each child's is counted on its parent)."""
         ...
