@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from stepwell.runtime.step_context import StepContext
-from stepwell.steps import step_handler
+from stepwell import StepContext, step_handler
 
 
 @step_handler

@@ -19,11 +19,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stepwell import intake
-from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.step_context import LOGGER, StepContext, attempt_keys
+
+if TYPE_CHECKING:
+    from stepwell.runtime.envelope import StepEnvelope
 
 T = TypeVar("T")
 StepFunction = Callable[[Any, StepContext], Any]
@@ -39,6 +41,9 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
 
     @functools.wraps(function)
     def handler(event: Any, context: Any = None) -> dict[str, Any]:
+        # The runtime (and the engine under it) loads at the first invocation: `import
+        # stepwell`, in a step's or a workflow's module, loads neither.
+        from stepwell.runtime.envelope import StepEnvelope, StepResult
         from stepwell.runtime.results import receive, record
         from stepwell.runtime.wiring import current
 

@@ -717,8 +717,8 @@ def test_create_callback_hands_out_the_link_the_replay_signs() -> None:
         seen.append((job.token, job.url))
         return job.result()
 
+    from stepwell.code.context import replay
     from stepwell.code.protocol import RunInfo
-    from stepwell.code.replay import replay
 
     info = RunInfo(run_id="run-1", workflow="w", replay=1, started_at=T0.isoformat())
     result = replay(flow, None, {}, info, T0, links=links)

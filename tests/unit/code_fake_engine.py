@@ -15,8 +15,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stepwell.code.context import replay
 from stepwell.code.protocol import Issue, Recorded, RunInfo, Yield
-from stepwell.code.replay import replay
 
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 

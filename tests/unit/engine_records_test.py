@@ -190,7 +190,7 @@ def test_the_counter_sees_loads_the_engine_asks_for():
 
 def test_a_notify_detail_type_expression_names_the_steps_it_reads() -> None:
     from stepwell.definition.models import Workflow
-    from stepwell.engine.flow import step_refs
+    from stepwell.engine.data import step_refs
 
     definition = Workflow.model_validate(
         {

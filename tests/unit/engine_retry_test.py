@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpers import T0, EngineDriver, task
-from stepwell.engine import retry
+from stepwell.definition import retry
 from stepwell.engine.events import StepFailed, TimerFired
 
 

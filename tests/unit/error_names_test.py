@@ -16,7 +16,7 @@ ENGINE = ROOT / "shared" / "stepwell" / "engine"
 def _engine_error_names() -> set[str]:
     """Every error name the engine fails a step with, as written in its calls."""
     found: set[str] = set()
-    for path in ENGINE.glob("*.py"):
+    for path in ENGINE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call) or len(node.args) < 3:
                 continue

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepwell.definition.models import Retry
-from stepwell.engine.retry import backoff, decide
+from stepwell.definition.retry import backoff, decide
 
 
 def policy(**fields):

@@ -33,8 +33,8 @@ from stepwell.api.openapi import responses
 from stepwell.api.request import wants_json
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import ApprovalDecided
+from stepwell.engine.kinds.approval import LINK_USED
 from stepwell.engine.state import RunState, StepState
-from stepwell.engine.waits import LINK_USED
 from stepwell.signing import TokenClaims, TokenError
 
 log = logging.getLogger(__name__)

@@ -1,3 +1,4 @@
+# Over 500 lines by design: Context is the whole durable API a workflow sees, a method each.
 """The Context a code-first workflow's function receives: every durable thing it can do.
 
     @workflow(name="release")
@@ -22,23 +23,30 @@ import json
 import random as _random
 import re
 import shlex
+import time
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeVar, cast
+from typing import Any, Literal, NoReturn, Protocol, TypeVar, cast
 
+from stepwell.code import foreach
+from stepwell.code.callbacks import Callback, open_callback
 from stepwell.code.errors import (
     ContextError,
     ContinueAsNew,
     MapFailed,
     ParallelFailed,
+    ReplayMismatch,
     StepFailed,
+    Suspend,
 )
 from stepwell.code.fanouts import Completion, fan_out
 from stepwell.code.logger import ReplayLogger
-from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded
-from stepwell.code.replay import Replay, describe_scope, error_of, to_json
+from stepwell.code.polls import poll
+from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded, RunInfo, Yield
+from stepwell.code.replay import Links, Replay, describe_scope, error_of, to_json
+from stepwell.code.saga import Saga
 from stepwell.code.specs import (
     Duration,
     RetryPolicy,
@@ -51,13 +59,8 @@ from stepwell.code.specs import (
     put_retry,
     seconds,
 )
-from stepwell.definition.models import Retry
-from stepwell.engine import retry as retries
-from stepwell.engine.attempts import SECRET_MARK
-
-if TYPE_CHECKING:
-    from stepwell.code.callbacks import Callback
-    from stepwell.code.saga import Saga
+from stepwell.definition import retry as retries
+from stepwell.definition.models import SECRET_MARK, Retry
 
 __all__ = [
     "INLINE_RETRY_BUDGET",
@@ -152,6 +155,10 @@ class Context:
         self._uuids = 0
         self._randoms = 0
         self._logger = ReplayLogger(state.logger, lambda: self.is_replaying)
+
+    def branch(self, scope: str, *, replaying_all: bool, last: list[str]) -> Context:
+        """The context of a parallel branch or map item, in ``scope`` (fan-outs make them)."""
+        return Context(self._state, scope, replaying_all=replaying_all, last=last)
 
     # -- about the run ----------------------------------------------------------------------
 
@@ -438,8 +445,6 @@ class Context:
         """Open a callback wait now and go on: the handle carries its signed ``token`` and
         ``url`` to hand to the system that will answer, and ``handle.result()`` waits for the
         answer later (an answer that comes first is kept). ``timeout`` counts from now."""
-        from stepwell.code.callbacks import Callback, open_callback
-
         self._enter("create_callback", name)
         key, position, record, after = self._reach(name, "callback", chain=False)
         state = self._state
@@ -472,8 +477,6 @@ class Context:
         however many checks it takes, it is one record. Raises StepFailed
         ``ConditionTimedOut`` once ``timeout`` (from the first check) has passed, or with the
         exception ``check`` raised."""
-        from stepwell.code.polls import poll
-
         self._enter("wait_for_condition", name)
         if not callable(check) or not callable(done):
             raise TypeError(f"wait_for_condition {name!r}: check and done must be callable")
@@ -584,8 +587,6 @@ class Context:
 
     def saga(self) -> Saga:
         """Compensations to run, newest first, when the code fails (see stepwell.code.saga)."""
-        from stepwell.code.saga import Saga
-
         return Saga(self)
 
     def now(self) -> datetime:
@@ -637,8 +638,6 @@ class Context:
         while the failures are within ``tolerated_failures``: a count, or a share of the items
         like ``"10%"``); one failure more raises MapFailed (``.results``, ``.errors`` by index).
         ``retry``, ``timeout`` and ``heartbeat`` apply to each child, as in ``ctx.task``."""
-        from stepwell.code import foreach
-
         self._enter("for_each", name)
         values = foreach.items_of(name, items)
         spec = foreach.spec_of(
@@ -855,3 +854,41 @@ def _result(record: Recorded) -> Any:
             record.key, str(error.get("type") or default), str(error.get("message") or "")
         )
     return record.output
+
+
+def replay(
+    function: Callable[..., Any],
+    input: Any,
+    journal: Mapping[str, Recorded],
+    info: RunInfo,
+    now: datetime,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    logger: Any = None,
+    links: Links | None = None,
+) -> Yield:
+    """Run ``function(ctx, input)`` once from the top over ``journal``; say what it came to.
+
+    ``now`` is this replay's time (what a first ``ctx.now()`` records); ``sleep`` waits between
+    the retries of an inline step; ``logger`` (a ``logging.Logger`` or any object with
+    ``debug``/``info``/``warning``/``error``/``exception``/``critical``) receives what the code
+    logs through ``ctx.logger`` once it is past the replayed part.
+    """
+    state = Replay(journal, info, now, sleep=sleep, logger=logger, links=links)
+    ctx = Context(state)
+    state.active = ctx
+    try:
+        output = function(ctx, input)
+    except Suspend as suspension:
+        state.caught(suspension)
+        return state.answer("suspended", None, None)
+    except ReplayMismatch:
+        return state.answer("failed", None, None)
+    except ContinueAsNew as continued:
+        return state.answer("continued", continued.input, None)
+    except Exception as exc:
+        return state.answer("failed", None, error_of(exc))
+    finally:
+        state.finished = True
+        state.active = None
+    return state.answer("completed", output, None)

@@ -236,11 +236,9 @@ class _Branches:
     def run(self, index: int, run: FanOut) -> bool:
         """Run branch ``index``: True once it ended (its result or error is on ``run``), False
         when it waits for a step."""
-        from stepwell.code.context import Context
-
         state = self.state
-        child = Context(
-            state, f"{self.inner}{index}.", replaying_all=self.replaying_all, last=self.before
+        child = self.ctx.branch(
+            f"{self.inner}{index}.", replaying_all=self.replaying_all, last=self.before
         )
         state.active = child
         try:

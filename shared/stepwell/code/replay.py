@@ -1,6 +1,6 @@
 """One replay of a code-first workflow: run the function from the top over the run's journal.
 
-    result = replay(function, input, journal, info, now)   # -> Yield
+    state = Replay(journal, info, now)   # context.replay runs the function over it
 
 Every Context call is given a key (its name; ``name~2`` for its second occurrence in the same
 scope; ``parallel.0.name`` inside branch 0 of a parallel) and a position (the order in which the
@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepwell import intake
-from stepwell.code.errors import ContinueAsNew, ReplayMismatch, RunCancelled, Suspend
+from stepwell.code.errors import ReplayMismatch, RunCancelled, Suspend
 from stepwell.code.protocol import (
     FAN_OUT_KINDS,
     WORKFLOW_KEY,
@@ -310,43 +310,3 @@ class Replay:
             output=value,
             checkpoints=checkpoints,
         )
-
-
-def replay(
-    function: Callable[..., Any],
-    input: Any,
-    journal: Mapping[str, Recorded],
-    info: RunInfo,
-    now: datetime,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    logger: Any = None,
-    links: Links | None = None,
-) -> Yield:
-    """Run ``function(ctx, input)`` once from the top over ``journal``; say what it came to.
-
-    ``now`` is this replay's time (what a first ``ctx.now()`` records); ``sleep`` waits between
-    the retries of an inline step; ``logger`` (a ``logging.Logger`` or any object with
-    ``debug``/``info``/``warning``/``error``/``exception``/``critical``) receives what the code
-    logs through ``ctx.logger`` once it is past the replayed part.
-    """
-    from stepwell.code.context import Context
-
-    state = Replay(journal, info, now, sleep=sleep, logger=logger, links=links)
-    ctx = Context(state)
-    state.active = ctx
-    try:
-        output = function(ctx, input)
-    except Suspend as suspension:
-        state.caught(suspension)
-        return state.answer("suspended", None, None)
-    except ReplayMismatch:
-        return state.answer("failed", None, None)
-    except ContinueAsNew as continued:
-        return state.answer("continued", continued.input, None)
-    except Exception as exc:
-        return state.answer("failed", None, error_of(exc))
-    finally:
-        state.finished = True
-        state.active = None
-    return state.answer("completed", output, None)

@@ -378,6 +378,11 @@ class WorkflowStep(StepBase):
     workflow: str = Field(description="The child workflow's name.")
 
 
+SECRET_MARK = "{{secret:%s}}"
+"""Placeholder the runner swaps for a secret's value in an http step's rendered fields: the
+engine never sees secrets."""
+
+
 class HttpStep(StepBase):
     """Calls an HTTP endpoint; status, headers and body (JSON parsed) become the output."""
 

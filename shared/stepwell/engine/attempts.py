@@ -1,4 +1,5 @@
-"""Attempts: steps that run somewhere else (task, http, notify, agent Lambdas; child runs).
+"""Attempts: steps that run somewhere else (task, http, notify, agent, shell Lambdas; child runs;
+a code-first run's replays).
 
 An attempt is recorded (status, number, fencing token, lease) in the same commit that emits the
 command to run it. Its result counts only while its number is still the step's current attempt.
@@ -10,32 +11,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
-from stepwell.code.protocol import WORKFLOW_KEY
+from stepwell.definition import retry
 from stepwell.definition.models import (
-    AgentStep,
-    HttpStep,
-    NotifyStep,
-    ShellStep,
     Step,
     TaskStep,
     Workflow,
     WorkflowStep,
 )
-from stepwell.engine import flow
 from stepwell.engine.commands import (
     CancelChildRun,
     DispatchAttempt,
     ScheduleTimer,
     StartChildRun,
 )
+from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import (
-    ChildRunEnded,
     Heartbeat,
     LeaseExpired,
     StepFailed,
     StepSucceeded,
 )
+from stepwell.engine.outcomes import fail_step, succeed
 from stepwell.engine.state import StepState, parse_key
 
 DEFAULT_LEASE = timedelta(minutes=15, seconds=30)
@@ -47,47 +44,6 @@ MAX_LOST_ATTEMPTS = 3
 NOT_STARTED_DELAY = timedelta(seconds=2)
 """The wait before the new attempt of one whose code never began (doubled each time): what
 kept it from starting (a throttled invoke, a function failing to start) may pass."""
-
-SECRET_MARK = "{{secret:%s}}"
-"""Placeholder the runner swaps for a secret's value: the engine never sees secrets."""
-
-
-def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
-    """The rendered parameters a built-in kind runs with (None for task and wait steps)."""
-    render = expressions.render
-    if isinstance(spec, HttpStep):
-        secret_data = {**data, "secrets": {n: SECRET_MARK % n for n in spec.secrets}}
-        return {
-            "method": spec.method,
-            "url": render(spec.url, secret_data, now),
-            "headers": render(spec.headers, secret_data, now),
-            "body": render(spec.body, secret_data, now),
-            "request_timeout_s": spec.request_timeout.total_seconds(),
-            "secrets": dict(spec.secrets),
-        }
-    if isinstance(spec, NotifyStep):
-        return {
-            "detail_type": render(spec.detail_type, data, now),
-            "detail": render(spec.detail, data, now),
-            "source": spec.source,
-        }
-    if isinstance(spec, ShellStep):
-        words = spec.command
-        if isinstance(words, str):
-            words = expressions.split_words(words)
-        return {
-            "command": [expressions.as_text(render(word, data, now)) for word in words],
-            "timeout_s": spec.timeout.total_seconds() if spec.timeout else 60.0,
-        }
-    if isinstance(spec, AgentStep):
-        return {
-            "model": spec.model,
-            "prompt": render(spec.prompt, data, now),
-            "system": render(spec.system, data, now),
-            "max_tokens": spec.max_tokens,
-            "budget_usd": spec.budget_usd,
-        }
-    return None
 
 
 def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
@@ -234,11 +190,6 @@ def on_succeeded(work: Work, event: StepSucceeded) -> None:
     step = current(work, event.key, event.attempt, "result", event.token, ("running",))
     if step is None:
         return
-    if work.definition.code is not None and step.key == WORKFLOW_KEY:
-        from stepwell.engine import codeflow
-
-        codeflow.on_yield(work, step, event.output)
-        return
     finish_with_output(work, step, event.output, event.usage)
 
 
@@ -252,13 +203,41 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
             )
         except expressions.ExpressionError as exc:
             work.add_usage(step, usage)
-            flow.fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
+            fail_step(work, step, "ExpressionError", f"step '{step.key}' output_path: {exc}")
             return
-    problem = flow.schema_problem(spec.output_schema, output)
+    problem = schema_problem(spec.output_schema, output)
     if problem:
-        flow.fail_step(work, step, "OutputSchemaError", f"step '{step.key}' output: {problem}")
+        fail_step(work, step, "OutputSchemaError", f"step '{step.key}' output: {problem}")
         return
-    flow.succeed(work, step, output, usage)
+    succeed(work, step, output, usage)
+
+
+def attempt_failed(
+    work: Work, step: StepState, error_type: str, message: str, retryable: bool = True
+) -> None:
+    """The current attempt failed: retry with backoff when the policy allows, else fail."""
+    spec = work.spec(step.key)
+    seed = f"{work.run.id}:{step.key}:{step.attempt}"
+    # Lost attempts were the platform's failures, not the step's: they do not use up retries.
+    counted = step.attempt - step.lost_attempts - step.retry_base
+    choice = retry.decide(spec.retry, counted, error_type, seed)
+    if not (retryable and choice.retry):
+        fail_step(work, step, error_type, message)
+        return
+    step.error = {"type": error_type, "message": message}
+    work.note(
+        "step_retrying",
+        step,
+        f"{error_type}: {message}; {choice.reason} in {choice.delay.total_seconds():.3g}s",
+        error=error_type,
+        delay_s=round(choice.delay.total_seconds(), 3),
+    )
+    if choice.delay.total_seconds() <= 0:
+        start(work, step, spec)
+        return
+    work.set_status(step, "retrying")
+    step.waiting_for = "retry"
+    set_timer(work, step, work.now + choice.delay)
 
 
 def on_failed(work: Work, event: StepFailed) -> None:
@@ -271,7 +250,7 @@ def on_failed(work: Work, event: StepFailed) -> None:
         delay = NOT_STARTED_DELAY * 2**step.lost_attempts
         lost(work, step, f"its code never began ({event.error_type}: {event.message})", delay)
         return
-    flow.attempt_failed(work, step, event.error_type, event.message, event.retryable)
+    attempt_failed(work, step, event.error_type, event.message, event.retryable)
 
 
 def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) -> None:
@@ -280,9 +259,7 @@ def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) 
     retry policy does not count (it is about the step's own failures); past
     MAX_LOST_ATTEMPTS the step fails with AttemptLost."""
     if step.lost_attempts >= MAX_LOST_ATTEMPTS:
-        flow.fail_step(
-            work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}"
-        )
+        fail_step(work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}")
         return
     step.lost_attempts += 1
     work.note("attempt_lost", step, f"{why}; dispatching again")
@@ -292,25 +269,6 @@ def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) 
     work.set_status(step, "retrying")
     step.waiting_for = "retry"
     set_timer(work, step, work.now + delay)
-
-
-def on_child_ended(work: Work, event: ChildRunEnded) -> None:
-    """The child run of a workflow step ended."""
-    step = current(work, event.key, event.attempt, "child run result")
-    if step is None or step.waiting_for != "child_run" or step.child_run_id != event.child_run_id:
-        return
-    if event.status == "succeeded":
-        finish_with_output(work, step, event.output, event.usage)
-        return
-    work.add_usage(step, event.usage)
-    error = event.error or {}
-    flow.attempt_failed(
-        work,
-        step,
-        "ChildRunFailed",
-        f"run {event.child_run_id} {event.status}: "
-        f"{error.get('type', '')} {error.get('message', '')}".strip(),
-    )
 
 
 def on_lease_expired(work: Work, event: LeaseExpired) -> None:
@@ -353,7 +311,7 @@ def _heartbeat_timer(work: Work, step: StepState, spec: Step) -> bool:
         return False  # the attempt's own timeout: handled as a timeout
     if step.heartbeat_due <= work.now:
         step.heartbeat_due = None
-        flow.attempt_failed(
+        attempt_failed(
             work,
             step,
             "HeartbeatTimedOut",
@@ -378,7 +336,7 @@ def on_timer(work: Work, step: StepState) -> None:
             # before it could report, or a process died before dispatching it).
             lost(work, step, f"no result within {DEFAULT_LEASE}")
             return
-        flow.attempt_failed(
+        attempt_failed(
             work,
             step,
             "StepTimedOut",
@@ -387,4 +345,4 @@ def on_timer(work: Work, step: StepState) -> None:
     elif step.waiting_for == "child_run":
         if step.child_run_id:
             work.emit(CancelChildRun(step.child_run_id))
-        flow.attempt_failed(work, step, "StepTimedOut", f"child run {step.child_run_id} timed out")
+        attempt_failed(work, step, "StepTimedOut", f"child run {step.child_run_id} timed out")

@@ -17,12 +17,12 @@ closing, write the run record.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import timedelta
 from typing import Any, cast
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
+from stepwell import expressions
 from stepwell.code.protocol import (
     FOR_EACH,
     INLINE_KINDS,
@@ -35,25 +35,16 @@ from stepwell.code.protocol import (
     kind_of,
     step_type,
 )
-from stepwell.definition.models import CodeStep, Retry, Step
-from stepwell.engine import attempts, flow
+from stepwell.definition.models import Step
+from stepwell.engine import attempts, fanout, specs
 from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
-from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token
-from stepwell.engine.events import DependencyEnded, StepReached
-from stepwell.engine.state import StepState
-
-_STEP: TypeAdapter[Step] = TypeAdapter(Step)
-WAIT_KINDS = frozenset({"approval", "delay", "callback", "workflow"})
-"""Issued kinds that wait (on a person, a timer, a callback, a child run) rather than run."""
-
-REPLAY_RETRY = Retry(max_attempts=3, interval=timedelta(seconds=2))
-"""A replay that crashed (not the workflow's own exception: that fails the run) is retried."""
-
-
-@cache
-def replay_spec(replay_timeout: timedelta | None) -> CodeStep:
-    """The definition of a code-first run's own step."""
-    return CodeStep(timeout=replay_timeout, retry=REPLAY_RETRY)
+from stepwell.engine.data import code_expression_data, code_run_data, schema_problem
+from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token, is_active
+from stepwell.engine.events import DependencyEnded, StepReached, StepSucceeded
+from stepwell.engine.kinds import poll
+from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
+from stepwell.engine.run import cancel_open_steps, end_run
+from stepwell.engine.state import RunStatus, StepState
 
 
 def continued_id(run_id: str) -> str:
@@ -61,34 +52,41 @@ def continued_id(run_id: str) -> str:
     return hashlib.sha256(f"{run_id}/continued".encode()).hexdigest()[:32]
 
 
-def spec_of(work: Work, key: str) -> Step:
-    """The definition of a step of a code-first run (kept on its record; a ctx.for_each
-    child's is its parent's task, see fanout.child_spec)."""
+steps_outlive_success = True
+"""The code may return while steps it did not wait for are open: they are cancelled."""
+
+
+def spec(work: Work, key: str) -> Step:
+    """The definition of a step of a code-first run: the replay step's own, or the one kept on
+    its record (a ctx.for_each child's is its parent's task, see fanout.child_spec)."""
     if key == WORKFLOW_KEY:
         # Not one of the step types a definition may hold (Step), but a step all the same: the
         # engine treats it as a dispatched kind with a timeout and a retry policy.
-        return cast(Step, replay_spec(work.definition.replay_timeout))
+        return cast(Step, specs.replay_spec(work.definition.replay_timeout))
     record = work.peek(key)
     if record is None or record.spec is None:
         raise KeyError(f"step {key!r} of code-first run {work.run.id} has no definition")
-    return parse_spec(record.spec)
+    return specs.parse_spec(record.spec)
 
 
-def parse_spec(spec: dict[str, Any]) -> Step:
-    """A code-first step's definition from the spec on its record."""
-    return _STEP.validate_python(spec)
+def expression_data(
+    work: Work, key: str | None, child: StepState | None = None, *, every: bool = False
+) -> dict[str, Any]:
+    """What a code-first step's expressions see (see data.code_expression_data)."""
+    return code_expression_data(work, key, child)
 
 
-def expression_data(work: Work, key: str | None, child: StepState | None = None) -> dict[str, Any]:
-    """What the expressions of a code-first step see: the run's data as its waits see it, and
-    ``items``, the step's own input (a ctx.for_each's ``for_each`` is ``${items}``: the items
-    the code gave); a for_each child's ``item`` and ``index`` too."""
-    record = work.peek(key) if key is not None else None
-    data = {**_data(work), "items": record.input if record is not None else None}
-    if child is not None:
-        data["item"] = child.item
-        data["index"] = child.index
-    return data
+def active(work: Work) -> bool:
+    """Its replay runs, or its last replay left steps running."""
+    own = work.peek(WORKFLOW_KEY)
+    if own is None:
+        return False
+    return is_active(own.status) or own.steps_running > 0
+
+
+def end(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
+    """End the run (the code has its own clean-up: no compensation)."""
+    end_run(work, status, error)
 
 
 # -- the replay step -------------------------------------------------------------------------
@@ -108,7 +106,18 @@ def _replay(work: Work, step: StepState) -> None:
     step.retry_base = step.attempt
     step.lost_attempts = 0
     # Replays are the run's own machinery: the steps they reach go on the timeline, not they.
-    attempts.start(work, step, spec_of(work, WORKFLOW_KEY), quiet=True)
+    attempts.start(work, step, work.spec(WORKFLOW_KEY), quiet=True)
+
+
+def on_succeeded(work: Work, event: StepSucceeded) -> None:
+    """An attempt returned: the replay's answer (checked like any attempt's result), or a
+    step's result."""
+    if event.key != WORKFLOW_KEY:
+        attempts.on_succeeded(work, event)
+        return
+    step = attempts.current(work, event.key, event.attempt, "result", event.token, ("running",))
+    if step is not None:
+        on_yield(work, step, event.output)
 
 
 def on_yield(work: Work, step: StepState, output: Any) -> None:
@@ -120,7 +129,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
     try:
         result = Yield.from_dict(output)
     except (KeyError, TypeError, ValueError) as exc:
-        flow.attempt_failed(
+        attempts.attempt_failed(
             work, step, "InvalidReplay", f"the replay's answer is not a yield: {exc}"
         )
         return
@@ -137,7 +146,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
             return
         _checkpoint(work, checkpoint, step.attempt)
     if result.status == "completed":
-        flow.succeed(work, step, result.output)
+        succeed(work, step, result.output)
         return
     if result.status == "continued" and work.run.cancelling is None:
         # The run ends for a new one of the same workflow (an id derived from this one's, so
@@ -146,10 +155,10 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
         next_id = continued_id(run.id)
         work.emit(StartRun(next_id, run.workflow, result.output, run.id, dict(run.labels)))
         work.note("run_continued", step, f"continued as new in run {next_id}", run_id=next_id)
-        flow.succeed(work, step, {"continued_as_new": next_id})
+        succeed(work, step, {"continued_as_new": next_id})
         return
     error = result.error or {}
-    flow.fail_step(
+    fail_step(
         work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
     )
 
@@ -162,14 +171,14 @@ def _suspended(work: Work, step: StepState, result: Yield) -> None:
     for one in reached:
         work.emit(FollowUp(work.run.id, StepReached(one.key, one, step.attempt)))
     step.steps_running = result.running + sum(
-        issue.kind not in WAIT_KINDS for issue in result.issued
+        not work.waits(step_type(issue.kind)) for issue in result.issued
     )
     step.steps_waited = result.in_flight + len(result.issued)
     if step.wake:
         _replay(work, step)  # a step ended while this replay ran
         return
     if not result.issued and not result.in_flight:
-        flow.fail_step(
+        fail_step(
             work,
             step,
             "ReplayStuck",
@@ -195,7 +204,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     """An inline step the replay ran: an ended record."""
     known = work.peek(checkpoint.key)
     if known is not None and checkpoint.kind == POLL and not known.terminal:
-        _poll_ended(work, checkpoint)
+        poll.ended(work, checkpoint)
         return
     if checkpoint.kind not in INLINE_KINDS or known is not None:
         return  # a repeated answer (the replay was delivered twice): recorded already
@@ -218,7 +227,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
     )
     work.steps[checkpoint.key] = step
     if checkpoint.status == "succeeded":
-        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
+        work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
     else:
         error = checkpoint.error or {}
         work.note(
@@ -230,29 +239,10 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
         )
 
 
-def _poll_ended(work: Work, checkpoint: Checkpoint) -> None:
-    """A wait_for_condition's check was met (or its time ran out): its record ends."""
-    step = work.step(checkpoint.key)
-    assert step is not None
-    step.output = checkpoint.output
-    step.error = checkpoint.error
-    step.waiting_for = None
-    step.due_at = None
-    step.timeout_at = None
-    step.ended_at = work.now
-    work.set_status(step, checkpoint.status)
-    if checkpoint.status == "succeeded":
-        work.note("step_completed", step, flow.data_summary(checkpoint.output), inline=True)
-    else:
-        error = checkpoint.error or {}
-        message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-        work.note("step_failed", step, message, error=error.get("type"), inline=True)
-
-
 def _issue(work: Work, issue: Issue, replay: int) -> None:
     """A step the code reached for the first time: create its record and start it."""
     if issue.kind == POLL:
-        _poll(work, issue, replay)
+        poll.reached(work, issue, replay)
         return
     known = work.peek(issue.key)
     if known is not None and (known.spec is not None or known.status != "pending"):
@@ -272,21 +262,21 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
     )
     work.steps[issue.key] = step
     if issue.kind not in ISSUED_KINDS:
-        flow.fail_step(
+        fail_step(
             work, step, "InvalidStep", f"step '{issue.name}': {issue.kind!r} is not a step kind"
         )
         return
     try:
-        spec = parse_spec(spec_doc)
+        spec = specs.parse_spec(spec_doc)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'][1:]) or 'step'}: {error['msg']}"
             for error in exc.errors()
         )
-        flow.fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
+        fail_step(work, step, "InvalidStep", f"step '{issue.name}' ({issue.kind}): {problems}")
         return
     if (issue.kind == FOR_EACH) != (spec.for_each is not None):
-        flow.fail_step(
+        fail_step(
             work,
             step,
             "InvalidStep",
@@ -294,9 +284,7 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
         )
         return
     if work.run.dry_run:
-        step.dry_run = True
-        work.note("step_dry_run", step, f"dry run: {issue.kind} step recorded, not run")
-        flow.succeed(work, step, None)
+        dry_run(work, step, issue.kind)
         return
     begin(work, step, spec)
 
@@ -304,16 +292,11 @@ def _issue(work: Work, issue: Issue, replay: int) -> None:
 def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
     """Start a step the code issued: when it was reached, or again when an operator retries
     it (its definition is on its record)."""
-    spec = spec if spec is not None else parse_spec(step.spec or {})
-    kind = kind_of(step.spec)
-    if kind == FOR_EACH:
+    spec = spec if spec is not None else specs.parse_spec(step.spec or {})
+    if kind_of(step.spec) == FOR_EACH:
         _fan_out(work, step)
-    elif kind in ("approval", "delay", "callback"):
-        from stepwell.engine import waits
-
-        waits.open(work, step, spec, _data(work))
     else:
-        attempts.start(work, step, spec)
+        work.kind(spec.type).start(work, step, spec, code_run_data(work))
 
 
 def redriven(work: Work, keys: list[str]) -> None:
@@ -331,60 +314,10 @@ def redriven(work: Work, keys: list[str]) -> None:
 
 def _fan_out(work: Work, step: StepState) -> None:
     """A ctx.for_each: the engine's for_each over the items the code gave (its input)."""
-    from stepwell import expressions
-    from stepwell.engine import fanout
-
     try:
-        fanout.start(work, step, expression_data(work, step.key))
+        fanout.start(work, step, code_expression_data(work, step.key))
     except expressions.ExpressionError as exc:
-        flow.fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
-
-
-def _poll(work: Work, issue: Issue, replay: int) -> None:
-    """A wait_for_condition whose check is not met yet: its one record waits until the next
-    check (each check updates it in place, so a thousand polls are one record)."""
-    checks = int(issue.spec.get("checks", 1))
-    known = work.peek(issue.key)
-    if known is not None and (known.terminal or known.attempt >= checks):
-        return  # a repeated answer, or a check already counted
-    due = datetime.fromisoformat(str(issue.spec["next"]))
-    step = work.step(issue.key)
-    if step is None:
-        step = StepState(
-            key=issue.key,
-            name=issue.name,
-            spec={"type": POLL},
-            position=issue.position,
-            after=list(issue.after),
-            started_at=work.now,
-            created_seq=replay,
-        )
-        work.steps[issue.key] = step
-    step.attempt = checks
-    step.output = issue.input
-    step.waiting_for = POLL
-    step.timeout_at = due
-    work.set_status(step, "waiting")
-    attempts.set_timer(work, step, due)
-    work.note(
-        "condition_waiting",
-        step,
-        f"check {checks} not met; next at {due.isoformat()}",
-        checks=checks,
-    )
-
-
-def poll_due(work: Work, step: StepState) -> None:
-    """The time of a wait_for_condition's next check came: the replay checks again."""
-    step.waiting_for = "poll_due"
-    step.due_at = None
-    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
-
-
-def _data(work: Work) -> dict[str, Any]:
-    """What the few templated fields of waits see in a code-first run (its input and context)."""
-    run = work.run
-    return {"input": run.input, "steps": {}, "context": run.context, "run": {"id": run.id}}
+        fail_step(work, step, "ExpressionError", f"step '{step.key}': {exc}")
 
 
 # -- ends ------------------------------------------------------------------------------------
@@ -402,19 +335,19 @@ def ended(work: Work, step: StepState) -> None:
             cancelled(work, f"{outcome} after the cancel")
             return
         if step.status == "succeeded":
-            problem = flow.schema_problem(work.definition.output_schema, step.output)
+            problem = schema_problem(work.definition.output_schema, step.output)
             if problem:
-                flow.end_run(
+                end_run(
                     work,
                     "failed",
                     {"type": "OutputSchemaError", "message": f"run output: {problem}"},
                 )
                 return
             run.output = step.output
-            flow.end_run(work, "succeeded", None)
+            end_run(work, "succeeded", None)
             return
         error = step.error or {}
-        flow.end_run(
+        end_run(
             work,
             "failed",
             {
@@ -435,11 +368,43 @@ def ended(work: Work, step: StepState) -> None:
         # The replay waits for this step alone, so nothing else can wake it: the step's end
         # (written on the condition that the step is still the one loaded) is the one write
         # that starts the next replay, whose attempt begins when it answers (see begun).
-        spec = spec_of(work, WORKFLOW_KEY)
+        spec = work.spec(WORKFLOW_KEY)
         work.emit(attempts.dispatch(work, WORKFLOW_KEY, main.attempt + 1, None, spec))
         return
     # Otherwise the replay is woken in a write of its own (the step's end is written alone).
     work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, step.key)))
+
+
+def watch(work: Work) -> bool:
+    """The run's watch (engine.core), for the replay: one that waits for steps none of which
+    is in flight, or since whose start a step ended, was not woken by a dead invocation (or
+    it did not write what it reached). Wake it, once the last sign of life is older than a
+    replay can run (a replay a step's end started shows on the records only when it answers).
+    True: the run stays watched."""
+    main = work.peek(WORKFLOW_KEY)
+    if main is None or main.status != "waiting" or main.waiting_for != "steps":
+        return False
+    # The replay waits for steps it reached, not for the children of a ctx.for_each (counted
+    # on their parent, whose end wakes it).
+    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY and r.index is None]
+    ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
+    since = main.attempt_started_at
+    last = max([t for t in [since, *ends] if t is not None], default=None)
+    if last is not None and last + attempts.DEFAULT_LEASE > work.now:
+        return True  # maybe replaying now: look again at the next watch
+    ended_since = [
+        r.key
+        for r in others
+        if r.terminal
+        and (r.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
+        and (since is None or (r.ended_at is not None and r.ended_at >= since))
+    ]
+    in_flight = any(not r.terminal and r.status != "pending" for r in others)
+    if not ended_since and in_flight:
+        return False
+    by = ended_since[0] if ended_since else WORKFLOW_KEY
+    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, by)))
+    return True
 
 
 CANCEL_GRACE = timedelta(minutes=5)
@@ -448,7 +413,11 @@ CANCEL_GRACE = timedelta(minutes=5)
 
 def cancel(work: Work, reason: str) -> None:
     """A code-first run asked to cancel: its steps in flight are cancelled, and its code runs
-    once more to be told (RunCancelled at its next step) and clean up, within CANCEL_GRACE."""
+    once more to be told (RunCancelled at its next step) and clean up, within CANCEL_GRACE.
+    Asked again while it cleans up, it ends at once."""
+    if work.run.cancelling is not None:
+        end_run(work, "cancelled", {"type": "Cancelled", "message": reason})
+        return
     run = work.touch_run()
     until = work.now + CANCEL_GRACE
     run.cancelling = {"reason": reason, "until": until.isoformat()}
@@ -459,14 +428,14 @@ def cancel(work: Work, reason: str) -> None:
     work.note(
         "run_cancelling", None, f"the code is told and may clean up until {until.isoformat()}"
     )
-    flow.cancel_open_steps(work)  # all but the replay, a bounded number per decision
+    cancel_open_steps(work)  # all but the replay, a bounded number per decision
     work.emit(FollowUp(run.id, DependencyEnded(WORKFLOW_KEY, "$cancel")))
 
 
 def cancelled(work: Work, how: str) -> None:
     """End a cancelling run as cancelled."""
     state = work.run.cancelling or {}
-    flow.end_run(
+    end_run(
         work,
         "cancelled",
         {"type": "Cancelled", "message": f"{state.get('reason', '')}; {how}"},
@@ -496,7 +465,7 @@ def begun(work: Work, attempt: int) -> None:
     work.set_status(step, "running")
 
 
-def on_woken(work: Work, event: DependencyEnded) -> None:
+def on_dependency_ended(work: Work, event: DependencyEnded) -> None:
     """``event.dependency`` ended: replay now if the replay waits; tell a running replay to
     replay again when it is done (an atomic flag, so a crowd of ends does not contend)."""
     main = work.peek(WORKFLOW_KEY)

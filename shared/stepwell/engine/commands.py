@@ -168,7 +168,7 @@ class WakeReplay:
     """Tell a code-first run's running replay (attempt ``attempt``) that ``by`` ended: one
     update that sets its ``wake`` flag (and bumps its revision, so the replay's own commit sees
     it) on the condition that the attempt still runs; otherwise ``by``'s end is decided again
-    on the replay step as it is then (engine.codeflow.on_woken)."""
+    on the replay step as it is then (engine.codeflow.on_dependency_ended)."""
 
     run_id: str
     attempt: int

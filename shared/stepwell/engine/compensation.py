@@ -15,17 +15,16 @@ error}}}``. A compensation that fails after its retries does not stop the others
 compensation ends the run at once, cancelling what still runs; a run that timed out still
 undoes its steps (their own timeouts bound them).
 
-What compensating costs is paid once, at the run's end: it reads every step of the run (as
-cancelling what runs does) and writes the run item once per compensation.
+This module names compensations (their keys and the task each runs); undoing them is
+:mod:`stepwell.engine.undoing`'s. What compensating costs is paid once, at the run's end: it
+reads every step of the run (as cancelling what runs does) and writes the run item once per
+compensation.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from stepwell.definition.models import TaskStep, Workflow
-from stepwell.engine.decision import Work
-from stepwell.engine.state import RunStatus, StepState
+from stepwell.engine.state import RunState
 
 SUFFIX = ":compensate"
 
@@ -69,83 +68,6 @@ def spec_of(definition: Workflow, key: str) -> TaskStep:
     return found
 
 
-def compensating(work: Work) -> bool:
+def compensating(run: RunState) -> bool:
     """Whether the run is undoing its steps (no step of its own starts meanwhile)."""
-    return work.run.compensation is not None and not work.run.terminal
-
-
-def begin(work: Work, status: RunStatus, error: dict[str, Any] | None) -> bool:
-    """The run is to end ``status``: when steps that succeeded have a compensation, cancel what
-    runs and start undoing them (True: the run ends once they have)."""
-    definition = work.definition
-    if work.run.compensation is not None or definition.code is not None:
-        return False
-    compensated = [step_id for step_id, step in definition.steps.items() if step.undo]
-    if not compensated:
-        return False
-    work.state.require_all()
-    done: list[tuple[Any, int, str]] = []
-    for position, step_id in enumerate(definition.steps):
-        record = work.peek(step_id)
-        if step_id not in compensated or record is None or record.status != "succeeded":
-            continue
-        if record.dry_run or record.copied_from:
-            continue  # nothing was done here: a dry run, or an output copied by a rerun
-        done.append((record.ended_at, position, step_id))
-    if not done:
-        return False
-    queue = [step_id for _, _, step_id in sorted(done, reverse=True)]
-    run = work.touch_run()
-    run.compensation = {"status": status, "error": error, "queue": queue, "outcomes": {}}
-    run.due_at = (
-        None  # a run that timed out still undoes: its compensations' own timeouts bound them
-    )
-    work.note(
-        "run_compensating",
-        None,
-        f"{status}: undoing {', '.join(queue)} (newest first) before the run ends",
-        status=status,
-        steps=queue,
-    )
-    from stepwell.engine import flow
-
-    flow.cancel_open_steps(work)
-    _start_next(work)
-    return True
-
-
-def ended(work: Work, step: StepState) -> None:
-    """A compensation ended: note its outcome, start the next, or end the run."""
-    state = work.run.compensation
-    step_id = undone(step.key)
-    if state is None or work.run.terminal or step_id is None:
-        return
-    outcomes = {**state["outcomes"], step_id: {"status": step.status, "error": step.error}}
-    queue = [s for s in state["queue"] if s != step_id]
-    work.touch_run().compensation = {**state, "queue": queue, "outcomes": outcomes}
-    _start_next(work)
-
-
-def _start_next(work: Work) -> None:
-    from stepwell.engine import flow
-
-    state = work.run.compensation
-    assert state is not None
-    if state["queue"]:
-        step_id = state["queue"][0]
-        step = work.step(key_of(step_id)) or work.new_step(key_of(step_id))
-        if step.terminal or step.started_at is not None:
-            return  # already under way (a repeated event)
-        flow.begin(work, step, flow.expression_data(work, None, every=True))
-        return
-    outcomes = state["outcomes"]
-    failed = sorted(s for s, o in outcomes.items() if o["status"] != "succeeded")
-    summary = {"status": "failed" if failed else "succeeded", "steps": outcomes}
-    work.note(
-        "compensation_ended",
-        None,
-        f"compensation failed for {', '.join(failed)}" if failed else "every step was undone",
-        status=summary["status"],
-    )
-    error = {**(state["error"] or {}), "compensation": summary}
-    flow.end_run(work, state["status"], error)
+    return run.compensation is not None and not run.terminal

@@ -8,19 +8,28 @@ loads those records and calls again (the engine is deterministic, so the retry i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from stepwell.code.protocol import INLINE_KINDS, WORKFLOW_KEY
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import attempts, codeflow, fanout, flow, waits
+from stepwell.engine import (
+    attempts,
+    codeflow,
+    dag,
+    data,
+    fanout,
+    outcomes,
+    start,
+)
 from stepwell.engine.commands import (
     EmitEvent,
     FollowUp,
     ScheduleTimer,
     from_wire,
 )
-from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Work
+from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Driver, Kind, Work
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -41,7 +50,9 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import ParentRef, RunState, State, parse_key
+from stepwell.engine.kinds import approval, callback, child_run, condition, delay, poll, task
+from stepwell.engine.run import cancel_open_steps
+from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
 
 MAX_RUN_DURATION = timedelta(days=365)
 """The longest a run may last (a workflow's ``timeout`` may be shorter), so its records' expiry
@@ -124,22 +135,52 @@ def start_run(
         nonce=nonce,
         continued_from=continued_from,
     )
-    work = Work(definition, State(run=run, complete=True), now)
+    work = work_for(definition, State(run=run, complete=True), now)
     announce(
         work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
     )
-    if definition.code is not None:
-        codeflow.start(work)
-    for root in definition.roots:
-        if work.run.terminal:
-            break
-        flow.ready(work, work.step_or_new(root))
+    work.driver.start(work)
     return work.decision(created=True)
+
+
+KINDS: Mapping[str, Kind] = {
+    "task": task.TASK,
+    "http": task.HTTP,
+    "notify": task.NOTIFY,
+    "agent": task.AGENT,
+    "shell": task.SHELL,
+    "code": task.REPLAY,
+    "workflow": child_run,
+    "approval": approval,
+    "delay": delay,
+    "callback": callback,
+    "condition": condition,
+    "poll": poll,
+}
+"""The table of step kinds, by step type (a code-first wait_for_condition's record: ``poll``)."""
+
+
+def work_for(definition: Workflow, state: State, now: datetime) -> Work:
+    """The working set of a decision: its ends settled by :func:`settle`, its kinds
+    :data:`KINDS`, its driver the DAG or (a code-first run) the replay."""
+    driver: Driver = codeflow if definition.code is not None else dag
+    return Work(definition, state, now, settle, KINDS, driver)
+
+
+def settle(work: Work, step: StepState) -> None:
+    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out, or
+    the driver's (the next compensation, the replay woken, or its dependents told and maybe
+    the run ended)."""
+    _, index = parse_key(step.key)
+    if index is not None:
+        fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
+    else:
+        work.driver.ended(work, step)
 
 
 def decide(definition: Workflow, state: State, event: Event, now: datetime) -> Decision:
     """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
-    work = Work(definition, state, now)
+    work = work_for(definition, state, now)
     _apply(work, event)
     return work.decision()
 
@@ -148,9 +189,14 @@ def _apply(work: Work, event: Event) -> None:
     run = work.run
     # A run undoing its steps may go past its deadline (its records outlive it by the retention
     # period): its compensations' own timeouts bound it.
-    undoing = run.compensation is not None
-    if not run.terminal and not undoing and run.deadline is not None and run.deadline <= work.now:
-        flow.end_run(
+    undoing_steps = run.compensation is not None
+    if (
+        not run.terminal
+        and not undoing_steps
+        and run.deadline is not None
+        and run.deadline <= work.now
+    ):
+        work.driver.end(
             work,
             "timed_out",
             {"type": "RunTimedOut", "message": "the run reached the longest a run may last"},
@@ -160,17 +206,17 @@ def _apply(work: Work, event: Event) -> None:
         codeflow.begun(work, event.attempt)
     match event:
         case StepSucceeded():
-            attempts.on_succeeded(work, event)
+            work.driver.on_succeeded(work, event)  # a code-first run's: maybe the replay's answer
         case StepFailed():
             attempts.on_failed(work, event)
         case ChildRunEnded():
-            attempts.on_child_ended(work, event)
+            child_run.on_ended(work, event)
         case TimerFired():
             _on_timer(work, event)
         case ApprovalDecided():
-            waits.on_approval(work, event)
+            approval.on_decision(work, event)
         case CallbackReceived():
-            waits.on_callback(work, event)
+            callback.on_signal(work, event)
         case CancelRequested():
             _on_cancel(work, event)
         case Continue():
@@ -181,10 +227,8 @@ def _apply(work: Work, event: Event) -> None:
             _on_retry(work, event)
         case OutboxDelivered():
             _on_delivered(work, event)
-        case DependencyEnded() if work.definition.code is not None:
-            codeflow.on_woken(work, event)
         case DependencyEnded():
-            flow.on_dependency_ended(work, event)
+            work.driver.on_dependency_ended(work, event)
         case StepReached():
             codeflow.on_reached(work, event)
         case Heartbeat():
@@ -208,7 +252,7 @@ def _on_timer(work: Work, event: TimerFired) -> None:
             if run.cancelling is not None:
                 codeflow.cancelled(work, "its clean-up did not end within the grace period")
                 return
-            flow.end_run(
+            work.driver.end(
                 work,
                 "timed_out",
                 {"type": "RunTimedOut", "message": "the run did not end within its timeout"},
@@ -224,10 +268,15 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         return
     if step.is_fanout:
         fanout.watch(work, step)
-    elif step.status in ("running", "retrying") or step.waiting_for == "child_run":
-        attempts.on_timer(work, step)
     else:
-        waits.on_timer(work, step)
+        work.kind(_type_of(work, step)).on_timer(work, step)
+
+
+def _type_of(work: Work, step: StepState) -> str:
+    """A step's type: a code-first step's is on its record (a wait_for_condition's too)."""
+    if step.spec is not None:
+        return str(step.spec["type"])
+    return work.spec(step.key).type
 
 
 def _watch(work: Work) -> None:
@@ -237,7 +286,7 @@ def _watch(work: Work) -> None:
     run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
     work.state.require_all()
     definition = work.definition
-    busy = definition.code is not None and _replay_lost(work)
+    busy = work.driver.watch(work)
     for key in sorted(work.state.steps):
         record = work.peek(key)
         if record is None or record.index is not None:
@@ -257,39 +306,8 @@ def _watch(work: Work) -> None:
             found = work.peek(dependent)
             if found is None or (found.status == "pending" and key not in found.deps_ended):
                 busy = True
-                work.emit(FollowUp(work.run.id, flow.notice(dependent, record)))
+                work.emit(FollowUp(work.run.id, dag.notice(dependent, record)))
     work.touch_run().watch_at = work.now + RUN_WATCH if busy else None
-
-
-def _replay_lost(work: Work) -> bool:
-    """A code-first run whose replay waits for steps none of which is in flight, or since
-    whose start a step ended: a dead invocation did not wake it (or did not write what it
-    reached). Wake it, once the last sign of life is older than a replay can run (a replay a
-    step's end started shows on the records only when it answers)."""
-    main = work.peek(WORKFLOW_KEY)
-    if main is None or main.status != "waiting" or main.waiting_for != "steps":
-        return False
-    # The replay waits for steps it reached, not for the children of a ctx.for_each (counted
-    # on their parent, whose end wakes it).
-    others = [r for r in work.state.steps.values() if r.key != WORKFLOW_KEY and r.index is None]
-    ends = [r.ended_at for r in others if r.terminal and r.ended_at is not None]
-    since = main.attempt_started_at
-    last = max([t for t in [since, *ends] if t is not None], default=None)
-    if last is not None and last + attempts.DEFAULT_LEASE > work.now:
-        return True  # maybe replaying now: look again at the next watch
-    ended_since = [
-        r.key
-        for r in others
-        if r.terminal
-        and (r.spec or {}).get("type") not in INLINE_KINDS  # the replay's own results
-        and (since is None or (r.ended_at is not None and r.ended_at >= since))
-    ]
-    in_flight = any(not r.terminal and r.status != "pending" for r in others)
-    if not ended_since and in_flight:
-        return False
-    by = ended_since[0] if ended_since else WORKFLOW_KEY
-    work.emit(FollowUp(work.run.id, DependencyEnded(WORKFLOW_KEY, by)))
-    return True
 
 
 def _redeliver(work: Work) -> None:
@@ -318,16 +336,13 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
         return
     by = f" by {event.by}" if event.by else ""
     work.note("cancel_requested", None, f"{event.reason}{by}")
-    if work.definition.code is not None and work.run.cancelling is None:
-        codeflow.cancel(work, f"{event.reason}{by}")
-        return
-    flow.end_run(work, "cancelled", {"type": "Cancelled", "message": f"{event.reason}{by}"})
+    work.driver.cancel(work, f"{event.reason}{by}")
 
 
 def _on_continue(work: Work, event: Continue) -> None:
     run = work.run
     if run.terminal or run.compensation is not None or run.cancelling is not None:
-        flow.cancel_open_steps(work)  # the rest of what a bounded call left open
+        cancel_open_steps(work)  # the rest of what a bounded call left open
 
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
@@ -347,12 +362,12 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     step.due_at = None
     by = event.by or "an operator"
     if event.output is None:
-        flow.skip(work, step, f"skipped by {by}")
+        outcomes.skip(work, step, f"skipped by {by}")
         return
     # Skipped with an output: the step counts as done with that output, and the steps after it
     # run on it (an operator doing the step's work by hand).
     work.note("step_skipped", step, f"skipped by {by}, with an output for the steps after it")
-    flow.succeed(work, step, event.output)
+    outcomes.succeed(work, step, event.output)
 
 
 def _on_retry(work: Work, event: RetryRequested) -> None:
@@ -412,7 +427,7 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             codeflow.begin(work, step)
             continue
         child = step if step.index is not None else None
-        flow.begin(work, step, flow.expression_data(work, step.step_id, child))
+        start.begin(work, step, work.driver.expression_data(work, step.step_id, child))
     for key in sorted(parents):
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":
@@ -421,11 +436,8 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
         codeflow.redriven(work, [k for k in reopened if parse_key(k)[1] is None] or [step_id])
 
 
-_WAITS = ("approval", "delay", "callback", "workflow")
-
-
 def _has_waits(definition: Workflow) -> bool:
-    return any(step.type in _WAITS for step in definition.steps.values())
+    return any(KINDS[step.type].waits for step in definition.steps.values())
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:
@@ -448,7 +460,7 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
         # starting it reads its parent and what its expressions read.
         if isinstance(event, ItemReady):
             keys.add(step_id)
-            keys |= flow.step_refs(definition, step_id) or set()
+            keys |= data.step_refs(definition, step_id) or set()
         return keys
     if step_id not in definition.steps:
         return keys
@@ -458,11 +470,11 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
         keys |= set(definition.steps)
     if isinstance(event, DependencyEnded):
         # The step counts the end and may start: what its expressions read.
-        keys |= flow.step_refs(definition, step_id) or set()
+        keys |= data.step_refs(definition, step_id) or set()
         return keys
     for dependent in definition.dependents[step_id]:
         keys.add(dependent)
-        keys |= flow.step_refs(definition, dependent) or set()
-    keys |= flow.step_refs(definition, step_id) or set()
-    keys |= flow.step_refs(definition, None) or set()
+        keys |= data.step_refs(definition, dependent) or set()
+    keys |= data.step_refs(definition, step_id) or set()
+    keys |= data.step_refs(definition, None) or set()
     return keys

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
-from stepwell.engine.state import RunState, State, StepState, StepStatus
+from stepwell.engine.events import DependencyEnded, StepSucceeded
+from stepwell.engine.state import RunState, RunStatus, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
 """Step records one decision may write; more work goes on in a Continue (stores write a decision
@@ -80,11 +82,113 @@ RUN_WATCH = timedelta(minutes=5)
 _CATEGORY: dict[str, str] = {"running": "active", "retrying": "active", "waiting": "waiting"}
 
 
+def is_active(status: str) -> bool:
+    """Whether a step of this status runs or waits to retry (not: waits on something)."""
+    return _CATEGORY.get(status) == "active"
+
+
+class Settle(Protocol):
+    """What a step's end means for the run (engine.core settles every end in one place)."""
+
+    def __call__(self, work: Work, step: StepState, /) -> None: ...
+
+
+class Kind(Protocol):
+    """A kind of step (engine.kinds): how a step of it starts and what its timer means. The
+    engine's core assembles the table of kinds; a decision carries it (:meth:`Work.kind`)."""
+
+    @property
+    def waits(self) -> bool:
+        """Its step waits (on a person, a timer, a signal, a child run) rather than runs."""
+        ...
+
+    @property
+    def inline(self) -> bool:
+        """Its step is decided as it starts (an expression error there fails it)."""
+        ...
+
+    def parameters(self, spec: Step, data: dict[str, Any], now: datetime) -> Any:
+        """The rendered parameters its step runs with (None: the step's input as it is)."""
+        ...
+
+    def start(self, work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
+        """Start ``step`` (its input rendered and checked)."""
+        ...
+
+    def on_timer(self, work: Work, step: StepState) -> None:
+        """The step's one timer came due."""
+        ...
+
+
+class Driver(Protocol):
+    """How a run moves: the DAG (engine.dag: YAML readiness counters and sinks) or the replay
+    (engine.codeflow: a code-first run's replay and the steps it issues). The core picks it
+    once, from the definition; the decision carries it."""
+
+    @property
+    def steps_outlive_success(self) -> bool:
+        """A run that succeeded may still have steps open (to cancel)."""
+        ...
+
+    def start(self, work: Work) -> None:
+        """A new run: start what runs first."""
+        ...
+
+    def spec(self, work: Work, key: str) -> Step:
+        """The definition of a step the workflow's steps do not hold."""
+        ...
+
+    def expression_data(
+        self, work: Work, key: str | None, child: StepState | None = None, *, every: bool = False
+    ) -> dict[str, Any]:
+        """What a step's expressions see."""
+        ...
+
+    def active(self, work: Work) -> bool:
+        """Whether a step of the run runs or waits to retry (else the run only waits)."""
+        ...
+
+    def watch(self, work: Work) -> bool:
+        """The driver's own part of the run's watch (True: the run stays watched)."""
+        ...
+
+    def ended(self, work: Work, step: StepState) -> None:
+        """A top-level step's end (a for_each child's is counted on its parent)."""
+        ...
+
+    def on_dependency_ended(self, work: Work, event: DependencyEnded) -> None:
+        """A step was told of another's end."""
+        ...
+
+    def on_succeeded(self, work: Work, event: StepSucceeded) -> None:
+        """An attempt returned."""
+        ...
+
+    def end(self, work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
+        """End the run (its timeout)."""
+        ...
+
+    def cancel(self, work: Work, reason: str) -> None:
+        """Someone cancelled the run."""
+        ...
+
+
 class Work:
     """The working set of one decision: copy-on-write records, timeline, commands."""
 
-    def __init__(self, definition: Workflow, state: State, now: datetime) -> None:
+    def __init__(
+        self,
+        definition: Workflow,
+        state: State,
+        now: datetime,
+        settle: Settle,
+        kinds: Mapping[str, Kind],
+        driver: Driver,
+    ) -> None:
         self.definition = definition
+        self.driver = driver
+        self._settle = settle
+        self._kinds = kinds
         self.state = state
         self.now = now
         self.run = state.run.copy()
@@ -129,17 +233,20 @@ class Work:
     def spec(self, key: str) -> Step:
         """The definition of the step a key belongs to."""
         found = self.definition.steps.get(key.partition("[")[0])
-        if found is None and key.endswith(":compensate"):
-            from stepwell.engine import compensation
+        return found if found is not None else self.driver.spec(self, key)
 
-            return compensation.spec_of(self.definition, key)
-        if found is None and self.definition.code is not None:
-            from stepwell.engine import codeflow
+    def kind(self, step_type: str) -> Kind:
+        """The kind of steps of ``step_type``."""
+        return self._kinds[step_type]
 
-            return codeflow.spec_of(self, key)
-        if found is None:
-            raise KeyError(f"workflow {self.definition.name} has no step {key!r}")
-        return found
+    def waits(self, step_type: str) -> bool:
+        """Whether steps of ``step_type`` wait rather than run (an unknown type: no)."""
+        found = self._kinds.get(step_type)
+        return found is not None and found.waits
+
+    def ended(self, step: StepState) -> None:
+        """``step`` reached a terminal status (engine.outcomes): settle what that means."""
+        self._settle(self, step)
 
     def touch_run(self) -> RunState:
         """The run record for changing."""
@@ -183,29 +290,9 @@ class Work:
         run = self.run
         if run.terminal or run.status == "pending":
             return
-        wanted = "waiting" if run.waiting_steps > 0 and not self._any_active() else "running"
+        wanted = "waiting" if run.waiting_steps > 0 and not self.driver.active(self) else "running"
         if run.status != wanted:
             self.touch_run().status = wanted  # type: ignore[assignment]
-
-    def _any_active(self) -> bool:
-        """Whether a top-level step (or a fan-out) is running or waiting to retry: the
-        definition's steps (a code-first run's are its records)."""
-        if self.definition.code is not None:
-            return self._code_steps_active()
-        self.state.require(set(self.definition.steps))
-        for key in self.definition.steps:
-            record = self.peek(key)
-            active = record is not None and _CATEGORY.get(record.status) == "active"
-            if active and record is not None and record.index is None:
-                return True
-        return False
-
-    def _code_steps_active(self) -> bool:
-        """A code-first run: its replay runs, or its last replay left steps running."""
-        own = self.peek(WORKFLOW_KEY)
-        if own is None:
-            return False
-        return _CATEGORY.get(own.status) == "active" or own.steps_running > 0
 
     def note(
         self,

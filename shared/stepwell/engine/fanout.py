@@ -18,7 +18,7 @@ lease ran out with no result.
 
 A code-first ``ctx.for_each`` is this same fan-out: a task step issued with ``for_each``
 ``${items}``, evaluated over the step's own input (the items the code gave, see
-``codeflow.expression_data``); as a code-first step's definition lives on its record, each
+``data.code_expression_data``); as a code-first step's definition lives on its record, each
 child's goes on the child's (:func:`child_spec`), so its decisions read the child alone.
 
 A count is carried out after the child's own write: an invocation that dies in between loses
@@ -40,10 +40,13 @@ from typing import Any
 
 from stepwell import expressions
 from stepwell.definition.models import Step, Workflow
-from stepwell.engine import flow
+from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
+from stepwell.engine.outcomes import fail_step, succeed
+from stepwell.engine.specs import parse_spec
+from stepwell.engine.start import begin
 from stepwell.engine.state import StepState, Usage, child_key, parse_key
 
 WATCH = timedelta(minutes=5)
@@ -64,7 +67,7 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
     items = expressions.render(spec.for_each, data, work.now)
     parent.started_at = work.now
     if not isinstance(items, list):
-        flow.fail_step(
+        fail_step(
             work,
             parent,
             "ForEachNotAList",
@@ -81,7 +84,7 @@ def start(work: Work, parent: StepState, data: dict[str, Any]) -> None:
         items=len(items),
     )
     if not items:
-        flow.succeed(work, parent, [])
+        succeed(work, parent, [])
         return
     parent.next_child = min(spec.max_parallel, len(items))
     parent.due_at = work.now + WATCH
@@ -99,7 +102,7 @@ def items_of(work: Work, parent: StepState) -> list[Any]:
             _ITEMS.move_to_end(key)
             return found
     spec = work.spec(parent.key)
-    data = flow.expression_data(work, parent.key)
+    data = work.driver.expression_data(work, parent.key)
     items = expressions.render(spec.for_each, data, parent.started_at)
     if not isinstance(items, list) or len(items) != parent.items_total:
         raise expressions.ExpressionError(
@@ -139,10 +142,10 @@ def on_ready(work: Work, event: ItemReady) -> None:
     except expressions.ExpressionError as exc:
         child = work.new_step(event.key, pending_deps=0)
         child.started_at = work.now
-        flow.fail_step(work, child, "ExpressionError", str(exc))
+        fail_step(work, child, "ExpressionError", str(exc))
         return
     child = work.new_step(event.key, item=item, pending_deps=0, spec=child_spec(parent.spec))
-    flow.begin(work, child, flow.expression_data(work, parent_key, child))
+    begin(work, child, work.driver.expression_data(work, parent_key, child))
 
 
 FANOUT_FIELDS = ("for_each", "max_parallel", "tolerated_failures", "min_successful")
@@ -165,9 +168,7 @@ def spec_in(definition: Workflow, parent: StepState) -> Step:
         return found
     if parent.spec is None:
         raise KeyError(f"workflow {definition.name} has no step {parent.key!r}")
-    from stepwell.engine import codeflow
-
-    return codeflow.parse_spec(parent.spec)
+    return parse_spec(parent.spec)
 
 
 def child_ended(work: Work, child: StepState) -> None:
@@ -274,7 +275,7 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
     _add_usage_to_run(work, parent)
     parent.output, failures = _outcomes(work, parent)
     which = f"item {index}" if index is not None else "an item"
-    flow.fail_step(
+    fail_step(
         work,
         parent,
         "ForEachFailed",
@@ -321,7 +322,7 @@ def _gather(work: Work, parent: StepState) -> None:
         done = child is not None and child.status in ("succeeded", "skipped")
         outputs.append(child.output if done and child is not None else None)
     _add_usage_to_run(work, parent)
-    flow.succeed(work, parent, outputs)
+    succeed(work, parent, outputs)
 
 
 def _add_usage_to_run(work: Work, parent: StepState) -> None:
@@ -351,8 +352,6 @@ def reopen(work: Work, parent: StepState) -> None:
 def watch(work: Work, parent: StepState) -> None:
     """The parent's timer while its children run: find attempts whose lease ran out, and (once
     no count has come in for a while) recount lost counts and restart lost starts."""
-    from stepwell.engine.attempts import DEFAULT_LEASE
-
     parent.due_at = work.now + WATCH
     assert parent.items_total is not None
     keys = [child_key(parent.key, i) for i in range(parent.items_total)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import compensation, core, flow
+from stepwell.engine import codeflow, compensation, core, dag
 from stepwell.engine.decision import Decision, Work
 from stepwell.engine.state import RunState, State, StepState
 
@@ -86,13 +86,13 @@ def rerun(
         step = work.step_or_new(step_id)
         for dep in definition.upstream[step_id]:
             if dep in upstream:  # copied, so already ended: counted as its end was
-                flow.count(definition, step, flow.notice(step_id, original_steps[dep]))
+                dag.count(definition, step, dag.notice(step_id, original_steps[dep]))
     for step_id in definition.steps:
         waiting = work.steps.get(step_id)
         if waiting is not None and waiting.status == "pending" and waiting.pending_deps == 0:
-            flow.ready(work, waiting)
+            dag.ready(work, waiting)
     if work.run.open_steps == 0 and not work.run.terminal:
-        flow.complete_run(work)
+        dag.complete_run(work)
     return work.decision(created=True)
 
 
@@ -152,7 +152,7 @@ def _announced(
         labels=original.labels,
         nonce=nonce,
     )
-    work = Work(definition, State(run=run, complete=True), now)
+    work = core.work_for(definition, State(run=run, complete=True), now)
     core.announce(
         work,
         f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
@@ -176,8 +176,6 @@ def _rerun_code(
     """A code-first rerun: the steps that succeeded in replays before the one that reached
     ``from_step`` keep their results (the replay returns them); ``from_step``, what was reached
     with it and everything after it run again."""
-    from stepwell.engine import codeflow
-
     target = original_steps.get(from_step)
     if target is None or target.created_seq is None or from_step == WORKFLOW_KEY:
         known = ", ".join(k for k in original_steps if k != WORKFLOW_KEY)

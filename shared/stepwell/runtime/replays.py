@@ -115,7 +115,7 @@ def replay_run(
     links: Links | None = None,
 ) -> Yield:
     """Replay ``function`` over ``run``'s step records (``number``: the replay's attempt)."""
-    from stepwell.code.replay import replay
+    from stepwell.code.context import replay
 
     # A ctx.for_each's children are the engine's: the code reads their outputs on their parent.
     journal = {

@@ -1,7 +1,7 @@
 """The built-in step kinds the runner function executes: http, notify, agent, shell.
 
 :func:`run_builtin` takes the parameters the engine rendered for the step (see
-``stepwell.engine.attempts.parameters``) and returns a :class:`BuiltinResult`. It fails by
+``stepwell.engine.kinds.task``) and returns a :class:`BuiltinResult`. It fails by
 raising: the exception's class name is the error name users list in ``retry_on`` and
 ``non_retryable``, and a class attribute ``retryable = False`` marks errors retrying cannot fix.
 ``ERROR_NAMES`` lists each kind's names.
