@@ -264,10 +264,10 @@ def _drive(stack: LocalStack, api: Client) -> None:
         assert _publish(api, triggers, functions, triggers=again)["status"] == "changed"
         _put_event(stack, "tour.started")  # no longer a trigger of it
         _put_event(stack, "tour.again")
-        # The changed schedule starts again at once (its rate counts from the change), beside
-        # the event's run: the two end in either order.
-        started = [_next_run(stack, runs)["labels"]["trigger"] for _ in range(2)]
-        assert sorted(started) == ["event", "schedule"]
+        # The changed schedule may tick at once too (its rate counts from the change; a tick at
+        # the scheduled time of the last one is that run again): the event's run is awaited.
+        while _next_run(stack, runs)["labels"]["trigger"] != "event":
+            pass
         (schedule,) = _schedules_of(stack, "permissions-triggers")
         assert schedule.expression == "rate(2 hours)"
         for _ in range(2):  # each tick its own run (its time makes the run id)
@@ -276,9 +276,11 @@ def _drive(stack: LocalStack, api: Client) -> None:
             assert _next_run(stack, runs)["labels"] == {"trigger": "schedule"}
         assert stack.wait_idle(30)
         listed = api.get("/runs?workflow=permissions-triggers&limit=100").body["runs"]
-        assert {run["id"] for run in listed} == runs, (
+        started = [run["labels"].get("trigger") for run in listed]
+        assert started.count("event") == 2, (
             "an event that is no trigger of it any more started a run"
         )
+        assert started.count("schedule") >= 3, started
     retired = api.request("DELETE", f"/workflows/permissions-triggers?owner={quote(OWNER)}")
     assert retired.status == 200, retired.text
     assert _schedules_of(stack, "permissions-triggers") == []
