@@ -1,5 +1,8 @@
 """The API's wire shapes: pydantic models, so requests are validated and /openapi.json is real.
 
+Over 500 lines: every wire shape of the API in one module, from which /openapi.json is
+generated.
+
 Views are built from the engine's records by the ``*_view`` functions at the bottom; secrets
 of a run (its nonce, the attempt tokens) never leave through them.
 """

@@ -1,4 +1,7 @@
-"""Routes of runs: start, list, show, timeline, and what an operator does to a run or step."""
+"""Routes of runs: start, list, show, timeline, and what an operator does to a run or step.
+
+Over 500 lines: every route of a run and its steps shares the run's lookups and views.
+"""
 
 from __future__ import annotations
 

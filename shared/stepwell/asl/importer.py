@@ -1,6 +1,9 @@
 """Step Functions machines as Stepwell YAML (``stepwell asl import``), where the YAML says the
 same thing.
 
+Over 500 lines: one small translation per state type, all sharing the rules for paths and
+parameters.
+
 A machine hands one JSON value from state to state (InputPath, Parameters, ResultSelector,
 ResultPath, OutputPath); a YAML step reads the run's input and earlier steps' outputs by name.
 So each state's data is followed as YAML expressions would name it (:data:`Data`): ``input``,

@@ -1,5 +1,8 @@
 """``stepwell run WORKFLOW``: one run through the local stack, from start to end.
 
+Over 500 lines: starting, following, approving and printing a run share its client and its
+output.
+
 The run is started with ``POST /workflows/{name}/runs`` on the local HTTP API and followed with
 ``GET /runs/{id}``, exactly as a client of a deployed stack would. Approval links are taken from
 the ``approval.requested`` events on the stack's bus: with ``--approve STEP``,

@@ -1,5 +1,7 @@
 """Load workflow definitions from YAML into :class:`Workflow`, with every problem located.
 
+Over 500 lines: reading, locating and explaining problems share one source map.
+
 The YAML is read with ruamel.yaml's round-trip loader, which keeps the line and column of every
 key and list item, so a pydantic error location such as ``('steps', 'charge', 'task', 'retry')``
 becomes ``order.yaml:41:5: step 'charge': field 'retry': ...``. After the model is built the

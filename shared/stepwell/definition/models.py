@@ -1,5 +1,8 @@
 """The workflow definition language as pydantic v2 models.
 
+Over 500 lines: the whole definition language, a model per step type, in one module for its JSON
+Schema.
+
 A workflow is a mapping of step ids to steps; each step has a ``type`` (``task`` when omitted)
 and the fields common to every step plus the fields of its type. Strings holding ``${...}``
 are JSONata expressions (see :mod:`stepwell.expressions`).

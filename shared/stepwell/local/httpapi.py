@@ -1,5 +1,7 @@
 """The HTTP API: requests on 127.0.0.1 become API Gateway HTTP API (payload 2.0) events.
 
+Over 500 lines: the server, API Gateway's event and the mapping of its answer are one protocol.
+
 :func:`build_event` makes the event API Gateway sends (``version`` 2.0, ``routeKey``,
 ``rawPath``, ``rawQueryString``, ``cookies``, lower-cased ``headers`` with repeats joined by
 commas, ``queryStringParameters``, ``pathParameters`` matched from the route, ``requestContext``

@@ -1,5 +1,8 @@
 """Nested applications, flattened into the template that nests them.
 
+Over 500 lines: each way to nest an application (a path, a URL, the Serverless Application
+Repository, an imported stack) goes through the same flattening.
+
 CloudFormation deploys an ``AWS::Serverless::Application`` or an ``AWS::CloudFormation::Stack``
 as a stack of its own; the local stack runs one document. So a nested template it can read from
 disk joins its parent's at load time, as if it had been written there:

@@ -2,6 +2,8 @@
 (CreateSchedule, UpdateSchedule, GetSchedule, ListSchedules, DeleteSchedule) with the API's
 shapes and errors.
 
+Over 500 lines: the Scheduler API's operations share its validation and its errors.
+
 Three kinds of schedule live here: the timer of an EventBridge rule with a schedule expression
 (``Schedule``: the template's ``Schedule`` events and PutRule's; it fires the rule), the
 template's ``ScheduleV2`` events, and the schedules made through the API (``api``). When each

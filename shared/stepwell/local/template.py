@@ -1,5 +1,8 @@
 """template.yaml as the local stack sees it: resources with local names, intrinsics resolved.
 
+Over 500 lines: CloudFormation's intrinsics, SAM's globals and the local names are one resolver
+over one document.
+
 The template is read with the same loader the store uses for its table (CloudFormation short
 tags become their ``Fn::`` forms), SAM's ``Globals`` are merged into each function, and every
 ``!Ref`` / ``!GetAtt`` / ``!Sub`` / ``!Join`` / ``Fn::*`` is resolved to the name or ARN the

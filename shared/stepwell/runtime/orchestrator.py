@@ -1,5 +1,7 @@
 """The orchestrator: load what an event needs, let the engine decide, commit, then act.
 
+Over 500 lines: load, decide, commit and act are one loop with one handling of faults.
+
 This is the one loop every entry point shares (the scheduler, the runner's result path, the API,
 the local stack). Follow-ups that concern other runs (a child run to start, a parent to notify)
 or more work on the same run (Continue) go through a local queue, never recursion.

@@ -1,5 +1,8 @@
 """The DynamoDB store: every run, step, timeline and definition version in one table.
 
+Over 500 lines: every access pattern of the one table (commits, reads, listings, definitions,
+claims) shares its item models and its handling of faults.
+
 Concurrency is optimistic on the run item. A commit is ONE TransactWriteItems: the run item,
 put on the condition that its ``seq`` is still the one loaded (and bumped by one), the step
 records the decision changed, and one timeline item holding the decision's entries. Two
