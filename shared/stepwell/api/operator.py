@@ -32,6 +32,7 @@ from stepwell.api.runs import RunId, StepKey, _act, _changed, _step, _with_curso
 from stepwell.code.protocol import FOR_EACH, kind_of
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.state import RunState, StepState, child_key
+from stepwell.runtime.orchestrator import UnknownWorkflow
 from stepwell.store.port import Page
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -144,11 +145,12 @@ def step_logs(
     port = deps.runtime.logs
     if port is None:
         return StepLogsView(step=key, attempt=number, where="not known to this API")
-    pinned = deps.store.get_definition(run.workflow, run.version)
-    functions = [] if pinned is None else [*pinned.functions.values(), pinned.runner or ""]
-    found = port.attempt(
-        run.id, key, number, since or record.started_at, until, [f for f in functions if f]
-    )
+    try:
+        pinned = deps.orchestrator.pinned(run)
+        functions = [*pinned.functions.values(), *([pinned.runner] if pinned.runner else [])]
+    except UnknownWorkflow:  # its version is gone: the engine's own log group still answers
+        functions = []
+    found = port.attempt(run.id, key, number, since or record.started_at, until, functions)
     lines = None if found.lines is None else [LogLine(**line) for line in found.lines]
     return StepLogsView(step=key, attempt=number, where=found.where, lines=lines, link=found.link)
 
