@@ -31,7 +31,7 @@ import boto3
 import pytest
 from e2e_helpers import SMALL_ORDER, approval_requested, completed, finished
 
-from stepwell.definition.catalog import load_definitions
+from stepwell.catalog import load_definitions
 from stepwell.local import engine
 from stepwell.local.client import Client
 from stepwell.local.intercept import Interceptor

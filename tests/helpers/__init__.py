@@ -319,7 +319,7 @@ def order_world(name: str) -> Any:
     approving every approval it asks for."""
     import orders
 
-    from stepwell.definition.code import load_code_file
+    from stepwell.code.files import load_code_file
     from stepwell.definition.loader import load_workflow
     from stepwell.engine.events import ApprovalDecided
     from stepwell.local.inprocess import InProcessWorld

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from stepwell.api import deps
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt, EmitEvent, ScheduleTimer
 from stepwell.engine.events import Event, StepFailed, StepSucceeded

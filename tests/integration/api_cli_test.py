@@ -16,9 +16,9 @@ import pytest
 
 from helpers.apigw import ApiWorld, api_workflows, serve
 from stepwell.api import client
+from stepwell.catalog import Catalog
 from stepwell.cli import approve
 from stepwell.cli.main import main
-from stepwell.definition.catalog import Catalog
 from stepwell.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]

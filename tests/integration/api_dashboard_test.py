@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from helpers.apigw import KINDS, ApiWorld, api_workflows
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 from stepwell.local.logs import LogBook
 from stepwell.runtime.aws.logs import InsightsLinks
 

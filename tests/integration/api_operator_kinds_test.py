@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from helpers.apigw import KINDS, ApiWorld
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 
 ORDER = {
     "order_id": "o-7",

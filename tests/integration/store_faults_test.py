@@ -36,7 +36,7 @@ from stepwell import signing
 from stepwell.api import deps
 from stepwell.api.approvals import link_id
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import Event, StepFailed, StepSucceeded
 from stepwell.local.inprocess import InProcessWorld

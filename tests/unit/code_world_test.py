@@ -9,8 +9,8 @@ from typing import Any
 import orders
 import release as release_steps
 
+from stepwell.code.files import load_code_file
 from stepwell.code.workflow import CodeWorkflow
-from stepwell.definition.code import load_code_file
 from stepwell.engine.commands import RequestApproval
 from stepwell.engine.events import ApprovalDecided, CallbackReceived
 from stepwell.local.inprocess import InProcessWorld
@@ -97,8 +97,8 @@ def test_a_rerun_from_a_step_keeps_what_came_before_and_runs_the_rest_again() ->
 
 
 def test_a_callback_that_comes_before_its_wait_is_kept_for_it() -> None:
+    from stepwell.code.files import LoadedCode  # noqa: F401  (the shape load_code_file gives)
     from stepwell.code.workflow import workflow
-    from stepwell.definition.code import LoadedCode  # noqa: F401  (the shape load_code_file gives)
     from stepwell.definition.models import Workflow
 
     @workflow(name="hooked")

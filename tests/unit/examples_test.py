@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from stepwell.definition.catalog import EXAMPLES, Catalog
+from stepwell.catalog import EXAMPLES, Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "statemachines"

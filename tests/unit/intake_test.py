@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from stepwell import intake
+from stepwell.catalog import Catalog
 from stepwell.code.replay import to_json
-from stepwell.definition.catalog import Catalog
 from stepwell.definition.models import Workflow
 from stepwell.intake import MAX_DEPTH, JsonTooDeep
 from stepwell.local.inprocess import InProcessWorld

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stepwell.definition.catalog import load_definitions
+from stepwell.catalog import load_definitions
 from stepwell.runtime import custom_resource, describing
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.publishing import Workflows, bind, unbound_functions

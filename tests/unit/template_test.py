@@ -31,7 +31,7 @@ import pytest
 
 import stepwell
 from helpers.permissions import translated, translated_stack
-from stepwell.definition.catalog import load_definitions
+from stepwell.catalog import load_definitions
 from stepwell.local import engine
 from stepwell.local.template import (
     FunctionSpec,

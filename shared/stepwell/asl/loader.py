@@ -22,8 +22,8 @@ from stepwell.asl.machine import Machine
 from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.asl.tasks import LAMBDA_INVOKE, TOKEN_SUFFIX, function_of
 from stepwell.asl.validation import check
+from stepwell.code.files import LoadedCode
 from stepwell.code.workflow import CodeWorkflow
-from stepwell.definition.code import LoadedCode
 from stepwell.definition.errors import DefinitionError, PathPart, Problem, SourceMap
 from stepwell.definition.loader import ASL_SUFFIXES
 from stepwell.definition.models import Workflow

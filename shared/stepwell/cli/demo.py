@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import RequestApproval

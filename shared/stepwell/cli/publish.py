@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
-from stepwell.definition.catalog import load_definitions, newest, with_example_input
+from stepwell.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.definition.models import Workflow

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.asl.loader import file_stem, functions_named, is_asl_file, load_asl_file
-from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
+from stepwell.code.files import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stepwell.definition.catalog import load_definitions, newest, with_example_input
+from stepwell.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
 from stepwell.local.errors import TemplateError

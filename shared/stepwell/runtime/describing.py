@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stepwell.definition.catalog import load_definitions, newest, with_example_input
+from stepwell.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.models import Workflow
 

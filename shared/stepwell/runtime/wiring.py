@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.addresses import AllowList
-from stepwell.definition.catalog import Catalog
+from stepwell.catalog import Catalog
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.builtins import BuiltinDeps, Network

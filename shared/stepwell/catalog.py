@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from stepwell.asl.loader import load_asl_file
+from stepwell.code.files import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.code.workflow import CodeWorkflow
-from stepwell.definition.code import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.loader import ASL_SUFFIXES, discover, load_workflow
 from stepwell.definition.models import Workflow
@@ -60,9 +61,6 @@ def load_definitions(paths: Iterable[Path]) -> list[tuple[Workflow, CodeWorkflow
     found: list[tuple[Workflow, CodeWorkflow | None]] = []
     for path in discover(paths):
         if path.name.endswith(ASL_SUFFIXES):
-            # Step Functions machines sit above the definitions (they run on code-first runs).
-            from stepwell.asl.loader import load_asl_file
-
             loaded = load_asl_file(path)
             found.append((loaded.workflow, loaded.code))
         elif is_code_file(path):
