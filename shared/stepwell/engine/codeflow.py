@@ -17,7 +17,8 @@ closing, write the run record.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -35,16 +36,17 @@ from stepwell.code.protocol import (
     kind_of,
     step_type,
 )
-from stepwell.definition.models import Step
+from stepwell.definition.models import Step, Workflow
 from stepwell.engine import attempts, fanout, specs
 from stepwell.engine.commands import FollowUp, ScheduleTimer, StartRun, WakeReplay
 from stepwell.engine.data import code_expression_data, code_run_data, schema_problem
-from stepwell.engine.decision import MAX_STEP_WRITES, Work, attempt_token, is_active
-from stepwell.engine.events import DependencyEnded, StepReached, StepSucceeded
+from stepwell.engine.decision import MAX_STEP_WRITES, Kind, Work, attempt_token, is_active
+from stepwell.engine.events import DependencyEnded, Event, ItemReady, StepReached, StepSucceeded
 from stepwell.engine.kinds import poll
 from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
 from stepwell.engine.run import cancel_open_steps, end_run
-from stepwell.engine.state import RunStatus, StepState
+from stepwell.engine.start import begin as start_step
+from stepwell.engine.state import RunStatus, StepState, parse_key
 
 
 def continued_id(run_id: str) -> str:
@@ -54,6 +56,43 @@ def continued_id(run_id: str) -> str:
 
 steps_outlive_success = True
 """The code may return while steps it did not wait for are open: they are cancelled."""
+
+
+skips_ahead = False
+"""A step exists only once the code reached it; the code decides what follows."""
+
+
+def knows(definition: Workflow, step_id: str) -> bool:
+    """A run's steps are the records its code reached (the replay's own is none)."""
+    return step_id != WORKFLOW_KEY
+
+
+def ahead(work: Work, key: str) -> StepState | None:
+    """Any step the code will reach: its record holds what came before it."""
+    return work.step(key) or work.steps.setdefault(key, StepState(key=key))
+
+
+def reads_for(definition: Workflow, event: Event, key: str, kinds: Mapping[str, Kind]) -> set[str]:
+    """Every end of a step may wake the replay; a ctx.for_each child starts from its parent's
+    items (a child's other decisions read the child alone: its definition is on its record)."""
+    step_id, index = parse_key(key)
+    if index is None:
+        return {WORKFLOW_KEY}
+    return {step_id} if isinstance(event, ItemReady) else set()
+
+
+def reopens(step: StepState, failed_at: datetime | None) -> bool:
+    """Only what the run's failure cancelled: the code may have gone on past a step cancelled
+    earlier (a fan-out decided without it)."""
+    return step.ended_at is not None and failed_at is not None and step.ended_at >= failed_at
+
+
+def restart(work: Work, step: StepState) -> None:
+    """Begin the step again from its recorded definition (a for_each child from its parent's)."""
+    if step.index is None:
+        begin(work, step)
+    else:
+        start_step(work, step, expression_data(work, step.step_id, step))
 
 
 def spec(work: Work, key: str) -> Step:
@@ -299,9 +338,10 @@ def begin(work: Work, step: StepState, spec: Step | None = None) -> None:
         work.kind(spec.type).start(work, step, spec, code_run_data(work))
 
 
-def redriven(work: Work, keys: list[str]) -> None:
-    """A failed run started ``keys`` again (an operator's retry): its replay, which ended with
-    the run, waits for them as it did before, and the run is open again."""
+def redriven(work: Work, reopened: list[str]) -> None:
+    """A failed run started ``reopened`` again (an operator's retry): its replay, which ended
+    with the run, waits for the top-level ones as it did before, and the run is open again."""
+    keys = [k for k in reopened if parse_key(k)[1] is None] or [parse_key(reopened[0])[0]]
     main = work.step(WORKFLOW_KEY)
     assert main is not None
     main.error, main.ended_at, main.due_at = None, None, None

@@ -18,10 +18,8 @@ from stepwell.engine import (
     attempts,
     codeflow,
     dag,
-    data,
     fanout,
     outcomes,
-    start,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -163,8 +161,12 @@ KINDS: Mapping[str, Kind] = {
 def work_for(definition: Workflow, state: State, now: datetime) -> Work:
     """The working set of a decision: its ends settled by :func:`settle`, its kinds
     :data:`KINDS`, its driver the DAG or (a code-first run) the replay."""
-    driver: Driver = codeflow if definition.code is not None else dag
-    return Work(definition, state, now, settle, KINDS, driver)
+    return Work(definition, state, now, settle, KINDS, driver_of(definition))
+
+
+def driver_of(definition: Workflow) -> Driver:
+    """How runs of ``definition`` move: the replay of its code, or its DAG."""
+    return codeflow if definition.code is not None else dag
 
 
 def settle(work: Work, step: StepState) -> None:
@@ -347,13 +349,9 @@ def _on_continue(work: Work, event: Continue) -> None:
 
 def _on_skip(work: Work, event: SkipRequested) -> None:
     step_id, index = parse_key(event.key)
-    code = work.definition.code is not None
-    # A code-first run's steps are the records its code reached (the replay's own is none).
-    known = step_id != WORKFLOW_KEY if code else step_id in work.definition.steps
+    known = work.driver.knows(work.definition, step_id)
     record = work.peek(event.key) if known else None
-    # A YAML step nobody has touched yet can be skipped ahead of time; its dependents go on
-    # then. A code-first step exists only once the code reached it.
-    ahead = known and index is None and not code
+    ahead = known and index is None and work.driver.skips_ahead
     if work.run.terminal or (record is None and not ahead) or (record and record.terminal):
         work.note("skip_ignored", event.key, "the step is not open")
         return
@@ -400,18 +398,12 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             parent.error, parent.ended_at = None, None
             work.set_status(parent, "running")
             parent.due_at = work.now + fanout.WATCH
-    code = work.definition.code is not None
     for key in sorted(set(work.state.steps) | set(work.steps)):
         candidate = work.peek(key)
         if candidate is None or candidate.status != "cancelled":
             continue
-        # A code-first run's code may have gone on past a step cancelled earlier (a fan-out
-        # decided without it): only what the run's failure cancelled starts again.
-        if code and (
-            candidate.ended_at is None or failed_at is None or candidate.ended_at < failed_at
-        ):
-            continue
-        reopened.append(key)
+        if work.driver.reopens(candidate, failed_at):
+            reopened.append(key)
     parents = {step_id} if index is not None else set()
     for key in reopened:
         step = work.step(key)
@@ -423,21 +415,12 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             parents.add(key)
             continue
         work.set_status(step, "pending")
-        if code and step.index is None:
-            codeflow.begin(work, step)
-            continue
-        child = step if step.index is not None else None
-        start.begin(work, step, work.driver.expression_data(work, step.step_id, child))
+        work.driver.restart(work, step)
     for key in sorted(parents):
         parent = work.peek(key)
         if parent is not None and parent.is_fanout and parent.status == "running":
             fanout.reopen(work, parent)
-    if code:
-        codeflow.redriven(work, [k for k in reopened if parse_key(k)[1] is None] or [step_id])
-
-
-def _has_waits(definition: Workflow) -> bool:
-    return any(KINDS[step.type].waits for step in definition.steps.values())
+    work.driver.redriven(work, reopened)
 
 
 def reads_for(definition: Workflow, event: Event) -> set[str]:
@@ -447,34 +430,4 @@ def reads_for(definition: Workflow, event: Event) -> set[str]:
     if key is None:
         return keys
     keys.add(key)
-    step_id, index = parse_key(key)
-    if definition.code is not None:
-        if index is None:
-            keys.add(WORKFLOW_KEY)  # every end of a step may wake the replay
-        elif isinstance(event, ItemReady):
-            keys.add(step_id)  # a ctx.for_each child starts from its parent's items
-        # (a child's other decisions read the child alone: its definition is on its record)
-        return keys
-    if index is not None:
-        # A child's decision reads the child alone (its end is counted on the parent later);
-        # starting it reads its parent and what its expressions read.
-        if isinstance(event, ItemReady):
-            keys.add(step_id)
-            keys |= data.step_refs(definition, step_id) or set()
-        return keys
-    if step_id not in definition.steps:
-        return keys
-    if _has_waits(definition):
-        # While a wait is open, a step's transition reads the others to tell running from
-        # waiting: the definition's steps, however wide the run.
-        keys |= set(definition.steps)
-    if isinstance(event, DependencyEnded):
-        # The step counts the end and may start: what its expressions read.
-        keys |= data.step_refs(definition, step_id) or set()
-        return keys
-    for dependent in definition.dependents[step_id]:
-        keys.add(dependent)
-        keys |= data.step_refs(definition, dependent) or set()
-    keys |= data.step_refs(definition, step_id) or set()
-    keys |= data.step_refs(definition, None) or set()
-    return keys
+    return keys | driver_of(definition).reads_for(definition, event, key, KINDS)

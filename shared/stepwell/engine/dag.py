@@ -7,6 +7,8 @@ readiness counters, each in a write of its own) and the run's counters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from stepwell import expressions
@@ -14,8 +16,8 @@ from stepwell.definition.models import Step, Workflow
 from stepwell.engine import attempts, compensation, data, fanout, undoing
 from stepwell.engine.commands import FollowUp
 from stepwell.engine.data import schema_problem
-from stepwell.engine.decision import Work, is_active
-from stepwell.engine.events import DependencyEnded, StepSucceeded
+from stepwell.engine.decision import Kind, Work, is_active
+from stepwell.engine.events import DependencyEnded, Event, ItemReady, StepSucceeded
 from stepwell.engine.outcomes import fail_step, skip
 from stepwell.engine.run import end_run
 from stepwell.engine.start import begin
@@ -109,6 +111,64 @@ def ready(work: Work, step: StepState) -> None:
 
 steps_outlive_success = False
 """Every sink ended, so every step did: a run that succeeded has nothing open."""
+
+skips_ahead = True
+"""A step nobody has touched yet can be skipped ahead of time; its dependents go on then."""
+
+
+def knows(definition: Workflow, step_id: str) -> bool:
+    """The workflow's steps are its definition's."""
+    return step_id in definition.steps
+
+
+def ahead(work: Work, key: str) -> StepState | None:
+    """A top-level step's record, pending with its readiness counter (a for_each child's
+    exists once its fan-out made it)."""
+    return work.step_or_new(key) if parse_key(key)[1] is None else work.step(key)
+
+
+def reads_for(definition: Workflow, event: Event, key: str, kinds: Mapping[str, Kind]) -> set[str]:
+    """A child's decision reads the child alone (its end is counted on the parent later);
+    starting it reads its parent and what its expressions read. A step's transition reads its
+    dependents and what their expressions read."""
+    keys: set[str] = set()
+    step_id, index = parse_key(key)
+    if index is not None:
+        if isinstance(event, ItemReady):
+            keys.add(step_id)
+            keys |= data.step_refs(definition, step_id) or set()
+        return keys
+    if step_id not in definition.steps:
+        return keys
+    if any(kinds[step.type].waits for step in definition.steps.values()):
+        # While a wait is open, a step's transition reads the others to tell running from
+        # waiting: the definition's steps, however wide the run.
+        keys |= set(definition.steps)
+    if isinstance(event, DependencyEnded):
+        # The step counts the end and may start: what its expressions read.
+        keys |= data.step_refs(definition, step_id) or set()
+        return keys
+    for dependent in definition.dependents[step_id]:
+        keys.add(dependent)
+        keys |= data.step_refs(definition, dependent) or set()
+    keys |= data.step_refs(definition, step_id) or set()
+    keys |= data.step_refs(definition, None) or set()
+    return keys
+
+
+def reopens(step: StepState, failed_at: datetime | None) -> bool:
+    """Every step the run's failure cancelled starts again."""
+    return True
+
+
+def restart(work: Work, step: StepState) -> None:
+    """Begin the step again, its expressions read afresh."""
+    child = step if step.index is not None else None
+    begin(work, step, data.expression_data(work, step.step_id, child))
+
+
+def redriven(work: Work, reopened: list[str]) -> None:
+    """The steps started again carry the run on (its counters were never spent)."""
 
 
 def start(work: Work) -> None:

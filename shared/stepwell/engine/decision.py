@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
-from stepwell.engine.events import DependencyEnded, StepSucceeded
+from stepwell.engine.events import DependencyEnded, Event, StepSucceeded
 from stepwell.engine.state import RunState, RunStatus, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
@@ -128,6 +128,39 @@ class Driver(Protocol):
     @property
     def steps_outlive_success(self) -> bool:
         """A run that succeeded may still have steps open (to cancel)."""
+        ...
+
+    @property
+    def skips_ahead(self) -> bool:
+        """A step not begun yet can be skipped ahead of time (what follows it is known)."""
+        ...
+
+    def knows(self, definition: Workflow, step_id: str) -> bool:
+        """The run can have a step ``step_id`` (an operator's action or a signal for another
+        is ignored)."""
+        ...
+
+    def ahead(self, work: Work, key: str) -> StepState | None:
+        """The record of step ``key`` before it begins, for what arrives early (a signal), or
+        None when such a step cannot be told apart yet."""
+        ...
+
+    def reads_for(
+        self, definition: Workflow, event: Event, key: str, kinds: Mapping[str, Kind]
+    ) -> set[str]:
+        """The step records an event about ``key`` will likely need besides ``key``'s."""
+        ...
+
+    def reopens(self, step: StepState, failed_at: datetime | None) -> bool:
+        """An operator's retry of the failed run starts ``step`` (cancelled) again."""
+        ...
+
+    def restart(self, work: Work, step: StepState) -> None:
+        """Start ``step`` again after an operator's retry."""
+        ...
+
+    def redriven(self, work: Work, reopened: list[str]) -> None:
+        """An operator's retry reopened ``reopened`` (the failed step first)."""
         ...
 
     def start(self, work: Work) -> None:

@@ -44,7 +44,7 @@ def rerun(
     nonce: str = "",
 ) -> Decision:
     """Build the new run. ``definition`` must be the version ``original`` ran with."""
-    if definition.code is not None:
+    if core.driver_of(definition) is codeflow:
         return _rerun_code(
             definition, original, original_steps, new_run_id, from_step, now, input, dry_run, nonce
         )

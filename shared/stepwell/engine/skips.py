@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.core import driver_of
 from stepwell.engine.state import StepState, parse_key
 
 
@@ -21,7 +22,8 @@ def skipped_with(definition: Workflow, key: str, records: Mapping[str, StepState
     child's skip is counted on its fan-out and skips nothing else; a code-first run's code
     decides what follows, so nothing is known to be skipped ahead."""
     step_id, index = parse_key(key)
-    if index is not None or definition.code is not None or step_id not in definition.steps:
+    driver = driver_of(definition)
+    if index is not None or not driver.skips_ahead or not driver.knows(definition, step_id):
         return []
     skipped = {step_id}
     changed = True

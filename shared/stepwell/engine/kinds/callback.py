@@ -68,8 +68,7 @@ def on_timer(work: Work, step: StepState) -> None:
 
 def on_signal(work: Work, event: CallbackReceived) -> None:
     """Complete, fail or extend a callback wait; keep a signal that arrives early."""
-    code_first = work.definition.code is not None  # its steps are known once the code runs
-    if not code_first and parse_key(event.key)[0] not in work.definition.steps:
+    if not work.driver.knows(work.definition, parse_key(event.key)[0]):
         work.note("callback_ignored", event.key, "the workflow has no such step")
         return
     record = work.peek(event.key)
@@ -95,12 +94,7 @@ def on_signal(work: Work, event: CallbackReceived) -> None:
         and not work.run.terminal
         and event.status != "heartbeat"
     ):
-        if code_first:
-            step = work.step(event.key) or work.steps.setdefault(
-                event.key, StepState(key=event.key)
-            )
-        else:
-            step = work.step_or_new(event.key) if "[" not in event.key else work.step(event.key)
+        step = work.driver.ahead(work, event.key)
         if step is not None:
             step.early_signal = {
                 "status": event.status,
