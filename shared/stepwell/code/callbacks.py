@@ -16,6 +16,7 @@ called, even before the engine opened the wait, is kept for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from stepwell.code.errors import ContextError
 
 if TYPE_CHECKING:
-    from stepwell.code.context import Context
     from stepwell.code.protocol import Recorded
 
 
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 class Callback:
     """The handle of an open callback wait (see the module's docstring)."""
 
-    _ctx: Context = field(repr=False)
+    _wait: Callable[[str], Any] = field(repr=False)
+    """Wait for a step's answer in the replay that made the handle (``Context._await``)."""
     key: str
     """The wait's step key (what the timeline and ``stepwell callback`` name)."""
     token: str | None
@@ -44,7 +45,7 @@ class Callback:
     def result(self) -> Any:
         """Wait for the answer and return its payload. Raises StepFailed on a failure answer,
         ``CallbackTimedOut`` or ``HeartbeatTimedOut``."""
-        return self._ctx._await(self.key)
+        return self._wait(self.key)
 
 
 def open_callback(record: Recorded) -> datetime:

@@ -458,7 +458,7 @@ class Context:
         else:
             expires = open_callback(record)
         link = state.links(key, expires) if state.links is not None else {}
-        return Callback(self, key, link.get("token"), link.get("url"), expires)
+        return Callback(self._await, key, link.get("token"), link.get("url"), expires)
 
     def wait_for_condition(
         self,
@@ -587,7 +587,7 @@ class Context:
 
     def saga(self) -> Saga:
         """Compensations to run, newest first, when the code fails (see stepwell.code.saga)."""
-        return Saga(self)
+        return Saga(self.task, self.step, self.logger)
 
     def now(self) -> datetime:
         """The time, recorded the first time the code gets here (later replays return the

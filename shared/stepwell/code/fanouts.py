@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from stepwell.code.batch import BatchResult, CompletionReason, outcomes
 from stepwell.code.errors import (
@@ -28,13 +28,26 @@ from stepwell.code.errors import (
     Suspend,
 )
 from stepwell.code.protocol import Checkpoint, Recorded
-from stepwell.code.replay import error_of
+from stepwell.code.replay import Replay, error_of
 from stepwell.definition.models import count_of, share_of
 
-if TYPE_CHECKING:
-    from stepwell.code.context import Context
 
-Branch = Callable[["Context"], Any]
+class Scope(Protocol):
+    """What a fan-out needs of the Context it runs in (stepwell.code.context): the replay, where
+    in it the code stands, and a Context of its own for each branch."""
+
+    _state: Replay
+    _scope: str
+    _last: list[str]
+    _positions: int
+    _replaying_all: bool
+
+    def _key(self, name: str) -> str: ...
+
+    def branch(self, scope: str, *, replaying_all: bool, last: list[str]) -> Self: ...
+
+
+S = TypeVar("S", bound=Scope)
 
 
 @dataclass(frozen=True)
@@ -90,10 +103,10 @@ class FanOut:
 
 
 def fan_out(
-    ctx: Context,
+    ctx: S,
     kind: str,
     name: str,
-    jobs: list[Branch],
+    jobs: list[Callable[[S], Any]],
     max_concurrency: int | None,
     rule: Completion,
     batch: bool,
@@ -151,7 +164,7 @@ def fan_out(
 
 
 def _decide(
-    branches: _Branches, run: FanOut, max_concurrency: int | None, rule: Completion
+    branches: _Branches[Any], run: FanOut, max_concurrency: int | None, rule: Completion
 ) -> None:
     """Run the branches in order until the rule decides the fan-out, or suspend."""
     state = branches.state
@@ -183,7 +196,7 @@ def _decide(
     state.pass_under(branches.inner)
 
 
-def _replay(branches: _Branches, run: FanOut, record: Recorded) -> None:
+def _replay(branches: _Branches[Any], run: FanOut, record: Recorded) -> None:
     """Answer as the recorded decision did: run the branches it counted, and only those."""
     state = branches.state
     decision = record.output if isinstance(record.output, dict) else {}
@@ -209,12 +222,17 @@ def _replay(branches: _Branches, run: FanOut, record: Recorded) -> None:
     state.pass_under(branches.inner)
 
 
-class _Branches:
+class _Branches(Generic[S]):
     """The branches of one fan-out in one replay: each runs in its scope, and the steps after
     the fan-out come after their last steps."""
 
     def __init__(
-        self, ctx: Context, key: str, jobs: list[Branch], before: list[str], replaying_all: bool
+        self,
+        ctx: S,
+        key: str,
+        jobs: list[Callable[[S], Any]],
+        before: list[str],
+        replaying_all: bool,
     ) -> None:
         self.ctx = ctx
         self.state = ctx._state

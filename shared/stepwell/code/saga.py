@@ -23,15 +23,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from stepwell.code.errors import StepFailed
 
 if TYPE_CHECKING:
-    from stepwell.code.context import Context
+    from stepwell.code.logger import ReplayLogger
     from stepwell.code.specs import Duration, RetryPolicy
 
 
 class Saga:
     """Compensations registered as the workflow goes (see the module's docstring)."""
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+    def __init__(
+        self, task: Callable[..., Any], step: Callable[..., Any], logger: ReplayLogger
+    ) -> None:
+        self._task, self._step, self._logger = task, step, logger
+        """The workflow's ``ctx.task``, ``ctx.step`` and ``ctx.logger``."""
         self._undo: list[tuple[str, Callable[[], Any]]] = []
         self.outcomes: dict[str, str] = {}
         """Each compensation that ran, by name: ``succeeded``, or the error's name."""
@@ -46,20 +49,18 @@ class Saga:
         timeout: Duration | None = None,
     ) -> None:
         """Undo with a task (a Lambda function) should the block fail later."""
-        ctx = self._ctx
+        task = self._task
         self._undo.append(
             (
                 name,
-                lambda: ctx.task(
-                    name, function=function, input=input, retry=retry, timeout=timeout
-                ),
+                lambda: task(name, function=function, input=input, retry=retry, timeout=timeout),
             )
         )
 
     def add_step(self, name: str, fn: Callable[[], Any]) -> None:
         """Undo with code run in the replay and recorded (``ctx.step``)."""
-        ctx = self._ctx
-        self._undo.append((name, lambda: ctx.step(name, fn)))
+        step = self._step
+        self._undo.append((name, lambda: step(name, fn)))
 
     def compensate(self) -> dict[str, str]:
         """Run the compensations added so far, newest first (each once: a second call runs
@@ -71,7 +72,7 @@ class Saga:
                 self.outcomes[name] = "succeeded"
             except StepFailed as failed:
                 self.outcomes[name] = failed.error_type
-                self._ctx.logger.warning("compensation %s failed: %s", name, failed)
+                self._logger.warning("compensation %s failed: %s", name, failed)
         return self.outcomes
 
     def __enter__(self) -> Saga:
