@@ -284,14 +284,15 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
         "States": {
             "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Q"},
             "Q": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Next": "S"},
-            "S": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True},
+            "S": {"Type": "Task", "Resource": "arn:aws:states:::athena:getWorkGroup", "End": True},
         },
     }
     found = problems_of(tmp_path, document)
     assert len(found) == 3, found
     put, queue, sdk = found
-    assert "call dynamodb from a function of template.yaml" in put
-    assert "call sqs from a function" in queue and "call s3 from a function" in sdk
+    assert "use arn:aws:states:::aws-sdk:dynamodb:putItem, the same call" in put
+    assert "use arn:aws:states:::aws-sdk:sqs:sendMessage" in queue
+    assert "use arn:aws:states:::aws-sdk:athena:getWorkGroup" in sdk
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):
         assert "lambda:invoke" not in other and "(what Stepwell runs: line 6)" in other, other

@@ -440,6 +440,23 @@ class CodeStep(StepBase):
     type: Literal["code"] = "code"
 
 
+class AwsStep(StepBase):
+    """Calls an AWS API with boto3 in the runner function (Step Functions' AWS SDK
+    integration): the response, in PascalCase, becomes the output."""
+
+    type: Literal["aws"]
+    service: str = Field(description="The service, as boto3 or Step Functions names it (s3).")
+    action: str = Field(description="The API action, in camelCase (listObjectsV2).")
+    parameters: Any = Field(None, description="The action's parameters, in PascalCase.")
+
+    @model_validator(mode="after")
+    def _call(self) -> AwsStep:
+        from stepwell.definition.services import operation, service_name
+
+        operation(service_name(self.service), self.action)
+        return self
+
+
 Step = Annotated[
     TaskStep
     | ConditionStep
@@ -450,7 +467,8 @@ Step = Annotated[
     | WorkflowStep
     | HttpStep
     | AgentStep
-    | ShellStep,
+    | ShellStep
+    | AwsStep,
     Field(discriminator="type"),
 ]
 
@@ -465,6 +483,7 @@ STEP_TYPES = (
     "http",
     "agent",
     "shell",
+    "aws",
 )
 TEMPLATE_FIELDS = (
     "input",
@@ -481,10 +500,11 @@ TEMPLATE_FIELDS = (
     "system",
     "until",
     "command",
+    "parameters",
 )
 """Step fields whose ``${...}`` expressions the engine evaluates over the run's data."""
 
-DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell"})
+DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell", "aws"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
 
