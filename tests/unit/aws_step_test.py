@@ -178,3 +178,50 @@ def test_code_first_issues_an_aws_step_with_the_runners_parameters() -> None:
     }
     assert issue.spec == {"service": "s3", "action": "getObject"}
     assert "step 'get': " in failure_of(lambda ctx: ctx.aws("get", "s3", "getObjet"))
+
+
+def test_an_optimized_integration_has_its_own_error_prefix_metadata_and_json_text(
+    deps: BuiltinDeps,
+) -> None:
+    assert services.error_name("dynamodb", "ConditionalCheckFailedException", "optimized") == (
+        "DynamoDB.ConditionalCheckFailedException"
+    )
+    queue = call(deps, "sqs", "createQueue", QueueName="q")["QueueUrl"]
+    params = {
+        "service": "sqs",
+        "action": "sendMessage",
+        "parameters": {"QueueUrl": queue, "MessageBody": {"order": 7}},
+        "integration": "optimized",
+    }
+    sent = run_builtin("aws", params, CTX, deps).output
+    assert sent["SdkHttpMetadata"]["HttpStatusCode"] == 200
+    assert sent["SdkResponseMetadata"]["RequestId"]
+    (message,) = call(deps, "sqs", "receiveMessage", QueueUrl=queue)["Messages"]
+    assert message["Body"] == '{"order":7}' and message["MD5OfBody"] == sent["MD5OfMessageBody"]
+    assert "SdkHttpMetadata" not in call(deps, "sqs", "getQueueUrl", QueueName="q")
+
+
+def test_an_optimized_resource_is_checked_as_step_functions_checks_it(tmp_path: Path) -> None:
+    def problems(resource: str, parameters: dict[str, Any]) -> list[str]:
+        task = {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+        path = tmp_path / "m.asl.json"
+        path.write_text(json.dumps({"StartAt": "T", "States": {"T": task}}, indent=1))
+        try:
+            load_asl_file(path)
+        except DefinitionError as exc:
+            return [str(p) for p in exc.problems]
+        return []
+
+    assert problems("arn:aws:states:::sns:publish.waitForTaskToken", {"Message": "m"}) == []
+    (token,) = problems("arn:aws:states:::dynamodb:getItem.waitForTaskToken", {})
+    assert "dynamodb has no .waitForTaskToken" in token
+    (unknown,) = problems("arn:aws:states:::sqs:sendMessage", {"QueueUrl": "u", "Body": "b"})
+    assert "sqs:sendMessage takes no parameter 'Body'" in unknown
+
+
+def test_a_yaml_aws_step_may_be_optimized_only_where_step_functions_has_it() -> None:
+    step = "name: wf\nsteps:\n  q:\n    type: aws\n    service: dynamodb\n"
+    step += "    integration: optimized\n"
+    assert problems_of(step + "    action: putItem\n") == []
+    (problem,) = problems_of(step + "    action: query\n")
+    assert "dynamodb:query is no optimized integration Stepwell runs" in problem

@@ -13,9 +13,10 @@ from contextlib import suppress
 from typing import Any
 
 from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, matches
-from stepwell.asl.names import resource, workflow_name
+from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
+from stepwell.definition import services
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 PUT_EVENTS = "arn:aws:states:::events:putEvents"
@@ -139,15 +140,16 @@ def invoke(
     base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
-    if base.startswith(AWS_SDK):
-        service, _, action = base.removeprefix(AWS_SDK).partition(":")
+    if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
+        service, action = service_call(base)
         if payload is not None and not isinstance(payload, dict):
             raise MachineFailed(
                 "States.Runtime",
                 f"Task {name!r}: the parameters of {service}:{action} must be an object",
             )
+        integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
         try:
-            return ctx.aws(step, service, action, payload, retry=retry, timeout=timeout)
+            return ctx.aws(step, service, action, payload, retry, timeout, integration)
         except StepFailed as failed:
             raise as_sent(failed) from failed
     if base.startswith(START_EXECUTION):
@@ -175,6 +177,13 @@ def invoke(
         timeout=timeout,
         heartbeat=heartbeat,
     )
+
+
+def service_call(base: str) -> tuple[str, str]:
+    """The service and action of ``arn:aws:states:::aws-sdk:SERVICE:ACTION`` or of an optimized
+    integration's ``arn:aws:states:::SERVICE:ACTION``."""
+    service, _, action = base.removeprefix(AWS_SDK).removeprefix(INTEGRATIONS).partition(":")
+    return service, action
 
 
 def invoke_result(output: Any) -> dict[str, Any]:

@@ -12,7 +12,14 @@ from typing import Any
 
 from stepwell.asl import choice, fields, jsonata, paths
 from stepwell.asl.names import INTEGRATIONS, resource
-from stepwell.asl.tasks import AWS_SDK, LAMBDA_INVOKE, PUT_EVENTS, START_EXECUTION, TOKEN_SUFFIX
+from stepwell.asl.tasks import (
+    AWS_SDK,
+    LAMBDA_INVOKE,
+    PUT_EVENTS,
+    START_EXECUTION,
+    TOKEN_SUFFIX,
+    service_call,
+)
 from stepwell.definition import services
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 
@@ -42,6 +49,8 @@ RESOURCES = (
     f"{PUT_EVENTS} with Entries (on the stack's bus)",
     f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
+    "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
+    "sqs:sendMessage",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
 STARTS = {f"{START_EXECUTION}{suffix}" for suffix in (".sync", ".sync:2", TOKEN_SUFFIX)}
@@ -353,8 +362,10 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     problems = [] if why is None else [problem(("Resource",), why)]
     field = "Arguments" if "Arguments" in state else "Parameters"
     given = state.get(field)
-    if why is None and written.startswith(AWS_SDK) and isinstance(given, dict):
-        problems += _sdk_parameters(written, given, field, problem)
+    call = service_call(written.removesuffix(TOKEN_SUFFIX))
+    sdk = written.startswith(AWS_SDK) or services.optimized(*call)
+    if why is None and sdk and isinstance(given, dict):
+        problems += _sdk_parameters(call, given, field, problem)
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
     if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
         named.append(((field, "FunctionName"), given["FunctionName"]))
@@ -401,6 +412,15 @@ def _refused(written: str) -> str | None:
         except services.UnknownCall as exc:
             return f"{written}: {exc}"
         return None
+    if base.startswith(INTEGRATIONS) and services.optimized(*service_call(base)):
+        service = service_call(base)[0]
+        if written != base and service in services.TOKENLESS:
+            return (
+                f"{written} is not a Resource Step Functions accepts ({service} has no "
+                f".waitForTaskToken): call it without, or send the token with sqs:sendMessage"
+                f"{TOKEN_SUFFIX} or sns:publish{TOKEN_SUFFIX}"
+            )
+        return None
     if base.startswith(INTEGRATIONS):
         service, _, action = base.removeprefix(INTEGRATIONS).partition(":")
         sdk = f"{AWS_SDK}{service}:{action.split('.')[0]}"
@@ -429,10 +449,12 @@ def _refused(written: str) -> str | None:
     return None
 
 
-def _sdk_parameters(written: str, given: dict[str, Any], field: str, problem: Any) -> list[Problem]:
+def _sdk_parameters(
+    call: tuple[str, str], given: dict[str, Any], field: str, problem: Any
+) -> list[Problem]:
     """Parameters the action does not take, refused as Step Functions refuses them when the
     machine is created (a JSONata ``Arguments`` string is checked when it runs)."""
-    service, _, action = written.removesuffix(TOKEN_SUFFIX).removeprefix(AWS_SDK).partition(":")
+    service, action = call
     boto3_name = services.service_name(service)
     unknown = services.unknown_parameters(boto3_name, action, given)
     taken = services.parameter_names(boto3_name, action)

@@ -448,12 +448,23 @@ class AwsStep(StepBase):
     service: str = Field(description="The service, as boto3 or Step Functions names it (s3).")
     action: str = Field(description="The API action, in camelCase (listObjectsV2).")
     parameters: Any = Field(None, description="The action's parameters, in PascalCase.")
+    integration: Literal["sdk", "optimized"] = Field(
+        "sdk",
+        description="Step Functions' shape of the result and errors: sdk (its AWS SDK "
+        "integration) or optimized (its optimized integration of DynamoDB, SNS or SQS).",
+    )
 
     @model_validator(mode="after")
     def _call(self) -> AwsStep:
-        from stepwell.definition.services import operation, service_name
+        from stepwell.definition.services import OPTIMIZED, operation, optimized, service_name
 
         operation(service_name(self.service), self.action)
+        if self.integration == "optimized" and not optimized(self.service, self.action):
+            runs = ", ".join(f"{s}:{a}" for s, (_, acts) in OPTIMIZED.items() for a in acts)
+            raise ValueError(
+                f"{self.service}:{self.action} is no optimized integration Stepwell runs "
+                f"({runs}): use integration: sdk"
+            )
         return self
 
 

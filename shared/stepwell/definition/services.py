@@ -92,6 +92,23 @@ def operation(service: str, action: str) -> OperationModel:
     return model.operation_model(name)
 
 
+OPTIMIZED = {
+    "dynamodb": ("DynamoDB", ("getItem", "putItem", "updateItem", "deleteItem")),
+    "sns": ("SNS", ("publish",)),
+    "sqs": ("SQS", ("sendMessage",)),
+}
+"""Step Functions' optimized integrations run as SDK calls (``arn:aws:states:::sns:publish``),
+by service: the name their errors start with (``DynamoDB.``, where the AWS SDK integration's
+is ``DynamoDb.``) and their actions."""
+TOKENLESS = frozenset({"dynamodb"})
+"""Optimized integrations Step Functions refuses ``.waitForTaskToken`` on."""
+
+
+def optimized(service: str, action: str) -> bool:
+    """Whether ``arn:aws:states:::SERVICE:ACTION`` is an optimized integration that runs."""
+    return action in OPTIMIZED.get(service, ("", ()))[1]
+
+
 def parameter_names(service: str, action: str) -> list[str]:
     """The action's parameters, in PascalCase as Step Functions writes them."""
     shape = operation(service, action).input_shape
@@ -115,10 +132,14 @@ def error_prefix(service: str) -> str:
     return "".join(word[:1].upper() + word[1:].lower() for word in words)
 
 
-def error_name(service: str, code: str) -> str:
-    """``Service.CodeException``: Step Functions adds ``Exception`` to a code without it."""
+def error_name(service: str, code: str, integration: str = "sdk") -> str:
+    """``Service.CodeException``: Step Functions adds ``Exception`` to a code without it (an
+    optimized integration's service is named as its own table says)."""
     suffix = "" if code.endswith("Exception") else "Exception"
-    return f"{error_prefix(service)}.{code}{suffix}"
+    prefix = error_prefix(service)
+    if integration == "optimized" and service in OPTIMIZED:
+        prefix = OPTIMIZED[service][0]
+    return f"{prefix}.{code}{suffix}"
 
 
 def camel(operation_name: str) -> str:

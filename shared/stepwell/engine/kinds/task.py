@@ -97,6 +97,7 @@ def _aws(spec: AwsStep, data: dict[str, Any], now: datetime) -> Any:
         "service": spec.service,
         "action": spec.action,
         "parameters": expressions.render(spec.parameters, data, now),
+        "integration": spec.integration,
     }
 
 

@@ -11,6 +11,7 @@ the call is ``States.TaskFailed``.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.response import StreamingBody
 
-from stepwell.definition.services import camel, error_name, error_prefix, operation, service_name
+from stepwell.definition.services import camel, error_name, operation, service_name
 from stepwell.runtime.step_context import StepContext
 
 TASK_FAILED = "States.TaskFailed"
@@ -52,6 +53,9 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
             f"object, not {type(given).__name__}",
             retryable=False,
         )
+    integration = str(params.get("integration") or "sdk")
+    if integration == "optimized":
+        given = _as_text(given, model.input_shape)
     request = _request(given, model.input_shape)
     method = getattr(client(service), xform_name(model.name))
     try:
@@ -61,10 +65,10 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
         meta = exc.response.get("ResponseMetadata", {})
         # A service that answers JSON for a query API's codes keeps its modeled code apart.
         code = str(error.get("QueryErrorCode") or error.get("Code") or "Unknown")
-        prefix = error_prefix(service)
+        name = error_name(service, code, integration)
         raise ServiceCallFailed(
-            error_name(service, code),
-            f"{error.get('Message') or code} (Service: {prefix}, Status Code: "
+            name,
+            f"{error.get('Message') or code} (Service: {name.split('.')[0]}, Status Code: "
             f"{meta.get('HTTPStatusCode', 400)}, Request ID: {meta.get('RequestId', '')})",
         ) from None
     except ParamValidationError as exc:
@@ -76,9 +80,41 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
         ) from None
     except BotoCoreError as exc:
         raise ServiceCallFailed(TASK_FAILED, f"{service}:{camel(model.name)}: {exc}") from None
-    response.pop("ResponseMetadata", None)
+    metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
     ctx.logger.info("aws step called %s:%s", service, model.name)
-    return _result(response, model.output_shape)
+    result = _result(response, model.output_shape)
+    if integration == "optimized":
+        result |= _sdk_metadata(metadata)
+    return result
+
+
+def _as_text(given: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
+    """An optimized integration writes a JSON value given for a string parameter as its JSON
+    text (an SQS MessageBody, an SNS Message given as an object)."""
+    if not isinstance(shape, StructureShape):
+        return given
+    members = {str(name).lower(): member for name, member in shape.members.items()}
+    return {
+        key: json.dumps(value, separators=(",", ":"))
+        if not isinstance(value, str)
+        and getattr(members.get(str(key).lower()), "type_name", "") == "string"
+        else value
+        for key, value in given.items()
+    }
+
+
+def _sdk_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What an optimized integration's result carries besides the response (the Java SDK's
+    metadata of the call): its HTTP status and headers, and its request id."""
+    headers = {str(k): str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()}
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {k: [v] for k, v in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": int(meta.get("HTTPStatusCode") or 200),
+        },
+        "SdkResponseMetadata": {"RequestId": str(meta.get("RequestId") or "")},
+    }
 
 
 def _request(value: Any, shape: Shape | None) -> Any:
