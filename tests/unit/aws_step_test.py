@@ -225,3 +225,9 @@ def test_a_yaml_aws_step_may_be_optimized_only_where_step_functions_has_it() -> 
     assert problems_of(step + "    action: putItem\n") == []
     (problem,) = problems_of(step + "    action: query\n")
     assert "dynamodb:query is no optimized integration Stepwell runs" in problem
+
+
+def test_every_optimized_integration_that_runs_is_a_call_boto3_knows() -> None:
+    for service, (_, actions) in services.OPTIMIZED.items():
+        for action in actions:
+            assert services.operation(services.service_name(service), action).name

@@ -451,7 +451,7 @@ class AwsStep(StepBase):
     integration: Literal["sdk", "optimized"] = Field(
         "sdk",
         description="Step Functions' shape of the result and errors: sdk (its AWS SDK "
-        "integration) or optimized (its optimized integration of DynamoDB, SNS or SQS).",
+        "integration) or optimized (its optimized integration of the call).",
     )
 
     @model_validator(mode="after")
@@ -460,10 +460,10 @@ class AwsStep(StepBase):
 
         operation(service_name(self.service), self.action)
         if self.integration == "optimized" and not optimized(self.service, self.action):
-            runs = ", ".join(f"{s}:{a}" for s, (_, acts) in OPTIMIZED.items() for a in acts)
+            runs = ", ".join(sorted(OPTIMIZED))
             raise ValueError(
-                f"{self.service}:{self.action} is no optimized integration Stepwell runs "
-                f"({runs}): use integration: sdk"
+                f"{self.service}:{self.action} is no optimized integration Stepwell runs (of "
+                f"{runs}; docs/asl.md lists their actions): use integration: sdk"
             )
         return self
 

@@ -96,10 +96,36 @@ OPTIMIZED = {
     "dynamodb": ("DynamoDB", ("getItem", "putItem", "updateItem", "deleteItem")),
     "sns": ("SNS", ("publish",)),
     "sqs": ("SQS", ("sendMessage",)),
+    "athena": (
+        "",
+        ("startQueryExecution", "stopQueryExecution", "getQueryExecution", "getQueryResults"),
+    ),
+    "batch": ("", ("submitJob",)),
+    "glue": ("", ("startJobRun",)),
+    "ecs": ("", ("runTask",)),
+    "codebuild": ("", ("startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports")),
+    "mediaconvert": ("", ("createJob",)),
+    "bedrock": ("", ("createModelCustomizationJob",)),
+    "databrew": ("", ("startJobRun",)),
+    "emr-serverless": (
+        "",
+        (
+            "createApplication",
+            "startApplication",
+            "stopApplication",
+            "deleteApplication",
+            "startJobRun",
+            "cancelJobRun",
+        ),
+    ),
 }
-"""Step Functions' optimized integrations run as SDK calls (``arn:aws:states:::sns:publish``),
-by service: the name their errors start with (``DynamoDB.``, where the AWS SDK integration's
-is ``DynamoDb.``) and their actions."""
+"""Step Functions' optimized integrations that are one call of the service's API
+(``arn:aws:states:::sns:publish``), by service: the name their errors start with where it is
+not the service's own (``DynamoDB.``, where the AWS SDK integration's is ``DynamoDb.``) and
+their request-response actions (a ``.sync`` one waits for the job it starts)."""
+WITH_METADATA = frozenset({"dynamodb", "sns", "sqs"})
+"""Optimized integrations whose result carries the call's ``SdkHttpMetadata`` and
+``SdkResponseMetadata`` besides the response."""
 TOKENLESS = frozenset({"dynamodb"})
 """Optimized integrations Step Functions refuses ``.waitForTaskToken`` on."""
 
@@ -137,7 +163,7 @@ def error_name(service: str, code: str, integration: str = "sdk") -> str:
     optimized integration's service is named as its own table says)."""
     suffix = "" if code.endswith("Exception") else "Exception"
     prefix = error_prefix(service)
-    if integration == "optimized" and service in OPTIMIZED:
+    if integration == "optimized" and OPTIMIZED.get(service, ("",))[0]:
         prefix = OPTIMIZED[service][0]
     return f"{prefix}.{code}{suffix}"
 

@@ -21,7 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.response import StreamingBody
 
-from stepwell.definition.services import camel, error_name, operation, service_name
+from stepwell.definition.services import (
+    WITH_METADATA,
+    camel,
+    error_name,
+    operation,
+    service_name,
+)
 from stepwell.runtime.step_context import StepContext
 
 TASK_FAILED = "States.TaskFailed"
@@ -83,7 +89,7 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
     metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
     ctx.logger.info("aws step called %s:%s", service, model.name)
     result = _result(response, model.output_shape)
-    if integration == "optimized":
+    if integration == "optimized" and service in WITH_METADATA:
         result |= _sdk_metadata(metadata)
     return result
 
