@@ -291,7 +291,8 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
     assert len(found) == 3, found
     put, queue, sdk = found
     assert "use arn:aws:states:::aws-sdk:dynamodb:query, the same call" in put
-    assert "use arn:aws:states:::aws-sdk:ecs:runTask" in queue
+    assert "(.sync waits for the job it starts): start the job with arn:aws:states:::" in queue
+    assert "aws-sdk:ecs:runTask and wait for its end in a loop of a Wait" in queue
     assert "use arn:aws:states:::aws-sdk:athena:getWorkGroup" in sdk
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):

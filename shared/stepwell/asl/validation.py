@@ -431,6 +431,12 @@ def _refused(written: str) -> str | None:
                 f"{written} {NOT_RUN} yet: call {service} from a function of template.yaml "
                 "(with boto3) and name that function as the Resource"
             )
+        if ".sync" in action:
+            return (
+                f"{written} {NOT_RUN} yet (.sync waits for the job it starts): start the job "
+                f"with {sdk} and wait for its end in a loop of a Wait, the service's call that "
+                "describes the job and a Choice on its status"
+            )
         return (
             f"{written} {NOT_RUN} yet: use {sdk}, the same call as an AWS SDK integration "
             "(its result is the API's response as it is), or call it from a function of "
