@@ -55,7 +55,7 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
         (lambda d: d["States"]["A"].pop("Next"), "give exactly one of Next or End"),
         (lambda d: d["States"].update(C={"Type": "Succeed"}), "step 'C': no state leads here"),
         (
-            lambda d: d["States"]["B"].update(Resource="arn:aws:states:::sqs:sendMessage"),
+            lambda d: d["States"]["B"].update(Resource="arn:aws:states:::sqs:sendMessageBatch"),
             "is not run by Stepwell yet",
         ),
         (lambda d: d["States"]["A"].update(InputPath="a.b"), "a path starts with $"),
@@ -282,16 +282,18 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
     document = {
         "StartAt": "Put",
         "States": {
-            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Q"},
-            "Q": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Next": "S"},
-            "S": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True},
+            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:query", "Next": "Q"},
+            "Q": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Next": "S"},
+            "S": {"Type": "Task", "Resource": "arn:aws:states:::athena:getWorkGroup", "End": True},
         },
     }
     found = problems_of(tmp_path, document)
     assert len(found) == 3, found
     put, queue, sdk = found
-    assert "call dynamodb from a function of template.yaml" in put
-    assert "call sqs from a function" in queue and "call s3 from a function" in sdk
+    assert "use arn:aws:states:::aws-sdk:dynamodb:query, the same call" in put
+    assert "(.sync waits for the job it starts): start the job with arn:aws:states:::" in queue
+    assert "aws-sdk:ecs:runTask and wait for its end in a loop of a Wait" in queue
+    assert "use arn:aws:states:::aws-sdk:athena:getWorkGroup" in sdk
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):
         assert "lambda:invoke" not in other and "(what Stepwell runs: line 6)" in other, other

@@ -1,5 +1,6 @@
 """A machine's Task states on Stepwell's runtime: what a ``Resource`` names (a function of the
-template, ``lambda:invoke``, ``events:putEvents``, ``states:startExecution``), and how its
+template, ``lambda:invoke``, ``events:putEvents``, ``states:startExecution``, an AWS SDK
+call), and how its
 ``Retry`` runs (one retrier: the engine's retry policy, on one step record; several: retried
 here, each retry a new visit after a ``ctx.sleep`` of its backoff)."""
 
@@ -12,9 +13,10 @@ from contextlib import suppress
 from typing import Any
 
 from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, matches
-from stepwell.asl.names import resource, workflow_name
+from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
+from stepwell.definition import services
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 PUT_EVENTS = "arn:aws:states:::events:putEvents"
@@ -22,6 +24,8 @@ START_EXECUTION = "arn:aws:states:::states:startExecution"
 """With ``.sync`` (the child's output as a JSON string) or ``.sync:2`` (as JSON), or with
 ``.waitForTaskToken`` (the answer to the task token it passes the child)."""
 TOKEN_SUFFIX = ".waitForTaskToken"
+AWS_SDK = "arn:aws:states:::aws-sdk:"
+"""``aws-sdk:SERVICE:ACTION``: an aws step, the call made by the runner function."""
 
 _SUBSTITUTION = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9]*?)(?:\.Arn|Arn)?\}$")
 
@@ -108,9 +112,15 @@ def answer(handle: Any) -> Any:
     try:
         return handle.result()
     except StepFailed as failed:
-        if failed.error_type in ERRORS:
-            raise
-        raise MachineFailed(failed.error_type, failed.message) from failed
+        raise as_sent(failed) from failed
+
+
+def as_sent(failed: StepFailed) -> StepFailed | MachineFailed:
+    """A failure whose error and cause are as their sender wrote them (a task token's answer,
+    a service's error), not a Lambda's; Stepwell's own timeouts keep their names."""
+    return (
+        failed if failed.error_type in ERRORS else MachineFailed(failed.error_type, failed.message)
+    )
 
 
 def invoke(
@@ -130,6 +140,18 @@ def invoke(
     base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
+    if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
+        service, action = service_call(base)
+        if payload is not None and not isinstance(payload, dict):
+            raise MachineFailed(
+                "States.Runtime",
+                f"Task {name!r}: the parameters of {service}:{action} must be an object",
+            )
+        integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
+        try:
+            return ctx.aws(step, service, action, payload, retry, timeout, integration)
+        except StepFailed as failed:
+            raise as_sent(failed) from failed
     if base.startswith(START_EXECUTION):
         return start_execution(ctx, step, name, base, payload, timeout)
     if base == LAMBDA_INVOKE:
@@ -155,6 +177,13 @@ def invoke(
         timeout=timeout,
         heartbeat=heartbeat,
     )
+
+
+def service_call(base: str) -> tuple[str, str]:
+    """The service and action of ``arn:aws:states:::aws-sdk:SERVICE:ACTION`` or of an optimized
+    integration's ``arn:aws:states:::SERVICE:ACTION``."""
+    service, _, action = base.removeprefix(AWS_SDK).removeprefix(INTEGRATIONS).partition(":")
+    return service, action
 
 
 def invoke_result(output: Any) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from typing import Any
 
 from stepwell.asl import choice, fields, jsonata, paths
 from stepwell.asl.names import INTEGRATIONS, resource
-from stepwell.asl.tasks import LAMBDA_INVOKE, PUT_EVENTS, START_EXECUTION, TOKEN_SUFFIX
+from stepwell.asl.tasks import (
+    AWS_SDK,
+    LAMBDA_INVOKE,
+    PUT_EVENTS,
+    START_EXECUTION,
+    TOKEN_SUFFIX,
+    service_call,
+)
+from stepwell.definition import services
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 
 COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
@@ -40,6 +48,9 @@ RESOURCES = (
     f"{LAMBDA_INVOKE} with FunctionName and Payload",
     f"{PUT_EVENTS} with Entries (on the stack's bus)",
     f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
+    f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
+    "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
+    "sqs:sendMessage",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
 STARTS = {f"{START_EXECUTION}{suffix}" for suffix in (".sync", ".sync:2", TOKEN_SUFFIX)}
@@ -351,6 +362,10 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     problems = [] if why is None else [problem(("Resource",), why)]
     field = "Arguments" if "Arguments" in state else "Parameters"
     given = state.get(field)
+    call = service_call(written.removesuffix(TOKEN_SUFFIX))
+    sdk = written.startswith(AWS_SDK) or services.optimized(*call)
+    if why is None and sdk and isinstance(given, dict):
+        problems += _sdk_parameters(call, given, field, problem)
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
     if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
         named.append(((field, "FunctionName"), given["FunctionName"]))
@@ -390,11 +405,42 @@ def _refused(written: str) -> str | None:
             f"{written} {NOT_RUN} yet: use states:startExecution.sync:2 to wait for the "
             "child's end, or .waitForTaskToken with $$.Task.Token in its Input"
         )
+    if base.startswith(AWS_SDK):
+        service, _, action = base.removeprefix(AWS_SDK).partition(":")
+        try:
+            services.operation(services.service_name(service), action)
+        except services.UnknownCall as exc:
+            return f"{written}: {exc}"
+        return None
+    if base.startswith(INTEGRATIONS) and services.optimized(*service_call(base)):
+        service = service_call(base)[0]
+        if written != base and service in services.TOKENLESS:
+            return (
+                f"{written} is not a Resource Step Functions accepts ({service} has no "
+                f".waitForTaskToken): call it without, or send the token with sqs:sendMessage"
+                f"{TOKEN_SUFFIX} or sns:publish{TOKEN_SUFFIX}"
+            )
+        return None
     if base.startswith(INTEGRATIONS):
-        service = base.removeprefix(INTEGRATIONS).removeprefix("aws-sdk:").split(":")[0]
+        service, _, action = base.removeprefix(INTEGRATIONS).partition(":")
+        sdk = f"{AWS_SDK}{service}:{action.split('.')[0]}"
+        try:
+            services.operation(services.service_name(service), action.split(".")[0])
+        except services.UnknownCall:
+            return (
+                f"{written} {NOT_RUN} yet: call {service} from a function of template.yaml "
+                "(with boto3) and name that function as the Resource"
+            )
+        if ".sync" in action:
+            return (
+                f"{written} {NOT_RUN} yet (.sync waits for the job it starts): start the job "
+                f"with {sdk} and wait for its end in a loop of a Wait, the service's call that "
+                "describes the job and a Choice on its status"
+            )
         return (
-            f"{written} {NOT_RUN} yet: call {service} from a function of template.yaml "
-            "(with boto3) and name that function as the Resource"
+            f"{written} {NOT_RUN} yet: use {sdk}, the same call as an AWS SDK integration "
+            "(its result is the API's response as it is), or call it from a function of "
+            "template.yaml"
         )
     if ":states:" in base and ":activity:" in base:
         return (
@@ -407,6 +453,25 @@ def _refused(written: str) -> str | None:
             "template.yaml (its logical id, its name or its ARN)"
         )
     return None
+
+
+def _sdk_parameters(
+    call: tuple[str, str], given: dict[str, Any], field: str, problem: Any
+) -> list[Problem]:
+    """Parameters the action does not take, refused as Step Functions refuses them when the
+    machine is created (a JSONata ``Arguments`` string is checked when it runs)."""
+    service, action = call
+    boto3_name = services.service_name(service)
+    unknown = services.unknown_parameters(boto3_name, action, given)
+    taken = services.parameter_names(boto3_name, action)
+    return [
+        problem(
+            (field, name),
+            f"{service}:{action} takes no parameter {name!r}"
+            + (f" (it takes {', '.join(taken)})" if taken else " (it takes none)"),
+        )
+        for name in unknown
+    ]
 
 
 def _what_runs(problems: list[Problem]) -> list[Problem]:

@@ -363,6 +363,33 @@ class Context:
         parameters = {"command": argv, "timeout_s": seconds(name, "timeout", timeout)}
         return self._issued(name, "shell", parameters, spec)
 
+    def aws(
+        self,
+        name: str,
+        service: str,
+        action: str,
+        parameters: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Duration | None = None,
+        integration: str = "sdk",
+    ) -> Any:
+        """Call an AWS API in the runner function, with its IAM role: ``service`` as boto3 or
+        Step Functions names it (``s3``, ``sfn``), ``action`` in camelCase (``getObject``),
+        ``parameters`` in PascalCase; return the response in PascalCase. A service's error
+        fails the step as ``Service.CodeException`` (``S3.NoSuchKeyException``).
+        ``integration="optimized"`` gives the result and errors of Step Functions' optimized
+        integration of the call instead (DynamoDB items, SNS publish, SQS sendMessage)."""
+        self._enter("aws", name)
+        spec: dict[str, Any] = {"service": service, "action": action}
+        if integration != "sdk":
+            spec["integration"] = integration
+        put_retry(spec, name, retry)
+        put_duration(spec, name, "timeout", timeout)
+        call = {"service": service, "action": action, "parameters": dict(parameters or {})}
+        if integration != "sdk":
+            call["integration"] = integration
+        return self._issued(name, "aws", call, spec)
+
     def workflow(
         self, name: str, workflow: str, input: Any = None, timeout: Duration | None = None
     ) -> Any:

@@ -40,6 +40,7 @@ ISSUED_KINDS = frozenset(
         "agent",
         "notify",
         "shell",
+        "aws",
         "delay",
         "approval",
         "callback",

@@ -56,6 +56,7 @@ _KIND_WORDS = {
     "agent": "an agent step",
     "notify": "a notify step",
     "shell": "a shell step",
+    "aws": "an aws step",
     "delay": "a sleep",
     "approval": "an approval",
     "callback": "a callback wait",

@@ -440,6 +440,34 @@ class CodeStep(StepBase):
     type: Literal["code"] = "code"
 
 
+class AwsStep(StepBase):
+    """Calls an AWS API with boto3 in the runner function (Step Functions' AWS SDK
+    integration): the response, in PascalCase, becomes the output."""
+
+    type: Literal["aws"]
+    service: str = Field(description="The service, as boto3 or Step Functions names it (s3).")
+    action: str = Field(description="The API action, in camelCase (listObjectsV2).")
+    parameters: Any = Field(None, description="The action's parameters, in PascalCase.")
+    integration: Literal["sdk", "optimized"] = Field(
+        "sdk",
+        description="Step Functions' shape of the result and errors: sdk (its AWS SDK "
+        "integration) or optimized (its optimized integration of the call).",
+    )
+
+    @model_validator(mode="after")
+    def _call(self) -> AwsStep:
+        from stepwell.definition.services import OPTIMIZED, operation, optimized, service_name
+
+        operation(service_name(self.service), self.action)
+        if self.integration == "optimized" and not optimized(self.service, self.action):
+            runs = ", ".join(sorted(OPTIMIZED))
+            raise ValueError(
+                f"{self.service}:{self.action} is no optimized integration Stepwell runs (of "
+                f"{runs}; docs/asl.md lists their actions): use integration: sdk"
+            )
+        return self
+
+
 Step = Annotated[
     TaskStep
     | ConditionStep
@@ -450,7 +478,8 @@ Step = Annotated[
     | WorkflowStep
     | HttpStep
     | AgentStep
-    | ShellStep,
+    | ShellStep
+    | AwsStep,
     Field(discriminator="type"),
 ]
 
@@ -465,6 +494,7 @@ STEP_TYPES = (
     "http",
     "agent",
     "shell",
+    "aws",
 )
 TEMPLATE_FIELDS = (
     "input",
@@ -481,10 +511,11 @@ TEMPLATE_FIELDS = (
     "system",
     "until",
     "command",
+    "parameters",
 )
 """Step fields whose ``${...}`` expressions the engine evaluates over the run's data."""
 
-DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell"})
+DISPATCHED_TYPES = frozenset({"task", "http", "notify", "agent", "shell", "aws"})
 """Step types whose attempts run as a Lambda invocation (the runner or the user's function)."""
 
 

@@ -147,6 +147,7 @@ KINDS: Mapping[str, Kind] = {
     "notify": task.NOTIFY,
     "agent": task.AGENT,
     "shell": task.SHELL,
+    "aws": task.AWS,
     "code": task.REPLAY,
     "workflow": child_run,
     "approval": approval,

@@ -39,8 +39,9 @@ from botocore.response import StreamingBody
 
 PARAMS_KEY = "stepwell_local_params"
 
-Operation = Callable[[dict[str, Any]], dict[str, Any]]
-"""The stack's answer to one operation: parameters in, parsed response out (or ServiceError)."""
+Operation = Callable[[dict[str, Any]], dict[str, Any] | None]
+"""The stack's answer to one operation: parameters in, parsed response out (or ServiceError;
+None: not the stack's to answer, moto's)."""
 
 
 class ServiceError(Exception):
@@ -103,6 +104,8 @@ class Interceptor:
                     "ValidationException", f"{count} detected: {'; '.join(problems)}"
                 )
             parsed = operation(params)
+            if parsed is None:
+                return None
         except ServiceError as exc:
             error = {"Code": exc.code, "Message": str(exc)}
             if exc.query_code:

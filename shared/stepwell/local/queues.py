@@ -356,9 +356,20 @@ def _batch_invoker(emulator: LambdaEmulator, function: FunctionSpec) -> Invoke:
 
 def operations(queues: Mapping[str, LocalQueue]) -> dict[str, Operation]:
     """SQS's API, answered by the stack's queues."""
+
+    def answer(send: Callable[[Mapping[str, LocalQueue], dict[str, Any]], dict[str, Any]]) -> Any:
+        def sent(params: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                find(queues, str(params.get("QueueUrl", "")))
+            except ServiceError:
+                return None  # a queue made at run time (not the template's) is moto's
+            return send(queues, params)
+
+        return sent
+
     return {
-        "sqs.SendMessage": lambda params: send_message(queues, params),
-        "sqs.SendMessageBatch": lambda params: send_message_batch(queues, params),
+        "sqs.SendMessage": answer(send_message),
+        "sqs.SendMessageBatch": answer(send_message_batch),
     }
 
 

@@ -20,7 +20,15 @@ from functools import cache
 from pathlib import Path
 
 from stepwell.definition.errors import PathPart, Problem, SourceMap
-from stepwell.definition.models import AgentStep, CallbackStep, Retry, Step, TaskStep, Workflow
+from stepwell.definition.models import (
+    AgentStep,
+    AwsStep,
+    CallbackStep,
+    Retry,
+    Step,
+    TaskStep,
+    Workflow,
+)
 from stepwell.runtime.builtins import ERROR_NAMES as BUILTIN_ERROR_NAMES
 
 ANY_STEP = frozenset(
@@ -57,8 +65,9 @@ another runtime, a module that is not there)."""
 
 def step_errors(step: Step, function_errors: FunctionErrors) -> frozenset[str] | None:
     """Every name a failure of ``step`` can carry; None when any name can come (a callback is
-    answered with the caller's error, a function's module cannot be read)."""
-    if isinstance(step, CallbackStep):
+    answered with the caller's error, a function's module cannot be read, a service answers
+    codes its model does not list)."""
+    if isinstance(step, CallbackStep | AwsStep):
         return None
     names = set(ANY_STEP) | BY_TYPE.get(step.type, frozenset())
     if step.for_each is not None:

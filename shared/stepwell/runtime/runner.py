@@ -6,6 +6,7 @@ from __future__ import annotations
 from stepwell import intake
 from stepwell.runtime import builtins
 from stepwell.runtime.aws.plain import PlainLambdaError
+from stepwell.runtime.builtins.aws import ServiceCallFailed
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.replays import replay_attempt
 from stepwell.runtime.results import record
@@ -35,6 +36,8 @@ def run_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
             )
     except PlainLambdaError as exc:
         result = StepResult.failed(envelope, exc.error_type, str(exc))
+    except ServiceCallFailed as exc:  # named as Step Functions names it, not by its class
+        result = StepResult.failed(envelope, exc.error_type, str(exc), retryable=exc.retryable)
     except Exception as exc:  # a step's exception is its failure, by type name
         result = StepResult.from_exception(envelope, exc)
     record(runtime.orchestrator, result)

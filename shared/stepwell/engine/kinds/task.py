@@ -1,5 +1,5 @@
-"""The task family: steps that run as an attempt of a Lambda (task, http, notify, agent, shell),
-and the replay of a code-first run. Each attempt is dispatched, fenced, leased and retried by
+"""The task family: steps that run as an attempt of a Lambda (task, http, notify, agent, shell,
+aws), and the replay of a code-first run. Each attempt is dispatched, fenced, leased and retried by
 :mod:`stepwell.engine.attempts`; the kinds differ only in the parameters they run with."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from stepwell import expressions
 from stepwell.definition.models import (
     SECRET_MARK,
     AgentStep,
+    AwsStep,
     HttpStep,
     NotifyStep,
     ShellStep,
@@ -91,11 +92,21 @@ def _agent(spec: AgentStep, data: dict[str, Any], now: datetime) -> Any:
     }
 
 
+def _aws(spec: AwsStep, data: dict[str, Any], now: datetime) -> Any:
+    return {
+        "service": spec.service,
+        "action": spec.action,
+        "parameters": expressions.render(spec.parameters, data, now),
+        "integration": spec.integration,
+    }
+
+
 TASK = Dispatched()
 HTTP = Dispatched(_http)
 NOTIFY = Dispatched(_notify)
 SHELL = Dispatched(_shell)
 AGENT = Dispatched(_agent)
+AWS = Dispatched(_aws)
 REPLAY = Dispatched()
 """A code-first run's own step: each attempt replays the workflow function (its answer goes to
 the code-first driver, engine.codeflow)."""

@@ -13,7 +13,7 @@ from stepwell.runtime.envelope import StepEnvelope
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-BUILTIN_KINDS = frozenset({"http", "notify", "agent", "shell", "code"})
+BUILTIN_KINDS = frozenset({"http", "notify", "agent", "shell", "aws", "code"})
 """Step kinds the runner function executes (``code``: a replay of a code-first workflow);
 every other dispatched step names its function."""
 

@@ -1,4 +1,4 @@
-"""The built-in step kinds the runner function executes: http, notify, agent, shell.
+"""The built-in step kinds the runner function executes: http, notify, agent, shell, aws.
 
 :func:`run_builtin` takes the parameters the engine rendered for the step (see
 ``stepwell.engine.kinds.task``) and returns a :class:`BuiltinResult`. It fails by
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepwell.engine.state import Usage
-from stepwell.runtime.builtins import agent, http, notify, shell
+from stepwell.runtime.builtins import agent, aws, http, notify, shell
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
 from stepwell.runtime.builtins.http import (
     HttpAddressRefused,
@@ -32,12 +32,13 @@ from stepwell.runtime.step_context import StepContext
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
-KINDS = ("http", "notify", "agent", "shell")
+KINDS = ("http", "notify", "agent", "shell", "aws")
 ERROR_NAMES: dict[str, tuple[str, ...]] = {
     "http": http.ERROR_NAMES,
     "notify": notify.ERROR_NAMES,
     "agent": agent.ERROR_NAMES,
     "shell": shell.ERROR_NAMES,
+    "aws": aws.ERROR_NAMES,
 }
 
 
@@ -71,6 +72,7 @@ class BuiltinDeps:
     network: Network = field(default_factory=Network)
     publisher: EventPublisher | None = None
     bedrock: BedrockRuntimeClient | None = None
+    clients: dict[str, Any] = field(default_factory=dict)
 
     def bedrock_client(self) -> BedrockRuntimeClient:
         """The Bedrock client (created once when none was given)."""
@@ -79,6 +81,14 @@ class BuiltinDeps:
 
             self.bedrock = boto3.client("bedrock-runtime")
         return self.bedrock
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of ``service`` for aws steps (created once per container)."""
+        if service not in self.clients:
+            import boto3
+
+            self.clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        return self.clients[service]
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,8 @@ def run_builtin(
         return BuiltinResult(output, usage)
     if step_type == "shell":
         return BuiltinResult(shell.run(params, ctx))
+    if step_type == "aws":
+        return BuiltinResult(aws.run(params, ctx, deps.client))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"
     )

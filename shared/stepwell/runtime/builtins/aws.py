@@ -1,0 +1,171 @@
+"""The aws step: one call of an AWS API with boto3, spelled as Step Functions' AWS SDK
+integrations spell it (``arn:aws:states:::aws-sdk:SERVICE:ACTION``; names and errors:
+``stepwell.definition.services``).
+
+Its parameters and its result's fields are in PascalCase whatever the service's own model says
+(API Gateway's ``restApiId`` is ``RestApiId``); a blob is a string, a timestamp an ISO 8601
+string. A service's error fails the step as ``Service.CodeException``; anything else that fails
+the call is ``States.TaskFailed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore import xform_name
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.response import StreamingBody
+
+from stepwell.definition.services import (
+    WITH_METADATA,
+    camel,
+    error_name,
+    operation,
+    service_name,
+)
+from stepwell.runtime.step_context import StepContext
+
+TASK_FAILED = "States.TaskFailed"
+
+
+class ServiceCallFailed(Exception):
+    """The call failed: ``error_type`` is the name Step Functions gives the failure."""
+
+    def __init__(self, error_type: str, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+
+
+ERROR_NAMES = (TASK_FAILED, "UnknownCall")
+"""The names of an aws step's failures besides its service's own (``Service.CodeException``)."""
+
+
+def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
+    """Call ``{service, action, parameters}`` with ``client(boto3 service name)``; return the
+    response as Step Functions gives it (ResponseMetadata left out)."""
+    service = service_name(str(params["service"]))
+    model = operation(service, str(params["action"]))
+    given = params.get("parameters") or {}
+    if not isinstance(given, dict):
+        raise ServiceCallFailed(
+            TASK_FAILED,
+            f"step '{ctx.step_id}': the parameters of {service}:{params['action']} must be an "
+            f"object, not {type(given).__name__}",
+            retryable=False,
+        )
+    integration = str(params.get("integration") or "sdk")
+    if integration == "optimized":
+        given = _as_text(given, model.input_shape)
+    request = _request(given, model.input_shape)
+    method = getattr(client(service), xform_name(model.name))
+    try:
+        response = method(**request)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        # A service that answers JSON for a query API's codes keeps its modeled code apart.
+        code = str(error.get("QueryErrorCode") or error.get("Code") or "Unknown")
+        name = error_name(service, code, integration)
+        raise ServiceCallFailed(
+            name,
+            f"{error.get('Message') or code} (Service: {name.split('.')[0]}, Status Code: "
+            f"{meta.get('HTTPStatusCode', 400)}, Request ID: {meta.get('RequestId', '')})",
+        ) from None
+    except ParamValidationError as exc:
+        raise ServiceCallFailed(
+            TASK_FAILED,
+            f"step '{ctx.step_id}': {service}:{camel(model.name)} refused its parameters: "
+            f"{exc.kwargs.get('report', exc)}",
+            retryable=False,
+        ) from None
+    except BotoCoreError as exc:
+        raise ServiceCallFailed(TASK_FAILED, f"{service}:{camel(model.name)}: {exc}") from None
+    metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
+    ctx.logger.info("aws step called %s:%s", service, model.name)
+    result = _result(response, model.output_shape)
+    if integration == "optimized" and service in WITH_METADATA:
+        result |= _sdk_metadata(metadata)
+    return result
+
+
+def _as_text(given: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
+    """An optimized integration writes a JSON value given for a string parameter as its JSON
+    text (an SQS MessageBody, an SNS Message given as an object)."""
+    if not isinstance(shape, StructureShape):
+        return given
+    members = {str(name).lower(): member for name, member in shape.members.items()}
+    return {
+        key: json.dumps(value, separators=(",", ":"))
+        if not isinstance(value, str)
+        and getattr(members.get(str(key).lower()), "type_name", "") == "string"
+        else value
+        for key, value in given.items()
+    }
+
+
+def _sdk_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What an optimized integration's result carries besides the response (the Java SDK's
+    metadata of the call): its HTTP status and headers, and its request id."""
+    headers = {str(k): str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()}
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {k: [v] for k, v in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": int(meta.get("HTTPStatusCode") or 200),
+        },
+        "SdkResponseMetadata": {"RequestId": str(meta.get("RequestId") or "")},
+    }
+
+
+def _request(value: Any, shape: Shape | None) -> Any:
+    """Step Functions' spelling as the model's: member names matched case aside, a blob's
+    string as its bytes."""
+    if shape is None:
+        return value
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        members: dict[str, str] = {str(name).lower(): str(name) for name in shape.members}
+        out = {}
+        for key, item in value.items():
+            name = members.get(str(key).lower(), str(key))
+            out[name] = _request(item, shape.members.get(name))
+        return out
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [_request(item, shape.member) for item in value]
+    if isinstance(shape, MapShape) and isinstance(value, dict):
+        return {key: _request(item, shape.value) for key, item in value.items()}
+    if shape.type_name == "blob" and isinstance(value, str):
+        return value.encode()
+    return value
+
+
+def _result(value: Any, shape: Shape | None) -> Any:
+    """The response in Step Functions' shape: structure members in PascalCase (a map's keys
+    are data and stay), blobs as text (base64 when not UTF-8), timestamps in ISO 8601."""
+    if isinstance(value, StreamingBody):
+        value = value.read()
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value
+        return moment.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        if isinstance(shape, StructureShape):
+            return {
+                key[:1].upper() + key[1:]: _result(item, shape.members.get(key))
+                for key, item in value.items()
+            }
+        inner = shape.value if isinstance(shape, MapShape) else None
+        return {key: _result(item, inner) for key, item in value.items()}
+    if isinstance(value, list):
+        member = shape.member if isinstance(shape, ListShape) else None
+        return [_result(item, member) for item in value]
+    return value
