@@ -170,11 +170,15 @@ def quick_update_expressions() -> Iterator[None]:
     processor's classes by its class. An expression that does not parse is parsed (and refused)
     every time; what each processor does to a node is unchanged. moto's validators work on a
     deep copy of the tree; a kept tree's copy is read back from its pickle instead (the same
-    objects, about 4x faster than ``copy.deepcopy`` walking them).
+    objects, about 4x faster than ``copy.deepcopy`` walking them). The count of SET, ADD and
+    REMOVE clauses depends on the text alone: it is checked once when the tree is kept, and
+    skipped on the copies of a tree that passed (one that failed is checked, and refused, on
+    every request).
     """
     import copy
     import importlib
     import pickle
+    import weakref
 
     nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
     parser: Any = importlib.import_module("moto.dynamodb.parsing.expressions")
@@ -182,9 +186,11 @@ def quick_update_expressions() -> Iterator[None]:
     traverser, update_parser = nodes.DepthFirstTraverser, parser.UpdateExpressionParser
     original_kinds, original_make = traverser.nodes_to_be_processed, update_parser.make
     original_copy = validators.deepcopy
+    counter = validators.ActionCountValidator
     kinds: dict[type, tuple[type, ...]] = {}
     trees: OrderedDict[str, Any] = OrderedDict()
-    pickled: dict[int, tuple[Any, bytes]] = {}
+    pickled: dict[int, tuple[Any, bytes, bool]] = {}
+    counted: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
         found = kinds.get(type(self))
@@ -196,7 +202,13 @@ def quick_update_expressions() -> Iterator[None]:
         tree = trees.get(expression)
         if tree is None:
             tree = trees[expression] = original_make.__func__(cls, expression)
-            pickled[id(tree)] = (tree, pickle.dumps(tree, pickle.HIGHEST_PROTOCOL))
+            blob = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+            try:
+                counter().traverse(pickle.loads(blob))
+                clauses_counted = True
+            except validators.TooManyClauses:
+                clauses_counted = False
+            pickled[id(tree)] = (tree, blob, clauses_counted)
             while len(trees) > KEPT_EXPRESSIONS:
                 pickled.pop(id(trees.popitem(last=False)[1]), None)
         return tree
@@ -204,15 +216,23 @@ def quick_update_expressions() -> Iterator[None]:
     def deepcopy(value: Any, memo: Any = None) -> Any:
         kept = pickled.get(id(value))
         if kept is not None and kept[0] is value:
-            return pickle.loads(kept[1])
+            tree = pickle.loads(kept[1])
+            if kept[2]:
+                counted.add(tree)
+            return tree
         return copy.deepcopy(value, memo)
+
+    def count_clauses(self: Any, node: Any) -> Any:
+        return node if node in counted else traverser.traverse(self, node)
 
     traverser.nodes_to_be_processed = nodes_to_be_processed
     update_parser.make = classmethod(make)
     validators.deepcopy = deepcopy
+    counter.traverse = count_clauses
     try:
         yield
     finally:
+        del counter.traverse
         traverser.nodes_to_be_processed = original_kinds
         update_parser.make = original_make
         validators.deepcopy = original_copy
