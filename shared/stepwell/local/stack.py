@@ -101,6 +101,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
+from stepwell.store.dynamodb import DynamoStore
 from stepwell.ui import assets as dashboard
 
 
@@ -647,6 +648,11 @@ class LocalStack:
             base = self._runtimes.get(key)
             if base is None:
                 base = wiring.from_environment(spec.environment, clock=self.clock)
+                if isinstance(base.store, DynamoStore):
+                    # pynamodb makes its client at the first request, unlocked: the containers
+                    # of a fan-out starting at once would each make one (each loading
+                    # botocore's models again, seconds of CPU and megabytes apiece)
+                    base.store.client  # noqa: B018
                 self._runtimes[key] = base
         orchestrator = Orchestrator(
             base.store,
