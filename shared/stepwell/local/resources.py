@@ -276,7 +276,10 @@ def quick_responses() -> Iterator[None]:
             )
             keys = found_keys[member] = tuple(picker.get_possible_keys(context))
         for possible in keys:
-            found = pick(value, possible, missing)
+            # a dotted key is a path to moto; any other is one key of the dict
+            found = (
+                pick(value, possible, missing) if "." in possible else value.get(possible, missing)
+            )
             if found is not missing:
                 return found
         return None
