@@ -24,8 +24,7 @@ from moto import mock_aws
 from meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
-from stepwell.local.resources import item_sized_transactions as fast_transactions
-from stepwell.local.resources import quick_update_expressions
+from stepwell.local.resources import quick_moto
 from stepwell.runtime.aws.payloads import S3PayloadStore
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.tables import create_from_template
@@ -100,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
     for items in args.items:
-        with mock_aws(), fast_transactions(), quick_update_expressions():
+        with mock_aws(), quick_moto():
             print(json.dumps(drive(items)))
 
 

@@ -105,3 +105,38 @@ def test_a_failure_past_the_tolerance_is_caught_by_the_workflow(
         e for e in stack.events("order.shortfall") if e["detail"]["order_id"] == "o-wide-4"
     ]
     assert shortfall["detail"]["lines"] == [2, 7]
+
+
+def test_containers_starting_at_once_share_one_dynamodb_client(stack: LocalStack) -> None:
+    """A fan-out starts many containers of one function at the same moment; they share its
+    environment's store, whose DynamoDB client is made once (not by each container's first
+    request, each loading botocore's models again)."""
+    import threading
+
+    import botocore.handlers
+
+    made: list[str] = []
+
+    def count(class_attributes: Any, base_classes: Any, **_: Any) -> None:
+        made.append(threading.current_thread().name)
+
+    entry = ("creating-client-class.dynamodb", count)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    start = threading.Barrier(12)
+    spec = next(s for s in stack.functions if s.logical_id == LocalStack.FOLDER_FUNCTION)
+
+    def container() -> None:
+        runtime = stack._runtime_for(spec)
+        start.wait()
+        assert runtime.store.get_run("no-such-run") is None
+
+    try:
+        stack._runtimes.clear()
+        threads = [threading.Thread(target=container) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+    assert len(made) == 1

@@ -26,10 +26,7 @@ if str(ROOT / "benchmarks") not in sys.path:
 
 from meter import RequestMeter  # noqa: E402
 from stepwell.definition.models import Workflow  # noqa: E402
-from stepwell.local.resources import (  # noqa: E402
-    item_sized_transactions,
-    quick_update_expressions,
-)
+from stepwell.local.resources import quick_moto  # noqa: E402
 from stepwell.runtime.aws.payloads import S3PayloadStore  # noqa: E402
 from stepwell.store.dynamodb import DynamoStore  # noqa: E402
 from stepwell.store.tables import create_from_template  # noqa: E402
@@ -57,8 +54,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     table it took before, wiping what other threads wrote meanwhile), while DynamoDB applies
     each request atomically. Requests are therefore handled one at a time, as one DynamoDB
     would; clients, pynamodb and the store still run concurrently around them. Transactions
-    save only the items they name (``stepwell.local.resources.item_sized_transactions``), and
-    an UpdateExpression is parsed once (``quick_update_expressions``), as in the local stack.
+    save only the items they name, an UpdateExpression is parsed once and responses are written
+    without asking again where each member is (``stepwell.local.resources.quick_moto``), as in
+    the local stack.
     """
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -71,7 +69,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_PROFILE", "STEPWELL_TABLE", "STEPWELL_BUCKET", "STEPWELL_PAYLOAD_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(BotocoreStubber, "__call__", _one_request_at_a_time)
-    with mock_aws(), item_sized_transactions(), quick_update_expressions():
+    with mock_aws(), quick_moto():
         yield
 
 

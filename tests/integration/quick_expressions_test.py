@@ -108,3 +108,40 @@ def test_each_expression_is_its_own() -> None:
     )
     item = dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})["Item"]
     assert "status" not in item and item["count"] == {"N": "1"}
+
+
+def test_two_clauses_of_one_kind_are_refused_every_time() -> None:
+    dynamodb = _table()
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(
+                TableName="quick",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET #s = :s SET #t = :s",
+                ExpressionAttributeNames={"#s": "status", "#t": "state"},
+                ExpressionAttributeValues={":s": {"S": "x"}},
+            )
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert '"SET" section can only be used once' in refused.value.response["Error"]["Message"]
+    assert "Item" not in dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})
+
+
+def test_an_expressions_clauses_are_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+
+    counts: list[int] = []
+    original = validators.ActionCountValidator.verify_action_counts
+
+    def counting(self: Any, node: Any) -> Any:
+        counts.append(1)
+        return original(self, node)
+
+    monkeypatch.setattr(validators.ActionCountValidator, "verify_action_counts", counting)
+    dynamodb = _table()
+    names = {"s": "status", "a": "attempt", "n": "count"}
+    _update(dynamodb, "first", "running", names)
+    first = len(counts)
+    for index in range(4):
+        _update(dynamodb, f"k{index}", "running", names)
+        _update(dynamodb, f"k{index}", "done", names)
+    assert 0 < len(counts) == first

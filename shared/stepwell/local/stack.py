@@ -101,6 +101,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
+from stepwell.store.dynamodb import DynamoStore
 from stepwell.ui import assets as dashboard
 
 
@@ -276,8 +277,7 @@ class LocalStack:
         self._exit.callback(moto.stop)  # also puts back boto3's default session
         resources.use_default_session(REGION)
         self._exit.enter_context(resources.serialized_moto())
-        self._exit.enter_context(resources.item_sized_transactions())
-        self._exit.enter_context(resources.quick_update_expressions())
+        self._exit.enter_context(resources.quick_moto())
 
         saved = state.read(self.state_folder) if self.state_folder is not None else None
         if saved is not None:
@@ -648,6 +648,11 @@ class LocalStack:
             base = self._runtimes.get(key)
             if base is None:
                 base = wiring.from_environment(spec.environment, clock=self.clock)
+                if isinstance(base.store, DynamoStore):
+                    # pynamodb makes its client at the first request, unlocked: the containers
+                    # of a fan-out starting at once would each make one (each loading
+                    # botocore's models again, seconds of CPU and megabytes apiece)
+                    base.store.client  # noqa: B018
                 self._runtimes[key] = base
         orchestrator = Orchestrator(
             base.store,
