@@ -374,6 +374,76 @@ class CallbackStep(StepBase):
     heartbeat: Duration | None = Field(None, description="Fail if no heartbeat within this.")
 
 
+class Correlation(_Model):
+    """Which events belong to the waiting run: a value of the event equal to one of the run."""
+
+    event: str = Field(
+        description="A dotted path into the event (detail.order_id): the value the event carries."
+    )
+    equals: Any = Field(
+        description="The run's value, known when the step starts: a constant or a ${...} "
+        "expression over input, context and the steps the step depends on."
+    )
+
+    @field_validator("event")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.split(".")
+        if not all(re.fullmatch(r"[A-Za-z0-9_-]+", part) for part in parts) or parts[0] not in (
+            "detail",
+            "source",
+            "detail_type",
+            "id",
+        ):
+            raise ValueError(
+                f"{value!r} is not a path into the event: use dotted names under detail, "
+                "e.g. detail.order_id"
+            )
+        return value
+
+
+class EventPattern(_Model):
+    """One kind of event a step waits for."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    source: str = Field(description="The event's EventBridge source.")
+    detail_type: str = Field(description="The event's EventBridge detail-type.")
+    correlate: Correlation
+    where: str | None = Field(
+        None,
+        description="An extra filter, an expression over `event` and the run's data; an "
+        "event for which it is false does not count.",
+    )
+    schema_: dict[str, Any] | None = Field(
+        None,
+        alias="schema",
+        description="A JSON Schema the event's detail must satisfy (else it does not count).",
+    )
+
+
+class EventStep(StepBase):
+    """Waits for an event from the bus that carries the run's correlation value."""
+
+    type: Literal["event"]
+    event: EventPattern
+    lookback: Duration = Field(
+        timedelta(0),
+        description="Events that arrived up to this long before the wait opened count too.",
+    )
+    timeout: Duration | None = Field(timedelta(days=1), description="How long to wait.")
+    on_timeout: Literal["fail", "continue"] = Field(
+        "fail", description="fail the step (EventTimedOut), or continue with output null."
+    )
+
+    @property
+    def templates(self) -> list[Any]:
+        """Its templated values: the correlation's value and the filter."""
+        return [self.event.correlate.equals, self.event.where]
+
+
 class WorkflowStep(StepBase):
     """Starts a run of another workflow and waits for it to end."""
 
@@ -450,7 +520,8 @@ Step = Annotated[
     | WorkflowStep
     | HttpStep
     | AgentStep
-    | ShellStep,
+    | ShellStep
+    | EventStep,
     Field(discriminator="type"),
 ]
 
@@ -465,6 +536,7 @@ STEP_TYPES = (
     "http",
     "agent",
     "shell",
+    "event",
 )
 TEMPLATE_FIELDS = (
     "input",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from stepwell.engine.events import Event
@@ -176,6 +176,31 @@ class WakeReplay:
     kind: Literal["wake_replay"] = "wake_replay"
 
 
+@dataclass(frozen=True)
+class WatchEvent:
+    """Index attempt ``attempt`` of the event wait ``key`` under its event's source, detail-type
+    and correlation value, then deliver the events kept since its lookback began (``lookback``
+    seconds before ``opened_at``) that carry the value."""
+
+    run_id: str
+    key: str
+    attempt: int
+    source: str
+    detail_type: str
+    path: str
+    value: str
+    opened_at: datetime
+    lookback: int
+    expires_at: datetime
+    """When the wait ends at the latest: the index entry's expiry."""
+    kind: Literal["watch_event"] = "watch_event"
+
+    @property
+    def since(self) -> datetime:
+        """The oldest time an event may have arrived and still count."""
+        return self.opened_at - timedelta(seconds=self.lookback)
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -189,11 +214,20 @@ Command = (
     | CountItem
     | WakeReplay
     | FollowUp
+    | WatchEvent
 )
 
 
 OUTBOX_KINDS = frozenset(
-    {"approval", "emit", "start_child", "start_run", "cancel_child", "notify_parent"}
+    {
+        "approval",
+        "emit",
+        "start_child",
+        "start_run",
+        "cancel_child",
+        "notify_parent",
+        "watch_event",
+    }
 )
 """Commands whose effect no record shows: they go through the run's outbox (written with the
 decision, cleared once carried out, redelivered by the sweep after a crash)."""
@@ -211,9 +245,10 @@ _BY_KIND: dict[str, type[Command]] = {
         NotifyParent,
         ContinueRun,
         CountItem,
+        WatchEvent,
     )
 }
-_TIMES = ("deadline", "due_at", "expires_at")
+_TIMES = ("deadline", "due_at", "expires_at", "opened_at")
 
 
 def to_wire(command: Command) -> dict[str, Any]:

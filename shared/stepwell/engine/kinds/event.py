@@ -1,0 +1,158 @@
+"""An event wait: the step waits for an event from the bus that carries the run's correlation
+value (and passes its filter and schema), until its timeout.
+
+The engine decides; the edge keeps the index of open waits and the events no wait took yet. As
+the wait opens, its ``WatchEvent`` command indexes it under (source, detail-type, correlation
+value) and hands it the events kept for that key since its lookback began; an event that
+arrives later is delivered to every wait indexed under its key. Either way the wait receives
+``EventReceived`` and the first event that passes completes it, once: another delivery of the
+same event (a bus redelivery, a re-send) is noted and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from stepwell import expressions
+from stepwell.definition.models import EventStep, Step
+from stepwell.engine import waiting
+from stepwell.engine.attempts import set_timer
+from stepwell.engine.commands import WatchEvent
+from stepwell.engine.data import schema_problem
+from stepwell.engine.decision import Work
+from stepwell.engine.events import EventReceived
+from stepwell.engine.outcomes import fail_step, succeed
+from stepwell.engine.state import StepState
+
+waits = True
+inline = False
+
+
+def value_at(event: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of an event (detail.order_id); None when it has none."""
+    found: Any = event
+    for part in path.split("."):
+        if not isinstance(found, dict):
+            return None
+        found = found.get(part)
+    return found
+
+
+def correlation_key(value: Any) -> str | None:
+    """A correlation value as the index keys it (text as it is, other values as JSON); None
+    for no value (nothing correlates on a missing value)."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
+    return None
+
+
+def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
+    """Open the wait and ask the edge to index it (and to hand it what was kept for it)."""
+    assert isinstance(spec, EventStep)
+    waiting.open_wait(work, step)
+    pattern = spec.event
+    value = correlation_key(expressions.render(pattern.correlate.equals, data, work.now))
+    if value is None:
+        fail_step(
+            work,
+            step,
+            "InvalidCorrelation",
+            f"step '{step.key}': event.correlate.equals gave no value to wait for "
+            f"({pattern.correlate.equals!r}): give it a value the run has when the step starts",
+        )
+        return
+    step.waiting_for = "event"
+    step.awaits = {
+        "source": pattern.source,
+        "detail_type": pattern.detail_type,
+        "event": pattern.correlate.event,
+        "equals": value,
+    }
+    step.timeout_at = work.now + spec.timeout if spec.timeout else None
+    work.note(
+        "step_waiting",
+        step,
+        f"event {pattern.source} {pattern.detail_type} with {pattern.correlate.event} = {value}",
+        waiting_for="event",
+        source=pattern.source,
+        detail_type=pattern.detail_type,
+        awaits=step.awaits,
+    )
+    ends = work.run.deadline or work.now
+    work.emit(
+        WatchEvent(
+            work.run.id,
+            step.key,
+            step.attempt,
+            pattern.source,
+            pattern.detail_type,
+            pattern.correlate.event,
+            value,
+            opened_at=work.now,
+            lookback=int(spec.lookback.total_seconds()),
+            expires_at=min(step.timeout_at, ends) if step.timeout_at else ends,
+        )
+    )
+    set_timer(work, step, step.timeout_at)
+
+
+def on_timer(work: Work, step: StepState) -> None:
+    """No event in time: fail, or go on with no output."""
+    spec = work.spec(step.key)
+    assert isinstance(spec, EventStep)
+    if spec.on_timeout == "continue":
+        work.note("event_timed_out", step, "no event in time; going on without one")
+        succeed(work, step, None)
+    else:
+        fail_step(work, step, "EventTimedOut", "no matching event in time")
+
+
+def on_event(work: Work, received: EventReceived) -> None:
+    """Complete the wait with the first event that passes its filter and schema."""
+    record = work.peek(received.key)
+    if record is None:
+        return
+    if record.waiting_for != "event" or record.attempt != received.attempt or work.run.terminal:
+        taken = record.output.get("id") if isinstance(record.output, dict) else None
+        again = [e["id"] for e in received.events if e.get("id") == taken]
+        if again and record.status == "succeeded":
+            work.note("event_duplicate", record.key, f"event {again[0]} again: changes nothing")
+        return  # a delivery to a wait that ended (its index entry outlives it): nothing to do
+    spec = work.spec(received.key)
+    assert isinstance(spec, EventStep)
+    for event in received.events:
+        problem = _refused(work, record, spec, event)
+        if problem is None:
+            step = work.step(received.key)
+            assert step is not None
+            work.note("event_received", step, f"event {event.get('id')}", event=event.get("id"))
+            succeed(work, step, event)
+            return
+        work.note("event_not_matching", received.key, f"event {event.get('id')}: {problem}")
+
+
+def _refused(work: Work, wait: StepState, spec: EventStep, event: dict[str, Any]) -> str | None:
+    """Why ``event`` does not complete the wait (None: it does)."""
+    pattern, awaits = spec.event, wait.awaits or {}
+    if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
+        return "another source or detail-type"
+    carried = correlation_key(value_at(event, pattern.correlate.event))
+    if carried != awaits.get("equals"):
+        return f"{pattern.correlate.event} is {carried}, not {awaits.get('equals')}"
+    problem = schema_problem(pattern.schema_, event.get("detail"))
+    if problem:
+        return f"its detail does not match the schema ({problem})"
+    if pattern.where is not None:
+        data = {**work.driver.expression_data(work, wait.key), "event": event}
+        try:
+            if not expressions.truthy(expressions.render(pattern.where, data, work.now)):
+                return "where is false"
+        except expressions.ExpressionError as exc:
+            return f"where could not be evaluated ({exc})"
+    return None
