@@ -59,7 +59,17 @@ def test_a_wait_opens_and_asks_to_be_indexed_by_its_correlation_value():
     )
     assert watch.since == run.now - timedelta(seconds=10)
     assert watch.expires_at == run.now + timedelta(days=2)
-    assert step.due_at == run.now + timedelta(days=2)
+    assert step.due_at == run.now + timedelta(minutes=1)
+
+
+def test_a_wait_looks_at_the_kept_events_once_more_a_minute_after_it_opened():
+    run = waiting({"lookback": "10s", "timeout": "2d"})
+    opened = run.now
+    run.fire("settled")
+    first, again = [c for c in run.commands if isinstance(c, WatchEvent)]
+    assert again == first
+    assert run.status("settled") == "waiting"
+    assert run.step("settled").due_at == opened + timedelta(days=2)
 
 
 def test_the_matching_event_is_the_output_and_the_run_goes_on():
@@ -117,9 +127,11 @@ def test_another_event_after_the_wait_ended_is_not_written_anywhere():
 def test_a_timeout_fails_the_step_or_goes_on_without_an_event():
     failing = waiting({"timeout": "1h"})
     failing.fire("settled")
+    failing.fire("settled")
     assert failing.step("settled").error["type"] == "EventTimedOut"
     assert failing.run.status == "failed"
     going_on = waiting({"timeout": "1h", "on_timeout": "continue"})
+    going_on.fire("settled")
     going_on.fire("settled")
     assert going_on.status("settled") == "succeeded"
     assert going_on.step("settled").output is None
@@ -128,6 +140,7 @@ def test_a_timeout_fails_the_step_or_goes_on_without_an_event():
 
 def test_a_late_delivery_to_a_timed_out_wait_changes_nothing():
     run = waiting({"timeout": "1h"})
+    run.fire("settled")
     run.fire("settled")
     assert run.send(EventReceived("settled", 1, (event(),))).empty
     assert run.status("settled") == "failed"

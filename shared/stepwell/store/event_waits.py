@@ -5,8 +5,10 @@ waits not open yet.
   an arriving event reads only the waits on its own value (a key lookup per path in use for its
   type), however many waits are open for other values.
 - **Routes**: the correlation paths waits of a (source, detail-type) use, and their longest
-  lookback. A wait adds its own before it is indexed; an event reads them to know which values
-  it carries (one item: an event of a type nobody waits for costs that read and its keeping).
+  lookback. A wait adds its own before it is indexed; a process reads them to know which values
+  an event carries, at most every ``ROUTES_FRESH`` per type (so an unmatched event costs its
+  keeping and one Query per path). An event a process kept without knowing a new path is found
+  by the wait's second look at the kept events (``engine.kinds.event.RECHECK``).
 - **Kept events**: every event is kept by (source, detail-type) and time, for the longest
   lookback its type's waits declare; a wait that opens reads those of its lookback. Keeping is a
   conditional write keyed by the event's time and id, so a redelivered event is known as one.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from stepwell.engine.commands import WatchEvent
@@ -32,6 +34,8 @@ WAIT_PREFIX = "EVWAIT#"
 ROUTE_PREFIX = "EVROUTE#"
 KEPT_PREFIX = "EVKEPT#"
 ROUTE_SK = "ROUTE"
+ROUTES_FRESH = timedelta(seconds=30)
+"""How long a process uses the routes it read (shorter than the wait's RECHECK)."""
 MIN_KEEP = timedelta(hours=1)
 """Events are kept at least this long (a wait reads only those of its lookback: the expiry
 bounds what is stored, not what counts)."""
@@ -76,8 +80,13 @@ def _wait_key(source: str, detail_type: str, path: str, value: str) -> str:
     return f"{WAIT_PREFIX}{_type_key(source, detail_type)}#{path}={value}"
 
 
+def stamp(at: datetime) -> str:
+    """A time as kept events sort by it (UTC, fixed width)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _event_time(event: dict[str, Any]) -> str:
-    return str(event["time"])
+    return stamp(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")))
 
 
 def carrying(events: list[dict[str, Any]], path: str, value: str) -> list[dict[str, Any]]:
@@ -105,7 +114,7 @@ class MemoryEventWaits:
                 _wait_key(wait.source, wait.detail_type, wait.path, wait.value), {}
             )
             index[f"{wait.run_id}#{wait.key}"] = Waiter(wait.run_id, wait.key, wait.attempt)
-            since = wait.since.isoformat()
+            since = stamp(wait.since)
             kept = [e for (t, _), e in self._kept.get(type_key, {}).items() if t >= since]
         return carrying(kept, wait.path, wait.value)
 
@@ -133,7 +142,8 @@ class DynamoEventWaits:
     def __init__(self, table: str, client: Any) -> None:
         self._table = table
         self._client = client
-        self._longest: dict[str, timedelta] = {}
+        self._routes: dict[str, tuple[datetime, list[str], timedelta]] = {}
+        """type -> when its routes were read, its paths, its longest lookback."""
 
     def watch(self, wait: WatchEvent) -> list[dict[str, Any]]:
         type_key = _type_key(wait.source, wait.detail_type)
@@ -166,7 +176,7 @@ class DynamoEventWaits:
             "KeyConditionExpression": "pk = :pk AND sk >= :since",
             "ExpressionAttributeValues": {
                 ":pk": {"S": KEPT_PREFIX + type_key},
-                ":since": {"S": wait.since.isoformat()},
+                ":since": {"S": stamp(wait.since)},
             },
             "ConsistentRead": True,
         }
@@ -180,9 +190,8 @@ class DynamoEventWaits:
 
     def arrive(self, event: dict[str, Any], now: datetime) -> Arrival:
         type_key = _type_key(event["source"], event["detail_type"])
-        # Kept before the routes are read, so a wait indexed meanwhile is found (see above);
-        # its expiry takes the longest lookback this process last read for its type.
-        keep = max(self._longest.get(type_key, timedelta(0)), MIN_KEEP)
+        # Kept before the routes are read, so a wait indexed meanwhile is found (see above).
+        read_at, paths, longest = self._routes.get(type_key, (None, [], timedelta(0)))
         duplicate = False
         try:
             self._client.put_item(
@@ -192,20 +201,15 @@ class DynamoEventWaits:
                     "sk": {"S": f"{_event_time(event)}#{event['id']}"},
                     "kind": {"S": "event_kept"},
                     "event": {"S": json.dumps(event, separators=(",", ":"))},
-                    "expires_at": {"N": str(int((now + keep).timestamp()))},
+                    "expires_at": {"N": str(int((now + max(longest, MIN_KEEP)).timestamp()))},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             duplicate = True
-        route = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": ROUTE_PREFIX + type_key}, "sk": {"S": ROUTE_SK}},
-            ConsistentRead=True,
-        ).get("Item", {})
-        paths = sorted(route.get("paths", {}).get("SS", []))
-        lookbacks = [int(n) for n in route.get("lookbacks", {}).get("NS", [])]
-        self._longest[type_key] = timedelta(seconds=max(lookbacks or [0]))
+        if read_at is None or now - read_at >= ROUTES_FRESH:
+            paths, longest = self._read_routes(type_key)
+            self._routes[type_key] = (now, paths, longest)
         waiters: list[Waiter] = []
         for path in paths:
             value = correlation_key(value_at(event, path))
@@ -229,6 +233,16 @@ class DynamoEventWaits:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return Arrival(duplicate, waiters)
+
+    def _read_routes(self, type_key: str) -> tuple[list[str], timedelta]:
+        route = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": ROUTE_PREFIX + type_key}, "sk": {"S": ROUTE_SK}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        lookbacks = [int(n) for n in route.get("lookbacks", {}).get("NS", [])]
+        paths = sorted(route.get("paths", {}).get("SS", []))
+        return paths, timedelta(seconds=max(lookbacks or [0]))
 
 
 def event_waits_for(store: Any) -> EventWaits:

@@ -12,7 +12,7 @@ same event (a bus redelivery, a re-send) is noted and changes nothing.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
@@ -28,6 +28,12 @@ from stepwell.engine.state import StepState
 
 waits = True
 inline = False
+
+RECHECK = timedelta(minutes=1)
+"""A wait looks at the kept events once more this long after it opened: the edge reads which
+correlation paths a type's waits use at most every ``store.event_waits.ROUTES_FRESH``, so an
+event kept by a process that did not know a path yet (the first wait on it, just opened) is
+found then."""
 
 
 def value_at(event: dict[str, Any], path: str) -> Any:
@@ -80,32 +86,42 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
         step,
         f"event {pattern.source} {pattern.detail_type} with {pattern.correlate.event} = {value}",
         waiting_for="event",
-        source=pattern.source,
-        detail_type=pattern.detail_type,
         awaits=step.awaits,
     )
-    ends = work.run.deadline or work.now
+    _watch(work, step, spec)
+    recheck = work.now + RECHECK
+    set_timer(work, step, min(recheck, step.timeout_at) if step.timeout_at else recheck)
+
+
+def _watch(work: Work, step: StepState, spec: EventStep) -> None:
+    """Ask the edge to index the wait and hand it the kept events of its lookback."""
+    assert step.awaits is not None and step.attempt_started_at is not None
+    ends = work.run.deadline or step.attempt_started_at + timedelta(days=365)
     work.emit(
         WatchEvent(
             work.run.id,
             step.key,
             step.attempt,
-            pattern.source,
-            pattern.detail_type,
-            pattern.correlate.event,
-            value,
-            opened_at=work.now,
+            spec.event.source,
+            spec.event.detail_type,
+            spec.event.correlate.event,
+            step.awaits["equals"],
+            opened_at=step.attempt_started_at,
             lookback=int(spec.lookback.total_seconds()),
             expires_at=min(step.timeout_at, ends) if step.timeout_at else ends,
         )
     )
-    set_timer(work, step, step.timeout_at)
 
 
 def on_timer(work: Work, step: StepState) -> None:
-    """No event in time: fail, or go on with no output."""
+    """Look at the kept events once more (see RECHECK); or no event in time: fail, or go on
+    with no output."""
     spec = work.spec(step.key)
     assert isinstance(spec, EventStep)
+    if step.timeout_at is None or work.now < step.timeout_at:
+        _watch(work, step, spec)
+        set_timer(work, step, step.timeout_at)
+        return
     if spec.on_timeout == "continue":
         work.note("event_timed_out", step, "no event in time; going on without one")
         succeed(work, step, None)
