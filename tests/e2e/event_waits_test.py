@@ -13,6 +13,7 @@ import pytest
 from conftest import local_stack, workflows_folder
 from e2e_helpers import finished, steps_of
 
+from stepwell.cli import main as cli
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
 from stepwell.local.template import STACK
@@ -74,3 +75,28 @@ def test_an_event_sent_before_the_wait_opened_is_kept_for_it(stack: LocalStack) 
     detail = finished(stack, api, run_id)
     assert detail["run"]["status"] == "succeeded"
     assert steps_of(detail)["settled"]["output"]["detail"]["order_id"] == "o-early"
+
+
+def test_stepwell_send_event_completes_the_wait_through_post_events(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = Client(stack.url)
+    run_id = api.start_run("await-payment", {"order_id": "o-cli"}).body["run_id"]
+    waiting(api, run_id)
+    detail = json.dumps({"order_id": "o-cli", "amount": 3})
+    args = ["send-event", "payments", "payment.settled", "--detail", detail, "--api", stack.url]
+    assert cli.main(args) == 0
+    assert "sent payments payment.settled" in capsys.readouterr().out
+    finished_run = finished(stack, api, run_id)
+    assert steps_of(finished_run)["settled"]["output"]["detail"]["amount"] == 3
+
+
+def test_post_events_refuses_a_reserved_source_and_a_detail_that_is_not_an_object(
+    stack: LocalStack,
+) -> None:
+    api = Client(stack.url)
+    reserved = {"source": "stepwell", "detail_type": "run.completed", "detail": {}}
+    answer = api.request("POST", "/events", json_body=reserved)
+    assert answer.status == 422 and "reserved" in json.dumps(answer.body)
+    listed = {"source": "payments", "detail_type": "payment.settled", "detail": [1]}
+    assert api.request("POST", "/events", json_body=listed).status == 422

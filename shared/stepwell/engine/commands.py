@@ -74,6 +74,8 @@ class EmitEvent:
 
     detail_type: str
     detail: dict[str, Any]
+    source: str | None = None
+    """None: Stepwell's own source (an event sent through ``POST /events`` names its own)."""
     kind: Literal["emit"] = "emit"
 
 
