@@ -163,3 +163,35 @@ def duplicated(world: InProcessWorld, width: int) -> None:
         assert types.count("step_completed") == 1
         noted += types.count("event_duplicate")
     assert noted == duplicates
+
+
+KINDS = (("payments", "payment.settled"), ("orders", "order.cancelled"))
+
+
+def test_the_kinds_a_first_of_several_did_not_take_cost_nothing_later() -> None:
+    either = Workflow.model_validate(
+        {
+            "name": "await-either",
+            "steps": {
+                "first": {
+                    "type": "event",
+                    "events": [
+                        {
+                            "source": source,
+                            "detail_type": detail_type,
+                            "correlate": {"event": "detail.order_id", "equals": "${input.id}"},
+                        }
+                        for source, detail_type in KINDS
+                    ],
+                }
+            },
+        }
+    )
+    world = world_on(MemoryStore())
+    world.workflows[either.name] = either
+    run_id = world.start(either.name, {"id": "o-1"})
+    world.orchestrator.receive_event(settled("o-1", "e-1", T0))
+    [step] = world.store.steps(run_id)
+    assert step.output["matched"] == 0
+    cancelled = {**settled("o-1", "e-2", T0), "source": "orders", "detail_type": "order.cancelled"}
+    assert world.orchestrator.receive_event(cancelled).waiters == []

@@ -82,3 +82,26 @@ def test_durations_and_the_path_are_checked():
     assert "timeout" in problem
     [problem] = problems_of(event("{event: 'order id', equals: x}"))
     assert "detail.order_id" in problem
+
+
+def test_one_of_event_or_events():
+    both = (
+        event() + "    events: [{source: a, detail_type: b, correlate: {event: id, equals: x}}]\n"
+    )
+    [problem] = problems_of(both)
+    assert "exactly one of 'event'" in problem
+
+
+def test_the_first_of_several_is_checked_per_kind_of_event():
+    body = """\
+    events:
+      - source: payments
+        detail_type: payment.settled
+        correlate: {event: detail.order_id, equals: '${input.order_id}'}
+      - source: orders
+        detail_type: order.cancelled
+        correlate: {event: detail.id, equals: '${input.order_id}'}
+        where: '${evnt.x}'
+"""
+    [problem] = problems_of(body)
+    assert "field 'events[1].where'" in problem or "events.1.where" in problem

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpers import T0, EngineDriver, task
-from stepwell.engine.commands import WatchEvent
+from stepwell.engine.commands import UnwatchEvent, WatchEvent
 from stepwell.engine.events import EventReceived
 
 
@@ -44,12 +44,14 @@ def test_a_wait_opens_and_asks_to_be_indexed_by_its_correlation_value():
     run = waiting({"lookback": "10s", "timeout": "2d"})
     step = run.step("settled")
     assert (step.status, step.waiting_for) == ("waiting", "event")
-    assert step.awaits == {
-        "source": "payments",
-        "detail_type": "payment.settled",
-        "event": "detail.order_id",
-        "equals": "o-1",
-    }
+    assert step.awaits == [
+        {
+            "source": "payments",
+            "detail_type": "payment.settled",
+            "event": "detail.order_id",
+            "equals": "o-1",
+        }
+    ]
     [watch] = [c for c in run.commands if isinstance(c, WatchEvent)]
     assert (watch.source, watch.detail_type, watch.path, watch.value) == (
         "payments",
@@ -155,6 +157,65 @@ def test_a_correlation_with_no_value_fails_the_step_with_the_fix():
 
 def test_non_text_values_correlate_as_json():
     run = waiting(input={"order_id": 42})
-    assert run.step("settled").awaits["equals"] == "42"
+    assert run.step("settled").awaits[0]["equals"] == "42"
     run.send(EventReceived("settled", 1, (event(order_id=42),)))
     assert run.status("settled") == "succeeded"
+
+
+# -- the first of several ---------------------------------------------------------------------
+
+
+def either():
+    return {
+        "charge": task(),
+        "settled": {
+            "type": "event",
+            "depends_on": "charge",
+            "events": [
+                {
+                    "source": "payments",
+                    "detail_type": "payment.settled",
+                    "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
+                },
+                {
+                    "source": "orders",
+                    "detail_type": "order.cancelled",
+                    "correlate": {"event": "detail.id", "equals": "${input.order_id}"},
+                },
+            ],
+        },
+    }
+
+
+def test_the_first_of_several_says_which_matched_and_the_others_stop_waiting():
+    run = EngineDriver(either(), {"order_id": "o-1"})
+    run.succeed("charge")
+    watched = [c for c in run.commands if isinstance(c, WatchEvent)]
+    assert [(w.source, w.path, w.value) for w in watched] == [
+        ("payments", "detail.order_id", "o-1"),
+        ("orders", "detail.id", "o-1"),
+    ]
+    cancelled = {
+        "id": "e-7",
+        "source": "orders",
+        "detail_type": "order.cancelled",
+        "time": T0.isoformat(),
+        "detail": {"id": "o-1"},
+    }
+    run.send(EventReceived("settled", 1, (event(), cancelled)[1:]))
+    assert run.step("settled").output == {**cancelled, "matched": 1}
+    [unwatched] = [c for c in run.commands if isinstance(c, UnwatchEvent)]
+    assert (unwatched.source, unwatched.path, unwatched.value) == (
+        "payments",
+        "detail.order_id",
+        "o-1",
+    )
+
+
+def test_a_timed_out_wait_stops_waiting_for_every_kind():
+    run = EngineDriver(either(), {"order_id": "o-1"})
+    run.succeed("charge")
+    run.fire("settled")
+    run.fire("settled")
+    assert run.step("settled").error["type"] == "EventTimedOut"
+    assert len([c for c in run.commands if isinstance(c, UnwatchEvent)]) == 2

@@ -425,10 +425,17 @@ class EventPattern(_Model):
 
 
 class EventStep(StepBase):
-    """Waits for an event from the bus that carries the run's correlation value."""
+    """Waits for an event from the bus that carries the run's correlation value (``event``),
+    or for the first of several (``events``)."""
 
     type: Literal["event"]
-    event: EventPattern
+    event: EventPattern | None = None
+    events: list[EventPattern] | None = Field(
+        None,
+        min_length=1,
+        description="Wait for the first of these instead of one `event`; the output's "
+        "`matched` says which (its index).",
+    )
     lookback: Duration = Field(
         timedelta(0),
         description="Events that arrived up to this long before the wait opened count too.",
@@ -438,10 +445,24 @@ class EventStep(StepBase):
         "fail", description="fail the step (EventTimedOut), or continue with output null."
     )
 
+    @model_validator(mode="after")
+    def _one_form(self) -> EventStep:
+        if (self.event is None) == (self.events is None):
+            raise ValueError(
+                "an event step needs exactly one of 'event' (one kind of event) or 'events' "
+                "(the first of several)"
+            )
+        return self
+
+    @property
+    def patterns(self) -> list[EventPattern]:
+        """The kinds of event it waits for (one, or the first of several)."""
+        return [self.event] if self.event is not None else list(self.events or [])
+
     @property
     def templates(self) -> list[Any]:
-        """Its templated values: the correlation's value and the filter."""
-        return [self.event.correlate.equals, self.event.where]
+        """Its templated values: each correlation's value and filter."""
+        return [v for p in self.patterns for v in (p.correlate.equals, p.where)]
 
 
 class WorkflowStep(StepBase):

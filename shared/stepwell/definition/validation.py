@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 from stepwell.definition.models import (
     TEMPLATE_FIELDS,
+    EventPattern,
     EventStep,
     HttpStep,
     Step,
@@ -469,37 +470,20 @@ MAX_LOOKBACK = timedelta(days=7)
 
 
 def _event_waits(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
-    """An event wait's correlation (a value the run has when the step starts), its filter
-    (which also sees ``event``), its schema and its durations."""
+    """An event wait's correlations (a value the run has when the step starts), filters
+    (which also see ``event``), schemas and durations."""
     every = ancestors(workflow)
     for key, step in workflow.steps.items():
         if not isinstance(step, EventStep):
             continue
-        at = ("steps", key, "event")
         names = frozenset(STEP_NAMES if step.for_each is not None else OUTPUT_NAMES)
-        starting = _Scope(workflow, source, names, key, every[key])
-        for path, text in _strings(step.event.correlate.equals, (*at, "correlate", "equals")):
-            for expression in expressions_in(text):
-                if "event" in _root_names(_STRING.sub('""', expression)):
-                    yield source.at_step(
-                        path,
-                        f"${{{expression}}} reads the event, but the value to wait for must be "
-                        "known when the step starts: use the run's input or an earlier step's "
-                        "output, e.g. ${input.order_id}; filter on the event with 'where'",
-                    )
-                    break
-            else:
-                yield from _template(text, path, starting)
-        if step.event.where is not None:
-            scope = _Scope(workflow, source, names | {"event"}, key, every[key])
-            yield from _template(step.event.where, (*at, "where"), scope)
-        if step.event.schema_ is not None:
-            try:
-                Draft202012Validator.check_schema(step.event.schema_)
-            except SchemaError as exc:
-                yield source.at_step(
-                    (*at, "schema", *exc.path), f"not a valid JSON Schema: {exc.message}"
-                )
+        for index, pattern in enumerate(step.patterns):
+            at: tuple[PathPart, ...] = (
+                ("steps", key, "event")
+                if step.event is not None
+                else ("steps", key, "events", index)
+            )
+            yield from _event_pattern(workflow, source, key, pattern, at, names, every[key])
         if step.lookback > MAX_LOOKBACK:
             yield source.at_step(
                 ("steps", key, "lookback"),
@@ -509,4 +493,38 @@ def _event_waits(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
         if step.timeout is not None and step.timeout <= timedelta(0):
             yield source.at_step(
                 ("steps", key, "timeout"), "timeout must be longer than 0s, e.g. timeout: 2d"
+            )
+
+
+def _event_pattern(
+    workflow: Workflow,
+    source: SourceMap,
+    key: str,
+    pattern: EventPattern,
+    at: tuple[PathPart, ...],
+    names: frozenset[str],
+    readable: frozenset[str],
+) -> Iterator[Problem]:
+    starting = _Scope(workflow, source, names, key, readable)
+    for path, text in _strings(pattern.correlate.equals, (*at, "correlate", "equals")):
+        for expression in expressions_in(text):
+            if "event" in _root_names(_STRING.sub('""', expression)):
+                yield source.at_step(
+                    path,
+                    f"${{{expression}}} reads the event, but the value to wait for must be "
+                    "known when the step starts: use the run's input or an earlier step's "
+                    "output, e.g. ${input.order_id}; filter on the event with 'where'",
+                )
+                break
+        else:
+            yield from _template(text, path, starting)
+    if pattern.where is not None:
+        scope = _Scope(workflow, source, names | {"event"}, key, readable)
+        yield from _template(pattern.where, (*at, "where"), scope)
+    if pattern.schema_ is not None:
+        try:
+            Draft202012Validator.check_schema(pattern.schema_)
+        except SchemaError as exc:
+            yield source.at_step(
+                (*at, "schema", *exc.path), f"not a valid JSON Schema: {exc.message}"
             )

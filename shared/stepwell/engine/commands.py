@@ -203,6 +203,20 @@ class WatchEvent:
         return self.opened_at - timedelta(seconds=self.lookback)
 
 
+@dataclass(frozen=True)
+class UnwatchEvent:
+    """Take a wait that ended out of the index of its kind of event (else its entry lives until
+    its expiry, and deliveries to it change nothing)."""
+
+    run_id: str
+    key: str
+    source: str
+    detail_type: str
+    path: str
+    value: str
+    kind: Literal["unwatch_event"] = "unwatch_event"
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -217,6 +231,7 @@ Command = (
     | WakeReplay
     | FollowUp
     | WatchEvent
+    | UnwatchEvent
 )
 
 

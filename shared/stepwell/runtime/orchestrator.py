@@ -38,6 +38,7 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     StartChildRun,
     StartRun,
+    UnwatchEvent,
     WakeReplay,
     WatchEvent,
 )
@@ -534,6 +535,8 @@ class Orchestrator:
                 kept = self.event_waits.watch(command)
                 if kept:
                     self.handle(run_id, EventReceived(command.key, command.attempt, tuple(kept)))
+            case UnwatchEvent():
+                self.event_waits.unwatch(command)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.

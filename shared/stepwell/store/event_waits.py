@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from stepwell.engine.commands import WatchEvent
+from stepwell.engine.commands import UnwatchEvent, WatchEvent
 from stepwell.engine.kinds.event import correlation_key, value_at
 from stepwell.store.dynamodb import DynamoStore
 
@@ -65,6 +65,10 @@ class EventWaits(Protocol):
     def watch(self, wait: WatchEvent) -> list[dict[str, Any]]:
         """Index ``wait``, then the events kept since its ``since`` that carry its value,
         oldest first."""
+        ...
+
+    def unwatch(self, wait: UnwatchEvent) -> None:
+        """Take a wait out of the index."""
         ...
 
     def arrive(self, event: dict[str, Any], now: datetime) -> Arrival:
@@ -117,6 +121,13 @@ class MemoryEventWaits:
             since = stamp(wait.since)
             kept = [e for (t, _), e in self._kept.get(type_key, {}).items() if t >= since]
         return carrying(kept, wait.path, wait.value)
+
+    def unwatch(self, wait: UnwatchEvent) -> None:
+        with self._lock:
+            index = self._waits.get(
+                _wait_key(wait.source, wait.detail_type, wait.path, wait.value), {}
+            )
+            index.pop(f"{wait.run_id}#{wait.key}", None)
 
     def arrive(self, event: dict[str, Any], now: datetime) -> Arrival:
         type_key = _type_key(event["source"], event["detail_type"])
@@ -187,6 +198,15 @@ class DynamoEventWaits:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return carrying(kept, wait.path, wait.value)
+
+    def unwatch(self, wait: UnwatchEvent) -> None:
+        self._client.delete_item(
+            TableName=self._table,
+            Key={
+                "pk": {"S": _wait_key(wait.source, wait.detail_type, wait.path, wait.value)},
+                "sk": {"S": f"{wait.run_id}#{wait.key}"},
+            },
+        )
 
     def arrive(self, event: dict[str, Any], now: datetime) -> Arrival:
         type_key = _type_key(event["source"], event["detail_type"])

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
-from stepwell.definition.models import EventStep, Step
+from stepwell.definition.models import EventPattern, EventStep, Step
 from stepwell.engine import waiting
 from stepwell.engine.attempts import set_timer
-from stepwell.engine.commands import WatchEvent
+from stepwell.engine.commands import UnwatchEvent, WatchEvent
 from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work
 from stepwell.engine.events import EventReceived
@@ -59,35 +59,39 @@ def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
 
 
 def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
-    """Open the wait and ask the edge to index it (and to hand it what was kept for it)."""
+    """Open the wait and ask the edge to index it under each kind of event it waits for (and
+    to hand it what was kept for it)."""
     assert isinstance(spec, EventStep)
     waiting.open_wait(work, step)
-    pattern = spec.event
-    value = correlation_key(expressions.render(pattern.correlate.equals, data, work.now))
-    if value is None:
-        fail_step(
-            work,
-            step,
-            "InvalidCorrelation",
-            f"step '{step.key}': event.correlate.equals gave no value to wait for "
-            f"({pattern.correlate.equals!r}): give it a value the run has when the step starts",
+    awaits = []
+    for index, pattern in enumerate(spec.patterns):
+        value = correlation_key(expressions.render(pattern.correlate.equals, data, work.now))
+        if value is None:
+            where = "event" if spec.event is not None else f"events[{index}]"
+            fail_step(
+                work,
+                step,
+                "InvalidCorrelation",
+                f"step '{step.key}': {where}.correlate.equals gave no value to wait for "
+                f"({pattern.correlate.equals!r}): give it a value the run has when the step "
+                "starts",
+            )
+            return
+        awaits.append(
+            {
+                "source": pattern.source,
+                "detail_type": pattern.detail_type,
+                "event": pattern.correlate.event,
+                "equals": value,
+            }
         )
-        return
     step.waiting_for = "event"
-    step.awaits = {
-        "source": pattern.source,
-        "detail_type": pattern.detail_type,
-        "event": pattern.correlate.event,
-        "equals": value,
-    }
+    step.awaits = awaits
     step.timeout_at = work.now + spec.timeout if spec.timeout else None
-    work.note(
-        "step_waiting",
-        step,
-        f"event {pattern.source} {pattern.detail_type} with {pattern.correlate.event} = {value}",
-        waiting_for="event",
-        awaits=step.awaits,
+    shown = " or ".join(
+        f"{a['source']} {a['detail_type']} with {a['event']} = {a['equals']}" for a in awaits
     )
+    work.note("step_waiting", step, f"event {shown}", waiting_for="event", awaits=awaits)
     _watch(work, step, spec)
     recheck = work.now + RECHECK
     set_timer(work, step, min(recheck, step.timeout_at) if step.timeout_at else recheck)
@@ -97,20 +101,38 @@ def _watch(work: Work, step: StepState, spec: EventStep) -> None:
     """Ask the edge to index the wait and hand it the kept events of its lookback."""
     assert step.awaits is not None and step.attempt_started_at is not None
     ends = work.run.deadline or step.attempt_started_at + timedelta(days=365)
-    work.emit(
-        WatchEvent(
-            work.run.id,
-            step.key,
-            step.attempt,
-            spec.event.source,
-            spec.event.detail_type,
-            spec.event.correlate.event,
-            step.awaits["equals"],
-            opened_at=step.attempt_started_at,
-            lookback=int(spec.lookback.total_seconds()),
-            expires_at=min(step.timeout_at, ends) if step.timeout_at else ends,
+    for awaited in step.awaits:
+        work.emit(
+            WatchEvent(
+                work.run.id,
+                step.key,
+                step.attempt,
+                awaited["source"],
+                awaited["detail_type"],
+                awaited["event"],
+                awaited["equals"],
+                opened_at=step.attempt_started_at,
+                lookback=int(spec.lookback.total_seconds()),
+                expires_at=min(step.timeout_at, ends) if step.timeout_at else ends,
+            )
         )
-    )
+
+
+def _unwatch(work: Work, step: StepState, kept: int | None) -> None:
+    """The wait ended: take it out of the index, but for the kind of event that completed it
+    (``kept``), so a second delivery of that event is still noted on the timeline."""
+    for index, awaited in enumerate(step.awaits or []):
+        if index != kept:
+            work.emit(
+                UnwatchEvent(
+                    work.run.id,
+                    step.key,
+                    awaited["source"],
+                    awaited["detail_type"],
+                    awaited["event"],
+                    awaited["equals"],
+                )
+            )
 
 
 def on_timer(work: Work, step: StepState) -> None:
@@ -122,6 +144,7 @@ def on_timer(work: Work, step: StepState) -> None:
         _watch(work, step, spec)
         set_timer(work, step, step.timeout_at)
         return
+    _unwatch(work, step, None)
     if spec.on_timeout == "continue":
         work.note("event_timed_out", step, "no event in time; going on without one")
         succeed(work, step, None)
@@ -143,24 +166,29 @@ def on_event(work: Work, received: EventReceived) -> None:
     spec = work.spec(received.key)
     assert isinstance(spec, EventStep)
     for event in received.events:
-        problem = _refused(work, record, spec, event)
-        if problem is None:
+        problems = [_refused(work, record, i, p, event) for i, p in enumerate(spec.patterns)]
+        if None in problems:
+            matched = problems.index(None)
             step = work.step(received.key)
             assert step is not None
             work.note("event_received", step, f"event {event.get('id')}", event=event.get("id"))
-            succeed(work, step, event)
+            _unwatch(work, step, matched)
+            succeed(work, step, event if spec.event is not None else {**event, "matched": matched})
             return
-        work.note("event_not_matching", received.key, f"event {event.get('id')}: {problem}")
+        shown = "; ".join(str(p) for p in problems)
+        work.note("event_not_matching", received.key, f"event {event.get('id')}: {shown}")
 
 
-def _refused(work: Work, wait: StepState, spec: EventStep, event: dict[str, Any]) -> str | None:
-    """Why ``event`` does not complete the wait (None: it does)."""
-    pattern, awaits = spec.event, wait.awaits or {}
+def _refused(
+    work: Work, wait: StepState, index: int, pattern: EventPattern, event: dict[str, Any]
+) -> str | None:
+    """Why ``event`` is not the ``index``-th kind of event the wait waits for (None: it is)."""
+    awaited = (wait.awaits or [])[index]
     if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
         return "another source or detail-type"
     carried = correlation_key(value_at(event, pattern.correlate.event))
-    if carried != awaits.get("equals"):
-        return f"{pattern.correlate.event} is {carried}, not {awaits.get('equals')}"
+    if carried != awaited["equals"]:
+        return f"{pattern.correlate.event} is {carried}, not {awaited['equals']}"
     problem = schema_problem(pattern.schema_, event.get("detail"))
     if problem:
         return f"its detail does not match the schema ({problem})"
