@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import stepwell
 from stepwell import intake
-from stepwell.api import approvals, callbacks, errors, operator, runs, workflows
+from stepwell.api import approvals, callbacks, errors, events, operator, runs, workflows
 from stepwell.api.deps import MAX_BODY_BYTES
 from stepwell.api.openapi import SECURITY_SCHEMES
 
@@ -129,7 +129,7 @@ def build() -> StepwellResolver:
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
     )
-    for module in (workflows, runs, operator, approvals, callbacks):
+    for module in (workflows, runs, operator, approvals, callbacks, events):
         app.include_router(module.router)
 
     @functools.cache

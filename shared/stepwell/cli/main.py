@@ -24,6 +24,7 @@ COMMANDS = {
     "approve": ("approve", "Approve (or --reject) through an approval link."),
     "callback": ("callback", "Answer a callback wait (--success JSON, --failure, --heartbeat)."),
     "cancel": ("cancel", "Cancel a run."),
+    "send-event": ("send_event", "Put an event on the engine's bus for the runs waiting for it."),
     "skip": ("skip", "Skip a step of a run, after saying what else it skips (--output to run on)."),
     "rerun": ("rerun", "Start a new run from a step of a run (--dry-run to preview)."),
     "dev": ("dev", "Run template.yaml locally (API, functions, events, schedules) until Ctrl-C."),

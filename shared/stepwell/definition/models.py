@@ -374,6 +374,97 @@ class CallbackStep(StepBase):
     heartbeat: Duration | None = Field(None, description="Fail if no heartbeat within this.")
 
 
+class Correlation(_Model):
+    """Which events belong to the waiting run: a value of the event equal to one of the run."""
+
+    event: str = Field(
+        description="A dotted path into the event (detail.order_id): the value the event carries."
+    )
+    equals: Any = Field(
+        description="The run's value, known when the step starts: a constant or a ${...} "
+        "expression over input, context and the steps the step depends on."
+    )
+
+    @field_validator("event")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.split(".")
+        if not all(re.fullmatch(r"[A-Za-z0-9_-]+", part) for part in parts) or parts[0] not in (
+            "detail",
+            "source",
+            "detail_type",
+            "id",
+        ):
+            raise ValueError(
+                f"{value!r} is not a path into the event: use dotted names under detail, "
+                "e.g. detail.order_id"
+            )
+        return value
+
+
+class EventPattern(_Model):
+    """One kind of event a step waits for."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    source: str = Field(description="The event's EventBridge source.")
+    detail_type: str = Field(description="The event's EventBridge detail-type.")
+    correlate: Correlation
+    where: str | None = Field(
+        None,
+        description="An extra filter, an expression over `event` and the run's data; an "
+        "event for which it is false does not count.",
+    )
+    schema_: dict[str, Any] | None = Field(
+        None,
+        alias="schema",
+        description="A JSON Schema the event's detail must satisfy (else it does not count).",
+    )
+
+
+class EventStep(StepBase):
+    """Waits for an event from the bus that carries the run's correlation value (``event``),
+    or for the first of several (``events``)."""
+
+    type: Literal["event"]
+    event: EventPattern | None = None
+    events: list[EventPattern] | None = Field(
+        None,
+        min_length=1,
+        description="Wait for the first of these instead of one `event`; the output's "
+        "`matched` says which (its index).",
+    )
+    lookback: Duration = Field(
+        timedelta(0),
+        description="Events that arrived up to this long before the wait opened count too.",
+    )
+    timeout: Duration | None = Field(timedelta(days=1), description="How long to wait.")
+    on_timeout: Literal["fail", "continue"] = Field(
+        "fail", description="fail the step (EventTimedOut), or continue with output null."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> EventStep:
+        if (self.event is None) == (self.events is None):
+            raise ValueError(
+                "an event step needs exactly one of 'event' (one kind of event) or 'events' "
+                "(the first of several)"
+            )
+        return self
+
+    @property
+    def patterns(self) -> list[EventPattern]:
+        """The kinds of event it waits for (one, or the first of several)."""
+        return [self.event] if self.event is not None else list(self.events or [])
+
+    @property
+    def templates(self) -> list[Any]:
+        """Its templated values: each correlation's value and filter."""
+        return [v for p in self.patterns for v in (p.correlate.equals, p.where)]
+
+
 class WorkflowStep(StepBase):
     """Starts a run of another workflow and waits for it to end."""
 
@@ -479,7 +570,8 @@ Step = Annotated[
     | HttpStep
     | AgentStep
     | ShellStep
-    | AwsStep,
+    | AwsStep
+    | EventStep,
     Field(discriminator="type"),
 ]
 
@@ -495,6 +587,7 @@ STEP_TYPES = (
     "agent",
     "shell",
     "aws",
+    "event",
 )
 TEMPLATE_FIELDS = (
     "input",

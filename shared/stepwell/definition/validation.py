@@ -11,6 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -18,7 +19,15 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from stepwell.definition.errors import PathPart, Problem, SourceMap
-from stepwell.definition.models import TEMPLATE_FIELDS, HttpStep, Step, Workflow, WorkflowStep
+from stepwell.definition.models import (
+    TEMPLATE_FIELDS,
+    EventPattern,
+    EventStep,
+    HttpStep,
+    Step,
+    Workflow,
+    WorkflowStep,
+)
 from stepwell.expressions import (
     ExpressionError,
     check,
@@ -65,6 +74,7 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
         *_schemas(workflow, source),
         *_child_workflows(workflow, source),
         *_timezones(workflow, source),
+        *_event_waits(workflow, source),
     ]
     return sorted(problems, key=lambda p: (p.line, p.col))
 
@@ -452,4 +462,69 @@ def _timezones(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
                     _suggest(schedule.timezone, sorted(_zones()), None)
                     or ": write an IANA name such as Europe/Paris"
                 ),
+            )
+
+
+MAX_LOOKBACK = timedelta(days=7)
+"""The longest an event is kept for a wait that opens after it."""
+
+
+def _event_waits(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
+    """An event wait's correlations (a value the run has when the step starts), filters
+    (which also see ``event``), schemas and durations."""
+    every = ancestors(workflow)
+    for key, step in workflow.steps.items():
+        if not isinstance(step, EventStep):
+            continue
+        names = frozenset(STEP_NAMES if step.for_each is not None else OUTPUT_NAMES)
+        for index, pattern in enumerate(step.patterns):
+            at: tuple[PathPart, ...] = (
+                ("steps", key, "event")
+                if step.event is not None
+                else ("steps", key, "events", index)
+            )
+            yield from _event_pattern(workflow, source, key, pattern, at, names, every[key])
+        if step.lookback > MAX_LOOKBACK:
+            yield source.at_step(
+                ("steps", key, "lookback"),
+                f"lookback {step.lookback} is longer than events are kept "
+                f"({MAX_LOOKBACK.days} days): shorten it",
+            )
+        if step.timeout is not None and step.timeout <= timedelta(0):
+            yield source.at_step(
+                ("steps", key, "timeout"), "timeout must be longer than 0s, e.g. timeout: 2d"
+            )
+
+
+def _event_pattern(
+    workflow: Workflow,
+    source: SourceMap,
+    key: str,
+    pattern: EventPattern,
+    at: tuple[PathPart, ...],
+    names: frozenset[str],
+    readable: frozenset[str],
+) -> Iterator[Problem]:
+    starting = _Scope(workflow, source, names, key, readable)
+    for path, text in _strings(pattern.correlate.equals, (*at, "correlate", "equals")):
+        for expression in expressions_in(text):
+            if "event" in _root_names(_STRING.sub('""', expression)):
+                yield source.at_step(
+                    path,
+                    f"${{{expression}}} reads the event, but the value to wait for must be "
+                    "known when the step starts: use the run's input or an earlier step's "
+                    "output, e.g. ${input.order_id}; filter on the event with 'where'",
+                )
+                break
+        else:
+            yield from _template(text, path, starting)
+    if pattern.where is not None:
+        scope = _Scope(workflow, source, names | {"event"}, key, readable)
+        yield from _template(pattern.where, (*at, "where"), scope)
+    if pattern.schema_ is not None:
+        try:
+            Draft202012Validator.check_schema(pattern.schema_)
+        except SchemaError as exc:
+            yield source.at_step(
+                (*at, "schema", *exc.path), f"not a valid JSON Schema: {exc.message}"
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from stepwell.engine.events import Event
@@ -74,6 +74,8 @@ class EmitEvent:
 
     detail_type: str
     detail: dict[str, Any]
+    source: str | None = None
+    """None: Stepwell's own source (an event sent through ``POST /events`` names its own)."""
     kind: Literal["emit"] = "emit"
 
 
@@ -176,6 +178,45 @@ class WakeReplay:
     kind: Literal["wake_replay"] = "wake_replay"
 
 
+@dataclass(frozen=True)
+class WatchEvent:
+    """Index attempt ``attempt`` of the event wait ``key`` under its event's source, detail-type
+    and correlation value, then deliver the events kept since its lookback began (``lookback``
+    seconds before ``opened_at``) that carry the value."""
+
+    run_id: str
+    key: str
+    attempt: int
+    source: str
+    detail_type: str
+    path: str
+    value: str
+    opened_at: datetime
+    lookback: int
+    expires_at: datetime
+    """When the wait ends at the latest: the index entry's expiry."""
+    kind: Literal["watch_event"] = "watch_event"
+
+    @property
+    def since(self) -> datetime:
+        """The oldest time an event may have arrived and still count."""
+        return self.opened_at - timedelta(seconds=self.lookback)
+
+
+@dataclass(frozen=True)
+class UnwatchEvent:
+    """Take a wait that ended out of the index of its kind of event (else its entry lives until
+    its expiry, and deliveries to it change nothing)."""
+
+    run_id: str
+    key: str
+    source: str
+    detail_type: str
+    path: str
+    value: str
+    kind: Literal["unwatch_event"] = "unwatch_event"
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -189,11 +230,21 @@ Command = (
     | CountItem
     | WakeReplay
     | FollowUp
+    | WatchEvent
+    | UnwatchEvent
 )
 
 
 OUTBOX_KINDS = frozenset(
-    {"approval", "emit", "start_child", "start_run", "cancel_child", "notify_parent"}
+    {
+        "approval",
+        "emit",
+        "start_child",
+        "start_run",
+        "cancel_child",
+        "notify_parent",
+        "watch_event",
+    }
 )
 """Commands whose effect no record shows: they go through the run's outbox (written with the
 decision, cleared once carried out, redelivered by the sweep after a crash)."""
@@ -211,9 +262,10 @@ _BY_KIND: dict[str, type[Command]] = {
         NotifyParent,
         ContinueRun,
         CountItem,
+        WatchEvent,
     )
 }
-_TIMES = ("deadline", "due_at", "expires_at")
+_TIMES = ("deadline", "due_at", "expires_at", "opened_at")
 
 
 def to_wire(command: Command) -> dict[str, Any]:

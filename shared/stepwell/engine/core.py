@@ -36,6 +36,7 @@ from stepwell.engine.events import (
     Continue,
     DependencyEnded,
     Event,
+    EventReceived,
     FanoutSettled,
     Heartbeat,
     ItemReady,
@@ -49,6 +50,7 @@ from stepwell.engine.events import (
     TimerFired,
 )
 from stepwell.engine.kinds import approval, callback, child_run, condition, delay, poll, task
+from stepwell.engine.kinds import event as event_wait
 from stepwell.engine.run import cancel_open_steps
 from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
 
@@ -155,6 +157,7 @@ KINDS: Mapping[str, Kind] = {
     "callback": callback,
     "condition": condition,
     "poll": poll,
+    "event": event_wait,
 }
 """The table of step kinds, by step type (a code-first wait_for_condition's record: ``poll``)."""
 
@@ -220,6 +223,8 @@ def _apply(work: Work, event: Event) -> None:
             approval.on_decision(work, event)
         case CallbackReceived():
             callback.on_signal(work, event)
+        case EventReceived():
+            event_wait.on_event(work, event)
         case CancelRequested():
             _on_cancel(work, event)
         case Continue():

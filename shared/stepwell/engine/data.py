@@ -11,16 +11,19 @@ from typing import Any
 import jsonschema
 
 from stepwell import expressions
-from stepwell.definition.models import TEMPLATE_FIELDS, Step, Workflow
+from stepwell.definition.models import TEMPLATE_FIELDS, EventStep, Step, Workflow
 from stepwell.engine.decision import Work
 from stepwell.engine.state import StepState
 
 
 def templates_of(step: Step) -> list[Any]:
     """Every templated field of a step (what its expressions may read)."""
-    return [
+    found = [
         getattr(step, name) for name in TEMPLATE_FIELDS if getattr(step, name, None) is not None
     ]
+    if isinstance(step, EventStep):
+        found += [value for value in step.templates if value is not None]
+    return found
 
 
 _REFS: dict[tuple[str, str | None], frozenset[str] | None] = {}

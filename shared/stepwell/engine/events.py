@@ -203,6 +203,19 @@ class StepReached:
     kind: Literal["step_reached"] = "step_reached"
 
 
+@dataclass(frozen=True)
+class EventReceived:
+    """Events from the bus that carry the correlation value attempt ``attempt`` of the event
+    wait ``key`` waits for (a buffered one found as the wait opened, or one as it arrived):
+    the first that passes the wait's filter and schema completes it."""
+
+    key: str
+    attempt: int
+    events: tuple[dict[str, Any], ...]
+    """Each as the step's output shows it: id, source, detail_type, time, detail."""
+    kind: Literal["event_received"] = "event_received"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -221,4 +234,5 @@ Event = (
     | FanoutSettled
     | StepReached
     | Heartbeat
+    | EventReceived
 )

@@ -174,6 +174,10 @@ class StepState:
     """Approval decisions so far (approver, decision, comment, at)."""
     early_signal: dict[str, Any] | None = None
     """A callback that arrived before the wait opened; consumed when it opens."""
+    awaits: list[dict[str, Any]] | None = None
+    """An event wait: what it waits for, one entry per kind of event (source, detail_type, and
+    the correlation's event path and value), while it waits and after (the dashboard shows
+    it)."""
     child_run_id: str | None = None
     items_total: int | None = None
     """for_each parents: number of items (None for ordinary steps)."""

@@ -1,5 +1,6 @@
-"""Scheduler: the rate(1 minute) sweep of due timers, timer messages from SQS, and Lambda's
-reports of step invocations that failed outside their step."""
+"""Scheduler: the rate(1 minute) sweep of due timers, timer messages from SQS, Lambda's
+reports of step invocations that failed outside their step, and the bus's events for event
+waits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from stepwell.runtime import results, timers
+from stepwell.runtime import events_in, results, timers
 from stepwell.runtime.aws.metrics import metrics
 from stepwell.runtime.envelope import TimerMessage
 from stepwell.runtime.wiring import current
@@ -45,6 +46,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             extra={"run_id": result.run_id, "step_id": result.key, "error": result.error_type},
         )
         return {"failed": result.key}
+    if events_in.is_bus_event(event):
+        arrival = events_in.receive(runtime.orchestrator, event)
+        logger.info(
+            "event received",
+            extra={"waits": len(arrival.waiters), "duplicate": arrival.duplicate},
+        )
+        return {"waits": len(arrival.waiters), "duplicate": arrival.duplicate}
     report = timers.sweep(runtime.orchestrator, runtime.store)
     logger.info(
         "sweep", extra={"due": report.due, "fired": report.fired, "overdue": report.overdue}

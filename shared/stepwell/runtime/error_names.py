@@ -42,6 +42,7 @@ BY_TYPE = {
     "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut"}),
     "workflow": frozenset({"ChildRunFailed"}),
     "delay": frozenset({"InvalidUntil"}),
+    "event": frozenset({"EventTimedOut", "InvalidCorrelation"}),
 }
 """What the engine names the failures of a step type's own waits."""
 FOR_EACH = frozenset({"ForEachFailed", "ForEachNotAList"})

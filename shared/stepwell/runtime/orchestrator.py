@@ -38,7 +38,9 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     StartChildRun,
     StartRun,
+    UnwatchEvent,
     WakeReplay,
+    WatchEvent,
 )
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import (
@@ -49,6 +51,7 @@ from stepwell.engine.events import (
     Continue,
     DependencyEnded,
     Event,
+    EventReceived,
     Heartbeat,
     ItemReady,
     LeaseExpired,
@@ -64,12 +67,20 @@ from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
+from stepwell.store.event_waits import Arrival, EventWaits, event_waits_for
 from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
 
 MAX_CONFLICT_RETRIES = 100
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
-_STEP_EVENTS = (StepSucceeded, StepFailed, TimerFired, ApprovalDecided, CallbackReceived)
+_STEP_EVENTS = (
+    StepSucceeded,
+    StepFailed,
+    TimerFired,
+    ApprovalDecided,
+    CallbackReceived,
+    EventReceived,
+)
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
 """What can happen to a step (a for_each child too)."""
 _ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached, Heartbeat)
@@ -109,9 +120,11 @@ class Orchestrator:
         workflows: Callable[[str], Workflow | None],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         metrics: Metrics | None = None,
+        event_waits: EventWaits | None = None,
     ) -> None:
         self.store = store
         self.ports = ports
+        self.event_waits = event_waits if event_waits is not None else event_waits_for(store)
         self.clock = clock
         self.metrics: Metrics = metrics if metrics is not None else NoMetrics()
         self._latest = workflows
@@ -273,6 +286,14 @@ class Orchestrator:
                 return None
             return self._handle_step(run, event)
         return self._handle_run(run_id, event)
+
+    def receive_event(self, event: dict[str, Any]) -> Arrival:
+        """An event from the bus (id, source, detail_type, time, detail): kept for the waits
+        that open later, and delivered to every wait open on a value it carries."""
+        arrival = self.event_waits.arrive(event, self.clock.now())
+        for waiter in arrival.waiters:
+            self.handle(waiter.run_id, EventReceived(waiter.key, waiter.attempt, (event,)))
+        return arrival
 
     def read_for(self, run_id: str, state: State) -> None:
         """Records just read for the next event of this run (a replay's journal, for its
@@ -510,6 +531,12 @@ class Orchestrator:
                 self.handle(command.run_id, Continue(command.key))
             case FollowUp():
                 self.handle(command.run_id, command.event)
+            case WatchEvent():
+                kept = self.event_waits.watch(command)
+                if kept:
+                    self.handle(run_id, EventReceived(command.key, command.attempt, tuple(kept)))
+            case UnwatchEvent():
+                self.event_waits.unwatch(command)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.

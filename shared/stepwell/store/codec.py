@@ -78,6 +78,7 @@ STEP_FIELDS: dict[str, Kind] = {
     "timeout_at": "time",
     "decisions": "json",
     "early_signal": "json",
+    "awaits": "json",
     "child_run_id": "str",
     "items_total": "int",
     "next_child": "int",

@@ -190,6 +190,7 @@ class StepItem(Item):
     timeout_at = UnicodeAttribute(null=True)
     decisions = UnicodeAttribute(null=True)
     early_signal = UnicodeAttribute(null=True)
+    awaits = UnicodeAttribute(null=True)
     child_run_id = UnicodeAttribute(null=True)
     items_total = NumberAttribute(null=True)
     next_child = NumberAttribute(null=True)

@@ -26,7 +26,7 @@ class EventBridgeBus:
 
     def emit(self, command: EmitEvent) -> None:
         """Publish one of Stepwell's own events (run.started, run.completed, ...)."""
-        self.publish(command.detail_type, command.detail, self._source)
+        self.publish(command.detail_type, command.detail, command.source or self._source)
 
     def publish(self, detail_type: str, detail: dict[str, Any], source: str | None = None) -> str:
         """Put one event on the bus and return its event id.

@@ -1,0 +1,197 @@
+"""Event waits on DynamoDB (moto) through the real orchestrator, with virtual time: events
+racing their waits, one event for 500 runs, the cost of an event no wait takes, duplicated
+deliveries. Counted with the request meter."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conftest import metered
+
+from stepwell.definition.models import Workflow
+from stepwell.local.inprocess import InProcessWorld
+from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.event_waits import event_waits_for
+from stepwell.store.memory import MemoryStore
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+SETTLED = Workflow.model_validate(
+    {
+        "name": "await-payment",
+        "steps": {
+            "settled": {
+                "type": "event",
+                "event": {
+                    "source": "payments",
+                    "detail_type": "payment.settled",
+                    "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
+                },
+                "lookback": "10s",
+                "timeout": "1h",
+            }
+        },
+    }
+)
+
+
+def world_on(store: DynamoStore | MemoryStore) -> InProcessWorld:
+    world = InProcessWorld({SETTLED.name: SETTLED}, {})
+    world.clock.set(T0)
+    world.store = store
+    world.orchestrator.store = store
+    world.orchestrator.event_waits = event_waits_for(store)
+    return world
+
+
+def settled(order_id: str, event_id: str, at: datetime, **detail: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "source": "payments",
+        "detail_type": "payment.settled",
+        "time": at.isoformat().replace("+00:00", "Z"),
+        "detail": {"order_id": order_id, **detail},
+    }
+
+
+def output_of(world: InProcessWorld, run_id: str) -> Any:
+    [step] = [s for s in world.store.steps(run_id) if s.key == "settled"]
+    return step.status, step.output
+
+
+def race(world: InProcessWorld, trials: int, seed: int) -> None:
+    """Each trial's wait opens 10 ms after the last one's; its order's event is sent at a
+    random moment from 5 s before to 5 s after (so many orders' events and waits interleave
+    inside one another's lookback). Every wait gets its own order's event, none times out."""
+    rng = random.Random(seed)
+    actions: list[tuple[datetime, float, str, int]] = []
+    for trial in range(trials):
+        opens = T0 + timedelta(seconds=10) + timedelta(milliseconds=10 * trial)
+        sent = opens + timedelta(milliseconds=rng.randint(-5000, 5000))
+        actions.append((opens, rng.random(), "open", trial))
+        actions.append((sent, rng.random(), "send", trial))
+    runs: dict[int, str] = {}
+    for at, _, what, trial in sorted(actions):
+        world.clock.set(at)
+        if what == "open":
+            runs[trial] = world.start(SETTLED.name, {"order_id": f"o-{trial}"})
+        else:
+            world.orchestrator.receive_event(settled(f"o-{trial}", f"e-{trial}", at))
+    # A process reads a type's routes at most every 30 s: an event it kept while it did not
+    # know the first waits' path yet is found by their second look, a minute after they opened.
+    world.clock.set(at + timedelta(minutes=1))
+    world.run_until_idle(virtual_time=False)
+    for trial, run_id in runs.items():
+        status, output = output_of(world, run_id)
+        assert status == "succeeded", (trial, status)
+        assert output["id"] == f"e-{trial}"
+        assert output["detail"]["order_id"] == f"o-{trial}"
+        assert world.store.get_run(run_id).status == "succeeded"
+
+
+def test_events_racing_their_waits_on_dynamodb(store: DynamoStore) -> None:
+    race(world_on(store), trials=30, seed=29)
+
+
+def test_2000_events_racing_their_waits() -> None:
+    race(world_on(MemoryStore()), trials=2000, seed=2029)
+
+
+def test_one_event_completes_all_500_runs_waiting_for_it() -> None:
+    broadcast(world_on(MemoryStore()), 500)
+
+
+def test_one_event_completes_every_run_waiting_for_it_on_dynamodb(store: DynamoStore) -> None:
+    broadcast(world_on(store), 25)
+
+
+def broadcast(world: InProcessWorld, width: int) -> None:
+    runs = [world.start(SETTLED.name, {"order_id": "o-all"}) for _ in range(width)]
+    other = world.start(SETTLED.name, {"order_id": "o-other"})
+    arrival = world.orchestrator.receive_event(settled("o-all", "e-all", T0))
+    assert len(arrival.waiters) == width
+    for run_id in runs:
+        assert output_of(world, run_id) == ("succeeded", settled("o-all", "e-all", T0))
+    assert output_of(world, other) == ("waiting", None)
+
+
+def test_an_event_no_wait_takes_costs_one_read_and_one_write(store: DynamoStore) -> None:
+    world = world_on(store)
+    for n in range(20):
+        world.start(SETTLED.name, {"order_id": f"o-{n}"})
+    world.orchestrator.receive_event(settled("o-none", "e-0", T0))  # reads the routes
+    meter = metered(store)
+    before = meter.reading()
+    arrival = world.orchestrator.receive_event(settled("o-nobody", "e-1", T0))
+    spent = meter.reading() - before
+    assert arrival.waiters == [] and not arrival.duplicate
+    assert spent.dynamodb_calls == {"PutItem": 1, "Query": 1}
+    assert (spent.reads, spent.writes) == (1, 1)
+    print(f"\nan unmatched event: {dict(spent.dynamodb_calls)}")
+
+
+def test_duplicated_deliveries_complete_each_wait_once() -> None:
+    duplicated(world_on(MemoryStore()), 300)
+
+
+def test_duplicated_deliveries_on_dynamodb(store: DynamoStore) -> None:
+    duplicated(world_on(store), 20)
+
+
+def duplicated(world: InProcessWorld, width: int) -> None:
+    """30% of deliveries come twice (at once, or later): each wait completes once, with the
+    first delivery's event; each duplicate is noted on its run's timeline."""
+    rng = random.Random(30)
+    runs = {n: world.start(SETTLED.name, {"order_id": f"o-{n}"}) for n in range(width)}
+    events = [settled(f"o-{n}", f"e-{n}", T0) for n in runs]
+    deliveries = [*events, *(e for e in events if rng.random() < 0.3)]
+    rng.shuffle(deliveries)
+    duplicates = len(deliveries) - len(events)
+    seen: set[str] = set()
+    flagged = 0
+    for event in deliveries:
+        arrival = world.orchestrator.receive_event(event)
+        flagged += arrival.duplicate
+        assert arrival.duplicate == (event["id"] in seen)
+        seen.add(event["id"])
+    assert flagged == duplicates > 0
+    noted = 0
+    for n, run_id in runs.items():
+        assert output_of(world, run_id) == ("succeeded", events[n])
+        types = [entry.type for entry in world.store.timeline(run_id).items]
+        assert types.count("step_completed") == 1
+        noted += types.count("event_duplicate")
+    assert noted == duplicates
+
+
+KINDS = (("payments", "payment.settled"), ("orders", "order.cancelled"))
+
+
+def test_the_kinds_a_first_of_several_did_not_take_cost_nothing_later() -> None:
+    either = Workflow.model_validate(
+        {
+            "name": "await-either",
+            "steps": {
+                "first": {
+                    "type": "event",
+                    "events": [
+                        {
+                            "source": source,
+                            "detail_type": detail_type,
+                            "correlate": {"event": "detail.order_id", "equals": "${input.id}"},
+                        }
+                        for source, detail_type in KINDS
+                    ],
+                }
+            },
+        }
+    )
+    world = world_on(MemoryStore())
+    world.workflows[either.name] = either
+    run_id = world.start(either.name, {"id": "o-1"})
+    world.orchestrator.receive_event(settled("o-1", "e-1", T0))
+    [step] = world.store.steps(run_id)
+    assert step.output["matched"] == 0
+    cancelled = {**settled("o-1", "e-2", T0), "source": "orders", "detail_type": "order.cancelled"}
+    assert world.orchestrator.receive_event(cancelled).waiters == []
