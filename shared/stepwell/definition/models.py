@@ -338,6 +338,19 @@ class ApprovalStep(StepBase):
         return self
 
 
+class InputStep(StepBase):
+    """Waits for a person to fill in a form through a signed URL; the answer, checked against
+    the form's JSON Schema, is the step's output."""
+
+    type: Literal["input"]
+    message: str = Field("Input requested", description="Shown above the form; may hold ${...}.")
+    assignees: list[str] = Field(
+        default_factory=list, description="Who may answer (e-mails); empty: anyone with the link."
+    )
+    form: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of the answer.")
+    timeout: Duration | None = Field(timedelta(days=7), description="How long the links live.")
+
+
 class DelayStep(StepBase):
     """Waits for a duration, or until a point in time."""
 
@@ -444,6 +457,7 @@ Step = Annotated[
     TaskStep
     | ConditionStep
     | ApprovalStep
+    | InputStep
     | DelayStep
     | NotifyStep
     | CallbackStep
@@ -458,6 +472,7 @@ STEP_TYPES = (
     "task",
     "condition",
     "approval",
+    "input",
     "delay",
     "notify",
     "callback",

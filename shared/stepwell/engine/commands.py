@@ -55,7 +55,8 @@ class ScheduleTimer:
 
 @dataclass(frozen=True)
 class RequestApproval:
-    """Create signed approve/reject URLs and announce them (``approval.requested``)."""
+    """Create signed approve/reject URLs and announce them (``approval.requested``); for an
+    input step (``form`` given), one form URL per assignee (``input.requested``)."""
 
     run_id: str
     workflow: str
@@ -66,6 +67,8 @@ class RequestApproval:
     quorum: int
     expires_at: datetime | None
     kind: Literal["approval"] = "approval"
+    form: dict[str, Any] | None = None
+    """The JSON Schema of the answer an input step asks for (None: an approval)."""
 
 
 @dataclass(frozen=True)

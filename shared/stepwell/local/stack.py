@@ -719,7 +719,7 @@ class LocalStack:
         return min(candidates, default=None)
 
     def _waits_before(self, target: datetime) -> bool:
-        """Whether an approval or callback wait of a run expires at or before ``target``, or
+        """Whether an approval, input or callback wait of a run expires at or before ``target``, or
         within HOLD_MARGIN after it (so a jump there would decide it for the person: the clock
         goes on from where it jumped, and the timer of a wait already decided may stand just
         before the next wait's), when the stack holds waits."""
@@ -731,7 +731,11 @@ class LocalStack:
                 continue
             step = store.load(due.run_id, [due.key]).steps.get(due.key)
             waiting = step is not None and step.status == "waiting"
-            if waiting and step is not None and step.waiting_for in ("approval", "callback"):
+            if (
+                waiting
+                and step is not None
+                and step.waiting_for in ("approval", "input", "callback")
+            ):
                 return True
         return False
 

@@ -32,6 +32,7 @@ DISPATCHED = frozenset({"DispatchFailed"})
 """An attempt whose invocation could not be sent."""
 BY_TYPE = {
     "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut"}),
+    "input": frozenset({"InputTimedOut"}),
     "workflow": frozenset({"ChildRunFailed"}),
     "delay": frozenset({"InvalidUntil"}),
 }

@@ -19,8 +19,6 @@ from stepwell.engine.state import StepState
 waits = True
 inline = False
 
-LINK_USED = "this link has already been used"
-
 
 def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
     return None
@@ -67,30 +65,16 @@ def on_timer(work: Work, step: StepState) -> None:
 
 def on_decision(work: Work, event: ApprovalDecided) -> None:
     """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
-    record = work.peek(event.key)
-    if (
-        record is None
-        or record.waiting_for != "approval"
-        or record.attempt != event.attempt
-        or work.run.terminal
-    ):
-        work.note(
-            "decision_ignored",
-            event.key,
-            f"decision by {event.approver}: the approval is not open",
-            attempt=event.attempt,
-        )
+    if not waiting.open_to(work, event, "approval", "decision"):
         return
     spec = work.spec(event.key)
     assert isinstance(spec, ApprovalStep)
-    if spec.approvers and event.approver not in spec.approvers and not event.operator:
-        work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
+    if not waiting.named(work, event, spec.approvers, "approver"):
         return
-    if event.link is not None and any(d.get("link") == event.link for d in record.decisions):
-        work.note("decision_ignored", event.key, LINK_USED, link=event.link)
-        return
+    decided = work.peek(event.key)
+    assert decided is not None
     if (
-        any(d["approver"] == event.approver for d in record.decisions)
+        any(d["approver"] == event.approver for d in decided.decisions)
         and event.approver != "anonymous"
     ):
         work.note("decision_ignored", event.key, f"{event.approver} already decided")
