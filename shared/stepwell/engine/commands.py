@@ -69,6 +69,8 @@ class RequestApproval:
     kind: Literal["approval"] = "approval"
     form: dict[str, Any] | None = None
     """The JSON Schema of the answer an input step asks for (None: an approval)."""
+    reason: Literal["requested", "reminder", "escalation"] = "requested"
+    """Why the links go out: the wait opened, a reminder, or an escalation to new people."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from stepwell.local import (
     events,
     functions,
     models,
+    outbox,
     publications,
     queues,
     resources,
@@ -756,6 +757,8 @@ class LocalStack:
             return self.publications.answer(path[len(RESPONSE_PATH) :], body)
         if (method, path) == ("GET", "/_local/time"):
             return 200, self.time_status()
+        if (method, path) == ("GET", "/_local/outbox"):
+            return 200, {"notifications": outbox.notifications(self.events())}
         if (method, path) == ("POST", "/_local/time/resume"):
             self.hold_waits = False
             self.activity.poke()

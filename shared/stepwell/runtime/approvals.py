@@ -85,6 +85,7 @@ class ApprovalLinks:
             "quorum": command.quorum,
             "expires_at": command.expires_at.isoformat() if command.expires_at else None,
             "links": self.links(command),
+            "reason": command.reason,
         }
         if command.form is not None:
             detail = {**detail, "form": command.form}

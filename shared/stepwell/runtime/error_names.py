@@ -31,7 +31,7 @@ result, an expression that fails, an input or output its schema refuses."""
 DISPATCHED = frozenset({"DispatchFailed"})
 """An attempt whose invocation could not be sent."""
 BY_TYPE = {
-    "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut"}),
+    "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut", "ApprovalEscalated"}),
     "input": frozenset({"InputTimedOut"}),
     "workflow": frozenset({"ChildRunFailed"}),
     "delay": frozenset({"InvalidUntil"}),
