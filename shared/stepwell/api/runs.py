@@ -95,7 +95,12 @@ def start_run(
 
     def start() -> dict[str, Any]:
         started = deps.orchestrator.start(
-            name, request.input, run_id, dry_run=request.dry_run, labels=dict(request.labels)
+            name,
+            request.input,
+            run_id,
+            dry_run=request.dry_run,
+            labels=dict(request.labels),
+            started_by=caller(),
         )
         return _started(deps, started).model_dump(mode="json")
 

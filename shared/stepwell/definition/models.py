@@ -347,6 +347,9 @@ class ApprovalStep(StepBase):
         default_factory=list,
         description="In order, measured from when the wait opened: new approvers, or a decision.",
     )
+    forbid_self_approval: bool = Field(
+        False, description="The person who started the run may not decide its approval."
+    )
 
     @model_validator(mode="after")
     def _escalations(self) -> ApprovalStep:

@@ -88,6 +88,7 @@ def new_run(
     labels: dict[str, str] | None = None,
     nonce: str = "",
     continued_from: str | None = None,
+    started_by: str | None = None,
 ) -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open."""
     deadline = now + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
@@ -110,6 +111,7 @@ def new_run(
         continued_from=continued_from,
         dry_run=dry_run,
         nonce=nonce,
+        started_by=started_by,
     )
 
 
@@ -137,6 +139,7 @@ def start_run(
     labels: dict[str, str] | None = None,
     nonce: str = "",
     continued_from: str | None = None,
+    started_by: str | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps.
 
@@ -151,6 +154,7 @@ def start_run(
         labels=labels,
         nonce=nonce,
         continued_from=continued_from,
+        started_by=started_by,
     )
     work = work_for(definition, State(run=run, complete=True), now)
     announce(

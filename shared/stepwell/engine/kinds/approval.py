@@ -162,6 +162,13 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     asked = decided.input if isinstance(decided.input, dict) else {}
     if not waiting.named(work, event, list(asked.get("approvers") or []), "approver"):
         return
+    if spec.forbid_self_approval and same_person(work.run.started_by, event.approver):
+        work.note(
+            "decision_ignored",
+            event.key,
+            f"{event.approver} started the run and may not decide it (forbid_self_approval)",
+        )
+        return
     if (
         any(d["approver"] == event.approver for d in decided.decisions)
         and event.approver != "anonymous"
@@ -196,6 +203,16 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     approvals = sum(1 for d in step.decisions if d["decision"] == "approved")
     if approvals >= spec.quorum or event.operator:
         _approved(work, step)
+
+
+def same_person(principal: str | None, approver: str) -> bool:
+    """Whether the run's starter (a JWT's e-mail or subject, an IAM principal's ARN) is
+    ``approver``: the same name, or an ARN whose last part is it (an IAM user's name, or an
+    assumed role's session name, which single sign-on sets to the person's e-mail)."""
+    if not principal:
+        return False
+    who, wanted = principal.lower(), approver.lower()
+    return who == wanted or (who.startswith("arn:") and who.rsplit("/", 1)[-1] == wanted)
 
 
 def _approved(work: Work, step: StepState, timed_out: bool = False) -> None:
