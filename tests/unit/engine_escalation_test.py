@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from stepwell.definition.models import ApprovalStep, Workflow
-from stepwell.engine.events import ApprovalDecided
+from stepwell.engine.events import ApprovalDecided, TimerFired
 from stepwell.local.inprocess import InProcessWorld
 
 HOUR = timedelta(hours=1)
@@ -116,3 +116,17 @@ def test_escalations_that_cannot_work_are_refused(escalate: Any, problem: str) -
 def test_escalating_to_people_needs_named_approvers() -> None:
     with pytest.raises(ValidationError, match="needs named approvers"):
         ApprovalStep.model_validate({**APPROVE, "approvers": [], "quorum": 1})
+
+
+def test_a_timer_handled_late_sends_the_last_reminder_it_missed_not_every_one() -> None:
+    world = world_of(APPROVE)
+    run_id = world.start("pay", {"amount": 90})
+    world.run_until_idle(virtual_time=False)
+    world.timers.clear()  # the timer is lost: the sweep finds the step's due time later
+    world.clock.advance(timedelta(hours=13))
+    world.send(run_id, TimerFired("approve", world.clock.now()))
+    assert [a.reason for a in world.approvals] == ["requested", "reminder"]
+    (reminded,) = entries(world, run_id, "approval_reminded")
+    assert reminded[0] == 13
+    due = world.store.load(run_id, ["approve"]).steps["approve"].due_at
+    assert due is not None and due - world.clock.now() == timedelta(hours=3)  # +16 h

@@ -119,7 +119,10 @@ def _due(
             just_asked.update(added)
     expiry = opened + spec.timeout if spec.timeout else None
     reminder = spec.remind is not None and (moment - opened) % spec.remind == timedelta(0)
-    if reminder and moment != expiry and step.waiting_for == "approval":
+    # A timer handled late (a lost timer found by the sweep) sends the last reminder it
+    # missed, not every one.
+    latest = spec.remind is not None and moment + spec.remind > work.now
+    if reminder and latest and moment != expiry and step.waiting_for == "approval":
         asked = step.input if isinstance(step.input, dict) else {}
         done = {d.get("approver") for d in step.decisions} | just_asked
         people = tuple(p for p in asked.get("approvers") or () if p not in done)
