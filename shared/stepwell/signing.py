@@ -1,4 +1,5 @@
-"""Signed, expiring tokens for approval URLs and callbacks. Pure: no AWS, no clock reads.
+"""Signed, expiring tokens for approval URLs, input steps' form URLs and callbacks. Pure: no
+AWS, no clock reads.
 
 A token is ``base64url(payload) "." base64url(signature)`` without padding, where the payload is
 a compact JSON array (version, key id, purpose, run id, step key, attempt, decision, approver,
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-Purpose = Literal["approval", "callback"]
+Purpose = Literal["approval", "callback", "input"]
 Decision = Literal["approve", "reject"]
 
 VERSION = 1
@@ -44,7 +45,7 @@ MAX_TOKEN_CHARS = 4096
 
 _SIGNED_PREFIX = b"stepwell-token/1\x00"
 _KID_PREFIX = b"stepwell-key-id\x00"
-_PURPOSE_CODE: dict[str, str] = {"approval": "A", "callback": "C"}
+_PURPOSE_CODE: dict[str, str] = {"approval": "A", "callback": "C", "input": "I"}
 _DECISION_CODE: dict[str, str] = {"approve": "y", "reject": "n"}
 _B64 = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -92,18 +93,20 @@ class TokenClaims:
     expires_at: int
     """Expiry, epoch seconds (UTC); the token is refused from that second on."""
     decision: Decision | None = None
-    """approve or reject for approval tokens; None for callbacks."""
+    """approve or reject for approval tokens; None for form links and callbacks."""
     approver: str | None = None
-    """Who the URL was sent to, when the approval names approvers."""
+    """Who the URL was sent to, when the approval names approvers (a form, its assignees)."""
     nonce: str = field(default_factory=new_nonce)
 
     def __post_init__(self) -> None:
         if self.purpose not in _PURPOSE_CODE:
-            raise ValueError(f"purpose must be 'approval' or 'callback', not {self.purpose!r}")
+            raise ValueError(
+                f"purpose must be 'approval', 'callback' or 'input', not {self.purpose!r}"
+            )
         if self.purpose == "approval" and self.decision not in _DECISION_CODE:
             raise ValueError("an approval token needs decision 'approve' or 'reject'")
-        if self.purpose == "callback" and self.decision is not None:
-            raise ValueError("a callback token carries no decision")
+        if self.purpose != "approval" and self.decision is not None:
+            raise ValueError(f"a {self.purpose} token carries no decision")
         if type(self.attempt) is not int or self.attempt < 1:
             raise ValueError("attempt must be a positive integer")
         if type(self.expires_at) is not int:
@@ -122,6 +125,19 @@ class TokenClaims:
     ) -> TokenClaims:
         """Claims of an approve or reject URL for one approver (or anyone, when None)."""
         return cls("approval", run_id, key, attempt, _epoch(expires_at), decision, approver)
+
+    @classmethod
+    def for_input(
+        cls,
+        run_id: str,
+        key: str,
+        attempt: int,
+        *,
+        expires_at: datetime,
+        assignee: str | None = None,
+    ) -> TokenClaims:
+        """Claims of a form link for one assignee (or anyone, when None): it answers once."""
+        return cls("input", run_id, key, attempt, _epoch(expires_at), None, assignee)
 
     @classmethod
     def for_callback(cls, run_id: str, key: str, attempt: int, expires_at: datetime) -> TokenClaims:

@@ -535,6 +535,8 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("GET", "/runs/{run_id}/steps/{step}/logs"),
         ("GET", "/approvals/{token}"),
         ("POST", "/approvals/{token}"),
+        ("GET", "/inputs/{token}"),
+        ("POST", "/inputs/{token}"),
         ("POST", "/callbacks/{token}"),
         ("POST", "/tasks/success"),
         ("POST", "/tasks/failure"),
@@ -561,7 +563,7 @@ def test_template_routes_match_the_api(world: ApiWorld) -> None:
     documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
     assert set(routes) == documented | {("GET", "/openapi.json")}
     for (method, path), authorizer in routes.items():
-        public = path.startswith(("/approvals/", "/callbacks/", "/tasks/"))
+        public = path.startswith(("/approvals/", "/inputs/", "/callbacks/", "/tasks/"))
         # The API's DefaultAuthorizer is AWS_IAM: an open route must say NONE.
         assert authorizer == ("NONE" if public else "AWS_IAM"), (method, path)
 

@@ -1,5 +1,5 @@
-"""The tamper suite: every way of bending an approval or callback token is refused, through the
-API's route, and nothing is decided on the way."""
+"""The tamper suite: every way of bending an approval, form or callback token is refused,
+through the API's route, and nothing is decided on the way."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from api_inputs_test import SHIPPING, form_links
 
 from helpers.apigw import KEY, ApiWorld, api_workflows
 from stepwell import signing
@@ -193,3 +194,64 @@ def test_callback_tokens_resist_the_same_bending(world: ApiWorld) -> None:
     assert world.post(f"/callbacks/{token}", body).status == 409
     world.clock.advance(timedelta(days=1))
     assert world.post(f"/callbacks/{token}", body).status == 410
+
+
+@pytest.fixture
+def forms() -> Iterator[ApiWorld]:
+    api = ApiWorld(MemoryStore(), {**api_workflows(), "shipping": SHIPPING})
+    yield api
+    api.close()
+
+
+def answer(world: ApiWorld, token: str) -> int:
+    return world.post(f"/inputs/{token}", {"carrier": "ups", "boxes": 1}, headers=JSON).status
+
+
+def test_form_tokens_resist_the_same_bending(forms: ApiWorld) -> None:
+    run_id = forms.start("shipping", {"order_id": "F-1"})
+    links = form_links(forms, run_id)
+    token = links["ops@example.com"]
+    for position in range(0, len(token), 5):
+        char = token[position]
+        bent = token[:position] + ("A" if char in ".B" else "B") + token[position + 1 :]
+        assert answer(forms, bent) == 403, position
+        assert forms.get(f"/inputs/{bent}", headers=JSON).status == 403, position
+    for index, value in [
+        (7, "lead@example.com"),  # re-targeted to the other assignee
+        (7, None),  # anyone
+        (5, 2),  # another attempt
+        (8, 4102444800),  # a later expiry (2100)
+        (4, "ship"),  # another step
+        (3, "another-run"),  # another run
+        (2, "A"),  # an approval token
+        (6, "y"),  # with a decision
+    ]:
+        fields = payload_of(token)
+        fields[index] = value
+        assert answer(forms, with_payload(token, fields)) == 403, (index, value)
+    lead = links["lead@example.com"]
+    spliced = f"{lead.split('.')[0]}.{token.split('.')[1]}"  # lead's payload, ops' signature
+    assert answer(forms, spliced) == 403
+    forged = signing.sign(
+        TokenClaims.for_input(
+            run_id, "details", 1, expires_at=forms.clock.now() + timedelta(days=1)
+        ),
+        [b"someone-elses-key-0123456789abcdef"],
+    )
+    assert answer(forms, forged) == 403
+    assert forms.step(run_id, "details").status == "waiting"
+    assert forms.step(run_id, "details").decisions == []
+    assert answer(forms, token) == 200
+    assert answer(forms, token) == 409  # re-used
+    assert answer(forms, lead) == 409
+
+
+def test_an_expired_form_token_is_410(forms: ApiWorld) -> None:
+    run_id = forms.start("shipping", {"order_id": "F-2"})
+    token = form_links(forms, run_id)["ops@example.com"]
+    forms.clock.advance(timedelta(days=2))
+    assert answer(forms, token) == 410
+    assert forms.get(f"/inputs/{token}", headers=JSON).status == 410
+    fields = payload_of(token)
+    fields[8] += 86_400
+    assert answer(forms, with_payload(token, fields)) == 403

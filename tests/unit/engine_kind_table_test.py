@@ -23,7 +23,7 @@ def test_every_step_type_has_a_kind() -> None:
 
 def test_the_kinds_that_wait() -> None:
     waiting = {name for name, kind in KINDS.items() if kind.waits}
-    assert waiting == {"approval", "delay", "callback", "workflow", "event"}
+    assert waiting == {"approval", "input", "delay", "callback", "workflow", "event"}
 
 
 def test_only_a_condition_is_decided_as_it_starts() -> None:

@@ -33,8 +33,8 @@ from stepwell.api.openapi import responses
 from stepwell.api.request import wants_json
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import ApprovalDecided
-from stepwell.engine.kinds.approval import LINK_USED
 from stepwell.engine.state import RunState, StepState
+from stepwell.engine.waiting import LINK_USED
 from stepwell.signing import TokenClaims, TokenError
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class Opened:
     step: StepState | None
 
 
-def _page_responses(success: int, description: str, model: Any) -> dict[int, Any]:
+def page_responses(success: int, description: str, model: Any) -> dict[int, Any]:
+    """The documented answers of a link's route: a page for browsers, JSON for clients."""
     out = responses(success, description, 403, 404, 409, 410, 415)
     out[success] = {
         "description": description,
@@ -94,15 +95,15 @@ def _page_responses(success: int, description: str, model: Any) -> dict[int, Any
         "follow links. HTML for browsers; JSON (with both links) for Accept: application/json."
     ),
     tags=["approvals"],
-    responses=_page_responses(200, "The approval", ApprovalView),
+    responses=page_responses(200, "The approval", ApprovalView),
 )
 def show_approval(token: Token) -> Response[Any]:
     try:
-        opened = _open(token)
-        _check_open(current(), opened)
+        opened = open_link(token)
+        check_open(current(), opened)
         view = _view(current(), opened)
     except (errors.ApiError, TokenError) as exc:
-        return _refusal(exc)
+        return refusal(exc)
     if wants_json():
         return Response(200, content_types.APPLICATION_JSON, view.model_dump(mode="json"))
     return pages.ask(
@@ -131,7 +132,7 @@ def show_approval(token: Token) -> Response[Any]:
         "decides once: a second use is 409, as is a decision on an approval that has closed."
     ),
     tags=["approvals"],
-    responses=_page_responses(200, "The decision was recorded", ApprovalRecorded),
+    responses=page_responses(200, "The decision was recorded", ApprovalRecorded),
 )
 def decide_approval(
     token: Token,
@@ -143,16 +144,16 @@ def decide_approval(
 ) -> Response[Any]:
     deps = current()
     try:
-        opened = _open(token)
+        opened = open_link(token)
         claims = opened.claims
         if decision is not None and decision != claims.decision:
             raise errors.ApiError(
                 403, f"this link can only {claims.decision}; use the {decision} link to {decision}"
             )
-        _check_open(deps, opened)
+        check_open(deps, opened)
         recorded = _deliver(deps, opened, (comment or "").strip() or None)
     except (errors.ApiError, TokenError) as exc:
-        return _refusal(exc)
+        return refusal(exc)
     if wants_json():
         return Response(200, content_types.APPLICATION_JSON, recorded.model_dump(mode="json"))
     verb = "approved" if recorded.decision == "approve" else "rejected"
@@ -164,11 +165,12 @@ def decide_approval(
     )
 
 
-def _open(token: str) -> Opened:
+def open_link(token: str, purpose: signing.Purpose = "approval") -> Opened:
+    """The authentic, unexpired link ``token`` for ``purpose`` and what it points at."""
     deps = current()
     claims = signing.verify(token, deps.keys(), deps.clock.now())
-    if claims.purpose != "approval":
-        raise signing.TokenTampered("not an approval token")
+    if claims.purpose != purpose:
+        raise signing.TokenTampered(f"not an {purpose} token")
     run = deps.store.get_run(claims.run_id)
     if run is None:
         raise errors.not_found(f"run {claims.run_id} no longer exists")
@@ -181,19 +183,22 @@ def link_id(claims: TokenClaims) -> str:
     return hashlib.sha256(f"link:{claims.nonce}".encode()).hexdigest()[:16]
 
 
-def _check_open(deps: ApiDeps, opened: Opened) -> None:
-    """409 unless this link may still decide."""
+def check_open(deps: ApiDeps, opened: Opened) -> None:
+    """409 unless this link may still decide (or answer, a form's)."""
     claims, run, step = opened.claims, opened.run, opened.step
+    asks = "form" if claims.purpose == "input" else "approval"
     if step is not None and any(d.get("link") == link_id(claims) for d in step.decisions):
         raise errors.conflict(LINK_USED)
     if run.terminal:
         raise errors.conflict(f"run {run.id} has ended ({run.status}): nothing left to decide")
-    if step is None or step.waiting_for != "approval":
+    if step is None or step.waiting_for != claims.purpose:
         status = step.status if step else "not started"
-        raise errors.conflict(f"this approval is no longer open (the step is {status})")
+        raise errors.conflict(f"this {asks} is no longer open (the step is {status})")
     if step.attempt != claims.attempt:
         raise errors.conflict("this link belongs to an earlier request: use the newest link")
-    if claims.approver and any(d.get("approver") == claims.approver for d in step.decisions):
+    if claims.approver and any(
+        claims.approver in (d.get("approver"), d.get("person")) for d in step.decisions
+    ):
         raise errors.conflict(f"{claims.approver} has already decided")
 
 
@@ -208,7 +213,7 @@ def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalReco
         comment,
         link=link_id(claims),
     )
-    decision = _decided(deps, claims.run_id, event)
+    decision = decided(deps, claims.run_id, event)
     step = decision.steps.get(claims.key) or opened.step
     return ApprovalRecorded(
         run_id=claims.run_id,
@@ -220,7 +225,7 @@ def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalReco
     )
 
 
-def _decided(deps: ApiDeps, run_id: str, event: ApprovalDecided) -> Decision:
+def decided(deps: ApiDeps, run_id: str, event: ApprovalDecided) -> Decision:
     """Hand the decision to the engine; a fault is tried again (``DELIVER_TRIES`` in all). A
     try whose answer was lost may have recorded it: a later try that finds this link's decision
     recorded is this click's own, not a second use of the link."""
@@ -280,7 +285,9 @@ def _counterpart(deps: ApiDeps, claims: TokenClaims) -> str:
     return signing.sign(other, deps.keys())
 
 
-def _refusal(exc: errors.ApiError | TokenError) -> Response[Any]:
+def refusal(exc: errors.ApiError | TokenError) -> Response[Any]:
+    """A refused link's answer: JSON for clients that ask for it, else a page."""
+    details = None
     if isinstance(exc, TokenError):
         status = exc.status
         message = (
@@ -289,7 +296,7 @@ def _refusal(exc: errors.ApiError | TokenError) -> Response[Any]:
             else "this link is not valid: it was changed, or it was not made by this Stepwell"
         )
     else:
-        status, message = exc.status, exc.message
+        status, message, details = exc.status, exc.message, exc.details
     if wants_json():
-        return errors.response(status, message)
+        return errors.response(status, message, details)
     return pages.message(status, _TITLES.get(status, "Something went wrong"), message)

@@ -239,6 +239,9 @@ class RunSummary(BaseModel):
     continued_from: str | None = Field(
         None, description="The run this one continues (code-first continue_as_new)."
     )
+    started_by: str | None = Field(
+        None, description="Who started the run: the start request's authenticated principal."
+    )
     parent_run_id: str | None = None
     dry_run: bool = False
     usage: Usage = Field(default_factory=Usage)
@@ -629,6 +632,7 @@ def _summary_fields(run: RunState) -> dict[str, Any]:
         "labels": dict(run.labels),
         "rerun_of": run.rerun_of,
         "continued_from": run.continued_from,
+        "started_by": run.started_by,
         "parent_run_id": run.parent.run_id if run.parent else None,
         "dry_run": run.dry_run,
         "usage": Usage(**vars(run.usage)),

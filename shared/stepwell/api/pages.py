@@ -1,4 +1,5 @@
-"""The small HTML pages of approval links: what is asked, the buttons, and plain answers.
+"""The small HTML pages of approval and form links: what is asked, the buttons, and plain
+answers.
 
 Pages load nothing from elsewhere (no scripts, no fonts) and say so in their
 Content-Security-Policy; ``Referrer-Policy: no-referrer`` keeps the token in the URL from
@@ -33,6 +34,7 @@ background:#f4f4f4;border-radius:.4rem}textarea{width:100%;min-height:5rem;box-s
 button{font-size:1rem;padding:.5rem 1.2rem;margin:.8rem .6rem 0 0;border-radius:.3rem;
 border:1px solid #888;cursor:pointer}.primary{background:#1a6b3c;color:#fff;border-color:#1a6b3c}
 .reject.primary{background:#a12a2a;border-color:#a12a2a}.note{color:#666;font-size:.9rem}
+input,select{font-size:1rem;padding:.3rem;min-width:12rem}.problems{color:#a12a2a}
 """
 
 

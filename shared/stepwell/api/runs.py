@@ -95,7 +95,12 @@ def start_run(
 
     def start() -> dict[str, Any]:
         started = deps.orchestrator.start(
-            name, request.input, run_id, dry_run=request.dry_run, labels=dict(request.labels)
+            name,
+            request.input,
+            run_id,
+            dry_run=request.dry_run,
+            labels=dict(request.labels),
+            started_by=caller(),
         )
         return _started(deps, started).model_dump(mode="json")
 
@@ -118,26 +123,32 @@ def check_input(definition: Workflow, value: Any) -> None:
     schema = definition.input_schema
     if schema is None:
         return
+    problems = schema_problems(schema, value)
+    if not problems:
+        return
+    first = problems[0]
+    raise errors.invalid(
+        f"the input does not match {definition.name}'s input_schema: "
+        f"{first['path']}: {first['message']}"
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+        problems[:MAX_SCHEMA_ERRORS],
+    )
+
+
+def schema_problems(schema: dict[str, Any], value: Any) -> list[dict[str, str]]:
+    """Every way ``value`` breaks ``schema`` (formats checked too), in the order of the paths:
+    each ``{path, message, rule}``."""
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
     problems = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
-    if not problems:
-        return
-    details = [
+    return [
         {
             "path": "/" + "/".join(str(p) for p in problem.absolute_path),
             "message": _short(problem.message),
             "rule": str(problem.validator),
         }
-        for problem in problems[:MAX_SCHEMA_ERRORS]
+        for problem in problems
     ]
-    first = details[0]
-    raise errors.invalid(
-        f"the input does not match {definition.name}'s input_schema: "
-        f"{first['path']}: {first['message']}"
-        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-        details,
-    )
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -211,6 +211,10 @@ def run(args: argparse.Namespace) -> int:
                 who = link.get("approver") or "anyone"
                 console.print(f"    {who} approve: {link.get('approve_url')}")
                 console.print(f"    {who} reject:  {link.get('reject_url')}")
+        if event.get("detail-type") == "input.requested":
+            for link in detail.get("links") or []:
+                who = link.get("assignee") or "anyone"
+                console.print(f"    {who} form: {link.get('form_url')}")
         if event.get("detail-type") == "callback.requested" and detail.get("url"):
             console.print(f"    callback: {detail['url']}")
             console.print(f"    answer:   stepwell callback {detail['url']} --success '{{}}'")

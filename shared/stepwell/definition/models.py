@@ -310,6 +310,24 @@ class ConditionStep(StepBase):
     condition: str | bool = Field(description="Expression; its truth is the step's output.")
 
 
+class Escalation(_Model):
+    """One step of an approval's escalation: after a while, new approvers or a decision."""
+
+    after: Duration = Field(description="Measured from when the wait opened.")
+    to: list[str] = Field(
+        default_factory=list, description="New approvers (e-mails): they get links of their own."
+    )
+    action: Literal["approve", "reject", "fail"] | None = Field(
+        None, description="Decide instead: approve, reject (see on_reject) or fail."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Escalation:
+        if bool(self.to) == (self.action is not None):
+            raise ValueError("an escalation needs exactly one of 'to' (people) or 'action'")
+        return self
+
+
 class ApprovalStep(StepBase):
     """Waits for a person to approve or reject through a signed URL."""
 
@@ -322,6 +340,39 @@ class ApprovalStep(StepBase):
     on_reject: Literal["fail", "continue"] = Field(
         "fail", description="fail the step, or continue with output {approved: false}."
     )
+    remind: Duration | None = Field(
+        None, description="Send the links again this often, to who has not decided yet."
+    )
+    escalate: list[Escalation] = Field(
+        default_factory=list,
+        description="In order, measured from when the wait opened: new approvers, or a decision.",
+    )
+    forbid_self_approval: bool = Field(
+        False, description="The person who started the run may not decide its approval."
+    )
+
+    @model_validator(mode="after")
+    def _escalations(self) -> ApprovalStep:
+        if self.remind is not None and self.remind <= timedelta(0):
+            raise ValueError("remind must be a positive duration, e.g. 4h")
+        for earlier, later in zip(self.escalate, self.escalate[1:], strict=False):
+            if later.after <= earlier.after:
+                raise ValueError(
+                    f"escalations go in order: after {later.after} comes before or with "
+                    f"after {earlier.after}; list them by their 'after'"
+                )
+        for escalation in self.escalate:
+            if self.timeout is not None and escalation.after >= self.timeout:
+                raise ValueError(
+                    f"an escalation after {escalation.after} never comes: the approval times "
+                    f"out after {self.timeout}; escalate sooner or raise the timeout"
+                )
+            if escalation.to and not self.approvers:
+                raise ValueError(
+                    "escalating to people needs named approvers (without them anyone holding "
+                    "the link decides): list them in 'approvers'"
+                )
+        return self
 
     @model_validator(mode="after")
     def _quorum(self) -> ApprovalStep:
@@ -336,6 +387,19 @@ class ApprovalStep(StepBase):
                 "the quorum counts people): list them in 'approvers'"
             )
         return self
+
+
+class InputStep(StepBase):
+    """Waits for a person to fill in a form through a signed URL; the answer, checked against
+    the form's JSON Schema, is the step's output."""
+
+    type: Literal["input"]
+    message: str = Field("Input requested", description="Shown above the form; may hold ${...}.")
+    assignees: list[str] = Field(
+        default_factory=list, description="Who may answer (e-mails); empty: anyone with the link."
+    )
+    form: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of the answer.")
+    timeout: Duration | None = Field(timedelta(days=7), description="How long the links live.")
 
 
 class DelayStep(StepBase):
@@ -563,6 +627,7 @@ Step = Annotated[
     TaskStep
     | ConditionStep
     | ApprovalStep
+    | InputStep
     | DelayStep
     | NotifyStep
     | CallbackStep
@@ -579,6 +644,7 @@ STEP_TYPES = (
     "task",
     "condition",
     "approval",
+    "input",
     "delay",
     "notify",
     "callback",

@@ -429,8 +429,8 @@ def _schemas(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
     owners: list[tuple[tuple[PathPart, ...], Any]] = [((), workflow)]
     owners += [(("steps", key), step) for key, step in workflow.steps.items()]
     for where, owner in owners:
-        for name in ("input_schema", "output_schema"):
-            schema = getattr(owner, name)
+        for name in ("input_schema", "output_schema", "form"):
+            schema = getattr(owner, name, None)
             if schema is None:
                 continue
             try:

@@ -55,7 +55,8 @@ class ScheduleTimer:
 
 @dataclass(frozen=True)
 class RequestApproval:
-    """Create signed approve/reject URLs and announce them (``approval.requested``)."""
+    """Create signed approve/reject URLs and announce them (``approval.requested``); for an
+    input step (``form`` given), one form URL per assignee (``input.requested``)."""
 
     run_id: str
     workflow: str
@@ -66,6 +67,10 @@ class RequestApproval:
     quorum: int
     expires_at: datetime | None
     kind: Literal["approval"] = "approval"
+    form: dict[str, Any] | None = None
+    """The JSON Schema of the answer an input step asks for (None: an approval)."""
+    reason: Literal["requested", "reminder", "escalation"] = "requested"
+    """Why the links go out: the wait opened, a reminder, or an escalation to new people."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,15 @@ from stepwell.engine.commands import (
     ScheduleTimer,
     from_wire,
 )
-from stepwell.engine.decision import OUTBOX_GRACE, RUN_WATCH, Decision, Driver, Kind, Work
+from stepwell.engine.decision import (
+    OUTBOX_GRACE,
+    RUN_WATCH,
+    AsksPeople,
+    Decision,
+    Driver,
+    Kind,
+    Work,
+)
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -49,7 +57,16 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.kinds import approval, callback, child_run, condition, delay, poll, task
+from stepwell.engine.kinds import (
+    approval,
+    callback,
+    child_run,
+    condition,
+    delay,
+    form,
+    poll,
+    task,
+)
 from stepwell.engine.kinds import event as event_wait
 from stepwell.engine.run import cancel_open_steps
 from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
@@ -71,6 +88,7 @@ def new_run(
     labels: dict[str, str] | None = None,
     nonce: str = "",
     continued_from: str | None = None,
+    started_by: str | None = None,
 ) -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open."""
     deadline = now + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
@@ -93,6 +111,7 @@ def new_run(
         continued_from=continued_from,
         dry_run=dry_run,
         nonce=nonce,
+        started_by=started_by,
     )
 
 
@@ -120,6 +139,7 @@ def start_run(
     labels: dict[str, str] | None = None,
     nonce: str = "",
     continued_from: str | None = None,
+    started_by: str | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps.
 
@@ -134,6 +154,7 @@ def start_run(
         labels=labels,
         nonce=nonce,
         continued_from=continued_from,
+        started_by=started_by,
     )
     work = work_for(definition, State(run=run, complete=True), now)
     announce(
@@ -153,6 +174,7 @@ KINDS: Mapping[str, Kind] = {
     "code": task.REPLAY,
     "workflow": child_run,
     "approval": approval,
+    "input": form,
     "delay": delay,
     "callback": callback,
     "condition": condition,
@@ -220,7 +242,7 @@ def _apply(work: Work, event: Event) -> None:
         case TimerFired():
             _on_timer(work, event)
         case ApprovalDecided():
-            approval.on_decision(work, event)
+            _on_decided(work, event)
         case CallbackReceived():
             callback.on_signal(work, event)
         case EventReceived():
@@ -278,6 +300,17 @@ def _on_timer(work: Work, event: TimerFired) -> None:
         fanout.watch(work, step)
     else:
         work.kind(_type_of(work, step)).on_timer(work, step)
+
+
+def _on_decided(work: Work, event: ApprovalDecided) -> None:
+    """A person's answer goes to the kind of the step it answers (an approval's when the step
+    has no record: it says the approval is not open)."""
+    record = work.peek(event.key)
+    kind = work.kind(_type_of(work, record)) if record is not None else approval
+    if isinstance(kind, AsksPeople):
+        kind.on_decision(work, event)
+    else:
+        work.note("decision_ignored", event.key, "this step does not wait on people")
 
 
 def _type_of(work: Work, step: StepState) -> str:

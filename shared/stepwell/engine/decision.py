@@ -6,12 +6,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
-from stepwell.engine.events import DependencyEnded, Event, StepSucceeded
+from stepwell.engine.events import ApprovalDecided, DependencyEnded, Event, StepSucceeded
 from stepwell.engine.state import RunState, RunStatus, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
@@ -117,6 +117,16 @@ class Kind(Protocol):
 
     def on_timer(self, work: Work, step: StepState) -> None:
         """The step's one timer came due."""
+        ...
+
+
+@runtime_checkable
+class AsksPeople(Protocol):
+    """A kind whose step waits on people answering through signed links (approval, input):
+    what a person sent reaches the kind of the step it answers."""
+
+    def on_decision(self, work: Work, event: ApprovalDecided) -> None:
+        """A person (or an operator) answered."""
         ...
 
 

@@ -75,6 +75,9 @@ class ApprovalDecided:
     """The signed link that decided (an id of it): a link decides once, which its decision on
     the step's record shows (a repeated or concurrent use of it is ignored)."""
     kind: Literal["approval_decided"] = "approval_decided"
+    answer: Any = None
+    """An input step's answer (its form's data): the step's kind, not the event, says whether
+    the person decided or answered."""
 
 
 @dataclass(frozen=True)

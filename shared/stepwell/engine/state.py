@@ -93,6 +93,9 @@ class RunState:
     parent: ParentRef | None = None
     rerun_of: str | None = None
     continued_from: str | None = None
+    started_by: str | None = None
+    """Who started the run: the start request's authenticated principal (a JWT's e-mail or
+    subject, an IAM principal's ARN); None when no one signed the request."""
     cancelling: dict[str, Any] | None = None
     """A code-first run asked to cancel: ``{"reason", "until"}``. Its code is told (at its next
     step, as RunCancelled) and may clean up until then; the run then ends cancelled."""

@@ -50,6 +50,7 @@ from stepwell.local import (
     events,
     functions,
     models,
+    outbox,
     publications,
     queues,
     resources,
@@ -724,10 +725,10 @@ class LocalStack:
         return min(candidates, default=None)
 
     def _waits_before(self, target: datetime) -> bool:
-        """Whether an approval, callback or event wait of a run expires at or before ``target``, or
-        within HOLD_MARGIN after it (so a jump there would decide it for the person: the clock
-        goes on from where it jumped, and the timer of a wait already decided may stand just
-        before the next wait's), when the stack holds waits."""
+        """Whether an approval, input, callback or event wait of a run expires at or before
+        ``target``, or within HOLD_MARGIN after it (so a jump there would decide it for the
+        person: the clock goes on from where it jumped, and the timer of a wait already decided
+        may stand just before the next wait's), when the stack holds waits."""
         if not self.hold_waits or not self.functions:
             return False
         store = self._runtime_for(self.functions[0]).store
@@ -739,7 +740,7 @@ class LocalStack:
             if (
                 waiting
                 and step is not None
-                and step.waiting_for in ("approval", "callback", "event")
+                and step.waiting_for in ("approval", "input", "callback", "event")
             ):
                 return True
         return False
@@ -761,6 +762,8 @@ class LocalStack:
             return self.publications.answer(path[len(RESPONSE_PATH) :], body)
         if (method, path) == ("GET", "/_local/time"):
             return 200, self.time_status()
+        if (method, path) == ("GET", "/_local/outbox"):
+            return 200, {"notifications": outbox.notifications(self.events())}
         if (method, path) == ("POST", "/_local/time/resume"):
             self.hold_waits = False
             self.activity.poke()

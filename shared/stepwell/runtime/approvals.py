@@ -1,4 +1,5 @@
-"""Approval links: signed approve/reject URLs for each approver, announced on the bus."""
+"""Approval links: signed approve/reject URLs for each approver, and an input step's form URL
+for each assignee, announced on the bus."""
 
 from __future__ import annotations
 
@@ -41,10 +42,22 @@ class ApprovalLinks:
         return self._base_url().rstrip("/")
 
     def links(self, command: RequestApproval) -> list[dict[str, Any]]:
-        """The URLs for each approver (or for anyone)."""
+        """The URLs for each approver (or for anyone); for a form, each assignee's one URL."""
         expires = command.expires_at or self._clock.now() + LINK_LIFETIME_WITHOUT_TIMEOUT
         keys = self._keys()
         out = []
+        if command.form is not None:
+            for assignee in command.approvers or (None,):
+                claims = signing.TokenClaims.for_input(
+                    command.run_id,
+                    command.key,
+                    command.attempt,
+                    expires_at=expires,
+                    assignee=assignee,
+                )
+                url = f"{self._api_url}/inputs/{signing.sign(claims, keys)}"
+                out.append({"assignee": assignee, "form_url": url})
+            return out
         for approver in command.approvers or (None,):
             urls = {}
             for decision in ("approve", "reject"):
@@ -61,7 +74,8 @@ class ApprovalLinks:
         return out
 
     def request(self, command: RequestApproval) -> None:
-        """Put ``approval.requested`` with the links on the bus, for a mailer or a chat bot."""
+        """Put ``approval.requested`` (a form: ``input.requested``) with the links on the bus,
+        for a mailer or a chat bot."""
         detail = {
             "run_id": command.run_id,
             "workflow": command.workflow,
@@ -71,8 +85,13 @@ class ApprovalLinks:
             "quorum": command.quorum,
             "expires_at": command.expires_at.isoformat() if command.expires_at else None,
             "links": self.links(command),
+            "reason": command.reason,
         }
-        self._bus.emit(EmitEvent("approval.requested", detail))
+        if command.form is not None:
+            detail = {**detail, "form": command.form}
+            del detail["quorum"]
+        kind = "approval" if command.form is None else "input"
+        self._bus.emit(EmitEvent(f"{kind}.requested", detail))
 
     def callback_link(self, detail: dict[str, Any]) -> dict[str, str]:
         """The signed token and URL an external system calls back with, for one attempt."""

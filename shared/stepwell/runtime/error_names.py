@@ -39,7 +39,8 @@ result, an expression that fails, an input or output its schema refuses."""
 DISPATCHED = frozenset({"DispatchFailed"})
 """An attempt whose invocation could not be sent."""
 BY_TYPE = {
-    "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut"}),
+    "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut", "ApprovalEscalated"}),
+    "input": frozenset({"InputTimedOut"}),
     "workflow": frozenset({"ChildRunFailed"}),
     "delay": frozenset({"InvalidUntil"}),
     "event": frozenset({"EventTimedOut", "InvalidCorrelation"}),

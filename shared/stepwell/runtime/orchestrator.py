@@ -191,8 +191,10 @@ class Orchestrator:
         dry_run: bool = False,
         labels: dict[str, str] | None = None,
         continued_from: str | None = None,
+        started_by: str | None = None,
     ) -> str:
-        """Start a run; returns its id. Starting an existing id again changes nothing."""
+        """Start a run; returns its id. Starting an existing id again changes nothing.
+        ``started_by``: who asked for it (the request's authenticated principal)."""
         self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
@@ -206,6 +208,7 @@ class Orchestrator:
             labels=labels,
             nonce=secrets.token_hex(16),
             continued_from=continued_from,
+            started_by=started_by,
         )
         try:
             self.store.create(decision)
@@ -220,6 +223,7 @@ class Orchestrator:
                     dry_run=dry_run,
                     labels=labels,
                     continued_from=continued_from,
+                    started_by=started_by,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)

@@ -46,6 +46,7 @@ RUN_FIELDS: dict[str, Kind] = {
     "parent": "parent",
     "rerun_of": "str",
     "continued_from": "str",
+    "started_by": "str",
     "cancelling": "json",
     "dry_run": "bool",
     "usage": "usage",

@@ -144,6 +144,7 @@ class RunItem(Item):
     watch_at = UnicodeAttribute(null=True)
     rerun_of = UnicodeAttribute(null=True)
     continued_from = UnicodeAttribute(null=True)
+    started_by = UnicodeAttribute(null=True)
     cancelling = UnicodeAttribute(null=True)
     dry_run = BooleanAttribute(null=True)
     cost_usd = NumberAttribute(null=True)

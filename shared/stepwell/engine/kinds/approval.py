@@ -3,8 +3,8 @@ approvals approve), or for its expiry and its ``on_timeout``."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from stepwell import expressions
 from stepwell.definition.models import ApprovalStep, Step
@@ -19,78 +19,161 @@ from stepwell.engine.state import StepState
 waits = True
 inline = False
 
-LINK_USED = "this link has already been used"
-
 
 def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
     return None
 
 
 def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
-    """Ask for decisions; the step's one timer is the approval's expiry."""
+    """Ask for decisions; the step's one timer is the next of its reminders, escalations and
+    expiry."""
     assert isinstance(spec, ApprovalStep)
     waiting.open_wait(work, step)
     step.waiting_for = "approval"
     message = expressions.render(spec.message, data, work.now)
-    expires = work.now + spec.timeout if spec.timeout else None
     step.input = {"message": message, "approvers": list(spec.approvers), "quorum": spec.quorum}
     work.note(
         "step_waiting", step, f"approval: {message}", waiting_for="approval", quorum=spec.quorum
     )
+    _ask(work, step, spec, tuple(spec.approvers), "requested")
+    set_timer(work, step, _next_due(spec, work.now, work.now))
+
+
+def _ask(
+    work: Work,
+    step: StepState,
+    spec: ApprovalStep,
+    people: tuple[str, ...],
+    reason: Literal["requested", "reminder", "escalation"],
+) -> None:
+    opened = step.attempt_started_at or work.now
+    asked = step.input if isinstance(step.input, dict) else {}
     work.emit(
         RequestApproval(
             work.run.id,
             work.run.workflow,
             step.key,
             step.attempt,
-            str(message),
-            tuple(spec.approvers),
+            str(asked.get("message", spec.message)),
+            people,
             spec.quorum,
-            expires,
+            opened + spec.timeout if spec.timeout else None,
+            reason=reason,
         )
     )
-    set_timer(work, step, expires)
+
+
+def _next_due(spec: ApprovalStep, opened: datetime, after: datetime) -> datetime | None:
+    """The first moment after ``after`` when something is due: a reminder, an escalation or
+    the expiry (all measured from ``opened``)."""
+    found = [opened + spec.timeout] if spec.timeout else []
+    found += [opened + e.after for e in spec.escalate if opened + e.after > after]
+    if spec.remind is not None:
+        found.append(opened + ((after - opened) // spec.remind + 1) * spec.remind)
+    return min(found, default=None)
 
 
 def on_timer(work: Work, step: StepState) -> None:
-    """No decision before the approval expired: its ``on_timeout`` decides."""
+    """What came due since the step's timer was set, in order: escalations (new approvers, or
+    a decision), a reminder to who has not decided, the expiry and its ``on_timeout``; then
+    the timer moves on to what comes next."""
     spec = work.spec(step.key)
     assert isinstance(spec, ApprovalStep)
-    work.note("approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}")
-    if spec.on_timeout == "approve":
-        _approved(work, step, timed_out=True)
-    elif spec.on_timeout == "reject":
-        _rejected(work, step, spec, "the approval timed out", timed_out=True)
-    else:
+    opened = step.attempt_started_at or work.now
+    moment = step.due_at
+    while moment is not None and moment <= work.now and step.waiting_for == "approval":
+        _due(work, step, spec, opened, moment)
+        moment = _next_due(spec, opened, moment)
+    if step.waiting_for == "approval":
+        set_timer(work, step, moment)
+
+
+def _due(
+    work: Work, step: StepState, spec: ApprovalStep, opened: datetime, moment: datetime
+) -> None:
+    just_asked: set[str] = set()
+    for escalation in spec.escalate:
+        if opened + escalation.after != moment or step.waiting_for != "approval":
+            continue
+        if escalation.action is not None:
+            work.note(
+                "approval_escalated",
+                step,
+                f"no decision after {escalation.after}: {escalation.action}",
+                action=escalation.action,
+            )
+            _act(work, step, spec, escalation.action, "the approval was escalated")
+            continue
+        asked = dict(step.input) if isinstance(step.input, dict) else {}
+        known = list(asked.get("approvers") or [])
+        added = [person for person in escalation.to if person not in known]
+        step.input = {**asked, "approvers": known + added}
+        work.note(
+            "approval_escalated",
+            step,
+            f"no decision after {escalation.after}: links to {', '.join(escalation.to)}",
+            to=list(escalation.to),
+        )
+        if added:
+            _ask(work, step, spec, tuple(added), "escalation")
+            just_asked.update(added)
+    expiry = opened + spec.timeout if spec.timeout else None
+    reminder = spec.remind is not None and (moment - opened) % spec.remind == timedelta(0)
+    # A timer handled late (a lost timer found by the sweep) sends the last reminder it
+    # missed, not every one.
+    latest = spec.remind is not None and moment + spec.remind > work.now
+    if reminder and latest and moment != expiry and step.waiting_for == "approval":
+        asked = step.input if isinstance(step.input, dict) else {}
+        done = {d.get("approver") for d in step.decisions} | just_asked
+        people = tuple(p for p in asked.get("approvers") or () if p not in done)
+        work.note("approval_reminded", step, "links sent again", to=list(people))
+        _ask(work, step, spec, people, "reminder")
+    if moment == expiry and step.waiting_for == "approval":
+        work.note(
+            "approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}"
+        )
+        _act(work, step, spec, spec.on_timeout, "the approval timed out", timed_out=True)
+
+
+def _act(
+    work: Work,
+    step: StepState,
+    spec: ApprovalStep,
+    action: str,
+    why: str,
+    timed_out: bool = False,
+) -> None:
+    if action == "approve":
+        _approved(work, step, timed_out=timed_out)
+    elif action == "reject":
+        _rejected(work, step, spec, why, timed_out=timed_out)
+    elif timed_out:
         fail_step(work, step, "ApprovalTimedOut", "no decision before the approval expired")
+    else:
+        fail_step(work, step, "ApprovalEscalated", "the approval was escalated to fail")
 
 
 def on_decision(work: Work, event: ApprovalDecided) -> None:
     """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
-    record = work.peek(event.key)
-    if (
-        record is None
-        or record.waiting_for != "approval"
-        or record.attempt != event.attempt
-        or work.run.terminal
-    ):
-        work.note(
-            "decision_ignored",
-            event.key,
-            f"decision by {event.approver}: the approval is not open",
-            attempt=event.attempt,
-        )
+    if not waiting.open_to(work, event, "approval", "decision"):
         return
     spec = work.spec(event.key)
     assert isinstance(spec, ApprovalStep)
-    if spec.approvers and event.approver not in spec.approvers and not event.operator:
-        work.note("decision_ignored", event.key, f"{event.approver} is not an approver")
+    decided = work.peek(event.key)
+    assert decided is not None
+    # Escalations add approvers: the step's record says who may decide now.
+    asked = decided.input if isinstance(decided.input, dict) else {}
+    if not waiting.named(work, event, list(asked.get("approvers") or []), "approver"):
         return
-    if event.link is not None and any(d.get("link") == event.link for d in record.decisions):
-        work.note("decision_ignored", event.key, LINK_USED, link=event.link)
+    if spec.forbid_self_approval and same_person(work.run.started_by, event.approver):
+        work.note(
+            "decision_ignored",
+            event.key,
+            f"{event.approver} started the run and may not decide it (forbid_self_approval)",
+        )
         return
     if (
-        any(d["approver"] == event.approver for d in record.decisions)
+        any(d["approver"] == event.approver for d in decided.decisions)
         and event.approver != "anonymous"
     ):
         work.note("decision_ignored", event.key, f"{event.approver} already decided")
@@ -123,6 +206,16 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     approvals = sum(1 for d in step.decisions if d["decision"] == "approved")
     if approvals >= spec.quorum or event.operator:
         _approved(work, step)
+
+
+def same_person(principal: str | None, approver: str) -> bool:
+    """Whether the run's starter (a JWT's e-mail or subject, an IAM principal's ARN) is
+    ``approver``: the same name, or an ARN whose last part is it (an IAM user's name, or an
+    assumed role's session name, which single sign-on sets to the person's e-mail)."""
+    if not principal:
+        return False
+    who, wanted = principal.lower(), approver.lower()
+    return who == wanted or (who.startswith("arn:") and who.rsplit("/", 1)[-1] == wanted)
 
 
 def _approved(work: Work, step: StepState, timed_out: bool = False) -> None:

@@ -1,15 +1,17 @@
-// The dashboard: a hash router over four pages. Each page renders into <main> and returns a
+// The dashboard: a hash router over five pages. Each page renders into <main> and returns a
 // function that stops what it started (polling) when the page is left.
 import {h, ago} from "./dom.js";
 import {runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {workflowsPage, workflowPage} from "./workflows.js";
+import {outboxPage} from "./outbox.js";
 
 const ROUTES = [
   [/^\/runs$/, runsPage, "runs"],
   [/^\/runs\/([^/]+)$/, runPage, "runs"],
   [/^\/workflows$/, workflowsPage, "workflows"],
   [/^\/workflows\/([^/]+)$/, workflowPage, "workflows"],
+  [/^\/outbox$/, outboxPage, "outbox"],
 ];
 
 let leave = null;

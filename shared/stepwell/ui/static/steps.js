@@ -63,7 +63,7 @@ export function waiting(step) {
       return [`Attempt ${step.attempt} failed (${failure || "no error given"}); attempt ${step.attempt + 1} starts `,
         step.due_at ? stamp(step.due_at) : "soon", "."];
     case "waiting": {
-      const what = {approval: "an approval", callback: "a callback", delay: "its delay to end",
+      const what = {approval: "an approval", input: "a person to fill in its form", callback: "a callback", delay: "its delay to end",
         child_run: "its child run", poll: "its next check", steps: "the steps its code reached"}[step.waiting_for] || step.waiting_for;
       const beat = step.heartbeat_due ? ["; its next heartbeat is due ", stamp(step.heartbeat_due)] : [];
       return [`Attempt ${step.attempt || 1} waits for ${what}`, ...until(step.due_at), ...beat, "."];

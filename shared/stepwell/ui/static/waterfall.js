@@ -15,7 +15,8 @@ const ENDS = new Set([
   "step_completed", "step_failed", "step_skipped", "step_cancelled", "step_timed_out",
   "attempt_lost", "step_succeeded", "child_run_ended",
 ]);
-const MARKS = new Set(["step_approved", "step_rejected", "callback_received", "heartbeat"]);
+const MARKS = new Set(["step_approved", "step_rejected", "step_answered", "approval_reminded",
+  "approval_escalated", "callback_received", "heartbeat"]);
 const MAX_CHILD_ROWS = 12;
 const LABEL = 170, ROW = 20, MIN_BAR = 320;
 

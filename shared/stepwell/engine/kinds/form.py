@@ -1,0 +1,84 @@
+"""An input step: a person fills in a form through a signed link; the answer, checked against
+the form's JSON Schema, is the step's output. Its links are the approval's (one per assignee,
+single-use), so an answer arrives as the decision an approval link sends, with its data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stepwell import expressions
+from stepwell.definition.models import InputStep, Step
+from stepwell.engine import waiting
+from stepwell.engine.attempts import set_timer
+from stepwell.engine.commands import RequestApproval
+from stepwell.engine.data import schema_problem
+from stepwell.engine.decision import Work
+from stepwell.engine.events import ApprovalDecided
+from stepwell.engine.outcomes import fail_step, succeed
+from stepwell.engine.state import StepState
+
+waits = True
+inline = False
+
+WAITING_FOR = "input"
+
+
+def parameters(spec: Step, data: dict[str, Any], now: datetime) -> Any:
+    return None
+
+
+def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None:
+    """Ask for the form to be filled in; the step's one timer is the links' expiry."""
+    assert isinstance(spec, InputStep)
+    waiting.open_wait(work, step)
+    step.waiting_for = WAITING_FOR
+    message = str(expressions.render(spec.message, data, work.now))
+    expires = work.now + spec.timeout if spec.timeout else None
+    step.input = {"message": message, "assignees": list(spec.assignees), "form": spec.form}
+    work.note("step_waiting", step, f"input: {message}", waiting_for=WAITING_FOR)
+    work.emit(
+        RequestApproval(
+            work.run.id,
+            work.run.workflow,
+            step.key,
+            step.attempt,
+            message,
+            tuple(spec.assignees),
+            1,
+            expires,
+            form=spec.form,
+        )
+    )
+    set_timer(work, step, expires)
+
+
+def on_timer(work: Work, step: StepState) -> None:
+    """Nobody answered before the links expired."""
+    fail_step(work, step, "InputTimedOut", "nobody answered the form before its links expired")
+
+
+def on_decision(work: Work, event: ApprovalDecided) -> None:
+    """An answer: the first valid one from an assignee is the step's output."""
+    if not waiting.open_to(work, event, WAITING_FOR, "answer"):
+        return
+    spec = work.spec(event.key)
+    assert isinstance(spec, InputStep)
+    if not waiting.named(work, event, spec.assignees, "assignee"):
+        return
+    problem = schema_problem(spec.form, event.answer) if event.answer is not None else None
+    if event.answer is None or problem is not None:
+        why = problem or "an input step takes an answer (its form's data), not a decision"
+        work.note("decision_ignored", event.key, f"answer by {event.approver}: {why}")
+        return
+    step = work.step(event.key)
+    assert step is not None
+    recorded: dict[str, Any] = {"person": event.approver, "at": work.now.isoformat()}
+    if event.operator:
+        recorded["operator"] = True
+    if event.link is not None:
+        recorded["link"] = event.link
+    step.decisions.append(recorded)
+    who = f"{event.approver} (operator)" if event.operator else event.approver
+    work.note("step_answered", step, f"by {who}", person=event.approver)
+    succeed(work, step, event.answer)
