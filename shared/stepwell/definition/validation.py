@@ -1,5 +1,7 @@
 """Checks the models cannot make alone: the step graph, expressions, JSON Schemas.
 
+Over 500 lines: one located check per field family, all sharing the expression scope rules.
+
 :func:`validate` collects every problem (not only the first), each located through the
 :class:`SourceMap` of the file the workflow came from.
 """

@@ -1,5 +1,8 @@
 """Code-first runs in the engine: the replay step, the steps its replays issue, and waking it.
 
+Over 500 lines: the replay's whole conversation with the engine (yield, issue, wake, redrive,
+cancel, the driver's answers) reads as one protocol.
+
 A code-first run has one step of its own, ``$workflow``: each attempt is a replay of the
 workflow function (run by the runner function), whose output is a
 :class:`~stepwell.code.protocol.Yield`. The engine writes the yield's checkpoints as ended step

@@ -1,5 +1,8 @@
 """The pure engine: ``(definition, state, event, now) -> Decision``.
 
+Over 500 lines: the one place every event and every step's end is routed (the table of kinds,
+settle, the operator's skip and retry) is kept whole on purpose.
+
 No I/O and no clock: time comes in as ``now``, effects go out as commands. When the state lacks a
 record the engine needs, it raises :class:`~stepwell.engine.state.NeedsRecords`; the caller
 loads those records and calls again (the engine is deterministic, so the retry is exact).
