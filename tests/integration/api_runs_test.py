@@ -541,6 +541,7 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("POST", "/tasks/success"),
         ("POST", "/tasks/failure"),
         ("POST", "/tasks/heartbeat"),
+        ("POST", "/events"),
     }
     start = spec["paths"]["/workflows/{name}/runs"]["post"]
     assert start["security"] == [{"sigv4": []}, {"jwt": []}]
