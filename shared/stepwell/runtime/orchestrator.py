@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
@@ -178,8 +179,10 @@ class Orchestrator:
         dry_run: bool = False,
         labels: dict[str, str] | None = None,
         continued_from: str | None = None,
+        start_at: datetime | None = None,
     ) -> str:
-        """Start a run; returns its id. Starting an existing id again changes nothing."""
+        """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
+        id again changes nothing."""
         self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
@@ -193,6 +196,7 @@ class Orchestrator:
             labels=labels,
             nonce=secrets.token_hex(16),
             continued_from=continued_from,
+            start_at=start_at,
         )
         try:
             self.store.create(decision)
@@ -207,6 +211,7 @@ class Orchestrator:
                     dry_run=dry_run,
                     labels=labels,
                     continued_from=continued_from,
+                    start_at=start_at,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)
