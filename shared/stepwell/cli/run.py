@@ -55,7 +55,6 @@ _STYLE = {
     "skipped": "dim",
     "pending": "dim",
     "scheduled": "dim",
-    "queued": "dim",
 }
 
 

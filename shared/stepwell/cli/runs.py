@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, get_args
+from typing import Any
 
 from stepwell.api import client
-from stepwell.engine.state import RunStatus
 
-STATUSES = get_args(RunStatus)
+STATUSES = (
+    "pending",
+    "scheduled",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

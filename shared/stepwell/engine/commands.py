@@ -176,15 +176,6 @@ class WakeReplay:
     kind: Literal["wake_replay"] = "wake_replay"
 
 
-@dataclass(frozen=True)
-class OfferSlot:
-    """Offer the free slots of a concurrency key to its queue's head, then to the next, until
-    none is free or nobody waits (engine.slots)."""
-
-    key: str
-    kind: Literal["offer_slot"] = "offer_slot"
-
-
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -198,12 +189,11 @@ Command = (
     | CountItem
     | WakeReplay
     | FollowUp
-    | OfferSlot
 )
 
 
 OUTBOX_KINDS = frozenset(
-    {"approval", "emit", "start_child", "start_run", "cancel_child", "notify_parent", "offer_slot"}
+    {"approval", "emit", "start_child", "start_run", "cancel_child", "notify_parent"}
 )
 """Commands whose effect no record shows: they go through the run's outbox (written with the
 decision, cleared once carried out, redelivered by the sweep after a crash)."""
@@ -221,7 +211,6 @@ _BY_KIND: dict[str, type[Command]] = {
         NotifyParent,
         ContinueRun,
         CountItem,
-        OfferSlot,
     )
 }
 _TIMES = ("deadline", "due_at", "expires_at")

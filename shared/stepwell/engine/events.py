@@ -203,13 +203,6 @@ class StepReached:
     kind: Literal["step_reached"] = "step_reached"
 
 
-@dataclass(frozen=True)
-class SlotOffered:
-    """A slot of the run's concurrency key may be free: a queued run takes it and starts."""
-
-    kind: Literal["slot_offered"] = "slot_offered"
-
-
 Event = (
     StepSucceeded
     | StepFailed
@@ -228,5 +221,4 @@ Event = (
     | FanoutSettled
     | StepReached
     | Heartbeat
-    | SlotOffered
 )

@@ -24,8 +24,7 @@ def due(work: Work) -> bool:
 
 
 def begin(work: Work, timeout: timedelta | None) -> None:
-    """A run that waited (scheduled, or queued for a slot) as a run started now: its timeout
-    counted from now, its watch set."""
+    """The run's record as a run started now: its timeout counted from now, its watch set."""
     run = work.touch_run()
     run.status = "running"
     run.started_at = work.now
@@ -34,6 +33,5 @@ def begin(work: Work, timeout: timedelta | None) -> None:
 
 
 def cancel(work: Work, reason: str) -> None:
-    """A run cancelled before it started (scheduled or queued) never starts: it ends with
-    nothing open."""
+    """A scheduled run cancelled never starts: it ends with nothing open."""
     end_run(work, "cancelled", {"type": "Cancelled", "message": reason})

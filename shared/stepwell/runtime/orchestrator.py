@@ -35,7 +35,6 @@ from stepwell.engine.commands import (
     EmitEvent,
     FollowUp,
     NotifyParent,
-    OfferSlot,
     RequestApproval,
     ScheduleTimer,
     StartChildRun,
@@ -61,13 +60,12 @@ from stepwell.engine.events import (
     TimerFired,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
-from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
-from stepwell.store.port import Conflict, Mark, RunNotFound, SlotsTaken, Store, WriteInDoubt
+from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
 
 MAX_CONFLICT_RETRIES = 100
 MAX_CACHED_RUNS = 10_000
@@ -182,7 +180,6 @@ class Orchestrator:
         labels: dict[str, str] | None = None,
         continued_from: str | None = None,
         start_at: datetime | None = None,
-        priority: int | None = None,
     ) -> str:
         """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
         id again changes nothing."""
@@ -200,7 +197,6 @@ class Orchestrator:
             nonce=secrets.token_hex(16),
             continued_from=continued_from,
             start_at=start_at,
-            priority=priority,
         )
         try:
             self.store.create(decision)
@@ -216,7 +212,6 @@ class Orchestrator:
                     labels=labels,
                     continued_from=continued_from,
                     start_at=start_at,
-                    priority=priority,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)
@@ -396,8 +391,6 @@ class Orchestrator:
             except WriteInDoubt as doubt:
                 self._in_doubt(run_id, doubt, decision, event)
                 raise
-            except SlotsTaken:
-                raise  # nothing to decide again: the run stays queued (runtime.slots)
             except Conflict:
                 # Another invocation changed the run: back off a little (full jitter, capped at
                 # 50 ms) and decide again on what it wrote.
@@ -522,8 +515,6 @@ class Orchestrator:
                 self.handle(command.run_id, Continue(command.key))
             case FollowUp():
                 self.handle(command.run_id, command.event)
-            case OfferSlot():
-                slots.offer(self.store, self.handle, command.key)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.
