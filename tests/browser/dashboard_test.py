@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from browser_helpers import EXAMPLES, ORDER, Guard, node, screenshot
@@ -157,3 +158,24 @@ def test_the_start_form_begins_with_the_workflows_example_input(
     run_id = browser_page.url.rsplit("/", 1)[-1]
     assert Client(stack.url).run(run_id)["run"]["input"]["card"] == "4242 4242 4242 4242"
     guard.check()
+
+
+def test_a_run_started_later_from_the_form_waits_scheduled(
+    stack: LocalStack, page: tuple[Any, Guard]
+) -> None:
+    browser_page, _ = page
+    api = Client(stack.url)
+    with stack.hold():  # its time must not come while the page is looked at
+        browser_page.goto(f"{stack.url}/ui/#/workflows/publish-report")
+        browser_page.wait_for_selector("form.start input[name=start_at]")
+        browser_page.fill("textarea[name=input]", (EXAMPLES / "publish-report.json").read_text())
+        later = stack.clock.now() + timedelta(days=2)
+        # The browser's zone is the machine's: give the field that zone's wall time.
+        local = later.astimezone().strftime("%Y-%m-%dT%H:%M")
+        browser_page.fill("input[name=start_at]", local)
+        browser_page.click("[data-action=start]")
+        browser_page.wait_for_url("**/ui/#/runs/*")
+        run_id = browser_page.url.rsplit("/", 1)[-1]
+        browser_page.wait_for_selector('#run-status [data-status="scheduled"]')
+        assert api.run(run_id)["run"]["status"] == "scheduled"
+        assert api.post(f"/runs/{run_id}/cancel", {}).ok

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stepwell.code.protocol import kind_of
 from stepwell.definition.loader import ASL_SUFFIXES
@@ -201,6 +201,13 @@ class StartRunRequest(_Request):
     )
     dry_run: bool = Field(
         False, strict=True, description="Record dispatched steps without invoking them."
+    )
+    start_at: AwareDatetime | None = Field(
+        None,
+        description=(
+            "When the run starts (ISO 8601 with its offset, at most 365 days ahead); until then "
+            "it is `scheduled` and can be cancelled. A time already past starts it now."
+        ),
     )
 
 

@@ -40,7 +40,7 @@ from stepwell.api.request import caller, lambda_context
 from stepwell.api.workflows import versions
 from stepwell.code.protocol import FOR_EACH, WORKFLOW_KEY, kind_of
 from stepwell.definition.models import Workflow
-from stepwell.engine import compensation, events
+from stepwell.engine import compensation, core, events
 from stepwell.engine.decision import Decision
 from stepwell.engine.skips import skipped_with
 from stepwell.engine.state import RunState, StepState, parse_key
@@ -54,7 +54,9 @@ RunId = Annotated[str, Path(max_length=128, description="The run's id.")]
 StepKey = Annotated[
     str, Path(max_length=200, description="A step id, or `step[i]` for a for_each child.")
 ]
-Status = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"]
+Status = Literal[
+    "pending", "scheduled", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
+]
 
 
 # -- starting -------------------------------------------------------------------------------
@@ -87,6 +89,12 @@ def start_run(
             403, f"workflow {name!r} does not start over HTTP (its triggers say http: false)"
         )
     check_input(definition, request.input)
+    start_at = request.start_at
+    if start_at is not None and start_at > deps.clock.now() + core.MAX_RUN_DURATION:
+        raise errors.invalid(
+            f"start_at {start_at.isoformat()} is more than 365 days ahead: start it later, "
+            "or schedule it closer"
+        )
 
     body = request.model_dump(mode="json")
     # With an Idempotency-Key the run id derives from the key and the request, so a retry after
@@ -101,6 +109,7 @@ def start_run(
             dry_run=request.dry_run,
             labels=dict(request.labels),
             started_by=caller(),
+            start_at=start_at,
         )
         return _started(deps, started).model_dump(mode="json")
 

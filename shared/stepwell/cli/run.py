@@ -54,6 +54,7 @@ _STYLE = {
     "waiting": "yellow",
     "skipped": "dim",
     "pending": "dim",
+    "scheduled": "dim",
 }
 
 

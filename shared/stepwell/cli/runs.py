@@ -8,7 +8,16 @@ from typing import Any
 
 from stepwell.api import client
 
-STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out")
+STATUSES = (
+    "pending",
+    "scheduled",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

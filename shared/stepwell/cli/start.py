@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="starting again with the same key (and input) within 24 hours finds the same run",
     )
+    parser.add_argument(
+        "--start-at",
+        metavar="TIME",
+        help="start the run then (ISO 8601 with its offset, e.g. 2026-12-24T09:00:00+00:00); "
+        "until then it is scheduled and can be cancelled",
+    )
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
     parser.add_argument(
         "--interval", type=float, default=1.0, help="seconds between polls (--wait)"
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if labels:
         body["labels"] = labels
+    if args.start_at:
+        body["start_at"] = args.start_at  # the API says what is wrong with it
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     api = client.from_args(args)
     try:
@@ -89,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(started, indent=2))
         else:
-            print(f"started {args.workflow} run {run_id}")
+            scheduled = started["status"] == "scheduled"
+            print(f"{'scheduled' if scheduled else 'started'} {args.workflow} run {run_id}")
             print(f"follow it: stepwell show {run_id} --follow{_api_option(args)}")
         return EXIT_OK
     if not args.json:

@@ -23,6 +23,7 @@ from stepwell.engine import (
     dag,
     fanout,
     outcomes,
+    scheduled,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -92,23 +93,27 @@ def new_run(
     nonce: str = "",
     continued_from: str | None = None,
     started_by: str | None = None,
+    start_at: datetime | None = None,
 ) -> RunState:
-    """A new run record pinned to ``definition``'s version, with every step still open."""
-    deadline = now + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
+    """A new run record pinned to ``definition``'s version, with every step still open;
+    ``scheduled`` until ``start_at`` when that is later than ``now``."""
+    later = start_at is not None and start_at > now
+    begins = start_at if start_at is not None and later else now
+    deadline = begins + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
     return RunState(
         id=run_id,
         workflow=definition.name,
         version=definition.version,
-        status="running",
+        status="scheduled" if later else "running",
         input=input,
         created_at=now,
-        started_at=now,
+        started_at=None if later else now,
         context=dict(definition.context),
         labels=dict(labels or {}),
         open_steps=len(definition.sinks),
-        due_at=now + definition.timeout if definition.timeout else None,
+        due_at=begins if later else (now + definition.timeout if definition.timeout else None),
         deadline=deadline,
-        watch_at=now + RUN_WATCH,
+        watch_at=None if later else now + RUN_WATCH,
         parent=parent,
         rerun_of=rerun_of,
         continued_from=continued_from,
@@ -143,8 +148,10 @@ def start_run(
     nonce: str = "",
     continued_from: str | None = None,
     started_by: str | None = None,
+    start_at: datetime | None = None,
 ) -> Decision:
-    """Create a run pinned to ``definition``'s version and start its root steps.
+    """Create a run pinned to ``definition``'s version and start its root steps (at
+    ``start_at``, when that is later than ``now``).
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
     run = new_run(
@@ -158,13 +165,23 @@ def start_run(
         nonce=nonce,
         continued_from=continued_from,
         started_by=started_by,
+        start_at=start_at,
     )
     work = work_for(definition, State(run=run, complete=True), now)
+    if run.status == "scheduled" and run.due_at is not None:
+        scheduled.schedule(work, run.due_at)
+    else:
+        _begin(work)
+    return work.decision(created=True)
+
+
+def _begin(work: Work) -> None:
+    definition, run = work.definition, work.run
     announce(
-        work, f"{definition.name} version {definition.version}" + (" (dry run)" if dry_run else "")
+        work,
+        f"{definition.name} version {definition.version}" + (" (dry run)" if run.dry_run else ""),
     )
     work.driver.start(work)
-    return work.decision(created=True)
 
 
 KINDS: Mapping[str, Kind] = {
@@ -277,6 +294,11 @@ def _apply(work: Work, event: Event) -> None:
 def _on_timer(work: Work, event: TimerFired) -> None:
     if event.key is None:
         run = work.run
+        if run.status == "scheduled":
+            if scheduled.due(work):
+                scheduled.begin(work, work.definition.timeout)
+                _begin(work)
+            return
         if run.outbox and run.outbox_due is not None and run.outbox_due <= work.now:
             _redeliver(work)
         if not run.terminal and run.watch_at is not None and run.watch_at <= work.now:
@@ -380,6 +402,9 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
         return
     by = f" by {event.by}" if event.by else ""
     work.note("cancel_requested", None, f"{event.reason}{by}")
+    if work.run.status == "scheduled":
+        scheduled.cancel(work, f"{event.reason}{by}")
+        return
     work.driver.cancel(work, f"{event.reason}{by}")
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 RunStatus = Literal[
-    "pending", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
+    "pending", "scheduled", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
 ]
 StepStatus = Literal[
     "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"

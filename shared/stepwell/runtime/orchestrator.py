@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
@@ -192,9 +193,11 @@ class Orchestrator:
         labels: dict[str, str] | None = None,
         continued_from: str | None = None,
         started_by: str | None = None,
+        start_at: datetime | None = None,
     ) -> str:
-        """Start a run; returns its id. Starting an existing id again changes nothing.
-        ``started_by``: who asked for it (the request's authenticated principal)."""
+        """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
+        id again changes nothing. ``started_by``: who asked for it (the request's authenticated
+        principal)."""
         self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
@@ -209,6 +212,7 @@ class Orchestrator:
             nonce=secrets.token_hex(16),
             continued_from=continued_from,
             started_by=started_by,
+            start_at=start_at,
         )
         try:
             self.store.create(decision)
@@ -224,6 +228,7 @@ class Orchestrator:
                     labels=labels,
                     continued_from=continued_from,
                     started_by=started_by,
+                    start_at=start_at,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)

@@ -85,6 +85,8 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
   input.value = JSON.stringify(example, null, 2);
   const labels = h("input", {name: "labels", placeholder: "labels: team=shop, env=dev"});
   const dry = h("input", {type: "checkbox", name: "dry_run"});
+  // Empty starts the run now; a time (the browser's own zone) leaves it scheduled until then.
+  const startAt = h("input", {type: "datetime-local", name: "start_at"});
   const problems = h("div", {class: "result", role: "alert", id: "start-result"});
   const submit = h("button", {class: "primary", "data-action": "start"}, "Start run");
 
@@ -104,6 +106,7 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
         h("ul", {class: "details"}, found.map((p) => h("li", {}, `${p.path}: ${p.message}`)))]);
     }
     const body = {input: value, dry_run: dry.checked, labels: parseLabels(labels.value)};
+    if (startAt.value) body.start_at = new Date(startAt.value).toISOString();
     submit.disabled = true;
     try {
       const started = await post(`/workflows/${enc(workflow.name)}/runs`, body);
@@ -123,7 +126,8 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
   return h("section", {class: "card"}, h("h2", {}, title),
     h("form", {class: "start", onsubmit: start},
       h("label", {class: "field"}, h("span", {}, "input (JSON)"), input),
-      labels, h("label", {class: "inline"}, dry, " dry run"), submit, problems));
+      labels, h("label", {class: "inline"}, "start at ", startAt),
+      h("label", {class: "inline"}, dry, " dry run"), submit, problems));
 }
 
 function parseLabels(text) {
