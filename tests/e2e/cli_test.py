@@ -168,3 +168,46 @@ def test_dev_serves_until_interrupted(tmp_path: Path) -> None:
     assert f"state: {kept} (new" in text
     assert "stopping the local stack (saving its state" in rest
     assert (kept / "state.json").is_file()
+
+
+RECEIPT_STEP = """
+  receipt:
+    type: input
+    depends_on: approved
+    message: Receipt details for ${input.employee}
+    assignees: [clerk@example.com]
+    form:
+      type: object
+      required: [number]
+      properties:
+        number: {type: string, minLength: 3}
+    timeout: 1d
+"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "said"),
+    [
+        ('{"number": "R-100"}', 0, r"answered receipt: POST http://127\.0\.0\.1"),
+        ('{"number": "R1"}', 1, r"could not answer receipt: .* 422 .*/number: 'R1' is too short"),
+    ],
+)
+def test_run_answers_an_input_form_through_its_link_which_checks_the_schema(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, answer: str, code: int, said: str
+) -> None:
+    assert main(["init", str(tmp_path / "shop")]) == 0
+    project = tmp_path / "shop"
+    with (project / "statemachines" / "expense.yaml").open("a") as definition:
+        definition.write(RECEIPT_STEP)
+    capsys.readouterr()
+    argv = ["expense", "--input", '{"employee": "ann", "amount": 5000}', "--auto-approve"]
+    answered = [*argv, "--answer", f"receipt={answer}", "--virtual-time", "--json"]
+    got = main(["run", *answered, "--project", str(project)])
+    out, err = capsys.readouterr()
+    assert got == code, err
+    run = json.loads(out)
+    assert re.search(said, err), err
+    if code == 0:
+        assert run["steps"]["receipt"]["output"] == {"number": "R-100"}
+    else:  # a refused answer records nothing: the form waits on to its timeout
+        assert run["error"]["type"] == "InputTimedOut"

@@ -10,8 +10,10 @@ the ``approval.requested`` events on the stack's bus: with ``--approve STEP``,
 API (the engine is never called directly); otherwise it prints the links and waits for someone
 to open them. ``callback.requested`` events are answered the same way with ``--answer
 STEP=JSON`` (a Step Functions task token's step is its state's name); a callback nobody answers
-runs to its timeout, as it would on AWS. With ``--virtual-time`` the stack skips idle waits; it
-holds time still while an approval waits for a person, or while the CLI is deciding one.
+runs to its timeout, as it would on AWS. ``input.requested`` events (a form) are answered with
+``--answer STEP=JSON`` too, through the first assignee's link, which checks the answer against
+the form's schema. With ``--virtual-time`` the stack skips idle waits; it holds time still while
+an approval or a form waits for a person, or while the CLI is deciding one.
 
 Exit codes: 0 the run succeeded; 1 it failed, was cancelled or timed out; 2 a usage or
 definition error (bad input, unknown workflow, broken template or definition).
@@ -37,7 +39,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stepwell.definition.errors import DefinitionError
-from stepwell.local.client import ApiError, Client
+from stepwell.local.client import ApiError, Client, Reply
 from stepwell.local.stack import Hold, LocalStack, starts_workflow
 from stepwell.local.template import TemplateError
 
@@ -96,7 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="STEP=JSON|@FILE",
         help="answer this callback wait with the JSON output (a callback step, a "
-        "ctx.create_callback, or a Step Functions task token: its state's name); repeatable",
+        "ctx.create_callback, or a Step Functions task token: its state's name), or this input "
+        "step's form with the JSON answer; repeatable",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the final run as JSON (and nothing else)"
@@ -170,7 +173,8 @@ class Decision:
     decision: str
     urls: list[tuple[str | None, str]]
     hold: Hold
-    body: dict[str, Any] | None = None
+    body: Any = None
+    """What a callback or a form is answered with (``decision`` is ``answer``)."""
 
 
 @dataclass
@@ -202,6 +206,9 @@ class Approvals:
         taken here is in place before virtual time could move."""
         if event.get("detail-type") == "callback.requested":
             self.on_callback(event.get("detail") or {})
+            return
+        if event.get("detail-type") == "input.requested":
+            self.on_form(event.get("detail") or {})
             return
         if event.get("detail-type") != "approval.requested":
             return
@@ -238,6 +245,27 @@ class Approvals:
         body = {"status": "success", "output": self.answers[step]}
         self.decisions.put(Decision(run_id, key, "answer", [(None, url)], self.stack.hold(), body))
 
+    def on_form(self, detail: dict[str, Any]) -> None:
+        """An input form: answered through the first assignee's link when ``--answer`` names
+        its step, else held (time stands still) until a person answers one of its links."""
+        run_id, key = str(detail.get("run_id")), str(detail.get("step"))
+        links = [link for link in detail.get("links") or [] if isinstance(link, dict)]
+        self.out.print(f"[yellow]input requested[/] {key}: {detail.get('message')}")
+        for link in links:
+            who = link.get("assignee") or "anyone"
+            self.out.print(f"  {who}: form {link.get('form_url')}", highlight=False)
+        step = key.split("[", 1)[0]
+        if step not in self.answers or not links:
+            with self.lock:
+                self.manual[(run_id, key)] = self.stack.hold()
+            self.out.print("  waiting for an answer (open a link: GET shows the form)")
+            return
+        first = links[0]
+        url = (first.get("assignee"), str(first.get("form_url")))
+        self.decisions.put(
+            Decision(run_id, key, "answer", [url], self.stack.hold(), self.answers[step])
+        )
+
     def release_decided(self, steps: dict[str, dict[str, Any]], run_id: str) -> None:
         """Release the holds of manual approvals whose step no longer waits."""
         with self.lock:
@@ -257,11 +285,16 @@ class Approvals:
 def decide(client: Client, decision: Decision, out: Console) -> None:
     """POST the approval's signed links; the hold is released once the API has answered."""
     try:
-        if decision.body is not None:
+        if decision.decision == "answer":
             for _, url in decision.urls:
                 reply = client.post(url, decision.body)
-                outcome = "[green]answered[/]" if reply.ok else "[red]could not answer[/]"
-                out.print(f"{outcome} {decision.step}: POST {_short_url(url)} -> {reply.status}")
+                if reply.ok:
+                    out.print(f"[green]answered[/] {decision.step}: POST {_short_url(url)} -> 200")
+                    continue
+                out.print(
+                    f"[red]could not answer[/] {decision.step}: POST {_short_url(url)} -> "
+                    f"{reply.status} {_message(reply)}"
+                )
             return
         for approver, url in decision.urls:
             reply = client.decide(url, decision.decision, "decided by stepwell run")
@@ -272,13 +305,16 @@ def decide(client: Client, decision: Decision, out: Console) -> None:
                     f"POST {_short_url(url)} -> {reply.status}"
                 )
             else:
-                message = reply.body.get("message") if isinstance(reply.body, dict) else reply.text
                 out.print(
                     f"[red]could not {decision.decision}[/] {decision.step} as {who}: "
-                    f"POST {_short_url(url)} -> {reply.status} {message}"
+                    f"POST {_short_url(url)} -> {reply.status} {_message(reply)}"
                 )
     finally:
         decision.hold.release()
+
+
+def _message(reply: Reply) -> str:
+    return str(reply.body.get("message") if isinstance(reply.body, dict) else reply.text)
 
 
 def _short_url(url: str) -> str:
