@@ -55,6 +55,7 @@ _STYLE = {
     "skipped": "dim",
     "pending": "dim",
     "scheduled": "dim",
+    "queued": "dim",
 }
 
 

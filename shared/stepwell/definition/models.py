@@ -696,6 +696,19 @@ def _digest(value: Any, length: int) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:length]
 
 
+class Concurrency(_Model):
+    """At most ``limit`` runs of the workflow per key hold a slot at once; the others wait
+    ``queued``, by priority then in start order."""
+
+    key: str = Field(
+        "",
+        max_length=1000,
+        description="An expression over the input (e.g. ${input.customer}); empty: one key "
+        "for the whole workflow.",
+    )
+    limit: int = Field(ge=1, le=1000, description="Runs per key at once.")
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -748,6 +761,17 @@ class Workflow(_Model):
         None,
         description="An input to try the workflow with (examples/<name>.json beside its file), "
         "the dashboard's start form begins with it; set when the workflow is published.",
+        exclude_if=lambda value: value is None,
+    )
+    concurrency: Concurrency | None = Field(
+        None,
+        description="At most `limit` runs per key at once; the rest wait queued (Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    priority: int | str | None = Field(
+        None,
+        description="A queued run's priority, higher first: an integer, or an expression over "
+        "the input (default 0; the start request may set it).",
         exclude_if=lambda value: value is None,
     )
     machine_graph: dict[str, list[dict[str, Any]]] | None = Field(

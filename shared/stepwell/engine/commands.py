@@ -220,6 +220,12 @@ class UnwatchEvent:
     path: str
     value: str
     kind: Literal["unwatch_event"] = "unwatch_event"
+class OfferSlot:
+    """Offer the free slots of a concurrency key to its queue's head, then to the next, until
+    none is free or nobody waits (engine.slots)."""
+
+    key: str
+    kind: Literal["offer_slot"] = "offer_slot"
 
 
 Command = (
@@ -237,6 +243,7 @@ Command = (
     | FollowUp
     | WatchEvent
     | UnwatchEvent
+    | OfferSlot
 )
 
 
@@ -249,6 +256,7 @@ OUTBOX_KINDS = frozenset(
         "cancel_child",
         "notify_parent",
         "watch_event",
+        "offer_slot",
     }
 )
 """Commands whose effect no record shows: they go through the run's outbox (written with the
@@ -268,6 +276,7 @@ _BY_KIND: dict[str, type[Command]] = {
         ContinueRun,
         CountItem,
         WatchEvent,
+        OfferSlot,
     )
 }
 _TIMES = ("deadline", "due_at", "expires_at", "opened_at")

@@ -24,7 +24,8 @@ def due(work: Work) -> bool:
 
 
 def begin(work: Work, timeout: timedelta | None) -> None:
-    """The run's record as a run started now: its timeout counted from now, its watch set."""
+    """A run that waited (scheduled, or queued for a slot) as a run started now: its timeout
+    counted from now, its watch set."""
     run = work.touch_run()
     run.status = "running"
     run.started_at = work.now
@@ -33,5 +34,6 @@ def begin(work: Work, timeout: timedelta | None) -> None:
 
 
 def cancel(work: Work, reason: str) -> None:
-    """A scheduled run cancelled never starts: it ends with nothing open."""
+    """A run cancelled before it started (scheduled or queued) never starts: it ends with
+    nothing open."""
     end_run(work, "cancelled", {"type": "Cancelled", "message": reason})

@@ -35,6 +35,7 @@ from stepwell.engine.commands import (
     EmitEvent,
     FollowUp,
     NotifyParent,
+    OfferSlot,
     RequestApproval,
     ScheduleTimer,
     StartChildRun,
@@ -63,13 +64,14 @@ from stepwell.engine.events import (
     TimerFired,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
+from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
 from stepwell.store.event_waits import Arrival, EventWaits, event_waits_for
-from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
+from stepwell.store.port import Conflict, Mark, RunNotFound, SlotsTaken, Store, WriteInDoubt
 
 MAX_CONFLICT_RETRIES = 100
 MAX_CACHED_RUNS = 10_000
@@ -194,6 +196,7 @@ class Orchestrator:
         continued_from: str | None = None,
         started_by: str | None = None,
         start_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
         id again changes nothing. ``started_by``: who asked for it (the request's authenticated
@@ -213,6 +216,7 @@ class Orchestrator:
             continued_from=continued_from,
             started_by=started_by,
             start_at=start_at,
+            priority=priority,
         )
         try:
             self.store.create(decision)
@@ -229,6 +233,7 @@ class Orchestrator:
                     continued_from=continued_from,
                     started_by=started_by,
                     start_at=start_at,
+                    priority=priority,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)
@@ -416,6 +421,8 @@ class Orchestrator:
             except WriteInDoubt as doubt:
                 self._in_doubt(run_id, doubt, decision, event)
                 raise
+            except SlotsTaken:
+                raise  # nothing to decide again: the run stays queued (runtime.slots)
             except Conflict:
                 # Another invocation changed the run: back off a little (full jitter, capped at
                 # 50 ms) and decide again on what it wrote.
@@ -546,6 +553,8 @@ class Orchestrator:
                     self.handle(run_id, EventReceived(command.key, command.attempt, tuple(kept)))
             case UnwatchEvent():
                 self.event_waits.unwatch(command)
+            case OfferSlot():
+                slots.offer(self.store, self.handle, command.key)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.

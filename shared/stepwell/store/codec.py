@@ -54,6 +54,7 @@ RUN_FIELDS: dict[str, Kind] = {
     "outbox_due": "time",
     "compensation": "json",
     "nonce": "str",
+    "slot": "json",
     "seq": "int",
 }
 """Every field of RunState and how it is stored."""

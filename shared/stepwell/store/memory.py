@@ -27,6 +27,7 @@ from stepwell.store.port import (
     Page,
     Registration,
     RunNotFound,
+    SlotsTaken,
 )
 
 
@@ -40,6 +41,8 @@ class MemoryStore:
         self._timeline: dict[str, list[TimelineEntry]] = {}
         self._definitions: dict[tuple[str, str], Workflow] = {}
         self._registry: dict[str, Registration] = {}
+        self._held: dict[str, set[str]] = {}
+        self._queues: dict[str, dict[str, str]] = {}
         self.commits = 0
         self.conflicts = 0
 
@@ -48,6 +51,7 @@ class MemoryStore:
         with self._lock:
             if decision.run.id in self._runs:
                 raise Conflict(f"run {decision.run.id} exists")
+            self._check_slot(decision)
             self._steps[decision.run.id] = {}
             self._timeline[decision.run.id] = []
             self._apply(decision)
@@ -157,6 +161,7 @@ class MemoryStore:
                 self.conflicts += 1
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
+            self._check_slot(decision)
             self._apply(decision)
 
     def landed(self, mark: Mark) -> bool:
@@ -171,6 +176,7 @@ class MemoryStore:
         for key in decision.steps:
             self._write(run.id, decision, key)
         self._timeline[run.id].extend(decision.timeline)
+        self._change_slot(decision)
         self.commits += 1
 
     def get_run(self, run_id: str) -> RunState | None:
@@ -266,6 +272,40 @@ class MemoryStore:
     def registrations(self) -> list[Registration]:
         with self._lock:
             return [self._registry[name] for name in sorted(self._registry)]
+
+    # -- concurrency keys (engine.slots) ----------------------------------------------------
+    def _check_slot(self, decision: Decision) -> None:
+        change = decision.slot
+        if change is not None and change.op == "take":
+            held = self._held.get(change.key, set())
+            if change.run_id not in held and len(held) >= change.limit:
+                self.conflicts += 1
+                raise SlotsTaken(f"every slot of {change.key} is held")
+
+    def _change_slot(self, decision: Decision) -> None:
+        change = decision.slot
+        if change is None:
+            return
+        held = self._held.setdefault(change.key, set())
+        queue = self._queues.setdefault(change.key, {})
+        if change.op == "queue":
+            queue[change.place] = change.run_id
+        elif change.op == "leave":
+            queue.pop(change.place, None)
+        elif change.op == "take":
+            queue.pop(change.place, None)
+            held.add(change.run_id)
+        else:
+            held.discard(change.run_id)
+
+    def queue_head(self, key: str) -> str | None:
+        with self._lock:
+            queue = self._queues.get(key, {})
+            return queue[min(queue)] if queue else None
+
+    def slots_held(self, key: str) -> list[str]:
+        with self._lock:
+            return sorted(self._held.get(key, set()))
 
 
 def _counters(step: StepState) -> tuple[Any, ...]:

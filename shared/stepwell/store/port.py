@@ -30,6 +30,10 @@ class Conflict(Exception):
     """Someone else changed the run since it was loaded (or the run already exists)."""
 
 
+class SlotsTaken(Conflict):
+    """A run's commit that takes a slot of its concurrency key found every slot held."""
+
+
 class RunNotFound(LookupError):
     """No run with that id."""
 
@@ -177,6 +181,15 @@ class Store(Protocol):
         """One page of runs, newest first: of a workflow, in a status, both, or every run (for
         the API and CLI, not the hot path). A cursor this listing did not give out raises
         ValueError (or another error of decoding it)."""
+        ...
+
+    def queue_head(self, key: str) -> str | None:
+        """The run first in a concurrency key's queue (engine.slots), or None: one consistent
+        read of the key's first queue item."""
+        ...
+
+    def slots_held(self, key: str) -> list[str]:
+        """The runs that hold a slot of a concurrency key (for checks and the API)."""
         ...
 
     def save_definition(self, workflow: Workflow) -> None:

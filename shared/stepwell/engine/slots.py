@@ -1,0 +1,51 @@
+"""What a run of a workflow with ``concurrency`` changes of its key's slots and queue.
+
+A key's slots are one item (the runs that hold one, a set no larger than the limit, and how
+many runs are queued) and its queue one item per queued run, ordered by priority (higher first)
+then by time. Each change is written in the same transaction as the run item, so a run holds a
+slot exactly while it is started and not ended, and is in the queue exactly while it is
+``queued``: no slot can leak, whatever fails between two writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Op = Literal["queue", "take", "release", "leave"]
+
+PRIORITY_BOUND = 1_000_000_000
+"""Priorities lie strictly within ±this (the queue's order is the text of its sort keys)."""
+
+
+@dataclass(frozen=True)
+class SlotChange:
+    """One change of a key's slots or queue, made with the run's own commit.
+
+    ``queue``: the run joins the queue. ``take``: it leaves the queue with a slot, on the
+    condition that fewer than ``limit`` runs hold one (else the store raises ``SlotsTaken``).
+    ``release``: it gives its slot back. ``leave``: it leaves the queue without one."""
+
+    op: Op
+    key: str
+    run_id: str
+    limit: int
+    place: str
+
+
+def key_of(workflow: str, key: str) -> str:
+    """A key's name across workflows."""
+    return f"{workflow}#{key}"
+
+
+def place(priority: int, at: datetime, run_id: str) -> str:
+    """A queued run's sort key: higher priority first, then earlier, then by id."""
+    return f"{PRIORITY_BOUND - priority:010d}#{at.isoformat()}#{run_id}"
+
+
+def change(
+    op: Literal["queue", "take", "release", "leave"], slot: dict[str, Any], run_id: str
+) -> SlotChange:
+    """``op`` on the slot a run record keeps (``RunState.slot``)."""
+    return SlotChange(op, str(slot["key"]), run_id, int(slot["limit"]), str(slot["place"]))

@@ -1,0 +1,37 @@
+"""`stepwell validate` on a workflow's flow control: where each problem is, and the fix."""
+
+from __future__ import annotations
+
+from definition_validation_test import problems_of
+
+
+def flow(concurrency: str, priority: str = '"${input.priority}"') -> str:
+    return f"""\
+name: charge
+concurrency: {concurrency}
+priority: {priority}
+steps:
+  charge:
+    function: ChargeCardFunction
+"""
+
+
+def test_a_key_and_a_priority_over_the_input_are_fine() -> None:
+    assert problems_of(flow('{key: "${input.customer}", limit: 2}')) == []
+    assert problems_of(flow("{limit: 1}", "3")) == []
+
+
+def test_a_key_that_reads_more_than_the_input_is_located_and_named() -> None:
+    [problem] = problems_of(flow('{key: "${steps.charge.output.id}", limit: 2}'))
+    assert problem.startswith("wf.yaml:2:")
+    assert "concurrency.key" in problem and "'steps'" in problem and "input" in problem
+
+
+def test_a_priority_that_reads_the_context_is_refused() -> None:
+    [problem] = problems_of(flow('{key: "", limit: 2}', '"${context.level}"'))
+    assert problem.startswith("wf.yaml:3:") and "priority" in problem and "'context'" in problem
+
+
+def test_a_limit_below_1_says_so() -> None:
+    [problem] = problems_of(flow("{key: x, limit: 0}"))
+    assert "concurrency.limit" in problem and "must be at least 1, got 0" in problem
