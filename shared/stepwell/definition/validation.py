@@ -531,6 +531,8 @@ def _event_pattern(
             yield source.at_step(
                 (*at, "schema", *exc.path), f"not a valid JSON Schema: {exc.message}"
             )
+
+
 def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
     """A concurrency key and a priority are decided as a run starts, from its input alone."""
     fields: list[tuple[tuple[PathPart, ...], Any]] = [(("priority",), workflow.priority)]

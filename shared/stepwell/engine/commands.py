@@ -220,6 +220,9 @@ class UnwatchEvent:
     path: str
     value: str
     kind: Literal["unwatch_event"] = "unwatch_event"
+
+
+@dataclass(frozen=True)
 class OfferSlot:
     """Offer the free slots of a concurrency key to its queue's head, then to the next, until
     none is free or nobody waits (engine.slots)."""

@@ -217,6 +217,9 @@ class EventReceived:
     events: tuple[dict[str, Any], ...]
     """Each as the step's output shows it: id, source, detail_type, time, detail."""
     kind: Literal["event_received"] = "event_received"
+
+
+@dataclass(frozen=True)
 class SlotOffered:
     """A slot of the run's concurrency key may be free: a queued run takes it and starts."""
 
