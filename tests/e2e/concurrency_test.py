@@ -86,5 +86,5 @@ def test_200_runs_over_10_keys_never_pass_the_limit_and_start_by_priority(
         expected = sorted(waiting, key=lambda s: (-s[2], int(s[3])))
         begins = [b for b, _, _, _ in expected]
         assert begins == sorted(begins), key
-        assert store.slots_held(f"limited-hold#{key}") == []
-        assert store.queue_head(f"limited-hold#{key}") is None
+        slots = store.slots(f"limited-hold#{key}")
+        assert slots.held == () and slots.head is None

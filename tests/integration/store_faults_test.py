@@ -492,4 +492,5 @@ def test_runs_queued_for_one_slot_leak_none_and_never_overlap_under_faults(
     assert all(s is not None and e is not None for s, e in spans)
     assert all(ended <= begun for (_, ended), (begun, _) in itertools.pairwise(spans))
     key = f"{name}#{ORDER['customer']}"
-    assert store.slots_held(key) == [] and store.queue_head(key) is None
+    slots = store.slots(key)
+    assert slots.held == () and slots.head is None

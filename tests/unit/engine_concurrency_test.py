@@ -51,11 +51,11 @@ def test_a_start_request_s_priority_wins_and_a_bad_one_is_0_with_a_note():
 
 def test_offered_a_slot_it_takes_it_as_it_starts_and_its_end_releases_it():
     run = EngineDriver(limited(), {"customer": "acme"})
-    taken = run.send(SlotOffered())
+    taken = run.send(SlotOffered(0))
     assert taken.slot.op == "take" and run.run.status == "running"
     assert [d.key for d in run.dispatches()] == ["a"]
     assert run.run.started_at == T0
-    again = run.send(SlotOffered())
+    again = run.send(SlotOffered(0))
     assert again.slot is None  # no longer queued: the offer passes on
     ended = run.succeed("a")
     assert run.run.status == "succeeded"
@@ -64,13 +64,13 @@ def test_offered_a_slot_it_takes_it_as_it_starts_and_its_end_releases_it():
 
 def test_every_end_of_a_started_run_releases_its_slot():
     failed = EngineDriver(limited(), {"customer": "acme"})
-    failed.send(SlotOffered())
+    failed.send(SlotOffered(0))
     assert failed.fail("a", "Boom").slot.op == "release"
     cancelled = EngineDriver(limited(), {"customer": "acme"})
-    cancelled.send(SlotOffered())
+    cancelled.send(SlotOffered(0))
     assert cancelled.send(CancelRequested("stop")).slot.op == "release"
     run_timeout = EngineDriver(limited(timeout="1h"), {"customer": "acme"})
-    run_timeout.send(SlotOffered())
+    run_timeout.send(SlotOffered(0))
     ended = run_timeout.send(TimerFired(None, T0 + timedelta(hours=1)), at=T0 + timedelta(hours=1))
     assert run_timeout.run.status == "timed_out" and ended.slot.op == "release"
 
@@ -79,7 +79,7 @@ def test_a_queued_run_cancelled_leaves_the_queue_and_never_starts():
     run = EngineDriver(limited(), {"customer": "acme"})
     left = run.send(CancelRequested("not needed"))
     assert run.run.status == "cancelled" and left.slot.op == "leave"
-    late = run.send(SlotOffered())
+    late = run.send(SlotOffered(0))
     assert late.slot is None and not run.dispatches()
 
 

@@ -228,6 +228,7 @@ class OfferSlot:
     none is free or nobody waits (engine.slots)."""
 
     key: str
+    limit: int
     kind: Literal["offer_slot"] = "offer_slot"
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from stepwell import expressions
 from stepwell.engine import slots
-from stepwell.engine.commands import OfferSlot
 from stepwell.engine.decision import Work
 
 
@@ -47,16 +46,17 @@ def queue(work: Work) -> None:
         f"queued for a slot of key {name} (at most {run.slot['limit']} at once, "
         f"priority {run.slot['priority']})",
     )
-    work.emit(OfferSlot(str(run.slot["key"])))
+    work.emit(slots.offer(run.slot))
 
 
-def take(work: Work) -> bool:
-    """A queued run offered a slot takes it (the store refuses the commit if none is free)."""
+def take(work: Work, seen: int) -> bool:
+    """A queued run offered a slot takes it (the store refuses the commit if none is free, or
+    if a slot changed hands since the offer read the key's ``seen`` changes)."""
     run = work.run
     if run.status != "queued" or run.slot is None:
         return False
     work.touch_run()
-    work.slot = slots.change("take", run.slot, run.id)
+    work.slot = slots.change("take", run.slot, run.id, seen)
     return True
 
 

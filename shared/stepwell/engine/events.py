@@ -223,6 +223,8 @@ class EventReceived:
 class SlotOffered:
     """A slot of the run's concurrency key may be free: a queued run takes it and starts."""
 
+    changes: int
+    """The key's count of takes and releases when the offer read it (engine.slots)."""
     kind: Literal["slot_offered"] = "slot_offered"
 
 

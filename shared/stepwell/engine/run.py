@@ -10,13 +10,7 @@ from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.engine import compensation, slots
-from stepwell.engine.commands import (
-    CancelChildRun,
-    ContinueRun,
-    EmitEvent,
-    NotifyParent,
-    OfferSlot,
-)
+from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
 from stepwell.engine.state import RunStatus
 
@@ -68,10 +62,10 @@ def _free_slot(work: Work) -> None:
         # A take and a release in one commit (a run that ended as it started) is a leave.
         work.slot = slots.change("leave", run.slot, run.id)
         if taking:
-            work.emit(OfferSlot(str(run.slot["key"])))
+            work.emit(slots.offer(run.slot))
         return
     work.slot = slots.change("release", run.slot, run.id)
-    work.emit(OfferSlot(str(run.slot["key"])))
+    work.emit(slots.offer(run.slot))
 
 
 def cancel_open_steps(work: Work) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from stepwell.engine.commands import OfferSlot
+
 Op = Literal["queue", "take", "release", "leave"]
 
 PRIORITY_BOUND = 1_000_000_000
@@ -32,6 +34,20 @@ class SlotChange:
     run_id: str
     limit: int
     place: str
+    seen: int = 0
+    """A take: the key's count of changes its offer read. The take holds only if no slot
+    changed hands since (a run's recorded start is then later than every end that made room
+    for it: a take decided before a release must not land on the slot that release frees)."""
+
+
+@dataclass(frozen=True)
+class KeySlots:
+    """What an offer reads of a key in one request: the runs holding its slots, how many takes
+    and releases it has seen, and the run first in its queue."""
+
+    held: tuple[str, ...]
+    changes: int
+    head: str | None
 
 
 def key_of(workflow: str, key: str) -> str:
@@ -44,8 +60,11 @@ def place(priority: int, at: datetime, run_id: str) -> str:
     return f"{PRIORITY_BOUND - priority:010d}#{at.isoformat()}#{run_id}"
 
 
-def change(
-    op: Literal["queue", "take", "release", "leave"], slot: dict[str, Any], run_id: str
-) -> SlotChange:
+def change(op: Op, slot: dict[str, Any], run_id: str, seen: int = 0) -> SlotChange:
     """``op`` on the slot a run record keeps (``RunState.slot``)."""
-    return SlotChange(op, str(slot["key"]), run_id, int(slot["limit"]), str(slot["place"]))
+    return SlotChange(op, str(slot["key"]), run_id, int(slot["limit"]), str(slot["place"]), seen)
+
+
+def offer(slot: dict[str, Any]) -> OfferSlot:
+    """Offer the free slots of the key a run record keeps to its queue."""
+    return OfferSlot(str(slot["key"]), int(slot["limit"]))

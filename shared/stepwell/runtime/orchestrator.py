@@ -554,7 +554,7 @@ class Orchestrator:
             case UnwatchEvent():
                 self.event_waits.unwatch(command)
             case OfferSlot():
-                slots.offer(self.store, self.handle, command.key)
+                slots.offer(self.store, self.handle, command)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.

@@ -1,30 +1,40 @@
 """Offering a concurrency key's free slots to its queue (engine.concurrency): the queue's head
 takes one in the commit that starts it, then the next, until no slot is free or nobody waits.
 Offers run after every change that can free a slot or fill the queue (a run's end, a run
-queued), through the run's outbox, so a crash in between leaves the offer to the sweep."""
+queued), through the run's outbox, so a crash in between leaves the offer to the sweep.
+
+Each offer reads the key once (its holders, its count of changes, its queue's head) and the
+head's take holds only if that count is unchanged at its commit: a run is never started on a
+slot freed by an end decided after its own start (its recorded span would overlap that end)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from stepwell.engine.commands import OfferSlot
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import Event, SlotOffered
 from stepwell.store.port import SlotsTaken, Store
 
 MAX_OFFERS = 100
-"""Offers per call: each one starts a run or finds the head gone (it ended while queued)."""
+"""Offers per call: each one starts a run, finds the head gone (it ended while queued), or
+finds the key changed since it was read (read again)."""
 
 
-def offer(store: Store, handle: Callable[[str, Event], Decision | None], key: str) -> None:
-    """Offer ``key``'s free slots to its queue, head first."""
+def offer(
+    store: Store, handle: Callable[[str, Event], Decision | None], command: OfferSlot
+) -> None:
+    """Offer the key's free slots to its queue, head first."""
     passed: str | None = None
     for _ in range(MAX_OFFERS):
-        head = store.queue_head(key)
-        if head is None or head == passed:
-            return
+        key = store.slots(command.key)
+        if key.head is None or key.head == passed or len(key.held) >= command.limit:
+            return  # nobody waits, or every slot is held: the next end offers again
         try:
-            decision = handle(head, SlotOffered())
+            decision = handle(key.head, SlotOffered(key.changes))
         except SlotsTaken:
-            return  # every slot is held: the next end offers again
+            if store.slots(command.key).changes == key.changes:
+                return  # refused on the head's own limit: its key is full for it
+            continue  # a slot changed hands since the read: read the key again
         if decision is None or decision.slot is None or decision.slot.op != "take":
-            passed = head  # no longer queued: its queue item went with its end
+            passed = key.head  # no longer queued: its queue item went with its end

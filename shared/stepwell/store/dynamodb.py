@@ -44,7 +44,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.slots import SlotChange
+from stepwell.engine.slots import KeySlots, SlotChange
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec, faults
 from stepwell.store.models import (
@@ -345,50 +345,56 @@ class DynamoStore:
             run_id=change.run_id,
             expires_at=self._expiry(run),
         )
-        holders = self.m.slots.holders
+        holders, changes = self.m.slots.holders, self.m.slots.changes
         if change.op == "queue":
             tx.save(queued)
         elif change.op == "leave":
             tx.delete(queued)
         elif change.op == "release":
-            tx.update(held, actions=[holders.delete({change.run_id})])
+            tx.update(held, actions=[holders.delete({change.run_id}), changes.add(1)])
         else:
             # The run leaves the queue in the commit that starts it; the slots' update is the
             # transaction's last item, so a refusal is told by its place among the reasons.
+            # It holds only if no slot changed hands since the offer read the key.
             free = holders.does_not_exist() | (size_of(holders) < change.limit)  # type: ignore[no-untyped-call]
+            same = changes == change.seen
+            if change.seen == 0:
+                same = changes.does_not_exist() | same
             tx.update(
                 held,
-                actions=[holders.add({change.run_id}), self.m.slots.kind.set("slots")],
-                condition=free | holders.contains(change.run_id),
+                actions=[
+                    holders.add({change.run_id}),
+                    changes.add(1),
+                    self.m.slots.kind.set("slots"),
+                ],
+                condition=(free & same) | holders.contains(change.run_id),
             )
             tx.delete(queued)
 
-    def queue_head(self, key: str) -> str | None:
-        queued = self.m.queued
+    def slots(self, key: str) -> KeySlots:
+        model = self.m.slots
+        # The key's slots item (HELD) sorts just before its queue (Q#...): one Query reads it
+        # and the queue's head.
+        last = QUEUE_PREFIX[:-1] + chr(ord(QUEUE_PREFIX[-1]) + 1)
 
-        def read() -> str | None:
-            for item in queued.query(
+        def read() -> KeySlots:
+            held: tuple[str, ...] = ()
+            changes = 0
+            for item in model.query(
                 SLOTS_PREFIX + key,
-                queued.sk.startswith(QUEUE_PREFIX),
+                model.sk.between(SLOTS_SK, last),
                 consistent_read=True,
-                limit=1,
+                limit=2,
             ):
-                return str(item.run_id)
-            return None
+                if item.sk == SLOTS_SK:
+                    held, changes = tuple(sorted(item.holders or ())), int(item.changes or 0)
+                else:
+                    place = item.sk.removeprefix(QUEUE_PREFIX)
+                    return KeySlots(held, changes, place.split("#", 2)[2])
+            return KeySlots(held, changes, None)
 
-        head: str | None = self._retried(read, f"the queue of {key}")
-        return head
-
-    def slots_held(self, key: str) -> list[str]:
-        def read() -> list[str]:
-            try:
-                found = self.m.slots.get(SLOTS_PREFIX + key, SLOTS_SK, consistent_read=True)
-            except DoesNotExist:
-                return []
-            return sorted(found.holders or ())
-
-        held: list[str] = self._retried(read, f"the slots of {key}")
-        return held
+        found: KeySlots = self._retried(read, f"the slots of {key}")
+        return found
 
     def _stored_seq(self, run_id: str) -> int | None:
         def read() -> int | None:

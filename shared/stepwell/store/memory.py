@@ -18,6 +18,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store.port import (
     Conflict,
@@ -42,6 +43,7 @@ class MemoryStore:
         self._definitions: dict[tuple[str, str], Workflow] = {}
         self._registry: dict[str, Registration] = {}
         self._held: dict[str, set[str]] = {}
+        self._changes: dict[str, int] = {}
         self._queues: dict[str, dict[str, str]] = {}
         self.commits = 0
         self.conflicts = 0
@@ -278,9 +280,11 @@ class MemoryStore:
         change = decision.slot
         if change is not None and change.op == "take":
             held = self._held.get(change.key, set())
-            if change.run_id not in held and len(held) >= change.limit:
+            if change.run_id not in held and (
+                len(held) >= change.limit or self._changes.get(change.key, 0) != change.seen
+            ):
                 self.conflicts += 1
-                raise SlotsTaken(f"every slot of {change.key} is held")
+                raise SlotsTaken(f"no slot of {change.key} is free since the offer")
 
     def _change_slot(self, decision: Decision) -> None:
         change = decision.slot
@@ -295,17 +299,19 @@ class MemoryStore:
         elif change.op == "take":
             queue.pop(change.place, None)
             held.add(change.run_id)
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
         else:
             held.discard(change.run_id)
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
 
-    def queue_head(self, key: str) -> str | None:
+    def slots(self, key: str) -> KeySlots:
         with self._lock:
             queue = self._queues.get(key, {})
-            return queue[min(queue)] if queue else None
-
-    def slots_held(self, key: str) -> list[str]:
-        with self._lock:
-            return sorted(self._held.get(key, set()))
+            return KeySlots(
+                tuple(sorted(self._held.get(key, set()))),
+                self._changes.get(key, 0),
+                queue[min(queue)] if queue else None,
+            )
 
 
 def _counters(step: StepState) -> tuple[Any, ...]:

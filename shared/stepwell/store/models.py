@@ -264,6 +264,8 @@ class SlotsItem(Item):
     that hold one, changed only in the commits of those runs (engine.slots)."""
 
     holders = UnicodeSetAttribute(null=True)
+    changes = NumberAttribute(null=True)
+    """Takes and releases so far: a take holds only if it is the count its offer read."""
 
 
 class QueuedItem(Item):

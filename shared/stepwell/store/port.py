@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import RunState, State, StepState
 
 
@@ -183,13 +184,9 @@ class Store(Protocol):
         ValueError (or another error of decoding it)."""
         ...
 
-    def queue_head(self, key: str) -> str | None:
-        """The run first in a concurrency key's queue (engine.slots), or None: one consistent
-        read of the key's first queue item."""
-        ...
-
-    def slots_held(self, key: str) -> list[str]:
-        """The runs that hold a slot of a concurrency key (for checks and the API)."""
+    def slots(self, key: str) -> KeySlots:
+        """A concurrency key's holders, count of changes and queue's head (engine.slots): one
+        consistent read."""
         ...
 
     def save_definition(self, workflow: Workflow) -> None:
