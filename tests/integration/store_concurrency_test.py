@@ -25,12 +25,21 @@ def hold(input: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"held": input.get("n")}
 
 
-def world_on(store: DynamoStore, limit: int) -> InProcessWorld:
+def world_on(store: DynamoStore, limit: int = 0, singleton: str = "") -> InProcessWorld:
+    """A one-step workflow ``limited`` per ``customer``: ``limit`` runs at once, or a
+    singleton in that mode."""
+    flow: dict[str, Any] = (
+        {"singleton": {"key": "${input.customer}", "mode": singleton}}
+        if singleton
+        else {
+            "concurrency": {"key": "${input.customer}", "limit": limit},
+            "priority": "${input.priority}",
+        }
+    )
     definition = Workflow.model_validate(
         {
             "name": "limited",
-            "concurrency": {"key": "${input.customer}", "limit": limit},
-            "priority": "${input.priority}",
+            **flow,
             "steps": {"a": {"function": "Hold", "input": {"n": "${input.n}"}}},
         }
     )

@@ -35,3 +35,26 @@ def test_a_priority_that_reads_the_context_is_refused() -> None:
 def test_a_limit_below_1_says_so() -> None:
     [problem] = problems_of(flow("{key: x, limit: 0}"))
     assert "concurrency.limit" in problem and "must be at least 1, got 0" in problem
+
+
+def singleton(spec: str, more: str = "") -> str:
+    return f"""\
+name: sync
+singleton: {spec}
+{more}steps:
+  sync:
+    function: SyncFunction
+"""
+
+
+def test_a_singleton_s_key_reads_the_input_and_its_mode_is_named() -> None:
+    assert problems_of(singleton('{key: "${input.account}", mode: skip}')) == []
+    [key] = problems_of(singleton('{key: "${context.run_id}", mode: cancel_previous}'))
+    assert key.startswith("wf.yaml:2:") and "singleton.key" in key and "'context'" in key
+    [mode] = problems_of(singleton("{mode: newest}"))
+    assert "singleton.mode" in mode and "'skip' or 'cancel_previous'" in mode
+
+
+def test_a_singleton_with_concurrency_too_says_to_drop_one() -> None:
+    [problem] = problems_of(singleton("{mode: skip}", "concurrency: {limit: 2}\n"))
+    assert problem.startswith("wf.yaml:2:") and "concurrency or singleton, not both" in problem

@@ -709,6 +709,23 @@ class Concurrency(_Model):
     limit: int = Field(ge=1, le=1000, description="Runs per key at once.")
 
 
+class Singleton(_Model):
+    """At most one run of the workflow per key at once: a start while one runs is skipped
+    (``skip``), or cancels the running one and every older start still waiting
+    (``cancel_previous``)."""
+
+    key: str = Field(
+        "",
+        max_length=1000,
+        description="An expression over the input (e.g. ${input.account}); empty: one key "
+        "for the whole workflow.",
+    )
+    mode: Literal["skip", "cancel_previous"] = Field(
+        description="skip: the new run ends cancelled (Skipped) while one runs; "
+        "cancel_previous: the running one is cancelled and the new one starts."
+    )
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -766,6 +783,12 @@ class Workflow(_Model):
     concurrency: Concurrency | None = Field(
         None,
         description="At most `limit` runs per key at once; the rest wait queued (Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    singleton: Singleton | None = Field(
+        None,
+        description="One run per key at once: a new start is skipped or cancels the previous "
+        "(Flow control).",
         exclude_if=lambda value: value is None,
     )
     priority: int | str | None = Field(

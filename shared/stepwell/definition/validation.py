@@ -538,6 +538,14 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
     fields: list[tuple[tuple[PathPart, ...], Any]] = [(("priority",), workflow.priority)]
     if workflow.concurrency is not None:
         fields.insert(0, (("concurrency", "key"), workflow.concurrency.key))
+    if workflow.singleton is not None:
+        fields.insert(0, (("singleton", "key"), workflow.singleton.key))
+        if workflow.concurrency is not None:
+            yield source.at_step(
+                ("singleton",),
+                "a workflow has concurrency or singleton, not both: a singleton is one run per "
+                "key at once; drop one of them",
+            )
     for path, text in fields:
         if not isinstance(text, str):
             continue

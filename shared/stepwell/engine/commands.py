@@ -229,6 +229,10 @@ class OfferSlot:
 
     key: str
     limit: int
+    mode: str = ""
+    """A singleton's mode (``skip``, ``cancel_previous``), else empty."""
+    place: str = ""
+    """``cancel_previous``: the place of the run just queued; the runs before it are cancelled."""
     kind: Literal["offer_slot"] = "offer_slot"
 
 

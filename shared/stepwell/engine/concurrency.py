@@ -14,22 +14,26 @@ from typing import Any
 from stepwell import expressions
 from stepwell.engine import slots
 from stepwell.engine.decision import Work
+from stepwell.engine.events import SlotOffered
+from stepwell.engine.run import end_run
 
 
 def assign(work: Work, priority: int | None) -> None:
     """Decide the new run's key and priority from its input (a start request's priority wins)."""
-    concurrency = work.definition.concurrency
-    if concurrency is None:
+    definition = work.definition
+    limits = definition.concurrency or definition.singleton
+    if limits is None:
         return
     run = work.touch_run()
-    key = _rendered(work, concurrency.key, "")
-    if priority is None:
-        priority = _priority(work, _rendered(work, work.definition.priority, 0))
-    run.slot = {
-        "key": slots.key_of(run.workflow, expressions.as_text(key)),
-        "limit": concurrency.limit,
-        "priority": priority,
-    }
+    key = _rendered(work, limits.key, "")
+    run.slot = {"key": slots.key_of(run.workflow, expressions.as_text(key))}
+    if definition.concurrency is not None:
+        if priority is None:
+            priority = _priority(work, _rendered(work, definition.priority, 0))
+        run.slot |= {"limit": definition.concurrency.limit, "priority": priority}
+    elif definition.singleton is not None:
+        # The newest start wins or loses by time alone: its place is its start order.
+        run.slot |= {"limit": 1, "priority": 0, "mode": definition.singleton.mode}
 
 
 def queue(work: Work) -> None:
@@ -37,6 +41,7 @@ def queue(work: Work) -> None:
     run = work.touch_run()
     assert run.slot is not None
     run.status = "queued"
+    run.started_at = None  # it starts when it takes a slot
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
     name = str(run.slot["key"]).partition("#")[2] or run.workflow
@@ -46,17 +51,24 @@ def queue(work: Work) -> None:
         f"queued for a slot of key {name} (at most {run.slot['limit']} at once, "
         f"priority {run.slot['priority']})",
     )
-    work.emit(slots.offer(run.slot))
+    work.emit(slots.offer(run.slot, newcomer=True))
 
 
-def take(work: Work, seen: int) -> bool:
-    """A queued run offered a slot takes it (the store refuses the commit if none is free, or
-    if a slot changed hands since the offer read the key's ``seen`` changes)."""
+def offered(work: Work, event: SlotOffered) -> bool:
+    """A queued run offered a slot takes it and starts (the store refuses the commit if none
+    is free, or if a slot changed hands since the offer read the key's changes); a singleton
+    in ``skip`` mode offered a key that is held ends skipped. True when it starts."""
     run = work.run
     if run.status != "queued" or run.slot is None:
         return False
+    if event.held and run.slot.get("mode") == "skip":
+        name = str(run.slot["key"]).partition("#")[2] or run.workflow
+        message = f"skipped: run {event.held[0]} of key {name} is running (singleton)"
+        work.note("run_skipped", None, message)
+        end_run(work, "cancelled", {"type": "Skipped", "message": message})
+        return False
     work.touch_run()
-    work.slot = slots.change("take", run.slot, run.id, seen)
+    work.slot = slots.change("take", run.slot, run.id, event.changes)
     return True
 
 

@@ -298,7 +298,7 @@ def _apply(work: Work, event: Event) -> None:
         case FanoutSettled():
             fanout.on_settled(work, event)
         case SlotOffered():
-            if concurrency.take(work, event.changes):
+            if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)
                 _begin(work)
 

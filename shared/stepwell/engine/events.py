@@ -225,6 +225,8 @@ class SlotOffered:
 
     changes: int
     """The key's count of takes and releases when the offer read it (engine.slots)."""
+    held: tuple[str, ...] = ()
+    """A singleton in ``skip`` mode: the runs holding the key when every slot is held."""
     kind: Literal["slot_offered"] = "slot_offered"
 
 

@@ -48,6 +48,8 @@ class KeySlots:
     held: tuple[str, ...]
     changes: int
     head: str | None
+    head_place: str = ""
+    """The head's place in the queue (:func:`place`)."""
 
 
 def key_of(workflow: str, key: str) -> str:
@@ -65,6 +67,9 @@ def change(op: Op, slot: dict[str, Any], run_id: str, seen: int = 0) -> SlotChan
     return SlotChange(op, str(slot["key"]), run_id, int(slot["limit"]), str(slot["place"]), seen)
 
 
-def offer(slot: dict[str, Any]) -> OfferSlot:
-    """Offer the free slots of the key a run record keeps to its queue."""
-    return OfferSlot(str(slot["key"]), int(slot["limit"]))
+def offer(slot: dict[str, Any], *, newcomer: bool = False) -> OfferSlot:
+    """Offer the free slots of the key a run record keeps to its queue (``newcomer``: the run
+    just joined it, which a singleton's ``cancel_previous`` acts on)."""
+    mode = str(slot.get("mode", ""))
+    place = str(slot["place"]) if newcomer and mode == "cancel_previous" else ""
+    return OfferSlot(str(slot["key"]), int(slot["limit"]), mode, place)

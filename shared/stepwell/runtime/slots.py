@@ -5,7 +5,11 @@ queued), through the run's outbox, so a crash in between leaves the offer to the
 
 Each offer reads the key once (its holders, its count of changes, its queue's head) and the
 head's take holds only if that count is unchanged at its commit: a run is never started on a
-slot freed by an end decided after its own start (its recorded span would overlap that end)."""
+slot freed by an end decided after its own start (its recorded span would overlap that end).
+
+A singleton's key has one slot: in ``skip`` mode a head offered a held key ends skipped; in
+``cancel_previous`` mode the offer of a run just queued cancels the runs queued before it, then
+the run holding the key, whose end offers the slot to the newcomer."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from collections.abc import Callable
 
 from stepwell.engine.commands import OfferSlot
 from stepwell.engine.decision import Decision
-from stepwell.engine.events import Event, SlotOffered
+from stepwell.engine.events import CancelRequested, Event, SlotOffered
 from stepwell.store.port import SlotsTaken, Store
 
 MAX_OFFERS = 100
@@ -28,13 +32,29 @@ def offer(
     passed: str | None = None
     for _ in range(MAX_OFFERS):
         key = store.slots(command.key)
-        if key.head is None or key.head == passed or len(key.held) >= command.limit:
-            return  # nobody waits, or every slot is held: the next end offers again
+        if key.head is None or key.head == passed:
+            return
+        full = len(key.held) >= command.limit
+        if command.place:
+            newcomer = command.place.split("#", 2)[2]
+            why = f"superseded by run {newcomer} of its key (singleton: cancel_previous)"
+            if key.head_place < command.place:
+                handle(key.head, CancelRequested(why))  # an older start still waiting
+                passed = key.head
+                continue
+            if key.head_place > command.place:
+                return  # the newcomer is gone already: a newer start took over
+            if full:
+                for holder in key.held:
+                    handle(holder, CancelRequested(why))  # its end offers the slot on
+                return
+        elif full and command.mode != "skip":
+            return  # every slot is held: the next end offers again
         try:
-            decision = handle(key.head, SlotOffered(key.changes))
+            decision = handle(key.head, SlotOffered(key.changes, key.held if full else ()))
         except SlotsTaken:
             if store.slots(command.key).changes == key.changes:
                 return  # refused on the head's own limit: its key is full for it
             continue  # a slot changed hands since the read: read the key again
         if decision is None or decision.slot is None or decision.slot.op != "take":
-            passed = key.head  # no longer queued: its queue item went with its end
+            passed = key.head  # no longer queued: skipped, or its queue item went with its end

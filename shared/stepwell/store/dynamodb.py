@@ -390,7 +390,7 @@ class DynamoStore:
                     held, changes = tuple(sorted(item.holders or ())), int(item.changes or 0)
                 else:
                     place = item.sk.removeprefix(QUEUE_PREFIX)
-                    return KeySlots(held, changes, place.split("#", 2)[2])
+                    return KeySlots(held, changes, place.split("#", 2)[2], place)
             return KeySlots(held, changes, None)
 
         found: KeySlots = self._retried(read, f"the slots of {key}")

@@ -307,10 +307,12 @@ class MemoryStore:
     def slots(self, key: str) -> KeySlots:
         with self._lock:
             queue = self._queues.get(key, {})
+            first = min(queue, default="")
             return KeySlots(
                 tuple(sorted(self._held.get(key, set()))),
                 self._changes.get(key, 0),
-                queue[min(queue)] if queue else None,
+                queue.get(first),
+                first,
             )
 
 
