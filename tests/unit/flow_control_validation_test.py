@@ -58,3 +58,14 @@ def test_a_singleton_s_key_reads_the_input_and_its_mode_is_named() -> None:
 def test_a_singleton_with_concurrency_too_says_to_drop_one() -> None:
     [problem] = problems_of(singleton("{mode: skip}", "concurrency: {limit: 2}\n"))
     assert problem.startswith("wf.yaml:2:") and "concurrency or singleton, not both" in problem
+
+
+def test_a_debounce_s_key_reads_the_input_and_its_period_is_a_positive_duration() -> None:
+    spec = "name: sync\ndebounce: {key: %s, period: %s}\nsteps:\n  s:\n    function: F\n"
+    assert problems_of(spec % ('"${input.document}"', "30s")) == []
+    [key] = problems_of(spec % ('"${steps.s.output}"', "30s"))
+    assert key.startswith("wf.yaml:2:") and "debounce.key" in key and "'steps'" in key
+    [zero] = problems_of(spec % ("x", "0s"))
+    assert "debounce.period" in zero and "longer than 0s" in zero
+    [bad] = problems_of(spec % ("x", "soon"))
+    assert "debounce.period" in bad

@@ -726,6 +726,19 @@ class Singleton(_Model):
     )
 
 
+class Debounce(_Model):
+    """Starts of one key close together make one run: it starts ``period`` after the last of
+    them, with the last one's input."""
+
+    key: str = Field(
+        "",
+        max_length=1000,
+        description="An expression over the input (e.g. ${input.document}); empty: one key "
+        "for the whole workflow.",
+    )
+    period: Duration = Field(description="How long after the last start the run starts.")
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -789,6 +802,12 @@ class Workflow(_Model):
         None,
         description="One run per key at once: a new start is skipped or cancels the previous "
         "(Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    debounce: Debounce | None = Field(
+        None,
+        description="Starts of one key close together make one run, `period` after the last, "
+        "with its input (Flow control).",
         exclude_if=lambda value: value is None,
     )
     priority: int | str | None = Field(

@@ -538,6 +538,12 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
     fields: list[tuple[tuple[PathPart, ...], Any]] = [(("priority",), workflow.priority)]
     if workflow.concurrency is not None:
         fields.insert(0, (("concurrency", "key"), workflow.concurrency.key))
+    if workflow.debounce is not None:
+        fields.insert(0, (("debounce", "key"), workflow.debounce.key))
+        if workflow.debounce.period <= timedelta(0):
+            yield source.at_step(
+                ("debounce", "period"), "period must be longer than 0s, e.g. period: 30s"
+            )
     if workflow.singleton is not None:
         fields.insert(0, (("singleton", "key"), workflow.singleton.key))
         if workflow.concurrency is not None:

@@ -13,8 +13,9 @@ from typing import Any
 
 from stepwell import expressions
 from stepwell.engine import slots
+from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.decision import Work
-from stepwell.engine.events import SlotOffered
+from stepwell.engine.events import Debounced, SlotOffered
 from stepwell.engine.run import end_run
 
 
@@ -70,6 +71,36 @@ def offered(work: Work, event: SlotOffered) -> bool:
     work.touch_run()
     work.slot = slots.change("take", run.slot, run.id, event.changes)
     return True
+
+
+def debounce_key(work: Work) -> None:
+    """A new run of a workflow with ``debounce`` holds its key while it waits (its start is
+    scheduled ``period`` ahead by :func:`stepwell.engine.core.start_run`)."""
+    debounce = work.definition.debounce
+    if debounce is None:
+        return
+    run = work.touch_run()
+    key = expressions.as_text(_rendered(work, debounce.key, ""))
+    run.debounce = slots.key_of(run.workflow, key)
+    work.pending = slots.Pending("claim", run.debounce, run.id)
+
+
+def debounced(work: Work, event: Debounced) -> None:
+    """Another start of the key: the waiting run takes its input and waits the period again.
+    A run that no longer waits changes nothing (the start makes a run of its own)."""
+    run, debounce = work.run, work.definition.debounce
+    if run.status != "scheduled" or run.debounce is None or debounce is None:
+        return
+    run = work.touch_run()
+    run.input = event.input
+    run.due_at = work.now + debounce.period
+    work.note(
+        "run_debounced",
+        None,
+        f"started again within {debounce.period}: the latest input, to start at "
+        f"{run.due_at.isoformat()}",
+    )
+    work.emit(ScheduleTimer(run.id, None, run.due_at))
 
 
 def _rendered(work: Work, template: Any, default: Any) -> Any:

@@ -47,6 +47,7 @@ from stepwell.engine.events import (
     CancelRequested,
     ChildRunEnded,
     Continue,
+    Debounced,
     DependencyEnded,
     Event,
     EventReceived,
@@ -158,6 +159,8 @@ def start_run(
     ``concurrency``, ``priority`` its place in the queue).
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
+    if definition.debounce is not None:
+        start_at = max(start_at or now, now) + definition.debounce.period
     run = new_run(
         definition,
         run_id,
@@ -173,6 +176,7 @@ def start_run(
     )
     work = work_for(definition, State(run=run, complete=True), now)
     concurrency.assign(work, priority)
+    concurrency.debounce_key(work)
     if run.status == "scheduled" and run.due_at is not None:
         scheduled.schedule(work, run.due_at)
     elif work.run.slot is not None:
@@ -297,6 +301,8 @@ def _apply(work: Work, event: Event) -> None:
             attempts.on_lease_expired(work, event)
         case FanoutSettled():
             fanout.on_settled(work, event)
+        case Debounced():
+            concurrency.debounced(work, event)
         case SlotOffered():
             if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)

@@ -12,7 +12,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
 from stepwell.engine.events import ApprovalDecided, DependencyEnded, Event, StepSucceeded
-from stepwell.engine.slots import SlotChange
+from stepwell.engine.slots import Pending, SlotChange
 from stepwell.engine.state import RunState, RunStatus, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
@@ -55,6 +55,8 @@ class Decision:
     """True when the decision changed the run record itself (not only steps or timeline)."""
     slot: SlotChange | None = None
     """A change of the run's concurrency key, written in the run's commit (engine.slots)."""
+    pending: Pending | None = None
+    """A change of the run's debounce key, written in the run's commit (engine.slots)."""
 
     @property
     def empty(self) -> bool:
@@ -244,6 +246,7 @@ class Work:
         self.commands: list[Command] = []
         self.outbox_sent: list[str] = []
         self.slot: SlotChange | None = None
+        self.pending: Pending | None = None
 
     # -- records -------------------------------------------------------------------------
     def step(self, key: str) -> StepState | None:
@@ -382,4 +385,5 @@ class Work:
             before={key: self.state.steps.get(key) for key in self.steps},
             run_changed=self.run_changed or created,
             slot=self.slot,
+            pending=self.pending,
         )

@@ -230,6 +230,15 @@ class SlotOffered:
     kind: Literal["slot_offered"] = "slot_offered"
 
 
+@dataclass(frozen=True)
+class Debounced:
+    """Another start of the debounced run's key: the run, still waiting, takes its input and
+    waits the period again."""
+
+    input: Any
+    kind: Literal["debounced"] = "debounced"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -250,4 +259,5 @@ Event = (
     | Heartbeat
     | EventReceived
     | SlotOffered
+    | Debounced
 )

@@ -21,6 +21,8 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     if run.terminal:
         return
     _free_slot(work)
+    if run.status == "scheduled" and run.debounce is not None:
+        work.pending = slots.Pending("drop", run.debounce, run.id)
     run.status = status
     run.error = error
     run.ended_at = work.now

@@ -73,3 +73,14 @@ def offer(slot: dict[str, Any], *, newcomer: bool = False) -> OfferSlot:
     mode = str(slot.get("mode", ""))
     place = str(slot["place"]) if newcomer and mode == "cancel_previous" else ""
     return OfferSlot(str(slot["key"]), int(slot["limit"]), mode, place)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A debounced run's hold on its key, changed with the run's own commit: ``claim`` as it
+    is created (refused while another run of the key waits to start: the store raises
+    ``DebounceHeld``), ``drop`` as it starts, or ends before it started."""
+
+    op: Literal["claim", "drop"]
+    key: str
+    run_id: str

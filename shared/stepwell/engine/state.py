@@ -122,6 +122,8 @@ class RunState:
     """A secret of the run, chosen at start: attempt tokens derive from it, so they cannot be
     guessed from run id, step and attempt alone."""
     slot: dict[str, Any] | None = None
+    debounce: str | None = None
+    """A run of a workflow with ``debounce``: its key (engine.concurrency)."""
     """A run of a workflow with ``concurrency``: its key, limit, priority and place in the
     key's queue (engine.slots)."""
     seq: int = 0

@@ -51,6 +51,7 @@ from stepwell.engine.events import (
     CancelRequested,
     ChildRunEnded,
     Continue,
+    Debounced,
     DependencyEnded,
     Event,
     EventReceived,
@@ -71,9 +72,19 @@ from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
 from stepwell.store.event_waits import Arrival, EventWaits, event_waits_for
-from stepwell.store.port import Conflict, Mark, RunNotFound, SlotsTaken, Store, WriteInDoubt
+from stepwell.store.port import (
+    Conflict,
+    DebounceHeld,
+    Mark,
+    RunNotFound,
+    SlotsTaken,
+    Store,
+    WriteInDoubt,
+)
 
 MAX_CONFLICT_RETRIES = 100
+MAX_DEBOUNCES = 5
+"""Tries of a debounced start: each finds the key's waiting run, or makes it."""
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (
@@ -219,7 +230,9 @@ class Orchestrator:
             priority=priority,
         )
         try:
-            self.store.create(decision)
+            waiting = self._create(decision, input)
+            if waiting is not None:
+                return waiting  # the run of its debounce key that waits took this input
         except WriteInDoubt as doubt:
 
             def again() -> None:
@@ -245,6 +258,26 @@ class Orchestrator:
         self._created(decision)
         self._committed(run_id, decision)
         return run_id
+
+    def _create(self, decision: Decision, input: Any) -> str | None:
+        """Create the run, or, for a start of a debounce key whose run waits, give that run
+        this start's input instead and return its id."""
+        pending = decision.pending
+        if pending is None:
+            self.store.create(decision)
+            return None
+        for _ in range(MAX_DEBOUNCES):
+            waiting = self.store.pending(pending.key)
+            if waiting is not None:
+                answer = self.handle(waiting, Debounced(input))
+                if answer is not None and any(e.type == "run_debounced" for e in answer.timeline):
+                    return waiting
+            try:
+                self.store.create(decision)
+                return None
+            except DebounceHeld:
+                continue  # another start of the key made its waiting run meanwhile
+        raise Conflict(f"run {pending.run_id}: its debounce key kept changing hands")
 
     def _created(self, decision: Decision) -> None:
         if decision.run is not None:

@@ -55,6 +55,7 @@ RUN_FIELDS: dict[str, Kind] = {
     "compensation": "json",
     "nonce": "str",
     "slot": "json",
+    "debounce": "str",
     "seq": "int",
 }
 """Every field of RunState and how it is stored."""

@@ -44,7 +44,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.slots import KeySlots, SlotChange
+from stepwell.engine.slots import KeySlots, Pending, SlotChange
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec, faults
 from stepwell.store.models import (
@@ -58,6 +58,7 @@ from stepwell.store.models import (
 from stepwell.store.payloads import Offloader, PayloadStore, threshold_from_env
 from stepwell.store.port import (
     Conflict,
+    DebounceHeld,
     Due,
     Mark,
     OwnedElsewhere,
@@ -85,6 +86,8 @@ take two). The engine writes at most 40 per decision."""
 SLOTS_PREFIX = "SLOTS#"
 SLOTS_SK = "HELD"
 QUEUE_PREFIX = "Q#"
+DEBOUNCE_PREFIX = "DEBOUNCE#"
+PENDING_SK = "PENDING"
 """A concurrency key's items (engine.slots): its slots, and its queue in order."""
 _BATCH_GET = 100
 BUSY_RETRIES = 4
@@ -174,6 +177,7 @@ class DynamoStore:
             self.m.run.pk.does_not_exist(),
             "exists",
             slot=decision.slot,
+            pending=decision.pending,
         )
 
     def commit(self, decision: Decision, expected_seq: int) -> None:
@@ -187,6 +191,7 @@ class DynamoStore:
             f"changed (seq {expected_seq})",
             decision.before,
             slot=decision.slot,
+            pending=decision.pending,
         )
 
     def _transact(
@@ -200,6 +205,7 @@ class DynamoStore:
         before: dict[str, StepState | None] | None = None,
         *,
         slot: SlotChange | None = None,
+        pending: Pending | None = None,
     ) -> None:
         before = before or {}
         items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
@@ -253,6 +259,9 @@ class DynamoStore:
         busy = sendings = 0
         taking = slot is not None and slot.op == "take"
         deletes = 1 if slot is not None and slot.op in ("take", "leave") else 0
+        deletes += 1 if pending is not None and pending.op == "drop" else 0
+        # A claim is the last put, after the run and timeline items.
+        claim = deletes + len(items) if pending is not None and pending.op == "claim" else -1
         while True:
             transaction = TransactWrite(
                 connection=self.m.connection.connection, client_request_token=token
@@ -266,6 +275,8 @@ class DynamoStore:
                             tx.save(model(**attrs))
                     for update in updates.values():
                         tx.update(update.item, actions=update.actions, condition=update.condition)
+                    if pending is not None:
+                        self._pending_write(tx, run, pending)
                     if slot is not None:
                         self._slot_writes(tx, run, slot)
             except TransactWriteError as exc:
@@ -277,6 +288,10 @@ class DynamoStore:
                     if _marked(first.raw_item if first else None, mine):
                         break  # an earlier sending of this commit was applied
                     failed = [i for i, r in enumerate(reasons) if r and r.code != "None"]
+                    if failed == [claim]:
+                        with self._lock:
+                            self.conflicts += 1
+                        raise DebounceHeld(f"run {run.id}: another run of its key waits") from None
                     if taking and failed == [len(reasons) - 1]:
                         with self._lock:
                             self.conflicts += 1
@@ -370,6 +385,31 @@ class DynamoStore:
                 condition=(free & same) | holders.contains(change.run_id),
             )
             tx.delete(queued)
+
+    def _pending_write(self, tx: TransactWrite, run: RunState, change: Pending) -> None:
+        """A debounced run's hold on its key, in its commit's transaction."""
+        item = self.m.pending(
+            DEBOUNCE_PREFIX + change.key,
+            PENDING_SK,
+            kind="pending",
+            run_id=change.run_id,
+            expires_at=self._expiry(run),
+        )
+        if change.op == "claim":
+            tx.save(item, condition=self.m.pending.pk.does_not_exist())
+        else:
+            tx.delete(item)
+
+    def pending(self, key: str) -> str | None:
+        def read() -> str | None:
+            try:
+                found = self.m.pending.get(DEBOUNCE_PREFIX + key, PENDING_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+            return str(found.run_id)
+
+        held: str | None = self._retried(read, f"the debounce of {key}")
+        return held
 
     def slots(self, key: str) -> KeySlots:
         model = self.m.slots

@@ -22,6 +22,7 @@ from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store.port import (
     Conflict,
+    DebounceHeld,
     Due,
     Mark,
     OwnedElsewhere,
@@ -44,6 +45,7 @@ class MemoryStore:
         self._registry: dict[str, Registration] = {}
         self._held: dict[str, set[str]] = {}
         self._changes: dict[str, int] = {}
+        self._pending: dict[str, str] = {}
         self._queues: dict[str, dict[str, str]] = {}
         self.commits = 0
         self.conflicts = 0
@@ -54,6 +56,7 @@ class MemoryStore:
             if decision.run.id in self._runs:
                 raise Conflict(f"run {decision.run.id} exists")
             self._check_slot(decision)
+            self._check_pending(decision)
             self._steps[decision.run.id] = {}
             self._timeline[decision.run.id] = []
             self._apply(decision)
@@ -164,6 +167,7 @@ class MemoryStore:
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
             self._check_slot(decision)
+            self._check_pending(decision)
             self._apply(decision)
 
     def landed(self, mark: Mark) -> bool:
@@ -179,6 +183,7 @@ class MemoryStore:
             self._write(run.id, decision, key)
         self._timeline[run.id].extend(decision.timeline)
         self._change_slot(decision)
+        self._change_pending(decision)
         self.commits += 1
 
     def get_run(self, run_id: str) -> RunState | None:
@@ -285,6 +290,23 @@ class MemoryStore:
             ):
                 self.conflicts += 1
                 raise SlotsTaken(f"no slot of {change.key} is free since the offer")
+
+    def _check_pending(self, decision: Decision) -> None:
+        change = decision.pending
+        if change is not None and change.op == "claim" and change.key in self._pending:
+            self.conflicts += 1
+            raise DebounceHeld(f"run {self._pending[change.key]} of {change.key} waits to start")
+
+    def _change_pending(self, decision: Decision) -> None:
+        change = decision.pending
+        if change is not None and change.op == "claim":
+            self._pending[change.key] = change.run_id
+        elif change is not None and self._pending.get(change.key) == change.run_id:
+            del self._pending[change.key]
+
+    def pending(self, key: str) -> str | None:
+        with self._lock:
+            return self._pending.get(key)
 
     def _change_slot(self, decision: Decision) -> None:
         change = decision.slot

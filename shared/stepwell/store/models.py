@@ -160,6 +160,8 @@ class RunItem(Item):
     """The run's secret (attempt tokens derive from it)."""
     slot = UnicodeAttribute(null=True)
     """A run of a workflow with concurrency: its key, limit, priority, place (engine.slots)."""
+    debounce = UnicodeAttribute(null=True)
+    """A run of a workflow with debounce: its key."""
     wid = UnicodeAttribute(null=True)
     """The mark of the last commit (a commit whose answer was lost is recognised by it)."""
     wf_pk = UnicodeAttribute(null=True)
@@ -275,6 +277,13 @@ class QueuedItem(Item):
     run_id = UnicodeAttribute()
 
 
+class PendingItem(Item):
+    """The run of a debounce key waiting to start (``pk = DEBOUNCE#<workflow>#<key>``,
+    ``sk = PENDING``), written and deleted in that run's own commits."""
+
+    run_id = UnicodeAttribute()
+
+
 @dataclass(frozen=True)
 class Models:
     """The models bound to one table, sharing one connection."""
@@ -288,6 +297,7 @@ class Models:
     connection: TableConnection
     slots: type[SlotsItem]
     queued: type[QueuedItem]
+    pending: type[PendingItem]
 
     @property
     def client(self) -> Any:
@@ -329,9 +339,12 @@ def bind(
             WorkflowItem,
             SlotsItem,
             QueuedItem,
+            PendingItem,
         )
     ]
     for cls in classes:
         cls._connection = connection
-    run, step, timeline, definition, workflow, slots, queued = classes
-    return Models(item, run, step, timeline, definition, workflow, connection, slots, queued)
+    run, step, timeline, definition, workflow, slots, queued, pending = classes
+    return Models(
+        item, run, step, timeline, definition, workflow, connection, slots, queued, pending
+    )

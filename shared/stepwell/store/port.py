@@ -35,6 +35,10 @@ class SlotsTaken(Conflict):
     """A run's commit that takes a slot of its concurrency key found every slot held."""
 
 
+class DebounceHeld(Conflict):
+    """A new debounced run's creation found another run of its key waiting to start."""
+
+
 class RunNotFound(LookupError):
     """No run with that id."""
 
@@ -182,6 +186,10 @@ class Store(Protocol):
         """One page of runs, newest first: of a workflow, in a status, both, or every run (for
         the API and CLI, not the hot path). A cursor this listing did not give out raises
         ValueError (or another error of decoding it)."""
+        ...
+
+    def pending(self, key: str) -> str | None:
+        """The run of a debounce key waiting to start, if any (one consistent read)."""
         ...
 
     def slots(self, key: str) -> KeySlots:
