@@ -90,3 +90,14 @@ def test_a_scheduled_run_joins_the_queue_at_its_time():
     queued = run.fire(None)
     assert run.run.status == "queued" and queued.slot.op == "queue"
     assert queued.slot.place.split("#")[1] == later.isoformat()
+
+
+def test_a_scheduled_run_queued_at_its_time_waits_for_a_slot_not_for_a_timeout():
+    """It joins the queue with no due time left: the sweep neither times it out nor polls it."""
+    later = T0 + timedelta(days=2)
+    run = EngineDriver(limited(), {"customer": "acme"}, start_at=later)
+    run.fire(None)
+    assert run.run.status == "queued" and run.run.next_due is None
+    swept_at = later + timedelta(minutes=5)
+    swept = run.send(TimerFired(None, swept_at), at=swept_at)
+    assert run.run.status == "queued" and swept.slot is None

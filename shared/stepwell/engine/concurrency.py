@@ -16,7 +16,7 @@ from stepwell.engine import slots
 from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Debounced, SlotOffered
-from stepwell.engine.run import end_run
+from stepwell.engine.run import end_run, let_go_of_debounce
 
 
 def assign(work: Work, priority: int | None) -> None:
@@ -41,8 +41,10 @@ def queue(work: Work) -> None:
     """The run joins its key's queue, and the key's free slots are offered."""
     run = work.touch_run()
     assert run.slot is not None
+    let_go_of_debounce(work)
     run.status = "queued"
     run.started_at = None  # it starts when it takes a slot
+    run.due_at = None  # a scheduled run's time has come: nothing is due until it starts
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
     name = str(run.slot["key"]).partition("#")[2] or run.workflow

@@ -21,8 +21,7 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     if run.terminal:
         return
     _free_slot(work)
-    if run.status == "scheduled" and run.debounce is not None:
-        work.pending = slots.Pending("drop", run.debounce, run.id)
+    let_go_of_debounce(work)
     run.status = status
     run.error = error
     run.ended_at = work.now
@@ -51,6 +50,14 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
             )
         )
     cancel_open_steps(work)
+
+
+def let_go_of_debounce(work: Work) -> None:
+    """A debounced run that stops waiting (it starts, joins a queue, or ends) gives its key's
+    hold back in the same commit: the key's next start makes a run of its own."""
+    run = work.run
+    if run.status == "scheduled" and run.debounce is not None:
+        work.pending = slots.Pending("drop", run.debounce, run.id)
 
 
 def _free_slot(work: Work) -> None:

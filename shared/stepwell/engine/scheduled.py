@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 
 from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.decision import RUN_WATCH, Work
-from stepwell.engine.run import end_run
-from stepwell.engine.slots import Pending
+from stepwell.engine.run import end_run, let_go_of_debounce
 
 
 def schedule(work: Work, start_at: datetime) -> None:
@@ -28,8 +27,7 @@ def begin(work: Work, timeout: timedelta | None) -> None:
     """A run that waited (scheduled, or queued for a slot) as a run started now: its timeout
     counted from now, its watch set."""
     run = work.touch_run()
-    if run.status == "scheduled" and run.debounce is not None:
-        work.pending = Pending("drop", run.debounce, run.id)  # the key's next start waits anew
+    let_go_of_debounce(work)
     run.status = "running"
     run.started_at = work.now
     run.due_at = work.now + timeout if timeout else None
