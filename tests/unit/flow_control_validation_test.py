@@ -55,9 +55,23 @@ def test_a_singleton_s_key_reads_the_input_and_its_mode_is_named() -> None:
     assert "singleton.mode" in mode and "'skip' or 'cancel_previous'" in mode
 
 
-def test_a_singleton_with_concurrency_too_says_to_drop_one() -> None:
+def test_a_singleton_with_concurrency_or_a_throttle_too_says_to_keep_one() -> None:
     [problem] = problems_of(singleton("{mode: skip}", "concurrency: {limit: 2}\n"))
-    assert problem.startswith("wf.yaml:2:") and "concurrency or singleton, not both" in problem
+    assert problem.startswith("wf.yaml:2:")
+    assert "not concurrency and singleton: keep one of them" in problem
+    [problem] = problems_of(singleton("{mode: skip}", "throttle: {limit: 2, period: 1m}\n"))
+    assert problem.startswith("wf.yaml:3:") and "not singleton and throttle" in problem
+
+
+def test_a_throttle_s_key_reads_the_input_and_its_period_is_a_positive_duration() -> None:
+    spec = "name: t\nthrottle: {key: %s, limit: %s, period: %s}\nsteps:\n  s:\n    function: F\n"
+    assert problems_of(spec % ('"${input.customer}"', 5, "1m")) == []
+    [key] = problems_of(spec % ('"${context.x}"', 5, "1m"))
+    assert key.startswith("wf.yaml:2:") and "throttle.key" in key and "'context'" in key
+    [zero] = problems_of(spec % ("x", 5, "0s"))
+    assert "throttle.period" in zero and "longer than 0s" in zero
+    [limit] = problems_of(spec % ("x", 0, "1m"))
+    assert "throttle.limit" in limit
 
 
 def test_a_debounce_s_key_reads_the_input_and_its_period_is_a_positive_duration() -> None:

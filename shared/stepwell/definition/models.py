@@ -696,9 +696,8 @@ def _digest(value: Any, length: int) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:length]
 
 
-class Concurrency(_Model):
-    """At most ``limit`` runs of the workflow per key hold a slot at once; the others wait
-    ``queued``, by priority then in start order."""
+class _Keyed(_Model):
+    """Flow control per key: runs of one key share a limit, runs of different keys do not."""
 
     key: str = Field(
         "",
@@ -706,36 +705,38 @@ class Concurrency(_Model):
         description="An expression over the input (e.g. ${input.customer}); empty: one key "
         "for the whole workflow.",
     )
+
+
+class Concurrency(_Keyed):
+    """At most ``limit`` runs of the workflow per key hold a slot at once; the others wait
+    ``queued``, by priority then in start order."""
+
     limit: int = Field(ge=1, le=1000, description="Runs per key at once.")
 
 
-class Singleton(_Model):
+class Singleton(_Keyed):
     """At most one run of the workflow per key at once: a start while one runs is skipped
     (``skip``), or cancels the running one and every older start still waiting
     (``cancel_previous``)."""
 
-    key: str = Field(
-        "",
-        max_length=1000,
-        description="An expression over the input (e.g. ${input.account}); empty: one key "
-        "for the whole workflow.",
-    )
     mode: Literal["skip", "cancel_previous"] = Field(
         description="skip: the new run ends cancelled (Skipped) while one runs; "
         "cancel_previous: the running one is cancelled and the new one starts."
     )
 
 
-class Debounce(_Model):
+class Throttle(_Keyed):
+    """At most ``limit`` runs of the workflow per key start within any ``period``; the others
+    wait ``queued`` (by priority, then in start order) and start as the window allows."""
+
+    limit: int = Field(ge=1, le=100, description="Starts per key within any period.")
+    period: Duration = Field(description="The window the limit counts starts in.")
+
+
+class Debounce(_Keyed):
     """Starts of one key close together make one run: it starts ``period`` after the last of
     them, with the last one's input."""
 
-    key: str = Field(
-        "",
-        max_length=1000,
-        description="An expression over the input (e.g. ${input.document}); empty: one key "
-        "for the whole workflow.",
-    )
     period: Duration = Field(description="How long after the last start the run starts.")
 
 
@@ -801,6 +802,12 @@ class Workflow(_Model):
     singleton: Singleton | None = Field(
         None,
         description="One run per key at once: a new start is skipped or cancels the previous "
+        "(Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    throttle: Throttle | None = Field(
+        None,
+        description="At most `limit` starts per key within any `period`; the rest wait queued "
         "(Flow control).",
         exclude_if=lambda value: value is None,
     )

@@ -544,14 +544,25 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
             yield source.at_step(
                 ("debounce", "period"), "period must be longer than 0s, e.g. period: 30s"
             )
+    if workflow.throttle is not None:
+        fields.insert(0, (("throttle", "key"), workflow.throttle.key))
+        if workflow.throttle.period <= timedelta(0):
+            yield source.at_step(
+                ("throttle", "period"), "period must be longer than 0s, e.g. period: 1m"
+            )
     if workflow.singleton is not None:
         fields.insert(0, (("singleton", "key"), workflow.singleton.key))
-        if workflow.concurrency is not None:
-            yield source.at_step(
-                ("singleton",),
-                "a workflow has concurrency or singleton, not both: a singleton is one run per "
-                "key at once; drop one of them",
-            )
+    keyed = [
+        name
+        for name in ("concurrency", "singleton", "throttle")
+        if getattr(workflow, name) is not None
+    ]
+    if len(keyed) > 1:
+        yield source.at_step(
+            (keyed[1],),
+            f"a workflow has one of concurrency, singleton and throttle, not {' and '.join(keyed)}:"
+            " keep one of them",
+        )
     for path, text in fields:
         if not isinstance(text, str):
             continue

@@ -9,6 +9,7 @@ commit changes of the key is a :class:`~stepwell.engine.slots.SlotChange`.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepwell import expressions
@@ -22,7 +23,7 @@ from stepwell.engine.run import end_run, let_go_of_debounce
 def assign(work: Work, priority: int | None) -> None:
     """Decide the new run's key and priority from its input (a start request's priority wins)."""
     definition = work.definition
-    limits = definition.concurrency or definition.singleton
+    limits = definition.concurrency or definition.throttle or definition.singleton
     if limits is None:
         return
     run = work.touch_run()
@@ -32,6 +33,11 @@ def assign(work: Work, priority: int | None) -> None:
         if priority is None:
             priority = _priority(work, _rendered(work, definition.priority, 0))
         run.slot |= {"limit": definition.concurrency.limit, "priority": priority}
+    elif definition.throttle is not None:
+        if priority is None:
+            priority = _priority(work, _rendered(work, definition.priority, 0))
+        period = int(definition.throttle.period.total_seconds())
+        run.slot |= {"limit": definition.throttle.limit, "priority": priority, "period": period}
     elif definition.singleton is not None:
         # The newest start wins or loses by time alone: its place is its start order.
         run.slot |= {"limit": 1, "priority": 0, "mode": definition.singleton.mode}
@@ -48,11 +54,16 @@ def queue(work: Work) -> None:
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
     name = str(run.slot["key"]).partition("#")[2] or run.workflow
+    limit = run.slot["limit"]
+    bound = (
+        f"at most {limit} starts within {timedelta(seconds=int(run.slot['period']))}"
+        if "period" in run.slot
+        else f"at most {limit} at once"
+    )
     work.note(
         "run_queued",
         None,
-        f"queued for a slot of key {name} (at most {run.slot['limit']} at once, "
-        f"priority {run.slot['priority']})",
+        f"queued for a slot of key {name} ({bound}, priority {run.slot['priority']})",
     )
     work.emit(slots.offer(run.slot, newcomer=True))
 
@@ -70,9 +81,46 @@ def offered(work: Work, event: SlotOffered) -> bool:
         work.note("run_skipped", None, message)
         end_run(work, "cancelled", {"type": "Skipped", "message": message})
         return False
+    if "period" in run.slot:
+        return _throttled(work, event)
     work.touch_run()
     work.slot = slots.change("take", run.slot, run.id, event.changes)
     return True
+
+
+def _throttled(work: Work, event: SlotOffered) -> bool:
+    """A throttled run starts if fewer than ``limit`` of its key's runs started within the
+    period before now; otherwise it waits for the time the oldest of them leaves the window
+    (its own timer: only the queue's head has one)."""
+    run = work.run
+    assert run.slot is not None
+    limit, period = int(run.slot["limit"]), timedelta(seconds=int(run.slot["period"]))
+    recent = event.recent[-limit:] if len(event.recent) >= limit else ()
+    opens = datetime.fromisoformat(recent[0]) + period if recent else work.now
+    if opens > work.now:
+        if run.due_at != opens:
+            work.touch_run().due_at = opens
+            name = str(run.slot["key"]).partition("#")[2] or run.workflow
+            work.note(
+                "run_throttled",
+                None,
+                f"throttled: {limit} runs of key {name} started within {period}; "
+                f"it may start at {opens.isoformat()}",
+            )
+            work.emit(ScheduleTimer(run.id, None, opens))
+        return False
+    work.touch_run()
+    latest = (*event.recent, work.now.isoformat())[-limit:]
+    work.slot = slots.change("take", run.slot, run.id, event.changes, latest)
+    return True
+
+
+def wake(work: Work) -> None:
+    """A queued run's timer (a throttled head's window opening): its key is offered again."""
+    run = work.run
+    if run.slot is not None and run.due_at is not None and run.due_at <= work.now:
+        work.touch_run().due_at = None
+        work.emit(slots.offer(run.slot))
 
 
 def debounce_key(work: Work) -> None:

@@ -322,6 +322,9 @@ def _on_timer(work: Work, event: TimerFired) -> None:
             return
         if run.outbox and run.outbox_due is not None and run.outbox_due <= work.now:
             _redeliver(work)
+        if run.status == "queued":
+            concurrency.wake(work)
+            return
         if not run.terminal and run.watch_at is not None and run.watch_at <= work.now:
             _watch(work)
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:

@@ -227,6 +227,8 @@ class SlotOffered:
     """The key's count of takes and releases when the offer read it (engine.slots)."""
     held: tuple[str, ...] = ()
     """A singleton in ``skip`` mode: the runs holding the key when every slot is held."""
+    recent: tuple[str, ...] = ()
+    """A throttled key: its latest starts (ISO times, oldest first)."""
     kind: Literal["slot_offered"] = "slot_offered"
 
 

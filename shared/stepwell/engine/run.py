@@ -73,6 +73,8 @@ def _free_slot(work: Work) -> None:
         if taking:
             work.emit(slots.offer(run.slot))
         return
+    if "period" in run.slot:
+        return  # a throttled run holds nothing: its start counts in its key's window
     work.slot = slots.change("release", run.slot, run.id)
     work.emit(slots.offer(run.slot))
 

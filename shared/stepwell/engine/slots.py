@@ -38,6 +38,9 @@ class SlotChange:
     """A take: the key's count of changes its offer read. The take holds only if no slot
     changed hands since (a run's recorded start is then later than every end that made room
     for it: a take decided before a release must not land on the slot that release frees)."""
+    recent: tuple[str, ...] = ()
+    """A throttled take: the key's latest starts (ISO times, oldest first), this one's
+    included; a throttled key has no holders."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class KeySlots:
     head: str | None
     head_place: str = ""
     """The head's place in the queue (:func:`place`)."""
+    recent: tuple[str, ...] = ()
+    """A throttled key: its latest starts (ISO times, oldest first)."""
 
 
 def key_of(workflow: str, key: str) -> str:
@@ -62,9 +67,12 @@ def place(priority: int, at: datetime, run_id: str) -> str:
     return f"{PRIORITY_BOUND - priority:010d}#{at.isoformat()}#{run_id}"
 
 
-def change(op: Op, slot: dict[str, Any], run_id: str, seen: int = 0) -> SlotChange:
+def change(
+    op: Op, slot: dict[str, Any], run_id: str, seen: int = 0, recent: tuple[str, ...] = ()
+) -> SlotChange:
     """``op`` on the slot a run record keeps (``RunState.slot``)."""
-    return SlotChange(op, str(slot["key"]), run_id, int(slot["limit"]), str(slot["place"]), seen)
+    key, limit, place = str(slot["key"]), int(slot["limit"]), str(slot["place"])
+    return SlotChange(op, key, run_id, limit, place, seen, recent)
 
 
 def offer(slot: dict[str, Any], *, newcomer: bool = False) -> OfferSlot:

@@ -51,7 +51,8 @@ def offer(
         elif full and command.mode != "skip":
             return  # every slot is held: the next end offers again
         try:
-            decision = handle(key.head, SlotOffered(key.changes, key.held if full else ()))
+            offered = SlotOffered(key.changes, key.held if full else (), key.recent)
+            decision = handle(key.head, offered)
         except SlotsTaken:
             if store.slots(command.key).changes == key.changes:
                 return  # refused on the head's own limit: its key is full for it

@@ -375,6 +375,18 @@ class DynamoStore:
             same = changes == change.seen
             if change.seen == 0:
                 same = changes.does_not_exist() | same
+            if change.recent:  # a throttled start: counted in the key's window, holds nothing
+                tx.update(
+                    held,
+                    actions=[
+                        self.m.slots.recent.set(cast(Any, list(change.recent))),
+                        changes.add(1),
+                        self.m.slots.kind.set("slots"),
+                    ],
+                    condition=same,
+                )
+                tx.delete(queued)
+                return
             tx.update(
                 held,
                 actions=[
@@ -419,6 +431,7 @@ class DynamoStore:
 
         def read() -> KeySlots:
             held: tuple[str, ...] = ()
+            recent: tuple[str, ...] = ()
             changes = 0
             for item in model.query(
                 SLOTS_PREFIX + key,
@@ -428,10 +441,11 @@ class DynamoStore:
             ):
                 if item.sk == SLOTS_SK:
                     held, changes = tuple(sorted(item.holders or ())), int(item.changes or 0)
+                    recent = tuple(str(at) for at in item.recent or ())
                 else:
                     place = item.sk.removeprefix(QUEUE_PREFIX)
-                    return KeySlots(held, changes, place.split("#", 2)[2], place)
-            return KeySlots(held, changes, None)
+                    return KeySlots(held, changes, place.split("#", 2)[2], place, recent)
+            return KeySlots(held, changes, None, "", recent)
 
         found: KeySlots = self._retried(read, f"the slots of {key}")
         return found

@@ -46,6 +46,7 @@ class MemoryStore:
         self._held: dict[str, set[str]] = {}
         self._changes: dict[str, int] = {}
         self._pending: dict[str, str] = {}
+        self._recent: dict[str, tuple[str, ...]] = {}
         self._queues: dict[str, dict[str, str]] = {}
         self.commits = 0
         self.conflicts = 0
@@ -318,6 +319,10 @@ class MemoryStore:
             queue[change.place] = change.run_id
         elif change.op == "leave":
             queue.pop(change.place, None)
+        elif change.op == "take" and change.recent:
+            queue.pop(change.place, None)
+            self._recent[change.key] = change.recent
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
         elif change.op == "take":
             queue.pop(change.place, None)
             held.add(change.run_id)
@@ -335,6 +340,7 @@ class MemoryStore:
                 self._changes.get(key, 0),
                 queue.get(first),
                 first,
+                self._recent.get(key, ()),
             )
 
 

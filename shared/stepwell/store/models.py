@@ -268,6 +268,8 @@ class SlotsItem(Item):
     holders = UnicodeSetAttribute(null=True)
     changes = NumberAttribute(null=True)
     """Takes and releases so far: a take holds only if it is the count its offer read."""
+    recent = ListAttribute(of=UnicodeAttribute, null=True)
+    """A throttled key: its latest starts (ISO times, oldest first)."""
 
 
 class QueuedItem(Item):
