@@ -179,3 +179,18 @@ def test_a_run_started_later_from_the_form_waits_scheduled(
         browser_page.wait_for_selector('#run-status [data-status="scheduled"]')
         assert api.run(run_id)["run"]["status"] == "scheduled"
         assert api.post(f"/runs/{run_id}/cancel", {}).ok
+
+
+def test_the_start_form_sends_a_priority(stack: LocalStack, page: tuple[Any, Guard]) -> None:
+    browser_page, guard = page
+    browser_page.goto(f"{stack.url}/ui/#/workflows/publish-report")
+    browser_page.wait_for_selector("form.start input[name=priority]")
+    browser_page.fill("textarea[name=input]", (EXAMPLES / "publish-report.json").read_text())
+    browser_page.fill("input[name=priority]", "7")
+    with browser_page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/workflows/publish-report/runs")
+    ) as sent:
+        browser_page.click("[data-action=start]")
+    assert json.loads(sent.value.post_data or "{}")["priority"] == 7
+    browser_page.wait_for_url("**/ui/#/runs/*")
+    guard.check()

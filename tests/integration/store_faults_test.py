@@ -13,6 +13,7 @@ every approval decided by finance's clicks, and a TTL on every item.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ from stepwell.api import deps
 from stepwell.api.approvals import link_id
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
 from stepwell.catalog import Catalog
+from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import Event, StepFailed, StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
@@ -271,9 +273,19 @@ class FaultyWorld:
     after an error), step results go through the runner's result path, a few invokes are lost
     and a few results delivered twice, and the minute sweep is the backstop."""
 
-    def __init__(self, store: DynamoStore, name: str, seed: int, faults: DynamoFaults) -> None:
+    def __init__(
+        self,
+        store: DynamoStore,
+        name: str,
+        seed: int,
+        faults: DynamoFaults,
+        concurrency: dict[str, Any] | None = None,
+    ) -> None:
         self.store, self.name, self.faults = store, name, faults
         world: InProcessWorld = order_world(name)
+        if concurrency is not None:
+            plain = world.workflows[name].model_dump(mode="json")
+            world.workflows[name] = Workflow.model_validate({**plain, "concurrency": concurrency})
         world.store = store  # type: ignore[assignment]
         world.approver = None
         orchestrator = world.orchestrator
@@ -452,3 +464,33 @@ def test_runs_end_as_without_faults_when_a_fifth_of_dynamodb_calls_fail(
     if kind == "after":  # answers were lost on every kind of write the runs made
         writes = {op for op in WRITES if play.faults.calls[op]}
         assert writes <= {op.split()[0] for op in faults.injected}, (writes, faults.injected)
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_runs_queued_for_one_slot_leak_none_and_never_overlap_under_faults(
+    store: DynamoStore, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Four orders of one customer, one at a time (``concurrency.limit: 1``), with a fifth of
+    DynamoDB calls failing: every run succeeds, no two ever held the slot at once, and the
+    key's slot and queue are empty at the end."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    faults = faulty(store, seed=3, **FAULTS[kind])
+    name = "order-fulfilment"
+    limit = {"key": "${input.customer}", "limit": 1}
+    play = FaultyWorld(store, name, 3, faults, concurrency=limit)
+    try:
+        for n in range(4):
+            play.start(f"limited-{kind}-{n}")
+        play.play()
+    finally:
+        play.close()
+    faults.enabled = False
+    assert sum(faults.injected.values()) > 0
+    runs = [store.get_run(run_id) for run_id in play.acknowledged.values()]
+    assert len(runs) == 4 and all(r is not None and r.status == "succeeded" for r in runs)
+    spans = sorted((r.started_at, r.ended_at) for r in runs if r is not None)
+    assert all(s is not None and e is not None for s, e in spans)
+    assert all(ended <= begun for (_, ended), (begun, _) in itertools.pairwise(spans))
+    key = f"{name}#{ORDER['customer']}"
+    slots = store.slots(key)
+    assert slots.held == () and slots.head is None

@@ -157,22 +157,54 @@ def test_schema_prints_the_json_schema_of_the_format(capsys: pytest.CaptureFixtu
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-def test_a_code_workflows_allow_hosts_are_checked_like_yamls(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def code_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], declared: str, body: str
+) -> tuple[Path, list[str]]:
+    """``stepwell validate`` of a code-first file: its path, and the lines it printed."""
     code = write(
         tmp_path,
-        "calls.py",
-        "from stepwell import workflow\n\n\n"
-        "@workflow(name='calls', allow_hosts=['10.0.0.0/8', 'internal.example.com:8443'])\n"
-        "def calls(ctx, input):\n"
-        "    return ctx.http('get', url='http://internal.example.com:8443/')\n",
+        "flow.py",
+        f"from stepwell import workflow\n\n\n@workflow({declared})\ndef flow(ctx, input):\n"
+        f"    return {body}\n",
     )
     assert main(["validate", str(tmp_path), "--no-template"]) == 1
-    assert capsys.readouterr().out.splitlines() == [
-        f"{code}:4:1: field 'allow_hosts[1]': 'internal.example.com:8443': an entry names a host,"
-        " not a port: write 'internal.example.com'"
-    ]
+    return code, sorted(capsys.readouterr().out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("declared", "body", "expected"),
+    [
+        (
+            "name='calls', allow_hosts=['10.0.0.0/8', 'internal.example.com:8443']",
+            "ctx.http('get', url='http://internal.example.com:8443/')",
+            [
+                "field 'allow_hosts[1]': 'internal.example.com:8443': an entry names a host, "
+                "not a port: write 'internal.example.com'"
+            ],
+        ),
+        (
+            "name='charge', concurrency={'key': '${context.x}', 'limit': 2}, "
+            "singleton={'mode': 'skip'}",
+            "ctx.task('charge', function='ChargeCardFunction')",
+            [
+                "field 'concurrency.key': ${context.x} reads 'context', but it is decided as a "
+                "run starts, from its input alone: read input.<field>",
+                "field 'singleton': a workflow has one of concurrency, singleton and throttle, "
+                "not concurrency and singleton: keep one of them",
+            ],
+        ),
+    ],
+    ids=["allow_hosts", "flow_control"],
+)
+def test_a_code_workflows_fields_are_checked_like_yamls(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    declared: str,
+    body: str,
+    expected: list[str],
+) -> None:
+    code, problems = code_problems(tmp_path, capsys, declared, body)
+    assert problems == [f"{code}:4:1: {line}" for line in expected]
 
 
 def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:

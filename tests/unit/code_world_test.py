@@ -224,3 +224,39 @@ def test_each_replay_has_its_own_allowance_of_lost_attempts() -> None:
     assert len(lost) > MAX_LOST_ATTEMPTS  # more lost replays over the run's life than one allows
     assert run is not None and run.status == "succeeded", run.error if run else None
     assert run.output == 2 * (MAX_LOST_ATTEMPTS + 1)
+
+
+def test_a_code_first_workflow_s_concurrency_queues_its_runs_past_the_limit() -> None:
+    from stepwell.code.workflow import workflow
+    from stepwell.definition.models import Workflow
+
+    @workflow(name="limited-code", concurrency={"key": "${input.customer}", "limit": 1})
+    def limited(ctx: Any, input: Any) -> Any:
+        return ctx.task("charge", function="Charge", input=input)
+
+    info = limited.__stepwell_workflow__  # type: ignore[attr-defined]
+    definition = Workflow(
+        name="limited-code",
+        steps={},
+        code="t.py:limited",
+        code_version="1",
+        **info.flow_control,
+    )
+    world = InProcessWorld(
+        {"limited-code": definition},
+        {"Charge": lambda input, ctx: input["n"]},
+        code={"limited-code": limited},
+    )
+    first = world.start("limited-code", {"customer": "acme", "n": 1})
+    second = world.start("limited-code", {"customer": "acme", "n": 2})
+    assert [world.store.get_run(i).status for i in (first, second)] == ["running", "queued"]  # type: ignore[union-attr]
+    world.run_until_idle()
+    runs = [world.store.get_run(i) for i in (first, second)]
+    assert [(r.status, r.output) for r in runs if r is not None] == [
+        ("succeeded", 1),
+        ("succeeded", 2),
+    ]
+    first_run, second_run = runs
+    assert first_run is not None and second_run is not None
+    assert first_run.ended_at is not None and second_run.started_at is not None
+    assert second_run.started_at >= first_run.ended_at

@@ -202,6 +202,14 @@ class StartRunRequest(_Request):
     dry_run: bool = Field(
         False, strict=True, description="Record dispatched steps without invoking them."
     )
+    priority: int | None = Field(
+        None,
+        strict=True,
+        gt=-1_000_000_000,
+        lt=1_000_000_000,
+        description="For a workflow with `concurrency`: the run's place in its key's queue, "
+        "higher first (default: the workflow's `priority`, else 0).",
+    )
     start_at: AwareDatetime | None = Field(
         None,
         description=(

@@ -43,7 +43,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import compensation, core, events
 from stepwell.engine.decision import Decision
 from stepwell.engine.skips import skipped_with
-from stepwell.engine.state import RunState, StepState, parse_key
+from stepwell.engine.state import RunState, RunStatus, StepState, parse_key
 from stepwell.runtime.orchestrator import UnknownWorkflow
 from stepwell.store.port import Page, Store
 
@@ -54,9 +54,7 @@ RunId = Annotated[str, Path(max_length=128, description="The run's id.")]
 StepKey = Annotated[
     str, Path(max_length=200, description="A step id, or `step[i]` for a for_each child.")
 ]
-Status = Literal[
-    "pending", "scheduled", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
-]
+Status = RunStatus
 
 
 # -- starting -------------------------------------------------------------------------------
@@ -110,6 +108,7 @@ def start_run(
             labels=dict(request.labels),
             started_by=caller(),
             start_at=start_at,
+            priority=request.priority,
         )
         return _started(deps, started).model_dump(mode="json")
 

@@ -57,6 +57,7 @@ _STYLE = {
     "skipped": "dim",
     "pending": "dim",
     "scheduled": "dim",
+    "queued": "dim",
 }
 
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Any, get_args
 
 from stepwell.api import client
+from stepwell.engine.state import RunStatus
 
-STATUSES = (
-    "pending",
-    "scheduled",
-    "running",
-    "waiting",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-)
+STATUSES = get_args(RunStatus)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start the run then (ISO 8601 with its offset, e.g. 2026-12-24T09:00:00+00:00); "
         "until then it is scheduled and can be cancelled",
     )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        help="its place in its concurrency key's queue, higher first (a workflow with concurrency)",
+    )
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
     parser.add_argument(
         "--interval", type=float, default=1.0, help="seconds between polls (--wait)"
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         body["labels"] = labels
     if args.start_at:
         body["start_at"] = args.start_at  # the API says what is wrong with it
+    if args.priority is not None:
+        body["priority"] = args.priority
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     api = client.from_args(args)
     try:
@@ -97,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(started, indent=2))
         else:
-            scheduled = started["status"] == "scheduled"
-            print(f"{'scheduled' if scheduled else 'started'} {args.workflow} run {run_id}")
+            status = started["status"]
+            said = status if status in ("scheduled", "queued") else "started"
+            print(f"{said} {args.workflow} run {run_id}")
             print(f"follow it: stepwell show {run_id} --follow{_api_option(args)}")
         return EXIT_OK
     if not args.json:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from stepwell.code.workflow import CodeWorkflow, declared
 from stepwell.definition.errors import DefinitionError, Problem, field_name
 from stepwell.definition.models import Workflow
+from stepwell.definition.validation import validate
 
 PYTHON_SUFFIX = ".py"
 SOURCE_VERSION = "src-"
@@ -148,6 +149,7 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "code_version": info.version or f"{SOURCE_VERSION}{digest}",
         "replay_timeout": info.replay_timeout,
         "allow_hosts": list(info.allow_hosts),
+        **(info.flow_control or {}),
     }
     try:
         workflow = Workflow.model_validate(fields)
@@ -155,6 +157,8 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         for error in exc.errors():
             where = field_name([part for part in error["loc"] if isinstance(part, (str, int))])
             problems.append(problem(str(error["msg"]).removeprefix("Value error, "), where))
+    else:
+        problems.extend(problem(p.message, p.field) for p in validate(workflow) if not p.warning)
     if problems:
         raise DefinitionError(problems)
     return workflow

@@ -40,6 +40,9 @@ class CodeWorkflow:
     """Limit for one replay of the function (the runner's timeout when unset)."""
     allow_hosts: tuple[str, ...] = ()
     """Hosts and CIDRs its ``ctx.http`` steps may reach although they are not public."""
+    flow_control: dict[str, Any] | None = None
+    """As in YAML, each by its name: ``concurrency``, ``priority``, ``throttle``,
+    ``debounce``, ``singleton`` (docs/definition-language.md, Flow control)."""
 
 
 def workflow(
@@ -53,8 +56,21 @@ def workflow(
     timeout: str | None = None,
     replay_timeout: str | None = None,
     allow_hosts: Iterable[str] = (),
+    concurrency: dict[str, Any] | None = None,
+    priority: int | str | None = None,
+    throttle: dict[str, Any] | None = None,
+    debounce: dict[str, Any] | None = None,
+    singleton: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
-    """Declare ``function(ctx, input) -> output`` as the workflow ``name``."""
+    """Declare ``function(ctx, input) -> output`` as the workflow ``name``; flow control
+    across its runs as in YAML (``concurrency={"key": "${input.customer}", "limit": 2}``)."""
+    flow = {
+        "concurrency": concurrency,
+        "priority": priority,
+        "throttle": throttle,
+        "debounce": debounce,
+        "singleton": singleton,
+    }
 
     def declare(function: F) -> F:
         info = CodeWorkflow(
@@ -68,6 +84,7 @@ def workflow(
             timeout=timeout,
             replay_timeout=replay_timeout,
             allow_hosts=tuple(allow_hosts),
+            flow_control={name: value for name, value in flow.items() if value is not None},
         )
         setattr(function, ATTRIBUTE, info)
         return function

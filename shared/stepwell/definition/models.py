@@ -696,6 +696,50 @@ def _digest(value: Any, length: int) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:length]
 
 
+class _Keyed(_Model):
+    """Flow control per key: runs of one key share a limit, runs of different keys do not."""
+
+    key: str = Field(
+        "",
+        max_length=1000,
+        description="An expression over the input (e.g. ${input.customer}); empty: one key "
+        "for the whole workflow.",
+    )
+
+
+class Concurrency(_Keyed):
+    """At most ``limit`` runs of the workflow per key hold a slot at once; the others wait
+    ``queued``, by priority then in start order."""
+
+    limit: int = Field(ge=1, le=1000, description="Runs per key at once.")
+
+
+class Singleton(_Keyed):
+    """At most one run of the workflow per key at once: a start while one runs is skipped
+    (``skip``), or cancels the running one and every older start still waiting
+    (``cancel_previous``)."""
+
+    mode: Literal["skip", "cancel_previous"] = Field(
+        description="skip: the new run ends cancelled (Skipped) while one runs; "
+        "cancel_previous: the running one is cancelled and the new one starts."
+    )
+
+
+class Throttle(_Keyed):
+    """At most ``limit`` runs of the workflow per key start within any ``period``; the others
+    wait ``queued`` (by priority, then in start order) and start as the window allows."""
+
+    limit: int = Field(ge=1, le=100, description="Starts per key within any period.")
+    period: Duration = Field(description="The window the limit counts starts in.")
+
+
+class Debounce(_Keyed):
+    """Starts of one key close together make one run: it starts ``period`` after the last of
+    them, with the last one's input."""
+
+    period: Duration = Field(description="How long after the last start the run starts.")
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -748,6 +792,35 @@ class Workflow(_Model):
         None,
         description="An input to try the workflow with (examples/<name>.json beside its file), "
         "the dashboard's start form begins with it; set when the workflow is published.",
+        exclude_if=lambda value: value is None,
+    )
+    concurrency: Concurrency | None = Field(
+        None,
+        description="At most `limit` runs per key at once; the rest wait queued (Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    singleton: Singleton | None = Field(
+        None,
+        description="One run per key at once: a new start is skipped or cancels the previous "
+        "(Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    throttle: Throttle | None = Field(
+        None,
+        description="At most `limit` starts per key within any `period`; the rest wait queued "
+        "(Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    debounce: Debounce | None = Field(
+        None,
+        description="Starts of one key close together make one run, `period` after the last, "
+        "with its input (Flow control).",
+        exclude_if=lambda value: value is None,
+    )
+    priority: int | str | None = Field(
+        None,
+        description="A queued run's priority, higher first: an integer, or an expression over "
+        "the input (default 0; the start request may set it).",
         exclude_if=lambda value: value is None,
     )
     machine_graph: dict[str, list[dict[str, Any]]] | None = Field(

@@ -77,6 +77,7 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
         *_child_workflows(workflow, source),
         *_timezones(workflow, source),
         *_event_waits(workflow, source),
+        *_flow_control(workflow, source),
     ]
     return sorted(problems, key=lambda p: (p.line, p.col))
 
@@ -530,3 +531,48 @@ def _event_pattern(
             yield source.at_step(
                 (*at, "schema", *exc.path), f"not a valid JSON Schema: {exc.message}"
             )
+
+
+def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
+    """A concurrency key and a priority are decided as a run starts, from its input alone."""
+    fields: list[tuple[tuple[PathPart, ...], Any]] = [(("priority",), workflow.priority)]
+    if workflow.concurrency is not None:
+        fields.insert(0, (("concurrency", "key"), workflow.concurrency.key))
+    if workflow.debounce is not None:
+        fields.insert(0, (("debounce", "key"), workflow.debounce.key))
+        if workflow.debounce.period <= timedelta(0):
+            yield source.at_step(
+                ("debounce", "period"), "period must be longer than 0s, e.g. period: 30s"
+            )
+    if workflow.throttle is not None:
+        fields.insert(0, (("throttle", "key"), workflow.throttle.key))
+        if workflow.throttle.period <= timedelta(0):
+            yield source.at_step(
+                ("throttle", "period"), "period must be longer than 0s, e.g. period: 1m"
+            )
+    if workflow.singleton is not None:
+        fields.insert(0, (("singleton", "key"), workflow.singleton.key))
+    keyed = [
+        name
+        for name in ("concurrency", "singleton", "throttle")
+        if getattr(workflow, name) is not None
+    ]
+    if len(keyed) > 1:
+        yield source.at_step(
+            (keyed[1],),
+            f"a workflow has one of concurrency, singleton and throttle, not {' and '.join(keyed)}:"
+            " keep one of them",
+        )
+    for path, text in fields:
+        if not isinstance(text, str):
+            continue
+        errors = check(text)
+        for error in errors:
+            yield source.at_step(path, _compile_message(error))
+        for expression in [] if errors else expressions_in(text):
+            for name in sorted(_root_names(_STRING.sub('""', expression)) - {"input"}):
+                yield source.at_step(
+                    path,
+                    f"${{{expression}}} reads '{name}', but it is decided as a run starts, "
+                    "from its input alone: read input.<field>",
+                )

@@ -222,6 +222,20 @@ class UnwatchEvent:
     kind: Literal["unwatch_event"] = "unwatch_event"
 
 
+@dataclass(frozen=True)
+class OfferSlot:
+    """Offer the free slots of a concurrency key to its queue's head, then to the next, until
+    none is free or nobody waits (engine.slots)."""
+
+    key: str
+    limit: int
+    mode: str = ""
+    """A singleton's mode (``skip``, ``cancel_previous``), else empty."""
+    place: str = ""
+    """``cancel_previous``: the place of the run just queued; the runs before it are cancelled."""
+    kind: Literal["offer_slot"] = "offer_slot"
+
+
 Command = (
     DispatchAttempt
     | ScheduleTimer
@@ -237,6 +251,7 @@ Command = (
     | FollowUp
     | WatchEvent
     | UnwatchEvent
+    | OfferSlot
 )
 
 
@@ -249,6 +264,7 @@ OUTBOX_KINDS = frozenset(
         "cancel_child",
         "notify_parent",
         "watch_event",
+        "offer_slot",
     }
 )
 """Commands whose effect no record shows: they go through the run's outbox (written with the
@@ -268,6 +284,7 @@ _BY_KIND: dict[str, type[Command]] = {
         ContinueRun,
         CountItem,
         WatchEvent,
+        OfferSlot,
     )
 }
 _TIMES = ("deadline", "due_at", "expires_at", "opened_at")

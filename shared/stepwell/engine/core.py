@@ -20,6 +20,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import (
     attempts,
     codeflow,
+    concurrency,
     dag,
     fanout,
     outcomes,
@@ -46,6 +47,7 @@ from stepwell.engine.events import (
     CancelRequested,
     ChildRunEnded,
     Continue,
+    Debounced,
     DependencyEnded,
     Event,
     EventReceived,
@@ -56,6 +58,7 @@ from stepwell.engine.events import (
     OutboxDelivered,
     RetryRequested,
     SkipRequested,
+    SlotOffered,
     StepFailed,
     StepReached,
     StepSucceeded,
@@ -149,11 +152,15 @@ def start_run(
     continued_from: str | None = None,
     started_by: str | None = None,
     start_at: datetime | None = None,
+    priority: int | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps (at
-    ``start_at``, when that is later than ``now``).
+    ``start_at``, when that is later than ``now``; queued for a slot when the workflow has
+    ``concurrency``, ``priority`` its place in the queue).
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
+    if definition.debounce is not None:
+        start_at = max(start_at or now, now) + definition.debounce.period
     run = new_run(
         definition,
         run_id,
@@ -168,8 +175,13 @@ def start_run(
         start_at=start_at,
     )
     work = work_for(definition, State(run=run, complete=True), now)
+    concurrency.assign(work, priority)
+    concurrency.debounce_key(work)
     if run.status == "scheduled" and run.due_at is not None:
         scheduled.schedule(work, run.due_at)
+    elif work.run.slot is not None:
+        work.run.deadline = now + MAX_RUN_DURATION  # its timeout counts from its start
+        concurrency.queue(work)
     else:
         _begin(work)
     return work.decision(created=True)
@@ -289,18 +301,30 @@ def _apply(work: Work, event: Event) -> None:
             attempts.on_lease_expired(work, event)
         case FanoutSettled():
             fanout.on_settled(work, event)
+        case Debounced():
+            concurrency.debounced(work, event)
+        case SlotOffered():
+            if concurrency.offered(work, event):
+                scheduled.begin(work, work.definition.timeout)
+                _begin(work)
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
     if event.key is None:
         run = work.run
         if run.status == "scheduled":
-            if scheduled.due(work):
+            if scheduled.due(work) and run.slot is not None:
+                work.touch_run().deadline = work.now + MAX_RUN_DURATION
+                concurrency.queue(work)
+            elif scheduled.due(work):
                 scheduled.begin(work, work.definition.timeout)
                 _begin(work)
             return
         if run.outbox and run.outbox_due is not None and run.outbox_due <= work.now:
             _redeliver(work)
+        if run.status == "queued":
+            concurrency.wake(work)
+            return
         if not run.terminal and run.watch_at is not None and run.watch_at <= work.now:
             _watch(work)
         if not run.terminal and run.due_at is not None and run.due_at <= work.now:
@@ -402,7 +426,7 @@ def _on_cancel(work: Work, event: CancelRequested) -> None:
         return
     by = f" by {event.by}" if event.by else ""
     work.note("cancel_requested", None, f"{event.reason}{by}")
-    if work.run.status == "scheduled":
+    if work.run.status in ("scheduled", "queued"):
         scheduled.cancel(work, f"{event.reason}{by}")
         return
     work.driver.cancel(work, f"{event.reason}{by}")

@@ -12,6 +12,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Step, Workflow
 from stepwell.engine.commands import OUTBOX_KINDS, Command, to_wire
 from stepwell.engine.events import ApprovalDecided, DependencyEnded, Event, StepSucceeded
+from stepwell.engine.slots import Pending, SlotChange
 from stepwell.engine.state import RunState, RunStatus, State, StepState, StepStatus
 
 MAX_STEP_WRITES = 40
@@ -52,6 +53,10 @@ class Decision:
     step on the condition that it is still the one loaded, and only what changed."""
     run_changed: bool = False
     """True when the decision changed the run record itself (not only steps or timeline)."""
+    slot: SlotChange | None = None
+    """A change of the run's concurrency key, written in the run's commit (engine.slots)."""
+    pending: Pending | None = None
+    """A change of the run's debounce key, written in the run's commit (engine.slots)."""
 
     @property
     def empty(self) -> bool:
@@ -240,6 +245,8 @@ class Work:
         self.timeline: list[TimelineEntry] = []
         self.commands: list[Command] = []
         self.outbox_sent: list[str] = []
+        self.slot: SlotChange | None = None
+        self.pending: Pending | None = None
 
     # -- records -------------------------------------------------------------------------
     def step(self, key: str) -> StepState | None:
@@ -377,4 +384,6 @@ class Work:
             outbox_sent=self.outbox_sent,
             before={key: self.state.steps.get(key) for key in self.steps},
             run_changed=self.run_changed or created,
+            slot=self.slot,
+            pending=self.pending,
         )

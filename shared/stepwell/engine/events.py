@@ -219,6 +219,28 @@ class EventReceived:
     kind: Literal["event_received"] = "event_received"
 
 
+@dataclass(frozen=True)
+class SlotOffered:
+    """A slot of the run's concurrency key may be free: a queued run takes it and starts."""
+
+    changes: int
+    """The key's count of takes and releases when the offer read it (engine.slots)."""
+    held: tuple[str, ...] = ()
+    """A singleton in ``skip`` mode: the runs holding the key when every slot is held."""
+    recent: tuple[str, ...] = ()
+    """A throttled key: its latest starts (ISO times, oldest first)."""
+    kind: Literal["slot_offered"] = "slot_offered"
+
+
+@dataclass(frozen=True)
+class Debounced:
+    """Another start of the debounced run's key: the run, still waiting, takes its input and
+    waits the period again."""
+
+    input: Any
+    kind: Literal["debounced"] = "debounced"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -238,4 +260,6 @@ Event = (
     | StepReached
     | Heartbeat
     | EventReceived
+    | SlotOffered
+    | Debounced
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepwell.code.protocol import WORKFLOW_KEY
-from stepwell.engine import compensation
+from stepwell.engine import compensation, slots
 from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
 from stepwell.engine.state import RunStatus
@@ -20,6 +20,8 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     run = work.touch_run()
     if run.terminal:
         return
+    _free_slot(work)
+    let_go_of_debounce(work)
     run.status = status
     run.error = error
     run.ended_at = work.now
@@ -48,6 +50,33 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
             )
         )
     cancel_open_steps(work)
+
+
+def let_go_of_debounce(work: Work) -> None:
+    """A debounced run that stops waiting (it starts, joins a queue, or ends) gives its key's
+    hold back in the same commit: the key's next start makes a run of its own."""
+    run = work.run
+    if run.status == "scheduled" and run.debounce is not None:
+        work.pending = slots.Pending("drop", run.debounce, run.id)
+
+
+def _free_slot(work: Work) -> None:
+    """Every end of a run of a workflow with ``concurrency`` passes here: a started run gives
+    its slot back and offers it on; a queued one leaves the queue."""
+    run = work.run
+    if run.slot is None or "place" not in run.slot:
+        return  # no concurrency, or a scheduled run that never joined the queue
+    taking = work.slot is not None and work.slot.op == "take"
+    if run.status == "queued" or taking:
+        # A take and a release in one commit (a run that ended as it started) is a leave.
+        work.slot = slots.change("leave", run.slot, run.id)
+        if taking:
+            work.emit(slots.offer(run.slot))
+        return
+    if "period" in run.slot:
+        return  # a throttled run holds nothing: its start counts in its key's window
+    work.slot = slots.change("release", run.slot, run.id)
+    work.emit(slots.offer(run.slot))
 
 
 def cancel_open_steps(work: Work) -> None:

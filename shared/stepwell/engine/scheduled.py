@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.decision import RUN_WATCH, Work
-from stepwell.engine.run import end_run
+from stepwell.engine.run import end_run, let_go_of_debounce
 
 
 def schedule(work: Work, start_at: datetime) -> None:
@@ -24,8 +24,10 @@ def due(work: Work) -> bool:
 
 
 def begin(work: Work, timeout: timedelta | None) -> None:
-    """The run's record as a run started now: its timeout counted from now, its watch set."""
+    """A run that waited (scheduled, or queued for a slot) as a run started now: its timeout
+    counted from now, its watch set."""
     run = work.touch_run()
+    let_go_of_debounce(work)
     run.status = "running"
     run.started_at = work.now
     run.due_at = work.now + timeout if timeout else None
@@ -33,5 +35,6 @@ def begin(work: Work, timeout: timedelta | None) -> None:
 
 
 def cancel(work: Work, reason: str) -> None:
-    """A scheduled run cancelled never starts: it ends with nothing open."""
+    """A run cancelled before it started (scheduled or queued) never starts: it ends with
+    nothing open."""
     end_run(work, "cancelled", {"type": "Cancelled", "message": reason})

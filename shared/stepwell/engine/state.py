@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 RunStatus = Literal[
-    "pending", "scheduled", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"
+    "pending",
+    "scheduled",
+    "queued",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
 ]
 StepStatus = Literal[
     "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "cancelled"
@@ -113,6 +121,11 @@ class RunState:
     nonce: str = ""
     """A secret of the run, chosen at start: attempt tokens derive from it, so they cannot be
     guessed from run id, step and attempt alone."""
+    slot: dict[str, Any] | None = None
+    debounce: str | None = None
+    """A run of a workflow with ``debounce``: its key (engine.concurrency)."""
+    """A run of a workflow with ``concurrency``: its key, limit, priority and place in the
+    key's queue (engine.slots)."""
     seq: int = 0
     """Optimistic-concurrency version, owned by the store: each commit expects it and bumps it."""
 

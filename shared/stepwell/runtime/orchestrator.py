@@ -35,6 +35,7 @@ from stepwell.engine.commands import (
     EmitEvent,
     FollowUp,
     NotifyParent,
+    OfferSlot,
     RequestApproval,
     ScheduleTimer,
     StartChildRun,
@@ -50,6 +51,7 @@ from stepwell.engine.events import (
     CancelRequested,
     ChildRunEnded,
     Continue,
+    Debounced,
     DependencyEnded,
     Event,
     EventReceived,
@@ -63,15 +65,26 @@ from stepwell.engine.events import (
     TimerFired,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
+from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.owed import Owed
 from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
 from stepwell.store.event_waits import Arrival, EventWaits, event_waits_for
-from stepwell.store.port import Conflict, Mark, RunNotFound, Store, WriteInDoubt
+from stepwell.store.port import (
+    Conflict,
+    DebounceHeld,
+    Mark,
+    RunNotFound,
+    SlotsTaken,
+    Store,
+    WriteInDoubt,
+)
 
 MAX_CONFLICT_RETRIES = 100
+MAX_DEBOUNCES = 5
+"""Tries of a debounced start: each finds the key's waiting run, or makes it."""
 MAX_CACHED_RUNS = 10_000
 """Runs whose record (as last seen) and definition an orchestrator keeps in memory."""
 _STEP_EVENTS = (
@@ -194,6 +207,7 @@ class Orchestrator:
         continued_from: str | None = None,
         started_by: str | None = None,
         start_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
         id again changes nothing. ``started_by``: who asked for it (the request's authenticated
@@ -213,9 +227,12 @@ class Orchestrator:
             continued_from=continued_from,
             started_by=started_by,
             start_at=start_at,
+            priority=priority,
         )
         try:
-            self.store.create(decision)
+            waiting = self._create(decision, input)
+            if waiting is not None:
+                return waiting  # the run of its debounce key that waits took this input
         except WriteInDoubt as doubt:
 
             def again() -> None:
@@ -229,6 +246,7 @@ class Orchestrator:
                     continued_from=continued_from,
                     started_by=started_by,
                     start_at=start_at,
+                    priority=priority,
                 )
 
             self._owed.doubt(run_id, doubt.mark, decision, again)
@@ -240,6 +258,26 @@ class Orchestrator:
         self._created(decision)
         self._committed(run_id, decision)
         return run_id
+
+    def _create(self, decision: Decision, input: Any) -> str | None:
+        """Create the run, or, for a start of a debounce key whose run waits, give that run
+        this start's input instead and return its id."""
+        pending = decision.pending
+        if pending is None:
+            self.store.create(decision)
+            return None
+        for _ in range(MAX_DEBOUNCES):
+            waiting = self.store.pending(pending.key)
+            if waiting is not None:
+                answer = self.handle(waiting, Debounced(input))
+                if answer is not None and any(e.type == "run_debounced" for e in answer.timeline):
+                    return waiting
+            try:
+                self.store.create(decision)
+                return None
+            except DebounceHeld:
+                continue  # another start of the key made its waiting run meanwhile
+        raise Conflict(f"run {pending.run_id}: its debounce key kept changing hands")
 
     def _created(self, decision: Decision) -> None:
         if decision.run is not None:
@@ -416,6 +454,8 @@ class Orchestrator:
             except WriteInDoubt as doubt:
                 self._in_doubt(run_id, doubt, decision, event)
                 raise
+            except SlotsTaken:
+                raise  # nothing to decide again: the run stays queued (runtime.slots)
             except Conflict:
                 # Another invocation changed the run: back off a little (full jitter, capped at
                 # 50 ms) and decide again on what it wrote.
@@ -546,6 +586,8 @@ class Orchestrator:
                     self.handle(run_id, EventReceived(command.key, command.attempt, tuple(kept)))
             case UnwatchEvent():
                 self.event_waits.unwatch(command)
+            case OfferSlot():
+                slots.offer(self.store, self.handle, command)
             case WakeReplay():
                 if not self.store.wake_replay(run_id, command.attempt):
                     # The replay is no longer that attempt: decide the end on it as it is now.

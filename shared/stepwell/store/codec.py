@@ -54,6 +54,8 @@ RUN_FIELDS: dict[str, Kind] = {
     "outbox_due": "time",
     "compensation": "json",
     "nonce": "str",
+    "slot": "json",
+    "debounce": "str",
     "seq": "int",
 }
 """Every field of RunState and how it is stored."""

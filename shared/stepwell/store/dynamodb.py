@@ -36,6 +36,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size as size_of
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -43,6 +44,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.slots import KeySlots, Pending, SlotChange
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store import codec, faults
 from stepwell.store.models import (
@@ -56,12 +58,14 @@ from stepwell.store.models import (
 from stepwell.store.payloads import Offloader, PayloadStore, threshold_from_env
 from stepwell.store.port import (
     Conflict,
+    DebounceHeld,
     Due,
     Mark,
     OwnedElsewhere,
     Page,
     Registration,
     RunNotFound,
+    SlotsTaken,
     WriteInDoubt,
 )
 
@@ -79,6 +83,12 @@ TRANSACTION_BYTES = 3_500_000
 MAX_TRANSACTION_STEPS = 97
 """Step records in one transaction (DynamoDB's limit is 100 items; the run and the timeline item
 take two). The engine writes at most 40 per decision."""
+SLOTS_PREFIX = "SLOTS#"
+SLOTS_SK = "HELD"
+QUEUE_PREFIX = "Q#"
+DEBOUNCE_PREFIX = "DEBOUNCE#"
+PENDING_SK = "PENDING"
+"""A concurrency key's items (engine.slots): its slots, and its queue in order."""
 _BATCH_GET = 100
 BUSY_RETRIES = 4
 """A transaction cancelled only for transient reasons is sent again this many times."""
@@ -152,14 +162,22 @@ class DynamoStore:
         early: list[StepState] = []
         # A new run's records are invisible until its run item exists, so step records that do
         # not fit in the transaction (a rerun copying many ancestors) may go out before it.
-        while len(steps) > MAX_TRANSACTION_STEPS:
+        room = MAX_TRANSACTION_STEPS - (2 if decision.slot is not None else 0)
+        while len(steps) > room:
             early.append(steps.pop(next(reversed(steps))))
         if early:
             if self._stored_seq(run.id) is not None:
                 raise Conflict(f"run {run.id} exists")
             self._write_early(run, early)
         self._transact(
-            run, steps, decision.timeline, run.seq + 1, self.m.run.pk.does_not_exist(), "exists"
+            run,
+            steps,
+            decision.timeline,
+            run.seq + 1,
+            self.m.run.pk.does_not_exist(),
+            "exists",
+            slot=decision.slot,
+            pending=decision.pending,
         )
 
     def commit(self, decision: Decision, expected_seq: int) -> None:
@@ -172,6 +190,8 @@ class DynamoStore:
             self.m.run.seq == expected_seq,
             f"changed (seq {expected_seq})",
             decision.before,
+            slot=decision.slot,
+            pending=decision.pending,
         )
 
     def _transact(
@@ -183,6 +203,9 @@ class DynamoStore:
         condition: Any,
         why: str,
         before: dict[str, StepState | None] | None = None,
+        *,
+        slot: SlotChange | None = None,
+        pending: Pending | None = None,
     ) -> None:
         before = before or {}
         items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
@@ -234,6 +257,11 @@ class DynamoStore:
         # identical decisions still race on the condition.
         token = uuid.uuid4().hex
         busy = sendings = 0
+        taking = slot is not None and slot.op == "take"
+        deletes = 1 if slot is not None and slot.op in ("take", "leave") else 0
+        deletes += 1 if pending is not None and pending.op == "drop" else 0
+        # A claim is the last put, after the run and timeline items.
+        claim = deletes + len(items) if pending is not None and pending.op == "claim" else -1
         while True:
             transaction = TransactWrite(
                 connection=self.m.connection.connection, client_request_token=token
@@ -247,12 +275,27 @@ class DynamoStore:
                             tx.save(model(**attrs))
                     for update in updates.values():
                         tx.update(update.item, actions=update.actions, condition=update.condition)
+                    if pending is not None:
+                        self._pending_write(tx, run, pending)
+                    if slot is not None:
+                        self._slot_writes(tx, run, slot)
             except TransactWriteError as exc:
                 reasons = list(exc.cancellation_reasons)
                 codes = {r.code for r in reasons if r is not None}
                 if "ConditionalCheckFailed" in codes:
-                    if reasons and _marked(reasons[0].raw_item if reasons[0] else None, mine):
+                    # DynamoDB is sent the deletes first, then the puts, then the updates.
+                    first = reasons[deletes] if len(reasons) > deletes else None
+                    if _marked(first.raw_item if first else None, mine):
                         break  # an earlier sending of this commit was applied
+                    failed = [i for i, r in enumerate(reasons) if r and r.code != "None"]
+                    if failed == [claim]:
+                        with self._lock:
+                            self.conflicts += 1
+                        raise DebounceHeld(f"run {run.id}: another run of its key waits") from None
+                    if taking and failed == [len(reasons) - 1]:
+                        with self._lock:
+                            self.conflicts += 1
+                        raise SlotsTaken(f"run {run.id}: every slot of its key is held") from None
                     with self._lock:
                         self.conflicts += 1
                     raise Conflict(f"run {run.id} {why}") from None
@@ -304,6 +347,108 @@ class DynamoStore:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(write, records))
+
+    # -- concurrency keys (engine.slots) ----------------------------------------------------
+    def _slot_writes(self, tx: TransactWrite, run: RunState, change: SlotChange) -> None:
+        """A run's change of its key, in its commit's transaction (the last item of it)."""
+        pk = SLOTS_PREFIX + change.key
+        held = self.m.slots(pk, SLOTS_SK)
+        queued = self.m.queued(
+            pk,
+            QUEUE_PREFIX + change.place,
+            kind="queued",
+            run_id=change.run_id,
+            expires_at=self._expiry(run),
+        )
+        holders, changes = self.m.slots.holders, self.m.slots.changes
+        if change.op == "queue":
+            tx.save(queued)
+        elif change.op == "leave":
+            tx.delete(queued)
+        elif change.op == "release":
+            tx.update(held, actions=[holders.delete({change.run_id}), changes.add(1)])
+        else:
+            # The run leaves the queue in the commit that starts it; the slots' update is the
+            # transaction's last item, so a refusal is told by its place among the reasons.
+            # It holds only if no slot changed hands since the offer read the key.
+            free = holders.does_not_exist() | (size_of(holders) < change.limit)  # type: ignore[no-untyped-call]
+            same = changes == change.seen
+            if change.seen == 0:
+                same = changes.does_not_exist() | same
+            if change.recent:  # a throttled start: counted in the key's window, holds nothing
+                tx.update(
+                    held,
+                    actions=[
+                        self.m.slots.recent.set(cast(Any, list(change.recent))),
+                        changes.add(1),
+                        self.m.slots.kind.set("slots"),
+                    ],
+                    condition=same,
+                )
+                tx.delete(queued)
+                return
+            tx.update(
+                held,
+                actions=[
+                    holders.add({change.run_id}),
+                    changes.add(1),
+                    self.m.slots.kind.set("slots"),
+                ],
+                condition=(free & same) | holders.contains(change.run_id),
+            )
+            tx.delete(queued)
+
+    def _pending_write(self, tx: TransactWrite, run: RunState, change: Pending) -> None:
+        """A debounced run's hold on its key, in its commit's transaction."""
+        item = self.m.pending(
+            DEBOUNCE_PREFIX + change.key,
+            PENDING_SK,
+            kind="pending",
+            run_id=change.run_id,
+            expires_at=self._expiry(run),
+        )
+        if change.op == "claim":
+            tx.save(item, condition=self.m.pending.pk.does_not_exist())
+        else:
+            tx.delete(item)
+
+    def pending(self, key: str) -> str | None:
+        def read() -> str | None:
+            try:
+                found = self.m.pending.get(DEBOUNCE_PREFIX + key, PENDING_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+            return str(found.run_id)
+
+        held: str | None = self._retried(read, f"the debounce of {key}")
+        return held
+
+    def slots(self, key: str) -> KeySlots:
+        model = self.m.slots
+        # The key's slots item (HELD) sorts just before its queue (Q#...): one Query reads it
+        # and the queue's head.
+        last = QUEUE_PREFIX[:-1] + chr(ord(QUEUE_PREFIX[-1]) + 1)
+
+        def read() -> KeySlots:
+            held: tuple[str, ...] = ()
+            recent: tuple[str, ...] = ()
+            changes = 0
+            for item in model.query(
+                SLOTS_PREFIX + key,
+                model.sk.between(SLOTS_SK, last),
+                consistent_read=True,
+                limit=2,
+            ):
+                if item.sk == SLOTS_SK:
+                    held, changes = tuple(sorted(item.holders or ())), int(item.changes or 0)
+                    recent = tuple(str(at) for at in item.recent or ())
+                else:
+                    place = item.sk.removeprefix(QUEUE_PREFIX)
+                    return KeySlots(held, changes, place.split("#", 2)[2], place, recent)
+            return KeySlots(held, changes, None, "", recent)
+
+        found: KeySlots = self._retried(read, f"the slots of {key}")
+        return found
 
     def _stored_seq(self, run_id: str) -> int | None:
         def read() -> int | None:

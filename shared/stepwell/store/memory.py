@@ -18,15 +18,18 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store.port import (
     Conflict,
+    DebounceHeld,
     Due,
     Mark,
     OwnedElsewhere,
     Page,
     Registration,
     RunNotFound,
+    SlotsTaken,
 )
 
 
@@ -40,6 +43,11 @@ class MemoryStore:
         self._timeline: dict[str, list[TimelineEntry]] = {}
         self._definitions: dict[tuple[str, str], Workflow] = {}
         self._registry: dict[str, Registration] = {}
+        self._held: dict[str, set[str]] = {}
+        self._changes: dict[str, int] = {}
+        self._pending: dict[str, str] = {}
+        self._recent: dict[str, tuple[str, ...]] = {}
+        self._queues: dict[str, dict[str, str]] = {}
         self.commits = 0
         self.conflicts = 0
 
@@ -48,6 +56,8 @@ class MemoryStore:
         with self._lock:
             if decision.run.id in self._runs:
                 raise Conflict(f"run {decision.run.id} exists")
+            self._check_slot(decision)
+            self._check_pending(decision)
             self._steps[decision.run.id] = {}
             self._timeline[decision.run.id] = []
             self._apply(decision)
@@ -157,6 +167,8 @@ class MemoryStore:
                 self.conflicts += 1
                 raise Conflict(f"run {decision.run.id} changed (seq {expected_seq})")
             self._check_revs(decision.run.id, decision)
+            self._check_slot(decision)
+            self._check_pending(decision)
             self._apply(decision)
 
     def landed(self, mark: Mark) -> bool:
@@ -171,6 +183,8 @@ class MemoryStore:
         for key in decision.steps:
             self._write(run.id, decision, key)
         self._timeline[run.id].extend(decision.timeline)
+        self._change_slot(decision)
+        self._change_pending(decision)
         self.commits += 1
 
     def get_run(self, run_id: str) -> RunState | None:
@@ -266,6 +280,68 @@ class MemoryStore:
     def registrations(self) -> list[Registration]:
         with self._lock:
             return [self._registry[name] for name in sorted(self._registry)]
+
+    # -- concurrency keys (engine.slots) ----------------------------------------------------
+    def _check_slot(self, decision: Decision) -> None:
+        change = decision.slot
+        if change is not None and change.op == "take":
+            held = self._held.get(change.key, set())
+            if change.run_id not in held and (
+                len(held) >= change.limit or self._changes.get(change.key, 0) != change.seen
+            ):
+                self.conflicts += 1
+                raise SlotsTaken(f"no slot of {change.key} is free since the offer")
+
+    def _check_pending(self, decision: Decision) -> None:
+        change = decision.pending
+        if change is not None and change.op == "claim" and change.key in self._pending:
+            self.conflicts += 1
+            raise DebounceHeld(f"run {self._pending[change.key]} of {change.key} waits to start")
+
+    def _change_pending(self, decision: Decision) -> None:
+        change = decision.pending
+        if change is not None and change.op == "claim":
+            self._pending[change.key] = change.run_id
+        elif change is not None and self._pending.get(change.key) == change.run_id:
+            del self._pending[change.key]
+
+    def pending(self, key: str) -> str | None:
+        with self._lock:
+            return self._pending.get(key)
+
+    def _change_slot(self, decision: Decision) -> None:
+        change = decision.slot
+        if change is None:
+            return
+        held = self._held.setdefault(change.key, set())
+        queue = self._queues.setdefault(change.key, {})
+        if change.op == "queue":
+            queue[change.place] = change.run_id
+        elif change.op == "leave":
+            queue.pop(change.place, None)
+        elif change.op == "take" and change.recent:
+            queue.pop(change.place, None)
+            self._recent[change.key] = change.recent
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
+        elif change.op == "take":
+            queue.pop(change.place, None)
+            held.add(change.run_id)
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
+        else:
+            held.discard(change.run_id)
+            self._changes[change.key] = self._changes.get(change.key, 0) + 1
+
+    def slots(self, key: str) -> KeySlots:
+        with self._lock:
+            queue = self._queues.get(key, {})
+            first = min(queue, default="")
+            return KeySlots(
+                tuple(sorted(self._held.get(key, set()))),
+                self._changes.get(key, 0),
+                queue.get(first),
+                first,
+                self._recent.get(key, ()),
+            )
 
 
 def _counters(step: StepState) -> tuple[Any, ...]:

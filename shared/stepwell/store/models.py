@@ -29,6 +29,7 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -157,6 +158,10 @@ class RunItem(Item):
     """Where a run that undoes its steps stands (engine.compensation)."""
     nonce = UnicodeAttribute(null=True)
     """The run's secret (attempt tokens derive from it)."""
+    slot = UnicodeAttribute(null=True)
+    """A run of a workflow with concurrency: its key, limit, priority, place (engine.slots)."""
+    debounce = UnicodeAttribute(null=True)
+    """A run of a workflow with debounce: its key."""
     wid = UnicodeAttribute(null=True)
     """The mark of the last commit (a commit whose answer was lost is recognised by it)."""
     wf_pk = UnicodeAttribute(null=True)
@@ -256,6 +261,31 @@ class WorkflowItem(Item):
     problems = ListAttribute(of=UnicodeAttribute, null=True)
 
 
+class SlotsItem(Item):
+    """A concurrency key's slots (``pk = SLOTS#<workflow>#<key>``, ``sk = HELD``): the runs
+    that hold one, changed only in the commits of those runs (engine.slots)."""
+
+    holders = UnicodeSetAttribute(null=True)
+    changes = NumberAttribute(null=True)
+    """Takes and releases so far: a take holds only if it is the count its offer read."""
+    recent = ListAttribute(of=UnicodeAttribute, null=True)
+    """A throttled key: its latest starts (ISO times, oldest first)."""
+
+
+class QueuedItem(Item):
+    """A run queued for a slot of its key (``sk = Q#<priority>#<time>#<run>``: the queue's
+    order), written and deleted in the run's own commits."""
+
+    run_id = UnicodeAttribute()
+
+
+class PendingItem(Item):
+    """The run of a debounce key waiting to start (``pk = DEBOUNCE#<workflow>#<key>``,
+    ``sk = PENDING``), written and deleted in that run's own commits."""
+
+    run_id = UnicodeAttribute()
+
+
 @dataclass(frozen=True)
 class Models:
     """The models bound to one table, sharing one connection."""
@@ -267,6 +297,9 @@ class Models:
     definition: type[DefinitionItem]
     workflow: type[WorkflowItem]
     connection: TableConnection
+    slots: type[SlotsItem]
+    queued: type[QueuedItem]
+    pending: type[PendingItem]
 
     @property
     def client(self) -> Any:
@@ -298,8 +331,22 @@ def bind(
 
     item: type[Item] = bound(Item)
     connection = item._get_connection()
-    classes = [bound(m) for m in (RunItem, StepItem, TimelineItem, DefinitionItem, WorkflowItem)]
+    classes = [
+        bound(m)
+        for m in (
+            RunItem,
+            StepItem,
+            TimelineItem,
+            DefinitionItem,
+            WorkflowItem,
+            SlotsItem,
+            QueuedItem,
+            PendingItem,
+        )
+    ]
     for cls in classes:
         cls._connection = connection
-    run, step, timeline, definition, workflow = classes
-    return Models(item, run, step, timeline, definition, workflow, connection)
+    run, step, timeline, definition, workflow, slots, queued, pending = classes
+    return Models(
+        item, run, step, timeline, definition, workflow, connection, slots, queued, pending
+    )

@@ -23,11 +23,20 @@ from typing import Any, Protocol
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import RunState, State, StepState
 
 
 class Conflict(Exception):
     """Someone else changed the run since it was loaded (or the run already exists)."""
+
+
+class SlotsTaken(Conflict):
+    """A run's commit that takes a slot of its concurrency key found every slot held."""
+
+
+class DebounceHeld(Conflict):
+    """A new debounced run's creation found another run of its key waiting to start."""
 
 
 class RunNotFound(LookupError):
@@ -177,6 +186,15 @@ class Store(Protocol):
         """One page of runs, newest first: of a workflow, in a status, both, or every run (for
         the API and CLI, not the hot path). A cursor this listing did not give out raises
         ValueError (or another error of decoding it)."""
+        ...
+
+    def pending(self, key: str) -> str | None:
+        """The run of a debounce key waiting to start, if any (one consistent read)."""
+        ...
+
+    def slots(self, key: str) -> KeySlots:
+        """A concurrency key's holders, count of changes and queue's head (engine.slots): one
+        consistent read."""
         ...
 
     def save_definition(self, workflow: Workflow) -> None:

@@ -31,7 +31,7 @@ function fill(el, attrs, children) {
 }
 
 export const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out", "skipped"];
-export const STATUSES = ["pending", "scheduled", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"];
+export const STATUSES = ["pending", "scheduled", "queued", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out"];
 
 export function badge(status) {
   return h("span", {class: `badge st-${status}`, "data-status": status}, status.replace("_", " "));

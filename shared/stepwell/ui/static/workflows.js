@@ -87,6 +87,8 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
   const dry = h("input", {type: "checkbox", name: "dry_run"});
   // Empty starts the run now; a time (the browser's own zone) leaves it scheduled until then.
   const startAt = h("input", {type: "datetime-local", name: "start_at"});
+  // Empty leaves the workflow's own priority; a number places a queued run (higher first).
+  const priority = h("input", {type: "number", name: "priority", step: "1", placeholder: "priority"});
   const problems = h("div", {class: "result", role: "alert", id: "start-result"});
   const submit = h("button", {class: "primary", "data-action": "start"}, "Start run");
 
@@ -107,6 +109,7 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
     }
     const body = {input: value, dry_run: dry.checked, labels: parseLabels(labels.value)};
     if (startAt.value) body.start_at = new Date(startAt.value).toISOString();
+    if (priority.value !== "") body.priority = Number(priority.value);
     submit.disabled = true;
     try {
       const started = await post(`/workflows/${enc(workflow.name)}/runs`, body);
@@ -127,6 +130,7 @@ export function startForm(workflow, {input: given, title = "Start a run"} = {}) 
     h("form", {class: "start", onsubmit: start},
       h("label", {class: "field"}, h("span", {}, "input (JSON)"), input),
       labels, h("label", {class: "inline"}, "start at ", startAt),
+      h("label", {class: "inline"}, "priority ", priority),
       h("label", {class: "inline"}, dry, " dry run"), submit, problems));
 }
 

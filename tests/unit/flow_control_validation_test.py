@@ -1,0 +1,85 @@
+"""`stepwell validate` on a workflow's flow control: where each problem is, and the fix."""
+
+from __future__ import annotations
+
+from definition_validation_test import problems_of
+
+
+def flow(concurrency: str, priority: str = '"${input.priority}"') -> str:
+    return f"""\
+name: charge
+concurrency: {concurrency}
+priority: {priority}
+steps:
+  charge:
+    function: ChargeCardFunction
+"""
+
+
+def test_a_key_and_a_priority_over_the_input_are_fine() -> None:
+    assert problems_of(flow('{key: "${input.customer}", limit: 2}')) == []
+    assert problems_of(flow("{limit: 1}", "3")) == []
+
+
+def test_a_key_that_reads_more_than_the_input_is_located_and_named() -> None:
+    [problem] = problems_of(flow('{key: "${steps.charge.output.id}", limit: 2}'))
+    assert problem.startswith("wf.yaml:2:")
+    assert "concurrency.key" in problem and "'steps'" in problem and "input" in problem
+
+
+def test_a_priority_that_reads_the_context_is_refused() -> None:
+    [problem] = problems_of(flow('{key: "", limit: 2}', '"${context.level}"'))
+    assert problem.startswith("wf.yaml:3:") and "priority" in problem and "'context'" in problem
+
+
+def test_a_limit_below_1_says_so() -> None:
+    [problem] = problems_of(flow("{key: x, limit: 0}"))
+    assert "concurrency.limit" in problem and "must be at least 1, got 0" in problem
+
+
+def singleton(spec: str, more: str = "") -> str:
+    return f"""\
+name: sync
+singleton: {spec}
+{more}steps:
+  sync:
+    function: SyncFunction
+"""
+
+
+def test_a_singleton_s_key_reads_the_input_and_its_mode_is_named() -> None:
+    assert problems_of(singleton('{key: "${input.account}", mode: skip}')) == []
+    [key] = problems_of(singleton('{key: "${context.run_id}", mode: cancel_previous}'))
+    assert key.startswith("wf.yaml:2:") and "singleton.key" in key and "'context'" in key
+    [mode] = problems_of(singleton("{mode: newest}"))
+    assert "singleton.mode" in mode and "'skip' or 'cancel_previous'" in mode
+
+
+def test_a_singleton_with_concurrency_or_a_throttle_too_says_to_keep_one() -> None:
+    [problem] = problems_of(singleton("{mode: skip}", "concurrency: {limit: 2}\n"))
+    assert problem.startswith("wf.yaml:2:")
+    assert "not concurrency and singleton: keep one of them" in problem
+    [problem] = problems_of(singleton("{mode: skip}", "throttle: {limit: 2, period: 1m}\n"))
+    assert problem.startswith("wf.yaml:3:") and "not singleton and throttle" in problem
+
+
+def test_a_throttle_s_key_reads_the_input_and_its_period_is_a_positive_duration() -> None:
+    spec = "name: t\nthrottle: {key: %s, limit: %s, period: %s}\nsteps:\n  s:\n    function: F\n"
+    assert problems_of(spec % ('"${input.customer}"', 5, "1m")) == []
+    [key] = problems_of(spec % ('"${context.x}"', 5, "1m"))
+    assert key.startswith("wf.yaml:2:") and "throttle.key" in key and "'context'" in key
+    [zero] = problems_of(spec % ("x", 5, "0s"))
+    assert "throttle.period" in zero and "longer than 0s" in zero
+    [limit] = problems_of(spec % ("x", 0, "1m"))
+    assert "throttle.limit" in limit
+
+
+def test_a_debounce_s_key_reads_the_input_and_its_period_is_a_positive_duration() -> None:
+    spec = "name: sync\ndebounce: {key: %s, period: %s}\nsteps:\n  s:\n    function: F\n"
+    assert problems_of(spec % ('"${input.document}"', "30s")) == []
+    [key] = problems_of(spec % ('"${steps.s.output}"', "30s"))
+    assert key.startswith("wf.yaml:2:") and "debounce.key" in key and "'steps'" in key
+    [zero] = problems_of(spec % ("x", "0s"))
+    assert "debounce.period" in zero and "longer than 0s" in zero
+    [bad] = problems_of(spec % ("x", "soon"))
+    assert "debounce.period" in bad
