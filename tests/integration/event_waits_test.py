@@ -11,6 +11,7 @@ from typing import Any
 from conftest import metered
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.events import CancelRequested
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.event_waits import event_waits_for
@@ -195,3 +196,13 @@ def test_the_kinds_a_first_of_several_did_not_take_cost_nothing_later() -> None:
     assert step.output["matched"] == 0
     cancelled = {**settled("o-1", "e-2", T0), "source": "orders", "detail_type": "order.cancelled"}
     assert world.orchestrator.receive_event(cancelled).waiters == []
+
+
+def test_a_cancelled_runs_wait_leaves_the_index_when_it_is_cancelled(store: DynamoStore) -> None:
+    world = world_on(store)
+    cancelled = world.start(SETTLED.name, {"order_id": "o-1"})
+    still = world.start(SETTLED.name, {"order_id": "o-1"})
+    world.send(cancelled, CancelRequested("the order was withdrawn"))
+    assert world.store.get_run(cancelled).status == "cancelled"
+    arrival = world.orchestrator.receive_event(settled("o-1", "e-1", T0))
+    assert [waiter.run_id for waiter in arrival.waiters] == [still]

@@ -37,6 +37,7 @@ from stepwell.engine.decision import (
     AsksPeople,
     Decision,
     Driver,
+    HoldsOutside,
     Kind,
     Work,
 )
@@ -216,9 +217,15 @@ def driver_of(definition: Workflow) -> Driver:
 
 
 def settle(work: Work, step: StepState) -> None:
-    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out, or
-    the driver's (the next compensation, the replay woken, or its dependents told and maybe
-    the run ended)."""
+    """Every end of a step (engine.outcomes, and the run's end cancelling it) is settled here,
+    once: its kind lets go of what it holds outside the run; then it is counted on its
+    fan-out, or the driver's (the next compensation, the replay woken, or its dependents told
+    and maybe the run ended)."""
+    kind = work.kind(_type_of(work, step))
+    if isinstance(kind, HoldsOutside):
+        kind.release(work, step)
+    if step.status == "cancelled":
+        return  # cancelled because the run ended or is ending (engine.run): nothing follows
     _, index = parse_key(step.key)
     if index is not None:
         fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's

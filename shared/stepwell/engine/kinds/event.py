@@ -118,11 +118,12 @@ def _watch(work: Work, step: StepState, spec: EventStep) -> None:
         )
 
 
-def _unwatch(work: Work, step: StepState, kept: int | None) -> None:
-    """The wait ended: take it out of the index, but for the kind of event that completed it
-    (``kept``), so a second delivery of that event is still noted on the timeline."""
-    for index, awaited in enumerate(step.awaits or []):
-        if index != kept:
+def release(work: Work, step: StepState) -> None:
+    """The wait ended, whichever way (an event, its timeout, a skip, the run's end): take it
+    out of the index, but for the kind of event that completed it (marked ``taken``), so a
+    second delivery of that event is still noted on the timeline."""
+    for awaited in step.awaits or []:
+        if "taken" not in awaited:
             work.emit(
                 UnwatchEvent(
                     work.run.id,
@@ -144,7 +145,6 @@ def on_timer(work: Work, step: StepState) -> None:
         _watch(work, step, spec)
         set_timer(work, step, step.timeout_at)
         return
-    _unwatch(work, step, None)
     if spec.on_timeout == "continue":
         work.note("event_timed_out", step, "no event in time; going on without one")
         succeed(work, step, None)
@@ -172,7 +172,10 @@ def on_event(work: Work, received: EventReceived) -> None:
             step = work.step(received.key)
             assert step is not None
             work.note("event_received", step, f"event {event.get('id')}", event=event.get("id"))
-            _unwatch(work, step, matched)
+            step.awaits = [
+                {**awaited, "taken": event.get("id")} if index == matched else awaited
+                for index, awaited in enumerate(step.awaits or [])
+            ]
             succeed(work, step, event if spec.event is not None else {**event, "matched": matched})
             return
         shown = "; ".join(str(p) for p in problems)
