@@ -18,23 +18,20 @@ from stepwell.store.event_waits import event_waits_for
 from stepwell.store.memory import MemoryStore
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-SETTLED = Workflow.model_validate(
-    {
-        "name": "await-payment",
-        "steps": {
-            "settled": {
-                "type": "event",
-                "event": {
-                    "source": "payments",
-                    "detail_type": "payment.settled",
-                    "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
-                },
-                "lookback": "10s",
-                "timeout": "1h",
-            }
-        },
+
+
+def awaiting(name: str, **fields: Any) -> Workflow:
+    """A workflow of one step that waits for its order's payment to settle."""
+    event = {
+        "source": "payments",
+        "detail_type": "payment.settled",
+        "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
     }
-)
+    step = {"type": "event", "event": event, **fields}
+    return Workflow.model_validate({"name": name, "steps": {"settled": step}})
+
+
+SETTLED = awaiting("await-payment", lookback="10s", timeout="1h")
 
 
 def world_on(store: DynamoStore | MemoryStore) -> InProcessWorld:
@@ -206,3 +203,37 @@ def test_a_cancelled_runs_wait_leaves_the_index_when_it_is_cancelled(store: Dyna
     assert world.store.get_run(cancelled).status == "cancelled"
     arrival = world.orchestrator.receive_event(settled("o-1", "e-1", T0))
     assert [waiter.run_id for waiter in arrival.waiters] == [still]
+
+
+NO_LOOKBACK = awaiting("await-payment-now")
+
+
+def test_an_event_delivered_again_completes_no_wait_that_opened_after_it() -> None:
+    """A redelivery (or a re-send of the same id, which keeps its first time) is the event
+    as it first happened: a wait that opened later, beyond its lookback, does not take it."""
+    world = world_on(MemoryStore())
+    world.workflows[NO_LOOKBACK.name] = NO_LOOKBACK
+    first = world.start(NO_LOOKBACK.name, {"order_id": "o-1"})
+    event = settled("o-1", "e-1", T0)
+    world.orchestrator.receive_event(event)
+    world.clock.set(T0 + timedelta(minutes=5))
+    later = world.start(NO_LOOKBACK.name, {"order_id": "o-1"})
+    arrival = world.orchestrator.receive_event(event)
+    assert arrival.duplicate
+    assert output_of(world, first) == ("succeeded", event)
+    assert output_of(world, later) == ("waiting", None)
+    types = [entry.type for entry in world.store.timeline(first).items]
+    assert types.count("event_duplicate") == 1
+    later_types = [entry.type for entry in world.store.timeline(later).items]
+    assert "step_completed" not in later_types
+
+
+def test_a_senders_id_keeps_its_first_time_on_dynamodb(store: DynamoStore) -> None:
+    waits = event_waits_for(store)
+    meter = metered(store)
+    before = meter.reading()
+    assert waits.first_sent("payments", "pay-1", T0) == T0
+    assert waits.first_sent("payments", "pay-1", T0 + timedelta(minutes=3)) == T0
+    assert waits.first_sent("refunds", "pay-1", T0 + timedelta(minutes=3)) > T0
+    spent = meter.reading() - before
+    assert spent.dynamodb_calls == {"UpdateItem": 3}

@@ -19,7 +19,7 @@ from stepwell import expressions
 from stepwell.definition.models import EventPattern, EventStep, Step
 from stepwell.engine import waiting
 from stepwell.engine.attempts import set_timer
-from stepwell.engine.commands import UnwatchEvent, WatchEvent
+from stepwell.engine.commands import UnwatchEvent, WatchEvent, counts_since
 from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work
 from stepwell.engine.events import EventReceived
@@ -44,6 +44,11 @@ def value_at(event: dict[str, Any], path: str) -> Any:
             return None
         found = found.get(part)
     return found
+
+
+def happened_at(event: dict[str, Any]) -> datetime:
+    """An event's ``time`` (EventBridge's, ``...Z``)."""
+    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
 
 
 def correlation_key(value: Any) -> str | None:
@@ -189,6 +194,11 @@ def _refused(
     awaited = (wait.awaits or [])[index]
     if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
         return "another source or detail-type"
+    spec = work.spec(wait.key)
+    assert isinstance(spec, EventStep) and wait.attempt_started_at is not None
+    since = counts_since(wait.attempt_started_at, spec.lookback)
+    if happened_at(event) < since:
+        return f"it happened at {event['time']}, before the wait looks back to ({since})"
     carried = correlation_key(value_at(event, pattern.correlate.event))
     if carried != awaited["equals"]:
         return f"{pattern.correlate.event} is {carried}, not {awaited['equals']}"
