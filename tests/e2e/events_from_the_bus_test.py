@@ -124,3 +124,15 @@ def test_an_event_sent_again_with_its_id_is_the_same_event(stack: LocalStack) ->
     later = api.start_run("await-payment", {"order_id": "o-again"}).body["run_id"]
     assert steps_of(finished(stack, api, later))["settled"]["output"] == output
     assert timeline_types(api, first).count("event_duplicate") == 1
+
+
+def test_an_order_cancelled_on_the_bus_cancels_its_run(stack: LocalStack) -> None:
+    api = Client(stack.url)
+    run_id = api.start_run("await-payment", {"order_id": "o-gone"}).body["run_id"]
+    waiting(api, run_id)
+    body = {"source": "orders", "detail_type": "order.cancelled", "detail": {"order_id": "o-gone"}}
+    assert api.request("POST", "/events", json_body=body).status == 202
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "cancelled"
+    assert steps_of(detail)["settled"]["status"] == "cancelled"
+    assert "order.cancelled" in detail["run"]["error"]["message"]

@@ -237,3 +237,48 @@ def test_a_senders_id_keeps_its_first_time_on_dynamodb(store: DynamoStore) -> No
     assert waits.first_sent("refunds", "pay-1", T0 + timedelta(minutes=3)) > T0
     spent = meter.reading() - before
     assert spent.dynamodb_calls == {"UpdateItem": 3}
+
+
+CANCELLABLE = Workflow.model_validate(
+    {
+        **SETTLED.model_dump(mode="json"),
+        "name": "await-payment-unless-cancelled",
+        "cancel_on": [
+            {
+                "source": "orders",
+                "detail_type": "order.cancelled",
+                "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
+            }
+        ],
+    }
+)
+
+
+def order_cancelled(order_id: str, event_id: str, at: datetime) -> dict[str, Any]:
+    return {**settled(order_id, event_id, at), "source": "orders", "detail_type": "order.cancelled"}
+
+
+def cancel_on(world: InProcessWorld) -> None:
+    """An order's cancellation cancels every run of it (and leaves other orders' alone);
+    the runs' ends take their cancel_on and their waits out of the index."""
+    world.workflows[CANCELLABLE.name] = CANCELLABLE
+    mine = [world.start(CANCELLABLE.name, {"order_id": "o-1"}) for _ in range(3)]
+    other = world.start(CANCELLABLE.name, {"order_id": "o-2"})
+    world.clock.set(T0 + timedelta(seconds=5))
+    arrival = world.orchestrator.receive_event(order_cancelled("o-1", "c-1", world.clock.now()))
+    assert sorted(w.run_id for w in arrival.waiters) == sorted(mine)
+    for run_id in mine:
+        assert world.store.get_run(run_id).status == "cancelled"
+        assert output_of(world, run_id)[0] == "cancelled"
+    assert world.store.get_run(other).status == "waiting"
+    again = world.orchestrator.receive_event(order_cancelled("o-1", "c-2", world.clock.now()))
+    assert again.waiters == []
+    assert world.orchestrator.receive_event(settled("o-1", "e-1", world.clock.now())).waiters == []
+
+
+def test_cancel_on_cancels_the_runs_of_its_value() -> None:
+    cancel_on(world_on(MemoryStore()))
+
+
+def test_cancel_on_on_dynamodb(store: DynamoStore) -> None:
+    cancel_on(world_on(store))

@@ -19,6 +19,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import (
     attempts,
+    cancel_on,
     codeflow,
     dag,
     fanout,
@@ -44,6 +45,7 @@ from stepwell.engine.decision import (
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
+    CancelOnEvent,
     CancelRequested,
     ChildRunEnded,
     Continue,
@@ -135,6 +137,7 @@ def announce(work: Work, message: str, **data: Any) -> None:
     )
     if run.due_at is not None:
         work.emit(ScheduleTimer(run.id, None, run.due_at))
+    cancel_on.watch(work)
 
 
 def start_run(
@@ -237,6 +240,8 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
     """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
     work = work_for(definition, state, now)
     _apply(work, event)
+    if work.run.terminal and not state.run.terminal:
+        cancel_on.release(work)  # whichever way the run ended
     return work.decision()
 
 
@@ -276,6 +281,10 @@ def _apply(work: Work, event: Event) -> None:
             event_wait.on_event(work, event)
         case CancelRequested():
             _on_cancel(work, event)
+        case CancelOnEvent():
+            why = cancel_on.reason(work, event)
+            if why is not None:
+                _on_cancel(work, CancelRequested(f"cancel_on: {why}"))
         case Continue():
             _on_continue(work, event)
         case SkipRequested():
@@ -359,6 +368,9 @@ def _watch(work: Work) -> None:
     run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
     work.state.require_all()
     definition = work.definition
+    began = work.run.started_at
+    if began is not None and work.now < began + 2 * RUN_WATCH:
+        cancel_on.watch(work)  # its first watch: a second look at the kept events
     busy = work.driver.watch(work)
     for key in sorted(work.state.steps):
         record = work.peek(key)

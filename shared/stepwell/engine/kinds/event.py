@@ -12,6 +12,7 @@ same event (a bus redelivery, a re-send) is noted and changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,22 +192,38 @@ def _refused(
     work: Work, wait: StepState, index: int, pattern: EventPattern, event: dict[str, Any]
 ) -> str | None:
     """Why ``event`` is not the ``index``-th kind of event the wait waits for (None: it is)."""
-    awaited = (wait.awaits or [])[index]
-    if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
-        return "another source or detail-type"
     spec = work.spec(wait.key)
     assert isinstance(spec, EventStep) and wait.attempt_started_at is not None
     since = counts_since(wait.attempt_started_at, spec.lookback)
+    equals = (wait.awaits or [])[index]["equals"]
+    return refused(
+        work, pattern, equals, since, event, lambda: work.driver.expression_data(work, wait.key)
+    )
+
+
+def refused(
+    work: Work,
+    pattern: EventPattern,
+    equals: str,
+    since: datetime,
+    event: dict[str, Any],
+    seen: Callable[[], dict[str, Any]],
+) -> str | None:
+    """Why ``event`` is not one ``pattern`` describes, carrying ``equals`` and no older than
+    ``since`` (None: it is). Its ``where`` sees ``event`` and what ``seen()`` gives (read only
+    when there is a ``where``)."""
+    if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
+        return "another source or detail-type"
     if happened_at(event) < since:
         return f"it happened at {event['time']}, before the wait looks back to ({since})"
     carried = correlation_key(value_at(event, pattern.correlate.event))
-    if carried != awaited["equals"]:
-        return f"{pattern.correlate.event} is {carried}, not {awaited['equals']}"
+    if carried != equals:
+        return f"{pattern.correlate.event} is {carried}, not {equals}"
     problem = schema_problem(pattern.schema_, event.get("detail"))
     if problem:
         return f"its detail does not match the schema ({problem})"
     if pattern.where is not None:
-        data = {**work.driver.expression_data(work, wait.key), "event": event}
+        data = {**seen(), "event": event}
         try:
             if not expressions.truthy(expressions.render(pattern.where, data, work.now)):
                 return "where is false"
