@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from conftest import local_stack, workflows_folder
-from e2e_helpers import finished, steps_of
+from e2e_helpers import finished, steps_of, timeline_types
 
 from stepwell.cli import main as cli
 from stepwell.local.client import Client
@@ -100,3 +100,39 @@ def test_post_events_refuses_a_reserved_source_and_a_detail_that_is_not_an_objec
     assert answer.status == 422 and "reserved" in json.dumps(answer.body)
     listed = {"source": "payments", "detail_type": "payment.settled", "detail": [1]}
     assert api.request("POST", "/events", json_body=listed).status == 422
+
+
+def test_an_event_sent_again_with_its_id_is_the_same_event(stack: LocalStack) -> None:
+    """POST /events twice with one id (a client retrying): the waits it completed note the
+    second as a duplicate, and a wait that looks back finds one event, the first."""
+    api = Client(stack.url)
+    first = api.start_run("await-payment", {"order_id": "o-again"}).body["run_id"]
+    waiting(api, first)
+    body = {
+        "id": "pay-77",
+        "source": "payments",
+        "detail_type": "payment.settled",
+        "detail": {"order_id": "o-again", "amount": 7},
+    }
+    sent = api.request("POST", "/events", json_body=body)
+    assert sent.status == 202 and sent.body["id"] == "pay-77"
+    detail = finished(stack, api, first)
+    output = steps_of(detail)["settled"]["output"]
+    assert output["id"] == "pay-77"
+    assert api.request("POST", "/events", json_body=body).status == 202
+    assert stack.wait_idle(30)
+    later = api.start_run("await-payment", {"order_id": "o-again"}).body["run_id"]
+    assert steps_of(finished(stack, api, later))["settled"]["output"] == output
+    assert timeline_types(api, first).count("event_duplicate") == 1
+
+
+def test_an_order_cancelled_on_the_bus_cancels_its_run(stack: LocalStack) -> None:
+    api = Client(stack.url)
+    run_id = api.start_run("await-payment", {"order_id": "o-gone"}).body["run_id"]
+    waiting(api, run_id)
+    body = {"source": "orders", "detail_type": "order.cancelled", "detail": {"order_id": "o-gone"}}
+    assert api.request("POST", "/events", json_body=body).status == 202
+    detail = finished(stack, api, run_id)
+    assert detail["run"]["status"] == "cancelled"
+    assert steps_of(detail)["settled"]["status"] == "cancelled"
+    assert "order.cancelled" in detail["run"]["error"]["message"]

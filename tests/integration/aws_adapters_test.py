@@ -29,6 +29,7 @@ from stepwell.runtime.aws.timers import at_expression, schedule_name
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.envelope import StepEnvelope, TimerMessage
+from stepwell.runtime.events_in import from_bus
 from stepwell.runtime.step_context import StepContext
 
 REGION = "us-east-1"
@@ -192,6 +193,15 @@ class TestEventBridgeBus:
         assert event["source"] == "stepwell"
         assert event["detail-type"] == "run.completed"
         assert event["detail"] == {"run_id": "run-1", "ended_at": "2026-01-01T12:00:00Z"}
+
+    def test_a_sent_event_carries_its_senders_id_and_first_time(self, bus):
+        adapter, delivered = bus
+        sent = EmitEvent("pay", {"n": 1}, source="shop.orders", event_id="p-1", time=T0)
+        adapter.emit(sent)
+        (event,) = delivered()
+        assert event["resources"] == ["stepwell:event/p-1"]
+        assert from_bus(event)["id"] == "p-1"
+        assert event["time"] == "2026-01-01T12:00:00Z"
 
     def test_notify_steps_publish_with_their_own_source(self, bus):
         adapter, delivered = bus

@@ -11,29 +11,27 @@ from typing import Any
 from conftest import metered
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.events import CancelRequested
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.event_waits import event_waits_for
 from stepwell.store.memory import MemoryStore
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-SETTLED = Workflow.model_validate(
-    {
-        "name": "await-payment",
-        "steps": {
-            "settled": {
-                "type": "event",
-                "event": {
-                    "source": "payments",
-                    "detail_type": "payment.settled",
-                    "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
-                },
-                "lookback": "10s",
-                "timeout": "1h",
-            }
-        },
+
+
+def awaiting(name: str, **fields: Any) -> Workflow:
+    """A workflow of one step that waits for its order's payment to settle."""
+    event = {
+        "source": "payments",
+        "detail_type": "payment.settled",
+        "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
     }
-)
+    step = {"type": "event", "event": event, **fields}
+    return Workflow.model_validate({"name": name, "steps": {"settled": step}})
+
+
+SETTLED = awaiting("await-payment", lookback="10s", timeout="1h")
 
 
 def world_on(store: DynamoStore | MemoryStore) -> InProcessWorld:
@@ -195,3 +193,92 @@ def test_the_kinds_a_first_of_several_did_not_take_cost_nothing_later() -> None:
     assert step.output["matched"] == 0
     cancelled = {**settled("o-1", "e-2", T0), "source": "orders", "detail_type": "order.cancelled"}
     assert world.orchestrator.receive_event(cancelled).waiters == []
+
+
+def test_a_cancelled_runs_wait_leaves_the_index_when_it_is_cancelled(store: DynamoStore) -> None:
+    world = world_on(store)
+    cancelled = world.start(SETTLED.name, {"order_id": "o-1"})
+    still = world.start(SETTLED.name, {"order_id": "o-1"})
+    world.send(cancelled, CancelRequested("the order was withdrawn"))
+    assert world.store.get_run(cancelled).status == "cancelled"
+    arrival = world.orchestrator.receive_event(settled("o-1", "e-1", T0))
+    assert [waiter.run_id for waiter in arrival.waiters] == [still]
+
+
+NO_LOOKBACK = awaiting("await-payment-now")
+
+
+def test_an_event_delivered_again_completes_no_wait_that_opened_after_it() -> None:
+    """A redelivery (or a re-send of the same id, which keeps its first time) is the event
+    as it first happened: a wait that opened later, beyond its lookback, does not take it."""
+    world = world_on(MemoryStore())
+    world.workflows[NO_LOOKBACK.name] = NO_LOOKBACK
+    first = world.start(NO_LOOKBACK.name, {"order_id": "o-1"})
+    event = settled("o-1", "e-1", T0)
+    world.orchestrator.receive_event(event)
+    world.clock.set(T0 + timedelta(minutes=5))
+    later = world.start(NO_LOOKBACK.name, {"order_id": "o-1"})
+    arrival = world.orchestrator.receive_event(event)
+    assert arrival.duplicate
+    assert output_of(world, first) == ("succeeded", event)
+    assert output_of(world, later) == ("waiting", None)
+    types = [entry.type for entry in world.store.timeline(first).items]
+    assert types.count("event_duplicate") == 1
+    later_types = [entry.type for entry in world.store.timeline(later).items]
+    assert "step_completed" not in later_types
+
+
+def test_a_senders_id_keeps_its_first_time_on_dynamodb(store: DynamoStore) -> None:
+    waits = event_waits_for(store)
+    meter = metered(store)
+    before = meter.reading()
+    assert waits.first_sent("payments", "pay-1", T0) == T0
+    assert waits.first_sent("payments", "pay-1", T0 + timedelta(minutes=3)) == T0
+    assert waits.first_sent("refunds", "pay-1", T0 + timedelta(minutes=3)) > T0
+    spent = meter.reading() - before
+    assert spent.dynamodb_calls == {"UpdateItem": 3}
+
+
+CANCELLABLE = Workflow.model_validate(
+    {
+        **SETTLED.model_dump(mode="json"),
+        "name": "await-payment-unless-cancelled",
+        "cancel_on": [
+            {
+                "source": "orders",
+                "detail_type": "order.cancelled",
+                "correlate": {"event": "detail.order_id", "equals": "${input.order_id}"},
+            }
+        ],
+    }
+)
+
+
+def order_cancelled(order_id: str, event_id: str, at: datetime) -> dict[str, Any]:
+    return {**settled(order_id, event_id, at), "source": "orders", "detail_type": "order.cancelled"}
+
+
+def cancel_on(world: InProcessWorld) -> None:
+    """An order's cancellation cancels every run of it (and leaves other orders' alone);
+    the runs' ends take their cancel_on and their waits out of the index."""
+    world.workflows[CANCELLABLE.name] = CANCELLABLE
+    mine = [world.start(CANCELLABLE.name, {"order_id": "o-1"}) for _ in range(3)]
+    other = world.start(CANCELLABLE.name, {"order_id": "o-2"})
+    world.clock.set(T0 + timedelta(seconds=5))
+    arrival = world.orchestrator.receive_event(order_cancelled("o-1", "c-1", world.clock.now()))
+    assert sorted(w.run_id for w in arrival.waiters) == sorted(mine)
+    for run_id in mine:
+        assert world.store.get_run(run_id).status == "cancelled"
+        assert output_of(world, run_id)[0] == "cancelled"
+    assert world.store.get_run(other).status == "waiting"
+    again = world.orchestrator.receive_event(order_cancelled("o-1", "c-2", world.clock.now()))
+    assert again.waiters == []
+    assert world.orchestrator.receive_event(settled("o-1", "e-1", world.clock.now())).waiters == []
+
+
+def test_cancel_on_cancels_the_runs_of_its_value() -> None:
+    cancel_on(world_on(MemoryStore()))
+
+
+def test_cancel_on_on_dynamodb(store: DynamoStore) -> None:
+    cancel_on(world_on(store))

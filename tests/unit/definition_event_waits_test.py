@@ -105,3 +105,43 @@ def test_the_first_of_several_is_checked_per_kind_of_event():
 """
     [problem] = problems_of(body)
     assert "field 'events[1].where'" in problem or "events.1.where" in problem
+
+
+def cancel_on(correlate: str = "{event: detail.order_id, equals: '${input.order_id}'}", **more):
+    lines = [
+        "cancel_on:",
+        "  - source: orders",
+        "    detail_type: order.cancelled",
+        f"    correlate: {correlate}",
+        *[f"    {name}: {value}" for name, value in more.items()],
+    ]
+    return event() + "\n".join(lines) + "\n"
+
+
+def test_the_issue_s_cancel_on_loads():
+    flow = load_text(HEAD + cancel_on(where="'${event.detail.reason != \"test\"}'"), "wf.yaml")
+    [pattern] = flow.cancel_on
+    assert (pattern.source, pattern.detail_type) == ("orders", "order.cancelled")
+    assert pattern.correlate.event == "detail.order_id"
+
+
+def test_a_workflow_without_cancel_on_keeps_its_version():
+    assert "cancel_on" not in load_text(HEAD + event(), "wf.yaml").model_dump(mode="json")
+
+
+def test_cancel_on_correlates_on_the_run_s_input_and_context_alone():
+    [problem] = problems_of(cancel_on("{event: detail.order_id, equals: '${steps.charge.output}'}"))
+    assert problem.startswith("wf.yaml:")
+    assert "field 'cancel_on[0].correlate.equals'" in problem
+    assert "steps" in problem
+    [problem] = problems_of(cancel_on("{event: detail.order_id, equals: '${event.detail.id}'}"))
+    assert "known when the run starts" in problem
+
+
+def test_cancel_on_s_where_and_schema_are_located():
+    [problem] = problems_of(cancel_on(where="'${evnt.detail.x}'"))
+    assert "field 'cancel_on[0].where'" in problem and "did you mean 'event'" in problem
+    [problem] = problems_of(cancel_on(schema="{type: objekt}"))
+    assert "field 'cancel_on[0].schema.type'" in problem
+    [problem] = problems_of(cancel_on("{event: 'order id', equals: x}"))
+    assert "cancel_on" in problem and "detail.order_id" in problem

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import T0, EngineDriver, task
+import pytest
+
+from helpers import T0, EngineDriver, task, workflow
 from stepwell.engine.commands import UnwatchEvent, WatchEvent
-from stepwell.engine.events import EventReceived
+from stepwell.engine.events import CancelRequested, EventReceived, SkipRequested
 
 
 def settled(**fields):
@@ -219,3 +221,39 @@ def test_a_timed_out_wait_stops_waiting_for_every_kind():
     run.fire("settled")
     assert run.step("settled").error["type"] == "EventTimedOut"
     assert len([c for c in run.commands if isinstance(c, UnwatchEvent)]) == 2
+
+
+def ends_of_a_wait():
+    """Every way a waiting event step can end besides its event and its timeout."""
+
+    def cancelled(run):
+        run.send(CancelRequested("the order was withdrawn"))
+
+    def skipped(run):
+        run.send(SkipRequested("settled"))
+
+    def skipped_with_an_output(run):
+        run.send(SkipRequested("settled", output={"paid": True}))
+
+    def failed_beside_it(run):
+        run.fail("audit", "Boom")
+
+    def timed_out_run(run):
+        run.fire(None)
+
+    return [cancelled, skipped, skipped_with_an_output, failed_beside_it, timed_out_run]
+
+
+@pytest.mark.parametrize("end", ends_of_a_wait(), ids=lambda end: end.__name__)
+def test_every_end_of_a_wait_takes_it_out_of_the_index_in_the_same_decision(end):
+    steps = {**settled(), "audit": task()}
+    run = EngineDriver(workflow(steps, timeout="1h"), {"order_id": "o-1"})
+    run.succeed("charge")
+    assert run.status("settled") == "waiting"
+    before = len(run.commands)
+    end(run)
+    assert run.status("settled") in ("cancelled", "skipped", "succeeded")
+    unwatched = [c for c in run.commands[before:] if isinstance(c, UnwatchEvent)]
+    assert [(u.run_id, u.key, u.source, u.path, u.value) for u in unwatched] == [
+        ("run-1", "settled", "payments", "detail.order_id", "o-1")
+    ]

@@ -229,6 +229,8 @@ def test_the_environment_is_resolved_to_local_names(
         "STEPWELL_TABLE": names["StepwellStepwellTable"].ref,
         "STEPWELL_BUCKET": names["StepwellPayloadBucket"].ref,
         "STEPWELL_BUS": f"{ENGINE}-bus",
+        # The stack's EventWaitsBus left empty: event waits listen on the engine's own bus.
+        "STEPWELL_EVENT_WAITS_BUS": f"{ENGINE}-bus",
         "STEPWELL_TIMER_QUEUE_URL": names["StepwellTimerQueue"].ref,
         "STEPWELL_TIMER_QUEUE_ARN": names["StepwellTimerQueue"].attrs["Arn"],
         "STEPWELL_SIGNING_SECRET": names["StepwellSigningSecret"].ref,

@@ -30,6 +30,12 @@ class EventRequest(_Request):
         description="The event's detail-type."
     )
     detail: dict[str, Any] = Field(default_factory=dict, description="The event's detail.")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None,
+        description="An id of your own: the event's id as waits see it, and sent again (a "
+        "retry) it is the same event, kept once and completing nothing twice (known for 7 "
+        "days). Without one, every request is a new event.",
+    )
 
     @field_validator("source")
     @classmethod
@@ -47,6 +53,7 @@ class EventSent(BaseModel):
 
     source: str
     detail_type: str
+    id: str | None = None
 
 
 @router.post(
@@ -63,6 +70,14 @@ class EventSent(BaseModel):
     responses=responses(202, "The event is on the bus"),
 )
 def send_event(request: Annotated[EventRequest, Body()]) -> EventSent:
-    bus = current().runtime.orchestrator.ports.bus
-    bus.emit(EmitEvent(request.detail_type, request.detail, source=request.source))
-    return EventSent(source=request.source, detail_type=request.detail_type)
+    orchestrator = current().runtime.orchestrator
+    time = None
+    if request.id is not None:
+        now = orchestrator.clock.now()
+        time = orchestrator.event_waits.first_sent(request.source, request.id, now)
+    event = EmitEvent(
+        request.detail_type, request.detail, source=request.source, event_id=request.id, time=time
+    )
+    runtime = current().runtime
+    (runtime.event_waits_bus or orchestrator.ports.bus).emit(event)
+    return EventSent(source=request.source, detail_type=request.detail_type, id=request.id)

@@ -330,6 +330,13 @@ class StepView(Payloads):
         default_factory=list,
         description="Code-first runs: the steps the code had read before reaching it (edges).",
     )
+    awaits: list[dict[str, Any]] | None = Field(
+        None,
+        description="An event wait: each kind of event it waits for (source, detail_type, the "
+        "path into the event and the value it must carry there; taken: the id of the event "
+        "that completed it).",
+    )
+    timeout_at: datetime | None = Field(None, description="When its wait times out.")
 
 
 class RunDetail(BaseModel):
@@ -680,6 +687,8 @@ def step_view(step: StepState, run_id: str) -> StepView:
         name=step.name,
         kind=kind_of(step.spec) or None,
         after=list(step.after),
+        awaits=step.awaits,
+        timeout_at=step.timeout_at,
     )
 
 

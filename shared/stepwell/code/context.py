@@ -41,6 +41,7 @@ from stepwell.code.errors import (
     StepFailed,
     Suspend,
 )
+from stepwell.code.events import event_pattern, event_spec
 from stepwell.code.fanouts import Completion, fan_out
 from stepwell.code.logger import ReplayLogger
 from stepwell.code.polls import poll
@@ -465,6 +466,39 @@ class Context:
         }
         put_duration(spec, name, "heartbeat", heartbeat)
         return self._issued(name, "callback", None, spec)
+
+    def wait_for_event(
+        self,
+        name: str,
+        source: str | None = None,
+        detail_type: str | None = None,
+        correlate: Mapping[str, Any] | None = None,
+        where: str | None = None,
+        schema: Mapping[str, Any] | None = None,
+        *,
+        events: Sequence[Mapping[str, Any]] | None = None,
+        lookback: Duration = "0s",
+        timeout: Duration | None = "1d",
+        on_timeout: Literal["fail", "continue"] = "fail",
+    ) -> Any:
+        """Wait for an event from the bus of ``source`` and ``detail_type`` whose value at
+        ``correlate["event"]`` (a path such as ``detail.order_id``) equals
+        ``correlate["equals"]``, and that passes ``where`` (an expression over ``event``, e.g.
+        ``"${event.detail.amount > 0}"``) and ``schema`` (on its detail); return it (``id``,
+        ``source``, ``detail_type``, ``time``, ``detail``). Every run waiting on that value
+        gets the event; one that came up to ``lookback`` before the wait opened counts; one
+        delivered again completes nothing twice. ``events=[{source, detail_type, correlate,
+        where?, schema?}, ...]`` waits for the first of several (the event's ``matched`` says
+        which). When ``timeout`` passes: StepFailed ``EventTimedOut``, or None with
+        ``on_timeout="continue"``."""
+        self._enter("wait_for_event", name)
+        patterns: dict[str, Any] | Sequence[Mapping[str, Any]] = (
+            events
+            if events is not None
+            else event_pattern(name, source, detail_type, correlate, where, schema)
+        )
+        spec = event_spec(name, patterns, lookback, timeout, on_timeout)
+        return self._issued(name, "event", None, spec)
 
     def create_callback(
         self, name: str, timeout: Duration = "1d", heartbeat: Duration | None = None

@@ -45,6 +45,7 @@ ISSUED_KINDS = frozenset(
         "approval",
         "callback",
         "workflow",
+        "event",
         FOR_EACH,
     }
 )

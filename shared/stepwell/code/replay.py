@@ -60,6 +60,7 @@ _KIND_WORDS = {
     "delay": "a sleep",
     "approval": "an approval",
     "callback": "a callback wait",
+    "event": "an event wait",
     "workflow": "a child workflow",
     "step": "an inline step",
     "operation": "an operation",

@@ -760,6 +760,13 @@ class Workflow(_Model):
         exclude_if=lambda value: not value,
     )
     steps: dict[StepId, Step]
+    cancel_on: list[EventPattern] = Field(
+        default_factory=list,
+        description="Events that cancel the run: one that carries the run's correlation value "
+        "(computed from its input and context as it starts) cancels it as POST "
+        "/runs/{id}/cancel would; an ended run is left alone.",
+        exclude_if=lambda value: not value,
+    )
     code: str | None = Field(
         None,
         description="A code-first workflow's function, as FILE:FUNCTION (set by @workflow, "

@@ -78,6 +78,7 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
         *_timezones(workflow, source),
         *_event_waits(workflow, source),
         *_flow_control(workflow, source),
+        *_cancel_on(workflow, source),
     ]
     return sorted(problems, key=lambda p: (p.line, p.col))
 
@@ -316,7 +317,7 @@ def _template(text: str, path: tuple[PathPart, ...], scope: _Scope) -> Iterator[
         bare = _STRING.sub('""', expression)
         for name in sorted(_root_names(bare) - scope.names):
             yield source.at_step(path, _unknown_name(shown, name, scope.names, path))
-        for ref in _named(_STEP_NAME, bare):
+        for ref in _named(_STEP_NAME, bare) if "steps" in scope.names else ():
             message = _step_reference(shown, ref, scope)
             if message:
                 yield source.at_step(path, message)
@@ -502,21 +503,25 @@ def _event_waits(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
 def _event_pattern(
     workflow: Workflow,
     source: SourceMap,
-    key: str,
+    key: str | None,
     pattern: EventPattern,
     at: tuple[PathPart, ...],
     names: frozenset[str],
     readable: frozenset[str],
 ) -> Iterator[Problem]:
     starting = _Scope(workflow, source, names, key, readable)
+    known = (
+        "known when the step starts: use the run's input or an earlier step's output"
+        if key is not None
+        else "known when the run starts: use the run's input or context"
+    )
     for path, text in _strings(pattern.correlate.equals, (*at, "correlate", "equals")):
         for expression in expressions_in(text):
             if "event" in _root_names(_STRING.sub('""', expression)):
                 yield source.at_step(
                     path,
                     f"${{{expression}}} reads the event, but the value to wait for must be "
-                    "known when the step starts: use the run's input or an earlier step's "
-                    "output, e.g. ${input.order_id}; filter on the event with 'where'",
+                    f"{known}, e.g. ${{input.order_id}}; filter on the event with 'where'",
                 )
                 break
         else:
@@ -576,3 +581,16 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
                     f"${{{expression}}} reads '{name}', but it is decided as a run starts, "
                     "from its input alone: read input.<field>",
                 )
+
+
+CANCEL_ON_NAMES = frozenset({"input", "context"})
+"""What a cancel_on's correlation sees: the run's values as it starts (and as it ends, when
+the engine takes its watch out of the index), never a step's output."""
+
+
+def _cancel_on(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
+    """The workflow's cancel_on: correlations over the run's input and context, filters (which
+    also see ``event``) and schemas, located like a step's."""
+    for index, pattern in enumerate(workflow.cancel_on):
+        at: tuple[PathPart, ...] = ("cancel_on", index)
+        yield from _event_pattern(workflow, source, None, pattern, at, CANCEL_ON_NAMES, frozenset())

@@ -81,7 +81,22 @@ class EmitEvent:
     detail: dict[str, Any]
     source: str | None = None
     """None: Stepwell's own source (an event sent through ``POST /events`` names its own)."""
+    event_id: str | None = None
+    """The sender's own id of an event sent through ``POST /events`` (the bus gives every
+    event an id of its own): carried as the resource ``EVENT_ID_RESOURCE + event_id``, it is
+    the id event waits see and de-duplicate by."""
+    time: datetime | None = None
+    """When the event happened (None: as it is put); a re-sent id keeps its first time."""
     kind: Literal["emit"] = "emit"
+
+    @property
+    def resources(self) -> list[str]:
+        """The event's resources: the sender's id, when it has one."""
+        return [EVENT_ID_RESOURCE + self.event_id] if self.event_id is not None else []
+
+
+EVENT_ID_RESOURCE = "stepwell:event/"
+"""The resource an event carries its sender's own id as (PutEvents has no id field)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,15 @@ class WatchEvent:
     @property
     def since(self) -> datetime:
         """The oldest time an event may have arrived and still count."""
-        return self.opened_at - timedelta(seconds=self.lookback)
+        return counts_since(self.opened_at, timedelta(seconds=self.lookback))
+
+
+def counts_since(opened_at: datetime, lookback: timedelta) -> datetime:
+    """The oldest time an event may have happened and still count for a wait that opened at
+    ``opened_at``: ``lookback`` before, to the second (the bus times events to the second, so
+    an event put in the second the wait opened counts). A redelivered event keeps its time, so
+    it never counts for a wait that opened after it, beyond its lookback."""
+    return (opened_at - lookback).replace(microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -287,7 +310,7 @@ _BY_KIND: dict[str, type[Command]] = {
         OfferSlot,
     )
 }
-_TIMES = ("deadline", "due_at", "expires_at", "opened_at")
+_TIMES = ("deadline", "due_at", "expires_at", "opened_at", "time")
 
 
 def to_wire(command: Command) -> dict[str, Any]:

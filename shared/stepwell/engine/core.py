@@ -19,6 +19,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import (
     attempts,
+    cancel_on,
     codeflow,
     concurrency,
     dag,
@@ -38,12 +39,14 @@ from stepwell.engine.decision import (
     AsksPeople,
     Decision,
     Driver,
+    HoldsOutside,
     Kind,
     Work,
 )
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
+    CancelOnEvent,
     CancelRequested,
     ChildRunEnded,
     Continue,
@@ -137,6 +140,7 @@ def announce(work: Work, message: str, **data: Any) -> None:
     )
     if run.due_at is not None:
         work.emit(ScheduleTimer(run.id, None, run.due_at))
+    cancel_on.watch(work)
 
 
 def start_run(
@@ -228,9 +232,15 @@ def driver_of(definition: Workflow) -> Driver:
 
 
 def settle(work: Work, step: StepState) -> None:
-    """Every end of a step (engine.outcomes) is settled here, once: counted on its fan-out, or
-    the driver's (the next compensation, the replay woken, or its dependents told and maybe
-    the run ended)."""
+    """Every end of a step (engine.outcomes, and the run's end cancelling it) is settled here,
+    once: its kind lets go of what it holds outside the run; then it is counted on its
+    fan-out, or the driver's (the next compensation, the replay woken, or its dependents told
+    and maybe the run ended)."""
+    kind = work.kind(_type_of(work, step))
+    if isinstance(kind, HoldsOutside):
+        kind.release(work, step)
+    if step.status == "cancelled":
+        return  # cancelled because the run ended or is ending (engine.run): nothing follows
     _, index = parse_key(step.key)
     if index is not None:
         fanout.child_ended(work, step)  # a YAML for_each's child, or a ctx.for_each's
@@ -242,6 +252,8 @@ def decide(definition: Workflow, state: State, event: Event, now: datetime) -> D
     """Apply one event to a run. Raises NeedsRecords when ``state`` lacks a record."""
     work = work_for(definition, state, now)
     _apply(work, event)
+    if work.run.terminal and not state.run.terminal:
+        cancel_on.release(work)  # whichever way the run ended
     return work.decision()
 
 
@@ -281,6 +293,10 @@ def _apply(work: Work, event: Event) -> None:
             event_wait.on_event(work, event)
         case CancelRequested():
             _on_cancel(work, event)
+        case CancelOnEvent():
+            why = cancel_on.reason(work, event)
+            if why is not None:
+                _on_cancel(work, CancelRequested(f"cancel_on: {why}"))
         case Continue():
             _on_continue(work, event)
         case SkipRequested():
@@ -376,6 +392,9 @@ def _watch(work: Work) -> None:
     run that only waits (on a person, a callback, a delay) is not watched until a wait ends."""
     work.state.require_all()
     definition = work.definition
+    began = work.run.started_at
+    if began is not None and work.now < began + 2 * RUN_WATCH:
+        cancel_on.watch(work)  # its first watch: a second look at the kept events
     busy = work.driver.watch(work)
     for key in sorted(work.state.steps):
         record = work.peek(key)

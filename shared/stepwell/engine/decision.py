@@ -135,6 +135,17 @@ class AsksPeople(Protocol):
         ...
 
 
+@runtime_checkable
+class HoldsOutside(Protocol):
+    """A kind whose open step holds something outside its run's records (an event wait's
+    entries in the index of open waits): every end of the step lets go of it, in the decision
+    that ends it, whichever way it ends (its own end, a skip, the run's end cancelling it)."""
+
+    def release(self, work: Work, step: StepState) -> None:
+        """``step`` ended: let go of what it holds."""
+        ...
+
+
 class Driver(Protocol):
     """How a run moves: the DAG (engine.dag: YAML readiness counters and sinks) or the replay
     (engine.codeflow: a code-first run's replay and the steps it issues). The core picks it

@@ -241,6 +241,15 @@ class Debounced:
     kind: Literal["debounced"] = "debounced"
 
 
+@dataclass(frozen=True)
+class CancelOnEvent:
+    """Events from the bus that carry a correlation value of the run's ``cancel_on``: the
+    first that passes its filter and schema cancels the run (a run-level commit)."""
+
+    events: tuple[dict[str, Any], ...]
+    kind: Literal["cancel_on_event"] = "cancel_on_event"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -262,4 +271,16 @@ Event = (
     | EventReceived
     | SlotOffered
     | Debounced
+    | CancelOnEvent
 )
+
+
+CANCEL_ON_KEY = "$cancel_on"
+"""The key a run's cancel_on watches are indexed under among the event waits."""
+
+
+def received(key: str, attempt: int, events: tuple[dict[str, Any], ...]) -> Event:
+    """What the index's delivery of ``events`` to wait ``key`` is to its run."""
+    if key == CANCEL_ON_KEY:
+        return CancelOnEvent(events)
+    return EventReceived(key, attempt, events)

@@ -108,6 +108,7 @@ def cancel_open_steps(work: Work) -> None:
         step.waiting_for = None
         step.ended_at = work.now
         work.note("step_cancelled", step, _why_cancelled(work))
+        work.ended(step)
 
 
 def open_steps_kept(work: Work) -> frozenset[str]:

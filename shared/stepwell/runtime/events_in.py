@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepwell import intake
+from stepwell.engine.commands import EVENT_ID_RESOURCE
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.store.event_waits import Arrival
 
@@ -18,10 +19,16 @@ def is_bus_event(raw: Any) -> bool:
 
 
 def from_bus(raw: dict[str, Any]) -> dict[str, Any]:
-    """The event as a wait sees it: id, source, detail_type, time, detail."""
+    """The event as a wait sees it: id (its sender's own, when it carries one), source,
+    detail_type, time, detail."""
     detail = intake.check(raw.get("detail", {}), "the event's detail")
+    ids = [
+        str(r)[len(EVENT_ID_RESOURCE) :]
+        for r in raw.get("resources") or []
+        if str(r).startswith(EVENT_ID_RESOURCE)
+    ]
     return {
-        "id": raw["id"],
+        "id": ids[0] if ids else raw["id"],
         "source": raw["source"],
         "detail_type": raw["detail-type"],
         "time": raw["time"],

@@ -63,6 +63,7 @@ from stepwell.engine.events import (
     StepReached,
     StepSucceeded,
     TimerFired,
+    received,
 )
 from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime import slots
@@ -339,7 +340,7 @@ class Orchestrator:
         that open later, and delivered to every wait open on a value it carries."""
         arrival = self.event_waits.arrive(event, self.clock.now())
         for waiter in arrival.waiters:
-            self.handle(waiter.run_id, EventReceived(waiter.key, waiter.attempt, (event,)))
+            self.handle(waiter.run_id, received(waiter.key, waiter.attempt, (event,)))
         return arrival
 
     def read_for(self, run_id: str, state: State) -> None:
@@ -583,7 +584,7 @@ class Orchestrator:
             case WatchEvent():
                 kept = self.event_waits.watch(command)
                 if kept:
-                    self.handle(run_id, EventReceived(command.key, command.attempt, tuple(kept)))
+                    self.handle(run_id, received(command.key, command.attempt, tuple(kept)))
             case UnwatchEvent():
                 self.event_waits.unwatch(command)
             case OfferSlot():

@@ -29,7 +29,7 @@ from stepwell.runtime.builtins import BuiltinDeps, Network
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
-from stepwell.runtime.ports import Invoker, Metrics, StepLogs
+from stepwell.runtime.ports import Bus, Invoker, Metrics, StepLogs
 from stepwell.runtime.publishing import Workflows
 from stepwell.store.payloads import Offloader
 from stepwell.store.port import Store
@@ -80,6 +80,9 @@ class Runtime:
     """Code-first journals as this process's last replays read them."""
     logs: StepLogs | None = None
     """Where step attempts' log lines are (None: nowhere this runtime knows)."""
+    event_waits_bus: Bus | None = None
+    """Where ``POST /events`` puts events: the bus event waits listen on (the stack's
+    ``EventWaitsBus``); None: the engine's own."""
 
     @property
     def metrics(self) -> Metrics:
@@ -116,7 +119,8 @@ def from_environment(
     offload = partial(payloads.put_text, "envelopes") if payloads.store is not None else None
     invoker = LambdaInvoker(lambda_client, resolver, offload)
     runner = LambdaInvoker(lambda_client, lambda _function, _kind: resolver(None, "http"), offload)
-    bus = EventBridgeBus(boto3.client("events"), env.get("STEPWELL_BUS", "default"))
+    bus_name = env.get("STEPWELL_BUS", "default")
+    bus = EventBridgeBus(boto3.client("events"), bus_name)
     timers = AwsTimers(
         boto3.client("sqs"),
         boto3.client("scheduler"),
@@ -165,6 +169,9 @@ def from_environment(
         lambda function, payload: invoke_plain(lambda_client, function, payload),
         payloads,
         logs=InsightsLinks.from_env(env),
+        event_waits_bus=EventBridgeBus(
+            boto3.client("events"), env.get("STEPWELL_EVENT_WAITS_BUS") or bus_name
+        ),
     )
 
 

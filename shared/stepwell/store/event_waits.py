@@ -12,6 +12,9 @@ waits not open yet.
 - **Kept events**: every event is kept by (source, detail-type) and time, for the longest
   lookback its type's waits declare; a wait that opens reads those of its lookback. Keeping is a
   conditional write keyed by the event's time and id, so a redelivered event is known as one.
+- **Sent ids**: an event sent through ``POST /events`` with an id of its sender's keeps the time
+  it was first sent under that id (``SENT_KEPT``), so a re-send is put on the bus as the same
+  event (same id, same time): kept once, and taken by no wait the first did not reach.
 
 Both sides write before they read (an event is kept, then looks for waits; a wait is indexed,
 then looks for kept events), so an event and a wait that race always meet at least once; the
@@ -27,12 +30,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from stepwell.engine.commands import UnwatchEvent, WatchEvent
-from stepwell.engine.kinds.event import correlation_key, value_at
+from stepwell.engine.kinds.event import correlation_key, happened_at, value_at
 from stepwell.store.dynamodb import DynamoStore
 
 WAIT_PREFIX = "EVWAIT#"
 ROUTE_PREFIX = "EVROUTE#"
 KEPT_PREFIX = "EVKEPT#"
+SENT_PREFIX = "EVSENT#"
+SENT_KEPT = timedelta(days=7)
+"""How long a sender's event id is known (a re-send after it is a new event)."""
 ROUTE_SK = "ROUTE"
 ROUTES_FRESH = timedelta(seconds=30)
 """How long a process uses the routes it read (shorter than the wait's RECHECK)."""
@@ -75,6 +81,10 @@ class EventWaits(Protocol):
         """Keep ``event`` (for the longest lookback of its type), then the waits on its values."""
         ...
 
+    def first_sent(self, source: str, event_id: str, now: datetime) -> datetime:
+        """When the event ``event_id`` of ``source`` was first sent (``now``: it is new)."""
+        ...
+
 
 def _type_key(source: str, detail_type: str) -> str:
     return f"{source}#{detail_type}"
@@ -90,7 +100,7 @@ def stamp(at: datetime) -> str:
 
 
 def _event_time(event: dict[str, Any]) -> str:
-    return stamp(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")))
+    return stamp(happened_at(event))
 
 
 def carrying(events: list[dict[str, Any]], path: str, value: str) -> list[dict[str, Any]]:
@@ -107,6 +117,7 @@ class MemoryEventWaits:
         self._routes: dict[str, tuple[set[str], timedelta]] = {}
         self._waits: dict[str, dict[str, Waiter]] = {}
         self._kept: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._sent: dict[tuple[str, str], datetime] = {}
 
     def watch(self, wait: WatchEvent) -> list[dict[str, Any]]:
         type_key = _type_key(wait.source, wait.detail_type)
@@ -144,6 +155,10 @@ class MemoryEventWaits:
                     key = _wait_key(event["source"], event["detail_type"], path, value)
                     waiters += self._waits.get(key, {}).values()
         return Arrival(duplicate, waiters)
+
+    def first_sent(self, source: str, event_id: str, now: datetime) -> datetime:
+        with self._lock:
+            return self._sent.setdefault((source, event_id), now)
 
 
 class DynamoEventWaits:
@@ -253,6 +268,22 @@ class DynamoEventWaits:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return Arrival(duplicate, waiters)
+
+    def first_sent(self, source: str, event_id: str, now: datetime) -> datetime:
+        # One write whatever the answer: the first time is set only where none is.
+        item = self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"{SENT_PREFIX}{source}#{event_id}"}, "sk": {"S": "SENT"}},
+            UpdateExpression="SET sent_at = if_not_exists(sent_at, :now), kind = :kind, "
+            "expires_at = if_not_exists(expires_at, :expires)",
+            ExpressionAttributeValues={
+                ":now": {"S": now.astimezone(UTC).isoformat()},
+                ":kind": {"S": "event_sent"},
+                ":expires": {"N": str(int((now + SENT_KEPT).timestamp()))},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return datetime.fromisoformat(item["Attributes"]["sent_at"]["S"])
 
     def _read_routes(self, type_key: str) -> tuple[list[str], timedelta]:
         route = self._client.get_item(

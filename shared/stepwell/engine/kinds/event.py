@@ -12,6 +12,7 @@ same event (a bus redelivery, a re-send) is noted and changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from stepwell import expressions
 from stepwell.definition.models import EventPattern, EventStep, Step
 from stepwell.engine import waiting
 from stepwell.engine.attempts import set_timer
-from stepwell.engine.commands import UnwatchEvent, WatchEvent
+from stepwell.engine.commands import UnwatchEvent, WatchEvent, counts_since
 from stepwell.engine.data import schema_problem
 from stepwell.engine.decision import Work
 from stepwell.engine.events import EventReceived
@@ -44,6 +45,11 @@ def value_at(event: dict[str, Any], path: str) -> Any:
             return None
         found = found.get(part)
     return found
+
+
+def happened_at(event: dict[str, Any]) -> datetime:
+    """An event's ``time`` (EventBridge's, ``...Z``)."""
+    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
 
 
 def correlation_key(value: Any) -> str | None:
@@ -118,11 +124,12 @@ def _watch(work: Work, step: StepState, spec: EventStep) -> None:
         )
 
 
-def _unwatch(work: Work, step: StepState, kept: int | None) -> None:
-    """The wait ended: take it out of the index, but for the kind of event that completed it
-    (``kept``), so a second delivery of that event is still noted on the timeline."""
-    for index, awaited in enumerate(step.awaits or []):
-        if index != kept:
+def release(work: Work, step: StepState) -> None:
+    """The wait ended, whichever way (an event, its timeout, a skip, the run's end): take it
+    out of the index, but for the kind of event that completed it (marked ``taken``), so a
+    second delivery of that event is still noted on the timeline."""
+    for awaited in step.awaits or []:
+        if "taken" not in awaited:
             work.emit(
                 UnwatchEvent(
                     work.run.id,
@@ -144,7 +151,6 @@ def on_timer(work: Work, step: StepState) -> None:
         _watch(work, step, spec)
         set_timer(work, step, step.timeout_at)
         return
-    _unwatch(work, step, None)
     if spec.on_timeout == "continue":
         work.note("event_timed_out", step, "no event in time; going on without one")
         succeed(work, step, None)
@@ -172,7 +178,10 @@ def on_event(work: Work, received: EventReceived) -> None:
             step = work.step(received.key)
             assert step is not None
             work.note("event_received", step, f"event {event.get('id')}", event=event.get("id"))
-            _unwatch(work, step, matched)
+            step.awaits = [
+                {**awaited, "taken": event.get("id")} if index == matched else awaited
+                for index, awaited in enumerate(step.awaits or [])
+            ]
             succeed(work, step, event if spec.event is not None else {**event, "matched": matched})
             return
         shown = "; ".join(str(p) for p in problems)
@@ -183,17 +192,38 @@ def _refused(
     work: Work, wait: StepState, index: int, pattern: EventPattern, event: dict[str, Any]
 ) -> str | None:
     """Why ``event`` is not the ``index``-th kind of event the wait waits for (None: it is)."""
-    awaited = (wait.awaits or [])[index]
+    spec = work.spec(wait.key)
+    assert isinstance(spec, EventStep) and wait.attempt_started_at is not None
+    since = counts_since(wait.attempt_started_at, spec.lookback)
+    equals = (wait.awaits or [])[index]["equals"]
+    return refused(
+        work, pattern, equals, since, event, lambda: work.driver.expression_data(work, wait.key)
+    )
+
+
+def refused(
+    work: Work,
+    pattern: EventPattern,
+    equals: str,
+    since: datetime,
+    event: dict[str, Any],
+    seen: Callable[[], dict[str, Any]],
+) -> str | None:
+    """Why ``event`` is not one ``pattern`` describes, carrying ``equals`` and no older than
+    ``since`` (None: it is). Its ``where`` sees ``event`` and what ``seen()`` gives (read only
+    when there is a ``where``)."""
     if (event.get("source"), event.get("detail_type")) != (pattern.source, pattern.detail_type):
         return "another source or detail-type"
+    if happened_at(event) < since:
+        return f"it happened at {event['time']}, before the wait looks back to ({since})"
     carried = correlation_key(value_at(event, pattern.correlate.event))
-    if carried != awaited["equals"]:
-        return f"{pattern.correlate.event} is {carried}, not {awaited['equals']}"
+    if carried != equals:
+        return f"{pattern.correlate.event} is {carried}, not {equals}"
     problem = schema_problem(pattern.schema_, event.get("detail"))
     if problem:
         return f"its detail does not match the schema ({problem})"
     if pattern.where is not None:
-        data = {**work.driver.expression_data(work, wait.key), "event": event}
+        data = {**seen(), "event": event}
         try:
             if not expressions.truthy(expressions.render(pattern.where, data, work.now)):
                 return "where is false"

@@ -10,6 +10,7 @@ from stepwell.engine.commands import EmitEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 
 class EventPublishError(RuntimeError):
@@ -25,11 +26,22 @@ class EventBridgeBus:
         self._source = source
 
     def emit(self, command: EmitEvent) -> None:
-        """Publish one of Stepwell's own events (run.started, run.completed, ...)."""
-        self.publish(command.detail_type, command.detail, command.source or self._source)
+        """Publish one of Stepwell's own events (run.started, run.completed, ...), or one sent
+        through ``POST /events`` (its source, and its sender's id and first time if it has one)."""
+        entry: PutEventsRequestEntryTypeDef = {"Resources": command.resources}
+        if command.time is not None:
+            entry["Time"] = command.time
+        self.publish(command.detail_type, command.detail, command.source, entry)
 
-    def publish(self, detail_type: str, detail: dict[str, Any], source: str | None = None) -> str:
-        """Put one event on the bus and return its event id.
+    def publish(
+        self,
+        detail_type: str,
+        detail: dict[str, Any],
+        source: str | None = None,
+        more: PutEventsRequestEntryTypeDef | None = None,
+    ) -> str:
+        """Put one event on the bus (with ``more`` of PutEvents' entry fields) and return its
+        event id.
 
         PutEvents answers 200 even when it refused an entry, so the entry's error is checked
         and raised: a lost event would otherwise go unnoticed.
@@ -37,6 +49,7 @@ class EventBridgeBus:
         response = self._client.put_events(
             Entries=[
                 {
+                    **(more or {}),
                     "EventBusName": self._bus_name,
                     "Source": source or self._source,
                     "DetailType": detail_type,

@@ -5,6 +5,7 @@ import {runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {workflowsPage, workflowPage} from "./workflows.js";
 import {outboxPage} from "./outbox.js";
+import {eventsPage} from "./events.js";
 
 const ROUTES = [
   [/^\/runs$/, runsPage, "runs"],
@@ -12,6 +13,7 @@ const ROUTES = [
   [/^\/workflows$/, workflowsPage, "workflows"],
   [/^\/workflows\/([^/]+)$/, workflowPage, "workflows"],
   [/^\/outbox$/, outboxPage, "outbox"],
+  [/^\/events$/, eventsPage, "events"],
 ];
 
 let leave = null;

@@ -10,6 +10,7 @@ import {stepPanel, payloads} from "./steps.js";
 import {control, textField} from "./actions.js";
 import {timelineTable} from "./timeline.js";
 import {startForm} from "./workflows.js";
+import {eventsReceived} from "./events.js";
 
 const POLL_MS = 1500;
 const TIMELINE_PAGE = 200;
@@ -37,6 +38,7 @@ export async function runPage(root, [runId]) {
   const panelBox = h("div", {class: "panel-box"});
   const waterfallBox = h("div", {class: "waterfall-panel"});
   const table = timelineTable();
+  const received = eventsReceived();
   const moreTimeline = h("button", {type: "button", hidden: true, onclick: () => loadTimeline(true).then(draw)}, "Load more entries");
 
   let reading = Promise.resolve();
@@ -82,6 +84,7 @@ export async function runPage(root, [runId]) {
     drawPanel(run, chosenNode);
     drawWaterfall();
     table.update(timeline.entries, selected);
+    received.update(timeline.entries);
   }
 
   function drawPanel(run, nodeId) {
@@ -177,6 +180,7 @@ export async function runPage(root, [runId]) {
       h("section", {class: "card"}, panelBox)),
     h("section", {class: "card"}, h("h2", {}, "Waterfall"), waterfallBox),
     h("section", {class: "card"}, h("h2", {}, "Timeline"), table.element, moreTimeline),
+    h("section", {class: "card"}, h("h2", {}, "Events received"), received.element),
     ...(again ? [again] : []),
   );
   draw();

@@ -63,6 +63,7 @@ export function waiting(step) {
       return [`Attempt ${step.attempt} failed (${failure || "no error given"}); attempt ${step.attempt + 1} starts `,
         step.due_at ? stamp(step.due_at) : "soon", "."];
     case "waiting": {
+      if (step.waiting_for === "event" && step.awaits?.length) return awaiting(step);
       const what = {approval: "an approval", input: "a person to fill in its form", callback: "a callback", delay: "its delay to end",
         child_run: "its child run", poll: "its next check", steps: "the steps its code reached"}[step.waiting_for] || step.waiting_for;
       const beat = step.heartbeat_due ? ["; its next heartbeat is due ", stamp(step.heartbeat_due)] : [];
@@ -289,4 +290,12 @@ function children(run, step) {
     h("table", {class: "small"}, h("thead", {}, h("tr", {}, ["child", "status", "attempt", "took", "error"].map((t) => h("th", {}, t)))), body),
     note, more, detail);
   return box;
+}
+
+/** What an event wait waits for: each kind of event, the value it must carry, its deadline. */
+function awaiting(step) {
+  const kinds = step.awaits.map((a, i) => h("span", {class: "awaits", "data-awaits": i},
+    i ? " or " : "", h("b", {}, `${a.source} ${a.detail_type}`), ` with ${a.event} = `, h("code", {}, a.equals)));
+  const deadline = step.timeout_at ? ["; deadline ", stamp(step.timeout_at)] : [];
+  return [`Attempt ${step.attempt || 1} waits for an event: `, ...kinds, ...deadline, "."];
 }
