@@ -50,7 +50,9 @@ def queue(work: Work) -> None:
     let_go_of_debounce(work)
     run.status = "queued"
     run.started_at = None  # it starts when it takes a slot
-    run.due_at = None  # a scheduled run's time has come: nothing is due until it starts
+    # Nothing is due while it waits (a scheduled run's time has come) and nothing runs to
+    # watch: the sweep never looks at a queued run, except a throttled head's timer.
+    run.due_at = run.watch_at = None
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
     name = str(run.slot["key"]).partition("#")[2] or run.workflow
