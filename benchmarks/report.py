@@ -183,13 +183,14 @@ def markdown(results: dict[str, Any]) -> str:
         "W4": "W4 for_each 10,000 (100 at once)",
         "W5": "W5 50 x W1 at once",
         "W6": "W6 for_each 1,000 (all at once)",
+        "W7": "W7 1,000 one-step runs, 10 concurrency keys, limit 2 (per run)",
         "W1c": "W1c code-first W1: 100 ctx.task in a line",
         "W1a": "W1a W1 as a Step Functions machine: 100 Task states in a chain",
         "W2a": "W2a W2 as a Step Functions machine: a distributed Map of 100 + join",
         "W2c": "W2c code-first W2: ctx.map 100 (100 at once) + join",
         "W2c90": "W2c90 as W2c, 90 at once",
     }
-    for name in ("W1", "W2", "W3", "W4", "W5", "W6", *CODE_FIRST):
+    for name in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", *CODE_FIRST):
         f = results["workloads"].get(name)
         if f is None and name in CODE_FIRST:
             continue

@@ -131,6 +131,7 @@ def main() -> None:
             timeout=args.w4_deadline + 300,
         ),
         "W6": workload("W6", "--repeat", "1", "--deadline", "300"),
+        "W7": workload("W7", "--repeat", "1", "--deadline", "600"),
         "W1c": workload("W1c", "--repeat", "3"),
         "W1a": workload("W1a", "--repeat", "3"),
         "W2a": workload("W2a", "--repeat", "3", "--deadline", "120"),

@@ -68,6 +68,10 @@ MAX_PARALLEL = 100
 WIDE_FANOUT = 1_000
 """W6: this many items, all at once."""
 CONCURRENT_RUNS = 50
+LIMITED_RUNS, LIMITED_KEYS, LIMIT = 1_000, 10, 2
+"""W7: this many one-step runs over this many concurrency keys, at most LIMIT per key at once."""
+PLAIN_RUNS = 200
+"""W7's comparison: this many of the same one-step runs without flow control."""
 
 
 # -- the workflows --------------------------------------------------------------------------
@@ -169,7 +173,20 @@ def asl_fanout() -> dict[str, Any]:
 
 ASL_FANOUT = "bench-fanout-asl"
 
-WORKFLOWS = (sequential(), fanout(), wide_fanout(), delay())
+
+def one_step(name: str, **flow: Any) -> dict[str, Any]:
+    """W7: one task step, with the flow control given (none: the plain comparison)."""
+    return {"name": name, **flow, "steps": {"only": {"function": NOOP, "input": "${input}"}}}
+
+
+WORKFLOWS = (
+    sequential(),
+    fanout(),
+    wide_fanout(),
+    delay(),
+    one_step("bench-one"),
+    one_step("bench-limited", concurrency={"key": "${input.customer}", "limit": LIMIT}),
+)
 
 # The code-first twins of W1 and W2 must do the same work.
 assert code_first.NOOP == NOOP
@@ -279,6 +296,7 @@ class Bench:
         runs: int = 1,
         deadline_s: float = 900.0,
         stop_on_replay_error: bool = False,
+        inputs: Callable[[int], Any] | None = None,
     ) -> Outcome:
         """Start ``runs`` runs over HTTP and wait until every one completed (or the deadline,
         or with ``stop_on_replay_error`` a runner invocation that failed)."""
@@ -288,8 +306,8 @@ class Bench:
         t0 = time.perf_counter()
         pending: set[str] = set()
         errors: list[str] = []
-        for _ in range(runs):
-            reply = self.api.start_run(workflow, run_input)
+        for n in range(runs):
+            reply = self.api.start_run(workflow, run_input if inputs is None else inputs(n))
             if reply.ok:
                 pending.add(reply.body["run_id"])
             else:
@@ -726,6 +744,40 @@ def deferred(folder: Path) -> dict[str, Any]:
     }
 
 
+def w7(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """1,000 one-step runs over 10 concurrency keys with a limit of 2, started at once (most
+    wait queued), beside the same runs without flow control: per run, and what a key adds."""
+
+    def customer(n: int) -> dict[str, Any]:
+        return {"customer": f"c{n % LIMITED_KEYS}", "n": n}
+
+    bench.run("bench-limited", None, runs=LIMITED_KEYS, inputs=customer)  # warm-up
+    plain = figures(
+        bench,
+        [bench.run("bench-one", None, runs=PLAIN_RUNS, inputs=customer)],
+        PLAIN_RUNS,
+    )
+    result = figures(
+        bench,
+        measure(
+            lambda: bench.run(
+                "bench-limited",
+                None,
+                runs=LIMITED_RUNS,
+                deadline_s=args.deadline,
+                inputs=customer,
+            ),
+            args.repeat,
+        ),
+        LIMITED_RUNS,
+    )
+    result["plain"] = plain
+    result["extra_requests_per_run"] = round(
+        result["requests_per_step"] - plain["requests_per_step"], 3
+    )
+    return result
+
+
 WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W1": w1,
     "W2": w2,
@@ -738,6 +790,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W2a": w2a,
     "W2c": w2c,
     "W2c90": w2c90,
+    "W7": w7,
 }
 
 

@@ -9,22 +9,29 @@ from datetime import timedelta
 from store_concurrency_test import hold
 
 from stepwell.definition.models import Workflow
+from stepwell.engine.events import CancelRequested
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
 
 
-def test_30_starts_with_5_a_minute_start_at_most_5_in_any_minute_and_all_succeed(
-    store: DynamoStore,
-) -> None:
+def throttled_world(store: DynamoStore, limit: int) -> InProcessWorld:
+    """A one-step workflow ``throttled``: at most ``limit`` starts per customer a minute."""
     definition = Workflow.model_validate(
         {
             "name": "throttled",
-            "throttle": {"key": "${input.customer}", "limit": 5, "period": "1m"},
+            "throttle": {"key": "${input.customer}", "limit": limit, "period": "1m"},
             "steps": {"a": {"function": "Hold", "input": {"n": "${input.n}"}}},
         }
     )
     world = InProcessWorld({"throttled": definition}, {"Hold": hold})
     world.store = world.orchestrator.store = store
+    return world
+
+
+def test_30_starts_with_5_a_minute_start_at_most_5_in_any_minute_and_all_succeed(
+    store: DynamoStore,
+) -> None:
+    world = throttled_world(store, 5)
     ids = []
     for n in range(30):
         ids.append(world.start("throttled", {"customer": "acme", "n": n}))
@@ -43,3 +50,21 @@ def test_30_starts_with_5_a_minute_start_at_most_5_in_any_minute_and_all_succeed
     )
     slots = store.slots("throttled#acme")
     assert slots.held == () and slots.head is None and len(slots.recent) == 5
+
+
+def test_the_throttled_head_cancelled_hands_its_wait_to_the_next(store: DynamoStore) -> None:
+    """Only the queue's head has a timer: when it is cancelled, the run behind it gets one."""
+    world = throttled_world(store, 1)
+    first, head, behind = (world.start("throttled", {"customer": "acme", "n": n}) for n in range(3))
+    assert [store.get_run(i).status for i in (first, head, behind)] == [
+        "running",
+        "queued",
+        "queued",
+    ]  # type: ignore[union-attr]
+    world.send(head, CancelRequested("not needed"))
+    world.run_until_idle()
+    runs = [store.get_run(i) for i in (first, head, behind)]
+    assert [r.status for r in runs if r is not None] == ["succeeded", "cancelled", "succeeded"]
+    assert runs[2] is not None and runs[0] is not None and runs[2].started_at is not None
+    assert runs[0].started_at is not None
+    assert runs[2].started_at - runs[0].started_at == timedelta(minutes=1)

@@ -1,10 +1,13 @@
-"""Runs of a workflow with ``concurrency``: at most ``limit`` per key hold a slot at once.
+"""Flow control across runs: ``concurrency``, ``singleton``, ``throttle`` and ``debounce``.
 
-A run is created ``queued`` in its key's queue and asks for its key's free slots to be offered
-(``OfferSlot``); offered one (``SlotOffered``), the queue's head takes it in the commit that
-starts it. Every end of a started run gives its slot back and offers it on (engine.run), so the
-run that releases a slot hands it to the next; nothing is polled per queued run. What each
-commit changes of the key is a :class:`~stepwell.engine.slots.SlotChange`.
+A run of a keyed workflow is created ``queued`` in its key's queue and asks for its key's free
+slots to be offered (``OfferSlot``); offered one (``SlotOffered``), the queue's head takes it
+in the commit that starts it. Every end of a started run gives its slot back and offers it on
+(engine.run), so the run that releases a slot hands it to the next; nothing is polled per
+queued run. A singleton is a key of one slot; a throttled key counts starts in a window, and
+its queue's head waits on a timer of its own. A debounced run waits ``scheduled`` holding its
+key, and later starts of the key give it their input. What each commit changes of a key is a
+:class:`~stepwell.engine.slots.SlotChange` or a :class:`~stepwell.engine.slots.Pending`.
 """
 
 from __future__ import annotations
@@ -50,10 +53,12 @@ def queue(work: Work) -> None:
     let_go_of_debounce(work)
     run.status = "queued"
     run.started_at = None  # it starts when it takes a slot
-    run.due_at = None  # a scheduled run's time has come: nothing is due until it starts
+    # Nothing is due while it waits (a scheduled run's time has come) and nothing runs to
+    # watch: the sweep never looks at a queued run, except a throttled head's timer.
+    run.due_at = run.watch_at = None
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
-    name = str(run.slot["key"]).partition("#")[2] or run.workflow
+    name = _key_name(work)
     limit = run.slot["limit"]
     bound = (
         f"at most {limit} starts within {timedelta(seconds=int(run.slot['period']))}"
@@ -76,8 +81,7 @@ def offered(work: Work, event: SlotOffered) -> bool:
     if run.status != "queued" or run.slot is None:
         return False
     if event.held and run.slot.get("mode") == "skip":
-        name = str(run.slot["key"]).partition("#")[2] or run.workflow
-        message = f"skipped: run {event.held[0]} of key {name} is running (singleton)"
+        message = f"skipped: run {event.held[0]} of key {_key_name(work)} is running (singleton)"
         work.note("run_skipped", None, message)
         end_run(work, "cancelled", {"type": "Skipped", "message": message})
         return False
@@ -100,11 +104,10 @@ def _throttled(work: Work, event: SlotOffered) -> bool:
     if opens > work.now:
         if run.due_at != opens:
             work.touch_run().due_at = opens
-            name = str(run.slot["key"]).partition("#")[2] or run.workflow
             work.note(
                 "run_throttled",
                 None,
-                f"throttled: {limit} runs of key {name} started within {period}; "
+                f"throttled: {limit} runs of key {_key_name(work)} started within {period}; "
                 f"it may start at {opens.isoformat()}",
             )
             work.emit(ScheduleTimer(run.id, None, opens))
@@ -151,6 +154,13 @@ def debounced(work: Work, event: Debounced) -> None:
         f"{run.due_at.isoformat()}",
     )
     work.emit(ScheduleTimer(run.id, None, run.due_at))
+
+
+def _key_name(work: Work) -> str:
+    """The key as its workflow's expression made it (the workflow's name for one key)."""
+    run = work.run
+    assert run.slot is not None
+    return str(run.slot["key"]).partition("#")[2] or run.workflow
 
 
 def _rendered(work: Work, template: Any, default: Any) -> Any:

@@ -70,7 +70,8 @@ def _free_slot(work: Work) -> None:
     if run.status == "queued" or taking:
         # A take and a release in one commit (a run that ended as it started) is a leave.
         work.slot = slots.change("leave", run.slot, run.id)
-        if taking:
+        if taking or "period" in run.slot:
+            # A throttled queue's head keeps its key's only timer: the next run gets one.
             work.emit(slots.offer(run.slot))
         return
     if "period" in run.slot:
