@@ -176,6 +176,8 @@ def start_run(
         scheduled.schedule(work, run.due_at)
     else:
         _begin(work)
+        if work.run.terminal:
+            cancel_on.release(work)  # it ended as it began
     return work.decision(created=True)
 
 
