@@ -282,3 +282,35 @@ def test_cancel_on_cancels_the_runs_of_its_value() -> None:
 
 def test_cancel_on_on_dynamodb(store: DynamoStore) -> None:
     cancel_on(world_on(store))
+
+
+def test_an_event_costs_the_same_for_each_wait_it_completes(store: DynamoStore) -> None:
+    """An event's requests: a fixed part (keeping it, the routes' Query per path) and the same
+    requests for every wait it completes, whatever else is open."""
+    world = world_on(store)
+    world.start(SETTLED.name, {"order_id": "o-warm"})  # the type's first wait: its path
+    world.orchestrator.receive_event(settled("o-warm", "e-warm", T0))  # reads the routes
+    spent: dict[int, Any] = {}
+    for width in (1, 4):
+        for _ in range(width):
+            world.start(SETTLED.name, {"order_id": f"o-{width}"})
+        for n in range(10):
+            world.start(SETTLED.name, {"order_id": f"o-other-{width}-{n}"})
+        meter = metered(store)
+        before = meter.reading()
+        arrival = world.orchestrator.receive_event(settled(f"o-{width}", f"e-{width}", T0))
+        assert len(arrival.waiters) == width
+        spent[width] = meter.reading() - before
+    calls = set(spent[1].dynamodb_calls) | set(spent[4].dynamodb_calls)
+    each = {c: (spent[4].dynamodb_calls[c] - spent[1].dynamodb_calls[c]) / 3 for c in calls}
+    fixed = {
+        c: spent[1].dynamodb_calls[c] - n
+        for c, n in each.items()
+        if n != spent[1].dynamodb_calls[c]
+    }
+    assert fixed == {"PutItem": 1, "Query": 1}  # kept, and the waits on its value
+    assert all(n == int(n) for n in each.values()), each  # the same for every wait
+    assert (spent[4].reads - spent[1].reads, spent[4].writes - spent[1].writes) == (6, 6)
+    print(f"\nan event: fixed {fixed}; for each wait it completes {each}")
+    units = {width: (r.reads, r.writes) for width, r in spent.items()}
+    print(f"read/write units by waits completed: {units}")

@@ -110,3 +110,10 @@ def test_the_first_watch_looks_at_the_kept_events_again():
     watch_at = run.run.watch_at
     run.send(TimerFired(None, watch_at), at=watch_at)
     assert len(cancel_watches(run)) == 2
+
+
+def test_a_run_that_ends_as_it_begins_leaves_no_watch_behind():
+    steps = {"check": {"type": "condition", "condition": "${$error('no such order')}"}}
+    run = EngineDriver(workflow(steps, cancel_on=[CANCELLED]), {"order_id": "o-1"})
+    assert run.run.status == "failed"
+    assert cancel_watches(run) == cancel_watches(run, UnwatchEvent) != []

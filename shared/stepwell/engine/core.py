@@ -188,6 +188,8 @@ def start_run(
         concurrency.queue(work)
     else:
         _begin(work)
+        if work.run.terminal:
+            cancel_on.release(work)  # it ended as it began
     return work.decision(created=True)
 
 
