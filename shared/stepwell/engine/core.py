@@ -149,11 +149,13 @@ def start_run(
     continued_from: str | None = None,
     started_by: str | None = None,
     start_at: datetime | None = None,
+    groups: Mapping[str, tuple[str, ...] | None] | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps (at
     ``start_at``, when that is later than ``now``).
 
-    ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
+    ``nonce`` is the run's secret (the caller draws it: the engine has no randomness);
+    ``groups``: those a root wait asked for (``NeedsGroups``) and the caller looked up."""
     run = new_run(
         definition,
         run_id,
@@ -167,7 +169,7 @@ def start_run(
         started_by=started_by,
         start_at=start_at,
     )
-    work = work_for(definition, State(run=run, complete=True), now)
+    work = work_for(definition, State(run=run, complete=True, groups=dict(groups or {})), now)
     if run.status == "scheduled" and run.due_at is not None:
         scheduled.schedule(work, run.due_at)
     else:

@@ -1,16 +1,19 @@
 """What the waits (approval, input, delay, callback) share: opening the wait as a fenced
-attempt, whether a person's answer may be taken, and reading the time an ``until`` gives."""
+attempt, the people it asks (groups resolved), whether a person's answer may be taken, and
+reading the time an ``until`` gives."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from stepwell import expressions
+from stepwell.definition.models import Person, group_names
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.outcomes import fail_step
-from stepwell.engine.state import StepState
+from stepwell.engine.state import NeedsGroups, StepState
 
 
 def open_wait(work: Work, step: StepState) -> None:
@@ -74,3 +77,42 @@ def time_of(work: Work, step: StepState, until: Any, data: dict[str, Any]) -> da
         )
         return None
     return found
+
+
+def groups_of(
+    work: Work, step: StepState, people: Sequence[Person], field: str
+) -> dict[str, list[str]] | None:
+    """The people of each group ``people`` names, as the groups file says now (asked of the
+    caller with ``NeedsGroups``), to be recorded on the step; None once the step failed
+    because ``field`` names a group the file does not define."""
+    names = list(dict.fromkeys(group_names(list(people))))
+    missing = frozenset(name for name in names if name not in work.state.groups)
+    if missing:
+        raise NeedsGroups(missing)
+    found: dict[str, list[str]] = {}
+    for name in names:
+        members = work.state.groups[name]
+        if members is None:
+            fail_step(
+                work,
+                step,
+                "UnknownGroup",
+                f"step '{step.key}': field '{field}' names group '{name}', which the groups "
+                "file does not define: add it there, or fix the name",
+            )
+            return None
+        found[name] = list(members)
+    return found
+
+
+def expand(people: Sequence[Person], groups: dict[str, list[str]]) -> list[str]:
+    """The distinct people ``people`` names, each group as ``groups`` recorded it, in order: a
+    person named twice, or in two groups, is one person (e-mails compared without case)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for entry in people:
+        for person in [entry] if isinstance(entry, str) else groups.get(entry.group, []):
+            if person.lower() not in seen:
+                seen.add(person.lower())
+                out.append(person)
+    return out

@@ -30,12 +30,29 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
     assert isinstance(spec, ApprovalStep)
     waiting.open_wait(work, step)
     step.waiting_for = "approval"
+    escalated = [person for escalation in spec.escalate for person in escalation.to]
+    groups = waiting.groups_of(work, step, [*spec.approvers, *escalated], "approvers")
+    if groups is None:
+        return
+    approvers = waiting.expand(spec.approvers, groups)
+    if spec.approvers and spec.quorum > len(approvers):
+        fail_step(
+            work,
+            step,
+            "QuorumUnreachable",
+            f"step '{step.key}': quorum {spec.quorum} needs {spec.quorum} people, and "
+            f"approvers names {len(approvers)} ({', '.join(approvers) or 'nobody'}): lower the "
+            "quorum or add people to the groups",
+        )
+        return
     message = expressions.render(spec.message, data, work.now)
-    step.input = {"message": message, "approvers": list(spec.approvers), "quorum": spec.quorum}
+    step.input = {"message": message, "approvers": approvers, "quorum": spec.quorum}
+    if groups:
+        step.input["groups"] = groups
     work.note(
         "step_waiting", step, f"approval: {message}", waiting_for="approval", quorum=spec.quorum
     )
-    _ask(work, step, spec, tuple(spec.approvers), "requested")
+    _ask(work, step, spec, tuple(approvers), "requested")
     set_timer(work, step, _next_due(spec, work.now, work.now))
 
 
@@ -106,13 +123,14 @@ def _due(
             continue
         asked = dict(step.input) if isinstance(step.input, dict) else {}
         known = list(asked.get("approvers") or [])
-        added = [person for person in escalation.to if person not in known]
+        to = waiting.expand(escalation.to, asked.get("groups") or {})
+        added = _new(known, to)
         step.input = {**asked, "approvers": known + added}
         work.note(
             "approval_escalated",
             step,
-            f"no decision after {escalation.after}: links to {', '.join(escalation.to)}",
-            to=list(escalation.to),
+            f"no decision after {escalation.after}: links to {', '.join(to)}",
+            to=to,
         )
         if added:
             _ask(work, step, spec, tuple(added), "escalation")
@@ -133,6 +151,12 @@ def _due(
             "approval_timed_out", step, f"no decision in time; on_timeout is {spec.on_timeout}"
         )
         _act(work, step, spec, spec.on_timeout, "the approval timed out", timed_out=True)
+
+
+def _new(known: list[str], people: list[str]) -> list[str]:
+    """``people`` not among ``known`` (e-mails compared without case)."""
+    seen = {person.lower() for person in known}
+    return [person for person in people if person.lower() not in seen]
 
 
 def _act(

@@ -33,9 +33,24 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
     assert isinstance(spec, InputStep)
     waiting.open_wait(work, step)
     step.waiting_for = WAITING_FOR
+    groups = waiting.groups_of(work, step, spec.assignees, "assignees")
+    if groups is None:
+        return
+    assignees = waiting.expand(spec.assignees, groups)
+    if spec.assignees and not assignees:
+        fail_step(
+            work,
+            step,
+            "NoAssignees",
+            f"step '{step.key}': the groups assignees names have nobody in them: add people "
+            "to the groups",
+        )
+        return
     message = str(expressions.render(spec.message, data, work.now))
     expires = work.now + spec.timeout if spec.timeout else None
-    step.input = {"message": message, "assignees": list(spec.assignees), "form": spec.form}
+    step.input = {"message": message, "assignees": assignees, "form": spec.form}
+    if groups:
+        step.input["groups"] = groups
     work.note("step_waiting", step, f"input: {message}", waiting_for=WAITING_FOR)
     work.emit(
         RequestApproval(
@@ -44,7 +59,7 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
             step.key,
             step.attempt,
             message,
-            tuple(spec.assignees),
+            tuple(assignees),
             1,
             expires,
             form=spec.form,
@@ -64,7 +79,10 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
         return
     spec = work.spec(event.key)
     assert isinstance(spec, InputStep)
-    if not waiting.named(work, event, spec.assignees, "assignee"):
+    # The step's record says who may answer: its groups were resolved when it opened.
+    record = work.peek(event.key)
+    asked = record.input if record is not None and isinstance(record.input, dict) else {}
+    if not waiting.named(work, event, list(asked.get("assignees") or []), "assignee"):
         return
     problem = schema_problem(spec.form, event.answer) if event.answer is not None else None
     if event.answer is None or problem is not None:
