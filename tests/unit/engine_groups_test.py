@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from helpers import EngineDriver
+from stepwell.code.files import load_code_file
 from stepwell.definition.models import ApprovalStep, Group, InputStep, Workflow
 from stepwell.engine.commands import RequestApproval
 from stepwell.engine.events import ApprovalDecided
@@ -206,3 +207,37 @@ def test_the_engine_asks_for_groups_without_changing_its_input() -> None:
     assert root.step("ask").status == "waiting"
     root.fire("ask")
     assert root.step("ask").error["type"] == "ApprovalTimedOut"
+
+
+CODE = """\
+from stepwell import workflow
+
+
+@workflow(name="pay-code")
+def pay(ctx, input):
+    decision = ctx.approval("approve", approvers={"group": "finance"}, quorum=2)
+    return {"approved": decision.approved}
+"""
+
+
+def test_a_code_first_approval_asks_a_group(tmp_path: Any) -> None:
+    path = tmp_path / "pay_code.py"
+    path.write_text(CODE, encoding="utf-8")
+    (found,) = load_code_file(path)
+    world = InProcessWorld(
+        {"pay-code": found.workflow},
+        {},
+        code={"pay-code": found.code.function},
+        groups=GroupsTable(GROUPS),
+    )
+    run_id = world.start("pay-code", {})
+    world.run_until_idle(virtual_time=False)
+    assert [a.approvers for a in world.approvals] == [tuple(FINANCE)]
+    for person in ("bob@example.com", "bob@example.com"):  # one person counts once
+        world.send(run_id, ApprovalDecided("approve", 1, True, person))
+    world.run_until_idle(virtual_time=False)
+    assert world.store.get_run(run_id).status == "waiting"
+    world.send(run_id, ApprovalDecided("approve", 1, True, "cy@example.com"))
+    world.run_until_idle(virtual_time=False)
+    run = world.store.get_run(run_id)
+    assert run.status == "succeeded" and run.output == {"approved": True}
