@@ -1,6 +1,7 @@
-"""Groups on the local stack: the project's groups.yaml goes into SSM (moto) as the parameter the
-engine reads on AWS; an approval of a group sends each of its people their own links, records
-the group on the step, and its quorum counts distinct people."""
+"""Groups and delegation on the local stack: the project's groups.yaml goes into SSM (moto) as
+the parameter the engine reads on AWS; an approval of a group sends each of its people their own
+links, records the group on the step, and its quorum counts distinct people; a person hands
+their link on, and the delegate's link decides once, in their name, shown in the outbox."""
 
 from __future__ import annotations
 
@@ -96,6 +97,49 @@ def test_a_group_the_file_does_not_define_fails_its_step_saying_so(
     error = steps_of(detail)["unknown"]["error"]
     assert error["type"] == "UnknownGroup"
     assert "names group 'board', which the groups file does not define" in error["message"]
+
+
+def test_a_delegated_link_works_once_is_recorded_and_is_in_the_outbox(
+    stack: LocalStack, api_of: Client
+) -> None:
+    api = api_of
+    with stack.hold():
+        run_id = api.start_run("group-approval", {"amount": 90}).body["run_id"]
+        links = {link["approver"]: link for link in approval_requested(stack, run_id)["links"]}
+        handed = api.request(
+            "POST",
+            links["bob@example.com"]["approve_url"].replace("/approvals/", "/delegations/"),
+            form={"to": "dee@example.com"},
+        )
+        assert handed.status == 200, handed.body
+        event = stack.wait_for_event(
+            lambda e: (
+                e["detail-type"] == "approval.requested"
+                and e["detail"]["run_id"] == run_id
+                and e["detail"]["reason"] == "delegation"
+            ),
+            30,
+        )
+        assert event is not None
+        [link] = event["detail"]["links"]
+        assert (link["approver"], link["delegate"]) == ("bob@example.com", "dee@example.com")
+        outbox = api.get("/_local/outbox").body
+        sent = [n for n in outbox["notifications"] if n["run_id"] == run_id]
+        assert sent[0]["reason"] == "delegation"
+        assert api.decide(link["approve_url"], "approve").status == 200
+        assert api.decide(link["approve_url"], "approve").status == 409
+        assert api.decide(links["bob@example.com"]["approve_url"], "approve").status == 409
+        assert api.decide(links["cy@example.com"]["approve_url"], "approve").status == 200
+    detail = finished(stack, api, run_id)
+    decisions = steps_of(detail)["approve"]["output"]["decisions"]
+    assert [(d["approver"], d.get("by")) for d in decisions] == [
+        ("bob@example.com", "dee@example.com"),
+        ("cy@example.com", None),
+    ]
+    entries = [e for e in api.timeline(run_id) if e["type"] == "step_delegated"]
+    assert [(e["data"]["from"], e["data"]["to"]) for e in entries] == [
+        ("bob@example.com", "dee@example.com")
+    ]
 
 
 @pytest.fixture(scope="module")

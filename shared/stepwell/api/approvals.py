@@ -120,6 +120,7 @@ def show_approval(token: Token) -> Response[Any]:
             approve_action=view.approve_url.rsplit("/", 1)[-1],
             reject_action=view.reject_url.rsplit("/", 1)[-1],
             decisions=opened.step.decisions if opened.step else [],
+            hand_on=pages.hand_on_form(token, opened.claims.approver, opened.claims.delegate),
         )
     )
 
@@ -212,6 +213,7 @@ def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalReco
         approver,
         comment,
         link=link_id(claims),
+        by=claims.delegate,
     )
     decision = decided(deps, claims.run_id, event)
     step = decision.steps.get(claims.key) or opened.step
