@@ -25,8 +25,9 @@ from pydantic import BaseModel
 
 from stepwell import signing
 from stepwell.api import errors, pages
-from stepwell.api.approvals import check_open, decided, open_link, page_responses, refusal
+from stepwell.api.approvals import check_open, decided, page_responses, refusal
 from stepwell.api.deps import current
+from stepwell.api.links import open_link
 from stepwell.api.request import wants_json
 from stepwell.engine.events import ApprovalDecided
 from stepwell.signing import TokenError
@@ -77,10 +78,8 @@ def delegate(
 ) -> Response[Any]:
     deps = current()
     try:
-        claims = signing.verify(token, deps.keys(), deps.clock.now())
-        if claims.purpose not in ("approval", "input"):
-            raise signing.TokenTampered("not an approval or form token")
-        opened = open_link(token, claims.purpose)
+        opened = open_link(token, ("approval", "input"))
+        claims = opened.claims
         check_open(deps, opened)
         if claims.approver is None:
             raise errors.conflict("this link is for anyone holding it: forward it instead")

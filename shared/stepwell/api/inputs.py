@@ -24,16 +24,9 @@ from pydantic import BaseModel, Field
 
 from stepwell import intake, signing
 from stepwell.api import errors, form_page, pages
-from stepwell.api.approvals import (
-    Opened,
-    check_open,
-    decided,
-    link_id,
-    open_link,
-    page_responses,
-    refusal,
-)
+from stepwell.api.approvals import check_open, decided, page_responses, refusal
 from stepwell.api.deps import current
+from stepwell.api.links import Opened, link_id, open_link
 from stepwell.api.request import event, wants_json
 from stepwell.api.runs import MAX_SCHEMA_ERRORS, schema_problems
 from stepwell.engine.events import ApprovalDecided
