@@ -3,9 +3,9 @@ AWS, no clock reads.
 
 A token is ``base64url(payload) "." base64url(signature)`` without padding, where the payload is
 a compact JSON array (version, key id, purpose, run id, step key, attempt, decision, approver,
-expiry in epoch seconds, nonce) and the signature is HMAC-SHA256 over a fixed prefix and the
-payload bytes. The key id is a short hash of the signing key, so :func:`verify` goes straight to
-the right key of a list.
+expiry in epoch seconds, nonce, and for a delegated link the delegate) and the signature is
+HMAC-SHA256 over a fixed prefix and the payload bytes. The key id is a short hash of the signing
+key, so :func:`verify` goes straight to the right key of a list.
 
 Keys rotate as a list, newest first: :func:`sign` uses ``keys[0]``, :func:`verify` accepts any
 key in the list. To rotate, prepend a new key; drop the old one once every token it signed has
@@ -97,6 +97,9 @@ class TokenClaims:
     approver: str | None = None
     """Who the URL was sent to, when the approval names approvers (a form, its assignees)."""
     nonce: str = field(default_factory=new_nonce)
+    delegate: str | None = None
+    """Who the approver handed the link on to (a delegated link): that person decides, in the
+    approver's name."""
 
     def __post_init__(self) -> None:
         if self.purpose not in _PURPOSE_CODE:
@@ -111,6 +114,8 @@ class TokenClaims:
             raise ValueError("attempt must be a positive integer")
         if type(self.expires_at) is not int:
             raise ValueError("expires_at must be whole epoch seconds")
+        if self.delegate is not None and (self.approver is None or self.purpose == "callback"):
+            raise ValueError("only an approver's or an assignee's link is handed on")
 
     @classmethod
     def for_approval(
@@ -122,9 +127,12 @@ class TokenClaims:
         decision: Decision,
         expires_at: datetime,
         approver: str | None = None,
+        delegate: str | None = None,
     ) -> TokenClaims:
-        """Claims of an approve or reject URL for one approver (or anyone, when None)."""
-        return cls("approval", run_id, key, attempt, _epoch(expires_at), decision, approver)
+        """Claims of an approve or reject URL for one approver (or anyone, when None); given a
+        ``delegate``, the URL the approver handed on to them."""
+        expires = _epoch(expires_at)
+        return cls("approval", run_id, key, attempt, expires, decision, approver, delegate=delegate)
 
     @classmethod
     def for_input(
@@ -135,9 +143,12 @@ class TokenClaims:
         *,
         expires_at: datetime,
         assignee: str | None = None,
+        delegate: str | None = None,
     ) -> TokenClaims:
-        """Claims of a form link for one assignee (or anyone, when None): it answers once."""
-        return cls("input", run_id, key, attempt, _epoch(expires_at), None, assignee)
+        """Claims of a form link for one assignee (or anyone, when None): it answers once;
+        given a ``delegate``, the link the assignee handed on to them."""
+        expires = _epoch(expires_at)
+        return cls("input", run_id, key, attempt, expires, None, assignee, delegate=delegate)
 
     @classmethod
     def for_callback(cls, run_id: str, key: str, attempt: int, expires_at: datetime) -> TokenClaims:
@@ -164,6 +175,8 @@ class TokenClaims:
             self.expires_at,
             self.nonce,
         ]
+        if self.delegate is not None:
+            fields.append(self.delegate)
         return json.dumps(fields, separators=(",", ":")).encode()
 
 
@@ -198,7 +211,7 @@ def verify(token: str, keys: Sequence[bytes], now: datetime | float) -> TokenCla
         fields = json.loads(payload)
     except (ValueError, RecursionError):
         raise TokenTampered("malformed token") from None
-    if not isinstance(fields, list) or len(fields) != 10 or fields[0] != VERSION:
+    if not isinstance(fields, list) or len(fields) not in (10, 11) or fields[0] != VERSION:
         raise TokenTampered("malformed token")
     kid = fields[1]
     candidates = [k for k in keys if key_id(k) == kid]  # the key id is no secret
@@ -218,7 +231,8 @@ def verify(token: str, keys: Sequence[bytes], now: datetime | float) -> TokenCla
 
 def _unpack(fields: list[Any]) -> TokenClaims:
     # Only authentic payloads get here, so a failure means a bug or a key used elsewhere.
-    _, _, purpose, run_id, key, attempt, decision, approver, expires_at, nonce = fields
+    _, _, purpose, run_id, key, attempt, decision, approver, expires_at, nonce = fields[:10]
+    delegate = fields[10] if len(fields) == 11 else None
     purposes = {v: k for k, v in _PURPOSE_CODE.items()}
     decisions = {v: k for k, v in _DECISION_CODE.items()}
     try:
@@ -226,6 +240,8 @@ def _unpack(fields: list[Any]) -> TokenClaims:
             raise ValueError("run_id, key and nonce must be strings")
         if approver is not None and not isinstance(approver, str):
             raise ValueError("approver must be a string")
+        if len(fields) == 11 and not isinstance(delegate, str):
+            raise ValueError("delegate must be a string")
         return TokenClaims(
             purpose=purposes[purpose],  # type: ignore[arg-type]
             run_id=run_id,
@@ -235,6 +251,7 @@ def _unpack(fields: list[Any]) -> TokenClaims:
             decision=decisions[decision] if decision is not None else None,  # type: ignore[arg-type]
             approver=approver,
             nonce=nonce,
+            delegate=delegate,
         )
     except (KeyError, TypeError, ValueError):
         raise TokenTampered("malformed token") from None

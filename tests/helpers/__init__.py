@@ -35,7 +35,8 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import NeedsRecords, RunState, State, StepState
+from stepwell.engine.state import NeedsGroups, NeedsRecords, RunState, State, StepState
+from stepwell.runtime.groups import GroupsTable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -77,9 +78,13 @@ class EngineDriver:
         complete_loads: bool = False,
         check_counters: bool = True,
         check_timeline: bool = True,
+        groups: dict[str, list[str]] | None = None,
         **start: Any,
     ) -> None:
         self.definition = definition if isinstance(definition, Workflow) else workflow(definition)
+        self.groups = GroupsTable(groups)
+        """What the Groups port answers (the groups file)."""
+        self.groups_asked: list[frozenset[str]] = []
         self.now = now
         self.complete_loads = complete_loads
         self.check_counters = check_counters
@@ -92,7 +97,16 @@ class EngineDriver:
         """Keys loaded because the engine raised NeedsRecords (not predicted by reads_for)."""
         # A run's secret, the same for the same run (twin drivers issue the same tokens).
         start.setdefault("nonce", hashlib.sha256(repr((run_id, input)).encode()).hexdigest()[:16])
-        decision = core.start_run(self.definition, run_id, input, now, **start)
+        found: dict[str, tuple[str, ...] | None] = {}
+        while True:
+            try:
+                decision = core.start_run(
+                    self.definition, run_id, input, now, groups=found, **start
+                )
+                break
+            except NeedsGroups as need:
+                self.groups_asked.append(need.names)
+                found.update(self.groups.members(need.names))
         assert decision.run is not None
         self.run: RunState
         self._apply(decision)
@@ -189,6 +203,11 @@ class EngineDriver:
                 assert state == before, "the engine changed its input before raising NeedsRecords"
                 self.extra_loads.append(need.keys)
                 self._fill(state, need.keys)
+                continue
+            except NeedsGroups as need:
+                assert state == before, "the engine changed its input before raising NeedsGroups"
+                self.groups_asked.append(need.names)
+                state.groups.update(self.groups.members(need.names))
                 continue
             assert state == before, "the engine changed the State it was given"
             return decision

@@ -27,6 +27,7 @@ from stepwell.runtime import wiring
 from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.ports import Groups
 from stepwell.runtime.publishing import Workflows, bind, named_functions
 from stepwell.runtime.replays import replay_journal
 from stepwell.runtime.wiring import Runtime
@@ -250,6 +251,7 @@ class ApiWorld:
         store: Store,
         workflows: dict[str, Workflow] | Catalog,
         keys: list[bytes] | None = None,
+        groups: Groups | None = None,
     ) -> None:
         self.store = store
         self.keys = list(keys or [KEY])
@@ -265,6 +267,7 @@ class ApiWorld:
             Ports(self.recorder, self.recorder, LinkedBus(self.recorder, approvals), approvals),
             self.clock,
             published.get,
+            groups=groups,
         )
         self.runtime = Runtime(self.orchestrator, store, self.clock, published, catalog)
         self.deps = deps.for_runtime(self.runtime, {})

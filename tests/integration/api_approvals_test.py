@@ -49,7 +49,7 @@ def test_the_page_shows_what_is_asked_and_never_decides(world: ApiWorld) -> None
         page = world.get(f"/approvals/{token}", headers=BROWSER)
         assert page.status == 200 and page.content_type.startswith("text/html")
     assert "Ship order A-7?" in page.text and "alice@example.com" in page.text
-    assert page.text.count('type="submit"') == 2 and "0 of 2 needed" in page.text
+    assert page.text.count('name="decision" value=') == 2 and "0 of 2 needed" in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["Cache-Control"] == "no-store"

@@ -537,6 +537,7 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("POST", "/approvals/{token}"),
         ("GET", "/inputs/{token}"),
         ("POST", "/inputs/{token}"),
+        ("POST", "/delegations/{token}"),
         ("POST", "/callbacks/{token}"),
         ("POST", "/tasks/success"),
         ("POST", "/tasks/failure"),
@@ -564,7 +565,9 @@ def test_template_routes_match_the_api(world: ApiWorld) -> None:
     documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
     assert set(routes) == documented | {("GET", "/openapi.json")}
     for (method, path), authorizer in routes.items():
-        public = path.startswith(("/approvals/", "/inputs/", "/callbacks/", "/tasks/"))
+        public = path.startswith(
+            ("/approvals/", "/inputs/", "/delegations/", "/callbacks/", "/tasks/")
+        )
         # The API's DefaultAuthorizer is AWS_IAM: an open route must say NONE.
         assert authorizer == ("NONE" if public else "AWS_IAM"), (method, path)
 

@@ -255,3 +255,37 @@ def test_an_expired_form_token_is_410(forms: ApiWorld) -> None:
     fields = payload_of(token)
     fields[8] += 86_400
     assert answer(forms, with_payload(token, fields)) == 403
+
+
+def test_delegation_tokens_resist_the_same_bending(world: ApiWorld) -> None:
+    run_id, alice = open_approval(world)
+    handed = world.post(
+        f"/delegations/{alice['approve']}", form={"to": "dee@example.com"}, headers=JSON
+    )
+    assert handed.status == 200, handed.text
+    [request] = [d for d in world.bus("approval.requested") if d["reason"] == "delegation"]
+    [link] = request["links"]
+    token = link["approve_url"].rsplit("/", 1)[-1]
+    assert payload_of(token)[10] == "dee@example.com"
+    for position in range(0, len(token), 7):
+        char = token[position]
+        bent = token[:position] + ("A" if char in ".B" else "B") + token[position + 1 :]
+        assert decide(world, bent) == 403, position
+        assert world.post(f"/delegations/{bent}", form={"to": "x@y"}, headers=JSON).status == 403
+    for index, value in [
+        (10, "mallory@example.com"),  # re-targeted to another delegate
+        (7, "bob@example.com"),  # in another approver's name
+        (8, 4102444800),  # a later expiry (2100)
+        (5, 2),  # another attempt
+    ]:
+        fields = payload_of(token)
+        fields[index] = value
+        assert decide(world, with_payload(token, fields)) == 403, (index, value)
+    undelegated = payload_of(token)[:10]  # the delegate dropped: Alice's own link, forged
+    assert decide(world, with_payload(token, undelegated)) == 403
+    nothing_decided(world, run_id)
+    assert decide(world, token) == 200
+    assert decide(world, token) == 409  # re-used
+    assert decide(world, alice["approve"]) == 409  # Alice decided through her delegate
+    world.clock.advance(timedelta(days=2))
+    assert decide(world, token) == 410

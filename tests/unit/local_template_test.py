@@ -238,6 +238,7 @@ def test_the_environment_is_resolved_to_local_names(
         "STEPWELL_RUNNER_FUNCTION": f"{ENGINE}-runner",
         "STEPWELL_RETENTION_DAYS": "90",
         "STEPWELL_API_URL": api_endpoint(names["StepwellHttpApi"].ref),
+        "STEPWELL_GROUPS_PARAMETER": "",  # no GroupsParameter given: groups are not used
     }
     assert {key: runner[key] for key in expected} == expected
     # An app's function gets the same settings as one variable, the engine's Settings output.

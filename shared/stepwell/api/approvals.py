@@ -17,7 +17,7 @@ import base64
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -28,12 +28,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from stepwell import signing
 from stepwell.api import errors, pages
 from stepwell.api.deps import ApiDeps, current
+from stepwell.api.links import Opened, link_id, open_link
 from stepwell.api.models import ApprovalRecorded, ApprovalView, ErrorBody
 from stepwell.api.openapi import responses
 from stepwell.api.request import wants_json
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import ApprovalDecided
-from stepwell.engine.state import RunState, StepState
 from stepwell.engine.waiting import LINK_USED
 from stepwell.signing import TokenClaims, TokenError
 
@@ -56,16 +56,6 @@ _TITLES = {
     413: "Too much text",
     422: "Something is missing",
 }
-
-
-@dataclass(frozen=True)
-class Opened:
-    """An authentic, unexpired approval token and what it points at."""
-
-    token: str
-    claims: TokenClaims
-    run: RunState
-    step: StepState | None
 
 
 def page_responses(success: int, description: str, model: Any) -> dict[int, Any]:
@@ -120,6 +110,7 @@ def show_approval(token: Token) -> Response[Any]:
             approve_action=view.approve_url.rsplit("/", 1)[-1],
             reject_action=view.reject_url.rsplit("/", 1)[-1],
             decisions=opened.step.decisions if opened.step else [],
+            hand_on=pages.hand_on_form(token, opened.claims.approver, opened.claims.delegate),
         )
     )
 
@@ -165,24 +156,6 @@ def decide_approval(
     )
 
 
-def open_link(token: str, purpose: signing.Purpose = "approval") -> Opened:
-    """The authentic, unexpired link ``token`` for ``purpose`` and what it points at."""
-    deps = current()
-    claims = signing.verify(token, deps.keys(), deps.clock.now())
-    if claims.purpose != purpose:
-        raise signing.TokenTampered(f"not an {purpose} token")
-    run = deps.store.get_run(claims.run_id)
-    if run is None:
-        raise errors.not_found(f"run {claims.run_id} no longer exists")
-    step = deps.store.load(run.id, [claims.key]).steps.get(claims.key)
-    return Opened(token, claims, run, step)
-
-
-def link_id(claims: TokenClaims) -> str:
-    """What a link's decision is recorded with on its step: a digest of the link's nonce."""
-    return hashlib.sha256(f"link:{claims.nonce}".encode()).hexdigest()[:16]
-
-
 def check_open(deps: ApiDeps, opened: Opened) -> None:
     """409 unless this link may still decide (or answer, a form's)."""
     claims, run, step = opened.claims, opened.run, opened.step
@@ -212,6 +185,7 @@ def _deliver(deps: ApiDeps, opened: Opened, comment: str | None) -> ApprovalReco
         approver,
         comment,
         link=link_id(claims),
+        by=claims.delegate,
     )
     decision = decided(deps, claims.run_id, event)
     step = decision.steps.get(claims.key) or opened.step

@@ -19,6 +19,7 @@ from stepwell import intake, signing
 from stepwell.api import errors
 from stepwell.api.claims import Use, claim_once
 from stepwell.api.deps import current
+from stepwell.api.links import open_link
 from stepwell.api.models import (
     CallbackAccepted,
     CallbackError,
@@ -61,15 +62,10 @@ def callback_token(
 )
 def call_back(token: Token, request: CallbackRequest) -> Response[CallbackAccepted]:
     deps = current()
-    claims = signing.verify(token, deps.keys(), deps.clock.now())
-    if claims.purpose != "callback":
-        raise signing.TokenTampered("not a callback token")
-    run = deps.store.get_run(claims.run_id)
-    if run is None:
-        raise errors.not_found(f"run {claims.run_id} no longer exists")
+    opened = open_link(token, "callback")
+    claims, run, step = opened.claims, opened.run, opened.step
     if run.terminal:
         raise errors.conflict(f"run {run.id} has ended ({run.status})")
-    step = deps.store.load(run.id, [claims.key]).steps.get(claims.key)
     if step is not None and step.terminal:
         raise errors.conflict(f"step {claims.key} has already ended ({step.status})")
     if step is not None and step.attempt > claims.attempt:

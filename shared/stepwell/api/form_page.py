@@ -110,6 +110,7 @@ def page(
     rows: list[tuple[str, str]],
     values: Any = None,
     problems: list[dict[str, Any]] | None = None,
+    hand_on: str = "",
 ) -> Response[str]:
     """The form page: what is asked, the fields, and (after a refused answer) every problem,
     with what was sent kept in the fields."""
@@ -129,6 +130,7 @@ def page(
         + f'<form method="post" novalidate>{_fields(schema, values)}'
         '<button type="submit" class="primary">Send</button></form>'
         '<p class="note">Nothing is recorded until you press Send; the link answers once.</p>'
+        + hand_on
     )
     return pages.html(status, title, content)
 

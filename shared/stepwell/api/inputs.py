@@ -24,16 +24,9 @@ from pydantic import BaseModel, Field
 
 from stepwell import intake, signing
 from stepwell.api import errors, form_page, pages
-from stepwell.api.approvals import (
-    Opened,
-    check_open,
-    decided,
-    link_id,
-    open_link,
-    page_responses,
-    refusal,
-)
+from stepwell.api.approvals import check_open, decided, page_responses, refusal
 from stepwell.api.deps import current
+from stepwell.api.links import Opened, link_id, open_link
 from stepwell.api.request import event, wants_json
 from stepwell.api.runs import MAX_SCHEMA_ERRORS, schema_problems
 from stepwell.engine.events import ApprovalDecided
@@ -88,7 +81,8 @@ def show_input(token: Token) -> Response[Any]:
     view = _view(opened)
     if wants_json():
         return Response(200, content_types.APPLICATION_JSON, view.model_dump(mode="json"))
-    return _page(200, view)
+    claims = opened.claims
+    return _page(200, view, hand_on=pages.hand_on_form(token, claims.approver, claims.delegate))
 
 
 @router.post(
@@ -122,7 +116,13 @@ def answer_input(token: Token) -> Response[Any]:
         claims = opened.claims
         person = claims.approver or "anonymous"
         answered = ApprovalDecided(
-            claims.key, claims.attempt, True, person, link=link_id(claims), answer=answer
+            claims.key,
+            claims.attempt,
+            True,
+            person,
+            link=link_id(claims),
+            answer=answer,
+            by=claims.delegate,
         )
         decision = decided(deps, claims.run_id, answered)
     except errors.ApiError as exc:
@@ -177,7 +177,9 @@ def _view(opened: Opened) -> InputView:
     )
 
 
-def _page(status: int, view: InputView, values: Any = None, problems: Any = None) -> Response[str]:
+def _page(
+    status: int, view: InputView, values: Any = None, problems: Any = None, hand_on: str = ""
+) -> Response[str]:
     return form_page.page(
         status=status,
         title=f"Input requested: {view.workflow} / {view.step}",
@@ -192,4 +194,5 @@ def _page(status: int, view: InputView, values: Any = None, problems: Any = None
         ],
         values=values,
         problems=problems if isinstance(problems, list) else None,
+        hand_on=hand_on,
     )

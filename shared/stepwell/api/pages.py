@@ -56,6 +56,8 @@ class AskPage:
     """Relative URL of the approve token (from the page's own URL)."""
     reject_action: str
     decisions: list[dict[str, Any]]
+    hand_on: str = ""
+    """The form that hands the link on (:func:`hand_on_form`), when it can be."""
 
 
 def html(status: int, title: str, content: str) -> Response[str]:
@@ -114,6 +116,23 @@ def ask(page: AskPage) -> Response[str]:
         + '<form method="post"><label for="comment">Comment (optional)</label>'
         '<textarea id="comment" name="comment" maxlength="2000"></textarea>'
         f"{rendered}</form>"
-        '<p class="note">Nothing is decided until you press a button.</p>'
+        '<p class="note">Nothing is decided until you press a button.</p>' + page.hand_on
     )
     return html(200, f"Approval requested: {page.workflow} / {page.step}", content)
+
+
+def hand_on_form(token: str, person: str | None, delegate: str | None) -> str:
+    """A form that hands the link on to someone else (``POST /delegations/{token}``), for a
+    link of a named person that was not handed on already; else nothing."""
+    if person is None or delegate is not None:
+        return ""
+    return (
+        f'<details><summary>Hand this on to someone else</summary><form method="post" '
+        f'action="../delegations/{escape(token)}"><label for="to">Their e-mail</label> '
+        '<input id="to" name="to" type="email" required maxlength="254"> '
+        '<label for="until">until (optional, ISO 8601 with a zone)</label> '
+        '<input id="until" name="until" maxlength="64" placeholder="2030-01-31T17:00:00Z">'
+        '<button type="submit">Hand on</button></form>'
+        f'<p class="note">They get links of their own; their decision counts as '
+        f"{escape(person)}'s.</p></details>"
+    )

@@ -23,7 +23,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import stepwell
 from stepwell import intake
-from stepwell.api import approvals, callbacks, errors, events, inputs, operator, runs, workflows
+from stepwell.api import (
+    approvals,
+    callbacks,
+    delegations,
+    errors,
+    events,
+    inputs,
+    operator,
+    runs,
+    workflows,
+)
 from stepwell.api.deps import MAX_BODY_BYTES
 from stepwell.api.openapi import SECURITY_SCHEMES
 
@@ -69,10 +79,12 @@ class StepwellResolver(APIGatewayHttpResolver):
             return errors.raw_response(415, "send application/json (or a form, for approvals)")
         path = str(event.get("rawPath") or "")
         if kind.startswith("application/x-www-form-urlencoded") and not path.startswith(
-            ("/approvals/", "/inputs/")
+            ("/approvals/", "/inputs/", "/delegations/")
         ):
             return errors.raw_response(
-                415, "send application/json: only approvals take a form (and input steps' forms)"
+                415,
+                "send application/json: only approvals take a form (and input steps' forms, "
+                "and delegations)",
             )
         body = event.get("body")
         if body is None or body == "":
@@ -131,7 +143,7 @@ def build() -> StepwellResolver:
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
     )
-    for module in (workflows, runs, operator, approvals, inputs, callbacks, events):
+    for module in (workflows, runs, operator, approvals, inputs, delegations, callbacks, events):
         app.include_router(module.router)
 
     @functools.cache

@@ -19,6 +19,7 @@ from typing import Any
 from stepwell.asl.loader import file_stem, functions_named, is_asl_file, load_asl_file
 from stepwell.code.files import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
+from stepwell.definition.groups import GROUPS_FILE, load_groups, unknown_groups
 from stepwell.definition.loader import Checked, check_file, discover
 from stepwell.definition.models import TaskStep, Workflow
 from stepwell.runtime import error_names
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-template", action="store_true", help="do not check functions against a template"
     )
+    parser.add_argument(
+        "--groups",
+        type=Path,
+        default=None,
+        help=f"check the groups approvals and input steps name against this groups file "
+        f"(default: {GROUPS_FILE} in the current folder, when there is one)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(functions, str):
         print(f"stepwell validate: {functions}", file=sys.stderr)
         return EXIT_USAGE
+    groups_file = args.groups or Path(GROUPS_FILE)
+    groups = None
+    if args.groups is not None or groups_file.exists():
+        try:
+            groups = load_groups(groups_file)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
     for file in files:
         # Only definition problems are caught: anything else is a bug and must show as one.
         try:
@@ -80,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
             else:
                 checked = check_file(file)
                 problems.extend(_check_yaml(checked, functions))
+                if groups is not None and checked.workflow is not None:
+                    found = unknown_groups(
+                        checked.workflow, checked.source, groups, str(groups_file)
+                    )
+                    problems.extend(found)
                 if checked.workflow is not None and not checked.problems:
                     at_name = partial(checked.source.at_step, ("name",))
                     loaded.append((file, checked.workflow, at_name))

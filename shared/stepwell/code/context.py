@@ -432,7 +432,7 @@ class Context:
         self,
         name: str,
         message: str = "Approval requested",
-        approvers: Sequence[str] | None = None,
+        approvers: Sequence[str | Mapping[str, str]] | Mapping[str, str] | None = None,
         quorum: int = 1,
         timeout: Duration | None = "7d",
         on_timeout: Literal["approve", "reject", "fail"] = "fail",
@@ -440,9 +440,11 @@ class Context:
         """Ask people to approve (signed approve/reject links, as for YAML approvals); return
         the decision. Any rejection decides ``approved=False``; ``quorum`` approvals decide
         ``approved=True``. When ``timeout`` passes, ``on_timeout`` approves, rejects or fails
-        the step (StepFailed ``ApprovalTimedOut``)."""
+        the step (StepFailed ``ApprovalTimedOut``). ``approvers`` are e-mails or groups
+        (``{"group": "finance"}``, the people of the groups file when the wait opens)."""
         self._enter("approval", name)
-        people = [approvers] if isinstance(approvers, str) else list(approvers or [])
+        single = isinstance(approvers, str | Mapping)
+        people = [approvers] if single else list(approvers or [])
         spec: dict[str, Any] = {
             "message": message,
             "approvers": people,

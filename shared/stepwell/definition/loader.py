@@ -676,3 +676,9 @@ def _unknown_type(tag: Any) -> str:
     guess = f"; did you mean '{match[0]}'?" if match else ""
     shown = f"'{tag}'" if isinstance(tag, str) else _describe(tag)
     return f"unknown step type {shown}{guess} (the types are: {', '.join(STEP_TYPES)})"
+
+
+def read_document(text: str, filename: str) -> tuple[Any, list[Problem]]:
+    """A YAML document of another file a project keeps (its groups), read as workflows are:
+    the document and its duplicate keys; a syntax error raises a located DefinitionError."""
+    return _read_yaml(text, filename)

@@ -310,12 +310,42 @@ class ConditionStep(StepBase):
     condition: str | bool = Field(description="Expression; its truth is the step's output.")
 
 
+class Group(_Model):
+    """People named by a group of the groups file (or parameter) the team keeps: resolved when
+    the wait opens, and recorded on the step."""
+
+    group: str = Field(min_length=1, description="The group's name in the groups file.")
+
+
+Person = str | Group
+"""Who an approval or an input step asks: an e-mail, or ``{group: name}``."""
+
+
+def _people(value: Any) -> Any:
+    # ``approvers: {group: finance}`` is a list of one group.
+    return [value] if isinstance(value, dict) else value
+
+
+People = Annotated[list[Person], BeforeValidator(_people)]
+
+
+def named_people(people: list[Person]) -> list[str]:
+    """The people named directly (not through a group)."""
+    return [p for p in people if isinstance(p, str)]
+
+
+def group_names(people: list[Person]) -> list[str]:
+    """The groups named, in order."""
+    return [p.group for p in people if isinstance(p, Group)]
+
+
 class Escalation(_Model):
     """One step of an approval's escalation: after a while, new approvers or a decision."""
 
     after: Duration = Field(description="Measured from when the wait opened.")
-    to: list[str] = Field(
-        default_factory=list, description="New approvers (e-mails): they get links of their own."
+    to: People = Field(
+        default_factory=list,
+        description="New approvers (e-mails or {group: name}): they get links of their own.",
     )
     action: Literal["approve", "reject", "fail"] | None = Field(
         None, description="Decide instead: approve, reject (see on_reject) or fail."
@@ -333,7 +363,9 @@ class ApprovalStep(StepBase):
 
     type: Literal["approval"]
     message: str = Field("Approval requested", description="Shown to approvers; may hold ${...}.")
-    approvers: list[str] = Field(default_factory=list, description="Who may decide (e-mails).")
+    approvers: People = Field(
+        default_factory=list, description="Who may decide: e-mails, or {group: name}."
+    )
     quorum: int = Field(1, ge=1, description="Approvals needed; any rejection vetoes.")
     timeout: Duration | None = Field(timedelta(days=7), description="How long the links live.")
     on_timeout: Literal["approve", "reject", "fail"] = "fail"
@@ -376,7 +408,10 @@ class ApprovalStep(StepBase):
 
     @model_validator(mode="after")
     def _quorum(self) -> ApprovalStep:
-        if self.approvers and self.quorum > len(self.approvers):
+        # A group's size is known when the wait opens (and to `stepwell validate` when the
+        # groups file is there), so only people named directly are counted here.
+        named = named_people(self.approvers)
+        if self.approvers and named == self.approvers and self.quorum > len(named):
             raise ValueError(
                 f"quorum {self.quorum} is more than the {len(self.approvers)} approvers named: "
                 "lower the quorum or name more approvers"
@@ -395,8 +430,9 @@ class InputStep(StepBase):
 
     type: Literal["input"]
     message: str = Field("Input requested", description="Shown above the form; may hold ${...}.")
-    assignees: list[str] = Field(
-        default_factory=list, description="Who may answer (e-mails); empty: anyone with the link."
+    assignees: People = Field(
+        default_factory=list,
+        description="Who may answer: e-mails, or {group: name}; empty: anyone with the link.",
     )
     form: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of the answer.")
     timeout: Duration | None = Field(timedelta(days=7), description="How long the links live.")

@@ -69,8 +69,11 @@ class RequestApproval:
     kind: Literal["approval"] = "approval"
     form: dict[str, Any] | None = None
     """The JSON Schema of the answer an input step asks for (None: an approval)."""
-    reason: Literal["requested", "reminder", "escalation"] = "requested"
-    """Why the links go out: the wait opened, a reminder, or an escalation to new people."""
+    reason: Literal["requested", "reminder", "escalation", "delegation"] = "requested"
+    """Why the links go out: the wait opened, a reminder, an escalation to new people, or a
+    person handed their link on (to ``approvers``, in ``delegated_by``'s name)."""
+    delegated_by: str | None = None
+    """The approver (or assignee) in whose name a delegation's links decide."""
 
 
 @dataclass(frozen=True)

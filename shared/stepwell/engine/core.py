@@ -157,12 +157,14 @@ def start_run(
     started_by: str | None = None,
     start_at: datetime | None = None,
     priority: int | None = None,
+    groups: Mapping[str, tuple[str, ...] | None] | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps (at
     ``start_at``, when that is later than ``now``; queued for a slot when the workflow has
     ``concurrency``, ``priority`` its place in the queue).
 
-    ``nonce`` is the run's secret (the caller draws it: the engine has no randomness)."""
+    ``nonce`` is the run's secret (the caller draws it: the engine has no randomness);
+    ``groups``: those a root wait asked for (``NeedsGroups``) and the caller looked up."""
     if definition.debounce is not None:
         start_at = max(start_at or now, now) + definition.debounce.period
     run = new_run(
@@ -178,7 +180,7 @@ def start_run(
         started_by=started_by,
         start_at=start_at,
     )
-    work = work_for(definition, State(run=run, complete=True), now)
+    work = work_for(definition, State(run=run, complete=True, groups=dict(groups or {})), now)
     concurrency.assign(work, priority)
     concurrency.debounce_key(work)
     if run.status == "scheduled" and run.due_at is not None:

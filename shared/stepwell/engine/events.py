@@ -78,6 +78,12 @@ class ApprovalDecided:
     answer: Any = None
     """An input step's answer (its form's data): the step's kind, not the event, says whether
     the person decided or answered."""
+    by: str | None = None
+    """Who decided in ``approver``'s name, through the link ``approver`` handed on to them."""
+    delegate_to: str | None = None
+    """Instead of deciding, ``approver`` hands their link on to this person ..."""
+    until: str | None = None
+    """... until this time (ISO 8601): the delegate gets links of their own, expiring then."""
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,15 @@ class NeedsRecords(Exception):
         self.keys = keys
 
 
+class NeedsGroups(Exception):
+    """The engine needs the people of ``names`` (groups of the team's groups file): look them
+    up (the Groups port), put them in ``State.groups`` and call again."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        super().__init__(f"needs groups {sorted(names)}")
+        self.names = names
+
+
 @dataclass
 class State:
     """The run and the step records loaded for one event."""
@@ -300,6 +309,9 @@ class State:
     """Keys the loader looked for and found no record of."""
     complete: bool = False
     """True when ``steps`` holds every step record of the run."""
+    groups: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    """The groups asked for so far (``NeedsGroups``): their people; None for a group the
+    groups file does not define."""
 
     def get(self, key: str) -> StepState | None:
         """A loaded record, None when it does not exist; raises NeedsRecords when not loaded."""

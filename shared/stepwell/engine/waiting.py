@@ -1,16 +1,19 @@
 """What the waits (approval, input, delay, callback) share: opening the wait as a fenced
-attempt, whether a person's answer may be taken, and reading the time an ``until`` gives."""
+attempt, the people it asks (groups resolved), whether a person's answer may be taken, and
+reading the time an ``until`` gives."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from stepwell import expressions
+from stepwell.definition.models import Person, group_names
 from stepwell.engine.decision import Work, attempt_token
 from stepwell.engine.events import ApprovalDecided
 from stepwell.engine.outcomes import fail_step
-from stepwell.engine.state import StepState
+from stepwell.engine.state import NeedsGroups, StepState
 
 
 def open_wait(work: Work, step: StepState) -> None:
@@ -74,3 +77,101 @@ def time_of(work: Work, step: StepState, until: Any, data: dict[str, Any]) -> da
         )
         return None
     return found
+
+
+def groups_of(
+    work: Work, step: StepState, people: Sequence[Person], field: str
+) -> dict[str, list[str]] | None:
+    """The people of each group ``people`` names, as the groups file says now (asked of the
+    caller with ``NeedsGroups``), to be recorded on the step; None once the step failed
+    because ``field`` names a group the file does not define."""
+    names = list(dict.fromkeys(group_names(list(people))))
+    missing = frozenset(name for name in names if name not in work.state.groups)
+    if missing:
+        raise NeedsGroups(missing)
+    found: dict[str, list[str]] = {}
+    for name in names:
+        members = work.state.groups[name]
+        if members is None:
+            fail_step(
+                work,
+                step,
+                "UnknownGroup",
+                f"step '{step.key}': field '{field}' names group '{name}', which the groups "
+                "file does not define: add it there, or fix the name",
+            )
+            return None
+        found[name] = list(members)
+    return found
+
+
+def expand(people: Sequence[Person], groups: dict[str, list[str]]) -> list[str]:
+    """The distinct people ``people`` names, each group as ``groups`` recorded it, in order: a
+    person named twice, or in two groups, is one person (e-mails compared without case)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for entry in people:
+        for person in [entry] if isinstance(entry, str) else groups.get(entry.group, []):
+            if person.lower() not in seen:
+                seen.add(person.lower())
+                out.append(person)
+    return out
+
+
+def handed_on(
+    work: Work, event: ApprovalDecided, asked: str, people: list[str], role: str
+) -> StepState | None:
+    """A person hands their link on (``event.delegate_to``, until ``event.until``): recorded on
+    the step (``input.delegations``) and on the timeline, and the step returned for its kind to
+    send the delegate links of their own; None, the reason noted, when it may not be."""
+    if not open_to(work, event, asked, "delegation"):
+        return None
+    record = work.peek(event.key)
+    assert record is not None and event.delegate_to is not None
+    inputs = record.input if isinstance(record.input, dict) else {}
+    delegations: list[dict[str, Any]] = list(inputs.get("delegations") or [])
+    done = {d.get("approver") or d.get("person") for d in record.decisions}
+    earlier = next((d for d in delegations if d["from"] == event.approver), None)
+    why = None
+    if event.approver not in people:
+        why = f"{event.approver} is not an {role}: only a named {role} hands their link on"
+    elif event.approver in done:
+        why = f"{event.approver} has already decided"
+    elif earlier is not None:
+        why = f"{event.approver} has already handed their link on to {earlier['to']}"
+    elif event.delegate_to.lower() == event.approver.lower():
+        why = "a link is handed on to someone else"
+    if why is not None:
+        work.note("decision_ignored", event.key, why)
+        return None
+    step = work.step(event.key)
+    assert step is not None
+    handed = {"from": event.approver, "to": event.delegate_to, "until": event.until}
+    step.input = {**inputs, "delegations": [*delegations, {**handed, "at": work.now.isoformat()}]}
+    work.note(
+        "step_delegated",
+        step,
+        f"{event.approver} handed their link on to {event.delegate_to} until {event.until}",
+        **handed,
+    )
+    return step
+
+
+def in_name_of(work: Work, event: ApprovalDecided) -> bool:
+    """Whether a decision sent by a delegate (``event.by``, in ``event.approver``'s name)
+    comes through a delegation the step recorded that has not run out; else noted."""
+    if event.by is None:
+        return True
+    record = work.peek(event.key)
+    inputs = record.input if record is not None and isinstance(record.input, dict) else {}
+    for handed in inputs.get("delegations") or []:
+        if handed["from"] == event.approver and handed["to"] == event.by:
+            until = handed.get("until")
+            if until is None or datetime.fromisoformat(until) > work.now:
+                return True
+    work.note(
+        "decision_ignored",
+        event.key,
+        f"{event.by} holds no delegation from {event.approver} (or it ran out)",
+    )
+    return False

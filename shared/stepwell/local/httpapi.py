@@ -301,10 +301,11 @@ def refusal(method: str, path: str, headers: Any, bound: str, port: int) -> Http
         )
     # Only a POST can come from a page of another site without a CORS preflight (which is
     # never granted): PUT, PATCH and DELETE need no more than the Host check.
-    if method != "POST" or path.startswith(("/approvals/", "/inputs/", "/_local/cloudformation/")):
-        # An approval or form link's token, and a custom resource's answer to its one
-        # unguessable request id, are their authorisation (CloudFormation's answer has no
-        # content type).
+    links = ("/approvals/", "/inputs/", "/delegations/", "/_local/cloudformation/")
+    if method != "POST" or path.startswith(links):
+        # An approval or form link's token (a delegation's too), and a custom resource's
+        # answer to its one unguessable request id, are their authorisation (CloudFormation's
+        # answer has no content type).
         return None
     kind = str(headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind == "application/json" or headers.get(assets.DASHBOARD_HEADER) == "1":

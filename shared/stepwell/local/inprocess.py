@@ -27,6 +27,7 @@ from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.journals import Journals
 from stepwell.runtime.orchestrator import Orchestrator, Ports
+from stepwell.runtime.ports import Groups
 from stepwell.runtime.replays import replay_journal
 from stepwell.runtime.step_context import StepContext
 from stepwell.store.memory import MemoryStore
@@ -46,6 +47,7 @@ class InProcessWorld:
         clock: FakeClock | None = None,
         approver: Approver | None = None,
         code: dict[str, Callable[..., Any]] | None = None,
+        groups: Groups | None = None,
     ) -> None:
         self.workflows = workflows
         self.functions = functions
@@ -67,6 +69,7 @@ class InProcessWorld:
             self.clock,
             workflows.get,
             new_id=self._new_id,
+            groups=groups,
         )
 
     def _new_id(self) -> str:

@@ -49,6 +49,7 @@ from stepwell.local import (
     engine,
     events,
     functions,
+    groups,
     models,
     outbox,
     publications,
@@ -280,6 +281,11 @@ class LocalStack:
         self._exit.enter_context(resources.serialized_moto())
         self._exit.enter_context(resources.quick_moto())
 
+        # The project's groups file, where the functions read it (the user's variables win).
+        self.environment = {
+            **groups.publish(self.project, REGION, self.warnings),
+            **self.environment,
+        }
         saved = state.read(self.state_folder) if self.state_folder is not None else None
         if saved is not None:
             self._resume_clock(saved)
@@ -661,6 +667,7 @@ class LocalStack:
             self.clock,
             base.workflows.get,
             metrics=self.metrics,
+            groups=base.orchestrator.groups,
         )
         return replace(base, orchestrator=orchestrator, logs=self.logs)
 

@@ -46,19 +46,23 @@ class ApprovalLinks:
         expires = command.expires_at or self._clock.now() + LINK_LIFETIME_WITHOUT_TIMEOUT
         keys = self._keys()
         out = []
-        if command.form is not None:
-            for assignee in command.approvers or (None,):
+        # A delegation's links go to the delegate and decide in the approver's name.
+        by = command.delegated_by
+        for person in command.approvers or (None,):
+            owner, delegate = (by, person) if by is not None else (person, None)
+            named = {"delegate": delegate} if delegate is not None else {}
+            if command.form is not None:
                 claims = signing.TokenClaims.for_input(
                     command.run_id,
                     command.key,
                     command.attempt,
                     expires_at=expires,
-                    assignee=assignee,
+                    assignee=owner,
+                    delegate=delegate,
                 )
                 url = f"{self._api_url}/inputs/{signing.sign(claims, keys)}"
-                out.append({"assignee": assignee, "form_url": url})
-            return out
-        for approver in command.approvers or (None,):
+                out.append({"assignee": owner, **named, "form_url": url})
+                continue
             urls = {}
             for decision in ("approve", "reject"):
                 claims = signing.TokenClaims.for_approval(
@@ -67,10 +71,11 @@ class ApprovalLinks:
                     command.attempt,
                     decision=decision,
                     expires_at=expires,
-                    approver=approver,
+                    approver=owner,
+                    delegate=delegate,
                 )
                 urls[f"{decision}_url"] = f"{self._api_url}/approvals/{signing.sign(claims, keys)}"
-            out.append({"approver": approver, **urls})
+            out.append({"approver": owner, **named, **urls})
         return out
 
     def request(self, command: RequestApproval) -> None:
@@ -87,6 +92,8 @@ class ApprovalLinks:
             "links": self.links(command),
             "reason": command.reason,
         }
+        if command.delegated_by is not None:
+            detail["delegated_by"] = command.delegated_by
         if command.form is not None:
             detail = {**detail, "form": command.form}
             del detail["quorum"]

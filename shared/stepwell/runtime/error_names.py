@@ -39,8 +39,16 @@ result, an expression that fails, an input or output its schema refuses."""
 DISPATCHED = frozenset({"DispatchFailed"})
 """An attempt whose invocation could not be sent."""
 BY_TYPE = {
-    "approval": frozenset({"ApprovalRejected", "ApprovalTimedOut", "ApprovalEscalated"}),
-    "input": frozenset({"InputTimedOut"}),
+    "approval": frozenset(
+        {
+            "ApprovalRejected",
+            "ApprovalTimedOut",
+            "ApprovalEscalated",
+            "UnknownGroup",
+            "QuorumUnreachable",
+        }
+    ),
+    "input": frozenset({"InputTimedOut", "UnknownGroup", "NoAssignees"}),
     "workflow": frozenset({"ChildRunFailed"}),
     "delay": frozenset({"InvalidUntil"}),
     "event": frozenset({"EventTimedOut", "InvalidCorrelation"}),

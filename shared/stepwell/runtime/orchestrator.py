@@ -65,12 +65,13 @@ from stepwell.engine.events import (
     TimerFired,
     received,
 )
-from stepwell.engine.state import NeedsRecords, ParentRef, RunState, State
+from stepwell.engine.state import NeedsGroups, NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
+from stepwell.runtime.groups import GroupsTable
 from stepwell.runtime.metrics import NoMetrics, measures_of
 from stepwell.runtime.owed import Owed
-from stepwell.runtime.ports import Approvals, Bus, Invoker, Metrics, Timers
+from stepwell.runtime.ports import Approvals, Bus, Groups, Invoker, Metrics, Timers
 from stepwell.runtime.publishing import bind
 from stepwell.store.event_waits import Arrival, EventWaits, event_waits_for
 from stepwell.store.port import (
@@ -136,8 +137,12 @@ class Orchestrator:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         metrics: Metrics | None = None,
         event_waits: EventWaits | None = None,
+        groups: Groups | None = None,
     ) -> None:
         self.store = store
+        self.groups: Groups = groups if groups is not None else GroupsTable()
+        """Who the groups that approvals and input steps name are (none defined: every group
+        is unknown)."""
         self.ports = ports
         self.event_waits = event_waits if event_waits is not None else event_waits_for(store)
         self.clock = clock
@@ -216,20 +221,28 @@ class Orchestrator:
         self._owed.catch_up()
         definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
-        decision = core.start_run(
-            definition,
-            run_id,
-            input,
-            self.clock.now(),
-            parent=parent,
-            dry_run=dry_run,
-            labels=labels,
-            nonce=secrets.token_hex(16),
-            continued_from=continued_from,
-            started_by=started_by,
-            start_at=start_at,
-            priority=priority,
-        )
+        nonce = secrets.token_hex(16)
+        groups: dict[str, tuple[str, ...] | None] = {}
+        while True:
+            try:
+                decision = core.start_run(
+                    definition,
+                    run_id,
+                    input,
+                    self.clock.now(),
+                    parent=parent,
+                    dry_run=dry_run,
+                    labels=labels,
+                    nonce=nonce,
+                    continued_from=continued_from,
+                    started_by=started_by,
+                    start_at=start_at,
+                    priority=priority,
+                    groups=groups,
+                )
+                break
+            except NeedsGroups as need:
+                groups.update(self.groups.members(need.names))
         try:
             waiting = self._create(decision, input)
             if waiting is not None:
@@ -480,6 +493,8 @@ class Orchestrator:
                 return core.decide(definition, state, event, self.clock.now())
             except NeedsRecords as need:
                 self.store.load_more(state, need.keys)
+            except NeedsGroups as need:
+                state.groups.update(self.groups.members(need.names))
 
     def _in_doubt(self, run_id: str, doubt: WriteInDoubt, decision: Decision, event: Event) -> None:
         """Keep a decision whose write was left in doubt, to be looked up at the next call."""

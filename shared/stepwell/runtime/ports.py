@@ -97,3 +97,11 @@ class StepLogs(Protocol):
         ``since`` and ``until`` (None: not known, or not ended); ``functions`` (ARNs) are the
         run's own functions, whose lines are in their own log groups on AWS."""
         ...
+
+
+class Groups(Protocol):
+    """The people each group of the team's groups file names (asked when a wait opens)."""
+
+    def members(self, names: frozenset[str]) -> dict[str, tuple[str, ...] | None]:
+        """The people of each of ``names``; None for a group that is not defined."""
+        ...

@@ -152,12 +152,18 @@ def from_environment(
             role_arn=env.get("STEPWELL_SCHEDULER_ROLE_ARN", ""),
         )
     workflows = Workflows(store, clock, triggers)
+    groups = None
+    if env.get("STEPWELL_GROUPS_PARAMETER"):
+        from stepwell.runtime.aws.groups import ParameterGroups
+
+        groups = ParameterGroups(env["STEPWELL_GROUPS_PARAMETER"], boto3.client("ssm"))
     orchestrator = Orchestrator(
         store,
         Ports(PlainLambdaRouter(invoker, runner), timers, LinkedBus(bus, approvals), approvals),
         clock,
         workflows.get,
         metrics=EmfMetrics(),
+        groups=groups,
     )
     return Runtime(
         orchestrator,

@@ -30,12 +30,29 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
     assert isinstance(spec, ApprovalStep)
     waiting.open_wait(work, step)
     step.waiting_for = "approval"
+    escalated = [person for escalation in spec.escalate for person in escalation.to]
+    groups = waiting.groups_of(work, step, [*spec.approvers, *escalated], "approvers")
+    if groups is None:
+        return
+    approvers = waiting.expand(spec.approvers, groups)
+    if spec.approvers and spec.quorum > len(approvers):
+        fail_step(
+            work,
+            step,
+            "QuorumUnreachable",
+            f"step '{step.key}': quorum {spec.quorum} needs {spec.quorum} people, and "
+            f"approvers names {len(approvers)} ({', '.join(approvers) or 'nobody'}): lower the "
+            "quorum or add people to the groups",
+        )
+        return
     message = expressions.render(spec.message, data, work.now)
-    step.input = {"message": message, "approvers": list(spec.approvers), "quorum": spec.quorum}
+    step.input = {"message": message, "approvers": approvers, "quorum": spec.quorum}
+    if groups:
+        step.input["groups"] = groups
     work.note(
         "step_waiting", step, f"approval: {message}", waiting_for="approval", quorum=spec.quorum
     )
-    _ask(work, step, spec, tuple(spec.approvers), "requested")
+    _ask(work, step, spec, tuple(approvers), "requested")
     set_timer(work, step, _next_due(spec, work.now, work.now))
 
 
@@ -44,10 +61,13 @@ def _ask(
     step: StepState,
     spec: ApprovalStep,
     people: tuple[str, ...],
-    reason: Literal["requested", "reminder", "escalation"],
+    reason: Literal["requested", "reminder", "escalation", "delegation"],
+    delegated_by: str | None = None,
+    until: datetime | None = None,
 ) -> None:
     opened = step.attempt_started_at or work.now
     asked = step.input if isinstance(step.input, dict) else {}
+    expires = until or (opened + spec.timeout if spec.timeout else None)
     work.emit(
         RequestApproval(
             work.run.id,
@@ -57,8 +77,9 @@ def _ask(
             str(asked.get("message", spec.message)),
             people,
             spec.quorum,
-            opened + spec.timeout if spec.timeout else None,
+            expires,
             reason=reason,
+            delegated_by=delegated_by,
         )
     )
 
@@ -106,13 +127,14 @@ def _due(
             continue
         asked = dict(step.input) if isinstance(step.input, dict) else {}
         known = list(asked.get("approvers") or [])
-        added = [person for person in escalation.to if person not in known]
+        to = waiting.expand(escalation.to, asked.get("groups") or {})
+        added = _new(known, to)
         step.input = {**asked, "approvers": known + added}
         work.note(
             "approval_escalated",
             step,
-            f"no decision after {escalation.after}: links to {', '.join(escalation.to)}",
-            to=list(escalation.to),
+            f"no decision after {escalation.after}: links to {', '.join(to)}",
+            to=to,
         )
         if added:
             _ask(work, step, spec, tuple(added), "escalation")
@@ -135,6 +157,12 @@ def _due(
         _act(work, step, spec, spec.on_timeout, "the approval timed out", timed_out=True)
 
 
+def _new(known: list[str], people: list[str]) -> list[str]:
+    """``people`` not among ``known`` (e-mails compared without case)."""
+    seen = {person.lower() for person in known}
+    return [person for person in people if person.lower() not in seen]
+
+
 def _act(
     work: Work,
     step: StepState,
@@ -154,7 +182,11 @@ def _act(
 
 
 def on_decision(work: Work, event: ApprovalDecided) -> None:
-    """Record a decision; any rejection vetoes, ``quorum`` approvals approve."""
+    """Record a decision (a delegate's in the approver's name); any rejection vetoes,
+    ``quorum`` approvals approve. Or an approver hands their link on."""
+    if event.delegate_to is not None:
+        _hand_on(work, event)
+        return
     if not waiting.open_to(work, event, "approval", "decision"):
         return
     spec = work.spec(event.key)
@@ -165,12 +197,9 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     asked = decided.input if isinstance(decided.input, dict) else {}
     if not waiting.named(work, event, list(asked.get("approvers") or []), "approver"):
         return
-    if spec.forbid_self_approval and same_person(work.run.started_by, event.approver):
-        work.note(
-            "decision_ignored",
-            event.key,
-            f"{event.approver} started the run and may not decide it (forbid_self_approval)",
-        )
+    if spec.forbid_self_approval and _starter(work, event.key, event.approver, event.by):
+        return
+    if not waiting.in_name_of(work, event):
         return
     if (
         any(d["approver"] == event.approver for d in decided.decisions)
@@ -191,8 +220,11 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
         recorded["operator"] = True
     if event.link is not None:
         recorded["link"] = event.link
+    if event.by is not None:
+        recorded["by"] = event.by
     step.decisions.append(recorded)
     who = f"{event.approver} (operator)" if event.operator else event.approver
+    who += f" (through {event.by}, who holds their link)" if event.by else ""
     work.note(
         f"step_{decision}",
         step,
@@ -206,6 +238,38 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     approvals = sum(1 for d in step.decisions if d["decision"] == "approved")
     if approvals >= spec.quorum or event.operator:
         _approved(work, step)
+
+
+def _hand_on(work: Work, event: ApprovalDecided) -> None:
+    """An approver hands their link on: the delegate gets approve and reject links of their own,
+    in the approver's name, expiring at ``event.until``."""
+    assert event.delegate_to is not None
+    spec = work.spec(event.key) if work.peek(event.key) is not None else None
+    forbid = isinstance(spec, ApprovalStep) and spec.forbid_self_approval
+    if forbid and _starter(work, event.key, event.approver, event.delegate_to):
+        return
+    record = work.peek(event.key)
+    asked = record.input if record is not None and isinstance(record.input, dict) else {}
+    people = list(asked.get("approvers") or [])
+    step = waiting.handed_on(work, event, "approval", people, "approver")
+    if step is None:
+        return
+    assert isinstance(spec, ApprovalStep)
+    until = datetime.fromisoformat(event.until) if event.until else None
+    _ask(work, step, spec, (event.delegate_to,), "delegation", event.approver, until)
+
+
+def _starter(work: Work, key: str, *people: str | None) -> bool:
+    """Whether one of ``people`` started the run (noted: forbid_self_approval refuses them)."""
+    for person in people:
+        if person is not None and same_person(work.run.started_by, person):
+            work.note(
+                "decision_ignored",
+                key,
+                f"{person} started the run and may not decide it (forbid_self_approval)",
+            )
+            return True
+    return False
 
 
 def same_person(principal: str | None, approver: str) -> bool:

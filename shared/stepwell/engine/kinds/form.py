@@ -33,24 +33,52 @@ def start(work: Work, step: StepState, spec: Step, data: dict[str, Any]) -> None
     assert isinstance(spec, InputStep)
     waiting.open_wait(work, step)
     step.waiting_for = WAITING_FOR
+    groups = waiting.groups_of(work, step, spec.assignees, "assignees")
+    if groups is None:
+        return
+    assignees = waiting.expand(spec.assignees, groups)
+    if spec.assignees and not assignees:
+        fail_step(
+            work,
+            step,
+            "NoAssignees",
+            f"step '{step.key}': the groups assignees names have nobody in them: add people "
+            "to the groups",
+        )
+        return
     message = str(expressions.render(spec.message, data, work.now))
     expires = work.now + spec.timeout if spec.timeout else None
-    step.input = {"message": message, "assignees": list(spec.assignees), "form": spec.form}
+    step.input = {"message": message, "assignees": assignees, "form": spec.form}
+    if groups:
+        step.input["groups"] = groups
     work.note("step_waiting", step, f"input: {message}", waiting_for=WAITING_FOR)
+    _ask(work, step, tuple(assignees), expires)
+    set_timer(work, step, expires)
+
+
+def _ask(
+    work: Work,
+    step: StepState,
+    people: tuple[str, ...],
+    expires: datetime | None,
+    delegated_by: str | None = None,
+) -> None:
+    asked = step.input if isinstance(step.input, dict) else {}
     work.emit(
         RequestApproval(
             work.run.id,
             work.run.workflow,
             step.key,
             step.attempt,
-            message,
-            tuple(spec.assignees),
+            str(asked.get("message", "")),
+            people,
             1,
             expires,
-            form=spec.form,
+            form=dict(asked.get("form") or {}),
+            reason="delegation" if delegated_by else "requested",
+            delegated_by=delegated_by,
         )
     )
-    set_timer(work, step, expires)
 
 
 def on_timer(work: Work, step: StepState) -> None:
@@ -59,12 +87,21 @@ def on_timer(work: Work, step: StepState) -> None:
 
 
 def on_decision(work: Work, event: ApprovalDecided) -> None:
-    """An answer: the first valid one from an assignee is the step's output."""
+    """An answer (a delegate's in the assignee's name): the first valid one from an assignee is
+    the step's output. Or an assignee hands their link on."""
+    if event.delegate_to is not None:
+        _hand_on(work, event)
+        return
     if not waiting.open_to(work, event, WAITING_FOR, "answer"):
         return
     spec = work.spec(event.key)
     assert isinstance(spec, InputStep)
-    if not waiting.named(work, event, spec.assignees, "assignee"):
+    # The step's record says who may answer: its groups were resolved when it opened.
+    record = work.peek(event.key)
+    asked = record.input if record is not None and isinstance(record.input, dict) else {}
+    if not waiting.named(work, event, list(asked.get("assignees") or []), "assignee"):
+        return
+    if not waiting.in_name_of(work, event):
         return
     problem = schema_problem(spec.form, event.answer) if event.answer is not None else None
     if event.answer is None or problem is not None:
@@ -78,7 +115,23 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
         recorded["operator"] = True
     if event.link is not None:
         recorded["link"] = event.link
+    if event.by is not None:
+        recorded["by"] = event.by
     step.decisions.append(recorded)
     who = f"{event.approver} (operator)" if event.operator else event.approver
+    who += f" (through {event.by}, who holds their link)" if event.by else ""
     work.note("step_answered", step, f"by {who}", person=event.approver)
     succeed(work, step, event.answer)
+
+
+def _hand_on(work: Work, event: ApprovalDecided) -> None:
+    """An assignee hands their link on: the delegate gets a form link of their own, in the
+    assignee's name, expiring at ``event.until``."""
+    assert event.delegate_to is not None
+    record = work.peek(event.key)
+    asked = record.input if record is not None and isinstance(record.input, dict) else {}
+    people = list(asked.get("assignees") or [])
+    step = waiting.handed_on(work, event, WAITING_FOR, people, "assignee")
+    if step is not None:
+        until = datetime.fromisoformat(event.until) if event.until else step.due_at
+        _ask(work, step, (event.delegate_to,), until, event.approver)
