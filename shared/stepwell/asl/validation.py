@@ -50,13 +50,14 @@ RESOURCES = (
     "account: locally, the template's function of that name)",
     f"{LAMBDA_INVOKE} with FunctionName and Payload",
     f"{PUT_EVENTS} with Entries (on the stack's bus)",
-    f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
+    f"{START_EXECUTION} with StateMachineArn naming a workflow (a run of its own), and "
+    ".sync or .sync:2 (a child run, waited for)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
     "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
     "sqs:sendMessage",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
-STARTS = {f"{START_EXECUTION}{suffix}" for suffix in (".sync", ".sync:2", TOKEN_SUFFIX)}
+STARTS = {f"{START_EXECUTION}{suffix}" for suffix in ("", ".sync", ".sync:2", TOKEN_SUFFIX)}
 """The forms of startExecution Stepwell runs (Step Functions refuses ``.sync`` with
 ``.waitForTaskToken``)."""
 NOT_RUN = "is not run by Stepwell"
@@ -405,8 +406,9 @@ def _refused(written: str) -> str | None:
                 "end, or states:startExecution.waitForTaskToken to wait for its task token"
             )
         return (
-            f"{written} {NOT_RUN} yet: use states:startExecution.sync:2 to wait for the "
-            "child's end, or .waitForTaskToken with $$.Task.Token in its Input"
+            f"{written} is not a Resource Step Functions accepts: use "
+            "states:startExecution (start and go on), .sync:2 to wait for the child's end, or "
+            ".waitForTaskToken with $$.Task.Token in its Input"
         )
     if base.startswith(AWS_SDK):
         service, _, action = base.removeprefix(AWS_SDK).partition(":")

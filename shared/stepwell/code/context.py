@@ -391,12 +391,21 @@ class Context:
         return self._issued(name, "aws", call, spec)
 
     def workflow(
-        self, name: str, workflow: str, input: Any = None, timeout: Duration | None = None
+        self,
+        name: str,
+        workflow: str,
+        input: Any = None,
+        timeout: Duration | None = None,
+        wait: bool = True,
     ) -> Any:
         """Start a run of workflow ``workflow`` (a child run; cancelled with this run) and
-        return its output. Raises StepFailed when the child run fails."""
+        return its output. Raises StepFailed when the child run fails. ``wait=False`` starts a
+        run of its own (not cancelled with this one) and returns ``{"run_id", "started_at"}``
+        once it exists."""
         self._enter("workflow", name)
         spec: dict[str, Any] = {"workflow": workflow}
+        if not wait:
+            spec["wait"] = False
         put_duration(spec, name, "timeout", timeout)
         return self._issued(name, "workflow", input, spec)
 

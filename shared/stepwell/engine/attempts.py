@@ -71,7 +71,13 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
         )
         work.emit(
             StartChildRun(
-                step.child_run_id, spec.workflow, step.input, work.run.id, step.key, step.attempt
+                step.child_run_id,
+                spec.workflow,
+                step.input,
+                work.run.id,
+                step.key,
+                step.attempt,
+                detached=not spec.wait,
             )
         )
         return

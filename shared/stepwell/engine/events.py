@@ -109,6 +109,18 @@ class ChildRunEnded:
 
 
 @dataclass(frozen=True)
+class ChildRunStarted:
+    """A run that a workflow step with ``wait: false`` started was created: the step ends."""
+
+    key: str
+    attempt: int
+    child_run_id: str
+    started_at: str
+    """When the run was created (ISO 8601)."""
+    kind: Literal["child_run_started"] = "child_run_started"
+
+
+@dataclass(frozen=True)
 class CancelRequested:
     """Someone asked to cancel the run."""
 
@@ -226,6 +238,7 @@ Event = (
     | ApprovalDecided
     | CallbackReceived
     | ChildRunEnded
+    | ChildRunStarted
     | CancelRequested
     | Continue
     | SkipRequested
