@@ -283,7 +283,11 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
         "StartAt": "Put",
         "States": {
             "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:query", "Next": "Q"},
-            "Q": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Next": "S"},
+            "Q": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::emr-serverless:startJobRun.sync",
+                "Next": "S",
+            },
             "S": {"Type": "Task", "Resource": "arn:aws:states:::athena:getWorkGroup", "End": True},
         },
     }
@@ -291,8 +295,10 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
     assert len(found) == 3, found
     put, queue, sdk = found
     assert "use arn:aws:states:::aws-sdk:dynamodb:query, the same call" in put
-    assert "(.sync waits for the job it starts): start the job with arn:aws:states:::" in queue
-    assert "aws-sdk:ecs:runTask and wait for its end in a loop of a Wait" in queue
+    assert "(Stepwell waits for the jobs of batch:submitJob.sync, ecs:runTask.sync" in queue
+    assert (
+        "start the job with arn:aws:states:::aws-sdk:emr-serverless:startJobRun and wait" in queue
+    )
     assert "use arn:aws:states:::aws-sdk:athena:getWorkGroup" in sdk
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):

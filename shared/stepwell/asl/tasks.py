@@ -15,7 +15,7 @@ from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, match
 from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
-from stepwell.definition import services
+from stepwell.definition import jobs, services
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 PUT_EVENTS = "arn:aws:states:::events:putEvents"
@@ -139,13 +139,11 @@ def invoke(
     base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
+    if base.startswith(INTEGRATIONS) and jobs.job(*service_call(base)) is not None:
+        return wait_for_job(ctx, step, name, base, payload, timeout)
     if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
         service, action = service_call(base)
-        if payload is not None and not isinstance(payload, dict):
-            raise MachineFailed(
-                "States.Runtime",
-                f"Task {name!r}: the parameters of {service}:{action} must be an object",
-            )
+        _object(name, service, action, payload)
         integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
         try:
             return ctx.aws(step, service, action, payload, retry, timeout, integration)
@@ -176,6 +174,27 @@ def invoke(
         timeout=timeout,
         heartbeat=heartbeat,
     )
+
+
+def wait_for_job(ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any) -> Any:
+    """``SERVICE:ACTION.sync`` of a job (Batch, ECS, Glue, Athena, CodeBuild): the call that
+    starts it, then its end awaited (``ctx.aws_job``); a job that failed is
+    ``States.TaskFailed`` with its description as the Cause."""
+    service, action = service_call(base)
+    _object(name, service, action, payload)
+    waited = timeout if timeout is not None else "365d"
+    try:
+        return ctx.aws_job(step, service, action.removesuffix(".sync"), payload, timeout=waited)
+    except StepFailed as failed:
+        raise as_sent(failed) from failed
+
+
+def _object(name: str, service: str, action: str, payload: Any) -> None:
+    if payload is not None and not isinstance(payload, dict):
+        raise MachineFailed(
+            "States.Runtime",
+            f"Task {name!r}: the parameters of {service}:{action} must be an object",
+        )
 
 
 def service_call(base: str) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from stepwell.asl.tasks import (
     TOKEN_SUFFIX,
     service_call,
 )
-from stepwell.definition import services
+from stepwell.definition import jobs, services
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 
 COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
@@ -55,6 +55,8 @@ RESOURCES = (
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
     "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
     "sqs:sendMessage",
+    "the jobs of batch:submitJob.sync, ecs:runTask.sync, glue:startJobRun.sync, "
+    "athena:startQueryExecution.sync and codebuild:startBuild.sync (started, then awaited)",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
 STARTS = {f"{START_EXECUTION}{suffix}" for suffix in ("", ".sync", ".sync:2", TOKEN_SUFFIX)}
@@ -368,6 +370,8 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     given = state.get(field)
     call = service_call(written.removesuffix(TOKEN_SUFFIX))
     sdk = written.startswith(AWS_SDK) or services.optimized(*call)
+    if jobs.job(*call) is not None and written.startswith(INTEGRATIONS):
+        sdk, call = True, (call[0], call[1].removesuffix(".sync"))
     if why is None and sdk and isinstance(given, dict):
         problems += _sdk_parameters(call, given, field, problem)
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
@@ -417,6 +421,13 @@ def _refused(written: str) -> str | None:
         except services.UnknownCall as exc:
             return f"{written}: {exc}"
         return None
+    if base.startswith(INTEGRATIONS) and jobs.job(*service_call(base)) is not None:
+        if written != base:
+            return (
+                f"{written} is not a Resource Step Functions accepts (.sync with "
+                f".waitForTaskToken): use {base} to wait for the job's end"
+            )
+        return None
     if base.startswith(INTEGRATIONS) and services.optimized(*service_call(base)):
         service = service_call(base)[0]
         if written != base and service in services.TOKENLESS:
@@ -438,7 +449,8 @@ def _refused(written: str) -> str | None:
             )
         if ".sync" in action:
             return (
-                f"{written} {NOT_RUN} yet (.sync waits for the job it starts): start the job "
+                f"{written} {NOT_RUN} yet (Stepwell waits for the jobs of "
+                f"{', '.join(f'{s}:{a}.sync' for s, a in jobs.JOBS)}): start the job "
                 f"with {sdk} and wait for its end in a loop of a Wait, the service's call that "
                 "describes the job and a Choice on its status"
             )
