@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from stepwell.asl.machine import Machine
 from stepwell.asl.validation import check
 from stepwell.definition.errors import SourceMap
-from stepwell.definition.jobs import JOBS, job
+from stepwell.definition.jobs import JOBS, job, synced
 
 ECS = "arn:aws:states:::ecs:runTask.sync"
 TASK = "arn:aws:ecs:us-east-1:123456789012:task/c/t-1"
@@ -139,14 +139,15 @@ def test_each_job_is_described_and_read_as_step_functions_reads_it(
     service: str, started: Any, asked: Any, running: Any, done: Any, result: Any
 ) -> None:
     [(action, found)] = [(a, j) for (s, a), j in JOBS.items() if s == service]
-    assert job(service, f"{action}.sync") is found
+    assert synced(service, f"{action}.sync") is found
+    assert synced(service, action) is None  # request-response: no wait
     assert found.request({}, started) == asked
     assert (found.outcome(running), found.outcome(done)) == ("running", "succeeded")
     assert found.result(done) == result
 
 
 def test_an_ecs_task_that_stopped_with_a_container_failing_failed() -> None:
-    found = job("ecs", "runTask.sync")
+    found = job("ecs", "runTask")
     assert found is not None
     assert found.outcome(ecs_task("STOPPED", 0, 1)) == "failed"
     assert found.outcome(ecs_task("STOPPED")) == "failed"  # no container ran

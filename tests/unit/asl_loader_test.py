@@ -94,8 +94,8 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             "Mode is INLINE or DISTRIBUTED",
         ),
         (
-            lambda d: d["States"].update(A=MAP | {"ItemReader": {}}),
-            "ItemReader) is not run by Stepwell yet",
+            lambda d: d["States"].update(A=MAP | {"ItemReader": {"ReaderConfig": {}}}),
+            "no Resource: Stepwell reads items with arn:aws:states:::s3:getObject",
         ),
         (
             lambda d: d["States"]["B"].update(

@@ -139,7 +139,7 @@ def invoke(
     base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
-    if base.startswith(INTEGRATIONS) and jobs.job(*service_call(base)) is not None:
+    if base.startswith(INTEGRATIONS) and jobs.synced(*service_call(base)) is not None:
         return wait_for_job(ctx, step, name, base, payload, timeout)
     if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
         service, action = service_call(base)

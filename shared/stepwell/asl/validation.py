@@ -13,7 +13,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from stepwell.asl import choice, fields, jsonata, paths
+from stepwell.asl import choice, fields, jsonata, paths, s3_map
 from stepwell.asl.names import INTEGRATIONS, resource
 from stepwell.asl.tasks import (
     AWS_SDK,
@@ -41,6 +41,7 @@ FIELDS: dict[str, set[str]] = {
     "Map": COMMON
     | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency"}
     | {"MaxConcurrencyPath", "ToleratedFailureCount", "ToleratedFailurePercentage"}
+    | {"ItemReader", "ResultWriter"}
     | {"ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "ItemBatcher", "Label"}
     | {"ResultSelector", "ResultPath", "Retry", "Catch"},
 }
@@ -234,6 +235,12 @@ def _map(state: dict[str, Any], processor: str, problem: Any) -> list[Problem]:
                 for key in batcher
                 if key not in BATCHER
             ]
+    for field, check in (
+        ("ItemReader", s3_map.check_reader),
+        ("ResultWriter", s3_map.check_writer),
+    ):
+        if field in state:
+            problems += [problem((field, *where), why) for where, why in check(state[field])]
     return problems
 
 
@@ -287,10 +294,6 @@ JSONATA_ONLY = {"Arguments", "Output", "Items"}
 
 
 NOT_YET = {
-    "ItemReader": "a Map reading its items from S3 (ItemReader) is not run by Stepwell yet: "
-    "pass the items in the state's input (ItemsPath)",
-    "ResultWriter": "a Map writing its results to S3 (ResultWriter) is not run by Stepwell yet: "
-    "its results are its output (ResultPath, OutputPath)",
     "Credentials": "Credentials (a role to assume) is not supported: a Task runs as the "
     "stack's runner function",
 }
@@ -370,7 +373,7 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     given = state.get(field)
     call = service_call(written.removesuffix(TOKEN_SUFFIX))
     sdk = written.startswith(AWS_SDK) or services.optimized(*call)
-    if jobs.job(*call) is not None and written.startswith(INTEGRATIONS):
+    if jobs.synced(*call) is not None and written.startswith(INTEGRATIONS):
         sdk, call = True, (call[0], call[1].removesuffix(".sync"))
     if why is None and sdk and isinstance(given, dict):
         problems += _sdk_parameters(call, given, field, problem)
@@ -421,7 +424,7 @@ def _refused(written: str) -> str | None:
         except services.UnknownCall as exc:
             return f"{written}: {exc}"
         return None
-    if base.startswith(INTEGRATIONS) and jobs.job(*service_call(base)) is not None:
+    if base.startswith(INTEGRATIONS) and jobs.synced(*service_call(base)) is not None:
         if written != base:
             return (
                 f"{written} is not a Resource Step Functions accepts (.sync with "

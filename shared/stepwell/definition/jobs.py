@@ -104,5 +104,10 @@ JOBS: dict[tuple[str, str], Job] = {
 
 
 def job(service: str, action: str) -> Job | None:
-    """The job ``service:action.sync`` waits for (None: Stepwell waits for no such job)."""
-    return JOBS.get((service, action.removesuffix(".sync")))
+    """The job ``service:action`` starts (None: Stepwell waits for no such job)."""
+    return JOBS.get((service, action))
+
+
+def synced(service: str, action: str) -> Job | None:
+    """The job an integration's ``service:action.sync`` waits for (None: it is no such form)."""
+    return job(service, action.removesuffix(".sync")) if action.endswith(".sync") else None
