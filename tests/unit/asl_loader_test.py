@@ -263,6 +263,8 @@ def test_a_step_functions_machine_name_is_spelled_as_a_workflow_name(
         "arn:aws-cn:states:::events:putEvents.waitForTaskToken",
         "arn:${AWS::Partition}:states:::states:startExecution.sync:2",
         "arn:${partition}:states:::lambda:invoke",
+        "arn:aws:states:us-east-1:111122223333:events:putEvents",
+        "arn:aws:states:${AWS::Region}:${AWS::AccountId}:lambda:invoke",
         "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:ChargeCardFunction",
         "arn:aws-cn:lambda:cn-north-1:111122223333:function:charge:live",
     ],
