@@ -925,8 +925,9 @@ def _result(record: Recorded) -> Any:
     if record.status in ("failed", "cancelled"):
         error = record.error or {}
         default = "StepCancelled" if record.status == "cancelled" else "StepFailed"
+        trace: dict[str, Any] = {k: error[k] for k in ("requestId", "stackTrace") if k in error}
         raise StepFailed(
-            record.key, str(error.get("type") or default), str(error.get("message") or "")
+            record.key, str(error.get("type") or default), str(error.get("message") or ""), trace
         )
     return record.output
 

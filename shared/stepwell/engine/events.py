@@ -37,6 +37,8 @@ class StepFailed:
     started: bool = True
     """False when the attempt's code never began (its invoke failed, or its function could not
     start): it did nothing, so a new attempt follows outside the step's retry policy."""
+    trace: dict[str, Any] | None = None
+    """The failure's ``requestId`` and ``stackTrace``, as a Lambda error gives them."""
     kind: Literal["step_failed"] = "step_failed"
 
 
