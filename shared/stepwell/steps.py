@@ -61,7 +61,8 @@ def step_handler(function: StepFunction) -> Callable[[Any, Any], dict[str, Any]]
                 output = intake.check(function(envelope.input, ctx), f"step '{ctx.step_id}' output")
                 result = StepResult.succeeded(envelope, output)
             except Exception as exc:  # the attempt's failure, recorded by type name
-                result = StepResult.from_exception(envelope, exc)
+                request_id = getattr(context, "aws_request_id", None)
+                result = StepResult.from_exception(envelope, exc, request_id=request_id)
         record(runtime.orchestrator, result)
         runtime.metrics.flush()
         return result.to_dict()

@@ -85,4 +85,8 @@ def test_case(case: Case, stack: LocalStack, api: Client) -> None:
             found.append(f"the run took {took}s of virtual time, not at least {case.elapsed}s")
     if case.ended_after is not None and moment(run["ended_at"]) < moment(case.ended_after):
         found.append(f"the run ended at {run['ended_at']}, before {case.ended_after}")
+    if case.within is not None:
+        took = seconds_between(run["started_at"], run["ended_at"])
+        if took > case.within:
+            found.append(f"the run took {took}s of virtual time, more than {case.within}s")
     assert not found, f"{case.source}\n" + "\n".join(found)

@@ -13,7 +13,8 @@ Step Functions developer guide, each with the output or the error the documentat
   {error, cause}``, ``heartbeat: N`` beats then nothing);
 * ``steps``: some of its step records by key, with the fields they must have; ``elapsed``: the
   least virtual time (seconds) from its start to its end; ``ended_after``: a time its end is
-  not before.
+  not before; ``within``: the most virtual time (seconds) it may take (a machine that must
+  not wait).
 
 A Choice rule's case may give only ``rule`` (and ``input``) and ``holds``: its machine is a
 Choice with that rule, going to a Pass whose result is ``true``, and a Default whose is
@@ -50,6 +51,7 @@ class Case:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed: float | None = None
     ended_after: str | None = None
+    within: float | None = None
     machines: dict[str, Any] = field(default_factory=dict)
     topic: str = ""
 

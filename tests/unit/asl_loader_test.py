@@ -94,8 +94,8 @@ def test_a_good_machine_loads_as_a_workflow_named_by_its_file(tmp_path: Path) ->
             "Mode is INLINE or DISTRIBUTED",
         ),
         (
-            lambda d: d["States"].update(A=MAP | {"ItemReader": {}}),
-            "ItemReader) is not run by Stepwell yet",
+            lambda d: d["States"].update(A=MAP | {"ItemReader": {"ReaderConfig": {}}}),
+            "no Resource: Stepwell reads items with arn:aws:states:::s3:getObject",
         ),
         (
             lambda d: d["States"]["B"].update(
@@ -263,6 +263,8 @@ def test_a_step_functions_machine_name_is_spelled_as_a_workflow_name(
         "arn:aws-cn:states:::events:putEvents.waitForTaskToken",
         "arn:${AWS::Partition}:states:::states:startExecution.sync:2",
         "arn:${partition}:states:::lambda:invoke",
+        "arn:aws:states:us-east-1:111122223333:events:putEvents",
+        "arn:aws:states:${AWS::Region}:${AWS::AccountId}:lambda:invoke",
         "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:ChargeCardFunction",
         "arn:aws-cn:lambda:cn-north-1:111122223333:function:charge:live",
     ],
@@ -283,7 +285,11 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
         "StartAt": "Put",
         "States": {
             "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:query", "Next": "Q"},
-            "Q": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Next": "S"},
+            "Q": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::emr-serverless:startJobRun.sync",
+                "Next": "S",
+            },
             "S": {"Type": "Task", "Resource": "arn:aws:states:::athena:getWorkGroup", "End": True},
         },
     }
@@ -291,8 +297,10 @@ def test_each_refused_resource_is_one_line_and_what_runs_is_listed_once(tmp_path
     assert len(found) == 3, found
     put, queue, sdk = found
     assert "use arn:aws:states:::aws-sdk:dynamodb:query, the same call" in put
-    assert "(.sync waits for the job it starts): start the job with arn:aws:states:::" in queue
-    assert "aws-sdk:ecs:runTask and wait for its end in a loop of a Wait" in queue
+    assert "(Stepwell waits for the jobs of batch:submitJob.sync, ecs:runTask.sync" in queue
+    assert (
+        "start the job with arn:aws:states:::aws-sdk:emr-serverless:startJobRun and wait" in queue
+    )
     assert "use arn:aws:states:::aws-sdk:athena:getWorkGroup" in sdk
     assert put.count("lambda:invoke") == 1
     for other in (queue, sdk):

@@ -331,9 +331,10 @@ def test_put_events_puts_each_entry_on_the_bus() -> None:
 
 
 @pytest.mark.parametrize(
-    ("suffix", "output"), [(".sync", '{"done": true}'), (".sync:2", {"done": True})]
+    ("suffix", "given", "output"),
+    [(".sync", '{"rows": 3}', '{"done": true}'), (".sync:2", {"rows": 3}, {"done": True})],
 )
-def test_start_execution_sync_runs_a_child_workflow(suffix: str, output: Any) -> None:
+def test_start_execution_sync_runs_a_child_workflow(suffix: str, given: Any, output: Any) -> None:
     states = {
         "Child": {
             "Type": "Task",
@@ -342,15 +343,45 @@ def test_start_execution_sync_runs_a_child_workflow(suffix: str, output: Any) ->
                 "StateMachineArn": f"{STATE_MACHINES}:publish-report",
                 "Input": {"rows.$": "$.rows"},
             },
-            "OutputPath": "$.Output",
             "End": True,
         }
     }
     fake, result = run(states, {"rows": 3}, lambda issue: {"done": True})
     assert fake.issues["Child"].kind == "workflow"
-    assert fake.issues["Child"].spec["workflow"] == "publish-report"
+    assert fake.issues["Child"].spec == {"workflow": "publish-report"}
     assert fake.issues["Child"].input == {"rows": 3}
-    assert result.output == output
+    assert result.output == {
+        "Input": given,
+        "InputDetails": {"Included": True},
+        "Output": output,
+        "OutputDetails": {"Included": True},
+        "StateMachineArn": f"{STATE_MACHINES}:publish-report",
+        "Status": "SUCCEEDED",
+    }
+
+
+@pytest.mark.parametrize("suffix", ["", ".waitForTaskToken"])
+def test_start_execution_starts_a_run_of_its_own_and_goes_on(suffix: str) -> None:
+    states = {
+        "Start": {
+            "Type": "Task",
+            "Resource": f"arn:aws:states:::states:startExecution{suffix}",
+            "Parameters": {"StateMachineArn": f"{STATE_MACHINES}:publish-report"},
+            "End": True,
+        }
+    }
+    started = {"run_id": "r-1.Start.1", "started_at": "2030-01-01T00:00:00+00:00"}
+    fake, result = run(states, {}, lambda issue: started)
+    assert fake.issues["Start"].kind == "workflow"
+    assert fake.issues["Start"].spec == {"workflow": "publish-report", "wait": False}
+    assert fake.issues["Start"].input == {}  # Step Functions' input when none is given
+    if not suffix:
+        assert result.output == {
+            "ExecutionArn": f"{STATE_MACHINES}:publish-report:r-1.Start.1".replace(
+                ":stateMachine:", ":execution:"
+            ),
+            "StartDate": "2030-01-01T00:00:00+00:00",
+        }
 
 
 # -- more of the developer guide's cases -------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from stepwell.code.context import replay
 from stepwell.code.protocol import Issue, Recorded, RunInfo, Yield
+from stepwell.code.replay import Services
 
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -43,8 +44,10 @@ class FakeRun:
         workflow: str = "release",
         info: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
+        services: Services | None = None,
     ) -> None:
         self.function = function
+        self.services = services
         self.input = input
         self.run_id = run_id
         self.workflow = workflow
@@ -76,6 +79,7 @@ class FakeRun:
             self.now,
             sleep=self.sleeps.append,
             logger=self.logger,
+            services=self.services,
         )
         result = Yield.from_dict(json.loads(json.dumps(result.to_dict())))
         self.yields.append(result)
@@ -148,8 +152,10 @@ class FakeRun:
             result = self.replay()
             if result.status != "suspended":
                 return result
-            pending = self.in_flight()
-            assert pending, "suspended with nothing in flight"
+            # A wait_for_condition is checked by the replay itself (each replay is a minute on).
+            polls = [k for k in self.in_flight() if self.issues[k].kind == "poll"]
+            pending = [k for k in self.in_flight() if k not in polls]
+            assert pending or polls, "suspended with nothing in flight"
             for key in pending:
                 value = answer(self.issues[key])
                 if isinstance(value, Fail):

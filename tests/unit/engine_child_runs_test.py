@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from helpers import T0, EngineDriver, task, workflow
 from stepwell.engine.commands import CancelChildRun, NotifyParent, StartChildRun
-from stepwell.engine.events import CancelRequested, ChildRunEnded
+from stepwell.engine.events import CancelRequested, ChildRunEnded, ChildRunStarted
 from stepwell.engine.state import ParentRef
 from stepwell.local.inprocess import InProcessWorld
 
@@ -143,6 +143,50 @@ def test_an_unknown_child_workflow_fails_the_step():
     world = InProcessWorld(
         {"parent-flow": workflow(parent(workflow="nowhere"), name="parent-flow")}, {}
     )
+    run_id = world.start("parent-flow", {"x": 1})
+    world.run_until_idle()
+    run = world.store.get_run(run_id)
+    assert run.status == "failed"
+    assert "UnknownWorkflow" in run.error["message"]
+
+
+# -- wait: false: a run of its own ------------------------------------------------------------
+
+
+def test_a_step_that_does_not_wait_ends_when_the_run_it_starts_exists():
+    run = EngineDriver(parent(wait=False), {"x": 1})
+    [start] = started(run)
+    assert start.detached
+    assert run.status("sub") == "waiting"
+    run.send(ChildRunStarted("sub", 1, "run-1.sub.1", "2030-01-01T00:00:00+00:00"))
+    assert run.step("sub").output == {
+        "run_id": "run-1.sub.1",
+        "started_at": "2030-01-01T00:00:00+00:00",
+    }
+    assert run.dispatches("after")[0].input == run.step("sub").output
+
+
+def test_a_whole_run_goes_on_while_the_run_it_started_waits():
+    parent_flow = workflow(parent(wait=False), name="parent-flow")
+    child_flow = workflow(
+        {"hold": {"type": "delay", "duration": "30d"}, "a": task("hold", function="fn")},
+        name="child-flow",
+    )
+    functions = {"fn": lambda v, c: v}
+    world = InProcessWorld({"parent-flow": parent_flow, "child-flow": child_flow}, functions)
+    run_id = world.start("parent-flow", {"x": 1})
+    world.run_until_idle()
+    run = world.store.get_run(run_id)
+    child = world.store.get_run(f"{run_id}.sub.1")
+    assert (run.status, child.status) == ("succeeded", "succeeded")
+    # The parent ended long before the child's 30 days, and the child is no child of it.
+    assert run.ended_at < child.started_at + timedelta(days=1) < child.ended_at
+    assert (child.parent, child.started_by) == (None, f"run {run_id}")
+
+
+def test_a_step_that_does_not_wait_fails_on_an_unknown_workflow():
+    flow = workflow(parent(workflow="nowhere", wait=False), name="parent-flow")
+    world = InProcessWorld({"parent-flow": flow}, {})
     run_id = world.start("parent-flow", {"x": 1})
     world.run_until_idle()
     run = world.store.get_run(run_id)

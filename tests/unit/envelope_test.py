@@ -191,6 +191,23 @@ class TestStepResult:
         assert result.usage.to_usage() == Usage(1.0, 2, 3)
         assert StepResult.from_exception(self.envelope, KeyError("x")).retryable
 
+    def test_an_exception_s_request_id_and_frames_from_the_function_down(self):
+        def charge() -> None:
+            raise ValueError("declined")
+
+        def stepwell_calls(function):  # the wrapper's frame, which Lambda's trace leaves out
+            try:
+                function()
+            except ValueError as exc:
+                return StepResult.from_exception(self.envelope, exc, request_id="req-1")
+
+        result = stepwell_calls(charge)
+        assert result.trace is not None
+        assert result.trace["requestId"] == "req-1"
+        [frame] = result.trace["stackTrace"]
+        assert frame.startswith('  File "') and ", in charge\n" in frame
+        assert 'raise ValueError("declined")' in frame
+
     def test_lambda_destination_success(self):
         result = StepResult.from_lambda_destination(load("lambdaDestinationSuccessEvent.json"))
         assert result.status == "succeeded"
@@ -201,8 +218,14 @@ class TestStepResult:
     def test_lambda_destination_failure(self):
         event = load("lambdaDestinationFailureEvent.json")
         result = StepResult.from_lambda_destination(event["detail"])
+        payload = event["detail"]["responsePayload"]
+        # The error's requestId and stackTrace go with it, for a machine's Catch to read.
         assert result.to_event() == StepFailed(
-            "charge", 1, "CardDeclined", "card ending 4242 was declined"
+            "charge",
+            1,
+            "CardDeclined",
+            "card ending 4242 was declined",
+            trace={"requestId": payload["requestId"], "stackTrace": payload["stackTrace"]},
         )
 
     def test_lambda_destination_without_a_payload(self):

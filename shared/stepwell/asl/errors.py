@@ -29,11 +29,12 @@ class MachineFailed(Exception):
 
 def error_of(failed: StepFailed | MachineFailed) -> tuple[str, str]:
     """A state's error as Step Functions names it: ``Error`` and ``Cause`` (a Lambda's is the
-    JSON of its errorMessage and errorType, compact as Step Functions writes it)."""
+    JSON of its errorMessage, errorType, requestId and stackTrace, compact as Step Functions
+    writes it)."""
     if isinstance(failed, MachineFailed):
         return failed.error_name, failed.cause
     error = ERRORS.get(failed.error_type, failed.error_type)
-    cause = {"errorMessage": failed.message, "errorType": failed.error_type}
+    cause = {"errorMessage": failed.message, "errorType": failed.error_type, **failed.trace}
     return error, json.dumps(cause, separators=(",", ":"))
 
 

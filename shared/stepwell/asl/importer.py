@@ -361,11 +361,18 @@ class _Importer:
                 f"StateMachineArn names {workflow!r}, which a YAML workflow step cannot start",
                 ("Parameters",),
             )
-        child_input = given.get("Input", Const(None))
+        child_input = given.get("Input", Const({}))
         if isinstance(child_input, Const) and isinstance(child_input.value, str):
             child_input = Const(_json(child_input.value, "Input"))
         result = Obj(
-            {"Output": output, "Status": Const("SUCCEEDED"), "StateMachineArn": Const(arn.value)}
+            {
+                "Input": child_input,
+                "InputDetails": Const({"Included": True}),
+                "Output": output,
+                "OutputDetails": Const({"Included": True}),
+                "StateMachineArn": Const(arn.value),
+                "Status": Const("SUCCEEDED"),
+            }
         )
         return {"type": "workflow", "workflow": workflow, "input": _input(child_input)}, result
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from stepwell.asl import choice, distributed, paths, tasks
+from stepwell.asl import choice, distributed, paths, s3_map, tasks
 from stepwell.asl.errors import MachineFailed, error_of, first, matches
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
@@ -311,8 +311,25 @@ class _Run(JsonataStates):
         except ParallelFailed as failed:
             raise first(failed.errors) from failed
 
-    def map(self, name: str, state: dict[str, Any], data: Any) -> list[Any]:
-        items = paths.read(state.get("ItemsPath"), data, self.context)
+    def map(self, name: str, state: dict[str, Any], data: Any) -> Any:
+        """A Map's results (with a ResultWriter: where they were written)."""
+
+        def render(template: Any) -> Any:
+            return self._render(template, data)
+
+        if "ItemReader" in state:
+            items = s3_map.read(self.ctx, key_name(name), state["ItemReader"], render)
+        else:
+            items = paths.read(state.get("ItemsPath"), data, self.context)
+        results = self.map_of(name, state, data, items)
+        if "ResultWriter" not in state:
+            return results
+        workflow = self.ctx.workflow_name
+        return s3_map.write(
+            self.ctx, key_name(name), state["ResultWriter"], render, workflow, items, results
+        )
+
+    def map_of(self, name: str, state: dict[str, Any], data: Any, items: Any) -> list[Any]:
         if not isinstance(items, list):
             raise paths.PathError(f"Map state input must be an array but was: {_shown(items)}")
         selector = state.get("ItemSelector", state.get("Parameters"))

@@ -18,13 +18,19 @@ def workflow_name(machine: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", spaced.lower()).strip("-")
 
 
-_PARTITION = re.compile(r"^arn:(?:aws[a-z-]*|\$\{[^}]*\}):states:::")
+_PLACE = r"(?:[a-z0-9-]+|\$\{[^}]*\})"
+_PARTITION = re.compile(
+    rf"^arn:(?:aws[a-z-]*|\$\{{[^}}]*\}}):states:{_PLACE}?:{_PLACE}?:"
+    r"(?!(?:stateMachine|activity|execution|express|mapRun):)"
+)
+"""An integration's ARN in any partition, with or without a region and account (Step Functions
+takes ``arn:aws:states:us-east-1:111122223333:aws-sdk:s3:getObject`` as the integration)."""
 INTEGRATIONS = "arn:aws:states:::"
 """Where Step Functions' service integrations are, in the ``aws`` partition."""
 
 
 def resource(state: dict[str, Any]) -> str:
     """A Task's ``Resource``, a service integration's ARN in any partition (``aws-cn``,
-    ``aws-us-gov``, a template's placeholder such as ``${AWS::Partition}``) spelled as in
-    ``aws``: the integration is the same wherever it runs."""
+    ``aws-us-gov``, a template's placeholder such as ``${AWS::Partition}``), region and account
+    spelled as in ``aws`` without them: the integration is the same wherever it runs."""
     return _PARTITION.sub(INTEGRATIONS, str(state.get("Resource") or ""))

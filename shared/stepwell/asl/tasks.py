@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any
 
 from stepwell.asl.errors import ERRORS, STEPWELL, MachineFailed, error_of, matches
 from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
-from stepwell.definition import services
+from stepwell.definition import jobs, services
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 PUT_EVENTS = "arn:aws:states:::events:putEvents"
@@ -140,20 +139,18 @@ def invoke(
     base = written.removesuffix(TOKEN_SUFFIX)
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
+    if base.startswith(INTEGRATIONS) and jobs.synced(*service_call(base)) is not None:
+        return wait_for_job(ctx, step, name, base, payload, timeout)
     if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
         service, action = service_call(base)
-        if payload is not None and not isinstance(payload, dict):
-            raise MachineFailed(
-                "States.Runtime",
-                f"Task {name!r}: the parameters of {service}:{action} must be an object",
-            )
+        _object(name, service, action, payload)
         integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
         try:
             return ctx.aws(step, service, action, payload, retry, timeout, integration)
         except StepFailed as failed:
             raise as_sent(failed) from failed
     if base.startswith(START_EXECUTION):
-        return start_execution(ctx, step, name, base, payload, timeout)
+        return start_execution(ctx, step, name, written, payload, timeout)
     if base == LAMBDA_INVOKE:
         function = payload.get("FunctionName") if isinstance(payload, dict) else None
         if not isinstance(function, str):
@@ -177,6 +174,27 @@ def invoke(
         timeout=timeout,
         heartbeat=heartbeat,
     )
+
+
+def wait_for_job(ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any) -> Any:
+    """``SERVICE:ACTION.sync`` of a job (Batch, ECS, Glue, Athena, CodeBuild): the call that
+    starts it, then its end awaited (``ctx.aws_job``); a job that failed is
+    ``States.TaskFailed`` with its description as the Cause."""
+    service, action = service_call(base)
+    _object(name, service, action, payload)
+    waited = timeout if timeout is not None else "365d"
+    try:
+        return ctx.aws_job(step, service, action.removesuffix(".sync"), payload, timeout=waited)
+    except StepFailed as failed:
+        raise as_sent(failed) from failed
+
+
+def _object(name: str, service: str, action: str, payload: Any) -> None:
+    if payload is not None and not isinstance(payload, dict):
+        raise MachineFailed(
+            "States.Runtime",
+            f"Task {name!r}: the parameters of {service}:{action} must be an object",
+        )
 
 
 def service_call(base: str) -> tuple[str, str]:
@@ -213,28 +231,44 @@ def put_events(ctx: Context, step: str, name: str, payload: Any) -> Any:
 
 
 def start_execution(
-    ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any
+    ctx: Context, step: str, name: str, written: str, payload: Any, timeout: Any
 ) -> Any:
-    """``states:startExecution.sync`` / ``.sync:2``: a child run of the workflow the
-    StateMachineArn names. With ``.waitForTaskToken`` the child is started the same way and
-    its end is awaited before the token's answer (a child run's end is what this run can
-    wait on): the task ends when both are in, whichever comes first."""
+    """``states:startExecution``: a run of the workflow the StateMachineArn names. Plain, or
+    with ``.waitForTaskToken`` (whose answer is the task's result), it is a run of its own
+    that this one does not wait for, as on Step Functions; the result is its
+    ``ExecutionArn`` and ``StartDate``. ``.sync`` and ``.sync:2`` wait for its end as a
+    child run and give DescribeExecution's shape, its input and output as JSON text
+    (``.sync``) or as JSON (``.sync:2``)."""
     arn = payload.get("StateMachineArn") if isinstance(payload, dict) else None
     if not isinstance(arn, str) or not arn:
         raise MachineFailed(
             "States.Runtime", f"Task {name!r}: startExecution needs StateMachineArn"
         )
     workflow = workflow_name(arn.rsplit(":", 1)[-1])
-    child_input = payload.get("Input")
+    child_input = payload.get("Input", {})  # Step Functions starts a child with {} when none
     if isinstance(child_input, str):
         child_input = json.loads(child_input)
-    if base == START_EXECUTION:  # .waitForTaskToken: the token's answer is the result
-        # As on Step Functions, a child that fails leaves the token to be answered (or to time
-        # out).
-        with suppress(StepFailed):
-            ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
-        return None
+    base = written.removesuffix(TOKEN_SUFFIX)
+    if base == START_EXECUTION:
+        started = ctx.workflow(step, workflow=workflow, input=child_input, wait=False)
+        return {
+            "ExecutionArn": execution_arn(arn, started["run_id"]),
+            "StartDate": started["started_at"],
+        }
     output = ctx.workflow(step, workflow=workflow, input=child_input, timeout=timeout)
-    if base.endswith(".sync:2"):
-        return {"Output": output, "Status": "SUCCEEDED", "StateMachineArn": arn}
-    return {"Output": json.dumps(output), "Status": "SUCCEEDED", "StateMachineArn": arn}
+    as_json = base.endswith(".sync:2")
+    return {
+        "Input": child_input if as_json else json.dumps(child_input),
+        "InputDetails": {"Included": True},
+        "Output": output if as_json else json.dumps(output),
+        "OutputDetails": {"Included": True},
+        "StateMachineArn": arn,
+        "Status": "SUCCEEDED",
+    }
+
+
+def execution_arn(machine: str, run_id: str) -> str:
+    """The ARN Step Functions gives an execution of ``machine``: the run's id as its name."""
+    if ":stateMachine:" in machine:
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+    return f"arn:aws:states:::execution:{machine}:{run_id}"

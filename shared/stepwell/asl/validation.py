@@ -13,7 +13,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from stepwell.asl import choice, fields, jsonata, paths
+from stepwell.asl import choice, fields, jsonata, paths, s3_map
 from stepwell.asl.names import INTEGRATIONS, resource
 from stepwell.asl.tasks import (
     AWS_SDK,
@@ -23,7 +23,7 @@ from stepwell.asl.tasks import (
     TOKEN_SUFFIX,
     service_call,
 )
-from stepwell.definition import services
+from stepwell.definition import jobs, services
 from stepwell.definition.errors import PathPart, Problem, SourceMap
 
 COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
@@ -41,6 +41,7 @@ FIELDS: dict[str, set[str]] = {
     "Map": COMMON
     | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency"}
     | {"MaxConcurrencyPath", "ToleratedFailureCount", "ToleratedFailurePercentage"}
+    | {"ItemReader", "ResultWriter"}
     | {"ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "ItemBatcher", "Label"}
     | {"ResultSelector", "ResultPath", "Retry", "Catch"},
 }
@@ -50,13 +51,16 @@ RESOURCES = (
     "account: locally, the template's function of that name)",
     f"{LAMBDA_INVOKE} with FunctionName and Payload",
     f"{PUT_EVENTS} with Entries (on the stack's bus)",
-    f"{START_EXECUTION}.sync or .sync:2 with StateMachineArn naming a workflow (a child run)",
+    f"{START_EXECUTION} with StateMachineArn naming a workflow (a run of its own), and "
+    ".sync or .sync:2 (a child run, waited for)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
     "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
     "sqs:sendMessage",
+    "the jobs of batch:submitJob.sync, ecs:runTask.sync, glue:startJobRun.sync, "
+    "athena:startQueryExecution.sync and codebuild:startBuild.sync (started, then awaited)",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
-STARTS = {f"{START_EXECUTION}{suffix}" for suffix in (".sync", ".sync:2", TOKEN_SUFFIX)}
+STARTS = {f"{START_EXECUTION}{suffix}" for suffix in ("", ".sync", ".sync:2", TOKEN_SUFFIX)}
 """The forms of startExecution Stepwell runs (Step Functions refuses ``.sync`` with
 ``.waitForTaskToken``)."""
 NOT_RUN = "is not run by Stepwell"
@@ -231,6 +235,12 @@ def _map(state: dict[str, Any], processor: str, problem: Any) -> list[Problem]:
                 for key in batcher
                 if key not in BATCHER
             ]
+    for field, check in (
+        ("ItemReader", s3_map.check_reader),
+        ("ResultWriter", s3_map.check_writer),
+    ):
+        if field in state:
+            problems += [problem((field, *where), why) for where, why in check(state[field])]
     return problems
 
 
@@ -284,10 +294,6 @@ JSONATA_ONLY = {"Arguments", "Output", "Items"}
 
 
 NOT_YET = {
-    "ItemReader": "a Map reading its items from S3 (ItemReader) is not run by Stepwell yet: "
-    "pass the items in the state's input (ItemsPath)",
-    "ResultWriter": "a Map writing its results to S3 (ResultWriter) is not run by Stepwell yet: "
-    "its results are its output (ResultPath, OutputPath)",
     "Credentials": "Credentials (a role to assume) is not supported: a Task runs as the "
     "stack's runner function",
 }
@@ -367,6 +373,8 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     given = state.get(field)
     call = service_call(written.removesuffix(TOKEN_SUFFIX))
     sdk = written.startswith(AWS_SDK) or services.optimized(*call)
+    if jobs.synced(*call) is not None and written.startswith(INTEGRATIONS):
+        sdk, call = True, (call[0], call[1].removesuffix(".sync"))
     if why is None and sdk and isinstance(given, dict):
         problems += _sdk_parameters(call, given, field, problem)
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
@@ -405,8 +413,9 @@ def _refused(written: str) -> str | None:
                 "end, or states:startExecution.waitForTaskToken to wait for its task token"
             )
         return (
-            f"{written} {NOT_RUN} yet: use states:startExecution.sync:2 to wait for the "
-            "child's end, or .waitForTaskToken with $$.Task.Token in its Input"
+            f"{written} is not a Resource Step Functions accepts: use "
+            "states:startExecution (start and go on), .sync:2 to wait for the child's end, or "
+            ".waitForTaskToken with $$.Task.Token in its Input"
         )
     if base.startswith(AWS_SDK):
         service, _, action = base.removeprefix(AWS_SDK).partition(":")
@@ -414,6 +423,13 @@ def _refused(written: str) -> str | None:
             services.operation(services.service_name(service), action)
         except services.UnknownCall as exc:
             return f"{written}: {exc}"
+        return None
+    if base.startswith(INTEGRATIONS) and jobs.synced(*service_call(base)) is not None:
+        if written != base:
+            return (
+                f"{written} is not a Resource Step Functions accepts (.sync with "
+                f".waitForTaskToken): use {base} to wait for the job's end"
+            )
         return None
     if base.startswith(INTEGRATIONS) and services.optimized(*service_call(base)):
         service = service_call(base)[0]
@@ -436,7 +452,8 @@ def _refused(written: str) -> str | None:
             )
         if ".sync" in action:
             return (
-                f"{written} {NOT_RUN} yet (.sync waits for the job it starts): start the job "
+                f"{written} {NOT_RUN} yet (Stepwell waits for the jobs of "
+                f"{', '.join(f'{s}:{a}.sync' for s, a in jobs.JOBS)}): start the job "
                 f"with {sdk} and wait for its end in a loop of a Wait, the service's call that "
                 "describes the job and a Choice on its status"
             )

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, Literal, NoReturn, Protocol, TypeVar, cast
 
 from stepwell.code import foreach
+from stepwell.code import jobs as job_wait
 from stepwell.code.callbacks import Callback, open_callback
 from stepwell.code.errors import (
     ContextError,
@@ -46,7 +47,7 @@ from stepwell.code.fanouts import Completion, fan_out
 from stepwell.code.logger import ReplayLogger
 from stepwell.code.polls import poll
 from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded, RunInfo, Yield
-from stepwell.code.replay import Links, Replay, describe_scope, error_of, to_json
+from stepwell.code.replay import Links, Replay, Services, describe_scope, error_of, to_json
 from stepwell.code.saga import Saga
 from stepwell.code.specs import (
     Duration,
@@ -61,6 +62,8 @@ from stepwell.code.specs import (
     seconds,
 )
 from stepwell.definition import retry as retries
+from stepwell.definition.jobs import JOBS
+from stepwell.definition.jobs import job as job_of
 from stepwell.definition.models import SECRET_MARK, Retry
 
 __all__ = [
@@ -391,13 +394,58 @@ class Context:
             call["integration"] = integration
         return self._issued(name, "aws", call, spec)
 
+    def aws_job(
+        self,
+        name: str,
+        service: str,
+        action: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: Duration = "365d",
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Start a job and wait for its end, as Step Functions' ``.sync`` integrations do:
+        Batch ``submitJob``, ECS ``runTask``, Glue ``startJobRun``, Athena
+        ``startQueryExecution``, CodeBuild ``startBuild``. The start is an aws step (``retry``
+        is its policy); the wait is one record, checked 5 s later, then twice as long each
+        time up to a minute, no Lambda running meanwhile. Returns the job's description as the
+        integration gives it; a job that failed raises StepFailed ``States.TaskFailed`` (its
+        description as JSON), one still running after ``timeout`` ``StepTimedOut``."""
+        found = job_of(service, action)
+        if found is None:
+            known = ", ".join(f"{s}:{a}" for s, a in JOBS)
+            raise ValueError(
+                f"step {name!r}: {service}:{action} starts no job Stepwell waits for ({known})"
+            )
+        given = dict(parameters or {})
+        started = self.aws(name, service, action, given, retry=retry, integration="optimized")
+        return job_wait.wait(
+            name,
+            found,
+            service,
+            given,
+            started,
+            self._state.services,
+            self.wait_for_condition,
+            timeout,
+        )
+
     def workflow(
-        self, name: str, workflow: str, input: Any = None, timeout: Duration | None = None
+        self,
+        name: str,
+        workflow: str,
+        input: Any = None,
+        timeout: Duration | None = None,
+        wait: bool = True,
     ) -> Any:
         """Start a run of workflow ``workflow`` (a child run; cancelled with this run) and
-        return its output. Raises StepFailed when the child run fails."""
+        return its output. Raises StepFailed when the child run fails. ``wait=False`` starts a
+        run of its own (not cancelled with this one) and returns ``{"run_id", "started_at"}``
+        once it exists."""
         self._enter("workflow", name)
         spec: dict[str, Any] = {"workflow": workflow}
+        if not wait:
+            spec["wait"] = False
         put_duration(spec, name, "timeout", timeout)
         return self._issued(name, "workflow", input, spec)
 
@@ -913,8 +961,9 @@ def _result(record: Recorded) -> Any:
     if record.status in ("failed", "cancelled"):
         error = record.error or {}
         default = "StepCancelled" if record.status == "cancelled" else "StepFailed"
+        trace: dict[str, Any] = {k: error[k] for k in ("requestId", "stackTrace") if k in error}
         raise StepFailed(
-            record.key, str(error.get("type") or default), str(error.get("message") or "")
+            record.key, str(error.get("type") or default), str(error.get("message") or ""), trace
         )
     return record.output
 
@@ -929,6 +978,7 @@ def replay(
     sleep: Callable[[float], None] = time.sleep,
     logger: Any = None,
     links: Links | None = None,
+    services: Services | None = None,
 ) -> Yield:
     """Run ``function(ctx, input)`` once from the top over ``journal``; say what it came to.
 
@@ -937,7 +987,7 @@ def replay(
     ``debug``/``info``/``warning``/``error``/``exception``/``critical``) receives what the code
     logs through ``ctx.logger`` once it is past the replayed part.
     """
-    state = Replay(journal, info, now, sleep=sleep, logger=logger, links=links)
+    state = Replay(journal, info, now, sleep=sleep, logger=logger, links=links, services=services)
     ctx = Context(state)
     state.active = ctx
     try:

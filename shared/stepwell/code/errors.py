@@ -14,7 +14,9 @@ from typing import Any
 class StepFailed(Exception):
     """A step ended in failure (after its retries): catch it to handle the failure in code."""
 
-    def __init__(self, step: str, error_type: str, message: str) -> None:
+    def __init__(
+        self, step: str, error_type: str, message: str, trace: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"step {step!r} failed: {error_type}: {message}")
         self.step = step
         """The step's key (its name, ``name~2`` in a loop, ``checks.0.name`` in branch 0 of a
@@ -23,6 +25,9 @@ class StepFailed(Exception):
         """The error's name: the exception type the step raised, ``StepTimedOut``,
         ``ApprovalTimedOut``, ``CallbackTimedOut`` ..."""
         self.message = message
+        self.trace = trace or {}
+        """Where a function's failure came from: its invocation's ``requestId`` and its
+        ``stackTrace`` (empty for other failures)."""
 
 
 class ParallelFailed(Exception):

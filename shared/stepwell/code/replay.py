@@ -48,6 +48,9 @@ LOGGER_NAME = "stepwell.workflow"
 
 Links = Callable[[str, datetime], dict[str, str]]
 """A callback's signed link: ``(key, expires_at) -> {"token", "url"}``."""
+Services = Callable[[str, str, dict[str, Any]], Any]
+"""An AWS call as an aws step makes it, ``(service, action, parameters) -> response``: what a
+job's check calls (``ctx.aws_job``)."""
 """The logger ``ctx.logger`` writes to unless the runner passes its own."""
 
 _KIND_WORDS = {
@@ -142,8 +145,10 @@ class Replay:
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
         links: Links | None = None,
+        services: Services | None = None,
     ) -> None:
         self.links = links
+        self.services = services
         self._cancel_told = False
         """``(key, expires_at) -> {"token", "url"}``: a callback's signed link (None: the replay
         has no signing keys, as in unit tests)."""

@@ -570,6 +570,11 @@ class WorkflowStep(StepBase):
 
     type: Literal["workflow"]
     workflow: str = Field(description="The child workflow's name.")
+    wait: bool = Field(
+        True,
+        description="false: start the run and go on; the step's output is the run's id and "
+        "start time (a run of its own: it is not cancelled with this run, nor awaited).",
+    )
 
 
 SECRET_MARK = "{{secret:%s}}"

@@ -71,7 +71,13 @@ def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> No
         )
         work.emit(
             StartChildRun(
-                step.child_run_id, spec.workflow, step.input, work.run.id, step.key, step.attempt
+                step.child_run_id,
+                spec.workflow,
+                step.input,
+                work.run.id,
+                step.key,
+                step.attempt,
+                detached=not spec.wait,
             )
         )
         return
@@ -213,16 +219,22 @@ def finish_with_output(work: Work, step: StepState, output: Any, usage: Any = No
 
 
 def attempt_failed(
-    work: Work, step: StepState, error_type: str, message: str, retryable: bool = True
+    work: Work,
+    step: StepState,
+    error_type: str,
+    message: str,
+    retryable: bool = True,
+    trace: dict[str, Any] | None = None,
 ) -> None:
-    """The current attempt failed: retry with backoff when the policy allows, else fail."""
+    """The current attempt failed: retry with backoff when the policy allows, else fail
+    (``trace``, the failure's requestId and stackTrace, kept on the step's error)."""
     spec = work.spec(step.key)
     seed = f"{work.run.id}:{step.key}:{step.attempt}"
     # Lost attempts were the platform's failures, not the step's: they do not use up retries.
     counted = step.attempt - step.lost_attempts - step.retry_base
     choice = retry.decide(spec.retry, counted, error_type, seed)
     if not (retryable and choice.retry):
-        fail_step(work, step, error_type, message)
+        fail_step(work, step, error_type, message, **(trace or {}))
         return
     step.error = {"type": error_type, "message": message}
     work.note(
@@ -250,7 +262,7 @@ def on_failed(work: Work, event: StepFailed) -> None:
         delay = NOT_STARTED_DELAY * 2**step.lost_attempts
         lost(work, step, f"its code never began ({event.error_type}: {event.message})", delay)
         return
-    attempt_failed(work, step, event.error_type, event.message, event.retryable)
+    attempt_failed(work, step, event.error_type, event.message, event.retryable, event.trace)
 
 
 def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) -> None:

@@ -113,6 +113,9 @@ class StartChildRun:
     parent_key: str
     parent_attempt: int
     dry_run: bool = False
+    detached: bool = False
+    """A run of its own (``wait: false``): not cancelled with the parent, its end not awaited;
+    its creation is told to the parent step (``ChildRunStarted``)."""
     kind: Literal["start_child"] = "start_child"
 
 

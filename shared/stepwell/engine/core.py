@@ -49,6 +49,7 @@ from stepwell.engine.events import (
     CancelOnEvent,
     CancelRequested,
     ChildRunEnded,
+    ChildRunStarted,
     Continue,
     Debounced,
     DependencyEnded,
@@ -287,6 +288,8 @@ def _apply(work: Work, event: Event) -> None:
             attempts.on_failed(work, event)
         case ChildRunEnded():
             child_run.on_ended(work, event)
+        case ChildRunStarted():
+            child_run.on_started(work, event)
         case TimerFired():
             _on_timer(work, event)
         case ApprovalDecided():

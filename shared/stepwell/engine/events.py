@@ -37,6 +37,8 @@ class StepFailed:
     started: bool = True
     """False when the attempt's code never began (its invoke failed, or its function could not
     start): it did nothing, so a new attempt follows outside the step's retry policy."""
+    trace: dict[str, Any] | None = None
+    """The failure's ``requestId`` and ``stackTrace``, as a Lambda error gives them."""
     kind: Literal["step_failed"] = "step_failed"
 
 
@@ -112,6 +114,18 @@ class ChildRunEnded:
     error: dict[str, Any] | None = None
     usage: Usage | None = None
     kind: Literal["child_run_ended"] = "child_run_ended"
+
+
+@dataclass(frozen=True)
+class ChildRunStarted:
+    """A run that a workflow step with ``wait: false`` started was created: the step ends."""
+
+    key: str
+    attempt: int
+    child_run_id: str
+    started_at: str
+    """When the run was created (ISO 8601)."""
+    kind: Literal["child_run_started"] = "child_run_started"
 
 
 @dataclass(frozen=True)
@@ -263,6 +277,7 @@ Event = (
     | ApprovalDecided
     | CallbackReceived
     | ChildRunEnded
+    | ChildRunStarted
     | CancelRequested
     | Continue
     | SkipRequested

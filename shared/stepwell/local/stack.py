@@ -274,7 +274,8 @@ class LocalStack:
         )
         from moto import mock_aws
 
-        moto = mock_aws()
+        # Batch jobs end at once rather than in Docker (a .sync job waits for its end).
+        moto = mock_aws(config={"batch": {"use_docker": False}})
         moto.start()
         self._exit.callback(moto.stop)  # also puts back boto3's default session
         resources.use_default_session(REGION)

@@ -15,6 +15,7 @@ orchestrator adds a field.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Self
@@ -239,6 +240,9 @@ class StepResult(_Wire):
     """False when the step's code never began (its function could not start, or Lambda dropped
     the event unrun): the attempt did nothing, and a new one follows outside its retry policy."""
     usage: UsageModel | None = None
+    trace: dict[str, Any] | None = None
+    """A failure's ``requestId`` (its Lambda invocation's) and ``stackTrace`` (the frames from
+    the function down, as Lambda's Python runtime writes them), kept on the step's error."""
 
     @classmethod
     def succeeded(
@@ -265,6 +269,7 @@ class StepResult(_Wire):
         retryable: bool = True,
         started: bool = True,
         usage: Usage | None = None,
+        trace: dict[str, Any] | None = None,
     ) -> StepResult:
         """The result of an attempt that raised ``error_type`` (``started`` False: whose code
         never began)."""
@@ -279,25 +284,34 @@ class StepResult(_Wire):
             retryable=retryable,
             started=started,
             usage=UsageModel.of(usage),
+            trace=trace,
         )
 
     @classmethod
     def from_exception(
-        cls, envelope: StepEnvelope, exc: BaseException, usage: Usage | None = None
+        cls,
+        envelope: StepEnvelope,
+        exc: BaseException,
+        usage: Usage | None = None,
+        request_id: str | None = None,
     ) -> StepResult:
-        """The result of an attempt that raised ``exc``.
+        """The result of an attempt that raised ``exc`` (in the invocation ``request_id``).
 
         The error type is the exception's class name. An exception may say it is not worth
         retrying with a class attribute ``retryable = False``, and may carry ``usage`` (money
         already spent, e.g. a model call whose answer was then refused).
         """
         spent = getattr(exc, "usage", None)
+        # The frames from the function down (the first is Stepwell's call of it), the last
+        # ones when deep, so an error item stays small.
+        frames = traceback.extract_tb(exc.__traceback__)[1:][-MAX_FRAMES:]
         return cls.failed(
             envelope,
             type(exc).__name__,
             str(exc),
             retryable=bool(getattr(exc, "retryable", True)),
             usage=usage if usage is not None else spent if isinstance(spent, Usage) else None,
+            trace={"requestId": request_id or "", "stackTrace": traceback.format_list(frames)},
         )
 
     @classmethod
@@ -332,6 +346,7 @@ class StepResult(_Wire):
             error_type,
             str(error.get("errorMessage") or response or condition),
             started=error_type not in NOT_STARTED and condition not in DROPPED,
+            trace=lambda_trace(error),
         )
 
     def to_event(self) -> StepSucceeded | StepFailed:
@@ -347,4 +362,17 @@ class StepResult(_Wire):
             usage,
             self.retryable,
             started=self.started,
+            trace=self.trace,
         )
+
+
+MAX_FRAMES = 20
+"""The most frames of a stack trace kept on a step's error."""
+
+
+def lambda_trace(error: dict[str, Any]) -> dict[str, Any] | None:
+    """A Lambda error's ``requestId`` and ``stackTrace`` (None when it has neither)."""
+    found: dict[str, Any] = {k: error[k] for k in ("requestId", "stackTrace") if k in error}
+    if isinstance(found.get("stackTrace"), list):
+        found["stackTrace"] = found["stackTrace"][-MAX_FRAMES:]
+    return found or None

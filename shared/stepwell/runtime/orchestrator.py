@@ -50,6 +50,7 @@ from stepwell.engine.events import (
     CallbackReceived,
     CancelRequested,
     ChildRunEnded,
+    ChildRunStarted,
     Continue,
     Debounced,
     DependencyEnded,
@@ -97,7 +98,7 @@ _STEP_EVENTS = (
     CallbackReceived,
     EventReceived,
 )
-_CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, LeaseExpired)
+_CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, ChildRunStarted, LeaseExpired)
 """What can happen to a step (a for_each child too)."""
 _ALONE_EVENTS = (*_CHILD_EVENTS, ItemReady, DependencyEnded, StepReached, Heartbeat)
 
@@ -561,8 +562,9 @@ class Orchestrator:
                         command.workflow,
                         command.input,
                         command.child_run_id,
-                        parent=parent,
+                        parent=None if command.detached else parent,
                         dry_run=command.dry_run,
+                        started_by=f"run {command.parent_run_id}" if command.detached else None,
                     )
                 except UnknownWorkflow:
                     self.handle(
@@ -578,6 +580,17 @@ class Orchestrator:
                             },
                         ),
                     )
+                else:
+                    if command.detached:
+                        self.handle(
+                            command.parent_run_id,
+                            ChildRunStarted(
+                                command.parent_key,
+                                command.parent_attempt,
+                                command.child_run_id,
+                                self.clock.now().isoformat(),
+                            ),
+                        )
             case NotifyParent():
                 self.handle(
                     command.parent_run_id,

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stepwell.code.protocol import WORKFLOW_KEY, Recorded, RunInfo, Yield, kind_of
-from stepwell.code.replay import Links
+from stepwell.code.replay import Links, Services
 from stepwell.engine.state import RunState, StepState
+from stepwell.runtime.builtins import aws
 from stepwell.runtime.envelope import StepEnvelope, StepResult
 from stepwell.runtime.journals import Journals
 from stepwell.store.port import Store
@@ -67,8 +68,20 @@ def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
         code_of,
         runtime.clock.now(),
         links=_links(runtime, envelope.run_id),
+        services=_services(runtime, envelope),
     )
     return StepResult.succeeded(envelope, answer.to_dict())
+
+
+def _services(runtime: Runtime, envelope: StepEnvelope) -> Services:
+    """How a replay's job checks call AWS: as the runner's aws steps do."""
+    ctx = envelope.context()
+
+    def call(service: str, action: str, parameters: dict[str, Any]) -> Any:
+        params = {"service": service, "action": action, "parameters": parameters}
+        return aws.run(params, ctx, runtime.builtins.client)
+
+    return call
 
 
 def _links(runtime: Runtime, run_id: str) -> Links | None:
@@ -95,12 +108,14 @@ def replay_journal(
     code_of: Callable[[RunState], Callable[..., Any]],
     now: datetime,
     links: Links | None = None,
+    services: Services | None = None,
 ) -> Yield:
     """Replay attempt ``attempt`` of run ``run_id`` over its journal (read through
     ``journals``); the records it read serve the orchestrator's decision on its answer."""
     state = journals.read(store, run_id, attempt)
     function = code_of(state.run)
-    answer = replay_run(state.run, list(state.steps.values()), function, attempt, now, links)
+    steps = list(state.steps.values())
+    answer = replay_run(state.run, steps, function, attempt, now, links, services)
     journals.keep(state, attempt, answer)
     orchestrator.read_for(run_id, state)
     return answer
@@ -113,6 +128,7 @@ def replay_run(
     number: int,
     now: datetime,
     links: Links | None = None,
+    services: Services | None = None,
 ) -> Yield:
     """Replay ``function`` over ``run``'s step records (``number``: the replay's attempt)."""
     from stepwell.code.context import replay
@@ -133,4 +149,4 @@ def replay_run(
         started_at=run.started_at.isoformat() if run.started_at else None,
         cancelled=(run.cancelling or {}).get("reason") if run.cancelling else None,
     )
-    return replay(function, run.input, journal, info, now, links=links)
+    return replay(function, run.input, journal, info, now, links=links, services=services)

@@ -35,7 +35,7 @@ def run_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
                 retryable=False,
             )
     except PlainLambdaError as exc:
-        result = StepResult.failed(envelope, exc.error_type, str(exc))
+        result = StepResult.failed(envelope, exc.error_type, str(exc), trace=exc.trace)
     except ServiceCallFailed as exc:  # named as Step Functions names it, not by its class
         result = StepResult.failed(envelope, exc.error_type, str(exc), retryable=exc.retryable)
     except Exception as exc:  # a step's exception is its failure, by type name

@@ -1,5 +1,6 @@
 """A child run (``type: workflow``): the step starts a run of another workflow and waits for its
-end. Its attempts are fenced, timed out and retried as a task's (engine.attempts)."""
+end (with ``wait: false``, only for its creation). Its attempts are fenced, timed out and
+retried as a task's (engine.attempts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from stepwell.definition.models import Step
 from stepwell.engine import attempts
 from stepwell.engine.decision import Work
-from stepwell.engine.events import ChildRunEnded
+from stepwell.engine.events import ChildRunEnded, ChildRunStarted
 from stepwell.engine.state import StepState
 
 waits = True
@@ -45,3 +46,12 @@ def on_ended(work: Work, event: ChildRunEnded) -> None:
         f"run {event.child_run_id} {event.status}: "
         f"{error.get('type', '')} {error.get('message', '')}".strip(),
     )
+
+
+def on_started(work: Work, event: ChildRunStarted) -> None:
+    """The run a ``wait: false`` step started exists: the step ends with its id and start."""
+    step = attempts.current(work, event.key, event.attempt, "child run start")
+    if step is None or step.waiting_for != "child_run" or step.child_run_id != event.child_run_id:
+        return
+    output = {"run_id": event.child_run_id, "started_at": event.started_at}
+    attempts.finish_with_output(work, step, output)

@@ -41,6 +41,11 @@ class ServiceCallFailed(Exception):
         self.error_type = error_type
         self.retryable = retryable
 
+    @property
+    def error_name(self) -> str:
+        """The name a replay records it by (a job's check: ``ctx.aws_job``)."""
+        return self.error_type
+
 
 ERROR_NAMES = (TASK_FAILED, "UnknownCall")
 """The names of an aws step's failures besides its service's own (``Service.CodeException``)."""

@@ -1,0 +1,177 @@
+"""``.sync`` service integrations of jobs (Batch, ECS, Glue, Athena, CodeBuild): the call that
+starts the job is an aws step, then one wait record whose checks describe the job until it
+ends, as Step Functions waits for it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from code_fake_engine import FakeRun
+from ruamel.yaml import YAML
+
+from stepwell.asl.machine import Machine
+from stepwell.asl.validation import check
+from stepwell.definition.errors import SourceMap
+from stepwell.definition.jobs import JOBS, job, synced
+
+ECS = "arn:aws:states:::ecs:runTask.sync"
+TASK = "arn:aws:ecs:us-east-1:123456789012:task/c/t-1"
+
+
+def machine(state: dict[str, Any]) -> Machine:
+    return Machine("jobs", {"StartAt": "Run", "States": {"Run": state, **CAUGHT}})
+
+
+CAUGHT = {"Caught": {"Type": "Pass", "End": True}}
+
+
+class Describer:
+    """The runner's AWS calls as a job's checks see them: each description in turn."""
+
+    def __init__(self, *described: dict[str, Any]) -> None:
+        self.described = list(described)
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self, service: str, action: str, parameters: dict[str, Any]) -> Any:
+        self.calls.append((service, action, parameters))
+        return self.described.pop(0)
+
+
+def ecs_task(status: str, *codes: int) -> dict[str, Any]:
+    containers = [{"Name": f"c{i}", "ExitCode": code} for i, code in enumerate(codes)]
+    return {"Tasks": [{"TaskArn": TASK, "LastStatus": status, "Containers": containers}]}
+
+
+def test_a_job_is_started_then_described_on_one_record_until_it_ends() -> None:
+    describer = Describer(ecs_task("RUNNING"), ecs_task("STOPPING"), ecs_task("STOPPED", 0))
+    state = {
+        "Type": "Task",
+        "Resource": ECS,
+        "Parameters": {"Cluster": "c", "TaskDefinition": "td", "LaunchType": "FARGATE"},
+        "ResultSelector": {"status.$": "$.LastStatus"},
+        "End": True,
+    }
+    fake = FakeRun(machine(state), {}, services=describer)
+    result = fake.drive(lambda issue: {"Tasks": [{"TaskArn": TASK, "ClusterArn": "arn:c"}]})
+    start = fake.issues["Run"]
+    assert (start.kind, start.input["service"], start.input["action"]) == ("aws", "ecs", "runTask")
+    assert start.input["integration"] == "optimized"
+    assert describer.calls == [("ecs", "describeTasks", {"Cluster": "c", "Tasks": [TASK]})] * 3
+    # Three checks, one wait record: the start's and the wait's, whatever the job's length.
+    assert sorted(fake.journal) == ["Run", "Run job"]
+    assert fake.journal["Run job"].status == "succeeded"
+    assert result.output == {"status": "STOPPED"}
+
+
+def test_a_failed_job_is_a_task_failure_with_its_description_as_cause() -> None:
+    failed = {"JobRun": {"Id": "jr-1", "JobRunState": "FAILED", "ErrorMessage": "bad script"}}
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::glue:startJobRun.sync",
+        "Parameters": {"JobName": "nightly"},
+        "Catch": [
+            {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}
+        ],
+        "End": True,
+    }
+    describer = Describer(failed)
+    fake = FakeRun(machine(state), {}, services=describer)
+    result = fake.drive(lambda issue: {"JobRunId": "jr-1"})
+    assert describer.calls == [("glue", "getJobRun", {"JobName": "nightly", "RunId": "jr-1"})]
+    error = result.output["error"]
+    assert error["Error"] == "States.TaskFailed"
+    assert json.loads(error["Cause"]) == failed["JobRun"]
+
+
+def test_a_check_that_fails_is_the_service_s_error() -> None:
+    class Throttled(Exception):
+        error_name = "Batch.ClientException"
+
+    def describe(service: str, action: str, parameters: dict[str, Any]) -> Any:
+        raise Throttled("job queue gone")
+
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::batch:submitJob.sync",
+        "Parameters": {"JobName": "n", "JobQueue": "q", "JobDefinition": "d"},
+        "Catch": [
+            {"ErrorEquals": ["Batch.ClientException"], "ResultPath": "$.e", "Next": "Caught"}
+        ],
+        "End": True,
+    }
+    fake = FakeRun(machine(state), {}, services=describe)
+    result = fake.drive(lambda issue: {"JobId": "j-1", "JobName": "n", "JobArn": "arn:j"})
+    assert result.output["e"]["Error"] == "Batch.ClientException"
+
+
+@pytest.mark.parametrize(
+    ("service", "started", "asked", "running", "done", "result"),
+    [
+        (
+            "batch",
+            {"JobId": "j-1"},
+            {"Jobs": ["j-1"]},
+            {"Jobs": [{"Status": "RUNNABLE"}]},
+            {"Jobs": [{"Status": "SUCCEEDED"}]},
+            {"Status": "SUCCEEDED"},
+        ),
+        (
+            "athena",
+            {"QueryExecutionId": "q-1"},
+            {"QueryExecutionId": "q-1"},
+            {"QueryExecution": {"Status": {"State": "RUNNING"}}},
+            {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
+            {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
+        ),
+        (
+            "codebuild",
+            {"Build": {"Id": "p:1"}},
+            {"Ids": ["p:1"]},
+            {"Builds": [{"BuildStatus": "IN_PROGRESS"}]},
+            {"Builds": [{"BuildStatus": "SUCCEEDED"}]},
+            {"Build": {"BuildStatus": "SUCCEEDED"}},
+        ),
+    ],
+)
+def test_each_job_is_described_and_read_as_step_functions_reads_it(
+    service: str, started: Any, asked: Any, running: Any, done: Any, result: Any
+) -> None:
+    [(action, found)] = [(a, j) for (s, a), j in JOBS.items() if s == service]
+    assert synced(service, f"{action}.sync") is found
+    assert synced(service, action) is None  # request-response: no wait
+    assert found.request({}, started) == asked
+    assert (found.outcome(running), found.outcome(done)) == ("running", "succeeded")
+    assert found.result(done) == result
+
+
+def test_an_ecs_task_that_stopped_with_a_container_failing_failed() -> None:
+    found = job("ecs", "runTask")
+    assert found is not None
+    assert found.outcome(ecs_task("STOPPED", 0, 1)) == "failed"
+    assert found.outcome(ecs_task("STOPPED")) == "failed"  # no container ran
+    assert found.outcome(ecs_task("STOPPED", 0, 0)) == "succeeded"
+
+
+def problems(resource: str, parameters: dict[str, Any] | None = None) -> list[str]:
+    state: dict[str, Any] = {"Type": "Task", "Resource": resource, "End": True}
+    if parameters is not None:
+        state["Parameters"] = parameters
+    document = YAML(typ="rt").load(json.dumps({"StartAt": "Run", "States": {"Run": state}}))
+    return [p.message for p in check(document, SourceMap("jobs.asl.json", document))]
+
+
+@pytest.mark.parametrize("service_action", [f"{s}:{a}" for s, a in JOBS])
+def test_each_job_s_sync_form_validates(service_action: str) -> None:
+    assert problems(f"arn:aws:states:::{service_action}.sync") == []
+
+
+def test_a_job_s_sync_form_refuses_what_its_start_does_not_take_and_a_task_token() -> None:
+    [message] = problems(ECS, {"Cluster": "c", "Clustr": "x"})
+    assert "ecs:runTask takes no parameter 'Clustr'" in message
+    [message] = problems(f"{ECS}.waitForTaskToken")
+    assert "not a Resource Step Functions accepts (.sync with .waitForTaskToken)" in message
+    [message] = problems("arn:aws:states:::emr-containers:startJobRun.sync")
+    assert "not run by Stepwell yet" in message
+    assert "batch:submitJob.sync" in message
