@@ -53,6 +53,7 @@ from stepwell.local import (
     outbox,
     publications,
     queues,
+    quick_moto,
     resources,
     scheduler,
     state,
@@ -278,7 +279,7 @@ class LocalStack:
         self._exit.callback(moto.stop)  # also puts back boto3's default session
         resources.use_default_session(REGION)
         self._exit.enter_context(resources.serialized_moto())
-        self._exit.enter_context(resources.quick_moto())
+        self._exit.enter_context(quick_moto.quick_moto())
 
         saved = state.read(self.state_folder) if self.state_folder is not None else None
         if saved is not None:
