@@ -265,8 +265,9 @@ def markdown(results: dict[str, Any]) -> str:
     cli = results.get("cli") or {}
     if "wall_s" in cli:
         lines.append(
-            f"`stepwell run` of a for_each of {cli['items']} no-op items: {cli['wall_s']} s, "
-            f"peak RSS {cli['peak_rss_mb']} MB, run {cli.get('status')}."
+            f"`stepwell run` of a for_each of {cli['items']} no-op items: {cli['wall_s']} s "
+            f"({cli.get('cpu_s')} s of CPU), peak RSS {cli['peak_rss_mb']} MB, "
+            f"run {cli.get('status')}."
         )
     lines += critical_path.lines(results)
     lines += code_first_table(results)

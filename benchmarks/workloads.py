@@ -722,12 +722,14 @@ def cli_run(folder: Path) -> dict[str, Any]:
     status = None
     with contextlib.suppress(ValueError):
         status = json.loads(done.stdout).get("status")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = children.ru_maxrss / 1024
     return {
         "items": WIDE_FANOUT,
         "status": status,
         "exit": done.returncode,
         "wall_s": round(wall, 2),
+        "cpu_s": round(children.ru_utime + children.ru_stime, 2),
         "peak_rss_mb": round(peak, 1),
         **({"stderr": done.stderr[-2000:]} if done.returncode else {}),
     }
