@@ -24,7 +24,7 @@ from moto import mock_aws
 from meter import RequestMeter, TableShape, cost, item_wire_size
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
-from stepwell.local.resources import quick_moto
+from stepwell.local.quick_moto import quick_moto
 from stepwell.runtime.aws.payloads import S3PayloadStore
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.tables import create_from_template

@@ -286,6 +286,9 @@ class RequestMeter:
         self._sessions: list[Any] = []
         self._shapes: dict[str, TableShape] = {}
         self._stored: dict[tuple[str, tuple[str, ...]], _Stored] = {}
+        self._trails = threading.local()
+        self.tracing = False
+        """While true, each thread's requests are also kept in order (see :meth:`trail`)."""
 
     # -- hooking ----------------------------------------------------------------------------
     @property
@@ -360,6 +363,13 @@ class RequestMeter:
                 spent = self._total.invocation_ms
                 spent[function] = spent.get(function, 0.0) + duration_ms
 
+    def trail(self) -> list[str]:
+        """The requests (``dynamodb:UpdateItem``) this thread made while :attr:`tracing`, in
+        order, since it last asked; they are forgotten."""
+        made: list[str] = getattr(self._trails, "made", [])
+        self._trails.made = []
+        return made
+
     def add(self, call: str, count: int = 1) -> None:
         """Count requests no client makes visibly (``sqs:ReceiveMessage`` of a Lambda event
         source mapping, say)."""
@@ -380,6 +390,10 @@ class RequestMeter:
         params = params if isinstance(params, Mapping) else {}
         if isinstance(context, dict):
             context[_CONTEXT_KEY] = params
+        if self.tracing:
+            if not hasattr(self._trails, "made"):
+                self._trails.made = []
+            self._trails.made.append(f"{service}:{operation}")
         with self._lock:
             total = self._total
             total.calls[f"{service}:{operation}"] += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import critical_path
+
 CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2a": "W2", "W2c90": "W2"}
 """The code-first workloads (W1a: a Step Functions machine, run as a code-first interpretation)
 and the YAML workload each one is the twin of."""
@@ -225,19 +227,22 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| workload | Stepwell steps/s | storage floor steps/s | Stepwell/floor "
-        "| DBOS (SQLite) steps/s | durable SDK test runner steps/s |",
-        "|---|---|---|---|---|---|",
+        "| Stepwell/floor by CPU time | DBOS (SQLite) steps/s | durable SDK test runner steps/s |",
+        "|---|---|---|---|---|---|---|",
     ]
     peers = results.get("peers") or {}
     for name in ("W1", "W2", "W3"):
         f = results["workloads"].get(name) or {}
         floor = (f.get("floor") or {}).get("steps_per_s")
         mine = f.get("steps_per_s")
+        floor_cpu = (f.get("floor") or {}).get("steps_per_cpu_s")
+        mine_cpu = f.get("steps_per_cpu_s")
         cells = [
             name,
             _cell(mine),
             _cell(floor),
             f"{mine / floor:.2f}" if mine and floor else "-",
+            f"{mine_cpu / floor_cpu:.2f}" if mine_cpu and floor_cpu else "-",
         ]
         for peer in ("dbos", "durable"):
             found = peers.get(peer) or {}
@@ -261,9 +266,11 @@ def markdown(results: dict[str, Any]) -> str:
     cli = results.get("cli") or {}
     if "wall_s" in cli:
         lines.append(
-            f"`stepwell run` of a for_each of {cli['items']} no-op items: {cli['wall_s']} s, "
-            f"peak RSS {cli['peak_rss_mb']} MB, run {cli.get('status')}."
+            f"`stepwell run` of a for_each of {cli['items']} no-op items: {cli['wall_s']} s "
+            f"({cli.get('cpu_s')} s of CPU), peak RSS {cli['peak_rss_mb']} MB, "
+            f"run {cli.get('status')}."
         )
+    lines += critical_path.lines(results)
     lines += code_first_table(results)
     lines += ["", "| target | measured | met | note |", "|---|---|---|---|"]
     for t in results.get("targets") or []:

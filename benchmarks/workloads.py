@@ -48,6 +48,7 @@ from typing import Any
 import boto3
 
 import code_first
+import critical_path
 from meter import Reading, RequestMeter, TableShape, cost
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
@@ -220,6 +221,9 @@ class Outcome:
 
     wall: float
     """Seconds from the first start request until the last run completed (or the deadline)."""
+    cpu: float
+    """CPU seconds this process (the stack and moto, every thread) spent over ``wall``: unlike
+    the wall time, it does not grow when other jobs share the machine."""
     spent: Reading
     """Requests made from the first start until the stack was idle again."""
     finished: bool = True
@@ -263,6 +267,9 @@ class Bench:
         ended, in order."""
         self.replay_errors: list[str] = []
         """``function: error type`` of every runner invocation that ended in an error."""
+        self.trails: list[list[str]] | None = None
+        """While a list: the requests each step-function invocation made, in order (its
+        result's path: the step function itself is a no-op)."""
 
     def close(self) -> None:
         self.stack.stop()
@@ -270,6 +277,11 @@ class Bench:
 
     def _invoked(self, record: Invocation) -> None:
         self.meter.invoked(record.function, record.duration_ms)
+        if self.meter.tracing:
+            # Called on the thread that ran the invocation, as it ends.
+            made = self.meter.trail()
+            if self.trails is not None and record.function in self.step_functions:
+                self.trails.append(made)
         if record.function in self.runners:
             if self.replay_marks is not None:
                 self.replay_marks.append(self.meter.reading())
@@ -303,7 +315,7 @@ class Bench:
         before = self.meter.reading()
         replay_errors = len(self.replay_errors)
         started_before = {e["detail"]["run_id"] for e in self.stack.events("run.started")}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         pending: set[str] = set()
         errors: list[str] = []
         for n in range(runs):
@@ -334,13 +346,14 @@ class Bench:
 
         left = deadline_s - (time.perf_counter() - t0)
         finished = self.stack.run_until(done, timeout=max(left, 0.0)) and not pending
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         bad = {k: v for k, v in statuses.items() if v != "succeeded"}
         assert not bad, f"runs that did not succeed: {bad}"
         if finished:
             assert self.stack.wait_idle(timeout=120), "the stack did not settle"
         return Outcome(
             wall,
+            cpu,
             self.meter.reading() - before,
             finished,
             errors,
@@ -367,12 +380,22 @@ class Bench:
         spent.sqs_chunks += fired
         return spent
 
-    def floor(self, steps: int, run: str) -> tuple[float, Reading]:
+    def traced(self, workflow: str, run_input: Any) -> list[list[str]]:
+        """One more run of ``workflow``, untimed, keeping what each step-function invocation
+        requested, in order."""
+        self.trails, self.meter.tracing = [], True
+        try:
+            self.run(workflow, run_input)
+            return self.trails
+        finally:
+            self.trails, self.meter.tracing = None, False
+
+    def floor(self, steps: int, run: str) -> tuple[float, float, Reading]:
         """The storage floor: per step, the two conditional writes any durable engine needs
         (the step started, the step's result), in a bare loop on the same table and moto."""
         before = self.meter.reading()
         client = self.dynamodb
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(steps):
             key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
             client.put_item(
@@ -392,7 +415,8 @@ class Bench:
                     ":output": {"S": json.dumps({"n": i + 1})},
                 },
             )
-        return time.perf_counter() - t0, self.meter.reading() - before
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return wall, cpu, self.meter.reading() - before
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -418,6 +442,7 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
     finished = all(o.finished for o in outcomes)
     steps = steps_per_sample * len(outcomes) if finished else bench.steps_done(spent)
     median = statistics.median(walls)
+    cpu = statistics.median(o.cpu for o in outcomes)
     priced = cost(spent, excluded_functions=bench.step_functions)
     orchestrator = sum(n for f, n in spent.invocations.items() if f not in bench.step_functions)
     replays = bench.replays(spent)
@@ -432,6 +457,8 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
         "wall_s": [round(w, 3) for w in walls],
         "wall_median_s": round(median, 3),
         "steps_per_s": round((steps / len(outcomes)) / median, 2),
+        "cpu_median_s": round(cpu, 3),
+        "steps_per_cpu_s": round((steps / len(outcomes)) / cpu, 2) if cpu else None,
         "requests_per_step": round(sum(spent.calls.values()) / per_step, 3),
         "dynamodb_writes_per_step": round(spent.writes / per_step, 3),
         "dynamodb_reads_per_step": round(spent.reads / per_step, 3),
@@ -465,18 +492,21 @@ def figures(bench: Bench, outcomes: list[Outcome], steps_per_sample: int) -> dic
     }
 
 
-def floor_figures(samples: list[tuple[float, Reading]], steps: int) -> dict[str, Any]:
+def floor_figures(samples: list[tuple[float, float, Reading]], steps: int) -> dict[str, Any]:
     """The storage floor's figures (same shape as the workloads' where they compare)."""
     spent = Reading()
-    for _, reading in samples:
+    for _, _, reading in samples:
         spent = spent + reading
-    median = statistics.median(w for w, _ in samples)
+    median = statistics.median(w for w, _, _ in samples)
+    cpu = statistics.median(c for _, c, _ in samples)
     total = steps * len(samples)
     return {
         "samples": len(samples),
         "steps_per_sample": steps,
         "wall_median_s": round(median, 4),
         "steps_per_s": round(steps / median, 2),
+        "cpu_median_s": round(cpu, 4),
+        "steps_per_cpu_s": round(steps / cpu, 2) if cpu else None,
         "requests_per_step": round(sum(spent.calls.values()) / total, 3),
         "write_units_per_step": round((spent.write_units + spent.index_write_units) / total, 3),
         "cost_per_million_steps": {
@@ -506,6 +536,7 @@ def w1(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     result = figures(bench, measure(one, args.repeat), W1_STEPS)
     floors = [bench.floor(W1_STEPS, f"w1-{i}") for i in range(args.repeat + 1)][1:]
     result["floor"] = floor_figures(floors, W1_STEPS)
+    result["critical_path"] = critical_path.of_chain(bench.traced("bench-sequential", {"n": 0}))
     return result
 
 
@@ -517,6 +548,8 @@ def w2(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     result = figures(bench, measure(one, args.repeat), W2_STEPS)
     floors = [bench.floor(W2_STEPS, f"w2-{i}") for i in range(args.repeat + 1)][1:]
     result["floor"] = floor_figures(floors, W2_STEPS)
+    traced = bench.traced("bench-fanout", {"items": list(range(SMALL_FANOUT))})
+    result["critical_path"] = critical_path.of_fan_in(traced)
     return result
 
 
@@ -707,12 +740,14 @@ def cli_run(folder: Path) -> dict[str, Any]:
     status = None
     with contextlib.suppress(ValueError):
         status = json.loads(done.stdout).get("status")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = children.ru_maxrss / 1024
     return {
         "items": WIDE_FANOUT,
         "status": status,
         "exit": done.returncode,
         "wall_s": round(wall, 2),
+        "cpu_s": round(children.ru_utime + children.ru_stime, 2),
         "peak_rss_mb": round(peak, 1),
         **({"stderr": done.stderr[-2000:]} if done.returncode else {}),
     }

@@ -26,7 +26,7 @@ if str(ROOT / "benchmarks") not in sys.path:
 
 from meter import RequestMeter  # noqa: E402
 from stepwell.definition.models import Workflow  # noqa: E402
-from stepwell.local.resources import quick_moto  # noqa: E402
+from stepwell.local.quick_moto import quick_moto  # noqa: E402
 from stepwell.runtime.aws.payloads import S3PayloadStore  # noqa: E402
 from stepwell.store.dynamodb import DynamoStore  # noqa: E402
 from stepwell.store.tables import create_from_template  # noqa: E402
@@ -55,7 +55,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     each request atomically. Requests are therefore handled one at a time, as one DynamoDB
     would; clients, pynamodb and the store still run concurrently around them. Transactions
     save only the items they name, an UpdateExpression is parsed once and responses are written
-    without asking again where each member is (``stepwell.local.resources.quick_moto``), as in
+    without asking again where each member is (``stepwell.local.quick_moto``), as in
     the local stack.
     """
     for name, value in {

@@ -1,5 +1,5 @@
 """The local stack keeps moto's parsed UpdateExpressions by their text
-(``stepwell.local.resources.quick_update_expressions``, on in these tests as in the stack):
+(``stepwell.local.quick_moto.quick_update_expressions``, on in these tests as in the stack):
 the same expression with other values, names and items must still do exactly what DynamoDB
 does, and a bad one must be refused every time."""
 
@@ -126,22 +126,62 @@ def test_two_clauses_of_one_kind_are_refused_every_time() -> None:
     assert "Item" not in dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})
 
 
-def test_an_expressions_clauses_are_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _counted(monkeypatch: pytest.MonkeyPatch, validator: str, method: str) -> list[int]:
+    """One entry per time moto's ``validator`` runs ``method``."""
     from moto.dynamodb.parsing import validators
 
-    counts: list[int] = []
-    original = validators.ActionCountValidator.verify_action_counts
+    calls: list[int] = []
+    kind = getattr(validators, validator)
+    original = getattr(kind, method)
 
     def counting(self: Any, node: Any) -> Any:
-        counts.append(1)
+        calls.append(1)
         return original(self, node)
 
-    monkeypatch.setattr(validators.ActionCountValidator, "verify_action_counts", counting)
+    monkeypatch.setattr(kind, method, counting)
+    return calls
+
+
+def _again_and_again(calls: list[int]) -> tuple[int, Any]:
+    """One expression sent with the same names to new items and again to each: the calls
+    counted after the first request, and the table."""
     dynamodb = _table()
     names = {"s": "status", "a": "attempt", "n": "count"}
     _update(dynamodb, "first", "running", names)
-    first = len(counts)
+    first = len(calls)
     for index in range(4):
         _update(dynamodb, f"k{index}", "running", names)
         _update(dynamodb, f"k{index}", "done", names)
+    return first, dynamodb
+
+
+def test_an_expressions_clauses_are_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = _counted(monkeypatch, "ActionCountValidator", "verify_action_counts")
+    first, _ = _again_and_again(counts)
     assert 0 < len(counts) == first
+
+
+def test_overlapping_paths_are_refused_whatever_passed_before() -> None:
+    dynamodb = _table()
+    # The same text passes with three names, and its paths overlap when two are one attribute.
+    apart = {"s": "status", "a": "attempt", "n": "count"}
+    together = {"s": "status", "a": "status", "n": "count"}
+    for names in (apart, together, apart, together):
+        if names is apart:
+            _update(dynamodb, "a", "running", names)
+            continue
+        with pytest.raises(ClientError) as refused:
+            _update(dynamodb, "a", "running", names)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert "Two document paths overlap" in refused.value.response["Error"]["Message"]
+    assert dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})["Item"]["count"] == {
+        "N": "2"
+    }
+
+
+def test_paths_are_checked_once_per_text_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = _counted(monkeypatch, "OverlappingPathsValidator", "check_for_overlapping_paths")
+    first, dynamodb = _again_and_again(checks)
+    assert 0 < len(checks) == first
+    _update(dynamodb, "other", "running", {"s": "status", "a": "attempt", "n": "total"})
+    assert len(checks) > first

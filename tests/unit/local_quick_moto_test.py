@@ -1,6 +1,8 @@
-"""moto's JSON responses written by the local stack's shortcut
-(``stepwell.local.resources.quick_responses``): byte for byte what moto writes, with the keys
-a member may sit under worked out once per member, not once per value."""
+"""The local stack's shortcuts through moto (``stepwell.local.quick_moto``), each against moto's
+own way: JSON responses byte for byte what moto writes, with the keys a member may sit under
+worked out once per member, not once per value; UpdateExpressions validated to the same tree
+(or refused with the same error) with what depends on a class asked once per class;
+ConditionExpressions tokenized once per text; a handler's methods listed once per class."""
 
 from __future__ import annotations
 
@@ -10,7 +12,12 @@ import pytest
 from moto.core import serialize
 from moto.core.utils import get_service_model
 
-from stepwell.local.resources import quick_responses
+from stepwell.local.quick_moto import (
+    quick_conditions,
+    quick_dispatch,
+    quick_responses,
+    quick_walks,
+)
 
 EVERY_TYPE = {
     "pk": {"S": "run#1"},
@@ -92,3 +99,183 @@ def test_where_a_member_sits_is_asked_once_per_member(monkeypatch: pytest.Monkey
         first = len(asked)
         _write("BatchGetItem", batch(100))
     assert len(asked) == first
+
+
+# -- UpdateExpressions: the same walks, what depends on a class asked once --------------------
+
+UPDATES = [
+    "SET #1 = :0, #2 = :1, #3 = list_append(if_not_exists(#3, :2), :3), #4 = :4 ADD #5 :5",
+    "SET #1 = #1 + :5, #2 = if_not_exists(#2, :0) REMOVE #6",
+    "SET #7.#8[1] = :1, #9 = list_append(:3, #3)",
+    "ADD #5 :5 DELETE #10 :6",
+    "SET #1 = :1, #1 = :0",  # two paths overlap
+    "SET #pk = :0",  # a key attribute
+    "SET #1 = #11 + :5",  # an attribute the item lacks
+    "SET #1 = :missing",  # an undefined value
+    "SET #1 = list_append(#2, :3)",  # list_append of a string
+]
+NAMES = {f"#{i}": f"a{i}" for i in range(1, 12)} | {"#pk": "pk"}
+VALUES = {
+    ":0": {"S": "zero"},
+    ":1": {"S": "one"},
+    ":2": {"L": []},
+    ":3": {"L": [{"S": "x"}, {"N": "2"}]},
+    ":4": {"M": {"deep": {"BOOL": True}}},
+    ":5": {"N": "3"},
+    ":6": {"SS": ["b"]},
+}
+
+
+def _validate(expression: str) -> str:
+    """What moto's validation makes of ``expression`` on an item: its tree, or its error."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    attributes = {
+        "pk": {"S": "k"},
+        "a1": {"N": "1"},
+        "a2": {"S": "two"},
+        "a3": {"L": [{"S": "old"}]},
+        "a6": {"S": "gone"},
+        "a7": {"M": {"a8": {"L": [{"S": "p"}, {"S": "q"}]}}},
+        "a10": {"SS": ["a", "b"]},
+    }
+    item = Item(DynamoType({"S": "k"}), None, attributes)
+    try:
+        tree = UpdateExpressionParser.make(expression)
+        done = UpdateExpressionValidator(tree, NAMES, VALUES, item, table).validate()
+    except Exception as exc:  # the error is part of what moto answers
+        return f"{type(exc).__name__}: {exc}"
+    return _shape(done)
+
+
+def _shape(node: Any) -> str:
+    """A node and what it holds, without the addresses of objects."""
+    if isinstance(node, list):
+        return "[" + ", ".join(_shape(child) for child in node) + "]"
+    if isinstance(node, dict):
+        return "{" + ", ".join(f"{k}: {_shape(v)}" for k, v in node.items()) + "}"
+    if hasattr(node, "__dict__"):
+        held = {k: v for k, v in vars(node).items() if k != "parent"}
+        return f"{type(node).__name__}{_shape(held)}"
+    return repr(node)
+
+
+@pytest.mark.parametrize("expression", UPDATES)
+def test_an_update_is_validated_as_moto_does(expression: str) -> None:
+    by_moto = _validate(expression)
+    with quick_walks():
+        quick, again = _validate(expression), _validate(expression)
+    assert quick == again == by_moto
+
+
+def test_what_depends_on_a_class_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+
+    asked: list[str] = []
+    walkers = [
+        c for c in vars(validators).values() if isinstance(c, type) and "_processing_map" in vars(c)
+    ]
+    for walker in walkers:
+        original = vars(walker)["_processing_map"]
+
+        def counted(self: Any, original: Any = original) -> Any:
+            asked.append(type(self).__name__)
+            return original(self)
+
+        monkeypatch.setattr(walker, "_processing_map", counted)
+    with quick_walks():
+        _validate(UPDATES[0])
+        first = len(asked)
+        for _ in range(5):
+            _validate(UPDATES[0])
+    assert 0 < first == len(asked)
+
+
+# -- ConditionExpressions: tokenized once per text --------------------------------------------
+
+
+def _condition(expression: str, values: dict[str, Any]) -> Any:
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    item = Item(DynamoType({"S": "k"}), None, {"pk": {"S": "k"}, "rev": {"N": "3"}})
+    return get_filter_expression(expression, {"#r": "rev", "#p": "pk"}, values).expr(item)
+
+
+@pytest.mark.parametrize(
+    ("expression", "values"),
+    [
+        ("#r = :r", {":r": {"N": "3"}}),
+        ("#r = :r", {":r": {"N": "4"}}),
+        (
+            "attribute_not_exists (#p) OR (#r < :r AND begins_with(#p, :k))",
+            {":r": {"N": "9"}, ":k": {"S": "k"}},
+        ),
+        ("#r BETWEEN :a AND :b", {":a": {"N": "1"}, ":b": {"N": "2"}}),
+    ],
+)
+def test_a_condition_holds_as_moto_says(expression: str, values: dict[str, Any]) -> None:
+    by_moto = _condition(expression, values)
+    with quick_conditions():
+        assert _condition(expression, values) == _condition(expression, values) == by_moto
+
+
+def test_a_condition_is_tokenized_once_per_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    tokens: list[str] = []
+    original = ConditionExpressionParser._lex_one_node
+
+    def counted(self: Any, remaining: str) -> Any:
+        tokens.append(remaining)
+        return original(self, remaining)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_one_node", counted)
+    with quick_conditions():
+        _condition("#r = :r", {":r": {"N": "3"}})
+        first = len(tokens)
+        assert not _condition("#r = :r", {":r": {"N": "4"}})
+        assert _condition("#r = :r", {":r": {"N": "3"}})
+    assert 0 < first == len(tokens)
+
+
+def test_a_bad_condition_is_refused_every_time() -> None:
+    with quick_conditions():
+        for _ in range(2):
+            with pytest.raises(ValueError, match="Cannot parse condition"):
+                _condition("#r = :r !", {":r": {"N": "3"}})
+
+
+# -- dispatch: a handler's methods listed once --------------------------------------------------
+
+
+def test_a_handlers_methods_are_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    listed: list[object] = []
+    original = inspect.getmembers
+
+    def counted(what: object, predicate: Any = None) -> Any:
+        listed.append(what)
+        return original(what, predicate)
+
+    monkeypatch.setattr(inspect, "getmembers", counted)
+    with quick_dispatch():
+        first = responses.method_names_from_class(DynamoHandler)
+        again = responses.method_names_from_class(DynamoHandler)
+    assert first == again and "update_item" in first
+    assert listed == [DynamoHandler]
+    assert responses.method_names_from_class(DynamoHandler) == first  # moto's own, after

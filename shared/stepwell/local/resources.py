@@ -18,7 +18,6 @@ import os
 import secrets
 import string
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -154,145 +153,6 @@ def moto_held() -> Iterator[None]:
         yield
 
 
-KEPT_EXPRESSIONS = 1024
-"""Parsed UpdateExpressions kept (a stack sends a few dozen distinct ones)."""
-
-
-@contextmanager
-def quick_update_expressions() -> Iterator[None]:
-    """moto's UpdateItem without parsing and classifying the same expression again and again.
-
-    moto (5.x) tokenizes and parses an UpdateExpression twice per request (to check the
-    request, then to run it), then runs ten processors over a copy of the tree, each asking for
-    every node which node classes it handles by building its table of handlers again. A stack
-    sends the same few expressions with new values: inside, a parsed tree is kept by its text
-    and each processor's classes by its class. An expression that does not parse is parsed (and
-    refused) every time; what each processor does to a node is unchanged. moto's validation
-    works on a deep copy of the tree, so the kept tree is never changed: that copy is read back
-    from the kept tree's pickle (the same objects, about 4x faster than ``copy.deepcopy``
-    walking them). The count of SET, ADD and REMOVE clauses depends on the text alone: it is
-    checked once when the tree is kept, and skipped on the copies of a tree that passed (one
-    that failed is checked, and refused, on every request).
-    """
-    import copy
-    import importlib
-    import pickle
-    import weakref
-
-    nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
-    parser: Any = importlib.import_module("moto.dynamodb.parsing.expressions")
-    validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
-    traverser, update_parser = nodes.DepthFirstTraverser, parser.UpdateExpressionParser
-    original_kinds, original_make = traverser.nodes_to_be_processed, update_parser.make
-    original_copy = validators.deepcopy
-    counter = validators.ActionCountValidator
-    kinds: dict[type, tuple[type, ...]] = {}
-    trees: OrderedDict[str, Any] = OrderedDict()
-    pickled: dict[int, tuple[Any, bytes, bool]] = {}
-    counted: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        found = kinds.get(type(self))
-        if found is None:
-            found = kinds[type(self)] = tuple(self._processing_map())
-        return found
-
-    def make(cls: Any, expression: str) -> Any:
-        tree = trees.get(expression)
-        if tree is None:
-            tree = trees[expression] = original_make.__func__(cls, expression)
-            blob = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
-            try:
-                counter().traverse(pickle.loads(blob))
-                clauses_counted = True
-            except Exception:  # refused again, in moto's words, when the request is checked
-                clauses_counted = False
-            pickled[id(tree)] = (tree, blob, clauses_counted)
-            while len(trees) > KEPT_EXPRESSIONS:
-                pickled.pop(id(trees.popitem(last=False)[1]), None)
-        return tree
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        kept = pickled.get(id(value))
-        if kept is not None and kept[0] is value:
-            tree = pickle.loads(kept[1])
-            if kept[2]:
-                counted.add(tree)
-            return tree
-        return copy.deepcopy(value, memo)
-
-    def count_clauses(self: Any, node: Any) -> Any:
-        return node if node in counted else traverser.traverse(self, node)
-
-    traverser.nodes_to_be_processed = nodes_to_be_processed
-    update_parser.make = classmethod(make)
-    validators.deepcopy = deepcopy
-    counter.traverse = count_clauses
-    try:
-        yield
-    finally:
-        del counter.traverse
-        traverser.nodes_to_be_processed = original_kinds
-        update_parser.make = original_make
-        validators.deepcopy = original_copy
-
-
-@contextmanager
-def quick_responses() -> Iterator[None]:
-    """moto's JSON responses without working out again, member by member, where a result keeps
-    each member.
-
-    moto (5.x) writes a JSON response by walking the operation's output shape and asking, for
-    each member of each structure, a chain of alias providers which keys of the result might
-    hold it (the member's name, its shape's name, prefixes, their snake_case forms). For a
-    result that is a plain dict (every DynamoDB response is one) those keys depend only on the
-    service, the structure, the member and its shape: inside, they are worked out once per
-    member and the first that the dict has is taken, as before. Results of other types, other
-    protocols and pickers with response transformers take moto's own way.
-    """
-    import importlib
-
-    serialize: Any = importlib.import_module("moto.core.serialize")
-    serializer, picker_class = serialize.JSONSerializer, serialize.XFormedAttributePicker
-    fallback, own = serializer.get_value, vars(serializer).get("get_value")
-    missing, pick = serialize.MISSING, serialize.get_value
-    found_keys: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
-
-    def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
-        picker, parent = self._value_picker, getattr(shape, "parent", None)
-        if (
-            type(value) is not dict
-            or type(picker) is not picker_class
-            or picker.response_transformers
-            or parent is None
-        ):
-            return fallback(self, value, key, shape)
-        member = (self.service_model.service_name, parent.name, key, shape.name)
-        keys = found_keys.get(member)
-        if keys is None:
-            context = serialize.AttributePickerContext(
-                value, key, shape, self.operation_model, self.service_model
-            )
-            keys = found_keys[member] = tuple(picker.get_possible_keys(context))
-        for possible in keys:
-            # a dotted key is a path to moto; any other is one key of the dict
-            found = (
-                pick(value, possible, missing) if "." in possible else value.get(possible, missing)
-            )
-            if found is not missing:
-                return found
-        return None
-
-    serializer.get_value = get_value
-    try:
-        yield
-    finally:
-        if own is None:
-            del serializer.get_value
-        else:
-            serializer.get_value = own
-
-
 @contextmanager
 def item_sized_transactions() -> Iterator[None]:
     """moto's TransactWriteItems at DynamoDB's cost while inside.
@@ -356,16 +216,6 @@ def item_sized_transactions() -> Iterator[None]:
         yield
     finally:
         backend.DynamoDBBackend.transact_write_items = original
-
-
-@contextmanager
-def quick_moto() -> Iterator[None]:
-    """moto at the cost of what a request does, everywhere the local stack runs (the stack, the
-    integration tests, the benchmarks): item-sized transactions, UpdateExpressions parsed once,
-    JSON responses written without asking again where each member is. Requests must be
-    serialized (:func:`serialized_moto`)."""
-    with item_sized_transactions(), quick_update_expressions(), quick_responses():
-        yield
 
 
 def create_secrets(

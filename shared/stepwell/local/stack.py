@@ -54,6 +54,7 @@ from stepwell.local import (
     outbox,
     publications,
     queues,
+    quick_moto,
     resources,
     scheduler,
     state,
@@ -280,7 +281,7 @@ class LocalStack:
         self._exit.callback(moto.stop)  # also puts back boto3's default session
         resources.use_default_session(REGION)
         self._exit.enter_context(resources.serialized_moto())
-        self._exit.enter_context(resources.quick_moto())
+        self._exit.enter_context(quick_moto.quick_moto())
 
         # The project's groups file, where the functions read it (the user's variables win).
         self.environment = {
