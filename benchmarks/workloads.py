@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,16 @@ class Bench:
         before = self.meter.reading()
         replay_errors = len(self.replay_errors)
         started_before = {e["detail"]["run_id"] for e in self.stack.events("run.started")}
+        # Runs' ends as they are put on the bus: reading the whole event log again on every
+        # change of the stack would make waiting for N runs cost O(N²).
+        ended: deque[dict[str, Any]] = deque()
+        unsubscribe = self.stack.listen(
+            lambda event: (
+                ended.append(event["detail"])
+                if event.get("detail-type") == "run.completed"
+                else None
+            )
+        )
         t0, c0 = time.perf_counter(), time.process_time()
         pending: set[str] = set()
         errors: list[str] = []
@@ -337,15 +348,18 @@ class Bench:
         def done() -> bool:
             if stop_on_replay_error and len(self.replay_errors) > replay_errors:
                 return True
-            for event in self.stack.events("run.completed"):
-                detail = event["detail"]
+            while ended:
+                detail = ended.popleft()
                 if detail["run_id"] in pending:
                     pending.discard(detail["run_id"])
                     statuses[detail["run_id"]] = detail.get("status")
             return not pending
 
         left = deadline_s - (time.perf_counter() - t0)
-        finished = self.stack.run_until(done, timeout=max(left, 0.0)) and not pending
+        try:
+            finished = self.stack.run_until(done, timeout=max(left, 0.0)) and not pending
+        finally:
+            unsubscribe()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         bad = {k: v for k, v in statuses.items() if v != "succeeded"}
         assert not bad, f"runs that did not succeed: {bad}"
