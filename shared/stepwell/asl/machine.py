@@ -9,6 +9,9 @@ ResultPath, OutputPath, Assign and variables, the context object ``$$`` and the 
 functions (JSONata states: :mod:`stepwell.asl.jsonata_states`). A Task's resources and its
 Retry are :mod:`stepwell.asl.tasks`; the Catch that matches a state's error routes its error
 output (``{"Error", "Cause"}``) to its ``Next``.
+
+Over 500 lines: the loop over states and each state type's input and output processing are read
+together, in the order the developer guide gives them.
 """
 
 from __future__ import annotations
