@@ -101,6 +101,10 @@ def template(name: str, engine_stack: str | None, engine_url: str) -> str:
     Type: AWS::Serverless::Application
     Properties:
       Location: {engine_url}
+      # The engine's settings are the Parameters of its template, all optional; for example:
+      # Parameters:
+      #   GroupsParameter: /{name}/stepwell-groups   # an SSM parameter holding groups.yaml
+      #   EventWaitsBus: default   # event waits hear the account's default bus
 
 """
     )
