@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.client
 import pytest
 
 from helpers.apigw import ApiWorld, api_workflows
@@ -38,6 +39,24 @@ def test_start_returns_201_with_the_run_and_its_location(world: ApiWorld) -> Non
     run = world.store.get_run(body["run_id"])
     assert run is not None and run.input == {"n": 3} and run.labels == {"team": "a"}
     assert world.attempt(body["run_id"], "work").input == {"n": 3}
+
+
+def test_a_start_reads_the_workflows_registration_once(
+    world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API checks the input against the definition it read; the start must not read it again.
+    keys: list[str] = []
+    call = botocore.client.BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "GetItem":
+            keys.append(json.dumps(params.get("Key")))
+        return call(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    response = world.post("/workflows/simple/runs", {"input": {"n": 3}})
+    assert response.status == 201, response.text
+    assert len([key for key in keys if "WORKFLOWS" in key]) == 1, keys
 
 
 def test_start_checks_the_input_schema_and_lists_every_problem(world: ApiWorld) -> None:

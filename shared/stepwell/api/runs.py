@@ -109,6 +109,7 @@ def start_run(
             started_by=caller(),
             start_at=start_at,
             priority=request.priority,
+            definition=definition,
         )
         return _started(deps, started).model_dump(mode="json")
 

@@ -215,12 +215,15 @@ class Orchestrator:
         started_by: str | None = None,
         start_at: datetime | None = None,
         priority: int | None = None,
+        definition: Workflow | None = None,
     ) -> str:
         """Start a run (``scheduled`` until ``start_at``); returns its id. Starting an existing
         id again changes nothing. ``started_by``: who asked for it (the request's authenticated
-        principal)."""
+        principal). ``definition``: the workflow's current definition, when the caller has just
+        read it with :meth:`workflow` (a start over HTTP checks its input against it first)."""
         self._owed.catch_up()
-        definition = self.workflow(workflow)
+        if definition is None or definition.name != workflow:
+            definition = self.workflow(workflow)
         run_id = run_id or self._new_id()
         nonce = secrets.token_hex(16)
         groups: dict[str, tuple[str, ...] | None] = {}
