@@ -175,3 +175,17 @@ def in_name_of(work: Work, event: ApprovalDecided) -> bool:
         f"{event.by} holds no delegation from {event.approver} (or it ran out)",
     )
     return False
+
+
+def record(step: StepState, event: ApprovalDecided, recorded: dict[str, Any]) -> str:
+    """Keep a person's decision or answer on the step (``recorded``: what the kind keeps of it,
+    with who it came through added); returns who made it, as the timeline says it."""
+    if event.operator:
+        recorded["operator"] = True
+    if event.link is not None:
+        recorded["link"] = event.link
+    if event.by is not None:
+        recorded["by"] = event.by
+    step.decisions.append(recorded)
+    who = f"{event.approver} (operator)" if event.operator else event.approver
+    return who + (f" (through {event.by}, who holds their link)" if event.by else "")

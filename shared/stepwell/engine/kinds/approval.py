@@ -210,21 +210,13 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     step = work.step(event.key)
     assert step is not None
     decision = "approved" if event.approved else "rejected"
-    recorded: dict[str, Any] = {
+    recorded = {
         "approver": event.approver,
         "decision": decision,
         "comment": event.comment,
         "at": work.now.isoformat(),
     }
-    if event.operator:
-        recorded["operator"] = True
-    if event.link is not None:
-        recorded["link"] = event.link
-    if event.by is not None:
-        recorded["by"] = event.by
-    step.decisions.append(recorded)
-    who = f"{event.approver} (operator)" if event.operator else event.approver
-    who += f" (through {event.by}, who holds their link)" if event.by else ""
+    who = waiting.record(step, event, recorded)
     work.note(
         f"step_{decision}",
         step,

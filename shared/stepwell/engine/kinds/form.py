@@ -110,16 +110,7 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
         return
     step = work.step(event.key)
     assert step is not None
-    recorded: dict[str, Any] = {"person": event.approver, "at": work.now.isoformat()}
-    if event.operator:
-        recorded["operator"] = True
-    if event.link is not None:
-        recorded["link"] = event.link
-    if event.by is not None:
-        recorded["by"] = event.by
-    step.decisions.append(recorded)
-    who = f"{event.approver} (operator)" if event.operator else event.approver
-    who += f" (through {event.by}, who holds their link)" if event.by else ""
+    who = waiting.record(step, event, {"person": event.approver, "at": work.now.isoformat()})
     work.note("step_answered", step, f"by {who}", person=event.approver)
     succeed(work, step, event.answer)
 
