@@ -81,11 +81,13 @@ def test_a_sequential_step_costs_two_writes_and_one_read_whatever_the_run_length
             assert spent.items_written == 2
             assert spent.items_read <= 4  # + the run output's sink
         # Start: the definition version (once per process), the run, then the run's outbox
-        # (run.started) cleared once the event is out.
-        assert start.dynamodb_calls == {"PutItem": 1, "TransactWriteItems": 2, "GetItem": 1}
+        # (run.started) cleared once the event is out, on the run as its commit wrote it (no
+        # read of it back).
+        assert start.dynamodb_calls == {"PutItem": 1, "TransactWriteItems": 2}
         # The run's end: the same read, one transaction (the last step and the run), and the
-        # outbox (run.completed) cleared. Every item carries its TTL from its first write.
-        assert last.dynamodb_calls == {"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 2}
+        # outbox (run.completed) cleared, again with no read. Every item carries its TTL from
+        # its first write.
+        assert last.dynamodb_calls == {"BatchGetItem": 1, "TransactWriteItems": 2}
         shapes[n] = {(s.reads, s.writes, s.items_written) for s in middle}
         units = (max(s.write_units for s in middle), max(s.read_units for s in middle))
         shapes[n].add(units)

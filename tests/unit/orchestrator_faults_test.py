@@ -12,9 +12,9 @@ import pytest
 
 from helpers import task, workflow
 from stepwell.engine.commands import EmitEvent
-from stepwell.engine.events import StepSucceeded
+from stepwell.engine.events import CancelRequested, StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
-from stepwell.runtime.orchestrator import Orchestrator
+from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.owed import ROUNDS
 from stepwell.runtime.timers import sweep
 
@@ -197,3 +197,31 @@ def test_a_step_whose_function_could_not_start_is_sent_again_without_using_a_ret
     assert run is not None and run.status == "succeeded", run.error if run else None
     (step,) = world.store.steps(run_id)
     assert (step.attempt, step.lost_attempts) == (2, 1)
+
+
+def test_a_clearing_on_a_run_another_process_changed_meanwhile_reads_it_again() -> None:
+    """The outbox's clearing starts from the run as its own commit wrote it; a commit of
+    another process in between makes that stale, and the clearing decides again on a read."""
+    world = one_step_world()
+    other = Orchestrator(
+        world.store,
+        Ports(invoker=world, timers=world, bus=world, approvals=world),
+        world.clock,
+        world.workflows.get,
+    )
+    real_emit = world.emit
+
+    def emit(command: EmitEvent) -> None:
+        real_emit(command)
+        if command.detail_type == "run.started":
+            other.handle(command.detail["run_id"], CancelRequested("changed meanwhile"))
+
+    world.emit = emit  # type: ignore[method-assign]
+    world.orchestrator.ports.bus = world
+    run_id = world.start("one", {})
+    run = world.store.get_run(run_id)
+    assert run is not None and run.status == "cancelled"
+    # Both commits' entries are cleared: the start's (on a read after its stale try) and the
+    # cancel's (by the other process).
+    assert run.outbox == [] and run.outbox_due is None
+    assert [e.detail_type for e in world.events].count("run.started") == 1

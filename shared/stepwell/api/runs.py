@@ -165,7 +165,7 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 def _started(deps: ApiDeps, run_id: str) -> RunStarted:
-    run = deps.store.get_run(run_id)
+    run = deps.orchestrator.known_run(run_id)
     if run is None:  # pragma: no cover - the run was just written
         raise errors.not_found(f"no run {run_id!r}")
     return RunStarted(

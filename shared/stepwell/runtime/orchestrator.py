@@ -346,7 +346,7 @@ class Orchestrator:
         :func:`alone`) are written on that step; the others commit on the run."""
         self._owed.catch_up()
         if alone(event):
-            run = self._known_run(run_id)
+            run = self.known_run(run_id)
             if run is None:
                 return None
             return self._handle_step(run, event)
@@ -367,7 +367,9 @@ class Orchestrator:
         self._remember(state.run)
         self._warm[run_id] = state
 
-    def _known_run(self, run_id: str) -> RunState | None:
+    def known_run(self, run_id: str) -> RunState | None:
+        """The run as this process last wrote or read it (read when it has not): what a start
+        answers is the run its commit wrote, with no read of it back."""
         found = self._runs.get(run_id)
         if found is None:
             found = self.store.get_run(run_id)
@@ -506,7 +508,13 @@ class Orchestrator:
         self._owed.doubt(run_id, doubt.mark, decision, lambda: self.handle(run_id, event))
 
     def _clear_outbox(self, run_id: str, ids: tuple[str, ...]) -> None:
-        self.handle(run_id, OutboxDelivered(ids))
+        """Clear carried-out entries. The run as this process committed them serves the first
+        try: the clearing follows that commit, which mostly nothing changed since (the clearing
+        expects its seq, so a run changed meanwhile is read again)."""
+        seen = self._runs.get(run_id)
+        mine = seen is not None and any(entry["id"] in ids for entry in seen.outbox)
+        loaded = State(seen.copy()) if seen is not None and mine else None
+        self._handle_run(run_id, OutboxDelivered(ids), loaded)
 
     def _landed(self, mark: Mark) -> bool:
         return self.store.landed(mark)
@@ -627,7 +635,7 @@ class Orchestrator:
                     self.handle(run_id, DependencyEnded(WORKFLOW_KEY, command.by))
             case CountItem():
                 counted = self.store.count_item(run_id, command, self.clock.now())
-                known = self._known_run(run_id) if counted is not None else None
+                known = self.known_run(run_id) if counted is not None else None
                 if counted is None or known is None:
                     return  # the fan-out is over: its end was decided already
                 for event in fanout.after_count(self._definition_of(known), counted, command):
