@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from stepwell.api.claims import DynamoUsedTokens, MemoryUsedTokens, UsedTokens
 from stepwell.api.idempotency import MemoryLayer, dynamodb_layer
 from stepwell.runtime import wiring
+from stepwell.runtime.approvals import ApprovalLinks
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
@@ -79,10 +80,8 @@ def signing_keys_of(runtime: Runtime, environ: Mapping[str, str]) -> Callable[[]
     """The keys approval links are signed with: the runtime's approvals port's own keys (so
     what signs and what verifies cannot differ), else the signing secret of the environment."""
     approvals = runtime.orchestrator.ports.approvals
-    for name in ("keys", "_keys"):
-        found = getattr(approvals, name, None)
-        if callable(found):
-            return found  # type: ignore[no-any-return]
+    if isinstance(approvals, ApprovalLinks):
+        return approvals.keys
     secret_id = environ.get("STEPWELL_SIGNING_SECRET")
     if not secret_id:
 

@@ -32,7 +32,8 @@ class ApprovalLinks:
         clock: Clock,
     ) -> None:
         self._bus = bus
-        self._keys = keys
+        self.keys = keys
+        """The signing keys, newest first (the API verifies with the same)."""
         self._base_url = api_url if callable(api_url) else lambda: api_url
         """The API's base URL, asked for each link (the API function's comes with each request)."""
         self._clock = clock
@@ -44,7 +45,7 @@ class ApprovalLinks:
     def links(self, command: RequestApproval) -> list[dict[str, Any]]:
         """The URLs for each approver (or for anyone); for a form, each assignee's one URL."""
         expires = command.expires_at or self._clock.now() + LINK_LIFETIME_WITHOUT_TIMEOUT
-        keys = self._keys()
+        keys = self.keys()
         out = []
         # A delegation's links go to the delegate and decide in the approver's name.
         by = command.delegated_by
@@ -111,7 +112,7 @@ class ApprovalLinks:
         claims = signing.TokenClaims.for_callback(
             str(detail["run_id"]), str(detail["step"]), int(detail["attempt"]), expires
         )
-        token = signing.sign(claims, self._keys())
+        token = signing.sign(claims, self.keys())
         return {"token": token, "url": f"{self._api_url}/callbacks/{token}"}
 
 
