@@ -54,9 +54,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     table it took before, wiping what other threads wrote meanwhile), while DynamoDB applies
     each request atomically. Requests are therefore handled one at a time, as one DynamoDB
     would; clients, pynamodb and the store still run concurrently around them. Transactions
-    save only the items they name, an UpdateExpression is parsed once and responses are written
-    without asking again where each member is (``stepwell.local.quick_moto``), as in
-    the local stack.
+    save only the items they name, an UpdateExpression is parsed once, responses are written
+    without asking again where each member is and DynamoDB calls are answered without an HTTP
+    request (``stepwell.local.quick_moto``), as in the local stack.
     """
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",

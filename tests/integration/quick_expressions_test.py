@@ -110,20 +110,30 @@ def test_each_expression_is_its_own() -> None:
     assert "status" not in item and item["count"] == {"N": "1"}
 
 
-def test_two_clauses_of_one_kind_are_refused_every_time() -> None:
-    dynamodb = _table()
+def _refused_twice(dynamodb: Any, key: str, expression: str, **given: Any) -> list[str]:
+    """An update sent twice to an item that is not there: the error messages (each a
+    ValidationException), after which the item is still not there."""
+    messages = []
     for _ in range(2):
         with pytest.raises(ClientError) as refused:
             dynamodb.update_item(
-                TableName="quick",
-                Key={"pk": {"S": "a"}},
-                UpdateExpression="SET #s = :s SET #t = :s",
-                ExpressionAttributeNames={"#s": "status", "#t": "state"},
-                ExpressionAttributeValues={":s": {"S": "x"}},
+                TableName="quick", Key={"pk": {"S": key}}, UpdateExpression=expression, **given
             )
         assert refused.value.response["Error"]["Code"] == "ValidationException"
-        assert '"SET" section can only be used once' in refused.value.response["Error"]["Message"]
-    assert "Item" not in dynamodb.get_item(TableName="quick", Key={"pk": {"S": "a"}})
+        messages.append(refused.value.response["Error"]["Message"])
+        assert "Item" not in dynamodb.get_item(TableName="quick", Key={"pk": {"S": key}})
+    return messages
+
+
+def test_two_clauses_of_one_kind_are_refused_every_time() -> None:
+    messages = _refused_twice(
+        _table(),
+        "a",
+        "SET #s = :s SET #t = :s",
+        ExpressionAttributeNames={"#s": "status", "#t": "state"},
+        ExpressionAttributeValues={":s": {"S": "x"}},
+    )
+    assert all('"SET" section can only be used once' in message for message in messages)
 
 
 def _counted(monkeypatch: pytest.MonkeyPatch, validator: str, method: str) -> list[int]:
@@ -185,3 +195,67 @@ def test_paths_are_checked_once_per_text_and_names(monkeypatch: pytest.MonkeyPat
     assert 0 < len(checks) == first
     _update(dynamodb, "other", "running", {"s": "status", "a": "attempt", "n": "total"})
     assert len(checks) > first
+
+
+def _validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The items moto validated an UpdateExpression against, each as its attributes' names."""
+    from moto.dynamodb.parsing import validators
+
+    seen: list[str] = []
+    original = validators.Validator.validate
+
+    def validate(self: Any) -> Any:
+        seen.append(",".join(sorted(self.item.attrs)))
+        return original(self)
+
+    monkeypatch.setattr(validators.Validator, "validate", validate)
+    return seen
+
+
+def test_an_update_that_creates_its_item_is_validated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dynamodb = _table()
+    seen = _validations(monkeypatch)
+    created = _update(dynamodb, "new", "running", {"s": "status", "a": "attempt", "n": "count"})
+    assert seen == [""]  # against no item, before it is created; moto validated twice
+    assert created == {
+        "pk": {"S": "new"},
+        "status": {"S": "running"},
+        "attempt": {"N": "0"},
+        "count": {"N": "1"},
+    }
+    _update(dynamodb, "new", "done", {"s": "status", "a": "attempt", "n": "count"})
+    assert seen == ["", "attempt,count,pk,status"]
+
+
+def test_an_update_that_names_the_key_is_refused_before_its_item_is_created(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the key would see it missing before the item is created and there after: moto
+    refuses any expression that names it, on the first validation."""
+    dynamodb = _table()
+    seen = _validations(monkeypatch)
+    with pytest.raises(ClientError) as refused:
+        dynamodb.update_item(
+            TableName="quick",
+            Key={"pk": {"S": "new"}},
+            UpdateExpression="SET #c = if_not_exists(#k, :none)",
+            ExpressionAttributeNames={"#c": "copy", "#k": "pk"},
+            ExpressionAttributeValues={":none": {"S": "none"}},
+        )
+    assert "Cannot update attribute pk" in refused.value.response["Error"]["Message"]
+    assert seen == [""]
+    assert "Item" not in dynamodb.get_item(TableName="quick", Key={"pk": {"S": "new"}})
+
+
+def test_a_refused_update_creates_no_item() -> None:
+    dynamodb = _table()
+    _refused_twice(
+        dynamodb,
+        "new",
+        "SET #s = #m",
+        ExpressionAttributeNames={"#s": "status", "#m": "missing"},
+    )
+    created = _update(dynamodb, "new", "running", {"s": "status", "a": "attempt", "n": "count"})
+    assert created["count"] == {"N": "1"}

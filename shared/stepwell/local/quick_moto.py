@@ -3,9 +3,11 @@ DynamoDB, each keeping what moto answers (items, conditions, errors, capacity) e
 
 moto (5.x) does, for every request, work that depends only on what repeats from request to
 request: the text of an expression, the class of a node of its tree, the class of a handler.
-Each context manager here works that out once and keeps it while inside; :func:`quick_moto`
-is all of them, and is what the stack, the integration tests and the benchmarks run on.
-Requests must be serialized (:func:`stepwell.local.resources.serialized_moto`).
+Each context manager here works that out once and keeps it while inside;
+:func:`stepwell.local.quick_calls.quick_calls` also spares a DynamoDB call the HTTP request
+botocore would build and moto read back. :func:`quick_moto` is all of them, and is what the
+stack, the integration tests and the benchmarks run on. Requests must be serialized
+(:func:`stepwell.local.resources.serialized_moto`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stepwell.local.quick_calls import quick_calls
 from stepwell.local.resources import item_sized_transactions
 
 KEPT_EXPRESSIONS = 1024
@@ -312,12 +315,103 @@ def quick_dispatch() -> Iterator[None]:
 
 
 @contextmanager
+def quick_creating_updates() -> Iterator[None]:
+    """An UpdateItem that creates its item validated once, not twice.
+
+    moto validates the UpdateExpression of an UpdateItem whose item does not exist yet twice:
+    against an empty item before it creates the item (so that a refused update creates
+    nothing), then against the item it created, which holds the key alone. The two read the
+    same attributes unless the expression names one of the key's: inside, when it names none,
+    the second validation is the first's tree (which moto only checked, and nothing changed).
+    The first is kept for the validation that follows it in the same request (the same parsed
+    expression, names and values, the item holding no more than its key); any other starts
+    afresh.
+    """
+    backend: Any = importlib.import_module("moto.dynamodb.models")
+    nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    original = backend.UpdateExpressionValidator
+    kept: list[tuple[Any, Any, Any, Any, Any]] = []
+    """(expression, names, values, table, validated tree) of a validation against no item."""
+
+    named: OrderedDict[tuple[int, tuple[tuple[str, str], ...]], tuple[Any, frozenset[Any]]] = (
+        OrderedDict()
+    )
+    """(a parsed expression, its placeholders' names) -> the expression and the attribute names
+    it has (the expression is kept so that its id is not another's)."""
+
+    def reads_no_key(expression: Any, names: dict[str, str] | None, table: Any) -> bool:
+        key = (id(expression), tuple(sorted((names or {}).items())))
+        found = named.get(key)
+        if found is None or found[0] is not expression:
+            plain = expression.find_clauses([nodes.ExpressionAttribute])
+            placeholders = expression.find_clauses([nodes.ExpressionAttributeName])
+            found = named[key] = (
+                expression,
+                frozenset(node.get_attribute_name() for node in plain)
+                | frozenset(
+                    (names or {}).get(node.get_attribute_name_placeholder())
+                    for node in placeholders
+                ),
+            )
+            while len(named) > KEPT_EXPRESSIONS:
+                named.popitem(last=False)
+        return not found[1] & {table.hash_key_attr, table.range_key_attr}
+
+    class Validator(original):  # type: ignore[misc, valid-type]
+        def __init__(
+            self,
+            expression: Any,
+            expression_attribute_names: Any,
+            expression_attribute_values: Any,
+            item: Any,
+            table: Any,
+        ) -> None:
+            asked = (expression, expression_attribute_names, expression_attribute_values, table)
+            first = kept.pop() if kept else None
+            self.kept_tree = None
+            if (
+                first is not None
+                and all(a is b for a, b in zip(first[:4], asked, strict=True))
+                and set(item.attrs) <= {table.hash_key_attr, table.range_key_attr}
+            ):
+                self.kept_tree = first[4]
+                return
+            super().__init__(*asked[:3], item, table)
+            self.expression = expression
+
+        def validate(self) -> Any:
+            if self.kept_tree is not None:
+                return self.kept_tree
+            tree = super().validate()
+            if not self.item.attrs and reads_no_key(
+                self.expression, self.expression_attribute_names, self.table
+            ):
+                kept.append(
+                    (
+                        self.expression,
+                        self.expression_attribute_names,
+                        self.expression_attribute_values,
+                        self.table,
+                        tree,
+                    )
+                )
+            return tree
+
+    backend.UpdateExpressionValidator = Validator
+    try:
+        yield
+    finally:
+        backend.UpdateExpressionValidator = original
+
+
+@contextmanager
 def quick_moto() -> Iterator[None]:
     """moto at the cost of what a request does, everywhere the local stack runs (the stack, the
     integration tests, the benchmarks): item-sized transactions, UpdateExpressions parsed once
     and walked without asking again what depends on a class, ConditionExpressions tokenized
     once, a handler's methods listed once, JSON responses written without asking again where
-    each member is."""
+    each member is, an update that creates its item validated once, DynamoDB calls answered
+    in process without an HTTP request."""
     with (
         item_sized_transactions(),
         quick_update_expressions(),
@@ -325,5 +419,7 @@ def quick_moto() -> Iterator[None]:
         quick_conditions(),
         quick_dispatch(),
         quick_responses(),
+        quick_creating_updates(),
+        quick_calls(),
     ):
         yield
