@@ -44,7 +44,7 @@ from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
-from stepwell.engine.outcomes import fail_step, succeed
+from stepwell.engine.outcomes import error_text, fail_step, succeed
 from stepwell.engine.specs import parse_spec
 from stepwell.engine.start import begin
 from stepwell.engine.state import StepState, Usage, child_key, parse_key
@@ -279,7 +279,7 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
         work,
         parent,
         "ForEachFailed",
-        f"{which} failed ({error.get('type')}: {error.get('message')}); "
+        f"{which} failed ({error_text(error)}); "
         f"{parent.children_failed} failed, {tolerated} tolerated",
         errors=failures,
     )

@@ -8,6 +8,7 @@ run's end) is settled in one place, the engine's core, through :meth:`Work.ended
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from stepwell.engine.commands import EmitEvent
@@ -41,12 +42,15 @@ def skip(work: Work, step: StepState, reason: str, output: Any = None) -> None:
     work.ended(step)
 
 
-def fail_step(work: Work, step: StepState, error_type: str, message: str, **details: Any) -> None:
+def fail_step(
+    work: Work, step: StepState, error_type: str | None, message: str, **details: Any
+) -> None:
     """The step failed for good (no retry left); ``details`` go on its error (the event on the
-    bus carries the type and message alone)."""
+    bus carries the type and message alone). A failure may have no name (``error_type``
+    None), as a Step Functions ``Fail`` state without ``Error`` ends its execution."""
     step.error = {"type": error_type, "message": message, **details}
     _finish(work, step, "failed")
-    work.note("step_failed", step, f"{error_type}: {message}", error=error_type)
+    work.note("step_failed", step, error_text(step.error), error=error_type)
     work.emit(
         EmitEvent(
             "step.failed",
@@ -68,6 +72,15 @@ def _finish(work: Work, step: StepState, status: str) -> None:
     step.due_at = None
     step.waiting_for = None
     step.heartbeat_due = None
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """A failure in a line, ``Type: message``; one with no name says so rather than print
+    ``None``."""
+    name, message = error.get("type"), error.get("message") or ""
+    if name is None:
+        return f"no error name: {message}" if message else "no error name, no cause"
+    return f"{name}: {message}"
 
 
 def data_summary(value: Any, limit: int = 120) -> str:
