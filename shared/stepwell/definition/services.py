@@ -105,7 +105,7 @@ OPTIMIZED = {
     "ecs": ("", ("runTask",)),
     "codebuild": ("", ("startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports")),
     "mediaconvert": ("", ("createJob",)),
-    "bedrock": ("", ("createModelCustomizationJob",)),
+    "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -135,16 +135,20 @@ def optimized(service: str, action: str) -> bool:
     return action in OPTIMIZED.get(service, ("", ()))[1]
 
 
-def parameter_names(service: str, action: str) -> list[str]:
+def parameter_names(service: str, action: str, integration: str = "sdk") -> list[str]:
     """The action's parameters, in PascalCase as Step Functions writes them."""
-    shape = operation(service, action).input_shape
-    return [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
+    shape = api_of(service, action, integration)[1].input_shape
+    names = [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
+    if integration == "optimized":
+        names += OWN_PARAMETERS.get((service.lower(), action.lower()), ())
+    return names
 
 
-def unknown_parameters(service: str, action: str, parameters: Mapping[str, Any]) -> list[str]:
+def unknown_parameters(
+    service: str, action: str, parameters: Mapping[str, Any], integration: str = "sdk"
+) -> list[str]:
     """The top-level parameter names the action does not take (a ``.$`` name is its path's)."""
-    shape = operation(service, action).input_shape
-    members = {m.lower() for m in shape.members} if shape is not None else set()
+    members = {m.lower() for m in parameter_names(service, action, integration)}
     names = [key.removesuffix(".$") for key in parameters]
     return [name for name in names if name.lower() not in members]
 
@@ -172,3 +176,21 @@ def camel(operation_name: str) -> str:
     """An operation's name as Step Functions spells its action (``ListObjectsV2`` ->
     ``listObjectsV2``)."""
     return operation_name[:1].lower() + operation_name[1:]
+
+
+ELSEWHERE = {("bedrock", "invokemodel"): "bedrock-runtime"}
+"""Optimized integrations whose action is another service's API: Step Functions'
+``bedrock:invokeModel`` is Bedrock Runtime's ``InvokeModel``."""
+OWN_PARAMETERS = {("bedrock", "invokemodel"): ("Input", "Output")}
+"""Parameters an optimized integration takes besides its API's: ``bedrock:invokeModel`` reads
+its body from S3 (``Input.S3Uri``) and writes the model's answer there (``Output.S3Uri``)."""
+
+
+def api_of(service: str, action: str, integration: str = "sdk") -> tuple[str, OperationModel]:
+    """boto3's service and the API operation that a call names (Step Functions' spelling)."""
+    if integration == "optimized":
+        elsewhere = ELSEWHERE.get((service.lower(), action.lower()))
+        if elsewhere is not None:
+            return elsewhere, operation(elsewhere, action)
+    boto3_name = service_name(service)
+    return boto3_name, operation(boto3_name, action)
