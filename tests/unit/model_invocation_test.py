@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from stepwell.asl.loader import load_asl_file
-from stepwell.definition.errors import DefinitionError
+from helpers import task_problems
 from stepwell.local import models
 from stepwell.local.intercept import Interceptor
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
@@ -113,19 +112,7 @@ def test_the_models_error_is_named_after_bedrock(deps: BuiltinDeps) -> None:
 
 def test_a_machine_is_checked_against_the_integrations_own_parameters(tmp_path: Path) -> None:
     def problems(parameters: dict[str, Any]) -> list[str]:
-        task = {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::bedrock:invokeModel",
-            "Parameters": parameters,
-            "End": True,
-        }
-        path = tmp_path / "m.asl.json"
-        path.write_text(json.dumps({"StartAt": "T", "States": {"T": task}}))
-        try:
-            load_asl_file(path)
-        except DefinitionError as exc:
-            return [str(p) for p in exc.problems]
-        return []
+        return task_problems(tmp_path, "arn:aws:states:::bedrock:invokeModel", parameters)
 
     given = {"ModelId": HAIKU, "Input": {"S3Uri": "s3://b/k"}, "Output": {"S3Uri": "s3://b/o"}}
     assert problems(given) == []

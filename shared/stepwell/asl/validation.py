@@ -55,7 +55,7 @@ RESOURCES = (
     ".sync or .sync:2 (a child run, waited for)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
     "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish, "
-    "sqs:sendMessage and bedrock:invokeModel",
+    "sqs:sendMessage and bedrock:invokeModel, and the HTTP Task http:invoke",
     "the jobs of batch:submitJob.sync, ecs:runTask.sync, glue:startJobRun.sync, "
     "athena:startQueryExecution.sync and codebuild:startBuild.sync (started, then awaited)",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",

@@ -652,9 +652,9 @@ class AwsStep(StepBase):
 
     @model_validator(mode="after")
     def _call(self) -> AwsStep:
-        from stepwell.definition.services import OPTIMIZED, api_of, optimized
+        from stepwell.definition.services import OPTIMIZED, optimized, parameter_names
 
-        api_of(self.service, self.action, self.integration)
+        parameter_names(self.service, self.action, self.integration)
         if self.integration == "optimized" and not optimized(self.service, self.action):
             runs = ", ".join(sorted(OPTIMIZED))
             raise ValueError(

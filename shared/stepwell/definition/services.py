@@ -106,6 +106,7 @@ OPTIMIZED = {
     "codebuild": ("", ("startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports")),
     "mediaconvert": ("", ("createJob",)),
     "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
+    "http": ("", ("invoke",)),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -136,7 +137,10 @@ def optimized(service: str, action: str) -> bool:
 
 
 def parameter_names(service: str, action: str, integration: str = "sdk") -> list[str]:
-    """The action's parameters, in PascalCase as Step Functions writes them."""
+    """The action's parameters, in PascalCase as Step Functions writes them (UnknownCall: no
+    such call)."""
+    if integration == "optimized" and (service.lower(), action.lower()) in NO_API:
+        return list(NO_API[(service.lower(), action.lower())])
     shape = api_of(service, action, integration)[1].input_shape
     names = [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
     if integration == "optimized":
@@ -194,3 +198,19 @@ def api_of(service: str, action: str, integration: str = "sdk") -> tuple[str, Op
             return elsewhere, operation(elsewhere, action)
     boto3_name = service_name(service)
     return boto3_name, operation(boto3_name, action)
+
+
+NO_API = {
+    ("http", "invoke"): (
+        "ApiEndpoint",
+        "Method",
+        "Authentication",
+        "InvocationConfig",
+        "Headers",
+        "QueryParameters",
+        "RequestBody",
+        "Transform",
+    )
+}
+"""Optimized integrations that call no AWS API, with their parameters: Step Functions' HTTP
+Task."""

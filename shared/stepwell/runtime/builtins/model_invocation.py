@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stepwell.definition.services import api_of, operation
+from stepwell.definition.services import operation
 from stepwell.runtime.builtins.aws import TASK_FAILED, ServiceCallFailed, call, parameters_of
 from stepwell.runtime.step_context import StepContext
 
@@ -26,10 +26,10 @@ ERRORS_AS = "bedrock"
 
 def handles(params: Mapping[str, Any]) -> bool:
     """Whether an aws step's call is the optimized ``bedrock:invokeModel``."""
-    if params.get("integration") != "optimized":
-        return False
-    service, model = api_of(str(params["service"]), str(params["action"]), "optimized")
-    return (service, model.name) == ("bedrock-runtime", "InvokeModel")
+    return params.get("integration") == "optimized" and (
+        str(params.get("service")).lower(),
+        str(params.get("action")).lower(),
+    ) == ("bedrock", "invokemodel")
 
 
 def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
