@@ -210,7 +210,7 @@ def test_a_job_moto_has_no_states_of_runs_on_aws_only(tmp_path: Path) -> None:
     (only,) = aws_only(path)  # Batch runs on moto's job states
     assert only.warning and only.step == "Q" and only.field == "Resource"
     assert "athena:startQueryExecution.sync runs on AWS only" in str(only)
-    assert "moto does not run Athena queries" in str(only)
+    assert "moto's Athena does not answer StartQueryExecution" in str(only)
 
 
 def test_validate_accepts_it_for_aws_with_the_line_that_says_so(

@@ -90,8 +90,8 @@ JOBS: dict[tuple[str, str], Job] = {
             {"FAILED", "CANCELLED"},
         ),
         lambda described: {"QueryExecution": described.get("QueryExecution")},
-        aws_only="moto does not run Athena queries (its StartQueryExecution answers 'Not yet "
-        "implemented')",
+        aws_only="moto's Athena does not answer StartQueryExecution as botocore sends it "
+        "('Not yet implemented')",
     ),
     ("codebuild", "startBuild"): Job(
         "batchGetBuilds",
