@@ -39,7 +39,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stepwell.definition.errors import DefinitionError
-from stepwell.engine.outcomes import error_text
+from stepwell.engine.state import error_text
 from stepwell.local.client import ApiError, Client, Reply
 from stepwell.local.stack import Hold, LocalStack, starts_workflow
 from stepwell.local.template import TemplateError

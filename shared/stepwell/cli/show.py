@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
-from stepwell.engine.outcomes import error_text
+from stepwell.engine.state import error_text
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 PAGE = 500

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from stepwell.api import client
 from stepwell.cli.run import UsageError, read_input
 from stepwell.cli.show import TERMINAL
-from stepwell.engine.outcomes import error_text
+from stepwell.engine.state import error_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 REFUSED = frozenset({400, 404, 413, 422})

@@ -123,7 +123,8 @@ OPTIMIZED = {
 """Step Functions' optimized integrations that are one call of the service's API
 (``arn:aws:states:::sns:publish``), by service: the name their errors start with where it is
 not the service's own (``DynamoDB.``, where the AWS SDK integration's is ``DynamoDb.``) and
-their request-response actions (a ``.sync`` one waits for the job it starts)."""
+their request-response actions (a ``.sync`` one waits for the job it starts). The HTTP Task,
+``http:invoke``, calls no AWS API (:data:`NO_API`)."""
 WITH_METADATA = frozenset({"dynamodb", "sns", "sqs"})
 """Optimized integrations whose result carries the call's ``SdkHttpMetadata`` and
 ``SdkResponseMetadata`` besides the response."""

@@ -46,10 +46,10 @@ from stepwell.engine.data import code_expression_data, code_run_data, schema_pro
 from stepwell.engine.decision import MAX_STEP_WRITES, Kind, Work, attempt_token, is_active
 from stepwell.engine.events import DependencyEnded, Event, ItemReady, StepReached, StepSucceeded
 from stepwell.engine.kinds import poll
-from stepwell.engine.outcomes import data_summary, dry_run, error_text, fail_step, succeed
+from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
 from stepwell.engine.run import cancel_open_steps, end_run
 from stepwell.engine.start import begin as start_step
-from stepwell.engine.state import RunStatus, StepState, parse_key
+from stepwell.engine.state import RunStatus, StepState, error_text, parse_key
 
 
 def continued_id(run_id: str) -> str:

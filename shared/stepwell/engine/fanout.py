@@ -44,10 +44,10 @@ from stepwell.engine.attempts import DEFAULT_LEASE
 from stepwell.engine.commands import CountItem, FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired, SkipRequested
-from stepwell.engine.outcomes import error_text, fail_step, succeed
+from stepwell.engine.outcomes import fail_step, succeed
 from stepwell.engine.specs import parse_spec
 from stepwell.engine.start import begin
-from stepwell.engine.state import StepState, Usage, child_key, parse_key
+from stepwell.engine.state import StepState, Usage, child_key, error_text, parse_key
 
 WATCH = timedelta(minutes=5)
 """How often a running fan-out's parent looks for lost counts and lost starts."""

@@ -8,12 +8,11 @@ run's end) is settled in one place, the engine's core, through :meth:`Work.ended
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from stepwell.engine.commands import EmitEvent
 from stepwell.engine.decision import Work
-from stepwell.engine.state import StepState, Usage
+from stepwell.engine.state import StepState, Usage, error_text
 
 
 def succeed(work: Work, step: StepState, output: Any, usage: Usage | None = None) -> None:
@@ -72,15 +71,6 @@ def _finish(work: Work, step: StepState, status: str) -> None:
     step.due_at = None
     step.waiting_for = None
     step.heartbeat_due = None
-
-
-def error_text(error: Mapping[str, Any]) -> str:
-    """A failure in a line, ``Type: message``; one with no name says so rather than print
-    ``None``."""
-    name, message = error.get("type"), error.get("message") or ""
-    if name is None:
-        return f"no error name: {message}" if message else "no error name, no cause"
-    return f"{name}: {message}"
 
 
 def data_summary(value: Any, limit: int = 120) -> str:

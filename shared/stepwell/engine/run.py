@@ -12,8 +12,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.engine import compensation, slots
 from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
-from stepwell.engine.outcomes import error_text
-from stepwell.engine.state import RunStatus
+from stepwell.engine.state import RunStatus, error_text
 
 
 def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:

@@ -11,8 +11,7 @@ from stepwell.definition.models import Step
 from stepwell.engine import attempts
 from stepwell.engine.decision import Work
 from stepwell.engine.events import ChildRunEnded, ChildRunStarted
-from stepwell.engine.outcomes import error_text
-from stepwell.engine.state import StepState
+from stepwell.engine.state import StepState, error_text
 
 waits = True
 inline = False

@@ -13,8 +13,8 @@ from stepwell.engine.attempts import set_timer
 from stepwell.engine.commands import FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import DependencyEnded
-from stepwell.engine.outcomes import data_summary, error_text
-from stepwell.engine.state import StepState
+from stepwell.engine.outcomes import data_summary
+from stepwell.engine.state import StepState, error_text
 
 waits = False
 """Counted as running, not waiting: the replay runs each check, so the run stays watched."""
