@@ -56,13 +56,14 @@ def seconds_between(start: str, end: str) -> float:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.topic}/{c.name}")
 def test_case(case: Case, stack: LocalStack, api: Client) -> None:
+    given = json.loads(json.dumps(case.input).replace("${STACK_URL}", stack.url.rstrip("/")))
     if case.answers:
         with stack.hold():
-            started = api.start_run(case.workflow, case.input)
+            started = api.start_run(case.workflow, given)
             assert started.ok, started.text
             answer(stack, api, started.body["run_id"], case.answers)
     else:
-        started = api.start_run(case.workflow, case.input)
+        started = api.start_run(case.workflow, given)
         assert started.ok, started.text
     detail = finished(stack, api, started.body["run_id"])
     run = detail["run"]

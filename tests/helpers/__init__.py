@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stepwell.asl.loader import load_asl_file
+from stepwell.definition.errors import DefinitionError
 from stepwell.definition.models import Workflow
 from stepwell.engine import core, fanout
 from stepwell.engine.attempts import DEFAULT_LEASE
@@ -356,3 +359,15 @@ def order_world(name: str) -> Any:
         approver=lambda r: ApprovalDecided(r.key, r.attempt, True, "finance@example.com"),
         code=code,
     )
+
+
+def task_problems(folder: Path, resource: str, parameters: dict[str, Any]) -> list[str]:
+    """What validation says of a machine of one Task on ``resource`` with ``parameters``."""
+    task = {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+    path = folder / "m.asl.json"
+    path.write_text(json.dumps({"StartAt": "T", "States": {"T": task}}))
+    try:
+        load_asl_file(path)
+    except DefinitionError as exc:
+        return [str(p) for p in exc.problems]
+    return []

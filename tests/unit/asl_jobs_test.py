@@ -5,16 +5,24 @@ ends, as Step Functions waits for it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from code_fake_engine import FakeRun
 from ruamel.yaml import YAML
 
+from stepwell.asl.loader import aws_only
 from stepwell.asl.machine import Machine
 from stepwell.asl.validation import check
+from stepwell.cli import main as cli
 from stepwell.definition.errors import SourceMap
 from stepwell.definition.jobs import JOBS, job, synced
+from stepwell.local.publications import publish_folder
+from stepwell.runtime.clock import FakeClock
+from stepwell.runtime.publishing import Workflows
+from stepwell.store.memory import MemoryStore
 
 ECS = "arn:aws:states:::ecs:runTask.sync"
 TASK = "arn:aws:ecs:us-east-1:123456789012:task/c/t-1"
@@ -175,3 +183,51 @@ def test_a_job_s_sync_form_refuses_what_its_start_does_not_take_and_a_task_token
     [message] = problems("arn:aws:states:::emr-containers:startJobRun.sync")
     assert "not run by Stepwell yet" in message
     assert "batch:submitJob.sync" in message
+
+
+ATHENA = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+    "Parameters": {"QueryString": "select 1", "WorkGroup": "primary"},
+    "End": True,
+}
+BATCH = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::batch:submitJob.sync",
+    "Parameters": {"JobName": "j", "JobQueue": "q", "JobDefinition": "d"},
+    "End": True,
+}
+
+
+def test_a_job_moto_has_no_states_of_runs_on_aws_only(tmp_path: Path) -> None:
+    branches = [{"StartAt": "Q", "States": {"Q": ATHENA}}, {"StartAt": "B", "States": {"B": BATCH}}]
+    document = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Parallel", "Branches": branches, "End": True}},
+    }
+    path = tmp_path / "report.asl.json"
+    path.write_text(json.dumps(document, indent=1))
+    (only,) = aws_only(path)  # Batch runs on moto's job states
+    assert only.warning and only.step == "Q" and only.field == "Resource"
+    assert "athena:startQueryExecution.sync runs on AWS only" in str(only)
+    assert "moto's Athena does not answer StartQueryExecution" in str(only)
+
+
+def test_validate_accepts_it_for_aws_with_the_line_that_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report.asl.json"
+    path.write_text(json.dumps({"StartAt": "Q", "States": {"Q": ATHENA}}))
+    assert cli.main(["validate", "--no-template", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: " in out and "runs on AWS only" in out and "report ok" in out
+
+
+def test_the_local_stack_refuses_it_and_runs_the_others(tmp_path: Path) -> None:
+    (tmp_path / "report.asl.json").write_text(json.dumps({"StartAt": "Q", "States": {"Q": ATHENA}}))
+    (tmp_path / "batch.asl.json").write_text(json.dumps({"StartAt": "B", "States": {"B": BATCH}}))
+    workflows = Workflows(MemoryStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    (failure,) = publish_folder(workflows, tmp_path, {}, runner="arn:aws:lambda:::function:r")
+    assert "'report'" in failure and "runs on AWS only" in failure
+    assert set(workflows.all()) == {"batch"}
+    assert "runs on AWS only" in workflows.broken()["report"][0]

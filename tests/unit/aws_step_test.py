@@ -230,4 +230,4 @@ def test_a_yaml_aws_step_may_be_optimized_only_where_step_functions_has_it() -> 
 def test_every_optimized_integration_that_runs_is_a_call_boto3_knows() -> None:
     for service, (_, actions) in services.OPTIMIZED.items():
         for action in actions:
-            assert services.operation(services.service_name(service), action).name
+            assert services.parameter_names(service, action, "optimized")

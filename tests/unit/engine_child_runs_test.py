@@ -51,7 +51,7 @@ def test_a_failed_child_fails_the_step():
     assert run.status("sub") == "failed"
     error = run.step("sub").error
     assert error["type"] == "ChildRunFailed"
-    assert "run-1.sub.1 failed: Boom x" in error["message"]
+    assert "run-1.sub.1 failed: Boom: x" in error["message"]
     assert run.run.status == "failed"
 
 

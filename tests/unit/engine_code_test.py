@@ -66,6 +66,15 @@ def test_the_code_raising_fails_the_run_with_its_error() -> None:
     assert run.run.error == {"type": "OrderRejected", "message": "no", "step": W}
 
 
+def test_a_failure_with_no_name_ends_the_run_with_none_and_says_so_on_the_timeline() -> None:
+    # A Step Functions Fail state without Error: the execution fails with no error name.
+    run = driver()
+    run.succeed(W, Yield("failed", error={"type": None, "message": "gave up"}).to_dict())
+    assert run.run.error == {"type": None, "message": "gave up", "step": W}
+    messages = [e.message for e in run.timeline]
+    assert "failed: no error name: gave up" in messages, messages
+
+
 def test_a_step_ending_during_a_replay_sets_wake_and_the_next_replay_follows_at_once() -> None:
     run = driver()
     run.succeed(W, suspended(task("a"), task("b", 0)))

@@ -19,15 +19,16 @@ STEPWELL = {"States.Timeout": "StepTimedOut", "States.HeartbeatTimeout": "Heartb
 
 
 class MachineFailed(Exception):
-    """A machine ended in a Fail state (or an error nothing caught): its error is ``Error``."""
+    """A machine ended in a Fail state (or an error nothing caught): its error is ``Error``
+    (None: a Fail state without one, which Step Functions gives no error name)."""
 
-    def __init__(self, error: str, cause: str) -> None:
+    def __init__(self, error: str | None, cause: str) -> None:
         super().__init__(cause)
         self.error_name = error
         self.cause = cause
 
 
-def error_of(failed: StepFailed | MachineFailed) -> tuple[str, str]:
+def error_of(failed: StepFailed | MachineFailed) -> tuple[str | None, str]:
     """A state's error as Step Functions names it: ``Error`` and ``Cause`` (a Lambda's is the
     JSON of its errorMessage, errorType, requestId and stackTrace, compact as Step Functions
     writes it)."""
@@ -38,7 +39,7 @@ def error_of(failed: StepFailed | MachineFailed) -> tuple[str, str]:
     return error, json.dumps(cause, separators=(",", ":"))
 
 
-def matches(names: Any, error: str) -> bool:
+def matches(names: Any, error: str | None) -> bool:
     """Whether an ErrorEquals list matches ``error`` (States.ALL: any; States.TaskFailed: any
     but a timeout)."""
     listed = names if isinstance(names, list) else []

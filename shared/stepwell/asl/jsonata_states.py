@@ -83,9 +83,9 @@ class JsonataStates:
                 "States.NoChoiceMatched", "no choice rule matched and there is no Default"
             )
         if kind == "Fail":
-            error = ev(state["Error"], "Error") if "Error" in state else "States.Fail"
+            error = ev(state["Error"], "Error") if "Error" in state else None
             cause = ev(state["Cause"], "Cause") if "Cause" in state else ""
-            raise MachineFailed(str(error), str(cause))
+            raise MachineFailed(None if error is None else str(error), str(cause))
         if kind == "Succeed":
             return None, ended(state, data)
 

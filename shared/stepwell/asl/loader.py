@@ -7,8 +7,9 @@ Loading checks the machine first (:mod:`stepwell.asl.validation`): every problem
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from stepwell.asl.tasks import LAMBDA_INVOKE, TOKEN_SUFFIX, function_of
 from stepwell.asl.validation import check
 from stepwell.code.files import LoadedCode
 from stepwell.code.workflow import CodeWorkflow
+from stepwell.definition import jobs
 from stepwell.definition.errors import DefinitionError, PathPart, Problem, SourceMap
 from stepwell.definition.loader import ASL_SUFFIXES
 from stepwell.definition.models import Workflow
@@ -119,35 +121,65 @@ def function_tasks(path: Path) -> tuple[SourceMap, list[FunctionTask]]:
     document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     source = SourceMap(str(path), document)
     found: list[FunctionTask] = []
-
-    def walk(machine: Any, at: tuple[PathPart, ...]) -> None:
-        states = machine.get("States") if isinstance(machine, dict) else None
-        for name, state in (states or {}).items():
-            here = (*at, "States", name)
-            if not isinstance(state, dict):
-                continue
-            written = resource(state)
-            base = written.removesuffix(TOKEN_SUFFIX)
-            token = written != base
-            # JSONata's Arguments are JSONPath's Parameters; an expression is known at run time.
-            field = "Arguments" if "Arguments" in state else "Parameters"
-            given = state.get(field)
-            named = given.get("FunctionName") if isinstance(given, dict) else None
-            if base == LAMBDA_INVOKE and isinstance(named, str) and not named.startswith("{%"):
-                where: tuple[PathPart, ...] = (*here, field, "FunctionName")
-                function = function_of(named)
-                found.append(FunctionTask(str(name), here, state, function, where, token))
-            elif base and not base.startswith(INTEGRATIONS):
-                where = (*here, "Resource")
-                found.append(FunctionTask(str(name), here, state, function_of(base), where, token))
-            for index, branch in enumerate(state.get("Branches") or []):
-                walk(branch, (*here, "Branches", index))
-            for key in ("ItemProcessor", "Iterator"):
-                if key in state:
-                    walk(state[key], (*here, key))
-
-    walk(document, ())
+    for name, state, here in _states(document, ()):
+        written = resource(state)
+        base = written.removesuffix(TOKEN_SUFFIX)
+        token = written != base
+        # JSONata's Arguments are JSONPath's Parameters; an expression is known at run time.
+        field = "Arguments" if "Arguments" in state else "Parameters"
+        given = state.get(field)
+        named = given.get("FunctionName") if isinstance(given, dict) else None
+        if base == LAMBDA_INVOKE and isinstance(named, str) and not named.startswith("{%"):
+            where: tuple[PathPart, ...] = (*here, field, "FunctionName")
+            function = function_of(named)
+            found.append(FunctionTask(name, here, state, function, where, token))
+        elif base and not base.startswith(INTEGRATIONS):
+            where = (*here, "Resource")
+            found.append(FunctionTask(name, here, state, function_of(base), where, token))
     return source, found
+
+
+def _states(
+    machine: Any, at: tuple[PathPart, ...]
+) -> Iterator[tuple[str, dict[str, Any], tuple[PathPart, ...]]]:
+    """Every state of a machine, in its Parallel branches and Map processors too, with where
+    it is."""
+    states = machine.get("States") if isinstance(machine, dict) else None
+    for name, state in (states or {}).items():
+        here = (*at, "States", name)
+        if not isinstance(state, dict):
+            continue
+        yield str(name), state, here
+        for index, branch in enumerate(state.get("Branches") or []):
+            yield from _states(branch, (*here, "Branches", index))
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                yield from _states(state[key], (*here, key))
+
+
+def aws_only(path: Path) -> list[Problem]:
+    """A warning for each Task the local stack cannot run (a ``.sync`` job moto has no states
+    of): valid on AWS, refused by ``stepwell dev`` and ``stepwell run``."""
+    document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    source = SourceMap(str(path), document)
+    found: list[Problem] = []
+    for name, state, here in _states(document, ()):
+        written = resource(state)
+        if not written.startswith(INTEGRATIONS):
+            continue
+        service, _, action = written.removeprefix(INTEGRATIONS).partition(":")
+        job = jobs.synced(service, action)
+        if job is None or job.aws_only is None:
+            continue
+        problem = source.problem(
+            (*here, "Resource"),
+            f"{written} runs on AWS only: {job.aws_only}, so the local stack (stepwell dev, "
+            "stepwell run) refuses this machine; deploy it to run it",
+            step=name,
+            field="Resource",
+        )
+        found.append(dataclasses.replace(problem, warning=True))
+    return found
 
 
 def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:

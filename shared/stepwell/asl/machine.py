@@ -152,7 +152,7 @@ class _Run(JsonataStates):
         if kind == "Fail":
             error = state.get("Error") or self._fail_field("ErrorPath", state, data)
             cause = state.get("Cause") or self._fail_field("CausePath", state, data)
-            raise MachineFailed(str(error), str(cause))
+            raise MachineFailed(None if error is None else str(error), str(cause))
         effective = paths.read_field(state, "InputPath", data, self.context)
         if kind == "Succeed":
             return None, paths.read_field(state, "OutputPath", effective, self.context)
@@ -212,7 +212,7 @@ class _Run(JsonataStates):
     def _fail_field(self, field: str, state: dict[str, Any], data: Any) -> Any:
         path = state.get(field)
         if not isinstance(path, str):
-            return "States.Fail" if field == "ErrorPath" else ""
+            return None if field == "ErrorPath" else ""
         return paths.field_value(field, path, data, self.context, self.ctx.random)
 
     # -- states ----------------------------------------------------------------------------

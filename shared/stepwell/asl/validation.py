@@ -54,8 +54,8 @@ RESOURCES = (
     f"{START_EXECUTION} with StateMachineArn naming a workflow (a run of its own), and "
     ".sync or .sync:2 (a child run, waited for)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
-    "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish and "
-    "sqs:sendMessage",
+    "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish, "
+    "sqs:sendMessage and bedrock:invokeModel, and the HTTP Task http:invoke",
     "the jobs of batch:submitJob.sync, ecs:runTask.sync, glue:startJobRun.sync, "
     "athena:startQueryExecution.sync and codebuild:startBuild.sync (started, then awaited)",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
@@ -376,7 +376,8 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     if jobs.synced(*call) is not None and written.startswith(INTEGRATIONS):
         sdk, call = True, (call[0], call[1].removesuffix(".sync"))
     if why is None and sdk and isinstance(given, dict):
-        problems += _sdk_parameters(call, given, field, problem)
+        integration = "sdk" if written.startswith(AWS_SDK) else "optimized"
+        problems += _sdk_parameters(call, given, field, problem, integration)
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
     if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
         named.append(((field, "FunctionName"), given["FunctionName"]))
@@ -476,14 +477,13 @@ def _refused(written: str) -> str | None:
 
 
 def _sdk_parameters(
-    call: tuple[str, str], given: dict[str, Any], field: str, problem: Any
+    call: tuple[str, str], given: dict[str, Any], field: str, problem: Any, integration: str
 ) -> list[Problem]:
     """Parameters the action does not take, refused as Step Functions refuses them when the
     machine is created (a JSONata ``Arguments`` string is checked when it runs)."""
     service, action = call
-    boto3_name = services.service_name(service)
-    unknown = services.unknown_parameters(boto3_name, action, given)
-    taken = services.parameter_names(boto3_name, action)
+    unknown = services.unknown_parameters(service, action, given, integration)
+    taken = services.parameter_names(service, action, integration)
     return [
         problem(
             (field, name),

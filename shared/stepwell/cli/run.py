@@ -39,6 +39,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stepwell.definition.errors import DefinitionError
+from stepwell.engine.state import error_text
 from stepwell.local.client import ApiError, Client, Reply
 from stepwell.local.stack import Hold, LocalStack, starts_workflow
 from stepwell.local.template import TemplateError
@@ -361,8 +362,7 @@ def _step_detail(step: dict[str, Any]) -> str:
         due = step.get("due_at")
         return f"waiting for {step['waiting_for']}" + (f" until {due}" if due else "")
     if step.get("error"):
-        error = step["error"]
-        return f"{error.get('type')}: {error.get('message')}"
+        return error_text(step["error"])
     if step.get("child_run_id"):
         return f"child run {step['child_run_id']}"
     return ""

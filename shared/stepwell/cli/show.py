@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
+from stepwell.engine.state import error_text
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 PAGE = 500
@@ -90,8 +91,7 @@ def summary(detail: dict[str, Any]) -> str:
     if run.get("rerun_of"):
         lines.append(f"rerun of  {run['rerun_of']}")
     if run.get("error"):
-        error = run["error"]
-        lines.append(f"error     {error.get('type', '')}: {error.get('message', '')}")
+        lines.append(f"error     {error_text(run['error'])}")
     rows = [("STEP", "STATUS", "ATTEMPT", "NOTE")]
     for step in detail["steps"]:
         rows.append((step["key"], step["status"], str(step["attempt"] or "-"), _note(step)))
@@ -105,7 +105,7 @@ def summary(detail: dict[str, Any]) -> str:
 
 def _note(step: dict[str, Any]) -> str:
     if step.get("error"):
-        return f"{step['error'].get('type', '')}: {step['error'].get('message', '')}"[:80]
+        return error_text(step["error"])[:80]
     if step.get("items_total") is not None:
         return f"{step['children_succeeded']}/{step['items_total']} items" + (
             f", {step['children_failed']} failed" if step["children_failed"] else ""

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from stepwell.api import client
 from stepwell.cli.run import UsageError, read_input
 from stepwell.cli.show import TERMINAL
+from stepwell.engine.state import error_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 REFUSED = frozenset({400, 404, 413, 422})
@@ -153,8 +154,7 @@ def _wait(api: client.Client, run_id: str, interval: float, timeout: float | Non
 def _ending(run: dict[str, Any]) -> str:
     lines = [f"run {run.get('id')} {run.get('status')}"]
     if run.get("error"):
-        error = run["error"]
-        lines.append(f"error: {error.get('type')}: {error.get('message')}")
+        lines.append(f"error: {error_text(run['error'])}")
     if "output" in run:
         lines.append(f"output: {json.dumps(run.get('output'))}")
     return "\n".join(lines)

@@ -16,7 +16,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stepwell.asl.loader import file_stem, functions_named, is_asl_file, load_asl_file
+from stepwell.asl.loader import (
+    aws_only,
+    file_stem,
+    functions_named,
+    is_asl_file,
+    load_asl_file,
+)
 from stepwell.code.files import SOURCE_VERSION, is_code_file, load_code_file
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.groups import GROUPS_FILE, load_groups, unknown_groups
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             if is_asl_file(file):
                 machine = load_asl_file(file)
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
+                problems.extend(aws_only(file))
                 if functions is not None:
                     problems.extend(_unknown_machine_functions(file, functions))
                     problems.extend(error_names.machine_unknown_names(file, functions.errors_of))

@@ -125,12 +125,12 @@ def to_json(value: Any, what: str) -> Any:
 
 def error_of(exc: BaseException) -> dict[str, Any]:
     """The ``{"type", "message"}`` a failure is recorded as: the exception's type name, or the
-    name it gives itself (``error_name``, as an ASL machine's ``Fail`` state does)."""
-    named = getattr(exc, "error_name", None)
-    return {
-        "type": named if isinstance(named, str) and named else type(exc).__name__,
-        "message": str(exc),
-    }
+    name it gives itself (``error_name``, as an ASL machine's ``Fail`` state does; None there
+    is a failure with no name, as a ``Fail`` state without ``Error`` ends an execution)."""
+    named = getattr(exc, "error_name", type(exc).__name__)
+    if named is not None and not (isinstance(named, str) and named):
+        named = type(exc).__name__
+    return {"type": named, "message": str(exc)}
 
 
 class Replay:

@@ -652,9 +652,9 @@ class AwsStep(StepBase):
 
     @model_validator(mode="after")
     def _call(self) -> AwsStep:
-        from stepwell.definition.services import OPTIMIZED, operation, optimized, service_name
+        from stepwell.definition.services import OPTIMIZED, optimized, parameter_names
 
-        operation(service_name(self.service), self.action)
+        parameter_names(self.service, self.action, self.integration)
         if self.integration == "optimized" and not optimized(self.service, self.action):
             runs = ", ".join(sorted(OPTIMIZED))
             raise ValueError(

@@ -105,7 +105,8 @@ OPTIMIZED = {
     "ecs": ("", ("runTask",)),
     "codebuild": ("", ("startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports")),
     "mediaconvert": ("", ("createJob",)),
-    "bedrock": ("", ("createModelCustomizationJob",)),
+    "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
+    "http": ("", ("invoke",)),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -122,7 +123,8 @@ OPTIMIZED = {
 """Step Functions' optimized integrations that are one call of the service's API
 (``arn:aws:states:::sns:publish``), by service: the name their errors start with where it is
 not the service's own (``DynamoDB.``, where the AWS SDK integration's is ``DynamoDb.``) and
-their request-response actions (a ``.sync`` one waits for the job it starts)."""
+their request-response actions (a ``.sync`` one waits for the job it starts). The HTTP Task,
+``http:invoke``, calls no AWS API (:data:`NO_API`)."""
 WITH_METADATA = frozenset({"dynamodb", "sns", "sqs"})
 """Optimized integrations whose result carries the call's ``SdkHttpMetadata`` and
 ``SdkResponseMetadata`` besides the response."""
@@ -135,16 +137,23 @@ def optimized(service: str, action: str) -> bool:
     return action in OPTIMIZED.get(service, ("", ()))[1]
 
 
-def parameter_names(service: str, action: str) -> list[str]:
-    """The action's parameters, in PascalCase as Step Functions writes them."""
-    shape = operation(service, action).input_shape
-    return [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
+def parameter_names(service: str, action: str, integration: str = "sdk") -> list[str]:
+    """The action's parameters, in PascalCase as Step Functions writes them (UnknownCall: no
+    such call)."""
+    if integration == "optimized" and (service.lower(), action.lower()) in NO_API:
+        return list(NO_API[(service.lower(), action.lower())])
+    shape = api_of(service, action, integration)[1].input_shape
+    names = [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
+    if integration == "optimized":
+        names += OWN_PARAMETERS.get((service.lower(), action.lower()), ())
+    return names
 
 
-def unknown_parameters(service: str, action: str, parameters: Mapping[str, Any]) -> list[str]:
+def unknown_parameters(
+    service: str, action: str, parameters: Mapping[str, Any], integration: str = "sdk"
+) -> list[str]:
     """The top-level parameter names the action does not take (a ``.$`` name is its path's)."""
-    shape = operation(service, action).input_shape
-    members = {m.lower() for m in shape.members} if shape is not None else set()
+    members = {m.lower() for m in parameter_names(service, action, integration)}
     names = [key.removesuffix(".$") for key in parameters]
     return [name for name in names if name.lower() not in members]
 
@@ -172,3 +181,37 @@ def camel(operation_name: str) -> str:
     """An operation's name as Step Functions spells its action (``ListObjectsV2`` ->
     ``listObjectsV2``)."""
     return operation_name[:1].lower() + operation_name[1:]
+
+
+ELSEWHERE = {("bedrock", "invokemodel"): "bedrock-runtime"}
+"""Optimized integrations whose action is another service's API: Step Functions'
+``bedrock:invokeModel`` is Bedrock Runtime's ``InvokeModel``."""
+OWN_PARAMETERS = {("bedrock", "invokemodel"): ("Input", "Output")}
+"""Parameters an optimized integration takes besides its API's: ``bedrock:invokeModel`` reads
+its body from S3 (``Input.S3Uri``) and writes the model's answer there (``Output.S3Uri``)."""
+
+
+def api_of(service: str, action: str, integration: str = "sdk") -> tuple[str, OperationModel]:
+    """boto3's service and the API operation that a call names (Step Functions' spelling)."""
+    if integration == "optimized":
+        elsewhere = ELSEWHERE.get((service.lower(), action.lower()))
+        if elsewhere is not None:
+            return elsewhere, operation(elsewhere, action)
+    boto3_name = service_name(service)
+    return boto3_name, operation(boto3_name, action)
+
+
+NO_API = {
+    ("http", "invoke"): (
+        "ApiEndpoint",
+        "Method",
+        "Authentication",
+        "InvocationConfig",
+        "Headers",
+        "QueryParameters",
+        "RequestBody",
+        "Transform",
+    )
+}
+"""Optimized integrations that call no AWS API, with their parameters: Step Functions' HTTP
+Task."""

@@ -49,7 +49,7 @@ from stepwell.engine.kinds import poll
 from stepwell.engine.outcomes import data_summary, dry_run, fail_step, succeed
 from stepwell.engine.run import cancel_open_steps, end_run
 from stepwell.engine.start import begin as start_step
-from stepwell.engine.state import RunStatus, StepState, parse_key
+from stepwell.engine.state import RunStatus, StepState, error_text, parse_key
 
 
 def continued_id(run_id: str) -> str:
@@ -200,9 +200,7 @@ def on_yield(work: Work, step: StepState, output: Any) -> None:
         succeed(work, step, {"continued_as_new": next_id})
         return
     error = result.error or {}
-    fail_step(
-        work, step, str(error.get("type") or "WorkflowError"), str(error.get("message") or "")
-    )
+    fail_step(work, step, error.get("type"), str(error.get("message") or ""))
 
 
 def _suspended(work: Work, step: StepState, result: Yield) -> None:
@@ -272,13 +270,7 @@ def _checkpoint(work: Work, checkpoint: Checkpoint, replay: int) -> None:
         work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
     else:
         error = checkpoint.error or {}
-        work.note(
-            "step_failed",
-            step,
-            f"{error.get('type', 'Error')}: {error.get('message', '')}",
-            error=error.get("type"),
-            inline=True,
-        )
+        work.note("step_failed", step, error_text(error), error=error.get("type"), inline=True)
 
 
 def _issue(work: Work, issue: Issue, replay: int) -> None:

@@ -47,7 +47,7 @@ from stepwell.engine.events import Event, FanoutSettled, ItemReady, LeaseExpired
 from stepwell.engine.outcomes import fail_step, succeed
 from stepwell.engine.specs import parse_spec
 from stepwell.engine.start import begin
-from stepwell.engine.state import StepState, Usage, child_key, parse_key
+from stepwell.engine.state import StepState, Usage, child_key, error_text, parse_key
 
 WATCH = timedelta(minutes=5)
 """How often a running fan-out's parent looks for lost counts and lost starts."""
@@ -279,7 +279,7 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
         work,
         parent,
         "ForEachFailed",
-        f"{which} failed ({error.get('type')}: {error.get('message')}); "
+        f"{which} failed ({error_text(error)}); "
         f"{parent.children_failed} failed, {tolerated} tolerated",
         errors=failures,
     )

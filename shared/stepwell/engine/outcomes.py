@@ -12,7 +12,7 @@ from typing import Any
 
 from stepwell.engine.commands import EmitEvent
 from stepwell.engine.decision import Work
-from stepwell.engine.state import StepState, Usage
+from stepwell.engine.state import StepState, Usage, error_text
 
 
 def succeed(work: Work, step: StepState, output: Any, usage: Usage | None = None) -> None:
@@ -41,12 +41,15 @@ def skip(work: Work, step: StepState, reason: str, output: Any = None) -> None:
     work.ended(step)
 
 
-def fail_step(work: Work, step: StepState, error_type: str, message: str, **details: Any) -> None:
+def fail_step(
+    work: Work, step: StepState, error_type: str | None, message: str, **details: Any
+) -> None:
     """The step failed for good (no retry left); ``details`` go on its error (the event on the
-    bus carries the type and message alone)."""
+    bus carries the type and message alone). A failure may have no name (``error_type``
+    None), as a Step Functions ``Fail`` state without ``Error`` ends its execution."""
     step.error = {"type": error_type, "message": message, **details}
     _finish(work, step, "failed")
-    work.note("step_failed", step, f"{error_type}: {message}", error=error_type)
+    work.note("step_failed", step, error_text(step.error), error=error_type)
     work.emit(
         EmitEvent(
             "step.failed",

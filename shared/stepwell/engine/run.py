@@ -12,7 +12,7 @@ from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.engine import compensation, slots
 from stepwell.engine.commands import CancelChildRun, ContinueRun, EmitEvent, NotifyParent
 from stepwell.engine.decision import MAX_STEP_WRITES, Work
-from stepwell.engine.state import RunStatus
+from stepwell.engine.state import RunStatus, error_text
 
 
 def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None:
@@ -27,7 +27,7 @@ def end_run(work: Work, status: RunStatus, error: dict[str, Any] | None) -> None
     run.ended_at = work.now
     run.due_at = None
     run.watch_at = None
-    message = status if error is None else f"{status}: {error.get('type')}: {error.get('message')}"
+    message = status if error is None else f"{status}: {error_text(error)}"
     work.note("run_status", None, message, status=status)
     detail = {
         "run_id": run.id,

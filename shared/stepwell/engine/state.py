@@ -7,6 +7,7 @@ ones it changes and returns the copies in a :class:`~stepwell.engine.decision.De
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -332,3 +333,12 @@ class State:
         """Raise NeedsRecords(None) unless every record is loaded."""
         if not self.complete:
             raise NeedsRecords(None)
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """A failure in a line, ``Type: message``; one with no name says so rather than print
+    ``None``."""
+    name, message = error.get("type"), error.get("message") or ""
+    if name is None:
+        return f"no error name: {message}" if message else "no error name, no cause"
+    return f"{name}: {message}"

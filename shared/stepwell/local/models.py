@@ -1,8 +1,10 @@
-"""The local model: what answers an agent step's Bedrock ``Converse`` call in the local stack.
+"""The local model: what answers an agent step's Bedrock ``Converse`` call (and a machine's
+``bedrock:invokeModel``) in the local stack.
 
-moto has no Bedrock, and a test or a dev loop should neither need an account nor pay for
-tokens, so the local stack answers ``bedrock-runtime.Converse`` itself, deterministically, from
-a fixtures file (``fixtures/models.yaml`` beside the workflows, or ``STEPWELL_LOCAL_MODELS``)::
+moto has no Converse (and its ``InvokeModel`` answers every call with an empty body), and a
+test or a dev loop should neither need an account nor pay for tokens, so the local stack
+answers ``bedrock-runtime.Converse`` and ``InvokeModel`` itself, deterministically, from a
+fixtures file (``fixtures/models.yaml`` beside the workflows, or ``STEPWELL_LOCAL_MODELS``)::
 
     replies:
       - workflow: support-triage   # optional: only runs of this workflow
@@ -17,10 +19,14 @@ prompt) and of the reply, and a reply is cut to ``maxTokens`` (``stopReason: max
 the step's cost, budget and the run's totals come out as they would on Bedrock for a reply of
 that length, at the model's listed price. The agent step tells the call which run, workflow and
 step it is for through Converse's ``requestMetadata`` (which Bedrock's invocation logs keep).
+``InvokeModel`` carries no such metadata, so a reply limited to a ``workflow`` or a ``step``
+does not answer it; its body is read and written in the invoked model's own format
+(:mod:`stepwell.local.model_bodies`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -32,7 +38,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from stepwell.local.intercept import Operation, ServiceError
+from stepwell.local import model_bodies
+from stepwell.local.intercept import Operation, ServiceError, streaming
 
 BYTES_PER_TOKEN = 4
 ECHO = "echo"
@@ -121,37 +128,54 @@ class LocalModel:
         )
         system = "".join(block.get("text", "") for block in params.get("system") or [])
         metadata = params.get("requestMetadata") or {}
-        found = next(
-            (
-                r
-                for r in self.replies
-                if r.answers(
-                    metadata.get("stepwell_workflow"), metadata.get("stepwell_step"), prompt
-                )
-            ),
-            None,
+        limit = int((params.get("inferenceConfig") or {}).get("maxTokens") or 0)
+        text, stop = self.reply(
+            prompt, metadata.get("stepwell_workflow"), metadata.get("stepwell_step"), limit
         )
+        tokens_in, tokens_out = _tokens(prompt) + _tokens(system), _tokens(text)
+        answer = model_bodies.converse_answer(
+            str(params.get("modelId")), text, stop, tokens_in, tokens_out
+        )
+        return {**answer, "metrics": {"latencyMs": 0}}
+
+    def reply(
+        self, prompt: str, workflow: str | None, step: str | None, limit: int
+    ) -> tuple[str, str]:
+        """The text that answers ``prompt`` and why it stopped (``end_turn``, or
+        ``max_tokens`` when cut to ``limit`` tokens; 0: no limit)."""
+        found = next((r for r in self.replies if r.answers(workflow, step, prompt)), None)
         if found is not None:
             text, stop = found.text, found.stop_reason
         else:
             text = f"(local model) {prompt[:200]}" if self.default == ECHO else self.default
             stop = "end_turn"
-        limit = int((params.get("inferenceConfig") or {}).get("maxTokens") or 0)
         if limit and _tokens(text) > limit:
             text, stop = (
                 text.encode()[: limit * BYTES_PER_TOKEN].decode(errors="ignore"),
                 "max_tokens",
             )
-        input_tokens, output_tokens = _tokens(prompt) + _tokens(system), _tokens(text)
+        return text, stop
+
+    def invoke_model(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``InvokeModel`` answer: the request body read as its model family writes it
+        (:mod:`stepwell.local.model_bodies`), the reply in that family's response body."""
+        self.calls.append(dict(params))
+        model_id = str(params.get("modelId") or "")
+        try:
+            body = json.loads(params.get("body") or b"")
+        except ValueError:
+            raise ServiceError("ValidationException", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ServiceError("ValidationException", "the body must be a JSON object")
+        family = model_bodies.family(model_id, body)
+        request = family.read(body)
+        text, stop = self.reply(request.prompt, None, None, request.limit)
+        answer = family.write(
+            model_id, text, stop, _tokens(request.prompt) + _tokens(request.system), _tokens(text)
+        )
         return {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": stop,
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": output_tokens,
-                "totalTokens": input_tokens + output_tokens,
-            },
-            "metrics": {"latencyMs": 0},
+            "body": streaming(json.dumps(answer).encode()),
+            "contentType": "application/json",
         }
 
 
@@ -177,5 +201,8 @@ def fixtures_file(environment: Mapping[str, str], folders: list[Path], project: 
 
 
 def operations(model: LocalModel) -> dict[str, Operation]:
-    """Bedrock Runtime's Converse, answered by the local model."""
-    return {"bedrock-runtime.Converse": model.converse}
+    """Bedrock Runtime's Converse and InvokeModel, answered by the local model."""
+    return {
+        "bedrock-runtime.Converse": model.converse,
+        "bedrock-runtime.InvokeModel": model.invoke_model,
+    }

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stepwell.asl.loader import aws_only, is_asl_file, machine_name
 from stepwell.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
@@ -166,11 +167,14 @@ def publish_folder(
                 with_example_input(workflow, path.parent)
                 for workflow in newest(w for w, _ in load_definitions([path]))
             ]
+            if is_asl_file(path) and (local := aws_only(path)):
+                raise DefinitionError(local)
         except DefinitionError as exc:
             problems = [str(p) for p in exc.problems]
-            workflows.refuse(path.stem, owner, resource, problems)
+            name = machine_name(path) if is_asl_file(path) else path.stem
+            workflows.refuse(name, owner, resource, problems)
             failures.append(
-                f"workflow file {path.stem!r} has {len(problems)} problem"
+                f"workflow file {name!r} has {len(problems)} problem"
                 f"{'s' if len(problems) != 1 else ''} and does not run until fixed:\n"
                 + "\n".join(f"  {p}" for p in problems)
             )

@@ -11,7 +11,7 @@ from stepwell.definition.models import Step
 from stepwell.engine import attempts
 from stepwell.engine.decision import Work
 from stepwell.engine.events import ChildRunEnded, ChildRunStarted
-from stepwell.engine.state import StepState
+from stepwell.engine.state import StepState, error_text
 
 waits = True
 inline = False
@@ -38,14 +38,10 @@ def on_ended(work: Work, event: ChildRunEnded) -> None:
         attempts.finish_with_output(work, step, event.output, event.usage)
         return
     work.add_usage(step, event.usage)
-    error = event.error or {}
-    attempts.attempt_failed(
-        work,
-        step,
-        "ChildRunFailed",
-        f"run {event.child_run_id} {event.status}: "
-        f"{error.get('type', '')} {error.get('message', '')}".strip(),
-    )
+    ended = f"run {event.child_run_id} {event.status}"
+    if event.error is not None:
+        ended = f"{ended}: {error_text(event.error)}"
+    attempts.attempt_failed(work, step, "ChildRunFailed", ended)
 
 
 def on_started(work: Work, event: ChildRunStarted) -> None:

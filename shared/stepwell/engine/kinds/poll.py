@@ -14,7 +14,7 @@ from stepwell.engine.commands import FollowUp
 from stepwell.engine.decision import Work
 from stepwell.engine.events import DependencyEnded
 from stepwell.engine.outcomes import data_summary
-from stepwell.engine.state import StepState
+from stepwell.engine.state import StepState, error_text
 
 waits = False
 """Counted as running, not waiting: the replay runs each check, so the run stays watched."""
@@ -79,8 +79,7 @@ def ended(work: Work, checkpoint: Checkpoint) -> None:
         work.note("step_completed", step, data_summary(checkpoint.output), inline=True)
     else:
         error = checkpoint.error or {}
-        message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-        work.note("step_failed", step, message, error=error.get("type"), inline=True)
+        work.note("step_failed", step, error_text(error), error=error.get("type"), inline=True)
 
 
 def on_timer(work: Work, step: StepState) -> None:

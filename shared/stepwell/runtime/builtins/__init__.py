@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepwell.engine.state import Usage
-from stepwell.runtime.builtins import agent, aws, http, notify, shell
+from stepwell.runtime.builtins import (
+    agent,
+    aws,
+    http,
+    http_invoke,
+    model_invocation,
+    notify,
+    shell,
+)
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
 from stepwell.runtime.builtins.http import (
     HttpAddressRefused,
@@ -115,6 +123,10 @@ def run_builtin(
     if step_type == "shell":
         return BuiltinResult(shell.run(params, ctx))
     if step_type == "aws":
+        if model_invocation.handles(params):
+            return BuiltinResult(model_invocation.run(params, ctx, deps.client))
+        if http_invoke.handles(params):
+            return BuiltinResult(http_invoke.run(params, ctx, deps.client, deps.network))
         return BuiltinResult(aws.run(params, ctx, deps.client))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"

@@ -18,16 +18,10 @@ from typing import Any
 
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 from botocore.response import StreamingBody
 
-from stepwell.definition.services import (
-    WITH_METADATA,
-    camel,
-    error_name,
-    operation,
-    service_name,
-)
+from stepwell.definition.services import WITH_METADATA, api_of, camel, error_name
 from stepwell.runtime.step_context import StepContext
 
 TASK_FAILED = "States.TaskFailed"
@@ -54,29 +48,53 @@ ERROR_NAMES = (TASK_FAILED, "UnknownCall")
 def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
     """Call ``{service, action, parameters}`` with ``client(boto3 service name)``; return the
     response as Step Functions gives it (ResponseMetadata left out)."""
-    service = service_name(str(params["service"]))
-    model = operation(service, str(params["action"]))
+    integration = str(params.get("integration") or "sdk")
+    service, model = api_of(str(params["service"]), str(params["action"]), integration)
+    given = parameters_of(params, ctx)
+    if integration == "optimized":
+        given = _as_text(given, model.input_shape)
+    response = call(client, service, model, _request(given, model.input_shape), ctx, integration)
+    metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
+    result = _result(response, model.output_shape)
+    if integration == "optimized" and service in WITH_METADATA:
+        result |= _sdk_metadata(metadata)
+    return result
+
+
+def parameters_of(params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """The call's parameters: an object, or a failure that says so."""
     given = params.get("parameters") or {}
     if not isinstance(given, dict):
         raise ServiceCallFailed(
             TASK_FAILED,
-            f"step '{ctx.step_id}': the parameters of {service}:{params['action']} must be an "
-            f"object, not {type(given).__name__}",
+            f"step '{ctx.step_id}': the parameters of {params['service']}:{params['action']} "
+            f"must be an object, not {type(given).__name__}",
             retryable=False,
         )
-    integration = str(params.get("integration") or "sdk")
-    if integration == "optimized":
-        given = _as_text(given, model.input_shape)
-    request = _request(given, model.input_shape)
+    return given
+
+
+def call(
+    client: Callable[[str], Any],
+    service: str,
+    model: OperationModel,
+    request: Mapping[str, Any],
+    ctx: StepContext,
+    integration: str = "sdk",
+    named: str | None = None,
+) -> dict[str, Any]:
+    """One call of ``model`` (an operation of ``service``, boto3's name) with ``request`` in
+    boto3's spelling; its response as boto3 gives it. A service's error is
+    ``Service.CodeException`` (``named``: the service its errors are named after)."""
     method = getattr(client(service), xform_name(model.name))
     try:
-        response = method(**request)
+        response: dict[str, Any] = method(**request)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
         # A service that answers JSON for a query API's codes keeps its modeled code apart.
         code = str(error.get("QueryErrorCode") or error.get("Code") or "Unknown")
-        name = error_name(service, code, integration)
+        name = error_name(named or service, code, integration)
         raise ServiceCallFailed(
             name,
             f"{error.get('Message') or code} (Service: {name.split('.')[0]}, Status Code: "
@@ -91,12 +109,8 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
         ) from None
     except BotoCoreError as exc:
         raise ServiceCallFailed(TASK_FAILED, f"{service}:{camel(model.name)}: {exc}") from None
-    metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
     ctx.logger.info("aws step called %s:%s", service, model.name)
-    result = _result(response, model.output_shape)
-    if integration == "optimized" and service in WITH_METADATA:
-        result |= _sdk_metadata(metadata)
-    return result
+    return response
 
 
 def _as_text(given: dict[str, Any], shape: Shape | None) -> dict[str, Any]:

@@ -48,7 +48,7 @@ import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import partial
@@ -310,7 +310,7 @@ def run(
     sensitive = {
         k.lower() for k, v in (params.get("headers") or {}).items() if _PLACEHOLDER.search(str(v))
     }
-    data = _encode_body(vault.fill_any(params.get("body")), headers)
+    data = encode_body(vault.fill_any(params.get("body")), headers)
     if not any(k.lower() == "user-agent" for k in headers):
         headers["User-Agent"] = USER_AGENT
     if not any(k.lower() == "idempotency-key" for k in headers):
@@ -321,33 +321,17 @@ def run(
     if urlsplit(url).scheme not in ("http", "https"):
         # Checked on the filled url, reported with the template (the url may hold a secret).
         raise HttpBadUrl(f"http step url must be http:// or https://, got {url_template!r}")
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     allowed = network.allowed | AllowList.of(params.get("allow_hosts") or ())
-    guard = _Guard(ctx.step_id, allowed, network.resolve)
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        _Opens(guard),
-        _OpensTls(guard),
-        _Redirects(ctx.step_id, sensitive),
-    )
     where = f"{method} {url_template}"
-    try:
-        try:
-            with opener.open(request, timeout=timeout) as response:
-                status, raw_headers = response.status, response.headers
-                raw = b"" if method == "HEAD" else _read(response, where)
-        except urllib.error.HTTPError as exc:
-            # urllib raises for every status >= 400 (and refused redirects); the body is still
-            # the server's answer.
-            with exc:
-                status, raw_headers = exc.code, exc.headers
-                raw = b"" if method == "HEAD" else _read(exc, where)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason, TimeoutError):
-            raise HttpConnectionError(f"{where}: no answer within {timeout:g}s") from None
-        raise HttpConnectionError(f"{where}: {type(reason).__name__}: {reason}") from None
-
+    answer = send(
+        urllib.request.Request(url, data=data, method=method, headers=headers),
+        Network(allowed, network.resolve),
+        ctx.step_id,
+        where,
+        timeout,
+        sensitive,
+    )
+    status, raw_headers, raw = answer.status, answer.headers, answer.raw
     body = vault.mask(_decode_body(raw, raw_headers))
     if status >= 500 or status == 429:
         snippet = body if isinstance(body, str) else json.dumps(body)
@@ -357,7 +341,56 @@ def run(
     return {"status": status, "headers": vault.mask(_headers(raw_headers)), "body": body}
 
 
-def _encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
+@dataclass(frozen=True)
+class Answer:
+    """A server's answer: its status, reason phrase, headers and body."""
+
+    status: int
+    reason: str
+    headers: Message
+    raw: bytes
+
+
+def send(
+    request: urllib.request.Request,
+    network: Network,
+    step: str,
+    where: str,
+    timeout: float,
+    sensitive: Collection[str] = (),
+) -> Answer:
+    """Send ``request`` where ``network`` lets it go (every redirect hop checked too); the
+    answer whatever its status. ``where`` names the request in errors (never a secret);
+    ``sensitive`` headers are dropped when a redirect leaves the origin."""
+    guard = _Guard(step, network.allowed, network.resolve)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _Opens(guard),
+        _OpensTls(guard),
+        _Redirects(step, set(sensitive)),
+    )
+    head = request.get_method() == "HEAD"
+    try:
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                raw = b"" if head else _read(response, where)
+                return Answer(response.status, response.reason, response.headers, raw)
+        except urllib.error.HTTPError as exc:
+            # urllib raises for every status >= 400 (and refused redirects); the body is still
+            # the server's answer.
+            with exc:
+                raw = b"" if head else _read(exc, where)
+                return Answer(exc.code, str(exc.reason), exc.headers, raw)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, TimeoutError):
+            raise HttpConnectionError(f"{where}: no answer within {timeout:g}s") from None
+        raise HttpConnectionError(f"{where}: {type(reason).__name__}: {reason}") from None
+
+
+def encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
+    """A request body: text as it is, anything else as JSON, labelled so unless ``headers``
+    already say what it is."""
     if body is None:
         return None
     has_type = any(k.lower() == "content-type" for k in headers)

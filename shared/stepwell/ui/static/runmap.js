@@ -75,7 +75,7 @@ function passThrough(nodes, edges, run) {
       const into = edges.some((e) => e.target === node.id && went(e));
       const outOf = flows.some((e) => e.source === node.id && byId.get(e.target)?.status !== "unreached");
       const endedHere = node.kind === "Succeed" ? run.status === "succeeded"
-        : node.kind === "Fail" ? run.status === "failed" && run.error?.type === node.error : false;
+        : node.kind === "Fail" ? run.status === "failed" && (run.error?.type ?? null) === (node.error ?? null) : false;
       if (into && (outOf || endedHere)) {
         node.status = node.kind === "Fail" ? "failed" : "succeeded";
         node.note = `${node.kind} · ${node.kind === "Fail" ? "ended here" : "passed"}`;

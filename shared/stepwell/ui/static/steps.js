@@ -53,11 +53,18 @@ function facts(step, kind, description) {
   );
 }
 
+/** A failure in a line; one with no name (a Step Functions Fail state without Error) says so. */
+function errorText(error) {
+  const message = error.message || "";
+  if (error.type == null) return message ? `no error name: ${message}` : "no error name, no cause";
+  return `${error.type}: ${message}`.trim();
+}
+
 /** Why a step is where it is, in a sentence: what it waits for and until when, the failure
  *  its retry follows, how long a running attempt has before it counts as lost. */
 export function waiting(step) {
   const until = (iso) => (iso ? ["; due ", stamp(iso)] : []);
-  const failure = step.error ? `${step.error.type || "Error"}: ${step.error.message || ""}`.trim() : null;
+  const failure = step.error ? errorText(step.error) : null;
   switch (step.status) {
     case "retrying":
       return [`Attempt ${step.attempt} failed (${failure || "no error given"}); attempt ${step.attempt + 1} starts `,
@@ -280,7 +287,7 @@ function children(run, step) {
         ...payloads(child), logs(run, child));
     }}, h("td", {class: "mono"}, child.key), h("td", {}, badge(child.status)),
     h("td", {}, child.attempt || "—"), h("td", {}, child.started_at ? duration(elapsed(child)) : "—"),
-    h("td", {class: "small"}, child.error ? `${child.error.type}` : ""));
+    h("td", {class: "small"}, child.error ? child.error.type ?? "no error name" : ""));
   }
 
   more.addEventListener("click", load);
