@@ -28,6 +28,7 @@ from stepwell.definition.services import (
     operation,
     service_name,
 )
+from stepwell.runtime.aws.roles import RoleNotAssumed
 from stepwell.runtime.step_context import StepContext
 
 TASK_FAILED = "States.TaskFailed"
@@ -51,9 +52,13 @@ ERROR_NAMES = (TASK_FAILED, "UnknownCall")
 """The names of an aws step's failures besides its service's own (``Service.CodeException``)."""
 
 
-def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
-    """Call ``{service, action, parameters}`` with ``client(boto3 service name)``; return the
-    response as Step Functions gives it (ResponseMetadata left out)."""
+Clients = Callable[[str, str | None, str], Any]
+"""``(boto3 service name, role ARN or None, run id) -> client``."""
+
+
+def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
+    """Call ``{service, action, parameters}`` (as ``role`` when given) with ``client``; return
+    the response as Step Functions gives it (ResponseMetadata left out)."""
     service = service_name(str(params["service"]))
     model = operation(service, str(params["action"]))
     given = params.get("parameters") or {}
@@ -68,7 +73,20 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any
     if integration == "optimized":
         given = _as_text(given, model.input_shape)
     request = _request(given, model.input_shape)
-    method = getattr(client(service), xform_name(model.name))
+    role = params.get("role") or None
+    if role is not None and not isinstance(role, str):
+        raise ServiceCallFailed(
+            TASK_FAILED,
+            f"step '{ctx.step_id}': the role to call {service} as is {role!r}, not an IAM role's "
+            "ARN",
+            retryable=False,
+        )
+    try:
+        method = getattr(client(service, role, ctx.run_id), xform_name(model.name))
+    except RoleNotAssumed as exc:
+        raise ServiceCallFailed(
+            TASK_FAILED, f"step '{ctx.step_id}': {exc}", retryable=exc.retryable
+        ) from None
     try:
         response = method(**request)
     except ClientError as exc:
