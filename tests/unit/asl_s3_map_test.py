@@ -4,12 +4,14 @@ the conformance suite, on moto's S3)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 
 from stepwell.asl.errors import MachineFailed
-from stepwell.asl.s3_map import check_reader, check_writer, parse
+from stepwell.asl.s3_items import parse
+from stepwell.asl.s3_map import check_reader, check_writer
 
 GET = "arn:aws:states:::s3:getObject"
 
@@ -37,13 +39,13 @@ GET = "arn:aws:states:::s3:getObject"
     ],
 )
 def test_an_object_s_items(text: str, config: dict[str, Any], items: list[Any]) -> None:
-    assert parse(text, config) == items
-    assert parse(text, config, 1) == items[:1]
+    assert parse(io.StringIO(text), config) == items
+    assert parse(io.StringIO(text), config, 1) == items[:1]
 
 
 def test_lines_past_max_items_are_not_parsed() -> None:
     # MaxItems stops the reading: a broken line after them is never read.
-    assert parse('{"n": 1}\n{"n": 2}\nnot json\n', {"InputType": "JSONL"}, 2) == [
+    assert parse(io.StringIO('{"n": 1}\n{"n": 2}\nnot json\n'), {"InputType": "JSONL"}, 2) == [
         {"n": 1},
         {"n": 2},
     ]
@@ -54,7 +56,7 @@ def test_lines_past_max_items_are_not_parsed() -> None:
 )
 def test_an_object_that_is_not_its_input_type_fails_the_reader(text: str, kind: str) -> None:
     with pytest.raises(MachineFailed) as failed:
-        parse(text, {"InputType": kind})
+        parse(io.StringIO(text), {"InputType": kind})
     assert failed.value.error_name == "States.ItemReaderFailed"
 
 
@@ -65,14 +67,14 @@ def test_a_reader_is_checked_as_step_functions_checks_it() -> None:
         check_reader(
             {
                 "Resource": GET,
-                "ReaderConfig": {"InputType": "MANIFEST", "Extra": 1},
+                "ReaderConfig": {"InputType": "ORC", "Extra": 1},
                 "Other": 2,
             }
         )
     )
     assert found[("Other",)] == "unknown field 'Other' of ItemReader"
     assert found[("ReaderConfig", "Extra")] == "unknown field 'Extra' of ReaderConfig"
-    assert "an S3 inventory MANIFEST is not run yet" in found[("ReaderConfig", "InputType")]
+    assert "one of JSON, JSONL, CSV, MANIFEST" in found[("ReaderConfig", "InputType")]
     assert check_reader(
         {"Resource": GET, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "X"}}
     ) == [

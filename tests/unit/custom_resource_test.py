@@ -109,6 +109,25 @@ def test_a_code_first_workflow_is_replayed_by_the_function_that_holds_it(
     assert published.functions == {"ChargeCardFunction": CHARGE}
 
 
+def test_role_arn_is_the_role_its_service_calls_run_with(
+    workflows: Workflows, package: Path
+) -> None:
+    """As an AWS::StepFunctions::StateMachine's RoleArn beside its definition (the way a Step
+    Functions machine, whose file holds no role, names one)."""
+    role = "arn:aws:iam::123456789012:role/shop-orders"
+    event = request("Create")
+    event["ResourceProperties"]["RoleArn"] = role
+    outcome = handle(event, workflows, package)
+    assert outcome.ok, outcome.reason
+    published = workflows.get("orders")
+    assert published is not None and published.role == role
+    assert published.functions == {"ChargeCardFunction": CHARGE}
+    event["ResourceProperties"]["RoleArn"] = "shop-orders"
+    refused = handle(event, workflows, package)
+    assert not refused.ok
+    assert "RoleArn: role 'shop-orders' is not an IAM role's ARN" in refused.reason
+
+
 def test_a_broken_file_fails_the_resource_with_every_problem_located(
     workflows: Workflows, package: Path
 ) -> None:

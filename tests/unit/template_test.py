@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 import stepwell
-from helpers.permissions import translated, translated_stack
+from helpers.permissions import function_policies, translated, translated_stack
 from stepwell.catalog import load_definitions
 from stepwell.local import engine
 from stepwell.local.template import (
@@ -116,8 +116,10 @@ OPTIONAL_PARTS = {
     "JwtAudience": "stepwell",
     "AlarmEmail": "ops@example.com",
     "PlainFunctionArns": "arn:aws:lambda:us-east-1:123456789012:function:legacy-*",
+    "WorkflowRoles": "arn:aws:iam::123456789012:role/orders-*",
 }
-"""Parameters that add the optional parts: the JWT API, the alarms' e-mail, plain functions."""
+"""Parameters that add the optional parts: the JWT API, the alarms' e-mail, plain functions,
+the roles workflows run their service calls as."""
 
 
 @dataclass(frozen=True)
@@ -544,6 +546,27 @@ def test_roles_carry_the_managed_policies_their_functions_need(deployed: Deploye
         assert ours == expected, function
         checked += 1
     assert checked == len(deployed.specs)
+
+
+@pytest.mark.parametrize("path", [ENGINE, APP], ids=["engine", "app"])
+def test_the_runner_may_assume_only_the_roles_the_stack_names(path: Path) -> None:
+    """A workflow's role (and a Task's Credentials) is assumed by the runner: by default no
+    role at all, with WorkflowRoles those roles alone, and no other function ever."""
+    prefix = "" if path == ENGINE else "Stepwell"
+    allowed = OPTIONAL_PARTS["WorkflowRoles"]
+    for given, expected in (({}, []), ({"WorkflowRoles": allowed}, [allowed])):
+        template = engine.load(path, given)
+        names = local_names(template)
+        resolver = Resolver(template, names, given)
+        assuming = {
+            function: [r for s in statements if "sts:AssumeRole" in s.actions for r in s.resources]
+            for function, statements in function_policies(
+                translated(path, **given), resolver
+            ).items()
+        }
+        assert {f: r for f, r in assuming.items() if r} == (
+            {prefix + "RunnerFunction": expected} if expected else {}
+        )
 
 
 # -- what every function must be part of ------------------------------------------------------

@@ -98,7 +98,9 @@ class JsonataStates:
         try:
             if kind == "Task":
                 deadlines: dict[str, Any] = {
-                    k: ev(state[k], k) for k in ("TimeoutSeconds", "HeartbeatSeconds") if k in state
+                    k: ev(state[k], k)
+                    for k in ("TimeoutSeconds", "HeartbeatSeconds", "Credentials")
+                    if k in state
                 }
                 result = self.task(name, {**state, **deadlines}, arguments)
             else:

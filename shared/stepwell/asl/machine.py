@@ -184,11 +184,14 @@ class _Run(JsonataStates):
 
     def _timing(self, state: dict[str, Any], effective: Any) -> dict[str, Any]:
         """A Task with its ``TimeoutSecondsPath`` / ``HeartbeatSecondsPath`` read from its
-        input (a positive whole number of seconds, or ``States.Runtime``)."""
+        input (a positive whole number of seconds, or ``States.Runtime``), and the role its
+        ``Credentials`` name (``RoleArn.$``: read from its input)."""
         found = dict(state)
         for field in ("TimeoutSeconds", "HeartbeatSeconds"):
             if f"{field}Path" in state:
                 found[field] = _seconds(field, self._path(f"{field}Path", state, effective))
+        if isinstance(state.get("Credentials"), dict):
+            found["Credentials"] = self._render(state["Credentials"], effective)
         return found
 
     def _parameters(self, state: dict[str, Any], effective: Any) -> Any:

@@ -1,22 +1,21 @@
 """A distributed Map's items read from S3 (``ItemReader``) and its results written there
 (``ResultWriter``), as Step Functions reads and writes them.
 
-The reads and writes are aws steps (the runner calls S3): an object (``s3:getObject``) is one
-record, parsed here as a JSON array, JSON Lines or CSV; a listing (``s3:listObjectsV2``) is a
-record per page of 1,000 keys. The items then go to the Map as if its input held them (a Map
-of one Task: one engine fan-out). The results go to ``PREFIX/MAP_RUN/SUCCEEDED_0.json`` (and
+The reads and writes are aws steps (the runner calls S3): an object (``s3:getObject``) is read
+a ranged chunk at a time and parsed as the chunks arrive, as a JSON array, JSON Lines, CSV or
+an S3 inventory (:mod:`stepwell.asl.s3_items`); a listing (``s3:listObjectsV2``) is a record
+per page of 1,000 keys. The items then go to the Map as if its input held them (a Map of one
+Task: one engine fan-out). The results go to ``PREFIX/MAP_RUN/SUCCEEDED_0.json`` (and
 ``FAILED_0.json``) with the ``manifest.json`` that lists them, and the Map's result says where.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
+from stepwell.asl import s3_items
 from stepwell.asl.errors import MachineFailed
 from stepwell.asl.names import resource
 from stepwell.code.context import Context
@@ -24,11 +23,11 @@ from stepwell.code.context import Context
 GET_OBJECT = "arn:aws:states:::s3:getObject"
 LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
 PUT_OBJECT = "arn:aws:states:::s3:putObject"
-INPUT_TYPES = ("JSON", "JSONL", "CSV")
+INPUT_TYPES = ("JSON", "JSONL", "CSV", "MANIFEST")
 READER_FIELDS = {"Resource", "ReaderConfig", "Parameters", "Arguments"}
 CONFIG_FIELDS = {"InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems"}
+CONFIG_FIELDS |= {"MaxItemsPath"}
 WRITER_FIELDS = {"Resource", "Parameters", "Arguments", "WriterConfig"}
-DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
 
 Render = Callable[[Any], Any]
 """A Parameters template rendered over the Map's input."""
@@ -64,8 +63,8 @@ def check_reader(reader: Any) -> Problems:
         found.append(
             (
                 ("ReaderConfig", "InputType"),
-                f"InputType {kind!r}: Stepwell reads {', '.join(INPUT_TYPES)} objects (an S3 "
-                "inventory MANIFEST is not run yet: list its objects with s3:listObjectsV2)",
+                f"InputType {kind!r}: an object read with {GET_OBJECT} is one of "
+                f"{', '.join(INPUT_TYPES)} (MANIFEST: an S3 inventory's manifest.json)",
             )
         )
     if kind == "CSV" and config.get("CSVHeaderLocation") not in ("FIRST_ROW", "GIVEN"):
@@ -75,6 +74,17 @@ def check_reader(reader: Any) -> Problems:
                 "a CSV's CSVHeaderLocation is FIRST_ROW or GIVEN",
             )
         )
+    delimiter = config.get("CSVDelimiter")
+    if delimiter is not None and delimiter not in s3_items.DELIMITERS:
+        found.append(
+            (
+                ("ReaderConfig", "CSVDelimiter"),
+                f"CSVDelimiter {delimiter!r}: one of {', '.join(s3_items.DELIMITERS)}",
+            )
+        )
+    most = config.get("MaxItems")
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 0):
+        found.append((("ReaderConfig", "MaxItems"), "MaxItems is a whole number >= 0"))
     return found
 
 
@@ -89,42 +99,36 @@ def check_writer(writer: Any) -> Problems:
 
 
 def read(ctx: Context, step: str, reader: dict[str, Any], render: Render) -> list[Any]:
-    """The items an ItemReader gives (at most ``ReaderConfig.MaxItems``)."""
+    """The items an ItemReader gives (at most ``ReaderConfig.MaxItems``), read as they are
+    parsed (:mod:`stepwell.asl.s3_items`)."""
     given = render(reader.get("Parameters") or reader.get("Arguments") or {})
     if not isinstance(given, dict):
         raise MachineFailed(
             "States.Runtime", f"Map {step!r}: ItemReader's Parameters must be an object"
         )
     config = reader.get("ReaderConfig") or {}
-    most = int(config.get("MaxItems") or 0)
+    most = _max_items(step, config, render)
+    name = f"{step} reader"
     if resource(reader) == LIST_OBJECTS:
-        return _listed(ctx, f"{step} reader", given, most)
-    body = ctx.aws(f"{step} reader", "s3", "getObject", given).get("Body") or ""
-    return parse(str(body), config, most)
+        return _listed(ctx, name, given, most)
+    if config.get("InputType") == "MANIFEST":
+        return s3_items.inventory(ctx, name, given, most)
+    return s3_items.parse(s3_items.lines(s3_items.chunks(ctx, name, given)), config, most)
 
 
-def parse(text: str, config: dict[str, Any], most: int = 0) -> list[Any]:
-    """An object's items: a JSON array, JSON Lines (one value a line) or CSV rows (objects
-    keyed by the header: the first row, or ``CSVHeaders``; every value a string)."""
-    kind = config.get("InputType")
-    values: Iterator[Any]
-    try:
-        if kind == "JSON":
-            whole = json.loads(text)
-            if not isinstance(whole, list):
-                raise ValueError("the object is not a JSON array")
-            values = iter(whole)
-        elif kind == "JSONL":
-            values = (json.loads(line) for line in io.StringIO(text) if line.strip())
-        else:
-            delimiter = DELIMITERS.get(str(config.get("CSVDelimiter") or "COMMA"), ",")
-            rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-            given = config.get("CSVHeaderLocation") == "GIVEN"
-            header = list(config.get("CSVHeaders") or []) if given else next(rows, [])
-            values = (dict(zip(header, row, strict=False)) for row in rows)
-        return list(islice(values, most or None))
-    except (ValueError, csv.Error) as exc:
-        raise MachineFailed("States.ItemReaderFailed", f"the {kind} object: {exc}") from None
+def _max_items(step: str, config: dict[str, Any], render: Render) -> int:
+    """``MaxItems``, or ``MaxItemsPath`` read from the state's input: 0 reads every item."""
+    most = config.get("MaxItems")
+    if "MaxItemsPath" in config:
+        most = render({"most.$": config["MaxItemsPath"]})["most"]
+    if most is None:
+        return 0
+    if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+        raise MachineFailed(
+            "States.Runtime",
+            f"Map {step!r}: ReaderConfig's MaxItems must be a whole number >= 0, not {most!r}",
+        )
+    return most
 
 
 def _listed(ctx: Context, name: str, given: dict[str, Any], most: int) -> list[Any]:

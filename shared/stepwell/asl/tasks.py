@@ -145,8 +145,9 @@ def invoke(
         service, action = service_call(base)
         _object(name, service, action, payload)
         integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
+        role = (state.get("Credentials") or {}).get("RoleArn")
         try:
-            return ctx.aws(step, service, action, payload, retry, timeout, integration)
+            return ctx.aws(step, service, action, payload, retry, timeout, integration, role)
         except StepFailed as failed:
             raise as_sent(failed) from failed
     if base.startswith(START_EXECUTION):

@@ -25,13 +25,15 @@ from stepwell.asl.tasks import (
 )
 from stepwell.definition import jobs, services
 from stepwell.definition.errors import PathPart, Problem, SourceMap
+from stepwell.definition.models import ROLE_ARN
 
 COMMON = {"Type", "Comment", "InputPath", "OutputPath", "Next", "End", "Assign"}
 FIELDS: dict[str, set[str]] = {
     "Pass": COMMON | {"Result", "ResultPath", "Parameters"},
     "Task": COMMON
     | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"}
-    | {"TimeoutSeconds", "HeartbeatSeconds", "TimeoutSecondsPath", "HeartbeatSecondsPath"},
+    | {"TimeoutSeconds", "HeartbeatSeconds", "TimeoutSecondsPath", "HeartbeatSecondsPath"}
+    | {"Credentials"},
     "Choice": {"Type", "Comment", "InputPath", "OutputPath", "Choices", "Default", "Assign"},
     "Wait": COMMON | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
     "Succeed": {"Type", "Comment", "InputPath", "OutputPath"},
@@ -293,15 +295,7 @@ JSONPATH_ONLY = {
 JSONATA_ONLY = {"Arguments", "Output", "Items"}
 
 
-NOT_YET = {
-    "Credentials": "Credentials (a role to assume) is not supported: a Task runs as the "
-    "stack's runner function",
-}
-
-
 def _unknown(key: str, kind: str) -> str:
-    if key in NOT_YET:
-        return NOT_YET[key]
     if key in JSONATA_ONLY:
         return f"{key} is a JSONata field: set QueryLanguage: JSONata (on the machine or the state)"
     return f"unknown field {key!r} for a {kind} state"
@@ -378,6 +372,9 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
     if why is None and sdk and isinstance(given, dict):
         integration = "sdk" if written.startswith(AWS_SDK) else "optimized"
         problems += _sdk_parameters(call, given, field, problem, integration)
+    if "Credentials" in state:
+        calls = sdk and jobs.synced(*call) is None
+        problems += [problem(("Credentials", *w), why) for w, why in _credentials(state, calls)]
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
     if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
         named.append(((field, "FunctionName"), given["FunctionName"]))
@@ -538,3 +535,28 @@ def _has(state: Any, field: tuple[PathPart, ...]) -> bool:
         except (KeyError, IndexError, TypeError, ValueError):
             return False
     return True
+
+
+def _credentials(state: dict[str, Any], calls: bool) -> list[tuple[tuple[str, ...], str]]:
+    """A Task's ``Credentials``: one role (``RoleArn``, or ``RoleArn.$`` read from the input;
+    in JSONata an expression), for a service call, which the runner makes as that role."""
+    given = state["Credentials"]
+    if not isinstance(given, dict) or len(given) != 1 or not {"RoleArn", "RoleArn.$"} & set(given):
+        return [((), 'Credentials is {"RoleArn": ARN} or {"RoleArn.$": PATH}')]
+    if not calls:
+        return [
+            (
+                (),
+                "Credentials: Stepwell assumes a role for a service call (aws-sdk:*, the "
+                "optimized integrations); a function, a child run or a job runs with its own "
+                "role: remove Credentials and give that role the permissions",
+            )
+        ]
+    arn = given.get("RoleArn")
+    if isinstance(arn, str) and not arn.startswith("{%") and not ROLE_ARN.match(arn):
+        return [
+            (("RoleArn",), f"{arn!r} is not an IAM role's ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        ]
+    if "RoleArn.$" in given and (why := paths.check(str(given["RoleArn.$"]))) is not None:
+        return [(("RoleArn.$",), why)]
+    return []

@@ -376,8 +376,10 @@ class Context:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         integration: str = "sdk",
+        role: str | None = None,
     ) -> Any:
-        """Call an AWS API in the runner function, with its IAM role: ``service`` as boto3 or
+        """Call an AWS API in the runner function, as ``role`` (an IAM role's ARN, assumed;
+        by default the workflow's role, else the runner's own): ``service`` as boto3 or
         Step Functions names it (``s3``, ``sfn``), ``action`` in camelCase (``getObject``),
         ``parameters`` in PascalCase; return the response in PascalCase. A service's error
         fails the step as ``Service.CodeException`` (``S3.NoSuchKeyException``).
@@ -392,6 +394,8 @@ class Context:
         call = {"service": service, "action": action, "parameters": dict(parameters or {})}
         if integration != "sdk":
             call["integration"] = integration
+        if role is not None:
+            call["role"] = role
         return self._issued(name, "aws", call, spec)
 
     def aws_job(

@@ -149,6 +149,7 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "code_version": info.version or f"{SOURCE_VERSION}{digest}",
         "replay_timeout": info.replay_timeout,
         "allow_hosts": list(info.allow_hosts),
+        "role": info.role,
         **(info.flow_control or {}),
     }
     try:

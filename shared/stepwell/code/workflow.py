@@ -43,6 +43,8 @@ class CodeWorkflow:
     flow_control: dict[str, Any] | None = None
     """As in YAML, each by its name: ``concurrency``, ``priority``, ``throttle``,
     ``debounce``, ``singleton`` (docs/definition-language.md, Flow control)."""
+    role: str | None = None
+    """The IAM role (an ARN) its ``ctx.aws`` calls run with (Step Functions' RoleArn)."""
 
 
 def workflow(
@@ -61,9 +63,11 @@ def workflow(
     throttle: dict[str, Any] | None = None,
     debounce: dict[str, Any] | None = None,
     singleton: dict[str, Any] | None = None,
+    role: str | None = None,
 ) -> Callable[[F], F]:
     """Declare ``function(ctx, input) -> output`` as the workflow ``name``; flow control
-    across its runs as in YAML (``concurrency={"key": "${input.customer}", "limit": 2}``)."""
+    across its runs as in YAML (``concurrency={"key": "${input.customer}", "limit": 2}``);
+    ``role``, the IAM role (an ARN) the runner assumes for its ``ctx.aws`` calls."""
     flow = {
         "concurrency": concurrency,
         "priority": priority,
@@ -85,6 +89,7 @@ def workflow(
             replay_timeout=replay_timeout,
             allow_hosts=tuple(allow_hosts),
             flow_control={name: value for name, value in flow.items() if value is not None},
+            role=role,
         )
         setattr(function, ATTRIBUTE, info)
         return function

@@ -34,6 +34,8 @@ from stepwell.expressions import split_words
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WORKFLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+"""An IAM role's ARN, in any partition (``aws``, ``aws-cn``, ``aws-us-gov``)."""
 
 
 def _step_id(key: str) -> str:
@@ -649,6 +651,12 @@ class AwsStep(StepBase):
         description="Step Functions' shape of the result and errors: sdk (its AWS SDK "
         "integration) or optimized (its optimized integration of the call).",
     )
+    role: str | None = Field(
+        None,
+        description="The IAM role (an ARN, or an expression giving one) the call runs with: "
+        "the runner assumes it (Step Functions' Credentials); by default the workflow's role.",
+        exclude_if=lambda value: value is None,
+    )
 
     @model_validator(mode="after")
     def _call(self) -> AwsStep:
@@ -878,6 +886,13 @@ class Workflow(_Model):
         "machine is loaded, not written by hand.",
         exclude_if=lambda value: value is None,
     )
+    role: str | None = Field(
+        None,
+        description="The IAM role (an ARN) its aws steps run with, as Step Functions' RoleArn: "
+        "the runner assumes it for the run's service calls, so the engine's own role need not "
+        "reach every service a team uses.",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod
@@ -902,6 +917,16 @@ class Workflow(_Model):
                 )
                 for key, step in value.items()
             }
+        return value
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN.match(value):
+            raise ValueError(
+                f"role {value!r} is not an IAM role's ARN: write "
+                "arn:aws:iam::123456789012:role/NAME"
+            )
         return value
 
     @model_validator(mode="after")

@@ -113,6 +113,10 @@ def dispatch(work: Work, key: str, attempt: int, input: Any, spec: Step) -> Disp
     if spec.type == "http" and allowed and isinstance(input, dict):
         # The run's pinned definition says where its http steps may go, not the step's input.
         input = {**input, "allow_hosts": list(allowed)}
+    role = work.definition.role
+    if spec.type == "aws" and role and isinstance(input, dict) and not input.get("role"):
+        # A call runs with the role of the run's pinned definition unless its step names one.
+        input = {**input, "role": role}
     return DispatchAttempt(
         run_id=work.run.id,
         key=key,

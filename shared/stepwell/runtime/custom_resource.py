@@ -11,6 +11,8 @@ An app's template holds one resource per workflow file::
                                               # every change of its code: CloudFormation then
                                               # sends an Update, and the engine publishes)
         Functions: {}                         # optional: names the stack does not define
+        RoleArn: !GetAtt OrderRole.Arn        # optional: the role its service calls run
+                                              # with (Step Functions' RoleArn)
 
 The engine's publisher asks ``Code`` to describe ``Definition``, binds the steps' functions
 (every Lambda function of the app's stack by its logical id, then ``Functions``) and, for a
@@ -27,6 +29,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from stepwell.definition.models import Workflow
 from stepwell.runtime.describing import DescribeFailed, read
@@ -91,11 +95,13 @@ def handle(
         functions = dict(stack_functions(str(event.get("StackId", ""))))
         functions.update(properties.functions)
         bound = [_bound(w, functions, properties.code) for w in described]
+        if properties.role is not None:
+            bound = [_with_role(w, properties.role) for w in bound]
         physical = PHYSICAL_PREFIX + ",".join(w.name for w in bound)
         published = [workflows.publish(w, owner, physical) for w in bound]
     except DescribeFailed as exc:
         return Outcome(False, failed_id, f"{where}: {properties.definition}: {exc}")
-    except PublishRefused as exc:
+    except (PublishRefused, PropertyError) as exc:
         return Outcome(False, failed_id, f"{where}: {exc}")
     return Outcome(True, physical, data=_data(published))
 
@@ -124,6 +130,7 @@ class _Properties:
     definition: str
     code: str
     functions: dict[str, str]
+    role: str | None = None
 
 
 def _properties(raw: Any) -> _Properties:
@@ -148,7 +155,10 @@ def _properties(raw: Any) -> _Properties:
             "Functions must map the names steps give to function ARNs, e.g. "
             "{ChargeCardFunction: !GetAtt ChargeCardFunction.Arn}"
         )
-    return _Properties(definition.strip(), code, dict(functions))
+    role = props.get("RoleArn")
+    if role is not None and not isinstance(role, str):
+        raise PropertyError("RoleArn is an IAM role's ARN, e.g. !GetAtt OrderRole.Arn")
+    return _Properties(definition.strip(), code, dict(functions), role)
 
 
 def _bound(workflow: Workflow, functions: Mapping[str, str], code: str) -> Workflow:
@@ -201,3 +211,13 @@ def send(url: str, body: bytes, timeout: float = 30.0) -> None:
     )
     with urllib.request.urlopen(put, timeout=timeout) as answer:
         answer.read()
+
+
+def _with_role(workflow: Workflow, role: str) -> Workflow:
+    """The workflow with the role the resource names (checked as a definition's ``role``)."""
+    try:
+        return Workflow.model_validate({**workflow.model_dump(), "role": role})
+    except ValidationError as exc:
+        raise PropertyError(
+            "RoleArn: " + str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        ) from None

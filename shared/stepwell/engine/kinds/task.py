@@ -93,12 +93,15 @@ def _agent(spec: AgentStep, data: dict[str, Any], now: datetime) -> Any:
 
 
 def _aws(spec: AwsStep, data: dict[str, Any], now: datetime) -> Any:
-    return {
+    call = {
         "service": spec.service,
         "action": spec.action,
         "parameters": expressions.render(spec.parameters, data, now),
         "integration": spec.integration,
     }
+    if spec.role is not None:
+        call["role"] = expressions.render(spec.role, data, now)
+    return call
 
 
 TASK = Dispatched()

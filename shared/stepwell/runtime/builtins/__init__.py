@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepwell.engine.state import Usage
+from stepwell.runtime.aws.roles import AssumedRoles
 from stepwell.runtime.builtins import (
     agent,
     aws,
@@ -81,6 +82,7 @@ class BuiltinDeps:
     publisher: EventPublisher | None = None
     bedrock: BedrockRuntimeClient | None = None
     clients: dict[str, Any] = field(default_factory=dict)
+    roles: AssumedRoles = field(default_factory=AssumedRoles)
 
     def bedrock_client(self) -> BedrockRuntimeClient:
         """The Bedrock client (created once when none was given)."""
@@ -90,8 +92,11 @@ class BuiltinDeps:
             self.bedrock = boto3.client("bedrock-runtime")
         return self.bedrock
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of ``service`` for aws steps (created once per container)."""
+    def client(self, service: str, role: str | None = None, run_id: str = "") -> Any:
+        """A boto3 client of ``service`` for aws steps (created once per container); with
+        ``role``, one that calls as that role for run ``run_id`` (assumed with STS)."""
+        if role:
+            return self.roles.client(service, role, run_id)
         if service not in self.clients:
             import boto3
 

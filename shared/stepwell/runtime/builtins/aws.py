@@ -22,6 +22,7 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, Structure
 from botocore.response import StreamingBody
 
 from stepwell.definition.services import WITH_METADATA, api_of, camel, error_name
+from stepwell.runtime.aws.roles import RoleNotAssumed
 from stepwell.runtime.step_context import StepContext
 
 TASK_FAILED = "States.TaskFailed"
@@ -45,20 +46,44 @@ ERROR_NAMES = (TASK_FAILED, "UnknownCall")
 """The names of an aws step's failures besides its service's own (``Service.CodeException``)."""
 
 
-def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
-    """Call ``{service, action, parameters}`` with ``client(boto3 service name)``; return the
-    response as Step Functions gives it (ResponseMetadata left out)."""
+Clients = Callable[[str, str | None, str], Any]
+"""``(boto3 service name, role ARN or None, run id) -> client``."""
+
+
+def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
+    """Call ``{service, action, parameters}`` (as ``role`` when given) with ``client``; return
+    the response as Step Functions gives it (ResponseMetadata left out)."""
     integration = str(params.get("integration") or "sdk")
     service, model = api_of(str(params["service"]), str(params["action"]), integration)
     given = parameters_of(params, ctx)
     if integration == "optimized":
         given = _as_text(given, model.input_shape)
-    response = call(client, service, model, _request(given, model.input_shape), ctx, integration)
+    request = _request(given, model.input_shape)
+    as_role = with_role(client, role_of(params, ctx))
+    response = call(as_role, service, model, request, ctx, integration)
     metadata: Mapping[str, Any] = response.pop("ResponseMetadata", None) or {}
     result = _result(response, model.output_shape)
     if integration == "optimized" and service in WITH_METADATA:
         result |= _sdk_metadata(metadata)
     return result
+
+
+def role_of(params: Mapping[str, Any], ctx: StepContext) -> str | None:
+    """The role the call runs as (a step's ``role``, a Task's ``Credentials``), if any."""
+    role = params.get("role") or None
+    if role is not None and not isinstance(role, str):
+        raise ServiceCallFailed(
+            TASK_FAILED,
+            f"step '{ctx.step_id}': the role to call {params['service']} as is {role!r}, not an "
+            "IAM role's ARN",
+            retryable=False,
+        )
+    return role
+
+
+def with_role(client: Clients, role: str | None) -> Clients:
+    """``client`` making its clients call as ``role`` (when one is given)."""
+    return lambda service, named, run_id: client(service, named or role, run_id)
 
 
 def parameters_of(params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -75,7 +100,7 @@ def parameters_of(params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]
 
 
 def call(
-    client: Callable[[str], Any],
+    client: Clients,
     service: str,
     model: OperationModel,
     request: Mapping[str, Any],
@@ -86,7 +111,12 @@ def call(
     """One call of ``model`` (an operation of ``service``, boto3's name) with ``request`` in
     boto3's spelling; its response as boto3 gives it. A service's error is
     ``Service.CodeException`` (``named``: the service its errors are named after)."""
-    method = getattr(client(service), xform_name(model.name))
+    try:
+        method = getattr(client(service, None, ctx.run_id), xform_name(model.name))
+    except RoleNotAssumed as exc:
+        raise ServiceCallFailed(
+            TASK_FAILED, f"step '{ctx.step_id}': {exc}", retryable=exc.retryable
+        ) from None
     try:
         response: dict[str, Any] = method(**request)
     except ClientError as exc:

@@ -17,12 +17,12 @@ import base64
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stepwell.definition.services import operation
-from stepwell.runtime.builtins.aws import TASK_FAILED, ServiceCallFailed, call
+from stepwell.runtime.builtins.aws import TASK_FAILED, Clients, ServiceCallFailed, call
 from stepwell.runtime.builtins.http import Network, send
 from stepwell.runtime.step_context import StepContext
 
@@ -43,9 +43,7 @@ def name_of(arn: str) -> str:
     return arn.split(":connection/", 1)[1].split("/", 1)[0] if ":connection/" in arn else arn
 
 
-def authorization(
-    arn: str, client: Callable[[str], Any], network: Network, ctx: StepContext
-) -> Parameters:
+def authorization(arn: str, client: Clients, network: Network, ctx: StepContext) -> Parameters:
     """The parameters a request through connection ``arn`` carries, its authorization among
     them."""
     described = call(

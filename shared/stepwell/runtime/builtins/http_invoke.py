@@ -21,11 +21,18 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from stepwell.runtime.builtins import connections
-from stepwell.runtime.builtins.aws import TASK_FAILED, ServiceCallFailed, parameters_of
+from stepwell.runtime.builtins.aws import (
+    TASK_FAILED,
+    Clients,
+    ServiceCallFailed,
+    parameters_of,
+    role_of,
+    with_role,
+)
 from stepwell.runtime.builtins.http import (
     HttpAddressRefused,
     HttpBadUrl,
@@ -51,9 +58,10 @@ def handles(params: Mapping[str, Any]) -> bool:
 
 
 def run(
-    params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any], network: Network
+    params: Mapping[str, Any], ctx: StepContext, client: Clients, network: Network
 ) -> dict[str, Any]:
     """Send the request; return Step Functions' result of it."""
+    client = with_role(client, role_of(params, ctx))
     given = parameters_of(params, ctx)
     endpoint, method = given.get("ApiEndpoint"), str(given.get("Method") or "").upper()
     if not isinstance(endpoint, str) or urllib.parse.urlsplit(endpoint).scheme not in (

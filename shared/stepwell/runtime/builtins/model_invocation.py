@@ -13,11 +13,19 @@ of the answer. Errors are the service's, ``Bedrock.CodeException``, and the S3 o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from stepwell.definition.services import operation
-from stepwell.runtime.builtins.aws import TASK_FAILED, ServiceCallFailed, call, parameters_of
+from stepwell.runtime.builtins.aws import (
+    TASK_FAILED,
+    Clients,
+    ServiceCallFailed,
+    call,
+    parameters_of,
+    role_of,
+    with_role,
+)
 from stepwell.runtime.step_context import StepContext
 
 ERRORS_AS = "bedrock"
@@ -32,8 +40,9 @@ def handles(params: Mapping[str, Any]) -> bool:
     ) == ("bedrock", "invokemodel")
 
 
-def run(params: Mapping[str, Any], ctx: StepContext, client: Callable[[str], Any]) -> Any:
+def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     """Invoke the model; return ``{"Body": ...}`` as Step Functions does."""
+    client = with_role(client, role_of(params, ctx))
     given = {key.lower(): value for key, value in parameters_of(params, ctx).items()}
     body, source = given.pop("body", None), given.pop("input", None)
     target = given.pop("output", None)
