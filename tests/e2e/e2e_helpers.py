@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +106,34 @@ def wait_for_echoes(stack: LocalStack, count: int, timeout: float = 30.0) -> lis
     """Everything the echo function received, once it has received ``count`` things."""
     assert stack.run_until(lambda: len(echoes(stack)) >= count, timeout), echoes(stack)
     return echoes(stack)
+
+
+# -- a Slack incoming webhook -----------------------------------------------------------------
+class Webhook:
+    """A Slack incoming webhook: records each post, answers the statuses it is told to."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.failing = 0
+        """How many posts to come are answered 500."""
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 200
+                if hook.failing > 0:
+                    hook.failing -= 1
+                    status = 500
+                else:
+                    hook.posts.append(json.loads(body))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"server_error")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from e2e_helpers import SMALL_ORDER, approval_requested, completed, finished
+from e2e_helpers import SMALL_ORDER, Webhook, approval_requested, completed, finished
 
 from stepwell.catalog import load_definitions
 from stepwell.local import engine
@@ -60,6 +60,8 @@ from helpers.permissions import (  # noqa: E402
 ENGINE = f"{STACK}-Stepwell"
 """The nested engine's stack: its id (the tag ``stepwell:engine``) and its names' prefix."""
 BUS = f"{ENGINE}-bus"
+SLACK = f"{ENGINE}/tour-slack"
+"""The Slack webhook's secret (the stack's NotifySlackWebhookSecret)."""
 STEP_SECRET = f"{ENGINE}/tour-token"
 """A secret an http step reads: named after the engine's stack, as the runner's policy requires."""
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -97,7 +99,13 @@ def _converse(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _record(project: Path, drive: Callable[[LocalStack, Client], None], secret: str) -> Tour:
+def _record(
+    project: Path,
+    drive: Callable[[LocalStack, Client], None],
+    secret: str,
+    parameters: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> Tour:
     """Run ``project``'s template.yaml through ``drive``, recording every call its functions
     make, and read its functions' policies (``secret``: the signing secret's logical id, whose
     ARN only the running stack knows)."""
@@ -114,7 +122,8 @@ def _record(project: Path, drive: Callable[[LocalStack, Client], None], secret: 
             schedules=lambda function, _source: function.handler == TRIGGER_HANDLER,
             # Every payload over 64 bytes goes to the bucket, so every function reads and
             # writes payloads.
-            environment={"STEPWELL_PAYLOAD_THRESHOLD": "64"},
+            environment={"STEPWELL_PAYLOAD_THRESHOLD": "64", **(environment or {})},
+            parameters=parameters,
         ) as stack,
     ):
         bedrock.install()
@@ -127,7 +136,8 @@ def _record(project: Path, drive: Callable[[LocalStack, Client], None], secret: 
                 template, overrides={secret: Physical(arn["ARN"], {"Id": arn["ARN"]})}
             )
             policies = function_policies(
-                translated(project / "template.yaml"), Resolver(template, physical)
+                translated(project / "template.yaml", **(parameters or {})),
+                Resolver(template, physical, parameters),
             )
             return Tour(
                 list(recorder.calls),
@@ -141,8 +151,20 @@ def _record(project: Path, drive: Callable[[LocalStack, Client], None], secret: 
 
 
 @pytest.fixture(scope="module")
-def tour() -> Tour:
-    return _record(ROOT, _drive, "StepwellSigningSecret")
+def tour() -> Iterator[Tour]:
+    # People are told by e-mail and Slack; the webhook fails once, so a delivery is tried again.
+    webhook = Webhook()
+    webhook.failing = 1
+    try:
+        yield _record(
+            ROOT,
+            _drive,
+            "StepwellSigningSecret",
+            parameters={"NotifyEmailFrom": "tour@example.com", "NotifySlackWebhookSecret": SLACK},
+            environment={"STEPWELL_SLACK_WEBHOOK_URL": webhook.url},
+        )
+    finally:
+        webhook.server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -358,6 +358,11 @@ def needed(call: Call, tags: Tags | None = None) -> list[Need]:
             else f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/{model}"
         )
         return [Need(f"bedrock:{actions.get(operation, operation)}", where)]
+    if service == "ses":
+        # SES v2 SendEmail is authorised on the identity the sender is verified as (the local
+        # stack verifies the address itself).
+        sender = str(params.get("FromEmailAddress", ""))
+        return [Need(f"ses:{operation}", arn.of("ses", f"identity/{sender}"))]
     # A service this mapping does not know: it needs an explicit entry above.
     return [Need(f"{service}:{operation}", f"(no resource mapping for {service}:{operation})")]
 

@@ -252,6 +252,46 @@ def test_approval_issues_a_step_that_continues_on_rejection():
     assert "quorum 2 is more than the 1 approvers named" in message
 
 
+def test_approval_takes_reminders_escalations_and_forbid_self_approval():
+    issue = issue_of(
+        lambda ctx: ctx.approval(
+            "go",
+            approvers=[{"group": "finance"}],
+            remind=timedelta(hours=4),
+            escalate=[{"after": "1d", "to": "cfo@x"}, {"after": 172800, "action": "reject"}],
+            forbid_self_approval=True,
+        )
+    )
+    assert issue.spec["remind"] == "4h"
+    assert issue.spec["escalate"] == [
+        {"after": "1d", "to": ["cfo@x"]},
+        {"after": "2d", "action": "reject"},
+    ]
+    assert issue.spec["forbid_self_approval"] is True
+    late = failure_of(
+        lambda ctx: ctx.approval("go", approvers=["a@x"], escalate=[{"after": "8d", "to": ["b@x"]}])
+    )
+    assert "step 'go'" in late and "never comes" in late
+    wrong = failure_of(lambda ctx: ctx.approval("go", escalate={"after": "1d"}))  # type: ignore[arg-type]
+    assert "escalate is a list" in wrong
+
+
+def test_input_issues_a_form_step_whose_answer_the_code_gets():
+    form = {"type": "object", "required": ["boxes"], "properties": {"boxes": {"type": "integer"}}}
+    issue = issue_of(lambda ctx: ctx.input("details", form=form, assignees={"group": "ops"}))
+    assert issue.kind == "input"
+    assert issue.spec == {
+        "message": "Input requested",
+        "assignees": [{"group": "ops"}],
+        "form": form,
+        "timeout": "7d",
+    }
+    answer = answer_of(lambda ctx: ctx.input("details", form=form), {"boxes": 3})
+    assert answer.output == {"boxes": 3}
+    broken = failure_of(lambda ctx: ctx.input("details", form={"type": "nope"}))
+    assert "step 'details': form is not a valid JSON Schema" in broken
+
+
 def decide(output: Any) -> Any:
     def call(ctx: Context) -> Any:
         decision = ctx.approval("go", approvers=["a@x", "b@x"])

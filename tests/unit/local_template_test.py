@@ -352,10 +352,14 @@ def test_queues_come_dead_letter_queue_first(
     template: Template, names: dict[str, Physical]
 ) -> None:
     found = queues(template, Resolver(template, names), names)
-    assert [q.logical_id for q in found] == [
+    order = [q.logical_id for q in found]
+    assert sorted(order) == [
+        "StepwellNotificationQueue",
         "StepwellTimerDeadLetterQueue",
         "StepwellTimerQueue",
     ]
+    assert order.index("StepwellTimerDeadLetterQueue") < order.index("StepwellTimerQueue")
+    found = [q for q in found if q.logical_id != "StepwellNotificationQueue"]
     redrive = json.loads(found[1].attributes["RedrivePolicy"])
     assert redrive == {"deadLetterTargetArn": found[0].arn, "maxReceiveCount": 5}
     assert found[1].attributes["VisibilityTimeout"] == "180"

@@ -101,6 +101,9 @@ OPTIONAL = {
     "STEPWELL_WORKFLOWS": "a workflows function's files: its own package when unset",
     "STEPWELL_TRIGGER_FUNCTION_ARN": "set on the functions that publish (checked below)",
     "STEPWELL_TRIGGER_PREFIX": "rules' and schedules' names: the engine's stack name when unset",
+    "STEPWELL_NOTIFY_QUEUE_URL": "the notifications function's alone: it sends people links",
+    "STEPWELL_NOTIFY_EMAIL_FROM": "the notifications function's: empty sends no e-mail",
+    "STEPWELL_NOTIFY_SLACK_SECRET": "the notifications function's: empty posts to no webhook",
 }
 """Variables the code reads that a deployment need not set."""
 
@@ -117,9 +120,11 @@ OPTIONAL_PARTS = {
     "AlarmEmail": "ops@example.com",
     "PlainFunctionArns": "arn:aws:lambda:us-east-1:123456789012:function:legacy-*",
     "WorkflowRoles": "arn:aws:iam::123456789012:role/orders-*",
+    "NotifyEmailFrom": "approvals@example.com",
+    "NotifySlackWebhookSecret": "team/slack-approvals",
 }
 """Parameters that add the optional parts: the JWT API, the alarms' e-mail, plain functions,
-the roles workflows run their service calls as."""
+the roles workflows run their service calls as, the notifications' sender and Slack webhook."""
 
 
 @dataclass(frozen=True)
@@ -534,7 +539,9 @@ def test_roles_carry_the_managed_policies_their_functions_need(deployed: Deploye
         aws = {a for a in arns if isinstance(a, str)}
         assert aws <= AWS_MANAGED, logical_id
         if "AWSLambdaSQSQueueExecutionRole" in str(aws):
-            assert logical_id == prefix + "SchedulerFunctionRole"
+            # The functions an SQS queue feeds: timers, and notifications tried again.
+            queue_fed = ("SchedulerFunctionRole", "NotificationsFunctionRole")
+            assert logical_id in {prefix + name for name in queue_fed}
         ours = [a for a in arns if not isinstance(a, str)]
         function = function_of.get(logical_id)
         if function is None:

@@ -45,6 +45,7 @@ from stepwell.code.errors import (
 from stepwell.code.events import event_pattern, event_spec
 from stepwell.code.fanouts import Completion, fan_out
 from stepwell.code.logger import ReplayLogger
+from stepwell.code.people import People, escalations, form_of, people_of
 from stepwell.code.polls import poll
 from stepwell.code.protocol import FOR_EACH, POLL, Checkpoint, Issue, Recorded, RunInfo, Yield
 from stepwell.code.replay import Links, Replay, Services, describe_scope, error_of, to_json
@@ -484,28 +485,62 @@ class Context:
         self,
         name: str,
         message: str = "Approval requested",
-        approvers: Sequence[str | Mapping[str, str]] | Mapping[str, str] | None = None,
+        approvers: People = None,
         quorum: int = 1,
         timeout: Duration | None = "7d",
         on_timeout: Literal["approve", "reject", "fail"] = "fail",
+        *,
+        remind: Duration | None = None,
+        escalate: Sequence[Mapping[str, Any]] = (),
+        forbid_self_approval: bool = False,
     ) -> Approval:
         """Ask people to approve (signed approve/reject links, as for YAML approvals); return
         the decision. Any rejection decides ``approved=False``; ``quorum`` approvals decide
         ``approved=True``. When ``timeout`` passes, ``on_timeout`` approves, rejects or fails
         the step (StepFailed ``ApprovalTimedOut``). ``approvers`` are e-mails or groups
-        (``{"group": "finance"}``, the people of the groups file when the wait opens)."""
+        (``{"group": "finance"}``, the people of the groups file when the wait opens).
+        ``remind`` sends the links again this often to who has not decided; ``escalate`` is
+        in order ``{"after": "1d", "to": [people]}`` (new approvers) or ``{"after": "2d",
+        "action": "reject"}`` (or approve, or fail: StepFailed ``ApprovalEscalated``);
+        ``forbid_self_approval`` refuses the decision of the person who started the run."""
         self._enter("approval", name)
-        single = isinstance(approvers, str | Mapping)
-        people = [approvers] if single else list(approvers or [])
         spec: dict[str, Any] = {
             "message": message,
-            "approvers": people,
+            "approvers": people_of(approvers),
             "quorum": quorum,
             "timeout": None if timeout is None else duration_text(name, "timeout", timeout),
             "on_timeout": on_timeout,
             "on_reject": "continue",
         }
+        # Only what is asked, so a spec recorded before these options existed reads the same.
+        if escalate:
+            spec["escalate"] = escalations(name, escalate)
+        if forbid_self_approval:
+            spec["forbid_self_approval"] = True
+        put_duration(spec, name, "remind", remind)
         return Approval.from_output(self._issued(name, "approval", None, spec))
+
+    def input(
+        self,
+        name: str,
+        form: Mapping[str, Any],
+        assignees: People = None,
+        message: str = "Input requested",
+        timeout: Duration | None = "7d",
+    ) -> Any:
+        """Ask people to fill in a form through signed links, as a YAML input step; return the
+        answer. ``form`` is the JSON Schema (draft 2020-12) of the answer: the server refuses
+        an answer that breaks it (422, every problem listed, the step still waiting), so what
+        returns is exactly a valid answer. ``assignees`` are e-mails or groups (None: one link
+        for anyone). When ``timeout`` passes: StepFailed ``InputTimedOut``."""
+        self._enter("input", name)
+        spec: dict[str, Any] = {
+            "message": message,
+            "assignees": people_of(assignees),
+            "form": form_of(name, form),
+            "timeout": None if timeout is None else duration_text(name, "timeout", timeout),
+        }
+        return self._issued(name, "input", None, spec)
 
     def wait_for_callback(
         self, name: str, timeout: Duration | None = "1d", heartbeat: Duration | None = None

@@ -43,6 +43,7 @@ ISSUED_KINDS = frozenset(
         "aws",
         "delay",
         "approval",
+        "input",
         "callback",
         "workflow",
         "event",

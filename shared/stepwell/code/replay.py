@@ -62,6 +62,7 @@ _KIND_WORDS = {
     "aws": "an aws step",
     "delay": "a sleep",
     "approval": "an approval",
+    "input": "an input form",
     "callback": "a callback wait",
     "event": "an event wait",
     "workflow": "a child workflow",

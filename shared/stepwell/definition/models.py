@@ -789,6 +789,43 @@ class Debounce(_Keyed):
     period: Duration = Field(description="How long after the last start the run starts.")
 
 
+class EmailChannel(_Model):
+    """A workflow's own e-mail to each person (``${...}`` over the notification: ``message``,
+    ``workflow``, ``run_id``, ``step``, ``reason``, ``person``, ``expires_at`` and the person's
+    ``approve_url``/``reject_url`` or ``form_url``); unset parts keep Stepwell's."""
+
+    subject: str | None = Field(None, max_length=1000, description="The subject line.")
+    text: str | None = Field(None, max_length=4000, description="The plain-text body.")
+
+
+class SlackChannel(_Model):
+    """A Slack incoming webhook the notifications go to (buttons that open the signed links)."""
+
+    webhook: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9/_+=.@-]+$",
+        description="The secret (Secrets Manager, named after the engine's stack: "
+        "<stack>/...) holding the webhook's URL; never the URL itself.",
+    )
+
+
+class Notify(_Model):
+    """How the people an approval or input step asks are told (Notifications): each channel
+    on (the stack's setting), off, or the workflow's own."""
+
+    email: bool | EmailChannel = Field(
+        True,
+        description="true: e-mail each person through SES when the stack names a sender "
+        "(NotifyEmailFrom); false: no e-mail; {subject, text}: this workflow's own e-mail.",
+    )
+    slack: bool | SlackChannel = Field(
+        True,
+        description="true: the stack's webhook (NotifySlackWebhookSecret), if any; false: no "
+        "Slack; {webhook: SECRET}: this workflow's own.",
+    )
+
+
 class Workflow(_Model):
     """A workflow definition: a DAG of steps."""
 
@@ -877,6 +914,12 @@ class Workflow(_Model):
         None,
         description="A queued run's priority, higher first: an integer, or an expression over "
         "the input (default 0; the start request may set it).",
+        exclude_if=lambda value: value is None,
+    )
+    notify: Notify | None = Field(
+        None,
+        description="How the people its approval and input steps ask are told (e-mail, "
+        "Slack); None: as the stack says.",
         exclude_if=lambda value: value is None,
     )
     machine_graph: dict[str, list[dict[str, Any]]] | None = Field(

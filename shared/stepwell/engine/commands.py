@@ -74,6 +74,8 @@ class RequestApproval:
     person handed their link on (to ``approvers``, in ``delegated_by``'s name)."""
     delegated_by: str | None = None
     """The approver (or assignee) in whose name a delegation's links decide."""
+    notify: dict[str, Any] | None = None
+    """The workflow's ``notify`` (its channels; None: the stack's), for the notifications."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from stepwell.engine import (
     concurrency,
     dag,
     fanout,
+    notified,
     outcomes,
     scheduled,
 )
@@ -59,6 +60,7 @@ from stepwell.engine.events import (
     Heartbeat,
     ItemReady,
     LeaseExpired,
+    NotificationDelivered,
     OutboxDelivered,
     RetryRequested,
     SkipRequested,
@@ -326,6 +328,8 @@ def _apply(work: Work, event: Event) -> None:
             fanout.on_settled(work, event)
         case Debounced():
             concurrency.debounced(work, event)
+        case NotificationDelivered():
+            notified.on_delivered(work, event)
         case SlotOffered():
             if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)

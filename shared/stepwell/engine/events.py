@@ -270,6 +270,25 @@ class CancelOnEvent:
     kind: Literal["cancel_on_event"] = "cancel_on_event"
 
 
+@dataclass(frozen=True)
+class NotificationDelivered:
+    """A channel sent a step's people their links, or failed to (tried again later, or given
+    up): noted on the step's timeline, nothing else changes."""
+
+    key: str
+    channel: str
+    to: str
+    """The person (an e-mail), or the channel's own audience (a Slack webhook's channel)."""
+    reason: str
+    """Why the links went out: requested, reminder, escalation, delegation."""
+    sent: bool
+    tries: int = 1
+    error: str | None = None
+    retry_at: str | None = None
+    """When it is tried again (None: sent, or given up)."""
+    kind: Literal["notification_delivered"] = "notification_delivered"
+
+
 Event = (
     StepSucceeded
     | StepFailed
@@ -293,6 +312,7 @@ Event = (
     | SlotOffered
     | Debounced
     | CancelOnEvent
+    | NotificationDelivered
 )
 
 

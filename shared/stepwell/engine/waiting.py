@@ -189,3 +189,10 @@ def record(step: StepState, event: ApprovalDecided, recorded: dict[str, Any]) ->
     step.decisions.append(recorded)
     who = f"{event.approver} (operator)" if event.operator else event.approver
     return who + (f" (through {event.by}, who holds their link)" if event.by else "")
+
+
+def notify_of(work: Work) -> dict[str, Any] | None:
+    """The workflow's ``notify`` as the notifications read it off the request (None: the
+    stack's channels)."""
+    notify = work.definition.notify
+    return notify.model_dump(mode="json") if notify is not None else None

@@ -32,6 +32,7 @@ import getpass
 import heapq
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -51,6 +52,7 @@ from stepwell.local import (
     functions,
     groups,
     models,
+    notifications,
     outbox,
     publications,
     queues,
@@ -357,6 +359,7 @@ class LocalStack:
         if self.workflow_folder is not None:
             specs.append(publications.folder_function(specs, self.workflow_folder))
         self.functions = [functions.localize(s, endpoints, self.environment) for s in specs]
+        notifications.prepare(self.functions, {**os.environ, **self.environment}, REGION)
         self._exit.enter_context(resources.environ(functions.common_environment(self.functions)))
 
         self.emulator = LambdaEmulator(

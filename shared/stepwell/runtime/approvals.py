@@ -95,6 +95,8 @@ class ApprovalLinks:
         }
         if command.delegated_by is not None:
             detail["delegated_by"] = command.delegated_by
+        if command.notify is not None:
+            detail["notify"] = command.notify
         if command.form is not None:
             detail = {**detail, "form": command.form}
             del detail["quorum"]

@@ -59,6 +59,7 @@ from stepwell.engine.events import (
     Heartbeat,
     ItemReady,
     LeaseExpired,
+    NotificationDelivered,
     OutboxDelivered,
     StepFailed,
     StepReached,
@@ -97,6 +98,7 @@ _STEP_EVENTS = (
     ApprovalDecided,
     CallbackReceived,
     EventReceived,
+    NotificationDelivered,
 )
 _CHILD_EVENTS = (*_STEP_EVENTS, ChildRunEnded, ChildRunStarted, LeaseExpired)
 """What can happen to a step (a for_each child too)."""

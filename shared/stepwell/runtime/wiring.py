@@ -28,6 +28,7 @@ from stepwell.runtime.approvals import ApprovalLinks, LinkedBus
 from stepwell.runtime.builtins import BuiltinDeps, Network
 from stepwell.runtime.clock import Clock, SystemClock
 from stepwell.runtime.journals import Journals
+from stepwell.runtime.notifications import Notifier
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.runtime.ports import Bus, Invoker, Metrics, StepLogs
 from stepwell.runtime.publishing import Workflows
@@ -83,6 +84,8 @@ class Runtime:
     event_waits_bus: Bus | None = None
     """Where ``POST /events`` puts events: the bus event waits listen on (the stack's
     ``EventWaitsBus``); None: the engine's own."""
+    notifier: Notifier | None = None
+    """Sends people their links by e-mail and Slack (the notifications function's)."""
 
     @property
     def metrics(self) -> Metrics:
@@ -97,6 +100,7 @@ def from_environment(
     import boto3
 
     from stepwell.runtime.aws.bus import EventBridgeBus
+    from stepwell.runtime.aws.channels import notifier
     from stepwell.runtime.aws.lambda_invoker import FunctionResolver, LambdaInvoker
     from stepwell.runtime.aws.logs import InsightsLinks
     from stepwell.runtime.aws.metrics import EmfMetrics
@@ -178,6 +182,7 @@ def from_environment(
         event_waits_bus=EventBridgeBus(
             boto3.client("events"), env.get("STEPWELL_EVENT_WAITS_BUS") or bus_name
         ),
+        notifier=notifier(env, clock, secrets) if env.get("STEPWELL_NOTIFY_QUEUE_URL") else None,
     )
 
 

@@ -80,6 +80,7 @@ def _ask(
             expires,
             reason=reason,
             delegated_by=delegated_by,
+            notify=waiting.notify_of(work),
         )
     )
 

@@ -77,6 +77,7 @@ def _ask(
             form=dict(asked.get("form") or {}),
             reason="delegation" if delegated_by else "requested",
             delegated_by=delegated_by,
+            notify=waiting.notify_of(work),
         )
     )
 

@@ -33,7 +33,7 @@ export async function outboxPage(root) {
 function list(notifications) {
   if (!notifications.length) return h("p", {class: "muted"}, "Nothing sent yet.");
   return h("table", {class: "runs", "data-outbox": ""},
-    h("thead", {}, h("tr", {}, ["Sent", "Why", "Run", "Step", "Message", "To", "Links"].map((t) => h("th", {}, t)))),
+    h("thead", {}, h("tr", {}, ["Sent", "Why", "Run", "Step", "Message", "To", "Links", "Delivered"].map((t) => h("th", {}, t)))),
     h("tbody", {}, notifications.flatMap((n) => n.links.map((l) => h("tr", {"data-reason": n.reason},
       h("td", {}, stamp(n.at)),
       h("td", {}, n.type === "input.requested" ? `form ${n.reason}` : `approval ${n.reason}`),
@@ -41,7 +41,19 @@ function list(notifications) {
       h("td", {class: "mono"}, n.step),
       h("td", {}, n.message || ""),
       h("td", {}, l.approver || l.assignee || "anyone"),
-      h("td", {}, links(l)))))));
+      h("td", {}, links(l)),
+      h("td", {}, delivered(n.deliveries || [], l)))))));
+}
+
+// What the channels did for this person: their e-mail, and the request's Slack message.
+function delivered(deliveries, link) {
+  const person = link.delegate || link.approver || link.assignee;
+  return deliveries
+    .filter((d) => d.channel !== "email" || d.to === person)
+    .map((d) => h("div", {"data-delivery": d.channel, "data-sent": String(d.sent)},
+      d.sent ? `${d.channel}: sent` : `${d.channel}: failed (try ${d.tries})` +
+        (d.retry_at ? `, again at ${stamp(d.retry_at)}` : ", given up"),
+      d.error ? h("span", {class: "muted"}, ` ${d.error}`) : ""));
 }
 
 function links(link) {
