@@ -26,6 +26,7 @@ from stepwell.engine import (
     fanout,
     outcomes,
     scheduled,
+    step_slots,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -238,12 +239,14 @@ def driver_of(definition: Workflow) -> Driver:
 
 def settle(work: Work, step: StepState) -> None:
     """Every end of a step (engine.outcomes, and the run's end cancelling it) is settled here,
-    once: its kind lets go of what it holds outside the run; then it is counted on its
+    once: its kind lets go of what it holds outside the run (and its attempt of its slot);
+    then it is counted on its
     fan-out, or the driver's (the next compensation, the replay woken, or its dependents told
     and maybe the run ended)."""
     kind = work.kind(_type_of(work, step))
     if isinstance(kind, HoldsOutside):
         kind.release(work, step)
+    step_slots.let_go(work, step)
     if step.status == "cancelled":
         return  # cancelled because the run ended or is ending (engine.run): nothing follows
     _, index = parse_key(step.key)
@@ -326,6 +329,10 @@ def _apply(work: Work, event: Event) -> None:
             fanout.on_settled(work, event)
         case Debounced():
             concurrency.debounced(work, event)
+        case SlotOffered(key=str()):
+            step = step_slots.take(work, event)
+            if step is not None:
+                attempts.start(work, step, work.spec(step.key))
         case SlotOffered():
             if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)
