@@ -336,7 +336,7 @@ def _apply(work: Work, event: Event) -> None:
         case SlotOffered():
             if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)
-                _begin(work)
+                _resume(work)
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
@@ -492,9 +492,27 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     outcomes.succeed(work, step, event.output)
 
 
+def _resume(work: Work) -> None:
+    """A run that took a slot of its key: a new run begins, an operator's retry reopens it, a
+    rerun starts what its copied steps let start."""
+    waited = concurrency.resumed(work)
+    if "retry" in waited:
+        failed_at = datetime.fromisoformat(str(waited["failed_at"]))
+        _reopen(work, str(waited["retry"]), str(waited["by"]), failed_at)
+    elif "rerun" in waited:
+        rerun_of, from_step = work.run.rerun_of, waited["rerun"]
+        announce(
+            work, f"rerun of {rerun_of} from {from_step}", rerun_of=rerun_of, from_step=from_step
+        )
+        work.driver.resume(work)
+    else:
+        _begin(work)
+
+
 def _on_retry(work: Work, event: RetryRequested) -> None:
     """Redrive a run that failed because of ``event.key``: the step gets a new attempt, and the
-    steps cancelled when the run failed start again (each with a new attempt)."""
+    steps cancelled when the run failed start again (each with a new attempt). A run of a
+    keyed workflow first waits for a slot of its key, like a new start."""
     record = work.peek(event.key) if event.key != WORKFLOW_KEY else None
     if record is None or record.status != "failed" or work.run.status != "failed":
         status = record.status if record else "not started"
@@ -505,14 +523,21 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             f"run {work.run.status})",
         )
         return
+    by = event.by or "an operator"
+    failed_at = work.run.ended_at
+    assert failed_at is not None
+    retry = {"retry": event.key, "by": by, "failed_at": failed_at.isoformat()}
+    if not concurrency.requeue(work, retry, f"retry of {event.key} by {by}"):
+        _reopen(work, event.key, by, failed_at)
+
+
+def _reopen(work: Work, failed: str, by: str, failed_at: datetime | None) -> None:
     work.state.require_all()
     run = work.touch_run()
-    failed_at = run.ended_at
     run.status, run.error, run.ended_at = "running", None, None
-    by = event.by or "an operator"
-    work.note("run_status", None, f"running: retry of {event.key} by {by}", status="running")
-    reopened = [event.key]
-    step_id, index = parse_key(event.key)
+    work.note("run_status", None, f"running: retry of {failed} by {by}", status="running")
+    reopened = [failed]
+    step_id, index = parse_key(failed)
     run.watch_at = work.now + RUN_WATCH
     # A failed step ended without counting as a sink's end (a failure ends the run instead).
     if index is not None:

@@ -202,6 +202,11 @@ class Driver(Protocol):
         """A new run: start what runs first."""
         ...
 
+    def resume(self, work: Work) -> None:
+        """A rerun that waited for a slot of its key (its copied steps written as it was
+        made): start what they let start."""
+        ...
+
     def spec(self, work: Work, key: str) -> Step:
         """The definition of a step the workflow's steps do not hold."""
         ...
