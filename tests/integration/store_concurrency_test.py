@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from conftest import metered
 
 from stepwell.definition.models import Workflow
@@ -71,9 +70,12 @@ def test_runs_queue_past_the_limit_and_start_by_priority_as_slots_free(
     assert slots.held == () and slots.head is None
 
 
-def test_what_a_run_costs_in_requests_with_a_concurrency_key_and_without(
-    store: DynamoStore, capsys: pytest.CaptureFixture[str]
-) -> None:
+def extra_requests(
+    store: DynamoStore, world: InProcessWorld, name: str, input: Any
+) -> Counter[str]:
+    """What a second one-step run of ``name`` in ``world`` costs in requests more than the
+    same run of a workflow without flow control (each measured after a first run of its
+    workflow saved its definition)."""
     plain = InProcessWorld(
         {"plain": Workflow.model_validate({"name": "plain", "steps": {"a": {"function": "Hold"}}})},
         {"Hold": hold},
@@ -81,22 +83,25 @@ def test_what_a_run_costs_in_requests_with_a_concurrency_key_and_without(
     plain.store = plain.orchestrator.store = store
     figures = {}
     meter = metered(store)
-    for name, world in (("plain", plain), ("limited", world_on(store, 1))):
-        world.start(name, {"customer": "solo", "n": 0}, run_id=f"{name}-0")  # definition saved
-        while world.dispatched:
-            world._run_attempt(world.dispatched.popleft())
+    for workflow, played in (("plain", plain), (name, world)):
+        played.start(workflow, input, run_id=f"{workflow}-0")
+        while played.dispatched:
+            played._run_attempt(played.dispatched.popleft())
         before = meter.reading()
-        run_id = world.start(name, {"customer": "solo", "n": 1}, run_id=f"{name}-1")
-        while world.dispatched:
-            world._run_attempt(world.dispatched.popleft())
+        run_id = played.start(workflow, input, run_id=f"{workflow}-1")
+        while played.dispatched:
+            played._run_attempt(played.dispatched.popleft())
         assert store.get_run(run_id).status == "succeeded"  # type: ignore[union-attr]
-        figures[name] = (meter.reading() - before).calls
-    extra = figures["limited"] - figures["plain"]
-    with capsys.disabled():
-        print(
-            f"\nrequests of a one-step run: {dict(figures['plain'])}; a concurrency key adds "
-            f"{dict(extra)}"
-        )
+        figures[workflow] = (meter.reading() - before).calls
+    extra = figures[name] - figures["plain"]
+    print(f"\nrequests of a one-step run: {dict(figures['plain'])}; {name} adds {dict(extra)}")
+    return extra
+
+
+def test_what_a_run_costs_in_requests_with_a_concurrency_key_and_without(
+    store: DynamoStore,
+) -> None:
+    extra = extra_requests(store, world_on(store, 1), "limited", {"customer": "solo", "n": 1})
     # The offer at its creation: the queue's head read, the run read and started in a commit
     # of its own (its outbox cleared in another), the queue read again (nobody waits); the
     # offer at its end: the queue read once.

@@ -83,3 +83,32 @@ def test_a_debounce_s_key_reads_the_input_and_its_period_is_a_positive_duration(
     assert "debounce.period" in zero and "longer than 0s" in zero
     [bad] = problems_of(spec % ("x", "soon"))
     assert "debounce.period" in bad
+
+
+def step_limit(concurrency: str, step_type: str = "function: ChargeCardFunction") -> str:
+    return f"""\
+name: charge
+steps:
+  charge:
+    {step_type}
+    concurrency: {concurrency}
+"""
+
+
+def test_a_step_s_concurrency_over_the_input_is_fine() -> None:
+    assert problems_of(step_limit('{key: "${input.merchant}", limit: 3}')) == []
+    assert problems_of(step_limit("{limit: 1}")) == []
+
+
+def test_a_step_s_key_that_reads_more_than_the_input_is_located_at_the_step() -> None:
+    [problem] = problems_of(step_limit('{key: "${context.merchant}", limit: 3}'))
+    assert problem.startswith("wf.yaml:5:")
+    assert "step 'charge'" in problem and "concurrency.key" in problem
+    assert "'context'" in problem and "read input.<field>" in problem
+
+
+def test_a_step_s_limit_below_1_and_a_step_that_runs_no_attempts_say_so() -> None:
+    [problem] = problems_of(step_limit("{limit: 0}"))
+    assert "step 'charge'" in problem and "concurrency.limit" in problem and "at least 1" in problem
+    [problem] = problems_of(step_limit("{limit: 2}", "type: delay\n    duration: 1m"))
+    assert problem.startswith("wf.yaml:6:") and "a delay step runs no attempts" in problem

@@ -260,6 +260,11 @@ class StepBase(_Model):
     input: Any = Field(None, description="The step's input; ${...} expressions are evaluated.")
     retry: Retry | None = None
     timeout: Duration | None = Field(None, description="Limit for one attempt.")
+    concurrency: Concurrency | None = Field(
+        None,
+        description="At most `limit` attempts of this step per key at once, across all runs; "
+        "the others wait for a slot in start order. The key reads only the run's input.",
+    )
     output_path: str | None = Field(
         None, description="Expression over the result (as `$`) that becomes the step's output."
     )

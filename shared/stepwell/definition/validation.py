@@ -78,6 +78,7 @@ def validate(workflow: Workflow, source: SourceMap | None = None) -> list[Proble
         *_timezones(workflow, source),
         *_event_waits(workflow, source),
         *_flow_control(workflow, source),
+        *_step_concurrency(workflow, source),
         *_cancel_on(workflow, source),
     ]
     return sorted(problems, key=lambda p: (p.line, p.col))
@@ -568,6 +569,13 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
             f"a workflow has one of concurrency, singleton and throttle, not {' and '.join(keyed)}:"
             " keep one of them",
         )
+    yield from _input_only(fields, source, "as a run starts, from its input alone")
+
+
+def _input_only(
+    fields: list[tuple[tuple[PathPart, ...], Any]], source: SourceMap, when: str
+) -> Iterator[Problem]:
+    """Expressions decided ``when``, from the run's input alone."""
     for path, text in fields:
         if not isinstance(text, str):
             continue
@@ -578,9 +586,30 @@ def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
             for name in sorted(_root_names(_STRING.sub('""', expression)) - {"input"}):
                 yield source.at_step(
                     path,
-                    f"${{{expression}}} reads '{name}', but it is decided as a run starts, "
-                    "from its input alone: read input.<field>",
+                    f"${{{expression}}} reads '{name}', but it is decided {when}: "
+                    "read input.<field>",
                 )
+
+
+ATTEMPT_TYPES = frozenset({"task", "http", "notify", "agent", "shell", "aws", "workflow"})
+"""Step types that run as attempts: the ones a step-level ``concurrency`` can limit."""
+
+
+def _step_concurrency(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
+    """A step's concurrency limits its attempts; its key is decided from the run's input."""
+    for key, step in workflow.steps.items():
+        if step.concurrency is None:
+            continue
+        at: tuple[PathPart, ...] = ("steps", key, "concurrency")
+        if step.type not in ATTEMPT_TYPES:
+            yield source.at_step(
+                at,
+                f"a {step.type} step runs no attempts for concurrency to limit: remove it, or "
+                "limit the runs with the workflow's concurrency",
+            )
+            continue
+        why = "for each attempt, from the run's input alone"
+        yield from _input_only([((*at, "key"), step.concurrency.key)], source, why)
 
 
 CANCEL_ON_NAMES = frozenset({"input", "context"})

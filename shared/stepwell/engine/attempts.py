@@ -18,6 +18,7 @@ from stepwell.definition.models import (
     Workflow,
     WorkflowStep,
 )
+from stepwell.engine import step_slots
 from stepwell.engine.commands import (
     CancelChildRun,
     DispatchAttempt,
@@ -54,7 +55,10 @@ def set_timer(work: Work, step: StepState, due: datetime | None) -> None:
 
 
 def start(work: Work, step: StepState, spec: Step, *, quiet: bool = False) -> None:
-    """Record a new attempt and ask for it to run (``quiet``: with no timeline entry)."""
+    """Record a new attempt and ask for it to run (``quiet``: with no timeline entry); a step
+    with ``concurrency`` first waits for a slot of its key (engine.step_slots)."""
+    if step_slots.waits(work, step, spec):
+        return
     step.attempt += 1
     step.token = attempt_token(work.run, step.key, step.attempt)
     step.attempt_started_at = work.now
@@ -240,6 +244,7 @@ def attempt_failed(
     if not (retryable and choice.retry):
         fail_step(work, step, error_type, message, **(trace or {}))
         return
+    step_slots.let_go(work, step)  # the next attempt waits for a slot again
     step.error = {"type": error_type, "message": message}
     work.note(
         "step_retrying",
@@ -277,6 +282,7 @@ def lost(work: Work, step: StepState, why: str, delay: timedelta | None = None) 
     if step.lost_attempts >= MAX_LOST_ATTEMPTS:
         fail_step(work, step, "AttemptLost", f"{step.lost_attempts + 1} attempts were lost: {why}")
         return
+    step_slots.let_go(work, step)
     step.lost_attempts += 1
     work.note("attempt_lost", step, f"{why}; dispatching again")
     if delay is None:

@@ -142,6 +142,11 @@ def start(work: Work) -> None:
     _replay(work, step)
 
 
+def resume(work: Work) -> None:
+    """A rerun that waited for a slot: its first replay (the steps it copied answer it)."""
+    start(work)
+
+
 def _replay(work: Work, step: StepState) -> None:
     step.wake = False
     # The retry policy and the lost-attempt allowance count this replay's attempts only.

@@ -181,3 +181,36 @@ def _priority(work: Work, value: Any) -> int:
         work.note("flow_control_default", None, f"priority {value!r} is not an integer: 0 used")
         return 0
     return value
+
+
+def requeue(work: Work, why: dict[str, Any], what: str) -> bool:
+    """An ended run of a keyed workflow started again (an operator's retry): it waits in its
+    key's queue like a new start, ``why`` kept on it for when it takes a slot. False when the
+    workflow has no key."""
+    slot = work.run.slot
+    if slot is None:
+        return False
+    run = work.touch_run()
+    run.error, run.ended_at = None, None
+    run.slot = {**slot, **why}
+    work.note("run_status", None, f"queued: {what} waits for a slot", status="queued")
+    queue(work)
+    return True
+
+
+def resumed(work: Work) -> dict[str, Any]:
+    """What a run that just took a slot waited for besides its start (``requeue``'s reason,
+    or a rerun's step), taken off its record."""
+    run = work.run
+    if run.slot is None:
+        return {}
+    kept = {k: v for k, v in run.slot.items() if k in WAITED}
+    if kept:
+        run = work.touch_run()
+        assert run.slot is not None
+        run.slot = {k: v for k, v in run.slot.items() if k not in WAITED}
+    return kept
+
+
+WAITED = ("retry", "by", "failed_at", "rerun")
+"""What a run waiting for a slot keeps on it to resume with (engine.core)."""

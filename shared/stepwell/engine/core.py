@@ -27,6 +27,7 @@ from stepwell.engine import (
     notified,
     outcomes,
     scheduled,
+    step_slots,
 )
 from stepwell.engine.commands import (
     EmitEvent,
@@ -240,12 +241,14 @@ def driver_of(definition: Workflow) -> Driver:
 
 def settle(work: Work, step: StepState) -> None:
     """Every end of a step (engine.outcomes, and the run's end cancelling it) is settled here,
-    once: its kind lets go of what it holds outside the run; then it is counted on its
+    once: its kind lets go of what it holds outside the run (and its attempt of its slot);
+    then it is counted on its
     fan-out, or the driver's (the next compensation, the replay woken, or its dependents told
     and maybe the run ended)."""
     kind = work.kind(_type_of(work, step))
     if isinstance(kind, HoldsOutside):
         kind.release(work, step)
+    step_slots.let_go(work, step)
     if step.status == "cancelled":
         return  # cancelled because the run ended or is ending (engine.run): nothing follows
     _, index = parse_key(step.key)
@@ -330,10 +333,14 @@ def _apply(work: Work, event: Event) -> None:
             concurrency.debounced(work, event)
         case NotificationDelivered():
             notified.on_delivered(work, event)
+        case SlotOffered(key=str()):
+            step = step_slots.take(work, event)
+            if step is not None:
+                attempts.start(work, step, work.spec(step.key))
         case SlotOffered():
             if concurrency.offered(work, event):
                 scheduled.begin(work, work.definition.timeout)
-                _begin(work)
+                _resume(work)
 
 
 def _on_timer(work: Work, event: TimerFired) -> None:
@@ -489,9 +496,27 @@ def _on_skip(work: Work, event: SkipRequested) -> None:
     outcomes.succeed(work, step, event.output)
 
 
+def _resume(work: Work) -> None:
+    """A run that took a slot of its key: a new run begins, an operator's retry reopens it, a
+    rerun starts what its copied steps let start."""
+    waited = concurrency.resumed(work)
+    if "retry" in waited:
+        failed_at = datetime.fromisoformat(str(waited["failed_at"]))
+        _reopen(work, str(waited["retry"]), str(waited["by"]), failed_at)
+    elif "rerun" in waited:
+        rerun_of, from_step = work.run.rerun_of, waited["rerun"]
+        announce(
+            work, f"rerun of {rerun_of} from {from_step}", rerun_of=rerun_of, from_step=from_step
+        )
+        work.driver.resume(work)
+    else:
+        _begin(work)
+
+
 def _on_retry(work: Work, event: RetryRequested) -> None:
     """Redrive a run that failed because of ``event.key``: the step gets a new attempt, and the
-    steps cancelled when the run failed start again (each with a new attempt)."""
+    steps cancelled when the run failed start again (each with a new attempt). A run of a
+    keyed workflow first waits for a slot of its key, like a new start."""
     record = work.peek(event.key) if event.key != WORKFLOW_KEY else None
     if record is None or record.status != "failed" or work.run.status != "failed":
         status = record.status if record else "not started"
@@ -502,14 +527,21 @@ def _on_retry(work: Work, event: RetryRequested) -> None:
             f"run {work.run.status})",
         )
         return
+    by = event.by or "an operator"
+    failed_at = work.run.ended_at
+    assert failed_at is not None
+    retry = {"retry": event.key, "by": by, "failed_at": failed_at.isoformat()}
+    if not concurrency.requeue(work, retry, f"retry of {event.key} by {by}"):
+        _reopen(work, event.key, by, failed_at)
+
+
+def _reopen(work: Work, failed: str, by: str, failed_at: datetime | None) -> None:
     work.state.require_all()
     run = work.touch_run()
-    failed_at = run.ended_at
     run.status, run.error, run.ended_at = "running", None, None
-    by = event.by or "an operator"
-    work.note("run_status", None, f"running: retry of {event.key} by {by}", status="running")
-    reopened = [event.key]
-    step_id, index = parse_key(event.key)
+    work.note("run_status", None, f"running: retry of {failed} by {by}", status="running")
+    reopened = [failed]
+    step_id, index = parse_key(failed)
     run.watch_at = work.now + RUN_WATCH
     # A failed step ended without counting as a sink's end (a failure ends the run instead).
     if index is not None:

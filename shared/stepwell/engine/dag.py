@@ -179,6 +179,21 @@ def start(work: Work) -> None:
         ready(work, work.step_or_new(root))
 
 
+def resume(work: Work) -> None:
+    """A rerun that waited for a slot: the steps whose dependencies all ended (were copied)."""
+    work.state.require(set(work.definition.steps))
+    for step_id in work.definition.steps:
+        record = work.peek(step_id)
+        if work.run.terminal:
+            break
+        if record is not None and record.status == "pending" and record.pending_deps == 0:
+            step = work.step(step_id)
+            assert step is not None
+            ready(work, step)
+    if work.run.open_steps == 0 and not work.run.terminal:
+        complete_run(work)
+
+
 def spec(work: Work, key: str) -> Step:
     """A compensation's task (the workflow's steps are its own)."""
     if key.endswith(compensation.SUFFIX):

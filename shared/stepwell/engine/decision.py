@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,6 +57,15 @@ class Decision:
     """A change of the run's concurrency key, written in the run's commit (engine.slots)."""
     pending: Pending | None = None
     """A change of the run's debounce key, written in the run's commit (engine.slots)."""
+    step_slots: list[SlotChange] = field(default_factory=list)
+    """Changes of its steps' concurrency keys (engine.step_slots), written in the run's commit."""
+
+    @property
+    def slot_changes(self) -> list[SlotChange]:
+        """Every change of a concurrency key the commit writes, a take last (a store tells a
+        refused take by its place)."""
+        changes = [*self.step_slots, *([self.slot] if self.slot is not None else [])]
+        return sorted(changes, key=lambda change: change.op == "take")
 
     @property
     def empty(self) -> bool:
@@ -68,7 +77,7 @@ class Decision:
         """The key of the one step this decision writes, when it writes only that step (and
         its timeline entries): a store writes it with one conditional update, no transaction
         and no lock on the run. None otherwise."""
-        if self.run_changed or self.created or len(self.steps) != 1:
+        if self.run_changed or self.created or len(self.steps) != 1 or self.step_slots:
             return None
         return next(iter(self.steps))
 
@@ -193,6 +202,11 @@ class Driver(Protocol):
         """A new run: start what runs first."""
         ...
 
+    def resume(self, work: Work) -> None:
+        """A rerun that waited for a slot of its key (its copied steps written as it was
+        made): start what they let start."""
+        ...
+
     def spec(self, work: Work, key: str) -> Step:
         """The definition of a step the workflow's steps do not hold."""
         ...
@@ -258,6 +272,7 @@ class Work:
         self.outbox_sent: list[str] = []
         self.slot: SlotChange | None = None
         self.pending: Pending | None = None
+        self.step_slots: list[SlotChange] = []
 
     # -- records -------------------------------------------------------------------------
     def step(self, key: str) -> StepState | None:
@@ -308,6 +323,20 @@ class Work:
     def ended(self, step: StepState) -> None:
         """``step`` reached a terminal status (engine.outcomes): settle what that means."""
         self._settle(self, step)
+
+    def change_slot(self, change: SlotChange) -> None:
+        """A change of a step's concurrency key, written with this decision: a leave of a
+        place queued in this very decision, or a release of a slot taken in it, nets out."""
+        for index, earlier in enumerate(self.step_slots):
+            if (earlier.key, earlier.run_id) != (change.key, change.run_id):
+                continue
+            if (earlier.op, change.op) == ("queue", "leave") and earlier.place == change.place:
+                del self.step_slots[index]
+                return
+            if (earlier.op, change.op) == ("take", "release"):
+                self.step_slots[index] = replace(change, op="leave", place=earlier.place)
+                return
+        self.step_slots.append(change)
 
     def touch_run(self) -> RunState:
         """The run record for changing."""
@@ -397,4 +426,5 @@ class Work:
             run_changed=self.run_changed or created,
             slot=self.slot,
             pending=self.pending,
+            step_slots=self.step_slots,
         )

@@ -241,7 +241,8 @@ class EventReceived:
 
 @dataclass(frozen=True)
 class SlotOffered:
-    """A slot of the run's concurrency key may be free: a queued run takes it and starts."""
+    """A slot of a concurrency key may be free: a queued run takes it and starts, or (``key``)
+    a step's attempt waiting for one takes it and is dispatched."""
 
     changes: int
     """The key's count of takes and releases when the offer read it (engine.slots)."""
@@ -249,6 +250,8 @@ class SlotOffered:
     """A singleton in ``skip`` mode: the runs holding the key when every slot is held."""
     recent: tuple[str, ...] = ()
     """A throttled key: its latest starts (ISO times, oldest first)."""
+    key: str | None = None
+    """A step's key: its attempt waits for the slot (step-level concurrency), not the run."""
     kind: Literal["slot_offered"] = "slot_offered"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
-from stepwell.engine import codeflow, compensation, core, dag
+from stepwell.engine import codeflow, compensation, concurrency, core, dag
 from stepwell.engine.decision import Decision, Work
 from stepwell.engine.state import RunState, State, StepState
 
@@ -87,6 +87,8 @@ def rerun(
         for dep in definition.upstream[step_id]:
             if dep in upstream:  # copied, so already ended: counted as its end was
                 dag.count(definition, step, dag.notice(step_id, original_steps[dep]))
+    if _queued(work, from_step):
+        return work.decision(created=True)
     for step_id in definition.steps:
         waiting = work.steps.get(step_id)
         if waiting is not None and waiting.status == "pending" and waiting.pending_deps == 0:
@@ -141,7 +143,8 @@ def _announced(
     dry_run: bool,
     nonce: str,
 ) -> Work:
-    """The new run, announced as a rerun of ``original`` (its steps are the caller's)."""
+    """The new run, announced as a rerun of ``original`` (its steps are the caller's); a run
+    of a keyed workflow is announced once it takes a slot."""
     run = core.new_run(
         definition,
         new_run_id,
@@ -153,6 +156,9 @@ def _announced(
         nonce=nonce,
     )
     work = core.work_for(definition, State(run=run, complete=True), now)
+    concurrency.assign(work, None)
+    if work.run.slot is not None:
+        return work  # announced as it takes a slot
     core.announce(
         work,
         f"rerun of {original.id} from {from_step}" + (" (dry run)" if dry_run else ""),
@@ -208,5 +214,18 @@ def _rerun_code(
             copied_from=original.id,
         )
         work.note("step_copied", key, f"succeeded in {original.id}")
-    codeflow.start(work)
+    if not _queued(work, from_step):
+        codeflow.start(work)
     return work.decision(created=True)
+
+
+def _queued(work: Work, from_step: str) -> bool:
+    """A rerun of a keyed workflow waits in its key's queue like a new start (its copied steps
+    written now); it starts what they let start as it takes a slot (engine.core)."""
+    run = work.run
+    if run.slot is None:
+        return False
+    run.deadline = work.now + core.MAX_RUN_DURATION  # its timeout counts from its start
+    run.slot = {**run.slot, "rerun": from_step}
+    concurrency.queue(work)
+    return True

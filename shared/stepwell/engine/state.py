@@ -185,6 +185,9 @@ class StepState:
     """The step's one timer: attempt timeout, retry backoff, delay end, approval expiry..."""
     waiting_for: str | None = None
     """approval | callback | delay | child_run | retry, while status is waiting/retrying."""
+    slot: str | None = None
+    """A step with ``concurrency``: its place in its key's queue while its attempt waits for a
+    slot (``waiting_for: slot``), ``held`` while the attempt holds one (engine.step_slots)."""
     heartbeat_due: datetime | None = None
     timeout_at: datetime | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)

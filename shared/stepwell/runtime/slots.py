@@ -18,6 +18,7 @@ from collections.abc import Callable
 from stepwell.engine.commands import OfferSlot
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import CancelRequested, Event, SlotOffered
+from stepwell.engine.step_slots import holder_of
 from stepwell.store.port import SlotsTaken, Store
 
 MAX_OFFERS = 100
@@ -50,12 +51,13 @@ def offer(
                 return
         elif full and command.mode != "skip":
             return  # every slot is held: the next end offers again
+        run_id, step = holder_of(key.head)
         try:
-            offered = SlotOffered(key.changes, key.held if full else (), key.recent)
-            decision = handle(key.head, offered)
+            offered = SlotOffered(key.changes, key.held if full else (), key.recent, step)
+            decision = handle(run_id, offered)
         except SlotsTaken:
             if store.slots(command.key).changes == key.changes:
                 return  # refused on the head's own limit: its key is full for it
             continue  # a slot changed hands since the read: read the key again
-        if decision is None or decision.slot is None or decision.slot.op != "take":
+        if decision is None or not any(c.op == "take" for c in decision.slot_changes):
             passed = key.head  # no longer queued: skipped, or its queue item went with its end

@@ -77,6 +77,7 @@ STEP_FIELDS: dict[str, Kind] = {
     "ended_at": "time",
     "due_at": "time",
     "waiting_for": "str",
+    "slot": "str",
     "heartbeat_due": "time",
     "timeout_at": "time",
     "decisions": "json",

@@ -162,7 +162,7 @@ class DynamoStore:
         early: list[StepState] = []
         # A new run's records are invisible until its run item exists, so step records that do
         # not fit in the transaction (a rerun copying many ancestors) may go out before it.
-        room = MAX_TRANSACTION_STEPS - (2 if decision.slot is not None else 0)
+        room = MAX_TRANSACTION_STEPS - 2 * len(decision.slot_changes)
         while len(steps) > room:
             early.append(steps.pop(next(reversed(steps))))
         if early:
@@ -176,7 +176,7 @@ class DynamoStore:
             run.seq + 1,
             self.m.run.pk.does_not_exist(),
             "exists",
-            slot=decision.slot,
+            slots=decision.slot_changes,
             pending=decision.pending,
         )
 
@@ -190,7 +190,7 @@ class DynamoStore:
             self.m.run.seq == expected_seq,
             f"changed (seq {expected_seq})",
             decision.before,
-            slot=decision.slot,
+            slots=decision.slot_changes,
             pending=decision.pending,
         )
 
@@ -204,10 +204,15 @@ class DynamoStore:
         why: str,
         before: dict[str, StepState | None] | None = None,
         *,
-        slot: SlotChange | None = None,
+        slots: list[SlotChange] | None = None,
         pending: Pending | None = None,
     ) -> None:
         before = before or {}
+        slots = slots or []
+        released: dict[str, set[str]] = {}
+        for change in slots:
+            if change.op == "release":
+                released.setdefault(change.key, set()).add(change.run_id)
         items: list[tuple[type[Model], dict[str, Any], tuple[str, ...], str]] = [
             (self.m.run, self._run_attrs(run, seq), codec.RUN_PAYLOADS, _prefix(run.id, "~run", 0))
         ]
@@ -257,8 +262,8 @@ class DynamoStore:
         # identical decisions still race on the condition.
         token = uuid.uuid4().hex
         busy = sendings = 0
-        taking = slot is not None and slot.op == "take"
-        deletes = 1 if slot is not None and slot.op in ("take", "leave") else 0
+        taking = any(change.op == "take" for change in slots)
+        deletes = sum(change.op in ("take", "leave") for change in slots)
         deletes += 1 if pending is not None and pending.op == "drop" else 0
         # A claim is the last put, after the run and timeline items.
         claim = deletes + len(items) if pending is not None and pending.op == "claim" else -1
@@ -277,8 +282,13 @@ class DynamoStore:
                         tx.update(update.item, actions=update.actions, condition=update.condition)
                     if pending is not None:
                         self._pending_write(tx, run, pending)
-                    if slot is not None:
-                        self._slot_writes(tx, run, slot)
+                    # The releases of one key in one commit (a run's end cancelling attempts
+                    # that hold it) are one update: DynamoDB takes one operation per item.
+                    for key, gone in released.items():
+                        self._release(tx, key, gone)
+                    for change in slots:
+                        if change.op != "release":
+                            self._slot_writes(tx, run, change)
             except TransactWriteError as exc:
                 reasons = list(exc.cancellation_reasons)
                 codes = {r.code for r in reasons if r is not None}
@@ -366,7 +376,7 @@ class DynamoStore:
         elif change.op == "leave":
             tx.delete(queued)
         elif change.op == "release":
-            tx.update(held, actions=[holders.delete({change.run_id}), changes.add(1)])
+            self._release(tx, change.key, {change.run_id})
         else:
             # The run leaves the queue in the commit that starts it; the slots' update is the
             # transaction's last item, so a refusal is told by its place among the reasons.
@@ -397,6 +407,14 @@ class DynamoStore:
                 condition=(free & same) | holders.contains(change.run_id),
             )
             tx.delete(queued)
+
+    def _release(self, tx: TransactWrite, key: str, gone: set[str]) -> None:
+        """Holders of a key give their slots back (each change of hands counted)."""
+        slots = self.m.slots
+        tx.update(
+            slots(SLOTS_PREFIX + key, SLOTS_SK),
+            actions=[slots.holders.delete(gone), slots.changes.add(len(gone))],
+        )
 
     def _pending_write(self, tx: TransactWrite, run: RunState, change: Pending) -> None:
         """A debounced run's hold on its key, in its commit's transaction."""

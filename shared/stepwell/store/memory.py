@@ -18,7 +18,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import fanout
 from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
-from stepwell.engine.slots import KeySlots
+from stepwell.engine.slots import KeySlots, SlotChange
 from stepwell.engine.state import RunState, State, StepState
 from stepwell.store.port import (
     Conflict,
@@ -283,8 +283,9 @@ class MemoryStore:
 
     # -- concurrency keys (engine.slots) ----------------------------------------------------
     def _check_slot(self, decision: Decision) -> None:
-        change = decision.slot
-        if change is not None and change.op == "take":
+        for change in decision.slot_changes:
+            if change.op != "take":
+                continue
             held = self._held.get(change.key, set())
             if change.run_id not in held and (
                 len(held) >= change.limit or self._changes.get(change.key, 0) != change.seen
@@ -310,9 +311,10 @@ class MemoryStore:
             return self._pending.get(key)
 
     def _change_slot(self, decision: Decision) -> None:
-        change = decision.slot
-        if change is None:
-            return
+        for change in decision.slot_changes:
+            self._change_key(change)
+
+    def _change_key(self, change: SlotChange) -> None:
         held = self._held.setdefault(change.key, set())
         queue = self._queues.setdefault(change.key, {})
         if change.op == "queue":

@@ -192,6 +192,8 @@ class StepItem(Item):
     ended_at = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
     waiting_for = UnicodeAttribute(null=True)
+    slot = UnicodeAttribute(null=True)
+    """A step with concurrency: its place in its key's queue, or ``held`` (engine.step_slots)."""
     heartbeat_due = UnicodeAttribute(null=True)
     timeout_at = UnicodeAttribute(null=True)
     decisions = UnicodeAttribute(null=True)
