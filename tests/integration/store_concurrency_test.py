@@ -109,7 +109,7 @@ def test_what_a_run_costs_in_requests_with_a_concurrency_key_and_without(
         {
             "dynamodb:Query": 3,
             "dynamodb:TransactWriteItems": 2,
-            "dynamodb:GetItem": 2,
+            "dynamodb:GetItem": 1,
             "dynamodb:BatchGetItem": 1,
         }
     )
