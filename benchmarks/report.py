@@ -6,7 +6,7 @@ from typing import Any
 
 import critical_path
 
-CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2a": "W2", "W2c90": "W2"}
+CODE_FIRST = {"W1c": "W1", "W1a": "W1", "W2c": "W2", "W2a": "W2", "W2s": "W4", "W2c90": "W2"}
 """The code-first workloads (W1a: a Step Functions machine, run as a code-first interpretation)
 and the YAML workload each one is the twin of."""
 STEP_FUNCTIONS_PER_MILLION = 25.0
@@ -189,6 +189,8 @@ def markdown(results: dict[str, Any]) -> str:
         "W1c": "W1c code-first W1: 100 ctx.task in a line",
         "W1a": "W1a W1 as a Step Functions machine: 100 Task states in a chain",
         "W2a": "W2a W2 as a Step Functions machine: a distributed Map of 100 + join",
+        "W2s": "W2s W2a over S3: a distributed Map of 10,000 items read by ItemReader, "
+        "results by ResultWriter (100 at once) + join",
         "W2c": "W2c code-first W2: ctx.map 100 (100 at once) + join",
         "W2c90": "W2c90 as W2c, 90 at once",
     }

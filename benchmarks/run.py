@@ -5,7 +5,8 @@
   (``workloads.py``, one process each), the storage floor beside W1 and W2, and what the lease
   timers of a run cost when they fire after it ended;
 * W1 and W2 as code-first workflows (W1c, W2c, and W2c90: W2c 90 at once) and as Step
-  Functions machines (W1a, W2a), 3 samples each
+  Functions machines (W1a, W2a), 3 samples each, and W2a over S3 (W2s: 10,000 items read by
+  ItemReader and written by ResultWriter), 1 sample
   (a replay reads the whole run, so a code-first sample takes longer);
 * the peers on W1-W3 (``peers.py``), each in a virtual environment of its own;
 * the targets, each with the figure it is judged on.
@@ -135,6 +136,7 @@ def main() -> None:
         "W1c": workload("W1c", "--repeat", "3"),
         "W1a": workload("W1a", "--repeat", "3"),
         "W2a": workload("W2a", "--repeat", "3", "--deadline", "120"),
+        "W2s": workload("W2s", "--repeat", "1", "--deadline", "900", timeout=1200),
         "W2c": workload("W2c", "--repeat", "3", "--deadline", "120"),
         "W2c90": workload("W2c90", "--repeat", "3", "--deadline", "120"),
     }

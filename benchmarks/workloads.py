@@ -21,6 +21,10 @@ floor on the same moto. Workloads:
   replay read, step by step.
 * W1a, W2a: W1 and W2 as Step Functions machines, run as they are: 100 Task states in a chain;
   a distributed Map of 100 items (100 at once, one engine fan-out), then a join Task.
+* W2s: a Step Functions machine whose distributed Map reads its 10,000 items from S3 (an
+  ``ItemReader`` of a 10,000-line JSON Lines object, read in ranged chunks) and writes its
+  results there (a ``ResultWriter``: the manifest and ``SUCCEEDED_0.json``), 100 at once,
+  then a join Task.
 
 Every step runs the no-op step function of ``benchmarks/functions/``, which the benchmark adds to
 a copy of template.yaml in a temporary folder (the project's template is not changed).
@@ -176,6 +180,30 @@ def asl_fanout() -> dict[str, Any]:
 ASL_FANOUT = "bench-fanout-asl"
 
 
+def asl_s3_fanout() -> dict[str, Any]:
+    """W2s: W2a's Map with its items read from S3 and its results written there."""
+    machine = asl_fanout()
+    machine["Comment"] = "W2 as ASL, items from S3 and results to S3"
+    each = machine["States"]["each"]
+    del each["ItemsPath"]
+    each["ItemReader"] = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSONL"},
+        "Parameters": {"Bucket": S3_BUCKET, "Key.$": "$.key"},
+    }
+    each["ItemSelector"] = {"n.$": "$$.Map.Item.Value.n"}
+    each["ResultWriter"] = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": S3_BUCKET, "Prefix": "results"},
+    }
+    each["ResultSelector"] = {"manifest.$": "$.ResultWriterDetails.Key"}
+    return machine
+
+
+ASL_S3_FANOUT = "bench-s3-fanout-asl"
+S3_BUCKET = "bench-items"
+
+
 def one_step(name: str, **flow: Any) -> dict[str, Any]:
     """W7: one task step, with the flow control given (none: the plain comparison)."""
     return {"name": name, **flow, "steps": {"only": {"function": NOOP, "input": "${input}"}}}
@@ -205,6 +233,7 @@ def workflows_folder(folder: Path) -> Path:
     shutil.copy(HERE / "code_first.py", folder / "code_first.py")
     (folder / f"{ASL_SEQUENTIAL}.asl.json").write_text(json.dumps(asl_sequential(), indent=1))
     (folder / f"{ASL_FANOUT}.asl.json").write_text(json.dumps(asl_fanout(), indent=1))
+    (folder / f"{ASL_S3_FANOUT}.asl.json").write_text(json.dumps(asl_s3_fanout(), indent=1))
     return folder
 
 
@@ -628,6 +657,22 @@ def w2a(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return figures(bench, measure(one, args.repeat), W2_STEPS)
 
 
+def w2s(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """W2a's Map over the 10,000 lines of an S3 object, its results written to S3 (the object
+    is put before the samples, unmetered)."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=S3_BUCKET)
+    for key, lines in (("warm.jsonl", 10), ("items.jsonl", LARGE_FANOUT)):
+        body = "".join(json.dumps({"n": n}) + "\n" for n in range(lines))
+        s3.put_object(Bucket=S3_BUCKET, Key=key, Body=body.encode())
+
+    def one() -> Outcome:
+        return bench.run(ASL_S3_FANOUT, {"key": "items.jsonl"}, deadline_s=args.deadline)
+
+    bench.run(ASL_S3_FANOUT, {"key": "warm.jsonl"})  # warm-up
+    return figures(bench, measure(one, args.repeat), LARGE_FANOUT + 1)
+
+
 def w1c(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     """W1 as a code-first workflow; each sample also records the meter at every replay's end,
     so what one step spent can be told apart for its first and last steps."""
@@ -837,6 +882,7 @@ WORKLOADS: dict[str, Callable[[Bench, argparse.Namespace], dict[str, Any]]] = {
     "W1c": w1c,
     "W1a": w1a,
     "W2a": w2a,
+    "W2s": w2s,
     "W2c": w2c,
     "W2c90": w2c90,
     "W7": w7,
