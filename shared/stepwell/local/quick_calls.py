@@ -62,7 +62,8 @@ def quick_calls() -> Iterator[None]:
 
     botocore signs every request and builds an HTTP request of it; moto's stub then matches
     its URL against every service's, builds a WSGI request of it and parses that again before
-    DynamoDB's handler sees the body: a third of a small request's time. Inside, a DynamoDB
+    DynamoDB's handler sees the body: more than half the CPU of a small request (the storage
+    floor's). Inside, a DynamoDB
     call that moto would answer (moto mocking, the endpoint one of moto's DynamoDB URLs) is
     handed to moto's stub at ``before-call``, after botocore validated and serialized it and
     after every other ``before-call`` hook (an injected fault still comes first): the stub's
