@@ -550,6 +550,8 @@ def test_openapi_describes_every_route(world: ApiWorld) -> None:
         ("POST", "/runs/{run_id}/steps/{step}/skip"),
         ("POST", "/runs/{run_id}/steps/{step}/decision"),
         ("POST", "/runs/{run_id}/steps/{step}/callback"),
+        ("POST", "/runs/{run_id}/steps/{step}/answer"),
+        ("GET", "/inbox"),
         ("GET", "/runs/{run_id}/steps/{step}/children"),
         ("GET", "/runs/{run_id}/steps/{step}/logs"),
         ("GET", "/approvals/{token}"),

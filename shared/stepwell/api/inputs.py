@@ -105,14 +105,7 @@ def answer_input(token: Token) -> Response[Any]:
         check_open(deps, opened)
         view = _view(opened)
         answer = _posted(view.form)
-        problems = schema_problems(view.form, answer)
-        if problems:
-            raise errors.invalid(
-                f"the answer does not match the form of step '{view.step}': "
-                + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
-                + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
-                problems[:MAX_SCHEMA_ERRORS],
-            )
+        check_answer(view.form, answer, view.step)
         claims = opened.claims
         person = claims.approver or "anonymous"
         answered = ApprovalDecided(
@@ -147,6 +140,18 @@ def answer_input(token: Token) -> Response[Any]:
         f"Your answer was recorded for {recorded.run_id} / {recorded.step} as "
         f"{recorded.person}. The step is now {recorded.step_status}. You can close this page.",
     )
+
+
+def check_answer(form: dict[str, Any], answer: Any, step: str) -> None:
+    """422 listing every way ``answer`` breaks the form's schema (nothing is recorded)."""
+    problems = schema_problems(form, answer)
+    if problems:
+        raise errors.invalid(
+            f"the answer does not match the form of step '{step}': "
+            + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
+            + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
+            problems[:MAX_SCHEMA_ERRORS],
+        )
 
 
 def _posted(form: dict[str, Any]) -> Any:

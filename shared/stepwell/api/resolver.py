@@ -29,6 +29,7 @@ from stepwell.api import (
     delegations,
     errors,
     events,
+    inbox,
     inputs,
     operator,
     runs,
@@ -143,7 +144,8 @@ def build() -> StepwellResolver:
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
     )
-    for module in (workflows, runs, operator, approvals, inputs, delegations, callbacks, events):
+    modules = (workflows, runs, operator, inbox, approvals, inputs, delegations, callbacks, events)
+    for module in modules:
         app.include_router(module.router)
 
     @functools.cache

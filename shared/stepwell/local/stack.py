@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from stepwell.definition.durations import parse_duration
+from stepwell.definition.groups import GROUPS_FILE
 from stepwell.definition.loader import fingerprint
 from stepwell.definition.models import Workflow
 from stepwell.local import (
@@ -103,6 +104,7 @@ from stepwell.local.template import (
 from stepwell.local.template import functions as template_functions
 from stepwell.local.template import queues as template_queues
 from stepwell.runtime import wiring
+from stepwell.runtime.aws.groups import ParameterGroups
 from stepwell.runtime.metrics import CountingMetrics
 from stepwell.runtime.orchestrator import Orchestrator
 from stepwell.runtime.wiring import Runtime
@@ -454,7 +456,11 @@ class LocalStack:
         if self._on_reload is not None and self.functions:
             watcher = threading.Thread(
                 target=self._watch,
-                args=(fingerprint(self._workflow_files()), _stamp(self.template_path)),
+                args=(
+                    fingerprint(self._workflow_files()),
+                    _stamp(self.template_path),
+                    _stamp(self.project / GROUPS_FILE),
+                ),
                 name="stack-watch",
                 daemon=True,
             )
@@ -500,10 +506,15 @@ class LocalStack:
             {spec.code_uri for spec in self.functions if spec.handler == WORKFLOWS_HANDLER}
         )
 
-    def _watch(self, seen: Any, template: tuple[int, int] | None) -> None:
-        """Watch the workflow files and the template from what they were at the start (read
-        before this thread runs, so an edit made meanwhile is seen)."""
+    def _watch(
+        self, seen: Any, template: tuple[int, int] | None, people: tuple[int, int] | None
+    ) -> None:
+        """Watch the workflow files, the groups file and the template from what they were at
+        the start (read before this thread runs, so an edit made meanwhile is seen)."""
         while not self._stopping.wait(self.WATCH_EVERY_S):
+            if _stamp(self.project / GROUPS_FILE) != people:
+                people = _stamp(self.project / GROUPS_FILE)
+                self._groups_changed()
             marks = fingerprint(self._workflow_files())
             if marks != seen:
                 seen = marks
@@ -520,6 +531,22 @@ class LocalStack:
                 self.warnings.append(note)
                 if self._on_template_change is not None:
                     self._on_template_change(note)
+
+    def _groups_changed(self) -> None:
+        """groups.yaml changed: put it into SSM again, and have every function read it at the
+        next wait that opens (their cached copy forgotten)."""
+        if "STEPWELL_GROUPS_PARAMETER" not in self.environment:
+            self.warnings.append(f"{GROUPS_FILE} appeared: restart to use it")
+            return
+        found: list[str] = []
+        if not groups.publish(self.project, REGION, found):
+            found.append(f"{GROUPS_FILE} is gone: the groups stay as they were")
+        self.warnings.extend(found)
+        with self._runtimes_lock:
+            runtimes = list(self._runtimes.values())
+        for runtime in runtimes:
+            if isinstance(runtime.orchestrator.groups, ParameterGroups):
+                runtime.orchestrator.groups.forget()
 
     # -- durable state -----------------------------------------------------------------------
     SAVE_EVERY_S = 2.0

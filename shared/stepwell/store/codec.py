@@ -195,6 +195,19 @@ def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
+PEOPLE_WAITS = ("approval", "input")
+"""What a step waiting for people waits for (it is in the waiting_people index meanwhile)."""
+
+
+def waiting_sk(run_id: str, step: StepState) -> str | None:
+    """Sort key of a step in the waiting_people index (None: it waits for nobody): by when the
+    wait opened."""
+    if step.status != "waiting" or step.waiting_for not in PEOPLE_WAITS:
+        return None
+    opened = step.attempt_started_at or step.started_at
+    return f"{micros(opened) if opened else 0:017d}#{run_id}#{step.key}"
+
+
 def list_sk(run: RunState) -> str:
     """Sort key of a run in the listing indexes: newest first when read backwards."""
     return f"{micros(run.created_at):017d}#{run.id}"

@@ -52,6 +52,7 @@ from stepwell.store.models import (
     BY_WORKFLOW,
     BY_WORKFLOW_STATUS,
     EVERY_RUN,
+    WAITING_PEOPLE,
     Models,
     bind,
 )
@@ -742,6 +743,11 @@ class DynamoStore:
         attrs = codec.step_to_attrs(step)
         attrs.update(pk=codec.run_pk(run.id), sk=codec.step_sk(step.key), kind="step")
         self._set_due(attrs, run.id, step.due_at)
+        # Sparse index: in it while the step waits for people, out in the write that ends it.
+        waiting = codec.waiting_sk(run.id, step)
+        if waiting is not None:
+            attrs["wp_pk"] = f"WP#{codec.shard(run.id, self.listing_shards)}"
+            attrs["list_sk"] = waiting
         attrs["expires_at"] = self._expiry(run)
         return attrs
 
@@ -1006,9 +1012,40 @@ class DynamoStore:
             return self._listing(BY_STATUS, f"ST#{status}", cursor, limit)
         return self._listing(EVERY_RUN, "ALL", cursor, limit)
 
+    def waiting_for_people(self, cursor: str | None = None, limit: int = 50) -> Page:
+        """The steps waiting for people, newest first: ``(run, step)`` pairs read from the
+        waiting_people index (one Query per shard) and one BatchGetItem of their items."""
+        taken, next_cursor = self._merged(WAITING_PEOPLE, "WP", cursor, limit)
+        keys = [(pk, sk) for _, pk, sk in taken]
+        keys += sorted({(pk, codec.RUN_SK) for _, pk, _ in taken})
+        raws = {(r["pk"]["S"], r["sk"]["S"]): r for r in self._batch_get(self.m.step, keys, False)}
+        found = []
+        for _, pk, sk in taken:
+            run_raw, step_raw = raws.get((pk, codec.RUN_SK)), raws.get((pk, sk))
+            if run_raw is None or step_raw is None:
+                continue  # gone since the index was read (its run expired)
+            run = self._run_from(self.m.run.from_raw_data(run_raw))
+            step = self._step_from(step_raw)
+            if codec.waiting_sk(run.id, step) is not None:  # the index is read eventually
+                found.append((run, step))
+        return Page(found, next_cursor)
+
     def _listing(self, index_name: str, base: str, cursor: str | None, limit: int) -> Page:
+        """Newest first across the listing shards, each run read once."""
+        taken, next_cursor = self._merged(index_name, base, cursor, limit)
+        raws = self._batch_get(self.m.run, [(pk, codec.RUN_SK) for _, pk, _ in taken], False)
+        by_pk = {raw["pk"]["S"]: raw for raw in raws}
+        runs = [
+            self._run_from(self.m.run.from_raw_data(by_pk[pk])) for _, pk, _ in taken if pk in by_pk
+        ]
+        return Page(runs, next_cursor)
+
+    def _merged(
+        self, index_name: str, base: str, cursor: str | None, limit: int
+    ) -> tuple[list[tuple[str, str, str]], str | None]:
         """Newest first across the listing shards: each shard is read backwards from its own
-        bound, the heads are merged, and the cursor keeps every shard's bound."""
+        bound, the heads are merged, and the cursor keeps every shard's bound. Returns the
+        ``(sort key, pk, sk)`` of each item taken, and the next cursor."""
         limit = max(1, limit)
         if cursor:
             bounds: dict[str, str | None] = codec.decode_cursor(cursor, index_name, base)
@@ -1016,7 +1053,7 @@ class DynamoStore:
             bounds = {str(slot): None for slot in range(self.listing_shards)}
         index = getattr(self.m.run, index_name)
         range_key = self.m.run.list_sk
-        heads: list[tuple[str, str, str]] = []
+        heads: list[tuple[str, str, str, str]] = []
         exhausted: set[str] = set()
         for slot, bound in bounds.items():
             result = index.query(
@@ -1025,22 +1062,18 @@ class DynamoStore:
                 scan_index_forward=False,
                 limit=limit,
             )
-            hits = [(str(hit.list_sk), str(hit.pk), slot) for hit in result]
+            hits = [(str(hit.list_sk), str(hit.pk), str(hit.sk), slot) for hit in result]
             heads.extend(hits)
             if len(hits) < limit and result.last_evaluated_key is None:
                 exhausted.add(slot)
         heads.sort(reverse=True)
         taken = heads[:limit]
-        for sort_key, _, slot in taken:
+        for sort_key, _, _, slot in taken:
             bounds[slot] = sort_key
-        left = {h[2] for h in heads[limit:]}
+        left = {h[3] for h in heads[limit:]}
         bounds = {s: b for s, b in bounds.items() if s not in exhausted or s in left}
-        raws = self._batch_get(self.m.run, [(pk, codec.RUN_SK) for _, pk, _ in taken], False)
-        by_pk = {raw["pk"]["S"]: raw for raw in raws}
-        runs = [
-            self._run_from(self.m.run.from_raw_data(by_pk[pk])) for _, pk, _ in taken if pk in by_pk
-        ]
-        return Page(runs, codec.encode_cursor(index_name, base, bounds) if bounds else None)
+        next_cursor = codec.encode_cursor(index_name, base, bounds) if bounds else None
+        return [(sort_key, pk, sk) for sort_key, pk, sk, _ in taken], next_cursor
 
     # -- definitions ------------------------------------------------------------------------
     def save_definition(self, workflow: Workflow) -> None:

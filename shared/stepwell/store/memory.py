@@ -20,6 +20,7 @@ from stepwell.engine.commands import CountItem
 from stepwell.engine.decision import Decision, TimelineEntry
 from stepwell.engine.slots import KeySlots, SlotChange
 from stepwell.engine.state import RunState, State, StepState
+from stepwell.store import codec
 from stepwell.store.port import (
     Conflict,
     DebounceHeld,
@@ -212,6 +213,24 @@ class MemoryStore:
         taken = found[start : start + max(1, limit)]
         end = start + len(taken)
         return Page(taken, str(end) if end < len(found) else None)
+
+    def waiting_for_people(self, cursor: str | None = None, limit: int = 50) -> Page:
+        """The steps waiting for people, newest first (the reference: it looks at every step)."""
+        with self._lock:
+            found = [
+                (sk, self._runs[run_id].copy(), step.copy())
+                for run_id, steps in self._steps.items()
+                if run_id in self._runs
+                for step in steps.values()
+                if (sk := codec.waiting_sk(run_id, step)) is not None
+            ]
+        found.sort(key=lambda hit: hit[0], reverse=True)
+        start = int(cursor or 0)
+        if start < 0:
+            raise ValueError("negative cursor")
+        taken = found[start : start + max(1, limit)]
+        end = start + len(taken)
+        return Page([(run, step) for _, run, step in taken], str(end) if end < len(found) else None)
 
     def steps(self, run_id: str) -> list[StepState]:
         with self._lock:

@@ -40,6 +40,7 @@ BY_STATUS = "by_status"
 BY_WORKFLOW_STATUS = "by_workflow_status"
 EVERY_RUN = "every_run"
 DUE = "due"
+WAITING_PEOPLE = "waiting_people"
 
 
 class ByWorkflow(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
@@ -97,6 +98,18 @@ class Due(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
     due_us = NumberAttribute(range_key=True)
 
 
+class WaitingPeople(GlobalSecondaryIndex["Item"]):  # type: ignore[no-untyped-call]
+    """Sparse: the steps waiting for people (an approval, an input form), in shards
+    ``WP#<n>``, by when the wait opened: the operator's inbox, never a scan of runs."""
+
+    class Meta:
+        index_name = WAITING_PEOPLE
+        projection = KeysOnlyProjection()
+
+    wp_pk = UnicodeAttribute(hash_key=True)
+    list_sk = UnicodeAttribute(range_key=True)
+
+
 class Item(Model):
     """What every item has: keys, kind, retention and the due-index attributes."""
 
@@ -117,6 +130,7 @@ class Item(Model):
     by_workflow_status = ByWorkflowStatus()
     every_run = EveryRun()
     due = Due()
+    waiting_people = WaitingPeople()
 
 
 class RunItem(Item):
@@ -176,6 +190,9 @@ class StepItem(Item):
 
     step_key = UnicodeAttribute()
     status = UnicodeAttribute()
+    wp_pk = UnicodeAttribute(null=True)
+    """Set while the step waits for people (the waiting_people index)."""
+    list_sk = UnicodeAttribute(null=True)
     attempt = NumberAttribute(null=True)
     token = UnicodeAttribute(null=True)
     """Fencing token of the current attempt."""

@@ -188,6 +188,12 @@ class Store(Protocol):
         ValueError (or another error of decoding it)."""
         ...
 
+    def waiting_for_people(self, cursor: str | None = None, limit: int = 50) -> Page:
+        """One page of the steps waiting for people (approvals, input forms) across runs,
+        newest first, as ``(RunState, StepState)`` pairs: an index's read, never a scan of
+        runs (the operator's inbox)."""
+        ...
+
     def pending(self, key: str) -> str | None:
         """The run of a debounce key waiting to start, if any (one consistent read)."""
         ...

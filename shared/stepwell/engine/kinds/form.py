@@ -112,7 +112,13 @@ def on_decision(work: Work, event: ApprovalDecided) -> None:
     step = work.step(event.key)
     assert step is not None
     who = waiting.record(step, event, {"person": event.approver, "at": work.now.isoformat()})
-    work.note("step_answered", step, f"by {who}", person=event.approver)
+    work.note(
+        "step_answered",
+        step,
+        f"by {who}",
+        person=event.approver,
+        **({"operator": True} if event.operator else {}),
+    )
     succeed(work, step, event.answer)
 
 

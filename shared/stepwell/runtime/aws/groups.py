@@ -50,3 +50,7 @@ class ParameterGroups:
             self._parsed = (text, parsed)
         groups = self._parsed[1]
         return {name: groups.get(name) for name in names}
+
+    def forget(self) -> None:
+        """Read the parameter again at the next wait (the local stack, when groups.yaml changed)."""
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]

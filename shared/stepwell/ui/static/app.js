@@ -5,6 +5,7 @@ import {runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {workflowsPage, workflowPage} from "./workflows.js";
 import {outboxPage} from "./outbox.js";
+import {inboxPage} from "./inbox.js";
 import {eventsPage} from "./events.js";
 
 const ROUTES = [
@@ -13,6 +14,7 @@ const ROUTES = [
   [/^\/workflows$/, workflowsPage, "workflows"],
   [/^\/workflows\/([^/]+)$/, workflowPage, "workflows"],
   [/^\/outbox$/, outboxPage, "outbox"],
+  [/^\/inbox$/, inboxPage, "inbox"],
   [/^\/events$/, eventsPage, "events"],
 ];
 
