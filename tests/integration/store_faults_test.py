@@ -280,12 +280,16 @@ class FaultyWorld:
         seed: int,
         faults: DynamoFaults,
         concurrency: dict[str, Any] | None = None,
+        steps: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.store, self.name, self.faults = store, name, faults
         world: InProcessWorld = order_world(name)
-        if concurrency is not None:
-            plain = world.workflows[name].model_dump(mode="json")
-            world.workflows[name] = Workflow.model_validate({**plain, "concurrency": concurrency})
+        if concurrency is not None or steps is not None:
+            plain = world.workflows[name].model_dump(mode="json", exclude_unset=True)
+            for step_id, fields in (steps or {}).items():
+                plain["steps"][step_id] |= fields
+            limits = {"concurrency": concurrency} if concurrency is not None else {}
+            world.workflows[name] = Workflow.model_validate({**plain, **limits})
         world.store = store  # type: ignore[assignment]
         world.approver = None
         orchestrator = world.orchestrator
@@ -469,6 +473,33 @@ def test_runs_end_as_without_faults_when_a_fifth_of_dynamodb_calls_fail(
         assert writes <= {op.split()[0] for op in faults.injected}, (writes, faults.injected)
 
 
+def limited_orders(
+    store: DynamoStore,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    seed: int,
+    count: int,
+    limit: dict[str, Any],
+    steps: dict[str, dict[str, Any]] | None = None,
+) -> list[Any]:
+    """``count`` orders of one customer under the seeded faults of ``kind``, the workflow
+    limited per customer (and its ``steps`` given more fields): every run succeeds."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    faults = faulty(store, seed=seed, **FAULTS[kind])
+    play = FaultyWorld(store, "order-fulfilment", seed, faults, limit, steps)
+    try:
+        for n in range(count):
+            play.start(f"limited-{kind}-{seed}-{n}")
+        play.play()
+    finally:
+        play.close()
+    faults.enabled = False
+    assert sum(faults.injected.values()) > 0
+    runs = [store.get_run(run_id) for run_id in play.acknowledged.values()]
+    assert len(runs) == count and all(r is not None and r.status == "succeeded" for r in runs)
+    return runs
+
+
 @pytest.mark.parametrize("kind", sorted(FAULTS))
 def test_runs_queued_for_one_slot_leak_none_and_never_overlap_under_faults(
     store: DynamoStore, monkeypatch: pytest.MonkeyPatch, kind: str
@@ -476,24 +507,54 @@ def test_runs_queued_for_one_slot_leak_none_and_never_overlap_under_faults(
     """Four orders of one customer, one at a time (``concurrency.limit: 1``), with a fifth of
     DynamoDB calls failing: every run succeeds, no two ever held the slot at once, and the
     key's slot and queue are empty at the end."""
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)
-    faults = faulty(store, seed=3, **FAULTS[kind])
     name = "order-fulfilment"
     limit = {"key": "${input.customer}", "limit": 1}
-    play = FaultyWorld(store, name, 3, faults, concurrency=limit)
-    try:
-        for n in range(4):
-            play.start(f"limited-{kind}-{n}")
-        play.play()
-    finally:
-        play.close()
-    faults.enabled = False
-    assert sum(faults.injected.values()) > 0
-    runs = [store.get_run(run_id) for run_id in play.acknowledged.values()]
-    assert len(runs) == 4 and all(r is not None and r.status == "succeeded" for r in runs)
+    runs = limited_orders(store, monkeypatch, kind, 3, 4, limit)
     spans = sorted((r.started_at, r.ended_at) for r in runs if r is not None)
     assert all(s is not None and e is not None for s, e in spans)
     assert all(ended <= begun for (_, ended), (begun, _) in itertools.pairwise(spans))
     key = f"{name}#{ORDER['customer']}"
     slots = store.slots(key)
     assert slots.held == () and slots.head is None
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_attempts_limited_per_key_leak_no_slot_and_never_pass_the_limit_under_faults(
+    store: DynamoStore, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Six orders of one customer, at most 2 at once and at most 2 item reservations of the
+    customer at once across them (a step's ``concurrency`` on the for_each), with a fifth of
+    DynamoDB calls failing, invokes lost and results doubled: every run succeeds, neither
+    limit is ever passed (from the recorded times), and both keys are free at the end."""
+    name = "order-fulfilment"
+    limit = {"key": "${input.customer}", "limit": 2}
+    runs = limited_orders(
+        store, monkeypatch, kind, 5, 6, limit, {"reserve": {"concurrency": limit}}
+    )
+    items = {f"reserve[{n}]" for n in range(len(ORDER["items"]))}
+    attempts = [
+        (step.attempt_started_at, step.ended_at)
+        for r in runs
+        if r is not None
+        for step in store.load(r.id, items).steps.values()
+    ]
+    assert len(attempts) == 6 * len(items)
+    waited = [
+        e
+        for r in runs
+        if r is not None
+        for e in store.timeline(r.id, limit=1000).items
+        if e.type == "step_queued"
+    ]
+    assert waited  # reservations did wait for a slot
+    for spans in ([(r.started_at, r.ended_at) for r in runs if r is not None], attempts):
+        # An end and a start at one instant: the slot changed hands (the end counts first).
+        moments = sorted([(b, 1) for b, _ in spans] + [(e, -1) for _, e in spans])  # type: ignore[type-var]
+        holding = peak = 0
+        for _, change in moments:
+            holding += change
+            peak = max(peak, holding)
+        assert peak <= 2, spans
+    for key in (f"{name}#{ORDER['customer']}", f"{name}/reserve#{ORDER['customer']}"):
+        slots = store.slots(key)
+        assert slots.held == () and slots.head is None, key

@@ -178,3 +178,24 @@ def test_an_attempt_whose_lease_ran_out_gives_its_slot_back_and_waits_again() ->
     lost = kinds.index("attempt_lost")
     assert kinds[lost + 1] == "step_queued"  # the new attempt waited for a slot like any other
     assert free(world, "charge/charge#m1")
+
+
+def test_a_code_first_task_takes_a_slot_of_its_key_like_a_yaml_step() -> None:
+    from stepwell.code.workflow import workflow
+
+    @workflow(name="coded")
+    def coded(ctx: Any, input: Any) -> Any:
+        return ctx.task("charge", "Charge", input, concurrency=(input["merchant"], 1))
+
+    definition = Workflow(name="coded", steps={}, code="t.py:coded", code_version="1")
+    world = InProcessWorld(
+        {"coded": definition},
+        {"Charge": lambda input, context: input},
+        code={"coded": coded},
+    )
+    ids = [world.start("coded", {"merchant": "m1", "n": n}) for n in range(3)]
+    spans = Spans()
+    play(world, spans, random.Random(3))
+    assert {world.store.get_run(i).status for i in ids} == {"succeeded"}  # type: ignore[union-attr]
+    assert len(spans.spans) == 3 and spans.peak() == 1
+    assert free(world, "coded/charge#m1")

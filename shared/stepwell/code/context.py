@@ -231,11 +231,13 @@ class Context:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         heartbeat: Duration | None = None,
+        concurrency: tuple[str, int] | None = None,
     ) -> Any:
         """Invoke a Lambda function (logical id in template.yaml, name or ARN) with ``input``;
         return its output. Raises StepFailed once it failed after its retries. With
         ``heartbeat``, the function calls ``ctx.heartbeat()`` at least that often, or the
-        attempt fails with HeartbeatTimedOut."""
+        attempt fails with HeartbeatTimedOut. With ``concurrency=(key, limit)``, at most
+        ``limit`` attempts of this step per ``key`` run at once across all runs."""
         self._enter("task", name)
         if not isinstance(function, str) or not function:
             raise ValueError(
@@ -246,6 +248,14 @@ class Context:
         put_retry(spec, name, retry)
         put_duration(spec, name, "timeout", timeout)
         put_duration(spec, name, "heartbeat", heartbeat)
+        if concurrency is not None:
+            key, limit = str(concurrency[0]), concurrency[1]
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or "${" in key:
+                raise ValueError(
+                    f"step {name!r}: concurrency is (key, limit): a key as text (the code "
+                    f"computes it; no ${{...}}) and a limit of 1 or more, not {concurrency!r}"
+                )
+            spec["concurrency"] = {"key": key, "limit": limit}
         return self._issued(name, "task", input, spec)
 
     def http(

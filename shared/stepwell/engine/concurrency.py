@@ -12,6 +12,7 @@ key, and later starts of the key give it their input. What each commit changes o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from stepwell.engine.commands import ScheduleTimer
 from stepwell.engine.decision import Work
 from stepwell.engine.events import Debounced, SlotOffered
 from stepwell.engine.run import end_run, let_go_of_debounce
+from stepwell.engine.slots import KeySlots
 
 
 def assign(work: Work, priority: int | None) -> None:
@@ -46,8 +48,25 @@ def assign(work: Work, priority: int | None) -> None:
         run.slot |= {"limit": 1, "priority": 0, "mode": definition.singleton.mode}
 
 
-def queue(work: Work) -> None:
-    """The run joins its key's queue, and the key's free slots are offered."""
+def free(work: Work, seen: KeySlots | None) -> bool:
+    """A new run whose key was read as it is made (``seen``) takes a free slot in the commit
+    that creates it when nobody waits in the key's queue (True: it starts now). A singleton
+    and a throttled key always go through the queue (their offer decides more than a slot)."""
+    slot = work.run.slot
+    if seen is None or slot is None or not slots.reads_ahead(slot):
+        return False
+    if seen.head is not None or len(seen.held) >= int(slot["limit"]):
+        return False
+    run = work.touch_run()
+    run.slot = slot = {**slot, "place": slots.place(int(slot["priority"]), work.now, run.id)}
+    work.slot = replace(slots.change("take", slot, run.id, seen.changes), direct=True)
+    return True
+
+
+def queue(work: Work, seen: KeySlots | None = None) -> None:
+    """The run joins its key's queue, and the key's free slots are offered; a new run whose
+    key was read as it is made (``seen``, no slot free) joins it on the condition that no slot
+    changed hands since, with no offer (every later release makes one)."""
     run = work.touch_run()
     assert run.slot is not None
     let_go_of_debounce(work)
@@ -58,6 +77,8 @@ def queue(work: Work) -> None:
     run.due_at = run.watch_at = None
     run.slot = {**run.slot, "place": slots.place(int(run.slot["priority"]), work.now, run.id)}
     work.slot = slots.change("queue", run.slot, run.id)
+    if seen is not None and slots.reads_ahead(run.slot):
+        work.slot = replace(work.slot, seen=seen.changes, direct=True)
     name = _key_name(work)
     limit = run.slot["limit"]
     bound = (
@@ -70,7 +91,8 @@ def queue(work: Work) -> None:
         None,
         f"queued for a slot of key {name} ({bound}, priority {run.slot['priority']})",
     )
-    work.emit(slots.offer(run.slot, newcomer=True))
+    if not work.slot.direct:
+        work.emit(slots.offer(run.slot, newcomer=True))
 
 
 def offered(work: Work, event: SlotOffered) -> bool:

@@ -83,6 +83,7 @@ from stepwell.engine.kinds import (
 )
 from stepwell.engine.kinds import event as event_wait
 from stepwell.engine.run import cancel_open_steps
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
 
 MAX_RUN_DURATION = timedelta(days=365)
@@ -162,13 +163,15 @@ def start_run(
     start_at: datetime | None = None,
     priority: int | None = None,
     groups: Mapping[str, tuple[str, ...] | None] | None = None,
+    seen: KeySlots | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps (at
     ``start_at``, when that is later than ``now``; queued for a slot when the workflow has
     ``concurrency``, ``priority`` its place in the queue).
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness);
-    ``groups``: those a root wait asked for (``NeedsGroups``) and the caller looked up."""
+    ``groups``: those a root wait asked for (``NeedsGroups``) and the caller looked up;
+    ``seen``: its concurrency key as the caller read it (a free slot is taken at once)."""
     if definition.debounce is not None:
         start_at = max(start_at or now, now) + definition.debounce.period
     run = new_run(
@@ -189,9 +192,9 @@ def start_run(
     concurrency.debounce_key(work)
     if run.status == "scheduled" and run.due_at is not None:
         scheduled.schedule(work, run.due_at)
-    elif work.run.slot is not None:
+    elif work.run.slot is not None and not concurrency.free(work, seen):
         work.run.deadline = now + MAX_RUN_DURATION  # its timeout counts from its start
-        concurrency.queue(work)
+        concurrency.queue(work, seen)
     else:
         _begin(work)
         if work.run.terminal:

@@ -62,10 +62,11 @@ class Decision:
 
     @property
     def slot_changes(self) -> list[SlotChange]:
-        """Every change of a concurrency key the commit writes, a take last (a store tells a
-        refused take by its place)."""
+        """Every change of a concurrency key the commit writes, the one written on the
+        condition that the key is as read (a take) last: a store tells its refusal by its
+        place."""
         changes = [*self.step_slots, *([self.slot] if self.slot is not None else [])]
-        return sorted(changes, key=lambda change: change.op == "take")
+        return sorted(changes, key=lambda change: change.checked)
 
     @property
     def empty(self) -> bool:

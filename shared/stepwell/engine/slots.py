@@ -41,6 +41,16 @@ class SlotChange:
     recent: tuple[str, ...] = ()
     """A throttled take: the key's latest starts (ISO times, oldest first), this one's
     included; a throttled key has no holders."""
+    direct: bool = False
+    """Made as the run is created, from the key as read then (``seen``): a take of a free
+    slot by a run that was never queued, or a queue on the condition that no slot changed
+    hands since the read (else ``SlotsTaken``), which needs no offer of its own: every
+    release after it offers the key to the queue it is in."""
+
+    @property
+    def checked(self) -> bool:
+        """The store refuses the commit with ``SlotsTaken`` when the key is not as read."""
+        return self.op == "take" or self.direct
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,12 @@ class KeySlots:
     """The head's place in the queue (:func:`place`)."""
     recent: tuple[str, ...] = ()
     """A throttled key: its latest starts (ISO times, oldest first)."""
+
+
+def reads_ahead(slot: dict[str, Any] | None) -> bool:
+    """Whether a new run of this key is decided on the key as read as it is made (a run of
+    ``concurrency``): a singleton's and a throttled key's offer decides more than a slot."""
+    return slot is not None and "mode" not in slot and "period" not in slot
 
 
 def key_of(workflow: str, key: str) -> str:

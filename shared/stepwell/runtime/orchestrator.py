@@ -67,6 +67,7 @@ from stepwell.engine.events import (
     TimerFired,
     received,
 )
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.state import NeedsGroups, NeedsRecords, ParentRef, RunState, State
 from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
@@ -229,28 +230,38 @@ class Orchestrator:
         run_id = run_id or self._new_id()
         nonce = secrets.token_hex(16)
         groups: dict[str, tuple[str, ...] | None] = {}
-        while True:
-            try:
-                decision = core.start_run(
-                    definition,
-                    run_id,
-                    input,
-                    self.clock.now(),
-                    parent=parent,
-                    dry_run=dry_run,
-                    labels=labels,
-                    nonce=nonce,
-                    continued_from=continued_from,
-                    started_by=started_by,
-                    start_at=start_at,
-                    priority=priority,
-                    groups=groups,
-                )
-                break
-            except NeedsGroups as need:
-                groups.update(self.groups.members(need.names))
+
+        def decide(seen: KeySlots | None = None) -> Decision:
+            while True:
+                try:
+                    return core.start_run(
+                        definition,
+                        run_id,
+                        input,
+                        self.clock.now(),
+                        parent=parent,
+                        dry_run=dry_run,
+                        labels=labels,
+                        nonce=nonce,
+                        continued_from=continued_from,
+                        started_by=started_by,
+                        start_at=start_at,
+                        priority=priority,
+                        groups=groups,
+                        seen=seen,
+                    )
+                except NeedsGroups as need:
+                    groups.update(self.groups.members(need.names))
+
+        queued = decision = decide()
         try:
-            waiting = self._create(decision, input)
+            waiting: str | None = None
+            for decision in slots.arrivals(self.store, queued, decide):
+                try:
+                    waiting = self._create(decision, input)
+                except SlotsTaken:
+                    continue  # a slot changed hands since its key was read: read it again
+                break
             if waiting is not None:
                 return waiting  # the run of its debounce key that waits took this input
         except WriteInDoubt as doubt:

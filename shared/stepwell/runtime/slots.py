@@ -13,14 +13,18 @@ the run holding the key, whose end offers the slot to the newcomer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from stepwell.engine import slots
 from stepwell.engine.commands import OfferSlot
 from stepwell.engine.decision import Decision
 from stepwell.engine.events import CancelRequested, Event, SlotOffered
+from stepwell.engine.slots import KeySlots
 from stepwell.engine.step_slots import holder_of
 from stepwell.store.port import SlotsTaken, Store
 
+MAX_ARRIVALS = 5
+"""Reads of its key a new run makes before it joins the queue with an offer of its own."""
 MAX_OFFERS = 100
 """Offers per call: each one starts a run, finds the head gone (it ended while queued), or
 finds the key changed since it was read (read again)."""
@@ -61,3 +65,18 @@ def offer(
             continue  # a slot changed hands since the read: read the key again
         if decision is None or not any(c.op == "take" for c in decision.slot_changes):
             passed = key.head  # no longer queued: skipped, or its queue item went with its end
+
+
+def arrivals(
+    store: Store, queued: Decision, decide: Callable[[KeySlots | None], Decision]
+) -> Iterator[Decision]:
+    """The creations to try, in turn, of a new run ``queued`` for a slot of its key: decided
+    on the key as read just before (a free slot taken in the creating commit, or the queue
+    joined as the key was), each read again when the store refuses one because a slot
+    changed hands in between; last, ``queued`` as it is (with an offer of its own)."""
+    change = queued.slot
+    run = queued.run
+    if change is not None and change.op == "queue" and run and slots.reads_ahead(run.slot):
+        for _ in range(MAX_ARRIVALS):
+            yield decide(store.slots(change.key))
+    yield queued

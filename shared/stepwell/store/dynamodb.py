@@ -263,8 +263,8 @@ class DynamoStore:
         # identical decisions still race on the condition.
         token = uuid.uuid4().hex
         busy = sendings = 0
-        taking = any(change.op == "take" for change in slots)
-        deletes = sum(change.op in ("take", "leave") for change in slots)
+        taking = any(change.checked for change in slots)
+        deletes = sum(_deletes(change) for change in slots)
         deletes += 1 if pending is not None and pending.op == "drop" else 0
         # A claim is the last put, after the run and timeline items.
         claim = deletes + len(items) if pending is not None and pending.op == "claim" else -1
@@ -372,8 +372,15 @@ class DynamoStore:
             expires_at=self._expiry(run),
         )
         holders, changes = self.m.slots.holders, self.m.slots.changes
+        same = changes == change.seen
+        if change.seen == 0:
+            same = changes.does_not_exist() | same
         if change.op == "queue":
             tx.save(queued)
+            if change.direct:
+                # Queued as the key was read: no release may have slipped in between (its
+                # offer would not have seen this run), so no offer of its own is needed.
+                tx.update(held, actions=[self.m.slots.kind.set("slots")], condition=same)
         elif change.op == "leave":
             tx.delete(queued)
         elif change.op == "release":
@@ -383,9 +390,6 @@ class DynamoStore:
             # transaction's last item, so a refusal is told by its place among the reasons.
             # It holds only if no slot changed hands since the offer read the key.
             free = holders.does_not_exist() | (size_of(holders) < change.limit)  # type: ignore[no-untyped-call]
-            same = changes == change.seen
-            if change.seen == 0:
-                same = changes.does_not_exist() | same
             if change.recent:  # a throttled start: counted in the key's window, holds nothing
                 tx.update(
                     held,
@@ -407,7 +411,8 @@ class DynamoStore:
                 ],
                 condition=(free & same) | holders.contains(change.run_id),
             )
-            tx.delete(queued)
+            if not change.direct:  # a run never queued has no queue item
+                tx.delete(queued)
 
     def _release(self, tx: TransactWrite, key: str, gone: set[str]) -> None:
         """Holders of a key give their slots back (each change of hands counted)."""
@@ -1254,3 +1259,9 @@ def _backoff(attempt: int) -> None:
 
 
 __all__ = ["DynamoStore"]
+
+
+def _deletes(change: SlotChange) -> bool:
+    """Whether a change of a key deletes an item (DynamoDB lists a transaction's deletes
+    first among its reasons for a refusal)."""
+    return change.op == "leave" or (change.op == "take" and not change.direct)

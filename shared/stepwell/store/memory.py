@@ -303,11 +303,17 @@ class MemoryStore:
     # -- concurrency keys (engine.slots) ----------------------------------------------------
     def _check_slot(self, decision: Decision) -> None:
         for change in decision.slot_changes:
-            if change.op != "take":
+            if not change.checked:
                 continue
             held = self._held.get(change.key, set())
-            if change.run_id not in held and (
-                len(held) >= change.limit or self._changes.get(change.key, 0) != change.seen
+            moved = self._changes.get(change.key, 0) != change.seen
+            if change.op == "queue" and moved:
+                self.conflicts += 1
+                raise SlotsTaken(f"a slot of {change.key} changed hands since it was read")
+            if (
+                change.op == "take"
+                and change.run_id not in held
+                and (len(held) >= change.limit or moved)
             ):
                 self.conflicts += 1
                 raise SlotsTaken(f"no slot of {change.key} is free since the offer")
