@@ -85,12 +85,14 @@ def test_reminders_and_an_escalation_reach_people_by_email_and_slack(
     api = Client(stack.url)
     run_id = api.start_run("escalated-payment", {"amount": 120}).body["run_id"]
     approval_requested(stack, run_id)
-    # Two days, 4 h at a time: reminders at 4 ... 44 h, the CFO's links at 24 h, rejected at 48 h.
-    for hours in range(1, 12):
+    # Two days, 4 h at a time: reminders at 4 ... 44 h, the CFO's links at 24 h, rejected at
+    # 48 h. Time moves only when the test says, so each reminder comes at its own time.
+    with stack.hold():
+        for hours in range(1, 12):
+            stack.advance(timedelta(hours=4, seconds=30))
+            expected = 1 + hours + (hours >= 6)
+            assert stack.run_until(lambda n=expected: len(_requests(stack, run_id)) == n), hours
         stack.advance(timedelta(hours=4, seconds=30))
-        expected = 1 + hours + (hours >= 6)
-        assert stack.run_until(lambda n=expected: len(_requests(stack, run_id)) == n, 30), hours
-    stack.advance(timedelta(hours=4, seconds=30))
     detail = finished(stack, api, run_id)
     assert detail["run"]["status"] == "failed"  # rejected by the escalation
     assert stack.wait_idle(30)

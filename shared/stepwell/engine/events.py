@@ -281,7 +281,7 @@ class NotificationDelivered:
     key: str
     channel: str
     to: str
-    """The person (an e-mail), or the channel's own audience (a Slack webhook's channel)."""
+    """The person (an e-mail), or the name of the secret holding the Slack webhook's URL."""
     reason: str
     """Why the links went out: requested, reminder, escalation, delegation."""
     sent: bool
