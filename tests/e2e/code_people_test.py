@@ -7,12 +7,17 @@ takes the YAML approval's options: reminders, escalations, and the run's starter
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from conftest import local_stack, workflows_folder
-from e2e_helpers import approval_requested, finished, steps_of
+from e2e_helpers import (
+    approval_requested,
+    approval_requests,
+    finished,
+    remind_for_two_days,
+    steps_of,
+)
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
@@ -73,10 +78,6 @@ def _form_link(stack: LocalStack, run_id: str) -> dict[str, Any]:
     return dict(link)
 
 
-def _requests(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
-    return [e for e in stack.events("approval.requested") if e["detail"]["run_id"] == run_id]
-
-
 def _answer(api: Client, url: str, answer: Any) -> Any:
     return api.request("POST", url, json_body=answer, headers={"accept": "application/json"})
 
@@ -119,16 +120,14 @@ def test_a_code_first_approval_is_reminded_escalated_then_rejected(stack: LocalS
         assert _answer(api, link["form_url"], answer).status == 200
         approval_requested(stack, run_id)
         # Time moves only when the test says: 4 h at a time, each reminder at its own time.
-        for hours in range(1, 12):
-            stack.advance(timedelta(hours=4, seconds=30))
-            expected = 1 + hours + (hours >= 6)
-            assert stack.run_until(lambda n=expected: len(_requests(stack, run_id)) == n), hours
-        stack.advance(timedelta(hours=4, seconds=30))
+        remind_for_two_days(stack, run_id)
     detail = finished(stack, api, run_id)
     assert detail["run"]["output"] == {"amount": 7, "approved": False}
-    reasons = [e["detail"]["reason"] for e in _requests(stack, run_id)]
+    reasons = [e["detail"]["reason"] for e in approval_requests(stack, run_id)]
     assert reasons == ["requested", *["reminder"] * 5, "escalation", *["reminder"] * 6]
-    escalated = next(e for e in _requests(stack, run_id) if e["detail"]["reason"] == "escalation")
+    escalated = next(
+        e for e in approval_requests(stack, run_id) if e["detail"]["reason"] == "escalation"
+    )
     assert [lk["approver"] for lk in escalated["detail"]["links"]] == ["cfo@example.com"]
     types = [e["type"] for e in api.timeline(run_id)]
     assert types.count("approval_reminded") == 11 and types.count("approval_escalated") == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,18 @@ class Webhook:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def approval_requests(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
+    """The ``approval.requested`` events of one run (the first request, reminders, escalations)."""
+    return [e for e in stack.events("approval.requested") if e["detail"]["run_id"] == run_id]
+
+
+def remind_for_two_days(stack: LocalStack, run_id: str) -> None:
+    """Move held time on 4 h at a time for 48 h, waiting for each reminder at its own time: the
+    ``remind: 4h`` approval of the reminder scenarios, escalated at 24 h, rejected at 48 h."""
+    for hours in range(1, 12):
+        stack.advance(timedelta(hours=4, seconds=30))
+        expected = 1 + hours + (hours >= 6)
+        assert stack.run_until(lambda n=expected: len(approval_requests(stack, run_id)) == n), hours
+    stack.advance(timedelta(hours=4, seconds=30))

@@ -14,7 +14,12 @@ from typing import Any
 import boto3
 import pytest
 from conftest import local_stack, workflows_folder
-from e2e_helpers import Webhook, approval_requested, finished
+from e2e_helpers import (
+    Webhook,
+    approval_requested,
+    finished,
+    remind_for_two_days,
+)
 
 from stepwell.local.client import Client
 from stepwell.local.notifications import sent_emails
@@ -67,10 +72,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterato
         yield started
 
 
-def _requests(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
-    return [e for e in stack.events("approval.requested") if e["detail"]["run_id"] == run_id]
-
-
 def _emails(run_id: str) -> list[dict[str, Any]]:
     return [m for m in sent_emails(REGION) if run_id in m["body"]]
 
@@ -88,11 +89,7 @@ def test_reminders_and_an_escalation_reach_people_by_email_and_slack(
     # Two days, 4 h at a time: reminders at 4 ... 44 h, the CFO's links at 24 h, rejected at
     # 48 h. Time moves only when the test says, so each reminder comes at its own time.
     with stack.hold():
-        for hours in range(1, 12):
-            stack.advance(timedelta(hours=4, seconds=30))
-            expected = 1 + hours + (hours >= 6)
-            assert stack.run_until(lambda n=expected: len(_requests(stack, run_id)) == n), hours
-        stack.advance(timedelta(hours=4, seconds=30))
+        remind_for_two_days(stack, run_id)
     detail = finished(stack, api, run_id)
     assert detail["run"]["status"] == "failed"  # rejected by the escalation
     assert stack.wait_idle(30)
