@@ -38,7 +38,7 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import NeedsGroups, NeedsRecords, RunState, State, StepState
+from stepwell.engine.state import NeedsGroups, NeedsRecords, RunStart, RunState, State, StepState
 from stepwell.runtime.groups import GroupsTable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,12 +99,19 @@ class EngineDriver:
         self.extra_loads: list[frozenset[str] | None] = []
         """Keys loaded because the engine raised NeedsRecords (not predicted by reads_for)."""
         # A run's secret, the same for the same run (twin drivers issue the same tokens).
-        start.setdefault("nonce", hashlib.sha256(repr((run_id, input)).encode()).hexdigest()[:16])
+        nonce = (
+            start.pop("nonce", None)
+            or hashlib.sha256(repr((run_id, input)).encode()).hexdigest()[:16]
+        )
         found: dict[str, tuple[str, ...] | None] = {}
         while True:
             try:
                 decision = core.start_run(
-                    self.definition, run_id, input, now, groups=found, **start
+                    self.definition,
+                    RunStart(run_id, input, **start),
+                    now,
+                    nonce=nonce,
+                    groups=found,
                 )
                 break
             except NeedsGroups as need:

@@ -16,6 +16,7 @@ from stepwell.definition.models import Workflow
 from stepwell.engine import core
 from stepwell.engine.commands import DispatchAttempt
 from stepwell.engine.events import StepFailed, StepSucceeded, TimerFired
+from stepwell.engine.state import RunStart
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.orchestrator import Orchestrator, Ports
 from stepwell.store.dynamodb import DynamoStore
@@ -261,7 +262,7 @@ def test_sixteen_branches_ending_at_once_start_their_join_once(
 def test_two_commits_of_one_state_one_wins(store: DynamoStore, make_workflow: Any) -> None:
     definition = make_workflow("pair", {"a": {"function": "Work"}, "b": {"function": "Work"}})
     store.save_definition(definition)
-    store.create(core.start_run(definition, "pair-1", {}, T0))
+    store.create(core.start_run(definition, RunStart("pair-1", {}), T0))
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
 

@@ -22,7 +22,7 @@ from stepwell.engine.events import (
     StepSucceeded,
     TimerFired,
 )
-from stepwell.engine.state import Usage
+from stepwell.engine.state import RunStart, Usage
 
 STEPS = {
     "a": task(retry={"max_attempts": 3, "interval": "5s"}),
@@ -85,8 +85,8 @@ def test_the_decision_does_not_share_mutable_records_with_the_state():
 
 
 def test_starting_a_run_is_deterministic():
-    one = core.start_run(workflow(STEPS), "run-1", {"n": 1}, T0)
-    two = core.start_run(workflow(STEPS), "run-1", {"n": 1}, T0)
+    one = core.start_run(workflow(STEPS), RunStart("run-1", {"n": 1}), T0)
+    two = core.start_run(workflow(STEPS), RunStart("run-1", {"n": 1}), T0)
     assert one == two
 
 

@@ -12,6 +12,7 @@ loads those records and calls again (the engine is deterministic, so the retry i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,53 +85,40 @@ from stepwell.engine.kinds import (
 from stepwell.engine.kinds import event as event_wait
 from stepwell.engine.run import cancel_open_steps
 from stepwell.engine.slots import KeySlots
-from stepwell.engine.state import ParentRef, RunState, State, StepState, parse_key
+from stepwell.engine.state import RunStart, RunState, State, StepState, parse_key
 
 MAX_RUN_DURATION = timedelta(days=365)
 """The longest a run may last (a workflow's ``timeout`` may be shorter), so its records' expiry
 is known when they are created: the first event after it times the run out."""
 
 
-def new_run(
-    definition: Workflow,
-    run_id: str,
-    input: Any,
-    now: datetime,
-    *,
-    parent: ParentRef | None = None,
-    rerun_of: str | None = None,
-    dry_run: bool = False,
-    labels: dict[str, str] | None = None,
-    nonce: str = "",
-    continued_from: str | None = None,
-    started_by: str | None = None,
-    start_at: datetime | None = None,
-) -> RunState:
+def new_run(definition: Workflow, start: RunStart, now: datetime, nonce: str = "") -> RunState:
     """A new run record pinned to ``definition``'s version, with every step still open;
-    ``scheduled`` until ``start_at`` when that is later than ``now``."""
+    ``scheduled`` until ``start.start_at`` when that is later than ``now``."""
+    start_at = start.start_at
     later = start_at is not None and start_at > now
     begins = start_at if start_at is not None and later else now
     deadline = begins + min(definition.timeout or MAX_RUN_DURATION, MAX_RUN_DURATION)
     return RunState(
-        id=run_id,
+        id=start.run_id,
         workflow=definition.name,
         version=definition.version,
         status="scheduled" if later else "running",
-        input=input,
+        input=start.input,
         created_at=now,
         started_at=None if later else now,
         context=dict(definition.context),
-        labels=dict(labels or {}),
+        labels=dict(start.labels or {}),
         open_steps=len(definition.sinks),
         due_at=begins if later else (now + definition.timeout if definition.timeout else None),
         deadline=deadline,
         watch_at=None if later else now + RUN_WATCH,
-        parent=parent,
-        rerun_of=rerun_of,
-        continued_from=continued_from,
-        dry_run=dry_run,
+        parent=start.parent,
+        rerun_of=start.rerun_of,
+        continued_from=start.continued_from,
+        dry_run=start.dry_run,
         nonce=nonce,
-        started_by=started_by,
+        started_by=start.started_by,
     )
 
 
@@ -150,45 +138,26 @@ def announce(work: Work, message: str, **data: Any) -> None:
 
 def start_run(
     definition: Workflow,
-    run_id: str,
-    input: Any,
+    start: RunStart,
     now: datetime,
     *,
-    parent: ParentRef | None = None,
-    dry_run: bool = False,
-    labels: dict[str, str] | None = None,
     nonce: str = "",
-    continued_from: str | None = None,
-    started_by: str | None = None,
-    start_at: datetime | None = None,
-    priority: int | None = None,
     groups: Mapping[str, tuple[str, ...] | None] | None = None,
     seen: KeySlots | None = None,
 ) -> Decision:
     """Create a run pinned to ``definition``'s version and start its root steps (at
-    ``start_at``, when that is later than ``now``; queued for a slot when the workflow has
-    ``concurrency``, ``priority`` its place in the queue).
+    ``start.start_at``, when that is later than ``now``; queued for a slot when the workflow
+    has ``concurrency``, ``start.priority`` its place in the queue).
 
     ``nonce`` is the run's secret (the caller draws it: the engine has no randomness);
     ``groups``: those a root wait asked for (``NeedsGroups``) and the caller looked up;
     ``seen``: its concurrency key as the caller read it (a free slot is taken at once)."""
     if definition.debounce is not None:
-        start_at = max(start_at or now, now) + definition.debounce.period
-    run = new_run(
-        definition,
-        run_id,
-        input,
-        now,
-        parent=parent,
-        dry_run=dry_run,
-        labels=labels,
-        nonce=nonce,
-        continued_from=continued_from,
-        started_by=started_by,
-        start_at=start_at,
-    )
+        start_at = max(start.start_at or now, now) + definition.debounce.period
+        start = replace(start, start_at=start_at)
+    run = new_run(definition, start, now, nonce)
     work = work_for(definition, State(run=run, complete=True, groups=dict(groups or {})), now)
-    concurrency.assign(work, priority)
+    concurrency.assign(work, start.priority)
     concurrency.debounce_key(work)
     if run.status == "scheduled" and run.due_at is not None:
         scheduled.schedule(work, run.due_at)

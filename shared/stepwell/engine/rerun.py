@@ -13,7 +13,7 @@ from stepwell.code.protocol import FAN_OUT_KINDS, WORKFLOW_KEY
 from stepwell.definition.models import Workflow
 from stepwell.engine import codeflow, compensation, concurrency, core, dag
 from stepwell.engine.decision import Decision, Work
-from stepwell.engine.state import RunState, State, StepState
+from stepwell.engine.state import RunStart, RunState, State, StepState
 
 
 class RerunError(ValueError):
@@ -145,16 +145,14 @@ def _announced(
 ) -> Work:
     """The new run, announced as a rerun of ``original`` (its steps are the caller's); a run
     of a keyed workflow is announced once it takes a slot."""
-    run = core.new_run(
-        definition,
+    start = RunStart(
         new_run_id,
         original.input if input is None else input,
-        now,
-        rerun_of=original.id,
         dry_run=dry_run,
         labels=original.labels,
-        nonce=nonce,
+        rerun_of=original.id,
     )
+    run = core.new_run(definition, start, now, nonce)
     work = core.work_for(definition, State(run=run, complete=True), now)
     concurrency.assign(work, None)
     if work.run.slot is not None:

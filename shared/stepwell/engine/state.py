@@ -68,6 +68,24 @@ class ParentRef:
     attempt: int
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """What a start asks for: the run's id and input, and how and when it begins."""
+
+    run_id: str
+    input: Any
+    parent: ParentRef | None = None
+    dry_run: bool = False
+    labels: dict[str, str] | None = None
+    continued_from: str | None = None
+    started_by: str | None = None
+    """Who asked for it (the request's authenticated principal)."""
+    start_at: datetime | None = None
+    priority: int | None = None
+    """Its place in its concurrency key's queue."""
+    rerun_of: str | None = None
+
+
 @dataclass
 class RunState:
     """One run of a workflow, pinned to one definition version."""

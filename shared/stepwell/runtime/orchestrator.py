@@ -68,7 +68,7 @@ from stepwell.engine.events import (
     received,
 )
 from stepwell.engine.slots import KeySlots
-from stepwell.engine.state import NeedsGroups, NeedsRecords, ParentRef, RunState, State
+from stepwell.engine.state import NeedsGroups, NeedsRecords, ParentRef, RunStart, RunState, State
 from stepwell.runtime import slots
 from stepwell.runtime.clock import Clock
 from stepwell.runtime.groups import GroupsTable
@@ -224,10 +224,24 @@ class Orchestrator:
         id again changes nothing. ``started_by``: who asked for it (the request's authenticated
         principal). ``definition``: the workflow's current definition, when the caller has just
         read it with :meth:`workflow` (a start over HTTP checks its input against it first)."""
+        start = RunStart(
+            run_id or self._new_id(),
+            input,
+            parent=parent,
+            dry_run=dry_run,
+            labels=labels,
+            continued_from=continued_from,
+            started_by=started_by,
+            start_at=start_at,
+            priority=priority,
+        )
+        return self._start(workflow, start, definition)
+
+    def _start(self, workflow: str, start: RunStart, definition: Workflow | None = None) -> str:
         self._owed.catch_up()
         if definition is None or definition.name != workflow:
             definition = self.workflow(workflow)
-        run_id = run_id or self._new_id()
+        run_id = start.run_id
         nonce = secrets.token_hex(16)
         groups: dict[str, tuple[str, ...] | None] = {}
 
@@ -235,20 +249,7 @@ class Orchestrator:
             while True:
                 try:
                     return core.start_run(
-                        definition,
-                        run_id,
-                        input,
-                        self.clock.now(),
-                        parent=parent,
-                        dry_run=dry_run,
-                        labels=labels,
-                        nonce=nonce,
-                        continued_from=continued_from,
-                        started_by=started_by,
-                        start_at=start_at,
-                        priority=priority,
-                        groups=groups,
-                        seen=seen,
+                        definition, start, self.clock.now(), nonce=nonce, groups=groups, seen=seen
                     )
                 except NeedsGroups as need:
                     groups.update(self.groups.members(need.names))
@@ -258,7 +259,7 @@ class Orchestrator:
             waiting: str | None = None
             for decision in slots.arrivals(self.store, queued, decide):
                 try:
-                    waiting = self._create(decision, input)
+                    waiting = self._create(decision, start.input)
                 except SlotsTaken:
                     continue  # a slot changed hands since its key was read: read it again
                 break
@@ -267,18 +268,7 @@ class Orchestrator:
         except WriteInDoubt as doubt:
 
             def again() -> None:
-                self.start(
-                    workflow,
-                    input,
-                    run_id,
-                    parent=parent,
-                    dry_run=dry_run,
-                    labels=labels,
-                    continued_from=continued_from,
-                    started_by=started_by,
-                    start_at=start_at,
-                    priority=priority,
-                )
+                self._start(workflow, start)
 
             self._owed.doubt(run_id, doubt.mark, decision, again)
             raise
