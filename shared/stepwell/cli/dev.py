@@ -94,6 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the workflow files once, at start (default: again whenever one changes)",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per request/invocation")
+    add_project_arguments(parser)
+
+
+def add_project_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming the project a local stack serves (``stepwell dev`` and ``run``)."""
     parser.add_argument(
         "--project",
         type=Path,

@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from stepwell.cli.dev import add_project_arguments
 from stepwell.definition.errors import DefinitionError
 from stepwell.engine.state import error_text
 from stepwell.local.client import ApiError, Client, Reply
@@ -117,20 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="give up after this many (real) seconds; the run is left as it is (exit 1)",
     )
     parser.add_argument("--port", type=int, default=0, help="HTTP API port (default: any free)")
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        help="project folder holding template.yaml (default: the current folder)",
-    )
-    parser.add_argument("--template", default="template.yaml", help="template file in --project")
-    parser.add_argument(
-        "--workflows",
-        type=Path,
-        metavar="DIR",
-        help="publish every workflow file of DIR (their functions by logical id in the template) "
-        "instead of the template's Custom::StepwellWorkflow resources",
-    )
+    add_project_arguments(parser)
 
 
 # -- input ------------------------------------------------------------------------------------
