@@ -193,8 +193,18 @@ def code_problems(
                 "not concurrency and singleton: keep one of them",
             ],
         ),
+        (
+            "name='asks', notify={'email': {'subjet': 'Pay?'}, "
+            "'slack': {'webhook': 'https://hooks.slack.com/x'}}",
+            "ctx.approval('ok', approvers=['ann@example.com'])",
+            [
+                "field 'notify.email.subjet': Extra inputs are not permitted",
+                "field 'notify.slack.webhook': a webhook's URL is a secret: put it in Secrets "
+                "Manager (named <stack>/...) and give the secret's name here",
+            ],
+        ),
     ],
-    ids=["allow_hosts", "flow_control"],
+    ids=["allow_hosts", "flow_control", "notify"],
 )
 def test_a_code_workflows_fields_are_checked_like_yamls(
     tmp_path: Path,

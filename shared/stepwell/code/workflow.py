@@ -45,6 +45,9 @@ class CodeWorkflow:
     ``debounce``, ``singleton`` (docs/definition-language.md, Flow control)."""
     role: str | None = None
     """The IAM role (an ARN) its ``ctx.aws`` calls run with (Step Functions' RoleArn)."""
+    notify: dict[str, Any] | None = None
+    """As YAML's ``notify``: how the people its approvals and inputs ask are told
+    (``{"email": ..., "slack": ...}``); None: as the stack says."""
 
 
 def workflow(
@@ -64,10 +67,13 @@ def workflow(
     debounce: dict[str, Any] | None = None,
     singleton: dict[str, Any] | None = None,
     role: str | None = None,
+    notify: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Declare ``function(ctx, input) -> output`` as the workflow ``name``; flow control
     across its runs as in YAML (``concurrency={"key": "${input.customer}", "limit": 2}``);
-    ``role``, the IAM role (an ARN) the runner assumes for its ``ctx.aws`` calls."""
+    ``role``, the IAM role (an ARN) the runner assumes for its ``ctx.aws`` calls; ``notify``,
+    the channels its approvals and inputs reach people by, as YAML's (``{"email": {"subject":
+    ...}, "slack": {"webhook": SECRET}}``; each ``True``, ``False`` or the workflow's own)."""
     flow = {
         "concurrency": concurrency,
         "priority": priority,
@@ -90,6 +96,7 @@ def workflow(
             allow_hosts=tuple(allow_hosts),
             flow_control={name: value for name, value in flow.items() if value is not None},
             role=role,
+            notify=notify,
         )
         setattr(function, ATTRIBUTE, info)
         return function
