@@ -203,8 +203,25 @@ def code_problems(
                 "Manager (named <stack>/...) and give the secret's name here",
             ],
         ),
+        (
+            "name='ship', cancel_on=[{'source': 'orders', 'detail_type': 'order.cancelled', "
+            "'correlate': {'event': 'detail.order_id', 'equals': '${steps.pack.output}'}}]",
+            "ctx.task('pack', function='ChargeCardFunction')",
+            [
+                "field 'cancel_on[0].correlate.equals': ${steps.pack.output} reads 'steps', "
+                "which is not defined (expressions see input, context)",
+            ],
+        ),
+        (
+            "name='ship', cancel_on=[{'source': 'orders'}]",
+            "ctx.task('pack', function='ChargeCardFunction')",
+            [
+                "field 'cancel_on[0].correlate': Field required",
+                "field 'cancel_on[0].detail_type': Field required",
+            ],
+        ),
     ],
-    ids=["allow_hosts", "flow_control", "notify"],
+    ids=["allow_hosts", "flow_control", "notify", "cancel_on", "cancel_on_fields"],
 )
 def test_a_code_workflows_fields_are_checked_like_yamls(
     tmp_path: Path,
