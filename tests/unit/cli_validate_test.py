@@ -234,6 +234,44 @@ def test_a_code_workflows_fields_are_checked_like_yamls(
     assert problems == [f"{code}:4:1: {line}" for line in expected]
 
 
+CONCURRENCY_CALLS = """\
+from stepwell import workflow
+
+
+def refund(c, input):
+    return c.task("refund", "RefundChargeFunction", input, None, None, None, ("m", 0))
+
+
+@workflow(name="charges")
+def charges(ctx, input):
+    ctx.task("fine", "ChargeCardFunction", input, concurrency=(input["merchant"], 3))
+    ctx.task("computed", "ChargeCardFunction", concurrency=limits_of(input))
+    ctx.task("text", "ChargeCardFunction", concurrency=(input["merchant"], "3"))
+    ctx.task(name="expression", function="F", concurrency=("${input.merchant}", 2))
+    ctx.task("mapping", "ChargeCardFunction", concurrency={"key": "m", "limit": 2})
+    return refund(ctx, input)
+"""
+
+
+def test_a_tasks_literal_concurrency_is_checked_ahead_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = write(tmp_path, "charges.py", CONCURRENCY_CALLS)
+    assert main(["validate", str(tmp_path), "--no-template"]) == 1
+    fix = "write it as (key, limit), e.g. concurrency=(input['merchant'], 3)"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{code}:5:78: step 'refund': field 'concurrency': (\"m\", 0): its limit 0 is not a "
+        f"whole number from 1 to 1000: {fix}",
+        f"{code}:12:56: step 'text': field 'concurrency': (input[\"merchant\"], \"3\"): its "
+        f"limit '3' is not a whole number from 1 to 1000: {fix}",
+        f"{code}:13:59: step 'expression': field 'concurrency': (\"${{input.merchant}}\", 2): "
+        f"its key '${{input.merchant}}' is an expression, but the code computes the key as "
+        f"text: {fix}",
+        f'{code}:14:59: step \'mapping\': field \'concurrency\': {{"key": "m", "limit": 2}}: '
+        f"not a pair (key, limit): {fix}",
+    ]
+
+
 def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:
     main(["schema"])
     validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from stepwell.code.literals import literal_problems
 from stepwell.code.workflow import CodeWorkflow, declared
 from stepwell.definition.errors import DefinitionError, Problem, field_name
 from stepwell.definition.models import Workflow
@@ -73,7 +74,7 @@ def load_code_file(path: Path) -> list[LoadedCode]:
         )
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     loaded: list[LoadedCode] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = literal_problems(filename, source)
     for value in found:
         info = declared(value)
         assert info is not None
