@@ -42,10 +42,10 @@ def settle(order_id: str, amount: float = 10.0) -> None:
     assert answer["FailedEntryCount"] == 0
 
 
-def waiting(api: Client, run_id: str, timeout: float = 60.0) -> None:
+def waiting(api: Client, run_id: str, timeout: float = 60.0, step: str = "settled") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if steps_of(api.run(run_id)).get("settled", {}).get("status") == "waiting":
+        if steps_of(api.run(run_id)).get(step, {}).get("status") == "waiting":
             return
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} did not wait within {timeout}s")
@@ -136,3 +136,23 @@ def test_an_order_cancelled_on_the_bus_cancels_its_run(stack: LocalStack) -> Non
     assert detail["run"]["status"] == "cancelled"
     assert steps_of(detail)["settled"]["status"] == "cancelled"
     assert "order.cancelled" in detail["run"]["error"]["message"]
+
+
+def test_an_order_cancelled_on_the_bus_cancels_its_code_first_run(stack: LocalStack) -> None:
+    api = Client(stack.url)
+    gone = api.start_run("await-payment-code", {"order_id": "o-code-gone"}).body["run_id"]
+    kept = api.start_run("await-payment-code", {"order_id": "o-code-kept"}).body["run_id"]
+    for run_id in (gone, kept):
+        waiting(api, run_id)
+    body = {
+        "source": "orders",
+        "detail_type": "order.cancelled",
+        "detail": {"order_id": "o-code-gone"},
+    }
+    assert api.request("POST", "/events", json_body=body).status == 202
+    detail = finished(stack, api, gone)
+    assert detail["run"]["status"] == "cancelled"
+    assert steps_of(detail)["settled"]["status"] == "cancelled"
+    assert "order.cancelled" in detail["run"]["error"]["message"]
+    settle("o-code-kept")  # the other order's run goes on
+    assert finished(stack, api, kept)["run"]["status"] == "succeeded"

@@ -50,6 +50,24 @@ steps:
     message: Pay ${input.amount} EUR?
     approvers: [ann@example.com]
 """
+OWN_HOOK_SECRET = "stepwell-local/sign-off-hook"
+SIGN_OFF = f'''\
+from stepwell import workflow
+
+
+@workflow(
+    name="sign-off-code",
+    notify={{
+        "email": {{"subject": "Sign-off of ${{workflow}}: ${{message}}"}},
+        "slack": {{"webhook": "{OWN_HOOK_SECRET}"}},
+    }},
+)
+def sign_off(ctx, input):
+    decision = ctx.approval(
+        "approve", message=f"Ship {{input['ref']}}?", approvers=["ann@example.com"]
+    )
+    return {{"approved": decision.approved}}
+'''
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterato
     folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
     (folder / "escalated-payment.yaml").write_text(ESCALATED, encoding="utf-8")
     (folder / "pay-once.yaml").write_text(SIMPLE, encoding="utf-8")
+    (folder / "sign_off.py").write_text(SIGN_OFF, encoding="utf-8")
     with local_stack(
         folder,
         parameters={"NotifyEmailFrom": SENDER, "NotifySlackWebhookSecret": WEBHOOK_SECRET},
@@ -99,8 +118,12 @@ def test_reminders_and_an_escalation_reach_people_by_email_and_slack(
     assert {p: to.count(p) for p in PEOPLE} == dict.fromkeys(PEOPLE, 12)  # asked, 11 reminders
     assert to.count("cfo@example.com") == 1 + 5  # escalated at 24 h, reminded at 28 ... 44 h
     assert {m["from"] for m in emails} == {SENDER}
-    first = next(m for m in emails if m["to"] == ["ann@example.com"])
-    assert first["subject"] == "Approval requested: Pay 120 EUR?"
+    # The first request's, by subject: on a loaded machine a reminder's may be sent before it.
+    first = next(
+        m
+        for m in emails
+        if m["to"] == ["ann@example.com"] and m["subject"] == "Approval requested: Pay 120 EUR?"
+    )
     approve, reject = (line.split(": ", 1)[1].strip() for line in first["body"].splitlines()[2:4])
     assert approve.startswith(f"{stack.url}/approvals/") and reject != approve
     cfo = next(m for m in emails if m["to"] == ["cfo@example.com"])
@@ -108,10 +131,10 @@ def test_reminders_and_an_escalation_reach_people_by_email_and_slack(
 
     posts = [p for p in webhook.posts if run_id in json.dumps(p)]
     assert len(posts) == 1 + 11 + 1
-    assert posts[0]["text"] == "Approval requested: Pay 120 EUR?"
+    (requested,) = [p for p in posts if p["text"] == "Approval requested: Pay 120 EUR?"]
     buttons = [
         element
-        for block in posts[0]["blocks"]
+        for block in requested["blocks"]
         if block["type"] == "actions"
         for element in block["elements"]
     ]
@@ -178,3 +201,38 @@ def test_a_failing_channel_is_noted_tried_again_and_never_holds_the_run(
         ("email", True, 2),
         ("slack", True, 3),
     ]
+
+
+def test_a_code_first_workflows_own_channels_reach_its_people(
+    stack: LocalStack, webhook: Webhook
+) -> None:
+    own = Webhook()
+    try:
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(Name=OWN_HOOK_SECRET, SecretString=own.url)
+        api = Client(stack.url)
+        with stack.hold():  # the link stays good while the test reads what was sent
+            run_id = api.start_run("sign-off-code", {"ref": "r-7"}).body["run_id"]
+            (link,) = approval_requested(stack, run_id)["links"]
+            assert stack.run_until(lambda: len(_noted(api, run_id, "notification_sent")) == 2)
+            (email,) = _emails(run_id)
+            assert (email["to"], email["subject"]) == (
+                ["ann@example.com"],
+                "Sign-off of sign-off-code: Ship r-7?",
+            )
+            (post,) = [p for p in own.posts if run_id in json.dumps(p)]
+            assert post["text"] == "Approval requested: Ship r-7?"
+            assert not [p for p in webhook.posts if run_id in json.dumps(p)]  # not the stack's
+            sent = {
+                (e["data"]["channel"], e["data"]["to"])
+                for e in _noted(api, run_id, "notification_sent")
+            }
+            assert sent == {("email", "ann@example.com"), ("slack", OWN_HOOK_SECRET)}
+            assert api.decide(link["approve_url"], "approve").status == 200
+        detail = finished(stack, api, run_id)
+        assert (detail["run"]["status"], detail["run"]["output"]) == (
+            "succeeded",
+            {"approved": True},
+        )
+    finally:
+        own.server.shutdown()

@@ -11,8 +11,10 @@ from typing import Any
 from conftest import metered
 
 from stepwell.definition.models import Workflow
-from stepwell.engine.events import CancelRequested
+from stepwell.engine.commands import UnwatchEvent
+from stepwell.engine.events import CANCEL_ON_KEY, CancelRequested
 from stepwell.local.inprocess import InProcessWorld
+from stepwell.runtime.timers import sweep
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.event_waits import event_waits_for
 from stepwell.store.memory import MemoryStore
@@ -316,3 +318,42 @@ def test_an_event_costs_the_same_for_each_wait_it_completes(store: DynamoStore) 
     print(f"\nan event: fixed {fixed}; for each wait it completes {each}")
     units = {width: (r.reads, r.writes) for width, r in spent.items()}
     print(f"read/write units by waits completed: {units}")
+
+
+def unwatch_lost_with_the_process(world: InProcessWorld) -> None:
+    """The process that committed a run's end (cancelled while its step waits) dies before
+    taking the step's wait and the run's cancel_on out of the index (its commands die with
+    it): the sweep carries out what the decision's outbox holds, so no entry is left for
+    later events."""
+    world.workflows[CANCELLABLE.name] = CANCELLABLE
+    act = world.orchestrator._act
+    died: set[str] = set()
+
+    def dies_once_after_each_end(run_id, commands, outbox=None):  # type: ignore[no-untyped-def]
+        ended = {c.key for c in commands if isinstance(c, UnwatchEvent)}
+        if ended - died:
+            died.update(ended)
+            return
+        act(run_id, commands, outbox)
+
+    world.orchestrator._act = dies_once_after_each_end  # type: ignore[method-assign]
+    run_id = world.start(CANCELLABLE.name, {"order_id": "o-1"})
+    world.send(run_id, CancelRequested("the order was withdrawn"))
+    assert died == {"settled", CANCEL_ON_KEY}
+    world.clock.set(T0 + timedelta(minutes=2))
+    sweep(world.orchestrator, world.store)
+    assert world.store.get_run(run_id).status == "cancelled"
+    later = world.clock.now()
+    assert world.orchestrator.receive_event(settled("o-1", "e-1", later)).waiters == []
+    assert world.orchestrator.receive_event(order_cancelled("o-1", "c-1", later)).waiters == []
+    assert world.store.get_run(run_id).outbox == []
+
+
+def test_a_crash_after_a_runs_end_leaves_no_wait_in_the_index() -> None:
+    unwatch_lost_with_the_process(world_on(MemoryStore()))
+
+
+def test_a_crash_after_a_runs_end_leaves_no_wait_in_the_index_on_dynamodb(
+    store: DynamoStore,
+) -> None:
+    unwatch_lost_with_the_process(world_on(store))

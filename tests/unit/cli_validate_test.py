@@ -193,8 +193,35 @@ def code_problems(
                 "not concurrency and singleton: keep one of them",
             ],
         ),
+        (
+            "name='asks', notify={'email': {'subjet': 'Pay?'}, "
+            "'slack': {'webhook': 'https://hooks.slack.com/x'}}",
+            "ctx.approval('ok', approvers=['ann@example.com'])",
+            [
+                "field 'notify.email.subjet': Extra inputs are not permitted",
+                "field 'notify.slack.webhook': a webhook's URL is a secret: put it in Secrets "
+                "Manager (named <stack>/...) and give the secret's name here",
+            ],
+        ),
+        (
+            "name='ship', cancel_on=[{'source': 'orders', 'detail_type': 'order.cancelled', "
+            "'correlate': {'event': 'detail.order_id', 'equals': '${steps.pack.output}'}}]",
+            "ctx.task('pack', function='ChargeCardFunction')",
+            [
+                "field 'cancel_on[0].correlate.equals': ${steps.pack.output} reads 'steps', "
+                "which is not defined (expressions see input, context)",
+            ],
+        ),
+        (
+            "name='ship', cancel_on=[{'source': 'orders'}]",
+            "ctx.task('pack', function='ChargeCardFunction')",
+            [
+                "field 'cancel_on[0].correlate': Field required",
+                "field 'cancel_on[0].detail_type': Field required",
+            ],
+        ),
     ],
-    ids=["allow_hosts", "flow_control"],
+    ids=["allow_hosts", "flow_control", "notify", "cancel_on", "cancel_on_fields"],
 )
 def test_a_code_workflows_fields_are_checked_like_yamls(
     tmp_path: Path,
@@ -205,6 +232,44 @@ def test_a_code_workflows_fields_are_checked_like_yamls(
 ) -> None:
     code, problems = code_problems(tmp_path, capsys, declared, body)
     assert problems == [f"{code}:4:1: {line}" for line in expected]
+
+
+CONCURRENCY_CALLS = """\
+from stepwell import workflow
+
+
+def refund(c, input):
+    return c.task("refund", "RefundChargeFunction", input, None, None, None, ("m", 0))
+
+
+@workflow(name="charges")
+def charges(ctx, input):
+    ctx.task("fine", "ChargeCardFunction", input, concurrency=(input["merchant"], 3))
+    ctx.task("computed", "ChargeCardFunction", concurrency=limits_of(input))
+    ctx.task("text", "ChargeCardFunction", concurrency=(input["merchant"], "3"))
+    ctx.task(name="expression", function="F", concurrency=("${input.merchant}", 2))
+    ctx.task("mapping", "ChargeCardFunction", concurrency={"key": "m", "limit": 2})
+    return refund(ctx, input)
+"""
+
+
+def test_a_tasks_literal_concurrency_is_checked_ahead_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = write(tmp_path, "charges.py", CONCURRENCY_CALLS)
+    assert main(["validate", str(tmp_path), "--no-template"]) == 1
+    fix = "write it as (key, limit), e.g. concurrency=(input['merchant'], 3)"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{code}:5:78: step 'refund': field 'concurrency': (\"m\", 0): its limit 0 is not a "
+        f"whole number from 1 to 1000: {fix}",
+        f"{code}:12:56: step 'text': field 'concurrency': (input[\"merchant\"], \"3\"): its "
+        f"limit '3' is not a whole number from 1 to 1000: {fix}",
+        f"{code}:13:59: step 'expression': field 'concurrency': (\"${{input.merchant}}\", 2): "
+        f"its key '${{input.merchant}}' is an expression, but the code computes the key as "
+        f"text: {fix}",
+        f'{code}:14:59: step \'mapping\': field \'concurrency\': {{"key": "m", "limit": 2}}: '
+        f"not a pair (key, limit): {fix}",
+    ]
 
 
 def test_every_example_satisfies_the_published_schema(capsys: pytest.CaptureFixture[str]) -> None:

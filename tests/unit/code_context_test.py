@@ -85,6 +85,23 @@ def test_task_mistakes_are_raised_at_the_call():
     assert "step 't': timeout: 'soon' is not a duration: write a duration like 30s" in message
 
 
+@pytest.mark.parametrize(
+    ("concurrency", "problem"),
+    [
+        (("m", 0), "its limit 0 is not a whole number from 1 to 1000"),
+        (("m", True), "its limit True is not a whole number from 1 to 1000"),
+        (("${input.m}", 2), "its key '${input.m}' is an expression"),
+        ({"key": "m", "limit": 2}, "not a pair (key, limit)"),
+    ],
+)
+def test_a_tasks_concurrency_of_the_wrong_shape_fails_at_the_call_naming_the_fix(
+    concurrency: Any, problem: str
+) -> None:
+    message = failure_of(lambda ctx: ctx.task("t", function="F", concurrency=concurrency))
+    assert f"ValueError: step 't': concurrency {concurrency!r}: {problem}" in message
+    assert "e.g. concurrency=(input['merchant'], 3)" in message
+
+
 def test_http_builds_the_runners_parameters():
     issue = issue_of(lambda ctx: ctx.http("ping", "https://example.com/health"))
     assert issue.kind == "http"

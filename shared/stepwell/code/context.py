@@ -55,6 +55,7 @@ from stepwell.code.specs import (
     RetryPolicy,
     check_name,
     check_spec,
+    concurrency_spec,
     duration,
     duration_text,
     inline_policy,
@@ -249,13 +250,7 @@ class Context:
         put_duration(spec, name, "timeout", timeout)
         put_duration(spec, name, "heartbeat", heartbeat)
         if concurrency is not None:
-            key, limit = str(concurrency[0]), concurrency[1]
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or "${" in key:
-                raise ValueError(
-                    f"step {name!r}: concurrency is (key, limit): a key as text (the code "
-                    f"computes it; no ${{...}}) and a limit of 1 or more, not {concurrency!r}"
-                )
-            spec["concurrency"] = {"key": key, "limit": limit}
+            spec["concurrency"] = concurrency_spec(name, concurrency)
         return self._issued(name, "task", input, spec)
 
     def http(

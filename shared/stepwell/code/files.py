@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from stepwell.code.literals import literal_problems
 from stepwell.code.workflow import CodeWorkflow, declared
 from stepwell.definition.errors import DefinitionError, Problem, field_name
 from stepwell.definition.models import Workflow
@@ -72,7 +74,7 @@ def load_code_file(path: Path) -> list[LoadedCode]:
         )
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     loaded: list[LoadedCode] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = literal_problems(filename, source)
     for value in found:
         info = declared(value)
         assert info is not None
@@ -150,16 +152,35 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "replay_timeout": info.replay_timeout,
         "allow_hosts": list(info.allow_hosts),
         "role": info.role,
+        "notify": info.notify,
+        "cancel_on": [dict(p) if isinstance(p, Mapping) else p for p in info.cancel_on],
         **(info.flow_control or {}),
     }
     try:
         workflow = Workflow.model_validate(fields)
     except ValidationError as exc:
-        for error in exc.errors():
-            where = field_name([part for part in error["loc"] if isinstance(part, (str, int))])
-            problems.append(problem(str(error["msg"]).removeprefix("Value error, "), where))
+        for loc, message in _without_other_branches(exc):
+            problems.append(problem(message.removeprefix("Value error, "), field_name(loc)))
     else:
         problems.extend(problem(p.message, p.field) for p in validate(workflow) if not p.warning)
     if problems:
         raise DefinitionError(problems)
     return workflow
+
+
+_SCALARS = frozenset({"bool", "str", "int", "float"})
+"""The labels pydantic gives the scalar branches of a union (``bool | SlackChannel``)."""
+
+
+def _without_other_branches(exc: ValidationError) -> list[tuple[list[str | int], str]]:
+    """Each error as (field path, message). pydantic tries every branch of a union and reports
+    each: where a value went wrong inside a model's branch (a dict for ``slack``), the scalar
+    branches' "not a boolean" is left out, and a branch's label (``SlackChannel``) is not a
+    field the user wrote."""
+    found: list[tuple[list[str | int], str, bool]] = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if isinstance(part, (str, int))]
+        path = [p for p in loc if not (isinstance(p, str) and (p in _SCALARS or p[:1].isupper()))]
+        found.append((path, str(error["msg"]), bool(loc) and loc[-1] in _SCALARS))
+    inside = {tuple(path[:end]) for path, _, _ in found for end in range(1, len(path))}
+    return [(path, msg) for path, msg, scalar in found if not (scalar and tuple(path) in inside)]

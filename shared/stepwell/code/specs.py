@@ -13,11 +13,12 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
+from annotated_types import Le
 from pydantic import TypeAdapter, ValidationError
 
 from stepwell.code.protocol import step_type
 from stepwell.definition.durations import DURATION_HELP, format_duration, parse_duration
-from stepwell.definition.models import Retry, Step
+from stepwell.definition.models import Concurrency, Retry, Step
 
 Duration = str | timedelta | int | float
 """``"30s"``, ``"5m"``, ``"1h30m"``, ``"7d"``, ISO 8601 ``"PT5M"``, a timedelta or seconds."""
@@ -135,3 +136,42 @@ def _problems(exc: ValidationError, skip: int) -> str:
         f"{'.'.join(str(p) for p in error['loc'][skip:]) or 'step'}: {error['msg']}"
         for error in exc.errors()
     )
+
+
+COMPUTED: Any = type("Computed", (), {"__repr__": lambda self: "<computed>"})()
+"""A part of a call's argument only the run knows (``stepwell validate`` reads literals)."""
+MAX_LIMIT = next(
+    int(str(m.le)) for m in Concurrency.model_fields["limit"].metadata if isinstance(m, Le)
+)
+"""The most attempts a step's key may run at once (as YAML's step ``concurrency``)."""
+_CONCURRENCY_FIX = "write it as (key, limit), e.g. concurrency=(input['merchant'], 3)"
+
+
+def concurrency_problem(value: Any) -> str | None:
+    """What is wrong with a task's ``concurrency=(key, limit)``, with the fix; None when
+    nothing is (parts that are ``COMPUTED`` pass)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        return f"not a pair (key, limit): {_CONCURRENCY_FIX}"
+    key, limit = value
+    if isinstance(key, str) and "${" in key:
+        return (
+            f"its key {key!r} is an expression, but the code computes the key as text: "
+            f"{_CONCURRENCY_FIX}"
+        )
+    if limit is not COMPUTED and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT
+    ):
+        return (
+            f"its limit {limit!r} is not a whole number from 1 to {MAX_LIMIT}: {_CONCURRENCY_FIX}"
+        )
+    return None
+
+
+def concurrency_spec(step: str, value: Any) -> dict[str, Any]:
+    """A task's ``concurrency=(key, limit)`` as a step's ``concurrency``; ValueError naming the
+    step and the fix."""
+    problem = concurrency_problem(value)
+    if problem is not None:
+        raise ValueError(f"step {step!r}: concurrency {value!r}: {problem}")
+    key, limit = value
+    return {"key": str(key), "limit": limit}

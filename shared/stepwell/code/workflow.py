@@ -11,7 +11,7 @@ attaches a :class:`CodeWorkflow` that the catalog finds in ``statemachines/*.py`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,6 +45,12 @@ class CodeWorkflow:
     ``debounce``, ``singleton`` (docs/definition-language.md, Flow control)."""
     role: str | None = None
     """The IAM role (an ARN) its ``ctx.aws`` calls run with (Step Functions' RoleArn)."""
+    notify: dict[str, Any] | None = None
+    """As YAML's ``notify``: how the people its approvals and inputs ask are told
+    (``{"email": ..., "slack": ...}``); None: as the stack says."""
+    cancel_on: tuple[Mapping[str, Any], ...] = ()
+    """As YAML's ``cancel_on``: events that cancel the run (``{"source", "detail_type",
+    "correlate": {"event", "equals"}}``, ``equals`` over the run's input)."""
 
 
 def workflow(
@@ -64,10 +70,17 @@ def workflow(
     debounce: dict[str, Any] | None = None,
     singleton: dict[str, Any] | None = None,
     role: str | None = None,
+    notify: dict[str, Any] | None = None,
+    cancel_on: Sequence[Mapping[str, Any]] = (),
 ) -> Callable[[F], F]:
     """Declare ``function(ctx, input) -> output`` as the workflow ``name``; flow control
     across its runs as in YAML (``concurrency={"key": "${input.customer}", "limit": 2}``);
-    ``role``, the IAM role (an ARN) the runner assumes for its ``ctx.aws`` calls."""
+    ``role``, the IAM role (an ARN) the runner assumes for its ``ctx.aws`` calls; ``notify``,
+    the channels its approvals and inputs reach people by, as YAML's (``{"email": {"subject":
+    ...}, "slack": {"webhook": SECRET}}``; each ``True``, ``False`` or the workflow's own);
+    ``cancel_on``, events that cancel a run, as YAML's (``[{"source": "orders", "detail_type":
+    "order.cancelled", "correlate": {"event": "detail.order_id", "equals":
+    "${input.order_id}"}}]``)."""
     flow = {
         "concurrency": concurrency,
         "priority": priority,
@@ -90,6 +103,8 @@ def workflow(
             allow_hosts=tuple(allow_hosts),
             flow_control={name: value for name, value in flow.items() if value is not None},
             role=role,
+            notify=notify,
+            cancel_on=tuple(cancel_on),
         )
         setattr(function, ATTRIBUTE, info)
         return function

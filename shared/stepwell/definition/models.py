@@ -814,6 +814,16 @@ class SlackChannel(_Model):
         "<stack>/...) holding the webhook's URL; never the URL itself.",
     )
 
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _not_a_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and "://" in value:
+            raise ValueError(
+                "a webhook's URL is a secret: put it in Secrets Manager (named <stack>/...) "
+                "and give the secret's name here"
+            )
+        return value
+
 
 class Notify(_Model):
     """How the people an approval or input step asks are told (Notifications): each channel

@@ -242,7 +242,8 @@ def counts_since(opened_at: datetime, lookback: timedelta) -> datetime:
 @dataclass(frozen=True)
 class UnwatchEvent:
     """Take a wait that ended out of the index of its kind of event (else its entry lives until
-    its expiry, and deliveries to it change nothing)."""
+    its expiry, and deliveries to it change nothing but cost a read): through the outbox, so a
+    process that dies after the decision leaves it to the sweep, not to the expiry."""
 
     run_id: str
     key: str
@@ -295,6 +296,7 @@ OUTBOX_KINDS = frozenset(
         "cancel_child",
         "notify_parent",
         "watch_event",
+        "unwatch_event",
         "offer_slot",
     }
 )
@@ -315,6 +317,7 @@ _BY_KIND: dict[str, type[Command]] = {
         ContinueRun,
         CountItem,
         WatchEvent,
+        UnwatchEvent,
         OfferSlot,
     )
 }
