@@ -107,6 +107,7 @@ OPTIMIZED = {
     "mediaconvert": ("", ("createJob",)),
     "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
     "http": ("", ("invoke",)),
+    "apigateway": ("", ("invoke",)),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -124,7 +125,7 @@ OPTIMIZED = {
 (``arn:aws:states:::sns:publish``), by service: the name their errors start with where it is
 not the service's own (``DynamoDB.``, where the AWS SDK integration's is ``DynamoDb.``) and
 their request-response actions (a ``.sync`` one waits for the job it starts). The HTTP Task,
-``http:invoke``, calls no AWS API (:data:`NO_API`)."""
+``http:invoke``, and ``apigateway:invoke`` call no AWS API (:data:`NO_API`)."""
 WITH_METADATA = frozenset({"dynamodb", "sns", "sqs"})
 """Optimized integrations whose result carries the call's ``SdkHttpMetadata`` and
 ``SdkResponseMetadata`` besides the response."""
@@ -211,7 +212,18 @@ NO_API = {
         "QueryParameters",
         "RequestBody",
         "Transform",
-    )
+    ),
+    ("apigateway", "invoke"): (
+        "ApiEndpoint",
+        "Method",
+        "Stage",
+        "Path",
+        "Headers",
+        "QueryParameters",
+        "RequestBody",
+        "AuthType",
+        "AllowNullValues",
+    ),
 }
 """Optimized integrations that call no AWS API, with their parameters: Step Functions' HTTP
-Task."""
+Task and its call of an API Gateway endpoint."""
