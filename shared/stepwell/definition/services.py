@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from botocore.model import OperationModel, ServiceModel
 
+from stepwell.definition import emr
+
 ALIASES = {
     "sfn": "stepfunctions",
     "eventbridge": "events",
@@ -40,6 +42,7 @@ ALIASES = {
     "iotjobsdataplane": "iot-jobs-data",
     "timestreamquery": "timestream-query",
     "timestreamwrite": "timestream-write",
+    "elasticmapreduce": "emr",
 }
 """Step Functions' service names that are not boto3's with its dashes removed (``acmpca`` is
 ``acm-pca``, ``bedrockruntime`` is ``bedrock-runtime``)."""
@@ -108,6 +111,21 @@ OPTIMIZED = {
     "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
     "http": ("", ("invoke",)),
     "apigateway": ("", ("invoke",)),
+    "elasticmapreduce": ("", tuple(emr.CALLS)),
+    "sagemaker": (
+        "",
+        (
+            "createEndpoint",
+            "createEndpointConfig",
+            "createHyperParameterTuningJob",
+            "createLabelingJob",
+            "createModel",
+            "createProcessingJob",
+            "createTrainingJob",
+            "createTransformJob",
+            "updateEndpoint",
+        ),
+    ),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -143,6 +161,9 @@ def parameter_names(service: str, action: str, integration: str = "sdk") -> list
     such call)."""
     if integration == "optimized" and (service.lower(), action.lower()) in NO_API:
         return list(NO_API[(service.lower(), action.lower())])
+    wrapped = emr.call(service, action) if integration == "optimized" else None
+    if wrapped is not None and wrapped.parameters is not None:
+        return list(wrapped.parameters)
     shape = api_of(service, action, integration)[1].input_shape
     names = [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
     if integration == "optimized":
@@ -198,6 +219,8 @@ def api_of(service: str, action: str, integration: str = "sdk") -> tuple[str, Op
         elsewhere = ELSEWHERE.get((service.lower(), action.lower()))
         if elsewhere is not None:
             return elsewhere, operation(elsewhere, action)
+        if (wrapped := emr.call(service, action)) is not None:
+            return "emr", operation("emr", wrapped.operation)
     boto3_name = service_name(service)
     return boto3_name, operation(boto3_name, action)
 
