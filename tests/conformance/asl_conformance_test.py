@@ -15,6 +15,7 @@ from e2e_helpers import finished, steps_of
 
 from stepwell.local.client import Client
 from stepwell.local.stack import LocalStack
+from stepwell.runtime.wiring import local_apis
 
 
 def answer(stack: LocalStack, api: Client, run_id: str, answers: list[dict[str, Any]]) -> None:
@@ -46,6 +47,12 @@ def answer(stack: LocalStack, api: Client, run_id: str, answers: list[dict[str, 
             token = None
 
 
+def api_host(stack: LocalStack) -> str:
+    """The execute-api host of the stack's API (served on loopback)."""
+    served = local_apis(stack.functions[0].environment) or {}
+    return next(iter(served))
+
+
 def moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -56,7 +63,8 @@ def seconds_between(start: str, end: str) -> float:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.topic}/{c.name}")
 def test_case(case: Case, stack: LocalStack, api: Client) -> None:
-    given = json.loads(json.dumps(case.input).replace("${STACK_URL}", stack.url.rstrip("/")))
+    text = json.dumps(case.input).replace("${STACK_URL}", stack.url.rstrip("/"))
+    given = json.loads(text.replace("${STACK_API_HOST}", api_host(stack)))
     if case.answers:
         with stack.hold():
             started = api.start_run(case.workflow, given)

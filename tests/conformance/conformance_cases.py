@@ -6,7 +6,8 @@ Step Functions developer guide, each with the output or the error the documentat
 * ``name`` (its machine is the workflow ``c-<name>``) and ``source`` (where the documentation
   gives it);
 * ``machine``: the machine's definition; ``machines``: other machines it starts, by name;
-* ``input`` (``${STACK_URL}`` in it is the local stack's API, on loopback); then what it must
+* ``input`` (``${STACK_URL}`` in it is the local stack's API, on loopback, and
+  ``${STACK_API_HOST}`` that API's ``execute-api`` host); then what it must
   end with: ``output``, or ``error`` (``type`` and ``message``,
   the run's error: a Fail state's Error and Cause, or an uncaught error's), and ``status`` when
   it is not ``succeeded`` / ``failed``;

@@ -231,3 +231,108 @@ def test_the_local_stack_refuses_it_and_runs_the_others(tmp_path: Path) -> None:
     assert "'report'" in failure and "runs on AWS only" in failure
     assert set(workflows.all()) == {"batch"}
     assert "runs on AWS only" in workflows.broken()["report"][0]
+
+
+@pytest.mark.parametrize(
+    ("service_action", "given", "started", "asked", "running", "done", "failed", "result"),
+    [
+        (
+            "elasticmapreduce:createCluster",
+            {"Name": "c"},
+            {"ClusterId": "j-1"},
+            {"ClusterId": "j-1"},
+            {"Cluster": {"Id": "j-1", "Status": {"State": "STARTING"}}},
+            {"Cluster": {"Id": "j-1", "Status": {"State": "WAITING"}}},
+            {"Cluster": {"Id": "j-1", "Status": {"State": "TERMINATED_WITH_ERRORS"}}},
+            {"ClusterId": "j-1"},
+        ),
+        (
+            "elasticmapreduce:addStep",
+            {"ClusterId": "j-1", "Step": {}},
+            {"StepId": "s-1"},
+            {"ClusterId": "j-1", "StepId": "s-1"},
+            {"Step": {"Id": "s-1", "Status": {"State": "PENDING"}}},
+            {"Step": {"Id": "s-1", "Status": {"State": "COMPLETED"}}},
+            {"Step": {"Id": "s-1", "Status": {"State": "FAILED"}}},
+            {"StepId": "s-1"},
+        ),
+        (
+            "sagemaker:createTrainingJob",
+            {"TrainingJobName": "t"},
+            {"TrainingJobArn": "arn:t"},
+            {"TrainingJobName": "t"},
+            {"TrainingJobName": "t", "TrainingJobStatus": "InProgress"},
+            {"TrainingJobName": "t", "TrainingJobStatus": "Completed"},
+            {"TrainingJobName": "t", "TrainingJobStatus": "Stopped"},
+            {"TrainingJobName": "t", "TrainingJobStatus": "Completed"},
+        ),
+        (
+            "sagemaker:createProcessingJob",
+            {"ProcessingJobName": "p"},
+            {},
+            {"ProcessingJobName": "p"},
+            {"ProcessingJobStatus": "InProgress"},
+            {"ProcessingJobStatus": "Completed"},
+            {"ProcessingJobStatus": "Failed"},
+            {"ProcessingJobStatus": "Completed"},
+        ),
+        (
+            "mediaconvert:createJob",
+            {"Role": "r"},
+            {"Job": {"Id": "m-1"}},
+            {"Id": "m-1"},
+            {"Job": {"Status": "PROGRESSING"}},
+            {"Job": {"Status": "COMPLETE"}},
+            {"Job": {"Status": "ERROR"}},
+            {"Job": {"Status": "COMPLETE"}},
+        ),
+    ],
+)
+def test_the_jobs_of_emr_sagemaker_and_mediaconvert_are_read_as_step_functions_reads_them(
+    service_action: str,
+    given: Any,
+    started: Any,
+    asked: Any,
+    running: Any,
+    done: Any,
+    failed: Any,
+    result: Any,
+) -> None:
+    found = synced(*service_action.split(":"))
+    assert found is None  # request-response: no wait
+    found = synced(*f"{service_action}.sync".split(":"))
+    assert found is not None and found.request(given, started) == asked
+    assert [found.outcome(d) for d in (running, done, failed)] == ["running", "succeeded", "failed"]
+    assert found.result(done) == result
+
+
+def test_emr_actions_take_step_functions_parameters_not_the_apis() -> None:
+    add_step = "arn:aws:states:::elasticmapreduce:addStep.sync"
+    assert problems(add_step, {"ClusterId": "j-1", "Step": {"Name": "s"}}) == []
+    [message] = problems(add_step, {"ClusterId": "j-1", "JobFlowId": "j"})
+    taken = "elasticmapreduce:addStep takes no parameter 'JobFlowId' (it takes ClusterId, Step)"
+    assert taken in message
+    create = "arn:aws:states:::elasticmapreduce:createCluster"
+    assert problems(create, {"Name": "c", "Instances": {}, "ReleaseLabel": "emr-6.15.0"}) == []
+
+
+def test_an_emr_step_and_a_mediaconvert_job_run_on_aws_only(tmp_path: Path) -> None:
+    states = {
+        "Step": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+            "Parameters": {"ClusterId": "j-1", "Step": {"Name": "s"}},
+            "Next": "Convert",
+        },
+        "Convert": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::mediaconvert:createJob.sync",
+            "Parameters": {"Role": "arn:aws:iam::1:role/r", "Settings": {}},
+            "End": True,
+        },
+    }
+    path = tmp_path / "media.asl.json"
+    path.write_text(json.dumps({"StartAt": "Step", "States": states}, indent=1))
+    step, convert = aws_only(path)
+    assert "moto's EMR never ends a step" in str(step) and step.step == "Step"
+    assert "moto has no MediaConvert" in str(convert) and convert.step == "Convert"

@@ -9,6 +9,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+@contextmanager
+def listening() -> Iterator[str]:
+    """:class:`Handler` on a loopback port, by its URL."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -72,8 +74,15 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-@pytest.fixture
-def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[BuiltinDeps]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with listening() as url:
+        yield url
+
+
+@contextmanager
+def runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[BuiltinDeps]:
+    """The runner's dependencies on moto, none of the listener's requests seen yet."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -81,6 +90,12 @@ def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[BuiltinDeps]:
     # The listener is on loopback: the tests allow it as a team allows an internal service.
     with mock_aws():
         yield BuiltinDeps(network=Network(AllowList.of(["127.0.0.1"])))
+
+
+@pytest.fixture
+def deps(monkeypatch: pytest.MonkeyPatch) -> Iterator[BuiltinDeps]:
+    with runner(monkeypatch) as made:
+        yield made
 
 
 def connection(deps: BuiltinDeps, kind: str, auth: dict[str, Any]) -> str:

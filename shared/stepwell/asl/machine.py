@@ -327,12 +327,14 @@ class _Run(JsonataStates):
             items = s3_map.read(self.ctx, key_name(name), state["ItemReader"], render)
         else:
             items = paths.read(state.get("ItemsPath"), data, self.context)
+        started = self.ctx.now() if "ResultWriter" in state else None
         results = self.map_of(name, state, data, items)
         if "ResultWriter" not in state:
             return results
         workflow = self.ctx.workflow_name
+        writer = state["ResultWriter"]
         return s3_map.write(
-            self.ctx, key_name(name), state["ResultWriter"], render, workflow, items, results
+            self.ctx, key_name(name), writer, render, workflow, items, results, started
         )
 
     def map_of(self, name: str, state: dict[str, Any], data: Any, items: Any) -> list[Any]:

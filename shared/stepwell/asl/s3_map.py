@@ -12,7 +12,10 @@ Task: one engine fan-out). The results go to ``PREFIX/MAP_RUN/SUCCEEDED_0.json``
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from stepwell.asl import s3_items
@@ -161,9 +164,11 @@ def write(
     machine: str,
     inputs: list[Any],
     results: list[Any],
+    started: datetime | None = None,
 ) -> dict[str, Any]:
     """Write the Map's results as Step Functions does and return what the Map gives: its map
-    run and where the manifest is. A result of None is an item that failed (tolerated)."""
+    run and where the manifest is. A result of None is an item that failed (tolerated);
+    ``started`` is when the Map began its items (now, when not given)."""
     given = render(writer.get("Parameters") or writer.get("Arguments") or {})
     bucket = given.get("Bucket") if isinstance(given, dict) else None
     if not isinstance(bucket, str):
@@ -175,10 +180,13 @@ def write(
     prefix = str(given.get("Prefix") or "").strip("/")
     folder = f"{prefix}/{run}" if prefix else run
     files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    stopped = _date(ctx.now())
+    begun = _date(started) if started is not None else stopped
+    child = Child(f"arn:aws:states:::execution:{machine}/{step}", uuid.UUID(run), begun, stopped)
     for status in ("SUCCEEDED", "FAILED"):
         entries = [
-            _entry(status, given_input, result)
-            for given_input, result in zip(inputs, results, strict=True)
+            child.entry(index, status, given_input, result)
+            for index, (given_input, result) in enumerate(zip(inputs, results, strict=True))
             if (result is None) == (status == "FAILED")
         ]
         if entries:
@@ -192,16 +200,36 @@ def write(
     return {"MapRunArn": arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}
 
 
-def _entry(status: str, given: Any, result: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "Input": json.dumps(given, separators=(",", ":")),
-        "InputDetails": {"Included": True},
-        "Status": status,
-    }
-    if status == "SUCCEEDED":
-        entry["Output"] = json.dumps(result, separators=(",", ":"))
-        entry["OutputDetails"] = {"Included": True}
-    return entry
+@dataclass(frozen=True)
+class Child:
+    """The child executions of one map run, as its result files describe them: each item's
+    ``ExecutionArn`` is ``machine`` and the Map's name with the child's ``Name`` (a UUID of
+    the map run and the item's index); ``StartDate`` and ``StopDate`` are the map run's (the
+    replay keeps no time per item)."""
+
+    machine: str
+    run: uuid.UUID
+    started: str
+    stopped: str
+
+    def entry(self, index: int, status: str, given: Any, result: Any) -> dict[str, Any]:
+        """Item ``index``'s entry of ``SUCCEEDED_n.json`` or ``FAILED_n.json``."""
+        name = str(uuid.uuid5(self.run, str(index)))
+        entry: dict[str, Any] = {
+            "ExecutionArn": f"{self.machine}:{name}",
+            "Input": json.dumps(given, separators=(",", ":")),
+            "InputDetails": {"Included": True},
+            "Name": name,
+        }
+        if status == "SUCCEEDED":
+            entry["Output"] = json.dumps(result, separators=(",", ":"))
+            entry["OutputDetails"] = {"Included": True}
+        return entry | {"StartDate": self.started, "Status": status, "StopDate": self.stopped}
+
+
+def _date(moment: datetime) -> str:
+    """A date as Step Functions writes it in a result file: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _put(ctx: Context, name: str, bucket: str, key: str, body: str) -> None:

@@ -178,7 +178,7 @@ def invoke(
 
 
 def wait_for_job(ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any) -> Any:
-    """``SERVICE:ACTION.sync`` of a job (Batch, ECS, Glue, Athena, CodeBuild): the call that
+    """``SERVICE:ACTION.sync`` of a job (``stepwell.definition.jobs``): the call that
     starts it, then its end awaited (``ctx.aws_job``); a job that failed is
     ``States.TaskFailed`` with its description as the Cause."""
     service, action = service_call(base)

@@ -57,9 +57,8 @@ RESOURCES = (
     ".sync or .sync:2 (a child run, waited for)",
     f"{AWS_SDK}SERVICE:ACTION for any service and action boto3 knows",
     "the optimized dynamodb:getItem, putItem, updateItem, deleteItem, sns:publish, "
-    "sqs:sendMessage and bedrock:invokeModel, and the HTTP Task http:invoke",
-    "the jobs of batch:submitJob.sync, ecs:runTask.sync, glue:startJobRun.sync, "
-    "athena:startQueryExecution.sync and codebuild:startBuild.sync (started, then awaited)",
+    "sqs:sendMessage and bedrock:invokeModel, the HTTP Task http:invoke and apigateway:invoke",
+    f"the jobs of {', '.join(f'{s}:{a}.sync' for s, a in jobs.JOBS)} (started, then awaited)",
     f"any of these with {TOKEN_SUFFIX}, and {START_EXECUTION}{TOKEN_SUFFIX}",
 )
 STARTS = {f"{START_EXECUTION}{suffix}" for suffix in ("", ".sync", ".sync:2", TOKEN_SUFFIX)}

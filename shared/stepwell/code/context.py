@@ -416,7 +416,9 @@ class Context:
     ) -> Any:
         """Start a job and wait for its end, as Step Functions' ``.sync`` integrations do:
         Batch ``submitJob``, ECS ``runTask``, Glue ``startJobRun``, Athena
-        ``startQueryExecution``, CodeBuild ``startBuild``. The start is an aws step (``retry``
+        ``startQueryExecution``, CodeBuild ``startBuild``, EMR ``createCluster``, ``addStep``
+        and ``terminateCluster``, SageMaker ``createTrainingJob``, ``createTransformJob`` and
+        ``createProcessingJob``, MediaConvert ``createJob``. The start is an aws step (``retry``
         is its policy); the wait is one record, checked 5 s later, then twice as long each
         time up to a minute, no Lambda running meanwhile. Returns the job's description as the
         integration gives it; a job that failed raises StepFailed ``States.TaskFailed`` (its

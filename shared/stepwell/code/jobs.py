@@ -1,5 +1,6 @@
 """``ctx.aws_job``: start a job with an AWS call, then wait for its end, as Step Functions'
-``.sync`` integrations do (Batch, ECS, Glue, Athena, CodeBuild: ``stepwell.definition.jobs``).
+``.sync`` integrations do (Batch, ECS, Glue, Athena, CodeBuild, EMR, SageMaker, MediaConvert:
+``stepwell.definition.jobs``).
 
 The start is an aws step (the runner makes the call); the wait is one ``wait_for_condition``
 record, whose check the replay makes through the runner's AWS calls (``Services``) when it is

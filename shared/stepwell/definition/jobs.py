@@ -53,6 +53,23 @@ def _ecs_outcome(described: Given) -> Outcome:
     return "succeeded" if exited else "failed"
 
 
+def _cluster(described: Given) -> dict[str, Any]:
+    return dict(dict(described.get("Cluster") or {}).get("Status") or {})
+
+
+def _sagemaker(kind: str) -> Job:
+    """SageMaker's ``create<kind>.sync``: ``describe<kind>`` by its name, whose response is the
+    task's result."""
+    return Job(
+        f"describe{kind}",
+        lambda given, started: {f"{kind}Name": given.get(f"{kind}Name")},
+        lambda described: _state(
+            described.get(f"{kind}Status"), {"Completed"}, {"Failed", "Stopped"}
+        ),
+        dict,
+    )
+
+
 JOBS: dict[tuple[str, str], Job] = {
     ("batch", "submitJob"): Job(
         "describeJobs",
@@ -102,6 +119,45 @@ JOBS: dict[tuple[str, str], Job] = {
             {"FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
         ),
         lambda described: {"Build": _first(described, "Builds")},
+    ),
+    ("elasticmapreduce", "createCluster"): Job(
+        "describeCluster",
+        lambda given, started: {"ClusterId": started.get("ClusterId")},
+        lambda described: _state(
+            _cluster(described).get("State"), {"WAITING"}, {"TERMINATED", "TERMINATED_WITH_ERRORS"}
+        ),
+        lambda described: {"ClusterId": dict(described.get("Cluster") or {}).get("Id")},
+    ),
+    ("elasticmapreduce", "terminateCluster"): Job(
+        "describeCluster",
+        lambda given, started: {"ClusterId": given.get("ClusterId")},
+        lambda described: _state(
+            _cluster(described).get("State"), {"TERMINATED", "TERMINATED_WITH_ERRORS"}, set()
+        ),
+        lambda described: {},
+    ),
+    ("elasticmapreduce", "addStep"): Job(
+        "describeStep",
+        lambda given, started: {"ClusterId": given.get("ClusterId"), "StepId": started["StepId"]},
+        lambda described: _state(
+            dict(dict(described.get("Step") or {}).get("Status") or {}).get("State"),
+            {"COMPLETED"},
+            {"CANCELLED", "FAILED", "INTERRUPTED"},
+        ),
+        lambda described: {"StepId": dict(described.get("Step") or {}).get("Id")},
+        aws_only="moto's EMR never ends a step (it stays RUNNING)",
+    ),
+    ("sagemaker", "createTrainingJob"): _sagemaker("TrainingJob"),
+    ("sagemaker", "createTransformJob"): _sagemaker("TransformJob"),
+    ("sagemaker", "createProcessingJob"): _sagemaker("ProcessingJob"),
+    ("mediaconvert", "createJob"): Job(
+        "getJob",
+        lambda given, started: {"Id": dict(started.get("Job") or {}).get("Id")},
+        lambda described: _state(
+            dict(described.get("Job") or {}).get("Status"), {"COMPLETE"}, {"ERROR", "CANCELED"}
+        ),
+        lambda described: {"Job": described.get("Job")},
+        aws_only="moto has no MediaConvert",
     ),
 }
 """The ``.sync`` integrations Stepwell runs, by service and the action that starts the job."""

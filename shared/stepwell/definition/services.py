@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from botocore.model import OperationModel, ServiceModel
 
+from stepwell.definition import emr
+
 ALIASES = {
     "sfn": "stepfunctions",
     "eventbridge": "events",
@@ -40,6 +42,7 @@ ALIASES = {
     "iotjobsdataplane": "iot-jobs-data",
     "timestreamquery": "timestream-query",
     "timestreamwrite": "timestream-write",
+    "elasticmapreduce": "emr",
 }
 """Step Functions' service names that are not boto3's with its dashes removed (``acmpca`` is
 ``acm-pca``, ``bedrockruntime`` is ``bedrock-runtime``)."""
@@ -107,6 +110,22 @@ OPTIMIZED = {
     "mediaconvert": ("", ("createJob",)),
     "bedrock": ("", ("createModelCustomizationJob", "invokeModel")),
     "http": ("", ("invoke",)),
+    "apigateway": ("", ("invoke",)),
+    "elasticmapreduce": ("", tuple(emr.CALLS)),
+    "sagemaker": (
+        "",
+        (
+            "createEndpoint",
+            "createEndpointConfig",
+            "createHyperParameterTuningJob",
+            "createLabelingJob",
+            "createModel",
+            "createProcessingJob",
+            "createTrainingJob",
+            "createTransformJob",
+            "updateEndpoint",
+        ),
+    ),
     "databrew": ("", ("startJobRun",)),
     "emr-serverless": (
         "",
@@ -124,7 +143,7 @@ OPTIMIZED = {
 (``arn:aws:states:::sns:publish``), by service: the name their errors start with where it is
 not the service's own (``DynamoDB.``, where the AWS SDK integration's is ``DynamoDb.``) and
 their request-response actions (a ``.sync`` one waits for the job it starts). The HTTP Task,
-``http:invoke``, calls no AWS API (:data:`NO_API`)."""
+``http:invoke``, and ``apigateway:invoke`` call no AWS API (:data:`NO_API`)."""
 WITH_METADATA = frozenset({"dynamodb", "sns", "sqs"})
 """Optimized integrations whose result carries the call's ``SdkHttpMetadata`` and
 ``SdkResponseMetadata`` besides the response."""
@@ -142,6 +161,9 @@ def parameter_names(service: str, action: str, integration: str = "sdk") -> list
     such call)."""
     if integration == "optimized" and (service.lower(), action.lower()) in NO_API:
         return list(NO_API[(service.lower(), action.lower())])
+    wrapped = emr.call(service, action) if integration == "optimized" else None
+    if wrapped is not None and wrapped.parameters is not None:
+        return list(wrapped.parameters)
     shape = api_of(service, action, integration)[1].input_shape
     names = [m[:1].upper() + m[1:] for m in shape.members] if shape is not None else []
     if integration == "optimized":
@@ -197,6 +219,8 @@ def api_of(service: str, action: str, integration: str = "sdk") -> tuple[str, Op
         elsewhere = ELSEWHERE.get((service.lower(), action.lower()))
         if elsewhere is not None:
             return elsewhere, operation(elsewhere, action)
+        if (wrapped := emr.call(service, action)) is not None:
+            return "emr", operation("emr", wrapped.operation)
     boto3_name = service_name(service)
     return boto3_name, operation(boto3_name, action)
 
@@ -211,7 +235,18 @@ NO_API = {
         "QueryParameters",
         "RequestBody",
         "Transform",
-    )
+    ),
+    ("apigateway", "invoke"): (
+        "ApiEndpoint",
+        "Method",
+        "Stage",
+        "Path",
+        "Headers",
+        "QueryParameters",
+        "RequestBody",
+        "AuthType",
+        "AllowNullValues",
+    ),
 }
 """Optimized integrations that call no AWS API, with their parameters: Step Functions' HTTP
-Task."""
+Task and its call of an API Gateway endpoint."""

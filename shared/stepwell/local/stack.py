@@ -360,7 +360,11 @@ class LocalStack:
         endpoints = {api_endpoint(api): self.api.url for api in api_ids}
         if self.workflow_folder is not None:
             specs.append(publications.folder_function(specs, self.workflow_folder))
-        self.functions = [functions.localize(s, endpoints, self.environment) for s in specs]
+        # The runner sends apigateway:invoke of the stack's own APIs here.
+        hosts = ",".join(f"{e.removeprefix('https://')}={u}" for e, u in endpoints.items())
+        served = {wiring.LOCAL_APIS: hosts}
+        overrides = served | self.environment
+        self.functions = [functions.localize(s, endpoints, overrides) for s in specs]
         notifications.prepare(self.functions, {**os.environ, **self.environment}, REGION)
         self._exit.enter_context(resources.environ(functions.common_environment(self.functions)))
 

@@ -156,6 +156,7 @@ def from_environment(
             role_arn=env.get("STEPWELL_SCHEDULER_ROLE_ARN", ""),
         )
     workflows = Workflows(store, clock, triggers)
+    network = Network(stack_allow_list(env), apis=local_apis(env))
     groups = None
     if env.get("STEPWELL_GROUPS_PARAMETER"):
         from stepwell.runtime.aws.groups import ParameterGroups
@@ -175,7 +176,7 @@ def from_environment(
         clock,
         workflows,
         code_catalog(env),
-        BuiltinDeps(secrets=secrets, publisher=bus, network=Network(stack_allow_list(env))),
+        BuiltinDeps(secrets=secrets, publisher=bus, network=network),
         lambda function, payload: invoke_plain(lambda_client, function, payload),
         payloads,
         logs=InsightsLinks.from_env(env),
@@ -193,6 +194,18 @@ def stack_allow_list(env: Mapping[str, str]) -> AllowList:
         return AllowList.of(entries)
     except ValueError as exc:
         raise ValueError(f"the stack's HttpAllowHosts (STEPWELL_HTTP_ALLOW_HOSTS): {exc}") from None
+
+
+LOCAL_APIS = "STEPWELL_LOCAL_APIS"
+"""Set by the local stack only: ``HOST=URL,...``, where each of its APIs is served."""
+
+
+def local_apis(env: Mapping[str, str]) -> dict[str, str] | None:
+    """Where the local stack serves its APIs, by ``execute-api`` host (None on AWS)."""
+    if LOCAL_APIS not in env:
+        return None
+    pairs = (entry.partition("=") for entry in env[LOCAL_APIS].split(",") if entry)
+    return {host: url for host, _, url in pairs}
 
 
 def settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from stepwell.engine.state import Usage
 from stepwell.runtime.aws.roles import AssumedRoles
 from stepwell.runtime.builtins import (
     agent,
+    api_gateway,
     aws,
     http,
     http_invoke,
@@ -128,10 +129,15 @@ def run_builtin(
     if step_type == "shell":
         return BuiltinResult(shell.run(params, ctx))
     if step_type == "aws":
-        if model_invocation.handles(params):
+        # The optimized integrations that are not one call of the service's API.
+        call = str(params.get("service")).lower(), str(params.get("action")).lower()
+        optimized = params.get("integration") == "optimized"
+        if optimized and call == ("bedrock", "invokemodel"):
             return BuiltinResult(model_invocation.run(params, ctx, deps.client))
-        if http_invoke.handles(params):
+        if optimized and call == ("http", "invoke"):
             return BuiltinResult(http_invoke.run(params, ctx, deps.client, deps.network))
+        if optimized and call == ("apigateway", "invoke"):
+            return BuiltinResult(api_gateway.run(params, ctx, deps.client, deps.network))
         return BuiltinResult(aws.run(params, ctx, deps.client))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"

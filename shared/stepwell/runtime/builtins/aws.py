@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 from botocore.response import StreamingBody
 
+from stepwell.definition import emr
 from stepwell.definition.services import WITH_METADATA, api_of, camel, error_name
 from stepwell.runtime.aws.roles import RoleNotAssumed
 from stepwell.runtime.step_context import StepContext
@@ -56,6 +57,10 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     integration = str(params.get("integration") or "sdk")
     service, model = api_of(str(params["service"]), str(params["action"]), integration)
     given = parameters_of(params, ctx)
+    # An optimized EMR action is an EMR API call of another shape.
+    wrapped = emr.call(str(params["service"]), str(params["action"]))
+    if integration == "optimized" and wrapped is not None:
+        given = wrapped.request(given)
     if integration == "optimized":
         given = _as_text(given, model.input_shape)
     request = _request(given, model.input_shape)
@@ -65,6 +70,8 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     result = _result(response, model.output_shape)
     if integration == "optimized" and service in WITH_METADATA:
         result |= _sdk_metadata(metadata)
+    if integration == "optimized" and wrapped is not None:
+        return wrapped.response(result)
     return result
 
 

@@ -182,6 +182,9 @@ class Network:
 
     allowed: AllowList = field(default_factory=AllowList)
     resolve: Resolver = field(default=resolve)
+    apis: Mapping[str, str] | None = None
+    """Locally, the URL each of the stack's own APIs is served at, by its ``execute-api``
+    host (None on AWS, where that host is the API)."""
 
 
 class _Guard:

@@ -49,14 +49,6 @@ TIMEOUT_S = 60.0
 """How long the server may take to answer (Step Functions gives an HTTP Task 60 seconds)."""
 
 
-def handles(params: Mapping[str, Any]) -> bool:
-    """Whether an aws step's call is the HTTP Task."""
-    return params.get("integration") == "optimized" and (
-        str(params.get("service")).lower(),
-        str(params.get("action")).lower(),
-    ) == ("http", "invoke")
-
-
 def run(
     params: Mapping[str, Any], ctx: StepContext, client: Clients, network: Network
 ) -> dict[str, Any]:
@@ -84,7 +76,21 @@ def run(
     url = endpoint + (("&" if "?" in endpoint else "?") + _form(query, arrays) if query else "")
     data = _body(given.get("RequestBody"), extra.body, transform, arrays, headers)
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    where = f"{method} {endpoint}"
+    result, _ = exchange(request, network, ctx, f"{method} {endpoint}")
+    if not 200 <= result["StatusCode"] < 300:
+        raise ServiceCallFailed(
+            f"States.Http.StatusCode.{result['StatusCode']}",
+            json.dumps(result, separators=(",", ":")),
+        )
+    return result
+
+
+def exchange(
+    request: urllib.request.Request, network: Network, ctx: StepContext, where: str
+) -> tuple[dict[str, Any], str]:
+    """Send an integration's request where ``network`` lets it go; Step Functions' result of
+    it (``{"Headers", "ResponseBody", "StatusCode", "StatusText"}``: each header's values a
+    list, the body JSON when it parses) and the body's text. ``where`` names the request."""
     try:
         answer = send(request, network, ctx.step_id, where, TIMEOUT_S, {"authorization"})
     except (HttpBadUrl, HttpAddressRefused, HttpConnectionError) as exc:
@@ -96,18 +102,14 @@ def run(
         body: Any = json.loads(text) if text else ""
     except ValueError:
         body = text
+    ctx.logger.info("%s answered %s", where, answer.status)
     result = {
         "Headers": {name: answer.headers.get_all(name) or [] for name in answer.headers},
         "ResponseBody": body,
         "StatusCode": answer.status,
         "StatusText": answer.reason,
     }
-    if not 200 <= answer.status < 300:
-        raise ServiceCallFailed(
-            f"States.Http.StatusCode.{answer.status}", json.dumps(result, separators=(",", ":"))
-        )
-    ctx.logger.info("http:invoke %s %s answered %s", method, endpoint, answer.status)
-    return result
+    return result, text
 
 
 def _connection(given: Mapping[str, Any]) -> str | None:

@@ -32,14 +32,6 @@ ERRORS_AS = "bedrock"
 """The service Step Functions names the integration's errors after (``Bedrock.``)."""
 
 
-def handles(params: Mapping[str, Any]) -> bool:
-    """Whether an aws step's call is the optimized ``bedrock:invokeModel``."""
-    return params.get("integration") == "optimized" and (
-        str(params.get("service")).lower(),
-        str(params.get("action")).lower(),
-    ) == ("bedrock", "invokemodel")
-
-
 def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     """Invoke the model; return ``{"Body": ...}`` as Step Functions does."""
     client = with_role(client, role_of(params, ctx))
