@@ -41,9 +41,13 @@ class Describer:
     def __init__(self, *described: dict[str, Any]) -> None:
         self.described = list(described)
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.roles: list[str | None] = []
 
-    def __call__(self, service: str, action: str, parameters: dict[str, Any]) -> Any:
+    def __call__(
+        self, service: str, action: str, parameters: dict[str, Any], role: str | None = None
+    ) -> Any:
         self.calls.append((service, action, parameters))
+        self.roles.append(role)
         return self.described.pop(0)
 
 
@@ -73,6 +77,27 @@ def test_a_job_is_started_then_described_on_one_record_until_it_ends() -> None:
     assert result.output == {"status": "STOPPED"}
 
 
+def test_a_job_with_credentials_is_started_and_checked_as_that_role() -> None:
+    describer = Describer(ecs_task("RUNNING"), ecs_task("STOPPED", 0))
+    role = "arn:aws:iam::111111111111:role/reports"
+    state = {
+        "Type": "Task",
+        "Resource": ECS,
+        "Parameters": {"Cluster": "c", "TaskDefinition": "td"},
+        "Credentials": {"RoleArn.$": "$.role"},
+        "End": True,
+    }
+    fake = FakeRun(machine(state), {"role": role}, services=describer)
+    fake.drive(lambda issue: {"Tasks": [{"TaskArn": TASK}]})
+    assert fake.issues["Run"].input["role"] == role
+    assert describer.roles == [role, role]
+    # Without Credentials the checks name no role: they run as the workflow's, as the start.
+    plain = Describer(ecs_task("STOPPED", 0))
+    bare = {key: value for key, value in state.items() if key != "Credentials"}
+    FakeRun(machine(bare), {}, services=plain).drive(lambda issue: {"Tasks": [{"TaskArn": TASK}]})
+    assert plain.roles == [None]
+
+
 def test_a_failed_job_is_a_task_failure_with_its_description_as_cause() -> None:
     failed = {"JobRun": {"Id": "jr-1", "JobRunState": "FAILED", "ErrorMessage": "bad script"}}
     state = {
@@ -97,7 +122,7 @@ def test_a_check_that_fails_is_the_service_s_error() -> None:
     class Throttled(Exception):
         error_name = "Batch.ClientException"
 
-    def describe(service: str, action: str, parameters: dict[str, Any]) -> Any:
+    def describe(service: str, action: str, parameters: dict[str, Any], role: Any) -> Any:
         raise Throttled("job queue gone")
 
     state = {

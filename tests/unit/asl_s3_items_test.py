@@ -74,6 +74,30 @@ def test_a_100000_line_object_is_read_a_chunk_at_a_time() -> None:
 
 
 @pytest.mark.usefixtures("deps")
+def test_a_json_array_is_parsed_as_its_chunks_arrive() -> None:
+    values = [{"n": n, "price": n / 4, "pad": "x" * 20} for n in range(100_000)]
+    body = json.dumps(values).encode()
+    put("in", body)
+    assert len(body) > 3 * s3_items.CHUNK
+    runner = Runner()
+    assert read(runner, {"InputType": "JSON"}) == values
+    assert len(runner.bodies) == -(-len(body) // s3_items.CHUNK)
+    first = Runner()
+    assert read(first, {"InputType": "JSON", "MaxItems": 10}) == values[:10]
+    assert len(first.bodies) == 1  # MaxItems stops the reads: the array is never read whole
+
+
+@pytest.mark.usefixtures("deps")
+def test_an_array_split_anywhere_between_chunks_is_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_items, "CHUNK", 3)
+    values = [{"name": "caf\u00e9 \u20ac", "n": 1.5, "tags": [True, None]}, 'a"b', -7, []]
+    put("in", b"  \n" + json.dumps(values, ensure_ascii=False).encode())
+    runner = Runner()
+    assert read(runner, {"InputType": "JSON"}) == values
+    assert max(runner.bodies) == 3
+
+
+@pytest.mark.usefixtures("deps")
 def test_lines_and_characters_split_between_chunks_are_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

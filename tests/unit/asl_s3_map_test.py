@@ -4,7 +4,6 @@ the conformance suite, on moto's S3)."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
@@ -39,24 +38,25 @@ GET = "arn:aws:states:::s3:getObject"
     ],
 )
 def test_an_object_s_items(text: str, config: dict[str, Any], items: list[Any]) -> None:
-    assert parse(io.StringIO(text), config) == items
-    assert parse(io.StringIO(text), config, 1) == items[:1]
+    assert parse([text.encode()], config) == items
+    assert parse([text.encode()], config, 1) == items[:1]
 
 
 def test_lines_past_max_items_are_not_parsed() -> None:
     # MaxItems stops the reading: a broken line after them is never read.
-    assert parse(io.StringIO('{"n": 1}\n{"n": 2}\nnot json\n'), {"InputType": "JSONL"}, 2) == [
+    assert parse([b'{"n": 1}\n{"n": 2}\nnot json\n'], {"InputType": "JSONL"}, 2) == [
         {"n": 1},
         {"n": 2},
     ]
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"), [('{"n": 1}', "JSON"), ("[1,", "JSON"), ("{bad}\n", "JSONL")]
+    ("text", "kind"),
+    [('{"n": 1}', "JSON"), ("[1,", "JSON"), ("", "JSON"), ("[1 2]", "JSON"), ("{bad}\n", "JSONL")],
 )
 def test_an_object_that_is_not_its_input_type_fails_the_reader(text: str, kind: str) -> None:
     with pytest.raises(MachineFailed) as failed:
-        parse(io.StringIO(text), {"InputType": kind})
+        parse([text.encode()], {"InputType": kind})
     assert failed.value.error_name == "States.ItemReaderFailed"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -25,6 +26,8 @@ from stepwell.runtime.aws.roles import HELD, AssumedRoles, session_name
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.builtins.aws import ServiceCallFailed
 from stepwell.runtime.clock import FakeClock
+from stepwell.runtime.envelope import StepEnvelope
+from stepwell.runtime.replays import job_checks
 from stepwell.runtime.step_context import StepContext
 
 ROLE = "arn:aws:iam::123456789012:role/orders-reader"
@@ -181,14 +184,63 @@ def test_a_tasks_credentials_are_checked_as_the_machine_loads(tmp_path: Path) ->
     sdk = "arn:aws:states:::aws-sdk:sts:getCallerIdentity"
     load_asl_file(_machine(tmp_path, sdk, {"RoleArn": ROLE}))
     load_asl_file(_machine(tmp_path, sdk, {"RoleArn.$": "$.role"}))
+    load_asl_file(_machine(tmp_path, "arn:aws:states:::glue:startJobRun.sync", {"RoleArn": ROLE}))
     for resource, credentials, said in [
         (sdk, {"RoleArn": "orders"}, "'orders' is not an IAM role's ARN"),
         (sdk, {"Role": ROLE}, 'Credentials is {"RoleArn": ARN} or {"RoleArn.$": PATH}'),
         (sdk, {"RoleArn.$": "role"}, "RoleArn.$"),
-        ("OrdersFunction", {"RoleArn": ROLE}, "a function, a child run or a job runs with its own"),
+        ("OrdersFunction", {"RoleArn": ROLE}, "a function or a child run runs with its own"),
+        (
+            "arn:aws:states:::states:startExecution.sync:2",
+            {"RoleArn": ROLE},
+            "a function or a child run runs with its own",
+        ),
     ]:
         with pytest.raises(DefinitionError) as caught:
             load_asl_file(_machine(tmp_path, resource, credentials))
         (problem,) = caught.value.problems
         assert said in str(problem), problem
         assert problem.field is not None and problem.field.startswith("Credentials"), problem
+
+
+@pytest.mark.usefixtures("deps")
+def test_a_jobs_checks_run_as_the_role_that_started_it() -> None:
+    # A role of another account: moto keeps that account's jobs apart, as AWS does, so a
+    # check made as the runner (its own account) would not find the job.
+    other = "arn:aws:iam::111111111111:role/etl"
+    given = BuiltinDeps()
+    glue = {"service": "glue", "integration": "optimized"}
+    job = {
+        "Name": "nightly",
+        "Role": other,
+        "Command": {"Name": "glueetl", "ScriptLocation": "s3://b/e.py"},
+    }
+    run_builtin(
+        "aws", {**glue, "action": "createJob", "parameters": job, "role": other}, CTX, given
+    )
+    started = {**glue, "action": "startJobRun", "parameters": {"JobName": "nightly"}, "role": other}
+    run_id = run_builtin("aws", started, CTX, given).output["JobRunId"]
+    envelope = StepEnvelope(
+        run_id="run-7",
+        step_id="$workflow",
+        key="$workflow",
+        step_type="code",
+        attempt=1,
+        token="t",
+        idempotency_key="run-7:$workflow:1",
+    )
+    asked = {"JobName": "nightly", "RunId": run_id}
+
+    def checks(role: str | None) -> Any:
+        definition = SimpleNamespace(role=role)
+        runtime = SimpleNamespace(
+            builtins=given, orchestrator=SimpleNamespace(pinned=lambda run: definition)
+        )
+        return job_checks(runtime, envelope)(SimpleNamespace())  # type: ignore[arg-type]
+
+    # The role the start named (a Task's Credentials), or else the workflow's.
+    assert checks(None)("glue", "getJobRun", asked, other)["JobRun"]["JobRunState"] == "SUCCEEDED"
+    assert checks(other)("glue", "getJobRun", asked, None)["JobRun"]["Id"] == run_id
+    with pytest.raises(ServiceCallFailed) as failed:
+        checks(None)("glue", "getJobRun", asked, None)  # the runner's own account has no job
+    assert failed.value.error_type == "Glue.EntityNotFoundException"

@@ -1,10 +1,10 @@
 """The items of an S3 object, read a chunk at a time as Step Functions' ``ItemReader`` reads
-them: JSON Lines and CSV line by line, an S3 inventory through its ``manifest.json`` and its
-gzipped CSV files.
+them: a JSON array item by item (``ijson``), JSON Lines and CSV line by line, an S3 inventory
+through its ``manifest.json`` and its gzipped CSV files.
 
 Each chunk is one ranged ``s3:getObject`` (an aws step: the runner holds one chunk, never the
-whole object), and the lines are parsed as the chunks arrive, so ``MaxItems`` stops the reading
-(a 100,000-line object of which 10 items are wanted is read up to its tenth line). A chunk's
+whole object), and the items are parsed as the chunks arrive, so ``MaxItems`` stops the reading
+(a 100,000-line object of which 10 items are wanted is read up to its tenth item). A chunk's
 bytes arrive as the aws step gives a body: its text, or base64 when they are not UTF-8 (a chunk
 that ends inside a character, a gzipped file); ``ContentLength`` tells which.
 """
@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
+
+import ijson
 
 from stepwell.asl.errors import MachineFailed
 from stepwell.code.context import Context
@@ -72,28 +74,49 @@ def gunzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield decompressor.flush()
 
 
-def parse(text: Iterable[str], config: dict[str, Any], most: int = 0) -> list[Any]:
-    """An object's items from its lines: a JSON array, JSON Lines (one value a line) or CSV
-    rows (objects keyed by the header: the first row, or ``CSVHeaders``; every value a
-    string); at most ``most`` (0: all), reading no line past the last item."""
+def parse(data: Iterable[bytes], config: dict[str, Any], most: int = 0) -> list[Any]:
+    """An object's items from its bytes as they arrive: a JSON array, JSON Lines (one value a
+    line) or CSV rows (objects keyed by the header: the first row, or ``CSVHeaders``; every
+    value a string); at most ``most`` (0: all), reading no chunk past the last item."""
     kind = config.get("InputType")
-    values: Iterator[Any]
-    try:
-        if kind == "JSON":  # one value: it is parsed whole
-            whole = json.loads("".join(text))
-            if not isinstance(whole, list):
+    values = array(data) if kind == "JSON" else _rows(lines(data), config)
+    return _first(values, most, kind)
+
+
+def array(data: Iterable[bytes]) -> Iterator[Any]:
+    """The values of a JSON array, each as soon as its last byte arrived."""
+    found = ijson.sendable_list()
+    parser = ijson.items_coro(found, "item", use_float=True)
+    opened = False
+    for chunk in data:
+        if not opened and chunk.strip():
+            opened = True
+            if not chunk.lstrip().startswith(b"["):
                 raise ValueError("the object is not a JSON array")
-            values = iter(whole)
-        elif kind == "JSONL":
-            values = (json.loads(line) for line in text if line.strip())
-        else:
-            delimiter = DELIMITERS.get(str(config.get("CSVDelimiter") or "COMMA"), ",")
-            rows = csv.reader(text, delimiter=delimiter)
-            given = config.get("CSVHeaderLocation") == "GIVEN"
-            header = list(config.get("CSVHeaders") or []) if given else next(rows, [])
-            values = (dict(zip(header, row, strict=False)) for row in rows)
+        parser.send(chunk)
+        yield from found
+        del found[:]
+    parser.close()  # an array cut short fails here
+    yield from found
+    if not opened:
+        raise ValueError("the object is empty, not a JSON array")
+
+
+def _rows(text: Iterable[str], config: dict[str, Any]) -> Iterator[Any]:
+    if config.get("InputType") == "JSONL":
+        return (json.loads(line) for line in text if line.strip())
+    delimiter = DELIMITERS.get(str(config.get("CSVDelimiter") or "COMMA"), ",")
+    rows = csv.reader(text, delimiter=delimiter)
+    given = config.get("CSVHeaderLocation") == "GIVEN"
+    header = list(config.get("CSVHeaders") or []) if given else next(rows, [])
+    return (dict(zip(header, row, strict=False)) for row in rows)
+
+
+def _first(values: Iterator[Any], most: int, kind: Any) -> list[Any]:
+    """At most ``most`` (0: all) of ``values``; a value that does not parse fails the reader."""
+    try:
         return list(islice(values, most or None))
-    except (ValueError, csv.Error, zlib.error) as exc:
+    except (ValueError, csv.Error, zlib.error, ijson.JSONError) as exc:
         raise MachineFailed(READER_FAILED, f"the {kind} object: {exc}") from None
 
 
@@ -124,7 +147,7 @@ def inventory(ctx: Context, name: str, given: dict[str, Any], most: int = 0) -> 
             yield from lines(gunzipped(data) if key.endswith(".gz") else data)
 
     config = {"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": schema}
-    return parse(rows(), config, most)
+    return _first(_rows(rows(), config), most, "CSV")
 
 
 def _bytes(response: Any) -> bytes:

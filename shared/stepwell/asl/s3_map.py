@@ -116,7 +116,7 @@ def read(ctx: Context, step: str, reader: dict[str, Any], render: Render) -> lis
         return _listed(ctx, name, given, most)
     if config.get("InputType") == "MANIFEST":
         return s3_items.inventory(ctx, name, given, most)
-    return s3_items.parse(s3_items.lines(s3_items.chunks(ctx, name, given)), config, most)
+    return s3_items.parse(s3_items.chunks(ctx, name, given), config, most)
 
 
 def _max_items(step: str, config: dict[str, Any], render: Render) -> int:

@@ -137,15 +137,15 @@ def invoke(
     tokened = written.endswith(TOKEN_SUFFIX)
     heartbeat = None if tokened else state.get("HeartbeatSeconds")
     base = written.removesuffix(TOKEN_SUFFIX)
+    role = (state.get("Credentials") or {}).get("RoleArn")
     if base == PUT_EVENTS:
         return put_events(ctx, step, name, payload)
     if base.startswith(INTEGRATIONS) and jobs.synced(*service_call(base)) is not None:
-        return wait_for_job(ctx, step, name, base, payload, timeout)
+        return wait_for_job(ctx, step, name, base, payload, timeout, role)
     if base.startswith(AWS_SDK) or services.optimized(*service_call(base)):
         service, action = service_call(base)
         _object(name, service, action, payload)
         integration = "sdk" if base.startswith(AWS_SDK) else "optimized"
-        role = (state.get("Credentials") or {}).get("RoleArn")
         try:
             return ctx.aws(step, service, action, payload, retry, timeout, integration, role)
         except StepFailed as failed:
@@ -177,15 +177,19 @@ def invoke(
     )
 
 
-def wait_for_job(ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any) -> Any:
-    """``SERVICE:ACTION.sync`` of a job (``stepwell.definition.jobs``): the call that
-    starts it, then its end awaited (``ctx.aws_job``); a job that failed is
-    ``States.TaskFailed`` with its description as the Cause."""
+def wait_for_job(
+    ctx: Context, step: str, name: str, base: str, payload: Any, timeout: Any, role: Any
+) -> Any:
+    """``SERVICE:ACTION.sync`` of a job (``stepwell.definition.jobs``): the call that starts
+    it, then its end awaited (``ctx.aws_job``), both as the Task's ``Credentials`` role when it
+    names one; a job that failed is ``States.TaskFailed`` with its description as the Cause."""
     service, action = service_call(base)
     _object(name, service, action, payload)
     waited = timeout if timeout is not None else "365d"
     try:
-        return ctx.aws_job(step, service, action.removesuffix(".sync"), payload, timeout=waited)
+        return ctx.aws_job(
+            step, service, action.removesuffix(".sync"), payload, timeout=waited, role=role
+        )
     except StepFailed as failed:
         raise as_sent(failed) from failed
 

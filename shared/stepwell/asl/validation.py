@@ -372,8 +372,7 @@ def _resource(state: dict[str, Any], problem: Any) -> list[Problem]:
         integration = "sdk" if written.startswith(AWS_SDK) else "optimized"
         problems += _sdk_parameters(call, given, field, problem, integration)
     if "Credentials" in state:
-        calls = sdk and jobs.synced(*call) is None
-        problems += [problem(("Credentials", *w), why) for w, why in _credentials(state, calls)]
+        problems += [problem(("Credentials", *w), why) for w, why in _credentials(state, sdk)]
     named: list[tuple[tuple[PathPart, ...], str]] = [(("Resource",), written)]
     if isinstance(given, dict) and isinstance(given.get("FunctionName"), str):
         named.append(((field, "FunctionName"), given["FunctionName"]))
@@ -538,7 +537,8 @@ def _has(state: Any, field: tuple[PathPart, ...]) -> bool:
 
 def _credentials(state: dict[str, Any], calls: bool) -> list[tuple[tuple[str, ...], str]]:
     """A Task's ``Credentials``: one role (``RoleArn``, or ``RoleArn.$`` read from the input;
-    in JSONata an expression), for a service call, which the runner makes as that role."""
+    in JSONata an expression), for a service call or a ``.sync`` job, which the runner makes
+    (and checks) as that role."""
     given = state["Credentials"]
     if not isinstance(given, dict) or len(given) != 1 or not {"RoleArn", "RoleArn.$"} & set(given):
         return [((), 'Credentials is {"RoleArn": ARN} or {"RoleArn.$": PATH}')]
@@ -547,8 +547,8 @@ def _credentials(state: dict[str, Any], calls: bool) -> list[tuple[tuple[str, ..
             (
                 (),
                 "Credentials: Stepwell assumes a role for a service call (aws-sdk:*, the "
-                "optimized integrations); a function, a child run or a job runs with its own "
-                "role: remove Credentials and give that role the permissions",
+                "optimized integrations, a .sync job); a function or a child run runs with its "
+                "own role: remove Credentials and give that role the permissions",
             )
         ]
     arn = given.get("RoleArn")

@@ -413,6 +413,7 @@ class Context:
         *,
         timeout: Duration = "365d",
         retry: RetryPolicy | None = None,
+        role: str | None = None,
     ) -> Any:
         """Start a job and wait for its end, as Step Functions' ``.sync`` integrations do:
         Batch ``submitJob``, ECS ``runTask``, Glue ``startJobRun``, Athena
@@ -420,9 +421,11 @@ class Context:
         and ``terminateCluster``, SageMaker ``createTrainingJob``, ``createTransformJob`` and
         ``createProcessingJob``, MediaConvert ``createJob``. The start is an aws step (``retry``
         is its policy); the wait is one record, checked 5 s later, then twice as long each
-        time up to a minute, no Lambda running meanwhile. Returns the job's description as the
-        integration gives it; a job that failed raises StepFailed ``States.TaskFailed`` (its
-        description as JSON), one still running after ``timeout`` ``StepTimedOut``."""
+        time up to a minute, no Lambda running meanwhile. The start and every check run as
+        ``role`` (by default the workflow's role, as ``ctx.aws``). Returns the job's
+        description as the integration gives it; a job that failed raises StepFailed
+        ``States.TaskFailed`` (its description as JSON), one still running after ``timeout``
+        ``StepTimedOut``."""
         found = job_of(service, action)
         if found is None:
             known = ", ".join(f"{s}:{a}" for s, a in JOBS)
@@ -430,7 +433,9 @@ class Context:
                 f"step {name!r}: {service}:{action} starts no job Stepwell waits for ({known})"
             )
         given = dict(parameters or {})
-        started = self.aws(name, service, action, given, retry=retry, integration="optimized")
+        started = self.aws(
+            name, service, action, given, retry=retry, integration="optimized", role=role
+        )
         return job_wait.wait(
             name,
             found,
@@ -440,6 +445,7 @@ class Context:
             self._state.services,
             self.wait_for_condition,
             timeout,
+            role,
         )
 
     def workflow(

@@ -38,8 +38,10 @@ def wait(
     services: Services | None,
     wait_for_condition: Callable[..., Any],
     timeout: Any,
+    role: str | None = None,
 ) -> Any:
-    """Wait for the job that ``started`` (the start call's response) names; return its
+    """Wait for the job that ``started`` (the start call's response) names, each check made as
+    ``role`` (the start's: a job is seen by the account and role that started it); return its
     description as the integration gives it, or raise StepFailed: ``States.TaskFailed`` with
     that description as JSON when the job failed, ``StepTimedOut`` past ``timeout``."""
     request = job.request(given, started if isinstance(started, dict) else {})
@@ -49,7 +51,7 @@ def wait(
             raise JobNotWatched(
                 f"step {name!r}: waiting for a job needs the runner function's AWS calls"
             )
-        return services(service, job.describe, request)
+        return services(service, job.describe, request, role)
 
     try:
         described = wait_for_condition(

@@ -48,9 +48,10 @@ LOGGER_NAME = "stepwell.workflow"
 
 Links = Callable[[str, datetime], dict[str, str]]
 """A callback's signed link: ``(key, expires_at) -> {"token", "url"}``."""
-Services = Callable[[str, str, dict[str, Any]], Any]
-"""An AWS call as an aws step makes it, ``(service, action, parameters) -> response``: what a
-job's check calls (``ctx.aws_job``)."""
+Services = Callable[[str, str, dict[str, Any], str | None], Any]
+"""An AWS call as an aws step makes it, ``(service, action, parameters, role) -> response``:
+what a job's check calls (``ctx.aws_job``), as the role its start named (None: the
+workflow's role, as an aws step without one)."""
 """The logger ``ctx.logger`` writes to unless the runner passes its own."""
 
 _KIND_WORDS = {

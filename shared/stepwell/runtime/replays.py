@@ -68,20 +68,27 @@ def replay_attempt(runtime: Runtime, envelope: StepEnvelope) -> StepResult:
         code_of,
         runtime.clock.now(),
         links=_links(runtime, envelope.run_id),
-        services=_services(runtime, envelope),
+        services=job_checks(runtime, envelope),
     )
     return StepResult.succeeded(envelope, answer.to_dict())
 
 
-def _services(runtime: Runtime, envelope: StepEnvelope) -> Services:
-    """How a replay's job checks call AWS: as the runner's aws steps do."""
+def job_checks(runtime: Runtime, envelope: StepEnvelope) -> Callable[[RunState], Services]:
+    """How a replay of a run makes its job checks: as the runner's aws steps make their calls,
+    as the role the job's start named or else the role of the run's pinned definition (the
+    start's too), so a job is seen by the role and account that started it."""
     ctx = envelope.context()
 
-    def call(service: str, action: str, parameters: dict[str, Any]) -> Any:
-        params = {"service": service, "action": action, "parameters": parameters}
-        return aws.run(params, ctx, runtime.builtins.client)
+    def for_run(run: RunState) -> Services:
+        workflow_role = runtime.orchestrator.pinned(run).role
 
-    return call
+        def call(service: str, action: str, parameters: dict[str, Any], role: str | None) -> Any:
+            params = {"service": service, "action": action, "parameters": parameters}
+            return aws.run({**params, "role": role or workflow_role}, ctx, runtime.builtins.client)
+
+        return call
+
+    return for_run
 
 
 def _links(runtime: Runtime, run_id: str) -> Links | None:
@@ -108,14 +115,16 @@ def replay_journal(
     code_of: Callable[[RunState], Callable[..., Any]],
     now: datetime,
     links: Links | None = None,
-    services: Services | None = None,
+    services: Callable[[RunState], Services] | None = None,
 ) -> Yield:
     """Replay attempt ``attempt`` of run ``run_id`` over its journal (read through
-    ``journals``); the records it read serve the orchestrator's decision on its answer."""
+    ``journals``); the records it read serve the orchestrator's decision on its answer.
+    ``services``: how the run's job checks call AWS."""
     state = journals.read(store, run_id, attempt)
     function = code_of(state.run)
     steps = list(state.steps.values())
-    answer = replay_run(state.run, steps, function, attempt, now, links, services)
+    calls = services(state.run) if services is not None else None
+    answer = replay_run(state.run, steps, function, attempt, now, links, calls)
     journals.keep(state, attempt, answer)
     orchestrator.read_for(run_id, state)
     return answer
