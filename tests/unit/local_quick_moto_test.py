@@ -12,7 +12,9 @@ import pytest
 from moto.core import serialize
 from moto.core.utils import get_service_model
 
+from stepwell.local.attribute_values import plain
 from stepwell.local.quick_moto import (
+    quick_attribute_values,
     quick_conditions,
     quick_dispatch,
     quick_responses,
@@ -99,6 +101,56 @@ def test_where_a_member_sits_is_asked_once_per_member(monkeypatch: pytest.Monkey
         first = len(asked)
         _write("BatchGetItem", batch(100))
     assert len(asked) == first
+
+
+@pytest.mark.parametrize("operation", sorted(RESULTS))
+def test_attribute_values_written_as_they_are_are_what_moto_writes(operation: str) -> None:
+    by_moto = _write(operation, RESULTS[operation])
+    with quick_attribute_values(), quick_responses():
+        quick = _write(operation, RESULTS[operation])
+    assert quick == by_moto
+
+
+def test_an_attribute_value_with_no_binary_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[str] = []
+    original = serialize.JSONSerializer._serialize_type_structure
+
+    def counted(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        walked.append(shape.name)
+        original(self, serialized, value, shape, key)
+
+    monkeypatch.setattr(serialize.JSONSerializer, "_serialize_type_structure", counted)
+    plain_item = {k: v for k, v in EVERY_TYPE.items() if k not in ("b", "bs")}
+    result = {"Responses": {"stepwell": [plain_item] * 10}, "ConsumedCapacity": [CAPACITY]}
+    with quick_attribute_values():
+        _write("BatchGetItem", result)
+        _write("GetItem", {"Item": EVERY_TYPE})
+    # the binary values alone (and the capacity's structures) are walked
+    assert walked.count("AttributeValue") == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "as_it_is"),
+    [
+        ({"S": ""}, True),
+        ({"N": "1.5"}, True),
+        ({"NULL": True}, True),
+        ({"SS": ["a"]}, True),
+        ({"L": [{"M": {"a": {"BOOL": False}}}]}, True),
+        ({"B": b"x"}, False),
+        ({"L": [{"S": "x"}, {"BS": [b"x"]}]}, False),
+        ({"M": {"a": {"B": "eA=="}}}, False),
+        ({"N": 1}, False),
+        ({"S": None}, False),
+        ({"S": "x", "N": "1"}, False),
+        ({}, False),
+        ({"X": "1"}, False),
+    ],
+)
+def test_a_value_crosses_the_wire_as_it_is_when_it_has_no_binary(
+    value: Any, as_it_is: bool
+) -> None:
+    assert plain(value) is as_it_is
 
 
 # -- UpdateExpressions: the same walks, what depends on a class asked once --------------------

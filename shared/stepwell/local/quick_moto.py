@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stepwell.local.attribute_values import plain
 from stepwell.local.quick_calls import quick_calls
 from stepwell.local.resources import item_sized_transactions
 
@@ -166,6 +167,47 @@ def quick_responses() -> Iterator[None]:
             del serializer.get_value
         else:
             serializer.get_value = own
+
+
+DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
+"""The services whose ``AttributeValue`` is DynamoDB's."""
+
+
+@contextmanager
+def quick_attribute_values() -> Iterator[None]:
+    """moto's JSON responses write an item's attribute values as they are.
+
+    moto's serializer walks every attribute value of a response against its shape, asking for
+    each of its ten members whether the value has it, and a map's or a list's elements again:
+    for a read of a few items, most of the response's cost. A value with no binary in it comes
+    out of that walk as it went in (:func:`stepwell.local.attribute_values.plain`): inside, such
+    a value is written as it is, under the same name; any other (binary, which the wire
+    carries in base64) takes moto's walk.
+    """
+    serialize: Any = importlib.import_module("moto.core.serialize")
+    serializer = serialize.JSONSerializer
+    original = serializer._serialize
+    own = vars(serializer).get("_serialize")
+
+    def _serialize(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and self.service_model.service_name in DYNAMODB_SERVICES
+            and plain(value)
+        ):
+            self._default_serialize(serialized, value, shape, key)
+            return
+        original(self, serialized, value, shape, key)
+
+    serializer._serialize = _serialize
+    try:
+        yield
+    finally:
+        if own is None:
+            del serializer._serialize
+        else:
+            serializer._serialize = own
 
 
 @contextmanager
@@ -419,6 +461,7 @@ def quick_moto() -> Iterator[None]:
         quick_conditions(),
         quick_dispatch(),
         quick_responses(),
+        quick_attribute_values(),
         quick_creating_updates(),
         quick_calls(),
     ):
