@@ -18,6 +18,7 @@ from stepwell.local.quick_moto import (
     quick_conditions,
     quick_dispatch,
     quick_responses,
+    quick_update_expressions,
     quick_walks,
 )
 
@@ -165,6 +166,11 @@ UPDATES = [
     "SET #1 = #11 + :5",  # an attribute the item lacks
     "SET #1 = :missing",  # an undefined value
     "SET #1 = list_append(#2, :3)",  # list_append of a string
+    "SET pk = :0",  # a key attribute by its name
+    "SET #1 = pk",  # a key attribute read
+    "SET g = :5",  # an index's key of another type
+    "SET g = :empty",  # an index's key empty
+    "SET g = :0, #1 = :1",  # an index's key
 ]
 NAMES = {f"#{i}": f"a{i}" for i in range(1, 12)} | {"#pk": "pk"}
 VALUES = {
@@ -175,6 +181,7 @@ VALUES = {
     ":4": {"M": {"deep": {"BOOL": True}}},
     ":5": {"N": "3"},
     ":6": {"SS": ["b"]},
+    ":empty": {"S": ""},
 }
 
 
@@ -190,7 +197,17 @@ def _validate(expression: str) -> str:
         account_id="123456789012",
         region="us-east-1",
         schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        global_indexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
     attributes = {
         "pk": {"S": "k"},
@@ -228,6 +245,43 @@ def test_an_update_is_validated_as_moto_does(expression: str) -> None:
     with quick_walks():
         quick, again = _validate(expression), _validate(expression)
     assert quick == again == by_moto
+
+
+@pytest.mark.parametrize("expression", UPDATES)
+def test_a_kept_update_is_validated_as_moto_does(expression: str) -> None:
+    by_moto = _validate(expression)
+    with quick_update_expressions(), quick_walks():
+        quick, again = _validate(expression), _validate(expression)
+    assert quick == again == by_moto
+
+
+def test_checks_a_text_cannot_fail_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether an update changes a key, or sets an index's key to an empty string or a value of
+    another type, depends on the paths its text names: the checks walk no text that names
+    none of those."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    walked: list[str] = []
+    original = ast_nodes.DepthFirstTraverser.traverse
+
+    def counted(self: Any, node: Any) -> Any:
+        walked.append(type(self).__name__)
+        return original(self, node)
+
+    monkeypatch.setattr(ast_nodes.DepthFirstTraverser, "traverse", counted)
+    checks = {
+        "UpdateHashRangeKeyValidator",
+        "TypeMismatchValidator",
+        "EmptyStringKeyValueValidator",
+    }
+    with quick_update_expressions(), quick_walks():
+        for expression in UPDATES[:3]:
+            _validate(expression)
+            assert not checks & set(walked), expression
+        for expression in ("SET pk = :0", "SET g = :0, #1 = :1"):
+            walked.clear()
+            _validate(expression)
+            assert checks & set(walked), expression
 
 
 def test_what_depends_on_a_class_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
