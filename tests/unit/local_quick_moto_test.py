@@ -284,6 +284,37 @@ def test_checks_a_text_cannot_fail_are_not_walked(monkeypatch: pytest.MonkeyPatc
             assert checks & set(walked), expression
 
 
+def test_the_placeholders_of_a_kept_expression_are_found_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    walked: list[str] = []
+    original = ast_nodes.Node.find_clauses
+
+    def counted(self: Any, clause_types: Any) -> Any:
+        walked.append(type(self).__name__)
+        return original(self, clause_types)
+
+    monkeypatch.setattr(ast_nodes.Node, "find_clauses", counted)
+    names = [ast_nodes.ExpressionAttributeName]
+    with quick_update_expressions():
+        first = UpdateExpressionParser.make(UPDATES[0]).find_clauses(names)
+        once = len(walked)
+        again = UpdateExpressionParser.make(UPDATES[0]).find_clauses(names)
+    assert once and len(walked) == once
+    assert again == first and again is not first
+    assert [n.get_attribute_name_placeholder() for n in first] == [
+        "#1",
+        "#2",
+        "#3",
+        "#3",
+        "#4",
+        "#5",
+    ]
+
+
 def test_what_depends_on_a_class_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb.parsing import validators
 

@@ -45,7 +45,9 @@ def quick_update_expressions() -> Iterator[None]:
     Whether it changes a key (a path whose first name is one of the table's keys), or sets an
     index's key to an empty string or to a value of another type (a SET whose target is such a
     name, as moto reads it), depends on the text, the names and the table: those checks walk
-    the tree only when the text names such a path, and refuse it in moto's words.
+    the tree only when the text names such a path, and refuse it in moto's words. The nodes
+    of a kept tree that moto looks for by their class (the placeholders a request must define)
+    are found once per tree and handed out as a new list.
     """
     import copy
     import pickle
@@ -57,12 +59,15 @@ def quick_update_expressions() -> Iterator[None]:
     traverser, update_parser = nodes.DepthFirstTraverser, parser.UpdateExpressionParser
     original_make = update_parser.make
     original_copy = validators.deepcopy
+    original_find = nodes.Node.find_clauses
     counter, overlaps = validators.ActionCountValidator, validators.OverlappingPathsValidator
     key_updates = validators.UpdateHashRangeKeyValidator
     key_types = validators.TypeMismatchValidator
     empty_keys = validators.EmptyStringKeyValueValidator
     trees: OrderedDict[str, Any] = OrderedDict()
-    pickled: dict[int, tuple[Any, bytes, bool, str]] = {}
+    pickled: dict[int, tuple[Any, bytes, bool, str, dict[tuple[type, ...], list[Any]]]] = {}
+    """id of a kept tree -> (the tree, its pickle, its clauses counted, its text, the nodes of
+    each set of classes asked of it)."""
     counted: weakref.WeakSet[Any] = weakref.WeakSet()
     texts: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
     """A copy of a kept tree -> the text it was parsed from."""
@@ -81,7 +86,7 @@ def quick_update_expressions() -> Iterator[None]:
                 clauses_counted = True
             except Exception:  # refused again, in moto's words, when the request is checked
                 clauses_counted = False
-            pickled[id(tree)] = (tree, blob, clauses_counted, expression)
+            pickled[id(tree)] = (tree, blob, clauses_counted, expression, {})
             while len(trees) > KEPT_EXPRESSIONS:
                 pickled.pop(id(trees.popitem(last=False)[1]), None)
         return tree
@@ -95,6 +100,16 @@ def quick_update_expressions() -> Iterator[None]:
             texts[tree] = kept[3]
             return tree
         return copy.deepcopy(value, memo)
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        kept = pickled.get(id(self))
+        if kept is None or kept[0] is not self:
+            return original_find(self, clause_types)  # type: ignore[no-any-return]
+        asked = tuple(clause_types)
+        found = kept[4].get(asked)
+        if found is None:
+            found = kept[4][asked] = original_find(self, clause_types)
+        return list(found)
 
     def count_clauses(self: Any, node: Any) -> Any:
         return node if node in counted else traverser.traverse(self, node)
@@ -157,6 +172,7 @@ def quick_update_expressions() -> Iterator[None]:
 
     update_parser.make = classmethod(make)
     validators.deepcopy = deepcopy
+    nodes.Node.find_clauses = find_clauses
     counter.traverse = count_clauses
     overlaps.traverse = check_overlaps
     key_updates.traverse = check_key_updates
@@ -169,6 +185,7 @@ def quick_update_expressions() -> Iterator[None]:
         del key_updates.traverse, key_types.traverse, empty_keys.traverse
         update_parser.make = original_make
         validators.deepcopy = original_copy
+        nodes.Node.find_clauses = original_find
 
 
 @contextmanager
