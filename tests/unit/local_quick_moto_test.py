@@ -255,20 +255,26 @@ def test_a_kept_update_is_validated_as_moto_does(expression: str) -> None:
     assert quick == again == by_moto
 
 
+def _callers(monkeypatch: pytest.MonkeyPatch, owner: type, method: str) -> list[str]:
+    """The class of each object ``owner.method`` is called on, from now on, in order."""
+    called: list[str] = []
+    original = getattr(owner, method)
+
+    def counted(self: Any, *args: Any) -> Any:
+        called.append(type(self).__name__)
+        return original(self, *args)
+
+    monkeypatch.setattr(owner, method, counted)
+    return called
+
+
 def test_checks_a_text_cannot_fail_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether an update changes a key, or sets an index's key to an empty string or a value of
     another type, depends on the paths its text names: the checks walk no text that names
     none of those."""
     from moto.dynamodb.parsing import ast_nodes
 
-    walked: list[str] = []
-    original = ast_nodes.DepthFirstTraverser.traverse
-
-    def counted(self: Any, node: Any) -> Any:
-        walked.append(type(self).__name__)
-        return original(self, node)
-
-    monkeypatch.setattr(ast_nodes.DepthFirstTraverser, "traverse", counted)
+    walked = _callers(monkeypatch, ast_nodes.DepthFirstTraverser, "traverse")
     checks = {
         "UpdateHashRangeKeyValidator",
         "TypeMismatchValidator",
@@ -290,14 +296,7 @@ def test_the_placeholders_of_a_kept_expression_are_found_once(
     from moto.dynamodb.parsing import ast_nodes
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    walked: list[str] = []
-    original = ast_nodes.Node.find_clauses
-
-    def counted(self: Any, clause_types: Any) -> Any:
-        walked.append(type(self).__name__)
-        return original(self, clause_types)
-
-    monkeypatch.setattr(ast_nodes.Node, "find_clauses", counted)
+    walked = _callers(monkeypatch, ast_nodes.Node, "find_clauses")
     names = [ast_nodes.ExpressionAttributeName]
     with quick_update_expressions():
         first = UpdateExpressionParser.make(UPDATES[0]).find_clauses(names)
