@@ -4,6 +4,7 @@ the HTTP path gives, field for field."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -199,3 +200,44 @@ def test_a_call_moto_would_not_answer_takes_the_http_path(credentials: None) -> 
         with pytest.raises(EndpointConnectionError):  # nothing listens there
             client.list_tables()
     assert sent == ["http"]
+
+
+def test_an_answer_is_read_as_botocore_reads_it_without_walking_plain_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attribute values with no binary in them are taken as they are; the rest as botocore
+    reads them, so that every answer is the same."""
+    from botocore.parsers import JSONParser
+    from botocore.session import get_session
+
+    from stepwell.local import quick_calls as module
+
+    model = get_session().get_service_model("dynamodb").operation_model("BatchGetItem")
+    wire = {
+        **KEY,
+        "n": {"N": "12.50"},
+        "b": {"B": "AAFiaW5hcnk="},
+        "bs": {"BS": ["eA==", "eQ=="]},
+        "m": {"M": {"deep": {"L": [{"S": "x"}, {"NULL": True}, {"BOOL": False}]}}},
+        "ss": {"SS": ["a", "b"]},
+    }
+    body = {"Responses": {TABLE: [wire] * 5}, "ConsumedCapacity": [{"CapacityUnits": 5.0}]}
+    response = {
+        "status_code": 200,
+        "headers": {"x-amzn-requestid": "r"},
+        "body": json.dumps(body).encode(),
+        "context": {"operation_name": "BatchGetItem"},
+    }
+    walked: list[str] = []
+    original = JSONParser._handle_structure
+
+    def counted(self: Any, shape: Any, value: Any) -> Any:
+        walked.append(shape.name)
+        return original(self, shape, value)
+
+    monkeypatch.setattr(JSONParser, "_handle_structure", counted)
+    expected = JSONParser().parse(response, model.output_shape)
+    assert walked.count("AttributeValue") == 5 * 11  # every value, nested ones too
+    walked.clear()
+    assert module._Parser().parse(response, model.output_shape) == expected
+    assert walked.count("AttributeValue") == 5 * 2  # the binary values alone

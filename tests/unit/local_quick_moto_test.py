@@ -12,10 +12,13 @@ import pytest
 from moto.core import serialize
 from moto.core.utils import get_service_model
 
+from stepwell.local.attribute_values import plain
 from stepwell.local.quick_moto import (
+    quick_attribute_values,
     quick_conditions,
     quick_dispatch,
     quick_responses,
+    quick_update_expressions,
     quick_walks,
 )
 
@@ -101,6 +104,56 @@ def test_where_a_member_sits_is_asked_once_per_member(monkeypatch: pytest.Monkey
     assert len(asked) == first
 
 
+@pytest.mark.parametrize("operation", sorted(RESULTS))
+def test_attribute_values_written_as_they_are_are_what_moto_writes(operation: str) -> None:
+    by_moto = _write(operation, RESULTS[operation])
+    with quick_attribute_values(), quick_responses():
+        quick = _write(operation, RESULTS[operation])
+    assert quick == by_moto
+
+
+def test_an_attribute_value_with_no_binary_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[str] = []
+    original = serialize.JSONSerializer._serialize_type_structure
+
+    def counted(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        walked.append(shape.name)
+        original(self, serialized, value, shape, key)
+
+    monkeypatch.setattr(serialize.JSONSerializer, "_serialize_type_structure", counted)
+    plain_item = {k: v for k, v in EVERY_TYPE.items() if k not in ("b", "bs")}
+    result = {"Responses": {"stepwell": [plain_item] * 10}, "ConsumedCapacity": [CAPACITY]}
+    with quick_attribute_values():
+        _write("BatchGetItem", result)
+        _write("GetItem", {"Item": EVERY_TYPE})
+    # the binary values alone (and the capacity's structures) are walked
+    assert walked.count("AttributeValue") == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "as_it_is"),
+    [
+        ({"S": ""}, True),
+        ({"N": "1.5"}, True),
+        ({"NULL": True}, True),
+        ({"SS": ["a"]}, True),
+        ({"L": [{"M": {"a": {"BOOL": False}}}]}, True),
+        ({"B": b"x"}, False),
+        ({"L": [{"S": "x"}, {"BS": [b"x"]}]}, False),
+        ({"M": {"a": {"B": "eA=="}}}, False),
+        ({"N": 1}, False),
+        ({"S": None}, False),
+        ({"S": "x", "N": "1"}, False),
+        ({}, False),
+        ({"X": "1"}, False),
+    ],
+)
+def test_a_value_crosses_the_wire_as_it_is_when_it_has_no_binary(
+    value: Any, as_it_is: bool
+) -> None:
+    assert plain(value) is as_it_is
+
+
 # -- UpdateExpressions: the same walks, what depends on a class asked once --------------------
 
 UPDATES = [
@@ -113,6 +166,11 @@ UPDATES = [
     "SET #1 = #11 + :5",  # an attribute the item lacks
     "SET #1 = :missing",  # an undefined value
     "SET #1 = list_append(#2, :3)",  # list_append of a string
+    "SET pk = :0",  # a key attribute by its name
+    "SET #1 = pk",  # a key attribute read
+    "SET g = :5",  # an index's key of another type
+    "SET g = :empty",  # an index's key empty
+    "SET g = :0, #1 = :1",  # an index's key
 ]
 NAMES = {f"#{i}": f"a{i}" for i in range(1, 12)} | {"#pk": "pk"}
 VALUES = {
@@ -123,6 +181,7 @@ VALUES = {
     ":4": {"M": {"deep": {"BOOL": True}}},
     ":5": {"N": "3"},
     ":6": {"SS": ["b"]},
+    ":empty": {"S": ""},
 }
 
 
@@ -138,7 +197,17 @@ def _validate(expression: str) -> str:
         account_id="123456789012",
         region="us-east-1",
         schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        global_indexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
     attributes = {
         "pk": {"S": "k"},
@@ -176,6 +245,73 @@ def test_an_update_is_validated_as_moto_does(expression: str) -> None:
     with quick_walks():
         quick, again = _validate(expression), _validate(expression)
     assert quick == again == by_moto
+
+
+@pytest.mark.parametrize("expression", UPDATES)
+def test_a_kept_update_is_validated_as_moto_does(expression: str) -> None:
+    by_moto = _validate(expression)
+    with quick_update_expressions(), quick_walks():
+        quick, again = _validate(expression), _validate(expression)
+    assert quick == again == by_moto
+
+
+def _callers(monkeypatch: pytest.MonkeyPatch, owner: type, method: str) -> list[str]:
+    """The class of each object ``owner.method`` is called on, from now on, in order."""
+    called: list[str] = []
+    original = getattr(owner, method)
+
+    def counted(self: Any, *args: Any) -> Any:
+        called.append(type(self).__name__)
+        return original(self, *args)
+
+    monkeypatch.setattr(owner, method, counted)
+    return called
+
+
+def test_checks_a_text_cannot_fail_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether an update changes a key, or sets an index's key to an empty string or a value of
+    another type, depends on the paths its text names: the checks walk no text that names
+    none of those."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    walked = _callers(monkeypatch, ast_nodes.DepthFirstTraverser, "traverse")
+    checks = {
+        "UpdateHashRangeKeyValidator",
+        "TypeMismatchValidator",
+        "EmptyStringKeyValueValidator",
+    }
+    with quick_update_expressions(), quick_walks():
+        for expression in UPDATES[:3]:
+            _validate(expression)
+            assert not checks & set(walked), expression
+        for expression in ("SET pk = :0", "SET g = :0, #1 = :1"):
+            walked.clear()
+            _validate(expression)
+            assert checks & set(walked), expression
+
+
+def test_the_placeholders_of_a_kept_expression_are_found_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    walked = _callers(monkeypatch, ast_nodes.Node, "find_clauses")
+    names = [ast_nodes.ExpressionAttributeName]
+    with quick_update_expressions():
+        first = UpdateExpressionParser.make(UPDATES[0]).find_clauses(names)
+        once = len(walked)
+        again = UpdateExpressionParser.make(UPDATES[0]).find_clauses(names)
+    assert once and len(walked) == once
+    assert again == first and again is not first
+    assert [n.get_attribute_name_placeholder() for n in first] == [
+        "#1",
+        "#2",
+        "#3",
+        "#3",
+        "#4",
+        "#5",
+    ]
 
 
 def test_what_depends_on_a_class_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from botocore.parsers import JSONParser
+
+from stepwell.local.attribute_values import plain
+
 
 class _Call:
     """A DynamoDB request handed to moto as botocore built it (its JSON body), in place of
@@ -23,6 +27,16 @@ class _Call:
         self.operation = operation
         self.body = body
         self.access_key = access_key
+
+
+class _Parser(JSONParser):
+    """botocore's JSON parser, reading an attribute value with no binary in it as it is: its
+    walk member by member gives back the same (:func:`stepwell.local.attribute_values.plain`)."""
+
+    def _handle_structure(self, shape: Any, value: Any) -> Any:
+        if shape.name == "AttributeValue" and plain(value):
+            return value
+        return super()._handle_structure(shape, value)  # type: ignore[misc]
 
 
 Answer = Callable[..., Any]
@@ -174,7 +188,8 @@ def quick_calls() -> Iterator[None]:
             "body": http.content,
             "context": {"operation_name": model.name},
         }
-        parser = create_parser(model.service_model.resolved_protocol)
+        protocol = model.service_model.resolved_protocol
+        parser = _Parser() if protocol == "json" else create_parser(protocol)
         parsed = parser.parse(response, model.output_shape)
         if http.status_code >= 300:
             # as botocore's endpoint does: the error's modelled members (CancellationReasons)

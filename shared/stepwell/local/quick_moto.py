@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stepwell.local.attribute_values import plain
 from stepwell.local.quick_calls import quick_calls
 from stepwell.local.resources import item_sized_transactions
 
@@ -41,6 +42,12 @@ def quick_update_expressions() -> Iterator[None]:
     that failed is checked, and refused, on every request). Whether two of its paths overlap
     depends on the text and the names given to its placeholders: it is skipped for a copy whose
     text passed with the same names, and checked (and refused in moto's words) otherwise.
+    Whether it changes a key (a path whose first name is one of the table's keys), or sets an
+    index's key to an empty string or to a value of another type (a SET whose target is such a
+    name, as moto reads it), depends on the text, the names and the table: those checks walk
+    the tree only when the text names such a path, and refuse it in moto's words. The nodes
+    of a kept tree that moto looks for by their class (the placeholders a request must define)
+    are found once per tree and handed out as a new list.
     """
     import copy
     import pickle
@@ -52,14 +59,22 @@ def quick_update_expressions() -> Iterator[None]:
     traverser, update_parser = nodes.DepthFirstTraverser, parser.UpdateExpressionParser
     original_make = update_parser.make
     original_copy = validators.deepcopy
+    original_find = nodes.Node.find_clauses
     counter, overlaps = validators.ActionCountValidator, validators.OverlappingPathsValidator
+    key_updates = validators.UpdateHashRangeKeyValidator
+    key_types = validators.TypeMismatchValidator
+    empty_keys = validators.EmptyStringKeyValueValidator
     trees: OrderedDict[str, Any] = OrderedDict()
-    pickled: dict[int, tuple[Any, bytes, bool, str]] = {}
+    pickled: dict[int, tuple[Any, bytes, bool, str, dict[tuple[type, ...], list[Any]]]] = {}
+    """id of a kept tree -> (the tree, its pickle, its clauses counted, its text, the nodes of
+    each set of classes asked of it)."""
     counted: weakref.WeakSet[Any] = weakref.WeakSet()
     texts: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
     """A copy of a kept tree -> the text it was parsed from."""
     apart: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], None] = OrderedDict()
     """(text, names) whose paths were found not to overlap."""
+    heads: OrderedDict[str, tuple[frozenset[str], frozenset[str]]] = OrderedDict()
+    """text -> the first names of its paths and of its SET actions' targets."""
 
     def make(cls: Any, expression: str) -> Any:
         tree = trees.get(expression)
@@ -71,7 +86,7 @@ def quick_update_expressions() -> Iterator[None]:
                 clauses_counted = True
             except Exception:  # refused again, in moto's words, when the request is checked
                 clauses_counted = False
-            pickled[id(tree)] = (tree, blob, clauses_counted, expression)
+            pickled[id(tree)] = (tree, blob, clauses_counted, expression, {})
             while len(trees) > KEPT_EXPRESSIONS:
                 pickled.pop(id(trees.popitem(last=False)[1]), None)
         return tree
@@ -85,6 +100,16 @@ def quick_update_expressions() -> Iterator[None]:
             texts[tree] = kept[3]
             return tree
         return copy.deepcopy(value, memo)
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        kept = pickled.get(id(self))
+        if kept is None or kept[0] is not self:
+            return original_find(self, clause_types)  # type: ignore[no-any-return]
+        asked = tuple(clause_types)
+        found = kept[4].get(asked)
+        if found is None:
+            found = kept[4][asked] = original_find(self, clause_types)
+        return list(found)
 
     def count_clauses(self: Any, node: Any) -> Any:
         return node if node in counted else traverser.traverse(self, node)
@@ -102,16 +127,65 @@ def quick_update_expressions() -> Iterator[None]:
             apart.popitem(last=False)
         return checked
 
+    def heads_of(node: Any) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The first names of a kept tree's paths and of its SET actions' targets (placeholders
+        as written), as moto's checks read them; None: not a copy of a kept tree."""
+        text = texts.get(node)
+        if text is None:
+            return None
+        found = heads.get(text)
+        if found is None:
+            tree = trees.get(text)
+            if tree is None:
+                return None
+            paths = tree.find_clauses([nodes.UpdateExpressionPath])
+            targets = tree.find_clauses([nodes.UpdateExpressionSetAction])
+            found = heads[text] = (
+                frozenset(path.children[0].children[0] for path in paths),
+                frozenset(action.children[0].children[0].children[0] for action in targets),
+            )
+            while len(heads) > KEPT_EXPRESSIONS:
+                heads.popitem(last=False)
+        if not all(type(head) is str for part in found for head in part):
+            return None
+        return found
+
+    def check_key_updates(self: Any, node: Any) -> Any:
+        found = heads_of(node)
+        names = self.expression_attribute_names
+        if found is None or any(names.get(h, h) in self.table_key_attributes for h in found[0]):
+            return traverser.traverse(self, node)  # refused in moto's words
+        return node
+
+    def check_key_types(self: Any, node: Any) -> Any:
+        found = heads_of(node)
+        typed = {d["AttributeName"] for d in self.key_attributes_type}
+        if found is None or found[1] & typed:
+            return traverser.traverse(self, node)
+        return node
+
+    def check_empty_keys(self: Any, node: Any) -> Any:
+        found = heads_of(node)
+        if found is None or found[1] & set(self.key_attributes):
+            return traverser.traverse(self, node)
+        return node
+
     update_parser.make = classmethod(make)
     validators.deepcopy = deepcopy
+    nodes.Node.find_clauses = find_clauses
     counter.traverse = count_clauses
     overlaps.traverse = check_overlaps
+    key_updates.traverse = check_key_updates
+    key_types.traverse = check_key_types
+    empty_keys.traverse = check_empty_keys
     try:
         yield
     finally:
         del counter.traverse, overlaps.traverse
+        del key_updates.traverse, key_types.traverse, empty_keys.traverse
         update_parser.make = original_make
         validators.deepcopy = original_copy
+        nodes.Node.find_clauses = original_find
 
 
 @contextmanager
@@ -168,6 +242,47 @@ def quick_responses() -> Iterator[None]:
             serializer.get_value = own
 
 
+DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
+"""The services whose ``AttributeValue`` is DynamoDB's."""
+
+
+@contextmanager
+def quick_attribute_values() -> Iterator[None]:
+    """moto's JSON responses write an item's attribute values as they are.
+
+    moto's serializer walks every attribute value of a response against its shape, asking for
+    each of its ten members whether the value has it, and a map's or a list's elements again:
+    for a read of a few items, most of the response's cost. A value with no binary in it comes
+    out of that walk as it went in (:func:`stepwell.local.attribute_values.plain`): inside, such
+    a value is written as it is, under the same name; any other (binary, which the wire
+    carries in base64) takes moto's walk.
+    """
+    serialize: Any = importlib.import_module("moto.core.serialize")
+    serializer = serialize.JSONSerializer
+    original = serializer._serialize
+    own = vars(serializer).get("_serialize")
+
+    def _serialize(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and self.service_model.service_name in DYNAMODB_SERVICES
+            and plain(value)
+        ):
+            self._default_serialize(serialized, value, shape, key)
+            return
+        original(self, serialized, value, shape, key)
+
+    serializer._serialize = _serialize
+    try:
+        yield
+    finally:
+        if own is None:
+            del serializer._serialize
+        else:
+            serializer._serialize = own
+
+
 @contextmanager
 def quick_walks() -> Iterator[None]:
     """moto's walks over an UpdateExpression's tree, asking what depends on a class once per
@@ -190,8 +305,8 @@ def quick_walks() -> Iterator[None]:
     is_node: dict[type, bool] = {}
     manners: dict[type, tuple[bool, bool]] = {}
     """A processor's class -> (walked here, has a hook before each child)."""
-    handlers: dict[tuple[type, type], Any] = {}
-    """(processor's class, node's class) -> the processor's function for it, or None."""
+    handlers: dict[type, dict[type, Any]] = {}
+    """processor's class -> node's class -> the processor's function for it, or None."""
 
     def manner(processor: Any) -> tuple[bool, bool]:
         kind = type(processor)
@@ -209,43 +324,46 @@ def quick_walks() -> Iterator[None]:
         return found
 
     def handler(processor: Any, kind: type) -> Any:
-        key = (type(processor), kind)
-        try:
-            return handlers[key]
-        except KeyError:
-            pass
         found = None
         for handled, process in processor._processing_map().items():
             if issubclass(kind, handled):  # the first that matches, as moto's ``process``
                 found = process.__func__
                 break
-        handlers[key] = found
         return found
 
-    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
-        kind = type(node)
-        a_node = is_node.get(kind)
-        if a_node is None:
-            a_node = is_node[kind] = isinstance(node, node_class)
-        if not a_node:
-            return node
+    def traverse_node_recursively(self: Any, root: Any, root_id: int = -1) -> Any:
         walked_here, hooked = manner(self)
         if not walked_here:
-            return original(self, node, child_id)
-        parent_node = node.parent
-        if node.children is not None:
-            for i, child_node in enumerate(node.children):
-                if hooked:
-                    self.pre_processing_of_child(node, i)
-                if is_node.get(type(child_node)) is not False:  # a leaf is left as it is
-                    traverse_node_recursively(self, child_node, i)
-        process = handler(self, kind)
-        if process is not None:
-            node = process(self, node)
-            node.parent = parent_node
-            if parent_node:
-                parent_node.children[child_id] = node
-        return node
+            return original(self, root, root_id)
+        found = handlers.setdefault(type(self), {})
+        hook = self.pre_processing_of_child
+
+        def walk(node: Any, child_id: int) -> Any:
+            kind = type(node)
+            a_node = is_node.get(kind)
+            if a_node is None:
+                a_node = is_node[kind] = isinstance(node, node_class)
+            if not a_node:
+                return node
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    if hooked:
+                        hook(node, i)
+                    if is_node.get(type(child_node)) is not False:  # a leaf is left as it is
+                        walk(child_node, i)
+            try:
+                process = found[kind]
+            except KeyError:
+                process = found[kind] = handler(self, kind)
+            if process is not None:
+                node = process(self, node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+            return node
+
+        return walk(root, root_id)
 
     traverser.traverse_node_recursively = traverse_node_recursively
     try:
@@ -419,6 +537,7 @@ def quick_moto() -> Iterator[None]:
         quick_conditions(),
         quick_dispatch(),
         quick_responses(),
+        quick_attribute_values(),
         quick_creating_updates(),
         quick_calls(),
     ):
