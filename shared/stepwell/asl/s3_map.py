@@ -11,8 +11,9 @@ Task: one engine fan-out). The results go to ``PREFIX/MAP_RUN/SUCCEEDED_0.json``
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stepwell.asl import s3_items
@@ -176,20 +177,29 @@ def write(
     folder = f"{prefix}/{run}" if prefix else run
     files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
     for status in ("SUCCEEDED", "FAILED"):
-        entries = [
+        entries = (
             _entry(status, given_input, result)
             for given_input, result in zip(inputs, results, strict=True)
             if (result is None) == (status == "FAILED")
-        ]
-        if entries:
+        )
+        body = _array(entries)
+        if body != "[]":
             key = f"{folder}/{status}_0.json"
-            body = json.dumps(entries, separators=(",", ":"))
             _put(ctx, f"{step} results", bucket, key, body)
             files[status].append({"Key": key, "Size": len(body.encode())})
     manifest = {"DestinationBucket": bucket, "MapRunArn": arn, "ResultFiles": files}
     key = f"{folder}/manifest.json"
     _put(ctx, f"{step} results", bucket, key, json.dumps(manifest, separators=(",", ":")))
     return {"MapRunArn": arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}
+
+
+def _array(entries: Iterable[dict[str, Any]]) -> str:
+    """The entries as one JSON array, each written as it is made (never a list of them all)."""
+    text = io.StringIO()
+    for entry in entries:
+        text.write("," if text.tell() else "[")
+        text.write(json.dumps(entry, separators=(",", ":")))
+    return text.getvalue() + "]" if text.tell() else "[]"
 
 
 def _entry(status: str, given: Any, result: Any) -> dict[str, Any]:
