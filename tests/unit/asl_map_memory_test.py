@@ -1,6 +1,7 @@
-"""What the replay of a distributed Map holds: its items once, not once per view of them (no
-context object per item kept, no list of ResultWriter entries), measured with tracemalloc on
-each replay of a Map that reads its items from S3 and writes its results there."""
+"""What the replay of a distributed Map holds: its items and their events or results, not a
+copy per view of them (no context object per item kept, no list of ResultWriter entries),
+measured with tracemalloc on each replay of a Map that reads its items from S3 and writes its
+results there."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def items_size() -> int:
     return size
 
 
-def test_a_distributed_map_s_replay_holds_its_items_about_once() -> None:
+def test_a_distributed_map_s_replay_holds_no_copy_per_view_of_its_items() -> None:
     fake = FakeRun(Machine("each", {"StartAt": "Each", "States": {"Each": MAP}}), {})
     peaks: list[int] = []
     replay = fake.replay
