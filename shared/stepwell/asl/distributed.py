@@ -58,16 +58,20 @@ def item_task(map_state: dict[str, Any], language: str, counted: bool) -> ItemTa
 
 Render = Callable[[Any, Any, dict[str, Any]], Any]
 """``(template, data, context) -> value``: a payload template rendered over an item."""
+Contexts = Callable[[int], dict[str, Any]]
+"""The context object (``$$``) of the item at an index: made when a template needs it, so
+a Map of 100,000 items never holds 100,000 of them."""
 
 
 def payloads(
-    task: ItemTask, inputs: list[Any], contexts: list[dict[str, Any]], render: Render
+    task: ItemTask, inputs: list[Any], contexts: Contexts, render: Render
 ) -> tuple[str, list[Any]] | None:
     """The function the items call and each item's event (None: lambda:invoke names a
     function that differs between items, which one fan-out cannot do)."""
     state = task.state
     events = []
-    for given, context in zip(inputs, contexts, strict=True):
+    for index, given in enumerate(inputs):
+        context = contexts(index)
         effective = paths.read_field(state, "InputPath", given, context)
         if "Parameters" in state:
             effective = render(state["Parameters"], effective, context)
@@ -84,18 +88,19 @@ def payloads(
 def outputs(
     task: ItemTask,
     inputs: list[Any],
-    contexts: list[dict[str, Any]],
+    contexts: Contexts,
     results: list[Any],
     render: Render,
 ) -> list[Any]:
     """Each item's output from its function's result (None stays None: a tolerated failure)."""
     state = task.state
     found: list[Any] = []
-    for given, context, result in zip(inputs, contexts, results, strict=True):
+    for index, (given, result) in enumerate(zip(inputs, results, strict=True)):
         if result is None:
             found.append(None)
             continue
         value = result
+        context = contexts(index)
         if task.invokes:
             value = tasks.invoke_result(result)
         if "ResultSelector" in state:

@@ -437,10 +437,11 @@ class _Run(JsonataStates):
         """A distributed Map's items as one ``ctx.for_each`` of its Task's function (None: the
         items call different functions, and the Map runs inline)."""
         inputs = [given(self._item_context(i, v), v) for i, v in enumerate(items)]
-        contexts = [
-            {**self._item_context(i, v), "State": {"Name": task.name, "RetryCount": 0}}
-            for i, v in enumerate(items)
-        ]
+
+        def contexts(index: int) -> dict[str, Any]:
+            item = self._item_context(index, items[index])
+            return {**item, "State": {"Name": task.name, "RetryCount": 0}}
+
         planned = distributed.payloads(task, inputs, contexts, self._render_in)
         if planned is None:
             return None

@@ -11,9 +11,10 @@ Task: one engine fan-out). The results go to ``PREFIX/MAP_RUN/SUCCEEDED_0.json``
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -184,14 +185,14 @@ def write(
     begun = _date(started) if started is not None else stopped
     child = Child(f"arn:aws:states:::execution:{machine}/{step}", uuid.UUID(run), begun, stopped)
     for status in ("SUCCEEDED", "FAILED"):
-        entries = [
+        entries = (
             child.entry(index, status, given_input, result)
             for index, (given_input, result) in enumerate(zip(inputs, results, strict=True))
             if (result is None) == (status == "FAILED")
-        ]
-        if entries:
+        )
+        body = _array(entries)
+        if body != "[]":
             key = f"{folder}/{status}_0.json"
-            body = json.dumps(entries, separators=(",", ":"))
             _put(ctx, f"{step} results", bucket, key, body)
             files[status].append({"Key": key, "Size": len(body.encode())})
     manifest = {"DestinationBucket": bucket, "MapRunArn": arn, "ResultFiles": files}
@@ -230,6 +231,15 @@ class Child:
 def _date(moment: datetime) -> str:
     """A date as Step Functions writes it in a result file: UTC, milliseconds, ``Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _array(entries: Iterable[dict[str, Any]]) -> str:
+    """The entries as one JSON array, each written as it is made (never a list of them all)."""
+    text = io.StringIO()
+    for entry in entries:
+        text.write("," if text.tell() else "[")
+        text.write(json.dumps(entry, separators=(",", ":")))
+    return text.getvalue() + "]" if text.tell() else "[]"
 
 
 def _put(ctx: Context, name: str, bucket: str, key: str, body: str) -> None:
