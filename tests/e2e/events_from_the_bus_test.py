@@ -42,10 +42,10 @@ def settle(order_id: str, amount: float = 10.0) -> None:
     assert answer["FailedEntryCount"] == 0
 
 
-def waiting(api: Client, run_id: str, timeout: float = 60.0, step: str = "settled") -> None:
+def waiting(api: Client, run_id: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if steps_of(api.run(run_id)).get(step, {}).get("status") == "waiting":
+        if steps_of(api.run(run_id)).get("settled", {}).get("status") == "waiting":
             return
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} did not wait within {timeout}s")

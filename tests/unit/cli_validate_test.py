@@ -220,8 +220,13 @@ def code_problems(
                 "field 'cancel_on[0].detail_type': Field required",
             ],
         ),
+        (
+            "name='ship', cancel_on={'source': 'orders'}",
+            "ctx.task('pack', function='ChargeCardFunction')",
+            ["field 'cancel_on': Input should be a valid list"],
+        ),
     ],
-    ids=["allow_hosts", "flow_control", "notify", "cancel_on", "cancel_on_fields"],
+    ids=["allow_hosts", "flow_control", "notify", "cancel_on", "cancel_on_fields", "not_a_list"],
 )
 def test_a_code_workflows_fields_are_checked_like_yamls(
     tmp_path: Path,

@@ -11,7 +11,6 @@ import hashlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -153,7 +152,7 @@ def _describe(info: CodeWorkflow, path: Path, digest: str, filename: str, line: 
         "allow_hosts": list(info.allow_hosts),
         "role": info.role,
         "notify": info.notify,
-        "cancel_on": [dict(p) if isinstance(p, Mapping) else p for p in info.cancel_on],
+        "cancel_on": info.cancel_on,
         **(info.flow_control or {}),
     }
     try:

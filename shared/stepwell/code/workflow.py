@@ -48,9 +48,10 @@ class CodeWorkflow:
     notify: dict[str, Any] | None = None
     """As YAML's ``notify``: how the people its approvals and inputs ask are told
     (``{"email": ..., "slack": ...}``); None: as the stack says."""
-    cancel_on: tuple[Mapping[str, Any], ...] = ()
+    cancel_on: Any = ()
     """As YAML's ``cancel_on``: events that cancel the run (``{"source", "detail_type",
-    "correlate": {"event", "equals"}}``, ``equals`` over the run's input)."""
+    "correlate": {"event", "equals"}}``, ``equals`` over the run's input), as given (a value
+    that is not a list is refused with the definition's other problems)."""
 
 
 def workflow(
@@ -104,7 +105,7 @@ def workflow(
             flow_control={name: value for name, value in flow.items() if value is not None},
             role=role,
             notify=notify,
-            cancel_on=tuple(cancel_on),
+            cancel_on=list(cancel_on) if isinstance(cancel_on, list | tuple) else cancel_on,
         )
         setattr(function, ATTRIBUTE, info)
         return function
