@@ -157,17 +157,13 @@ class Publications:
         return answer
 
     def _aws_only(self, properties: Mapping[str, Any]) -> list[Any]:
-        code = properties.get("Code")
+        """What of the machine file a resource publishes runs on AWS only."""
+        code, definition = properties.get("Code"), properties.get("Definition")
         package = self.package(code) if isinstance(code, str) else None
-        return _aws_only_of(package, properties.get("Definition"))
-
-
-def _aws_only_of(package: Path | None, definition: Any) -> list[Any]:
-    """The machine file ``definition`` names in ``package``: what of it runs on AWS only."""
-    if package is None or not isinstance(definition, str):
-        return []
-    path = package / definition.strip()
-    return aws_only(path) if is_asl_file(path) and path.is_file() else []
+        if package is None or not isinstance(definition, str):
+            return []
+        path = package / definition.strip()
+        return aws_only(path) if is_asl_file(path) and path.is_file() else []
 
 
 def publish_folder(
