@@ -19,7 +19,7 @@ from stepwell.asl.validation import check
 from stepwell.cli import main as cli
 from stepwell.definition.errors import SourceMap
 from stepwell.definition.jobs import JOBS, job, synced
-from stepwell.local.publications import publish_folder
+from stepwell.local.publications import Publications, publish_folder
 from stepwell.runtime.clock import FakeClock
 from stepwell.runtime.publishing import Workflows
 from stepwell.store.memory import MemoryStore
@@ -256,6 +256,31 @@ def test_the_local_stack_refuses_it_and_runs_the_others(tmp_path: Path) -> None:
     assert "'report'" in failure and "runs on AWS only" in failure
     assert set(workflows.all()) == {"batch"}
     assert "runs on AWS only" in workflows.broken()["report"][0]
+
+
+def test_the_local_stack_refuses_it_as_a_custom_resource_too(tmp_path: Path) -> None:
+    (tmp_path / "report.asl.json").write_text(json.dumps({"StartAt": "Q", "States": {"Q": ATHENA}}))
+    (tmp_path / "batch.asl.json").write_text(json.dumps({"StartAt": "B", "States": {"B": BATCH}}))
+    asked: list[str] = []
+
+    def publisher(token: str, payload: bytes) -> None:  # answers as CloudFormation is answered
+        event = json.loads(payload)
+        asked.append(event["ResourceProperties"]["Definition"])
+        answer = {"Status": "SUCCESS", "PhysicalResourceId": "stepwell-workflow:batch"}
+        publications.answer(event["RequestId"], json.dumps(answer).encode())
+
+    publications = Publications(publisher, "stack", lambda request: request, lambda code: tmp_path)
+    code = "arn:aws:lambda:us-east-1:123456789012:function:app-workflows"
+    (failure,) = publications.deploy(
+        {
+            logical: {"ServiceToken": "arn:publisher", "Definition": file, "Code": code}
+            for logical, file in (("Report", "report.asl.json"), ("Batch", "batch.asl.json"))
+        }
+    )
+    assert failure.startswith("Report: Custom::StepwellWorkflow Report: ")
+    assert "report.asl.json:" in failure
+    assert "athena:startQueryExecution.sync runs on AWS only" in failure
+    assert asked == ["batch.asl.json"]  # the publisher never saw the machine it would accept
 
 
 @pytest.mark.parametrize(

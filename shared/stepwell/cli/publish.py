@@ -8,7 +8,8 @@ keep theirs.
 
 A workflow published from a stack (``Custom::StepwellWorkflow``) belongs to that stack: publish
 it from there. Here the binding of the version in force is kept unless ``--functions`` or
-``--runner`` give one.
+``--runner`` give one. ``--role`` names the IAM role their service calls run with, as
+``RoleArn`` does beside a ``Custom::StepwellWorkflow``'s ``Definition``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from stepwell.api import client
 from stepwell.catalog import load_definitions, newest, with_example_input
 from stepwell.definition.errors import DefinitionError
 from stepwell.definition.loader import discover
-from stepwell.definition.models import Workflow
+from stepwell.definition.models import Workflow, with_role
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -54,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--runner", metavar="ARN", help="the function that replays the code-first workflows"
+    )
+    parser.add_argument(
+        "--role",
+        metavar="ARN",
+        help="the IAM role the workflows' service calls run with (Step Functions' RoleArn: a "
+        "machine's file names none)",
     )
     parser.add_argument(
         "--owner",
@@ -98,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     try:
         functions = _functions(args.functions)
+        if args.role is not None:
+            workflows = [_with_role(w, args.role) for w in workflows]
         api = client.Client(_api(args), auth=args.auth)
     except ValueError as exc:
         print(f"stepwell publish: {exc}", file=sys.stderr)
@@ -142,6 +151,13 @@ def _line(answer: dict[str, Any], dry: bool) -> str:
     if status == "new":
         return f"{name}: {would}new ({version})"
     return f"{name}: {status} ({version})"
+
+
+def _with_role(workflow: Workflow, role: str) -> Workflow:
+    try:
+        return with_role(workflow, role)
+    except ValueError as exc:
+        raise ValueError(f"--role: {exc}") from None
 
 
 def _functions(raw: str | None) -> dict[str, str] | None:

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -1046,3 +1047,12 @@ class Workflow(_Model):
     def sinks(self) -> tuple[str, ...]:
         """Steps nobody depends on: their outputs form the default run output."""
         return tuple(key for key, deps in self.dependents.items() if not deps)
+
+
+def with_role(workflow: Workflow, role: str) -> Workflow:
+    """``workflow`` with its service calls run as ``role``, named beside it where it is
+    published (Step Functions' ``RoleArn``); ValueError says why ``role`` cannot be one."""
+    try:
+        return Workflow.model_validate({**workflow.model_dump(), "role": role})
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None

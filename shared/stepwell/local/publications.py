@@ -61,6 +61,8 @@ class Publications:
     stack_id: str
     response_url: Callable[[str], str]
     """``request id -> URL`` the publisher PUTs its answer to."""
+    package: Callable[[str], Path | None] = lambda code: None
+    """``Code`` (a function's ARN) -> its package's folder, where its workflow files are."""
     deployed: dict[str, Deployed] = field(default_factory=dict)
     _answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,6 +137,11 @@ class Publications:
         token = properties.get("ServiceToken")
         if not isinstance(token, str) or not token:
             return {"Status": "FAILED", "Reason": "ServiceToken is required"}
+        if kind != "Delete" and (local := self._aws_only(properties)):
+            # Valid on AWS, so the publisher would take it: the local stack refuses it here,
+            # with the line the folder publisher gives, rather than fail its runs.
+            reason = "; ".join(str(problem) for problem in local)
+            return {"Status": "FAILED", "Reason": f"{RESOURCE_TYPE} {logical_id}: {reason}"}
         try:
             self.invoke(token, json.dumps(event).encode())
         except Exception as exc:  # the service token names no local function, or it crashed
@@ -148,6 +155,15 @@ class Publications:
                 "hour, then fails the resource)",
             }
         return answer
+
+    def _aws_only(self, properties: Mapping[str, Any]) -> list[Any]:
+        """What of the machine file a resource publishes runs on AWS only."""
+        code, definition = properties.get("Code"), properties.get("Definition")
+        package = self.package(code) if isinstance(code, str) else None
+        if package is None or not isinstance(definition, str):
+            return []
+        path = package / definition.strip()
+        return aws_only(path) if is_asl_file(path) and path.is_file() else []
 
 
 def publish_folder(

@@ -669,6 +669,7 @@ class LocalStack:
                     ),
                     stack_id=publications.STACK_ID,
                     response_url=lambda request: f"{api.url}{RESPONSE_PATH}{request}",
+                    package=self._package,
                 )
             assert self._template is not None and self._resolver is not None
             failures = self.publications.deploy(
@@ -839,6 +840,13 @@ class LocalStack:
 
     def _function(self, name: str) -> FunctionSpec:
         return self._lambda().find(name)
+
+    def _package(self, function: str) -> Path | None:
+        """The folder of the function ``function`` names (None: no such function here)."""
+        try:
+            return self._function(function).code_uri
+        except UnknownFunction:
+            return None
 
     def _deliver(self, arn: str, payload: bytes, source: str) -> None:
         """What an EventBridge rule or a schedule sends its target: a message to a queue of

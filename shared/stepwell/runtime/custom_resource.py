@@ -30,9 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from stepwell.definition.models import Workflow
+from stepwell.definition.models import Workflow, with_role
 from stepwell.runtime.describing import DescribeFailed, read
 from stepwell.runtime.describing import request as describe_request
 from stepwell.runtime.publishing import (
@@ -214,10 +212,7 @@ def send(url: str, body: bytes, timeout: float = 30.0) -> None:
 
 
 def _with_role(workflow: Workflow, role: str) -> Workflow:
-    """The workflow with the role the resource names (checked as a definition's ``role``)."""
     try:
-        return Workflow.model_validate({**workflow.model_dump(), "role": role})
-    except ValidationError as exc:
-        raise PropertyError(
-            "RoleArn: " + str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        ) from None
+        return with_role(workflow, role)
+    except ValueError as exc:
+        raise PropertyError(f"RoleArn: {exc}") from None

@@ -78,11 +78,12 @@ def run(
         body = _without_nulls(body)
     data = encode_body(body, headers)
     if auth == "IAM_ROLE":
-        credentials = with_role(client, role_of(params, ctx))("sts", None, ctx.run_id)
+        sts = with_role(client, role_of(params, ctx))("sts", None, ctx.run_id)
         # botocore keeps a client's credentials (an assumed role's, refreshed) behind this
         # accessor; SigV4Auth signs with them as boto3 would.
         signed = AWSRequest(method=method, url=url, data=data, headers=headers)
-        SigV4Auth(credentials._get_credentials(), "execute-api", region).add_auth(signed)
+        where = region or sts.meta.region_name
+        SigV4Auth(sts._get_credentials(), "execute-api", where).add_auth(signed)
         headers = dict(signed.headers.items())
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     result, text = exchange(request, network, ctx, f"apigateway:invoke {method} {base}")
@@ -91,9 +92,10 @@ def run(
     return result
 
 
-def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str, Network]:
-    """The URL ``ApiEndpoint`` names (no trailing ``/``), the region it signs for, and where
-    the request may go (the local stack's own API is reachable though on loopback)."""
+def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str | None, Network]:
+    """The URL ``ApiEndpoint`` names (no trailing ``/``), the region of its ``execute-api``
+    host (None: another host), and where the request may go (the local stack's own API is
+    reachable though on loopback)."""
     if not isinstance(endpoint, str) or not endpoint.strip("/"):
         raise _refused(ctx, f"ApiEndpoint must be an API's host, not {endpoint!r}")
     parts = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
@@ -101,7 +103,7 @@ def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str,
         raise _refused(ctx, f"ApiEndpoint must be an API's host, not {endpoint!r}")
     host = parts.hostname
     found = _EXECUTE_API.match(host)
-    region = found.group(1) if found else "us-east-1"
+    region = found.group(1) if found else None
     base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     if found is None or network.apis is None:
         return base, region, network

@@ -58,8 +58,9 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     service, model = api_of(str(params["service"]), str(params["action"]), integration)
     given = parameters_of(params, ctx)
     # An optimized EMR action is an EMR API call of another shape.
-    wrapped = emr.call(str(params["service"]), str(params["action"]))
-    if integration == "optimized" and wrapped is not None:
+    optimized = integration == "optimized"
+    wrapped = emr.call(str(params["service"]), str(params["action"])) if optimized else None
+    if wrapped is not None:
         given = wrapped.request(given)
     if integration == "optimized":
         given = _as_text(given, model.input_shape)
@@ -70,7 +71,7 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     result = _result(response, model.output_shape)
     if integration == "optimized" and service in WITH_METADATA:
         result |= _sdk_metadata(metadata)
-    if integration == "optimized" and wrapped is not None:
+    if wrapped is not None:
         return wrapped.response(result)
     return result
 
