@@ -26,22 +26,18 @@ from moto import mock_aws
 
 from stepwell.local.quick_moto import quick_moto
 from stepwell.local.resources import serialized_moto
+from workloads import floor_step
 
 TABLE = "bench"
 AT = "2026-12-06T21:38:15.799962+00:00"
 
 
 def _table(client: Any) -> None:
+    keys = (("pk", "HASH"), ("sk", "RANGE"))
     client.create_table(
         TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
         BillingMode="PAY_PER_REQUEST",
     )
 
@@ -52,25 +48,8 @@ def _entry(kind: str, step: int, message: str) -> dict[str, Any]:
 
 
 def floor(client: Any, i: int) -> None:
-    """The storage floor's step: a conditional PutItem, a conditional UpdateItem."""
-    key = {"pk": {"S": "FLOOR"}, "sk": {"S": f"STEP#{i:05d}"}}
-    client.put_item(
-        TableName=TABLE,
-        Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
-        ConditionExpression="attribute_not_exists(pk)",
-    )
-    client.update_item(
-        TableName=TABLE,
-        Key=key,
-        UpdateExpression="SET #s = :done, #o = :output",
-        ConditionExpression="#s = :running",
-        ExpressionAttributeNames={"#s": "status", "#o": "output"},
-        ExpressionAttributeValues={
-            ":done": {"S": "succeeded"},
-            ":running": {"S": "running"},
-            ":output": {"S": json.dumps({"n": i})},
-        },
-    )
+    """The storage floor's step (``workloads.floor_step``)."""
+    floor_step(client, TABLE, "costs", i)
 
 
 def started(client: Any, i: int) -> None:
