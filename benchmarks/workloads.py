@@ -437,29 +437,34 @@ class Bench:
         """The storage floor: per step, the two conditional writes any durable engine needs
         (the step started, the step's result), in a bare loop on the same table and moto."""
         before = self.meter.reading()
-        client = self.dynamodb
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(steps):
-            key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
-            client.put_item(
-                TableName=self.table,
-                Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET #s = :done, #o = :output",
-                ConditionExpression="#s = :running",
-                ExpressionAttributeNames={"#s": "status", "#o": "output"},
-                ExpressionAttributeValues={
-                    ":done": {"S": "succeeded"},
-                    ":running": {"S": "running"},
-                    ":output": {"S": json.dumps({"n": i + 1})},
-                },
-            )
+            floor_step(self.dynamodb, self.table, run, i)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         return wall, cpu, self.meter.reading() - before
+
+
+def floor_step(client: Any, table: str, run: str, i: int) -> None:
+    """One step of the storage floor: a conditional PutItem (the step started), then a
+    conditional UpdateItem (its result)."""
+    key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
+    client.put_item(
+        TableName=table,
+        Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #s = :done, #o = :output",
+        ConditionExpression="#s = :running",
+        ExpressionAttributeNames={"#s": "status", "#o": "output"},
+        ExpressionAttributeValues={
+            ":done": {"S": "succeeded"},
+            ":running": {"S": "running"},
+            ":output": {"S": json.dumps({"n": i + 1})},
+        },
+    )
 
 
 # -- measuring ------------------------------------------------------------------------------
