@@ -126,8 +126,8 @@ def test_reminders_and_an_escalation_reach_people_by_email_and_slack(
     )
     approve, reject = (line.split(": ", 1)[1].strip() for line in first["body"].splitlines()[2:4])
     assert approve.startswith(f"{stack.url}/approvals/") and reject != approve
-    cfo = next(m for m in emails if m["to"] == ["cfo@example.com"])
-    assert cfo["subject"] == "Escalated to you: approval requested: Pay 120 EUR?"
+    cfo = [m["subject"] for m in emails if m["to"] == ["cfo@example.com"]]
+    assert cfo.count("Escalated to you: approval requested: Pay 120 EUR?") == 1, cfo
 
     posts = [p for p in webhook.posts if run_id in json.dumps(p)]
     assert len(posts) == 1 + 11 + 1
