@@ -11,6 +11,7 @@ never overlap with another stack.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,28 @@ from stepwell.local.stack import LocalStack  # noqa: E402
 def workflows_folder(tmp: Path) -> Path:
     """statemachines/ (with its fixtures) plus the workflows only the tests use."""
     return copy_workflows(tmp, HERE / "workflows")
+
+
+@contextmanager
+def groups_stack(
+    tmp_path_factory: Any, groups: str, workflow: str, **options: Any
+) -> Iterator[LocalStack]:
+    """A virtual-time local stack of a project with this ``groups.yaml`` and one workflow
+    (``group-approval``), removed afterwards."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "groups.yaml").write_text(groups, encoding="utf-8")
+    folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
+    (folder / "group-approval.yaml").write_text(workflow, encoding="utf-8")
+    with LocalStack(
+        project,
+        template=ROOT / "template.yaml",
+        virtual_time=True,
+        schedules=False,
+        workflows=folder,
+        **options,
+    ) as started:
+        yield started
+    shutil.rmtree(project, ignore_errors=True)
 
 
 @contextmanager

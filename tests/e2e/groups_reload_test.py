@@ -4,13 +4,12 @@ take its people (the functions' cached copy is forgotten), the waits already ope
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from conftest import ROOT, workflows_folder
+from conftest import groups_stack
 from e2e_helpers import approval_requested, steps_of
 
 from stepwell.local.client import Client
@@ -28,20 +27,13 @@ steps:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    project = tmp_path_factory.mktemp("project")
-    (project / "groups.yaml").write_text("finance: [ann@example.com]\n", encoding="utf-8")
-    folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
-    (folder / "group-approval.yaml").write_text(WORKFLOW, encoding="utf-8")
-    with LocalStack(
-        project,
-        template=ROOT / "template.yaml",
-        virtual_time=True,
-        schedules=False,
-        workflows=folder,
+    with groups_stack(
+        tmp_path_factory,
+        "finance: [ann@example.com]\n",
+        WORKFLOW,
         on_reload=lambda *_: None,  # as `stepwell dev`: the files are watched
     ) as started:
         yield started
-    shutil.rmtree(project, ignore_errors=True)
 
 
 def _asked(stack: LocalStack, api: Client) -> tuple[str, list[str]]:

@@ -5,13 +5,12 @@ their link on, and the delegate's link decides once, in their name, shown in the
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from conftest import ROOT, workflows_folder
+from conftest import groups_stack
 from e2e_helpers import approval_requested, finished, steps_of
 
 from stepwell.local.client import Client
@@ -37,21 +36,9 @@ steps:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    project = tmp_path_factory.mktemp("project")
-    (project / "groups.yaml").write_text(
-        "finance: [ann@example.com, bob@example.com, cy@example.com]\n", encoding="utf-8"
-    )
-    folder = workflows_folder(tmp_path_factory.mktemp("workflows"))
-    (folder / "group-approval.yaml").write_text(WORKFLOW, encoding="utf-8")
-    with LocalStack(
-        project,
-        template=ROOT / "template.yaml",
-        virtual_time=True,
-        schedules=False,
-        workflows=folder,
-    ) as started:
+    groups = "finance: [ann@example.com, bob@example.com, cy@example.com]\n"
+    with groups_stack(tmp_path_factory, groups, WORKFLOW) as started:
         yield started
-    shutil.rmtree(project, ignore_errors=True)
 
 
 def test_the_groups_file_is_the_parameter_the_functions_read(stack: LocalStack) -> None:
