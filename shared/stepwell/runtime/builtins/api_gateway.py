@@ -39,6 +39,7 @@ from stepwell.runtime.builtins.aws import (
     Clients,
     ServiceCallFailed,
     parameters_of,
+    refused,
     role_of,
     with_role,
 )
@@ -64,10 +65,16 @@ def run(
     given = parameters_of(params, ctx)
     method = str(given.get("Method") or "").upper()
     if method not in METHODS:
-        raise _refused(ctx, f"Method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise refused(
+            ctx, "apigateway:invoke", f"Method must be one of {', '.join(METHODS)}, not {method!r}"
+        )
     auth = str(given.get("AuthType") or "NO_AUTH")
     if auth not in AUTH_TYPES:
-        raise _refused(ctx, f"AuthType must be one of {', '.join(AUTH_TYPES)}, not {auth!r}")
+        raise refused(
+            ctx,
+            "apigateway:invoke",
+            f"AuthType must be one of {', '.join(AUTH_TYPES)}, not {auth!r}",
+        )
     base, region, network = _where(given.get("ApiEndpoint"), network, ctx)
     headers = _headers(given.get("Headers"), ctx)
     url = base + _path(given.get("Stage"), given.get("Path"))
@@ -97,10 +104,14 @@ def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str 
     host (None: another host), and where the request may go (the local stack's own API is
     reachable though on loopback)."""
     if not isinstance(endpoint, str) or not endpoint.strip("/"):
-        raise _refused(ctx, f"ApiEndpoint must be an API's host, not {endpoint!r}")
+        raise refused(
+            ctx, "apigateway:invoke", f"ApiEndpoint must be an API's host, not {endpoint!r}"
+        )
     parts = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _refused(ctx, f"ApiEndpoint must be an API's host, not {endpoint!r}")
+        raise refused(
+            ctx, "apigateway:invoke", f"ApiEndpoint must be an API's host, not {endpoint!r}"
+        )
     host = parts.hostname
     found = _EXECUTE_API.match(host)
     region = found.group(1) if found else None
@@ -134,7 +145,9 @@ def _pairs(given: Any, field: str, ctx: StepContext) -> list[tuple[str, str]]:
     if given is None:
         return []
     if not isinstance(given, dict):
-        raise _refused(ctx, f"{field} must be an object of names and their values")
+        raise refused(
+            ctx, "apigateway:invoke", f"{field} must be an object of names and their values"
+        )
     pairs = []
     for name, values in given.items():
         for value in values if isinstance(values, list) else [values]:
@@ -147,7 +160,11 @@ def _headers(given: Any, ctx: StepContext) -> dict[str, str]:
     for name, value in _pairs(given, "Headers", ctx):
         lower = name.lower()
         if lower in REFUSED_HEADERS or lower.startswith(REFUSED_PREFIXES):
-            raise _refused(ctx, f"Step Functions does not let a state set the header {name!r}")
+            raise refused(
+                ctx,
+                "apigateway:invoke",
+                f"Step Functions does not let a state set the header {name!r}",
+            )
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
 
@@ -160,9 +177,3 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
-
-
-def _refused(ctx: StepContext, why: str) -> ServiceCallFailed:
-    return ServiceCallFailed(
-        TASK_FAILED, f"step '{ctx.step_id}': apigateway:invoke: {why}", retryable=False
-    )

@@ -94,6 +94,12 @@ def with_role(client: Clients, role: str | None) -> Clients:
     return lambda service, named, run_id: client(service, named or role, run_id)
 
 
+def refused(ctx: StepContext, call: str, why: str) -> ServiceCallFailed:
+    """A request the integration ``call`` cannot send (Step Functions would refuse it too): the
+    task fails with ``why``, naming the step; retrying cannot help."""
+    return ServiceCallFailed(TASK_FAILED, f"step '{ctx.step_id}': {call}: {why}", retryable=False)
+
+
 def parameters_of(params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     """The call's parameters: an object, or a failure that says so."""
     given = params.get("parameters") or {}

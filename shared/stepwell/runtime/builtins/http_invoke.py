@@ -30,6 +30,7 @@ from stepwell.runtime.builtins.aws import (
     Clients,
     ServiceCallFailed,
     parameters_of,
+    refused,
     role_of,
     with_role,
 )
@@ -60,19 +61,23 @@ def run(
         "http",
         "https",
     ):
-        raise _refused(ctx, f"ApiEndpoint must be an https:// URL, not {endpoint!r}")
+        raise refused(ctx, "http:invoke", f"ApiEndpoint must be an https:// URL, not {endpoint!r}")
     if method not in METHODS:
-        raise _refused(ctx, f"Method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise refused(
+            ctx, "http:invoke", f"Method must be one of {', '.join(METHODS)}, not {method!r}"
+        )
     arn = _connection(given)
     if arn is None:
-        raise _refused(ctx, "give the EventBridge connection as Authentication.ConnectionArn")
+        raise refused(
+            ctx, "http:invoke", "give the EventBridge connection as Authentication.ConnectionArn"
+        )
     extra = connections.authorization(arn, client, network, ctx)
     headers = {str(k): str(v) for k, v in (given.get("Headers") or {}).items()} | extra.headers
     query = {**(given.get("QueryParameters") or {}), **extra.query}
     transform = given.get("Transform") or {}
     arrays = str((transform.get("RequestEncodingOptions") or {}).get("ArrayFormat") or "INDICES")
     if arrays not in ARRAY_FORMATS:
-        raise _refused(ctx, f"ArrayFormat must be one of {', '.join(ARRAY_FORMATS)}")
+        raise refused(ctx, "http:invoke", f"ArrayFormat must be one of {', '.join(ARRAY_FORMATS)}")
     url = endpoint + (("&" if "?" in endpoint else "?") + _form(query, arrays) if query else "")
     data = _body(given.get("RequestBody"), extra.body, transform, arrays, headers)
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -168,9 +173,3 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _refused(ctx: StepContext, why: str) -> ServiceCallFailed:
-    return ServiceCallFailed(
-        TASK_FAILED, f"step '{ctx.step_id}': http:invoke: {why}", retryable=False
-    )

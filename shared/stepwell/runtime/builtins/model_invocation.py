@@ -18,11 +18,10 @@ from typing import Any
 
 from stepwell.definition.services import operation
 from stepwell.runtime.builtins.aws import (
-    TASK_FAILED,
     Clients,
-    ServiceCallFailed,
     call,
     parameters_of,
+    refused,
     role_of,
     with_role,
 )
@@ -39,7 +38,11 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
     body, source = given.pop("body", None), given.pop("input", None)
     target = given.pop("output", None)
     if (body is None) == (source is None):
-        raise _refused(ctx, "give the model's request as Body or as Input.S3Uri (one of them)")
+        raise refused(
+            ctx,
+            "bedrock:invokeModel",
+            "give the model's request as Body or as Input.S3Uri (one of them)",
+        )
     if source is not None:
         bucket, key = _s3_place(ctx, "Input", source)
         got = call(client, "s3", operation("s3", "GetObject"), {"Bucket": bucket, "Key": key}, ctx)
@@ -68,12 +71,10 @@ def run(params: Mapping[str, Any], ctx: StepContext, client: Clients) -> Any:
 def _s3_place(ctx: StepContext, field: str, given: Any) -> tuple[str, str]:
     uri = given.get("S3Uri") if isinstance(given, dict) else None
     if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise _refused(ctx, f'{field} must be {{"S3Uri": "s3://BUCKET/KEY"}}, not {given!r}')
+        raise refused(
+            ctx,
+            "bedrock:invokeModel",
+            f'{field} must be {{"S3Uri": "s3://BUCKET/KEY"}}, not {given!r}',
+        )
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
-
-
-def _refused(ctx: StepContext, why: str) -> ServiceCallFailed:
-    return ServiceCallFailed(
-        TASK_FAILED, f"step '{ctx.step_id}': bedrock:invokeModel: {why}", retryable=False
-    )
