@@ -6,10 +6,13 @@ One process, one in-process moto with the local stack's shortcuts (``quick_moto`
 serialized as in the stack), one boto3 client: the CPU time (``time.process_time``) of
 ``count`` sends of each request, after 20 sends to warm up, in milliseconds per send. The
 requests are those a W1 step makes, as Stepwell's store sends them (the step started, the
-step's result, the read of the run and the steps around it), and the floor's two (see
-``workloads.Bench.floor``). Nothing else runs, so the figures move much less with the
-machine's load than a workload's; they leave out everything around a request (the Lambda
-emulator, the engine, pynamodb building the request).
+step's result, the read of the run and the steps around it), and the floor's two
+(:func:`floor_step`, which ``workloads.Bench.floor`` loops over). Nothing else runs, so the
+figures move much less with the machine's load than a workload's; they leave out everything
+around a request (the Lambda emulator, the engine, pynamodb building the request).
+
+W1 in ``make bench`` runs :func:`measure` on its own stack's table after its samples: a W1
+step's three requests sent bare, the ceiling beside the floor (``report.ceiling``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from moto import mock_aws
 
 from stepwell.local.quick_moto import quick_moto
 from stepwell.local.resources import serialized_moto
-from workloads import floor_step
 
 TABLE = "bench"
 AT = "2026-12-06T21:38:15.799962+00:00"
@@ -47,12 +49,34 @@ def _entry(kind: str, step: int, message: str) -> dict[str, Any]:
     return {"L": [{"S": json.dumps(line, separators=(",", ":"))}]}
 
 
-def floor(client: Any, i: int) -> None:
-    """The storage floor's step (``workloads.floor_step``)."""
-    floor_step(client, TABLE, "costs", i)
+def floor_step(client: Any, table: str, run: str, i: int) -> None:
+    """One step of the storage floor: a conditional PutItem (the step started), then a
+    conditional UpdateItem (its result)."""
+    key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
+    client.put_item(
+        TableName=table,
+        Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #s = :done, #o = :output",
+        ConditionExpression="#s = :running",
+        ExpressionAttributeNames={"#s": "status", "#o": "output"},
+        ExpressionAttributeValues={
+            ":done": {"S": "succeeded"},
+            ":running": {"S": "running"},
+            ":output": {"S": json.dumps({"n": i + 1})},
+        },
+    )
 
 
-def started(client: Any, i: int) -> None:
+def _step_key(run: str, i: int) -> dict[str, Any]:
+    return {"pk": {"S": f"COSTS#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
+
+
+def started(client: Any, table: str, run: str, i: int) -> None:
     """A W1 step started: its item created by one conditional UpdateItem."""
     names = ["pk", "step_key", "status", "attempt", "token", "pending_deps", "deps_ended", "input"]
     names += ["started_at", "attempt_started_at", "kind", "expires_at", "tl", "wid", "rev"]
@@ -75,8 +99,8 @@ def started(client: Any, i: int) -> None:
     ]
     sets = ", ".join(f"#{n} = :{n - 1}" for n in range(1, 12))
     client.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": "RUN"}, "sk": {"S": f"STEP#{i:05d}"}},
+        TableName=table,
+        Key=_step_key(run, i),
         ConditionExpression="attribute_not_exists (#0)",
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
         UpdateExpression=f"SET {sets}, #12 = list_append (if_not_exists (#12, :11), :12), "
@@ -86,11 +110,11 @@ def started(client: Any, i: int) -> None:
     )
 
 
-def ended(client: Any, i: int) -> None:
+def ended(client: Any, table: str, run: str, i: int) -> None:
     """A W1 step's result: one conditional UpdateItem of its item, on its revision."""
     client.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": "RUN"}, "sk": {"S": f"STEP#{i:05d}"}},
+        TableName=table,
+        Key=_step_key(run, i),
         ConditionExpression="#0 = :0",
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
         UpdateExpression="SET #1 = :1, #2 = :2, #3 = :3, "
@@ -116,29 +140,28 @@ def ended(client: Any, i: int) -> None:
     )
 
 
-def read(client: Any, i: int) -> None:
+def read(client: Any, table: str, run: str, i: int) -> None:
     """A W1 step's read: the run's item and the steps around it, in one BatchGetItem."""
-    keys = [{"pk": {"S": "RUN"}, "sk": {"S": "RUN"}}]
-    keys += [{"pk": {"S": "RUN"}, "sk": {"S": f"STEP#{s:05d}"}} for s in (i - 1, i, i + 1, 99_999)]
+    keys = [{"pk": {"S": f"COSTS#{run}"}, "sk": {"S": "RUN"}}]
+    keys += [_step_key(run, s) for s in (i - 1, i, i + 1, 99_999)]
     client.batch_get_item(
-        RequestItems={TABLE: {"ConsistentRead": True, "Keys": keys}},
+        RequestItems={table: {"ConsistentRead": True, "Keys": keys}},
         ReturnConsumedCapacity="TOTAL",
     )
 
 
-def _run_item(client: Any) -> None:
+def _run_item(client: Any, table: str, run: str) -> None:
     attributes = {name: {"S": f"{name}-value"} for name in "abcdefghijklmnopqrst"}
-    client.put_item(TableName=TABLE, Item={"pk": {"S": "RUN"}, "sk": {"S": "RUN"}, **attributes})
+    key = {"pk": {"S": f"COSTS#{run}"}, "sk": {"S": "RUN"}}
+    client.put_item(TableName=table, Item={**key, **attributes})
 
 
-def measure(count: int) -> dict[str, float]:
+def measure(client: Any, table: str, run: str, count: int) -> dict[str, float]:
     """CPU milliseconds per send of each request (and of a W1 step's three, and the floor's
-    step), on a fresh moto."""
-    client = boto3.client("dynamodb")
-    _table(client)
-    _run_item(client)
-    sends: list[tuple[str, Callable[[Any, int], None]]] = [
-        ("floor step (2 requests)", floor),
+    step), sent through ``client`` to ``table``, on items of their own (keyed by ``run``)."""
+    _run_item(client, table, run)
+    sends: list[tuple[str, Callable[[Any, str, str, int], None]]] = [
+        ("floor step (2 requests)", floor_step),
         ("W1 step started", started),
         ("W1 step's result", ended),
         ("W1 step's read", read),
@@ -146,10 +169,10 @@ def measure(count: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     for name, send in sends:
         for i in range(count + 1, count + 21):  # warm-up, on items of their own
-            send(client, i)
+            send(client, table, run, i)
         c0 = time.process_time()
         for i in range(1, count + 1):
-            send(client, i)
+            send(client, table, run, i)
         figures[name] = round((time.process_time() - c0) / count * 1000, 3)
     figures["W1 step (3 requests)"] = round(
         sum(figures[k] for k in ("W1 step started", "W1 step's result", "W1 step's read")), 3
@@ -171,7 +194,9 @@ def main() -> None:
     ):
         os.environ.setdefault(name, value)
     with mock_aws(), serialized_moto(), quick_moto():
-        print(json.dumps(measure(args.count), indent=1))
+        client = boto3.client("dynamodb")
+        _table(client)
+        print(json.dumps(measure(client, TABLE, "costs", args.count), indent=1))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ import boto3
 
 import code_first
 import critical_path
+import request_costs
 from meter import Reading, RequestMeter, TableShape, cost
+from request_costs import floor_step
 from stepwell.local.client import Client
 from stepwell.local.lambdas import Invocation
 from stepwell.local.stack import LocalStack
@@ -444,29 +446,6 @@ class Bench:
         return wall, cpu, self.meter.reading() - before
 
 
-def floor_step(client: Any, table: str, run: str, i: int) -> None:
-    """One step of the storage floor: a conditional PutItem (the step started), then a
-    conditional UpdateItem (its result)."""
-    key = {"pk": {"S": f"FLOOR#{run}"}, "sk": {"S": f"STEP#{i:05d}"}}
-    client.put_item(
-        TableName=table,
-        Item={**key, "status": {"S": "running"}, "attempt": {"N": "1"}},
-        ConditionExpression="attribute_not_exists(pk)",
-    )
-    client.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET #s = :done, #o = :output",
-        ConditionExpression="#s = :running",
-        ExpressionAttributeNames={"#s": "status", "#o": "output"},
-        ExpressionAttributeValues={
-            ":done": {"S": "succeeded"},
-            ":running": {"S": "running"},
-            ":output": {"S": json.dumps({"n": i + 1})},
-        },
-    )
-
-
 # -- measuring ------------------------------------------------------------------------------
 
 
@@ -572,6 +551,8 @@ def peak_rss_mb() -> float:
 # -- the workloads --------------------------------------------------------------------------
 
 W1_STEPS = SEQUENTIAL_STEPS
+REQUESTS_ALONE_SENDS = 300
+"""Sends of each of a W1 step's requests for its ceiling (``request_costs.measure``)."""
 W2_STEPS = SMALL_FANOUT + 1  # the children and the join
 W3_STEPS = 3  # a task, the delay, a task
 
@@ -584,6 +565,10 @@ def w1(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     result = figures(bench, measure(one, args.repeat), W1_STEPS)
     floors = [bench.floor(W1_STEPS, f"w1-{i}") for i in range(args.repeat + 1)][1:]
     result["floor"] = floor_figures(floors, W1_STEPS)
+    # The ceiling: a W1 step's three requests sent bare on this stack's table and moto.
+    result["requests_alone"] = request_costs.measure(
+        bench.dynamodb, bench.table, "w1", REQUESTS_ALONE_SENDS
+    )
     result["critical_path"] = critical_path.of_chain(bench.traced("bench-sequential", {"n": 0}))
     return result
 
