@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import T0, EngineDriver, task, workflow
-from stepwell.engine import core
+from stepwell.engine import core, dag
+from stepwell.engine.decision import Kind
 from stepwell.engine.events import (
     ApprovalDecided,
     CallbackReceived,
@@ -206,3 +207,24 @@ def test_a_notify_detail_type_expression_names_the_steps_it_reads() -> None:
         }
     )
     assert step_refs(definition, "tell") == frozenset({"a"})
+
+
+def test_a_steps_reads_cost_the_same_however_many_steps_the_workflow_has() -> None:
+    """Whether any step waits is a property of the definition: found once, not per event."""
+    steps = {"s000": task()} | {f"s{i:03d}": task(f"s{i - 1:03d}") for i in range(1, 100)}
+    definition = workflow(steps, name="long-chain")
+
+    class Counted(dict[str, Kind]):
+        lookups = 0
+
+        def __getitem__(self, key: str) -> Kind:
+            Counted.lookups += 1
+            return super().__getitem__(key)
+
+    kinds = Counted(core.KINDS)
+    ended = StepSucceeded("s050", 1)
+    assert dag.reads_for(definition, ended, "s050", kinds) == {"s051", "s099"}  # s099: the sink
+    Counted.lookups = 0
+    for _ in range(3):
+        assert dag.reads_for(definition, ended, "s050", kinds) == {"s051", "s099"}
+    assert Counted.lookups == 0

@@ -140,7 +140,7 @@ def reads_for(definition: Workflow, event: Event, key: str, kinds: Mapping[str, 
         return keys
     if step_id not in definition.steps:
         return keys
-    if any(kinds[step.type].waits for step in definition.steps.values()):
+    if _has_waits(definition, kinds):
         # While a wait is open, a step's transition reads the others to tell running from
         # waiting: the definition's steps, however wide the run.
         keys |= set(definition.steps)
@@ -154,6 +154,20 @@ def reads_for(definition: Workflow, event: Event, key: str, kinds: Mapping[str, 
     keys |= data.step_refs(definition, step_id) or set()
     keys |= data.step_refs(definition, None) or set()
     return keys
+
+
+_WAITS: dict[str, bool] = {}
+
+
+def _has_waits(definition: Workflow, kinds: Mapping[str, Kind]) -> bool:
+    """Whether a step of ``definition`` waits: found once per version, so an event's reads cost
+    the same however many steps the workflow has."""
+    found = _WAITS.get(definition.version)
+    if found is None:
+        found = _WAITS[definition.version] = any(
+            kinds[step.type].waits for step in definition.steps.values()
+        )
+    return found
 
 
 def reopens(step: StepState, failed_at: datetime | None) -> bool:
