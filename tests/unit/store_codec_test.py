@@ -212,3 +212,28 @@ def test_without_a_bucket_a_large_payload_is_a_clear_error() -> None:
     offloader = Offloader(None, threshold=10)
     with pytest.raises(PayloadTooLarge, match="STEPWELL_BUCKET"):
         offloader.offload({"output": codec.encode_payload("q" * 100)}, ["output"], "runs/r/a/1")
+
+
+def test_a_record_classs_fields_are_read_once_not_per_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every step write encodes two records and every read decodes one per item: the class's
+    defaults and required fields do not change between them."""
+    asked: list[type] = []
+    fields = dataclasses.fields
+
+    def counted(cls: type) -> tuple[dataclasses.Field[object], ...]:
+        asked.append(cls)
+        return fields(cls)
+
+    monkeypatch.setattr(codec.dataclasses, "fields", counted)
+    codec.step_from_attrs(codec.step_to_attrs(StepState(key="warm", status="pending")))
+    asked.clear()
+    for n in range(5):
+        step = StepState(key=f"s{n}", status="succeeded", attempt=1, output={"n": n})
+        assert codec.step_from_attrs(codec.step_to_attrs(step)) == step
+    assert asked == []
+    # An empty list equal to its field's default is still left out, and read back as a fresh one.
+    first = codec.step_from_attrs(codec.step_to_attrs(StepState(key="a", status="pending")))
+    first.deps_ended.append("x")
+    assert codec.step_from_attrs({"step_key": "b", "status": "pending"}).deps_ended == []

@@ -18,6 +18,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from stepwell.engine.decision import TimelineEntry
@@ -265,21 +266,30 @@ def decode_time(text: str) -> datetime:
 # -- records ------------------------------------------------------------------------------
 
 
-def _defaults(cls: type[Any]) -> dict[str, Any]:
-    """Field -> its default value (made fresh for factories), for fields that have one."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
+_RECORD_FIELDS: dict[type[Any], tuple[Mapping[str, Any], frozenset[str]]] = {}
+
+
+def _record_fields(cls: type[Any]) -> tuple[Mapping[str, Any], frozenset[str]]:
+    """A record class's fields: field -> its default (for those that have one; a factory's
+    value is only compared with, never handed out), and the fields without one. Found once per
+    class, not per record written or read."""
+    found = _RECORD_FIELDS.get(cls)
+    if found is None:
+        defaults: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+        required = frozenset(f.name for f in dataclasses.fields(cls)) - set(defaults)
+        found = _RECORD_FIELDS[cls] = (MappingProxyType(defaults), required)
+    return found
 
 
 def _encode(record: Any, spec: Mapping[str, Kind]) -> dict[str, Any]:
     # Values equal to the field's default are left out: they decode to the default, and small
     # items cost less to write, read and keep.
-    defaults = _defaults(type(record))
+    defaults, _ = _record_fields(type(record))
     out: dict[str, Any] = {}
     for field, kind in spec.items():
         value = getattr(record, field)
@@ -311,11 +321,7 @@ def _encode(record: Any, spec: Mapping[str, Kind]) -> dict[str, Any]:
 
 
 def _decode(attrs: Mapping[str, Any], spec: Mapping[str, Kind], cls: type[Any]) -> Any:
-    required = {
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+    _, required = _record_fields(cls)
     kwargs: dict[str, Any] = {}
     for field, kind in spec.items():
         name = RENAMED.get(field, field)
