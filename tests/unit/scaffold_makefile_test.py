@@ -43,7 +43,12 @@ def _make(tmp_path: Path, folder: Path, *flags: str) -> subprocess.CompletedProc
     env.pop("PYTHON", None)
     assert MAKE is not None
     return subprocess.run(
-        [MAKE, *flags, ".venv/.installed"], cwd=app, env=env, capture_output=True, text=True
+        [MAKE, *flags, ".venv/.installed"],
+        check=False,
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
