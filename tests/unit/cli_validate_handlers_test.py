@@ -52,38 +52,35 @@ def _validate(app: Path, handler: str, capsys: pytest.CaptureFixture[str]) -> tu
     return code, out
 
 
-def test_a_handler_naming_a_function_its_module_lacks_is_a_problem_at_the_step(
-    app: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("handler", "why"),
+    [
+        (
+            "signup.provisio",
+            "names no function 'provisio' in functions/signup.py; did you mean 'provision'? "
+            "(fix the Handler in template.yaml, or define the function there)",
+        ),
+        (
+            "sign_up.provision",
+            "names a module 'sign_up' that is neither in functions/ (its CodeUri) nor "
+            "installed; did you mean 'signup'? (fix the Handler in template.yaml)",
+        ),
+    ],
+)
+def test_a_handler_that_could_not_start_is_a_problem_at_the_step(
+    app: Path, handler: str, why: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (app / "statemachines" / "signup.yaml").write_text(
         "name: signup\nsteps:\n  provision:\n    function: ProvisionFunction\n"
     )
-    code, out = _validate(app, "signup.provisio", capsys)
+    code, out = _validate(app, handler, capsys)
     assert code == 1
     assert out.splitlines() == [
         "statemachines/signup.yaml:4:5: step 'provision': field 'function': function "
-        "'ProvisionFunction' cannot start: its Handler 'signup.provisio' names no function "
-        "'provisio' in functions/signup.py; did you mean 'provision'? (fix the Handler in "
-        "template.yaml, or define the function there)"
+        f"'ProvisionFunction' cannot start: its Handler '{handler}' {why}"
     ]
     code, out = _validate(app, "signup.provision", capsys)
     assert (code, out.startswith("statemachines/signup.yaml: signup ok")) == (0, True)
-
-
-def test_a_handler_naming_a_module_that_is_nowhere_is_a_problem_at_the_step(
-    app: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (app / "statemachines" / "signup.yaml").write_text(
-        "name: signup\nsteps:\n  provision:\n    function: ProvisionFunction\n"
-    )
-    code, out = _validate(app, "sign_up.provision", capsys)
-    assert code == 1
-    assert out.splitlines() == [
-        "statemachines/signup.yaml:4:5: step 'provision': field 'function': function "
-        "'ProvisionFunction' cannot start: its Handler 'sign_up.provision' names a module "
-        "'sign_up' that is neither in functions/ (its CodeUri) nor installed; did you mean "
-        "'signup'? (fix the Handler in template.yaml)"
-    ]
 
 
 def test_a_code_first_function_written_as_text_is_checked_against_the_template(
