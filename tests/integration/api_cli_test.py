@@ -141,6 +141,7 @@ def test_cancel_and_rerun(world: ApiWorld, api: str, capsys: Any) -> None:
     assert code == 0 and f"rerun of {run_id} from next (dry run)" in out
     new_id = out.split(":")[0]
     assert world.store.get_run(new_id).rerun_of == run_id  # type: ignore[union-attr]
+    assert f"see what it would run: stepwell show {new_id} --api {api}\n" in out
     code, _, err = stepwell(
         capsys, "rerun", run_id, "--from", "work", "--input", '{"n": "x"}', "--api", api
     )

@@ -9,6 +9,7 @@ Over 500 lines: one check per Amazon States Language field family, sharing the p
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import replace
 from typing import Any
@@ -99,7 +100,7 @@ def _machine(
     start = document.get("StartAt")
     if start not in states:
         where = (*at, "StartAt") if "StartAt" in document else at
-        problems.append(source.problem(where, f"StartAt {start!r} names no state"))
+        problems.append(source.problem(where, _no_state(f"StartAt {start!r}", start, states)))
     for name, state in states.items():
         problems += _state(str(name), state, states, (*at, "States", name), source, language)
     problems += _unreachable(start, states, at, source)
@@ -156,7 +157,7 @@ def _state(
     for field, target in targets:
         if target is not None and target not in states:
             label = ".".join(str(f) for f in field)
-            problems.append(problem(field, f"{label} {target!r} names no state"))
+            problems.append(problem(field, _no_state(f"{label} {target!r}", target, states)))
     for name_of_path in (
         "InputPath",
         "OutputPath",
@@ -342,7 +343,7 @@ def _jsonata_state(
         else:
             targets.append(rule["Next"])
     problems += [
-        problem((), f"{target!r} names no state")
+        problem((), _no_state(repr(target), target, states))
         for target in targets
         if target is not None and target not in states
     ]
@@ -559,3 +560,9 @@ def _credentials(state: dict[str, Any], calls: bool) -> list[tuple[tuple[str, ..
     if "RoleArn.$" in given and (why := paths.check(str(given["RoleArn.$"]))) is not None:
         return [(("RoleArn.$",), why)]
     return []
+
+
+def _no_state(named: str, target: Any, states: dict[str, Any]) -> str:
+    """A transition to a state that is not there, with the closest one (a typo, mostly)."""
+    close = difflib.get_close_matches(str(target), [str(name) for name in states], n=1)
+    return f"{named} names no state" + (f"; did you mean {close[0]!r}?" if close else "")

@@ -23,7 +23,15 @@ def run(args: argparse.Namespace) -> int:
         )
     except client.ApiError as exc:
         return client.report("cancel", exc)
-    print(f"{answer['run_id']}: {answer['status']}")
+    run_id, status = answer["run_id"], answer["status"]
+    if status == "cancelled":
+        print(f"{run_id}: cancelled")
+    else:
+        print(
+            f"{run_id}: cancel requested; the run is {status} while it winds down (its code "
+            "is told, its compensations run), then ends cancelled: follow it with "
+            f"stepwell show {run_id} --follow"
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ line per HTTP request and per invocation. No Docker, no account: see docs/local-
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -191,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
     except state.StateError as exc:
         err.print(f"stepwell dev: {exc}")
         return EXIT_USAGE
-    except (TemplateError, OSError, ValueError) as exc:
+    except OSError as exc:
+        err.print(f"stepwell dev: {_port_taken(args.port) if _in_use(exc) else exc}")
+        return EXIT_USAGE
+    except (TemplateError, ValueError) as exc:
         err.print(f"stepwell dev: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -332,3 +336,14 @@ def describe(stack: LocalStack, console: Console) -> None:
 def _route_order(route: Route) -> tuple[str, str]:
     spec: HttpRoute = route.route
     return (spec.path, spec.method)
+
+
+def _in_use(exc: OSError) -> bool:
+    return exc.errno == errno.EADDRINUSE
+
+
+def _port_taken(port: int) -> str:
+    return (
+        f"port {port} of 127.0.0.1 is in use (another stepwell dev?): stop it, or give another "
+        "port with --port"
+    )

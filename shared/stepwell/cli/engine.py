@@ -21,6 +21,9 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
+
 from stepwell import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         url = package(args.bucket, args.prefix.strip("/"), args.region)
     except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
         print(f"stepwell engine package: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+        print(
+            f"stepwell engine package: cannot upload to s3://{args.bucket}: {exc}", file=sys.stderr
+        )
         return EXIT_FAILED
     print(url)
     if args.update is not None:
@@ -131,7 +139,14 @@ def package(bucket: str, prefix: str, region: str | None) -> str:
     """Build, upload, and return the template's HTTPS URL."""
     import boto3
 
-    s3 = boto3.client("s3", region_name=region)
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None:
+        # Building the layer takes a while: say so before it, not after.
+        raise RuntimeError(
+            f"no AWS credentials to upload to s3://{bucket} with: configure some (aws "
+            "configure, AWS_PROFILE, or the AWS_ACCESS_KEY_ID variables) and run it again"
+        )
+    s3 = session.client("s3")
     with tempfile.TemporaryDirectory() as scratch:
         layer = build_layer(Path(scratch) / "layer.zip")
         digest = hashlib.sha256(layer.read_bytes()).hexdigest()[:12]

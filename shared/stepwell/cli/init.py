@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     (folder / "pyproject.toml").write_text(pyproject(name))
     (folder / "README.md").write_text(readme(name, args.engine_stack, args.engine_url))
     print(f"Wrote {folder}/: template.yaml, functions/, statemachines/, tests/, README.md")
-    print(f"Next: cd {folder} && make test   (then make dev for the API and dashboard)")
+    go = "" if folder.resolve() == Path.cwd().resolve() else f"cd {folder} && "
+    print(f"Next: {go}make test   (then make dev for the API and dashboard)")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from stepwell.api import client
 from stepwell.cli.run import UsageError, read_input
+from stepwell.cli.start import api_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except client.ApiError as exc:
         return client.report("rerun", exc)
-    dry = " (dry run)" if answer.get("dry_run") else ""
-    print(f"{answer['run_id']}: rerun of {args.run_id} from {args.from_step}{dry}")
+    new_id, dry = answer["run_id"], bool(answer.get("dry_run"))
+    print(f"{new_id}: rerun of {args.run_id} from {args.from_step}" + (" (dry run)" if dry else ""))
+    # A dry run records the steps it would run, and runs none: the new run shows them.
+    hint = "see what it would run" if dry else "follow it"
+    print(f"{hint}: stepwell show {new_id}{'' if dry else ' --follow'}{api_option(args)}")
     return 0

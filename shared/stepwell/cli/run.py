@@ -39,6 +39,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stepwell.cli.dev import add_project_arguments
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.definition.errors import DefinitionError
 from stepwell.engine.state import error_text
 from stepwell.local.client import ApiError, Client, Reply
@@ -314,7 +315,7 @@ def _short_url(url: str) -> str:
 # -- the view ---------------------------------------------------------------------------------
 def step_rows(detail: dict[str, Any], order: list[str]) -> list[dict[str, Any]]:
     """Every step of the workflow in definition order, pending where no record exists yet."""
-    found = {step["key"]: step for step in detail.get("steps") or []}
+    found = {step["key"]: step for step in _user_steps(detail)}
     rows = [found.pop(key, {"key": key, "status": "pending", "attempt": 0}) for key in order]
     return rows + list(found.values())
 
@@ -618,7 +619,7 @@ def _live(args: argparse.Namespace, out: Console) -> bool:
 def _print_changes(detail: dict[str, Any], seen: dict[str, str], out: Console) -> None:
     """Without a terminal: one line per step status change, at the run time it happened."""
     started = detail["run"].get("started_at") or detail["run"].get("created_at")
-    for step in detail.get("steps") or []:
+    for step in _user_steps(detail):
         key = str(step["key"])
         state = f"{step.get('status')}#{step.get('attempt')}"
         if seen.get(key) == state or step.get("status") == "pending":
@@ -648,3 +649,9 @@ def _print_result(
         out.print(f"run time: {offset_text(span)} of {how}")
     if timeline is not None:
         out.print(timeline_table(timeline, f"timeline of {run['id']}"))
+
+
+def _user_steps(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's steps but a code-first run's replay (Stepwell's machinery, not a step of the
+    user's: the run's end says how its code ended)."""
+    return [step for step in detail.get("steps") or [] if step["key"] != WORKFLOW_KEY]

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stepwell.api import client
+from stepwell.code.protocol import WORKFLOW_KEY
 from stepwell.engine.state import error_text
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -94,6 +95,8 @@ def summary(detail: dict[str, Any]) -> str:
         lines.append(f"error     {error_text(run['error'])}")
     rows = [("STEP", "STATUS", "ATTEMPT", "NOTE")]
     for step in detail["steps"]:
+        if step["key"] == WORKFLOW_KEY:
+            continue  # a code-first run's replay: Stepwell's machinery, not a step of the user's
         rows.append((step["key"], step["status"], str(step["attempt"] or "-"), _note(step)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines.append("")
@@ -111,7 +114,8 @@ def _note(step: dict[str, Any]) -> str:
             f", {step['children_failed']} failed" if step["children_failed"] else ""
         )
     if step.get("waiting_for"):
-        return f"waiting for {step['waiting_for']}"
+        due = step.get("due_at")
+        return f"waiting for {step['waiting_for']}" + (f" until {_time(due)}" if due else "")
     if step.get("copied_from"):
         return f"copied from {step['copied_from']}"
     return ""

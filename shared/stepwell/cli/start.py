@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             status = started["status"]
             said = status if status in ("scheduled", "queued") else "started"
             print(f"{said} {args.workflow} run {run_id}")
-            print(f"follow it: stepwell show {run_id} --follow{_api_option(args)}")
+            print(f"follow it: stepwell show {run_id} --follow{api_option(args)}")
         return EXIT_OK
     if not args.json:
         print(f"started {args.workflow} run {run_id}; waiting for it to end")
@@ -160,7 +160,7 @@ def _ending(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _api_option(args: argparse.Namespace) -> str:
+def api_option(args: argparse.Namespace) -> str:
     """The ``--api`` to repeat in a hint, unless ``$STEPWELL_API`` or the default says it."""
     default = os.environ.get("STEPWELL_API", client.DEFAULT_API)
     return "" if str(args.api).rstrip("/") == default.rstrip("/") else f" --api {args.api}"

@@ -8,7 +8,9 @@ the exit code is 0. A path that does not exist is a usage error: exit code 2.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
+import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from stepwell.asl.loader import (
     load_asl_file,
 )
 from stepwell.code.files import SOURCE_VERSION, is_code_file, load_code_file
+from stepwell.code.literals import functions_named as code_functions_named
 from stepwell.definition.errors import DefinitionError, Problem
 from stepwell.definition.groups import GROUPS_FILE, load_groups, unknown_groups
 from stepwell.definition.loader import Checked, check_file, discover
@@ -94,11 +97,14 @@ def run(args: argparse.Namespace) -> int:
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
                 problems.extend(aws_only(file))
                 if functions is not None:
-                    problems.extend(_unknown_machine_functions(file, functions))
+                    problems.extend(_unknown_named(functions_named(file), functions))
                     problems.extend(error_names.machine_unknown_names(file, functions.errors_of))
             elif is_code_file(file):
                 for code in load_code_file(file):
                     loaded.append((file, code.workflow, partial(code.problem, field="name")))
+                if functions is not None:
+                    calls = code_functions_named(str(file), file.read_text(encoding="utf-8"))
+                    problems.extend(_unknown_named(calls, functions))
             else:
                 checked = check_file(file)
                 problems.extend(_check_yaml(checked, functions))
@@ -171,6 +177,8 @@ class _Functions:
     ids: frozenset[str]
     modules: dict[str, Path] = field(default_factory=dict)
     """The Python module of each function's handler (CodeUri and Handler), where it is one."""
+    broken: dict[str, str] = field(default_factory=dict)
+    """Why a function cannot start, for each whose Handler its code does not have."""
     _errors: dict[Path, frozenset[str] | None] = field(default_factory=dict, compare=False)
 
     def errors_of(self, function: str) -> frozenset[str] | None:
@@ -208,12 +216,18 @@ def _template_functions(given: Path | None) -> _Functions | str | None:
         for logical_id, resource in resources.items()
         if isinstance(name := (resource.get("Properties") or {}).get("FunctionName"), str)
     }
+    functions = [*((k, k) for k in resources), *names.items()]
     modules = {
         function: module
-        for function, logical_id in [*((k, k) for k in resources), *names.items()]
+        for function, logical_id in functions
         if (module := _handler_module(template, logical_id)) is not None
     }
-    return _Functions(path, frozenset(resources) | frozenset(names), modules)
+    broken = {
+        function: why
+        for function, logical_id in functions
+        if (why := _handler_problem(template, logical_id, path)) is not None
+    }
+    return _Functions(path, frozenset(resources) | frozenset(names), modules, broken)
 
 
 def _handler_module(template: Any, logical_id: str) -> Path | None:
@@ -232,19 +246,20 @@ def _handler_module(template: Any, logical_id: str) -> Path | None:
     return found[0] if found else None
 
 
-def _unknown_machine_functions(file: Path, known: _Functions) -> list[Problem]:
-    """A machine's Tasks naming a function the template does not deploy, or deploys under a
-    name the runtime cannot find (an ARN is taken as it is)."""
-    return [
-        locate(why)
-        for name, locate in functions_named(file)
-        if (why := _why_unknown(name, known)) is not None
-    ]
+def _unknown_named(
+    named: list[tuple[str, Callable[[str], Problem]]], known: _Functions
+) -> list[Problem]:
+    """A machine's Tasks (or a code-first file's calls) naming a function the template does
+    not deploy, deploys under a name the runtime cannot find, or cannot start (an ARN is taken
+    as it is)."""
+    return [locate(why) for name, locate in named if (why := _why_unknown(name, known)) is not None]
 
 
 def _why_unknown(name: str, known: _Functions) -> str | None:
     """Why a step's function would not run (None: it would, or it is an ARN)."""
-    if not name or name.startswith("arn:") or name in known.ids:
+    if name in known.ids:
+        return known.broken.get(name)
+    if not name or name.startswith("arn:"):
         return None
     close = difflib.get_close_matches(name, sorted(known.ids), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -306,3 +321,79 @@ def _duplicate_names(loaded: list[tuple[Path, Workflow, Locate]]) -> list[Proble
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _handler_problem(template: Any, logical_id: str, path: Path) -> str | None:
+    """Why a Python function's Handler would not load (its module is neither in its CodeUri
+    nor installed, or defines no such function), read without importing the user's code; None
+    when it loads, or when it cannot be told here."""
+    props = template.properties(logical_id)
+    code, handler = props.get("CodeUri"), props.get("Handler")
+    runtime = str(props.get("Runtime", "python"))
+    if not (isinstance(code, str) and isinstance(handler, str)) or not runtime.startswith("py"):
+        return None
+    module_name, _, name = handler.rpartition(".")
+    folder = Path(template.base, code)
+    if not module_name or not folder.is_dir():
+        return None
+    start = f"function '{logical_id}' cannot start: its Handler '{handler}'"
+    module = _handler_module(template, logical_id)
+    if module is None:
+        if _installed(module_name):
+            return None
+        here = sorted(p.stem for p in folder.glob("*.py")) + sorted(
+            p.parent.name for p in folder.glob("*/__init__.py")
+        )
+        return (
+            f"{start} names a module '{module_name}' that is neither in {code} (its CodeUri) nor "
+            f"installed{_did_you_mean(module_name, here)} (fix the Handler in {path})"
+        )
+    defined = _top_level_names(module)
+    if defined is None or name in defined:
+        return None
+    where = Path(code, module.relative_to(folder)).as_posix()
+    return (
+        f"{start} names no function '{name}' in {where}{_did_you_mean(name, sorted(defined))} "
+        f"(fix the Handler in {path}, or define the function there)"
+    )
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (a library's, or Stepwell's own handlers)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _top_level_names(module: Path) -> frozenset[str] | None:
+    """The names a module defines as it is imported; None when that cannot be told from its
+    text (it does not parse, imports ``*``, or answers names with ``__getattr__``)."""
+    try:
+        tree = ast.parse(module.read_text(encoding="utf-8"), str(module))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.For | ast.While):
+            for part in ("body", "orelse", "finalbody", "handlers"):
+                todo.extend(getattr(node, part, []))
+        elif isinstance(node, ast.ExceptHandler):
+            todo.extend(node.body)
+    return None if "__getattr__" in names else frozenset(names)
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -9,7 +9,8 @@ call makes, and locates each problem at its line. A part the code computes is le
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from stepwell.code.specs import COMPUTED, concurrency_problem
@@ -89,3 +90,39 @@ def _step_name(call: ast.Call) -> str | None:
     if isinstance(named, ast.Constant) and isinstance(named.value, str):
         return named.value
     return None
+
+
+FUNCTION_AT = {"task": 1, "for_each": 1}
+"""The calls that name a step function, with the position of ``function`` among their
+arguments (after the step's name)."""
+
+
+def functions_named(filename: str, source: str) -> list[tuple[str, Callable[[str], Problem]]]:
+    """The step functions the file's ``.task(...)`` and ``.for_each(...)`` calls name as text,
+    each with how to locate a problem about it (a name the code computes is left to the run)."""
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return []
+    named: list[tuple[str, Callable[[str], Problem]]] = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in FUNCTION_AT
+        ):
+            continue
+        position = FUNCTION_AT[node.func.attr]
+        argument = node.args[position] if len(node.args) > position else None
+        for keyword in node.keywords:
+            if keyword.arg == "function":
+                argument = keyword.value
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            named.append((argument.value, partial(_problem, filename, node, argument)))
+    return named
+
+
+def _problem(filename: str, call: ast.Call, argument: ast.expr, message: str) -> Problem:
+    return Problem(
+        filename, argument.lineno, argument.col_offset + 1, _step_name(call), "function", message
+    )

@@ -371,8 +371,7 @@ def ended(work: Work, step: StepState) -> None:
         run = work.touch_run()
         run.open_steps -= 1
         if run.cancelling is not None:
-            outcome = "its code ended" if step.status == "succeeded" else "its code failed"
-            cancelled(work, f"{outcome} after the cancel")
+            cancelled(work, _took_the_cancel(step))
             return
         if step.status == "succeeded":
             problem = schema_problem(work.definition.output_schema, step.output)
@@ -470,6 +469,17 @@ def cancel(work: Work, reason: str) -> None:
     )
     cancel_open_steps(work)  # all but the replay, a bounded number per decision
     work.emit(FollowUp(run.id, DependencyEnded(WORKFLOW_KEY, "$cancel")))
+
+
+def _took_the_cancel(step: StepState) -> str:
+    """How the code took its run's cancel: letting ``RunCancelled`` through is the ordinary
+    way, and another failure (of its clean-up) is kept in the run's error."""
+    error = step.error or {}
+    if step.status == "succeeded":
+        return "its code ended after the cancel"
+    if error.get("type") == "RunCancelled":
+        return "its code stopped at the cancel"
+    return f"its code failed after the cancel ({error_text(error)})"
 
 
 def cancelled(work: Work, how: str) -> None:
