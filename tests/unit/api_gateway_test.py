@@ -108,6 +108,18 @@ def test_iam_role_signs_the_request_with_sigv4_for_execute_api(
     assert again.headers["Authorization"] == authorization
 
 
+def test_iam_role_signs_with_the_steps_role_for_its_run(deps: BuiltinDeps, listener: str) -> None:
+    role = "arn:aws:iam::123456789012:role/api-caller"
+    params = {"service": "apigateway", "action": "invoke", "integration": "optimized"}
+    given = {"ApiEndpoint": listener, "Method": "GET", "AuthType": "IAM_ROLE"}
+    run_builtin("aws", params | {"role": role, "parameters": given}, CTX, deps)
+    assumed = deps.roles.credentials(role, CTX.run_id)
+    assert assumed.access_key != "testing"  # the role's, from STS, not the runner's own
+    (seen,) = Handler.seen
+    assert f"Credential={assumed.access_key}/" in seen["headers"]["authorization"]
+    assert seen["headers"]["x-amz-security-token"] == assumed.token
+
+
 def test_a_status_outside_2xx_is_api_gateway_and_the_status(
     deps: BuiltinDeps, listener: str
 ) -> None:

@@ -26,6 +26,7 @@ from stepwell.runtime.builtins import (
     shell,
 )
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
+from stepwell.runtime.builtins.api_gateway import Signer
 from stepwell.runtime.builtins.http import (
     HttpAddressRefused,
     HttpBadUrl,
@@ -104,6 +105,20 @@ class BuiltinDeps:
             self.clients[service] = boto3.client(service)  # type: ignore[call-overload]
         return self.clients[service]
 
+    def signer(self, role: str | None, run_id: str) -> Signer:
+        """The credentials and region that sign a request which is no AWS API call (an API
+        Gateway endpoint's): ``role``'s for run ``run_id`` (assumed with STS), else the
+        runner's own."""
+        import boto3
+
+        session = boto3.Session()
+        credentials = self.roles.credentials(role, run_id) if role else session.get_credentials()
+        if credentials is None or session.region_name is None:
+            raise MissingDependency(
+                "the runner has no AWS credentials or region to sign a request with"
+            )
+        return Signer(credentials, session.region_name)
+
 
 @dataclass(frozen=True)
 class BuiltinResult:
@@ -137,7 +152,7 @@ def run_builtin(
         if optimized and call == ("http", "invoke"):
             return BuiltinResult(http_invoke.run(params, ctx, deps.client, deps.network))
         if optimized and call == ("apigateway", "invoke"):
-            return BuiltinResult(api_gateway.run(params, ctx, deps.client, deps.network))
+            return BuiltinResult(api_gateway.run(params, ctx, deps.signer, deps.network))
         return BuiltinResult(aws.run(params, ctx, deps.client))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"
