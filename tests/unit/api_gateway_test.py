@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSRequest
 from http_invoke_test import Handler, listening, runner
 
 from helpers import task_problems
+from stepwell.cli import main as cli
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.builtins.aws import ServiceCallFailed
 from stepwell.runtime.builtins.http import Network
@@ -182,3 +183,32 @@ def test_a_machine_is_checked_against_the_integrations_parameters(tmp_path: Path
     assert problems("invoke.waitForTaskToken", {**given, "Headers": {"T.$": "$$.Task.Token"}}) == []
     (unknown,) = problems("invoke", {**given, "Url": "https://x"})
     assert "apigateway:invoke takes no parameter 'Url'" in unknown and "AllowNullValues" in unknown
+
+
+def test_validate_warns_that_an_execute_api_host_written_in_the_machine_runs_on_aws_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def task(endpoint: dict[str, str]) -> dict[str, Any]:
+        parameters = {"Method": "GET", **endpoint}
+        return {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::apigateway:invoke",
+            "Parameters": parameters,
+        }
+
+    states = {
+        "Foreign": {
+            **task({"ApiEndpoint": "zz9.execute-api.us-east-2.amazonaws.com"}),
+            "Next": "Given",
+        },
+        "Given": {**task({"ApiEndpoint.$": "$.api"}), "Next": "Listener"},
+        "Listener": {**task({"ApiEndpoint": "http://127.0.0.1:8080"}), "End": True},
+    }
+    path = tmp_path / "caller.asl.json"
+    path.write_text(json.dumps({"StartAt": "Foreign", "States": states}, indent=1))
+    assert cli.main(["validate", "--no-template", str(path)]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "warning" in line]
+    assert "Foreign" in line and "ApiEndpoint" in line
+    assert "apigateway:invoke of zz9.execute-api.us-east-2.amazonaws.com runs on AWS only" in line
+    assert "caller ok" in out

@@ -24,7 +24,6 @@ the runner reach) is taken as it is, locally and on AWS.
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -35,7 +34,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from stepwell.addresses import AllowList
+from stepwell.addresses import AllowList, execute_api_region
 from stepwell.runtime.builtins.aws import (
     TASK_FAILED,
     ServiceCallFailed,
@@ -55,7 +54,6 @@ REFUSED_HEADERS = frozenset(
 )
 REFUSED_PREFIXES = ("x-forwarded", "x-amz", "x-amzn")
 """The request headers Step Functions does not let a state set."""
-_EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
 
 @dataclass(frozen=True)
@@ -123,10 +121,9 @@ def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str 
             ctx, "apigateway:invoke", f"ApiEndpoint must be an API's host, not {endpoint!r}"
         )
     host = parts.hostname
-    found = _EXECUTE_API.match(host)
-    region = found.group(1) if found else None
+    region = execute_api_region(host)
     base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-    if found is None or network.apis is None:
+    if region is None or network.apis is None:
         return base, region, network
     served = network.apis.get(host)
     if served is None:
