@@ -41,6 +41,7 @@ from stepwell.runtime.builtins.notify import EventPublisher, NotifyDetailInvalid
 from stepwell.runtime.step_context import StepContext
 
 if TYPE_CHECKING:
+    from boto3 import Session
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 KINDS = ("http", "notify", "agent", "shell", "aws")
@@ -85,6 +86,8 @@ class BuiltinDeps:
     bedrock: BedrockRuntimeClient | None = None
     clients: dict[str, Any] = field(default_factory=dict)
     roles: AssumedRoles = field(default_factory=AssumedRoles)
+    session: Session | None = None
+    """The runner's own boto3 session, for what signs with its credentials (made on first use)."""
 
     def bedrock_client(self) -> BedrockRuntimeClient:
         """The Bedrock client (created once when none was given)."""
@@ -109,9 +112,12 @@ class BuiltinDeps:
         """The credentials and region that sign a request which is no AWS API call (an API
         Gateway endpoint's): ``role``'s for run ``run_id`` (assumed with STS), else the
         runner's own."""
-        import boto3
+        if self.session is None:
+            import boto3
 
-        session = boto3.Session()
+            # Made once per container, as a client is: a session resolves the credential chain.
+            self.session = boto3.Session()
+        session = self.session
         credentials = self.roles.credentials(role, run_id) if role else session.get_credentials()
         if credentials is None or session.region_name is None:
             raise MissingDependency(
