@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -78,7 +80,7 @@ def test_allow_null_values_keeps_them(deps: BuiltinDeps, listener: str) -> None:
 
 
 def test_iam_role_signs_the_request_with_sigv4_for_execute_api(
-    deps: BuiltinDeps, listener: str
+    deps: BuiltinDeps, listener: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     invoke(
         deps,
@@ -97,14 +99,16 @@ def test_iam_role_signs_the_request_with_sigv4_for_execute_api(
     assert authorization.startswith(f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/")
     assert "/us-east-1/execute-api/aws4_request" in authorization
     # The same request signed again at the same moment gives the same signature: the
-    # signature covers this method, path, query, body and these headers.
+    # signature covers this method, path, query, body and these headers. SigV4Auth signs at
+    # the time it reads, so it is given the moment the request was signed.
     again = AWSRequest(
         method="POST",
         url=f"{listener}/prod/orders?q=1",
         data=seen["body"].encode(),
         headers={"Content-Type": seen["headers"]["content-type"]},
     )
-    again.context["timestamp"] = seen["headers"]["x-amz-date"]
+    signed_at = datetime.strptime(seen["headers"]["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: signed_at)
     SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(again)
     assert again.headers["Authorization"] == authorization
 
