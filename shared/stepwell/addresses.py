@@ -140,3 +140,13 @@ class AllowList:
         """Whether ``address`` is in an allowed network."""
         candidates = {address, embedded(address)}
         return any(ip in network for ip in candidates for network in self.networks)
+
+
+_EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def execute_api_region(host: str) -> str | None:
+    """The region of an API Gateway endpoint's host (``ID.execute-api.REGION.amazonaws.com``);
+    None for any other host."""
+    found = _EXECUTE_API.match(host)
+    return found.group(1) if found else None

@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from http_invoke_test import Handler, listening, runner
 
 from helpers import task_problems
+from stepwell.cli import main as cli
 from stepwell.runtime.builtins import BuiltinDeps, run_builtin
 from stepwell.runtime.builtins.aws import ServiceCallFailed
 from stepwell.runtime.builtins.http import Network
@@ -77,7 +80,7 @@ def test_allow_null_values_keeps_them(deps: BuiltinDeps, listener: str) -> None:
 
 
 def test_iam_role_signs_the_request_with_sigv4_for_execute_api(
-    deps: BuiltinDeps, listener: str
+    deps: BuiltinDeps, listener: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     invoke(
         deps,
@@ -96,16 +99,30 @@ def test_iam_role_signs_the_request_with_sigv4_for_execute_api(
     assert authorization.startswith(f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/")
     assert "/us-east-1/execute-api/aws4_request" in authorization
     # The same request signed again at the same moment gives the same signature: the
-    # signature covers this method, path, query, body and these headers.
+    # signature covers this method, path, query, body and these headers. SigV4Auth signs at
+    # the time it reads, so it is given the moment the request was signed.
     again = AWSRequest(
         method="POST",
         url=f"{listener}/prod/orders?q=1",
         data=seen["body"].encode(),
         headers={"Content-Type": seen["headers"]["content-type"]},
     )
-    again.context["timestamp"] = seen["headers"]["x-amz-date"]
+    signed_at = datetime.strptime(seen["headers"]["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: signed_at)
     SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(again)
     assert again.headers["Authorization"] == authorization
+
+
+def test_iam_role_signs_with_the_steps_role_for_its_run(deps: BuiltinDeps, listener: str) -> None:
+    role = "arn:aws:iam::123456789012:role/api-caller"
+    params = {"service": "apigateway", "action": "invoke", "integration": "optimized"}
+    given = {"ApiEndpoint": listener, "Method": "GET", "AuthType": "IAM_ROLE"}
+    run_builtin("aws", params | {"role": role, "parameters": given}, CTX, deps)
+    assumed = deps.roles.credentials(role, CTX.run_id)
+    assert assumed.access_key != "testing"  # the role's, from STS, not the runner's own
+    (seen,) = Handler.seen
+    assert f"Credential={assumed.access_key}/" in seen["headers"]["authorization"]
+    assert seen["headers"]["x-amz-security-token"] == assumed.token
 
 
 def test_a_status_outside_2xx_is_api_gateway_and_the_status(
@@ -170,3 +187,32 @@ def test_a_machine_is_checked_against_the_integrations_parameters(tmp_path: Path
     assert problems("invoke.waitForTaskToken", {**given, "Headers": {"T.$": "$$.Task.Token"}}) == []
     (unknown,) = problems("invoke", {**given, "Url": "https://x"})
     assert "apigateway:invoke takes no parameter 'Url'" in unknown and "AllowNullValues" in unknown
+
+
+def test_validate_warns_that_an_execute_api_host_written_in_the_machine_runs_on_aws_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def task(endpoint: dict[str, str]) -> dict[str, Any]:
+        parameters = {"Method": "GET", **endpoint}
+        return {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::apigateway:invoke",
+            "Parameters": parameters,
+        }
+
+    states = {
+        "Foreign": {
+            **task({"ApiEndpoint": "zz9.execute-api.us-east-2.amazonaws.com"}),
+            "Next": "Given",
+        },
+        "Given": {**task({"ApiEndpoint.$": "$.api"}), "Next": "Listener"},
+        "Listener": {**task({"ApiEndpoint": "http://127.0.0.1:8080"}), "End": True},
+    }
+    path = tmp_path / "caller.asl.json"
+    path.write_text(json.dumps({"StartAt": "Foreign", "States": states}, indent=1))
+    assert cli.main(["validate", "--no-template", str(path)]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "warning" in line]
+    assert "Foreign" in line and "ApiEndpoint" in line
+    assert "apigateway:invoke of zz9.execute-api.us-east-2.amazonaws.com runs on AWS only" in line
+    assert "caller ok" in out

@@ -104,6 +104,23 @@ def test_a_tolerated_failure_is_none_at_its_place() -> None:
     assert run.replay().output == ["A", None, "C"]
 
 
+def test_a_batch_gives_each_tolerated_failure_with_its_error() -> None:
+    def flow(ctx: Context, input: Any) -> Any:
+        batch = ctx.for_each("resize", function="F", items=input, tolerated_failures=1, batch=True)
+        return [[o.status, o.value, o.error and o.error.error_type] for o in batch.items]
+
+    run = FakeRun(flow, ["a", "b", "c"])
+    run.replay()
+    run.succeed("resize", ["A", None, "C"])
+    failed = [{"index": 1, "type": "TooBig", "message": "b is too big", "requestId": "r-1"}]
+    run.journal["resize"] = replace(run.journal["resize"], failed_items=failed)
+    assert run.replay().output == [
+        ["succeeded", "A", None],
+        ["failed", None, "TooBig"],
+        ["succeeded", "C", None],
+    ]
+
+
 def test_a_failure_past_the_tolerance_raises_map_failed_which_the_code_can_catch() -> None:
     caught: dict[str, Any] = {}
 

@@ -83,6 +83,9 @@ def test_tolerated_failures_give_null_for_the_failed_items():
     run.succeed("each[1]", "B")
     assert run.status("each") == "succeeded"
     assert run.step("each").output == [None, "B", "C"]
+    assert run.step("each").error is None
+    (failed,) = run.step("each").failed_items
+    assert (failed["index"], failed["type"]) == (0, "Boom")
 
 
 def test_one_failure_more_than_tolerated_fails_the_parent():

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import get_args
+
 from definition_validation_test import problems_of
+
+from stepwell.definition.models import Debounce, FlowControl, Throttle, Windowed, Workflow
+from stepwell.definition.validation import FLOW_CONTROLS
 
 
 def flow(concurrency: str, priority: str = '"${input.priority}"') -> str:
@@ -112,3 +118,14 @@ def test_a_step_s_limit_below_1_and_a_step_that_runs_no_attempts_say_so() -> Non
     assert "step 'charge'" in problem and "concurrency.limit" in problem and "at least 1" in problem
     [problem] = problems_of(step_limit("{limit: 2}", "type: delay\n    duration: 1m"))
     assert problem.startswith("wf.yaml:6:") and "a delay step runs no attempts" in problem
+
+
+def test_each_flow_control_is_one_keyed_model_that_checks_its_own_period() -> None:
+    fields = Workflow.model_fields
+    for name in FLOW_CONTROLS:
+        (control,) = [t for t in get_args(fields[name].annotation) if t is not type(None)]
+        assert issubclass(control, FlowControl)
+    assert issubclass(Throttle, Windowed) and issubclass(Debounce, Windowed)
+    quick = Debounce(key="x", period=timedelta(0))
+    assert list(quick.problems()) == [("period", "period must be longer than 0s, e.g. period: 30s")]
+    assert list(Throttle(limit=2, period=timedelta(minutes=1)).problems()) == []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepwell.asl import paths, tasks
+from stepwell.asl.errors import FailedItem
 from stepwell.asl.names import resource
 
 MAX_CONCURRENCY = 1000
@@ -92,12 +93,12 @@ def outputs(
     results: list[Any],
     render: Render,
 ) -> list[Any]:
-    """Each item's output from its function's result (None stays None: a tolerated failure)."""
+    """Each item's output from its function's result (a tolerated failure stays as it is)."""
     state = task.state
     found: list[Any] = []
     for index, (given, result) in enumerate(zip(inputs, results, strict=True)):
-        if result is None:
-            found.append(None)
+        if isinstance(result, FailedItem):
+            found.append(result)
             continue
         value = result
         context = contexts(index)

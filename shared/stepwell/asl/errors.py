@@ -4,6 +4,7 @@ names, and which ``ErrorEquals`` list matches which error."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from stepwell.code.errors import StepFailed
@@ -50,9 +51,33 @@ def matches(names: Any, error: str | None) -> bool:
     return "States.TaskFailed" in listed and error not in ("States.Timeout", "States.Runtime")
 
 
-def first(errors: dict[int, Exception]) -> Exception:
+def first(errors: dict[int, Exception]) -> MachineFailed | StepFailed:
     """The error of a Parallel's or a Map's first failed branch or item."""
-    failure = errors[min(errors)]
+    return failure_of(errors[min(errors)])
+
+
+def failure_of(failure: Exception) -> MachineFailed | StepFailed:
+    """A branch's or an item's failure as a state's (anything else it raised is
+    ``States.BranchFailed``)."""
     if isinstance(failure, MachineFailed | StepFailed):
         return failure
     return MachineFailed("States.BranchFailed", str(failure))
+
+
+@dataclass(frozen=True)
+class FailedItem:
+    """A Map item that failed within the Map's tolerated failures, in the Map's results where
+    its output would be: its ``Error`` and ``Cause``, which its entry of ``FAILED_n.json``
+    carries (the Map's own output has null there)."""
+
+    error: str | None
+    cause: str
+
+    @classmethod
+    def of(cls, failure: Exception) -> FailedItem:
+        return cls(*error_of(failure_of(failure)))
+
+
+def outputs_of(results: list[Any]) -> list[Any]:
+    """A Map's output from its items' results: null where an item failed (tolerated)."""
+    return [None if isinstance(result, FailedItem) else result for result in results]

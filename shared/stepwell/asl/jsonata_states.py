@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from stepwell.asl import jsonata, paths
-from stepwell.asl.errors import MachineFailed, error_of, matches
+from stepwell.asl.errors import MachineFailed, error_of, matches, outputs_of
 from stepwell.code.context import Context
 from stepwell.code.errors import StepFailed
 
@@ -149,7 +149,7 @@ class JsonataStates:
             seen = {"input": value, "context": paths.context_object(context)}
             return jsonata.render(selector, seen, self.variables, bound, "ItemSelector")
 
-        return self.map_items(name, state, items, given, limits)
+        return outputs_of(self.map_items(name, state, items, given, limits))
 
     def _assigned_now(
         self, assign: Any, seen: dict[str, Any], bound: jsonata.Functions

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from stepwell.addresses import execute_api_region
 from stepwell.asl.graph import machine_graph
 from stepwell.asl.machine import Machine
 from stepwell.asl.names import INTEGRATIONS, resource, workflow_name
@@ -177,6 +178,37 @@ def aws_only(path: Path) -> list[Problem]:
             "stepwell run) refuses this machine; deploy it to run it",
             step=name,
             field="Resource",
+        )
+        found.append(dataclasses.replace(problem, warning=True))
+    return found
+
+
+API_GATEWAY = f"{INTEGRATIONS}apigateway:invoke"
+
+
+def foreign_apis(path: Path) -> list[Problem]:
+    """A warning for each ``apigateway:invoke`` whose ``ApiEndpoint`` is written as an
+    ``execute-api`` host: valid on AWS, but the local stack serves only its own APIs (named
+    through the input or a substitution), so the Task fails there."""
+    document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    source = SourceMap(str(path), document)
+    found: list[Problem] = []
+    for name, state, here in _states(document, ()):
+        if resource(state).removesuffix(TOKEN_SUFFIX) != API_GATEWAY:
+            continue
+        field = "Arguments" if "Arguments" in state else "Parameters"
+        given = state.get(field)
+        endpoint = given.get("ApiEndpoint") if isinstance(given, dict) else None
+        if not isinstance(endpoint, str) or execute_api_region(endpoint.strip("/")) is None:
+            continue  # an expression, a placeholder, a URL of a listener: known when it runs
+        problem = source.problem(
+            (*here, field, "ApiEndpoint"),
+            f"apigateway:invoke of {endpoint} runs on AWS only: the local stack (stepwell dev, "
+            "stepwell run) serves only its own APIs, so this Task fails there with "
+            "States.TaskFailed; deploy the machine to call it, or give the stack's own API's "
+            "host through the input (ApiEndpoint.$) to call that one locally",
+            step=name,
+            field="ApiEndpoint",
         )
         found.append(dataclasses.replace(problem, warning=True))
     return found

@@ -23,12 +23,13 @@ from datetime import datetime
 from typing import Any
 
 from stepwell.asl import choice, distributed, paths, s3_map, tasks
-from stepwell.asl.errors import MachineFailed, error_of, first, matches
+from stepwell.asl.errors import FailedItem, MachineFailed, error_of, first, matches, outputs_of
 from stepwell.asl.intrinsics import IntrinsicError
 from stepwell.asl.jsonata import JsonataError
 from stepwell.asl.jsonata_states import MAP_LIMITS, JsonataStates
 from stepwell.asl.names import resource
 from stepwell.asl.tasks import TOKEN_SUFFIX, key_name
+from stepwell.code.batch import BatchResult
 from stepwell.code.context import Context
 from stepwell.code.errors import MapFailed, ParallelFailed, StepFailed
 
@@ -330,7 +331,7 @@ class _Run(JsonataStates):
         started = self.ctx.now() if "ResultWriter" in state else None
         results = self.map_of(name, state, data, items)
         if "ResultWriter" not in state:
-            return results
+            return outputs_of(results)
         workflow = self.ctx.workflow_name
         writer = state["ResultWriter"]
         return s3_map.write(
@@ -397,7 +398,8 @@ class _Run(JsonataStates):
         """Each item through the Map's ItemProcessor (``given(context, item)``: its input),
         under the ``limits`` (MaxConcurrency, ToleratedFailureCount / Percentage): one engine
         fan-out for a distributed Map of one Task (:mod:`stepwell.asl.distributed`), else a
-        ``ctx.map`` whose items run in the replay."""
+        ``ctx.map`` whose items run in the replay. An item that failed within the tolerated
+        failures is a FailedItem."""
         processor: dict[str, Any] = state.get("ItemProcessor") or state.get("Iterator") or {}
         task = distributed.item_task(state, self.language, self.counted)
         if task is not None:
@@ -405,10 +407,16 @@ class _Run(JsonataStates):
             if found is not None:
                 return found
 
+        failed: dict[int, FailedItem] = {}
+
         def item(c: Context, pair: list[Any]) -> Any:
             index, value = pair
             context = self._item_context(index, value)
-            return self.inner(c, context).states(processor, given(context, value))
+            try:
+                return self.inner(c, context).states(processor, given(context, value))
+            except Exception as failure:  # noted (on every replay alike), then counted by ctx.map
+                failed[index] = FailedItem.of(failure)
+                raise
 
         tolerated = _tolerated(limits)
         concurrency = int(limits.get("MaxConcurrency") or 0) or None
@@ -420,11 +428,11 @@ class _Run(JsonataStates):
                 max_concurrency=concurrency,
                 tolerated_failures=tolerated,
             )
-            return results
-        except MapFailed as failed:
+        except MapFailed as past:
             if not tolerated:
-                raise first(failed.errors) from failed
-            raise MachineFailed("States.ExceedToleratedFailureThreshold", str(failed)) from failed
+                raise first(past.errors) from past
+            raise MachineFailed("States.ExceedToleratedFailureThreshold", str(past)) from past
+        return [failed.get(index, result) for index, result in enumerate(results)]
 
     def _fan_out(
         self,
@@ -450,7 +458,7 @@ class _Run(JsonataStates):
         at_once = int(limits.get("MaxConcurrency") or 0) or distributed.MAX_CONCURRENCY
         state = task.state
         try:
-            results: list[Any] = self.ctx.for_each(
+            batch: BatchResult = self.ctx.for_each(
                 key_name(name),
                 function=function,
                 items=events,
@@ -459,11 +467,13 @@ class _Run(JsonataStates):
                 retry=tasks.engine_retry([dict(r) for r in state.get("Retry") or []]),
                 timeout=state.get("TimeoutSeconds"),
                 heartbeat=state.get("HeartbeatSeconds"),
+                batch=True,
             )
         except MapFailed as failed:
             if not tolerated:
                 raise first(failed.errors) from failed
             raise MachineFailed("States.ExceedToleratedFailureThreshold", str(failed)) from failed
+        results = [FailedItem.of(o.error) if o.error is not None else o.value for o in batch.items]
         return distributed.outputs(task, inputs, contexts, results, self._render_in)
 
     def _render_in(self, template: Any, data: Any, context: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepwell.asl import s3_items
-from stepwell.asl.errors import MachineFailed
+from stepwell.asl.errors import FailedItem, MachineFailed
 from stepwell.asl.names import resource
 from stepwell.code.context import Context
 
@@ -168,7 +168,7 @@ def write(
     started: datetime | None = None,
 ) -> dict[str, Any]:
     """Write the Map's results as Step Functions does and return what the Map gives: its map
-    run and where the manifest is. A result of None is an item that failed (tolerated);
+    run and where the manifest is. A FailedItem is an item that failed (tolerated);
     ``started`` is when the Map began its items (now, when not given)."""
     given = render(writer.get("Parameters") or writer.get("Arguments") or {})
     bucket = given.get("Bucket") if isinstance(given, dict) else None
@@ -186,9 +186,9 @@ def write(
     child = Child(f"arn:aws:states:::execution:{machine}/{step}", uuid.UUID(run), begun, stopped)
     for status in ("SUCCEEDED", "FAILED"):
         entries = (
-            child.entry(index, status, given_input, result)
+            child.entry(index, given_input, result)
             for index, (given_input, result) in enumerate(zip(inputs, results, strict=True))
-            if (result is None) == (status == "FAILED")
+            if isinstance(result, FailedItem) == (status == "FAILED")
         )
         body = _array(entries)
         if body != "[]":
@@ -213,8 +213,9 @@ class Child:
     started: str
     stopped: str
 
-    def entry(self, index: int, status: str, given: Any, result: Any) -> dict[str, Any]:
-        """Item ``index``'s entry of ``SUCCEEDED_n.json`` or ``FAILED_n.json``."""
+    def entry(self, index: int, given: Any, result: Any) -> dict[str, Any]:
+        """Item ``index``'s entry of ``SUCCEEDED_n.json``, or of ``FAILED_n.json`` for a
+        FailedItem."""
         name = str(uuid.uuid5(self.run, str(index)))
         entry: dict[str, Any] = {
             "ExecutionArn": f"{self.machine}:{name}",
@@ -222,7 +223,14 @@ class Child:
             "InputDetails": {"Included": True},
             "Name": name,
         }
-        if status == "SUCCEEDED":
+        status = "SUCCEEDED"
+        if isinstance(result, FailedItem):
+            # As DescribeExecution tells a failed execution: its error (none for a Fail state
+            # without one) and cause, no output.
+            named = {"Error": result.error} if result.error is not None else {}
+            entry = {"Cause": result.cause} | named | entry
+            status = "FAILED"
+        else:
             entry["Output"] = json.dumps(result, separators=(",", ":"))
             entry["OutputDetails"] = {"Included": True}
         return entry | {"StartDate": self.started, "Status": status, "StopDate": self.stopped}

@@ -21,6 +21,7 @@ from typing import Any
 from stepwell.asl.loader import (
     aws_only,
     file_stem,
+    foreign_apis,
     functions_named,
     is_asl_file,
     load_asl_file,
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 machine = load_asl_file(file)
                 loaded.append((file, machine.workflow, partial(machine.problem, field="name")))
                 problems.extend(aws_only(file))
+                problems.extend(foreign_apis(file))
                 if functions is not None:
                     problems.extend(_unknown_named(functions_named(file), functions))
                     problems.extend(error_names.machine_unknown_names(file, functions.errors_of))

@@ -793,13 +793,16 @@ class Context:
         retry: RetryPolicy | None = None,
         timeout: Duration | None = None,
         heartbeat: Duration | None = None,
-    ) -> list[Any]:
+        batch: bool = False,
+    ) -> Any:
         """Invoke ``function`` once per item (its input is the item), as one engine step: a
         YAML ``for_each`` task step, whose children the engine starts, retries and counts, at
         most ``max_concurrency`` (1 to 1000) at once; the replay is woken once, when the fan-out
         is decided, not per item. Returns the outputs in item order (None for a failed child
         while the failures are within ``tolerated_failures``: a count, or a share of the items
         like ``"10%"``); one failure more raises MapFailed (``.results``, ``.errors`` by index).
+        ``batch``: return a BatchResult (each item's outcome, a tolerated failure's error
+        included) instead of the outputs; past the tolerated failures it raises all the same.
         ``retry``, ``timeout`` and ``heartbeat`` apply to each child, as in ``ctx.task``."""
         self._enter("for_each", name)
         values = foreach.items_of(name, items)
@@ -809,12 +812,13 @@ class Context:
         total = len(values)
         tolerated = foreach.tolerated_of(tolerated_failures, total)
 
-        def outputs(record: Recorded) -> list[Any]:
+        def outputs(record: Recorded) -> Any:
             foreach.raise_failed(record, total, tolerated)
             output = _result(record)
-            return list(output) if isinstance(output, list) else [None] * total  # a dry run
+            found = list(output) if isinstance(output, list) else [None] * total  # a dry run
+            return foreach.batch_of(record, found) if batch else found
 
-        return cast(list[Any], self._issued(name, FOR_EACH, values, spec, result=outputs))
+        return self._issued(name, FOR_EACH, values, spec, result=outputs)
 
     def parallel(
         self,

@@ -3,13 +3,15 @@
 The step is one engine step: a task with ``for_each`` over the items the code gave (the step's
 input), fanned out and counted by the engine as a YAML ``for_each`` task step is. Its record
 holds the children's outputs in item order; a failed one (``ForEachFailed``) also holds the
-failed children's errors by index, which become a :class:`MapFailed`.
+failed children's errors by index, which become a :class:`MapFailed`, and one that succeeded
+the errors of the failures it tolerated, which a ``batch`` gives back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from stepwell.code.batch import BatchResult, Outcome
 from stepwell.code.errors import MapFailed, StepFailed
 from stepwell.code.protocol import FOR_EACH_ITEMS, Recorded
 from stepwell.code.specs import Duration, RetryPolicy, put_duration, put_retry
@@ -83,16 +85,36 @@ def raise_failed(record: Recorded, total: int, tolerated: int) -> None:
     error = record.error or {}
     if record.status != "failed" or error.get("type") != FAILED:
         return
-    failures: dict[int, Exception] = {}
-    for failure in error.get("errors") or []:
-        index = int(failure.get("index", -1))
-        if 0 <= index < total:
-            failures[index] = StepFailed(
-                f"{record.key}[{index}]",
-                str(failure.get("type") or "StepFailed"),
-                str(failure.get("message") or ""),
-            )
+    failures = _errors(record, error.get("errors"), total)
     if failures:  # else (no child's error recorded) it is raised as the step's failure
         outputs = record.output if isinstance(record.output, list) else []
         results = [outputs[i] if i < len(outputs) else None for i in range(total)]
         raise MapFailed(record.key, results, failures, tolerated)
+
+
+def batch_of(record: Recorded, outputs: list[Any]) -> BatchResult:
+    """Each item's outcome of a fan-out that succeeded: the failures it tolerated with their
+    errors, the other items with their outputs."""
+    failures = _errors(record, record.failed_items, len(outputs))
+    items = [
+        Outcome(i, "failed", error=failures[i]) if i in failures else Outcome(i, "succeeded", v)
+        for i, v in enumerate(outputs)
+    ]
+    return BatchResult(items, "all_completed")
+
+
+def _errors(record: Recorded, listed: Any, total: int) -> dict[int, Exception]:
+    """The failed children's errors (``{"index", "type", "message"}`` each) as StepFailed, by
+    index."""
+    failures: dict[int, Exception] = {}
+    for failure in listed or []:
+        index = int(failure.get("index", -1))
+        if 0 <= index < total:
+            trace = {k: failure[k] for k in ("requestId", "stackTrace") if k in failure}
+            failures[index] = StepFailed(
+                f"{record.key}[{index}]",
+                str(failure.get("type") or "StepFailed"),
+                str(failure.get("message") or ""),
+                trace,
+            )
+    return failures

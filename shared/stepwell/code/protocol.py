@@ -99,6 +99,9 @@ class Recorded:
     output: Any = None
     error: dict[str, Any] | None = None
     """``{"type": ..., "message": ...}`` when the step failed."""
+    failed_items: list[dict[str, Any]] | None = None
+    """A ``ctx.for_each`` that succeeded: the errors of the items it tolerated failing
+    (``{"index", "type", "message"}``)."""
     attempt: int = 0
     expires_at: str | None = None
     """When a wait ends if nothing answers it (ISO 8601), once the engine opened it."""

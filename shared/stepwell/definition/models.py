@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -751,7 +752,7 @@ def _digest(value: Any, length: int) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:length]
 
 
-class _Keyed(_Model):
+class FlowControl(_Model):
     """Flow control per key: runs of one key share a limit, runs of different keys do not."""
 
     key: str = Field(
@@ -761,15 +762,34 @@ class _Keyed(_Model):
         "for the whole workflow.",
     )
 
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """What pydantic cannot check: ``(field, message)`` each."""
+        return iter(())
 
-class Concurrency(_Keyed):
+
+class Windowed(FlowControl):
+    """Flow control over time per key: it counts starts, or waits for quiet, over ``period``."""
+
+    period: Duration = Field(
+        description="A throttle's window, in which it counts starts; a debounce's quiet time, "
+        "after the last start, before the run starts."
+    )
+    example: ClassVar[str]
+    """A period such a control is often given, for a message's fix."""
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.period <= timedelta(0):
+            yield "period", f"period must be longer than 0s, e.g. period: {self.example}"
+
+
+class Concurrency(FlowControl):
     """At most ``limit`` runs of the workflow per key hold a slot at once; the others wait
     ``queued``, by priority then in start order."""
 
     limit: int = Field(ge=1, le=1000, description="Runs per key at once.")
 
 
-class Singleton(_Keyed):
+class Singleton(FlowControl):
     """At most one run of the workflow per key at once: a start while one runs is skipped
     (``skip``), or cancels the running one and every older start still waiting
     (``cancel_previous``)."""
@@ -780,19 +800,19 @@ class Singleton(_Keyed):
     )
 
 
-class Throttle(_Keyed):
+class Throttle(Windowed):
     """At most ``limit`` runs of the workflow per key start within any ``period``; the others
     wait ``queued`` (by priority, then in start order) and start as the window allows."""
 
+    example = "1m"
     limit: int = Field(ge=1, le=100, description="Starts per key within any period.")
-    period: Duration = Field(description="The window the limit counts starts in.")
 
 
-class Debounce(_Keyed):
+class Debounce(Windowed):
     """Starts of one key close together make one run: it starts ``period`` after the last of
     them, with the last one's input."""
 
-    period: Duration = Field(description="How long after the last start the run starts.")
+    example = "30s"
 
 
 class EmailChannel(_Model):

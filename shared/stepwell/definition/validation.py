@@ -25,6 +25,7 @@ from stepwell.definition.models import (
     TEMPLATE_FIELDS,
     EventPattern,
     EventStep,
+    FlowControl,
     HttpStep,
     Step,
     Workflow,
@@ -539,36 +540,27 @@ def _event_pattern(
             )
 
 
+FLOW_CONTROLS = ("concurrency", "singleton", "throttle", "debounce")
+"""A workflow's flow-control fields, each a FlowControl; one of the first three at most."""
+
+
 def _flow_control(workflow: Workflow, source: SourceMap) -> Iterator[Problem]:
     """A concurrency key and a priority are decided as a run starts, from its input alone."""
-    fields: list[tuple[tuple[PathPart, ...], Any]] = [(("priority",), workflow.priority)]
-    if workflow.concurrency is not None:
-        fields.insert(0, (("concurrency", "key"), workflow.concurrency.key))
-    if workflow.debounce is not None:
-        fields.insert(0, (("debounce", "key"), workflow.debounce.key))
-        if workflow.debounce.period <= timedelta(0):
-            yield source.at_step(
-                ("debounce", "period"), "period must be longer than 0s, e.g. period: 30s"
-            )
-    if workflow.throttle is not None:
-        fields.insert(0, (("throttle", "key"), workflow.throttle.key))
-        if workflow.throttle.period <= timedelta(0):
-            yield source.at_step(
-                ("throttle", "period"), "period must be longer than 0s, e.g. period: 1m"
-            )
-    if workflow.singleton is not None:
-        fields.insert(0, (("singleton", "key"), workflow.singleton.key))
-    keyed = [
-        name
-        for name in ("concurrency", "singleton", "throttle")
-        if getattr(workflow, name) is not None
-    ]
+    fields: list[tuple[tuple[PathPart, ...], Any]] = []
+    for name in FLOW_CONTROLS:
+        control: FlowControl | None = getattr(workflow, name)
+        if control is not None:
+            for field, message in control.problems():
+                yield source.at_step((name, field), message)
+            fields.append(((name, "key"), control.key))
+    keyed = [name for name in FLOW_CONTROLS[:3] if getattr(workflow, name) is not None]
     if len(keyed) > 1:
         yield source.at_step(
             (keyed[1],),
             f"a workflow has one of concurrency, singleton and throttle, not {' and '.join(keyed)}:"
             " keep one of them",
         )
+    fields.append((("priority",), workflow.priority))
     yield from _input_only(fields, source, "as a run starts, from its input alone")
 
 

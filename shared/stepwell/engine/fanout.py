@@ -273,7 +273,8 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
     """Fail the fan-out: its output holds the outputs of the children that succeeded (in item
     order, None elsewhere), its error the failed children's errors by index."""
     _add_usage_to_run(work, parent)
-    parent.output, failures = _outcomes(work, parent)
+    started = min(parent.next_child, parent.items_total or 0)
+    parent.output, failures = _outcomes(work, parent, started)
     which = f"item {index}" if index is not None else "an item"
     fail_step(
         work,
@@ -285,15 +286,18 @@ def _fail(work: Work, parent: StepState, tolerated: int, index: Any, error: dict
     )
 
 
-def _outcomes(work: Work, parent: StepState) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The outputs of the children started so far (None for the others) and the errors of the
-    failed ones (``{"index", "type", "message"}``), read in one batch."""
+def _outcomes(
+    work: Work, parent: StepState, started: int
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The outputs of the first ``started`` children (None for the others) and the errors of
+    the failed ones (``{"index", "type", "message"}``, and a Lambda's ``requestId`` and
+    ``stackTrace``), read in one batch."""
     assert parent.items_total is not None
-    started = [child_key(parent.key, i) for i in range(min(parent.next_child, parent.items_total))]
-    work.state.require(set(started) - set(work.steps))
+    keys = [child_key(parent.key, i) for i in range(started)]
+    work.state.require(set(keys) - set(work.steps))
     outputs: list[Any] = [None] * parent.items_total
     failures: list[dict[str, Any]] = []
-    for index, key in enumerate(started):
+    for index, key in enumerate(keys):
         child = work.peek(key)
         if child is None:
             continue
@@ -301,26 +305,24 @@ def _outcomes(work: Work, parent: StepState) -> tuple[list[Any], list[dict[str, 
             outputs[index] = child.output
         elif child.status == "failed":
             error = child.error or {}
+            trace: dict[str, Any] = {k: error[k] for k in ("requestId", "stackTrace") if k in error}
             failures.append(
                 {
                     "index": index,
                     "type": error.get("type", "StepFailed"),
                     "message": error.get("message", ""),
+                    **trace,
                 }
             )
     return outputs, failures
 
 
 def _gather(work: Work, parent: StepState) -> None:
-    """Every child ended: the parent's output is the children's outputs in item order."""
+    """Every child ended, or enough succeeded: the parent's output is the children's outputs in
+    item order (None for a failed one), the failures it tolerated are kept beside it."""
     assert parent.items_total is not None
-    keys = [child_key(parent.key, i) for i in range(parent.items_total)]
-    work.state.require(set(keys) - set(work.steps))
-    outputs = []
-    for key in keys:
-        child = work.peek(key)
-        done = child is not None and child.status in ("succeeded", "skipped")
-        outputs.append(child.output if done and child is not None else None)
+    outputs, failures = _outcomes(work, parent, parent.items_total)
+    parent.failed_items = failures or None
     _add_usage_to_run(work, parent)
     succeed(work, parent, outputs)
 

@@ -224,6 +224,9 @@ class StepState:
     child that ends claims the next slot with the same atomic update that counts it."""
     children_succeeded: int = 0
     children_failed: int = 0
+    failed_items: list[dict[str, Any]] | None = None
+    """for_each parents that succeeded: the errors of the failed children it tolerated, by
+    index (``{"index", "type", "message"}``), as a failed fan-out's error lists them."""
     counted_at: datetime | None = None
     """for_each parents: when a child's end was last counted (the watch's sign of activity)."""
     usage: Usage = field(default_factory=Usage)

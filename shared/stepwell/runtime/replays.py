@@ -41,6 +41,7 @@ def recorded(step: StepState) -> Recorded:
         status=step.status,
         output=step.output,
         error=step.error,
+        failed_items=step.failed_items,
         attempt=step.attempt,
         expires_at=step.timeout_at.isoformat() if step.timeout_at else None,
     )

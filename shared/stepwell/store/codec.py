@@ -89,6 +89,7 @@ STEP_FIELDS: dict[str, Kind] = {
     "next_child": "int",
     "children_succeeded": "int",
     "children_failed": "int",
+    "failed_items": "json",
     "counted_at": "time",
     "usage": "usage",
     "dry_run": "bool",
@@ -125,7 +126,7 @@ KEPT = frozenset({"status"})
 
 RUN_PAYLOADS = ("input", "output", "error", "context", "labels", "outbox", "compensation")
 """Run attributes that may move to S3 when large."""
-STEP_PAYLOADS = ("input", "output", "error", "item", "decisions", "early_signal")
+STEP_PAYLOADS = ("input", "output", "error", "item", "decisions", "early_signal", "failed_items")
 """Step attributes that may move to S3 when large."""
 
 RUN_SK = "RUN"

@@ -222,6 +222,8 @@ class StepItem(Item):
     """Fan-out slot cursor (atomic adds)."""
     children_succeeded = NumberAttribute(null=True)
     children_failed = NumberAttribute(null=True)
+    failed_items = UnicodeAttribute(null=True)
+    """A for_each parent that succeeded: the errors of the failures it tolerated (JSON)."""
     counted_at = UnicodeAttribute(null=True)
     cost_usd = NumberAttribute(null=True)
     input_tokens = NumberAttribute(null=True)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from stepwell.runtime.clock import Clock, SystemClock
@@ -61,6 +62,20 @@ class AssumedRoles:
 
     def client(self, service: str, role: str, run_id: str) -> Any:
         """A client of ``service`` (boto3's name) with ``role``'s credentials for ``run_id``."""
+        held = self._hold(role, run_id)
+        if service not in held.clients:
+            held.clients[service] = held.session.client(service)  # type: ignore[call-overload]
+        return held.clients[service]
+
+    def credentials(self, role: str, run_id: str) -> Credentials:
+        """``role``'s credentials for ``run_id`` (to sign a request that is no AWS API call,
+        as SigV4Auth does with a client's)."""
+        found = self._hold(role, run_id).session.get_credentials()
+        assert found is not None  # a session made of an STS answer always has them
+        return found
+
+    def _hold(self, role: str, run_id: str) -> _Assumed:
+        """The role's session for the run: kept, or assumed again near its expiry."""
         key = (role, run_id)
         held = self._held.get(key)
         if held is None or held.expires - self._clock.now() < REFRESH_BEFORE:
@@ -69,9 +84,7 @@ class AssumedRoles:
             while len(self._held) > HELD:
                 self._held.popitem(last=False)
         self._held.move_to_end(key)
-        if service not in held.clients:
-            held.clients[service] = held.session.client(service)  # type: ignore[call-overload]
-        return held.clients[service]
+        return held
 
     def _assume(self, role: str, run_id: str) -> _Assumed:
         try:

@@ -26,6 +26,7 @@ from stepwell.runtime.builtins import (
     shell,
 )
 from stepwell.runtime.builtins.agent import BudgetExceeded, ModelPriceUnknown
+from stepwell.runtime.builtins.api_gateway import Signer
 from stepwell.runtime.builtins.http import (
     HttpAddressRefused,
     HttpBadUrl,
@@ -40,6 +41,7 @@ from stepwell.runtime.builtins.notify import EventPublisher, NotifyDetailInvalid
 from stepwell.runtime.step_context import StepContext
 
 if TYPE_CHECKING:
+    from boto3 import Session
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 KINDS = ("http", "notify", "agent", "shell", "aws")
@@ -84,6 +86,8 @@ class BuiltinDeps:
     bedrock: BedrockRuntimeClient | None = None
     clients: dict[str, Any] = field(default_factory=dict)
     roles: AssumedRoles = field(default_factory=AssumedRoles)
+    session: Session | None = None
+    """The runner's own boto3 session, for what signs with its credentials (made on first use)."""
 
     def bedrock_client(self) -> BedrockRuntimeClient:
         """The Bedrock client (created once when none was given)."""
@@ -103,6 +107,23 @@ class BuiltinDeps:
 
             self.clients[service] = boto3.client(service)  # type: ignore[call-overload]
         return self.clients[service]
+
+    def signer(self, role: str | None, run_id: str) -> Signer:
+        """The credentials and region that sign a request which is no AWS API call (an API
+        Gateway endpoint's): ``role``'s for run ``run_id`` (assumed with STS), else the
+        runner's own."""
+        if self.session is None:
+            import boto3
+
+            # Made once per container, as a client is: a session resolves the credential chain.
+            self.session = boto3.Session()
+        session = self.session
+        credentials = self.roles.credentials(role, run_id) if role else session.get_credentials()
+        if credentials is None or session.region_name is None:
+            raise MissingDependency(
+                "the runner has no AWS credentials or region to sign a request with"
+            )
+        return Signer(credentials, session.region_name)
 
 
 @dataclass(frozen=True)
@@ -137,7 +158,7 @@ def run_builtin(
         if optimized and call == ("http", "invoke"):
             return BuiltinResult(http_invoke.run(params, ctx, deps.client, deps.network))
         if optimized and call == ("apigateway", "invoke"):
-            return BuiltinResult(api_gateway.run(params, ctx, deps.client, deps.network))
+            return BuiltinResult(api_gateway.run(params, ctx, deps.signer, deps.network))
         return BuiltinResult(aws.run(params, ctx, deps.client))
     raise UnknownStepKind(
         f"the runner runs {', '.join(KINDS)} steps, not {step_type!r} (step '{ctx.step_id}')"

@@ -24,24 +24,23 @@ the runner reach) is taken as it is, locally and on AWS.
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from stepwell.addresses import AllowList
+from stepwell.addresses import AllowList, execute_api_region
 from stepwell.runtime.builtins.aws import (
     TASK_FAILED,
-    Clients,
     ServiceCallFailed,
     parameters_of,
     refused,
     role_of,
-    with_role,
 )
 from stepwell.runtime.builtins.http import Network, encode_body
 from stepwell.runtime.builtins.http_invoke import METHODS, exchange
@@ -55,11 +54,23 @@ REFUSED_HEADERS = frozenset(
 )
 REFUSED_PREFIXES = ("x-forwarded", "x-amz", "x-amzn")
 """The request headers Step Functions does not let a state set."""
-_EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """What signs a request with SigV4: the credentials, and the region of the runner (an
+    endpoint whose host names none is signed for it)."""
+
+    credentials: Credentials
+    region: str
+
+
+Signers = Callable[[str | None, str], Signer]
+"""``(role ARN or None, run id) -> Signer``: the role's for the run, else the runner's own."""
 
 
 def run(
-    params: Mapping[str, Any], ctx: StepContext, client: Clients, network: Network
+    params: Mapping[str, Any], ctx: StepContext, signers: Signers, network: Network
 ) -> dict[str, Any]:
     """Send the request; return Step Functions' result of it."""
     given = parameters_of(params, ctx)
@@ -85,12 +96,9 @@ def run(
         body = _without_nulls(body)
     data = encode_body(body, headers)
     if auth == "IAM_ROLE":
-        sts = with_role(client, role_of(params, ctx))("sts", None, ctx.run_id)
-        # botocore keeps a client's credentials (an assumed role's, refreshed) behind this
-        # accessor; SigV4Auth signs with them as boto3 would.
+        signer = signers(role_of(params, ctx), ctx.run_id)
         signed = AWSRequest(method=method, url=url, data=data, headers=headers)
-        where = region or sts.meta.region_name
-        SigV4Auth(sts._get_credentials(), "execute-api", where).add_auth(signed)
+        SigV4Auth(signer.credentials, "execute-api", region or signer.region).add_auth(signed)
         headers = dict(signed.headers.items())
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     result, text = exchange(request, network, ctx, f"apigateway:invoke {method} {base}")
@@ -113,10 +121,9 @@ def _where(endpoint: Any, network: Network, ctx: StepContext) -> tuple[str, str 
             ctx, "apigateway:invoke", f"ApiEndpoint must be an API's host, not {endpoint!r}"
         )
     host = parts.hostname
-    found = _EXECUTE_API.match(host)
-    region = found.group(1) if found else None
+    region = execute_api_region(host)
     base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-    if found is None or network.apis is None:
+    if region is None or network.apis is None:
         return base, region, network
     served = network.apis.get(host)
     if served is None:
