@@ -45,9 +45,18 @@ from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.event_waits import event_waits_for
 
 JSON = {"accept": "application/json"}
+FAULTS = {"before": {"before": 0.2}, "after": {"after": 0.2}}
+"""A fifth of DynamoDB calls failing before they take effect, or after (their answers lost)."""
 Attempt = tuple[str, str, int]
 Answer = Callable[[dict[str, Any]], Any]
 """What a person answers a form (``input.requested``'s detail) with."""
+
+
+def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
+    """Seeded faults (:class:`DynamoFaults`' arguments) on ``store``'s DynamoDB client."""
+    faults = DynamoFaults(**rates)
+    faults.attach(store.client)
+    return faults
 
 
 class FaultPlay:
@@ -82,6 +91,8 @@ class FaultPlay:
         self.answer: Answer | None = None
         """How people answer forms (None: no form is answered)."""
         self.acknowledged: dict[str, str] = {}
+        self.actors: list[Callable[[], bool]] = []
+        """More of what happens between deliveries (True when something did)."""
         self.bus_events: list[dict[str, Any]] = []
         """Every event put on the bus that the engine's rule hands to event waits."""
         self._undelivered: list[dict[str, Any]] = []
@@ -117,6 +128,12 @@ class FaultPlay:
         world.send = send  # type: ignore[method-assign]
         world.emit = emit  # type: ignore[method-assign]
 
+    def __enter__(self) -> FaultPlay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         wiring.use(None)
         deps.use(None)
@@ -146,6 +163,14 @@ class FaultPlay:
                 return
             assert response.status >= 500, response.text
         raise AssertionError(f"the event {id} was never accepted")
+
+    def step(self, run_id: str, key: str) -> Any:
+        """A step's record as it is (read without faults), or None."""
+        self.faults.enabled = False
+        try:
+            return self.store.load(run_id, [key]).steps.get(key)
+        finally:
+            self.faults.enabled = True
 
     def _on_bus(self, command: EmitEvent) -> None:
         at: datetime = command.time or self.world.clock.now()
@@ -185,9 +210,7 @@ class FaultPlay:
 
     def _recorded(self, attempt: Attempt, token: str, waiting_for: str) -> bool:
         """Whether a 409 on ``token``'s link means its use is recorded, or the wait closed."""
-        self.faults.enabled = False
-        step = self.store.load(attempt[0], [attempt[1]]).steps[attempt[1]]
-        self.faults.enabled = True
+        step = self.step(attempt[0], attempt[1])
         claims = signing.verify(token, [KEY], self.world.clock.now())
         return any(d.get("link") == link_id(claims) for d in step.decisions) or (
             step.waiting_for != waiting_for
@@ -236,7 +259,8 @@ class FaultPlay:
 
     def act(self) -> bool:
         """What people and systems do between deliveries; True when any of it happened."""
-        return any([self.deliver_events(), self.click(), self.fill_in()])
+        done = [self.deliver_events(), self.click(), self.fill_in()]
+        return any(done + [actor() for actor in self.actors])
 
     def play(self) -> None:
         """Deliver what is in flight (an invocation that raises loses what it did not write);
@@ -273,6 +297,7 @@ def check_runs(play: FaultPlay, dynamodb: Any, statuses: dict[str, str]) -> list
     store = play.store
     play.faults.enabled = False
     assert sum(play.faults.injected.values()) > 0
+    print(f"\ninjected: {sum(play.faults.injected.values())} {dict(play.faults.injected)}")
     assert set(play.acknowledged) == set(statuses), play.acknowledged
     runs = []
     for key, status in statuses.items():

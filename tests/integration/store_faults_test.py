@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from helpers import ORDER, ORDER_FILES, order_world
-from helpers.fault_play import FaultPlay, check_runs
+from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
 from helpers.faults import WRITES, DynamoFaults, conflict, internal, read_timeout
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
 from stepwell.definition.models import Workflow
@@ -33,12 +33,6 @@ from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.faults import TRIES
 from stepwell.store.port import Conflict, WriteInDoubt
-
-
-def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
-    faults = DynamoFaults(**rates)
-    faults.attach(store.client)
-    return faults
 
 
 def world_on(store: DynamoStore, name: str) -> InProcessWorld:
@@ -271,9 +265,6 @@ class FaultyWorld(FaultPlay):
 
     def start(self, order_id: str) -> None:  # type: ignore[override]
         super().start(self.name, {**ORDER, "order_id": order_id}, key=order_id)
-
-
-FAULTS = {"before": {"before": 0.2}, "after": {"after": 0.2}}
 
 
 @pytest.mark.parametrize("name", sorted(ORDER_FILES))

@@ -1,0 +1,125 @@
+"""Step kinds played with a fifth of DynamoDB calls failing, before they take effect or after
+(their answers lost), seeds 1 and 2, with :class:`FaultPlay` (invokes lost, results and bus
+deliveries doubled, the sweep as backstop): each kind's runs end as they do without faults, no
+step completes twice, every dispatch a committed decision owed is carried out once, and no
+attempt is charged that was not lost. Each scenario is small (3 runs, a few steps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
+from stepwell.definition.models import Workflow
+from stepwell.local.inprocess import InProcessWorld
+from stepwell.store.dynamodb import DynamoStore
+
+SEEDS = [1, 2]
+
+
+@pytest.fixture(params=sorted(FAULTS))
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=SEEDS)
+def seed(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def play_on(
+    store: DynamoStore, monkeypatch: pytest.MonkeyPatch, kind: str, seed: int
+) -> Iterator[Any]:
+    """Builds the play of a world under the seeded faults of ``kind``; closes it after."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # backoffs pass at once
+    plays: list[FaultPlay] = []
+
+    def make(world: InProcessWorld) -> FaultPlay:
+        plays.append(FaultPlay(store, world, seed, faulty(store, seed=seed, **FAULTS[kind])))
+        return plays[-1]
+
+    yield make
+    for play in plays:
+        play.close()
+
+
+# -- event waits and cancel_on ------------------------------------------------------------------
+
+ORDER_ID = "${input.order_id}"
+AWAIT_PAYMENT = Workflow.model_validate(
+    {
+        "name": "await-payment",
+        "cancel_on": [
+            {
+                "source": "orders",
+                "detail_type": "order.cancelled",
+                "correlate": {"event": "detail.order_id", "equals": ORDER_ID},
+            }
+        ],
+        "steps": {
+            "prepare": {"function": "Prepare"},
+            "settled": {
+                "type": "event",
+                "depends_on": ["prepare"],
+                "event": {
+                    "source": "payments",
+                    "detail_type": "payment.settled",
+                    "correlate": {"event": "detail.order_id", "equals": ORDER_ID},
+                },
+                "lookback": "1h",
+                "timeout": "1d",
+            },
+            "ship": {
+                "function": "Ship",
+                "depends_on": ["settled"],
+                "input": {"amount": "${steps.settled.output.detail.amount}"},
+            },
+        },
+    }
+)
+
+
+def test_event_waits_and_cancel_on_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int
+) -> None:
+    """Three orders wait for their payment: the first's is sent before its wait opens (kept,
+    found by the lookback), the second's once it waits; the third is cancelled by an event
+    once it waits. Senders retry ``POST /events`` with their own ids until accepted."""
+    functions = {"Prepare": lambda value, ctx: {"ok": True}, "Ship": lambda value, ctx: value}
+    play = play_on(InProcessWorld({AWAIT_PAYMENT.name: AWAIT_PAYMENT}, functions))
+    first, second, third = keys = [f"pay-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(AWAIT_PAYMENT.name, {"order_id": key}, key=key)
+
+    def settle(key: str) -> None:
+        play.send_event("payments", "payment.settled", {"order_id": key, "amount": 7}, f"s-{key}")
+
+    settle(first)
+    later = {
+        second: settle,
+        third: lambda key: play.send_event(
+            "orders", "order.cancelled", {"order_id": key}, f"c-{key}"
+        ),
+    }
+
+    def send_once_waiting() -> bool:
+        for key, send in list(later.items()):
+            step = play.step(play.acknowledged[key], "settled")
+            if step is not None and step.waiting_for == "event":
+                send(key)
+                del later[key]
+                return True
+        return False
+
+    play.actors.append(send_once_waiting)
+    play.play()
+    assert not later
+    runs = check_runs(play, dynamodb, {first: "succeeded", second: "succeeded", third: "cancelled"})
+    for key, run in zip(keys[:2], runs, strict=False):
+        assert run.output == {"ship": {"amount": 7}}
+        assert play.step(run.id, "settled").output["id"] == f"s-{key}"
+    assert play.step(runs[2].id, "settled").status == "cancelled"
