@@ -123,3 +123,52 @@ def test_event_waits_and_cancel_on_under_faults(
         assert run.output == {"ship": {"amount": 7}}
         assert play.step(run.id, "settled").output["id"] == f"s-{key}"
     assert play.step(runs[2].id, "settled").status == "cancelled"
+
+
+# -- input forms --------------------------------------------------------------------------------
+
+SHIPPING = Workflow.model_validate(
+    {
+        "name": "shipping-details",
+        "steps": {
+            "details": {
+                "type": "input",
+                "message": "Shipping details for ${input.order_id}",
+                "assignees": ["ops@example.com"],
+                "form": {
+                    "type": "object",
+                    "required": ["carrier", "boxes"],
+                    "properties": {
+                        "carrier": {"type": "string", "enum": ["ups", "dhl"]},
+                        "boxes": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "timeout": "2d",
+            },
+            "ship": {
+                "function": "Ship",
+                "depends_on": ["details"],
+                "input": {"boxes": "${steps.details.output.boxes}"},
+            },
+        },
+    }
+)
+
+
+def test_input_forms_answered_through_their_links_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int
+) -> None:
+    """Three orders ask ops for shipping details through a form link; ops answers each (again
+    after an error): every answer is recorded once and becomes the step's output."""
+    play = play_on(InProcessWorld({SHIPPING.name: SHIPPING}, {"Ship": lambda value, ctx: value}))
+    play.answer = lambda request: {"carrier": "dhl", "boxes": len(request["run_id"]) % 5 + 1}
+    keys = [f"ship-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(SHIPPING.name, {"order_id": key}, key=key)
+    play.play()
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    assert play.answers and all(a[-1] in (200, 409) for a in play.answers.values()), play.answers
+    for run in runs:
+        boxes = len(run.id) % 5 + 1
+        assert play.step(run.id, "details").output == {"carrier": "dhl", "boxes": boxes}
+        assert run.output == {"ship": {"boxes": boxes}}
