@@ -172,3 +172,97 @@ def test_input_forms_answered_through_their_links_under_faults(
         boxes = len(run.id) % 5 + 1
         assert play.step(run.id, "details").output == {"carrier": "dhl", "boxes": boxes}
         assert run.output == {"ship": {"boxes": boxes}}
+
+
+# -- for_each fan-outs (YAML) and ctx.map (code), a failing item caught -----------------------
+
+ITEMS = [{"sku": "A"}, {"sku": "X"}, {"sku": "B"}]
+"""Three lines; X is out of stock (its pick and its pack fail)."""
+
+
+def pick(item: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    if item["sku"] == "X":
+        raise OutOfStock(f"{item['sku']} is out of stock")
+    return {"picked": item["sku"]}
+
+
+class OutOfStock(Exception):
+    """A line that cannot be picked or packed."""
+
+
+PICK_AND_PACK = Workflow.model_validate(
+    {
+        "name": "pick-and-pack",
+        "steps": {
+            "pick": {
+                "for_each": "${input.items}",
+                "max_parallel": 2,
+                "tolerated_failures": 1,
+                "function": "Pick",
+            },
+            "pack": {
+                "depends_on": ["pick"],
+                "for_each": "${input.items}",
+                "max_parallel": 2,
+                "function": "Pick",
+                "catch": [{"errors": "ForEachFailed", "then": "refund"}],
+            },
+            "refund": {
+                "function": "Refund",
+                "input": {"failed": "${steps.pack.error.errors[0].index}"},
+            },
+        },
+    }
+)
+
+
+def pick_and_pack(ctx: Any, input: dict[str, Any]) -> Any:
+    """The same as code: picks tolerate one failure; a failed packing is caught."""
+    from stepwell.code.context import MapFailed
+
+    def line(item_ctx: Any, item: dict[str, Any]) -> Any:
+        return item_ctx.task("pick", function="Pick", input=item)
+
+    picked = ctx.map("pick", input["items"], line, max_concurrency=2, tolerated_failures=1)
+    try:
+        ctx.map("pack", input["items"], line, max_concurrency=2)
+    except MapFailed as failed:
+        refund = ctx.task("refund", function="Refund", input={"failed": sorted(failed.errors)[0]})
+        return {"picked": picked, "refund": refund}
+    raise AssertionError("X was packed")
+
+
+FAN_OUTS = {
+    "yaml": (PICK_AND_PACK, None),
+    "code": (
+        Workflow(
+            name="pick-and-pack-code", steps={}, code="pick.py:pick_and_pack", code_version="1"
+        ),
+        pick_and_pack,
+    ),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FAN_OUTS))
+def test_fan_outs_with_a_failing_item_caught_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int, form: str
+) -> None:
+    """Three orders pick their three lines two at a time (one failure tolerated: a null in
+    its place) and pack them (the failure caught: the refund runs)."""
+    definition, code = FAN_OUTS[form]
+    functions = {"Pick": pick, "Refund": lambda value, ctx: {"refunded": value["failed"]}}
+    codes = {definition.name: code} if code else {}
+    play = play_on(InProcessWorld({definition.name: definition}, functions, code=codes))
+    keys = [f"fan-{form}-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(definition.name, {"order_id": key, "items": ITEMS}, key=key)
+    play.play()
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    picked = [{"picked": "A"}, None, {"picked": "B"}]
+    for run in runs:
+        if code is None:
+            assert play.step(run.id, "pick").output == picked
+            assert play.step(run.id, "pack").status == "failed"
+            assert run.output == {"refund": {"refunded": 1}}
+        else:
+            assert run.output == {"picked": picked, "refund": {"refunded": 1}}
