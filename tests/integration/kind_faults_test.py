@@ -266,3 +266,110 @@ def test_fan_outs_with_a_failing_item_caught_under_faults(
             assert run.output == {"refund": {"refunded": 1}}
         else:
             assert run.output == {"picked": picked, "refund": {"refunded": 1}}
+
+
+# -- sub-workflows ------------------------------------------------------------------------------
+
+PACK_ORDER = Workflow.model_validate(
+    {"name": "pack-order", "steps": {"pack": {"function": "Pack"}}}
+)
+SHIP_ORDER = Workflow.model_validate(
+    {
+        "name": "ship-order",
+        "steps": {
+            "prepare": {"function": "Prepare"},
+            "packed": {
+                "type": "workflow",
+                "depends_on": ["prepare"],
+                "workflow": "pack-order",
+                "input": {"order_id": "${input.order_id}"},
+            },
+            "ship": {
+                "function": "Ship",
+                "depends_on": ["packed"],
+                "input": {"parcel": "${steps.packed.output.pack.parcel}"},
+            },
+        },
+    }
+)
+
+
+def test_sub_workflows_under_faults(play_on: Any, dynamodb: Any, kind: str, seed: int) -> None:
+    """Three orders each start one child run that packs them, wait for it and ship its
+    parcel: one child run per order, each ended once."""
+    functions = {
+        "Prepare": lambda value, ctx: {"ok": True},
+        "Pack": lambda value, ctx: {"parcel": f"p-{value['order_id']}"},
+        "Ship": lambda value, ctx: value,
+    }
+    workflows = {w.name: w for w in (PACK_ORDER, SHIP_ORDER)}
+    play = play_on(InProcessWorld(workflows, functions))
+    keys = [f"sub-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(SHIP_ORDER.name, {"order_id": key}, key=key)
+    play.play()
+    play.faults.enabled = False
+    children = [r.id for r in play.store.runs(PACK_ORDER.name).items]
+    assert len(children) == 3, children  # one child run per order, none started twice
+    statuses = dict.fromkeys(keys, "succeeded") | dict.fromkeys(children, "succeeded")
+    runs = check_runs(play, dynamodb, statuses)
+    for key, run in zip(keys, runs, strict=False):
+        assert run.output == {"ship": {"parcel": f"p-{key}"}}
+        assert play.step(run.id, "packed").child_run_id in children
+
+
+# -- callbacks ----------------------------------------------------------------------------------
+
+AWAIT_WAREHOUSE = Workflow.model_validate(
+    {
+        "name": "await-warehouse",
+        "steps": {
+            "prepare": {"function": "Prepare"},
+            "warehouse": {"type": "callback", "depends_on": ["prepare"], "timeout": "3d"},
+            "ship": {
+                "function": "Ship",
+                "depends_on": ["warehouse"],
+                "input": {"bay": "${steps.warehouse.output.bay}"},
+            },
+        },
+    }
+)
+
+
+def test_callbacks_under_faults(play_on: Any, dynamodb: Any, kind: str, seed: int) -> None:
+    """Three orders wait for the warehouse, which calls back with each request's signed URL
+    as soon as it is announced (again after an error): each callback completes its step once;
+    a 409 only for a callback already recorded."""
+    functions = {"Prepare": lambda value, ctx: {"ok": True}, "Ship": lambda value, ctx: value}
+    play = play_on(InProcessWorld({AWAIT_WAREHOUSE.name: AWAIT_WAREHOUSE}, functions))
+    answered: dict[str, list[int]] = {}
+
+    def call_back() -> bool:
+        moved = False
+        for event in play.world.events:
+            if event.detail_type != "callback.requested":
+                continue
+            run_id, token = event.detail["run_id"], event.detail["token"]
+            answers = answered.setdefault(token, [])
+            if answers and answers[-1] in (200, 202, 409):
+                continue
+            body = {"status": "success", "output": {"bay": f"bay-{run_id[:4]}"}}
+            response = play.post(f"/callbacks/{token}", body)
+            answers.append(response.status)
+            moved = True
+            if response.status == 409:
+                step = play.step(run_id, "warehouse")
+                assert step.status == "succeeded", (response.text, step)
+            else:
+                assert response.status in (200, 202) or response.status >= 500, response.text
+        return moved
+
+    play.actors.append(call_back)
+    keys = [f"cb-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(AWAIT_WAREHOUSE.name, {"order_id": key}, key=key)
+    play.play()
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    assert answered and all(a[-1] in (200, 202, 409) for a in answered.values()), answered
+    for run in runs:
+        assert run.output == {"ship": {"bay": f"bay-{run.id[:4]}"}}
