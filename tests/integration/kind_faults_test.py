@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -373,3 +374,83 @@ def test_callbacks_under_faults(play_on: Any, dynamodb: Any, kind: str, seed: in
     assert answered and all(a[-1] in (200, 202, 409) for a in answered.values()), answered
     for run in runs:
         assert run.output == {"ship": {"bay": f"bay-{run.id[:4]}"}}
+
+
+# -- flow control: debounce, throttle with priority, singleton ---------------------------------
+
+
+def flow(name: str, **limits: Any) -> Workflow:
+    """A one-step workflow of documents under the flow control ``limits``."""
+    step = {"function": "Index", "input": {"n": "${input.n}"}}
+    return Workflow.model_validate({"name": name, "steps": {"index": step}, **limits})
+
+
+def index(value: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    return {"indexed": value["n"]}
+
+
+def play_flow(play_on: Any, definition: Workflow, starts: list[tuple[str, dict[str, Any]]]) -> Any:
+    """Start ``starts`` (each key and input) one after the other through the API, and play."""
+    play = play_on(InProcessWorld({definition.name: definition}, {"Index": index}))
+    for key, input in starts:
+        play.start(definition.name, input, key=key)
+    play.play()
+    return play
+
+
+def test_debounced_starts_under_faults(play_on: Any, dynamodb: Any, kind: str, seed: int) -> None:
+    """Three starts of one document close together make one run, with the last input; a
+    start of another document makes its own: the hold of each key is free at the end."""
+    definition = flow("debounced", debounce={"key": "${input.document}", "period": "30s"})
+    keys = [f"deb-{kind}-{seed}-{n}" for n in range(4)]
+    documents = ["d1", "d1", "d1", "d2"]
+    starts = [
+        (k, {"document": d, "n": n}) for n, (k, d) in enumerate(zip(keys, documents, strict=True))
+    ]
+    play = play_flow(play_on, definition, starts)
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    assert len({run.id for run in runs[:3]}) == 1 and runs[3].id != runs[0].id
+    assert len(play.store.runs(definition.name).items) == 2
+    assert runs[0].output == {"index": {"indexed": 2}} and runs[3].output == {
+        "index": {"indexed": 3}
+    }
+    assert play.store.pending("debounced#d1") is None and play.store.pending("debounced#d2") is None
+
+
+def test_throttled_starts_by_priority_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int
+) -> None:
+    """Three runs of one key, one start a minute, the queued ones by priority: every run
+    succeeds, the second start is the higher priority's, and no two start within a minute."""
+    definition = flow(
+        "throttled",
+        throttle={"key": "${input.partner}", "limit": 1, "period": "1m"},
+        priority="${input.priority}",
+    )
+    keys = [f"thr-{kind}-{seed}-{n}" for n in range(3)]
+    starts = [
+        (k, {"partner": "acme", "n": n, "priority": [0, 1, 5][n]}) for n, k in enumerate(keys)
+    ]
+    play = play_flow(play_on, definition, starts)
+    first, low, high = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    assert first.started_at < high.started_at < low.started_at
+    assert high.started_at - first.started_at >= timedelta(minutes=1)
+    assert low.started_at - high.started_at >= timedelta(minutes=1)
+    assert play.store.slots("throttled#acme").head is None
+
+
+def test_singleton_cancel_previous_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int
+) -> None:
+    """Three starts of one account with ``cancel_previous``: the newest runs, the two before
+    it are cancelled, and the key is free at the end."""
+    definition = flow("singleton", singleton={"key": "${input.account}", "mode": "cancel_previous"})
+    keys = [f"one-{kind}-{seed}-{n}" for n in range(3)]
+    play = play_flow(
+        play_on, definition, [(k, {"account": "a", "n": n}) for n, k in enumerate(keys)]
+    )
+    statuses = {keys[0]: "cancelled", keys[1]: "cancelled", keys[2]: "succeeded"}
+    runs = check_runs(play, dynamodb, statuses)
+    assert runs[2].output == {"index": {"indexed": 2}}
+    slots = play.store.slots("singleton#a")
+    assert slots.held == () and slots.head is None
