@@ -6,14 +6,17 @@ attempt is charged that was not lost. Each scenario is small (3 runs, a few step
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
+from stepwell.asl.loader import load_asl_file
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
@@ -454,3 +457,74 @@ def test_singleton_cancel_previous_under_faults(
     assert runs[2].output == {"index": {"indexed": 2}}
     slots = play.store.slots("singleton#a")
     assert slots.held == () and slots.head is None
+
+
+# -- a Step Functions machine: Map, Parallel, Wait ----------------------------------------------
+
+PACK_MACHINE = {
+    "StartAt": "Lines",
+    "States": {
+        "Lines": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 2,
+            "ItemProcessor": {
+                "StartAt": "Pick",
+                "States": {"Pick": {"Type": "Task", "Resource": "Pick", "End": True}},
+            },
+            "ResultPath": "$.picked",
+            "Next": "Label and cool off",
+        },
+        "Label and cool off": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Label",
+                    "States": {
+                        "Label": {
+                            "Type": "Task",
+                            "Resource": "Label",
+                            "Parameters": {"order_id.$": "$.order_id"},
+                            "End": True,
+                        }
+                    },
+                },
+                {
+                    "StartAt": "Cool off",
+                    "States": {
+                        "Cool off": {
+                            "Type": "Wait",
+                            "Seconds": 30,
+                            "OutputPath": "$.order_id",
+                            "End": True,
+                        }
+                    },
+                },
+            ],
+            "ResultPath": "$.labelled",
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed", "OutputPath": "$.labelled"},
+    },
+}
+
+
+def test_a_step_functions_machine_with_map_parallel_and_wait_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int, tmp_path: Path
+) -> None:
+    """Three orders through a machine that picks their lines two at a time (Map), then labels
+    the parcel while it cools off (Parallel of a Task and a Wait)."""
+    path = tmp_path / "pack-machine.asl.json"
+    path.write_text(json.dumps(PACK_MACHINE))
+    loaded = load_asl_file(path)
+    name = loaded.workflow.name
+    functions = {"Pick": pick, "Label": lambda value, ctx: {"label": f"L-{value['order_id']}"}}
+    world = InProcessWorld({name: loaded.workflow}, functions, code={name: loaded.code.function})
+    play = play_on(world)
+    keys = [f"asl-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(name, {"order_id": key, "items": [{"sku": "A"}, {"sku": "B"}]}, key=key)
+    play.play()
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    for key, run in zip(keys, runs, strict=True):
+        assert run.output == [{"label": f"L-{key}"}, key]
