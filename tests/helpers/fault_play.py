@@ -86,6 +86,8 @@ class FaultPlay:
         self.handler = load_handler()
         self.dispatched: Counter[Attempt] = Counter()
         self.lost: set[Attempt] = set()
+        self.invoked: Counter[Attempt] = Counter()
+        """How many times each attempt's invocation ran (twice when delivered twice)."""
         self.clicks: dict[Attempt, list[int]] = {}
         self.answers: dict[Attempt, list[int]] = {}
         self.answer: Answer | None = None
@@ -108,9 +110,10 @@ class FaultPlay:
             if roll < 0.03:
                 self.lost.add((command.run_id, command.key, command.attempt))
                 return  # the invoke was lost: the attempt's lease finds it
-            real_run(command)
-            if roll > 0.97:
-                real_run(command)  # delivered twice (Lambda's at-least-once): a duplicate result
+            attempt = (command.run_id, command.key, command.attempt)
+            for _ in range(2 if roll > 0.97 else 1):  # twice: Lambda's at-least-once delivery
+                self.invoked[attempt] += 1
+                real_run(command)
 
         def send(run_id: str, event: Event) -> None:
             if isinstance(event, StepSucceeded | StepFailed):

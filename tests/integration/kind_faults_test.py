@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
@@ -528,3 +530,49 @@ def test_a_step_functions_machine_with_map_parallel_and_wait_under_faults(
     runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
     for key, run in zip(keys, runs, strict=True):
         assert run.output == [{"label": f"L-{key}"}, key]
+
+
+# -- an aws step on moto ------------------------------------------------------------------------
+
+
+def test_an_aws_step_calls_its_api_once_per_invocation_under_faults(
+    play_on: Any, dynamodb: Any, kind: str, seed: int
+) -> None:
+    """Three orders each put a message on an SQS queue (an ``aws`` step on moto): the queue
+    holds exactly one message per invocation of the step's attempts (the play delivers a few
+    twice, as Lambda may): nothing in Stepwell's path calls the API again."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="parcels")["QueueUrl"]
+    definition = Workflow.model_validate(
+        {
+            "name": "announce-parcel",
+            "steps": {
+                "prepare": {"function": "Prepare"},
+                "announce": {
+                    "type": "aws",
+                    "depends_on": ["prepare"],
+                    "service": "sqs",
+                    "action": "sendMessage",
+                    "parameters": {"QueueUrl": queue, "MessageBody": "${run.id}"},
+                },
+            },
+        }
+    )
+    functions = {"Prepare": lambda value, ctx: {"ok": True}}
+    play = play_on(InProcessWorld({definition.name: definition}, functions))
+    keys = [f"aws-{kind}-{seed}-{n}" for n in range(3)]
+    for key in keys:
+        play.start(definition.name, {"order_id": key}, key=key)
+    play.play()
+    runs = check_runs(play, dynamodb, dict.fromkeys(keys, "succeeded"))
+    sent: Counter[str] = Counter()
+    while batch := sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=3600
+    ).get("Messages"):
+        sent.update(message["Body"] for message in batch)
+    for run in runs:
+        invoked = sum(
+            n for (r, key, _), n in play.invoked.items() if (r, key) == (run.id, "announce")
+        )
+        assert sent[run.id] == invoked >= 1, (run.id, sent, play.invoked)
+        assert "MessageId" in run.output["announce"]
