@@ -18,10 +18,12 @@ import boto3
 import pytest
 
 from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
+from helpers.faults import internal
 from stepwell.asl.loader import load_asl_file
 from stepwell.definition.models import Workflow
 from stepwell.local.inprocess import InProcessWorld
 from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.event_waits import event_waits_for
 
 SEEDS = [1, 2]
 
@@ -576,3 +578,25 @@ def test_an_aws_step_calls_its_api_once_per_invocation_under_faults(
         )
         assert sent[run.id] == invoked >= 1, (run.id, sent, play.invoked)
         assert "MessageId" in run.output["announce"]
+
+
+@pytest.mark.parametrize("operation", ["PutItem", "GetItem", "Query"])
+def test_an_event_arrives_in_one_delivery_through_a_fault_of_any_request_it_makes(
+    store: DynamoStore, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """EventBridge gives a failed delivery few more tries: a retryable fault of the keeping,
+    the routes' read or the waits' Query is sent again, not handed back to it."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    world = InProcessWorld({AWAIT_PAYMENT.name: AWAIT_PAYMENT}, {"Prepare": lambda v, c: {}})
+    world.store = world.orchestrator.store = store  # type: ignore[assignment]
+    world.orchestrator.event_waits = event_waits_for(store)
+    run_id = world.start(AWAIT_PAYMENT.name, {"order_id": "o-1"})
+    world.run_until_idle(virtual_time=False)
+    faults = faulty(store)
+    faults.next(operation, internal)
+    at = world.clock.now().isoformat().replace("+00:00", "Z")
+    event = {"id": "e-1", "source": "payments", "detail_type": "payment.settled", "time": at}
+    world.orchestrator.receive_event({**event, "detail": {"order_id": "o-1", "amount": 7}})
+    assert faults.injected == {f"{operation} before": 1}
+    settled = store.load(run_id, ["settled"]).steps["settled"]
+    assert settled.status == "succeeded" and settled.output["id"] == "e-1"
