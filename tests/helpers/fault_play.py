@@ -131,12 +131,6 @@ class FaultPlay:
         world.send = send  # type: ignore[method-assign]
         world.emit = emit  # type: ignore[method-assign]
 
-    def __enter__(self) -> FaultPlay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         wiring.use(None)
         deps.use(None)
@@ -169,11 +163,11 @@ class FaultPlay:
 
     def step(self, run_id: str, key: str) -> Any:
         """A step's record as it is (read without faults), or None."""
-        self.faults.enabled = False
+        enabled, self.faults.enabled = self.faults.enabled, False
         try:
             return self.store.load(run_id, [key]).steps.get(key)
         finally:
-            self.faults.enabled = True
+            self.faults.enabled = enabled
 
     def _on_bus(self, command: EmitEvent) -> None:
         at: datetime = command.time or self.world.clock.now()
