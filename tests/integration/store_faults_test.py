@@ -14,7 +14,6 @@ every approval decided by finance's clicks, and a TTL on every item.
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from collections import Counter
 from datetime import timedelta
@@ -23,42 +22,17 @@ from typing import Any
 import pytest
 
 from helpers import ORDER, ORDER_FILES, order_world
-from helpers.apigw import (
-    API_URL,
-    KEY,
-    ApiResponse,
-    LambdaContext,
-    http_event,
-    load_handler,
-    to_response,
-)
+from helpers.fault_play import FAULTS, FaultPlay, check_runs, faulty
 from helpers.faults import WRITES, DynamoFaults, conflict, internal, read_timeout
-from stepwell import signing
-from stepwell.api import deps
-from stepwell.api.approvals import link_id
 from stepwell.api.claims import DynamoUsedTokens, Use, claim_once
-from stepwell.catalog import Catalog
 from stepwell.definition.models import Workflow
 from stepwell.engine.commands import DispatchAttempt
-from stepwell.engine.events import Event, StepFailed, StepSucceeded
+from stepwell.engine.events import StepSucceeded
 from stepwell.local.inprocess import InProcessWorld
-from stepwell.runtime import wiring
-from stepwell.runtime.approvals import ApprovalLinks
-from stepwell.runtime.orchestrator import Ports
-from stepwell.runtime.publishing import Workflows
-from stepwell.runtime.results import deliver
-from stepwell.runtime.timers import sweep
-from stepwell.runtime.wiring import Runtime
 from stepwell.store import codec
 from stepwell.store.dynamodb import DynamoStore
 from stepwell.store.faults import TRIES
 from stepwell.store.port import Conflict, WriteInDoubt
-
-
-def faulty(store: DynamoStore, **rates: Any) -> DynamoFaults:
-    faults = DynamoFaults(**rates)
-    faults.attach(store.client)
-    return faults
 
 
 def world_on(store: DynamoStore, name: str) -> InProcessWorld:
@@ -266,12 +240,9 @@ def test_a_failed_read_of_a_replays_journal_is_tried_again_not_counted_as_a_fail
 # -- the seeded suite ---------------------------------------------------------------------------
 
 
-class FaultyWorld:
-    """The order example (YAML or code) on the DynamoDB store with seeded faults, driven as
-    AWS drives it: a careful client starts runs through the API (an ``Idempotency-Key``,
-    retried on errors), finance approves through the signed link it is sent (clicking again
-    after an error), step results go through the runner's result path, a few invokes are lost
-    and a few results delivered twice, and the minute sweep is the backstop."""
+class FaultyWorld(FaultPlay):
+    """The order example (YAML or code) played with seeded faults (:class:`FaultPlay`):
+    finance approves through the signed link it is sent."""
 
     def __init__(
         self,
@@ -282,7 +253,6 @@ class FaultyWorld:
         concurrency: dict[str, Any] | None = None,
         steps: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        self.store, self.name, self.faults = store, name, faults
         world: InProcessWorld = order_world(name)
         if concurrency is not None or steps is not None:
             plain = world.workflows[name].model_dump(mode="json", exclude_unset=True)
@@ -290,127 +260,11 @@ class FaultyWorld:
                 plain["steps"][step_id] |= fields
             limits = {"concurrency": concurrency} if concurrency is not None else {}
             world.workflows[name] = Workflow.model_validate({**plain, **limits})
-        world.store = store  # type: ignore[assignment]
-        world.approver = None
-        orchestrator = world.orchestrator
-        orchestrator.store = store
-        links = ApprovalLinks(world, lambda: [KEY], API_URL, world.clock)
-        orchestrator.ports = Ports(world, world, world, links)
-        runtime = Runtime(
-            orchestrator,
-            store,
-            world.clock,
-            Workflows(store, world.clock),
-            Catalog.of(world.workflows),
-        )
-        wiring.use(runtime)
-        deps.use(deps.for_runtime(runtime, {}))
-        self.handler = load_handler()
-        self.world = world
-        self.dispatched: Counter[tuple[str, str, int]] = Counter()
-        self.lost: set[tuple[str, str, int]] = set()
-        self.clicks: dict[tuple[str, str, int], list[int]] = {}
-        self.acknowledged: dict[str, str] = {}
-        deliveries = random.Random(seed)
-        real_dispatch, real_run = world.dispatch, world._run_attempt
+        super().__init__(store, world, seed, faults)
+        self.name = name
 
-        def dispatch(command: DispatchAttempt) -> None:
-            self.dispatched[(command.run_id, command.key, command.attempt)] += 1
-            real_dispatch(command)
-
-        def run_attempt(command: DispatchAttempt) -> None:
-            roll = deliveries.random()
-            if roll < 0.03:
-                self.lost.add((command.run_id, command.key, command.attempt))
-                return  # the invoke was lost: the attempt's lease finds it
-            real_run(command)
-            if roll > 0.97:
-                real_run(command)  # delivered twice (Lambda's at-least-once): a duplicate result
-
-        def send(run_id: str, event: Event) -> None:
-            if isinstance(event, StepSucceeded | StepFailed):
-                deliver(orchestrator, run_id, event)  # the step side's result path
-            else:
-                orchestrator.handle(run_id, event)
-
-        world.dispatch = dispatch  # type: ignore[method-assign]
-        world._run_attempt = run_attempt  # type: ignore[method-assign]
-        world.send = send  # type: ignore[method-assign]
-
-    def close(self) -> None:
-        wiring.use(None)
-        deps.use(None)
-
-    def post(self, path: str, body: Any = None, **options: Any) -> ApiResponse:
-        event = http_event("POST", path, body=body, **options)
-        return to_response(self.handler(event, LambdaContext()))
-
-    def start(self, order_id: str) -> None:
-        """A careful client: the same request (and key) until the API acknowledges it."""
-        body = {"input": {**ORDER, "order_id": order_id}}
-        for _ in range(30):
-            response = self.post(
-                f"/workflows/{self.name}/runs", body, headers={"Idempotency-Key": order_id}
-            )
-            if response.status == 201:
-                self.acknowledged[order_id] = response.json()["run_id"]
-                return
-            assert response.status >= 500, response.text  # only an error is worth retrying
-        raise AssertionError(f"the start of {order_id} was never acknowledged")
-
-    def click(self) -> None:
-        """Finance clicks the newest link of each approval not decided yet (again after an
-        error); a 409 must mean the link's decision is recorded, or the approval closed."""
-        newest: dict[tuple[str, str, int], str] = {}
-        for event in self.world.events:
-            if event.detail_type == "approval.requested":
-                d = event.detail
-                url = d["links"][0]["approve_url"]
-                newest[(d["run_id"], d["step"], d["attempt"])] = url.rsplit("/", 1)[-1]
-        for approval, token in newest.items():
-            answers = self.clicks.setdefault(approval, [])
-            if answers and answers[-1] in (200, 409):
-                continue
-            response = self.post(f"/approvals/{token}", form={}, headers=JSON)
-            answers.append(response.status)
-            if response.status == 409:
-                self.faults.enabled = False
-                step = self.store.load(approval[0], [approval[1]]).steps[approval[1]]
-                self.faults.enabled = True
-                claims = signing.verify(token, [KEY], self.world.clock.now())
-                recorded = any(d.get("link") == link_id(claims) for d in step.decisions)
-                assert recorded or step.waiting_for != "approval", (approval, response.text)
-
-    def play(self) -> None:
-        """Deliver what is in flight (an invocation that raises loses what it did not write);
-        finance clicks; when nothing is left, time passes to the next due time and the minute
-        sweep runs."""
-        for _ in range(400):
-            try:
-                self.world.run_until_idle(virtual_time=False)
-            except Exception:
-                continue
-            self.click()
-            if self.world.dispatched or self.world.pending_decisions:
-                continue
-            self.faults.enabled = False
-            runs = [self.store.get_run(r) for r in self.acknowledged.values()]
-            due = self.world.next_due()
-            self.faults.enabled = True
-            if all(r is not None and r.terminal for r in runs):
-                return
-            assert due is not None, "an unfinished run must have something due"
-            self.world.clock.set(max(due, self.world.clock.now()) + timedelta(seconds=60))
-            self.world.timers.clear()  # timer messages may be lost too: the sweep is the backstop
-            try:
-                sweep(self.world.orchestrator, self.store)
-            except Exception:
-                continue
-        raise AssertionError("the runs never finished")
-
-
-FAULTS = {"before": {"before": 0.2}, "after": {"after": 0.2}}
-JSON = {"accept": "application/json"}
+    def start(self, order_id: str) -> None:  # type: ignore[override]
+        super().start(self.name, {**ORDER, "order_id": order_id}, key=order_id)
 
 
 @pytest.mark.parametrize("name", sorted(ORDER_FILES))
@@ -430,44 +284,19 @@ def test_runs_end_as_without_faults_when_a_fifth_of_dynamodb_calls_fail(
         # The runs make few PutItems: the first one's answer is lost whatever the seed.
         faults.next("PutItem", read_timeout, when="after")
     play = FaultyWorld(store, name, seed, faults)
+    orders = [f"{name}-{kind}-{seed}-{n}" for n in range(3)]
     try:
-        for n in range(3):
-            play.start(f"{name}-{kind}-{seed}-{n}")
+        for order_id in orders:
+            play.start(order_id)
         play.play()
     finally:
         play.close()
-    faults.enabled = False
-    assert sum(faults.injected.values()) > 0
-    for order_id, run_id in play.acknowledged.items():
-        run = store.get_run(run_id)
-        assert run is not None and run.status == "succeeded", (order_id, run, faults.injected)
-        assert run.output["reservations"] and run.output["charge_id"]
-        timeline = store.timeline(run_id, limit=10_000).items
-        completed = Counter(e.step for e in timeline if e.type == "step_completed")
-        assert all(count == 1 for count in completed.values()), completed
-        # Every dispatch a committed decision owed was carried out ...
-        owed = {(run_id, e.step, e.attempt) for e in timeline if e.type == "step_dispatched"}
-        assert owed <= set(play.dispatched), owed - set(play.dispatched)
-        # ... so an attempt is lost, or charged a timeout, only if its invoke was lost.
-        charged = {
-            (run_id, e.step, e.attempt)
-            for e in timeline
-            if e.type == "attempt_lost" or (e.data or {}).get("error") == "StepTimedOut"
-        }
-        assert charged <= play.lost, charged - play.lost
-        items = dynamodb.query(
-            TableName=store.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
-        )["Items"]
-        assert items and all("expires_at" in item for item in items), run_id
-    assert len(play.acknowledged) == 3  # every start acknowledged, one run each
-    assert len({r.id for r in store.runs(name).items}) == 3
+    runs = check_runs(play, dynamodb, dict.fromkeys(orders, "succeeded"))
+    assert all(run.output["reservations"] and run.output["charge_id"] for run in runs)
+    assert len({r.id for r in store.runs(name).items}) == 3  # one run per start
     # Every approval was decided by finance's clicks: 200 at last, or 409 for a decision
     # recorded by an earlier click whose answer was lost.
     assert play.clicks and all(a[-1] in (200, 409) for a in play.clicks.values()), play.clicks
-    # Each attempt was sent once; a lost one is sent again as a new attempt, never the same.
-    assert set(play.dispatched.values()) == {1}, [k for k, v in play.dispatched.items() if v > 1]
     if kind == "after":  # answers were lost on every kind of write the runs made
         writes = {op for op in WRITES if play.faults.calls[op]}
         assert writes <= {op.split()[0] for op in faults.injected}, (writes, faults.injected)

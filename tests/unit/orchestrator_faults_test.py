@@ -225,3 +225,42 @@ def test_a_clearing_on_a_run_another_process_changed_meanwhile_reads_it_again() 
     # cancel's (by the other process).
     assert run.outbox == [] and run.outbox_due is None
     assert [e.detail_type for e in world.events].count("run.started") == 1
+
+
+def test_a_catch_after_a_fan_out_failure_the_watch_found_reads_the_failure() -> None:
+    # The count of the failed item is lost: the parent's watch finds it (a write of the parent
+    # alone), and its failure, caught, is a run-level commit. The handler's start is decided
+    # after both: on the failed parent, not on the records the watch's write had kept.
+    definition = workflow(
+        {
+            "pack": task(
+                for_each="${input.items}",
+                catch=[{"errors": "ForEachFailed", "then": "refund"}],
+            ),
+            "refund": task(input={"failed": "${steps.pack.error.errors[0].index}"}),
+        },
+        name="pack",
+    )
+
+    def fn(value: Any, ctx: Any) -> Any:
+        if value == "X":
+            raise ValueError("out of stock")
+        return value
+
+    world = InProcessWorld({"pack": definition}, {"fn": fn})
+    real_count, lost = world.store.count_item, [1]
+
+    def count_item(run_id: str, count: Any, now: Any) -> Any:
+        if count.index in lost:
+            lost.remove(count.index)
+            raise StoreDown("count")
+        return real_count(run_id, count, now)
+
+    world.store.count_item = count_item  # type: ignore[method-assign]
+    run_id = world.start("pack", {"items": ["A", "X"]})
+    world.run_until_idle()
+    run = world.store.get_run(run_id)
+    assert run is not None and run.status == "succeeded"
+    timeline = [e.type for e in world.store.timeline(run_id, limit=100).items]
+    assert "fanout_recounted" in timeline
+    assert run.output == {"refund": {"failed": 1}}

@@ -486,6 +486,9 @@ class Orchestrator:
                 continue
             if decision.run is not None:
                 self._remember_committed(decision.run)
+            # The records a one-step write kept for its follow-ups predate this commit, and a
+            # follow-up's write is conditional on its own step alone: it must not read them.
+            self._warm.pop(run_id, None)
             self._committed(run_id, decision)
             return decision
         raise Conflict(f"run {run_id}: gave up after {MAX_CONFLICT_RETRIES} conflicting commits")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 from stepwell.engine.commands import UnwatchEvent, WatchEvent
 from stepwell.engine.kinds.event import correlation_key, happened_at, value_at
 from stepwell.store.dynamodb import DynamoStore
+from stepwell.store.faults import retried
 
 WAIT_PREFIX = "EVWAIT#"
 ROUTE_PREFIX = "EVROUTE#"
@@ -165,17 +167,19 @@ class DynamoEventWaits:
     """Event waits as items of the Stepwell table (``client``: the store's botocore client, so
     a request meter sees it). Index entries and kept events carry their TTL."""
 
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(self, table: str, client: Any, faults: Counter[str] | None = None) -> None:
         self._table = table
         self._client = client
+        self._faults = faults
         self._routes: dict[str, tuple[datetime, list[str], timedelta]] = {}
         """type -> when its routes were read, its paths, its longest lookback."""
 
     def watch(self, wait: WatchEvent) -> list[dict[str, Any]]:
         type_key = _type_key(wait.source, wait.detail_type)
         lookback = wait.lookback
-        self._client.update_item(
-            TableName=self._table,
+        self._send(
+            "update_item",
+            f"the routes of {type_key}",
             Key={"pk": {"S": ROUTE_PREFIX + type_key}, "sk": {"S": ROUTE_SK}},
             UpdateExpression="ADD paths :path, lookbacks :lookback SET kind = :kind",
             ExpressionAttributeValues={
@@ -184,8 +188,9 @@ class DynamoEventWaits:
                 ":kind": {"S": "event_route"},
             },
         )
-        self._client.put_item(
-            TableName=self._table,
+        self._send(
+            "put_item",
+            f"the wait of run {wait.run_id}",
             Item={
                 "pk": {"S": _wait_key(wait.source, wait.detail_type, wait.path, wait.value)},
                 "sk": {"S": f"{wait.run_id}#{wait.key}"},
@@ -198,7 +203,6 @@ class DynamoEventWaits:
         )
         kept: list[dict[str, Any]] = []
         query: dict[str, Any] = {
-            "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk >= :since",
             "ExpressionAttributeValues": {
                 ":pk": {"S": KEPT_PREFIX + type_key},
@@ -207,7 +211,7 @@ class DynamoEventWaits:
             "ConsistentRead": True,
         }
         while True:
-            page = self._client.query(**query)
+            page = self._send("query", f"the kept events of {type_key}", **query)
             kept += [json.loads(item["event"]["S"]) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 break
@@ -215,8 +219,9 @@ class DynamoEventWaits:
         return carrying(kept, wait.path, wait.value)
 
     def unwatch(self, wait: UnwatchEvent) -> None:
-        self._client.delete_item(
-            TableName=self._table,
+        self._send(
+            "delete_item",
+            f"the wait of run {wait.run_id}",
             Key={
                 "pk": {"S": _wait_key(wait.source, wait.detail_type, wait.path, wait.value)},
                 "sk": {"S": f"{wait.run_id}#{wait.key}"},
@@ -229,8 +234,11 @@ class DynamoEventWaits:
         read_at, paths, longest = self._routes.get(type_key, (None, [], timedelta(0)))
         duplicate = False
         try:
-            self._client.put_item(
-                TableName=self._table,
+            # Sent again after a lost answer, it finds itself: taken as a redelivery, which
+            # changes nothing (the waits de-duplicate by the event's id).
+            self._send(
+                "put_item",
+                f"the keeping of event {event['id']}",
                 Item={
                     "pk": {"S": KEPT_PREFIX + type_key},
                     "sk": {"S": f"{_event_time(event)}#{event['id']}"},
@@ -251,7 +259,6 @@ class DynamoEventWaits:
             if value is None:
                 continue
             query: dict[str, Any] = {
-                "TableName": self._table,
                 "KeyConditionExpression": "pk = :pk",
                 "ExpressionAttributeValues": {
                     ":pk": {"S": _wait_key(event["source"], event["detail_type"], path, value)}
@@ -259,7 +266,7 @@ class DynamoEventWaits:
                 "ConsistentRead": True,
             }
             while True:
-                page = self._client.query(**query)
+                page = self._send("query", f"the waits on {value}", **query)
                 waiters += [
                     Waiter(item["run_id"]["S"], item["step_key"]["S"], int(item["attempt"]["N"]))
                     for item in page.get("Items", [])
@@ -271,8 +278,9 @@ class DynamoEventWaits:
 
     def first_sent(self, source: str, event_id: str, now: datetime) -> datetime:
         # One write whatever the answer: the first time is set only where none is.
-        item = self._client.update_item(
-            TableName=self._table,
+        item = self._send(
+            "update_item",
+            f"the first sending of event {event_id}",
             Key={"pk": {"S": f"{SENT_PREFIX}{source}#{event_id}"}, "sk": {"S": "SENT"}},
             UpdateExpression="SET sent_at = if_not_exists(sent_at, :now), kind = :kind, "
             "expires_at = if_not_exists(expires_at, :expires)",
@@ -285,9 +293,17 @@ class DynamoEventWaits:
         )
         return datetime.fromisoformat(item["Attributes"]["sent_at"]["S"])
 
+    def _send(self, operation: str, what: str, **request: Any) -> Any:
+        """One request of the table, sent again on a fault AWS calls retryable: every one here
+        may be sent twice (a set's ADD, a put or delete of the same item, a first time set only
+        where none is, a conditional keeping that then finds itself, reads)."""
+        call = getattr(self._client, operation)
+        return retried(lambda: call(TableName=self._table, **request), what, self._faults)
+
     def _read_routes(self, type_key: str) -> tuple[list[str], timedelta]:
-        route = self._client.get_item(
-            TableName=self._table,
+        route = self._send(
+            "get_item",
+            f"the routes of {type_key}",
             Key={"pk": {"S": ROUTE_PREFIX + type_key}, "sk": {"S": ROUTE_SK}},
             ConsistentRead=True,
         ).get("Item", {})
@@ -300,5 +316,5 @@ def event_waits_for(store: Any) -> EventWaits:
     """The event waits that go with ``store``: items of its table on DynamoDB (its client, so a
     request meter sees them), else in memory."""
     if isinstance(store, DynamoStore):
-        return DynamoEventWaits(store.table, store.client)
+        return DynamoEventWaits(store.table, store.client, store.faults)
     return MemoryEventWaits()
