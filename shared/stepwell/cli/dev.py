@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Mapping
@@ -165,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     human_logs(not args.json_logs)
     folder = None if args.in_memory else (args.state or Path(args.project) / STATE_FOLDER)
     if folder is not None and args.fresh:
+        # The state may be a running `stepwell dev`'s on this port: it is not forgotten for a
+        # start that cannot happen.
+        if _port_held(args.port):
+            err.print(f"stepwell dev: {_port_taken(args.port)}")
+            return EXIT_USAGE
         state.clear(folder)
     stack = LocalStack(
         args.project,
@@ -340,6 +346,20 @@ def _route_order(route: Route) -> tuple[str, str]:
 
 def _in_use(exc: OSError) -> bool:
     return exc.errno == errno.EADDRINUSE
+
+
+def _port_held(port: int) -> bool:
+    """Whether another process listens on ``port`` of 127.0.0.1 (0: any free port)."""
+    if not port:
+        return False
+    with socket.socket() as probe:
+        # As the server binds it: a port a stopped server left in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return _in_use(exc)
+    return False
 
 
 def _port_taken(port: int) -> str:
