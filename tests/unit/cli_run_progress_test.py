@@ -39,3 +39,10 @@ def test_nor_rows_of_the_live_table() -> None:
     detail = _detail(_step("$workflow", "waiting", 4, None), _step("create", "running", 1, None))
     assert [row["key"] for row in step_rows(detail, [])] == ["create"]
     assert progress_table(detail, [], "t+1s").row_count == 1
+
+
+def test_a_step_that_runs_no_function_says_no_try() -> None:
+    console = Console(record=True, width=120)
+    detail = _detail(_step("invite", "running", 0, "2026-12-07T00:00:02Z"))
+    _print_changes(detail, {}, console)
+    assert console.export_text().splitlines() == ["t+      2.00s  invite           running"]

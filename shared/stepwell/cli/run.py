@@ -627,10 +627,11 @@ def _print_changes(detail: dict[str, Any], seen: dict[str, str], out: Console) -
         seen[key] = state
         at = step.get("ended_at") or step.get("started_at")
         offset = (_time(at) - _time(started)).total_seconds() if at and started else 0.0
-        extra = _step_detail(step)
+        # A step that runs no function (a fan-out, a wait) has no try to count.
+        tried = f"try {step['attempt']}" if step.get("attempt") else ""
+        extra = "  ".join(part for part in (tried, _step_detail(step)) if part)
         out.print(
-            f"t+{offset_text(offset):>11}  {key:<16} {step.get('status'):<10} "
-            f"try {step.get('attempt')}" + (f"  {extra}" if extra else "")
+            f"t+{offset_text(offset):>11}  {key:<16} {step.get('status'):<10} {extra}".rstrip()
         )
 
 
