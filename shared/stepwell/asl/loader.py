@@ -161,57 +161,66 @@ def _states(
 def aws_only(path: Path) -> list[Problem]:
     """A warning for each Task the local stack cannot run (a ``.sync`` job moto has no states
     of): valid on AWS, refused by ``stepwell dev`` and ``stepwell run``."""
-    document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    source = SourceMap(str(path), document)
-    found: list[Problem] = []
-    for name, state, here in _states(document, ()):
-        written = resource(state)
-        if not written.startswith(INTEGRATIONS):
-            continue
-        service, _, action = written.removeprefix(INTEGRATIONS).partition(":")
-        job = jobs.synced(service, action)
-        if job is None or job.aws_only is None:
-            continue
-        problem = source.problem(
-            (*here, "Resource"),
-            f"{written} runs on AWS only: {job.aws_only}, so the local stack (stepwell dev, "
-            "stepwell run) refuses this machine; deploy it to run it",
-            step=name,
-            field="Resource",
-        )
-        found.append(dataclasses.replace(problem, warning=True))
-    return found
-
-
-API_GATEWAY = f"{INTEGRATIONS}apigateway:invoke"
+    return _warnings(path, _sync_job_on_aws)
 
 
 def foreign_apis(path: Path) -> list[Problem]:
     """A warning for each ``apigateway:invoke`` whose ``ApiEndpoint`` is written as an
     ``execute-api`` host: valid on AWS, but the local stack serves only its own APIs (named
-    through the input or a substitution), so the Task fails there."""
+    through the input or a substitution), so the Task fails there (it is not refused)."""
+    return _warnings(path, _foreign_api)
+
+
+Said = tuple[tuple[str, ...], str]
+"""Where under a state a warning is (its field's path) and what it says."""
+
+
+def _warnings(path: Path, warn: Callable[[dict[str, Any]], Said | None]) -> list[Problem]:
+    """A warning, located at its field, for each state of the machine at ``path`` that ``warn``
+    says something of."""
     document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     source = SourceMap(str(path), document)
     found: list[Problem] = []
     for name, state, here in _states(document, ()):
-        if resource(state).removesuffix(TOKEN_SUFFIX) != API_GATEWAY:
-            continue
-        field = "Arguments" if "Arguments" in state else "Parameters"
-        given = state.get(field)
-        endpoint = given.get("ApiEndpoint") if isinstance(given, dict) else None
-        if not isinstance(endpoint, str) or execute_api_region(endpoint.strip("/")) is None:
-            continue  # an expression, a placeholder, a URL of a listener: known when it runs
-        problem = source.problem(
-            (*here, field, "ApiEndpoint"),
-            f"apigateway:invoke of {endpoint} runs on AWS only: the local stack (stepwell dev, "
-            "stepwell run) serves only its own APIs, so this Task fails there with "
-            "States.TaskFailed; deploy the machine to call it, or give the stack's own API's "
-            "host through the input (ApiEndpoint.$) to call that one locally",
-            step=name,
-            field="ApiEndpoint",
-        )
-        found.append(dataclasses.replace(problem, warning=True))
+        said = warn(state)
+        if said is not None:
+            where, message = said
+            problem = source.problem((*here, *where), message, step=name, field=where[-1])
+            found.append(dataclasses.replace(problem, warning=True))
     return found
+
+
+def _sync_job_on_aws(state: dict[str, Any]) -> Said | None:
+    written = resource(state)
+    if not written.startswith(INTEGRATIONS):
+        return None
+    service, _, action = written.removeprefix(INTEGRATIONS).partition(":")
+    job = jobs.synced(service, action)
+    if job is None or job.aws_only is None:
+        return None
+    return ("Resource",), (
+        f"{written} runs on AWS only: {job.aws_only}, so the local stack (stepwell dev, "
+        "stepwell run) refuses this machine; deploy it to run it"
+    )
+
+
+API_GATEWAY = f"{INTEGRATIONS}apigateway:invoke"
+
+
+def _foreign_api(state: dict[str, Any]) -> Said | None:
+    if resource(state).removesuffix(TOKEN_SUFFIX) != API_GATEWAY:
+        return None
+    field = "Arguments" if "Arguments" in state else "Parameters"
+    given = state.get(field)
+    endpoint = given.get("ApiEndpoint") if isinstance(given, dict) else None
+    if not isinstance(endpoint, str) or execute_api_region(endpoint.strip("/")) is None:
+        return None  # an expression, a placeholder, a URL of a listener: known when it runs
+    return (field, "ApiEndpoint"), (
+        f"apigateway:invoke of {endpoint} runs on AWS only: the local stack (stepwell dev, "
+        "stepwell run) serves only its own APIs, so this Task fails there with "
+        "States.TaskFailed; deploy the machine to call it, or give the stack's own API's "
+        "host through the input (ApiEndpoint.$) to call that one locally"
+    )
 
 
 def functions_named(path: Path) -> list[tuple[str, Callable[[str], Problem]]]:
